@@ -1,0 +1,50 @@
+#pragma once
+// Record: the one thing that travels through the queues. It is move-only and circulates:
+// an ingest stage creates it from a consumed message, a router fills in the decision, a sink
+// delivers it and hands it back to the ingest stage through an ack queue, which then marks
+// its offset as done. So the number of records alive is bounded by the queue capacities.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace pemx {
+
+struct Header {
+  std::string name;
+  std::string value;
+};
+
+struct Record {
+  Record() = default;
+  Record(const Record&) = delete;
+  Record& operator=(const Record&) = delete;
+
+  // Where it came from.
+  std::string topic;
+  std::int32_t partition = -1;
+  std::int64_t offset = -1;
+  std::int64_t timestamp_ms = -1;
+  bool has_key = false;
+  std::string key;
+  std::string value;  // the event as received, never re-serialised
+
+  // What a router decided. Either targets (deliver to every one) or a dead-letter reason.
+  std::string out_key;                  // key of every output (productId)
+  std::vector<std::string> targets;     // topics, in rule order
+  std::vector<Header> out_headers;      // added to every output
+  std::string dead_letter_reason;       // stable code; non-empty means dead-letter
+  std::string dead_letter_detail;       // human-readable
+  std::string event_id;
+  std::string event_type;
+
+  // Sink bookkeeping (owned by the sink's thread while the record is in flight).
+  int pending = 0;
+  int failed = 0;
+
+  bool dead_lettered() const { return !dead_letter_reason.empty(); }
+};
+
+using RecordPtr = std::unique_ptr<Record>;
+
+}  // namespace pemx

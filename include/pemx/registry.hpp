@@ -1,0 +1,72 @@
+#pragma once
+// Registry: stage type name -> factory. A value built in main (src/builtin_stages.cpp lists
+// every compiled-in stage); never a global, never self-registration.
+#include <functional>
+#include <iosfwd>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "pemx/stage.hpp"
+
+namespace pemx {
+
+class ConfigSection;  // src/core/config_section.hpp
+struct CommonConfig;  // src/core/config.hpp
+
+enum class PortDirection { kIn, kOut };
+struct QueuePort {
+  std::string queue;
+  PortDirection direction;
+};
+
+// A stage's parsed, validated config: what the factory made of its TOML section.
+class StageSpec {
+ public:
+  virtual ~StageSpec() = default;
+  virtual std::vector<QueuePort> ports() const = 0;
+  // Kafka topics with fixed names the stage reads or writes (pre-created on the embedded
+  // cluster).
+  virtual std::vector<std::string> topics() const { return {}; }
+  // A human summary for `pemx check-config`.
+  virtual std::string describe() const { return {}; }
+  // Offline tools (e.g. "route"): the exit code, or -1 when this stage has no such tool.
+  virtual int run_tool(const std::string& /*tool*/, std::istream& /*in*/,
+                       std::ostream& /*out*/) const {
+    return -1;
+  }
+  virtual std::unique_ptr<Stage> create(StageContext& context) const = 0;
+};
+
+struct StageFactory {
+  std::string type;
+  std::string summary;
+  // Reads the stage's section; reports errors into the section (never throws for bad config).
+  std::function<std::unique_ptr<StageSpec>(ConfigSection&, const CommonConfig&)> parse;
+};
+
+class Registry {
+ public:
+  void add(StageFactory factory) {
+    auto type = factory.type;
+    if (!factories_.emplace(type, std::move(factory)).second) {
+      throw std::logic_error("stage type registered twice: " + type);
+    }
+  }
+  const StageFactory* find(const std::string& type) const {
+    auto it = factories_.find(type);
+    return it == factories_.end() ? nullptr : &it->second;
+  }
+  std::vector<std::string> types() const {
+    std::vector<std::string> out;
+    for (const auto& [name, f] : factories_) out.push_back(name);
+    return out;
+  }
+
+ private:
+  std::map<std::string, StageFactory> factories_;
+};
+
+}  // namespace pemx

@@ -1,0 +1,59 @@
+#pragma once
+// Stage: the unit a role is made of. Lifecycle (a contract, see docs/architecture.md):
+//   constructed (config valid, resources opened, nothing running)
+//   -> start() -> stop_accepting() -> drain(deadline) -> stop()
+// The last three are noexcept, idempotent and safe without start().
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "pemx/log.hpp"
+#include "pemx/metrics.hpp"
+#include "pemx/queue.hpp"
+#include "pemx/record.hpp"
+
+namespace pemx {
+
+using RecordQueue = BoundedQueue<Record>;
+
+// The one shutdown deadline of the process. A second signal moves it to "now".
+class Deadline {
+ public:
+  explicit Deadline(Clock::time_point at) : at_(at.time_since_epoch().count()) {}
+  Clock::time_point at() const { return Clock::time_point(Clock::duration(at_.load())); }
+  bool passed() const { return Clock::now() >= at(); }
+  void expire_now() { at_.store(Clock::now().time_since_epoch().count()); }
+
+ private:
+  std::atomic<Clock::rep> at_;
+};
+
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  virtual void start() = 0;
+  // Sources stop taking new input; others ignore it.
+  virtual void stop_accepting() noexcept = 0;
+  // Waits until the stage has finished its work or the deadline passes; true when finished.
+  virtual bool drain(const Deadline& deadline) noexcept = 0;
+  // Stops now (joins threads). Whatever was not durable is redelivered later.
+  virtual void stop() noexcept = 0;
+};
+
+// What a stage may use: nothing else reaches it.
+struct StageContext {
+  std::string name;  // instance name from pemx.toml ([stages.<name>])
+  Logger log;
+  Metrics* metrics = nullptr;
+  std::map<std::string, RecordQueue*> queues;  // only the queues its spec declared
+  // The effective broker list: kafka.brokers, or the embedded cluster's bootstrap address.
+  std::string kafka_brokers;
+  // Reports an unrecoverable error: the supervisor drains what it can and exits non-zero.
+  std::function<void(const std::string&)> fatal;
+
+  RecordQueue& queue(const std::string& queue_name) const { return *queues.at(queue_name); }
+};
+
+}  // namespace pemx

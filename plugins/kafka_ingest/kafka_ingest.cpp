@@ -1,0 +1,378 @@
+// kafka_ingest stage: consumes its topics in a consumer group, pushes each message as a
+// Record into its output queue, and commits an offset only after the record (and every
+// earlier one of its partition) came back on its ack queue, i.e. after every output of it was
+// acknowledged downstream.
+//
+// Backpressure: when the output queue is full the stage pauses its partitions and keeps
+// polling (so the group does not evict it), and resumes once the queue has room.
+// Threads: one worker thread owns the consumer (poll, rebalance callback, commits) and the
+// offset tracker. The supervisor's thread only calls the lifecycle methods.
+#include "kafka_ingest/kafka_ingest.hpp"
+
+#include <librdkafka/rdkafka.h>
+
+#include <cstring>
+#include <deque>
+#include <sstream>
+
+#include "core/config.hpp"
+#include "core/config_section.hpp"
+#include "core/retry.hpp"
+#include "core/worker.hpp"
+#include "kafka/client.hpp"
+#include "kafka/topic_name.hpp"
+#include "kafka_ingest/offset_tracker.hpp"
+
+namespace pemx::kafka_ingest {
+
+namespace {
+
+struct Settings {
+  std::vector<std::string> topics = {"product-event"};
+  std::string group_id = "product-event-consumer-pemx";
+  std::string output = "events";
+  std::string acks = "acks";
+  std::string auto_offset_reset = "earliest";
+  kafka::KafkaConfig kafka;
+  kafka::Properties properties;  // consumer-specific overrides
+  std::chrono::milliseconds commit_interval{1000};
+  RetryPolicy retry{std::chrono::milliseconds(200), std::chrono::seconds(5), 2.0, 0};
+};
+
+class KafkaIngest final : public Stage {
+ public:
+  KafkaIngest(const Settings& s, StageContext& ctx)
+      : s_(s), log_(ctx.log), fatal_(ctx.fatal), output_(ctx.queue(s.output)),
+        acks_(ctx.queue(s.acks)) {
+    Labels stage = {{"stage", ctx.name}};
+    Metrics& m = *ctx.metrics;
+    consumed_ = &m.counter("pemx_kafka_ingest_consumed_total", "Messages consumed", stage);
+    acked_ = &m.counter("pemx_kafka_ingest_acked_total",
+                        "Records acknowledged by the sink (all outputs delivered)", stage);
+    commits_ = &m.counter("pemx_kafka_ingest_commits_total", "Offset commits sent", stage);
+    commit_errors_ = &m.counter("pemx_kafka_ingest_commit_errors_total", "Failed offset commits",
+                                stage);
+    retries_ = &m.counter("pemx_kafka_ingest_retries_total", "Retried consumer calls", stage);
+    pauses_ = &m.counter("pemx_kafka_ingest_backpressure_pauses_total",
+                         "Times the partitions were paused because the output queue was full",
+                         stage);
+    m.gauge_fn("pemx_kafka_ingest_outstanding", "Consumed records not yet acknowledged", stage,
+               [this] { return static_cast<double>(outstanding_.load()); });
+
+    kafka::Properties props = {{"group.id", s.group_id},
+                               {"enable.auto.commit", "false"},
+                               {"enable.auto.offset.store", "false"},
+                               {"auto.offset.reset", s.auto_offset_reset},
+                               {"enable.partition.eof", "false"}};
+    props.insert(props.end(), s.properties.begin(), s.properties.end());
+    kafka::KafkaConfig k = s.kafka;
+    k.brokers = ctx.kafka_brokers;
+    auto conf = kafka::make_conf(k, props);
+    if (!conf) throw std::runtime_error(conf.error().message);
+    rd_kafka_conf_set_opaque(conf.value().get(), this);
+    rd_kafka_conf_set_rebalance_cb(conf.value().get(), &KafkaIngest::on_rebalance);
+    rd_kafka_conf_set_offset_commit_cb(conf.value().get(), &KafkaIngest::on_commit);
+    rd_kafka_conf_set_error_cb(conf.value().get(), &KafkaIngest::on_error);
+    rd_kafka_conf_set_log_cb(conf.value().get(), &KafkaIngest::on_log);
+    auto client = kafka::make_client(kafka::ClientKind::kConsumer, std::move(conf.value()));
+    if (!client) throw std::runtime_error("kafka_ingest: " + client.error().message);
+    consumer_ = std::move(client.value());
+    rd_kafka_poll_set_consumer(consumer_.get());
+  }
+
+  void start() override {
+    kafka::PartitionListPtr topics(rd_kafka_topic_partition_list_new(static_cast<int>(s_.topics.size())));
+    for (const auto& t : s_.topics) {
+      rd_kafka_topic_partition_list_add(topics.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+    }
+    auto err = retry_call(s_.retry, log_, "subscribe", [&] {
+      rd_kafka_resp_err_t e = rd_kafka_subscribe(consumer_.get(), topics.get());
+      if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return Attempt::success();
+      retries_->inc();
+      return Attempt::failure(rd_kafka_err2str(e), true);
+    }, [] { return false; });
+    if (err) throw std::runtime_error("subscribe failed: " + *err);
+    std::string list;
+    for (const auto& t : s_.topics) list += (list.empty() ? "" : ",") + t;
+    log_.info("subscribed", {{"topics", list}, {"group", s_.group_id}});
+    worker_.start([this](std::stop_token st) { run(st); });
+  }
+  void stop_accepting() noexcept override { accepting_.store(false); }
+  bool drain(const Deadline& deadline) noexcept override {
+    deadline_ = &deadline;
+    return worker_.wait_done(deadline);
+  }
+  void stop() noexcept override {
+    accepting_.store(false);
+    worker_.stop();
+  }
+
+ private:
+  static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                           rd_kafka_topic_partition_list_t* parts, void* opaque) {
+    static_cast<KafkaIngest*>(opaque)->rebalance(rk, err, parts);
+  }
+  static void on_commit(rd_kafka_t*, rd_kafka_resp_err_t err,
+                        rd_kafka_topic_partition_list_t* offsets, void* opaque) {
+    auto* self = static_cast<KafkaIngest*>(opaque);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET) return;
+    self->commit_errors_->inc();
+    self->log_.warn("offset commit failed; the next commit carries the same offsets",
+                    {{"error", rd_kafka_err2str(err)}, {"partitions", offsets ? offsets->cnt : 0}});
+  }
+  static void on_log(const rd_kafka_t* rk, int level, const char* fac, const char* text) {
+    auto* self = static_cast<KafkaIngest*>(rd_kafka_opaque(rk));
+    self->log_.log(level <= 3 ? LogLevel::kError : level <= 5 ? LogLevel::kWarn : LogLevel::kInfo,
+                   "librdkafka", {{"facility", fac}, {"text", text}});
+  }
+  static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
+    auto* self = static_cast<KafkaIngest*>(opaque);
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+      char buf[512];
+      rd_kafka_fatal_error(rk, buf, sizeof buf);
+      self->fatal_(std::string("fatal consumer error: ") + buf);
+      return;
+    }
+    self->log_.warn("consumer error", {{"error", reason},
+                                       {"code", rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err))}});
+  }
+
+  void rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts) {
+    bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      for (int i = 0; i < parts->cnt; ++i) {
+        tracker_.assign({parts->elems[i].topic, parts->elems[i].partition});
+      }
+      if (cooperative) {
+        rd_kafka_error_t* e = rd_kafka_incremental_assign(rk, parts);
+        if (e != nullptr) {
+          log_.error("incremental assign failed", {{"error", rd_kafka_error_string(e)}});
+          rd_kafka_error_destroy(e);
+        }
+      } else {
+        rd_kafka_assign(rk, parts);
+      }
+      if (paused_) rd_kafka_pause_partitions(rk, parts);
+      log_.info("partitions assigned", {{"count", parts->cnt}});
+    } else {
+      // Commit what is done for the partitions we lose, then forget them: acks that arrive
+      // later for them are ignored (the new owner redelivers; at-least-once).
+      commit(false);
+      for (int i = 0; i < parts->cnt; ++i) {
+        tracker_.revoke({parts->elems[i].topic, parts->elems[i].partition});
+      }
+      if (cooperative) {
+        rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk, parts);
+        if (e != nullptr) rd_kafka_error_destroy(e);
+      } else {
+        rd_kafka_assign(rk, nullptr);
+      }
+      log_.info("partitions revoked", {{"count", parts->cnt}});
+    }
+    outstanding_.store(static_cast<std::int64_t>(tracker_.outstanding()));
+  }
+
+  void take_acks() {
+    while (RecordPtr rec = acks_.try_pop()) {
+      acked_->inc();
+      tracker_.acked({rec->topic, rec->partition}, rec->offset);
+    }
+    outstanding_.store(static_cast<std::int64_t>(tracker_.outstanding()));
+  }
+
+  // Commits every partition whose committable offset moved. Asynchronously while running;
+  // synchronously (with retries until the deadline) at the end.
+  void commit(bool async) {
+    auto ready = tracker_.take_committable();
+    if (ready.empty()) return;
+    kafka::PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(ready.size())));
+    for (const auto& [tp, next] : ready) {
+      rd_kafka_topic_partition_list_add(list.get(), tp.first.c_str(), tp.second)->offset = next;
+    }
+    commits_->inc();
+    if (async) {
+      rd_kafka_commit(consumer_.get(), list.get(), 1);
+      return;
+    }
+    retry_call(s_.retry, log_, "commit", [&] {
+      rd_kafka_resp_err_t e = rd_kafka_commit(consumer_.get(), list.get(), 0);
+      if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return Attempt::success();
+      retries_->inc();
+      bool retriable = e != RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID &&
+                       e != RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION &&
+                       e != RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS;
+      return Attempt::failure(rd_kafka_err2str(e), retriable);
+    }, [this] { const Deadline* d = deadline_.load(); return d != nullptr && d->passed(); });
+  }
+
+  void set_paused(bool pause) {
+    if (paused_ == pause) return;
+    rd_kafka_topic_partition_list_t* assigned = nullptr;
+    if (rd_kafka_assignment(consumer_.get(), &assigned) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      kafka::PartitionListPtr owner(assigned);
+      if (pause) rd_kafka_pause_partitions(consumer_.get(), assigned);
+      else rd_kafka_resume_partitions(consumer_.get(), assigned);
+    }
+    paused_ = pause;
+    if (pause) pauses_->inc();
+  }
+
+  RecordPtr to_record(const rd_kafka_message_t* m) {
+    auto rec = std::make_unique<Record>();
+    rec->topic = rd_kafka_topic_name(m->rkt);
+    rec->partition = m->partition;
+    rec->offset = m->offset;
+    rd_kafka_timestamp_type_t tstype;
+    rec->timestamp_ms = rd_kafka_message_timestamp(m, &tstype);
+    if (m->key != nullptr) {
+      rec->has_key = true;
+      rec->key.assign(static_cast<const char*>(m->key), m->key_len);
+    }
+    if (m->payload != nullptr) rec->value.assign(static_cast<const char*>(m->payload), m->len);
+    return rec;
+  }
+
+  void poll_once(std::chrono::milliseconds timeout) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_.get(), static_cast<int>(timeout.count()));
+    if (m == nullptr) return;
+    std::unique_ptr<rd_kafka_message_t, void (*)(rd_kafka_message_t*)> owner(m, rd_kafka_message_destroy);
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return;
+      log_.warn("consume error", {{"error", rd_kafka_message_errstr(m)},
+                                  {"code", rd_kafka_err2name(m->err)}});
+      return;
+    }
+    consumed_->inc();
+    tracker_.consumed({rd_kafka_topic_name(m->rkt), m->partition}, m->offset);
+    held_.push_back(to_record(m));
+  }
+
+  void run(std::stop_token st) {
+    auto next_commit = Clock::now() + s_.commit_interval;
+    bool closed_output = false;
+    while (!st.stop_requested()) {
+      take_acks();
+      if (Clock::now() >= next_commit) {
+        commit(true);
+        next_commit = Clock::now() + s_.commit_interval;
+      }
+      if (!accepting_.load()) {
+        if (!closed_output) {
+          // Records not handed over are never acked, so their offsets stay uncommitted.
+          held_.clear();
+          output_.close();
+          closed_output = true;
+        }
+        if (acks_.closed() && acks_.depth() == 0) break;  // the sink has finished
+        RecordPtr rec;
+        if (acks_.pop(rec, Clock::now() + std::chrono::milliseconds(50), st) == QueueStatus::kOk) {
+          acked_->inc();
+          tracker_.acked({rec->topic, rec->partition}, rec->offset);
+        }
+        continue;
+      }
+      while (!held_.empty() && output_.try_push(held_.front())) held_.pop_front();
+      if (held_.empty()) {
+        set_paused(false);
+        poll_once(tracker_.outstanding() > 0 ? std::chrono::milliseconds(5)
+                                             : std::chrono::milliseconds(100));
+        // Hand over right away; pause if the queue is full.
+        while (!held_.empty() && output_.try_push(held_.front())) held_.pop_front();
+        if (!held_.empty()) set_paused(true);
+      } else {
+        set_paused(true);
+        poll_once(std::chrono::milliseconds(5));  // keeps the group membership alive
+      }
+    }
+    take_acks();
+    commit(false);
+    output_.close();
+    auto e = rd_kafka_consumer_close(consumer_.get());
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      log_.warn("consumer close", {{"error", rd_kafka_err2str(e)}});
+    }
+    log_.info("consumer closed", {{"unacknowledged", static_cast<std::int64_t>(tracker_.outstanding())}});
+  }
+
+  Settings s_;
+  Logger log_;
+  std::function<void(const std::string&)> fatal_;
+  RecordQueue& output_;
+  RecordQueue& acks_;
+  OffsetTracker tracker_;
+  std::deque<RecordPtr> held_;
+  bool paused_ = false;
+  std::atomic<bool> accepting_{true};
+  std::atomic<std::int64_t> outstanding_{0};
+  std::atomic<const Deadline*> deadline_{nullptr};
+  Counter* consumed_ = nullptr;
+  Counter* acked_ = nullptr;
+  Counter* commits_ = nullptr;
+  Counter* commit_errors_ = nullptr;
+  Counter* retries_ = nullptr;
+  Counter* pauses_ = nullptr;
+  kafka::HandlePtr consumer_;
+  Worker worker_;  // last: its thread uses everything above
+};
+
+class Spec final : public StageSpec {
+ public:
+  explicit Spec(Settings s) : s_(std::move(s)) {}
+  std::vector<QueuePort> ports() const override {
+    return {{s_.output, PortDirection::kOut}, {s_.acks, PortDirection::kIn}};
+  }
+  std::vector<std::string> topics() const override { return s_.topics; }
+  std::string describe() const override {
+    std::ostringstream out;
+    out << "kafka consumer: topics";
+    for (const auto& t : s_.topics) out << " " << t;
+    out << ", group " << s_.group_id << ", from " << s_.auto_offset_reset << " -> " << s_.output
+        << "; commits after acknowledgement on " << s_.acks << "\n";
+    return out.str();
+  }
+  std::unique_ptr<Stage> create(StageContext& ctx) const override {
+    return std::make_unique<KafkaIngest>(s_, ctx);
+  }
+
+ private:
+  Settings s_;
+};
+
+std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& common) {
+  Settings s;
+  s.kafka = common.kafka;
+  s.topics = section.string_list("topics", s.topics);
+  if (s.topics.empty()) section.error("topics", "list at least one topic");
+  for (const auto& t : s.topics) {
+    if (auto p = kafka::topic_name_problem(t)) section.error("topics", "\"" + t + "\": " + *p);
+  }
+  s.group_id = section.string("group_id", s.group_id);
+  if (s.group_id.empty()) section.error("group_id", "must not be empty");
+  s.output = section.string("output", s.output);
+  s.acks = section.string("acks", s.acks);
+  s.auto_offset_reset = section.string("auto_offset_reset", s.auto_offset_reset);
+  if (s.auto_offset_reset != "earliest" && s.auto_offset_reset != "latest") {
+    section.error("auto_offset_reset", "expected \"earliest\" or \"latest\"");
+  }
+  s.commit_interval = section.duration("commit_interval", s.commit_interval,
+                                       std::chrono::milliseconds(10), std::chrono::minutes(10));
+  s.properties = section.string_map("properties");
+  for (const auto& [name, value] : s.properties) {
+    if ((name == "enable.auto.commit" || name == "enable.auto.offset.store") && value != "false") {
+      section.error("properties", name + " = " + value +
+                                      " would commit offsets before delivery; remove it");
+    }
+    if (name == "group.id") section.error("properties", "set the group with group_id");
+  }
+  if (auto err = kafka::check_properties(s.properties)) section.error("properties", *err);
+  return std::make_unique<Spec>(std::move(s));
+}
+
+}  // namespace
+
+StageFactory factory() {
+  return {"kafka_ingest", "consumes Kafka topics in a group; commits after acknowledgement",
+          &parse};
+}
+
+}  // namespace pemx::kafka_ingest

@@ -1,0 +1,72 @@
+#pragma once
+// OffsetTracker: which consumed offsets are done, per partition, and so what may be
+// committed. An offset is committable only when it and every offset consumed before it in
+// its partition have been acknowledged. Pure logic, no Kafka: the stage's thread owns it.
+#include <algorithm>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace pemx::kafka_ingest {
+
+class OffsetTracker {
+ public:
+  using Key = std::pair<std::string, std::int32_t>;  // topic, partition
+
+  void assign(const Key& tp) { parts_[tp]; }
+  void revoke(const Key& tp) { parts_.erase(tp); }
+  void clear() { parts_.clear(); }
+  bool assigned(const Key& tp) const { return parts_.count(tp) != 0; }
+
+  // A consumed offset, in consumption order (increasing per partition).
+  void consumed(const Key& tp, std::int64_t offset) {
+    auto it = parts_.find(tp);
+    if (it != parts_.end()) it->second.pending.emplace_back(offset, false);
+  }
+  // Marks an offset done. False when the partition or offset is not tracked (e.g. an ack
+  // from before a rebalance): it is ignored.
+  bool acked(const Key& tp, std::int64_t offset) {
+    auto it = parts_.find(tp);
+    if (it == parts_.end()) return false;
+    auto& p = it->second;
+    auto pos = std::lower_bound(p.pending.begin(), p.pending.end(), offset,
+                                [](const auto& e, std::int64_t o) { return e.first < o; });
+    if (pos == p.pending.end() || pos->first != offset) return false;
+    pos->second = true;
+    while (!p.pending.empty() && p.pending.front().second) {
+      p.next_commit = p.pending.front().first + 1;
+      p.pending.pop_front();
+    }
+    return true;
+  }
+  // Partitions whose committable offset moved since the last call: (tp, next offset).
+  std::vector<std::pair<Key, std::int64_t>> take_committable() {
+    std::vector<std::pair<Key, std::int64_t>> out;
+    for (auto& [tp, p] : parts_) {
+      if (p.next_commit > p.committed) {
+        out.emplace_back(tp, p.next_commit);
+        p.committed = p.next_commit;
+      }
+    }
+    return out;
+  }
+  // Offsets consumed but not yet acknowledged.
+  std::size_t outstanding() const {
+    std::size_t n = 0;
+    for (const auto& [tp, p] : parts_) n += p.pending.size();
+    return n;
+  }
+
+ private:
+  struct Partition {
+    std::deque<std::pair<std::int64_t, bool>> pending;  // offset, done
+    std::int64_t next_commit = -1;
+    std::int64_t committed = -1;
+  };
+  std::map<Key, Partition> parts_;
+};
+
+}  // namespace pemx::kafka_ingest

@@ -1,0 +1,218 @@
+#include "rules_router/routing.hpp"
+
+#include "event/validate.hpp"
+#include "kafka/topic_name.hpp"
+
+namespace pemx::rules_router {
+
+std::optional<std::string> TopicTemplate::parse(std::string_view text, TopicTemplate& out) {
+  out = TopicTemplate{};
+  out.source = std::string(text);
+  std::string literal;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '}') return "unbalanced '}' at position " + std::to_string(i);
+    if (c != '{') {
+      literal += c;
+      continue;
+    }
+    auto close = text.find('}', i);
+    if (close == std::string_view::npos) return "unclosed '{' at position " + std::to_string(i);
+    std::string_view path = text.substr(i + 1, close - i - 1);
+    if (path.empty()) return "empty placeholder {} at position " + std::to_string(i);
+    if (path.find('{') != std::string_view::npos) return "nested '{' in a placeholder";
+    if (path.front() == '.' || path.back() == '.' || path.find("..") != std::string_view::npos) {
+      return "placeholder {" + std::string(path) + "} is not a dotted field path";
+    }
+    if (!literal.empty()) out.pieces.push_back({false, std::move(literal)});
+    literal.clear();
+    out.pieces.push_back({true, std::string(path)});
+    i = close;
+  }
+  if (!literal.empty()) out.pieces.push_back({false, std::move(literal)});
+  if (out.pieces.empty()) return "topic is empty";
+  return std::nullopt;
+}
+
+std::vector<std::string> TopicTemplate::placeholders() const {
+  std::vector<std::string> out;
+  for (const auto& p : pieces) {
+    if (p.placeholder) out.push_back(p.text);
+  }
+  return out;
+}
+
+std::vector<std::string> check_routing(const RoutingConfig& config) {
+  std::vector<std::string> problems;
+  if (config.rules.empty()) problems.push_back("no rules: every event would be dead-lettered");
+  std::set<std::string> types(config.event_types.begin(), config.event_types.end());
+  for (const auto& rule : config.rules) {
+    std::string who = "rule \"" + rule.name + "\": ";
+    auto placeholders = rule.topic.placeholders();
+    std::set<std::string> ph(placeholders.begin(), placeholders.end());
+    // Literal parts must be legal on their own, or no rendering can be.
+    std::string literal_only;
+    for (const auto& p : rule.topic.pieces) literal_only += p.placeholder ? "x" : p.text;
+    if (auto problem = kafka::topic_name_problem(literal_only)) {
+      problems.push_back(who + "topic \"" + rule.topic.source + "\" can never be legal: " + *problem);
+    }
+    for (const auto& [path, value] : rule.defaults) {
+      if (ph.count(path) == 0) {
+        problems.push_back(who + "default for \"" + path + "\", which is not a placeholder of \"" +
+                           rule.topic.source + "\"");
+      }
+    }
+    for (const auto& [path, values] : rule.allowed) {
+      if (ph.count(path) == 0) {
+        problems.push_back(who + "allowed values for \"" + path +
+                           "\", which is not a placeholder of \"" + rule.topic.source + "\"");
+      }
+      if (values.empty()) problems.push_back(who + "allowed values for \"" + path + "\" are empty");
+      auto def = rule.defaults.find(path);
+      if (def != rule.defaults.end() && values.count(def->second) == 0) {
+        problems.push_back(who + "default \"" + def->second + "\" for \"" + path +
+                           "\" is not among its allowed values");
+      }
+    }
+    for (const auto& c : rule.when) {
+      if (c.field == "eventType" && !types.empty() &&
+          (c.kind == Condition::Kind::kEquals || c.kind == Condition::Kind::kIn)) {
+        bool any = false;
+        for (const auto& v : c.values) any = any || types.count(v) != 0;
+        if (!any) {
+          problems.push_back(who + "can never match: eventType " + c.values.front() +
+                             " is not in event_types");
+        }
+      }
+    }
+  }
+  return problems;
+}
+
+Router::Router(RoutingConfig config)
+    : config_(std::move(config)), event_types_(config_.event_types.begin(), config_.event_types.end()) {}
+
+Decision Router::route(std::string_view value) {
+  Decision d;
+  route(value, d);
+  return d;
+}
+
+bool Router::matches(const Rule& rule) const {
+  for (const auto& c : rule.when) {
+    if (c.kind == Condition::Kind::kAny) continue;
+    const rapidjson::Value* v = event_.find(c.field);
+    bool present = v != nullptr && !v->IsNull();
+    switch (c.kind) {
+      case Condition::Kind::kExists:
+        if (!present) return false;
+        break;
+      case Condition::Kind::kAbsent:
+        if (present) return false;
+        break;
+      case Condition::Kind::kEquals:
+      case Condition::Kind::kIn: {
+        if (!present) return false;
+        auto text = event::scalar_text(*v);
+        if (!text) return false;
+        bool any = false;
+        for (const auto& want : c.values) any = any || *text == want;
+        if (!any) return false;
+        break;
+      }
+      default: break;
+    }
+  }
+  return true;
+}
+
+bool Router::render(const Rule& rule, std::string& topic, Decision& out) const {
+  topic.clear();
+  for (const auto& piece : rule.topic.pieces) {
+    if (!piece.placeholder) {
+      topic += piece.text;
+      continue;
+    }
+    const rapidjson::Value* v = event_.find(piece.text);
+    std::optional<std::string> text;
+    if (v != nullptr) text = event::scalar_text(*v);
+    if (!text) {
+      auto def = rule.defaults.find(piece.text);
+      if (def == rule.defaults.end()) {
+        out.reason = kMissingPlaceholder;
+        out.detail = "rule \"" + rule.name + "\": {" + piece.text + "} " +
+                     (v == nullptr ? std::string("is missing")
+                                   : "is not a non-empty string or integer: " +
+                                         event::json_excerpt(*v));
+        return false;
+      }
+      text = def->second;
+    }
+    auto allowed = rule.allowed.find(piece.text);
+    if (allowed != rule.allowed.end() && allowed->second.count(*text) == 0) {
+      out.reason = kTopicNotAllowed;
+      out.detail = "rule \"" + rule.name + "\": {" + piece.text + "} = \"" +
+                   text->substr(0, 80) + "\" is not an allowed value";
+      return false;
+    }
+    topic += *text;
+  }
+  if (auto problem = kafka::topic_name_problem(topic)) {
+    out.reason = kIllegalTopic;
+    out.detail = "rule \"" + rule.name + "\": \"" + topic.substr(0, 120) + "\": " + *problem;
+    return false;
+  }
+  return true;
+}
+
+void Router::route(std::string_view value, Decision& out) {
+  out.topics.clear();
+  out.reason.clear();
+  out.detail.clear();
+  out.key.clear();
+  out.event_id.clear();
+  out.event_type.clear();
+
+  std::string error;
+  if (!event_.parse(value, error)) {
+    out.reason = kInvalidJson;
+    out.detail = error;
+    return;
+  }
+  if (auto id = event_.string_at("eventId")) out.event_id = *id;
+  if (auto type = event_.string_at("eventType")) out.event_type = *type;
+  if (auto key = event_.string_at(config_.key_field)) out.key = *key;
+
+  if (config_.validate) {
+    auto errors = event::validate_event(event_.root());
+    if (!errors.empty()) {
+      out.reason = kInvalidEvent;
+      for (const auto& e : errors) {
+        out.detail += (out.detail.empty() ? "" : "; ") + e.field + ": " + e.msg;
+      }
+      return;
+    }
+  }
+  if (!event_types_.empty() && event_types_.count(out.event_type) == 0) {
+    out.reason = kUnknownEventType;
+    out.detail = "eventType \"" + out.event_type.substr(0, 80) + "\" is not declared in event_types";
+    return;
+  }
+  std::string topic;
+  for (const auto& rule : config_.rules) {
+    if (!matches(rule)) continue;
+    if (!render(rule, topic, out)) {
+      out.topics.clear();
+      return;
+    }
+    bool duplicate = false;
+    for (const auto& t : out.topics) duplicate = duplicate || t == topic;
+    if (!duplicate) out.topics.push_back(topic);
+  }
+  if (out.topics.empty()) {
+    out.reason = kNoMatchingRule;
+    out.detail = "no rule matches this event";
+  }
+}
+
+}  // namespace pemx::rules_router

@@ -1,0 +1,97 @@
+#pragma once
+// The routing core: a pure function from an event's bytes to a decision, with no IO and no
+// threads. The stage, `pemx route` and the tests all call Router::route.
+//
+// Rules are evaluated in order and every matching rule contributes its topic, so one event
+// can go to its type topic and to the storage topic. An event is delivered whole or
+// dead-lettered whole: if any matching rule cannot render a legal, allowed topic, the event
+// goes to the dead-letter topic and to nothing else.
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "event/event.hpp"
+
+namespace pemx::rules_router {
+
+// Dead-letter reasons: stable codes, carried in the pemx-dlq-reason header.
+inline constexpr std::string_view kInvalidJson = "invalid_json";
+inline constexpr std::string_view kInvalidEvent = "invalid_event";
+inline constexpr std::string_view kUnknownEventType = "unknown_event_type";
+inline constexpr std::string_view kNoMatchingRule = "no_matching_rule";
+inline constexpr std::string_view kMissingPlaceholder = "missing_placeholder";
+inline constexpr std::string_view kIllegalTopic = "illegal_topic";
+inline constexpr std::string_view kTopicNotAllowed = "topic_not_allowed";
+
+struct Condition {
+  enum class Kind { kAny, kEquals, kIn, kExists, kAbsent };
+  Kind kind = Kind::kAny;
+  std::string field;                // dotted path
+  std::vector<std::string> values;  // kEquals: one; kIn: several
+};
+
+// "country-{data.country}" as literal and placeholder pieces.
+struct TopicTemplate {
+  struct Piece {
+    bool placeholder = false;
+    std::string text;  // literal text, or the placeholder's dotted path
+  };
+  std::string source;
+  std::vector<Piece> pieces;
+  // Parses; an error text when malformed (unbalanced braces, empty placeholder).
+  static std::optional<std::string> parse(std::string_view text, TopicTemplate& out);
+  std::vector<std::string> placeholders() const;
+};
+
+struct Rule {
+  std::string name;
+  std::vector<Condition> when;  // all must hold; empty means any event
+  TopicTemplate topic;
+  std::map<std::string, std::string> defaults;               // placeholder -> value if missing
+  std::map<std::string, std::set<std::string>> allowed;      // placeholder -> allowed values
+};
+
+struct RoutingConfig {
+  std::vector<Rule> rules;
+  bool validate = true;                  // the reference's field rules
+  std::vector<std::string> event_types;  // declared types; empty: any type is accepted
+  std::string key_field = "productId";   // output key
+};
+
+struct Decision {
+  std::vector<std::string> topics;  // empty when dead-lettered
+  std::string reason;               // dead-letter code, empty when routed
+  std::string detail;               // for the operator
+  std::string key;                  // output key (productId), may be empty when dead-lettered
+  std::string event_id;
+  std::string event_type;
+  bool dead_letter() const { return !reason.empty(); }
+};
+
+// Checks a config for rules that cannot work; one message per problem.
+std::vector<std::string> check_routing(const RoutingConfig& config);
+
+// Thread-compatible: one Router per thread (it owns a parse arena).
+class Router {
+ public:
+  explicit Router(RoutingConfig config);
+  Decision route(std::string_view value);
+  // Into an existing decision (reuses its vectors; the stage's hot path).
+  void route(std::string_view value, Decision& out);
+  const RoutingConfig& config() const { return config_; }
+
+ private:
+  bool matches(const Rule& rule) const;
+  // Renders a rule's topic; false with reason/detail set when it cannot.
+  bool render(const Rule& rule, std::string& topic, Decision& out) const;
+
+  RoutingConfig config_;
+  std::set<std::string, std::less<>> event_types_;
+  event::ParsedEvent event_;
+};
+
+}  // namespace pemx::rules_router

@@ -1,0 +1,359 @@
+// rules_router stage: pops records from its input queue, routes each with the pure Router,
+// and pushes it to its output queue with the decision filled in.
+// Threads: one worker thread runs the loop; start/stop_accepting/drain/stop are called from
+// the supervisor's thread.
+#include "rules_router/rules_router.hpp"
+
+#include <iostream>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "core/config.hpp"
+#include "core/config_section.hpp"
+#include "core/worker.hpp"
+#include "kafka/topic_name.hpp"
+#include "rules_router/routing.hpp"
+
+namespace pemx::rules_router {
+
+namespace {
+
+struct Settings {
+  std::string input = "events";
+  std::string output = "routed";
+  std::string dead_letter_topic = "product-event-dlq-pemx";
+  RoutingConfig routing;
+};
+
+constexpr std::size_t kMaxTopicSeries = 1000;  // bound on per-topic metric series
+
+class RulesRouter final : public Stage {
+ public:
+  RulesRouter(const Settings& s, StageContext& ctx)
+      : settings_(s),
+        log_(ctx.log),
+        metrics_(*ctx.metrics),
+        input_(ctx.queue(s.input)),
+        output_(ctx.queue(s.output)),
+        router_(s.routing),
+        bad_log_(10) {
+    Labels stage = {{"stage", ctx.name}};
+    routed_total_ = &metrics_.counter("pemx_rules_router_routed_total",
+                                      "Events routed to their topics", stage);
+    for (auto reason : {kInvalidJson, kInvalidEvent, kUnknownEventType, kNoMatchingRule,
+                        kMissingPlaceholder, kIllegalTopic, kTopicNotAllowed}) {
+      dead_[std::string(reason)] = &metrics_.counter(
+          "pemx_rules_router_dead_lettered_total", "Events sent to the dead-letter topic",
+          {{"stage", ctx.name}, {"reason", std::string(reason)}});
+    }
+    stage_name_ = ctx.name;
+  }
+
+  void start() override {
+    worker_.start([this](std::stop_token st) { run(st); });
+  }
+  void stop_accepting() noexcept override {}
+  bool drain(const Deadline& deadline) noexcept override { return worker_.wait_done(deadline); }
+  void stop() noexcept override {
+    worker_.stop();
+    output_.close();
+  }
+
+ private:
+  void run(std::stop_token st) {
+    Decision d;
+    const auto forever = Clock::time_point::max();
+    for (;;) {
+      RecordPtr rec;
+      auto status = input_.pop(rec, forever, st);
+      if (status != QueueStatus::kOk) break;  // closed (done) or stopped
+      router_.route(rec->value, d);
+      apply(*rec, d);
+      if (output_.push(rec, forever, st) != QueueStatus::kOk) break;
+    }
+    output_.close();
+  }
+
+  void apply(Record& rec, Decision& d) {
+    rec.out_headers.clear();
+    rec.event_id = d.event_id;
+    rec.event_type = d.event_type;
+    if (!d.event_type.empty()) rec.out_headers.push_back({"pemx-event-type", d.event_type});
+    if (!d.event_id.empty()) rec.out_headers.push_back({"pemx-event-id", d.event_id});
+    rec.out_headers.push_back({"pemx-source-topic", rec.topic});
+    rec.out_headers.push_back({"pemx-source-partition", std::to_string(rec.partition)});
+    rec.out_headers.push_back({"pemx-source-offset", std::to_string(rec.offset)});
+    if (d.dead_letter()) {
+      rec.dead_letter_reason = d.reason;
+      rec.dead_letter_detail = d.detail;
+      rec.out_key = rec.key;
+      rec.targets.assign(1, settings_.dead_letter_topic);
+      rec.out_headers.push_back({"pemx-dlq-reason", d.reason});
+      rec.out_headers.push_back({"pemx-dlq-detail", d.detail});
+      rec.out_headers.push_back({"pemx-dlq-stage", stage_name_});
+      dead_.at(d.reason)->inc();
+      if (bad_log_.allow()) {
+        log_.warn("event dead-lettered", {{"reason", d.reason},
+                                          {"detail", d.detail},
+                                          {"topic", rec.topic},
+                                          {"partition", rec.partition},
+                                          {"offset", rec.offset},
+                                          {"eventId", d.event_id},
+                                          {"suppressed", static_cast<std::int64_t>(
+                                                             bad_log_.take_suppressed())}});
+      }
+      return;
+    }
+    rec.dead_letter_reason.clear();
+    rec.out_key = d.key;
+    rec.targets.swap(d.topics);
+    routed_total_->inc();
+    for (const auto& t : rec.targets) topic_counter(t).inc();
+    if (log_.enabled(LogLevel::kDebug)) {
+      log_.debug("event routed", {{"eventId", rec.event_id},
+                                  {"eventType", rec.event_type},
+                                  {"partition", rec.partition},
+                                  {"offset", rec.offset},
+                                  {"topics", static_cast<std::int64_t>(rec.targets.size())}});
+    }
+  }
+
+  Counter& topic_counter(const std::string& topic) {
+    auto it = per_topic_.find(topic);
+    if (it != per_topic_.end()) return *it->second;
+    std::string label = per_topic_.size() < kMaxTopicSeries ? topic : "_other";
+    Counter& c = metrics_.counter("pemx_rules_router_routed_topic_total",
+                                  "Events routed, per destination topic",
+                                  {{"stage", stage_name_}, {"topic", label}});
+    if (per_topic_.size() < kMaxTopicSeries) per_topic_.emplace(topic, &c);
+    return c;
+  }
+
+  Settings settings_;
+  Logger log_;
+  Metrics& metrics_;
+  RecordQueue& input_;
+  RecordQueue& output_;
+  Router router_;
+  RateLimit bad_log_;
+  std::string stage_name_;
+  Counter* routed_total_ = nullptr;
+  std::map<std::string, Counter*> dead_;
+  std::map<std::string, Counter*> per_topic_;
+  Worker worker_;  // last: its thread uses the members above
+};
+
+std::string describe_rules(const Settings& s) {
+  std::ostringstream out;
+  out << "routing table (" << s.input << " -> " << s.output << "):\n";
+  const auto& r = s.routing;
+  out << "  validation: " << (r.validate ? "reference field rules" : "off") << "\n";
+  out << "  event types: ";
+  if (r.event_types.empty()) out << "any";
+  for (std::size_t i = 0; i < r.event_types.size(); ++i) out << (i ? ", " : "") << r.event_types[i];
+  out << "\n  key: " << r.key_field << "\n";
+  int n = 0;
+  for (const auto& rule : r.rules) {
+    out << "  " << ++n << ". " << rule.name << ": ";
+    if (rule.when.empty()) out << "every event";
+    for (std::size_t i = 0; i < rule.when.size(); ++i) {
+      const auto& c = rule.when[i];
+      out << (i ? " and " : "") << c.field;
+      switch (c.kind) {
+        case Condition::Kind::kEquals: out << " = " << c.values[0]; break;
+        case Condition::Kind::kIn: {
+          out << " in [";
+          for (std::size_t j = 0; j < c.values.size(); ++j) out << (j ? ", " : "") << c.values[j];
+          out << "]";
+          break;
+        }
+        case Condition::Kind::kExists: out << " exists"; break;
+        case Condition::Kind::kAbsent: out << " is absent"; break;
+        default: break;
+      }
+    }
+    out << " -> " << rule.topic.source;
+    for (const auto& [k, v] : rule.defaults) out << "  (" << k << " defaults to " << v << ")";
+    for (const auto& [k, vs] : rule.allowed) {
+      out << "  (" << k << " in {";
+      bool first = true;
+      for (const auto& v : vs) {
+        out << (first ? "" : ", ") << v;
+        first = false;
+      }
+      out << "})";
+    }
+    out << "\n";
+  }
+  out << "  otherwise / on error: dead-letter -> " << s.dead_letter_topic << "\n";
+  return out.str();
+}
+
+// `pemx route`: one JSON line out per line in.
+int route_tool(const Settings& s, std::istream& in, std::ostream& out) {
+  Router router(s.routing);
+  std::string line;
+  std::size_t n = 0;
+  Decision d;
+  while (std::getline(in, line)) {
+    ++n;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    router.route(line, d);
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key("line");
+    w.Uint64(n);
+    if (!d.event_id.empty()) {
+      w.Key("eventId");
+      w.String(d.event_id.c_str());
+    }
+    if (d.dead_letter()) {
+      w.Key("topics");
+      w.StartArray();
+      w.String(s.dead_letter_topic.c_str());
+      w.EndArray();
+      w.Key("dead_letter");
+      w.String(d.reason.c_str());
+      w.Key("detail");
+      w.String(d.detail.c_str());
+    } else {
+      w.Key("key");
+      w.String(d.key.c_str());
+      w.Key("topics");
+      w.StartArray();
+      for (const auto& t : d.topics) w.String(t.c_str());
+      w.EndArray();
+    }
+    w.EndObject();
+    out << buf.GetString() << "\n";
+  }
+  return 0;
+}
+
+class Spec final : public StageSpec {
+ public:
+  explicit Spec(Settings s) : s_(std::move(s)) {}
+  std::vector<QueuePort> ports() const override {
+    return {{s_.input, PortDirection::kIn}, {s_.output, PortDirection::kOut}};
+  }
+  std::vector<std::string> topics() const override {
+    std::vector<std::string> out = {s_.dead_letter_topic};
+    // Topics without placeholders, and every combination of a single allowed placeholder.
+    for (const auto& rule : s_.routing.rules) {
+      auto ph = rule.topic.placeholders();
+      if (ph.empty()) out.push_back(rule.topic.source);
+      if (ph.size() == 1 && rule.allowed.count(ph[0]) != 0) {
+        for (const auto& v : rule.allowed.at(ph[0])) {
+          std::string t;
+          for (const auto& p : rule.topic.pieces) t += p.placeholder ? v : p.text;
+          out.push_back(t);
+        }
+      }
+    }
+    return out;
+  }
+  std::string describe() const override { return describe_rules(s_); }
+  int run_tool(const std::string& tool, std::istream& in, std::ostream& out) const override {
+    return tool == "route" ? route_tool(s_, in, out) : -1;
+  }
+  std::unique_ptr<Stage> create(StageContext& ctx) const override {
+    return std::make_unique<RulesRouter>(s_, ctx);
+  }
+
+ private:
+  Settings s_;
+};
+
+std::optional<Condition> parse_condition(ConfigSection& rule, const toml::node& node,
+                                         const std::string& key) {
+  Condition c;
+  if (node.is_string() && *node.value<std::string>() == "*") return c;
+  const toml::table* t = node.as_table();
+  if (t == nullptr) {
+    rule.error(key, "expected \"*\" or a table such as { field = \"eventType\", equals = "
+                    "\"Country\" } (or an array of such tables, all of which must hold)");
+    return std::nullopt;
+  }
+  ConfigSection s(t, rule.key_path(key), rule.file(), &rule.errors());
+  c.field = s.string("field", "");
+  if (c.field.empty()) s.error("field", "missing: the dotted path of the field to test");
+  int forms = 0;
+  if (auto v = s.optional_string("equals")) {
+    c.kind = Condition::Kind::kEquals;
+    c.values = {*v};
+    ++forms;
+  }
+  if (s.has("in")) {
+    c.kind = Condition::Kind::kIn;
+    c.values = s.string_list("in", {});
+    if (c.values.empty()) s.error("in", "must list at least one value");
+    ++forms;
+  }
+  if (s.has("exists")) {
+    c.kind = s.boolean("exists", true) ? Condition::Kind::kExists : Condition::Kind::kAbsent;
+    ++forms;
+  }
+  if (forms != 1) s.error_here("needs exactly one of equals, in, exists");
+  s.reject_unknown();
+  return forms == 1 ? std::optional<Condition>(c) : std::nullopt;
+}
+
+std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig&) {
+  Settings s;
+  s.input = section.string("input", s.input);
+  s.output = section.string("output", s.output);
+  s.dead_letter_topic = section.string("dead_letter_topic", s.dead_letter_topic);
+  if (auto p = kafka::topic_name_problem(s.dead_letter_topic)) section.error("dead_letter_topic", *p);
+  s.routing.validate = section.boolean("validate", true);
+  s.routing.event_types = section.string_list("event_types", {});
+  s.routing.key_field = section.string("key_field", s.routing.key_field);
+  std::size_t i = 0;
+  for (auto& rs : section.table_array("rules")) {
+    Rule rule;
+    rule.name = rs.string("name", "rule" + std::to_string(++i));
+    auto topic = rs.optional_string("topic");
+    if (!topic) {
+      if (!rs.has("topic")) rs.error_here("missing topic = \"…\" (a template such as \"country-{data.country}\")");
+    } else if (auto err = TopicTemplate::parse(*topic, rule.topic)) {
+      rs.error("topic", "\"" + *topic + "\": " + *err);
+    }
+    if (const toml::node* m = rs.node("match")) {
+      if (const toml::array* arr = m->as_array()) {
+        for (std::size_t j = 0; j < arr->size(); ++j) {
+          if (auto c = parse_condition(rs, *arr->get(j), "match[" + std::to_string(j) + "]")) {
+            if (c->kind != Condition::Kind::kAny) rule.when.push_back(*c);
+          }
+        }
+      } else if (auto c = parse_condition(rs, *m, "match")) {
+        if (c->kind != Condition::Kind::kAny) rule.when.push_back(*c);
+      }
+    } else {
+      rs.error_here("missing match = … (\"*\" for every event)");
+    }
+    for (const auto& [k, v] : rs.string_map("defaults")) rule.defaults[k] = v;
+    if (auto allowed = rs.table("allowed")) {
+      for (const auto& [k, v] : *rs.node("allowed")->as_table()) {
+        auto values = allowed->string_list(k.str(), {});
+        rule.allowed[std::string(k.str())] = {values.begin(), values.end()};
+      }
+    }
+    rs.reject_unknown();
+    s.routing.rules.push_back(std::move(rule));
+  }
+  if (!section.has_errors()) {
+    for (const auto& problem : check_routing(s.routing)) section.error("rules", problem);
+  }
+  return std::make_unique<Spec>(std::move(s));
+}
+
+}  // namespace
+
+StageFactory factory() {
+  return {"rules_router", "routes events to topics by the rules in its config section", &parse};
+}
+
+}  // namespace pemx::rules_router

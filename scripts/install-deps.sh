@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages PEMX needs to build, test and run, only when missing.
+# Usage: scripts/install-deps.sh [--test]   (--test adds what the test harness needs)
+set -euo pipefail
+
+pkgs=(build-essential cmake ninja-build pkg-config
+      librdkafka-dev libboost-dev libsqlite3-dev rapidjson-dev
+      libtomlplusplus-dev libspdlog-dev libfmt-dev catch2 kcat)
+if [[ "${1:-}" == "--test" ]]; then
+  pkgs+=(default-jre-headless maven curl python3)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,263 @@
+#include "core/config.hpp"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "kafka/client.hpp"
+
+namespace pemx {
+
+const StageInstance* Config::stage(const std::string& name) const {
+  for (const auto& s : stages) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+namespace {
+
+void merge(toml::table& into, const toml::table& from) {
+  for (const auto& [key, value] : from) {
+    toml::node* existing = into.get(key);
+    if (existing != nullptr && existing->is_table() && value.is_table()) {
+      merge(*existing->as_table(), *value.as_table());
+    } else {
+      into.insert_or_assign(key, value);
+    }
+  }
+}
+
+std::string toml_quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+      continue;
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+
+// "a.b.c=VALUE": VALUE is read as TOML (numbers, booleans, arrays, quoted strings), and as a
+// plain string when it is not valid TOML (so --set kafka.brokers=host:9092 just works).
+bool apply_override(toml::table& root, const std::string& text,
+                    std::vector<ConfigError>& errors) {
+  auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    errors.push_back({"--set", text, "expected KEY=VALUE, e.g. --set kafka.brokers=embedded"});
+    return false;
+  }
+  std::string key = text.substr(0, eq);
+  std::string value = text.substr(eq + 1);
+  for (const std::string& candidate : {key + " = " + value, key + " = " + toml_quote(value)}) {
+    try {
+      toml::table parsed = toml::parse(std::string_view(candidate), std::string_view("--set"));
+      merge(root, parsed);
+      return true;
+    } catch (const toml::parse_error&) {
+    }
+  }
+  errors.push_back({"--set", key, "cannot read this key; use dotted names such as "
+                                  "stages.router.dead_letter_topic or "
+                                  "kafka.properties.\"socket.timeout.ms\""});
+  return false;
+}
+
+void parse_kafka(ConfigSection& s, kafka::KafkaConfig& k) {
+  k.brokers = s.string("brokers", k.brokers);
+  if (k.brokers.empty()) s.error("brokers", "must not be empty: a broker list or \"embedded\"");
+  k.client_id = s.string("client_id", k.client_id);
+  k.properties = s.string_map("properties");
+  if (auto err = kafka::check_properties(k.properties)) s.error("properties", *err);
+  for (const auto& [name, value] : k.properties) {
+    if (name == "bootstrap.servers" || name == "metadata.broker.list") {
+      s.error("properties", "set the brokers with kafka.brokers, not " + name);
+    }
+  }
+  if (auto e = s.table("embedded")) {
+    k.embedded.brokers = static_cast<int>(e->integer("brokers", k.embedded.brokers, 1, 5));
+    k.embedded.partitions =
+        static_cast<int>(e->integer("partitions", k.embedded.partitions, 1, 256));
+    k.embedded.topics = e->string_list("topics", {});
+    e->reject_unknown();
+  }
+  s.reject_unknown();
+}
+
+bool valid_listen(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == listen.size()) return false;
+  std::string port = listen.substr(colon + 1);
+  if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return false;
+  return std::stoi(port) <= 65535;
+}
+
+void parse_common(ConfigSection& root, CommonConfig& c) {
+  if (auto k = root.table("kafka")) parse_kafka(*k, c.kafka);
+  if (auto h = root.table("http")) {
+    c.http.listen = h->string("listen", c.http.listen);
+    if (!valid_listen(c.http.listen)) {
+      h->error("listen", "\"" + c.http.listen + "\" is not host:port (e.g. 127.0.0.1:8080)");
+    }
+    h->reject_unknown();
+  }
+  if (auto st = root.table("store")) {
+    c.store.path = st->string("path", c.store.path);
+    if (c.store.path.empty()) st->error("path", "must name a file");
+    st->reject_unknown();
+  }
+  if (auto l = root.table("log")) {
+    std::string level = l->string("level", "info");
+    if (!parse_log_level(level, c.log_level)) {
+      l->error("level", "\"" + level + "\" is not one of debug, info, warn, error, off");
+    }
+    c.stats_interval = l->duration("stats_interval", c.stats_interval,
+                                   std::chrono::seconds(1), std::chrono::hours(24));
+    l->reject_unknown();
+  }
+  if (auto sd = root.table("shutdown")) {
+    c.drain_timeout = sd->duration("drain_timeout", c.drain_timeout,
+                                   std::chrono::milliseconds(100), std::chrono::hours(1));
+    sd->reject_unknown();
+  }
+}
+
+void check_roles(ConfigSection& roles_section, Config& config) {
+  for (const auto& [role, stage_names] : config.roles) {
+    std::map<std::string, std::vector<std::string>> writers, readers;
+    std::set<std::string> seen;
+    for (const auto& name : stage_names) {
+      if (!seen.insert(name).second) {
+        roles_section.error(role, "stage \"" + name + "\" is listed twice");
+        continue;
+      }
+      const StageInstance* st = config.stage(name);
+      if (st == nullptr) {
+        roles_section.error(role, "no stage named \"" + name + "\"; declare [stages." + name +
+                                      "] with a type");
+        continue;
+      }
+      if (!st->spec) continue;  // its own errors are already reported
+      for (const auto& port : st->spec->ports()) {
+        if (config.queues.count(port.queue) == 0) {
+          roles_section.error(role, "stage \"" + name + "\" uses queue \"" + port.queue +
+                                        "\", which is not declared; add [queues." +
+                                        port.queue + "] with a capacity");
+          continue;
+        }
+        (port.direction == PortDirection::kIn ? readers : writers)[port.queue].push_back(name);
+      }
+    }
+    std::set<std::string> used;
+    for (const auto& [q, w] : writers) used.insert(q);
+    for (const auto& [q, r] : readers) used.insert(q);
+    for (const auto& q : used) {
+      auto nw = writers[q].size(), nr = readers[q].size();
+      if (nw == 1 && nr == 1) continue;
+      std::string msg = "queue \"" + q + "\" has " + std::to_string(nw) + " writer(s) and " +
+                        std::to_string(nr) + " reader(s) in this role; each queue needs " +
+                        "exactly one of each (a stage that reads it must be enabled with the " +
+                        "stage that writes it)";
+      roles_section.error(role, msg);
+    }
+  }
+}
+
+LoadResult load(toml::table root, const std::string& file,
+                const std::vector<std::string>& overrides, const Registry& registry) {
+  LoadResult result;
+  auto& errors = result.errors;
+  for (const auto& o : overrides) apply_override(root, o, errors);
+
+  auto config = std::make_unique<Config>();
+  config->file = file;
+  ConfigSection top(&root, "", file, &errors);
+  parse_common(top, config->common);
+
+  if (auto roles = top.table("roles")) {
+    // Reading every key here: role names are the user's choice.
+    for (const auto& [name, value] : *root["roles"].as_table()) {
+      config->roles[std::string(name.str())] = roles->string_list(name.str(), {});
+    }
+  } else {
+    top.error_here("missing [roles]: declare at least one role, e.g. dist = [\"ingest\", …]");
+  }
+  if (auto queues = top.table("queues")) {
+    for (const auto& [name, value] : *root["queues"].as_table()) {
+      if (auto q = queues->table(name.str())) {
+        config->queues[std::string(name.str())] =
+            static_cast<std::size_t>(q->integer("capacity", 4096, 2, 1'000'000));
+        q->reject_unknown();
+      }
+    }
+  }
+  if (auto stages = top.table("stages")) {
+    for (const auto& [name, value] : *root["stages"].as_table()) {
+      auto section = stages->table(name.str());
+      if (!section) continue;
+      StageInstance inst;
+      inst.name = std::string(name.str());
+      auto type = section->optional_string("type");
+      if (!type) {
+        if (!section->has("type")) section->error_here("missing type = \"<stage type>\"");
+        continue;
+      }
+      const StageFactory* factory = registry.find(*type);
+      if (factory == nullptr) {
+        std::string msg = "unknown stage type \"" + *type + "\"";
+        std::string hint = nearest(*type, registry.types());
+        msg += hint.empty() ? "" : "; did you mean \"" + hint + "\"?";
+        msg += " (compiled in:";
+        for (const auto& t : registry.types()) msg += " " + t;
+        section->error("type", msg + ")");
+        continue;
+      }
+      inst.type = *type;
+      inst.spec = factory->parse(*section, config->common);
+      section->reject_unknown();
+      config->stages.push_back(std::move(inst));
+    }
+  }
+  top.reject_unknown();
+  if (auto roles = top.table("roles")) {
+    check_roles(*roles, *config);
+  }
+  if (errors.empty()) result.config = std::move(config);
+  return result;
+}
+
+}  // namespace
+
+LoadResult load_config_text(const std::string& text, const std::string& file_name,
+                            const std::vector<std::string>& overrides,
+                            const Registry& registry) {
+  try {
+    return load(toml::parse(std::string_view(text), std::string_view(file_name)), file_name, overrides, registry);
+  } catch (const toml::parse_error& e) {
+    LoadResult r;
+    r.errors.push_back({file_name + ":" + std::to_string(e.source().begin.line), "",
+                        "TOML syntax error: " + std::string(e.description())});
+    return r;
+  }
+}
+
+LoadResult load_config(const std::string& file, const std::vector<std::string>& overrides,
+                       const Registry& registry) {
+  std::ifstream in(file);
+  if (!in) {
+    LoadResult r;
+    r.errors.push_back({file, "", "cannot read the config file; pass --config FILE"});
+    return r;
+  }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return load_config_text(buf.str(), file, overrides, registry);
+}
+
+}  // namespace pemx

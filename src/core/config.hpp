@@ -1,0 +1,64 @@
+#pragma once
+// The process configuration: pemx.toml plus --set overrides, parsed once into typed structs.
+// Stage sections are handed to their factories (the registry) and come back as StageSpecs.
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config_section.hpp"
+#include "kafka/kafka_config.hpp"
+#include "pemx/log.hpp"
+#include "pemx/registry.hpp"
+
+namespace pemx {
+
+struct HttpConfig {
+  std::string listen = "127.0.0.1:8080";  // host:port, used by the HTTP stage
+};
+
+struct StoreConfig {
+  std::string path = "pemx.db";  // the SQLite file, used by the store stage
+};
+
+struct CommonConfig {
+  kafka::KafkaConfig kafka;
+  HttpConfig http;
+  StoreConfig store;
+  LogLevel log_level = LogLevel::kInfo;
+  std::chrono::milliseconds stats_interval{std::chrono::seconds(30)};
+  std::chrono::milliseconds drain_timeout{std::chrono::seconds(30)};
+};
+
+struct StageInstance {
+  std::string name;  // [stages.<name>]
+  std::string type;  // its factory
+  std::unique_ptr<StageSpec> spec;
+};
+
+struct Config {
+  std::string file;
+  CommonConfig common;
+  std::map<std::string, std::vector<std::string>> roles;
+  std::map<std::string, std::size_t> queues;  // name -> capacity
+  std::vector<StageInstance> stages;
+
+  const StageInstance* stage(const std::string& name) const;
+};
+
+struct LoadResult {
+  std::unique_ptr<Config> config;  // null when errors is not empty
+  std::vector<ConfigError> errors;
+};
+
+// Reads the file, applies each "KEY=VALUE" override (VALUE is TOML, or else a plain string),
+// parses every section, and validates every role's queue graph. Touches nothing outside.
+LoadResult load_config(const std::string& file, const std::vector<std::string>& overrides,
+                       const Registry& registry);
+// Same, from text (tests).
+LoadResult load_config_text(const std::string& text, const std::string& file_name,
+                            const std::vector<std::string>& overrides,
+                            const Registry& registry);
+
+}  // namespace pemx

@@ -1,0 +1,188 @@
+#include "core/supervisor.hpp"
+
+#include <csignal>
+#include <ctime>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "kafka/embedded.hpp"
+
+namespace pemx {
+
+void block_shutdown_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+}
+
+namespace {
+// Waits up to `timeout` for SIGINT/SIGTERM; the signal number or 0.
+int wait_signal(std::chrono::milliseconds timeout) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  timespec ts{static_cast<time_t>(timeout.count() / 1000),
+              static_cast<long>((timeout.count() % 1000) * 1'000'000)};
+  int sig = sigtimedwait(&set, nullptr, &ts);
+  return sig > 0 ? sig : 0;
+}
+
+std::string counters_summary(const Metrics& metrics) {
+  std::string text = metrics.render_prometheus();
+  std::string out;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    auto end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (line.empty() || line[0] == '#' || line.find("_total") == std::string::npos) continue;
+    if (line.size() > 2 && line.compare(line.size() - 2, 2, " 0") == 0) continue;
+    out += (out.empty() ? "" : "; ") + line;
+  }
+  return out;
+}
+}  // namespace
+
+int Supervisor::run() {
+  auto role_it = config_.roles.find(role_);
+  if (role_it == config_.roles.end()) {
+    std::string known;
+    for (const auto& [name, stages] : config_.roles) known += (known.empty() ? "" : ", ") + name;
+    log_.error("unknown role", {{"role", role_}, {"defined", known}});
+    return 2;
+  }
+  const auto& names = role_it->second;
+  if (names.empty()) {
+    log_.error("role has no stages", {{"role", role_}});
+    return 2;
+  }
+
+  // Embedded Kafka first: stages connect to it.
+  std::unique_ptr<kafka::EmbeddedCluster> embedded;
+  std::string brokers = config_.common.kafka.brokers;
+  if (config_.common.kafka.is_embedded()) {
+    auto embedded_config = config_.common.kafka.embedded;
+    for (const auto& name : names) {
+      for (auto& t : config_.stage(name)->spec->topics()) embedded_config.topics.push_back(t);
+    }
+    auto started = kafka::EmbeddedCluster::start(embedded_config);
+    if (!started) {
+      log_.error("embedded Kafka failed to start", {{"error", started.error().message}});
+      return 1;
+    }
+    embedded = std::move(started.value());
+    brokers = embedded->bootstrap();
+    log_.warn("embedded Kafka cluster started: in memory, for demos and tests only",
+              {{"bootstrap", brokers}, {"partitions", embedded_config.partitions}});
+  }
+
+  // Queues used by this role.
+  std::map<std::string, std::unique_ptr<RecordQueue>> queues;
+  for (const auto& name : names) {
+    for (const auto& port : config_.stage(name)->spec->ports()) {
+      if (queues.count(port.queue) != 0) continue;
+      auto q = std::make_unique<RecordQueue>(port.queue, config_.queues.at(port.queue));
+      auto* raw = q.get();
+      Labels labels = {{"queue", port.queue}};
+      metrics_.gauge_fn("pemx_queue_depth", "Records waiting in a queue", labels,
+                        [raw] { return static_cast<double>(raw->depth()); });
+      metrics_.gauge_fn("pemx_queue_capacity", "Capacity of a queue", labels,
+                        [raw] { return static_cast<double>(raw->capacity()); });
+      metrics_.gauge_fn("pemx_queue_pushes", "Records pushed into a queue", labels,
+                        [raw] { return static_cast<double>(raw->pushes()); });
+      queues.emplace(port.queue, std::move(q));
+    }
+  }
+
+  std::mutex fatal_mutex;
+  std::string fatal_reason;
+  std::atomic<bool> fatal{false};
+
+  // Construct in role order; a failure here is a start-up failure.
+  std::vector<std::unique_ptr<Stage>> stages;
+  for (const auto& name : names) {
+    const StageInstance* inst = config_.stage(name);
+    StageContext ctx;
+    ctx.name = name;
+    ctx.log = log_.child(name);
+    ctx.metrics = &metrics_;
+    ctx.kafka_brokers = brokers;
+    for (const auto& port : inst->spec->ports()) ctx.queues[port.queue] = queues.at(port.queue).get();
+    ctx.fatal = [&, name](const std::string& reason) {
+      std::lock_guard<std::mutex> lock(fatal_mutex);
+      if (!fatal.exchange(true)) fatal_reason = name + ": " + reason;
+    };
+    try {
+      stages.push_back(inst->spec->create(ctx));
+    } catch (const std::exception& e) {
+      log_.error("stage failed to start", {{"stage", name}, {"error", e.what()}});
+      return 1;
+    }
+  }
+  std::string enabled;
+  for (const auto& n : names) enabled += (enabled.empty() ? "" : ",") + n;
+  log_.info("role starting", {{"role", role_}, {"stages", enabled}});
+
+  // Start in reverse order: consumers of a queue run before its producer.
+  std::vector<Stage*> started;
+  for (auto it = stages.rbegin(); it != stages.rend(); ++it) {
+    try {
+      (*it)->start();
+      started.push_back(it->get());
+    } catch (const std::exception& e) {
+      log_.error("stage failed to start", {{"error", e.what()}});
+      fatal = true;
+      break;
+    }
+  }
+
+  int signal = 0;
+  auto next_stats = Clock::now() + config_.common.stats_interval;
+  while (!fatal && signal == 0) {
+    signal = wait_signal(std::chrono::milliseconds(200));
+    if (Clock::now() >= next_stats) {
+      next_stats = Clock::now() + config_.common.stats_interval;
+      log_.info("stats", {{"counters", counters_summary(metrics_)}});
+    }
+  }
+  if (fatal) {
+    std::lock_guard<std::mutex> lock(fatal_mutex);
+    log_.error("fatal stage error; draining and exiting", {{"reason", fatal_reason}});
+  } else {
+    log_.info("signal received; draining",
+              {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"},
+               {"drain_timeout_ms",
+                static_cast<std::int64_t>(config_.common.drain_timeout.count())}});
+  }
+
+  Deadline deadline(Clock::now() + config_.common.drain_timeout);
+  std::atomic<bool> done{false};
+  std::thread second_signal([&] {
+    while (!done) {
+      if (wait_signal(std::chrono::milliseconds(100)) != 0) {
+        log_.warn("second signal: stopping now");
+        deadline.expire_now();
+      }
+    }
+  });
+
+  for (auto& s : stages) s->stop_accepting();
+  bool drained = true;
+  for (auto& s : stages) drained = s->drain(deadline) && drained;
+  for (auto it = started.rbegin(); it != started.rend(); ++it) (*it)->stop();
+  stages.clear();
+  done = true;
+  second_signal.join();
+
+  log_.info("stopped", {{"drained", drained}, {"counters", counters_summary(metrics_)}});
+  if (fatal) return 1;
+  return drained ? 0 : 1;
+}
+
+}  // namespace pemx

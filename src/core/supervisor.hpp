@@ -1,0 +1,36 @@
+#pragma once
+// Supervisor: builds one role (queues, then stages), starts it, waits for a signal or a fatal
+// stage error, and shuts it down in the documented order:
+//   1. stop_accepting() on every stage, in role order (sources first);
+//   2. drain(deadline) on every stage, in role order: queues empty, sinks report what is
+//      durable, sources commit exactly that;
+//   3. stop() in reverse start order (a stack).
+// One deadline (shutdown.drain_timeout) covers 2 and 3; a second signal moves it to now.
+// Thread: run() is called from main's thread with SIGINT/SIGTERM blocked in every thread.
+#include <string>
+
+#include "core/config.hpp"
+#include "pemx/log.hpp"
+#include "pemx/metrics.hpp"
+
+namespace pemx {
+
+class Supervisor {
+ public:
+  Supervisor(const Config& config, std::string role, Logger log, Metrics& metrics)
+      : config_(config), role_(std::move(role)), log_(std::move(log)), metrics_(metrics) {}
+  // The process exit code: 0 after a clean drain, 1 after a fatal error or a missed deadline.
+  int run();
+
+ private:
+  const Config& config_;
+  std::string role_;
+  Logger log_;
+  Metrics& metrics_;
+};
+
+// Blocks SIGINT and SIGTERM in the calling thread (call first in main, before any thread
+// exists, so every thread inherits the mask) and ignores SIGPIPE.
+void block_shutdown_signals();
+
+}  // namespace pemx

@@ -1,0 +1,68 @@
+#include "event/event.hpp"
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace pemx::event {
+
+ParsedEvent::ParsedEvent() : allocator_(16 * 1024) {}
+
+bool ParsedEvent::parse(std::string_view json, std::string& error) {
+  doc_.reset();
+  allocator_.Clear();
+  doc_.emplace(&allocator_);
+  doc_->Parse<rapidjson::kParseValidateEncodingFlag>(json.data(), json.size());
+  if (doc_->HasParseError()) {
+    error = std::string(rapidjson::GetParseError_En(doc_->GetParseError())) + " at byte " +
+            std::to_string(doc_->GetErrorOffset());
+    return false;
+  }
+  if (!doc_->IsObject()) {
+    error = "an event must be a JSON object";
+    return false;
+  }
+  return true;
+}
+
+const rapidjson::Value* ParsedEvent::find(std::string_view path) const {
+  const rapidjson::Value* cur = &*doc_;
+  while (true) {
+    auto dot = path.find('.');
+    std::string_view step = path.substr(0, dot);
+    if (!cur->IsObject()) return nullptr;
+    auto it = cur->FindMember(
+        rapidjson::Value(rapidjson::StringRef(step.data(), step.size())));
+    if (it == cur->MemberEnd()) return nullptr;
+    cur = &it->value;
+    if (dot == std::string_view::npos) return cur;
+    path.remove_prefix(dot + 1);
+  }
+}
+
+std::optional<std::string_view> ParsedEvent::string_at(std::string_view path) const {
+  const rapidjson::Value* v = find(path);
+  if (v == nullptr || !v->IsString()) return std::nullopt;
+  return std::string_view(v->GetString(), v->GetStringLength());
+}
+
+std::optional<std::string> scalar_text(const rapidjson::Value& v) {
+  if (v.IsString()) {
+    if (v.GetStringLength() == 0) return std::nullopt;
+    return std::string(v.GetString(), v.GetStringLength());
+  }
+  if (v.IsInt64()) return std::to_string(v.GetInt64());
+  if (v.IsUint64()) return std::to_string(v.GetUint64());
+  return std::nullopt;
+}
+
+std::string json_excerpt(const rapidjson::Value& v, std::size_t max) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  v.Accept(w);
+  std::string s(buf.GetString(), buf.GetSize());
+  if (s.size() > max) s = s.substr(0, max) + "…";
+  return s;
+}
+
+}  // namespace pemx::event

@@ -1,0 +1,47 @@
+#pragma once
+// ParsedEvent: one event's JSON parsed with RapidJSON into a reusable arena, for field
+// lookups by dotted path ("data.country"). One instance per thread; parse() reuses memory,
+// so the hot path does not allocate once warmed up.
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <rapidjson/document.h>
+
+namespace pemx::event {
+
+// The reference event's field names.
+inline constexpr std::string_view kEventId = "eventId";
+inline constexpr std::string_view kEventType = "eventType";
+inline constexpr std::string_view kProductId = "productId";
+inline constexpr std::string_view kRegion = "region";
+inline constexpr std::string_view kCreatedAt = "createdAt";
+inline constexpr std::string_view kData = "data";
+
+class ParsedEvent {
+ public:
+  ParsedEvent();
+  ParsedEvent(const ParsedEvent&) = delete;
+  ParsedEvent& operator=(const ParsedEvent&) = delete;
+
+  // Parses `json` (must be valid UTF-8 and a JSON object). On failure, `error` says why and
+  // where (byte offset).
+  bool parse(std::string_view json, std::string& error);
+  const rapidjson::Value& root() const { return *doc_; }
+  // The value at a dotted path, or null when any step is missing or not an object.
+  const rapidjson::Value* find(std::string_view dotted_path) const;
+  // The string at a path, or nullopt when missing or not a string.
+  std::optional<std::string_view> string_at(std::string_view dotted_path) const;
+
+ private:
+  rapidjson::MemoryPoolAllocator<> allocator_;
+  std::optional<rapidjson::Document> doc_;
+};
+
+// Text of a scalar usable in a topic name: a non-empty string as it is, an integer in
+// decimal; nullopt for anything else (empty string, null, float, bool, object, array).
+std::optional<std::string> scalar_text(const rapidjson::Value& v);
+// A short JSON rendering of a value, for error messages (truncated).
+std::string json_excerpt(const rapidjson::Value& v, std::size_t max = 80);
+
+}  // namespace pemx::event

@@ -1,0 +1,33 @@
+#pragma once
+// The reference system's field rules for an event (its push API's express-validator chain),
+// with its exact messages. Used by the router (validation of consumed events) and by the
+// HTTP push path, so both accept and refuse the same events.
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+namespace pemx::event {
+
+inline constexpr std::string_view kMsgEventId = "Event ID must be a valid UUID";
+inline constexpr std::string_view kMsgEventType = "Event type is required";
+inline constexpr std::string_view kMsgProductId = "Product ID is required";
+inline constexpr std::string_view kMsgRegion = "Region is required";
+inline constexpr std::string_view kMsgCreatedAt = "Created at must be a valid ISO 8601 date";
+
+struct FieldError {
+  std::string field;  // "eventId"
+  std::string msg;    // one of the kMsg* texts
+};
+
+// Checks an event object; empty when valid. `event` must be an object.
+std::vector<FieldError> validate_event(const rapidjson::Value& event);
+
+// 8-4-4-4-12 hexadecimal digits, any version (validator.js isUUID "all").
+bool is_uuid(std::string_view s);
+// ISO 8601 calendar dates with an optional time and offset, in extended (2024-07-26T14:41:17.123Z)
+// or basic (20240726T144117Z) format; month, day, hour, minute and second ranges are checked.
+bool is_iso8601(std::string_view s);
+
+}  // namespace pemx::event

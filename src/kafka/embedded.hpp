@@ -1,0 +1,37 @@
+#pragma once
+// EmbeddedCluster: librdkafka's in-process mock cluster, for demos and tests only.
+// It keeps data in memory, keeps only a few MiB per partition (older data is silently
+// dropped), lacks CreateTopics/DescribeGroups, and delays the first group rebalance by
+// about 3 s. Topics the roles need are pre-created with enough partitions.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kafka/client.hpp"
+#include "pemx/result.hpp"
+
+extern "C" {
+typedef struct rd_kafka_mock_cluster_s rd_kafka_mock_cluster_t;
+}
+
+namespace pemx::kafka {
+
+class EmbeddedCluster {
+ public:
+  static Result<std::unique_ptr<EmbeddedCluster>> start(const EmbeddedConfig& config);
+  ~EmbeddedCluster();
+  EmbeddedCluster(const EmbeddedCluster&) = delete;
+  EmbeddedCluster& operator=(const EmbeddedCluster&) = delete;
+
+  // "127.0.0.1:port,…": what kcat or another process can use.
+  const std::string& bootstrap() const { return bootstrap_; }
+  Result<bool> create_topic(const std::string& topic, int partitions);
+
+ private:
+  EmbeddedCluster() = default;
+  HandlePtr owner_;  // the mock cluster runs on this client's threads
+  rd_kafka_mock_cluster_t* cluster_ = nullptr;  // destroyed before owner_
+  std::string bootstrap_;
+};
+
+}  // namespace pemx::kafka
