@@ -1,0 +1,150 @@
+// ParsedEvent (parse, dotted-path lookups), scalar_text and json_excerpt.
+#include "event/event.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <string>
+
+namespace pemx::event {
+namespace {
+
+constexpr const char* kCountryEvent =
+    R"({"eventId":"3b241101-e2bb-4255-8caf-4136c566a962","eventType":"Country",)"
+    R"("productId":"AB12CD34EF","region":"US","createdAt":"2024-07-26T14:41:17.123Z",)"
+    R"("data":{"country":"Sweden","region":"EU","nested":{"depth":3}}})";
+
+TEST_CASE("parse accepts a JSON object and find follows dotted paths", "[unit][event]") {
+  ParsedEvent event;
+  std::string error;
+  REQUIRE(event.parse(kCountryEvent, error));
+
+  CHECK(event.root().IsObject());
+  CHECK(event.string_at("eventType") == "Country");
+  CHECK(event.string_at("data.country") == "Sweden");
+  CHECK(event.string_at("data.region") == "EU");
+  const rapidjson::Value* depth = event.find("data.nested.depth");
+  REQUIRE(depth != nullptr);
+  CHECK(depth->GetInt() == 3);
+  const rapidjson::Value* data = event.find("data");
+  REQUIRE(data != nullptr);
+  CHECK(data->IsObject());
+}
+
+TEST_CASE("find answers null when a step is missing or not an object", "[unit][event]") {
+  ParsedEvent event;
+  std::string error;
+  REQUIRE(event.parse(kCountryEvent, error));
+
+  CHECK(event.find("missing") == nullptr);
+  CHECK(event.find("data.missing") == nullptr);
+  CHECK(event.find("data.country.deeper") == nullptr);  // "Sweden" is not an object
+  CHECK(event.find("eventId.x") == nullptr);
+  CHECK(event.find("data.nested.depth.x") == nullptr);
+  CHECK(event.find("Data.country") == nullptr);  // names are case-sensitive
+}
+
+TEST_CASE("string_at answers nullopt for non-string values", "[unit][event]") {
+  ParsedEvent event;
+  std::string error;
+  REQUIRE(event.parse(R"({"n":5,"b":true,"z":null,"o":{},"a":[],"s":""})", error));
+
+  CHECK_FALSE(event.string_at("n"));
+  CHECK_FALSE(event.string_at("b"));
+  CHECK_FALSE(event.string_at("z"));
+  CHECK_FALSE(event.string_at("o"));
+  CHECK_FALSE(event.string_at("a"));
+  CHECK_FALSE(event.string_at("missing"));
+  REQUIRE(event.string_at("s"));
+  CHECK(event.string_at("s")->empty());
+}
+
+TEST_CASE("parse refuses malformed JSON and says where", "[unit][event]") {
+  ParsedEvent event;
+  std::string error;
+
+  SECTION("truncated object") {
+    CHECK_FALSE(event.parse(R"({"eventId": "x")", error));
+    CHECK_THAT(error, Catch::Matchers::Contains("at byte"));
+  }
+  SECTION("trailing garbage after the object") {
+    CHECK_FALSE(event.parse(R"({"a":1} {"b":2})", error));
+    CHECK_THAT(error, Catch::Matchers::Contains("at byte 8"));
+  }
+  SECTION("empty input") {
+    CHECK_FALSE(event.parse("", error));
+    CHECK_FALSE(error.empty());
+  }
+  SECTION("invalid UTF-8 inside a string") {
+    CHECK_FALSE(event.parse("{\"a\":\"\xff\xfe\"}", error));
+    CHECK_THAT(error, Catch::Matchers::Contains("at byte"));
+  }
+}
+
+TEST_CASE("parse refuses JSON that is not an object", "[unit][event]") {
+  ParsedEvent event;
+  std::string error;
+  for (const char* json : {"[]", "[{\"eventId\":\"x\"}]", "42", "\"text\"", "null", "true"}) {
+    CAPTURE(json);
+    error.clear();
+    CHECK_FALSE(event.parse(json, error));
+    CHECK(error == "an event must be a JSON object");
+  }
+}
+
+TEST_CASE("parse reads exactly the bytes of the view, not up to a terminator", "[unit][event]") {
+  const std::string buffer = R"({"a":"first"}{"a":"second"})";
+  ParsedEvent event;
+  std::string error;
+  REQUIRE(event.parse(std::string_view(buffer).substr(0, 13), error));
+  CHECK(event.string_at("a") == "first");
+}
+
+TEST_CASE("parse can be called again: each parse replaces the previous event", "[unit][event]") {
+  ParsedEvent event;
+  std::string error;
+  REQUIRE(event.parse(R"({"a":"one","only_first":1})", error));
+  REQUIRE(event.parse(R"({"a":"two"})", error));
+  CHECK(event.string_at("a") == "two");
+  CHECK(event.find("only_first") == nullptr);
+
+  CHECK_FALSE(event.parse("{broken", error));
+  REQUIRE(event.parse(R"({"a":"three"})", error));
+  CHECK(event.string_at("a") == "three");
+}
+
+TEST_CASE("scalar_text renders non-empty strings and integers only", "[unit][event]") {
+  ParsedEvent event;
+  std::string error;
+  REQUIRE(event.parse(R"({"s":"US","empty":"","int":42,"neg":-7,)"
+                      R"("big":18446744073709551615,"float":1.5,"whole_float":2.0,)"
+                      R"("t":true,"f":false,"null":null,"obj":{"a":1},"arr":[1]})",
+                      error));
+  auto text = [&](const char* path) { return scalar_text(*event.find(path)); };
+
+  CHECK(text("s") == "US");
+  CHECK(text("int") == "42");
+  CHECK(text("neg") == "-7");
+  CHECK(text("big") == "18446744073709551615");
+  CHECK_FALSE(text("empty"));
+  CHECK_FALSE(text("float"));
+  CHECK_FALSE(text("whole_float"));
+  CHECK_FALSE(text("t"));
+  CHECK_FALSE(text("f"));
+  CHECK_FALSE(text("null"));
+  CHECK_FALSE(text("obj"));
+  CHECK_FALSE(text("arr"));
+}
+
+TEST_CASE("json_excerpt renders a value and truncates long ones", "[unit][event]") {
+  ParsedEvent event;
+  std::string error;
+  REQUIRE(event.parse(R"({"obj":{"a":[1,2]},"long":"0123456789012345678901234567890123456789"})",
+                      error));
+
+  CHECK(json_excerpt(*event.find("obj")) == R"({"a":[1,2]})");
+  CHECK(json_excerpt(*event.find("long"), 10) == "\"012345678…");
+  CHECK(json_excerpt(*event.find("long")) == R"("0123456789012345678901234567890123456789")");
+}
+
+}  // namespace
+}  // namespace pemx::event
