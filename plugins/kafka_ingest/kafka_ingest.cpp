@@ -358,7 +358,9 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
                                        std::chrono::milliseconds(10), std::chrono::minutes(10));
   s.properties = section.string_map("properties");
   for (const auto& [name, value] : s.properties) {
-    if ((name == "enable.auto.commit" || name == "enable.auto.offset.store") && value != "false") {
+    if ((name == "enable.auto.commit" || name == "auto.commit.enable" ||
+         name == "enable.auto.offset.store") &&
+        value != "false") {
       section.error("properties", name + " = " + value +
                                       " would commit offsets before delivery; remove it");
     }

@@ -318,7 +318,8 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
   s.properties = section.string_map("properties");
   for (const auto& [name, value] : s.properties) {
     if ((name == "enable.idempotence" && value != "true") ||
-        (name == "acks" && value != "all" && value != "-1")) {
+        ((name == "acks" || name == "request.required.acks") && value != "all" &&
+         value != "-1")) {
       section.error("properties", name + " = " + value +
                                       " would break at-least-once delivery; remove it");
     }

@@ -75,6 +75,11 @@ std::vector<std::string> check_routing(const RoutingConfig& config) {
       }
     }
     for (const auto& c : rule.when) {
+      if ((c.kind == Condition::Kind::kEquals || c.kind == Condition::Kind::kIn) &&
+          c.values.empty()) {
+        problems.push_back(who + "condition on " + c.field + " lists no values");
+        continue;
+      }
       if (c.field == "eventType" && !types.empty() &&
           (c.kind == Condition::Kind::kEquals || c.kind == Condition::Kind::kIn)) {
         bool any = false;

@@ -132,6 +132,7 @@ void check_roles(ConfigSection& roles_section, Config& config) {
   for (const auto& [role, stage_names] : config.roles) {
     std::map<std::string, std::vector<std::string>> writers, readers;
     std::set<std::string> seen;
+    bool incomplete = false;
     for (const auto& name : stage_names) {
       if (!seen.insert(name).second) {
         roles_section.error(role, "stage \"" + name + "\" is listed twice");
@@ -143,7 +144,10 @@ void check_roles(ConfigSection& roles_section, Config& config) {
                                       "] with a type");
         continue;
       }
-      if (!st->spec) continue;  // its own errors are already reported
+      if (!st->spec) {  // its own errors are already reported; the graph is unknown
+        incomplete = true;
+        continue;
+      }
       for (const auto& port : st->spec->ports()) {
         if (config.queues.count(port.queue) == 0) {
           roles_section.error(role, "stage \"" + name + "\" uses queue \"" + port.queue +
@@ -154,6 +158,7 @@ void check_roles(ConfigSection& roles_section, Config& config) {
         (port.direction == PortDirection::kIn ? readers : writers)[port.queue].push_back(name);
       }
     }
+    if (incomplete) continue;
     std::set<std::string> used;
     for (const auto& [q, w] : writers) used.insert(q);
     for (const auto& [q, r] : readers) used.insert(q);
@@ -206,6 +211,7 @@ LoadResult load(toml::table root, const std::string& file,
       auto type = section->optional_string("type");
       if (!type) {
         if (!section->has("type")) section->error_here("missing type = \"<stage type>\"");
+        config->stages.push_back(std::move(inst));  // no spec: roles skip it
         continue;
       }
       const StageFactory* factory = registry.find(*type);
@@ -216,6 +222,7 @@ LoadResult load(toml::table root, const std::string& file,
         msg += " (compiled in:";
         for (const auto& t : registry.types()) msg += " " + t;
         section->error("type", msg + ")");
+        config->stages.push_back(std::move(inst));  // no spec: roles skip it
         continue;
       }
       inst.type = *type;

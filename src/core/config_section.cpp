@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 #include <toml++/toml.h>
 
 namespace pemx {
@@ -116,12 +117,14 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
   if (ec != std::errc() || end == text.data() || number < 0) return std::nullopt;
   std::string_view unit(end, text.data() + text.size() - end);
-  using namespace std::chrono;
-  if (unit == "ms") return milliseconds(number);
-  if (unit == "s") return duration_cast<milliseconds>(seconds(number));
-  if (unit == "m") return duration_cast<milliseconds>(minutes(number));
-  if (unit == "h") return duration_cast<milliseconds>(hours(number));
-  return std::nullopt;
+  std::int64_t scale = 0;
+  if (unit == "ms") scale = 1;
+  else if (unit == "s") scale = 1000;
+  else if (unit == "m") scale = 60'000;
+  else if (unit == "h") scale = 3'600'000;
+  else return std::nullopt;
+  if (number > std::numeric_limits<std::int64_t>::max() / scale) return std::nullopt;
+  return std::chrono::milliseconds(number * scale);
 }
 
 std::chrono::milliseconds ConfigSection::duration(std::string_view key,

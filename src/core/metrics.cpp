@@ -1,3 +1,5 @@
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <sstream>
 
@@ -82,10 +84,14 @@ std::string label_text(const Labels& labels, const std::string& extra = {}) {
   if (!extra.empty()) out += (first ? "" : ",") + extra;
   return out + "}";
 }
+// The shortest text that reads back as the same double ("0.1", not "0.10000000000000001"),
+// as Prometheus clients write bucket bounds.
 std::string number(double v) {
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
+  bool plain = v == 0 || (std::abs(v) >= 1e-6 && std::abs(v) < 1e15);
+  auto [end, ec] = plain ? std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed)
+                         : std::to_chars(buf, buf + sizeof buf, v);
+  return ec == std::errc() ? std::string(buf, end) : std::string("NaN");
 }
 }  // namespace
 

@@ -11,8 +11,10 @@ std::chrono::milliseconds Backoff::next() {
              std::pow(policy_.multiplier, std::min(attempts_, 30));
   d = std::min(d, static_cast<double>(policy_.max.count()));
   ++attempts_;
-  std::uniform_real_distribution<double> jitter(d / 2, d);
-  return std::chrono::milliseconds(static_cast<std::int64_t>(jitter(rng_)));
+  // Whole milliseconds, rounded up, so a tiny delay never becomes a busy loop.
+  auto low = static_cast<std::int64_t>(std::ceil(d / 2));
+  auto high = std::max(low, static_cast<std::int64_t>(std::ceil(d)));
+  return std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(low, high)(rng_));
 }
 
 std::optional<std::string> retry_call(const RetryPolicy& policy, const Logger& log,

@@ -49,14 +49,16 @@ bool is_iso8601(std::string_view s) {
   std::size_t pos = 0;
   int year = 0, month = 0, day = 0;
   if (!digits(s, pos, 4, year)) return false;
-  bool extended = pos < s.size() && s[pos] == '-';
+  if (pos == s.size()) return true;  // a year alone ("2024"), as the reference accepts
+  bool extended = s[pos] == '-';
   if (extended) ++pos;
   if (!digits(s, pos, 2, month) || month < 1 || month > 12) return false;
+  if (extended && pos == s.size()) return true;  // "2024-07"
   if (extended && (pos >= s.size() || s[pos] != '-')) return false;
   if (extended) ++pos;
   if (!digits(s, pos, 2, day) || day < 1 || day > days_in(year, month)) return false;
   if (pos == s.size()) return true;  // a date alone
-  if (s[pos] != 'T' && s[pos] != 't' && s[pos] != ' ') return false;
+  if (s[pos] != 'T' && s[pos] != ' ') return false;
   ++pos;
   int hour = 0, minute = 0, second = 0;
   if (!digits(s, pos, 2, hour) || hour > 24) return false;

@@ -27,7 +27,9 @@ std::vector<FieldError> validate_event(const rapidjson::Value& event);
 // 8-4-4-4-12 hexadecimal digits, any version (validator.js isUUID "all").
 bool is_uuid(std::string_view s);
 // ISO 8601 calendar dates with an optional time and offset, in extended (2024-07-26T14:41:17.123Z)
-// or basic (20240726T144117Z) format; month, day, hour, minute and second ranges are checked.
+// or basic (20240726T144117Z) format, and the reduced forms "2024" and "2024-07"; month, day,
+// hour, minute and second ranges are checked. Week (2024-W30-5) and ordinal (2024-208) dates,
+// which the reference's validator also accepts, are refused.
 bool is_iso8601(std::string_view s);
 
 }  // namespace pemx::event

@@ -79,11 +79,13 @@ TEST_CASE("empty strings count as missing", "[unit][validate]") {
 }
 
 TEST_CASE("non-string values are refused", "[unit][validate]") {
-  CHECK(errors_of(with_field("eventType", "null")).size() == 1);
-  CHECK(errors_of(with_field("productId", "{}")).size() == 1);
-  CHECK(errors_of(with_field("region", "[\"US\"]")).size() == 1);
-  CHECK(errors_of(with_field("eventId", "12345")).size() == 1);
-  CHECK(errors_of(with_field("createdAt", "1721999999")).size() == 1);
+  using V = std::vector<std::string>;
+  CHECK(errors_of(with_field("eventType", "null")) == V{"eventType: Event type is required"});
+  CHECK(errors_of(with_field("productId", "{}")) == V{"productId: Product ID is required"});
+  CHECK(errors_of(with_field("region", "[\"US\"]")) == V{"region: Region is required"});
+  CHECK(errors_of(with_field("eventId", "12345")) == V{"eventId: Event ID must be a valid UUID"});
+  CHECK(errors_of(with_field("createdAt", "1721999999")) ==
+        V{"createdAt: Created at must be a valid ISO 8601 date"});
 }
 
 TEST_CASE("malformed eventId and createdAt give their messages", "[unit][validate]") {

@@ -1,0 +1,895 @@
+// load_config_text / load_config with the real stage registry: a copy of pemx.toml loads
+// cleanly and routes like the reference; every kind of mistake gives one precise error with
+// its location, full key path and what to do.
+#include "core/config.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <rapidjson/document.h>
+#include <unistd.h>
+
+#include "builtin_stages.hpp"
+
+namespace pemx {
+namespace {
+
+using namespace std::chrono_literals;
+using Catch::Matchers::Contains;
+using Catch::Matchers::StartsWith;
+using Lines = std::vector<std::string>;
+
+// pemx.toml as shipped (comments trimmed). Tests edit it with edited(), which fails loudly
+// when the text it expects is no longer there.
+constexpr std::string_view kPemxToml = R"(# PEMX configuration.
+[kafka]
+brokers = "localhost:9092"
+client_id = "pemx-platform"
+
+[kafka.properties]
+
+[kafka.embedded]
+partitions = 3
+
+[http]
+listen = "127.0.0.1:8080"
+
+[store]
+path = "pemx.db"
+
+[log]
+level = "info"
+stats_interval = "30s"
+
+[shutdown]
+drain_timeout = "30s"
+
+[roles]
+dist = ["dist_ingest", "router", "dist_sink"]
+all = ["dist_ingest", "router", "dist_sink"]
+
+[queues.events]
+capacity = 8192
+[queues.routed]
+capacity = 8192
+[queues.delivered]
+capacity = 65536
+
+[stages.dist_ingest]
+type = "kafka_ingest"
+topics = ["product-event"]
+group_id = "product-event-consumer-pemx"
+auto_offset_reset = "earliest"
+output = "events"
+acks = "delivered"
+commit_interval = "1s"
+
+[stages.router]
+type = "rules_router"
+input = "events"
+output = "routed"
+dead_letter_topic = "product-event-dlq-pemx"
+validate = true
+event_types = ["ProductPriceUpdate", "Country", "SpecificProductDiscountUpdate"]
+key_field = "productId"
+
+[[stages.router.rules]]
+name = "price-update"
+match = { field = "eventType", equals = "ProductPriceUpdate" }
+topic = "product-price-update-v1-{region}"
+
+[[stages.router.rules]]
+name = "country"
+match = { field = "eventType", equals = "Country" }
+topic = "country-{data.country}"
+defaults = { "data.country" = "US" }
+
+[[stages.router.rules]]
+name = "discount-update"
+match = { field = "eventType", equals = "SpecificProductDiscountUpdate" }
+topic = "specific-product-discount-update-{region}"
+
+[[stages.router.rules]]
+name = "storage"
+match = "*"
+topic = "product-event-storage-pemx"
+
+[stages.dist_sink]
+type = "kafka_sink"
+input = "routed"
+acks = "delivered"
+max_in_flight = 20000
+)";
+
+LoadResult load(std::string_view text, const std::vector<std::string>& overrides = {}) {
+  Registry registry = builtin_stages();
+  return load_config_text(std::string(text), "pemx.toml", overrides, registry);
+}
+
+// The text with `from` (which must occur exactly once) replaced by `to`.
+std::string edited(std::string_view text, std::string_view from, std::string_view to) {
+  std::string out(text);
+  auto at = out.find(from);
+  REQUIRE(at != std::string::npos);
+  REQUIRE(out.find(from, at + 1) == std::string::npos);
+  return out.replace(at, from.size(), to);
+}
+
+// "pemx.toml:N" for the line holding `needle` (which must occur exactly once).
+std::string at_line_of(std::string_view text, std::string_view needle) {
+  auto at = text.find(needle);
+  REQUIRE(at != std::string_view::npos);
+  REQUIRE(text.find(needle, at + 1) == std::string_view::npos);
+  auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(at), '\n');
+  return "pemx.toml:" + std::to_string(line);
+}
+
+Lines error_lines(const LoadResult& r) {
+  Lines out;
+  for (const auto& e : r.errors) out.push_back(e.str());
+  return out;
+}
+
+bool has_error(const LoadResult& r, std::string_view key, std::string_view message) {
+  for (const auto& e : r.errors) {
+    if (e.key == key && e.message == message) return true;
+  }
+  return false;
+}
+
+// Routes JSON lines with the config's router stage (`pemx route`), one output line each.
+Lines route_lines(const Config& config, const std::string& input) {
+  const StageInstance* router = config.stage("router");
+  REQUIRE(router != nullptr);
+  std::istringstream in(input);
+  std::ostringstream out;
+  REQUIRE(router->spec->run_tool("route", in, out) == 0);
+  Lines lines;
+  std::istringstream result(out.str());
+  for (std::string line; std::getline(result, line);) lines.push_back(line);
+  return lines;
+}
+
+std::string reference_event(const std::string& type, const std::string& region,
+                             const std::string& data, const std::string& product) {
+  return R"({"eventId":"3b241101-e2bb-4255-8caf-4136c566a962","eventType":")" + type +
+         R"(","productId":")" + product + R"(","region":")" + region +
+         R"(","createdAt":"2024-07-26T14:41:17.123Z","data":)" + data + "}";
+}
+
+// --- the shipped configuration ----------------------------------------------------------
+
+TEST_CASE("pemx.toml loads without errors", "[unit][config]") {
+  auto r = load(kPemxToml);
+  INFO(Catch::Detail::stringify(error_lines(r)));
+  REQUIRE(r.errors.empty());
+  REQUIRE(r.config);
+  const Config& c = *r.config;
+
+  CHECK(c.file == "pemx.toml");
+  CHECK(c.common.kafka.brokers == "localhost:9092");
+  CHECK(c.common.kafka.client_id == "pemx-platform");
+  CHECK(c.common.kafka.properties.empty());
+  CHECK(c.common.kafka.embedded.partitions == 3);
+  CHECK(c.common.http.listen == "127.0.0.1:8080");
+  CHECK(c.common.store.path == "pemx.db");
+  CHECK(c.common.log_level == LogLevel::kInfo);
+  CHECK(c.common.stats_interval == 30s);
+  CHECK(c.common.drain_timeout == 30s);
+
+  const Lines dist = {"dist_ingest", "router", "dist_sink"};
+  CHECK(c.roles.size() == 2);
+  CHECK(c.roles.at("dist") == dist);
+  CHECK(c.roles.at("all") == dist);
+  CHECK(c.queues == std::map<std::string, std::size_t>{
+                        {"delivered", 65536}, {"events", 8192}, {"routed", 8192}});
+
+  REQUIRE(c.stages.size() == 3);
+  REQUIRE(c.stage("dist_ingest") != nullptr);
+  CHECK(c.stage("dist_ingest")->type == "kafka_ingest");
+  CHECK(c.stage("router")->type == "rules_router");
+  CHECK(c.stage("dist_sink")->type == "kafka_sink");
+  CHECK(c.stage("nope") == nullptr);
+  for (const auto& s : c.stages) CHECK(s.spec != nullptr);
+}
+
+TEST_CASE("pemx.toml's stages use the queues of the reference pipeline", "[unit][config]") {
+  auto r = load(kPemxToml);
+  REQUIRE(r.config);
+  auto ports = [&](const std::string& stage) {
+    Lines out;
+    for (const auto& p : r.config->stage(stage)->spec->ports()) {
+      out.push_back((p.direction == PortDirection::kIn ? "in:" : "out:") + p.queue);
+    }
+    return out;
+  };
+  CHECK(ports("dist_ingest") == Lines{"out:events", "in:delivered"});
+  CHECK(ports("router") == Lines{"in:events", "out:routed"});
+  CHECK(ports("dist_sink") == Lines{"in:routed", "out:delivered"});
+  CHECK(r.config->stage("dist_ingest")->spec->topics() == Lines{"product-event"});
+}
+
+TEST_CASE("pemx.toml's rules route the reference events exactly like the reference",
+          "[unit][config][routing]") {
+  auto r = load(kPemxToml);
+  REQUIRE(r.config);
+  const std::string input =
+      reference_event("ProductPriceUpdate", "US", R"({"newPrice":7.31,"previousPrice":2.05})",
+                      "PRICE00001") + "\n" +
+      reference_event("ProductPriceUpdate", "EU", "{}", "PRICE00002") + "\n" +
+      reference_event("Country", "US", R"({"country":"UnitedStates","region":"US"})",
+                      "COUNTRY001") + "\n" +
+      reference_event("Country", "EU", R"({"country":"Sweden","region":"EU"})", "COUNTRY002") +
+      "\n" + reference_event("Country", "EU", R"({"region":"EU"})", "COUNTRY003") + "\n" +
+      reference_event("Country", "EU", R"({"country":""})", "COUNTRY004") + "\n" +
+      reference_event("SpecificProductDiscountUpdate", "EU",
+                      R"({"newDiscountPercentage":40,"previousDiscountPercentage":15})",
+                      "DISCOUNT01") + "\n" +
+      reference_event("SpecificProductDiscountUpdate", "US", "{}", "DISCOUNT02") + "\n";
+  const std::string head = R"({"line":)";
+  const std::string id = R"(,"eventId":"3b241101-e2bb-4255-8caf-4136c566a962","key":")";
+  const std::string storage = R"(","product-event-storage-pemx"]})";
+  CHECK(route_lines(*r.config, input) ==
+        Lines{
+            head + "1" + id + R"(PRICE00001","topics":["product-price-update-v1-US)" + storage,
+            head + "2" + id + R"(PRICE00002","topics":["product-price-update-v1-EU)" + storage,
+            head + "3" + id + R"(COUNTRY001","topics":["country-UnitedStates)" + storage,
+            head + "4" + id + R"(COUNTRY002","topics":["country-Sweden)" + storage,
+            head + "5" + id + R"(COUNTRY003","topics":["country-US)" + storage,
+            head + "6" + id + R"(COUNTRY004","topics":["country-US)" + storage,
+            head + "7" + id +
+                R"(DISCOUNT01","topics":["specific-product-discount-update-EU)" + storage,
+            head + "8" + id +
+                R"(DISCOUNT02","topics":["specific-product-discount-update-US)" + storage,
+        });
+}
+
+TEST_CASE("pemx.toml's router dead-letters what the reference could not handle",
+          "[unit][config][routing]") {
+  auto r = load(kPemxToml);
+  REQUIRE(r.config);
+  const std::string input =
+      reference_event("InventoryUpdate", "US", "{}", "P1") + "\n" + "not json\n" +
+      R"({"eventType":"Country","productId":"P1","region":"US","data":{}})" + "\n";
+  auto lines = route_lines(*r.config, input);
+  REQUIRE(lines.size() == 3);
+  rapidjson::Document unknown, invalid_json, invalid_event;
+  unknown.Parse(lines[0].c_str());
+  invalid_json.Parse(lines[1].c_str());
+  invalid_event.Parse(lines[2].c_str());
+  CHECK(std::string(unknown["dead_letter"].GetString()) == "unknown_event_type");
+  CHECK(std::string(unknown["topics"][0].GetString()) == "product-event-dlq-pemx");
+  CHECK(unknown["topics"].Size() == 1);
+  CHECK(std::string(invalid_json["dead_letter"].GetString()) == "invalid_json");
+  CHECK(std::string(invalid_event["dead_letter"].GetString()) == "invalid_event");
+  CHECK_THAT(std::string(invalid_event["detail"].GetString()),
+             Contains("eventId: Event ID must be a valid UUID") &&
+                 Contains("createdAt: Created at must be a valid ISO 8601 date"));
+}
+
+// --- unknown keys -----------------------------------------------------------------------
+
+TEST_CASE("an unknown key is refused with the nearest known key", "[unit][config]") {
+  SECTION("in [kafka]") {
+    auto text = edited(kPemxToml, "brokers = ", "brokerz = ");
+    CHECK(error_lines(load(text)) ==
+          Lines{at_line_of(text, "brokerz") + ": kafka.brokerz: unknown key; did you mean "
+                                              "\"brokers\"?"});
+  }
+  SECTION("in a stage") {
+    auto text = edited(kPemxToml, "group_id = ", "group_idd = ");
+    CHECK(error_lines(load(text)) ==
+          Lines{at_line_of(text, "group_idd") + ": stages.dist_ingest.group_idd: unknown key; "
+                                                "did you mean \"group_id\"?"});
+  }
+  SECTION("in a rule") {
+    auto text = edited(kPemxToml, "name = \"storage\"", "name = \"storage\"\ndefault = {}");
+    CHECK(error_lines(load(text)) ==
+          Lines{at_line_of(text, "default = {}") + ": stages.router.rules[3].default: unknown "
+                                                   "key; did you mean \"defaults\"?"});
+  }
+  SECTION("a misspelt section") {
+    auto text = std::string(kPemxToml) + "[kafak]\nbrokers = \"x\"\n";
+    CHECK(error_lines(load(text)) ==
+          Lines{at_line_of(text, "[kafak]") + ": kafak: unknown key; did you mean \"kafka\"?"});
+  }
+  SECTION("nothing near: the known keys are listed") {
+    auto text = edited(kPemxToml, "level = \"info\"", "level = \"info\"\ncolour = true");
+    CHECK(error_lines(load(text)) ==
+          Lines{at_line_of(text, "colour") +
+                ": log.colour: unknown key; known keys here: level, stats_interval"});
+  }
+}
+
+// --- types and ranges -------------------------------------------------------------------
+
+TEST_CASE("a value of the wrong type is refused with what was expected", "[unit][config]") {
+  struct Case {
+    std::string from, to, key, message;
+  };
+  auto c = GENERATE(
+      Case{"brokers = \"localhost:9092\"", "brokers = 9092", "kafka.brokers",
+           "expected a string, got an integer"},
+      Case{"capacity = 8192\n[queues.routed]", "capacity = \"8192\"\n[queues.routed]",
+           "queues.events.capacity", "expected an integer, got a string"},
+      Case{"validate = true", "validate = \"yes\"", "stages.router.validate",
+           "expected true or false, got a string"},
+      Case{"topics = [\"product-event\"]", "topics = \"product-event\"",
+           "stages.dist_ingest.topics", "expected an array of strings, got a string"},
+      Case{"\"ProductPriceUpdate\", \"Country\"", "\"ProductPriceUpdate\", 7",
+           "stages.router.event_types[1]", "expected a string, got an integer"},
+      Case{"dead_letter_topic = \"product-event-dlq-pemx\"", "dead_letter_topic = [\"dlq\"]",
+           "stages.router.dead_letter_topic", "expected a string, got an array"});
+  CAPTURE(c.to);
+  auto text = edited(kPemxToml, c.from, c.to);
+  auto first_line = c.to.substr(0, c.to.find('\n'));
+  CHECK(error_lines(load(text)) ==
+        Lines{at_line_of(text, first_line) + ": " + c.key + ": " + c.message});
+}
+
+TEST_CASE("a number out of range is refused with the range", "[unit][config]") {
+  SECTION("a queue capacity") {
+    auto text = edited(kPemxToml, "capacity = 65536", "capacity = 1");
+    CHECK(error_lines(load(text)) ==
+          Lines{at_line_of(text, "capacity = 1\n") +
+                ": queues.delivered.capacity: value 1 is out of range; expected 2 to 1000000"});
+  }
+  SECTION("a stage setting") {
+    auto text = edited(kPemxToml, "max_in_flight = 20000", "max_in_flight = 0");
+    CHECK(error_lines(load(text)) ==
+          Lines{at_line_of(text, "max_in_flight") +
+                ": stages.dist_sink.max_in_flight: value 0 is out of range; expected 1 to "
+                "1000000"});
+  }
+  SECTION("the embedded cluster's partitions") {
+    auto text = edited(kPemxToml, "partitions = 3", "partitions = 1000");
+    CHECK(error_lines(load(text)) ==
+          Lines{at_line_of(text, "partitions") +
+                ": kafka.embedded.partitions: value 1000 is out of range; expected 1 to 256"});
+  }
+}
+
+TEST_CASE("a malformed duration is refused with the expected form", "[unit][config]") {
+  auto value = GENERATE(as<std::string>{}, "\"30\"", "30", "\"1.5s\"", "\"30 seconds\"",
+                        "\"-5s\"", "\"\"");
+  CAPTURE(value);
+  auto text = edited(kPemxToml, "stats_interval = \"30s\"", "stats_interval = " + value);
+  CHECK(error_lines(load(text)) ==
+        Lines{at_line_of(text, "stats_interval") +
+              ": log.stats_interval: expected a duration with a unit such as \"250ms\", "
+              "\"5s\", \"2m\" or \"1h\""});
+}
+
+TEST_CASE("a duration out of range is refused with the range", "[unit][config]") {
+  SECTION("too long") {
+    auto text = edited(kPemxToml, "drain_timeout = \"30s\"", "drain_timeout = \"2h\"");
+    CHECK(error_lines(load(text)) ==
+          Lines{at_line_of(text, "drain_timeout") +
+                ": shutdown.drain_timeout: duration 7200000ms is out of range; expected 100ms "
+                "to 3600000ms"});
+  }
+  SECTION("too short") {
+    auto text = edited(kPemxToml, "commit_interval = \"1s\"", "commit_interval = \"5ms\"");
+    CHECK(error_lines(load(text)) ==
+          Lines{at_line_of(text, "commit_interval") +
+                ": stages.dist_ingest.commit_interval: duration 5ms is out of range; expected "
+                "10ms to 600000ms"});
+  }
+}
+
+TEST_CASE("a duration too large for the clock is refused, not wrapped",
+          "[unit][config]") {
+  // 2^57 + 1 hours overflows the milliseconds count and wraps to exactly 1 hour.
+  auto text = edited(kPemxToml, "stats_interval = \"30s\"",
+                     "stats_interval = \"144115188075855873h\"");
+  auto r = load(text);
+  CHECK(r.errors.size() == 1);
+  if (r.config) CHECK(r.config->common.stats_interval != 1h);
+}
+
+TEST_CASE("common settings are checked", "[unit][config]") {
+  SECTION("an empty broker list") {
+    auto text = edited(kPemxToml, "brokers = \"localhost:9092\"", "brokers = \"\"");
+    CHECK(error_lines(load(text)) ==
+          Lines{at_line_of(text, "brokers") + ": kafka.brokers: must not be empty: a broker "
+                                              "list or \"embedded\""});
+  }
+  SECTION("an HTTP address without a port") {
+    auto text = edited(kPemxToml, "listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1\"");
+    CHECK(error_lines(load(text)) ==
+          Lines{at_line_of(text, "listen") + ": http.listen: \"127.0.0.1\" is not host:port "
+                                             "(e.g. 127.0.0.1:8080)"});
+  }
+  SECTION("an unknown log level") {
+    auto text = edited(kPemxToml, "level = \"info\"", "level = \"verbose\"");
+    CHECK(error_lines(load(text)) ==
+          Lines{at_line_of(text, "level = ") +
+                ": log.level: \"verbose\" is not one of debug, info, warn, error, off"});
+  }
+}
+
+// --- stages, roles and queues -----------------------------------------------------------
+
+TEST_CASE("an unknown stage type is refused with the nearest and the compiled-in types",
+          "[unit][config]") {
+  auto text = edited(kPemxToml, "type = \"rules_router\"", "type = \"rules_routr\"");
+  auto r = load(text);
+  CHECK_FALSE(r.config);
+  REQUIRE_FALSE(r.errors.empty());
+  CHECK(r.errors[0].str() ==
+        at_line_of(text, "rules_routr") +
+            ": stages.router.type: unknown stage type \"rules_routr\"; did you mean "
+            "\"rules_router\"? (compiled in: kafka_ingest kafka_sink rules_router)");
+  // One error, not a cascade: the roles that name the stage do not report it again.
+  CHECK(r.errors.size() == 1);
+}
+
+TEST_CASE("a stage without a type is refused", "[unit][config]") {
+  auto text = std::string(kPemxToml) + "[stages.spare]\ninput = \"events\"\n";
+  CHECK(error_lines(load(text)) ==
+        Lines{at_line_of(text, "[stages.spare]") +
+              ": stages.spare: missing type = \"<stage type>\""});
+}
+
+TEST_CASE("a role naming a stage that does not exist is refused", "[unit][config]") {
+  auto text = edited(kPemxToml, "dist = [\"dist_ingest\", \"router\", \"dist_sink\"]",
+                     "dist = [\"dist_ingest\", \"router\", \"dist_sinc\"]");
+  auto r = load(text);
+  auto where = at_line_of(text, "dist = [");
+  CHECK(error_lines(r) ==
+        Lines{
+            where + ": roles.dist: no stage named \"dist_sinc\"; declare [stages.dist_sinc] "
+                    "with a type",
+            where + ": roles.dist: queue \"delivered\" has 0 writer(s) and 1 reader(s) in this "
+                    "role; each queue needs exactly one of each (a stage that reads it must be "
+                    "enabled with the stage that writes it)",
+            where + ": roles.dist: queue \"routed\" has 1 writer(s) and 0 reader(s) in this "
+                    "role; each queue needs exactly one of each (a stage that reads it must be "
+                    "enabled with the stage that writes it)",
+        });
+}
+
+TEST_CASE("a stage listed twice in a role is refused", "[unit][config]") {
+  auto text = edited(kPemxToml, "all = [\"dist_ingest\", \"router\", \"dist_sink\"]",
+                     "all = [\"dist_ingest\", \"router\", \"dist_sink\", \"router\"]");
+  CHECK(error_lines(load(text)) ==
+        Lines{at_line_of(text, "all = [") +
+              ": roles.all: stage \"router\" is listed twice"});
+}
+
+TEST_CASE("a queue without a reader or a writer in a role is refused", "[unit][config]") {
+  auto text = edited(kPemxToml, "dist = [\"dist_ingest\", \"router\", \"dist_sink\"]",
+                     "dist = [\"dist_ingest\", \"router\"]");
+  auto where = at_line_of(text, "dist = [");
+  const std::string rule = " in this role; each queue needs exactly one of each (a stage that "
+                           "reads it must be enabled with the stage that writes it)";
+  CHECK(error_lines(load(text)) ==
+        Lines{
+            where + ": roles.dist: queue \"delivered\" has 0 writer(s) and 1 reader(s)" + rule,
+            where + ": roles.dist: queue \"routed\" has 1 writer(s) and 0 reader(s)" + rule,
+        });
+}
+
+TEST_CASE("a queue with two writers in a role is refused", "[unit][config]") {
+  auto text = std::string(kPemxToml) +
+              "[stages.router2]\ntype = \"rules_router\"\ninput = \"events\"\n"
+              "output = \"routed\"\nrules = [{ match = \"*\", topic = \"copy\" }]\n";
+  text = edited(text, "dist = [\"dist_ingest\", \"router\", \"dist_sink\"]",
+                "dist = [\"dist_ingest\", \"router\", \"router2\", \"dist_sink\"]");
+  auto r = load(text);
+  CHECK(has_error(r, "roles.dist",
+                  "queue \"events\" has 1 writer(s) and 2 reader(s) in this role; each queue "
+                  "needs exactly one of each (a stage that reads it must be enabled with the "
+                  "stage that writes it)"));
+  CHECK(has_error(r, "roles.dist",
+                  "queue \"routed\" has 2 writer(s) and 1 reader(s) in this role; each queue "
+                  "needs exactly one of each (a stage that reads it must be enabled with the "
+                  "stage that writes it)"));
+  CHECK(r.errors.size() == 2);
+}
+
+TEST_CASE("a stage using an undeclared queue is refused", "[unit][config]") {
+  auto text = edited(kPemxToml, "output = \"routed\"", "output = \"routd\"");
+  const std::string undeclared = "stage \"router\" uses queue \"routd\", which is not declared; "
+                                 "add [queues.routd] with a capacity";
+  const std::string no_writer = "queue \"routed\" has 0 writer(s) and 1 reader(s) in this role; "
+                                "each queue needs exactly one of each (a stage that reads it "
+                                "must be enabled with the stage that writes it)";
+  auto all = at_line_of(text, "all = [");
+  auto dist = at_line_of(text, "dist = [");
+  CHECK(error_lines(load(text)) == Lines{
+                                       all + ": roles.all: " + undeclared,
+                                       all + ": roles.all: " + no_writer,
+                                       dist + ": roles.dist: " + undeclared,
+                                       dist + ": roles.dist: " + no_writer,
+                                   });
+}
+
+TEST_CASE("a configuration without roles is refused", "[unit][config]") {
+  auto text = edited(kPemxToml,
+                     "[roles]\ndist = [\"dist_ingest\", \"router\", \"dist_sink\"]\n"
+                     "all = [\"dist_ingest\", \"router\", \"dist_sink\"]\n",
+                     "");
+  auto r = load(text);
+  REQUIRE(r.errors.size() == 1);
+  CHECK_THAT(r.errors[0].message, StartsWith("missing [roles]: declare at least one role"));
+}
+
+// --- Kafka properties -------------------------------------------------------------------
+
+TEST_CASE("librdkafka properties are passed through when valid", "[unit][config]") {
+  auto text = edited(kPemxToml, "[kafka.properties]\n",
+                     "[kafka.properties]\n\"socket.timeout.ms\" = 30000\n"
+                     "\"security.protocol\" = \"plaintext\"\n\"socket.keepalive.enable\" = true\n");
+  auto r = load(text);
+  INFO(Catch::Detail::stringify(error_lines(r)));
+  REQUIRE(r.config);
+  auto props = r.config->common.kafka.properties;
+  std::sort(props.begin(), props.end());
+  CHECK(props == kafka::Properties{{"security.protocol", "plaintext"},
+                                   {"socket.keepalive.enable", "true"},
+                                   {"socket.timeout.ms", "30000"}});
+}
+
+TEST_CASE("a bad librdkafka property in kafka.properties is refused", "[unit][config]") {
+  SECTION("an unknown property") {
+    auto text = edited(kPemxToml, "[kafka.properties]\n",
+                       "[kafka.properties]\n\"no.such.property\" = \"1\"\n");
+    auto r = load(text);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].key == "kafka.properties");
+    CHECK_THAT(r.errors[0].message, StartsWith("librdkafka property \"no.such.property\": ") &&
+                                        Contains("No such configuration property"));
+  }
+  SECTION("a value librdkafka refuses") {
+    auto text = edited(kPemxToml, "[kafka.properties]\n",
+                       "[kafka.properties]\n\"socket.timeout.ms\" = \"soon\"\n");
+    auto r = load(text);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].key == "kafka.properties");
+    CHECK_THAT(r.errors[0].message, StartsWith("librdkafka property \"socket.timeout.ms\": "));
+  }
+  SECTION("a value that is not a scalar") {
+    auto text = edited(kPemxToml, "[kafka.properties]\n",
+                       "[kafka.properties]\n\"socket.timeout.ms\" = [1, 2]\n");
+    CHECK(error_lines(load(text)) ==
+          Lines{at_line_of(text, "socket.timeout.ms") +
+                ": kafka.properties.socket.timeout.ms: expected a string, integer or boolean, "
+                "got an array"});
+  }
+  SECTION("the broker list, which has its own key") {
+    auto text = edited(kPemxToml, "[kafka.properties]\n",
+                       "[kafka.properties]\n\"bootstrap.servers\" = \"other:9092\"\n");
+    auto r = load(text);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].key == "kafka.properties");
+    CHECK(r.errors[0].message == "set the brokers with kafka.brokers, not bootstrap.servers");
+  }
+}
+
+TEST_CASE("kafka_ingest refuses properties that would commit before delivery",
+          "[unit][config]") {
+  auto with_properties = [](const std::string& props) {
+    return edited(kPemxToml, "commit_interval = \"1s\"",
+                  "commit_interval = \"1s\"\nproperties = { " + props + " }");
+  };
+  SECTION("auto commit") {
+    auto text = with_properties("\"enable.auto.commit\" = true");
+    CHECK(error_lines(load(text)) ==
+          Lines{at_line_of(text, "properties = {") +
+                ": stages.dist_ingest.properties: enable.auto.commit = true would commit "
+                "offsets before delivery; remove it"});
+  }
+  SECTION("automatic offset store") {
+    auto text = with_properties("\"enable.auto.offset.store\" = \"true\"");
+    CHECK(error_lines(load(text)) ==
+          Lines{at_line_of(text, "properties = {") +
+                ": stages.dist_ingest.properties: enable.auto.offset.store = true would "
+                "commit offsets before delivery; remove it"});
+  }
+  SECTION("the group, which has its own key") {
+    auto r = load(with_properties("\"group.id\" = \"other\""));
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].message == "set the group with group_id");
+  }
+  SECTION("safe consumer properties are accepted") {
+    auto r = load(with_properties("\"enable.auto.commit\" = false, \"session.timeout.ms\" = "
+                                  "30000"));
+    INFO(Catch::Detail::stringify(error_lines(r)));
+    CHECK(r.errors.empty());
+  }
+  SECTION("a property librdkafka does not know") {
+    auto r = load(with_properties("\"session.timeout\" = 30000"));
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].key == "stages.dist_ingest.properties");
+    CHECK_THAT(r.errors[0].message, StartsWith("librdkafka property \"session.timeout\": "));
+  }
+}
+
+TEST_CASE("kafka_sink refuses properties that would break at-least-once delivery",
+          "[unit][config]") {
+  auto with_properties = [](const std::string& props) {
+    return edited(kPemxToml, "max_in_flight = 20000",
+                  "max_in_flight = 20000\nproperties = { " + props + " }");
+  };
+  SECTION("acks = 1") {
+    auto text = with_properties("acks = 1");
+    CHECK(error_lines(load(text)) ==
+          Lines{at_line_of(text, "properties = {") +
+                ": stages.dist_sink.properties: acks = 1 would break at-least-once delivery; "
+                "remove it"});
+  }
+  SECTION("acks = 0") {
+    auto r = load(with_properties("acks = \"0\""));
+    CHECK(error_lines(r).size() == 1);
+    CHECK(has_error(r, "stages.dist_sink.properties",
+                    "acks = 0 would break at-least-once delivery; remove it"));
+  }
+  SECTION("idempotence off") {
+    auto text = with_properties("\"enable.idempotence\" = false");
+    CHECK(error_lines(load(text)) ==
+          Lines{at_line_of(text, "properties = {") +
+                ": stages.dist_sink.properties: enable.idempotence = false would break "
+                "at-least-once delivery; remove it"});
+  }
+  SECTION("safe producer properties are accepted") {
+    for (const char* props : {"acks = \"all\", \"enable.idempotence\" = true", "acks = -1",
+                              "\"linger.ms\" = 5, \"compression.type\" = \"lz4\""}) {
+      CAPTURE(props);
+      auto r = load(with_properties(props));
+      INFO(Catch::Detail::stringify(error_lines(r)));
+      CHECK(r.errors.empty());
+    }
+  }
+}
+
+TEST_CASE("kafka_sink refuses acks = 1 under its librdkafka name too",
+          "[unit][config]") {
+  // "acks" is librdkafka's alias of "request.required.acks"; either name overrides the
+  // sink's acks=all, so both must be refused by check-config, not by rd_kafka_new at start.
+  auto text = edited(kPemxToml, "max_in_flight = 20000",
+                     "max_in_flight = 20000\nproperties = { \"request.required.acks\" = 1 }");
+  auto r = load(text);
+  CHECK(r.errors.size() == 1);
+  CHECK_FALSE(r.config);
+}
+
+// --- routing rules ----------------------------------------------------------------------
+
+TEST_CASE("routing rules that cannot work are refused", "[unit][config][routing]") {
+  struct Case {
+    std::string from, to, message;
+  };
+  auto c = GENERATE(
+      Case{"topic = \"product-event-storage-pemx\"",
+           "topic = \"product-event-storage-pemx\"\ndefaults = { region = \"US\" }",
+           "rule \"storage\": default for \"region\", which is not a placeholder of "
+           "\"product-event-storage-pemx\""},
+      Case{"topic = \"product-event-storage-pemx\"",
+           "topic = \"product-event-storage-pemx\"\nallowed = { region = [\"US\"] }",
+           "rule \"storage\": allowed values for \"region\", which is not a placeholder of "
+           "\"product-event-storage-pemx\""},
+      Case{"defaults = { \"data.country\" = \"US\" }",
+           "defaults = { \"data.country\" = \"US\" }\n"
+           "allowed = { \"data.country\" = [\"UnitedStates\", \"Sweden\"] }",
+           "rule \"country\": default \"US\" for \"data.country\" is not among its allowed "
+           "values"},
+      Case{"\"Country\", \"SpecificProductDiscountUpdate\"]", "\"Country\"]",
+           "rule \"discount-update\": can never match: eventType SpecificProductDiscountUpdate "
+           "is not in event_types"},
+      Case{"topic = \"product-price-update-v1-{region}\"",
+           "topic = \"product price update-{region}\"",
+           "rule \"price-update\": topic \"product price update-{region}\" can never be legal: "
+           "topic name contains ' '; only letters, digits, '.', '_' and '-' are allowed"});
+  CAPTURE(c.to);
+  auto r = load(edited(kPemxToml, c.from, c.to));
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].key == "stages.router.rules");
+  CHECK(r.errors[0].message == c.message);
+  CHECK_THAT(r.errors[0].location, StartsWith("pemx.toml:"));
+}
+
+TEST_CASE("a malformed topic template is refused at its key", "[unit][config][routing]") {
+  auto text = edited(kPemxToml, "topic = \"country-{data.country}\"",
+                     "topic = \"country-{data.country\"");
+  CHECK(error_lines(load(text)) ==
+        Lines{at_line_of(text, "country-{data.country\"") +
+              ": stages.router.rules[1].topic: \"country-{data.country\": unclosed '{' at "
+              "position 8"});
+}
+
+TEST_CASE("a malformed match is refused at its key", "[unit][config][routing]") {
+  SECTION("neither \"*\" nor a table") {
+    auto text = edited(kPemxToml, "match = \"*\"", "match = \"everything\"");
+    CHECK(error_lines(load(text)) ==
+          Lines{at_line_of(text, "everything") +
+                ": stages.router.rules[3].match: expected \"*\" or a table such as { field = "
+                "\"eventType\", equals = \"Country\" } (or an array of such tables, all of "
+                "which must hold)"});
+  }
+  SECTION("two tests in one condition") {
+    auto text = edited(kPemxToml,
+                       "match = { field = \"eventType\", equals = \"Country\" }",
+                       "match = { field = \"eventType\", equals = \"Country\", exists = true }");
+    auto r = load(text);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].key == "stages.router.rules[1].match");
+    CHECK(r.errors[0].message == "needs exactly one of equals, in, exists");
+  }
+  SECTION("an empty list of values") {
+    auto text = edited(kPemxToml,
+                       "match = { field = \"eventType\", equals = \"Country\" }",
+                       "match = { field = \"eventType\", in = [] }");
+    CHECK(error_lines(load(text)) ==
+          Lines{at_line_of(text, "in = []") +
+                ": stages.router.rules[1].match.in: must list at least one value"});
+  }
+}
+
+TEST_CASE("an illegal dead_letter_topic is refused", "[unit][config][routing]") {
+  SECTION("a space") {
+    auto text = edited(kPemxToml, "dead_letter_topic = \"product-event-dlq-pemx\"",
+                       "dead_letter_topic = \"product event dlq\"");
+    CHECK(error_lines(load(text)) ==
+          Lines{at_line_of(text, "dead_letter_topic") +
+                ": stages.router.dead_letter_topic: topic name contains ' '; only letters, "
+                "digits, '.', '_' and '-' are allowed"});
+  }
+  SECTION("a Kafka-internal name") {
+    auto text = edited(kPemxToml, "dead_letter_topic = \"product-event-dlq-pemx\"",
+                       "dead_letter_topic = \"__dlq\"");
+    auto r = load(text);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].key == "stages.router.dead_letter_topic");
+    CHECK(r.errors[0].message == "topic names starting with \"__\" are Kafka-internal");
+  }
+}
+
+// --- TOML syntax ------------------------------------------------------------------------
+
+TEST_CASE("a TOML syntax error is reported with its line", "[unit][config]") {
+  SECTION("an unquoted string") {
+    auto text = edited(kPemxToml, "brokers = \"localhost:9092\"", "brokers = localhost:9092");
+    auto r = load(text);
+    CHECK_FALSE(r.config);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].location == at_line_of(text, "brokers ="));
+    CHECK(r.errors[0].key.empty());
+    CHECK_THAT(r.errors[0].message, StartsWith("TOML syntax error: "));
+  }
+  SECTION("an unclosed table header") {
+    auto text = edited(kPemxToml, "[stages.dist_sink]", "[stages.dist_sink");
+    auto r = load(text);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].location == at_line_of(text, "[stages.dist_sink"));
+    CHECK_THAT(r.errors[0].message, StartsWith("TOML syntax error: "));
+  }
+  SECTION("a key defined twice") {
+    auto text = edited(kPemxToml, "max_in_flight = 20000",
+                       "max_in_flight = 20000\nmax_in_flight = 10");
+    auto r = load(text);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].location == at_line_of(text, "max_in_flight = 10"));
+  }
+}
+
+TEST_CASE("every error is reported, not just the first", "[unit][config]") {
+  auto text = edited(kPemxToml, "brokers = ", "brokerz = ");
+  text = edited(text, "stats_interval = \"30s\"", "stats_interval = \"30\"");
+  text = edited(text, "max_in_flight = 20000", "max_in_flight = 0");
+  auto r = load(text);
+  CHECK_FALSE(r.config);
+  CHECK(r.errors.size() == 3);
+  CHECK(has_error(r, "kafka.brokerz", "unknown key; did you mean \"brokers\"?"));
+  CHECK(has_error(r, "log.stats_interval",
+                  "expected a duration with a unit such as \"250ms\", \"5s\", \"2m\" or \"1h\""));
+  CHECK(has_error(r, "stages.dist_sink.max_in_flight",
+                  "value 0 is out of range; expected 1 to 1000000"));
+}
+
+// --- --set overrides --------------------------------------------------------------------
+
+TEST_CASE("--set takes a TOML value", "[unit][config][set]") {
+  auto r = load(kPemxToml, {"queues.events.capacity=16", "kafka.embedded.partitions=12",
+                            "log.stats_interval=\"5s\"", "kafka.client_id=\"my client\"",
+                            "roles.web=[\"dist_ingest\", \"router\", \"dist_sink\"]",
+                            "kafka.properties.\"socket.timeout.ms\"=30000"});
+  INFO(Catch::Detail::stringify(error_lines(r)));
+  REQUIRE(r.config);
+  CHECK(r.config->queues.at("events") == 16);
+  CHECK(r.config->queues.at("routed") == 8192);  // the rest of the table is kept
+  CHECK(r.config->common.kafka.embedded.partitions == 12);
+  CHECK(r.config->common.stats_interval == 5s);
+  CHECK(r.config->common.kafka.client_id == "my client");
+  CHECK(r.config->roles.at("web") == Lines{"dist_ingest", "router", "dist_sink"});
+  CHECK(r.config->common.kafka.properties ==
+        kafka::Properties{{"socket.timeout.ms", "30000"}});
+}
+
+TEST_CASE("--set reaches stage settings", "[unit][config][set]") {
+  auto r = load(kPemxToml, {"stages.router.validate=false"});
+  REQUIRE(r.config);
+  CHECK_THAT(r.config->stage("router")->spec->describe(), Contains("validation: off"));
+  auto lines = route_lines(*r.config, R"({"eventType":"Country","data":{}})");
+  CHECK(lines ==
+        Lines{R"({"line":1,"key":"","topics":["country-US","product-event-storage-pemx"]})"});
+}
+
+TEST_CASE("--set falls back to a plain string", "[unit][config][set]") {
+  auto r = load(kPemxToml, {"kafka.brokers=broker-1:9092,broker-2:9092", "log.level=debug"});
+  INFO(Catch::Detail::stringify(error_lines(r)));
+  REQUIRE(r.config);
+  CHECK(r.config->common.kafka.brokers == "broker-1:9092,broker-2:9092");
+  CHECK(r.config->common.log_level == LogLevel::kDebug);
+
+  auto embedded = load(kPemxToml, {"kafka.brokers=embedded"});
+  REQUIRE(embedded.config);
+  CHECK(embedded.config->common.kafka.is_embedded());
+}
+
+TEST_CASE("the last --set of a key wins", "[unit][config][set]") {
+  auto r = load(kPemxToml, {"queues.events.capacity=16", "queues.events.capacity=32"});
+  REQUIRE(r.config);
+  CHECK(r.config->queues.at("events") == 32);
+}
+
+TEST_CASE("a malformed --set is refused", "[unit][config][set]") {
+  const std::string expected_form = "expected KEY=VALUE, e.g. --set kafka.brokers=embedded";
+  CHECK(error_lines(load(kPemxToml, {"kafka.brokers"})) ==
+        Lines{"--set: kafka.brokers: " + expected_form});
+  CHECK(error_lines(load(kPemxToml, {"=embedded"})) ==
+        Lines{"--set: =embedded: " + expected_form});
+  CHECK(error_lines(load(kPemxToml, {"kafka brokers=x"})) ==
+        Lines{"--set: kafka brokers: cannot read this key; use dotted names such as "
+              "stages.router.dead_letter_topic or kafka.properties.\"socket.timeout.ms\""});
+}
+
+TEST_CASE("a bad value given with --set is reported at --set", "[unit][config][set]") {
+  SECTION("out of range") {
+    CHECK(error_lines(load(kPemxToml, {"queues.events.capacity=1"})) ==
+          Lines{"--set: queues.events.capacity: value 1 is out of range; expected 2 to "
+                "1000000"});
+  }
+  SECTION("an unknown key") {
+    CHECK(error_lines(load(kPemxToml, {"kafka.brokerz=host:9092"})) ==
+          Lines{"--set: kafka.brokerz: unknown key; did you mean \"brokers\"?"});
+  }
+  SECTION("a duration without a unit") {
+    CHECK(error_lines(load(kPemxToml, {"shutdown.drain_timeout=30"})) ==
+          Lines{"--set: shutdown.drain_timeout: expected a duration with a unit such as "
+                "\"250ms\", \"5s\", \"2m\" or \"1h\""});
+  }
+}
+
+// --- load_config (from a file) ----------------------------------------------------------
+
+TEST_CASE("load_config reads a file", "[unit][config]") {
+  auto path = std::filesystem::temp_directory_path() /
+              ("pemx_config_test_" + std::to_string(::getpid()) + ".toml");
+  {
+    std::ofstream out(path);
+    out << kPemxToml;
+  }
+  Registry registry = builtin_stages();
+  auto r = load_config(path.string(), {}, registry);
+  std::filesystem::remove(path);
+  INFO(Catch::Detail::stringify(error_lines(r)));
+  REQUIRE(r.config);
+  CHECK(r.config->file == path.string());
+  CHECK(r.config->stages.size() == 3);
+
+  auto missing = load_config(path.string(), {}, registry);  // removed above
+  CHECK(error_lines(missing) ==
+        Lines{path.string() + ": cannot read the config file; pass --config FILE"});
+}
+
+}  // namespace
+}  // namespace pemx

@@ -1,0 +1,443 @@
+// The routing core: TopicTemplate::parse, check_routing and Router::route (event bytes ->
+// topics or a dead-letter reason). The reference routing is checked here on hand-built
+// rules, and through pemx.toml's rules in tests/core/config_test.cpp.
+#include "rules_router/routing.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <string>
+#include <vector>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace pemx::rules_router {
+namespace {
+
+using Topics = std::vector<std::string>;
+using Catch::Matchers::Contains;
+
+constexpr const char* kStorageTopic = "product-event-storage-pemx";
+
+Rule make_rule(std::string name, std::vector<Condition> when, std::string_view topic) {
+  Rule rule;
+  rule.name = std::move(name);
+  rule.when = std::move(when);
+  auto error = TopicTemplate::parse(topic, rule.topic);
+  REQUIRE_FALSE(error);
+  return rule;
+}
+
+Condition type_is(std::string type) {
+  return {Condition::Kind::kEquals, "eventType", {std::move(type)}};
+}
+
+// The rules of pemx.toml, which reproduce the reference's routing.
+RoutingConfig reference_config() {
+  RoutingConfig config;
+  config.event_types = {"ProductPriceUpdate", "Country", "SpecificProductDiscountUpdate"};
+  config.rules.push_back(make_rule("price-update", {type_is("ProductPriceUpdate")},
+                                   "product-price-update-v1-{region}"));
+  Rule country = make_rule("country", {type_is("Country")}, "country-{data.country}");
+  country.defaults["data.country"] = "US";
+  config.rules.push_back(country);
+  config.rules.push_back(make_rule("discount-update", {type_is("SpecificProductDiscountUpdate")},
+                                   "specific-product-discount-update-{region}"));
+  config.rules.push_back(make_rule("storage", {}, kStorageTopic));
+  return config;
+}
+
+// A valid reference event; `data` is the JSON text of its data member ("" for none).
+std::string event(const std::string& type, const std::string& region, const std::string& data,
+                  const std::string& product = "AB12CD34EF") {
+  std::string json = R"({"eventId":"3b241101-e2bb-4255-8caf-4136c566a962","eventType":")" +
+                     type + R"(","productId":")" + product + R"(","region":")" + region +
+                     R"(","createdAt":"2024-07-26T14:41:17.123Z")";
+  if (!data.empty()) json += R"(,"data":)" + data;
+  return json + "}";
+}
+
+// --- TopicTemplate ---------------------------------------------------------------------
+
+TEST_CASE("a template splits into literal and placeholder pieces", "[unit][routing]") {
+  TopicTemplate t;
+  REQUIRE_FALSE(TopicTemplate::parse("country-{data.country}", t));
+  CHECK(t.source == "country-{data.country}");
+  REQUIRE(t.pieces.size() == 2);
+  CHECK_FALSE(t.pieces[0].placeholder);
+  CHECK(t.pieces[0].text == "country-");
+  CHECK(t.pieces[1].placeholder);
+  CHECK(t.pieces[1].text == "data.country");
+  CHECK(t.placeholders() == std::vector<std::string>{"data.country"});
+}
+
+TEST_CASE("a template may hold several placeholders, or none", "[unit][routing]") {
+  TopicTemplate t;
+  REQUIRE_FALSE(TopicTemplate::parse("{region}.events-{data.country}-v1", t));
+  REQUIRE(t.pieces.size() == 4);
+  CHECK(t.pieces[0].placeholder);
+  CHECK(t.pieces[1].text == ".events-");
+  CHECK(t.pieces[3].text == "-v1");
+  CHECK(t.placeholders() == std::vector<std::string>{"region", "data.country"});
+
+  REQUIRE_FALSE(TopicTemplate::parse(kStorageTopic, t));
+  REQUIRE(t.pieces.size() == 1);
+  CHECK(t.pieces[0].text == kStorageTopic);
+  CHECK(t.placeholders().empty());
+}
+
+TEST_CASE("malformed templates are refused with the reason", "[unit][routing]") {
+  TopicTemplate t;
+  CHECK(TopicTemplate::parse("country-{data.country", t) == "unclosed '{' at position 8");
+  CHECK(TopicTemplate::parse("country-data.country}", t) == "unbalanced '}' at position 20");
+  CHECK(TopicTemplate::parse("country-{}", t) == "empty placeholder {} at position 8");
+  CHECK(TopicTemplate::parse("a-{b{c}", t) == "nested '{' in a placeholder");
+  CHECK(TopicTemplate::parse("a-{b}}", t) == "unbalanced '}' at position 5");
+  CHECK(TopicTemplate::parse("a-{.b}", t) == "placeholder {.b} is not a dotted field path");
+  CHECK(TopicTemplate::parse("a-{b.}", t) == "placeholder {b.} is not a dotted field path");
+  CHECK(TopicTemplate::parse("a-{b..c}", t) == "placeholder {b..c} is not a dotted field path");
+  CHECK(TopicTemplate::parse("", t) == "topic is empty");
+}
+
+// --- check_routing ----------------------------------------------------------------------
+
+TEST_CASE("the reference rules have no problem", "[unit][routing]") {
+  CHECK(check_routing(reference_config()).empty());
+}
+
+TEST_CASE("check_routing finds rules that cannot work", "[unit][routing]") {
+  RoutingConfig config = reference_config();
+  Rule& price = config.rules[0];
+  Rule& country = config.rules[1];
+  Rule& storage = config.rules[3];
+  std::vector<std::string> expected;
+
+  SECTION("no rules at all") {
+    config.rules.clear();
+    expected = {"no rules: every event would be dead-lettered"};
+  }
+  SECTION("a default for something that is not a placeholder") {
+    storage.defaults["region"] = "US";
+    expected = {"rule \"storage\": default for \"region\", which is not a placeholder of "
+                "\"product-event-storage-pemx\""};
+  }
+  SECTION("allowed values for something that is not a placeholder") {
+    storage.allowed["region"] = {"US"};
+    expected = {"rule \"storage\": allowed values for \"region\", which is not a placeholder "
+                "of \"product-event-storage-pemx\""};
+  }
+  SECTION("an empty allowed list") {
+    price.allowed["region"] = {};
+    expected = {"rule \"price-update\": allowed values for \"region\" are empty"};
+  }
+  SECTION("a default that is not among the allowed values") {
+    country.allowed["data.country"] = {"UnitedStates", "Sweden"};
+    expected = {"rule \"country\": default \"US\" for \"data.country\" is not among its "
+                "allowed values"};
+  }
+  SECTION("a rule on an eventType that is not declared") {
+    config.event_types = {"ProductPriceUpdate", "Country"};
+    expected = {"rule \"discount-update\": can never match: eventType "
+                "SpecificProductDiscountUpdate is not in event_types"};
+  }
+  SECTION("literal text that no value can make legal") {
+    REQUIRE_FALSE(TopicTemplate::parse("price update-{region}", price.topic));
+    expected = {"rule \"price-update\": topic \"price update-{region}\" can never be legal: "
+                "topic name contains ' '; only letters, digits, '.', '_' and '-' are allowed"};
+  }
+  CHECK(check_routing(config) == expected);
+}
+
+TEST_CASE("check_routing accepts what can work", "[unit][routing]") {
+  RoutingConfig config = reference_config();
+  SECTION("a default among the allowed values") {
+    config.rules[1].allowed["data.country"] = {"US", "UnitedStates", "Sweden"};
+  }
+  SECTION("an eventType condition listing at least one declared type") {
+    config.rules[0].when = {
+        {Condition::Kind::kIn, "eventType", {"Undeclared", "ProductPriceUpdate"}}};
+  }
+  SECTION("any eventType when none is declared") {
+    config.event_types.clear();
+    config.rules[0].when = {type_is("AnythingAtAll")};
+  }
+  SECTION("a template made of one placeholder") {
+    REQUIRE_FALSE(TopicTemplate::parse("{region}", config.rules[0].topic));
+  }
+  CHECK(check_routing(config).empty());
+}
+
+TEST_CASE("check_routing reports an eventType condition without values",
+          "[unit][routing]") {
+  // pemx.toml refuses an empty `in` list before check_routing runs, but check_routing itself
+  // reads values.front() of it. A child process runs it, so a crash fails only this test.
+  RoutingConfig config = reference_config();
+  config.rules.push_back(
+      make_rule("empty-in", {{Condition::Kind::kIn, "eventType", {}}}, "never"));
+  pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // A crash must end the child quietly, not run Catch's fatal-signal reporter there.
+    for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL}) std::signal(sig, SIG_DFL);
+    _exit(check_routing(config).empty() ? 1 : 0);
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  INFO("the child was killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0));
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);  // 1: no problem reported
+}
+
+// --- Router::route: the reference routing ----------------------------------------------
+
+TEST_CASE("the reference routing: ProductPriceUpdate", "[unit][routing]") {
+  Router router(reference_config());
+  Decision d = router.route(event("ProductPriceUpdate", "EU", R"({"newPrice":7.31})"));
+  CHECK_FALSE(d.dead_letter());
+  CHECK(d.topics == Topics{"product-price-update-v1-EU", kStorageTopic});
+  CHECK(d.key == "AB12CD34EF");
+  CHECK(d.event_id == "3b241101-e2bb-4255-8caf-4136c566a962");
+  CHECK(d.event_type == "ProductPriceUpdate");
+  CHECK(d.reason.empty());
+}
+
+TEST_CASE("the reference routing: Country", "[unit][routing]") {
+  Router router(reference_config());
+  auto topics_for = [&](const std::string& data) {
+    Decision d = router.route(event("Country", "US", data));
+    CHECK_FALSE(d.dead_letter());
+    CHECK(d.key == "AB12CD34EF");
+    return d.topics;
+  };
+  CHECK(topics_for(R"({"country":"UnitedStates","region":"US"})") ==
+        Topics{"country-UnitedStates", kStorageTopic});
+  CHECK(topics_for(R"({"country":"Sweden","region":"EU"})") ==
+        Topics{"country-Sweden", kStorageTopic});
+  // The reference's fallback: "US" when data.country is missing or empty.
+  CHECK(topics_for(R"({"region":"EU"})") == Topics{"country-US", kStorageTopic});
+  CHECK(topics_for(R"({"country":"","region":"EU"})") == Topics{"country-US", kStorageTopic});
+  CHECK(topics_for(R"({"country":null})") == Topics{"country-US", kStorageTopic});
+  CHECK(topics_for("") == Topics{"country-US", kStorageTopic});  // no data at all
+}
+
+TEST_CASE("the reference routing: SpecificProductDiscountUpdate", "[unit][routing]") {
+  Router router(reference_config());
+  Decision d = router.route(event("SpecificProductDiscountUpdate", "US",
+                                  R"({"newDiscountPercentage":40,"previousDiscountPercentage":15})",
+                                  "ZZ99YY88XX"));
+  CHECK_FALSE(d.dead_letter());
+  CHECK(d.topics == Topics{"specific-product-discount-update-US", kStorageTopic});
+  CHECK(d.key == "ZZ99YY88XX");
+}
+
+TEST_CASE("routing is per event: the same router gives each event its own topics",
+          "[unit][routing]") {
+  Router router(reference_config());
+  Decision d;
+  router.route(event("Country", "US", R"({"country":"Sweden"})"), d);
+  CHECK(d.topics == Topics{"country-Sweden", kStorageTopic});
+  router.route(R"({"not":"an event"})", d);
+  CHECK(d.dead_letter());
+  CHECK(d.topics.empty());
+  CHECK(d.key.empty());
+  CHECK(d.event_id.empty());
+  router.route(event("ProductPriceUpdate", "US", "", "PRODUCT002"), d);
+  CHECK_FALSE(d.dead_letter());
+  CHECK(d.detail.empty());
+  CHECK(d.topics == Topics{"product-price-update-v1-US", kStorageTopic});
+  CHECK(d.key == "PRODUCT002");
+}
+
+// --- Router::route: dead letters ---------------------------------------------------------
+
+TEST_CASE("unparsable JSON is dead-lettered as invalid_json", "[unit][routing]") {
+  Router router(reference_config());
+  for (const char* value : {"", "{", "not json", "[]", "\"Country\"", "{\"a\":1} trailing"}) {
+    CAPTURE(value);
+    Decision d = router.route(value);
+    CHECK(d.reason == kInvalidJson);
+    CHECK(d.topics.empty());
+    CHECK_FALSE(d.detail.empty());
+  }
+}
+
+TEST_CASE("an event failing the reference's field rules is invalid_event", "[unit][routing]") {
+  Router router(reference_config());
+  Decision d = router.route(
+      R"({"eventId":"nope","eventType":"Country","productId":"P1","region":"",)"
+      R"("createdAt":"2024-07-26T14:41:17Z"})");
+  CHECK(d.reason == kInvalidEvent);
+  CHECK(d.topics.empty());
+  CHECK(d.detail == "eventId: Event ID must be a valid UUID; region: Region is required");
+  // What could be read is still reported, for the dead-letter headers.
+  CHECK(d.event_id == "nope");
+  CHECK(d.event_type == "Country");
+  CHECK(d.key == "P1");
+}
+
+TEST_CASE("with validate off, incomplete events are routed", "[unit][routing]") {
+  RoutingConfig config = reference_config();
+  config.validate = false;
+  Router router(config);
+  Decision d = router.route(R"({"eventType":"Country","data":{"country":"Sweden"}})");
+  CHECK_FALSE(d.dead_letter());
+  CHECK(d.topics == Topics{"country-Sweden", kStorageTopic});
+  CHECK(d.key.empty());
+}
+
+TEST_CASE("an undeclared eventType is unknown_event_type", "[unit][routing]") {
+  Router router(reference_config());
+  Decision d = router.route(event("InventoryUpdate", "US", "{}"));
+  CHECK(d.reason == kUnknownEventType);
+  CHECK(d.topics.empty());
+  CHECK(d.detail == "eventType \"InventoryUpdate\" is not declared in event_types");
+  CHECK(d.event_type == "InventoryUpdate");
+}
+
+TEST_CASE("without declared types, any type is routed by the rules", "[unit][routing]") {
+  RoutingConfig config = reference_config();
+  config.event_types.clear();
+  Router router(config);
+  Decision d = router.route(event("InventoryUpdate", "US", "{}"));
+  CHECK_FALSE(d.dead_letter());
+  CHECK(d.topics == Topics{kStorageTopic});
+}
+
+TEST_CASE("an event no rule matches is no_matching_rule", "[unit][routing]") {
+  RoutingConfig config = reference_config();
+  config.rules.pop_back();  // no catch-all storage rule
+  config.event_types.push_back("InventoryUpdate");
+  Router router(config);
+  Decision d = router.route(event("InventoryUpdate", "US", "{}"));
+  CHECK(d.reason == kNoMatchingRule);
+  CHECK(d.topics.empty());
+  CHECK(d.key == "AB12CD34EF");
+}
+
+TEST_CASE("a placeholder without value or default is missing_placeholder", "[unit][routing]") {
+  RoutingConfig config = reference_config();
+  config.rules[1].defaults.clear();  // country rule without its "US" fallback
+  Router router(config);
+
+  Decision d = router.route(event("Country", "US", R"({"region":"US"})"));
+  CHECK(d.reason == kMissingPlaceholder);
+  CHECK(d.detail == "rule \"country\": {data.country} is missing");
+  CHECK(d.topics.empty());  // not even the storage topic: dead-lettered whole
+
+  d = router.route(event("Country", "US", R"({"country":{"name":"Sweden"}})"));
+  CHECK(d.reason == kMissingPlaceholder);
+  CHECK(d.detail == "rule \"country\": {data.country} is not a non-empty string or integer: "
+                    "{\"name\":\"Sweden\"}");
+}
+
+TEST_CASE("integer values render in decimal", "[unit][routing]") {
+  Router router(reference_config());
+  Decision d = router.route(event("Country", "US", R"({"country":42})"));
+  CHECK_FALSE(d.dead_letter());
+  CHECK(d.topics == Topics{"country-42", kStorageTopic});
+}
+
+TEST_CASE("a rendered topic that is not a legal name is illegal_topic", "[unit][routing]") {
+  Router router(reference_config());
+  auto d = router.route(event("Country", "US", R"({"country":"United States"})"));
+  CHECK(d.reason == kIllegalTopic);
+  CHECK(d.topics.empty());  // the storage rule matched too, yet nothing is delivered
+  CHECK(d.detail == "rule \"country\": \"country-United States\": topic name contains ' '; "
+                    "only letters, digits, '.', '_' and '-' are allowed");
+
+  d = router.route(event("ProductPriceUpdate", "US/EU", "{}"));
+  CHECK(d.reason == kIllegalTopic);
+
+  d = router.route(event("Country", "US", "{\"country\":\"" + std::string(300, 'x') + "\"}"));
+  CHECK(d.reason == kIllegalTopic);
+  CHECK_THAT(d.detail, Contains("the limit is 249"));
+}
+
+TEST_CASE("an event field cannot make PEMX write to a Kafka-internal topic", "[unit][routing]") {
+  RoutingConfig config = reference_config();
+  REQUIRE_FALSE(TopicTemplate::parse("{region}", config.rules[0].topic));
+  Router router(config);
+  Decision d = router.route(event("ProductPriceUpdate", "__consumer_offsets", "{}"));
+  CHECK(d.reason == kIllegalTopic);
+  CHECK(d.topics.empty());
+}
+
+TEST_CASE("a value outside the allowed ones is topic_not_allowed", "[unit][routing]") {
+  RoutingConfig config = reference_config();
+  config.rules[0].allowed["region"] = {"US", "EU"};
+  Router router(config);
+
+  Decision ok = router.route(event("ProductPriceUpdate", "EU", "{}"));
+  CHECK(ok.topics == Topics{"product-price-update-v1-EU", kStorageTopic});
+
+  Decision refused = router.route(event("ProductPriceUpdate", "APAC", "{}"));
+  CHECK(refused.reason == kTopicNotAllowed);
+  CHECK(refused.topics.empty());
+  CHECK(refused.detail == "rule \"price-update\": {region} = \"APAC\" is not an allowed value");
+}
+
+TEST_CASE("a default value is checked against the allowed values too", "[unit][routing]") {
+  RoutingConfig config = reference_config();
+  config.rules[1].defaults["data.country"] = "Atlantis";
+  config.rules[1].allowed["data.country"] = {"UnitedStates", "Sweden"};
+  Router router(config);
+  CHECK(router.route(event("Country", "US", "{}")).reason == kTopicNotAllowed);
+  CHECK(router.route(event("Country", "US", R"({"country":"Sweden"})")).topics ==
+        Topics{"country-Sweden", kStorageTopic});
+}
+
+// --- Router::route: conditions, order, keys ----------------------------------------------
+
+TEST_CASE("topics follow rule order and appear once", "[unit][routing]") {
+  RoutingConfig config = reference_config();
+  config.rules.insert(config.rules.begin(), make_rule("audit", {}, "audit-{region}"));
+  config.rules.push_back(make_rule("storage-again", {}, kStorageTopic));
+  config.rules.push_back(
+      make_rule("same-as-price", {type_is("ProductPriceUpdate")}, "audit-{region}"));
+  Router router(config);
+  Decision d = router.route(event("ProductPriceUpdate", "US", "{}"));
+  CHECK(d.topics == Topics{"audit-US", "product-price-update-v1-US", kStorageTopic});
+}
+
+TEST_CASE("conditions: in, exists, absent, and all of several", "[unit][routing]") {
+  RoutingConfig config;
+  config.rules.push_back(make_rule(
+      "in", {{Condition::Kind::kIn, "region", {"US", "CA"}}}, "americas"));
+  config.rules.push_back(make_rule(
+      "exists", {{Condition::Kind::kExists, "data.country", {}}}, "has-country"));
+  config.rules.push_back(make_rule(
+      "absent", {{Condition::Kind::kAbsent, "data.country", {}}}, "no-country"));
+  config.rules.push_back(make_rule(
+      "both", {type_is("Country"), {Condition::Kind::kEquals, "data.country", {"Sweden"}}},
+      "swedish-country"));
+  config.rules.push_back(make_rule(
+      "numeric", {{Condition::Kind::kEquals, "data.level", {"3"}}}, "level-three"));
+  Router router(config);
+
+  CHECK(router.route(event("Country", "US", R"({"country":"Sweden"})")).topics ==
+        Topics{"americas", "has-country", "swedish-country"});
+  CHECK(router.route(event("Country", "EU", R"({"country":"Sweden"})")).topics ==
+        Topics{"has-country", "swedish-country"});
+  CHECK(router.route(event("ProductPriceUpdate", "EU", R"({"country":"Sweden"})")).topics ==
+        Topics{"has-country"});
+  CHECK(router.route(event("Country", "CA", R"({"country":null})")).topics ==
+        Topics{"americas", "no-country"});  // null counts as absent
+  CHECK(router.route(event("Country", "EU", R"({"level":3})")).topics ==
+        Topics{"no-country", "level-three"});
+  CHECK(router.route(event("Country", "EU", R"({"level":3.0})")).topics ==
+        Topics{"no-country"});  // a float never equals a text
+}
+
+TEST_CASE("the output key comes from key_field", "[unit][routing]") {
+  RoutingConfig config = reference_config();
+  config.key_field = "data.sku";
+  Router router(config);
+  CHECK(router.route(event("ProductPriceUpdate", "US", R"({"sku":"SKU-1"})")).key == "SKU-1");
+  Decision no_key = router.route(event("ProductPriceUpdate", "US", "{}"));
+  CHECK_FALSE(no_key.dead_letter());
+  CHECK(no_key.key.empty());
+}
+
+}  // namespace
+}  // namespace pemx::rules_router
