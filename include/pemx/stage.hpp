@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "pemx/event_store.hpp"
 #include "pemx/log.hpp"
 #include "pemx/metrics.hpp"
 #include "pemx/queue.hpp"
@@ -50,6 +51,10 @@ struct StageContext {
   std::map<std::string, RecordQueue*> queues;  // only the queues its spec declared
   // The effective broker list: kafka.brokers, or the embedded cluster's bootstrap address.
   std::string kafka_brokers;
+  // Services a stage offers to others (a store's reader), shared by name. A stage that
+  // provides one registers it in its constructor; a stage that uses one looks it up in
+  // start() (construction happens in role order, so the provider must be listed first).
+  std::map<std::string, std::shared_ptr<EventReader>>* readers = nullptr;
   // Reports an unrecoverable error: the supervisor drains what it can and exits non-zero.
   std::function<void(const std::string&)> fatal;
 

@@ -104,6 +104,8 @@ int Supervisor::run() {
   std::string fatal_reason;
   std::atomic<bool> fatal{false};
 
+  // Services stages offer each other (a store's reader); outlives the stages.
+  std::map<std::string, std::shared_ptr<EventReader>> readers;
   // Construct in role order; a failure here is a start-up failure.
   std::vector<std::unique_ptr<Stage>> stages;
   for (const auto& name : names) {
@@ -113,6 +115,7 @@ int Supervisor::run() {
     ctx.log = log_.child(name);
     ctx.metrics = &metrics_;
     ctx.kafka_brokers = brokers;
+    ctx.readers = &readers;
     for (const auto& port : inst->spec->ports()) ctx.queues[port.queue] = queues.at(port.queue).get();
     ctx.fatal = [&, name](const std::string& reason) {
       std::lock_guard<std::mutex> lock(fatal_mutex);

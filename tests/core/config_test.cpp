@@ -797,7 +797,7 @@ TEST_CASE("every error is reported, not just the first", "[unit][config]") {
 
 // --- --set overrides --------------------------------------------------------------------
 
-TEST_CASE("--set takes a TOML value", "[unit][config][set]") {
+TEST_CASE("an override (--set) takes a TOML value", "[unit][config][set]") {
   auto r = load(kPemxToml, {"queues.events.capacity=16", "kafka.embedded.partitions=12",
                             "log.stats_interval=\"5s\"", "kafka.client_id=\"my client\"",
                             "roles.web=[\"dist_ingest\", \"router\", \"dist_sink\"]",
@@ -814,7 +814,7 @@ TEST_CASE("--set takes a TOML value", "[unit][config][set]") {
         kafka::Properties{{"socket.timeout.ms", "30000"}});
 }
 
-TEST_CASE("--set reaches stage settings", "[unit][config][set]") {
+TEST_CASE("an override (--set) reaches stage settings", "[unit][config][set]") {
   auto r = load(kPemxToml, {"stages.router.validate=false"});
   REQUIRE(r.config);
   CHECK_THAT(r.config->stage("router")->spec->describe(), Contains("validation: off"));
@@ -823,7 +823,7 @@ TEST_CASE("--set reaches stage settings", "[unit][config][set]") {
         Lines{R"({"line":1,"key":"","topics":["country-US","product-event-storage-pemx"]})"});
 }
 
-TEST_CASE("--set falls back to a plain string", "[unit][config][set]") {
+TEST_CASE("an override (--set) falls back to a plain string", "[unit][config][set]") {
   auto r = load(kPemxToml, {"kafka.brokers=broker-1:9092,broker-2:9092", "log.level=debug"});
   INFO(Catch::Detail::stringify(error_lines(r)));
   REQUIRE(r.config);

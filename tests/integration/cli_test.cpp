@@ -10,7 +10,7 @@ namespace {
 const std::string kConfig = std::string(PEMX_SOURCE_DIR) + "/pemx.toml";
 }
 
-TEST_CASE("--version and --help answer and exit 0", "[cli]") {
+TEST_CASE("the version and help options answer and exit 0", "[cli]") {
   auto v = run(PEMX_BINARY, {"--version"});
   CHECK(v.code == 0);
   CHECK(v.out.rfind("pemx ", 0) == 0);

@@ -1,0 +1,47 @@
+#pragma once
+// The store contract: what the HTTP front end (and any other reader) may ask of the event
+// store, whichever database implements it. A store stage (e.g. sqlite_store) provides an
+// EventReader through the StageContext's services; readers never block the writer.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pemx/result.hpp"
+
+namespace pemx {
+
+// One stored event: the six fields of the reference's history answer.
+struct StoredEvent {
+  std::string event_id;
+  std::string event_type;
+  std::string product_id;
+  std::string region;
+  std::string created_at;  // as received
+  std::string data_json;   // the "data" value as JSON text ("{}" when absent)
+};
+
+struct EventQuery {
+  std::vector<std::string> product_ids;   // 1..200, already trimmed and non-empty
+  std::size_t limit = 1000;               // at most this many events
+  std::optional<std::string> event_type;  // only this type
+  std::optional<std::int64_t> from_ms;    // createdAt >= from (epoch milliseconds, UTC)
+  std::optional<std::int64_t> to_ms;      // createdAt <  to
+  std::optional<std::string> cursor;      // from a previous page's next_cursor
+};
+
+struct EventPage {
+  std::vector<StoredEvent> events;        // newest createdAt first (ties: eventId descending)
+  std::optional<std::string> next_cursor; // set when more events match
+};
+
+class EventReader {
+ public:
+  virtual ~EventReader() = default;
+  // Thread-safe: called from HTTP worker threads, never from an Asio I/O thread.
+  virtual Result<EventPage> query(const EventQuery& query) = 0;
+  // Readiness: the store is open and writable; the reason otherwise.
+  virtual std::optional<std::string> problem() = 0;
+};
+
+}  // namespace pemx
