@@ -2,6 +2,7 @@
 // of the same name, and one line here.
 #include "builtin_stages.hpp"
 
+#include "http_front/http_front.hpp"
 #include "kafka_ingest/kafka_ingest.hpp"
 #include "kafka_sink/kafka_sink.hpp"
 #include "rules_router/rules_router.hpp"
@@ -13,6 +14,7 @@ Registry builtin_stages() {
   registry.add(kafka_ingest::factory());
   registry.add(rules_router::factory());
   registry.add(kafka_sink::factory());
+  registry.add(http_front::factory());
   return registry;
 }
 

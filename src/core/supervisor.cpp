@@ -140,6 +140,8 @@ int Supervisor::run() {
       started.push_back(it->get());
     } catch (const std::exception& e) {
       log_.error("stage failed to start", {{"error", e.what()}});
+      std::lock_guard<std::mutex> lock(fatal_mutex);
+      fatal_reason = std::string("start-up: ") + e.what();
       fatal = true;
       break;
     }

@@ -394,7 +394,7 @@ TEST_CASE("SIGTERM mid-stream drains, commits exactly what was delivered, and ex
 
 TEST_CASE("the embedded cluster runs the dist role with no broker at all", "[integration][embedded]") {
   TempDir dir;
-  PemxRunner pemx(read_file(std::string(PEMX_SOURCE_DIR) + "/pemx.toml"));
+  PemxRunner pemx(prefixed_config(""));
   auto& proc = pemx.start("all", {"--set", "kafka.brokers=embedded"});
   REQUIRE(proc.wait_for_log("\"bootstrap\":\"", 20s));
   std::string log = proc.log();

@@ -210,10 +210,17 @@ std::string prefixed_config(const std::string& prefix) {
   REQUIRE(!text.empty());
   for (const std::string& name : {"product-event", "product-price-update", "country-",
                                   "specific-product-discount-update"}) {
+    if (prefix.empty()) break;
     std::string from = "\"" + name;
     std::string to = "\"" + prefix + "-" + name;
     for (auto pos = text.find(from); pos != std::string::npos; pos = text.find(from, pos + to.size())) {
       text.replace(pos, from.size(), to);
+    }
+  }
+  // Every listener on a free port, so tests never collide with each other or a running pemx.
+  for (const std::string& from : {"\"127.0.0.1:8080\"", "\"127.0.0.1:8081\""}) {
+    for (auto pos = text.find(from); pos != std::string::npos; pos = text.find(from, pos)) {
+      text.replace(pos, from.size(), "\"127.0.0.1:0\"");
     }
   }
   return text;

@@ -39,7 +39,8 @@ std::map<std::int32_t, std::int64_t> committed(const std::string& brokers,
                                                const std::string& topic);
 std::int64_t committed_total(const std::string& brokers, const std::string& group,
                              const std::string& topic);
-// The repository's pemx.toml with every topic and group name prefixed, as a test config.
+// The repository's pemx.toml with every topic and group name prefixed (unless the prefix is
+// empty) and every HTTP listener on a free port, as a test config.
 std::string prefixed_config(const std::string& prefix);
 // A field of a JSON object (string fields only), for checks.
 std::string json_field(const std::string& json, const std::string& field);

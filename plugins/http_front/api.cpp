@@ -1,0 +1,277 @@
+#include "http_front/api.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <charconv>
+
+#include "event/time.hpp"
+#include "event/validate.hpp"
+
+namespace pemx::http_front {
+
+namespace {
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void str(Writer& w, std::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+std::string to_json(const rapidjson::Value& v) {
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  v.Accept(w);
+  return std::string(buf.GetString(), buf.GetSize());
+}
+std::string quote(std::string_view s) {
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  str(w, s);
+  return std::string(buf.GetString(), buf.GetSize());
+}
+std::string trim(std::string_view s) {
+  auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string_view::npos) return {};
+  auto e = s.find_last_not_of(" \t\r\n");
+  return std::string(s.substr(b, e - b + 1));
+}
+}  // namespace
+
+Answer errors_answer(int status, const std::vector<FieldError>& errors) {
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  w.StartObject();
+  w.Key("errors");
+  w.StartArray();
+  for (const auto& e : errors) {
+    w.StartObject();
+    w.Key("type");
+    w.String("field");
+    if (e.value_json) {
+      w.Key("value");
+      w.RawValue(e.value_json->data(), e.value_json->size(), rapidjson::kObjectType);
+    }
+    w.Key("msg");
+    str(w, e.msg);
+    w.Key("path");
+    str(w, e.path);
+    w.Key("location");
+    str(w, e.location);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return {status, std::string(buf.GetString(), buf.GetSize()), {}};
+}
+
+Answer error_answer(int status, std::string_view message) {
+  return {status, "{\"error\":" + quote(message) + "}", {}};
+}
+
+std::optional<std::string> url_decode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '+') {
+      out += ' ';
+    } else if (c == '%') {
+      if (i + 2 >= text.size()) return std::nullopt;
+      int v = 0;
+      auto [p, ec] = std::from_chars(text.data() + i + 1, text.data() + i + 3, v, 16);
+      if (ec != std::errc() || p != text.data() + i + 3) return std::nullopt;
+      out += static_cast<char>(v);
+      i += 2;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::optional<std::vector<std::pair<std::string, std::string>>> parse_query(std::string_view q) {
+  std::vector<std::pair<std::string, std::string>> out;
+  while (!q.empty()) {
+    auto amp = q.find('&');
+    std::string_view part = q.substr(0, amp);
+    q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
+    if (part.empty()) continue;
+    auto eq = part.find('=');
+    auto key = url_decode(part.substr(0, eq));
+    auto value = url_decode(eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1));
+    if (!key || !value) return std::nullopt;
+    out.emplace_back(std::move(*key), std::move(*value));
+  }
+  return out;
+}
+
+std::variant<EventQuery, Answer> parse_history_request(std::string_view query_string,
+                                                       const HistoryLimits& limits) {
+  auto params = parse_query(query_string);
+  if (!params) return error_answer(400, "malformed percent-encoding in the query string");
+  EventQuery q;
+  q.limit = limits.default_limit;
+  std::optional<std::string> ids;
+  std::vector<FieldError> errors;
+  for (const auto& [k, v] : *params) {
+    if (k == "productIds") {
+      ids = v;
+    } else if (k == "limit") {
+      std::size_t n = 0;
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      if (ec != std::errc() || p != v.data() + v.size() || n < 1 || n > limits.max_limit) {
+        errors.push_back({quote(v), "limit must be an integer from 1 to " +
+                                        std::to_string(limits.max_limit), "limit", "query"});
+      } else {
+        q.limit = n;
+      }
+    } else if (k == "cursor") {
+      q.cursor = v;
+    } else if (k == "eventType") {
+      q.event_type = v;
+    } else if (k == "from" || k == "to") {
+      auto ms = event::iso8601_to_epoch_ms(v);
+      if (!ms) {
+        errors.push_back({quote(v), k + " must be a valid ISO 8601 date", k, "query"});
+      } else {
+        (k == "from" ? q.from_ms : q.to_ms) = *ms;
+      }
+    }
+  }
+  std::vector<std::string> list;
+  if (ids) {
+    std::string_view rest = *ids;
+    while (true) {
+      auto comma = rest.find(',');
+      std::string id = trim(rest.substr(0, comma));
+      if (!id.empty()) list.push_back(std::move(id));
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  }
+  if (list.empty()) {
+    errors.insert(errors.begin(), {ids ? std::optional<std::string>(quote(*ids)) : std::nullopt,
+                                   std::string(kMsgNoProductIds), "productIds", "query"});
+  } else if (list.size() > kMaxIds) {
+    errors.insert(errors.begin(),
+                  {quote(*ids), std::string(kMsgTooManyIds), "productIds", "query"});
+  }
+  if (!errors.empty()) return errors_answer(400, errors);
+  q.product_ids = std::move(list);
+  return q;
+}
+
+Answer history_answer(const EventPage& page, std::string_view path, std::string_view query) {
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  w.StartArray();
+  for (const auto& e : page.events) {
+    w.StartObject();
+    w.Key("eventId");
+    str(w, e.event_id);
+    w.Key("eventType");
+    str(w, e.event_type);
+    w.Key("productId");
+    str(w, e.product_id);
+    w.Key("region");
+    str(w, e.region);
+    w.Key("createdAt");
+    str(w, e.created_at);
+    w.Key("data");
+    w.RawValue(e.data_json.data(), e.data_json.size(), rapidjson::kObjectType);
+    w.EndObject();
+  }
+  w.EndArray();
+  Answer a{200, std::string(buf.GetString(), buf.GetSize()), {}};
+  if (page.next_cursor) {
+    a.headers.emplace_back("X-Next-Cursor", *page.next_cursor);
+    // The same query with the cursor replaced.
+    std::string next(path);
+    next += "?";
+    auto params = parse_query(query);
+    bool first = true;
+    auto encode = [](std::string_view s) {
+      static const char* hex = "0123456789ABCDEF";
+      std::string out;
+      for (unsigned char c : s) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == ',') {
+          out += static_cast<char>(c);
+        } else {
+          out += '%';
+          out += hex[c >> 4];
+          out += hex[c & 15];
+        }
+      }
+      return out;
+    };
+    if (params) {
+      for (const auto& [k, v] : *params) {
+        if (k == "cursor") continue;
+        next += (first ? "" : "&") + encode(k) + "=" + encode(v);
+        first = false;
+      }
+    }
+    next += (first ? "" : "&") + std::string("cursor=") + encode(*page.next_cursor);
+    a.headers.emplace_back("Link", "<" + next + ">; rel=\"next\"");
+  }
+  return a;
+}
+
+std::variant<std::vector<PushEvent>, Answer> parse_push_request(std::string_view body) {
+  rapidjson::Document d;
+  d.Parse<rapidjson::kParseValidateEncodingFlag>(body.data(), body.size());
+  if (d.HasParseError()) {
+    return error_answer(400, std::string("request body is not valid JSON: ") +
+                                 rapidjson::GetParseError_En(d.GetParseError()) + " at byte " +
+                                 std::to_string(d.GetErrorOffset()));
+  }
+  std::vector<FieldError> errors;
+  const rapidjson::Value* events = nullptr;
+  if (d.IsObject()) {
+    auto it = d.FindMember("events");
+    if (it != d.MemberEnd()) events = &it->value;
+  }
+  if (events == nullptr || !events->IsArray()) {
+    std::optional<std::string> value;
+    if (events != nullptr) value = to_json(*events);
+    errors.push_back({value, std::string(kMsgZeroEvents), "events", "body"});
+    errors.push_back({value, std::string(kMsgTooManyEvents), "events", "body"});
+    return errors_answer(400, errors);
+  }
+  if (events->Empty()) {
+    errors.push_back({"[]", std::string(kMsgZeroEvents), "events", "body"});
+    return errors_answer(400, errors);
+  }
+  if (events->Size() > kMaxEvents) {
+    // The value is the whole array in express-validator; a count keeps the answer small.
+    errors.push_back({std::to_string(events->Size()) , std::string(kMsgTooManyEvents),
+                      "events", "body"});
+    return errors_answer(400, errors);
+  }
+  std::vector<PushEvent> out;
+  for (rapidjson::SizeType i = 0; i < events->Size(); ++i) {
+    const rapidjson::Value& e = (*events)[i];
+    std::string base = "events[" + std::to_string(i) + "]";
+    if (!e.IsObject()) {  // every field is missing
+      for (const auto& fe : event::validate_event(rapidjson::Value(rapidjson::kObjectType))) {
+        errors.push_back({std::nullopt, fe.msg, base + "." + fe.field, "body"});
+      }
+      continue;
+    }
+    for (const auto& fe : event::validate_event(e)) {
+      auto it = e.FindMember(fe.field.c_str());
+      std::optional<std::string> value;
+      if (it != e.MemberEnd()) value = to_json(it->value);
+      errors.push_back({value, fe.msg, base + "." + fe.field, "body"});
+    }
+    if (errors.empty()) {
+      auto pid = e.FindMember("productId");
+      out.push_back({std::string(pid->value.GetString(), pid->value.GetStringLength()), to_json(e)});
+    }
+  }
+  if (!errors.empty()) return errors_answer(400, errors);
+  return out;
+}
+
+}  // namespace pemx::http_front

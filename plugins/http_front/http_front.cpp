@@ -1,0 +1,167 @@
+// http_front stage: the HTTP API (history, fallback push), health, readiness, metrics and the
+// OpenAPI document, on Boost.Beast. It has no queues: it reads through a store stage's
+// EventReader and pushes with its own producer.
+#include "http_front/http_front.hpp"
+
+#include <fstream>
+#include <sstream>
+
+#include "core/config.hpp"
+#include "core/config_section.hpp"
+#include "http_front/pusher.hpp"
+#include "http_front/server.hpp"
+#include "kafka/topic_name.hpp"
+
+namespace pemx::http_front {
+
+namespace {
+
+struct Settings {
+  ServerSettings server;
+  std::string store;                      // reader to use; empty: no history
+  std::string push_topic = "product-event";  // empty: push disabled
+  kafka::KafkaConfig kafka;
+};
+
+class HttpFront final : public Stage {
+ public:
+  HttpFront(const Settings& s, StageContext& ctx) {
+    std::shared_ptr<EventReader> reader;
+    if (!s.store.empty()) {
+      auto it = ctx.readers->find(s.store);
+      if (it == ctx.readers->end()) {
+        throw std::runtime_error("http_front: no store stage \"" + s.store +
+                                 "\" before it in this role; list the store stage first or "
+                                 "set store = \"\"");
+      }
+      reader = it->second;
+    }
+    // Always a producer: it serves the push when enabled, and the readiness probe.
+    pusher_ = std::make_unique<Pusher>(s.kafka, ctx.kafka_brokers, s.push_topic,
+                                       s.server.push_timeout, ctx.log, *ctx.metrics);
+    server_ = std::make_unique<Server>(s.server, ctx.log, *ctx.metrics, reader, pusher_.get());
+  }
+  void start() override { server_->start(); }
+  void stop_accepting() noexcept override { server_->stop_accepting(); }
+  bool drain(const Deadline& deadline) noexcept override { return server_->drain(deadline); }
+  void stop() noexcept override {
+    server_->stop();
+    pusher_->stop();
+  }
+
+ private:
+  std::unique_ptr<Pusher> pusher_;
+  std::unique_ptr<Server> server_;  // last: its threads use the pusher
+};
+
+class Spec final : public StageSpec {
+ public:
+  explicit Spec(Settings s) : s_(std::move(s)) {}
+  std::vector<QueuePort> ports() const override { return {}; }
+  std::vector<std::string> topics() const override {
+    return s_.push_topic.empty() ? std::vector<std::string>{} : std::vector{s_.push_topic};
+  }
+  std::string describe() const override {
+    std::ostringstream out;
+    out << "HTTP on " << s_.server.host << ":" << s_.server.port << ", history from "
+        << (s_.store.empty() ? std::string("(none)") : "store " + s_.store) << ", push to "
+        << (s_.push_topic.empty() ? std::string("(disabled)") : s_.push_topic)
+        << (s_.server.write_tokens.empty() ? " (open)" : " (bearer tokens)") << "\n";
+    return out.str();
+  }
+  std::unique_ptr<Stage> create(StageContext& ctx) const override {
+    return std::make_unique<HttpFront>(s_, ctx);
+  }
+
+ private:
+  Settings s_;
+};
+
+bool loopback(const std::string& host) {
+  return host.rfind("127.", 0) == 0 || host == "::1" || host == "localhost";
+}
+
+std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& common) {
+  Settings s;
+  s.kafka = common.kafka;
+  s.server.listen_key = section.has("listen") ? section.key_path("listen") : "http.listen";
+  std::string listen = section.string("listen", common.http.listen);
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) {
+    section.error("listen", "\"" + listen + "\" is not host:port");
+  } else {
+    s.server.host = listen.substr(0, colon);
+    if (s.server.host == "localhost") s.server.host = "127.0.0.1";
+    if (s.server.host.size() > 2 && s.server.host.front() == '[') {
+      s.server.host = s.server.host.substr(1, s.server.host.size() - 2);
+    }
+    try {
+      int port = std::stoi(listen.substr(colon + 1));
+      if (port < 0 || port > 65535) throw std::out_of_range("port");
+      s.server.port = static_cast<std::uint16_t>(port);
+    } catch (const std::exception&) {
+      section.error("listen", "\"" + listen + "\" has no valid port");
+    }
+  }
+  s.store = section.string("store", s.store);
+  s.push_topic = section.string("push_topic", s.push_topic);
+  s.server.push_enabled = !s.push_topic.empty();
+  if (!s.push_topic.empty()) {
+    if (auto p = kafka::topic_name_problem(s.push_topic)) section.error("push_topic", *p);
+  }
+  s.server.io_threads = static_cast<int>(section.integer("io_threads", 2, 1, 64));
+  s.server.query_threads = static_cast<int>(section.integer("query_threads", 2, 1, 64));
+  s.server.max_header_bytes =
+      static_cast<std::size_t>(section.integer("max_header_bytes", 8192, 1024, 1 << 20));
+  s.server.max_body_bytes =
+      static_cast<std::size_t>(section.integer("max_body_bytes", 1 << 20, 1024, 64 << 20));
+  s.server.idle_timeout = section.duration("idle_timeout", s.server.idle_timeout,
+                                           std::chrono::milliseconds(100), std::chrono::hours(1));
+  s.server.push_timeout = section.duration("push_timeout", s.server.push_timeout,
+                                           std::chrono::milliseconds(100), std::chrono::minutes(10));
+  s.server.history.default_limit = static_cast<std::size_t>(
+      section.integer("default_limit", 1000, 1, 100000));
+  s.server.history.max_limit =
+      static_cast<std::size_t>(section.integer("max_limit", 10000, 1, 100000));
+  if (s.server.history.default_limit > s.server.history.max_limit) {
+    section.error("default_limit", "must not exceed max_limit");
+  }
+  s.server.cors_origins = section.string_list("cors_origins", {"http://localhost:3000"});
+  s.server.write_tokens = section.string_list("write_tokens", {});
+  if (auto file = section.optional_string("write_tokens_file")) {
+    std::ifstream in(*file);
+    if (!in) {
+      section.error("write_tokens_file", "cannot read \"" + *file + "\"");
+    } else {
+      std::string line;
+      while (std::getline(in, line)) {
+        auto b = line.find_first_not_of(" \t\r");
+        if (b == std::string::npos || line[b] == '#') continue;
+        auto e = line.find_last_not_of(" \t\r");
+        s.server.write_tokens.push_back(line.substr(b, e - b + 1));
+      }
+    }
+  }
+  for (const auto& t : s.server.write_tokens) {
+    if (t.size() < 16) {
+      section.error("write_tokens", "a token is shorter than 16 characters; use long random tokens");
+      break;
+    }
+  }
+  bool allow_open = section.boolean("allow_unauthenticated_remote", false);
+  if (!loopback(s.server.host) && s.server.write_tokens.empty() && !s.push_topic.empty() &&
+      !allow_open) {
+    section.error("listen", "\"" + listen + "\" is reachable from other hosts but writes are "
+                  "not guarded: set write_tokens or write_tokens_file, disable the push "
+                  "(push_topic = \"\"), or set allow_unauthenticated_remote = true");
+  }
+  return std::make_unique<Spec>(std::move(s));
+}
+
+}  // namespace
+
+StageFactory factory() {
+  return {"http_front", "HTTP API: history, fallback push, health, readiness, metrics", &parse};
+}
+
+}  // namespace pemx::http_front

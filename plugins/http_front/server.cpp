@@ -1,0 +1,427 @@
+#include "http_front/server.hpp"
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/version.hpp>
+
+#include <mutex>
+#include <thread>
+
+#include "http_front/openapi.hpp"
+#include "http_front/pusher.hpp"
+
+namespace pemx::http_front {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+bool token_allowed(const std::vector<std::string>& tokens, std::string_view authorization) {
+  constexpr std::string_view kBearer = "Bearer ";
+  if (authorization.substr(0, kBearer.size()) != kBearer) return false;
+  std::string_view presented = authorization.substr(kBearer.size());
+  bool ok = false;
+  for (const auto& t : tokens) {
+    // Compare every byte of equal-length candidates, so timing does not reveal a prefix.
+    if (t.size() != presented.size()) continue;
+    unsigned char diff = 0;
+    for (std::size_t i = 0; i < t.size(); ++i) diff |= t[i] ^ presented[i];
+    ok = ok || diff == 0;
+  }
+  return ok;
+}
+
+bool valid_utf8(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    int n = 0;
+    if (c < 0x80) n = 0;
+    else if (c >= 0xC2 && c <= 0xDF) n = 1;
+    else if (c >= 0xE0 && c <= 0xEF) n = 2;
+    else if (c >= 0xF0 && c <= 0xF4) n = 3;
+    else return false;
+    if (i + n >= s.size() && n > 0) return false;
+    for (int k = 1; k <= n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+class Session;
+
+struct Server::Impl {
+  Impl(ServerSettings s, Logger l, Metrics& m, std::shared_ptr<EventReader> r, Pusher* p)
+      : settings(std::move(s)), log(std::move(l)), metrics(m), reader(std::move(r)), pusher(p),
+        acceptor(net::make_strand(ioc)), queries(static_cast<std::size_t>(settings.query_threads)) {}
+
+  ServerSettings settings;
+  Logger log;
+  Metrics& metrics;
+  std::shared_ptr<EventReader> reader;
+  Pusher* pusher;
+  net::io_context ioc;
+  tcp::acceptor acceptor;
+  net::thread_pool queries;  // store queries and probes: never on an Asio I/O thread
+  std::vector<std::thread> threads;
+  std::atomic<bool> stopping{false};
+  std::atomic<int> sessions{0};
+  std::mutex sessions_mutex;
+  std::set<std::weak_ptr<Session>, std::owner_less<std::weak_ptr<Session>>> live;
+  std::uint16_t port = 0;
+
+  void accept();
+  void count(const std::string& route, int status, double seconds) {
+    metrics.counter("pemx_http_requests_total", "HTTP requests by route and status",
+                    {{"route", route}, {"status", std::to_string(status)}})
+        .inc();
+    metrics.histogram("pemx_http_request_seconds", "HTTP request latency by route",
+                      {{"route", route}})
+        .observe(seconds);
+  }
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, Server::Impl& server)
+      : stream_(std::move(socket)), server_(server) {
+    server_.sessions.fetch_add(1);
+  }
+  ~Session() { server_.sessions.fetch_sub(1); }
+
+  void run() {
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&Session::do_read, shared_from_this()));
+  }
+  // From another thread: close the connection if it is waiting for a request.
+  void close_if_idle() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->idle_) self->stream_.socket().close();
+    });
+  }
+  void cancel() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      beast::error_code ec;
+      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+      self->stream_.socket().close(ec);
+    });
+  }
+
+ private:
+  using Response = http::response<http::string_body>;
+
+  void do_read() {
+    if (server_.stopping.load()) {
+      do_close();
+      return;
+    }
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(server_.settings.max_header_bytes));
+    parser_->body_limit(server_.settings.max_body_bytes);
+    idle_ = true;
+    stream_.expires_after(server_.settings.idle_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&Session::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    idle_ = false;
+    if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
+        ec == beast::error::timeout || ec == net::error::connection_reset ||
+        ec == net::error::bad_descriptor) {
+      do_close();
+      return;
+    }
+    started_ = std::chrono::steady_clock::now();
+    if (ec) {
+      // A malformed or oversized request: answer it, then close (the stream is unusable).
+      int status = ec == http::error::header_limit ? 431
+                   : ec == http::error::body_limit ? 413
+                                                   : 400;
+      route_ = "invalid";
+      keep_alive_ = false;
+      Answer a = error_answer(status, status == 431   ? "request headers too large"
+                                      : status == 413 ? "request body too large"
+                                                      : "malformed HTTP request: " + ec.message());
+      send(a, "application/json", false);
+      return;
+    }
+    handle(parser_->release());
+  }
+
+  void handle(http::request<http::string_body>&& req) {
+    req_ = std::move(req);
+    keep_alive_ = req_.keep_alive() && !server_.stopping.load();
+    std::string_view target(req_.target().data(), req_.target().size());
+    auto qpos = target.find('?');
+    std::string_view path = target.substr(0, qpos);
+    std::string_view query = qpos == std::string_view::npos ? "" : target.substr(qpos + 1);
+    const auto method = req_.method();
+
+    if (method == http::verb::options) {
+      route_ = "preflight";
+      return send({204, "", {}}, "application/json", true);
+    }
+    if (path == "/healthz") {
+      route_ = "/healthz";
+      return send({200, R"({"status":"ok"})", {}}, "application/json", true);
+    }
+    if (path == "/readyz") {
+      route_ = "/readyz";
+      return offload([this]() {
+        std::string problems;
+        if (server_.reader) {
+          if (auto p = server_.reader->problem()) problems += "store: " + *p + "; ";
+        }
+        if (server_.pusher) {
+          if (auto p = server_.pusher->kafka_problem()) problems += "kafka: " + *p + "; ";
+        }
+        if (problems.empty()) return Answer{200, R"({"status":"ready"})", {}};
+        return error_answer(503, "not ready: " + problems.substr(0, problems.size() - 2));
+      });
+    }
+    if (path == "/metrics") {
+      route_ = "/metrics";
+      return send({200, server_.metrics.render_prometheus(), {}},
+                  "text/plain; version=0.0.4; charset=utf-8", true);
+    }
+    if (path == "/openapi.json") {
+      route_ = "/openapi.json";
+      return send({200, std::string(openapi_json()), {}}, "application/json", true);
+    }
+    if (path == "/event") {
+      route_ = "/event";
+      if (method == http::verb::get) return get_events(path, query);
+      if (method == http::verb::post) return post_events();
+      return send(error_answer(405, "use GET or POST on /event"), "application/json", true);
+    }
+    route_ = "other";
+    send(error_answer(404, "no such route: " + std::string(path.substr(0, 200))),
+         "application/json", true);
+  }
+
+  void get_events(std::string_view path, std::string_view query) {
+    if (!valid_utf8(query)) {
+      return send(error_answer(400, "the query string is not valid UTF-8"), "application/json",
+                  true);
+    }
+    auto parsed = parse_history_request(query, server_.settings.history);
+    if (auto* a = std::get_if<Answer>(&parsed)) return send(*a, "application/json", true);
+    if (!server_.reader) {
+      return send(error_answer(503, "this role has no event store; ask the web role"),
+                  "application/json", true);
+    }
+    offload([this, q = std::get<EventQuery>(std::move(parsed)), p = std::string(path),
+             qs = std::string(query)]() {
+      auto page = server_.reader->query(q);
+      if (!page) {
+        int status = page.error().code == "bad_cursor" ? 400 : 500;
+        return error_answer(status, page.error().message);
+      }
+      return history_answer(page.value(), p, qs);
+    });
+  }
+
+  void post_events() {
+    if (!server_.settings.push_enabled) {
+      return send(error_answer(503, "the fallback push is disabled in this role"),
+                  "application/json", true);
+    }
+    if (!server_.settings.write_tokens.empty()) {
+      auto auth = req_[http::field::authorization];
+      if (!token_allowed(server_.settings.write_tokens,
+                         std::string_view(auth.data(), auth.size()))) {
+        Answer a = error_answer(401, "missing or invalid bearer token for writes");
+        a.headers.emplace_back("WWW-Authenticate", "Bearer");
+        return send(a, "application/json", true);
+      }
+    }
+    auto parsed = parse_push_request(req_.body());
+    if (auto* a = std::get_if<Answer>(&parsed)) return send(*a, "application/json", true);
+    auto events = std::get<std::vector<PushEvent>>(std::move(parsed));
+    std::size_t n = events.size();
+    server_.pusher->push(std::move(events), [self = shared_from_this(), n](
+                                                std::optional<std::string> error) {
+      Answer a = error ? error_answer(503, "Kafka did not acknowledge every event (" + *error +
+                                               "); retry the request: pushes are idempotent "
+                                               "on eventId in the store")
+                       : Answer{201, R"({"message":"Events pushed","count":)" +
+                                         std::to_string(n) + "}", {}};
+      net::post(self->stream_.get_executor(),
+                [self, a = std::move(a)] { self->send(a, "application/json", true); });
+    });
+  }
+
+  // Runs work on the query pool, then answers on this session's strand.
+  template <class Work>
+  void offload(Work work) {
+    net::post(server_.queries, [self = shared_from_this(), work = std::move(work)]() mutable {
+      Answer a = work();
+      net::post(self->stream_.get_executor(),
+                [self, a = std::move(a)] { self->send(a, "application/json", true); });
+    });
+  }
+
+  void add_cors(Response& res) {
+    auto origin = req_[http::field::origin];
+    if (origin.empty()) return;
+    for (const auto& allowed : server_.settings.cors_origins) {
+      if (allowed == "*" || allowed == std::string_view(origin.data(), origin.size())) {
+        res.set(http::field::access_control_allow_origin, allowed == "*" ? "*" : origin);
+        res.set(http::field::vary, "Origin");
+        res.set(http::field::access_control_allow_methods, "GET, POST, OPTIONS");
+        res.set(http::field::access_control_allow_headers, "Content-Type, Authorization");
+        res.set(http::field::access_control_expose_headers, "X-Next-Cursor, Link");
+        res.set(http::field::access_control_max_age, "600");
+        return;
+      }
+    }
+  }
+
+  void send(const Answer& a, const char* content_type, bool have_request) {
+    auto res = std::make_shared<Response>(static_cast<http::status>(a.status),
+                                          have_request ? req_.version() : 11);
+    res->set(http::field::server, "pemx");
+    if (!a.body.empty()) res->set(http::field::content_type, content_type);
+    res->set(http::field::cache_control, "no-store");
+    res->set("X-Content-Type-Options", "nosniff");
+    for (const auto& [k, v] : a.headers) res->set(k, v);
+    if (have_request) add_cors(*res);
+    res->body() = a.body;
+    res->keep_alive(keep_alive_ && !server_.stopping.load());
+    res->prepare_payload();
+    server_.count(route_, a.status,
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - started_)
+                      .count());
+    stream_.expires_after(server_.settings.idle_timeout);
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+                        self->on_write(ec, res->keep_alive());
+                      });
+  }
+
+  void on_write(beast::error_code ec, bool keep_alive) {
+    if (ec || !keep_alive) {
+      do_close();
+      return;
+    }
+    do_read();
+  }
+
+  void do_close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  beast::tcp_stream stream_;
+  Server::Impl& server_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::request<http::string_body> req_;
+  std::string route_ = "other";
+  bool keep_alive_ = false;
+  bool idle_ = false;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+};
+
+void Server::Impl::accept() {
+  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (!stopping.load() && ec != net::error::operation_aborted) {
+        log.warn("accept failed", {{"error", ec.message()}});
+        accept();
+      }
+      return;
+    }
+    auto session = std::make_shared<Session>(std::move(socket), *this);
+    {
+      std::lock_guard<std::mutex> lock(sessions_mutex);
+      for (auto it = live.begin(); it != live.end();) it = it->expired() ? live.erase(it) : ++it;
+      live.insert(session);
+    }
+    session->run();
+    if (!stopping.load()) accept();
+  });
+}
+
+Server::Server(ServerSettings settings, Logger log, Metrics& metrics,
+               std::shared_ptr<EventReader> reader, Pusher* pusher)
+    : impl_(std::make_unique<Impl>(std::move(settings), std::move(log), metrics,
+                                   std::move(reader), pusher)) {}
+
+Server::~Server() { stop(); }
+
+void Server::start() {
+  auto& i = *impl_;
+  beast::error_code ec;
+  auto address = net::ip::make_address(i.settings.host, ec);
+  if (ec) throw std::runtime_error("http.listen: \"" + i.settings.host + "\" is not an IP address");
+  tcp::endpoint ep(address, i.settings.port);
+  i.acceptor.open(ep.protocol(), ec);
+  if (!ec) i.acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) i.acceptor.bind(ep, ec);
+  if (!ec) i.acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    throw std::runtime_error("cannot listen on " + i.settings.host + ":" +
+                             std::to_string(i.settings.port) + ": " + ec.message() +
+                             " (set " + i.settings.listen_key + " to a free address)");
+  }
+  i.port = i.acceptor.local_endpoint().port();
+  i.log.info("listening", {{"address", i.settings.host}, {"port", static_cast<int>(i.port)}});
+  i.accept();
+  for (int t = 0; t < i.settings.io_threads; ++t) i.threads.emplace_back([&i] { i.ioc.run(); });
+}
+
+std::uint16_t Server::port() const { return impl_->port; }
+
+void Server::stop_accepting() noexcept {
+  auto& i = *impl_;
+  if (i.stopping.exchange(true)) return;
+  net::post(i.acceptor.get_executor(), [&i] {
+    beast::error_code ec;
+    i.acceptor.close(ec);
+  });
+  std::lock_guard<std::mutex> lock(i.sessions_mutex);
+  for (const auto& w : i.live) {
+    if (auto s = w.lock()) s->close_if_idle();
+  }
+}
+
+bool Server::drain(const Deadline& deadline) noexcept {
+  while (impl_->sessions.load() > 0) {
+    if (deadline.passed()) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+void Server::stop() noexcept {
+  auto& i = *impl_;
+  stop_accepting();
+  {
+    std::lock_guard<std::mutex> lock(i.sessions_mutex);
+    for (const auto& w : i.live) {
+      if (auto s = w.lock()) s->cancel();
+    }
+  }
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (i.sessions.load() > 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  i.ioc.stop();
+  for (auto& t : i.threads) {
+    if (t.joinable()) t.join();
+  }
+  i.threads.clear();
+  i.queries.join();
+}
+
+}  // namespace pemx::http_front

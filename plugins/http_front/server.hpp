@@ -1,0 +1,66 @@
+#pragma once
+// Server: Boost.Beast HTTP/1.1 on an Asio io_context with a small thread pool, after the Beast
+// examples: a listener, one session per connection on its own strand, expires_after before
+// every read, header and body limits, keep-alive. Store queries and readiness probes run on a
+// separate pool, so no Asio thread ever blocks.
+//
+// Shutdown: stop_accepting() closes the acceptor and makes sessions answer with
+// "Connection: close" (idle ones are closed); drain() waits for sessions to end; stop()
+// cancels what is left and joins the threads.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "http_front/api.hpp"
+#include "pemx/event_store.hpp"
+#include "pemx/log.hpp"
+#include "pemx/metrics.hpp"
+#include "pemx/stage.hpp"
+
+namespace pemx::http_front {
+
+class Pusher;
+
+struct ServerSettings {
+  std::string listen_key = "http.listen";  // the config key, for messages
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;
+  int io_threads = 2;
+  int query_threads = 2;
+  std::size_t max_header_bytes = 8 * 1024;
+  std::size_t max_body_bytes = 1024 * 1024;
+  std::chrono::milliseconds idle_timeout{30'000};
+  std::chrono::milliseconds push_timeout{10'000};
+  bool push_enabled = true;
+  std::vector<std::string> write_tokens;  // empty: writes are open
+  std::vector<std::string> cors_origins;  // "*" allows any
+  HistoryLimits history;
+};
+
+class Server {
+ public:
+  Server(ServerSettings settings, Logger log, Metrics& metrics,
+         std::shared_ptr<EventReader> reader, Pusher* pusher);
+  ~Server();
+  // Binds and listens (throws with a clear message when it cannot), then runs the threads.
+  void start();
+  std::uint16_t port() const;
+  void stop_accepting() noexcept;
+  bool drain(const Deadline& deadline) noexcept;
+  void stop() noexcept;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Constant-time comparison of a presented token with the configured ones.
+bool token_allowed(const std::vector<std::string>& tokens, std::string_view authorization);
+bool valid_utf8(std::string_view s);
+
+}  // namespace pemx::http_front

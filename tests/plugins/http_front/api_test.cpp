@@ -1,0 +1,200 @@
+// The HTTP API's pure core: query parsing and limits, the reference's validation messages
+// and error shapes, the history answer, auth decisions.
+#include <catch2/catch.hpp>
+#include <rapidjson/document.h>
+
+#include "http_front/api.hpp"
+#include "http_front/server.hpp"
+
+using namespace pemx;
+using namespace pemx::http_front;
+
+namespace {
+rapidjson::Document json(const std::string& text) {
+  rapidjson::Document d;
+  d.Parse(text.c_str());
+  REQUIRE_FALSE(d.HasParseError());
+  return d;
+}
+Answer as_answer(std::variant<EventQuery, Answer> v) {
+  REQUIRE(std::holds_alternative<Answer>(v));
+  return std::get<Answer>(v);
+}
+EventQuery as_query(std::variant<EventQuery, Answer> v) {
+  if (auto* a = std::get_if<Answer>(&v)) FAIL("unexpected answer: " << a->body);
+  return std::get<EventQuery>(v);
+}
+Answer push_answer(const std::string& body) {
+  auto v = parse_push_request(body);
+  REQUIRE(std::holds_alternative<Answer>(v));
+  return std::get<Answer>(v);
+}
+const std::string kValid =
+    R"({"eventId":"6f1c2a34-1111-4aaa-8bbb-000000000001","eventType":"Country","productId":"P1","region":"EU","createdAt":"2024-07-26T14:41:17.123Z","data":{"country":"Sweden"}})";
+}  // namespace
+
+TEST_CASE("productIds are split on commas and trimmed", "[unit][http]") {
+  auto q = as_query(parse_history_request("productIds=%20A%20,B,,%20C", {}));
+  CHECK(q.product_ids == std::vector<std::string>{"A", "B", "C"});
+  CHECK(q.limit == 1000);
+  CHECK_FALSE(q.cursor);
+}
+
+TEST_CASE("a missing or empty productIds is the reference's 400", "[unit][http]") {
+  for (const char* qs : {"", "productIds=", "productIds=%20,%20", "limit=5"}) {
+    INFO(qs);
+    Answer a = as_answer(parse_history_request(qs, {}));
+    CHECK(a.status == 400);
+    auto d = json(a.body);
+    REQUIRE(d["errors"].Size() >= 1);
+    CHECK(std::string(d["errors"][0]["msg"].GetString()) == "Product Id is missing in query");
+    CHECK(std::string(d["errors"][0]["path"].GetString()) == "productIds");
+    CHECK(std::string(d["errors"][0]["location"].GetString()) == "query");
+    CHECK(std::string(d["errors"][0]["type"].GetString()) == "field");
+  }
+  // Missing entirely: express-validator leaves out "value".
+  auto d = json(as_answer(parse_history_request("", {})).body);
+  CHECK_FALSE(d["errors"][0].HasMember("value"));
+}
+
+TEST_CASE("200 ids are accepted, 201 are refused", "[unit][http]") {
+  std::string ids;
+  for (int i = 0; i < 200; ++i) ids += (i ? "," : "") + std::string("P") + std::to_string(i);
+  CHECK(as_query(parse_history_request("productIds=" + ids, {})).product_ids.size() == 200);
+  Answer a = as_answer(parse_history_request("productIds=" + ids + ",P200", {}));
+  CHECK(a.status == 400);
+  CHECK(a.body.find("between 1 and 200 product ids") != std::string::npos);
+}
+
+TEST_CASE("limit, type and time filters are parsed and bounded", "[unit][http]") {
+  HistoryLimits limits{50, 500};
+  auto q = as_query(parse_history_request(
+      "productIds=A&limit=20&eventType=Country&from=2024-07-26T00:00:00Z&to=2024-07-27&cursor=abc",
+      limits));
+  CHECK(q.limit == 20);
+  CHECK(q.event_type == std::string("Country"));
+  CHECK(q.from_ms == 1721952000000);
+  CHECK(q.to_ms == 1722038400000);
+  CHECK(q.cursor == std::string("abc"));
+  CHECK(as_query(parse_history_request("productIds=A", limits)).limit == 50);
+  for (const char* bad : {"limit=0", "limit=501", "limit=x", "limit=-1", "limit=10abc"}) {
+    INFO(bad);
+    Answer a = as_answer(parse_history_request(std::string("productIds=A&") + bad, limits));
+    CHECK(a.status == 400);
+    CHECK(a.body.find("limit must be an integer from 1 to 500") != std::string::npos);
+  }
+  Answer bad_date = as_answer(parse_history_request("productIds=A&from=yesterday", limits));
+  CHECK(bad_date.body.find("from must be a valid ISO 8601 date") != std::string::npos);
+}
+
+TEST_CASE("a malformed percent-escape is a 400, not a crash", "[unit][http]") {
+  for (const char* qs : {"productIds=%", "productIds=%4", "productIds=%zz", "productIds=A%"}) {
+    INFO(qs);
+    Answer a = as_answer(parse_history_request(qs, {}));
+    CHECK(a.status == 400);
+    CHECK(json(a.body)["error"].IsString());
+  }
+  CHECK(url_decode("a%2Cb+c") == std::string("a,b c"));
+}
+
+TEST_CASE("push: every reference validation message, with its path and value", "[unit][http]") {
+  Answer a = push_answer(
+      R"({"events":[{"eventId":"nope","eventType":"","productId":"P","region":"EU","createdAt":"2024-13-01"},{"eventType":"T"}]})");
+  CHECK(a.status == 400);
+  auto d = json(a.body);
+  const auto& errors = d["errors"];
+  std::vector<std::string> got;
+  for (const auto& e : errors.GetArray()) {
+    CHECK(std::string(e["type"].GetString()) == "field");
+    CHECK(std::string(e["location"].GetString()) == "body");
+    got.push_back(std::string(e["path"].GetString()) + " " + e["msg"].GetString());
+  }
+  CHECK(got == std::vector<std::string>{
+                   "events[0].eventId Event ID must be a valid UUID",
+                   "events[0].eventType Event type is required",
+                   "events[0].createdAt Created at must be a valid ISO 8601 date",
+                   "events[1].eventId Event ID must be a valid UUID",
+                   "events[1].productId Product ID is required",
+                   "events[1].region Region is required",
+                   "events[1].createdAt Created at must be a valid ISO 8601 date",
+               });
+  CHECK(std::string(errors[0]["value"].GetString()) == "nope");
+  CHECK_FALSE(errors[3].HasMember("value"));  // missing: no value, like express-validator
+}
+
+TEST_CASE("push: zero, too many, and a missing events array", "[unit][http]") {
+  auto zero = json(push_answer(R"({"events":[]})").body);
+  CHECK(std::string(zero["errors"][0]["msg"].GetString()) == "Zero events entered");
+  CHECK(std::string(zero["errors"][0]["path"].GetString()) == "events");
+
+  std::string many = R"({"events":[)";
+  for (int i = 0; i < 201; ++i) many += (i ? "," : "") + kValid;
+  many += "]}";
+  auto too_many = json(push_answer(many).body);
+  CHECK(std::string(too_many["errors"][0]["msg"].GetString()) ==
+        "Events out of the limit, between 1 and 200 events can be pushed at a time");
+
+  for (const char* body : {R"({})", R"({"events":"x"})", R"([1,2])"}) {
+    INFO(body);
+    auto d = json(push_answer(body).body);
+    CHECK(std::string(d["errors"][0]["msg"].GetString()) == "Zero events entered");
+  }
+}
+
+TEST_CASE("push: bad JSON and bad UTF-8 are 400 with an error message", "[unit][http]") {
+  for (std::string body : {std::string("{\"events\": ["), std::string("not json"),
+                           std::string("{\"events\":[\"\xff\xfe\"]}")}) {
+    Answer a = push_answer(body);
+    CHECK(a.status == 400);
+    CHECK(std::string(json(a.body)["error"].GetString()).find("not valid JSON") != std::string::npos);
+  }
+}
+
+TEST_CASE("push: valid events come out keyed by productId", "[unit][http]") {
+  auto v = parse_push_request(R"({"events":[)" + kValid + "," + kValid + "]}");
+  REQUIRE(std::holds_alternative<std::vector<PushEvent>>(v));
+  const auto& events = std::get<std::vector<PushEvent>>(v);
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].key == "P1");
+  CHECK(events[0].value == kValid);
+}
+
+TEST_CASE("the history answer has exactly the six fields, and a next-page link", "[unit][http]") {
+  EventPage page;
+  page.events.push_back({"id1", "Country", "P1", "EU", "2024-07-26T14:41:17.123Z",
+                         R"({"country":"Sweden"})"});
+  page.next_cursor = "c/1";
+  Answer a = history_answer(page, "/event", "productIds=P1&limit=1&cursor=old");
+  auto d = json(a.body);
+  REQUIRE(d.IsArray());
+  REQUIRE(d.Size() == 1);
+  CHECK(d[0].MemberCount() == 6);
+  CHECK(std::string(d[0]["data"]["country"].GetString()) == "Sweden");
+  REQUIRE(a.headers.size() == 2);
+  CHECK(a.headers[0] == std::make_pair(std::string("X-Next-Cursor"), std::string("c/1")));
+  CHECK(a.headers[1].second == "</event?productIds=P1&limit=1&cursor=c%2F1>; rel=\"next\"");
+  page.next_cursor.reset();
+  CHECK(history_answer(page, "/event", "productIds=P1").headers.empty());
+}
+
+TEST_CASE("bearer tokens: exact match only", "[unit][http][auth]") {
+  std::vector<std::string> tokens = {"s3cret-token-0123456789", "another-token-abcdefghij"};
+  CHECK(token_allowed(tokens, "Bearer s3cret-token-0123456789"));
+  CHECK(token_allowed(tokens, "Bearer another-token-abcdefghij"));
+  CHECK_FALSE(token_allowed(tokens, "Bearer s3cret-token-012345678"));
+  CHECK_FALSE(token_allowed(tokens, "Bearer s3cret-token-01234567890"));
+  CHECK_FALSE(token_allowed(tokens, "bearer s3cret-token-0123456789"));
+  CHECK_FALSE(token_allowed(tokens, "s3cret-token-0123456789"));
+  CHECK_FALSE(token_allowed(tokens, ""));
+  CHECK_FALSE(token_allowed({}, "Bearer x"));
+}
+
+TEST_CASE("UTF-8 validation", "[unit][http]") {
+  CHECK(valid_utf8("plain ascii"));
+  CHECK(valid_utf8("Sverige \xc3\xa5\xc3\xa4\xc3\xb6 \xe2\x82\xac \xf0\x9f\x98\x80"));
+  CHECK_FALSE(valid_utf8("\xff"));
+  CHECK_FALSE(valid_utf8("\xc3"));
+  CHECK_FALSE(valid_utf8("\xe2\x82"));
+  CHECK_FALSE(valid_utf8("\xc0\xaf"));  // overlong
+  CHECK_FALSE(valid_utf8("a\x80"));
+}
