@@ -46,6 +46,8 @@ Usage: pemx_bench_baseline [options]
   --commit-interval-ms MS   async commit period (default 1000)
   --max-in-flight N         input messages produced but not fully acked (default 20000)
   --timeout SECONDS         give up after this long (default 300)
+  --progress-ms MS          print consumed/acknowledged counts to stderr this often
+                            (default 0: never)
   --property K=V            extra librdkafka property for both clients (repeatable)
 
 Prints one JSON line with elapsed_s and events_per_s (input events per second, from program
@@ -102,7 +104,7 @@ int main(int argc, char** argv) {
   const auto start = Clock::now();
   Options opts(kProgram, kUsage,
                {"brokers", "input", "group", "count", "output-prefix", "type-topics", "headers",
-                "commit-interval-ms", "max-in-flight", "timeout", "property"},
+                "commit-interval-ms", "max-in-flight", "timeout", "progress-ms", "property"},
                {"property"});
   opts.parse(argc, argv);
   const std::string brokers = opts.str("brokers", "127.0.0.1:9092");
@@ -116,6 +118,7 @@ int main(int argc, char** argv) {
       opts.integer("commit-interval-ms", 1000, 10, 600'000));
   const std::int64_t max_in_flight = opts.integer("max-in-flight", 20'000, 1, 10'000'000);
   const auto deadline = start + std::chrono::seconds(opts.integer("timeout", 300, 1, 86'400));
+  const auto progress = std::chrono::milliseconds(opts.integer("progress-ms", 0, 0, 3'600'000));
   std::vector<std::pair<std::string, std::string>> extra;
   for (const auto& kv : opts.all("property")) extra.push_back(split_property(opts, kv));
 
@@ -220,6 +223,7 @@ int main(int argc, char** argv) {
   double first_message_s = -1;
   bool timed_out = false;
   auto next_commit = Clock::now() + commit_interval;
+  auto next_progress = Clock::now() + progress;
   while (state.acked_events < count) {
     if (Clock::now() >= deadline) {
       timed_out = true;
@@ -256,6 +260,13 @@ int main(int argc, char** argv) {
     if (Clock::now() >= next_commit) {
       retire_and_commit(false);
       next_commit = Clock::now() + commit_interval;
+    }
+    if (progress.count() > 0 && Clock::now() >= next_progress) {
+      std::fprintf(stderr, "%s: t=%.3f s consumed %lld acked %lld in_flight %lld\n", kProgram,
+                   seconds_since(start), static_cast<long long>(consumed),
+                   static_cast<long long>(state.acked_events),
+                   static_cast<long long>(state.in_flight));
+      next_progress = Clock::now() + progress;
     }
   }
   bool ok = !timed_out && state.delivery_failures == 0 && state.acked_events == count;

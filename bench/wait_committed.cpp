@@ -28,9 +28,14 @@ Usage: pemx_bench_wait --group ID [options]
                       moment the watched process was launched (default: now)
   --pid PID           stop waiting (exit 1) if this process ends first
   --interval-ms MS    how often to fetch the offsets (default 100)
+  --outputs-prefix P  also note when the messages in the topics whose names start with P
+  --outputs-expect M  (their high watermarks, summed) first reach M: the moment the last
+                      output was acknowledged, before the group's next commit.
+
   --timeout SECONDS   give up after this long (default 300)
 
-Prints {"tool":"pemx_bench_wait","group":…,"committed":…,"elapsed_s":…,"events_per_s":…}.
+Prints {"tool":"pemx_bench_wait","group":…,"committed":…,"elapsed_s":…,"events_per_s":…}
+(+ "outputs", "outputs_elapsed_s" with --outputs-prefix).
 Exit 0 when N was reached, 1 otherwise.
 )";
 
@@ -47,7 +52,7 @@ int main(int argc, char** argv) {
   const std::int64_t launched_ms = now_ms();
   Options opts(kProgram, kUsage,
                {"brokers", "group", "topic", "expect", "start-ms", "pid", "interval-ms",
-                "timeout"});
+                "timeout", "outputs-prefix", "outputs-expect"});
   opts.parse(argc, argv);
   const std::string brokers = opts.str("brokers", "127.0.0.1:9092");
   const std::string group = opts.str("group", "");
@@ -59,6 +64,9 @@ int main(int argc, char** argv) {
   const auto interval = std::chrono::milliseconds(opts.integer("interval-ms", 100, 10, 60'000));
   const auto deadline =
       Clock::now() + std::chrono::seconds(opts.integer("timeout", 300, 1, 86'400));
+  const std::string outputs_prefix = opts.str("outputs-prefix", "");
+  const std::int64_t outputs_expect = opts.integer("outputs-expect", 0, 0, INT64_MAX);
+  if (!outputs_prefix.empty() && outputs_expect == 0) opts.fail("--outputs-prefix needs --outputs-expect");
 
   Handle consumer = make_client(kProgram, RD_KAFKA_CONSUMER,
                                 make_conf(kProgram, {{"bootstrap.servers", brokers},
@@ -73,6 +81,27 @@ int main(int argc, char** argv) {
     partitions = partition_count(consumer.get(), topic, 5000);
     if (partitions <= 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
+  // Sum of the high watermarks of the output topics (they start empty).
+  auto outputs_now = [&]() -> std::int64_t {
+    auto topics = list_topics(consumer.get(), 5000);
+    if (!topics) return -1;
+    std::int64_t sum = 0;
+    for (const auto& [name, n] : *topics) {
+      if (name.rfind(outputs_prefix, 0) != 0) continue;
+      for (int p = 0; p < n; ++p) {
+        std::int64_t lo = 0, hi = 0;
+        if (rd_kafka_query_watermark_offsets(consumer.get(), name.c_str(), p, &lo, &hi, 5000) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
+          return -1;
+        }
+        sum += hi;
+      }
+    }
+    return sum;
+  };
+  std::int64_t outputs = 0;
+  double outputs_elapsed = -1;
+
   std::int64_t committed = 0;
   bool reached = false;
   std::string state = "timeout";
@@ -81,6 +110,13 @@ int main(int argc, char** argv) {
     if (!alive()) {
       state = "process ended";
       break;
+    }
+    if (!outputs_prefix.empty() && outputs_elapsed < 0) {
+      std::int64_t n = outputs_now();
+      if (n >= 0) outputs = n;
+      if (outputs >= outputs_expect) {
+        outputs_elapsed = static_cast<double>(now_ms() - start_ms) / 1000.0;
+      }
     }
     PartitionList list(rd_kafka_topic_partition_list_new(partitions));
     for (int p = 0; p < partitions; ++p) {
@@ -95,6 +131,14 @@ int main(int argc, char** argv) {
       }
       committed = sum;
       if (committed >= expect) {
+        if (!outputs_prefix.empty() && outputs_elapsed < 0) {
+          // Committed implies every output acknowledged; the last output poll was late.
+          std::int64_t n = outputs_now();
+          if (n >= 0) outputs = n;
+          if (outputs >= outputs_expect) {
+            outputs_elapsed = static_cast<double>(now_ms() - start_ms) / 1000.0;
+          }
+        }
         reached = true;
         state = "reached";
         break;
@@ -119,6 +163,14 @@ int main(int argc, char** argv) {
       .add("state", state)
       .add("elapsed_s", elapsed)
       .add("events_per_s", reached && elapsed > 0 ? static_cast<double>(expect) / elapsed : 0.0);
+  if (!outputs_prefix.empty()) {
+    out.add("outputs_prefix", outputs_prefix)
+        .add("outputs", outputs)
+        .add("outputs_expect", outputs_expect)
+        .add("outputs_elapsed_s", outputs_elapsed)
+        .add("outputs_events_per_s",
+             outputs_elapsed > 0 ? static_cast<double>(expect) / outputs_elapsed : 0.0);
+  }
   std::cout << out.str() << std::endl;
   return reached ? 0 : 1;
 }

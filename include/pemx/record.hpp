@@ -3,6 +3,7 @@
 // an ingest stage creates it from a consumed message, a router fills in the decision, a sink
 // delivers it and hands it back to the ingest stage through an ack queue, which then marks
 // its offset as done. So the number of records alive is bounded by the queue capacities.
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -41,6 +42,7 @@ struct Record {
   // Sink bookkeeping (owned by the sink's thread while the record is in flight).
   int pending = 0;
   int failed = 0;
+  std::chrono::steady_clock::time_point sent_at{};  // last produce, for the latency metric
 
   bool dead_lettered() const { return !dead_letter_reason.empty(); }
 };

@@ -13,6 +13,7 @@
 
 #include <cstring>
 #include <deque>
+#include <optional>
 #include <sstream>
 
 #include "core/config.hpp"
@@ -36,8 +37,11 @@ struct Settings {
   kafka::KafkaConfig kafka;
   kafka::Properties properties;  // consumer-specific overrides
   std::chrono::milliseconds commit_interval{1000};
+  std::chrono::milliseconds pause_after{30'000};  // full output queue this long: pause, poll
   RetryPolicy retry{std::chrono::milliseconds(200), std::chrono::seconds(5), 2.0, 0};
 };
+
+constexpr std::size_t kSpareRecords = 4096;
 
 class KafkaIngest final : public Stage {
  public:
@@ -63,7 +67,9 @@ class KafkaIngest final : public Stage {
                                {"enable.auto.commit", "false"},
                                {"enable.auto.offset.store", "false"},
                                {"auto.offset.reset", s.auto_offset_reset},
-                               {"enable.partition.eof", "false"}};
+                               {"enable.partition.eof", "false"},
+                               // Bounds the prefetch buffer (librdkafka's default is 64 MiB).
+                               {"queued.max.messages.kbytes", "16384"}};
     props.insert(props.end(), s.properties.begin(), s.properties.end());
     kafka::KafkaConfig k = s.kafka;
     k.brokers = ctx.kafka_brokers;
@@ -173,10 +179,7 @@ class KafkaIngest final : public Stage {
   }
 
   void take_acks() {
-    while (RecordPtr rec = acks_.try_pop()) {
-      acked_->inc();
-      tracker_.acked({rec->topic, rec->partition}, rec->offset);
-    }
+    while (RecordPtr rec = acks_.try_pop()) acked(std::move(rec));
     outstanding_.store(static_cast<std::int64_t>(tracker_.outstanding()));
   }
 
@@ -217,8 +220,22 @@ class KafkaIngest final : public Stage {
     if (pause) pauses_->inc();
   }
 
+  void acked(RecordPtr rec) {
+    acked_->inc();
+    tracker_.acked({rec->topic, rec->partition}, rec->offset);
+    if (spare_.size() < kSpareRecords) spare_.push_back(std::move(rec));
+  }
+
   RecordPtr to_record(const rd_kafka_message_t* m) {
-    auto rec = std::make_unique<Record>();
+    RecordPtr rec;
+    if (spare_.empty()) {
+      rec = std::make_unique<Record>();
+    } else {
+      rec = std::move(spare_.back());
+      spare_.pop_back();
+      rec->key.clear();
+      rec->has_key = false;
+    }
     rec->topic = rd_kafka_topic_name(m->rkt);
     rec->partition = m->partition;
     rec->offset = m->offset;
@@ -229,6 +246,7 @@ class KafkaIngest final : public Stage {
       rec->key.assign(static_cast<const char*>(m->key), m->key_len);
     }
     if (m->payload != nullptr) rec->value.assign(static_cast<const char*>(m->payload), m->len);
+    else rec->value.clear();
     return rec;
   }
 
@@ -266,22 +284,32 @@ class KafkaIngest final : public Stage {
         if (acks_.closed() && acks_.depth() == 0) break;  // the sink has finished
         RecordPtr rec;
         if (acks_.pop(rec, Clock::now() + std::chrono::milliseconds(50), st) == QueueStatus::kOk) {
-          acked_->inc();
-          tracker_.acked({rec->topic, rec->partition}, rec->offset);
+          acked(std::move(rec));
         }
         continue;
       }
-      while (!held_.empty() && output_.try_push(held_.front())) held_.pop_front();
+      // Backpressure: a full queue makes this thread wait in short slices (serving acks and
+      // commits in between) without consuming more. Pausing the partitions would make
+      // librdkafka drop its prefetched messages and refetch them, so it is kept for long
+      // stalls only, where polling is needed to stay in the group.
+      while (!held_.empty()) {
+        if (output_.push(held_.front(), Clock::now() + std::chrono::milliseconds(20), st) !=
+            QueueStatus::kOk) {
+          break;
+        }
+        held_.pop_front();
+      }
       if (held_.empty()) {
+        blocked_since_.reset();
         set_paused(false);
         poll_once(tracker_.outstanding() > 0 ? std::chrono::milliseconds(5)
                                              : std::chrono::milliseconds(100));
-        // Hand over right away; pause if the queue is full.
-        while (!held_.empty() && output_.try_push(held_.front())) held_.pop_front();
-        if (!held_.empty()) set_paused(true);
       } else {
-        set_paused(true);
-        poll_once(std::chrono::milliseconds(5));  // keeps the group membership alive
+        if (!blocked_since_) blocked_since_ = Clock::now();
+        if (Clock::now() - *blocked_since_ > s_.pause_after) {
+          set_paused(true);
+          poll_once(std::chrono::milliseconds(0));  // keeps the group membership alive
+        }
       }
     }
     take_acks();
@@ -302,6 +330,8 @@ class KafkaIngest final : public Stage {
   OffsetTracker tracker_;
   std::deque<RecordPtr> held_;
   bool paused_ = false;
+  std::optional<Clock::time_point> blocked_since_;
+  std::vector<RecordPtr> spare_;  // records back from the sink, reused (fewer allocations)
   std::atomic<bool> accepting_{true};
   std::atomic<std::int64_t> outstanding_{0};
   std::atomic<const Deadline*> deadline_{nullptr};
@@ -356,6 +386,8 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
   }
   s.commit_interval = section.duration("commit_interval", s.commit_interval,
                                        std::chrono::milliseconds(10), std::chrono::minutes(10));
+  s.pause_after = section.duration("pause_after", s.pause_after, std::chrono::milliseconds(100),
+                                   std::chrono::minutes(4));
   s.properties = section.string_map("properties");
   for (const auto& [name, value] : s.properties) {
     if ((name == "enable.auto.commit" || name == "auto.commit.enable" ||

@@ -88,10 +88,6 @@ class KafkaSink final : public Stage {
     std::string topic;
     Clock::time_point due;
   };
-  struct Sent {  // per output message, so that the report knows its record and send time
-    Record* record;
-    Clock::time_point at;
-  };
 
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
     static_cast<KafkaSink*>(opaque)->delivered(m);
@@ -115,11 +111,10 @@ class KafkaSink final : public Stage {
   }
 
   void delivered(const rd_kafka_message_t* m) {
-    std::unique_ptr<Sent> sent(static_cast<Sent*>(m->_private));
-    Record* rec = sent->record;
+    Record* rec = static_cast<Record*>(m->_private);
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       delivered_->inc();
-      latency_->observe(std::chrono::duration<double>(Clock::now() - sent->at).count());
+      latency_->observe(std::chrono::duration<double>(Clock::now() - rec->sent_at).count());
       if (--rec->pending == 0 && rec->failed == 0) finish(rec);
       return;
     }
@@ -152,15 +147,14 @@ class KafkaSink final : public Stage {
       rd_kafka_header_add(headers, h.name.data(), static_cast<ssize_t>(h.name.size()),
                           h.value.data(), static_cast<ssize_t>(h.value.size()));
     }
-    auto* sent = new Sent{rec, Clock::now()};
+    rec->sent_at = Clock::now();
     // No copy: the record outlives the message (it is freed only after its last report).
     rd_kafka_resp_err_t err = rd_kafka_producev(
         producer_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(0),
         RD_KAFKA_V_KEY(rec->out_key.data(), rec->out_key.size()),
         RD_KAFKA_V_VALUE(rec->value.data(), rec->value.size()), RD_KAFKA_V_HEADERS(headers),
-        RD_KAFKA_V_OPAQUE(sent), RD_KAFKA_V_END);
+        RD_KAFKA_V_OPAQUE(rec), RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return Produced::kOk;
-    delete sent;
     rd_kafka_headers_destroy(headers);  // ownership passes only on success
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) return Produced::kQueueFull;
     *error = rd_kafka_err2str(err);

@@ -171,7 +171,7 @@ bool Router::render(const Rule& rule, std::string& topic, Decision& out) const {
 }
 
 void Router::route(std::string_view value, Decision& out) {
-  out.topics.clear();
+  std::size_t topics = 0;  // filled in place: the strings keep their capacity across events
   out.reason.clear();
   out.detail.clear();
   out.key.clear();
@@ -182,6 +182,7 @@ void Router::route(std::string_view value, Decision& out) {
   if (!event_.parse(value, error)) {
     out.reason = kInvalidJson;
     out.detail = error;
+    out.topics.clear();
     return;
   }
   if (auto id = event_.string_at("eventId")) out.event_id = *id;
@@ -195,25 +196,28 @@ void Router::route(std::string_view value, Decision& out) {
       for (const auto& e : errors) {
         out.detail += (out.detail.empty() ? "" : "; ") + e.field + ": " + e.msg;
       }
+      out.topics.clear();
       return;
     }
   }
   if (!event_types_.empty() && event_types_.count(out.event_type) == 0) {
     out.reason = kUnknownEventType;
     out.detail = "eventType \"" + out.event_type.substr(0, 80) + "\" is not declared in event_types";
+    out.topics.clear();
     return;
   }
-  std::string topic;
   for (const auto& rule : config_.rules) {
     if (!matches(rule)) continue;
-    if (!render(rule, topic, out)) {
+    if (topics == out.topics.size()) out.topics.emplace_back();
+    if (!render(rule, out.topics[topics], out)) {
       out.topics.clear();
       return;
     }
     bool duplicate = false;
-    for (const auto& t : out.topics) duplicate = duplicate || t == topic;
-    if (!duplicate) out.topics.push_back(topic);
+    for (std::size_t i = 0; i < topics; ++i) duplicate = duplicate || out.topics[i] == out.topics[topics];
+    if (!duplicate) ++topics;
   }
+  out.topics.resize(topics);
   if (out.topics.empty()) {
     out.reason = kNoMatchingRule;
     out.detail = "no rule matches this event";

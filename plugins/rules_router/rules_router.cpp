@@ -4,6 +4,7 @@
 // the supervisor's thread.
 #include "rules_router/rules_router.hpp"
 
+#include <charconv>
 #include <iostream>
 #include <sstream>
 #include <toml++/toml.h>
@@ -77,23 +78,35 @@ class RulesRouter final : public Stage {
     output_.close();
   }
 
+  // Sets header n in place: records are reused, so their strings keep their capacity.
+  static void header(Record& rec, std::size_t& n, std::string_view name, std::string_view value) {
+    if (n == rec.out_headers.size()) rec.out_headers.emplace_back();
+    rec.out_headers[n].name.assign(name);
+    rec.out_headers[n].value.assign(value);
+    ++n;
+  }
+
   void apply(Record& rec, Decision& d) {
-    rec.out_headers.clear();
+    std::size_t n = 0;
     rec.event_id = d.event_id;
     rec.event_type = d.event_type;
-    if (!d.event_type.empty()) rec.out_headers.push_back({"pemx-event-type", d.event_type});
-    if (!d.event_id.empty()) rec.out_headers.push_back({"pemx-event-id", d.event_id});
-    rec.out_headers.push_back({"pemx-source-topic", rec.topic});
-    rec.out_headers.push_back({"pemx-source-partition", std::to_string(rec.partition)});
-    rec.out_headers.push_back({"pemx-source-offset", std::to_string(rec.offset)});
+    char number[24];
+    if (!d.event_type.empty()) header(rec, n, "pemx-event-type", d.event_type);
+    if (!d.event_id.empty()) header(rec, n, "pemx-event-id", d.event_id);
+    header(rec, n, "pemx-source-topic", rec.topic);
+    header(rec, n, "pemx-source-partition",
+           std::string_view(number, std::to_chars(number, number + sizeof number, rec.partition).ptr - number));
+    header(rec, n, "pemx-source-offset",
+           std::string_view(number, std::to_chars(number, number + sizeof number, rec.offset).ptr - number));
     if (d.dead_letter()) {
       rec.dead_letter_reason = d.reason;
       rec.dead_letter_detail = d.detail;
       rec.out_key = rec.key;
       rec.targets.assign(1, settings_.dead_letter_topic);
-      rec.out_headers.push_back({"pemx-dlq-reason", d.reason});
-      rec.out_headers.push_back({"pemx-dlq-detail", d.detail});
-      rec.out_headers.push_back({"pemx-dlq-stage", stage_name_});
+      header(rec, n, "pemx-dlq-reason", d.reason);
+      header(rec, n, "pemx-dlq-detail", d.detail);
+      header(rec, n, "pemx-dlq-stage", stage_name_);
+      rec.out_headers.resize(n);
       dead_.at(d.reason)->inc();
       if (bad_log_.allow()) {
         log_.warn("event dead-lettered", {{"reason", d.reason},
@@ -107,6 +120,7 @@ class RulesRouter final : public Stage {
       }
       return;
     }
+    rec.out_headers.resize(n);
     rec.dead_letter_reason.clear();
     rec.out_key = d.key;
     rec.targets.swap(d.topics);

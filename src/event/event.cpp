@@ -6,12 +6,15 @@
 
 namespace pemx::event {
 
-ParsedEvent::ParsedEvent() : allocator_(16 * 1024) {}
+ParsedEvent::ParsedEvent()
+    : allocator_(value_buffer_, sizeof value_buffer_),
+      stack_allocator_(stack_buffer_, sizeof stack_buffer_) {}
 
 bool ParsedEvent::parse(std::string_view json, std::string& error) {
   doc_.reset();
   allocator_.Clear();
-  doc_.emplace(&allocator_);
+  stack_allocator_.Clear();
+  doc_.emplace(&allocator_, sizeof stack_buffer_ / 2, &stack_allocator_);
   doc_->Parse<rapidjson::kParseValidateEncodingFlag>(json.data(), json.size());
   if (doc_->HasParseError()) {
     error = std::string(rapidjson::GetParseError_En(doc_->GetParseError())) + " at byte " +

@@ -34,8 +34,14 @@ class ParsedEvent {
   std::optional<std::string_view> string_at(std::string_view dotted_path) const;
 
  private:
+  // User-supplied buffers survive Clear(): a typical event parses without a malloc.
+  alignas(8) char value_buffer_[16 * 1024];
+  alignas(8) char stack_buffer_[4 * 1024];
   rapidjson::MemoryPoolAllocator<> allocator_;
-  std::optional<rapidjson::Document> doc_;
+  rapidjson::MemoryPoolAllocator<> stack_allocator_;
+  using Document = rapidjson::GenericDocument<rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>,
+                                              rapidjson::MemoryPoolAllocator<>>;
+  std::optional<Document> doc_;
 };
 
 // Text of a scalar usable in a topic name: a non-empty string as it is, an integer in

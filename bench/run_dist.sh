@@ -1,0 +1,342 @@
+#!/usr/bin/env bash
+# bench/run_dist.sh — throughput of `pemx --role=dist` against a plain librdkafka baseline,
+# on a real Kafka 3.7.1 broker (tests/broker/kafka.sh) on loopback.
+#
+#   1. builds the bench programs and pemx (Release) in BUILD_DIR unless --no-build;
+#   2. starts a fresh broker on 127.0.0.1:PORT (PORT+1: controller) and always stops it;
+#   3. creates `product-event` (3 partitions) and preloads EVENTS events with
+#      pemx_bench_load (EventGenerator, fixed seed, key = productId, acks=all);
+#   4. for each of ROUNDS rounds:
+#        a. pemx_bench_baseline (fresh group, outputs bench-rN-base-*): consume from the
+#           beginning, 2 outputs per event, acks=all + idempotence, commit; its own timing;
+#        b. pemx --role=dist (fresh group, a copy of pemx.toml whose rule and dead-letter
+#           topics are prefixed bench-rN-pemx-): timed from launch until the group's
+#           committed offsets reach EVENTS (pemx_bench_wait), then SIGTERM; peak RSS from
+#           /usr/bin/time -v (or /proc VmHWM when GNU time is missing);
+#        c. pemx_bench_check reads both runs' outputs back: every event exactly once in the
+#           storage topic and once among the type topics, none dead-lettered, key order kept;
+#   5. prints a table (per round events/s, medians, ratio median(pemx)/median(baseline)) and
+#      with --update-doc rewrites the results block of docs/benchmarks.md.
+#
+# Raw outputs (JSON lines, pemx logs, GNU time reports) go to bench/results/<UTC time>/.
+# Needs: java + mvn (the broker), python3 (the summary), GNU time (optional).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROUNDS=3
+EVENTS=200000
+PORT=29092
+SEED=1
+PARTITIONS=3
+BUILD_DIR="${ROOT}/build-bench"
+BUILD=1
+UPDATE_DOC=0
+CONFIG=""          # default: the repo's pemx.toml
+PERF_OUT=""
+ROUND_TIMEOUT=240   # seconds, per timed program
+
+usage() {
+  cat <<EOF
+usage: bench/run_dist.sh [options]
+  --rounds R        rounds of (baseline, pemx) (default ${ROUNDS})
+  --events N        events preloaded and relayed per run (default ${EVENTS})
+  --port P          broker port; P+1 is its controller port (default ${PORT})
+  --seed S          generator seed (default ${SEED})
+  --build-dir DIR   where to build (default build-bench)
+  --no-build        use the binaries already in --build-dir
+  --update-doc      write the results into docs/benchmarks.md
+  --perf FILE       also record pemx's last round with perf (perf record -g -o FILE)
+  --config FILE     the pemx config to copy for each round (default: the repo's pemx.toml)
+EOF
+}
+
+while (($#)); do
+  case "$1" in
+    --rounds) ROUNDS="$2"; shift 2 ;;
+    --events) EVENTS="$2"; shift 2 ;;
+    --port) PORT="$2"; shift 2 ;;
+    --seed) SEED="$2"; shift 2 ;;
+    --build-dir) BUILD_DIR="$2"; shift 2 ;;
+    --no-build) BUILD=0; shift ;;
+    --update-doc) UPDATE_DOC=1; shift ;;
+    --perf) PERF_OUT="$2"; shift 2 ;;
+    --config) CONFIG="$2"; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+  esac
+done
+[[ "${ROUNDS}" =~ ^[0-9]+$ ]] && ((ROUNDS >= 1 && ROUNDS <= 20)) || { echo "--rounds: 1..20" >&2; exit 2; }
+[[ "${EVENTS}" =~ ^[0-9]+$ ]] && ((EVENTS >= 1)) || { echo "--events: a positive integer" >&2; exit 2; }
+
+log() { printf 'run_dist: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+command -v python3 >/dev/null || die "python3 not found"
+CONFIG="$(cd "$(dirname "${CONFIG:-${ROOT}/pemx.toml}")" && pwd)/$(basename "${CONFIG:-pemx.toml}")"
+[[ -f "${CONFIG}" ]] || die "no config ${CONFIG}"
+
+COMMAND_LINE="bench/run_dist.sh --rounds ${ROUNDS} --events ${EVENTS} --port ${PORT} --seed ${SEED}"
+[[ "${CONFIG}" == "${ROOT}/pemx.toml" ]] || COMMAND_LINE+=" --config ${CONFIG}"
+
+# --- build ------------------------------------------------------------------------------------
+if ((BUILD)); then
+  log "building in ${BUILD_DIR} (Release) ..."
+  cmake -S "${ROOT}" -B "${BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DPEMX_BUILD_TESTS=OFF >/dev/null
+  ninja -C "${BUILD_DIR}" -j2 pemx pemx_bench_load pemx_bench_baseline pemx_bench_wait \
+    pemx_bench_check >/dev/null
+fi
+PEMX="${BUILD_DIR}/pemx"
+LOAD="${BUILD_DIR}/bench/pemx_bench_load"
+BASELINE="${BUILD_DIR}/bench/pemx_bench_baseline"
+WAIT="${BUILD_DIR}/bench/pemx_bench_wait"
+CHECK="${BUILD_DIR}/bench/pemx_bench_check"
+for b in "${PEMX}" "${LOAD}" "${BASELINE}" "${WAIT}" "${CHECK}"; do
+  [[ -x "${b}" ]] || die "missing ${b} (build first, or drop --no-build)"
+done
+GNU_TIME=""
+if [[ -x /usr/bin/time ]] && /usr/bin/time -v true >/dev/null 2>&1; then GNU_TIME=/usr/bin/time; fi
+[[ -n "${GNU_TIME}" ]] || log "GNU time not found: peak RSS is read from /proc/PID/status (VmHWM)"
+
+RUN_ID="$(date -u +%Y%m%dT%H%M%SZ)"
+LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+OUT="${ROOT}/bench/results/${RUN_ID}"
+mkdir -p "${OUT}"
+TMP="$(mktemp -d "/tmp/pemx-bench.XXXXXX")"
+BROKERS="127.0.0.1:${PORT}"
+PIDS=()   # processes this script started and must not leave behind
+
+# Kills a process we started and, first, its descendants (e.g. pemx under GNU time).
+kill_tree() {
+  local pid=$1 child
+  for child in $(cat /proc/"${pid}"/task/*/children 2>/dev/null); do kill_tree "${child}"; done
+  kill -KILL "${pid}" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$? p
+  trap - INT TERM
+  for p in "${PIDS[@]:-}"; do
+    [[ -n "${p}" ]] && kill -0 "${p}" 2>/dev/null && kill_tree "${p}"
+  done
+  "${ROOT}/tests/broker/kafka.sh" stop "${PORT}" >/dev/null 2>&1 || true
+  rm -rf "${TMP}"
+  exit "${rc}"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Runs a command in the background and waits for it, so that a signal to this script is
+# handled at once (bash defers traps until a foreground child ends). Returns its status.
+run_child() {
+  local p q rc=0 keep=()
+  "$@" &
+  p=$!
+  PIDS+=("${p}")
+  wait "${p}" || rc=$?
+  for q in "${PIDS[@]}"; do [[ "${q}" == "${p}" ]] || keep+=("${q}"); done
+  PIDS=("${keep[@]}")
+  return "${rc}"
+}
+
+# --- broker and input -------------------------------------------------------------------------
+log "starting the broker on ${BROKERS} ..."
+"${ROOT}/tests/broker/kafka.sh" start "${PORT}" >/dev/null
+log "preloading ${EVENTS} events into product-event (${PARTITIONS} partitions, seed ${SEED}) ..."
+run_child "${LOAD}" --brokers "${BROKERS}" --topic product-event --count "${EVENTS}" --seed "${SEED}" \
+  --partitions "${PARTITIONS}" --timeout "${ROUND_TIMEOUT}" >"${OUT}/load.json" \
+  2>"${OUT}/load.log" || { cat "${OUT}/load.json" "${OUT}/load.log" >&2; die "preload failed"; }
+log "$(cat "${OUT}/load.json")"
+
+# Peak RSS (KiB) of a finished command from its GNU time report.
+peak_rss() { sed -n 's/^[[:space:]]*Maximum resident set size (kbytes): //p' "$1" 2>/dev/null || true; }
+
+# Children of a process (the command GNU time runs), waiting up to 2 s for it to appear.
+child_of() {
+  local parent=$1 kids="" i
+  for ((i = 0; i < 100; i++)); do
+    kids="$(cat "/proc/${parent}/task/${parent}/children" 2>/dev/null | tr -d ' ' || true)"
+    [[ -n "${kids}" ]] && break
+    sleep 0.02
+  done
+  printf '%s\n' "${kids}"
+}
+
+run_baseline() {  # round
+  local r=$1 prefix="bench-r$1-base-" rc=0
+  local -a cmd=("${BASELINE}" --brokers "${BROKERS}" --input product-event
+                --group "bench-base-r${r}-${RUN_ID}" --count "${EVENTS}"
+                --output-prefix "${prefix}" --timeout "${ROUND_TIMEOUT}")
+  if [[ -n "${GNU_TIME}" ]]; then cmd=("${GNU_TIME}" -v -o "${OUT}/base.r${r}.time" "${cmd[@]}"); fi
+  run_child "${cmd[@]}" >"${OUT}/base.r${r}.json" 2>"${OUT}/base.r${r}.log" || rc=$?
+  ((rc == 0)) || { cat "${OUT}/base.r${r}.json" "${OUT}/base.r${r}.log" >&2; die "baseline round ${r} failed (${rc})"; }
+  run_child "${CHECK}" --brokers "${BROKERS}" --prefix "${prefix}" --storage-topic "${prefix}storage" \
+    --dlq-topic "${prefix}dlq" --expect "${EVENTS}" >"${OUT}/base.r${r}.check.json" \
+    2>>"${OUT}/base.r${r}.log" || log "round ${r}: baseline output check FAILED (see ${OUT}/base.r${r}.check.json)"
+}
+
+run_pemx() {  # round
+  local r=$1 prefix="bench-r$1-pemx-" group="bench-pemx-r$1-${RUN_ID}" cfg="${TMP}/pemx.r$1.toml"
+  local start_ms tpid ppid rc=0 hwm fetched i perf_pid=""
+  # The config with every output topic (rules and dead letters) prefixed for this round, and
+  # any HTTP listener of the role moved to PORT+2 so that it cannot collide with a dev server
+  # or a test on the usual ports.
+  sed -E -e "s/^(topic = \")/\\1${prefix}/" -e "s/^(dead_letter_topic = \")/\\1${prefix}/" \
+    -e "s/^listen = \"[^\"]*\"/listen = \"127.0.0.1:$((PORT + 2))\"/" "${CONFIG}" >"${cfg}"
+  local -a cmd=("${PEMX}" --role=dist --config "${cfg}" --set "kafka.brokers=${BROKERS}"
+                --set "stages.dist_ingest.group_id=${group}" --set log.stats_interval=5s)
+  "${PEMX}" check-config "${cmd[@]:2}" >"${OUT}/pemx.r${r}.routing.txt" || die "generated config is invalid"
+  start_ms="$(date +%s%3N)"
+  if [[ -n "${GNU_TIME}" ]]; then
+    "${GNU_TIME}" -v -o "${OUT}/pemx.r${r}.time" "${cmd[@]}" 2>"${OUT}/pemx.r${r}.log" &
+    tpid=$!
+    PIDS+=("${tpid}")
+    ppid="$(child_of "${tpid}")"
+    [[ -n "${ppid}" ]] || die "cannot find pemx under GNU time (pid ${tpid})"
+  else
+    "${cmd[@]}" 2>"${OUT}/pemx.r${r}.log" &
+    tpid=$!
+    ppid=${tpid}
+  fi
+  PIDS+=("${ppid}")
+  if [[ -n "${PERF_OUT}" && "${r}" == "${ROUNDS}" ]]; then
+    perf record -F 999 -g -o "${PERF_OUT}" -p "${ppid}" >/dev/null 2>"${OUT}/perf.log" &
+    perf_pid=$!
+    PIDS+=("${perf_pid}")
+  fi
+  run_child "${WAIT}" --brokers "${BROKERS}" --group "${group}" --topic product-event --expect "${EVENTS}" \
+    --start-ms "${start_ms}" --pid "${ppid}" --timeout "${ROUND_TIMEOUT}" \
+    --outputs-prefix "${prefix}" --outputs-expect "$((2 * EVENTS))" \
+    >"${OUT}/pemx.r${r}.wait.json" 2>>"${OUT}/pemx.r${r}.wait.log" || rc=$?
+  if [[ -n "${perf_pid}" ]]; then kill -INT "${perf_pid}" 2>/dev/null || true; wait "${perf_pid}" || true; fi
+  hwm="$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/${ppid}/status" 2>/dev/null || true)"
+  # Bytes pemx has read from the broker so far (TCP bytes_received of its sockets): the
+  # input is ~50 MB on the wire, so more means messages fetched more than once.
+  fetched="$(ss -tinpH state established 2>/dev/null | grep -A1 "pid=${ppid}," \
+    | grep -o 'bytes_received:[0-9]*' | awk -F: '{s += $2} END {if (NR) printf "%d", s}' || true)"
+  kill -TERM "${ppid}" 2>/dev/null || true
+  # pemx drains within shutdown.drain_timeout (30 s); bounded wait, then SIGKILL.
+  for ((i = 0; i < 450; i++)); do kill -0 "${ppid}" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "${ppid}" 2>/dev/null && { log "round ${r}: pemx did not stop in 45 s; SIGKILL"; kill -KILL "${ppid}" || true; }
+  local prc=0
+  wait "${tpid}" || prc=$?
+  PIDS=()   # all reaped: never signal a recycled pid
+  printf '{"exit_code":%d,"vmhwm_kib":%s,"peak_rss_kib":%s,"fetched_bytes":%s,"warn_lines":%d,"error_lines":%d}\n' \
+    "${prc}" "${hwm:-null}" "$(v="$(peak_rss "${OUT}/pemx.r${r}.time")"; echo "${v:-${hwm:-null}}")" \
+    "${fetched:-null}" \
+    "$(grep -c '"level":"warn"' "${OUT}/pemx.r${r}.log" || true)" \
+    "$(grep -c '"level":"error"' "${OUT}/pemx.r${r}.log" || true)" >"${OUT}/pemx.r${r}.proc.json"
+  ((rc == 0)) || { cat "${OUT}/pemx.r${r}.wait.json" >&2; tail -n 20 "${OUT}/pemx.r${r}.log" >&2; die "pemx round ${r} did not route ${EVENTS} events"; }
+  run_child "${CHECK}" --brokers "${BROKERS}" --prefix "${prefix}" \
+    --storage-topic "${prefix}product-event-storage-pemx" \
+    --dlq-topic "${prefix}product-event-dlq-pemx" --expect "${EVENTS}" \
+    >"${OUT}/pemx.r${r}.check.json" 2>>"${OUT}/pemx.r${r}.log" \
+    || log "round ${r}: pemx output check FAILED (see ${OUT}/pemx.r${r}.check.json)"
+}
+
+# "N events/s in S s" from a bench program's JSON line.
+rate() {
+  python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print("%.0f events/s in %.2f s" % (d["events_per_s"], d["elapsed_s"]))' "$1"
+}
+
+for ((r = 1; r <= ROUNDS; r++)); do
+  log "round ${r}/${ROUNDS}: baseline ..."
+  run_baseline "${r}"
+  log "round ${r}/${ROUNDS}: baseline $(rate "${OUT}/base.r${r}.json")"
+  sleep 2   # let the broker settle (log flushes, group cleanup)
+  log "round ${r}/${ROUNDS}: pemx ..."
+  run_pemx "${r}"
+  log "round ${r}/${ROUNDS}: pemx $(rate "${OUT}/pemx.r${r}.wait.json")"
+  sleep 2
+done
+
+# --- summary ----------------------------------------------------------------------------------
+CPU="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+MACHINE="$(nproc) cores (${CPU:-unknown CPU}), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(. /etc/os-release && echo "${PRETTY_NAME}"); shared with other engineers' builds and tests, so noisy (load average ${LOAD_START} at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end); the broker, the bench programs and pemx all run on these 2 cores"
+python3 - "${OUT}" "${ROUNDS}" "${EVENTS}" "${COMMAND_LINE}" "${MACHINE}" "${RUN_ID}" \
+  "$(pkg-config --modversion rdkafka 2>/dev/null || echo '?')" \
+  "$(git -C "${ROOT}" rev-parse --short HEAD 2>/dev/null || echo '?')" \
+  "$(git -C "${ROOT}" status --porcelain -- src plugins include pemx.toml 2>/dev/null | wc -l)" \
+  >"${OUT}/summary.md" <<'PY'
+import json, os, statistics, sys
+out, rounds, events, command, machine, run_id, rdkafka, commit, dirty = sys.argv[1:10]
+rounds, events = int(rounds), int(events)
+def load(name):
+    p = os.path.join(out, name)
+    return json.load(open(p)) if os.path.exists(p) else {}
+def rss_from_time(name):
+    p = os.path.join(out, name)
+    if not os.path.exists(p):
+        return None
+    for line in open(p):
+        if "Maximum resident set size" in line:
+            return int(line.split(":")[1])
+    return None
+def check(c):
+    if not c:
+        return "not run"
+    if c.get("ok"):
+        return "ok"
+    s, t = c["storage"], c["type_topics"]
+    return (f"FAILED: storage {s['messages']} msgs, {s['missing']} missing, {s['duplicates']} dup, "
+            f"{s['order_violations']} reordered; types {t['messages']}/{t['missing']}/"
+            f"{t['duplicates']}/{t['order_violations']}; dead-lettered {c['dead_lettered']}")
+mib = lambda k: f"{k / 1024:.0f} MiB" if isinstance(k, (int, float)) else "?"
+rows, base, pemx, pemx_out = [], [], [], []
+for r in range(1, rounds + 1):
+    b, w, pr = load(f"base.r{r}.json"), load(f"pemx.r{r}.wait.json"), load(f"pemx.r{r}.proc.json")
+    base.append(b["events_per_s"])
+    pemx.append(w["events_per_s"])
+    if w.get("outputs_events_per_s"):
+        pemx_out.append(w["outputs_events_per_s"])
+    fetched = pr.get("fetched_bytes")
+    rows.append("| " + " | ".join([
+        str(r), f"{b['elapsed_s']:.2f}", f"{b['events_per_s']:,.0f}",
+        f"{w['elapsed_s']:.2f}", f"{w['events_per_s']:,.0f}",
+        f"{w.get('outputs_elapsed_s', -1):.2f}", f"{w.get('outputs_events_per_s', 0):,.0f}",
+        mib(rss_from_time(f"base.r{r}.time")), mib(pr.get("peak_rss_kib")),
+        f"{fetched / 1e6:.0f} MB" if isinstance(fetched, (int, float)) else "?",
+        str(pr.get("exit_code")), f"{pr.get('warn_lines')}/{pr.get('error_lines')}",
+        check(load(f"base.r{r}.check.json")), check(load(f"pemx.r{r}.check.json"))]) + " |")
+mb, mp = statistics.median(base), statistics.median(pemx)
+ratio = mp / mb if mb else 0
+tree = f"commit {commit}" + (" + uncommitted changes in src/plugins/include/pemx.toml" if int(dirty) else "")
+print(f"### `pemx --role=dist` vs baseline, run {run_id}\n")
+print(f"- command: `{command}`")
+print(f"- code: {tree}; librdkafka {rdkafka}; Kafka 3.7.1 (one KRaft node, tests/broker/kafka.sh) on loopback")
+print(f"- machine: {machine}")
+print(f"- input: {events:,} EventGenerator events (seed in the command) in `product-event`, "
+      f"3 partitions; each run writes 2 outputs per event to 7 fresh topics\n")
+print("| round | baseline s | baseline events/s | pemx s (committed) | pemx events/s | "
+      "pemx s (outputs acked) | pemx events/s (outputs) | baseline peak RSS | pemx peak RSS | "
+      "pemx fetched | pemx exit | pemx warn/error lines | baseline output check | pemx output check |")
+print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |")
+print("\n".join(rows))
+print(f"\n**Median baseline {mb:,.0f} events/s; median pemx {mp:,.0f} events/s; "
+      f"ratio median(pemx) / median(baseline) = {ratio:.2f}** "
+      f"(target >= 0.70: {'met' if ratio >= 0.7 else 'NOT met'}).")
+if pemx_out:
+    mo = statistics.median(pemx_out)
+    print(f"Counting pemx as done when its last output is acknowledged instead of when its offsets "
+          f"are committed (commit_interval = 1 s): median {mo:,.0f} events/s, ratio {mo / mb:.2f}.")
+PY
+echo >&2
+cat "${OUT}/summary.md"
+log "raw results in ${OUT}"
+
+if ((UPDATE_DOC)); then
+  DOC="${ROOT}/docs/benchmarks.md"
+  python3 - "${DOC}" "${OUT}/summary.md" <<'PY'
+import sys
+doc, summary = sys.argv[1], open(sys.argv[2]).read().strip()
+begin, end = "<!-- dist-results:begin -->", "<!-- dist-results:end -->"
+text = open(doc).read()
+if begin not in text or end not in text:
+    sys.exit(f"{doc}: markers {begin} / {end} not found")
+head, rest = text.split(begin, 1)
+_, tail = rest.split(end, 1)
+open(doc, "w").write(f"{head}{begin}\n{summary}\n{end}{tail}")
+PY
+  log "updated ${DOC}"
+fi
