@@ -38,6 +38,24 @@ std::string trim(std::string_view s) {
 }
 }  // namespace
 
+bool valid_utf8(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    int n = 0;
+    if (c < 0x80) n = 0;
+    else if (c >= 0xC2 && c <= 0xDF) n = 1;
+    else if (c >= 0xE0 && c <= 0xEF) n = 2;
+    else if (c >= 0xF0 && c <= 0xF4) n = 3;
+    else return false;
+    if (i + n >= s.size() && n > 0) return false;
+    for (int k = 1; k <= n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
 Answer errors_answer(int status, const std::vector<FieldError>& errors) {
   rapidjson::StringBuffer buf;
   Writer w(buf);
@@ -110,6 +128,11 @@ std::variant<EventQuery, Answer> parse_history_request(std::string_view query_st
                                                        const HistoryLimits& limits) {
   auto params = parse_query(query_string);
   if (!params) return error_answer(400, "malformed percent-encoding in the query string");
+  for (const auto& [k, v] : *params) {
+    if (!valid_utf8(k) || !valid_utf8(v)) {
+      return error_answer(400, "the query string is not valid UTF-8 once decoded");
+    }
+  }
   EventQuery q;
   q.limit = limits.default_limit;
   std::optional<std::string> ids;

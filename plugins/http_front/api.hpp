@@ -41,6 +41,7 @@ struct Answer {
 Answer errors_answer(int status, const std::vector<FieldError>& errors);
 Answer error_answer(int status, std::string_view message);  // {"error": message}
 
+bool valid_utf8(std::string_view s);
 // Decodes %XX and '+' in a query component; nullopt on a malformed escape.
 std::optional<std::string> url_decode(std::string_view text);
 // Splits "a=1&b=2" into decoded pairs; nullopt on a malformed escape.

@@ -61,6 +61,5 @@ class Server {
 
 // Constant-time comparison of a presented token with the configured ones.
 bool token_allowed(const std::vector<std::string>& tokens, std::string_view authorization);
-bool valid_utf8(std::string_view s);
 
 }  // namespace pemx::http_front

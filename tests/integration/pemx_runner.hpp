@@ -17,7 +17,8 @@ class PemxRunner {
   }
   Process& start(const std::string& role, const std::vector<std::string>& extra = {}) {
     std::vector<std::string> args = {"--role=" + role, "--config", dir_.file("pemx.toml"),
-                                     "--set", "log.stats_interval=1s"};
+                                     "--set", "log.stats_interval=1s",
+                                     "--set", "store.path=" + db_path()};
     args.insert(args.end(), extra.begin(), extra.end());
     proc_.reset();
     proc_ = std::make_unique<Process>(PEMX_BINARY, args,
@@ -28,6 +29,7 @@ class PemxRunner {
     return start("dist", {"--set", "kafka.brokers=" + brokers});
   }
   Process& process() { return *proc_; }
+  std::string db_path() const { return dir_.file("pemx.db"); }
   const TempDir& dir() const { return dir_; }
 
  private:

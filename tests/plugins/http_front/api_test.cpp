@@ -198,3 +198,12 @@ TEST_CASE("UTF-8 validation", "[unit][http]") {
   CHECK_FALSE(valid_utf8("\xc0\xaf"));  // overlong
   CHECK_FALSE(valid_utf8("a\x80"));
 }
+
+TEST_CASE("a query that decodes to invalid UTF-8 is a 400", "[unit][http]") {
+  for (const char* qs : {"productIds=%FF%FE", "productIds=a&eventType=%C0%AF", "%FF=1&productIds=a"}) {
+    INFO(qs);
+    Answer a = as_answer(parse_history_request(qs, {}));
+    CHECK(a.status == 400);
+    CHECK(a.body.find("not valid UTF-8") != std::string::npos);
+  }
+}

@@ -1,0 +1,363 @@
+#include "sqlite_store/event_store.hpp"
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <limits>
+#include <utility>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "sqlite_store/cursor.hpp"
+#include "sqlite_store/schema.hpp"
+
+namespace pemx::sqlite_store {
+
+namespace {
+
+constexpr const char* kInsert = R"sql(
+INSERT INTO events (event_id, event_type, product_id, region, created_at, created_ms, data_json,
+                    raw_json, source_topic, source_partition, source_offset, stored_at_ms)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+ON CONFLICT (event_id) DO NOTHING
+)sql";
+
+// ?1 product ids, ?2 from_ms (inclusive), ?3 to_ms (exclusive), ?4 event_type or NULL,
+// ?5/?6 the cursor's (created_ms, event_id) — rows strictly after it in the page order —,
+// ?7 limit. Without a cursor ?5/?6 are (INT64_MAX, ''): every row has created_ms < ?3 <=
+// INT64_MAX, so the condition holds for all of them. The bounds are plain comparisons (no
+// "?2 IS NULL OR …") so that SQLite uses them as a range of the index.
+#define PEMX_QUERY_COLUMNS                                                                   \
+  "SELECT event_id, event_type, product_id, region, created_at, data_json, created_ms FROM " \
+  "events "
+#define PEMX_QUERY_FILTERS                    \
+  " AND created_ms >= ?2 AND created_ms < ?3" \
+  " AND (?4 IS NULL OR event_type = ?4)"      \
+  " AND (created_ms, event_id) < (?5, ?6)"    \
+  " ORDER BY created_ms DESC, event_id DESC LIMIT ?7"
+// One product: the index yields the rows in page order, so SQLite stops after ?7 rows.
+constexpr const char* kQueryOne = PEMX_QUERY_COLUMNS "WHERE product_id = ?1" PEMX_QUERY_FILTERS;
+// Several products: ?1 is a JSON array of ids, one bound parameter whatever their number.
+constexpr const char* kQueryMany =
+    PEMX_QUERY_COLUMNS "WHERE product_id IN (SELECT value FROM json_each(?1))" PEMX_QUERY_FILTERS;
+#undef PEMX_QUERY_COLUMNS
+#undef PEMX_QUERY_FILTERS
+constexpr const char* kProbe = "SELECT 1 FROM events LIMIT 1";
+
+int bind_text(sqlite3_stmt* stmt, int index, std::string_view text) {
+  // SQLITE_STATIC: the caller's strings outlive the step; StmtReset clears the bindings.
+  return sqlite3_bind_text64(stmt, index, text.data(), text.size(), SQLITE_STATIC, SQLITE_UTF8);
+}
+
+std::string column_text(sqlite3_stmt* stmt, int column) {
+  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, column));
+  int bytes = sqlite3_column_bytes(stmt, column);
+  return text == nullptr ? std::string() : std::string(text, static_cast<std::size_t>(bytes));
+}
+
+// Steps a statement that returns no rows; SQLITE_DONE on success.
+int run(sqlite3_stmt* stmt) {
+  StmtReset reset(stmt);
+  return sqlite3_step(stmt);
+}
+
+Result<std::string> query_text(sqlite3* db, const char* sql, const std::string& path) {
+  auto stmt = prepare(db, sql, path);
+  if (!stmt) return stmt.error();
+  int rc = sqlite3_step(stmt.value().get());
+  if (rc != SQLITE_ROW) return sqlite_error(db, rc, sql, path);
+  return column_text(stmt.value().get(), 0);
+}
+
+std::string json_array(const std::vector<std::string>& items) {
+  rapidjson::StringBuffer out;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(out);
+  writer.StartArray();
+  for (const auto& item : items) {
+    writer.String(item.data(), static_cast<rapidjson::SizeType>(item.size()));
+  }
+  writer.EndArray();
+  return {out.GetString(), out.GetSize()};
+}
+
+}  // namespace
+
+// ---- writer --------------------------------------------------------------------------------
+
+Result<std::unique_ptr<SqliteEventStore>> SqliteEventStore::open(const StoreOptions& options) {
+  std::unique_ptr<SqliteEventStore> store(new SqliteEventStore());
+  store->options_ = options;
+  const std::string& path = store->options_.path;
+
+  auto db = open_db(path, OpenMode::kReadWrite, options.busy_timeout);
+  if (!db) return db.error();
+  store->db_ = std::move(db.value());
+  sqlite3* raw = store->db_.get();
+
+  // Migrations first: the file is checked (a PEMX store, not too new) before anything in it
+  // changes, including its journal mode.
+  auto migrated = migrate(raw, path);
+  if (!migrated) return migrated.error();
+  store->migrated_from_ = migrated.value().from;
+  store->schema_version_ = migrated.value().to;
+
+  auto mode = query_text(raw, "PRAGMA journal_mode = WAL", path);
+  if (!mode) return mode.error();
+  if (mode.value() != "wal") {
+    return Error{std::string(kSqliteError),
+                 "SQLite store " + path + ": WAL mode is not available (journal mode stays \"" +
+                     mode.value() +
+                     "\"); put the file on a local file system (not NFS, not in memory)"};
+  }
+  const char* sync = options.synchronous == SyncMode::kFull ? "PRAGMA synchronous = FULL"
+                                                            : "PRAGMA synchronous = NORMAL";
+  if (auto e = exec(raw, sync, "set synchronous", path)) return *e;
+  // Truncate the WAL back to 64 MiB after checkpoints, so a burst does not keep a huge file.
+  if (auto e = exec(raw, "PRAGMA journal_size_limit = 67108864", "set journal_size_limit", path)) {
+    return *e;
+  }
+
+  for (auto [target, sql] :
+       {std::pair{&store->begin_, "BEGIN IMMEDIATE"}, std::pair{&store->commit_, "COMMIT"},
+        std::pair{&store->rollback_, "ROLLBACK"}, std::pair{&store->insert_, kInsert}}) {
+    auto stmt = prepare(raw, sql, path);
+    if (!stmt) return stmt.error();
+    *target = std::move(stmt.value());
+  }
+
+  store->health_ = std::make_shared<StoreHealth>();
+  auto reader = SqliteEventReader::open(options, store->health_);
+  if (!reader) return reader.error();
+  store->reader_ = std::move(reader.value());
+  return store;
+}
+
+SqliteEventStore::~SqliteEventStore() {
+  if (health_) health_->set("the store's writer is closed (pemx is shutting down)");
+}
+
+Error SqliteEventStore::fail_write(Error error) {
+  sqlite3* db = db_.get();
+  if (sqlite3_get_autocommit(db) == 0) {
+    int rc = run(rollback_.get());
+    // If even the rollback fails, the next write_batch rolls back before it begins.
+    if (rc != SQLITE_DONE) {
+      error.message += "; rollback failed too: " + std::string(sqlite3_errmsg(db));
+    }
+  }
+  health_->set("writes are failing: " + error.message);
+  return error;
+}
+
+Result<WriteStats> SqliteEventStore::write_batch(std::span<const EventRow> rows) {
+  WriteStats stats;
+  if (rows.empty()) return stats;
+  sqlite3* db = db_.get();
+  const std::string& path = options_.path;
+  if (sqlite3_get_autocommit(db) == 0) {  // left open by a failed rollback
+    int rc = run(rollback_.get());
+    if (rc != SQLITE_DONE) return fail_write(sqlite_error(db, rc, "roll back", path));
+  }
+  int rc = run(begin_.get());
+  if (rc != SQLITE_DONE) return fail_write(sqlite_error(db, rc, "begin transaction", path));
+
+  sqlite3_stmt* insert = insert_.get();
+  for (const EventRow& row : rows) {
+    StmtReset reset(insert);
+    rc = SQLITE_OK;
+    auto bind = [&](int r) {
+      if (rc == SQLITE_OK) rc = r;
+    };
+    bind(bind_text(insert, 1, row.event_id));
+    bind(bind_text(insert, 2, row.event_type));
+    bind(bind_text(insert, 3, row.product_id));
+    bind(bind_text(insert, 4, row.region));
+    bind(bind_text(insert, 5, row.created_at));
+    bind(sqlite3_bind_int64(insert, 6, row.created_ms));
+    bind(bind_text(insert, 7, row.data_json));
+    bind(bind_text(insert, 8, row.raw_json));
+    bind(bind_text(insert, 9, row.source_topic));
+    bind(sqlite3_bind_int64(insert, 10, row.source_partition));
+    bind(sqlite3_bind_int64(insert, 11, row.source_offset));
+    bind(sqlite3_bind_int64(insert, 12, row.stored_at_ms));
+    if (rc != SQLITE_OK) {
+      return fail_write(sqlite_error(db, rc, "bind event " + row.event_id, path));
+    }
+    rc = sqlite3_step(insert);
+    if (rc != SQLITE_DONE) {
+      return fail_write(sqlite_error(db, rc, "insert event " + row.event_id, path));
+    }
+    // DO NOTHING on a conflict: no row changed means the event_id was already stored.
+    if (sqlite3_changes(db) > 0) {
+      ++stats.stored;
+    } else {
+      ++stats.duplicates;
+    }
+  }
+
+  rc = run(commit_.get());
+  if (rc != SQLITE_DONE) return fail_write(sqlite_error(db, rc, "commit", path));
+  health_->clear();
+  return stats;
+}
+
+// ---- readers -------------------------------------------------------------------------------
+
+struct SqliteEventReader::Connection {
+  DbPtr db;  // declared first: destroyed after its statements
+  StmtPtr one;
+  StmtPtr many;
+  StmtPtr probe;
+};
+
+// A connection taken from the pool for one call; returned when the lease ends.
+class SqliteEventReader::Lease {
+ public:
+  Lease(SqliteEventReader* owner, Connection* conn) : owner_(owner), conn_(conn) {}
+  Lease(Lease&& other) noexcept
+      : owner_(other.owner_), conn_(std::exchange(other.conn_, nullptr)) {}
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  Lease& operator=(Lease&&) = delete;
+  ~Lease() {
+    if (conn_ == nullptr) return;
+    {
+      std::lock_guard<std::mutex> lock(owner_->mutex_);
+      owner_->free_.push_back(conn_);
+    }
+    owner_->available_.notify_one();
+  }
+  Connection* get() const { return conn_; }
+  explicit operator bool() const { return conn_ != nullptr; }
+
+ private:
+  SqliteEventReader* owner_;
+  Connection* conn_;
+};
+
+SqliteEventReader::SqliteEventReader(StoreOptions options, std::shared_ptr<StoreHealth> health)
+    : options_(std::move(options)), health_(std::move(health)) {}
+
+SqliteEventReader::~SqliteEventReader() = default;
+
+Result<std::shared_ptr<SqliteEventReader>> SqliteEventReader::open(
+    const StoreOptions& options, std::shared_ptr<StoreHealth> health) {
+  std::shared_ptr<SqliteEventReader> reader(new SqliteEventReader(options, std::move(health)));
+  const std::string& path = reader->options_.path;
+  const std::size_t count = options.reader_connections == 0 ? 1 : options.reader_connections;
+  for (std::size_t i = 0; i < count; ++i) {
+    auto conn = std::make_unique<Connection>();
+    auto db = open_db(path, OpenMode::kReadOnly, options.busy_timeout);
+    if (!db) return db.error();
+    conn->db = std::move(db.value());
+    for (auto [target, sql] : {std::pair{&conn->one, kQueryOne}, std::pair{&conn->many, kQueryMany},
+                               std::pair{&conn->probe, kProbe}}) {
+      auto stmt = prepare(conn->db.get(), sql, path);
+      if (!stmt) return stmt.error();
+      *target = std::move(stmt.value());
+    }
+    reader->free_.push_back(conn.get());
+    reader->all_.push_back(std::move(conn));
+  }
+  return reader;
+}
+
+SqliteEventReader::Lease SqliteEventReader::acquire() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (!available_.wait_for(lock, options_.reader_wait, [this] { return !free_.empty(); })) {
+    return Lease(this, nullptr);
+  }
+  Connection* conn = free_.back();
+  free_.pop_back();
+  return Lease(this, conn);
+}
+
+Result<EventPage> SqliteEventReader::query(const EventQuery& q) {
+  if (q.limit == 0) return Error{"bad_query", "limit must be at least 1"};
+  CursorKey after{std::numeric_limits<std::int64_t>::max(), ""};
+  if (q.cursor) {
+    auto decoded = decode_cursor(*q.cursor);
+    if (!decoded) return decoded.error();
+    after = std::move(decoded.value());
+  }
+  EventPage page;
+  const std::int64_t from = q.from_ms.value_or(std::numeric_limits<std::int64_t>::min());
+  const std::int64_t to = q.to_ms.value_or(std::numeric_limits<std::int64_t>::max());
+  if (q.product_ids.empty() || from >= to) return page;
+  // One row more than asked tells whether there is a next page.
+  const std::int64_t max_limit = std::numeric_limits<std::int64_t>::max() - 1;
+  const std::int64_t limit = q.limit > static_cast<std::uint64_t>(max_limit)
+                                 ? max_limit
+                                 : static_cast<std::int64_t>(q.limit);
+
+  Lease lease = acquire();
+  if (!lease) {
+    return Error{"store_busy", "SQLite store " + options_.path + ": every one of the " +
+                                   std::to_string(all_.size()) +
+                                   " reader connections stayed busy; raise the store stage's "
+                                   "readers, or lower the request rate"};
+  }
+  Connection& conn = *lease.get();
+  sqlite3* db = conn.db.get();
+  const bool one = q.product_ids.size() == 1;
+  // Declared before the reset guard: bound without a copy, it must outlive the binding.
+  const std::string ids = one ? std::string() : json_array(q.product_ids);
+  sqlite3_stmt* stmt = one ? conn.one.get() : conn.many.get();
+  StmtReset reset(stmt);  // before the lease ends, so the next holder gets a clean statement
+  int rc = SQLITE_OK;
+  auto bind = [&](int r) {
+    if (rc == SQLITE_OK) rc = r;
+  };
+  bind(bind_text(stmt, 1, one ? std::string_view(q.product_ids[0]) : std::string_view(ids)));
+  bind(sqlite3_bind_int64(stmt, 2, from));
+  bind(sqlite3_bind_int64(stmt, 3, to));
+  bind(q.event_type ? bind_text(stmt, 4, *q.event_type) : sqlite3_bind_null(stmt, 4));
+  bind(sqlite3_bind_int64(stmt, 5, after.created_ms));
+  bind(bind_text(stmt, 6, after.event_id));
+  bind(sqlite3_bind_int64(stmt, 7, limit + 1));
+  if (rc != SQLITE_OK) return sqlite_error(db, rc, "bind query", options_.path);
+
+  CursorKey last;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    if (page.events.size() == q.limit) {
+      page.next_cursor = encode_cursor(last);
+      break;
+    }
+    StoredEvent e;
+    e.event_id = column_text(stmt, 0);
+    e.event_type = column_text(stmt, 1);
+    e.product_id = column_text(stmt, 2);
+    e.region = column_text(stmt, 3);
+    e.created_at = column_text(stmt, 4);
+    e.data_json = column_text(stmt, 5);
+    last.created_ms = sqlite3_column_int64(stmt, 6);
+    last.event_id = e.event_id;
+    page.events.push_back(std::move(e));
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    return sqlite_error(db, rc, "query history", options_.path);
+  }
+  return page;
+}
+
+std::optional<std::string> SqliteEventReader::problem() {
+  if (auto p = health_->get()) return p;
+  if (::access(options_.path.c_str(), W_OK) != 0) {
+    return "SQLite store " + options_.path + " is not writable: " + std::strerror(errno) +
+           "; make the file and its directory writable by the user pemx runs as";
+  }
+  Lease lease = acquire();
+  if (!lease) return "SQLite store " + options_.path + ": no reader connection is free";
+  sqlite3_stmt* probe = lease.get()->probe.get();
+  StmtReset reset(probe);
+  int rc = sqlite3_step(probe);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    return sqlite_error(lease.get()->db.get(), rc, "read", options_.path).message;
+  }
+  return std::nullopt;
+}
+
+}  // namespace pemx::sqlite_store

@@ -1,0 +1,143 @@
+#pragma once
+// The storage core of the sqlite_store stage, without Kafka and without threads of its own:
+//
+//   SqliteEventStore   the writer: one read-write connection (WAL), schema migrations at
+//                      open, batches of rows in one transaction each, idempotent on event_id.
+//                      Thread-compatible: the stage's worker thread is its only user.
+//   SqliteEventReader  pemx::EventReader on a small pool of read-only connections. Thread-safe:
+//                      HTTP worker threads call it concurrently; in WAL mode readers see the
+//                      last committed state and never block the writer (nor it them).
+//
+// Both report failures as Result/Error (codes in sqlite_handle.hpp, cursor.hpp, schema.hpp);
+// nothing here throws on the data path.
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "pemx/event_store.hpp"
+#include "pemx/result.hpp"
+#include "sqlite_store/row_mapping.hpp"
+#include "sqlite_store/sqlite_handle.hpp"
+
+namespace pemx::sqlite_store {
+
+// How the writer's commits reach the disk (PRAGMA synchronous in WAL mode).
+//  kFull:   every commit is fsynced before write_batch returns. An acknowledged (offset-
+//           committed) event survives a power loss or an OS crash. One fsync per batch.
+//  kNormal: the WAL is fsynced only at checkpoints. Survives a crash of pemx, but a power
+//           loss can lose the last commits, whose offsets Kafka may already have committed:
+//           those events would then be lost. Only for disposable data.
+enum class SyncMode { kFull, kNormal };
+
+struct StoreOptions {
+  std::string path = "pemx.db";
+  SyncMode synchronous = SyncMode::kFull;
+  std::chrono::milliseconds busy_timeout{5000};  // how long a connection waits for a lock
+  std::size_t reader_connections = 4;            // read-only connections in the pool
+  std::chrono::milliseconds reader_wait{2000};   // wait for a free reader before "store_busy"
+};
+
+struct WriteStats {
+  std::size_t stored = 0;      // new rows
+  std::size_t duplicates = 0;  // rows whose event_id was already stored (left unchanged)
+};
+
+// The writer's state as the readers report it (problem()): set by a failed write, cleared by
+// the next successful one, "closed" once the writer is gone.
+class StoreHealth {
+ public:
+  void set(std::string problem) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    problem_ = std::move(problem);
+  }
+  void clear() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    problem_.reset();
+  }
+  std::optional<std::string> get() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return problem_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::optional<std::string> problem_;
+};
+
+class SqliteEventReader;
+
+class SqliteEventStore {
+ public:
+  // Opens or creates the file, runs the migrations, switches to WAL with the chosen
+  // synchronous mode, prepares the statements and opens the reader pool. Any failure is one
+  // Error whose message names the file and the fix (the stage turns it into a start-up error).
+  static Result<std::unique_ptr<SqliteEventStore>> open(const StoreOptions& options);
+  ~SqliteEventStore();  // readers stay usable; problem() then says the writer is closed
+  SqliteEventStore(const SqliteEventStore&) = delete;
+  SqliteEventStore& operator=(const SqliteEventStore&) = delete;
+
+  // Stores the rows in one transaction (BEGIN IMMEDIATE ... COMMIT). A row whose event_id is
+  // already stored (or repeated in the batch) is a duplicate: counted, not changed. On error
+  // the transaction is rolled back, nothing of the batch is stored, and the Error says why
+  // (transient(error): worth retrying). When it returns a value, the batch is durable as
+  // SyncMode says.
+  Result<WriteStats> write_batch(std::span<const EventRow> rows);
+
+  std::shared_ptr<SqliteEventReader> reader() const { return reader_; }
+  const std::string& path() const { return options_.path; }
+  int schema_version() const { return schema_version_; }
+  int migrated_from() const { return migrated_from_; }
+
+ private:
+  SqliteEventStore() = default;
+  Error fail_write(Error error);  // rolls back, records the problem for readers
+
+  StoreOptions options_;
+  int schema_version_ = 0;
+  int migrated_from_ = 0;
+  std::shared_ptr<StoreHealth> health_;
+  std::shared_ptr<SqliteEventReader> reader_;
+  DbPtr db_;  // declared before the statements: destroyed after them
+  StmtPtr begin_;
+  StmtPtr commit_;
+  StmtPtr rollback_;
+  StmtPtr insert_;
+};
+
+class SqliteEventReader final : public EventReader {
+ public:
+  // Opens `connections` read-only connections to an existing, migrated store file.
+  static Result<std::shared_ptr<SqliteEventReader>> open(const StoreOptions& options,
+                                                         std::shared_ptr<StoreHealth> health);
+  ~SqliteEventReader() override;
+
+  // Events of the query's products, newest created_ms first (ties: event_id descending), at
+  // most `limit`; next_cursor is set only when more rows match. Errors: "bad_cursor",
+  // "bad_query" (limit 0), "store_busy" (no free connection within reader_wait), or a SQLite
+  // error code.
+  Result<EventPage> query(const EventQuery& query) override;
+  // nullopt when the writer is open, its last write succeeded, the file is writable and a
+  // read succeeds; else what is wrong.
+  std::optional<std::string> problem() override;
+
+ private:
+  struct Connection;
+  class Lease;
+  explicit SqliteEventReader(StoreOptions options, std::shared_ptr<StoreHealth> health);
+  Lease acquire();
+
+  StoreOptions options_;
+  std::shared_ptr<StoreHealth> health_;
+  std::mutex mutex_;
+  std::condition_variable available_;
+  std::vector<Connection*> free_;                 // guarded by mutex_
+  std::vector<std::unique_ptr<Connection>> all_;  // fixed after open
+};
+
+}  // namespace pemx::sqlite_store

@@ -1,0 +1,332 @@
+// The web role (storage, history API, fallback push) and the roles together, against the
+// real broker and real SQLite files.
+#include <catch2/catch.hpp>
+#include <rapidjson/document.h>
+#include <sqlite3.h>
+
+#include <csignal>
+#include <set>
+#include <thread>
+
+#include "integration/pemx_runner.hpp"
+#include "sim/event_generator.hpp"
+#include "support/http_client.hpp"
+
+using namespace pemx::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string event_json(int n, const std::string& product, const std::string& created_at) {
+  char id[40];
+  std::snprintf(id, sizeof id, "7a2b3c4d-2222-4bbb-9ccc-%012d", n);
+  return R"({"eventId":")" + std::string(id) +
+         R"(","eventType":"ProductPriceUpdate","productId":")" + product +
+         R"(","region":"EU","createdAt":")" + created_at +
+         R"(","data":{"newPrice":)" + std::to_string(n) + R"(,"previousPrice":1}})";
+}
+
+std::string created_at(int n) {  // distinct, increasing with n
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "2024-07-26T%02d:%02d:%02d.000Z", n / 3600 % 24, n / 60 % 60,
+                n % 60);
+  return buf;
+}
+
+std::uint16_t wait_port(Process& p, std::size_t nth = 0) {
+  REQUIRE(p.wait_for_log("\"msg\":\"listening\"", 30s));
+  for (int i = 0; i < 50; ++i) {
+    if (auto port = listening_port(p.log(), nth)) return port;
+    std::this_thread::sleep_for(100ms);
+  }
+  FAIL("no listening port in the log");
+  return 0;
+}
+
+rapidjson::Document parse(const std::string& body) {
+  rapidjson::Document d;
+  d.Parse(body.c_str());
+  REQUIRE_FALSE(d.HasParseError());
+  return d;
+}
+
+// GETs until `expected` events are stored for the products (bounded).
+rapidjson::Document wait_history(std::uint16_t port, const std::string& ids, std::size_t expected,
+                                 std::chrono::seconds timeout) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  rapidjson::Document d;
+  while (std::chrono::steady_clock::now() < until) {
+    auto r = http_get(port, "/event?productIds=" + ids);
+    if (r.status == 200) {
+      d = parse(r.body);
+      if (d.Size() >= expected) return d;
+    }
+    std::this_thread::sleep_for(200ms);
+  }
+  return d;
+}
+
+std::int64_t count_rows(const std::string& db, const char* sql) {
+  sqlite3* h = nullptr;
+  REQUIRE(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(h, sql, -1, &st, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  std::int64_t n = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("POST 200 events, then GET returns all of them newest first, with paging",
+          "[integration][web]") {
+  const std::string brokers = test_brokers();
+  const std::string p = unique_prefix();
+  create_topic(brokers, p + "-product-event", 3);
+  PemxRunner pemx(prefixed_config(p));
+  auto& proc = pemx.start("all", {"--set", "kafka.brokers=" + brokers});
+  auto port = wait_port(proc);
+
+  std::string body = R"({"events":[)";
+  std::set<std::string> products;
+  for (int i = 0; i < 200; ++i) {
+    std::string product = "WEBP" + std::to_string(100000 + i % 10);
+    products.insert(product);
+    body += (i ? "," : "") + event_json(i, product, created_at(i));
+  }
+  body += "]}";
+  auto posted = http_post(port, "/event", body);
+  REQUIRE(posted.status == 201);
+
+  std::string ids;
+  for (const auto& id : products) ids += (ids.empty() ? "" : ",") + id;
+  auto all = wait_history(port, ids, 200, 120s);
+  REQUIRE(all.Size() == 200);
+  std::string previous = "9999";
+  for (const auto& e : all.GetArray()) {
+    std::string at = e["createdAt"].GetString();
+    CHECK(at < previous);  // strictly newest first (all distinct)
+    previous = at;
+    CHECK(e.MemberCount() == 6);
+  }
+  // Pages of 30 walk every event exactly once, in the same order.
+  std::vector<std::string> walked;
+  std::string target = "/event?productIds=" + ids + "&limit=30";
+  for (int page = 0; page < 20 && !target.empty(); ++page) {
+    auto r = http_get(port, target);
+    REQUIRE(r.status == 200);
+    auto d = parse(r.body);
+    CHECK(d.Size() <= 30);
+    for (const auto& e : d.GetArray()) walked.push_back(e["eventId"].GetString());
+    auto next = r.headers.find("x-next-cursor");
+    target = next == r.headers.end() ? "" : "/event?productIds=" + ids + "&limit=30&cursor=" + next->second;
+  }
+  CHECK(target.empty());
+  REQUIRE(walked.size() == 200);
+  for (rapidjson::SizeType i = 0; i < all.Size(); ++i) CHECK(walked[i] == all[i]["eventId"].GetString());
+
+  proc.signal(SIGTERM);
+  CHECK(proc.wait(60s) == 0);
+}
+
+TEST_CASE("the reference web page's exact requests work, with CORS", "[integration][web]") {
+  const std::string brokers = test_brokers();
+  const std::string p = unique_prefix();
+  create_topic(brokers, p + "-product-event", 3);
+  PemxRunner pemx(prefixed_config(p));
+  auto& proc = pemx.start("all", {"--set", "kafka.brokers=" + brokers});
+  auto port = wait_port(proc);
+  const std::map<std::string, std::string> origin = {{"Origin", "http://localhost:3000"}};
+
+  // The page's push: a JSON array typed into a textarea, sent as {"events": [...]}.
+  std::string events = "[" + event_json(1, "a", "2024-07-26T10:00:00.000Z") + "," +
+                       event_json(2, "b", "2024-07-26T11:00:00.000Z") + "]";
+  auto pre = http_raw(port, "OPTIONS /event HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                            "Origin: http://localhost:3000\r\nAccess-Control-Request-Method: POST\r\n"
+                            "Access-Control-Request-Headers: content-type\r\n\r\n");
+  CHECK(pre.status == 204);
+  CHECK(pre.headers["access-control-allow-origin"] == "http://localhost:3000");
+  auto pushed = http_post(port, "/event", R"({"events":)" + events + "}", origin);
+  CHECK(pushed.status == 201);
+  CHECK(pushed.headers["access-control-allow-origin"] == "http://localhost:3000");
+
+  // The page's search.
+  auto d = wait_history(port, "a,b", 2, 120s);
+  REQUIRE(d.Size() == 2);
+  CHECK(std::string(d[0]["productId"].GetString()) == "b");  // newest first
+  auto r = http_get(port, "/event?productIds=a,b", origin);
+  CHECK(r.status == 200);
+  CHECK(r.headers["access-control-allow-origin"] == "http://localhost:3000");
+  CHECK(http_get(port, "/event?productIds=a", {{"Origin", "http://evil.example"}})
+            .headers.count("access-control-allow-origin") == 0);
+
+  // The page shows each msg of a 400.
+  auto bad = http_post(port, "/event", R"({"events":[{"eventId":"x"}]})", origin);
+  CHECK(bad.status == 400);
+  CHECK(bad.body.find("Event ID must be a valid UUID") != std::string::npos);
+  proc.signal(SIGTERM);
+  CHECK(proc.wait(60s) == 0);
+}
+
+TEST_CASE("kill -9 of the web role mid-stream, then a restart: every event stored once",
+          "[integration][web][crash]") {
+  const std::string brokers = test_brokers();
+  const std::string p = unique_prefix();
+  const std::string storage = p + "-product-event-storage-pemx";
+  const std::string group = p + "-product-event-storage-consumer-pemx";
+  const int kEvents = 50'000;
+  create_topic(brokers, storage, 3);
+  pemx::sim::EventGenerator gen({.seed = 11});
+  std::vector<std::pair<std::string, std::string>> in;
+  std::set<std::string> ids;
+  for (int i = 0; i < kEvents; ++i) {
+    auto e = gen.next();
+    ids.insert(e.event_id);
+    in.emplace_back(e.product_id, std::move(e.json));
+  }
+  produce(brokers, storage, in);
+
+  PemxRunner pemx(prefixed_config(p));
+  auto& first = pemx.start("web", {"--set", "kafka.brokers=" + brokers});
+  auto until = std::chrono::steady_clock::now() + 120s;
+  while (committed_total(brokers, group, storage) < kEvents / 10 &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(100ms);
+  }
+  first.signal(SIGKILL);
+  REQUIRE(first.wait(30s) == 128 + SIGKILL);
+  auto at_kill = committed_total(brokers, group, storage);
+  INFO("committed at kill: " << at_kill);
+  CHECK(at_kill < kEvents);
+
+  auto& second = pemx.start("web", {"--set", "kafka.brokers=" + brokers});
+  until = std::chrono::steady_clock::now() + 300s;
+  while (committed_total(brokers, group, storage) < kEvents &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(200ms);
+  }
+  second.signal(SIGTERM);
+  CHECK(second.wait(60s) == 0);
+  CHECK(count_rows(pemx.db_path(), "SELECT count(*) FROM events") == kEvents);
+  CHECK(count_rows(pemx.db_path(), "SELECT count(DISTINCT event_id) FROM events") == kEvents);
+  // Spot check through the API path too: every id is in the table.
+  sqlite3* h = nullptr;
+  REQUIRE(sqlite3_open_v2(pemx.db_path().c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(h, "SELECT event_id FROM events", -1, &st, nullptr) == SQLITE_OK);
+  std::set<std::string> stored;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    stored.insert(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  CHECK(stored == ids);
+}
+
+TEST_CASE("dist and web as two processes route and store what is pushed", "[integration][web]") {
+  const std::string brokers = test_brokers();
+  const std::string p = unique_prefix();
+  create_topic(brokers, p + "-product-event", 3);
+  PemxRunner dist_runner(prefixed_config(p));
+  PemxRunner web_runner(prefixed_config(p));
+  auto& dist = dist_runner.start("dist", {"--set", "kafka.brokers=" + brokers});
+  auto& web = web_runner.start("web", {"--set", "kafka.brokers=" + brokers});
+  auto web_port = wait_port(web);
+  auto dist_port = wait_port(dist);
+  CHECK(http_get(dist_port, "/healthz").status == 200);
+  CHECK(http_get(dist_port, "/metrics").body.find("pemx_kafka_ingest_consumed_total") !=
+        std::string::npos);
+  auto pushed = http_post(web_port, "/event",
+                          R"({"events":[)" + event_json(5, "TWOPROC1", created_at(5)) + "]}");
+  REQUIRE(pushed.status == 201);
+  auto d = wait_history(web_port, "TWOPROC1", 1, 120s);
+  REQUIRE(d.Size() == 1);
+  auto routed = consume_all(brokers, p + "-product-price-update-v1-EU", 1, 30s, 200ms);
+  CHECK(routed.size() == 1);
+  auto ready = http_get(web_port, "/readyz");
+  CHECK(ready.status == 200);
+  dist.signal(SIGTERM);
+  web.signal(SIGTERM);
+  CHECK(dist.wait(60s) == 0);
+  CHECK(web.wait(60s) == 0);
+}
+
+TEST_CASE("POST while the broker is down answers 503 and writes nothing", "[integration][web]") {
+  PemxRunner pemx(prefixed_config(unique_prefix()));
+  // Nothing listens on this port: the broker is "down".
+  auto& proc = pemx.start("web", {"--set", "kafka.brokers=127.0.0.1:1",
+                                  "--set", "stages.http.push_timeout=2s"});
+  auto port = wait_port(proc);
+  auto started = std::chrono::steady_clock::now();
+  auto r = http_post(port, "/event",
+                     R"({"events":[)" + event_json(9, "DOWN1", created_at(9)) + "]}");
+  CHECK(r.status == 503);
+  CHECK(std::chrono::steady_clock::now() - started < 15s);
+  CHECK(parse(r.body)["error"].IsString());
+  CHECK(http_get(port, "/readyz").status == 503);
+  CHECK(http_get(port, "/healthz").status == 200);  // alive, just not ready
+  auto none = http_get(port, "/event?productIds=DOWN1");
+  CHECK(none.status == 200);
+  CHECK(none.body == "[]");
+  proc.signal(SIGINT);
+  proc.wait(60s);
+}
+
+TEST_CASE("a corpus of bad HTTP requests: each gets the right status, the server keeps serving",
+          "[integration][web][http]") {
+  PemxRunner pemx(prefixed_config(unique_prefix()));
+  auto& proc = pemx.start("web", {"--set", "kafka.brokers=embedded", "--set",
+                                  "stages.http.idle_timeout=2s"});
+  auto port = wait_port(proc);
+  std::string valid = event_json(1, "P", created_at(1));
+  std::string many = R"({"events":[)";
+  for (int i = 0; i < 201; ++i) many += (i ? "," : "") + valid;
+  many += "]}";
+  struct Case {
+    const char* name;
+    std::string raw;
+    int status;
+  };
+  auto post = [](const std::string& body) {
+    return "POST /event HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: "
+           "application/json\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  };
+  std::vector<Case> cases = {
+      {"bad JSON", post("{\"events\": [}"), 400},
+      {"201 events", post(many), 400},
+      {"zero events", post(R"({"events":[]})"), 400},
+      {"wrong types", post(R"({"events":[{"eventId":1,"eventType":2,"productId":[],"region":{},"createdAt":true}]})"), 400},
+      {"events not an array", post(R"({"events":"all of them"})"), 400},
+      {"huge body", post(std::string(2 * 1024 * 1024, ' ')), 413},
+      {"huge headers", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n", 431},
+      {"bad UTF-8 body", post("{\"events\":[\"\xff\xfe\xfd\"]}"), 400},
+      {"bad UTF-8 query", "GET /event?productIds=%FF%FE HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400},
+      {"no productIds", "GET /event HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400},
+      {"bad escape", "GET /event?productIds=%zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400},
+      {"bad limit", "GET /event?productIds=a&limit=0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400},
+      {"bad cursor", "GET /event?productIds=a&cursor=%%%zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400},
+      {"garbage request line", "HELLO\r\n\r\n", 400},
+      {"unknown route", "GET /admin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 404},
+      {"wrong method", "DELETE /event HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 405},
+  };
+  for (const auto& c : cases) {
+    INFO(c.name);
+    auto r = http_raw(port, c.raw);
+    CHECK(r.status == c.status);
+    if (r.status >= 400) {
+      auto d = parse(r.body);
+      CHECK((d.HasMember("error") || d.HasMember("errors")));
+    }
+    CHECK(http_get(port, "/healthz").status == 200);
+  }
+  // A slow client that never finishes its headers does not hold the server up.
+  std::thread slow([port] { http_raw(port, "GET /event?productIds=a HTTP/1.1\r\nHost:"); });
+  CHECK(http_get(port, "/healthz").status == 200);
+  slow.join();
+  CHECK(proc.running());
+  proc.signal(SIGTERM);
+  CHECK(proc.wait(60s) == 0);
+}

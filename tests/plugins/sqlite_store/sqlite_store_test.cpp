@@ -1,0 +1,410 @@
+// The sqlite_store stage: its config (defaults, overrides, errors with key paths) and its
+// shell around the store core, run against the embedded (in-process) Kafka cluster for the
+// dead-letter producer: records are acknowledged only after their rows are committed (or their
+// dead-letter copy is acknowledged), failures are retried or reported as fatal, and drain
+// closes the ack queue.
+#include "sqlite_store/sqlite_store.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <librdkafka/rdkafka.h>
+#include <toml++/toml.h>
+
+#include "core/config.hpp"
+#include "core/config_section.hpp"
+#include "kafka/embedded.hpp"
+#include "plugins/sqlite_store/store_fixtures.hpp"
+#include "plugins/sqlite_store/temp_dir.hpp"
+
+namespace pemx::sqlite_store {
+namespace {
+
+using Catch::Matchers::Contains;
+using namespace std::chrono_literals;
+using test::RawDb;
+using test::TempDir;
+using test::uuid;
+
+struct Parsed {
+  std::unique_ptr<StageSpec> spec;
+  std::vector<std::string> errors;
+};
+
+Parsed parse(const std::string& text, const std::string& store_path = "common.db") {
+  toml::table root = toml::parse(text, std::string_view("pemx.toml"));
+  std::vector<ConfigError> errors;
+  ConfigSection section(&root, "stages.store", "pemx.toml", &errors);
+  CommonConfig common;
+  common.store.path = store_path;
+  Parsed out;
+  out.spec = factory().parse(section, common);
+  section.reject_unknown();
+  for (const auto& e : errors) out.errors.push_back(e.str());
+  return out;
+}
+
+TEST_CASE("the factory's name and defaults", "[unit][sqlite_store]") {
+  CHECK(factory().type == "sqlite_store");
+  auto p = parse("");
+  REQUIRE(p.errors.empty());
+  REQUIRE(p.spec);
+  auto ports = p.spec->ports();
+  REQUIRE(ports.size() == 2);
+  CHECK(ports[0].queue == "events");
+  CHECK(ports[0].direction == PortDirection::kIn);
+  CHECK(ports[1].queue == "acks");
+  CHECK(ports[1].direction == PortDirection::kOut);
+  CHECK(p.spec->topics() == std::vector<std::string>{"product-event-dlq-pemx"});
+  std::string d = p.spec->describe();
+  CHECK_THAT(d, Contains("common.db"));  // store.path
+  CHECK_THAT(d, Contains("synchronous=full"));
+  CHECK_THAT(d, Contains("500 rows or 20 ms"));
+}
+
+TEST_CASE("every key is read, and path overrides store.path", "[unit][sqlite_store]") {
+  auto p = parse(R"(
+input = "to_store"
+acks = "stored"
+path = "/var/lib/pemx/events.db"
+batch_size = 1000
+batch_linger = "5ms"
+synchronous = "normal"
+busy_timeout = "2s"
+readers = 8
+dead_letter_topic = "store-dlq"
+retry_initial = "50ms"
+retry_max = "2s"
+give_up_after = "5m"
+properties = { "linger.ms" = 5 }
+)");
+  CHECK(p.errors.empty());
+  REQUIRE(p.spec);
+  CHECK(p.spec->ports()[0].queue == "to_store");
+  CHECK(p.spec->ports()[1].queue == "stored");
+  CHECK(p.spec->topics() == std::vector<std::string>{"store-dlq"});
+  std::string d = p.spec->describe();
+  CHECK_THAT(d, Contains("/var/lib/pemx/events.db"));
+  CHECK_THAT(d, Contains("synchronous=normal"));
+  CHECK_THAT(d, Contains("1000 rows or 5 ms"));
+  CHECK_THAT(d, Contains("8 reader connections"));
+}
+
+TEST_CASE("bad values are reported with their key path and what is expected",
+          "[unit][sqlite_store]") {
+  auto p = parse(R"(
+path = ":memory:"
+batch_size = 0
+synchronous = "sometimes"
+dead_letter_topic = "bad topic"
+batch_linger = "1 hour"
+readers = 0
+properties = { "acks" = "1", "enable.idempotence" = "false" }
+batchsize = 3
+)");
+  auto has = [&](const std::string& part) {
+    for (const auto& e : p.errors) {
+      if (e.find(part) != std::string::npos) return true;
+    }
+    return false;
+  };
+  INFO(Catch::Detail::stringify(p.errors));
+  CHECK(has("stages.store.path: \":memory:\""));
+  CHECK(has("stages.store.batch_size"));
+  CHECK(has("stages.store.synchronous: \"sometimes\": expected \"full\" or \"normal\""));
+  CHECK(has("stages.store.dead_letter_topic"));
+  CHECK(has("stages.store.batch_linger"));
+  CHECK(has("stages.store.readers"));
+  CHECK(has("acks = 1 would break at-least-once delivery"));
+  CHECK(has("enable.idempotence = false would break at-least-once delivery"));
+  CHECK(has("stages.store.batchsize"));  // unknown key
+}
+
+// ---- the stage shell -----------------------------------------------------------------------
+
+constexpr const char* kDlq = "store-test-dlq";
+
+std::string valid_event(int n, const std::string& product = "P1") {
+  return R"({"eventId":")" + uuid(n) + R"(","eventType":"ProductPriceUpdate","productId":")" +
+         product + R"(","region":"US","createdAt":"2024-01-01T00:00:)" + (n < 10 ? "0" : "") +
+         std::to_string(n % 60) + R"(Z","data":{"newPrice":1.5}})";
+}
+
+RecordPtr record(std::string value, std::int64_t offset) {
+  auto rec = std::make_unique<Record>();
+  rec->topic = "product-event-storage-pemx";
+  rec->partition = 0;
+  rec->offset = offset;
+  rec->value = std::move(value);
+  return rec;
+}
+
+class StageHarness {
+ public:
+  explicit StageHarness(const std::string& extra_config = "") {
+    auto cluster = kafka::EmbeddedCluster::start({1, 1, {kDlq}});
+    REQUIRE(cluster.ok());
+    cluster_ = std::move(cluster.value());
+    auto p = parse("path = \"" + dir_.file("stage.db") + "\"\ndead_letter_topic = \"" + kDlq +
+                   "\"\nretry_initial = \"10ms\"\nretry_max = \"50ms\"\n" + extra_config);
+    INFO(Catch::Detail::stringify(p.errors));
+    REQUIRE(p.errors.empty());
+    spec_ = std::move(p.spec);
+    ctx_.name = "store";
+    ctx_.metrics = &metrics_;
+    ctx_.queues = {{"events", &input_}, {"acks", &acks_}};
+    ctx_.kafka_brokers = cluster_->bootstrap();
+    ctx_.readers = &readers_;
+    ctx_.fatal = [this](const std::string& reason) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      fatal_.push_back(reason);
+    };
+    stage_ = spec_->create(ctx_);
+  }
+  ~StageHarness() {
+    if (stage_) stage_->stop();
+  }
+
+  void push(RecordPtr rec) { REQUIRE(input_.push(rec, Clock::now() + 5s) == QueueStatus::kOk); }
+  RecordPtr pop_ack(std::chrono::milliseconds wait = 10s) {
+    RecordPtr rec;
+    acks_.pop(rec, Clock::now() + wait);
+    return rec;
+  }
+  std::vector<std::string> fatal() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return fatal_;
+  }
+  std::string db_path() const { return dir_.file("stage.db"); }
+
+  TempDir dir_;
+  std::unique_ptr<kafka::EmbeddedCluster> cluster_;
+  Metrics metrics_;
+  RecordQueue input_{"events", 1024};
+  RecordQueue acks_{"acks", 1024};
+  std::map<std::string, std::shared_ptr<EventReader>> readers_;
+  StageContext ctx_;
+  std::unique_ptr<StageSpec> spec_;
+  std::unique_ptr<Stage> stage_;
+  std::mutex mutex_;
+  std::vector<std::string> fatal_;
+};
+
+struct DeadLetter {
+  std::string key;
+  std::string value;
+  std::map<std::string, std::string> headers;
+};
+
+// Reads the dead-letter topic (one partition) from the beginning: plain librdkafka, so that a
+// bug in the stage's producer cannot hide itself.
+std::vector<DeadLetter> read_dead_letters(const std::string& brokers, std::size_t expected) {
+  char err[256];
+  kafka::ConfPtr conf(rd_kafka_conf_new());
+  REQUIRE(rd_kafka_conf_set(conf.get(), "bootstrap.servers", brokers.c_str(), err, sizeof err) ==
+          RD_KAFKA_CONF_OK);
+  REQUIRE(rd_kafka_conf_set(conf.get(), "group.id", "store-test-reader", err, sizeof err) ==
+          RD_KAFKA_CONF_OK);
+  auto client = kafka::make_client(kafka::ClientKind::kConsumer, std::move(conf));
+  REQUIRE(client.ok());
+  rd_kafka_t* rk = client.value().get();
+  kafka::PartitionListPtr parts(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(parts.get(), kDlq, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  REQUIRE(rd_kafka_assign(rk, parts.get()) == RD_KAFKA_RESP_ERR_NO_ERROR);
+  std::vector<DeadLetter> out;
+  auto until = Clock::now() + 10s;
+  while (out.size() < expected && Clock::now() < until) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
+    if (m == nullptr) continue;
+    std::unique_ptr<rd_kafka_message_t, void (*)(rd_kafka_message_t*)> owner(
+        m, rd_kafka_message_destroy);
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+    DeadLetter d;
+    if (m->key != nullptr) d.key.assign(static_cast<const char*>(m->key), m->key_len);
+    d.value.assign(static_cast<const char*>(m->payload), m->len);
+    rd_kafka_headers_t* hdrs = nullptr;
+    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const char* name = nullptr;
+      const void* value = nullptr;
+      size_t size = 0;
+      for (size_t i = 0;
+           rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+           ++i) {
+        d.headers[name] = std::string(static_cast<const char*>(value), size);
+      }
+    }
+    out.push_back(std::move(d));
+  }
+  rd_kafka_consumer_close(rk);
+  return out;
+}
+
+bool stored(EventReader& reader, const std::string& product, const std::string& event_id) {
+  EventQuery q;
+  q.product_ids = {product};
+  auto page = reader.query(q);
+  REQUIRE(page.ok());
+  for (const auto& e : page->events) {
+    if (e.event_id == event_id) return true;
+  }
+  return false;
+}
+
+TEST_CASE("the stage stores, dead-letters, acknowledges after commit, and drains",
+          "[unit][sqlite_store]") {
+  StageHarness h("batch_size = 3\nbatch_linger = \"10ms\"\n");
+  REQUIRE(h.readers_.count("store") == 1);  // registered in the constructor
+  auto reader = h.readers_.at("store");
+  CHECK_FALSE(reader->problem());
+  h.stage_->start();
+
+  h.push(record(valid_event(1), 10));
+  RecordPtr keyed = record("not json", 11);
+  keyed->has_key = true;
+  keyed->key = "P-key";
+  h.push(std::move(keyed));
+  h.push(record(valid_event(2), 12));
+  h.push(record(R"({"eventId":"nope"})", 13));
+  h.push(record(valid_event(1), 14));  // a redelivery of offset 10's event
+  for (int i = 3; i < 9; ++i) h.push(record(valid_event(i, "P2"), 12 + 3 * i));
+
+  std::set<std::int64_t> acked;
+  for (int i = 0; i < 11; ++i) {
+    RecordPtr rec = h.pop_ack();
+    REQUIRE(rec);
+    acked.insert(rec->offset);
+    if (!rec->dead_lettered()) {
+      // Acknowledged only once its transaction has committed: a reader sees it already.
+      CHECK(stored(*reader, rec->offset < 15 ? "P1" : "P2", rec->event_id));
+    } else {
+      CHECK((rec->offset == 11 || rec->offset == 13));
+    }
+  }
+  CHECK(acked.size() == 11);
+
+  Deadline deadline(Clock::now() + 10s);
+  h.input_.close();
+  h.stage_->stop_accepting();
+  CHECK(h.stage_->drain(deadline));
+  CHECK(h.acks_.closed());
+  h.stage_->stop();
+  h.stage_->stop();  // idempotent
+
+  CHECK(h.metrics_.counter_total("pemx_sqlite_store_stored_total") == 8);
+  CHECK(h.metrics_.counter_total("pemx_sqlite_store_duplicates_total") == 1);
+  CHECK(h.metrics_.counter_value("pemx_sqlite_store_dead_lettered_total",
+                                 {{"stage", "store"}, {"reason", "invalid_json"}}) == 1);
+  CHECK(h.metrics_.counter_value("pemx_sqlite_store_dead_lettered_total",
+                                 {{"stage", "store"}, {"reason", "invalid_event"}}) == 1);
+  CHECK(h.fatal().empty());
+  RawDb raw(h.db_path());
+  CHECK(raw.integer("SELECT count(*) FROM events") == 8);
+
+  // The dead letters: the value as received, the original key, and the reason in headers.
+  auto dead = read_dead_letters(h.cluster_->bootstrap(), 2);
+  REQUIRE(dead.size() == 2);
+  CHECK(dead[0].value == "not json");
+  CHECK(dead[0].key == "P-key");
+  CHECK(dead[0].headers["pemx-dlq-reason"] == "invalid_json");
+  CHECK_FALSE(dead[0].headers["pemx-dlq-detail"].empty());
+  CHECK(dead[0].headers["pemx-dlq-stage"] == "store");
+  CHECK(dead[0].headers["pemx-source-topic"] == "product-event-storage-pemx");
+  CHECK(dead[0].headers["pemx-source-partition"] == "0");
+  CHECK(dead[0].headers["pemx-source-offset"] == "11");
+  CHECK(dead[1].value == R"({"eventId":"nope"})");
+  CHECK(dead[1].key.empty());
+  CHECK(dead[1].headers["pemx-dlq-reason"] == "invalid_event");
+  CHECK_THAT(dead[1].headers["pemx-dlq-detail"],
+             Contains("eventId: Event ID must be a valid UUID"));
+  CHECK(dead[1].headers["pemx-source-offset"] == "13");
+}
+
+TEST_CASE("drain stores what is still queued, then closes the ack queue", "[unit][sqlite_store]") {
+  // A long linger: only the drain makes the stage commit.
+  StageHarness h("batch_size = 1000\nbatch_linger = \"10s\"\n");
+  h.stage_->start();
+  for (int i = 0; i < 50; ++i) h.push(record(valid_event(i), i));
+  h.input_.close();
+  Deadline deadline(Clock::now() + 10s);
+  h.stage_->stop_accepting();
+  CHECK(h.stage_->drain(deadline));
+  int acked = 0;
+  while (RecordPtr rec = h.acks_.try_pop()) ++acked;
+  CHECK(acked == 50);
+  CHECK(h.acks_.closed());
+  RawDb raw(h.db_path());
+  CHECK(raw.integer("SELECT count(*) FROM events") == 50);
+}
+
+TEST_CASE("a busy database is retried; nothing is acknowledged until the commit",
+          "[unit][sqlite_store]") {
+  StageHarness h("batch_size = 2\nbatch_linger = \"0ms\"\nbusy_timeout = \"10ms\"\n");
+  auto other = std::make_unique<RawDb>(h.db_path());
+  other->exec("BEGIN IMMEDIATE");  // holds the write lock
+  h.stage_->start();
+  h.push(record(valid_event(1), 1));
+  h.push(record(valid_event(2), 2));
+  // Wait until the stage has retried at least twice, without acknowledging anything.
+  auto until = Clock::now() + 10s;
+  while (h.metrics_.counter_total("pemx_sqlite_store_retries_total") < 2 && Clock::now() < until) {
+    RecordPtr early;
+    h.acks_.pop(early, Clock::now() + 5ms);  // waits on the ack queue: nothing may arrive
+    CHECK_FALSE(early);
+  }
+  CHECK(h.metrics_.counter_total("pemx_sqlite_store_retries_total") >= 2);
+  CHECK_FALSE(h.acks_.try_pop());
+  CHECK(h.readers_.at("store")->problem());  // readiness says writes are failing
+  other->exec("ROLLBACK");
+  REQUIRE(h.pop_ack());
+  REQUIRE(h.pop_ack());
+  CHECK_FALSE(h.readers_.at("store")->problem());
+  CHECK(h.fatal().empty());
+}
+
+TEST_CASE("a permanent write failure is fatal and its records are never acknowledged",
+          "[unit][sqlite_store]") {
+  StageHarness h("batch_size = 1\nbatch_linger = \"0ms\"\n");
+  {
+    RawDb raw(h.db_path());
+    raw.exec(
+        "CREATE TRIGGER refuse BEFORE INSERT ON events "
+        "BEGIN SELECT RAISE(ABORT, 'refused by test'); END");
+  }
+  h.stage_->start();
+  h.push(record(valid_event(1), 1));
+  Deadline deadline(Clock::now() + 10s);
+  h.input_.close();
+  CHECK(h.stage_->drain(deadline));  // the worker gave up and closed the ack queue
+  CHECK(h.acks_.closed());
+  CHECK_FALSE(h.acks_.try_pop());
+  auto fatal = h.fatal();
+  REQUIRE(fatal.size() == 1);
+  CHECK_THAT(fatal[0], Contains(h.db_path()));
+  CHECK_THAT(fatal[0], Contains("refused by test"));
+}
+
+TEST_CASE("a store that cannot open fails construction with the file in the message",
+          "[unit][sqlite_store]") {
+  TempDir dir;
+  auto p = parse("path = \"" + dir.file("no/such/dir/x.db") + "\"");
+  REQUIRE(p.errors.empty());
+  Metrics metrics;
+  RecordQueue input{"events", 8}, acks{"acks", 8};
+  StageContext ctx;
+  ctx.name = "store";
+  ctx.metrics = &metrics;
+  ctx.queues = {{"events", &input}, {"acks", &acks}};
+  ctx.kafka_brokers = "127.0.0.1:1";
+  ctx.fatal = [](const std::string&) {};
+  CHECK_THROWS_WITH(p.spec->create(ctx), Contains(dir.file("no/such/dir/x.db")));
+}
+
+}  // namespace
+}  // namespace pemx::sqlite_store
