@@ -247,6 +247,23 @@ TEST_CASE("dist and web as two processes route and store what is pushed", "[inte
   CHECK(routed.size() == 1);
   auto ready = http_get(web_port, "/readyz");
   CHECK(ready.status == 200);
+  // Every role is observable: per-stage figures and HTTP by route and status.
+  auto metrics = http_get(web_port, "/metrics").body;
+  for (const char* series :
+       {"pemx_sqlite_store_stored_total", "pemx_kafka_ingest_consumer_lag{stage=\"store_ingest\"}",
+        "pemx_queue_depth{queue=\"to_store\"}", "pemx_sqlite_store_batch_seconds_bucket",
+        "pemx_http_requests_total{route=\"/event\",status=\"201\"} 1",
+        "pemx_http_request_seconds_count{route=\"/event\"}"}) {
+    INFO(series);
+    CHECK(metrics.find(series) != std::string::npos);
+  }
+  auto dist_metrics = http_get(dist_port, "/metrics").body;
+  for (const char* series :
+       {"pemx_rules_router_routed_topic_total{stage=\"router\",topic=\"" , "pemx_kafka_sink_delivered_total",
+        "pemx_kafka_ingest_consumer_lag{stage=\"dist_ingest\"}"}) {
+    INFO(series);
+    CHECK(dist_metrics.find(series) != std::string::npos);
+  }
   dist.signal(SIGTERM);
   web.signal(SIGTERM);
   CHECK(dist.wait(60s) == 0);
