@@ -12,8 +12,12 @@
 // has its own connections (event_store.hpp).
 #include "sqlite_store/sqlite_store.hpp"
 
+#include <atomic>
 #include <deque>
+#include <map>
+#include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <vector>
 
 #include "core/config.hpp"
