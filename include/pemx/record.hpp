@@ -42,6 +42,7 @@ struct Record {
   // Sink bookkeeping (owned by the sink's thread while the record is in flight).
   int pending = 0;
   int failed = 0;
+  int retries = 0;  // failed deliveries so far: the backoff of the next one
   std::chrono::steady_clock::time_point sent_at{};  // last produce, for the latency metric
 
   bool dead_lettered() const { return !dead_letter_reason.empty(); }

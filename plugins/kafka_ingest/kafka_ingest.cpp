@@ -121,13 +121,33 @@ class KafkaIngest final : public Stage {
                            rd_kafka_topic_partition_list_t* parts, void* opaque) {
     static_cast<KafkaIngest*>(opaque)->rebalance(rk, err, parts);
   }
+  // Served by consumer_poll on the worker thread, like the tracker it updates.
   static void on_commit(rd_kafka_t*, rd_kafka_resp_err_t err,
                         rd_kafka_topic_partition_list_t* offsets, void* opaque) {
-    auto* self = static_cast<KafkaIngest*>(opaque);
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET) return;
-    self->commit_errors_->inc();
-    self->log_.warn("offset commit failed; the next commit carries the same offsets",
-                    {{"error", rd_kafka_err2str(err)}, {"partitions", offsets ? offsets->cnt : 0}});
+    static_cast<KafkaIngest*>(opaque)->committed(err, offsets);
+  }
+
+  // Records a commit result per partition; failed partitions are sent again next time.
+  void committed(rd_kafka_resp_err_t err, const rd_kafka_topic_partition_list_t* offsets) {
+    if (err == RD_KAFKA_RESP_ERR__NO_OFFSET || offsets == nullptr) return;
+    int failed = 0;
+    for (int i = 0; i < offsets->cnt; ++i) {
+      const auto& tp = offsets->elems[i];
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR || tp.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        tracker_.commit_failed({tp.topic, tp.partition}, tp.offset);
+        ++failed;
+      } else {
+        tracker_.commit_succeeded({tp.topic, tp.partition}, tp.offset);
+      }
+    }
+    if (failed > 0) {
+      commit_errors_->inc();
+      log_.warn("offset commit failed; it is sent again at the next commit",
+                {{"error", rd_kafka_err2str(err != RD_KAFKA_RESP_ERR_NO_ERROR
+                                                ? err
+                                                : offsets->elems[0].err)},
+                 {"partitions", failed}});
+    }
   }
   static void on_log(const rd_kafka_t* rk, int level, const char* fac, const char* text) {
     auto* self = static_cast<KafkaIngest*>(rd_kafka_opaque(rk));
@@ -197,18 +217,50 @@ class KafkaIngest final : public Stage {
     }
     commits_->inc();
     if (async) {
-      rd_kafka_commit(consumer_.get(), list.get(), 1);
+      rd_kafka_commit(consumer_.get(), list.get(), 1);  // result: on_commit
       return;
     }
-    retry_call(s_.retry, log_, "commit", [&] {
-      rd_kafka_resp_err_t e = rd_kafka_commit(consumer_.get(), list.get(), 0);
+    // Synchronous, but bounded: through a queue polled until the shutdown deadline (or 10 s
+    // outside shutdown), so an unreachable coordinator cannot hold the process.
+    auto until = Clock::now() + std::chrono::seconds(10);
+    auto give_up = [&] {
+      const Deadline* d = deadline_.load();
+      return (d != nullptr && d->passed()) || Clock::now() >= until;
+    };
+    auto err = retry_call(s_.retry, log_, "commit", [&] {
+      std::unique_ptr<rd_kafka_queue_t, void (*)(rd_kafka_queue_t*)> q(
+          rd_kafka_queue_new(consumer_.get()), rd_kafka_queue_destroy);
+      rd_kafka_resp_err_t e = rd_kafka_commit_queue(consumer_.get(), list.get(), q.get(),
+                                                    nullptr, nullptr);
+      while (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_event_t* ev = rd_kafka_queue_poll(q.get(), 50);
+        if (ev == nullptr) {
+          if (give_up()) return Attempt::failure("commit timed out", false);
+          continue;
+        }
+        e = rd_kafka_event_error(ev);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+          const auto* res = rd_kafka_event_topic_partition_list(ev);
+          for (int i = 0; res != nullptr && i < res->cnt; ++i) {
+            if (res->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) e = res->elems[i].err;
+          }
+        }
+        rd_kafka_event_destroy(ev);
+        break;
+      }
       if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return Attempt::success();
       retries_->inc();
       bool retriable = e != RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID &&
                        e != RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION &&
                        e != RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS;
       return Attempt::failure(rd_kafka_err2str(e), retriable);
-    }, [this] { const Deadline* d = deadline_.load(); return d != nullptr && d->passed(); });
+    }, give_up);
+    for (int i = 0; i < list->cnt; ++i) {
+      const auto& tp = list->elems[i];
+      if (err) tracker_.commit_failed({tp.topic, tp.partition}, tp.offset);
+      else tracker_.commit_succeeded({tp.topic, tp.partition}, tp.offset);
+    }
+    if (err) commit_errors_->inc();
   }
 
   // From librdkafka's cached watermarks (no request): cheap enough for every commit tick.
@@ -231,6 +283,41 @@ class KafkaIngest final : public Stage {
     }
     lag_.store(total);
   }
+
+  // Leaves the group, bounded by the shutdown deadline (a close can otherwise wait for a
+  // session timeout when the coordinator is unreachable). Past the deadline the handle is
+  // destroyed without the close: what was not committed is redelivered.
+  void close_consumer() {
+    const Deadline* deadline = deadline_.load();
+    if (deadline != nullptr && deadline->passed()) {
+      log_.warn("no time left to leave the group; the coordinator will time the member out");
+      abandon_consumer();
+      return;
+    }
+    std::unique_ptr<rd_kafka_queue_t, void (*)(rd_kafka_queue_t*)> q(
+        rd_kafka_queue_new(consumer_.get()), rd_kafka_queue_destroy);
+    rd_kafka_error_t* error = rd_kafka_consumer_close_queue(consumer_.get(), q.get());
+    if (error != nullptr) {
+      log_.warn("consumer close", {{"error", rd_kafka_error_string(error)}});
+      rd_kafka_error_destroy(error);
+    }
+    auto until = Clock::now() + std::chrono::seconds(10);
+    while (!rd_kafka_consumer_closed(consumer_.get())) {
+      const Deadline* d = deadline_.load();
+      if ((d != nullptr && d->passed()) || Clock::now() >= until) {
+        log_.warn("consumer close did not finish before the deadline; leaving without it");
+        q.reset();
+        abandon_consumer();
+        return;
+      }
+      rd_kafka_queue_poll_callback(q.get(), 50);  // serves the revoke callback
+    }
+  }
+
+  // Past the deadline even rd_kafka_destroy can wait for an unreachable coordinator, so the
+  // handle is left to the process's exit, which is next (the supervisor is shutting down).
+  // Nothing is lost: only acknowledged offsets were ever committed.
+  void abandon_consumer() { static_cast<void>(consumer_.release()); }
 
   void set_paused(bool pause) {
     if (paused_ == pause) return;
@@ -338,12 +425,10 @@ class KafkaIngest final : public Stage {
       }
     }
     take_acks();
+    tracker_.resend_unconfirmed();
     commit(false);
     output_.close();
-    auto e = rd_kafka_consumer_close(consumer_.get());
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      log_.warn("consumer close", {{"error", rd_kafka_err2str(e)}});
-    }
+    close_consumer();
     log_.info("consumer closed", {{"unacknowledged", static_cast<std::int64_t>(tracker_.outstanding())}});
   }
 

@@ -42,7 +42,8 @@ class OffsetTracker {
     }
     return true;
   }
-  // Partitions whose committable offset moved since the last call: (tp, next offset).
+  // Partitions whose committable offset moved past what was last sent: (tp, next offset).
+  // What is sent counts as in flight until commit_succeeded/commit_failed says otherwise.
   std::vector<std::pair<Key, std::int64_t>> take_committable() {
     std::vector<std::pair<Key, std::int64_t>> out;
     for (auto& [tp, p] : parts_) {
@@ -52,6 +53,22 @@ class OffsetTracker {
       }
     }
     return out;
+  }
+  void commit_succeeded(const Key& tp, std::int64_t offset) {
+    auto it = parts_.find(tp);
+    if (it != parts_.end()) it->second.confirmed = std::max(it->second.confirmed, offset);
+  }
+  // A failed commit: the next take_committable() sends the partition again (unless a newer
+  // commit is already on its way).
+  void commit_failed(const Key& tp, std::int64_t offset) {
+    auto it = parts_.find(tp);
+    if (it != parts_.end() && it->second.committed == offset) {
+      it->second.committed = it->second.confirmed;
+    }
+  }
+  // Before the last commit: resend everything not confirmed (results may never be served).
+  void resend_unconfirmed() {
+    for (auto& [tp, p] : parts_) p.committed = p.confirmed;
   }
   // Offsets consumed but not yet acknowledged.
   std::size_t outstanding() const {
@@ -64,7 +81,8 @@ class OffsetTracker {
   struct Partition {
     std::deque<std::pair<std::int64_t, bool>> pending;  // offset, done
     std::int64_t next_commit = -1;
-    std::int64_t committed = -1;
+    std::int64_t committed = -1;  // last sent
+    std::int64_t confirmed = -1;  // last the broker confirmed
   };
   std::map<Key, Partition> parts_;
 };

@@ -127,7 +127,8 @@ class KafkaSink final : public Stage {
     }
     --rec->pending;
     ++rec->failed;
-    retries_due_.push_back({rec, std::move(topic), Clock::now() + backoff_.next()});
+    // Per record: one failed request of many messages must not push every retry to the cap.
+    retries_due_.push_back({rec, std::move(topic), Clock::now() + backoff_.delay(rec->retries++)});
   }
 
   // Every output acknowledged: hand the record back so its offset can be committed.
@@ -135,13 +136,13 @@ class KafkaSink final : public Stage {
     RecordPtr rec(raw);
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
     records_done_->inc();
-    backoff_.reset();
     if (!acks_.try_push(rec)) finished_.push_back(std::move(rec));
   }
 
   // Produces one output; false when the local queue is full (caller polls and tries again).
   enum class Produced { kOk, kQueueFull, kFailed };
-  Produced produce(Record* rec, const std::string& topic, std::string* error) {
+  Produced produce(Record* rec, const std::string& topic, std::string* error,
+                   rd_kafka_resp_err_t* code) {
     rd_kafka_headers_t* headers = rd_kafka_headers_new(rec->out_headers.size());
     for (const auto& h : rec->out_headers) {
       rd_kafka_header_add(headers, h.name.data(), static_cast<ssize_t>(h.name.size()),
@@ -158,22 +159,41 @@ class KafkaSink final : public Stage {
     rd_kafka_headers_destroy(headers);  // ownership passes only on success
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) return Produced::kQueueFull;
     *error = rd_kafka_err2str(err);
+    *code = err;
     return Produced::kFailed;
   }
 
+  // Queues one output. Whatever happens, the record cannot finish before this output is
+  // acknowledged: a refused or abandoned output leaves it "failed" for good (so it is never
+  // handed back and its offset never committed), a retriable refusal schedules a retry.
   bool produce_blocking(Record* rec, const std::string& topic, const std::stop_token& st) {
     for (;;) {
       std::string error;
-      switch (produce(rec, topic, &error)) {
+      rd_kafka_resp_err_t code = RD_KAFKA_RESP_ERR_NO_ERROR;
+      switch (produce(rec, topic, &error, &code)) {
         case Produced::kOk: ++rec->pending; return true;
         case Produced::kQueueFull:
-          if (st.stop_requested()) return false;
+          if (st.stop_requested()) {
+            abandon(rec);  // at shutdown: redelivered after a restart
+            return false;
+          }
           rd_kafka_poll(producer_.get(), 50);  // serve reports: that frees room
           continue;
         case Produced::kFailed:
-          // A local, permanent refusal (e.g. message too large): retrying cannot help, and
-          // the record must not be acknowledged. Stop the process; the offset stays
-          // uncommitted so nothing is lost, and the operator sees why.
+          if (retriable_refusal(code)) {
+            // From cached cluster state (an ACL, a topic not there yet): it can change.
+            ++rec->failed;
+            retries_due_.push_back({rec, topic, Clock::now() + backoff_.delay(rec->retries++)});
+            if (warn_limit_.allow()) {
+              log_.warn("produce refused; will produce again",
+                        {{"topic", topic}, {"error", error}, {"eventId", rec->event_id}});
+            }
+            return true;
+          }
+          // A permanent refusal (e.g. message too large): retrying cannot help. Stop the
+          // process; the record is never acknowledged, so its offset stays uncommitted and
+          // nothing is lost, and the operator sees why.
+          abandon(rec);
           log_.error("produce refused", {{"topic", topic}, {"error", error}, {"eventId", rec->event_id}});
           fatal_("produce to " + topic + " refused: " + error);
           return false;
@@ -181,11 +201,29 @@ class KafkaSink final : public Stage {
     }
   }
 
+  // A record that can never be acknowledged: it stays failed (its offset is never committed)
+  // and no longer counts as work to wait for.
+  void abandon(Record* rec) {
+    if (rec->failed >= kAbandoned) return;
+    rec->failed += kAbandoned;
+    abandoned_.fetch_add(1, std::memory_order_relaxed);
+  }
+  static constexpr int kAbandoned = 1 << 20;
+
+  static bool retriable_refusal(rd_kafka_resp_err_t code) {
+    return code == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+           code == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+           code == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+           code == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+           code == RD_KAFKA_RESP_ERR__STATE;
+  }
+
   void send(RecordPtr rec, const std::stop_token& st) {
     Record* raw = rec.release();  // owned by the in-flight set until finish()
     in_flight_.fetch_add(1, std::memory_order_relaxed);
     raw->pending = 0;
     raw->failed = 0;
+    raw->retries = 0;
     // pending counts outputs queued; an extra guard keeps finish() from running before every
     // output is queued (a report can arrive during a poll inside produce_blocking).
     ++raw->pending;
@@ -196,20 +234,24 @@ class KafkaSink final : public Stage {
   }
 
   void run_retries(const std::stop_token& st) {
+    // Take the due ones out first: producing can add retries (a refusal, or a delivery
+    // report served while the local queue is full), which must not disturb this loop.
     auto now = Clock::now();
+    std::vector<Retry> due;
     for (auto it = retries_due_.begin(); it != retries_due_.end();) {
-      if (it->due > now) {
+      if (it->due <= now) {
+        due.push_back(std::move(*it));
+        it = retries_due_.erase(it);
+      } else {
         ++it;
-        continue;
       }
-      Retry r = std::move(*it);
-      it = retries_due_.erase(it);
+    }
+    for (auto& r : due) {
       retries_->inc();
       --r.record->failed;
       ++r.record->pending;  // guard, as in send()
       produce_blocking(r.record, r.topic, st);
       if (--r.record->pending == 0 && r.record->failed == 0) finish(r.record);
-      now = Clock::now();
     }
   }
 
@@ -224,7 +266,7 @@ class KafkaSink final : public Stage {
       push_finished();
       if (!retries_due_.empty()) run_retries(st);
       if (input_done) {
-        if (in_flight_.load() == 0 && finished_.empty()) break;
+        if (in_flight_.load() == abandoned_.load() && finished_.empty()) break;
         rd_kafka_poll(producer_.get(), 20);
         continue;
       }
@@ -268,6 +310,7 @@ class KafkaSink final : public Stage {
   Backoff backoff_;
   RateLimit warn_limit_;
   std::atomic<std::int64_t> in_flight_{0};
+  std::atomic<std::int64_t> abandoned_{0};
   std::deque<Retry> retries_due_;
   std::deque<RecordPtr> finished_;
   Counter* delivered_ = nullptr;

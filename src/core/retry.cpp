@@ -6,11 +6,12 @@
 
 namespace pemx {
 
-std::chrono::milliseconds Backoff::next() {
+std::chrono::milliseconds Backoff::next() { return delay(attempts_++); }
+
+std::chrono::milliseconds Backoff::delay(int failures) {
   double d = static_cast<double>(policy_.initial.count()) *
-             std::pow(policy_.multiplier, std::min(attempts_, 30));
+             std::pow(policy_.multiplier, std::min(std::max(failures, 0), 30));
   d = std::min(d, static_cast<double>(policy_.max.count()));
-  ++attempts_;
   // Whole milliseconds, rounded up, so a tiny delay never becomes a busy loop.
   auto low = static_cast<std::int64_t>(std::ceil(d / 2));
   auto high = std::max(low, static_cast<std::int64_t>(std::ceil(d)));

@@ -27,6 +27,8 @@ class Backoff {
       : policy_(policy), rng_(seed) {}
   // The wait before the next attempt: uniform in [d/2, d], d = initial * multiplier^n, capped.
   std::chrono::milliseconds next();
+  // The wait before attempt n+1 after n failures (0-based), independent of next()'s count.
+  std::chrono::milliseconds delay(int failures);
   int attempts() const { return attempts_; }
   void reset() { attempts_ = 0; }
 

@@ -1,6 +1,7 @@
 #include "core/supervisor.hpp"
 
 #include <csignal>
+#include <cstdlib>
 #include <ctime>
 #include <mutex>
 #include <set>
@@ -20,6 +21,8 @@ void block_shutdown_signals() {
 }
 
 namespace {
+constexpr std::chrono::milliseconds kStopGrace{3000};
+
 // Waits up to `timeout` for SIGINT/SIGTERM; the signal number or 0.
 int wait_signal(std::chrono::milliseconds timeout) {
   sigset_t set;
@@ -168,11 +171,19 @@ int Supervisor::run() {
 
   Deadline deadline(Clock::now() + config_.common.drain_timeout);
   std::atomic<bool> done{false};
+  // Watches for a second signal, and past the deadline (plus a grace for stop()) ends the
+  // process whatever blocks it: offsets are committed only after delivery, so exiting here
+  // loses nothing; what was not committed is redelivered.
   std::thread second_signal([&] {
     while (!done) {
       if (wait_signal(std::chrono::milliseconds(100)) != 0) {
         log_.warn("second signal: stopping now");
         deadline.expire_now();
+      }
+      if (!done && Clock::now() > deadline.at() + kStopGrace) {
+        log_.error("shutdown overran the drain deadline; exiting now",
+                   {{"grace_ms", static_cast<std::int64_t>(kStopGrace.count())}});
+        std::_Exit(1);
       }
     }
   });
