@@ -310,7 +310,16 @@ class KafkaIngest final : public Stage {
         abandon_consumer();
         return;
       }
-      rd_kafka_queue_poll_callback(q.get(), 50);  // serves the revoke callback
+      // The close queue carries events, not callbacks: serve the revoke here.
+      rd_kafka_event_t* ev = rd_kafka_queue_poll(q.get(), 50);
+      if (ev == nullptr) continue;
+      if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE) {
+        rebalance(consumer_.get(), rd_kafka_event_error(ev),
+                  rd_kafka_event_topic_partition_list(ev));
+      } else if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_OFFSET_COMMIT) {
+        committed(rd_kafka_event_error(ev), rd_kafka_event_topic_partition_list(ev));
+      }
+      rd_kafka_event_destroy(ev);
     }
   }
 

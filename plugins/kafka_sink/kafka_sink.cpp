@@ -353,13 +353,8 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
   s.retry.max = section.duration("retry_max", s.retry.max, std::chrono::milliseconds(1),
                                  std::chrono::hours(1));
   s.properties = section.string_map("properties");
-  for (const auto& [name, value] : s.properties) {
-    if ((name == "enable.idempotence" && value != "true") ||
-        ((name == "acks" || name == "request.required.acks") && value != "all" &&
-         value != "-1")) {
-      section.error("properties", name + " = " + value +
-                                      " would break at-least-once delivery; remove it");
-    }
+  for (const auto& unsafe : kafka::unsafe_producer_properties(s.properties)) {
+    section.error("properties", unsafe);
   }
   if (auto err = kafka::check_properties(s.properties)) section.error("properties", *err);
   return std::make_unique<Spec>(std::move(s));

@@ -34,6 +34,18 @@ Result<ConfPtr> make_conf(const KafkaConfig& common, const Properties& client_sp
   return conf;
 }
 
+std::vector<std::string> unsafe_producer_properties(const Properties& properties) {
+  std::vector<std::string> out;
+  for (const auto& [name, value] : properties) {
+    if ((name == "enable.idempotence" && value != "true") ||
+        ((name == "acks" || name == "request.required.acks") && value != "all" &&
+         value != "-1")) {
+      out.push_back(name + " = " + value + " would break at-least-once delivery; remove it");
+    }
+  }
+  return out;
+}
+
 std::optional<std::string> check_properties(const Properties& properties) {
   ConfPtr conf(rd_kafka_conf_new());
   for (const auto& [name, value] : properties) {

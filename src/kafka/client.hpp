@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "kafka/kafka_config.hpp"
 #include "pemx/result.hpp"
@@ -41,6 +42,9 @@ enum class ClientKind { kProducer, kConsumer };
 // Builds a conf from the shared section plus per-client settings; later entries win.
 // Errors name the property and librdkafka's own explanation.
 Result<ConfPtr> make_conf(const KafkaConfig& common, const Properties& client_specific);
+// Producer overrides that would weaken at-least-once delivery (acks below all, idempotence
+// off), one message for the operator each.
+std::vector<std::string> unsafe_producer_properties(const Properties& properties);
 // Checks property names and values without creating a client (for config validation).
 std::optional<std::string> check_properties(const Properties& properties);
 // Creates the client; takes ownership of conf only on success (librdkafka's rule).

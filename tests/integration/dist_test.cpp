@@ -8,6 +8,7 @@
 #include <csignal>
 #include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "integration/pemx_runner.hpp"
@@ -363,6 +364,14 @@ TEST_CASE("SIGTERM mid-stream drains, commits exactly what was delivered, and ex
   proc.signal(SIGTERM);
   auto code = proc.wait(60s);
   REQUIRE(code.has_value());
+  std::string log;  // its last lines but the periodic stats, for a failure's report
+  {
+    std::istringstream lines(proc.log());
+    for (std::string line; std::getline(lines, line);) {
+      if (line.find("\"msg\":\"stats\"") == std::string::npos) log += line + "\n";
+    }
+  }
+  INFO("pemx log tail: " << log.substr(log.size() > 3000 ? log.size() - 3000 : 0));
   CHECK(*code == 0);
   CHECK(proc.log().find("\"drained\":true") != std::string::npos);
 

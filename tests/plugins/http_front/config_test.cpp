@@ -1,0 +1,67 @@
+// http_front's config: the security decisions made at start-up.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+#include "builtin_stages.hpp"
+#include "core/config.hpp"
+
+using namespace pemx;
+
+namespace {
+// A web-less role with just the HTTP stage, configured by `keys`.
+std::vector<std::string> errors_for(const std::string& keys) {
+  std::string text = "[roles]\nops = [\"http\"]\n[stages.http]\ntype = \"http_front\"\n" + keys;
+  auto r = load_config_text(text, "pemx.toml", {}, builtin_stages());
+  std::vector<std::string> out;
+  for (const auto& e : r.errors) out.push_back(e.str());
+  return out;
+}
+bool mentions(const std::vector<std::string>& errors, const std::string& text) {
+  for (const auto& e : errors) {
+    if (e.find(text) != std::string::npos) return true;
+  }
+  return false;
+}
+}  // namespace
+
+TEST_CASE("a loopback listener needs no tokens", "[unit][http][auth]") {
+  CHECK(errors_for("listen = \"127.0.0.1:8080\"\n").empty());
+  CHECK(errors_for("listen = \"localhost:0\"\n").empty());
+}
+
+TEST_CASE("a remote listener with open writes is refused unless the config says so",
+          "[unit][http][auth]") {
+  auto e = errors_for("listen = \"0.0.0.0:8080\"\n");
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].find("stages.http.listen: \"0.0.0.0:8080\" is reachable from other hosts but "
+                  "writes are not guarded") != std::string::npos);
+  CHECK(errors_for("listen = \"0.0.0.0:8080\"\nallow_unauthenticated_remote = true\n").empty());
+  CHECK(errors_for("listen = \"0.0.0.0:8080\"\npush_topic = \"\"\n").empty());
+  CHECK(errors_for("listen = \"0.0.0.0:8080\"\nwrite_tokens = [\"0123456789abcdef0123\"]\n")
+            .empty());
+}
+
+TEST_CASE("tokens must be long, and a tokens file must be readable", "[unit][http][auth]") {
+  CHECK(mentions(errors_for("write_tokens = [\"short\"]\n"), "shorter than 16 characters"));
+  CHECK(mentions(errors_for("write_tokens_file = \"/nonexistent/pemx-tokens\"\n"),
+                 "stages.http.write_tokens_file: cannot read \"/nonexistent/pemx-tokens\""));
+  std::string path = "pemx-test-tokens-" + std::to_string(::getpid());
+  {
+    std::ofstream out(path);
+    out << "# comment\n\n  0123456789abcdef-token  \n";
+  }
+  auto e = errors_for("listen = \"0.0.0.0:8080\"\nwrite_tokens_file = \"" + path + "\"\n");
+  std::remove(path.c_str());
+  CHECK(e.empty());
+}
+
+TEST_CASE("http settings are checked", "[unit][http]") {
+  CHECK(mentions(errors_for("listen = \"nope\"\n"), "stages.http.listen: \"nope\" is not host:port"));
+  CHECK(mentions(errors_for("listen = \"127.0.0.1:99999\"\n"), "has no valid port"));
+  CHECK(mentions(errors_for("push_topic = \"a b\"\n"), "stages.http.push_topic"));
+  CHECK(mentions(errors_for("default_limit = 500\nmax_limit = 100\n"),
+                 "default_limit: must not exceed max_limit"));
+  CHECK(mentions(errors_for("max_body_bytes = 10\n"), "max_body_bytes: value 10 is out of range"));
+  CHECK(mentions(errors_for("idle_timeout = 5\n"), "idle_timeout: expected a duration"));
+}
