@@ -243,7 +243,10 @@ Answer history_answer(const EventPage& page, std::string_view path, std::string_
 
 std::variant<std::vector<PushEvent>, Answer> parse_push_request(std::string_view body) {
   rapidjson::Document d;
-  d.Parse<rapidjson::kParseValidateEncodingFlag>(body.data(), body.size());
+  // Full precision: numbers are produced as the reference's JSON.stringify writes them
+  // (the shortest text that reads back the same), never rounded by the parse.
+  d.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseFullPrecisionFlag>(
+      body.data(), body.size());
   if (d.HasParseError()) {
     return error_answer(400, std::string("request body is not valid JSON: ") +
                                  rapidjson::GetParseError_En(d.GetParseError()) + " at byte " +

@@ -207,3 +207,15 @@ TEST_CASE("a query that decodes to invalid UTF-8 is a 400", "[unit][http]") {
     CHECK(a.body.find("not valid UTF-8") != std::string::npos);
   }
 }
+
+TEST_CASE("push: numbers keep their value (full precision, shortest text)", "[unit][http]") {
+  std::string e = kValid;
+  e.replace(e.find(R"({"country":"Sweden"})"), 20,
+            R"({"newPrice":123456789.123456789,"previousPrice":7.31,"n":0.1})");
+  auto v = parse_push_request(R"({"events":[)" + e + "]}");
+  REQUIRE(std::holds_alternative<std::vector<PushEvent>>(v));
+  const std::string& out = std::get<std::vector<PushEvent>>(v)[0].value;
+  CHECK(out.find("\"newPrice\":123456789.12345679") != std::string::npos);
+  CHECK(out.find("\"previousPrice\":7.31") != std::string::npos);
+  CHECK(out.find("\"n\":0.1") != std::string::npos);
+}

@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# bench/run_history.sh — how many history requests (GET /event?productIds=<10 ids>) per
+# second `pemx --role=web` answers from a store of 1,000,000 events, against a Boost.Beast
+# server that answers a fixed body of the same size with the same I/O threads.
+#
+#   1. builds pemx and the bench programs (Release) in BUILD_DIR unless --no-build;
+#   2. writes a store file of EVENTS events with pemx_bench_make_store (the store's own code:
+#      EventGenerator, seed SEED, a product id used for 1 to 3 events, so ~EVENTS/2 products)
+#      and the list of its product ids, or reuses them from --store-dir;
+#   3. probe: runs pemx --role=web on the file (kafka.brokers=embedded: only HTTP is measured,
+#      the storage consumer idles) and asks 2,000 random queries to learn the average size of
+#      its answers (the baseline's body size) and check that they are 200s with events;
+#   4. for each of ROUNDS rounds, one after the other:
+#        a. pemx_bench_fixed_http (2 io threads, the body size from 3) on a free loopback port;
+#        b. pemx --role=web on the same file, HTTP on a free loopback port;
+#      each gets WARMUP s of load (discarded), then DURATION s of
+#      `wrk -t THREADS -c CONNECTIONS` running bench/history.lua (10 random ids of the list
+#      per request); requests/s, p50/p99 latency and non-2xx answers come from wrk, the
+#      server's CPU time over the measured run from /proc; then SIGTERM;
+#   5. prints a table (per round, medians, ratio median(pemx)/median(baseline) of requests/s)
+#      and with --update-doc rewrites the history results block of docs/benchmarks.md.
+#
+# Raw outputs go to bench/results/<UTC time>-history/. Needs: wrk (Debian package wrk),
+# python3, GNU time (optional). No broker.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BENCH=run_history
+# shellcheck source=bench/web_common.sh
+source "${ROOT}/bench/web_common.sh"
+
+ROUNDS=3
+EVENTS=1000000
+SEED=1
+DURATION=20
+WARMUP=3
+CONNECTIONS=64
+THREADS=2
+IDS_PER_REQUEST=10
+PROBE_REQUESTS=2000
+STORE_DIR=""
+BUILD_DIR="${ROOT}/build-bench"
+BUILD=1
+UPDATE_DOC=0
+CONFIG=""
+
+usage() {
+  cat <<EOF
+usage: bench/run_history.sh [options]
+  --rounds R          rounds of (baseline, pemx) (default ${ROUNDS})
+  --events N          events in the store (default ${EVENTS})
+  --seed S            generator seed (default ${SEED})
+  --duration SECONDS  measured load per server and round (default ${DURATION})
+  --warmup SECONDS    load before each measurement, discarded (default ${WARMUP})
+  --connections C     wrk connections (default ${CONNECTIONS})
+  --threads T         wrk threads (default ${THREADS})
+  --ids N             product ids per request (default ${IDS_PER_REQUEST}; pemx allows 1..100)
+  --store-dir DIR     keep the store file and its id list in DIR and reuse them next time
+                      (default: a scratch directory, removed at the end)
+  --build-dir DIR     where to build (default build-bench)
+  --no-build          use the binaries already in --build-dir
+  --update-doc        write the results into docs/benchmarks.md
+  --config FILE       the pemx config (default: the repo's pemx.toml)
+EOF
+}
+
+while (($#)); do
+  case "$1" in
+    --rounds) ROUNDS="$2"; shift 2 ;;
+    --events) EVENTS="$2"; shift 2 ;;
+    --seed) SEED="$2"; shift 2 ;;
+    --duration) DURATION="$2"; shift 2 ;;
+    --warmup) WARMUP="$2"; shift 2 ;;
+    --connections) CONNECTIONS="$2"; shift 2 ;;
+    --threads) THREADS="$2"; shift 2 ;;
+    --ids) IDS_PER_REQUEST="$2"; shift 2 ;;
+    --store-dir) STORE_DIR="$2"; shift 2 ;;
+    --build-dir) BUILD_DIR="$2"; shift 2 ;;
+    --no-build) BUILD=0; shift ;;
+    --update-doc) UPDATE_DOC=1; shift ;;
+    --config) CONFIG="$2"; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+  esac
+done
+for v in ROUNDS EVENTS DURATION WARMUP CONNECTIONS THREADS IDS_PER_REQUEST; do
+  [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "${v}: a non-negative integer" >&2; exit 2; }
+done
+((ROUNDS >= 1 && ROUNDS <= 20)) || { echo "--rounds: 1..20" >&2; exit 2; }
+((EVENTS >= 1 && DURATION >= 1 && DURATION <= 600 && WARMUP <= 60)) || { echo "--events >= 1, --duration 1..600, --warmup 0..60" >&2; exit 2; }
+((CONNECTIONS >= 1 && THREADS >= 1 && CONNECTIONS >= THREADS)) || { echo "--connections >= --threads >= 1" >&2; exit 2; }
+((IDS_PER_REQUEST >= 1 && IDS_PER_REQUEST <= 100)) || { echo "--ids: 1..100" >&2; exit 2; }
+command -v python3 >/dev/null || die "python3 not found"
+command -v wrk >/dev/null || die "wrk not found (apt-get install wrk)"
+CONFIG="$(cd "$(dirname "${CONFIG:-${ROOT}/pemx.toml}")" && pwd)/$(basename "${CONFIG:-pemx.toml}")"
+[[ -f "${CONFIG}" ]] || die "no config ${CONFIG}"
+COMMAND_LINE="bench/run_history.sh --rounds ${ROUNDS} --events ${EVENTS} --seed ${SEED} --duration ${DURATION} --warmup ${WARMUP} --connections ${CONNECTIONS} --threads ${THREADS} --ids ${IDS_PER_REQUEST}"
+[[ "${CONFIG}" == "${ROOT}/pemx.toml" ]] || COMMAND_LINE+=" --config ${CONFIG}"
+
+if ((BUILD)); then
+  log "building in ${BUILD_DIR} (Release) ..."
+  cmake -S "${ROOT}" -B "${BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DPEMX_BUILD_TESTS=OFF >/dev/null
+  ninja -C "${BUILD_DIR}" -j2 pemx pemx_bench_make_store pemx_bench_fixed_http >/dev/null
+fi
+PEMX="${BUILD_DIR}/pemx"
+MAKE_STORE="${BUILD_DIR}/bench/pemx_bench_make_store"
+FIXED="${BUILD_DIR}/bench/pemx_bench_fixed_http"
+for b in "${PEMX}" "${MAKE_STORE}" "${FIXED}"; do
+  [[ -x "${b}" ]] || die "missing ${b} (build first, or drop --no-build)"
+done
+
+bench_setup
+
+# --- the store file ---------------------------------------------------------------------------
+DIR="${STORE_DIR:-${TMP}}"
+mkdir -p "${DIR}"
+DB="${DIR}/history-${EVENTS}-seed${SEED}.db"
+IDS="${DIR}/history-${EVENTS}-seed${SEED}.ids"
+if [[ -f "${DB}" && -f "${IDS}" && -f "${DB}.json" ]]; then
+  log "reusing ${DB}"
+  cp "${DB}.json" "${OUT}/make_store.json"
+else
+  rm -f "${DB}" "${DB}-wal" "${DB}-shm" "${IDS}" "${DB}.json"
+  log "writing ${EVENTS} events into ${DB} ..."
+  run_child "${MAKE_STORE}" --path "${DB}" --ids-out "${IDS}" --count "${EVENTS}" --seed "${SEED}" \
+    >"${OUT}/make_store.json" 2>"${OUT}/make_store.log" \
+    || { cat "${OUT}/make_store.json" "${OUT}/make_store.log" >&2; die "writing the store failed"; }
+  cp "${OUT}/make_store.json" "${DB}.json"
+fi
+log "$(cat "${OUT}/make_store.json")"
+DB_BYTES="$(stat -c %s "${DB}")"
+
+PEMX_CMD=("${PEMX}" --role=web --config "${CONFIG}" --set kafka.brokers=embedded
+          --set "store.path=${DB}" --set "http.listen=127.0.0.1:0" --set log.stats_interval=10s)
+"${PEMX}" check-config "${PEMX_CMD[@]:2}" >"${OUT}/check-config.txt" || die "pemx config is invalid"
+
+start_pemx() {  # name
+  start_server "${OUT}/$1.log" "${OUT}/$1.time" "${PEMX_CMD[@]}"
+  SRV_PORT="$(pemx_port "${OUT}/$1.log" "${SRV_PID}")"
+  [[ -n "${SRV_PORT}" ]] || { tail -n 20 "${OUT}/$1.log" >&2; die "pemx did not start listening"; }
+  wait_http_ok "http://127.0.0.1:${SRV_PORT}/readyz" 60 || die "pemx is not ready (see ${OUT}/$1.log)"
+}
+
+# --- probe: the size of pemx's answers --------------------------------------------------------
+log "probe: ${PROBE_REQUESTS} random queries to pemx for the size of its answers ..."
+start_pemx probe
+python3 - "${SRV_PORT}" "${IDS}" "${IDS_PER_REQUEST}" "${PROBE_REQUESTS}" "${SEED}" \
+  >"${OUT}/probe.json" <<'PY' || die "probe failed (see ${OUT}/probe.json)"
+import http.client, json, random, sys
+port, ids_file, k, n, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+ids = [l.strip() for l in open(ids_file) if l.strip()]
+rnd = random.Random(seed)
+conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=30)
+statuses, body_bytes, events, empty = {}, 0, 0, 0
+for _ in range(n):
+    conn.request("GET", "/event?productIds=" + ",".join(rnd.choice(ids) for _ in range(k)))
+    r = conn.getresponse()
+    body = r.read()
+    statuses[r.status] = statuses.get(r.status, 0) + 1
+    body_bytes += len(body)
+    if r.status == 200:
+        got = len(json.loads(body))
+        events += got
+        empty += got == 0
+ok = statuses.get(200, 0) == n and empty == 0
+print(json.dumps({"requests": n, "statuses": statuses, "mean_body_bytes": round(body_bytes / n),
+                  "mean_events": round(events / n, 2), "empty_answers": empty, "ok": ok}))
+sys.exit(0 if ok else 1)
+PY
+stop_server
+BODY_BYTES="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["mean_body_bytes"])' "${OUT}/probe.json")"
+log "probe: $(cat "${OUT}/probe.json")"
+
+# --- rounds -----------------------------------------------------------------------------------
+load_server() {  # name url
+  local name=$1 url=$2 cpu0 cpu1
+  export PEMX_BENCH_IDS="${IDS}" PEMX_BENCH_IDS_PER_REQUEST="${IDS_PER_REQUEST}"
+  if ((WARMUP > 0)); then
+    run_wrk "${OUT}/${name}.warmup.json" "${OUT}/${name}.warmup.wrk.txt" -t "${THREADS}" \
+      -c "${CONNECTIONS}" -d "${WARMUP}s" --timeout 10s -s "${ROOT}/bench/history.lua" "${url}"
+  fi
+  cpu0="$(cpu_seconds "${SRV_PID}")"
+  run_wrk "${OUT}/${name}.wrk.json" "${OUT}/${name}.wrk.txt" -t "${THREADS}" -c "${CONNECTIONS}" \
+    -d "${DURATION}s" --timeout 10s -s "${ROOT}/bench/history.lua" "${url}"
+  cpu1="$(cpu_seconds "${SRV_PID}")"
+  SRV_CPU="$(python3 -c 'import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 2))' "${cpu0:-0}" "${cpu1:-0}")"
+}
+
+rate() {
+  python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print("%.0f requests/s, p50 %.1f ms, p99 %.1f ms, non-2xx %d" % (d["requests_per_s"], d["p50_ms"], d["p99_ms"], d["errors_status"]))' "$1"
+}
+
+for ((r = 1; r <= ROUNDS; r++)); do
+  log "round ${r}/${ROUNDS}: baseline (fixed ${BODY_BYTES}-byte body) ..."
+  start_server "${OUT}/base.r${r}.log" "${OUT}/base.r${r}.time" "${FIXED}" --threads 2 \
+    --body-bytes "${BODY_BYTES}"
+  SRV_PORT="$(json_port "${OUT}/base.r${r}.log.stdout" "${SRV_PID}")"
+  [[ -n "${SRV_PORT}" ]] || die "the baseline server did not start"
+  load_server "base.r${r}" "http://127.0.0.1:${SRV_PORT}/"
+  stop_server
+  printf '{"exit_code":%d,"cpu_s":%s}\n' "${SRV_EXIT}" "${SRV_CPU}" >"${OUT}/base.r${r}.proc.json"
+  log "round ${r}/${ROUNDS}: baseline $(rate "${OUT}/base.r${r}.wrk.json")"
+  sleep 1
+
+  log "round ${r}/${ROUNDS}: pemx ..."
+  start_pemx "pemx.r${r}"
+  load_server "pemx.r${r}" "http://127.0.0.1:${SRV_PORT}/"
+  stop_server
+  pemx_proc_json "${OUT}/pemx.r${r}.log" "${OUT}/pemx.r${r}.time" "${SRV_EXIT}" "${SRV_HWM}" \
+    "\"cpu_s\":${SRV_CPU}" >"${OUT}/pemx.r${r}.proc.json"
+  log "round ${r}/${ROUNDS}: pemx $(rate "${OUT}/pemx.r${r}.wrk.json")"
+  sleep 1
+done
+
+# --- summary ----------------------------------------------------------------------------------
+MACHINE="$(machine_description "wrk, the server and (for pemx) SQLite all run on these 2 cores; the store file is in the page cache after the first round")"
+python3 - "${OUT}" "${ROUNDS}" "${EVENTS}" "${COMMAND_LINE}" "${MACHINE}" "${RUN_ID}" \
+  "$(code_description)" "${DB_BYTES}" "${DURATION}" >"${OUT}/summary.md" <<'PY'
+import json, os, statistics, sys
+out, rounds, events, command, machine, run_id, code, db_bytes, duration = sys.argv[1:10]
+rounds, events, db_bytes = int(rounds), int(events), int(db_bytes)
+def load(name):
+    p = os.path.join(out, name)
+    return json.load(open(p)) if os.path.exists(p) else {}
+mib = lambda k: f"{k / 1024:.0f} MiB" if isinstance(k, (int, float)) else "?"
+made, probe = load("make_store.json"), load("probe.json")
+rows, base, pemx = [], [], []
+for r in range(1, rounds + 1):
+    b, p = load(f"base.r{r}.wrk.json"), load(f"pemx.r{r}.wrk.json")
+    bp, pp = load(f"base.r{r}.proc.json"), load(f"pemx.r{r}.proc.json")
+    base.append(b["requests_per_s"]); pemx.append(p["requests_per_s"])
+    errs = lambda w: (f"{w['errors_status']}/{w['errors_connect'] + w['errors_read'] + w['errors_write']}"
+                      f"/{w['errors_timeout']}")
+    cpu_ms = lambda proc, w: (f"{1000 * proc['cpu_s'] / w['requests']:.3f}"
+                              if proc.get("cpu_s") is not None and w["requests"] else "?")
+    rows.append("| " + " | ".join([
+        str(r), f"{b['requests_per_s']:,.0f}", f"{b['p50_ms']:.1f}", f"{b['p99_ms']:.1f}",
+        errs(b), cpu_ms(bp, b),
+        f"{p['requests_per_s']:,.0f}", f"{p['p50_ms']:.1f}", f"{p['p99_ms']:.1f}", errs(p),
+        cpu_ms(pp, p), mib(pp.get("peak_rss_kib")), str(pp.get("exit_code")),
+        f"{pp.get('warn_lines')}/{pp.get('error_lines')}"]) + " |")
+mb, mp = statistics.median(base), statistics.median(pemx)
+ratio = mp / mb if mb else 0
+p50 = statistics.median(load(f"pemx.r{r}.wrk.json")["p50_ms"] for r in range(1, rounds + 1))
+p99 = statistics.median(load(f"pemx.r{r}.wrk.json")["p99_ms"] for r in range(1, rounds + 1))
+b50 = statistics.median(load(f"base.r{r}.wrk.json")["p50_ms"] for r in range(1, rounds + 1))
+b99 = statistics.median(load(f"base.r{r}.wrk.json")["p99_ms"] for r in range(1, rounds + 1))
+print(f"### `pemx --role=web` history (GET /event) vs fixed-body server, run {run_id}\n")
+print(f"- command: `{command}`")
+print(f"- code: {code}; pemx with kafka.brokers=embedded (only HTTP is measured)")
+print(f"- machine: {machine}")
+print(f"- store: {made.get('stored', 0):,} EventGenerator events of {made.get('products', 0):,} "
+      f"products (1 to 3 events each) written by pemx_bench_make_store, {db_bytes / 2**20:,.0f} MiB; "
+      f"pemx's answers to {probe.get('requests')} random queries: {probe.get('mean_events')} events, "
+      f"**{probe.get('mean_body_bytes'):,} bytes** on average (the baseline's body size), all 200")
+print(f"- load: wrk, {duration} s per server and round after a warm-up; each request names random "
+      f"existing product ids (bench/history.lua)\n")
+print("| round | baseline requests/s | baseline p50 ms | baseline p99 ms | baseline non-2xx/socket errors/timeouts | "
+      "baseline CPU ms per request | pemx requests/s | pemx p50 ms | pemx p99 ms | "
+      "pemx non-2xx/socket errors/timeouts | pemx CPU ms per request | pemx peak RSS | pemx exit | "
+      "pemx warn/error lines |")
+print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+print("\n".join(rows))
+print(f"\n**Median baseline {mb:,.0f} requests/s (p50 {b50:.1f} ms, p99 {b99:.1f} ms); median pemx "
+      f"{mp:,.0f} requests/s (p50 {p50:.1f} ms, p99 {p99:.1f} ms); ratio median(pemx) / "
+      f"median(baseline) = {ratio:.2f}** (target >= 0.50: {'met' if ratio >= 0.5 else 'NOT met'}).")
+print("pemx's warn line is the embedded Kafka notice (`embedded Kafka cluster started`).")
+PY
+echo >&2
+cat "${OUT}/summary.md"
+log "raw results in ${OUT}"
+if ((UPDATE_DOC)); then update_doc history "${OUT}/summary.md"; fi

@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# bench/run_storage.sh — how fast `pemx --role=web` stores a backlog of the storage topic in
+# SQLite, against a plain librdkafka + SQLite program doing the same work, on a real Kafka
+# 3.7.1 broker (tests/broker/kafka.sh) on loopback.
+#
+#   1. builds pemx and the bench programs (Release) in BUILD_DIR unless --no-build;
+#   2. starts a fresh broker on 127.0.0.1:PORT (PORT+1: controller) and always stops it;
+#   3. creates product-event-storage-pemx (3 partitions) and preloads EVENTS events with
+#      pemx_bench_load (EventGenerator, fixed seed, key = productId, acks=all), the stream the
+#      dist role writes there;
+#   4. for each of ROUNDS rounds:
+#        a. pemx_bench_sqlite_baseline (fresh group, fresh SQLite file): consume from the
+#           beginning, insert the store's rows with the store's batching (500 rows per
+#           transaction, 20 ms linger, WAL, synchronous=FULL), commit offsets; its own timing;
+#        b. pemx --role=web (fresh group via stages.store_ingest.group_id, fresh file via
+#           store.path, HTTP on a free loopback port): timed from launch until the file holds
+#           EVENTS rows and until the group's committed offsets reach EVENTS
+#           (pemx_bench_wait_stored), then SIGTERM; peak RSS from GNU time;
+#        c. both files must hold the same EVENTS rows (count, distinct event ids, and a digest
+#           of every stored column but stored_at_ms);
+#   5. prints a table (per round events/s, medians, ratio median(pemx)/median(baseline)) and
+#      with --update-doc rewrites the storage results block of docs/benchmarks.md.
+#
+# Raw outputs go to bench/results/<UTC time>-storage/. Needs: java + mvn (the broker),
+# python3, GNU time (optional).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BENCH=run_storage
+# shellcheck source=bench/web_common.sh
+source "${ROOT}/bench/web_common.sh"
+
+ROUNDS=3
+EVENTS=200000
+PORT=39092
+SEED=1
+PARTITIONS=3
+BUILD_DIR="${ROOT}/build-bench"
+BUILD=1
+UPDATE_DOC=0
+CONFIG=""
+ROUND_TIMEOUT=240   # seconds, per timed program
+TOPIC=product-event-storage-pemx
+
+usage() {
+  cat <<EOF
+usage: bench/run_storage.sh [options]
+  --rounds R        rounds of (baseline, pemx) (default ${ROUNDS})
+  --events N        events preloaded and stored per run (default ${EVENTS})
+  --port P          broker port; P+1 is its controller port (default ${PORT})
+  --seed S          generator seed (default ${SEED})
+  --build-dir DIR   where to build (default build-bench)
+  --no-build        use the binaries already in --build-dir
+  --update-doc      write the results into docs/benchmarks.md
+  --config FILE     the pemx config (default: the repo's pemx.toml)
+EOF
+}
+
+while (($#)); do
+  case "$1" in
+    --rounds) ROUNDS="$2"; shift 2 ;;
+    --events) EVENTS="$2"; shift 2 ;;
+    --port) PORT="$2"; shift 2 ;;
+    --seed) SEED="$2"; shift 2 ;;
+    --build-dir) BUILD_DIR="$2"; shift 2 ;;
+    --no-build) BUILD=0; shift ;;
+    --update-doc) UPDATE_DOC=1; shift ;;
+    --config) CONFIG="$2"; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+  esac
+done
+[[ "${ROUNDS}" =~ ^[0-9]+$ ]] && ((ROUNDS >= 1 && ROUNDS <= 20)) || { echo "--rounds: 1..20" >&2; exit 2; }
+[[ "${EVENTS}" =~ ^[0-9]+$ ]] && ((EVENTS >= 1)) || { echo "--events: a positive integer" >&2; exit 2; }
+command -v python3 >/dev/null || die "python3 not found"
+CONFIG="$(cd "$(dirname "${CONFIG:-${ROOT}/pemx.toml}")" && pwd)/$(basename "${CONFIG:-pemx.toml}")"
+[[ -f "${CONFIG}" ]] || die "no config ${CONFIG}"
+COMMAND_LINE="bench/run_storage.sh --rounds ${ROUNDS} --events ${EVENTS} --port ${PORT} --seed ${SEED}"
+[[ "${CONFIG}" == "${ROOT}/pemx.toml" ]] || COMMAND_LINE+=" --config ${CONFIG}"
+
+if ((BUILD)); then
+  log "building in ${BUILD_DIR} (Release) ..."
+  cmake -S "${ROOT}" -B "${BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DPEMX_BUILD_TESTS=OFF >/dev/null
+  ninja -C "${BUILD_DIR}" -j2 pemx pemx_bench_load pemx_bench_sqlite_baseline \
+    pemx_bench_wait_stored >/dev/null
+fi
+PEMX="${BUILD_DIR}/pemx"
+LOAD="${BUILD_DIR}/bench/pemx_bench_load"
+BASELINE="${BUILD_DIR}/bench/pemx_bench_sqlite_baseline"
+WAIT="${BUILD_DIR}/bench/pemx_bench_wait_stored"
+for b in "${PEMX}" "${LOAD}" "${BASELINE}" "${WAIT}"; do
+  [[ -x "${b}" ]] || die "missing ${b} (build first, or drop --no-build)"
+done
+
+bench_setup
+BROKERS="127.0.0.1:${PORT}"
+start_broker "${PORT}"
+log "preloading ${EVENTS} events into ${TOPIC} (${PARTITIONS} partitions, seed ${SEED}) ..."
+run_child "${LOAD}" --brokers "${BROKERS}" --topic "${TOPIC}" --count "${EVENTS}" --seed "${SEED}" \
+  --partitions "${PARTITIONS}" --timeout "${ROUND_TIMEOUT}" >"${OUT}/load.json" \
+  2>"${OUT}/load.log" || { cat "${OUT}/load.json" "${OUT}/load.log" >&2; die "preload failed"; }
+log "$(cat "${OUT}/load.json")"
+# The first consumer group on a fresh broker waits ~1.3 s for __consumer_offsets to be
+# created; a throw-away group pays it here, not round 1's baseline.
+log "warming up the group coordinator ..."
+run_child "${BASELINE}" --brokers "${BROKERS}" --topic "${TOPIC}" --group "bench-warmup-${RUN_ID}" \
+  --count 1 --path "${TMP}/warmup.db" --timeout 60 >"${OUT}/warmup.json" 2>"${OUT}/warmup.log" \
+  || { cat "${OUT}/warmup.json" "${OUT}/warmup.log" >&2; die "warm-up failed"; }
+rm -f "${TMP}/warmup.db"*
+
+# Same rows in both files? count, distinct ids, digest of every column but stored_at_ms.
+check_rows() {  # base.db pemx.db out.json
+  python3 - "$@" "${EVENTS}" <<'PY'
+import hashlib, json, sqlite3, sys
+base, pemx, out, expect = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+def digest(path):
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    n, d = db.execute("SELECT count(*), count(DISTINCT event_id) FROM events").fetchone()
+    h = hashlib.sha256()
+    for row in db.execute("SELECT event_id, event_type, product_id, region, created_at, created_ms,"
+                          " data_json, raw_json, source_topic, source_partition, source_offset"
+                          " FROM events ORDER BY event_id"):
+        h.update(repr(row).encode())
+    db.close()
+    return {"rows": n, "distinct_ids": d, "sha256": h.hexdigest()}
+b, p = digest(base), digest(pemx)
+ok = b["rows"] == expect and b["distinct_ids"] == expect and b == p
+json.dump({"ok": ok, "expect": expect, "baseline": b, "pemx": p}, open(out, "w"))
+sys.exit(0 if ok else 1)
+PY
+}
+
+run_baseline() {  # round
+  local r=$1 rc=0
+  local -a cmd=("${BASELINE}" --brokers "${BROKERS}" --topic "${TOPIC}"
+                --group "bench-sqlbase-r${r}-${RUN_ID}" --count "${EVENTS}"
+                --path "${TMP}/base.r${r}.db" --timeout "${ROUND_TIMEOUT}")
+  if [[ -n "${GNU_TIME}" ]]; then cmd=("${GNU_TIME}" -v -o "${OUT}/base.r${r}.time" "${cmd[@]}"); fi
+  run_child "${cmd[@]}" >"${OUT}/base.r${r}.json" 2>"${OUT}/base.r${r}.log" || rc=$?
+  ((rc == 0)) || { cat "${OUT}/base.r${r}.json" "${OUT}/base.r${r}.log" >&2; die "baseline round ${r} failed (${rc})"; }
+}
+
+run_pemx() {  # round
+  local r=$1 group="bench-store-r$1-${RUN_ID}" db="${TMP}/pemx.r$1.db" start_ms rc=0
+  local -a cmd=("${PEMX}" --role=web --config "${CONFIG}" --set "kafka.brokers=${BROKERS}"
+                --set "store.path=${db}" --set "stages.store_ingest.group_id=${group}"
+                --set "http.listen=127.0.0.1:0" --set log.stats_interval=5s)
+  "${PEMX}" check-config "${cmd[@]:2}" >"${OUT}/pemx.r${r}.check-config.txt" || die "pemx config is invalid"
+  start_ms="$(date +%s%3N)"
+  start_server "${OUT}/pemx.r${r}.log" "${OUT}/pemx.r${r}.time" "${cmd[@]}"
+  run_child "${WAIT}" --brokers "${BROKERS}" --group "${group}" --topic "${TOPIC}" --db "${db}" \
+    --expect "${EVENTS}" --start-ms "${start_ms}" --pid "${SRV_PID}" --timeout "${ROUND_TIMEOUT}" \
+    >"${OUT}/pemx.r${r}.wait.json" 2>>"${OUT}/pemx.r${r}.wait.log" || rc=$?
+  stop_server
+  pemx_proc_json "${OUT}/pemx.r${r}.log" "${OUT}/pemx.r${r}.time" "${SRV_EXIT}" "${SRV_HWM}" \
+    >"${OUT}/pemx.r${r}.proc.json"
+  ((rc == 0)) || { cat "${OUT}/pemx.r${r}.wait.json" >&2; tail -n 20 "${OUT}/pemx.r${r}.log" >&2; die "pemx round ${r} did not store ${EVENTS} events"; }
+}
+
+rate() {  # json file, key prefix ("" or "rows_")
+  python3 -c 'import json, sys
+d = json.load(open(sys.argv[1])); k = sys.argv[2]
+print("%.0f events/s in %.2f s" % (d[k + "events_per_s"], d[k + "elapsed_s"]))' "$1" "$2"
+}
+
+for ((r = 1; r <= ROUNDS; r++)); do
+  log "round ${r}/${ROUNDS}: baseline ..."
+  run_baseline "${r}"
+  log "round ${r}/${ROUNDS}: baseline $(rate "${OUT}/base.r${r}.json" rows_) (rows stored)"
+  sleep 2   # let the broker settle (log flushes, group cleanup)
+  log "round ${r}/${ROUNDS}: pemx ..."
+  run_pemx "${r}"
+  log "round ${r}/${ROUNDS}: pemx $(rate "${OUT}/pemx.r${r}.wait.json" rows_) (rows stored)"
+  check_rows "${TMP}/base.r${r}.db" "${TMP}/pemx.r${r}.db" "${OUT}/rows.r${r}.check.json" \
+    || log "round ${r}: row check FAILED (see ${OUT}/rows.r${r}.check.json)"
+  rm -f "${TMP}/base.r${r}.db"* "${TMP}/pemx.r${r}.db"*
+  sleep 2
+done
+
+# --- summary ----------------------------------------------------------------------------------
+MACHINE="$(machine_description "the broker, the bench programs and pemx all run on these 2 cores, and both SQLite files are on the same disk")"
+python3 - "${OUT}" "${ROUNDS}" "${EVENTS}" "${COMMAND_LINE}" "${MACHINE}" "${RUN_ID}" \
+  "$(code_description)" >"${OUT}/summary.md" <<'PY'
+import json, os, statistics, sys
+out, rounds, events, command, machine, run_id, code = sys.argv[1:8]
+rounds, events = int(rounds), int(events)
+def load(name):
+    p = os.path.join(out, name)
+    return json.load(open(p)) if os.path.exists(p) else {}
+def rss_from_time(name):
+    p = os.path.join(out, name)
+    if os.path.exists(p):
+        for line in open(p):
+            if "Maximum resident set size" in line:
+                return int(line.split(":")[1])
+    return None
+mib = lambda k: f"{k / 1024:.0f} MiB" if isinstance(k, (int, float)) else "?"
+rows, base, pemx, base_c, pemx_c = [], [], [], [], []
+for r in range(1, rounds + 1):
+    b, w, pr, c = (load(f"base.r{r}.json"), load(f"pemx.r{r}.wait.json"),
+                   load(f"pemx.r{r}.proc.json"), load(f"rows.r{r}.check.json"))
+    base.append(b["rows_events_per_s"]); pemx.append(w["rows_events_per_s"])
+    base_c.append(b["events_per_s"]); pemx_c.append(w["events_per_s"])
+    check = "ok" if c.get("ok") else ("FAILED: " + json.dumps(c) if c else "not run")
+    rows.append("| " + " | ".join([
+        str(r), f"{b['rows_elapsed_s']:.2f}", f"{b['rows_events_per_s']:,.0f}",
+        f"{b['elapsed_s']:.2f}", f"{b['batches']}",
+        f"{w['rows_elapsed_s']:.2f}", f"{w['rows_events_per_s']:,.0f}",
+        f"{w['elapsed_s']:.2f}", f"{w['events_per_s']:,.0f}",
+        mib(rss_from_time(f"base.r{r}.time")), mib(pr.get("peak_rss_kib")),
+        str(pr.get("exit_code")), f"{pr.get('warn_lines')}/{pr.get('error_lines')}", check]) + " |")
+mb, mp = statistics.median(base), statistics.median(pemx)
+ratio = mp / mb if mb else 0
+mbc, mpc = statistics.median(base_c), statistics.median(pemx_c)
+print(f"### `pemx --role=web` storage vs baseline, run {run_id}\n")
+print(f"- command: `{command}`")
+print(f"- code: {code}; Kafka 3.7.1 (one KRaft node, tests/broker/kafka.sh) on loopback")
+print(f"- machine: {machine}")
+print(f"- input: {events:,} EventGenerator events (seed in the command) in "
+      f"`product-event-storage-pemx`, 3 partitions; each run stores them in a fresh SQLite file "
+      f"(WAL, synchronous=FULL, 500 rows per transaction)\n")
+print("| round | baseline s (rows stored) | baseline events/s | baseline s (offsets committed) | "
+      "baseline transactions | pemx s (rows stored) | pemx events/s | pemx s (offsets committed) | "
+      "pemx events/s (committed) | baseline peak RSS | pemx peak RSS | pemx exit | "
+      "pemx warn/error lines | same rows |")
+print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+print("\n".join(rows))
+print(f"\n**Median baseline {mb:,.0f} events/s; median pemx {mp:,.0f} events/s; "
+      f"ratio median(pemx) / median(baseline) = {ratio:.2f}** "
+      f"(target >= 0.70: {'met' if ratio >= 0.7 else 'NOT met'}), both timed from launch until "
+      f"the last row is committed in SQLite.")
+print(f"Until the offsets are committed in Kafka (pemx commits every commit_interval = 1 s, the "
+      f"baseline synchronously right after its last transaction): median baseline {mbc:,.0f}, "
+      f"pemx {mpc:,.0f} events/s, ratio {mpc / mbc if mbc else 0:.2f}.")
+PY
+echo >&2
+cat "${OUT}/summary.md"
+log "raw results in ${OUT}"
+if ((UPDATE_DOC)); then update_doc storage "${OUT}/summary.md"; fi

@@ -1,0 +1,230 @@
+# shellcheck shell=bash disable=SC2034  # SRV_* and RUN_ID/OUT are read by the sourcing scripts
+# bench/web_common.sh — shell helpers shared by the web role benchmarks (run_storage.sh,
+# run_history.sh, run_push.sh). Sourced, not run. Same conventions as run_dist.sh: every
+# process the script starts is recorded and killed on exit (with its descendants), the broker
+# it started is always stopped, raw outputs go to bench/results/<UTC time>-<bench>/.
+#
+# The sourcing script sets BENCH (its name, for messages) and ROOT first.
+
+log() { printf '%s: %s\n' "${BENCH}" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+PIDS=()            # processes this script started and must not leave behind
+BROKER_PORT=""     # set by start_broker: stopped on exit
+TMP=""             # scratch directory, removed on exit
+KEEP_TMP=0
+
+# Kills a process we started and, first, its descendants (e.g. pemx under GNU time).
+kill_tree() {
+  local pid=$1 child
+  for child in $(cat /proc/"${pid}"/task/*/children 2>/dev/null); do kill_tree "${child}"; done
+  kill -KILL "${pid}" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$? p
+  trap - INT TERM
+  for p in "${PIDS[@]:-}"; do
+    [[ -n "${p}" ]] && kill -0 "${p}" 2>/dev/null && kill_tree "${p}"
+  done
+  if [[ -n "${BROKER_PORT}" ]]; then
+    "${ROOT}/tests/broker/kafka.sh" stop "${BROKER_PORT}" >/dev/null 2>&1 || true
+  fi
+  if [[ -n "${TMP}" && "${KEEP_TMP}" == 0 ]]; then rm -rf "${TMP}"; fi
+  exit "${rc}"
+}
+
+# Call once the options are parsed: traps, scratch dir, results dir (OUT), run id.
+bench_setup() {
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+  RUN_ID="$(date -u +%Y%m%dT%H%M%SZ)"
+  LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+  OUT="${ROOT}/bench/results/${RUN_ID}-${BENCH}"
+  mkdir -p "${OUT}"
+  TMP="$(mktemp -d "/tmp/pemx-${BENCH}.XXXXXX")"
+  GNU_TIME=""
+  if [[ -x /usr/bin/time ]] && /usr/bin/time -v true >/dev/null 2>&1; then GNU_TIME=/usr/bin/time; fi
+  [[ -n "${GNU_TIME}" ]] || log "GNU time not found: peak RSS is read from /proc/PID/status (VmHWM)"
+}
+
+# Forgets a pid (after it was reaped), so that a recycled pid is never signalled.
+forget_pid() {
+  local q keep=()
+  for q in "${PIDS[@]:-}"; do [[ -z "${q}" || "${q}" == "$1" ]] || keep+=("${q}"); done
+  PIDS=("${keep[@]:-}")
+}
+
+# Runs a command in the background and waits for it, so that a signal to this script is
+# handled at once (bash defers traps until a foreground child ends). Returns its status.
+run_child() {
+  local p rc=0
+  "$@" &
+  p=$!
+  PIDS+=("${p}")
+  wait "${p}" || rc=$?
+  forget_pid "${p}"
+  return "${rc}"
+}
+
+# Children of a process (the command GNU time runs), waiting up to 2 s for it to appear.
+child_of() {
+  local parent=$1 kids="" i
+  for ((i = 0; i < 100; i++)); do
+    kids="$(cat "/proc/${parent}/task/${parent}/children" 2>/dev/null | tr -d ' ' || true)"
+    [[ -n "${kids}" ]] && break
+    sleep 0.02
+  done
+  printf '%s\n' "${kids}"
+}
+
+# Peak RSS (KiB) of a finished command from its GNU time report.
+peak_rss() { sed -n 's/^[[:space:]]*Maximum resident set size (kbytes): //p' "$1" 2>/dev/null || true; }
+
+# CPU time (user + system, in seconds) a live process has used so far.
+cpu_seconds() {
+  awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo ""
+}
+
+start_broker() {  # port
+  log "starting the broker on 127.0.0.1:$1 ..."
+  BROKER_PORT=$1
+  "${ROOT}/tests/broker/kafka.sh" start "$1" >/dev/null
+}
+
+# Starts a server in the background, under GNU time when there is one (report in TIMEFILE),
+# with stderr to LOG. Sets SRV_TPID (what to wait for) and SRV_PID (the server itself).
+start_server() {  # log timefile command...
+  local logf=$1 timef=$2
+  shift 2
+  if [[ -n "${GNU_TIME}" ]]; then
+    "${GNU_TIME}" -v -o "${timef}" "$@" 2>"${logf}" >"${logf}.stdout" &
+    SRV_TPID=$!
+    PIDS+=("${SRV_TPID}")
+    SRV_PID="$(child_of "${SRV_TPID}")"
+    [[ -n "${SRV_PID}" ]] || die "cannot find the server under GNU time (pid ${SRV_TPID})"
+  else
+    "$@" 2>"${logf}" >"${logf}.stdout" &
+    SRV_TPID=$!
+    SRV_PID=${SRV_TPID}
+  fi
+  PIDS+=("${SRV_PID}")
+}
+
+# SIGTERM to the server started last, bounded wait (45 s, then SIGKILL); sets SRV_HWM (KiB,
+# from /proc before it exits) and returns nothing; its exit code is in SRV_EXIT.
+stop_server() {
+  local i
+  SRV_HWM="$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/${SRV_PID}/status" 2>/dev/null || true)"
+  kill -TERM "${SRV_PID}" 2>/dev/null || true
+  for ((i = 0; i < 450; i++)); do kill -0 "${SRV_PID}" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "${SRV_PID}" 2>/dev/null; then
+    log "server ${SRV_PID} did not stop in 45 s; SIGKILL"
+    kill -KILL "${SRV_PID}" 2>/dev/null || true
+  fi
+  SRV_EXIT=0
+  wait "${SRV_TPID}" || SRV_EXIT=$?
+  forget_pid "${SRV_TPID}"
+  forget_pid "${SRV_PID}"
+}
+
+# The port pemx's http stage listens on, from its "listening" log line (http.listen with
+# port 0 picks a free one). Waits up to 60 s; fails if pemx ends first.
+pemx_port() {  # log pid
+  local i port=""
+  for ((i = 0; i < 600; i++)); do
+    port="$(grep -o '"component":"http","msg":"listening"[^}]*"port":[0-9]*' "$1" 2>/dev/null \
+      | head -n 1 | grep -o '[0-9]*$' || true)"
+    [[ -n "${port}" ]] && break
+    kill -0 "$2" 2>/dev/null || break
+    sleep 0.1
+  done
+  printf '%s\n' "${port}"
+}
+
+# The port in a bench program's first JSON line on stdout ({"port":P,...}).
+json_port() {  # file pid
+  local i port=""
+  for ((i = 0; i < 300; i++)); do
+    port="$(grep -o '"port":[0-9]*' "$1" 2>/dev/null | head -n 1 | cut -d: -f2 || true)"
+    [[ -n "${port}" ]] && break
+    kill -0 "$2" 2>/dev/null || break
+    sleep 0.1
+  done
+  printf '%s\n' "${port}"
+}
+
+# Waits until GET URL answers 200 (up to SECONDS); returns 1 otherwise.
+wait_http_ok() {  # url seconds
+  python3 - "$1" "$2" <<'PY'
+import sys, time, urllib.request
+url, limit = sys.argv[1], float(sys.argv[2])
+end = time.time() + limit
+while time.time() < end:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            if r.status == 200:
+                sys.exit(0)
+    except Exception:
+        pass
+    time.sleep(0.2)
+sys.exit(1)
+PY
+}
+
+# Runs wrk and extracts the JSON line the Lua script prints at the end into OUTFILE.
+run_wrk() {  # outfile rawfile wrk-args...
+  local outf=$1 raw=$2
+  shift 2
+  run_child wrk "$@" >"${raw}" 2>&1 || { cat "${raw}" >&2; die "wrk failed"; }
+  sed -n 's/^PEMX_WRK_JSON //p' "${raw}" >"${outf}"
+  [[ -s "${outf}" ]] || { cat "${raw}" >&2; die "wrk printed no PEMX_WRK_JSON line"; }
+}
+
+# A one-line JSON summary of a pemx process: exit code, peak RSS, warn/error log lines.
+pemx_proc_json() {  # log timefile exit hwm [extra json members]
+  local v
+  v="$(peak_rss "$2")"
+  printf '{"exit_code":%d,"peak_rss_kib":%s,"warn_lines":%d,"error_lines":%d%s}\n' \
+    "$3" "${v:-${4:-null}}" \
+    "$(grep -c '"level":"warn"' "$1" || true)" "$(grep -c '"level":"error"' "$1" || true)" \
+    "${5:+,$5}"
+}
+
+machine_description() {
+  local cpu
+  cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+  printf '%s cores (%s), %s RAM, %s; shared with other engineers'"'"' builds and tests, so noisy (load average %s at the start, %s at the end); %s\n' \
+    "$(nproc)" "${cpu:-unknown CPU}" \
+    "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)" \
+    "$(. /etc/os-release && echo "${PRETTY_NAME}")" "${LOAD_START}" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)" "$1"
+}
+
+code_description() {
+  local commit dirty
+  commit="$(git -C "${ROOT}" rev-parse --short HEAD 2>/dev/null || echo '?')"
+  dirty="$(git -C "${ROOT}" status --porcelain -- src plugins include pemx.toml 2>/dev/null | wc -l)"
+  printf 'commit %s%s; librdkafka %s; SQLite %s\n' "${commit}" \
+    "$( ((dirty > 0)) && echo ' + uncommitted changes in src/plugins/include/pemx.toml')" \
+    "$(pkg-config --modversion rdkafka 2>/dev/null || echo '?')" \
+    "$(pkg-config --modversion sqlite3 2>/dev/null || echo '?')"
+}
+
+# Replaces the block between <!-- NAME-results:begin --> and <!-- NAME-results:end --> in
+# docs/benchmarks.md with the summary file.
+update_doc() {  # name summary
+  local doc="${ROOT}/docs/benchmarks.md"
+  python3 - "${doc}" "$2" "$1" <<'PY'
+import sys
+doc, summary, name = sys.argv[1], open(sys.argv[2]).read().strip(), sys.argv[3]
+begin, end = f"<!-- {name}-results:begin -->", f"<!-- {name}-results:end -->"
+text = open(doc).read()
+if begin not in text or end not in text:
+    sys.exit(f"{doc}: markers {begin} / {end} not found")
+head, rest = text.split(begin, 1)
+_, tail = rest.split(end, 1)
+open(doc, "w").write(f"{head}{begin}\n{summary}\n{end}{tail}")
+PY
+  log "updated ${doc}"
+}
