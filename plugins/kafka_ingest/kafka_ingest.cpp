@@ -109,7 +109,11 @@ class KafkaIngest final : public Stage {
   void stop_accepting() noexcept override { accepting_.store(false); }
   bool drain(const Deadline& deadline) noexcept override {
     deadline_ = &deadline;
-    return worker_.wait_done(deadline);
+    bool finished = worker_.wait_done(deadline);
+    if (finished && !committed_all_.load()) {
+      log_.warn("the final offset commit failed: delivered records will be redelivered");
+    }
+    return finished && committed_all_.load();
   }
   void stop() noexcept override {
     accepting_.store(false);
@@ -208,9 +212,10 @@ class KafkaIngest final : public Stage {
 
   // Commits every partition whose committable offset moved. Asynchronously while running;
   // synchronously (with retries until the deadline) at the end.
-  void commit(bool async) {
+  // False when a synchronous commit failed (async results arrive in on_commit).
+  bool commit(bool async) {
     auto ready = tracker_.take_committable();
-    if (ready.empty()) return;
+    if (ready.empty()) return true;
     kafka::PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(ready.size())));
     for (const auto& [tp, next] : ready) {
       rd_kafka_topic_partition_list_add(list.get(), tp.first.c_str(), tp.second)->offset = next;
@@ -218,7 +223,7 @@ class KafkaIngest final : public Stage {
     commits_->inc();
     if (async) {
       rd_kafka_commit(consumer_.get(), list.get(), 1);  // result: on_commit
-      return;
+      return true;
     }
     // Synchronous, but bounded: through a queue polled until the shutdown deadline (or 10 s
     // outside shutdown), so an unreachable coordinator cannot hold the process.
@@ -261,6 +266,7 @@ class KafkaIngest final : public Stage {
       else tracker_.commit_succeeded({tp.topic, tp.partition}, tp.offset);
     }
     if (err) commit_errors_->inc();
+    return !err;
   }
 
   // From librdkafka's cached watermarks (no request): cheap enough for every commit tick.
@@ -435,7 +441,9 @@ class KafkaIngest final : public Stage {
     }
     take_acks();
     tracker_.resend_unconfirmed();
-    commit(false);
+    // A drain is complete only if what was delivered is committed too: otherwise exit 1
+    // says so (a restart redelivers the uncommitted tail).
+    committed_all_.store(commit(false));
     output_.close();
     close_consumer();
     log_.info("consumer closed", {{"unacknowledged", static_cast<std::int64_t>(tracker_.outstanding())}});
@@ -454,6 +462,7 @@ class KafkaIngest final : public Stage {
   std::atomic<bool> accepting_{true};
   std::atomic<std::int64_t> outstanding_{0};
   std::atomic<std::int64_t> lag_{0};
+  std::atomic<bool> committed_all_{false};
   std::atomic<const Deadline*> deadline_{nullptr};
   Counter* consumed_ = nullptr;
   Counter* acked_ = nullptr;
