@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(build-essential cmake ninja-build pkg-config
       librdkafka-dev libboost-dev libsqlite3-dev rapidjson-dev
-      libtomlplusplus-dev libspdlog-dev libfmt-dev catch2 kcat)
+      libtomlplusplus-dev libspdlog-dev libfmt-dev libjemalloc-dev catch2 kcat)
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(default-jre-headless maven curl python3 time iproute2 wrk)
 fi
