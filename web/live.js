@@ -1,0 +1,246 @@
+// Live view: Server-Sent Events from api/live, newest first, bounded, pausable, filterable.
+import { serverInfo, withQuery } from './api.js';
+import { byId, h, setNotice } from './dom.js';
+import { eventItem } from './events.js';
+import { formatTime, str } from './format.js';
+
+const MAX_ITEMS = 200;
+
+const list = byId('live-list');
+const statusEl = byId('live-status');
+const dot = byId('live-dot');
+const pauseButton = byId('live-pause');
+const pendingEl = byId('live-pending');
+const filterInput = byId('live-filter');
+const sourceField = byId('live-source-field');
+const sourceSelect = byId('live-source');
+const note = byId('live-note');
+const empty = byId('live-empty');
+
+let source = null;        // the EventSource while the view is shown
+let retryTimer = 0;
+let retryDelay = 2000;
+let kind = '';
+let paused = false;
+let pendingCount = 0;
+let missedTotal = 0;
+const items = [];         // received messages, oldest first, at most MAX_ITEMS
+const pending = [];       // received while paused, oldest first, at most MAX_ITEMS
+
+function setState(state, text) {
+  statusEl.textContent = text;
+  dot.className = `dot dot-${state}`;
+}
+
+function matches(message) {
+  const q = filterInput.value.trim().toLowerCase();
+  if (!q) return true;
+  const ev = message.event && typeof message.event === 'object' ? message.event : {};
+  return [ev.productId, ev.eventType, ev.eventId].some((v) => str(v).toLowerCase().includes(q));
+}
+
+function render(message) {
+  const meta = [
+    h('span', { class: 'badge kind-badge' }, str(message.kind) || kind),
+    h('span', { class: 'muted live-at' }, 'seen ', formatTime(message.at)),
+  ];
+  if (Array.isArray(message.topics) && message.topics.length) {
+    meta.push(h('span', { class: 'topics' }, '→ ', message.topics.map(str).join(', ')));
+  }
+  const li = eventItem(message.event, { meta });
+  li.classList.add('live-item');
+  if (!li.dataset.eventId) li.dataset.eventId = '';
+  return li;
+}
+
+function updateEmpty() {
+  empty.hidden = list.childElementCount > 0;
+  if (!items.length) empty.textContent = paused ? 'Paused.' : 'Waiting for events…';
+  else empty.textContent = 'No received event matches the filter.';
+}
+
+function trimList() {
+  while (list.childElementCount > MAX_ITEMS) list.lastElementChild.remove();
+}
+
+function insert(messages) {
+  for (const m of messages) {
+    items.push(m);
+    if (items.length > MAX_ITEMS) items.shift();
+  }
+  const fresh = messages.filter(matches).slice(-MAX_ITEMS);
+  const fragment = document.createDocumentFragment();
+  for (let i = fresh.length - 1; i >= 0; i -= 1) fragment.append(render(fresh[i]));
+  list.prepend(fragment);
+  trimList();
+  updateEmpty();
+}
+
+function rebuild() {
+  const fragment = document.createDocumentFragment();
+  for (let i = items.length - 1; i >= 0; i -= 1) {
+    if (matches(items[i])) fragment.append(render(items[i]));
+  }
+  list.replaceChildren(fragment);
+  updateEmpty();
+}
+
+function showPending() {
+  pendingEl.textContent = paused && pendingCount ? `${pendingCount} new` : '';
+}
+
+function onMessage(e) {
+  let message;
+  try {
+    message = JSON.parse(e.data);
+  } catch {
+    return;
+  }
+  if (!message || typeof message !== 'object') return;
+  if (paused) {
+    pendingCount += 1;
+    pending.push(message);
+    if (pending.length > MAX_ITEMS) pending.shift();
+    showPending();
+    return;
+  }
+  insert([message]);
+}
+
+function onGap(e) {
+  let missed = 0;
+  try {
+    missed = Number(JSON.parse(e.data).missed) || 0;
+  } catch {
+    // keep 0
+  }
+  missedTotal += missed;
+  setNotice(note, `The server skipped ${missedTotal} ${missedTotal === 1 ? 'event' : 'events'} `
+    + 'this page could not keep up with (its buffer is bounded). Search shows every stored event.');
+}
+
+function disconnect() {
+  clearTimeout(retryTimer);
+  retryTimer = 0;
+  if (source) {
+    source.close();
+    source = null;
+  }
+}
+
+function connect() {
+  disconnect();
+  const url = withQuery('api/live', { kind });
+  setState('connecting', 'Connecting…');
+  const es = new EventSource(url);
+  source = es;
+  es.addEventListener('open', () => {
+    if (source !== es) return;
+    retryDelay = 2000;
+    setState('connected', 'Connected');
+  });
+  es.addEventListener('hello', () => {
+    if (source !== es) return;
+    setState('connected', 'Connected');
+  });
+  es.addEventListener('event', (e) => {
+    if (source === es) onMessage(e);
+  });
+  es.addEventListener('gap', (e) => {
+    if (source === es) onGap(e);
+  });
+  es.addEventListener('error', () => {
+    if (source !== es) return;
+    setState('reconnecting', 'Reconnecting…');
+    if (es.readyState === EventSource.CLOSED) {
+      // The browser gave up (an HTTP error, or not an event stream): try again later.
+      source = null;
+      retryTimer = setTimeout(connect, retryDelay);
+      retryDelay = Math.min(retryDelay * 2, 30000);
+    }
+  });
+}
+
+pauseButton.addEventListener('click', () => {
+  paused = !paused;
+  pauseButton.textContent = paused ? 'Resume' : 'Pause';
+  pauseButton.setAttribute('aria-pressed', String(paused));
+  if (!paused) {
+    const dropped = pendingCount - pending.length;
+    const batch = pending.splice(0);
+    pendingCount = 0;
+    insert(batch);
+    if (dropped > 0) {
+      setNotice(note, `${dropped} older ${dropped === 1 ? 'event' : 'events'} received while paused `
+        + `were not kept (only the newest ${MAX_ITEMS} are).`);
+    }
+  }
+  showPending();
+  updateEmpty();
+});
+
+byId('live-clear').addEventListener('click', () => {
+  items.length = 0;
+  pending.length = 0;
+  pendingCount = 0;
+  missedTotal = 0;
+  list.replaceChildren();
+  setNotice(note, '');
+  showPending();
+  updateEmpty();
+});
+
+filterInput.addEventListener('input', rebuild);
+filterInput.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape' && filterInput.value) {
+    filterInput.value = '';
+    rebuild();
+  }
+});
+
+sourceSelect.addEventListener('change', () => {
+  kind = sourceSelect.value;
+  items.length = 0;
+  pending.length = 0;
+  pendingCount = 0;
+  list.replaceChildren();
+  showPending();
+  updateEmpty();
+  if (visible) connect();
+});
+
+let visible = false;
+
+serverInfo().then((info) => {
+  const kinds = info.live;
+  if (kinds.length > 1) {
+    sourceSelect.replaceChildren(...kinds.map((k) => h('option', { value: k }, k)));
+    sourceField.hidden = false;
+  }
+  if (!kind && kinds.length) {
+    kind = kinds[0];
+    sourceSelect.value = kind;
+  }
+  if (info.available && !kinds.length) {
+    setNotice(note, 'This server role offers no live stream.');
+  }
+});
+
+export const liveView = {
+  async show() {
+    visible = true;
+    const info = await serverInfo();
+    if (info.available && !info.live.length) {
+      setState('idle', 'Not available');
+      return;
+    }
+    if (visible && !source && !retryTimer) connect();
+  },
+  hide() {
+    visible = false;
+    disconnect();
+    setState('idle', 'Not connected');
+  },
+};
+
+updateEmpty();

@@ -1,0 +1,187 @@
+// Overview view: api/overview every 2 s while the view is shown and the tab is visible.
+import { errorText, request } from './api.js';
+import { byId, h, setNotice } from './dom.js';
+import { drawChart, drawLegend } from './chart.js';
+import { formatCount, formatDuration, formatRate, formatDateTime, formatAgo, num, str } from './format.js';
+
+const REFRESH_MS = 2000;
+
+const meta = byId('overview-meta');
+const errorBox = byId('overview-error');
+const topicsBody = byId('topics-body');
+const topicsEmpty = byId('topics-empty');
+const consumersBody = byId('consumers-body');
+const deadList = byId('dead-list');
+const deadEmpty = byId('dead-empty');
+const chart = byId('chart');
+const legend = byId('chart-legend');
+const duplicates = byId('metric-duplicates');
+
+let visible = false;
+let timer = 0;
+let controller = null;
+let last = null;
+
+function metric(name, text) {
+  for (const el of document.querySelectorAll(`[data-metric="${name}"]`)) el.textContent = text;
+}
+
+function sum(list, key) {
+  let total = 0;
+  let any = false;
+  for (const item of list) {
+    const v = num(item && item[key]);
+    if (v !== null) {
+      total += v;
+      any = true;
+    }
+  }
+  return any ? total : null;
+}
+
+function renderFigures(o) {
+  const ingest = Array.isArray(o.ingest) ? o.ingest : [];
+  const routedTopics = new Set((Array.isArray(o.topics) ? o.topics : []).map((t) => t && t.topic));
+  // "Consumed" counts what came in from outside: an ingest stage reading only topics this
+  // process itself routed to (the store's copy in --role=all) would count every event twice.
+  const external = ingest.filter((i) => !(Array.isArray(i.topics) && i.topics.length
+    && i.topics.every((t) => routedTopics.has(t))));
+  const source = external.length ? external : ingest;
+  metric('consumed', formatCount(sum(source, 'consumed')));
+  metric('consumed-rate', formatRate(sum(source, 'rate')));
+  metric('lag', formatCount(sum(ingest, 'lag')));
+
+  const stored = o.stored && typeof o.stored === 'object' ? o.stored : null;
+  metric('stored', stored ? formatCount(stored.count) : '–');
+  metric('stored-rate', stored ? formatRate(stored.rate) : '–');
+  const dup = stored ? num(stored.duplicates) : null;
+  duplicates.textContent = stored ? (dup ? ` · ${formatCount(dup)} duplicates ignored` : '')
+    : ' · no store in this role';
+
+  const dead = o.deadLetters && typeof o.deadLetters === 'object' ? o.deadLetters : {};
+  metric('deadLetters', formatCount(dead.count));
+  metric('deadLetters-rate', formatRate(dead.rate));
+
+  const pushed = o.pushed && typeof o.pushed === 'object' ? o.pushed : {};
+  metric('pushed', formatCount(pushed.count));
+  metric('pushed-failures', formatCount(pushed.failures));
+
+  consumersBody.replaceChildren(...ingest.map((i) => h('tr', null,
+    h('th', { scope: 'row' }, str(i.stage)),
+    h('td', { class: 'wrap' }, Array.isArray(i.topics) ? i.topics.map(str).join(', ') : ''),
+    h('td', { class: 'num' }, formatCount(i.consumed)),
+    h('td', { class: 'num' }, formatRate(i.rate)),
+    h('td', { class: 'num' }, formatCount(i.lag)))));
+}
+
+function renderTopics(o) {
+  const topics = (Array.isArray(o.topics) ? o.topics : [])
+    .filter((t) => t && typeof t === 'object')
+    .sort((a, b) => str(a.topic).localeCompare(str(b.topic)));
+  topicsBody.replaceChildren(...topics.map((t) => h('tr', { dataset: { topic: str(t.topic) } },
+    h('th', { scope: 'row', class: 'topic-name' }, str(t.topic)),
+    h('td', { class: 'num' }, formatCount(t.count)),
+    h('td', { class: 'num' }, formatRate(t.rate)))));
+  topicsEmpty.hidden = topics.length > 0;
+}
+
+function renderDeadLetters(o) {
+  const latest = o.deadLetters && Array.isArray(o.deadLetters.latest) ? o.deadLetters.latest : [];
+  deadList.replaceChildren(...latest.filter((d) => d && typeof d === 'object').map((d) => h('li', {
+    class: 'dead-item', dataset: { eventId: str(d.eventId) },
+  },
+  h('div', { class: 'dead-head' },
+    h('span', { class: 'badge reason-badge' }, str(d.reason) || 'unknown reason'),
+    d.stage ? h('span', { class: 'muted' }, `at ${str(d.stage)}`) : null,
+    h('time', {
+      class: 'event-time', datetime: num(d.at) !== null ? new Date(num(d.at)).toISOString() : null,
+      title: formatAgo(num(d.at)) || null,
+    }, formatDateTime(num(d.at)))),
+  d.detail ? h('p', { class: 'dead-detail' }, str(d.detail)) : null,
+  h('p', { class: 'dead-ids' },
+    'eventId ', h('code', null, str(d.eventId) || 'none'),
+    d.productId ? [' · productId ', h('code', null, str(d.productId))] : null))));
+  deadEmpty.hidden = latest.length > 0;
+}
+
+function renderChart() {
+  if (!last) return;
+  const shown = drawChart(chart, last.series, chart.clientWidth);
+  drawLegend(legend, last.series, shown);
+}
+
+function render(o) {
+  last = o;
+  const parts = [];
+  if (o.role) parts.push(`Role ${str(o.role)}`);
+  if (num(o.uptimeSeconds) !== null) parts.push(`up ${formatDuration(o.uptimeSeconds)}`);
+  parts.push(`updated ${new Date(num(o.now) ?? Date.now()).toLocaleTimeString()}`);
+  meta.textContent = parts.join(' · ');
+  renderFigures(o);
+  renderTopics(o);
+  renderDeadLetters(o);
+  renderChart();
+}
+
+async function refresh() {
+  timer = 0;
+  if (!visible || document.hidden) return;
+  controller = new AbortController();
+  let result;
+  try {
+    result = await request('api/overview', { signal: controller.signal });
+  } catch {
+    return; // aborted: the view was left
+  } finally {
+    controller = null;
+  }
+  if (!visible) return;
+  if (result.ok && result.data && typeof result.data === 'object') {
+    setNotice(errorBox, '');
+    render(result.data);
+  } else {
+    setNotice(errorBox, result.status === 404
+      ? 'This server does not offer the overview yet.'
+      : `Could not refresh: ${errorText(result)}`);
+  }
+  schedule();
+}
+
+function schedule() {
+  clearTimeout(timer);
+  timer = visible && !document.hidden ? setTimeout(refresh, REFRESH_MS) : 0;
+}
+
+document.addEventListener('visibilitychange', () => {
+  if (!visible) return;
+  if (document.hidden) {
+    clearTimeout(timer);
+    timer = 0;
+  } else if (!timer && !controller) {
+    refresh();
+  }
+});
+
+if (typeof ResizeObserver === 'function') {
+  let width = 0;
+  new ResizeObserver((entries) => {
+    const w = Math.round(entries[0].contentRect.width);
+    if (w && w !== width) {
+      width = w;
+      renderChart();
+    }
+  }).observe(chart);
+}
+
+export const overviewView = {
+  show() {
+    visible = true;
+    if (!timer && !controller) refresh();
+  },
+  hide() {
+    visible = false;
+    clearTimeout(timer);
+    timer = 0;
+    if (controller) controller.abort();
+  },
+};

@@ -1,0 +1,305 @@
+// Search view: product id chips, filters, the paged history, the query kept in the URL hash.
+import { errorText, request, serverInfo, withQuery } from './api.js';
+import { byId, h, setNotice } from './dom.js';
+import { eventItem } from './events.js';
+
+const PAGE_SIZE = 50;
+const MAX_IDS = 200;
+const SEPARATORS = /[\s,;]+/;
+
+const form = byId('search-form');
+const chipList = byId('chips');
+const chipField = byId('chip-field');
+const input = byId('product-input');
+const typeSelect = byId('event-type');
+const fromInput = byId('from-input');
+const toInput = byId('to-input');
+const statusLine = byId('search-status');
+const results = byId('results');
+const loadMore = byId('load-more');
+const unavailable = byId('search-unavailable');
+
+let ids = [];
+let shown = null;       // the query whose results are on screen (a key string)
+let current = null;     // {ids, eventType, from, to} of the results on screen
+let cursor = null;
+let count = 0;
+let inFlight = null;    // AbortController of the running request
+
+// ---- chips ----
+
+function renderChips() {
+  chipList.replaceChildren(...ids.map((id) => h('li', { class: 'chip' },
+    h('span', { class: 'chip-label' }, id),
+    h('button', {
+      type: 'button', class: 'chip-remove', 'aria-label': `Remove ${id}`, title: `Remove ${id}`,
+      onclick: () => {
+        removeId(id);
+        input.focus();
+      },
+    }, h('span', { 'aria-hidden': 'true' }, '×')))));
+  chipField.classList.toggle('has-chips', ids.length > 0);
+}
+
+function addIds(list) {
+  let refused = 0;
+  for (const raw of list) {
+    const id = raw.trim();
+    if (!id || ids.includes(id)) continue;
+    if (ids.length >= MAX_IDS) {
+      refused += 1;
+      continue;
+    }
+    ids.push(id);
+  }
+  renderChips();
+  if (refused) statusLine.textContent = `At most ${MAX_IDS} product IDs per search.`;
+}
+
+function removeId(id) {
+  ids = ids.filter((x) => x !== id);
+  renderChips();
+}
+
+/** Turns everything typed so far into chips; keepTail leaves the text after the last separator. */
+function commitInput(keepTail) {
+  const parts = input.value.split(SEPARATORS);
+  const tail = keepTail ? parts.pop() : '';
+  addIds(parts);
+  input.value = tail;
+}
+
+input.addEventListener('keydown', (e) => {
+  if (e.isComposing) return;
+  if (e.key === 'Enter') {
+    e.preventDefault();
+    if (input.value.trim()) commitInput(false);
+    else submit();
+  } else if (e.key === ',' || e.key === ' ' || e.key === ';') {
+    e.preventDefault();
+    commitInput(false);
+  } else if (e.key === 'Backspace' && input.value === '' && ids.length) {
+    e.preventDefault();
+    removeId(ids[ids.length - 1]);
+  }
+});
+
+input.addEventListener('paste', (e) => {
+  const text = e.clipboardData ? e.clipboardData.getData('text') : '';
+  if (!SEPARATORS.test(text.trim())) return; // one id: let it be pasted as text
+  e.preventDefault();
+  const start = input.selectionStart ?? input.value.length;
+  const end = input.selectionEnd ?? input.value.length;
+  input.value = input.value.slice(0, start) + text + input.value.slice(end);
+  commitInput(false);
+});
+
+input.addEventListener('input', (e) => {
+  if (!SEPARATORS.test(input.value)) return;
+  // A separator typed on a phone keyboard (no usable keydown), or text inserted in one go.
+  const bulk = e.inputType === 'insertFromPaste' || e.inputType === 'insertFromDrop'
+    || e.data === null || (typeof e.data === 'string' && e.data.length > 1);
+  commitInput(!bulk);
+});
+
+chipField.addEventListener('click', (e) => {
+  if (e.target === chipField || e.target === chipList) input.focus();
+});
+
+// ---- query <-> URL hash ----
+
+function pad(n, width = 2) {
+  return String(n).padStart(width, '0');
+}
+
+/** ISO (UTC) -> the value of a datetime-local input, in local time. */
+function isoToLocal(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '';
+  let out = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`
+    + `T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  if (d.getSeconds() || d.getMilliseconds()) {
+    out += `:${pad(d.getSeconds())}`;
+    if (d.getMilliseconds()) out += `.${pad(d.getMilliseconds(), 3)}`;
+  }
+  return out;
+}
+
+/** datetime-local (local time) -> ISO UTC; '' when empty, null when not a date. */
+function localToIso(value) {
+  if (!value) return '';
+  const d = new Date(value); // date-time without an offset: local time
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
+
+function readForm() {
+  if (input.value.trim()) commitInput(false);
+  return {
+    ids: [...ids],
+    eventType: typeSelect.value,
+    from: localToIso(fromInput.value),
+    to: localToIso(toInput.value),
+  };
+}
+
+function keyOf(q) {
+  return JSON.stringify([q.ids, q.eventType || '', q.from || '', q.to || '']);
+}
+
+function hashValue(value) {
+  return encodeURIComponent(value).replace(/%3A/gi, ':');
+}
+
+export function searchHash(q) {
+  const parts = [];
+  if (q.ids && q.ids.length) parts.push(`productIds=${q.ids.map(hashValue).join(',')}`);
+  if (q.eventType) parts.push(`eventType=${hashValue(q.eventType)}`);
+  if (q.from) parts.push(`from=${hashValue(q.from)}`);
+  if (q.to) parts.push(`to=${hashValue(q.to)}`);
+  return `#/search${parts.length ? `?${parts.join('&')}` : ''}`;
+}
+
+function queryFromParams(params) {
+  const list = (params.get('productIds') || '').split(SEPARATORS).map((x) => x.trim())
+    .filter(Boolean);
+  return {
+    ids: [...new Set(list)].slice(0, MAX_IDS),
+    eventType: params.get('eventType') || '',
+    from: params.get('from') || '',
+    to: params.get('to') || '',
+  };
+}
+
+function fillForm(q) {
+  ids = [...q.ids];
+  renderChips();
+  input.value = '';
+  const known = [...typeSelect.options].some((o) => o.value === q.eventType);
+  if (!known && q.eventType) {
+    typeSelect.append(h('option', { value: q.eventType }, q.eventType));
+  }
+  typeSelect.value = q.eventType;
+  fromInput.value = isoToLocal(q.from);
+  toInput.value = isoToLocal(q.to);
+}
+
+// ---- running a search ----
+
+function statusText() {
+  const noun = count === 1 ? 'event' : 'events';
+  if (count === 0) return 'No events';
+  return cursor ? `${count} ${noun} (more available)` : `${count} ${noun}`;
+}
+
+async function fetchPage(q, append) {
+  if (inFlight) inFlight.abort();
+  const controller = new AbortController();
+  inFlight = controller;
+  const url = withQuery('event', {
+    productIds: q.ids, limit: PAGE_SIZE, eventType: q.eventType, from: q.from, to: q.to,
+    cursor: append ? cursor : '',
+  });
+  statusLine.textContent = append ? 'Loading more…' : 'Searching…';
+  results.setAttribute('aria-busy', 'true');
+  loadMore.disabled = true;
+  let result;
+  try {
+    result = await request(url, { signal: controller.signal });
+  } catch {
+    return; // aborted by a newer search
+  } finally {
+    if (inFlight === controller) {
+      inFlight = null;
+      results.removeAttribute('aria-busy');
+      loadMore.disabled = false;
+    }
+  }
+  if (controller.signal.aborted) return;
+  if (!result.ok || !Array.isArray(result.data)) {
+    statusLine.textContent = result.ok ? 'The server sent an unexpected answer.'
+      : result.status === 503 && !result.networkError
+        ? `Search is not available: ${errorText(result)}` : errorText(result);
+    if (!append) {
+      results.replaceChildren();
+      loadMore.hidden = true;
+    }
+    return;
+  }
+  if (!append) {
+    results.replaceChildren();
+    count = 0;
+  }
+  const fragment = document.createDocumentFragment();
+  for (const event of result.data) fragment.append(eventItem(event));
+  results.append(fragment);
+  count += result.data.length;
+  cursor = result.headers.get('X-Next-Cursor') || null;
+  loadMore.hidden = !cursor;
+  statusLine.textContent = statusText();
+}
+
+function run(q) {
+  current = q;
+  shown = keyOf(q);
+  cursor = null;
+  if (!q.ids.length) {
+    if (inFlight) inFlight.abort();
+    inFlight = null;
+    results.replaceChildren();
+    loadMore.hidden = true;
+    statusLine.textContent = 'Add at least one product ID.';
+    return;
+  }
+  if (q.from === null || q.to === null) {
+    statusLine.textContent = 'From and To must be valid dates.';
+    return;
+  }
+  if (q.from && q.to && q.from >= q.to) {
+    statusLine.textContent = 'From must be before To.';
+    return;
+  }
+  fetchPage(q, false);
+}
+
+function submit() {
+  const q = readForm();
+  const hash = searchHash({ ...q, from: q.from || '', to: q.to || '' });
+  if (location.hash === hash || q.from === null || q.to === null) {
+    run(q); // same URL: search again (a refresh)
+  } else {
+    location.hash = hash; // the router calls show(), which runs it
+  }
+}
+
+form.addEventListener('submit', (e) => {
+  e.preventDefault();
+  submit();
+});
+
+loadMore.addEventListener('click', () => {
+  if (current && cursor) fetchPage(current, true);
+});
+
+serverInfo().then((info) => {
+  if (info.history === false) {
+    setNotice(unavailable, 'This server role keeps no history (no event store): search is not available here.');
+    byId('search-button').disabled = true;
+  }
+});
+
+/** The hash's link to the results on screen (the nav keeps it). */
+export function currentSearchHash() {
+  return current ? searchHash(current) : '#/search';
+}
+
+export const searchView = {
+  show(params) {
+    const q = queryFromParams(params);
+    if (!q.ids.length) return; // plain #/search: keep what is on screen
+    if (keyOf(q) === shown) return;
+    fillForm(q);
+    run(q);
+  },
+  hide() {},
+};
