@@ -41,11 +41,13 @@ function matches(message) {
 
 function render(message) {
   const meta = [
-    h('span', { class: 'badge kind-badge' }, str(message.kind) || kind),
-    h('span', { class: 'muted live-at' }, 'seen ', formatTime(message.at)),
+    h('span', { class: 'badge kind-badge' }, str(message.kind) || kind || 'live'),
+    h('span', { class: 'live-at' }, 'seen at ', formatTime(message.at)),
   ];
   if (Array.isArray(message.topics) && message.topics.length) {
-    meta.push(h('span', { class: 'topics' }, '→ ', message.topics.map(str).join(', ')));
+    meta.push(h('span', { class: 'topics' },
+      h('span', { class: 'visually-hidden' }, 'sent to '),
+      h('span', { 'aria-hidden': 'true' }, '→ '), message.topics.map(str).join(', ')));
   }
   const li = eventItem(message.event, { meta });
   li.classList.add('live-item');

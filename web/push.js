@@ -153,6 +153,7 @@ function renderValidation(errors, events) {
 async function push() {
   if (busy) return;
   clearFeedback();
+  updateCount();
   const parsed = parseEditor(editor.value);
   if (parsed.error) {
     editor.setAttribute('aria-invalid', 'true');
