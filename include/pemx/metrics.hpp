@@ -66,6 +66,12 @@ class Metrics {
   // Sum of a counter family over all its label sets (for logs and tests).
   std::uint64_t counter_total(const std::string& name) const;
   std::uint64_t counter_value(const std::string& name, const Labels& labels) const;
+  // Every series of a counter or gauge family (gauge functions included), with its labels.
+  struct Sample {
+    Labels labels;
+    double value = 0;
+  };
+  std::vector<Sample> read(const std::string& name) const;
 
  private:
   struct Family {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "pemx/activity.hpp"
 #include "pemx/event_store.hpp"
 #include "pemx/log.hpp"
 #include "pemx/metrics.hpp"
@@ -55,6 +56,8 @@ struct StageContext {
   // provides one registers it in its constructor; a stage that uses one looks it up in
   // start() (construction happens in role order, so the provider must be listed first).
   std::map<std::string, std::shared_ptr<EventReader>>* readers = nullptr;
+  // Latest events and dead letters, for the page (live view, overview). Never null.
+  Activity* activity = nullptr;
   // Reports an unrecoverable error: the supervisor drains what it can and exits non-zero.
   std::function<void(const std::string&)> fatal;
 

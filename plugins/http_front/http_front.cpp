@@ -39,7 +39,8 @@ class HttpFront final : public Stage {
     // Always a producer: it serves the push when enabled, and the readiness probe.
     pusher_ = std::make_unique<Pusher>(s.kafka, ctx.kafka_brokers, s.push_topic,
                                        s.server.push_timeout, ctx.log, *ctx.metrics);
-    server_ = std::make_unique<Server>(s.server, ctx.log, *ctx.metrics, reader, pusher_.get());
+    server_ = std::make_unique<Server>(s.server, ctx.log, *ctx.metrics, reader, pusher_.get(),
+                                       ctx.activity);
   }
   void start() override { server_->start(); }
   void stop_accepting() noexcept override { server_->stop_accepting(); }
@@ -126,6 +127,8 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
   if (s.server.history.default_limit > s.server.history.max_limit) {
     section.error("default_limit", "must not exceed max_limit");
   }
+  s.server.max_live_clients =
+      static_cast<std::size_t>(section.integer("max_live_clients", 32, 0, 10000));
   s.server.cors_origins = section.string_list("cors_origins", {"http://localhost:3000"});
   s.server.write_tokens = section.string_list("write_tokens", {});
   if (auto file = section.optional_string("write_tokens_file")) {

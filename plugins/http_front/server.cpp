@@ -10,11 +10,21 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/version.hpp>
 
+#include <algorithm>
+#include <array>
+#include <charconv>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include "http_front/openapi.hpp"
+#include "http_front/overview.hpp"
 #include "http_front/pusher.hpp"
+#include "http_front/static_files.hpp"
+#include "pemx/version.hpp"
 
 namespace pemx::http_front {
 
@@ -38,29 +48,54 @@ bool token_allowed(const std::vector<std::string>& tokens, std::string_view auth
   return ok;
 }
 
+// The page's files may only load from this server: no inline script or style, no framing.
+constexpr const char* kPagePolicy =
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+constexpr auto kSampleEvery = std::chrono::seconds(2);
+constexpr auto kLivePoll = std::chrono::milliseconds(250);
+constexpr auto kLiveHeartbeat = std::chrono::seconds(15);
+constexpr std::size_t kLiveBatch = 256;   // events per write at most
+constexpr std::size_t kLiveReplay = 20;   // recent events sent to a new stream
+
 class Session;
+class LiveStream;
 
 struct Server::Impl {
-  Impl(ServerSettings s, Logger l, Metrics& m, std::shared_ptr<EventReader> r, Pusher* p)
+  Impl(ServerSettings s, Logger l, Metrics& m, std::shared_ptr<EventReader> r, Pusher* p,
+       Activity* a)
       : settings(std::move(s)), log(std::move(l)), metrics(m), reader(std::move(r)), pusher(p),
-        acceptor(net::make_strand(ioc)), queries(static_cast<std::size_t>(settings.query_threads)) {}
+        activity(a), overview(m, a), acceptor(net::make_strand(ioc)), sampler(ioc),
+        queries(static_cast<std::size_t>(settings.query_threads)) {}
 
   ServerSettings settings;
   Logger log;
   Metrics& metrics;
   std::shared_ptr<EventReader> reader;
   Pusher* pusher;
+  Activity* activity;
+  Overview overview;
   net::io_context ioc;
   tcp::acceptor acceptor;
+  net::steady_timer sampler;
   net::thread_pool queries;  // store queries and probes: never on an Asio I/O thread
   std::vector<std::thread> threads;
   std::atomic<bool> stopping{false};
   std::atomic<int> sessions{0};
   std::mutex sessions_mutex;
   std::set<std::weak_ptr<Session>, std::owner_less<std::weak_ptr<Session>>> live;
+  std::set<std::weak_ptr<LiveStream>, std::owner_less<std::weak_ptr<LiveStream>>> streams;
+  std::atomic<std::size_t> stream_count{0};
   std::uint16_t port = 0;
 
   void accept();
+  void sample() {
+    overview.sample(epoch_ms_now());
+    sampler.expires_after(kSampleEvery);
+    sampler.async_wait([this](beast::error_code ec) {
+      if (!ec && !stopping.load()) sample();
+    });
+  }
   void count(const std::string& route, int status, double seconds) {
     metrics.counter("pemx_http_requests_total", "HTTP requests by route and status",
                     {{"route", route}, {"status", std::to_string(status)}})
@@ -71,10 +106,153 @@ struct Server::Impl {
   }
 };
 
+struct LiveFilter {
+  std::string kind;
+  std::set<std::string> product_ids;  // empty: any
+  std::string event_type;             // empty: any
+  bool matches(const LiveEvent& e) const {
+    return e.kind == kind && (product_ids.empty() || product_ids.count(e.product_id) != 0) &&
+           (event_type.empty() || e.event_type == event_type);
+  }
+};
+
+// One /api/live client: Server-Sent Events read from the Activity ring at the client's pace.
+// It holds at most one batch of text; a client slower than the ring is told what it missed
+// ("event: gap"), and one that cannot take a write within live_write_timeout is closed.
+class LiveStream : public std::enable_shared_from_this<LiveStream> {
+ public:
+  LiveStream(beast::tcp_stream&& stream, Server::Impl& server, LiveFilter filter,
+             std::uint64_t after)
+      : stream_(std::move(stream)), server_(server), watch_(*server.activity),
+        filter_(std::move(filter)), after_(after), timer_(stream_.get_executor()) {
+    server_.sessions.fetch_add(1);
+  }
+  ~LiveStream() {
+    server_.stream_count.fetch_sub(1);
+    server_.sessions.fetch_sub(1);
+  }
+
+  // The response header is already in `head`; events follow it.
+  void start(std::string head) {
+    net::dispatch(stream_.get_executor(),
+                  [self = shared_from_this(), head = std::move(head)]() mutable {
+                    self->text_ = std::move(head);
+                    self->text_ += "retry: 2000\nevent: hello\ndata: {\"kind\":\"" +
+                                   self->filter_.kind + "\",\"buffer\":1024}\n\n";
+                    self->watch_client();
+                    self->write();
+                  });
+  }
+  void cancel() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
+  }
+
+ private:
+  // Reads nothing but notices the client going away.
+  void watch_client() {
+    stream_.socket().async_read_some(
+        net::buffer(sink_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+          if (ec) {
+            self->close();
+            return;
+          }
+          self->watch_client();
+        });
+  }
+
+  void pump() {
+    if (closed_) return;
+    if (server_.stopping.load()) {
+      close();
+      return;
+    }
+    auto slice = server_.activity->since(after_, kLiveBatch);
+    after_ = slice.last;
+    text_.clear();
+    if (slice.missed > 0) {
+      text_ += "event: gap\ndata: {\"missed\":" + std::to_string(slice.missed) + "}\n\n";
+    }
+    for (const auto& e : slice.events) {
+      if (filter_.matches(*e)) append(*e);
+    }
+    if (!text_.empty() || Clock::now() >= next_heartbeat_) {
+      if (text_.empty()) text_ = ": keep-alive\n\n";
+      write();
+      return;
+    }
+    timer_.expires_after(kLivePoll);
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->pump();
+    });
+  }
+
+  void append(const LiveEvent& e) {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key("seq");
+    w.Uint64(e.seq);
+    w.Key("kind");
+    w.String(e.kind.data(), static_cast<rapidjson::SizeType>(e.kind.size()));
+    w.Key("at");
+    w.Int64(e.at_ms);
+    if (!e.topics.empty()) {
+      w.Key("topics");
+      w.StartArray();
+      for (const auto& t : e.topics) w.String(t.data(), static_cast<rapidjson::SizeType>(t.size()));
+      w.EndArray();
+    }
+    w.Key("event");
+    // The event as received: a JSON object the router or the store already parsed.
+    w.RawValue(e.json.data(), e.json.size(), rapidjson::kObjectType);
+    w.EndObject();
+    text_ += "id: " + std::to_string(e.seq) + "\nevent: event\ndata: ";
+    // A line break ends an SSE field; in valid JSON it can only be whitespace.
+    for (const char* p = buf.GetString(); *p != '\0'; ++p) {
+      text_ += (*p == '\n' || *p == '\r') ? ' ' : *p;
+    }
+    text_ += "\n\n";
+  }
+
+  void write() {
+    next_heartbeat_ = Clock::now() + kLiveHeartbeat;
+    stream_.expires_after(server_.settings.live_write_timeout);
+    net::async_write(stream_, net::buffer(text_),
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                       if (ec) {
+                         self->close();
+                         return;
+                       }
+                       self->stream_.expires_never();
+                       self->pump();
+                     });
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    timer_.cancel();
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().close(ec);
+  }
+
+  beast::tcp_stream stream_;
+  Server::Impl& server_;
+  Activity::Watch watch_;
+  LiveFilter filter_;
+  std::uint64_t after_;
+  net::steady_timer timer_;
+  std::string text_;
+  std::array<char, 512> sink_{};
+  Clock::time_point next_heartbeat_ = Clock::now() + kLiveHeartbeat;
+  bool closed_ = false;
+};
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, Server::Impl& server)
-      : stream_(std::move(socket)), server_(server) {
+      : stream_(std::move(socket)), executor_(stream_.get_executor()), server_(server) {
     server_.sessions.fetch_add(1);
   }
   ~Session() { server_.sessions.fetch_sub(1); }
@@ -85,12 +263,13 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   // From another thread: close the connection if it is waiting for a request.
   void close_if_idle() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] {
-      if (self->idle_) self->stream_.socket().close();
+    net::post(executor_, [self = shared_from_this()] {
+      if (self->idle_ && !self->handed_over_) self->stream_.socket().close();
     });
   }
   void cancel() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] {
+    net::post(executor_, [self = shared_from_this()] {
+      if (self->handed_over_) return;
       beast::error_code ec;
       self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
       self->stream_.socket().close(ec);
@@ -179,6 +358,30 @@ class Session : public std::enable_shared_from_this<Session> {
       route_ = "/openapi.json";
       return send({200, std::string(openapi_json()), {}}, "application/json", true);
     }
+    if (path == "/api/info" && method == http::verb::get) {
+      route_ = "/api/info";
+      return send({200, info_json(), {}}, "application/json", true);
+    }
+    if (path == "/api/overview" && method == http::verb::get) {
+      route_ = "/api/overview";
+      return send({200, server_.overview.render(epoch_ms_now()), {}}, "application/json", true);
+    }
+    if (path == "/api/live" && method == http::verb::get) {
+      route_ = "/api/live";
+      return start_live(query);
+    }
+    if (method == http::verb::get) {
+      if (const StaticFile* f = find_static(path)) {
+        route_ = "page";
+        return send({200,
+                     std::string(f->data),
+                     {{"Cache-Control", "no-cache"},
+                      {"Content-Security-Policy", kPagePolicy},
+                      {"X-Frame-Options", "DENY"},
+                      {"Referrer-Policy", "no-referrer"}}},
+                    content_type_for(f->name), true);
+      }
+    }
     if (path == "/event") {
       route_ = "/event";
       if (method == http::verb::get) return get_events(path, query);
@@ -210,6 +413,111 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       return history_answer(page.value(), p, qs);
     });
+  }
+
+  std::string info_json() const {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key("version");
+    w.String(kVersion);
+    w.Key("role");
+    w.String(server_.activity ? server_.activity->role.c_str() : "");
+    w.Key("history");
+    w.Bool(server_.reader != nullptr);
+    w.Key("push");
+    w.Bool(server_.settings.push_enabled);
+    w.Key("tokenRequired");
+    w.Bool(!server_.settings.write_tokens.empty());
+    w.Key("live");
+    w.StartArray();
+    if (server_.activity) {
+      for (const auto& k : server_.activity->kinds()) w.String(k.c_str());
+    }
+    w.EndArray();
+    w.EndObject();
+    return {buf.GetString(), buf.GetSize()};
+  }
+
+  // GET /api/live?kind=&productIds=&eventType=: hands the connection to a LiveStream.
+  void start_live(std::string_view query) {
+    auto params = parse_query(query);
+    if (!params || !valid_utf8(query)) {
+      return send(error_answer(400, "malformed query string"), "application/json", true);
+    }
+    std::vector<std::string> kinds = server_.activity ? server_.activity->kinds()
+                                                      : std::vector<std::string>{};
+    auto offered = [&](const std::string& k) {
+      return std::find(kinds.begin(), kinds.end(), k) != kinds.end();
+    };
+    LiveFilter filter;
+    for (const auto& [key, value] : *params) {
+      if (key == "kind") {
+        filter.kind = value;
+      } else if (key == "eventType") {
+        filter.event_type = value;
+      } else if (key == "productIds") {
+        std::string_view rest = value;
+        while (!rest.empty()) {
+          auto comma = rest.find(',');
+          std::string_view id = rest.substr(0, comma);
+          auto b = id.find_first_not_of(" \t");
+          auto e = id.find_last_not_of(" \t");
+          if (b != std::string_view::npos) filter.product_ids.emplace(id.substr(b, e - b + 1));
+          rest = comma == std::string_view::npos ? "" : rest.substr(comma + 1);
+        }
+        if (filter.product_ids.size() > kMaxIds) {
+          return send(error_answer(400, "at most 200 productIds"), "application/json", true);
+        }
+      }
+    }
+    if (kinds.empty()) {
+      return send(error_answer(503, "this role streams no events"), "application/json", true);
+    }
+    if (filter.kind.empty()) filter.kind = offered("stored") ? "stored" : kinds.front();
+    if (!offered(filter.kind)) {
+      std::string list;
+      for (const auto& k : kinds) list += (list.empty() ? "" : ", ") + k;
+      return send(error_answer(400, "kind must be one of: " + list), "application/json", true);
+    }
+    if (server_.stream_count.fetch_add(1) >= server_.settings.max_live_clients) {
+      server_.stream_count.fetch_sub(1);
+      return send(error_answer(503, "too many live streams; try again later"), "application/json",
+                  true);
+    }
+    // Resume after Last-Event-ID (EventSource sends it when it reconnects), or replay a few.
+    std::uint64_t last = server_.activity->last_seq();
+    std::uint64_t after = last > kLiveReplay ? last - kLiveReplay : 0;
+    auto resume = req_["Last-Event-ID"];
+    if (!resume.empty()) {
+      std::uint64_t id = 0;
+      auto [end, ec] = std::from_chars(resume.data(), resume.data() + resume.size(), id);
+      if (ec == std::errc() && end == resume.data() + resume.size() && id <= last) after = id;
+    }
+    http::response<http::empty_body> res(http::status::ok, req_.version());
+    res.set(http::field::server, "pemx");
+    res.set(http::field::content_type, "text/event-stream; charset=utf-8");
+    res.set(http::field::cache_control, "no-store");
+    res.set("X-Content-Type-Options", "nosniff");
+    res.set("X-Accel-Buffering", "no");
+    add_cors(res);
+    res.keep_alive(false);
+    std::ostringstream head;
+    head << res.base();
+    server_.count(route_, 200,
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - started_)
+                      .count());
+    auto stream = std::make_shared<LiveStream>(std::move(stream_), server_, std::move(filter),
+                                               after);
+    {
+      std::lock_guard<std::mutex> lock(server_.sessions_mutex);
+      for (auto it = server_.streams.begin(); it != server_.streams.end();) {
+        it = it->expired() ? server_.streams.erase(it) : ++it;
+      }
+      server_.streams.insert(stream);
+    }
+    handed_over_ = true;
+    stream->start(head.str());
   }
 
   void post_events() {
@@ -252,7 +560,8 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  void add_cors(Response& res) {
+  template <class Message>
+  void add_cors(Message& res) {
     auto origin = req_[http::field::origin];
     if (origin.empty()) return;
     for (const auto& allowed : server_.settings.cors_origins) {
@@ -268,11 +577,14 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
-  void send(const Answer& a, const char* content_type, bool have_request) {
+  void send(const Answer& a, std::string_view content_type, bool have_request) {
     auto res = std::make_shared<Response>(static_cast<http::status>(a.status),
                                           have_request ? req_.version() : 11);
     res->set(http::field::server, "pemx");
-    if (!a.body.empty()) res->set(http::field::content_type, content_type);
+    if (!a.body.empty()) {
+      res->set(http::field::content_type,
+               beast::string_view(content_type.data(), content_type.size()));
+    }
     res->set(http::field::cache_control, "no-store");
     res->set("X-Content-Type-Options", "nosniff");
     for (const auto& [k, v] : a.headers) res->set(k, v);
@@ -299,11 +611,13 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void do_close() {
+    if (handed_over_) return;
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
   }
 
   beast::tcp_stream stream_;
+  beast::tcp_stream::executor_type executor_;  // the strand; outlives a handed-over stream_
   Server::Impl& server_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -311,6 +625,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string route_ = "other";
   bool keep_alive_ = false;
   bool idle_ = false;
+  bool handed_over_ = false;  // the connection became a LiveStream
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 
@@ -335,9 +650,9 @@ void Server::Impl::accept() {
 }
 
 Server::Server(ServerSettings settings, Logger log, Metrics& metrics,
-               std::shared_ptr<EventReader> reader, Pusher* pusher)
+               std::shared_ptr<EventReader> reader, Pusher* pusher, Activity* activity)
     : impl_(std::make_unique<Impl>(std::move(settings), std::move(log), metrics,
-                                   std::move(reader), pusher)) {}
+                                   std::move(reader), pusher, activity)) {}
 
 Server::~Server() { stop(); }
 
@@ -359,6 +674,7 @@ void Server::start() {
   i.port = i.acceptor.local_endpoint().port();
   i.log.info("listening", {{"address", i.settings.host}, {"port", static_cast<int>(i.port)}});
   i.accept();
+  i.sample();
   for (int t = 0; t < i.settings.io_threads; ++t) i.threads.emplace_back([&i] { i.ioc.run(); });
 }
 
@@ -371,9 +687,14 @@ void Server::stop_accepting() noexcept {
     beast::error_code ec;
     i.acceptor.close(ec);
   });
+  net::post(i.sampler.get_executor(), [&i] { i.sampler.cancel(); });
   std::lock_guard<std::mutex> lock(i.sessions_mutex);
   for (const auto& w : i.live) {
     if (auto s = w.lock()) s->close_if_idle();
+  }
+  // Live streams never end by themselves: end them now.
+  for (const auto& w : i.streams) {
+    if (auto s = w.lock()) s->cancel();
   }
 }
 
@@ -391,6 +712,9 @@ void Server::stop() noexcept {
   {
     std::lock_guard<std::mutex> lock(i.sessions_mutex);
     for (const auto& w : i.live) {
+      if (auto s = w.lock()) s->cancel();
+    }
+    for (const auto& w : i.streams) {
       if (auto s = w.lock()) s->cancel();
     }
   }

@@ -4,6 +4,11 @@
 // every read, header and body limits, keep-alive. Store queries and readiness probes run on a
 // separate pool, so no Asio thread ever blocks.
 //
+// The page: the files of web/ (embedded) at "/", "/api/info", "/api/overview" (figures, rates
+// and a 10-minute series sampled every 2 s on an Asio timer) and "/api/live" (Server-Sent
+// Events from the Activity ring; each stream reads at its own pace and is told what it missed
+// when it falls behind, so a slow client costs no memory).
+//
 // Shutdown: stop_accepting() closes the acceptor and makes sessions answer with
 // "Connection: close" (idle ones are closed); drain() waits for sessions to end; stop()
 // cancels what is left and joins the threads.
@@ -16,6 +21,7 @@
 #include <vector>
 
 #include "http_front/api.hpp"
+#include "pemx/activity.hpp"
 #include "pemx/event_store.hpp"
 #include "pemx/log.hpp"
 #include "pemx/metrics.hpp"
@@ -39,12 +45,15 @@ struct ServerSettings {
   std::vector<std::string> write_tokens;  // empty: writes are open
   std::vector<std::string> cors_origins;  // "*" allows any
   HistoryLimits history;
+  std::size_t max_live_clients = 32;  // concurrent /api/live streams
+  std::chrono::milliseconds live_write_timeout{30'000};  // a stream that cannot write is closed
 };
 
 class Server {
  public:
+  // activity: the live view's events and the overview's dead letters (may be null).
   Server(ServerSettings settings, Logger log, Metrics& metrics,
-         std::shared_ptr<EventReader> reader, Pusher* pusher);
+         std::shared_ptr<EventReader> reader, Pusher* pusher, Activity* activity);
   ~Server();
   // Binds and listens (throws with a clear message when it cannot), then runs the threads.
   void start();

@@ -48,6 +48,7 @@ class KafkaIngest final : public Stage {
   KafkaIngest(const Settings& s, StageContext& ctx)
       : s_(s), log_(ctx.log), fatal_(ctx.fatal), output_(ctx.queue(s.output)),
         acks_(ctx.queue(s.acks)) {
+    if (ctx.activity != nullptr) ctx.activity->note_source(ctx.name, s.topics);
     Labels stage = {{"stage", ctx.name}};
     Metrics& m = *ctx.metrics;
     consumed_ = &m.counter("pemx_kafka_ingest_consumed_total", "Messages consumed", stage);

@@ -51,6 +51,8 @@ class RulesRouter final : public Stage {
           {{"stage", ctx.name}, {"reason", std::string(reason)}});
     }
     stage_name_ = ctx.name;
+    activity_ = ctx.activity;
+    if (activity_ != nullptr) activity_->offer("routed");
   }
 
   void start() override {
@@ -108,6 +110,10 @@ class RulesRouter final : public Stage {
       header(rec, n, "pemx-dlq-stage", stage_name_);
       rec.out_headers.resize(n);
       dead_.at(d.reason)->inc();
+      if (activity_ != nullptr) {
+        activity_->dead_letter({epoch_ms_now(), stage_name_, d.reason, d.detail, d.event_id,
+                                rec.key});
+      }
       if (bad_log_.allow()) {
         log_.warn("event dead-lettered", {{"reason", d.reason},
                                           {"detail", d.detail},
@@ -126,6 +132,10 @@ class RulesRouter final : public Stage {
     rec.targets.swap(d.topics);
     routed_total_->inc();
     for (const auto& t : rec.targets) topic_counter(t).inc();
+    if (activity_ != nullptr && activity_->watched()) {
+      activity_->publish(
+          {0, "routed", epoch_ms_now(), rec.out_key, rec.event_type, rec.targets, rec.value});
+    }
     if (log_.enabled(LogLevel::kDebug)) {
       log_.debug("event routed", {{"eventId", rec.event_id},
                                   {"eventType", rec.event_type},
@@ -154,6 +164,7 @@ class RulesRouter final : public Stage {
   Router router_;
   RateLimit bad_log_;
   std::string stage_name_;
+  Activity* activity_ = nullptr;
   Counter* routed_total_ = nullptr;
   std::map<std::string, Counter*> dead_;
   std::map<std::string, Counter*> per_topic_;

@@ -64,6 +64,7 @@ class SqliteStore final : public Stage {
         log_(ctx.log),
         fatal_(ctx.fatal),
         stage_name_(ctx.name),
+        activity_(ctx.activity),
         input_(ctx.queue(s.input)),
         acks_(ctx.queue(s.acks)),
         backoff_(s.retry),
@@ -71,6 +72,7 @@ class SqliteStore final : public Stage {
         bad_log_(10) {
     Labels stage = {{"stage", ctx.name}};
     Metrics& m = *ctx.metrics;
+    if (activity_ != nullptr) activity_->offer("stored");
     stored_ = &m.counter("pemx_sqlite_store_stored_total", "Events stored (new rows)", stage);
     duplicates_ = &m.counter("pemx_sqlite_store_duplicates_total",
                              "Events whose eventId was already stored (redeliveries)", stage);
@@ -169,6 +171,9 @@ class SqliteStore final : public Stage {
                  {"offset", rec->offset},
                  {"suppressed", static_cast<std::int64_t>(bad_log_.take_suppressed())}});
     }
+    if (activity_ != nullptr) {
+      activity_->dead_letter({epoch_ms_now(), stage_name_, why.code, why.message, {}, rec->key});
+    }
     rec->dead_letter_reason = why.code;
     rec->dead_letter_detail = why.message;
     rec->targets.assign(1, s_.dead_letter_topic);
@@ -179,6 +184,15 @@ class SqliteStore final : public Stage {
                         {"pemx-source-partition", std::to_string(rec->partition)},
                         {"pemx-source-offset", std::to_string(rec->offset)}};
     dead_letters_->send(std::move(rec), st);
+  }
+
+  // The committed batch, for the live view (only while someone watches).
+  void publish_stored() {
+    if (activity_ == nullptr || !activity_->watched()) return;
+    const std::int64_t now = epoch_ms_now();
+    for (auto& row : rows_) {
+      activity_->publish({0, "stored", now, row.product_id, row.event_type, {}, row.raw_json});
+    }
   }
 
   // Writes the batch in one transaction; on success its records go to the ack queue. A
@@ -207,6 +221,7 @@ class SqliteStore final : public Stage {
                       {"duplicates", static_cast<std::int64_t>(written.value().duplicates)}});
         }
         backoff_.reset();
+        publish_stored();
         rows_.clear();
         for (auto& rec : batch_) finished_.push_back(std::move(rec));  // committed: ackable
         batch_.clear();
@@ -313,6 +328,7 @@ class SqliteStore final : public Stage {
   Logger log_;
   std::function<void(const std::string&)> fatal_;
   std::string stage_name_;
+  Activity* activity_;
   RecordQueue& input_;
   RecordQueue& acks_;
   Backoff backoff_;

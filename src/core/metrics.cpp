@@ -143,4 +143,16 @@ std::uint64_t Metrics::counter_value(const std::string& name, const Labels& labe
   return c == it->second.counters.end() ? 0 : c->second->value();
 }
 
+std::vector<Metrics::Sample> Metrics::read(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<Sample> out;
+  auto it = families_.find(name);
+  if (it == families_.end()) return out;
+  const Family& f = it->second;
+  for (const auto& [labels, c] : f.counters) out.push_back({labels, static_cast<double>(c->value())});
+  for (const auto& [labels, g] : f.gauges) out.push_back({labels, g->value()});
+  for (const auto& [labels, fn] : f.gauge_fns) out.push_back({labels, fn()});
+  return out;
+}
+
 }  // namespace pemx

@@ -109,6 +109,9 @@ int Supervisor::run() {
 
   // Services stages offer each other (a store's reader); outlives the stages.
   std::map<std::string, std::shared_ptr<EventReader>> readers;
+  Activity activity;
+  activity.role = role_;
+  activity.started_at_ms = epoch_ms_now();
   // Construct in role order; a failure here is a start-up failure.
   std::vector<std::unique_ptr<Stage>> stages;
   for (const auto& name : names) {
@@ -119,6 +122,7 @@ int Supervisor::run() {
     ctx.metrics = &metrics_;
     ctx.kafka_brokers = brokers;
     ctx.readers = &readers;
+    ctx.activity = &activity;
     for (const auto& port : inst->spec->ports()) ctx.queues[port.queue] = queues.at(port.queue).get();
     ctx.fatal = [&, name](const std::string& reason) {
       std::lock_guard<std::mutex> lock(fatal_mutex);

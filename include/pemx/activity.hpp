@@ -1,0 +1,99 @@
+#pragma once
+// Activity: what the page's live view and overview show that metrics cannot: the latest events
+// (as a router routed them or a store stored them) and the latest dead letters with their
+// reasons. One per process, made by the supervisor and shared with every stage.
+//
+// Both are fixed-size rings, so memory stays bounded whatever the event rate. Publishing an
+// event costs one copy of its bytes and a short lock, and only happens while someone watches
+// (watched() is one relaxed atomic load), so the data path pays nothing when no page is open.
+// Readers take what they have not seen by sequence number; a reader that fell further behind
+// than the ring holds is told how many it missed.
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace pemx {
+
+struct LiveEvent {
+  std::uint64_t seq = 0;     // assigned by publish(): 1, 2, 3…
+  std::string kind;          // "routed" or "stored"
+  std::int64_t at_ms = 0;    // when it was routed or stored (epoch milliseconds)
+  std::string product_id;
+  std::string event_type;
+  std::vector<std::string> topics;  // "routed" only: where it goes
+  std::string json;                 // the event as received
+};
+
+struct DeadLetterNote {
+  std::int64_t at_ms = 0;
+  std::string stage;
+  std::string reason;  // stable code
+  std::string detail;
+  std::string event_id;
+  std::string product_id;
+};
+
+class Activity {
+ public:
+  explicit Activity(std::size_t live_capacity = 1024, std::size_t dead_letter_capacity = 20);
+
+  // Set by the supervisor before any stage exists; read-only afterwards.
+  std::string role;
+  std::int64_t started_at_ms = 0;
+
+  // A stage that publishes events of `kind` says so once, at construction.
+  void offer(const std::string& kind);
+  std::vector<std::string> kinds() const;
+  // An ingest stage notes what it reads, so the overview can tell sources from internal hops.
+  void note_source(const std::string& stage, const std::vector<std::string>& topics);
+  std::vector<std::pair<std::string, std::vector<std::string>>> sources() const;
+
+  // Live events are kept only while someone watches.
+  class Watch {
+   public:
+    explicit Watch(Activity& a) : a_(&a) { a_->watchers_.fetch_add(1); }
+    ~Watch() {
+      if (a_ != nullptr) a_->watchers_.fetch_sub(1);
+    }
+    Watch(const Watch&) = delete;
+    Watch& operator=(const Watch&) = delete;
+
+   private:
+    Activity* a_;
+  };
+  bool watched() const { return watchers_.load(std::memory_order_relaxed) > 0; }
+  int watchers() const { return watchers_.load(); }
+
+  void publish(LiveEvent event);
+
+  struct Slice {
+    std::vector<std::shared_ptr<const LiveEvent>> events;  // seq ascending
+    std::uint64_t missed = 0;  // events after `after` that the ring no longer holds
+    std::uint64_t last = 0;    // the last seq returned, or `after` when none
+  };
+  // Up to `max` events with seq > after.
+  Slice since(std::uint64_t after, std::size_t max) const;
+  // The seq of the newest event (0 when none yet).
+  std::uint64_t last_seq() const;
+
+  void dead_letter(DeadLetterNote note);
+  // Newest first.
+  std::vector<DeadLetterNote> latest_dead_letters() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::shared_ptr<const LiveEvent>> ring_;  // ring_[seq % capacity]
+  std::uint64_t next_seq_ = 1;
+  std::vector<DeadLetterNote> dead_;  // ring, dead_[n % capacity]
+  std::uint64_t dead_count_ = 0;
+  std::vector<std::string> kinds_;
+  std::vector<std::pair<std::string, std::vector<std::string>>> sources_;
+  std::atomic<int> watchers_{0};
+};
+
+std::int64_t epoch_ms_now();
+
+}  // namespace pemx

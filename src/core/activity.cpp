@@ -1,0 +1,84 @@
+#include "pemx/activity.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+namespace pemx {
+
+std::int64_t epoch_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Activity::Activity(std::size_t live_capacity, std::size_t dead_letter_capacity)
+    : ring_(std::max<std::size_t>(live_capacity, 1)),
+      dead_(std::max<std::size_t>(dead_letter_capacity, 1)) {}
+
+void Activity::offer(const std::string& kind) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (std::find(kinds_.begin(), kinds_.end(), kind) == kinds_.end()) kinds_.push_back(kind);
+}
+
+std::vector<std::string> Activity::kinds() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return kinds_;
+}
+
+void Activity::note_source(const std::string& stage, const std::vector<std::string>& topics) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  sources_.emplace_back(stage, topics);
+}
+
+std::vector<std::pair<std::string, std::vector<std::string>>> Activity::sources() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return sources_;
+}
+
+void Activity::publish(LiveEvent event) {
+  auto item = std::make_shared<LiveEvent>(std::move(event));
+  std::lock_guard<std::mutex> lock(mutex_);
+  item->seq = next_seq_++;
+  ring_[item->seq % ring_.size()] = std::move(item);
+}
+
+Activity::Slice Activity::since(std::uint64_t after, std::size_t max) const {
+  Slice out;
+  out.last = after;
+  std::lock_guard<std::mutex> lock(mutex_);
+  const std::uint64_t newest = next_seq_ - 1;
+  if (after >= newest) return out;
+  const std::uint64_t cap = ring_.size();
+  const std::uint64_t oldest = newest >= cap ? newest - cap + 1 : 1;
+  std::uint64_t from = after + 1;
+  if (from < oldest) {
+    out.missed = oldest - from;
+    from = oldest;
+  }
+  for (std::uint64_t s = from; s <= newest && out.events.size() < max; ++s) {
+    out.events.push_back(ring_[s % cap]);
+    out.last = s;
+  }
+  return out;
+}
+
+std::uint64_t Activity::last_seq() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return next_seq_ - 1;
+}
+
+void Activity::dead_letter(DeadLetterNote note) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  dead_[dead_count_ % dead_.size()] = std::move(note);
+  ++dead_count_;
+}
+
+std::vector<DeadLetterNote> Activity::latest_dead_letters() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<DeadLetterNote> out;
+  const std::uint64_t n = std::min<std::uint64_t>(dead_count_, dead_.size());
+  for (std::uint64_t i = 1; i <= n; ++i) out.push_back(dead_[(dead_count_ - i) % dead_.size()]);
+  return out;
+}
+
+}  // namespace pemx
