@@ -1,9 +1,10 @@
-// The rate chart: an inline SVG drawn from /api/overview's series. Colours come from classes
-// in app.css (the CSP allows no inline styles), so the chart follows the light/dark theme.
+// The rate chart: an inline SVG drawn from /api/overview's series, with a legend that shows the
+// latest rates, or the rates under the pointer. Colours come from classes in app.css (the CSP
+// allows no inline styles), so the chart follows the light/dark theme.
 import { h, s } from './dom.js';
 import { formatRate, num } from './format.js';
 
-export const SERIES = [
+const SERIES = [
   { key: 'consumed', label: 'Consumed' },
   { key: 'routed', label: 'Routed' },
   { key: 'stored', label: 'Stored' },
@@ -27,81 +28,155 @@ function tickLabel(v) {
   return Number.isInteger(v) ? String(v) : v.toFixed(1);
 }
 
-/** Which series the data has (a role without a store has no "stored" points). */
-function present(points) {
-  return SERIES.filter((ser) => points.some((p) => num(p[ser.key]) !== null));
-}
-
-export function drawChart(container, series, width) {
-  const points = Array.isArray(series) ? series.filter((p) => p && num(p.t) !== null) : [];
-  const w = Math.max(280, Math.round(width || 600));
-  const plotW = w - PAD.left - PAD.right;
-  const plotH = HEIGHT - PAD.top - PAD.bottom;
-  const end = points.length ? num(points[points.length - 1].t) : Date.now();
-  const start = end - WINDOW_MS;
-  const shown = present(points);
-  let max = 0;
-  for (const p of points) {
-    for (const ser of shown) max = Math.max(max, num(p[ser.key]) ?? 0);
+export class RateChart {
+  constructor(container, legend) {
+    this.container = container;
+    this.legend = legend;
+    this.points = [];
+    this.width = 0;
+    this.hoverX = null; // pointer position in SVG units, while over the chart
+    this.geometry = null;
+    container.addEventListener('pointermove', (e) => this.onPointer(e));
+    container.addEventListener('pointerleave', () => {
+      this.hoverX = null;
+      this.applyHover();
+    });
   }
-  const top = niceMax(max);
-  const x = (t) => PAD.left + ((t - start) / WINDOW_MS) * plotW;
-  const y = (v) => PAD.top + plotH - (v / top) * plotH;
 
-  const svg = s('svg', {
-    role: 'img', 'aria-label': 'Events per second over the last minutes',
-    viewBox: `0 0 ${w} ${HEIGHT}`, width: w, height: HEIGHT, class: 'chart-svg',
-    preserveAspectRatio: 'xMinYMin meet',
-  });
-
-  const grid = s('g', { class: 'chart-grid' });
-  for (let i = 0; i <= 4; i += 1) {
-    const v = (top / 4) * i;
-    const yy = y(v);
-    grid.append(
-      s('line', { x1: PAD.left, x2: w - PAD.right, y1: yy, y2: yy, class: i ? 'grid-line' : 'axis-line' }),
-      s('text', { x: PAD.left - 6, y: yy + 4, 'text-anchor': 'end', class: 'chart-text' }, tickLabel(v)));
+  update(series) {
+    this.points = Array.isArray(series)
+      ? series.filter((p) => p && typeof p === 'object' && num(p.t) !== null) : [];
+    this.draw();
   }
-  for (let m = 10; m >= 0; m -= 2) {
-    const xx = x(end - m * 60000);
-    grid.append(
-      s('line', { x1: xx, x2: xx, y1: PAD.top + plotH, y2: PAD.top + plotH + 4, class: 'axis-line' }),
-      s('text', {
-        x: xx, y: HEIGHT - 6, 'text-anchor': m === 0 ? 'end' : m === 10 ? 'start' : 'middle',
-        class: 'chart-text',
-      }, m === 0 ? 'now' : `−${m} min`));
-  }
-  svg.append(grid);
 
-  for (const ser of shown) {
-    let d = '';
-    let pen = false;
+  resize(width) {
+    this.width = width;
+    this.draw();
+  }
+
+  draw() {
+    const points = this.points;
+    const w = Math.max(280, Math.round(this.width || this.container.clientWidth || 600));
+    const plotW = w - PAD.left - PAD.right;
+    const plotH = HEIGHT - PAD.top - PAD.bottom;
+    const end = points.length ? num(points[points.length - 1].t) : Date.now();
+    const start = end - WINDOW_MS;
+    // A role without a store has no "stored" points, one without routing no "routed" ones.
+    const shown = SERIES.filter((ser) => points.some((p) => num(p[ser.key]) !== null));
+    let max = 0;
     for (const p of points) {
-      const t = num(p.t);
-      const v = num(p[ser.key]);
-      if (t < start || v === null) {
-        pen = false;
-        continue;
-      }
-      d += `${pen ? 'L' : 'M'}${x(t).toFixed(1)},${y(Math.max(0, v)).toFixed(1)}`;
-      pen = true;
+      for (const ser of shown) max = Math.max(max, num(p[ser.key]) ?? 0);
     }
-    if (d) svg.append(s('path', { d, class: `series series-${ser.key}`, fill: 'none' }));
+    const top = niceMax(max);
+    const x = (t) => PAD.left + ((t - start) / WINDOW_MS) * plotW;
+    const y = (v) => PAD.top + plotH - (Math.max(0, v) / top) * plotH;
+
+    const svg = s('svg', {
+      role: 'img', 'aria-label': 'Events per second over the last minutes',
+      viewBox: `0 0 ${w} ${HEIGHT}`, width: w, height: HEIGHT, class: 'chart-svg',
+    });
+    const grid = s('g', { class: 'chart-grid' });
+    for (let i = 0; i <= 4; i += 1) {
+      const v = (top / 4) * i;
+      grid.append(
+        s('line', { x1: PAD.left, x2: w - PAD.right, y1: y(v), y2: y(v), class: i ? 'grid-line' : 'axis-line' }),
+        s('text', { x: PAD.left - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'chart-text' }, tickLabel(v)));
+    }
+    const step = plotW < 420 ? 5 : 2;
+    for (let m = 10; m >= 0; m -= step) {
+      const xx = x(end - m * 60000);
+      grid.append(
+        s('line', { x1: xx, x2: xx, y1: PAD.top + plotH, y2: PAD.top + plotH + 4, class: 'axis-line' }),
+        s('text', {
+          x: xx, y: HEIGHT - 6, 'text-anchor': m === 0 ? 'end' : m === 10 ? 'start' : 'middle',
+          class: 'chart-text',
+        }, m === 0 ? 'now' : `−${m} min`));
+    }
+    svg.append(grid);
+
+    for (const ser of shown) {
+      let d = '';
+      let pen = false;
+      for (const p of points) {
+        const t = num(p.t);
+        const v = num(p[ser.key]);
+        if (t < start || v === null) {
+          pen = false; // a gap in the data stays a gap
+          continue;
+        }
+        d += `${pen ? 'L' : 'M'}${x(t).toFixed(1)},${y(v).toFixed(1)}`;
+        pen = true;
+      }
+      if (d) svg.append(s('path', { d, class: `series series-${ser.key}`, fill: 'none' }));
+    }
+    if (!points.length) {
+      svg.append(s('text', {
+        x: PAD.left + plotW / 2, y: PAD.top + plotH / 2, 'text-anchor': 'middle', class: 'chart-text',
+      }, 'No data yet'));
+    }
+    const cursor = s('g', { class: 'chart-cursor', visibility: 'hidden' },
+      s('line', { y1: PAD.top, y2: PAD.top + plotH, class: 'cursor-line' }),
+      shown.map((ser) => s('circle', { r: 3.5, class: `cursor-dot series-dot-${ser.key}`, dataset: { key: ser.key } })));
+    svg.append(cursor);
+    this.geometry = { svg, cursor, w, x, y, start, plotW, shown };
+    this.container.replaceChildren(svg);
+    this.applyHover();
   }
 
-  if (!points.length) {
-    svg.append(s('text', {
-      x: PAD.left + plotW / 2, y: PAD.top + plotH / 2, 'text-anchor': 'middle', class: 'chart-text',
-    }, 'No data yet'));
+  onPointer(e) {
+    const g = this.geometry;
+    if (!g) return;
+    const rect = g.svg.getBoundingClientRect();
+    if (!rect.width) return;
+    this.hoverX = ((e.clientX - rect.left) / rect.width) * g.w;
+    this.applyHover();
   }
-  container.replaceChildren(svg);
-  return shown;
-}
 
-export function drawLegend(legend, series, shown) {
-  const last = Array.isArray(series) && series.length ? series[series.length - 1] : {};
-  legend.replaceChildren(...shown.map((ser) => h('li', null,
-    h('span', { class: `swatch swatch-${ser.key}`, 'aria-hidden': 'true' }),
-    `${ser.label} `,
-    h('span', { class: 'muted' }, `${formatRate(last[ser.key])}/s`))));
+  /** The point under the pointer, or null. */
+  hovered() {
+    const g = this.geometry;
+    if (!g || this.hoverX === null || !this.points.length) return null;
+    const t = g.start + ((this.hoverX - PAD.left) / g.plotW) * WINDOW_MS;
+    let best = null;
+    for (const p of this.points) {
+      if (num(p.t) < g.start) continue;
+      if (!best || Math.abs(num(p.t) - t) < Math.abs(num(best.t) - t)) best = p;
+    }
+    return best;
+  }
+
+  applyHover() {
+    const g = this.geometry;
+    const point = this.hovered();
+    if (g) {
+      if (point) {
+        const xx = g.x(num(point.t));
+        const line = g.cursor.firstChild;
+        line.setAttribute('x1', xx);
+        line.setAttribute('x2', xx);
+        for (const dot of g.cursor.querySelectorAll('circle')) {
+          const v = num(point[dot.dataset.key]);
+          dot.setAttribute('cx', xx);
+          dot.setAttribute('cy', g.y(v ?? 0));
+          dot.setAttribute('visibility', v === null ? 'hidden' : 'visible');
+        }
+        g.cursor.setAttribute('visibility', 'visible');
+      } else {
+        g.cursor.setAttribute('visibility', 'hidden');
+      }
+    }
+    this.drawLegend(point);
+  }
+
+  drawLegend(point) {
+    const shown = this.geometry ? this.geometry.shown : [];
+    const values = point || (this.points.length ? this.points[this.points.length - 1] : {});
+    const when = point ? new Date(num(point.t)).toLocaleTimeString() : 'latest';
+    this.legend.replaceChildren(
+      ...shown.map((ser) => h('li', null,
+        h('span', { class: `swatch swatch-${ser.key}`, 'aria-hidden': 'true' }),
+        `${ser.label} `,
+        h('span', { class: 'legend-value' }, `${formatRate(values[ser.key])}/s`))),
+      shown.length ? h('li', { class: 'legend-when' }, when) : null);
+  }
 }

@@ -166,7 +166,6 @@ function connect() {
 pauseButton.addEventListener('click', () => {
   paused = !paused;
   pauseButton.textContent = paused ? 'Resume' : 'Pause';
-  pauseButton.setAttribute('aria-pressed', String(paused));
   if (!paused) {
     const dropped = pendingCount - pending.length;
     const batch = pending.splice(0);

@@ -1,7 +1,7 @@
 // Overview view: api/overview every 2 s while the view is shown and the tab is visible.
 import { errorText, request } from './api.js';
 import { byId, h, setNotice } from './dom.js';
-import { drawChart, drawLegend } from './chart.js';
+import { RateChart } from './chart.js';
 import { formatCount, formatDuration, formatRate, formatDateTime, formatAgo, num, str } from './format.js';
 
 const REFRESH_MS = 2000;
@@ -13,8 +13,7 @@ const topicsEmpty = byId('topics-empty');
 const consumersBody = byId('consumers-body');
 const deadList = byId('dead-list');
 const deadEmpty = byId('dead-empty');
-const chart = byId('chart');
-const legend = byId('chart-legend');
+const chart = new RateChart(byId('chart'), byId('chart-legend'));
 const duplicates = byId('metric-duplicates');
 
 let visible = false;
@@ -104,12 +103,6 @@ function renderDeadLetters(o) {
   deadEmpty.hidden = latest.length > 0;
 }
 
-function renderChart() {
-  if (!last) return;
-  const shown = drawChart(chart, last.series, chart.clientWidth);
-  drawLegend(legend, last.series, shown);
-}
-
 function render(o) {
   last = o;
   const parts = [];
@@ -120,7 +113,7 @@ function render(o) {
   renderFigures(o);
   renderTopics(o);
   renderDeadLetters(o);
-  renderChart();
+  chart.update(o.series);
 }
 
 async function refresh() {
@@ -164,13 +157,14 @@ document.addEventListener('visibilitychange', () => {
 
 if (typeof ResizeObserver === 'function') {
   let width = 0;
+  const box = byId('chart');
   new ResizeObserver((entries) => {
     const w = Math.round(entries[0].contentRect.width);
     if (w && w !== width) {
       width = w;
-      renderChart();
+      if (last) chart.resize(w);
     }
-  }).observe(chart);
+  }).observe(box);
 }
 
 export const overviewView = {

@@ -151,7 +151,7 @@ function renderValidation(errors, events) {
 // ---- pushing ----
 
 async function push() {
-  if (busy) return;
+  if (busy || !pushAllowed) return;
   clearFeedback();
   updateCount();
   const parsed = parseEditor(editor.value);
@@ -173,14 +173,14 @@ async function push() {
   }
   const sent = parsed.events.length;
   busy = true;
-  pushButton.disabled = true;
+  pushButton.setAttribute('aria-disabled', 'true'); // not disabled: it would lose the focus
   statusLine.textContent = `Pushing ${sent} ${sent === 1 ? 'event' : 'events'}…`;
   let result;
   try {
     result = await request('event', { method: 'POST', body: parsed.body, auth: true });
   } finally {
     busy = false;
-    pushButton.disabled = !pushAllowed;
+    pushButton.removeAttribute('aria-disabled');
   }
   statusLine.textContent = '';
 
@@ -211,9 +211,9 @@ async function push() {
       ? 'The server refused the write token. Enter the right token, then push again.'
       : 'This server needs a write token to push events. Enter it, then push again.';
     showAlert(message, ' ', h('button', {
-      type: 'button', class: 'link-button', onclick: () => openTokenDialog(message),
+      type: 'button', class: 'link-button', onclick: () => openTokenDialog(message, pushButton),
     }, 'Enter token'));
-    openTokenDialog(message);
+    openTokenDialog(message, pushButton);
     return;
   }
   if (result.status === 503) {
@@ -298,6 +298,7 @@ byId('format-json').addEventListener('click', () => {
 
 async function refreshNotice() {
   const info = await serverInfo();
+  unavailable.classList.toggle('notice-warn', info.push !== false && info.tokenRequired && !getToken());
   if (info.push === false) {
     setNotice(unavailable, 'Pushing is disabled on this server (no push topic in its configuration).');
     pushAllowed = false;

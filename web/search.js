@@ -202,7 +202,7 @@ async function fetchPage(q, append) {
   });
   statusLine.textContent = append ? 'Loading more…' : 'Searching…';
   results.setAttribute('aria-busy', 'true');
-  loadMore.disabled = true;
+  loadMore.setAttribute('aria-disabled', 'true'); // not disabled: it would lose the focus
   let result;
   try {
     result = await request(url, { signal: controller.signal });
@@ -212,7 +212,7 @@ async function fetchPage(q, append) {
     if (inFlight === controller) {
       inFlight = null;
       results.removeAttribute('aria-busy');
-      loadMore.disabled = false;
+      loadMore.removeAttribute('aria-disabled');
     }
   }
   if (controller.signal.aborted) return;
@@ -278,7 +278,7 @@ form.addEventListener('submit', (e) => {
 });
 
 loadMore.addEventListener('click', () => {
-  if (current && cursor) fetchPage(current, true);
+  if (current && cursor && !inFlight) fetchPage(current, true);
 });
 
 serverInfo().then((info) => {

@@ -6,9 +6,11 @@ import { byId, h } from './dom.js';
 const dialog = byId('token-dialog');
 const button = byId('token-button');
 
-export function openTokenDialog(reason) {
+/** Opens the dialog; focus goes back to returnTo (or whatever had it) when it closes. */
+export function openTokenDialog(reason, returnTo) {
   if (dialog.open) return;
-  const opener = document.activeElement;
+  const active = document.activeElement;
+  const opener = returnTo || (active instanceof HTMLElement && active !== document.body ? active : button);
   const input = h('input', {
     id: 'token-input', type: 'password', autocomplete: 'off', spellcheck: 'false',
     'aria-describedby': 'token-hint',
@@ -43,7 +45,7 @@ export function openTokenDialog(reason) {
   dialog.replaceChildren(form);
   dialog.addEventListener('close', () => {
     dialog.replaceChildren();
-    if (opener instanceof HTMLElement && opener.isConnected) opener.focus();
+    (opener.isConnected ? opener : button).focus();
   }, { once: true });
   dialog.showModal();
   input.focus();
