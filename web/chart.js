@@ -43,9 +43,11 @@ export class RateChart {
     });
   }
 
-  update(series) {
+  /** series: [{t, consumed, routed, stored, deadLetters}], oldest first; omit: keys not to draw. */
+  update(series, omit = []) {
     this.points = Array.isArray(series)
       ? series.filter((p) => p && typeof p === 'object' && num(p.t) !== null) : [];
+    this.omit = omit;
     this.draw();
   }
 
@@ -62,7 +64,9 @@ export class RateChart {
     const end = points.length ? num(points[points.length - 1].t) : Date.now();
     const start = end - WINDOW_MS;
     // A role without a store has no "stored" points, one without routing no "routed" ones.
-    const shown = SERIES.filter((ser) => points.some((p) => num(p[ser.key]) !== null));
+    const omit = this.omit || [];
+    const shown = SERIES.filter((ser) => !omit.includes(ser.key)
+      && points.some((p) => num(p[ser.key]) !== null));
     let max = 0;
     for (const p of points) {
       for (const ser of shown) max = Math.max(max, num(p[ser.key]) ?? 0);

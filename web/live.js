@@ -26,6 +26,23 @@ let pendingCount = 0;
 let missedTotal = 0;
 const items = [];         // received messages, oldest first, at most MAX_ITEMS
 const pending = [];       // received while paused, oldest first, at most MAX_ITEMS
+const incoming = [];      // received since the last paint, oldest first, at most MAX_ITEMS
+let flushTimer = 0;
+
+// A new connection replays the server's last few events; these keys skip the ones already seen.
+const SEEN_MAX = 1000;
+const seenKeys = new Set();
+const seenOrder = [];
+
+function firstSeen(message) {
+  const ev = message.event && typeof message.event === 'object' ? message.event : {};
+  const key = `${str(message.kind)}|${str(message.seq)}|${str(ev.eventId)}`;
+  if (seenKeys.has(key)) return false;
+  seenKeys.add(key);
+  seenOrder.push(key);
+  if (seenOrder.length > SEEN_MAX) seenKeys.delete(seenOrder.shift());
+  return true;
+}
 
 function setState(state, text) {
   statusEl.textContent = text;
@@ -98,7 +115,7 @@ function onMessage(e) {
   } catch {
     return;
   }
-  if (!message || typeof message !== 'object') return;
+  if (!message || typeof message !== 'object' || !firstSeen(message)) return;
   if (paused) {
     pendingCount += 1;
     pending.push(message);
@@ -106,7 +123,15 @@ function onMessage(e) {
     showPending();
     return;
   }
-  insert([message]);
+  // Painted in batches: a busy stream costs one DOM update per tick, not one per event.
+  incoming.push(message);
+  if (incoming.length > MAX_ITEMS) incoming.shift();
+  if (!flushTimer) flushTimer = setTimeout(flush, 50);
+}
+
+function flush() {
+  flushTimer = 0;
+  insert(incoming.splice(0));
 }
 
 function onGap(e) {
@@ -164,6 +189,10 @@ function connect() {
 }
 
 pauseButton.addEventListener('click', () => {
+  if (flushTimer) {
+    clearTimeout(flushTimer);
+    flush();
+  }
   paused = !paused;
   pauseButton.textContent = paused ? 'Resume' : 'Pause';
   if (!paused) {
@@ -182,6 +211,7 @@ pauseButton.addEventListener('click', () => {
 
 byId('live-clear').addEventListener('click', () => {
   items.length = 0;
+  incoming.length = 0;
   pending.length = 0;
   pendingCount = 0;
   missedTotal = 0;
@@ -202,6 +232,7 @@ filterInput.addEventListener('keydown', (e) => {
 sourceSelect.addEventListener('change', () => {
   kind = sourceSelect.value;
   items.length = 0;
+  incoming.length = 0;
   pending.length = 0;
   pendingCount = 0;
   list.replaceChildren();

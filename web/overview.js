@@ -113,7 +113,7 @@ function render(o) {
   renderFigures(o);
   renderTopics(o);
   renderDeadLetters(o);
-  chart.update(o.series);
+  chart.update(o.series, o.stored === null ? ['stored'] : []);
 }
 
 async function refresh() {

@@ -2,7 +2,7 @@
 // against each event and field.
 import { errorText, getToken, request, serverInfo } from './api.js';
 import { byId, h, setNotice } from './dom.js';
-import { searchHash } from './search.js';
+import { awaitEvents, searchHash } from './search.js';
 import { openTokenDialog } from './token.js';
 import { eventSpans, prettyJson, lineColumn } from './jsontext.js';
 
@@ -195,6 +195,10 @@ async function push() {
     searchLink.hidden = ids.length === 0;
     searchLink.href = searchHash({ ids });
     success.hidden = false;
+    const eventIds = parsed.events
+      .map((e) => (e && typeof e === 'object' && typeof e.eventId === 'string' ? e.eventId : ''))
+      .filter(Boolean);
+    searchLink.onclick = () => awaitEvents(eventIds);
     return;
   }
 

@@ -25,6 +25,12 @@ let current = null;     // {ids, eventType, from, to} of the results on screen
 let cursor = null;
 let count = 0;
 let inFlight = null;    // AbortController of the running request
+// Events just pushed from the Push view: the store writes them a moment after Kafka took them,
+// so a search for them is repeated for a few seconds until they are all there.
+let awaited = null;     // {eventIds: Set, until: ms}
+let retryTimer = 0;
+const AWAIT_MS = 8000;
+const RETRY_MS = 500;
 
 // ---- chips ----
 
@@ -229,6 +235,12 @@ async function fetchPage(q, append) {
   if (!append) {
     results.replaceChildren();
     count = 0;
+    if (awaitingMore(result.data, result.headers.get('X-Next-Cursor'))) {
+      clearTimeout(retryTimer);
+      retryTimer = setTimeout(() => {
+        if (current === q && !inFlight) fetchPage(q, false);
+      }, RETRY_MS);
+    }
   }
   const fragment = document.createDocumentFragment();
   for (const event of result.data) fragment.append(eventItem(event));
@@ -239,7 +251,27 @@ async function fetchPage(q, append) {
   statusLine.textContent = statusText();
 }
 
+function awaitingMore(events, nextCursor) {
+  if (!awaited) return false;
+  if (Date.now() > awaited.until || nextCursor) {
+    awaited = null;
+    return false;
+  }
+  const found = new Set(events.map((e) => e && e.eventId));
+  if ([...awaited.eventIds].every((id) => found.has(id))) {
+    awaited = null;
+    return false;
+  }
+  return true;
+}
+
+/** The next search repeats itself for a few seconds until these event ids are stored. */
+export function awaitEvents(eventIds) {
+  awaited = eventIds.length ? { eventIds: new Set(eventIds), until: Date.now() + AWAIT_MS } : null;
+}
+
 function run(q) {
+  clearTimeout(retryTimer);
   current = q;
   shown = keyOf(q);
   cursor = null;
@@ -297,7 +329,7 @@ export const searchView = {
   show(params) {
     const q = queryFromParams(params);
     if (!q.ids.length) return; // plain #/search: keep what is on screen
-    if (keyOf(q) === shown) return;
+    if (keyOf(q) === shown && !awaited) return;
     fillForm(q);
     run(q);
   },
