@@ -250,7 +250,7 @@ serverInfo().then((info) => {
     sourceField.hidden = false;
   }
   if (!kind && kinds.length) {
-    kind = kinds[0];
+    kind = kinds.includes('stored') ? 'stored' : kinds[0]; // the server's default too
     sourceSelect.value = kind;
   }
   if (info.available && !kinds.length) {

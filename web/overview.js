@@ -18,7 +18,7 @@ const duplicates = byId('metric-duplicates');
 
 let visible = false;
 let timer = 0;
-let controller = null;
+let fetching = false;   // a request is out (never aborted: it would be a failed request)
 let last = null;
 
 function metric(name, text) {
@@ -119,16 +119,10 @@ function render(o) {
 async function refresh() {
   timer = 0;
   if (!visible || document.hidden) return;
-  controller = new AbortController();
-  let result;
-  try {
-    result = await request('api/overview', { signal: controller.signal });
-  } catch {
-    return; // aborted: the view was left
-  } finally {
-    controller = null;
-  }
-  if (!visible) return;
+  fetching = true;
+  const result = await request('api/overview');
+  fetching = false;
+  if (!visible) return; // the view was left meanwhile: show() fetches afresh
   if (result.ok && result.data && typeof result.data === 'object') {
     setNotice(errorBox, '');
     render(result.data);
@@ -150,7 +144,7 @@ document.addEventListener('visibilitychange', () => {
   if (document.hidden) {
     clearTimeout(timer);
     timer = 0;
-  } else if (!timer && !controller) {
+  } else if (!timer && !fetching) {
     refresh();
   }
 });
@@ -170,12 +164,11 @@ if (typeof ResizeObserver === 'function') {
 export const overviewView = {
   show() {
     visible = true;
-    if (!timer && !controller) refresh();
+    if (!timer && !fetching) refresh();
   },
   hide() {
     visible = false;
     clearTimeout(timer);
     timer = 0;
-    if (controller) controller.abort();
   },
 };

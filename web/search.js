@@ -24,7 +24,10 @@ let shown = null;       // the query whose results are on screen (a key string)
 let current = null;     // {ids, eventType, from, to} of the results on screen
 let cursor = null;
 let count = 0;
-let inFlight = null;    // AbortController of the running request
+// Requests are never aborted (an aborted fetch is a failed request in the browser's log);
+// an answer that is no longer the latest request's is dropped instead.
+let latest = 0;         // number of the latest request
+let inFlight = false;   // the latest request has not answered yet
 // Events just pushed from the Push view: the store writes them a moment after Kafka took them,
 // so a search for them is repeated for a few seconds until they are all there.
 let awaited = null;     // {eventIds: Set, until: ms}
@@ -199,9 +202,8 @@ function statusText() {
 }
 
 async function fetchPage(q, append) {
-  if (inFlight) inFlight.abort();
-  const controller = new AbortController();
-  inFlight = controller;
+  const mine = ++latest;
+  inFlight = true;
   const url = withQuery('event', {
     productIds: q.ids, limit: PAGE_SIZE, eventType: q.eventType, from: q.from, to: q.to,
     cursor: append ? cursor : '',
@@ -209,19 +211,11 @@ async function fetchPage(q, append) {
   statusLine.textContent = append ? 'Loading more…' : 'Searching…';
   results.setAttribute('aria-busy', 'true');
   loadMore.setAttribute('aria-disabled', 'true'); // not disabled: it would lose the focus
-  let result;
-  try {
-    result = await request(url, { signal: controller.signal });
-  } catch {
-    return; // aborted by a newer search
-  } finally {
-    if (inFlight === controller) {
-      inFlight = null;
-      results.removeAttribute('aria-busy');
-      loadMore.removeAttribute('aria-disabled');
-    }
-  }
-  if (controller.signal.aborted) return;
+  const result = await request(url);
+  if (mine !== latest) return; // a newer search or page was asked for meanwhile
+  inFlight = false;
+  results.removeAttribute('aria-busy');
+  loadMore.removeAttribute('aria-disabled');
   if (!result.ok || !Array.isArray(result.data)) {
     statusLine.textContent = result.ok ? 'The server sent an unexpected answer.'
       : result.status === 503 && !result.networkError
@@ -276,8 +270,9 @@ function run(q) {
   shown = keyOf(q);
   cursor = null;
   if (!q.ids.length) {
-    if (inFlight) inFlight.abort();
-    inFlight = null;
+    latest += 1; // drop the answer of a search still running
+    inFlight = false;
+    results.removeAttribute('aria-busy');
     results.replaceChildren();
     loadMore.hidden = true;
     statusLine.textContent = 'Add at least one product ID.';
