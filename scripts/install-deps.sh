@@ -8,6 +8,12 @@ pkgs=(build-essential cmake ninja-build pkg-config
       libtomlplusplus-dev libspdlog-dev libfmt-dev libjemalloc-dev catch2 kcat)
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(default-jre-headless maven curl python3 time iproute2 wrk)
+  # Browser tests (tests/browser): headless chromium; Debian's node and npm unless a node
+  # is already on PATH (e.g. from NodeSource, whose nodejs package conflicts with npm).
+  pkgs+=(chromium)
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    pkgs+=(nodejs npm)
+  fi
 fi
 
 missing=()

@@ -1,0 +1,42 @@
+// One pemx and one browser per test file: before() starts both, after() stops both (also
+// when a test failed). Each test opens its own page (a fresh browser context).
+import assert from 'node:assert/strict';
+import { after, afterEach, before } from 'node:test';
+
+import { launch, openPage } from './browser.mjs';
+import { Pemx } from './pemx.mjs';
+
+export function usePemx(options = {}) {
+  const env = { pemx: null, browser: null, pages: [] };
+  before(async () => {
+    env.pemx = new Pemx(options);
+    await env.pemx.start();
+    env.browser = await launch();
+  }, { timeout: 60000 });
+  after(async () => {
+    if (env.browser) await env.browser.close().catch(() => {});
+    if (env.pemx) {
+      const exit = await env.pemx.stop();
+      // A pemx that crashed under the page's requests is a failure even if every test passed.
+      assert.deepEqual(exit, { code: 0, signal: null },
+        `pemx did not exit cleanly on SIGTERM; its log: ${env.pemx.logPath}`);
+    }
+  }, { timeout: 60000 });
+  afterEach(() => {
+    // A failed test's message points at the log; the pages die with their contexts.
+    env.pages.splice(0).forEach((page) => page.context().close().catch(() => {}));
+  });
+
+  // A new page on this server; `path` is loaded and the page's script is given time to start.
+  env.open = async (path = '/', viewport) => {
+    const page = await openPage(env.browser, env.pemx.pageUrl, viewport);
+    env.pages.push(page);
+    await page.goto(path);
+    return page;
+  };
+  // The page logged no error, threw nothing, and every request it made reached the server.
+  env.assertNoProblems = (page) => {
+    assert.deepEqual(page.problems, [], 'the page reported errors');
+  };
+  return env;
+}

@@ -1,0 +1,57 @@
+// Live: events pushed while the page is on #/live appear, newest on top; Pause counts new
+// events without inserting them, Resume inserts them; the Filter narrows the list.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import { withScreenshot } from './lib/browser.mjs';
+import { countryChange, discountUpdate, priceUpdate, productId } from './lib/events.mjs';
+import { assertCount, itemAttributes } from './lib/expect.mjs';
+import { usePemx } from './lib/fixture.mjs';
+
+describe('live', () => {
+  const env = usePemx({ name: 'live' });
+
+  test('pushed events arrive in the live list, newest on top; Pause and Resume',
+    { timeout: 60000 }, async () => {
+      const page = await env.open('/#/live');
+      await page.getByRole('heading', { name: 'Live' }).waitFor();
+      await page.getByRole('status').filter({ hasText: /^Connected/ }).waitFor();
+
+      await withScreenshot(page, 'live.png', async () => {
+        // One product: one partition, so the events are stored (and streamed) in push order.
+        const product = productId('LIVE');
+        const first = [priceUpdate(product, 1), countryChange(product, 2),
+          discountUpdate(product, 3)];
+        await env.pemx.push(first);
+        const list = page.getByRole('list', { name: 'Live events' });
+        await assertCount(list.locator(':scope > li'), 3, 30000);
+        assert.deepEqual(await itemAttributes(list, 'data-event-id'),
+          first.map((e) => e.eventId).reverse(), 'newest on top');
+        await list.locator(`:scope > li[data-event-id="${first[2].eventId}"]`)
+          .getByText(product).first().waitFor();
+
+        // Paused: counted, not inserted.
+        const pause = page.getByRole('button', { name: 'Pause' });
+        await pause.click();
+        await page.getByRole('button', { name: 'Resume' }).waitFor();
+        const second = [priceUpdate(product, 4), priceUpdate(product, 5)];
+        await env.pemx.push(second);
+        await page.getByText('2 new').waitFor({ timeout: 30000 });
+        assert.equal(await list.locator(':scope > li').count(), 3, 'nothing inserted while paused');
+        await page.getByRole('button', { name: 'Resume' }).click();
+        await assertCount(list.locator(':scope > li'), 5);
+        assert.deepEqual(await itemAttributes(list, 'data-event-id'),
+          [...first, ...second].map((e) => e.eventId).reverse());
+
+        // Filter by event type, client-side.
+        const filter = page.getByLabel('Filter');
+        await filter.fill('Country');
+        await assertCount(list.locator(':scope > li:visible'), 1);
+        assert.equal(await list.locator(':scope > li:visible').getAttribute('data-event-id'),
+          first[1].eventId);
+        await filter.fill('');
+        await assertCount(list.locator(':scope > li:visible'), 5);
+        env.assertNoProblems(page);
+      });
+    });
+});

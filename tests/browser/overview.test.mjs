@@ -1,0 +1,93 @@
+// Overview: while events flow (`pemx simulate --rate 50` into this pemx's input topic), the
+// page shows a non-zero consumed rate, stored events, rows in the Topics table and the chart.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+
+import { withScreenshot } from './lib/browser.mjs';
+import { priceUpdate, productId } from './lib/events.mjs';
+import { metricNumber } from './lib/expect.mjs';
+import { usePemx } from './lib/fixture.mjs';
+import { binary, sourceDir, waitFor } from './lib/pemx.mjs';
+
+// Where the events come from: `pemx simulate` when this binary has it, else the demo role's
+// simulator stage when the config has that role, else the test pushes them itself.
+function eventSource() {
+  const help = spawnSync(binary(), ['simulate', '--help'], { encoding: 'utf8', timeout: 10000 });
+  if (help.status === 0) return 'simulate';
+  const config = readFileSync(join(sourceDir, 'pemx.toml'), 'utf8');
+  if (/^\s*demo\s*=/m.test(config)) return 'demo';
+  return 'push';
+}
+
+const source = eventSource();
+
+describe(`overview (events from: ${source})`, () => {
+  const env = usePemx({ name: 'overview', role: source === 'demo' ? 'demo' : 'all' });
+
+  test('non-zero rates, topics and the chart while the simulator runs', { timeout: 90000 },
+    async (t) => {
+      let stopPushing = () => {};
+      if (source === 'simulate') {
+        env.pemx.spawnHelper(['simulate', ...env.pemx.configArgs(), '--rate', '50',
+          '--duration', '60s'], 'simulate.log');
+      } else if (source === 'push') {
+        t.diagnostic('no `pemx simulate` and no demo role: the test pushes 50 events/s itself');
+        stopPushing = pushSteadily(env.pemx, 50);
+      }
+      const page = await env.open('/#/overview');
+      try {
+        await withScreenshot(page, 'overview.png', async () => {
+          await page.getByRole('heading', { name: 'Overview' }).waitFor();
+          const consumedRate = page.locator('[data-metric="consumed-rate"]');
+          // Rates are averaged over ~10 s and the page refreshes every 2 s.
+          await waitFor('a consumed rate > 0 on the page', async () =>
+            metricNumber(await consumedRate.textContent()) > 0, { timeoutMs: 30000, everyMs: 250 });
+          await waitFor('stored > 0 and a stored rate > 0 on the page', async () =>
+            metricNumber(await page.locator('[data-metric="stored"]').textContent()) > 0 &&
+            metricNumber(await page.locator('[data-metric="stored-rate"]').textContent()) > 0,
+          { timeoutMs: 30000, everyMs: 250 });
+
+          const topics = page.getByRole('table', { name: 'Topics' });
+          const rows = topics.locator('tbody > tr');
+          await waitFor('rows in the Topics table', async () => (await rows.count()) > 0,
+            { timeoutMs: 20000 });
+          const names = await rows.evaluateAll(
+            (trs) => trs.map((tr) => tr.cells[0].textContent.trim()));
+          assert.ok(names.every((n) => n.startsWith(env.pemx.prefix)),
+            `every routed topic is one of this run's (${env.pemx.prefix}-*): ${names}`);
+          assert.ok(names.some((n) => n.includes('product-event-storage-pemx')),
+            `the storage topic is listed: ${names}`);
+          const rates = await rows.evaluateAll((trs) => trs.map((tr) => tr.cells[2].textContent));
+          assert.ok(rates.some((r) => metricNumber(r) > 0), `some topic has a rate > 0: ${rates}`);
+
+          const chart = page.getByRole('img', { name: 'Events per second over the last minutes' });
+          await chart.waitFor();
+          await waitFor('the chart to draw a series', async () =>
+            (await chart.locator('path, polyline').count()) > 0, { timeoutMs: 15000 });
+          // The counters keep moving: the page refreshes by itself.
+          const before = metricNumber(await page.locator('[data-metric="consumed"]').textContent());
+          await waitFor('the consumed count to grow without a reload', async () =>
+            metricNumber(await page.locator('[data-metric="consumed"]').textContent()) > before,
+          { timeoutMs: 10000, everyMs: 250 });
+          env.assertNoProblems(page);
+        });
+      } finally {
+        stopPushing();
+      }
+    });
+});
+
+// The fallback source: `rate` events a second through POST /event, in batches of 10.
+function pushSteadily(pemx, rate) {
+  const product = productId('OVER');
+  let n = 0;
+  const timer = setInterval(() => {
+    const batch = [];
+    for (let i = 0; i < 10; ++i) batch.push(priceUpdate(product, n++));
+    pemx.push(batch).catch(() => {});
+  }, 10000 / rate);
+  return () => clearInterval(timer);
+}

@@ -1,0 +1,131 @@
+// Push: the server's validation messages next to the right event, the client-side parse error
+// (nothing sent), a valid push ("Pushed N events") whose events then show up in Search.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import { screenshot, withScreenshot } from './lib/browser.mjs';
+import { newestFirst, priceUpdate, productId } from './lib/events.mjs';
+import { assertCount, itemAttributes } from './lib/expect.mjs';
+import { usePemx } from './lib/fixture.mjs';
+import { waitFor } from './lib/pemx.mjs';
+
+// Counts the page's POST /event requests (the parse-error case must send none).
+function countPosts(page) {
+  const posts = [];
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && new URL(r.url()).pathname === '/event') posts.push(r);
+  });
+  return posts;
+}
+
+describe('push', () => {
+  const env = usePemx({ name: 'push' });
+
+  test('invalid events: each server message next to its event; a JSON syntax error sends nothing',
+    { timeout: 60000 }, async () => {
+      const product = productId('BAD');
+      const good = priceUpdate(product, 1);
+      const badId = { ...priceUpdate(product, 2), eventId: 'not-a-uuid' };
+      const { region, ...noRegion } = priceUpdate(product, 3);
+      const badDate = { ...priceUpdate(product, 4), createdAt: 'yesterday' };
+
+      const page = await env.open('/#/push');
+      const posts = countPosts(page);
+      const editor = page.getByLabel('Events JSON');
+
+      // Client side first: not JSON -> role=alert with the parser's message, no request.
+      await editor.fill('[{"eventId": "x",]');
+      await page.getByRole('button', { name: 'Push events' }).click();
+      const alert = page.getByRole('alert');
+      await alert.waitFor();
+      const parseMessage = await alert.textContent();
+      let nativeMessage;
+      try {
+        JSON.parse('[{"eventId": "x",]');
+      } catch (e) {
+        nativeMessage = e.message;
+      }
+      assert.match(parseMessage, /JSON/i, 'the alert says the text is not JSON');
+      // Node and Chromium share V8, so the parser's message is the same words.
+      assert.ok(parseMessage.includes(nativeMessage.split(' in JSON')[0]),
+        `the alert carries JSON.parse's message (${nativeMessage}): ${parseMessage}`);
+      assert.equal(posts.length, 0, 'nothing is sent for text that is not JSON');
+
+      await withScreenshot(page, 'push-errors.png', async () => {
+        await editor.fill(JSON.stringify([good, badId, noRegion, badDate], null, 2));
+        await page.getByRole('button', { name: 'Push events' }).click();
+        const errors = page.getByRole('list', { name: 'Validation errors' });
+        await errors.waitFor();
+        assert.equal(posts.length, 1);
+        const answer = await posts[0].response();
+        assert.equal(answer.status(), 400);
+
+        const items = errors.locator(':scope > li');
+        await assertCount(items, 3);
+        assert.equal(await errors.locator(':scope > li[data-event-index="0"]').count(), 0,
+          'the valid event has no entry');
+        const one = errors.locator(':scope > li[data-event-index="1"]');
+        const two = errors.locator(':scope > li[data-event-index="2"]');
+        const three = errors.locator(':scope > li[data-event-index="3"]');
+        const [oneText, twoText, threeText] = await Promise.all(
+          [one, two, three].map((li) => li.textContent()));
+        assert.match(oneText, /Event ID must be a valid UUID/);
+        assert.match(oneText, /eventId/);
+        assert.match(oneText, /not-a-uuid/, 'the entry names the event by its id');
+        assert.doesNotMatch(oneText, /Region is required|Created at/);
+        assert.match(twoText, /Region is required/);
+        assert.match(twoText, /region/);
+        assert.ok(twoText.includes(noRegion.eventId), 'the entry names the event by its id');
+        assert.doesNotMatch(twoText, /valid UUID|Created at/);
+        assert.match(threeText, /Created at must be a valid ISO 8601 date/);
+        assert.match(threeText, /createdAt/);
+        // The request was refused as a whole: not a single event was stored.
+        assert.deepEqual(await env.pemx.history([product]), []);
+      }, { fullPage: true });
+
+      // A count error (path "events") goes in the entry for all events.
+      await editor.fill('[]');
+      await page.getByRole('button', { name: 'Push events' }).click();
+      const all = page.getByRole('list', { name: 'Validation errors' })
+        .locator(':scope > li[data-event-index="all"]');
+      await all.waitFor();
+      assert.equal(posts.length, 2, 'the empty list is judged by the server');
+      assert.match(await all.textContent(), /Zero events entered/);
+      env.assertNoProblems(page);
+    });
+
+  test('a valid push: "Pushed 3 events", then Search finds them', { timeout: 60000 }, async () => {
+    const page = await env.open('/#/push');
+    const editor = page.getByLabel('Events JSON');
+    await page.getByRole('button', { name: 'Fill example' }).click();
+    const example = JSON.parse(await editor.inputValue());
+    const events = Array.isArray(example) ? example : example.events;
+    assert.equal(events.length, 3, 'Fill example puts 3 events');
+    const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+    for (const e of events) assert.match(e.eventId, uuid);
+
+    await page.getByRole('button', { name: 'Push events' }).click();
+    await page.getByRole('status').filter({ hasText: 'Pushed 3 events' }).waitFor();
+    await screenshot(page, 'push-ok.png');
+
+    const products = [...new Set(events.map((e) => e.productId))];
+    await page.getByRole('link', { name: 'Search these products' }).click();
+    await page.getByRole('heading', { name: 'Search' }).waitFor();
+    const chips = page.getByRole('list', { name: 'Selected products' }).getByRole('listitem');
+    await assertCount(chips, products.length);
+    // The search may run before the web role stored them (POST -> Kafka -> dist -> storage
+    // topic -> SQLite); search again until all three are there.
+    const results = page.getByRole('list', { name: 'Results' });
+    await waitFor('the pushed events in the search results', async () => {
+      if ((await results.locator(':scope > li').count()) === 3) return true;
+      await Promise.all([
+        page.waitForResponse((r) => new URL(r.url()).pathname === '/event'),
+        page.getByRole('button', { name: 'Search', exact: true }).click(),
+      ]);
+      return false;
+    }, { timeoutMs: 30000, everyMs: 200 });
+    const shown = await itemAttributes(results, 'data-event-id');
+    assert.deepEqual(shown, newestFirst(events).map((e) => e.eventId));
+    env.assertNoProblems(page);
+  });
+});

@@ -1,0 +1,93 @@
+// Search: chips, the history newest first, paging with "Load more", the query in the URL.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import { withScreenshot } from './lib/browser.mjs';
+import { countryChange, discountUpdate, newestFirst, priceUpdate, productId }
+  from './lib/events.mjs';
+import { assertCount, assertHidden, itemAttributes } from './lib/expect.mjs';
+import { usePemx } from './lib/fixture.mjs';
+
+// The page asks for 50 events a page (web/search.js); more than that makes a second page.
+const kPageSize = 50;
+
+describe('search', () => {
+  const env = usePemx({ name: 'search' });
+
+  test('shows pushed events newest first, pages with Load more, keeps the query in the URL',
+    { timeout: 60000 }, async () => {
+      const a = productId('SRCHA');
+      const b = productId('SRCHB');
+      const other = productId('SRCHX');  // must not show up
+      // 58 events of two products, distinct createdAt, pushed out of order.
+      const events = [];
+      for (let n = 0; n < 50; ++n) events.push(priceUpdate(a, n));
+      for (let n = 50; n < 58; n += 2) events.push(countryChange(b, n), discountUpdate(b, n + 1));
+      const pushedOrder = [...events].sort((x, y) => (x.eventId < y.eventId ? -1 : 1));
+      await env.pemx.push(pushedOrder);
+      await env.pemx.push([priceUpdate(other, 1000)]);
+      await env.pemx.waitStored([a, b, other], events.length + 1);
+      const expected = newestFirst(events);
+
+      const page = await env.open('/');
+      await withScreenshot(page, 'search.png', async () => {
+        const input = page.getByLabel('Product IDs');
+        await input.fill(a);
+        await input.press('Enter');
+        await input.fill(b);
+        await input.press(',');
+        const chips = page.getByRole('list', { name: 'Selected products' }).getByRole('listitem');
+        await assertCount(chips, 2);
+        await page.getByRole('button', { name: 'Search', exact: true }).click();
+
+        const results = page.getByRole('list', { name: 'Results' });
+        await assertCount(results.locator(':scope > li'), kPageSize);
+        const first = await itemAttributes(results, 'data-created-at');
+        assert.deepEqual(first.map(Date.parse),
+          expected.slice(0, kPageSize).map((e) => Date.parse(e.createdAt)),
+          'the first page is the 50 newest events, newest first');
+        await page.getByRole('status').filter({ hasText: /50 events/ }).waitFor();
+        assert.match(new URL(page.url()).hash, new RegExp(`productIds=${a},${b}`));
+
+        const more = page.getByRole('button', { name: 'Load more' });
+        await more.click();
+        await assertCount(results.locator(':scope > li'), events.length);
+        const all = await itemAttributes(results, 'data-created-at');
+        assert.deepEqual(all.map(Date.parse), expected.map((e) => Date.parse(e.createdAt)),
+          'after Load more: every event once, newest first');
+        const ids = await itemAttributes(results, 'data-event-id');
+        assert.deepEqual(ids, expected.map((e) => e.eventId));
+        await assertHidden(more, 'Load more disappears on the last page');
+        await page.getByRole('status').filter({ hasText: `${events.length} events` }).waitFor();
+
+        // The summary of a price update: old -> new with the change.
+        const newest = results.locator(':scope > li').filter({ hasText: a }).first();
+        const priced = expected.find((e) => e.productId === a);
+        await newest.getByText(String(priced.data.newPrice)).first().waitFor();
+        // Show JSON opens the raw event.
+        await newest.getByRole('button', { name: 'Show JSON' }).click();
+        const raw = JSON.parse(await newest.locator('pre').textContent());
+        assert.equal(raw.eventId, priced.eventId);
+
+        // The URL is shareable: loading it in a new page runs the same search (one product).
+        const shared = await env.open(`/#/search?productIds=${b}`);
+        const sharedList = shared.getByRole('list', { name: 'Results' });
+        await assertCount(sharedList.locator(':scope > li'), 8);
+        assert.deepEqual((await itemAttributes(sharedList, 'data-created-at')).map(Date.parse),
+          expected.filter((e) => e.productId === b).map((e) => Date.parse(e.createdAt)));
+        await shared.close();
+
+        // Back to the first page's view for the screenshot: the newest few.
+        await page.evaluate(() => window.scrollTo(0, 0));
+        env.assertNoProblems(page);
+      });
+    });
+
+  test('an unknown product: "No events"', { timeout: 30000 }, async () => {
+    const page = await env.open(`/#/search?productIds=${productId('NONE')}`);
+    await page.getByRole('status').filter({ hasText: 'No events' }).waitFor();
+    const results = page.getByRole('list', { name: 'Results' });
+    assert.equal(await results.locator(':scope > li').count(), 0);
+    env.assertNoProblems(page);
+  });
+});
