@@ -11,7 +11,14 @@ const SERIES = [
   { key: 'deadLetters', label: 'Dead letters' },
 ];
 
-const WINDOW_MS = 10 * 60 * 1000;
+const MAX_WINDOW_MS = 10 * 60 * 1000; // the server keeps 10 minutes
+const MIN_WINDOW_MS = 60 * 1000;      // a process that just started: its first minute
+const TICK_STEPS_MS = [15e3, 30e3, 60e3, 120e3, 300e3];
+
+function tickText(msAgo) {
+  if (msAgo === 0) return 'now';
+  return msAgo < 60e3 ? `−${msAgo / 1000} s` : `−${msAgo / 60e3} min`;
+}
 const HEIGHT = 220;
 const PAD = { left: 44, right: 14, top: 12, bottom: 26 };
 
@@ -62,7 +69,9 @@ export class RateChart {
     const plotW = w - PAD.left - PAD.right;
     const plotH = HEIGHT - PAD.top - PAD.bottom;
     const end = points.length ? num(points[points.length - 1].t) : Date.now();
-    const start = end - WINDOW_MS;
+    const span = points.length ? end - num(points[0].t) : MAX_WINDOW_MS;
+    const windowMs = Math.min(MAX_WINDOW_MS, Math.max(MIN_WINDOW_MS, span));
+    const start = end - windowMs;
     // A role without a store has no "stored" points, one without routing no "routed" ones.
     const omit = this.omit || [];
     const shown = SERIES.filter((ser) => !omit.includes(ser.key)
@@ -72,7 +81,7 @@ export class RateChart {
       for (const ser of shown) max = Math.max(max, num(p[ser.key]) ?? 0);
     }
     const top = niceMax(max);
-    const x = (t) => PAD.left + ((t - start) / WINDOW_MS) * plotW;
+    const x = (t) => PAD.left + ((t - start) / windowMs) * plotW;
     const y = (v) => PAD.top + plotH - (Math.max(0, v) / top) * plotH;
 
     const svg = s('svg', {
@@ -86,15 +95,14 @@ export class RateChart {
         s('line', { x1: PAD.left, x2: w - PAD.right, y1: y(v), y2: y(v), class: i ? 'grid-line' : 'axis-line' }),
         s('text', { x: PAD.left - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'chart-text' }, tickLabel(v)));
     }
-    const step = plotW < 420 ? 5 : 2;
-    for (let m = 10; m >= 0; m -= step) {
-      const xx = x(end - m * 60000);
+    const maxTicks = plotW < 420 ? 3 : 6;
+    const step = TICK_STEPS_MS.find((ms) => windowMs / ms <= maxTicks) || TICK_STEPS_MS.at(-1);
+    for (let ago = Math.floor(windowMs / step) * step; ago >= 0; ago -= step) {
+      const xx = x(end - ago);
+      const anchor = ago === 0 ? 'end' : xx - PAD.left < 30 ? 'start' : 'middle';
       grid.append(
         s('line', { x1: xx, x2: xx, y1: PAD.top + plotH, y2: PAD.top + plotH + 4, class: 'axis-line' }),
-        s('text', {
-          x: xx, y: HEIGHT - 6, 'text-anchor': m === 0 ? 'end' : m === 10 ? 'start' : 'middle',
-          class: 'chart-text',
-        }, m === 0 ? 'now' : `−${m} min`));
+        s('text', { x: xx, y: HEIGHT - 6, 'text-anchor': anchor, class: 'chart-text' }, tickText(ago)));
     }
     svg.append(grid);
 
@@ -122,7 +130,7 @@ export class RateChart {
       s('line', { y1: PAD.top, y2: PAD.top + plotH, class: 'cursor-line' }),
       shown.map((ser) => s('circle', { r: 3.5, class: `cursor-dot series-dot-${ser.key}`, dataset: { key: ser.key } })));
     svg.append(cursor);
-    this.geometry = { svg, cursor, w, x, y, start, plotW, shown };
+    this.geometry = { svg, cursor, w, x, y, start, windowMs, plotW, shown };
     this.container.replaceChildren(svg);
     this.applyHover();
   }
@@ -140,7 +148,7 @@ export class RateChart {
   hovered() {
     const g = this.geometry;
     if (!g || this.hoverX === null || !this.points.length) return null;
-    const t = g.start + ((this.hoverX - PAD.left) / g.plotW) * WINDOW_MS;
+    const t = g.start + ((this.hoverX - PAD.left) / g.plotW) * g.windowMs;
     let best = null;
     for (const p of this.points) {
       if (num(p.t) < g.start) continue;
