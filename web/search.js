@@ -236,13 +236,18 @@ async function fetchPage(q, append) {
       }, RETRY_MS);
     }
   }
-  const fragment = document.createDocumentFragment();
-  for (const event of result.data) fragment.append(eventItem(event));
-  results.append(fragment);
+  const items = result.data.map((event) => eventItem(event));
+  results.append(...items);
   count += result.data.length;
   cursor = result.headers.get('X-Next-Cursor') || null;
+  const hadFocus = document.activeElement === loadMore;
   loadMore.hidden = !cursor;
   statusLine.textContent = statusText();
+  if (append && hadFocus && !cursor && items.length) {
+    // "Load more" is gone with the last page: keep the keyboard where the new events start.
+    items[0].tabIndex = -1;
+    items[0].focus();
+  }
 }
 
 function awaitingMore(events, nextCursor) {
