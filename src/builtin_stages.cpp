@@ -6,6 +6,7 @@
 #include "kafka_ingest/kafka_ingest.hpp"
 #include "kafka_sink/kafka_sink.hpp"
 #include "rules_router/rules_router.hpp"
+#include "simulator/simulator.hpp"
 #include "sqlite_store/sqlite_store.hpp"
 
 namespace pemx {
@@ -17,6 +18,7 @@ Registry builtin_stages() {
   registry.add(kafka_sink::factory());
   registry.add(sqlite_store::factory());
   registry.add(http_front::factory());
+  registry.add(simulator::factory());
   return registry;
 }
 

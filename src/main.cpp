@@ -1,5 +1,6 @@
 // pemx: argv, config, registry, supervisor. Nothing else lives here.
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -7,6 +8,8 @@
 #include "core/config.hpp"
 #include "core/supervisor.hpp"
 #include "pemx/version.hpp"
+#include "sim/options.hpp"
+#include "sim/simulate.hpp"
 
 namespace {
 
@@ -16,6 +19,7 @@ Usage:
   pemx --role=ROLE [--config FILE] [--set KEY=VALUE ...]   run a role (dist, web, all)
   pemx check-config [--config FILE] [--set KEY=VALUE ...]  validate; print the routing table
   pemx route [--role=ROLE] [--config FILE] [--set ...]     route JSON lines from stdin, offline
+  pemx simulate [--rate N|max] [--count N] [--watch] ...   random events; see simulate --help
   pemx --help | --version
 
 Options:
@@ -82,20 +86,47 @@ int parse_args(int argc, char** argv, Args& a) {
   return -1;
 }
 
+// The config, or null after printing every error (exit 2).
+std::unique_ptr<pemx::Config> load(const std::string& file, const std::vector<std::string>& sets,
+                                   const pemx::Registry& registry) {
+  pemx::LoadResult loaded = pemx::load_config(file, sets, registry);
+  for (const auto& e : loaded.errors) std::cerr << "config error: " << e.str() << "\n";
+  if (!loaded.errors.empty()) {
+    std::cerr << loaded.errors.size() << " configuration error(s); nothing was started.\n";
+  }
+  return std::move(loaded.config);
+}
+
+// pemx simulate [options]: its own options (src/sim/options.cpp), then src/sim/simulate.cpp.
+int simulate(const std::vector<std::string>& args, const pemx::Registry& registry) {
+  auto options = pemx::sim::parse_simulate_options(args);
+  if (!options) {
+    std::cerr << "pemx simulate: " << options.error().message
+              << "\nRun pemx simulate --help for usage.\n";
+    return 2;
+  }
+  if (options->help) {
+    std::cout << pemx::sim::kSimulateUsage;
+    return 0;
+  }
+  auto config = load(options->config, options->sets, registry);
+  if (!config) return 2;
+  return pemx::sim::simulate(*config, options.value(), std::cout, std::cerr);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  pemx::Registry registry = pemx::builtin_stages();
+  if (argc > 1 && std::string(argv[1]) == "simulate") {
+    return simulate(std::vector<std::string>(argv + 2, argv + argc), registry);
+  }
   Args args;
   if (int rc = parse_args(argc, argv, args); rc >= 0) return rc;
 
-  pemx::Registry registry = pemx::builtin_stages();
-  pemx::LoadResult loaded = pemx::load_config(args.config, args.sets, registry);
-  if (!loaded.errors.empty()) {
-    for (const auto& e : loaded.errors) std::cerr << "config error: " << e.str() << "\n";
-    std::cerr << loaded.errors.size() << " configuration error(s); nothing was started.\n";
-    return 2;
-  }
-  const pemx::Config& config = *loaded.config;
+  auto loaded = load(args.config, args.sets, registry);
+  if (!loaded) return 2;
+  const pemx::Config& config = *loaded;
 
   if (args.command == "check-config") {
     std::cout << "config " << config.file << ": ok\n";

@@ -12,7 +12,9 @@ namespace pemx::sim {
 EventGenerator::EventGenerator(GeneratorOptions options)
     : options_(std::move(options)),
       rng_(options_.seed),
-      type_({options_.price_weight, options_.country_weight, options_.discount_weight}) {}
+      type_({options_.price_weight, options_.country_weight, options_.discount_weight}) {
+  if (options_.id_prefix.size() > 8) options_.id_prefix.resize(8);  // keep the UUID's shape
+}
 
 std::string EventGenerator::uuid() {
   std::uniform_int_distribution<int> hex(0, 15);
@@ -24,6 +26,7 @@ std::string EventGenerator::uuid() {
   }
   s[14] = '4';                                          // version 4
   s[19] = digits[8 + (hex(rng_) & 3)];                  // variant 10xx
+  s.replace(0, options_.id_prefix.size(), options_.id_prefix);  // the first 8 digits are free
   return s;
 }
 

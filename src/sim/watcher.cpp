@@ -1,0 +1,185 @@
+#include "sim/watcher.hpp"
+
+#include <librdkafka/rdkafka.h>
+
+#include <algorithm>
+
+#include <rapidjson/document.h>
+
+namespace pemx::sim {
+
+namespace {
+constexpr int kTimeoutMs = 10'000;  // metadata and watermark requests
+constexpr char kEventIdHeader[] = "pemx-event-id";
+
+struct MetadataDeleter {
+  void operator()(const rd_kafka_metadata_t* md) const { rd_kafka_metadata_destroy(md); }
+};
+struct MessageDeleter {
+  void operator()(rd_kafka_message_t* m) const { rd_kafka_message_destroy(m); }
+};
+struct ErrorDeleter {
+  void operator()(rd_kafka_error_t* e) const { rd_kafka_error_destroy(e); }
+};
+
+// The event id of a routed message: PEMX's header, else the value's eventId field.
+std::optional<std::string_view> event_id_of(const rd_kafka_message_t* m, rapidjson::Document& doc) {
+  rd_kafka_headers_t* headers = nullptr;
+  if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const void* value = nullptr;
+    std::size_t size = 0;
+    if (rd_kafka_header_get_last(headers, kEventIdHeader, &value, &size) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR &&
+        value != nullptr) {
+      return std::string_view(static_cast<const char*>(value), size);
+    }
+  }
+  doc.Parse(static_cast<const char*>(m->payload), m->len);
+  if (doc.HasParseError() || !doc.IsObject()) return std::nullopt;
+  auto it = doc.FindMember("eventId");
+  if (it == doc.MemberEnd() || !it->value.IsString()) return std::nullopt;
+  return std::string_view(it->value.GetString(), it->value.GetStringLength());
+}
+}  // namespace
+
+Result<std::unique_ptr<Watcher>> Watcher::create(const kafka::KafkaConfig& kafka,
+                                                 const std::string& brokers,
+                                                 const std::string& group_id,
+                                                 OnMessage on_message) {
+  kafka::KafkaConfig k = kafka;
+  k.brokers = brokers;
+  // group.id only because librdkafka's consumer API needs one: no group is joined (assign, not
+  // subscribe) and nothing is committed.
+  auto conf = kafka::make_conf(k, {{"group.id", group_id},
+                                   {"enable.auto.commit", "false"},
+                                   {"enable.auto.offset.store", "false"},
+                                   {"allow.auto.create.topics", "false"},
+                                   {"auto.offset.reset", "earliest"},
+                                   {"enable.partition.eof", "false"}});
+  if (!conf) return conf.error();
+  auto client = kafka::make_client(kafka::ClientKind::kConsumer, std::move(conf.value()));
+  if (!client) return client.error();
+  std::unique_ptr<Watcher> w(new Watcher(std::move(on_message)));
+  w->consumer_ = std::move(client.value());
+  rd_kafka_poll_set_consumer(w->consumer_.get());
+  if (auto problem =
+          kafka::wait_for_cluster(w->consumer_.get(), std::chrono::milliseconds(kTimeoutMs))) {
+    return Error{"kafka_unreachable", "the Kafka cluster at " + brokers + " did not answer: " +
+                                          *problem + "; check kafka.brokers or pass --brokers"};
+  }
+  w->thread_ = std::thread([raw = w.get()] { raw->run(); });
+  return w;
+}
+
+Watcher::~Watcher() { stop(); }
+
+void Watcher::stop() noexcept {
+  if (stop_.exchange(true)) return;
+  if (thread_.joinable()) thread_.join();
+}
+
+Result<std::map<std::string, int>> Watcher::partitions(const std::vector<std::string>& topics) {
+  // One request for the whole cluster's topics: asking per topic costs a round of librdkafka's
+  // metadata timers each (about half a second), and start-up waits for it.
+  const rd_kafka_metadata_t* raw = nullptr;
+  rd_kafka_resp_err_t err = rd_kafka_metadata(consumer_.get(), 1, nullptr, &raw, kTimeoutMs);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Error{"metadata", std::string("cluster metadata: ") + rd_kafka_err2str(err)};
+  }
+  std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter> md(raw);
+  std::map<std::string, int> out;
+  for (int i = 0; i < md->topic_cnt; ++i) {
+    const auto& t = md->topics[i];
+    if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR || t.partition_cnt == 0) continue;
+    if (std::find(topics.begin(), topics.end(), t.topic) != topics.end()) {
+      out[t.topic] = t.partition_cnt;
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> Watcher::assign(const std::map<std::string, int>& topics,
+                                           bool from_end) {
+  if (topics.empty()) return std::nullopt;
+  kafka::PartitionListPtr list(rd_kafka_topic_partition_list_new(0));
+  for (const auto& [topic, count] : topics) {
+    for (int p = 0; p < count; ++p) {
+      // With from_end: the timestamp -1 (latest), which offsets_for_times turns into the end.
+      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset =
+          from_end ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
+    }
+  }
+  if (from_end) {
+    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(consumer_.get(), list.get(), kTimeoutMs);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return std::string("where the watched topics end: ") + rd_kafka_err2str(err);
+    }
+    for (int i = 0; i < list->cnt; ++i) {
+      const auto& tp = list->elems[i];
+      if (tp.err != RD_KAFKA_RESP_ERR_NO_ERROR || tp.offset < 0) {
+        return "where " + std::string(tp.topic) + "[" + std::to_string(tp.partition) +
+               "] ends: " + rd_kafka_err2str(tp.err);
+      }
+    }
+  }
+  std::unique_ptr<rd_kafka_error_t, ErrorDeleter> error(
+      rd_kafka_incremental_assign(consumer_.get(), list.get()));
+  if (error)
+    return std::string("assigning the watched topics: ") + rd_kafka_error_string(error.get());
+  return std::nullopt;
+}
+
+std::optional<std::string> Watcher::watch(const std::vector<std::string>& topics) {
+  std::vector<std::string> fresh;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& t : topics) {
+      if (watched_.insert(t).second) fresh.push_back(t);
+    }
+  }
+  if (fresh.empty()) return std::nullopt;
+  auto existing = partitions(fresh);
+  if (!existing) return existing.error().message;
+  if (auto err = assign(existing.value(), true)) return err;
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& t : fresh) {  // not created yet: from its beginning once it exists
+    if (existing.value().count(t) == 0) pending_.push_back(t);
+  }
+  return std::nullopt;
+}
+
+void Watcher::check_pending() {
+  std::vector<std::string> pending;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (pending_.empty()) return;
+    pending = pending_;
+  }
+  auto created = partitions(pending);
+  if (!created || created.value().empty() || assign(created.value(), false)) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::erase_if(pending_, [&](const std::string& t) { return created.value().count(t) != 0; });
+}
+
+void Watcher::run() {
+  rapidjson::Document doc;
+  auto next_check = std::chrono::steady_clock::now();
+  while (!stop_.load()) {
+    if (std::chrono::steady_clock::now() >= next_check) {
+      check_pending();
+      next_check = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+    }
+    std::unique_ptr<rd_kafka_message_t, MessageDeleter> m(
+        rd_kafka_consumer_poll(consumer_.get(), 100));
+    if (!m || m->err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;  // errors: librdkafka retries
+    std::string topic = rd_kafka_topic_name(m->rkt);
+    auto id = event_id_of(m.get(), doc);
+    if (!id) {
+      without_id_.fetch_add(1);
+      continue;
+    }
+    on_message_(topic, *id);
+  }
+}
+
+}  // namespace pemx::sim
