@@ -32,7 +32,7 @@ function niceMax(value) {
 }
 
 function tickLabel(v) {
-  return Number.isInteger(v) ? String(v) : v.toFixed(1);
+  return String(Number(v.toFixed(2)));
 }
 
 export class RateChart {

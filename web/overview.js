@@ -15,6 +15,8 @@ const deadList = byId('dead-list');
 const deadEmpty = byId('dead-empty');
 const chart = new RateChart(byId('chart'), byId('chart-legend'));
 const duplicates = byId('metric-duplicates');
+const storedRateLine = byId('stored-rate-line');
+const storedNone = byId('stored-none');
 
 let visible = false;
 let timer = 0;
@@ -54,8 +56,9 @@ function renderFigures(o) {
   metric('stored', stored ? formatCount(stored.count) : '–');
   metric('stored-rate', stored ? formatRate(stored.rate) : '–');
   const dup = stored ? num(stored.duplicates) : null;
-  duplicates.textContent = stored ? (dup ? ` · ${formatCount(dup)} duplicates ignored` : '')
-    : ' · no store in this role';
+  duplicates.textContent = dup ? ` · ${formatCount(dup)} duplicates ignored` : '';
+  storedRateLine.hidden = !stored;
+  storedNone.hidden = Boolean(stored);
 
   const dead = o.deadLetters && typeof o.deadLetters === 'object' ? o.deadLetters : {};
   metric('deadLetters', formatCount(dead.count));

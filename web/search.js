@@ -295,6 +295,7 @@ function run(q) {
 }
 
 function submit() {
+  if (byId('search-button').disabled) return; // this role has no history
   const q = readForm();
   const hash = searchHash({ ...q, from: q.from || '', to: q.to || '' });
   if (location.hash === hash || q.from === null || q.to === null) {
@@ -326,8 +327,13 @@ export function currentSearchHash() {
 }
 
 export const searchView = {
-  show(params) {
+  async show(params) {
     const q = queryFromParams(params);
+    const info = await serverInfo();
+    if (info.history === false) {
+      if (q.ids.length) fillForm(q);
+      return; // no store here: the notice says so, and no request is sent
+    }
     if (!q.ids.length) return; // plain #/search: keep what is on screen
     if (keyOf(q) === shown && !awaited) return;
     fillForm(q);
