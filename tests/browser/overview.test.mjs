@@ -1,5 +1,6 @@
 // Overview: while events flow (`pemx simulate --rate 50` into this pemx's input topic), the
-// page shows a non-zero consumed rate, stored events, rows in the Topics table and the chart.
+// page shows a non-zero consumed rate, stored events, rows in the Topics table, the chart,
+// a dead letter in the latest ones, and counters that move without a reload.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -7,7 +8,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 
 import { withScreenshot } from './lib/browser.mjs';
-import { priceUpdate, productId } from './lib/events.mjs';
+import { countryChange, priceUpdate, productId } from './lib/events.mjs';
 import { metricNumber } from './lib/expect.mjs';
 import { usePemx } from './lib/fixture.mjs';
 import { binary, sourceDir, waitFor } from './lib/pemx.mjs';
@@ -67,6 +68,16 @@ describe(`overview (events from: ${source})`, () => {
           await chart.waitFor();
           await waitFor('the chart to draw a series', async () =>
             (await chart.locator('path, polyline').count()) > 0, { timeoutMs: 15000 });
+          // A dead letter: valid for the API, but "New Zealand" makes an illegal topic name.
+          const dead = countryChange(productId('DEAD'), 1, 'New Zealand');
+          await env.pemx.push([dead]);
+          const deadList = page.getByRole('list', { name: 'Latest dead letters' });
+          await deadList.locator(':scope > li').filter({ hasText: dead.eventId }).waitFor(
+            { timeout: 20000 });
+          await waitFor('the dead letter count on the page', async () =>
+            metricNumber(await page.locator('[data-metric="deadLetters"]').textContent()) >= 1,
+          { timeoutMs: 10000, everyMs: 250 });
+
           // The counters keep moving: the page refreshes by itself.
           const before = metricNumber(await page.locator('[data-metric="consumed"]').textContent());
           await waitFor('the consumed count to grow without a reload', async () =>

@@ -144,7 +144,7 @@ export class Pemx {
     };
     child.stdout.on('data', take);
     child.stderr.on('data', take);
-    child.on('exit', () => file.end());
+    child.on('close', () => file.end());  // after the last output, unlike 'exit'
 
     this.port = await waitFor('pemx to log "listening" (see ' + this.logPath + ')', () => {
       if (this.exit) {
