@@ -79,7 +79,7 @@ describe('layout and keyboard', () => {
     const results = page.getByRole('list', { name: 'Results' });
     await assertCount(results.locator(':scope > li'), events.length);
     assert.match(new URL(page.url()).hash, new RegExp(`productIds=${product}`));
-    await screenshot(page, 'keyboard.png');
+    await screenshot(page, 'keyboard.png', { docs: false });
     env.assertNoProblems(page);
   });
 });

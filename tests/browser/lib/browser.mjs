@@ -42,16 +42,17 @@ export async function openPage(browser, baseURL, { width = 1280, height = 900 } 
 }
 
 // Where screenshots go: docs/screenshots/ with PEMX_UPDATE_SCREENSHOTS=1 (to commit them),
-// else PEMX_BROWSER_OUTPUT (ctest sets it to the build tree), else the temp dir.
-export function screenshotDir() {
-  if (process.env.PEMX_UPDATE_SCREENSHOTS !== '1') return outputDir();
+// else PEMX_BROWSER_OUTPUT (ctest sets it to the build tree), else the temp dir. `docs: false`
+// keeps one out of docs/ (a picture the README does not show).
+export function screenshotDir({ docs = true } = {}) {
+  if (!docs || process.env.PEMX_UPDATE_SCREENSHOTS !== '1') return outputDir();
   const dir = join(sourceDir, 'docs', 'screenshots');
   mkdirSync(dir, { recursive: true });
   return dir;
 }
 
-export async function screenshot(page, name, { fullPage = false } = {}) {
-  const path = join(screenshotDir(), name);
+export async function screenshot(page, name, { fullPage = false, docs = true } = {}) {
+  const path = join(screenshotDir({ docs }), name);
   await page.screenshot({ path, fullPage, animations: 'disabled', caret: 'hide' });
   return path;
 }

@@ -4,6 +4,7 @@
 // read back from the log), the real broker from PEMX_TEST_BROKERS. stop() sends SIGTERM and
 // waits; a process that is still running when the test process exits is killed.
 import { spawn, spawnSync } from 'node:child_process';
+import { request } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync,
   writeFileSync } from 'node:fs';
@@ -61,6 +62,24 @@ export function prefixedConfig(prefix) {
     text = text.split(listen).join('"127.0.0.1:0"');
   }
   return text;
+}
+
+// One HTTP request to pemx without keep-alive (an idle pooled connection would hold the test
+// process open for seconds after its last test). Resolves to {status, body}.
+export function http(url, { method = 'GET', body } = {}) {
+  return new Promise((resolveAnswer, reject) => {
+    const headers = body === undefined ? {} : { 'Content-Type': 'application/json' };
+    const req = request(url, { method, headers, agent: false, timeout: 15000 }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolveAnswer({ status: res.statusCode,
+        body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${url}: no answer in 15 s`)));
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 // An error that ends a waitFor() at once (the awaited thing can no longer happen).
@@ -155,7 +174,7 @@ export class Pemx {
     }, { timeoutMs });
     // Ready = both consumer groups have their partitions; before that a pushed event would
     // only wait, but a test's own timeout should not include the group join.
-    await waitFor('pemx /readyz', async () => (await fetch(`${this.url}/readyz`)).ok,
+    await waitFor('pemx /readyz', async () => (await http(`${this.url}/readyz`)).status === 200,
       { timeoutMs });
     if (process.env.PEMX_BROWSER_WEB_DIR) {
       this.devServer = await startDevServer(resolve(process.env.PEMX_BROWSER_WEB_DIR), this.port);
@@ -225,20 +244,15 @@ export class Pemx {
   // ---- the API, for setting up and checking what the page shows ----
 
   async push(events) {
-    const r = await fetch(`${this.url}/event`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ events }),
-    });
-    const body = await r.text();
-    if (r.status !== 201) throw new Error(`POST /event answered ${r.status}: ${body}`);
-    return JSON.parse(body);
+    const r = await http(`${this.url}/event`, { method: 'POST', body: JSON.stringify({ events }) });
+    if (r.status !== 201) throw new Error(`POST /event answered ${r.status}: ${r.body}`);
+    return JSON.parse(r.body);
   }
 
   async history(productIds, query = '') {
-    const r = await fetch(`${this.url}/event?productIds=${productIds.join(',')}${query}`);
-    if (!r.ok) throw new Error(`GET /event answered ${r.status}`);
-    return r.json();
+    const r = await http(`${this.url}/event?productIds=${productIds.join(',')}${query}`);
+    if (r.status !== 200) throw new Error(`GET /event answered ${r.status}: ${r.body}`);
+    return JSON.parse(r.body);
   }
 
   // Waits until the store holds at least `count` events of these products (the path is
