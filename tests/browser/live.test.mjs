@@ -54,4 +54,28 @@ describe('live', () => {
         env.assertNoProblems(page);
       });
     });
+
+  test('Source "routed": events arrive with the topics they were sent to', { timeout: 60000 },
+    async () => {
+      const page = await env.open('/#/live');
+      await page.getByRole('status').filter({ hasText: /^Connected/ }).waitFor();
+      // Connected to the routed stream once its answer's headers are in.
+      await Promise.all([
+        page.waitForResponse((r) => r.url().includes('/api/live') &&
+          new URL(r.url()).searchParams.get('kind') === 'routed' && r.status() === 200),
+        page.getByLabel('Source').selectOption('routed'),
+      ]);
+      const product = productId('ROUTE');
+      const event = priceUpdate(product, 1, { region: 'US' });
+      await env.pemx.push([event]);
+      const item = page.getByRole('list', { name: 'Live events' })
+        .locator(`:scope > li[data-event-id="${event.eventId}"]`);
+      await item.waitFor({ timeout: 30000 });
+      const text = await item.textContent();
+      assert.match(text, /routed/);
+      for (const topic of ['product-price-update-v1-US', 'product-event-storage-pemx']) {
+        assert.ok(text.includes(`${env.pemx.prefix}-${topic}`), `${topic} is shown: ${text}`);
+      }
+      env.assertNoProblems(page);
+    });
 });

@@ -1,7 +1,11 @@
 // Push: the server's validation messages next to the right event, the client-side parse error
 // (nothing sent), a valid push ("Pushed N events") whose events then show up in Search.
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, describe, test } from 'node:test';
 
 import { screenshot, withScreenshot } from './lib/browser.mjs';
 import { newestFirst, priceUpdate, productId } from './lib/events.mjs';
@@ -128,4 +132,37 @@ describe('push', () => {
     assert.deepEqual(shown, newestFirst(events).map((e) => e.eventId));
     env.assertNoProblems(page);
   });
+});
+
+describe('push to a server that guards writes', () => {
+  // A token in a file of this run (write_tokens_file), at least 16 characters.
+  const token = randomBytes(16).toString('hex');
+  const tokens = join(mkdtempSync(join(tmpdir(), 'pemx-browser-token-')), 'tokens');
+  writeFileSync(tokens, `# browser test\n${token}\n`);
+  const env = usePemx({ name: 'push-token',
+    extraArgs: ['--set', `stages.http.write_tokens_file=${tokens}`] });
+  after(() => rmSync(dirname(tokens), { recursive: true, force: true }));
+
+  test('401 asks for the token; saved in the dialog, it is sent and the push succeeds',
+    { timeout: 60000 }, async () => {
+      const page = await env.open('/#/push');
+      const posts = countPosts(page);
+      await page.getByRole('button', { name: 'Fill example' }).click();
+      await page.getByRole('button', { name: 'Push events' }).click();
+      const dialog = page.getByRole('dialog');
+      await dialog.waitFor();
+      assert.equal((await posts[0].response()).status(), 401);
+      assert.match(await page.getByRole('alert').textContent(), /token/i);
+
+      await dialog.getByLabel('Bearer token').fill(token);
+      await dialog.getByRole('button', { name: 'Save' }).click();
+      await dialog.waitFor({ state: 'hidden' });
+      await page.getByRole('button', { name: 'Push events' }).click();
+      await page.getByRole('status').filter({ hasText: 'Pushed 3 events' }).waitFor();
+      assert.equal(posts.length, 2);
+      assert.equal(await posts[1].headerValue('authorization'), `Bearer ${token}`);
+      // The token is kept for the tab, and only there.
+      assert.equal(await page.evaluate(() => localStorage.length), 0);
+      env.assertNoProblems(page);
+    });
 });

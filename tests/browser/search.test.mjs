@@ -1,6 +1,6 @@
 // Search: chips, the history newest first, paging with "Load more", the query in the URL.
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 
 import { withScreenshot } from './lib/browser.mjs';
 import { countryChange, discountUpdate, newestFirst, priceUpdate, productId }
@@ -13,22 +13,25 @@ const kPageSize = 50;
 
 describe('search', () => {
   const env = usePemx({ name: 'search' });
+  const a = productId('SRCHA');
+  const b = productId('SRCHB');
+  const other = productId('SRCHX');  // never searched for: must not show up
+  // 58 events of two products, distinct createdAt (one minute apart, from n), pushed out of
+  // order: 50 price updates of a (n = 0..49), then b's country and discount updates (50..57).
+  const events = [];
+  for (let n = 0; n < 50; ++n) events.push(priceUpdate(a, n));
+  for (let n = 50; n < 58; n += 2) events.push(countryChange(b, n), discountUpdate(b, n + 1));
+  const expected = newestFirst(events);
+  const ofB = expected.filter((e) => e.productId === b);
+
+  before(async () => {
+    await env.pemx.push([...events].sort((x, y) => (x.eventId < y.eventId ? -1 : 1)));
+    await env.pemx.push([priceUpdate(other, 1000)]);
+    await env.pemx.waitStored([a, b, other], events.length + 1);
+  }, { timeout: 40000 });
 
   test('shows pushed events newest first, pages with Load more, keeps the query in the URL',
     { timeout: 60000 }, async () => {
-      const a = productId('SRCHA');
-      const b = productId('SRCHB');
-      const other = productId('SRCHX');  // must not show up
-      // 58 events of two products, distinct createdAt, pushed out of order.
-      const events = [];
-      for (let n = 0; n < 50; ++n) events.push(priceUpdate(a, n));
-      for (let n = 50; n < 58; n += 2) events.push(countryChange(b, n), discountUpdate(b, n + 1));
-      const pushedOrder = [...events].sort((x, y) => (x.eventId < y.eventId ? -1 : 1));
-      await env.pemx.push(pushedOrder);
-      await env.pemx.push([priceUpdate(other, 1000)]);
-      await env.pemx.waitStored([a, b, other], events.length + 1);
-      const expected = newestFirst(events);
-
       const page = await env.open('/');
       await withScreenshot(page, 'search.png', async () => {
         const input = page.getByLabel('Product IDs');
@@ -69,19 +72,68 @@ describe('search', () => {
         const raw = JSON.parse(await newest.locator('pre').textContent());
         assert.equal(raw.eventId, priced.eventId);
 
-        // The URL is shareable: loading it in a new page runs the same search (one product).
-        const shared = await env.open(`/#/search?productIds=${b}`);
-        const sharedList = shared.getByRole('list', { name: 'Results' });
-        await assertCount(sharedList.locator(':scope > li'), 8);
-        assert.deepEqual((await itemAttributes(sharedList, 'data-created-at')).map(Date.parse),
-          expected.filter((e) => e.productId === b).map((e) => Date.parse(e.createdAt)));
-        await shared.close();
-
-        // Back to the first page's view for the screenshot: the newest few.
+        // Back to the top for the screenshot: the form and the newest few.
         await page.evaluate(() => window.scrollTo(0, 0));
         env.assertNoProblems(page);
       });
     });
+
+  test('filters: the URL runs its search; event type; From in local time is sent as UTC',
+    { timeout: 60000 }, async () => {
+      // Loading a shared URL runs its search.
+      const shared = await env.open(`/#/search?productIds=${b}`);
+      const sharedList = shared.getByRole('list', { name: 'Results' });
+      await assertCount(sharedList.locator(':scope > li'), ofB.length);
+      assert.deepEqual(await itemAttributes(sharedList, 'data-event-id'),
+        ofB.map((e) => e.eventId));
+
+      // Stockholm is UTC+2 in July: 10:53:30 there is 08:53:30Z, after b's n = 53.
+      const page = await env.open(`/#/search?productIds=${b}`, { timezoneId: 'Europe/Stockholm' });
+      const results = page.getByRole('list', { name: 'Results' });
+      await assertCount(results.locator(':scope > li'), ofB.length);
+      await page.getByLabel('Event type').selectOption('Country');
+      await page.getByLabel('From').fill('2024-07-26T10:53:30');
+      const [request] = await Promise.all([
+        page.waitForRequest((r) => new URL(r.url()).pathname === '/event'),
+        page.getByRole('button', { name: 'Search', exact: true }).click(),
+      ]);
+      const query = new URL(request.url()).searchParams;
+      assert.equal(query.get('eventType'), 'Country');
+      assert.equal(Date.parse(query.get('from')), Date.parse('2024-07-26T08:53:30Z'),
+        `From is local time, sent as UTC: ${query.get('from')}`);
+      const wanted = ofB.filter((e) => e.eventType === 'Country' &&
+        Date.parse(e.createdAt) >= Date.parse('2024-07-26T08:53:30Z'));
+      assert.equal(wanted.length, 2);
+      await assertCount(results.locator(':scope > li'), wanted.length);
+      assert.deepEqual(await itemAttributes(results, 'data-event-id'),
+        wanted.map((e) => e.eventId));
+      assert.match(new URL(page.url()).hash, /eventType=Country/);
+      assert.match(new URL(page.url()).hash, /from=/);
+      env.assertNoProblems(shared);
+      env.assertNoProblems(page);
+    });
+
+  test('chips: a pasted list, Backspace, the Remove buttons', { timeout: 30000 }, async () => {
+    const page = await env.open('/');
+    const input = page.getByLabel('Product IDs');
+    const chips = page.getByRole('list', { name: 'Selected products' }).getByRole('listitem');
+    await input.focus();
+    await input.evaluate((el) => {
+      const data = new DataTransfer();
+      data.setData('text/plain', 'AAA1,BBB2,CCC3');
+      el.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true,
+        cancelable: true }));
+    });
+    await assertCount(chips, 3);
+    const labels = (await chips.allTextContents()).map((t) => t.replace(/×/g, '').trim());
+    assert.deepEqual(labels, ['AAA1', 'BBB2', 'CCC3']);
+    await input.press('Backspace');
+    await assertCount(chips, 2);
+    await page.getByRole('button', { name: 'Remove AAA1' }).click();
+    await assertCount(chips, 1);
+    assert.match(await chips.first().textContent(), /BBB2/);
+    env.assertNoProblems(page);
+  });
 
   test('an unknown product: "No events"', { timeout: 30000 }, async () => {
     const page = await env.open(`/#/search?productIds=${productId('NONE')}`);

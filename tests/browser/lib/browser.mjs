@@ -20,9 +20,10 @@ export async function launch() {
 // A page on the server at `baseURL`, with bounded default timeouts and the browser's console
 // errors, failed requests and uncaught exceptions collected in page.problems (the tests assert
 // there are none: a CSP violation or a script error is a broken page).
-export async function openPage(browser, baseURL, { width = 1280, height = 900 } = {}) {
+export async function openPage(browser, baseURL,
+  { width = 1280, height = 900, timezoneId = 'UTC' } = {}) {
   const context = await browser.newContext({ baseURL, viewport: { width, height },
-    locale: 'en-US', timezoneId: 'UTC', colorScheme: 'light' });
+    locale: 'en-US', timezoneId, colorScheme: 'light' });
   context.setDefaultTimeout(10000);
   context.setDefaultNavigationTimeout(15000);
   const page = await context.newPage();

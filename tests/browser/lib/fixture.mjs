@@ -27,9 +27,9 @@ export function usePemx(options = {}) {
     env.pages.splice(0).forEach((page) => page.context().close().catch(() => {}));
   });
 
-  // A new page on this server; `path` is loaded and the page's script is given time to start.
-  env.open = async (path = '/', viewport) => {
-    const page = await openPage(env.browser, env.pemx.pageUrl, viewport);
+  // A new page on this server with `path` loaded; options: width, height, timezoneId.
+  env.open = async (path = '/', options) => {
+    const page = await openPage(env.browser, env.pemx.pageUrl, options);
     env.pages.push(page);
     await page.goto(path);
     return page;
