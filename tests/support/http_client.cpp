@@ -96,6 +96,53 @@ HttpResponse http_post(std::uint16_t port, const std::string& target, const std:
   return http_raw(port, raw + "\r\n" + body);
 }
 
+HttpStream::HttpStream(std::uint16_t port, const std::string& target,
+                       const std::map<std::string, std::string>& headers, int receive_buffer) {
+  fd_ = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd_ < 0) {
+    closed_ = true;
+    return;
+  }
+  if (receive_buffer > 0) {
+    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+  }
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    closed_ = true;
+    return;
+  }
+  std::string raw = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n";
+  for (const auto& [k, v] : headers) raw += k + ": " + v + "\r\n";
+  raw += "\r\n";
+  if (send(fd_, raw.data(), raw.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(raw.size())) {
+    closed_ = true;
+  }
+}
+
+HttpStream::~HttpStream() {
+  if (fd_ >= 0) close(fd_);
+}
+
+bool HttpStream::read_until(const std::string& text, std::chrono::milliseconds timeout) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (data_.find(text) == std::string::npos) {
+    if (closed_ || std::chrono::steady_clock::now() >= until) return false;
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, 50) <= 0) continue;
+    char buf[16384];
+    ssize_t n = recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) {
+      closed_ = true;
+      continue;
+    }
+    data_.append(buf, static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
 std::uint16_t listening_port(const std::string& log, std::size_t nth) {
   std::size_t pos = 0;
   for (std::size_t i = 0;; ++i) {

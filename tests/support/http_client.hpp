@@ -1,6 +1,7 @@
 #pragma once
 // A minimal HTTP/1.1 client over a raw socket, for integration tests: it sends exactly the
 // bytes it is given (so malformed requests can be sent too) and reads the answer.
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -19,6 +20,26 @@ HttpResponse http_get(std::uint16_t port, const std::string& target,
                       const std::map<std::string, std::string>& headers = {});
 HttpResponse http_post(std::uint16_t port, const std::string& target, const std::string& body,
                        const std::map<std::string, std::string>& headers = {});
+// A long-lived GET whose answer is read as it arrives (Server-Sent Events). The socket's
+// receive buffer can be made small, to play a slow client.
+class HttpStream {
+ public:
+  HttpStream(std::uint16_t port, const std::string& target,
+             const std::map<std::string, std::string>& headers = {}, int receive_buffer = 0);
+  ~HttpStream();
+  HttpStream(const HttpStream&) = delete;
+  HttpStream& operator=(const HttpStream&) = delete;
+  // Reads until `text` has arrived (true) or the timeout passes or the server closes (false).
+  bool read_until(const std::string& text, std::chrono::milliseconds timeout);
+  const std::string& data() const { return data_; }  // everything received, headers included
+  bool closed() const { return closed_; }
+
+ private:
+  int fd_ = -1;
+  std::string data_;
+  bool closed_ = false;
+};
+
 // The port a pemx log says its HTTP stage listens on ("listening" line), or 0.
 std::uint16_t listening_port(const std::string& log, std::size_t nth = 0);
 

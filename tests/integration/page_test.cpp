@@ -1,0 +1,212 @@
+// The page's server side on the real broker: the embedded files, /api/info, the live stream
+// (Server-Sent Events) with its filters, its bound on slow clients and on streams, and the
+// overview's figures. The browser tests (tests/browser) drive the page itself.
+#include <catch2/catch.hpp>
+#include <rapidjson/document.h>
+
+#include <csignal>
+#include <regex>
+#include <set>
+
+#include "integration/pemx_runner.hpp"
+#include "integration/web_util.hpp"
+
+using namespace pemx::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string push_body(int first, int count, const std::string& product) {
+  std::string body = R"({"events":[)";
+  for (int i = 0; i < count; ++i) {
+    body += (i ? "," : "") + event_json(first + i, product, created_at(first + i));
+  }
+  return body + "]}";
+}
+
+std::string event_id(int n) {
+  char id[40];
+  std::snprintf(id, sizeof id, "7a2b3c4d-2222-4bbb-9ccc-%012d", n);
+  return id;
+}
+
+// The "data:" payloads of every "event: event" message received so far.
+std::vector<rapidjson::Document> sse_events(const std::string& data) {
+  std::vector<rapidjson::Document> out;
+  std::size_t pos = 0;
+  while ((pos = data.find("event: event\ndata: ", pos)) != std::string::npos) {
+    pos += 19;
+    auto end = data.find("\n\n", pos);
+    if (end == std::string::npos) break;
+    rapidjson::Document d;
+    d.Parse(data.substr(pos, end - pos).c_str());
+    REQUIRE_FALSE(d.HasParseError());
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the page is served from the binary with a strict policy, and every file it names "
+          "loads", "[integration][page]") {
+  PemxRunner runner(prefixed_config(unique_prefix()));
+  auto& pemx = runner.start("all", {"--set", "kafka.brokers=embedded"});
+  auto port = wait_port(pemx);
+
+  auto index = http_get(port, "/");
+  REQUIRE(index.status == 200);
+  CHECK(index.headers["content-type"] == "text/html; charset=utf-8");
+  CHECK(index.headers["content-security-policy"].find("default-src 'self'") != std::string::npos);
+  CHECK(index.headers["content-security-policy"].find("script-src 'self'") != std::string::npos);
+  CHECK(index.headers["x-frame-options"] == "DENY");
+  CHECK(index.body.find("<html") != std::string::npos);
+  // No inline script or style: the policy would block them.
+  CHECK(index.body.find("<style") == std::string::npos);
+  CHECK(index.body.find("style=\"") == std::string::npos);
+  CHECK(std::regex_search(index.body, std::regex("<script[^>]*>\\s*[^<\\s]")) == false);
+
+  std::regex ref(R"re((?:src|href)="(/?[A-Za-z0-9_./-]+\.(?:js|css|svg))")re");
+  int files = 0;
+  for (auto it = std::sregex_iterator(index.body.begin(), index.body.end(), ref);
+       it != std::sregex_iterator(); ++it) {
+    std::string path = (*it)[1];
+    if (path.front() != '/') path = "/" + path;
+    auto r = http_get(port, path);
+    INFO(path);
+    CHECK(r.status == 200);
+    CHECK_FALSE(r.body.empty());
+    ++files;
+  }
+  CHECK(files >= 2);  // at least the script and the style sheet
+  CHECK(http_get(port, "/no-such-file.js").status == 404);
+  CHECK(http_get(port, "/../pemx.toml").status == 404);
+
+  auto info = parse(http_get(port, "/api/info").body);
+  CHECK(std::string(info["role"].GetString()) == "all");
+  CHECK(info["history"].GetBool());
+  CHECK(info["push"].GetBool());
+  CHECK_FALSE(info["tokenRequired"].GetBool());
+  std::set<std::string> kinds;
+  for (const auto& k : info["live"].GetArray()) kinds.insert(k.GetString());
+  CHECK(kinds == std::set<std::string>{"routed", "stored"});
+
+  pemx.signal(SIGTERM);
+  CHECK(pemx.wait(60s) == 0);
+}
+
+TEST_CASE("the live stream delivers stored and routed events with their filters, and the "
+          "overview counts them", "[integration][page]") {
+  const std::string brokers = test_brokers();
+  const std::string p = unique_prefix();
+  create_topic(brokers, p + "-product-event", 3);
+  PemxRunner runner(prefixed_config(p));
+  auto& pemx = runner.start("all", {"--set", "kafka.brokers=" + brokers});
+  auto port = wait_port(pemx);
+
+  HttpStream stored(port, "/api/live");
+  HttpStream routed(port, "/api/live?kind=routed&productIds=LIVEA");
+  HttpStream typed(port, "/api/live?kind=stored&eventType=Country");
+  REQUIRE(stored.read_until("event: hello", 10s));
+  REQUIRE(routed.read_until("event: hello", 10s));
+  CHECK(stored.data().find("text/event-stream") != std::string::npos);
+  CHECK(routed.data().find(R"("kind":"routed")") != std::string::npos);
+  CHECK(http_get(port, "/api/live?kind=nonsense").status == 400);
+
+  REQUIRE(http_post(port, "/event", push_body(1, 2, "LIVEA")).status == 201);
+  REQUIRE(http_post(port, "/event", push_body(3, 1, "LIVEB")).status == 201);
+  // A bad event straight into the source topic: the router dead-letters it.
+  produce(brokers, p + "-product-event",
+          {{"LIVEC", R"({"eventId":"not-a-uuid","eventType":"Country"})"}});
+
+  REQUIRE(stored.read_until(event_id(3), 60s));
+  REQUIRE(stored.read_until(event_id(1), 5s));
+  REQUIRE(stored.read_until(event_id(2), 5s));
+  auto got = sse_events(stored.data());
+  CHECK(got.size() == 3);
+  for (const auto& e : got) {
+    CHECK(std::string(e["kind"].GetString()) == "stored");
+    CHECK(e["event"].IsObject());
+    CHECK(e["seq"].GetUint64() > 0);
+  }
+
+  REQUIRE(routed.read_until(event_id(2), 30s));
+  REQUIRE(routed.read_until(event_id(1), 5s));
+  auto only_a = sse_events(routed.data());
+  CHECK(only_a.size() == 2);  // LIVEB is filtered out
+  for (const auto& e : only_a) {
+    CHECK(std::string(e["event"]["productId"].GetString()) == "LIVEA");
+    std::set<std::string> topics;
+    for (const auto& t : e["topics"].GetArray()) topics.insert(t.GetString());
+    CHECK(topics.count(p + "-product-price-update-v1-EU") == 1);
+  }
+  CHECK(sse_events(typed.data()).empty());  // no Country event was stored
+
+  // The overview: counts per topic, the dead letter with its reason, the entry stage's count.
+  rapidjson::Document o;
+  auto until = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < until) {
+    o = parse(http_get(port, "/api/overview").body);
+    if (o["deadLetters"]["count"].GetInt() >= 1 && o["stored"]["count"].GetInt() >= 3 &&
+        o["series"].Size() >= 2) {
+      break;
+    }
+    std::this_thread::sleep_for(500ms);
+  }
+  CHECK(o["stored"]["count"].GetInt() == 3);
+  REQUIRE(o["deadLetters"]["count"].GetInt() == 1);
+  REQUIRE(o["deadLetters"]["latest"].Size() == 1);
+  CHECK(std::string(o["deadLetters"]["latest"][0]["reason"].GetString()) == "invalid_event");
+  CHECK(std::string(o["deadLetters"]["latest"][0]["eventId"].GetString()) == "not-a-uuid");
+  CHECK(std::string(o["ingest"][0]["stage"].GetString()) == "dist_ingest");
+  CHECK(o["ingest"][0]["consumed"].GetInt() == 4);
+  int price_eu = -1;
+  for (const auto& t : o["topics"].GetArray()) {
+    if (std::string(t["topic"].GetString()) == p + "-product-price-update-v1-EU") {
+      price_eu = t["count"].GetInt();
+    }
+  }
+  CHECK(price_eu == 3);
+  CHECK(o["series"].Size() >= 2);
+
+  // Streams end with the process: SIGTERM with three open streams still exits 0.
+  pemx.signal(SIGTERM);
+  CHECK(pemx.wait(60s) == 0);
+  CHECK_FALSE(stored.read_until("never sent", 5s));
+  CHECK(stored.closed());
+}
+
+TEST_CASE("a client that does not read is told what it missed; streams are bounded in number",
+          "[integration][page]") {
+  const std::string brokers = test_brokers();
+  const std::string p = unique_prefix();
+  create_topic(brokers, p + "-product-event", 3);
+  PemxRunner runner(prefixed_config(p));
+  auto& pemx = runner.start("all", {"--set", "kafka.brokers=" + brokers, "--set",
+                                    "stages.http.max_live_clients=2"});
+  auto port = wait_port(pemx);
+
+  // A tiny receive buffer and no reads: the server cannot write, so it falls behind the ring.
+  HttpStream slow(port, "/api/live", {}, 2048);
+  HttpStream second(port, "/api/live");
+  REQUIRE(second.read_until("event: hello", 10s));
+  auto third = http_get(port, "/api/live");
+  CHECK(third.status == 503);
+  CHECK(third.body.find("too many live streams") != std::string::npos);
+
+  const int kEvents = 3000;  // more than the 1024 the ring holds
+  for (int first = 0; first < kEvents; first += 200) {
+    REQUIRE(http_post(port, "/event", push_body(10000 + first, 200, "SLOW")).status == 201);
+  }
+  const std::string last = event_id(10000 + kEvents - 1);
+  REQUIRE(second.read_until(last, 120s));
+  CHECK(http_get(port, "/healthz").status == 200);  // the stuck stream blocks nothing
+
+  // Now read the slow stream: it reports a gap and still reaches the newest event.
+  REQUIRE(slow.read_until(last, 60s));
+  CHECK(slow.data().find("event: gap") != std::string::npos);
+  CHECK(sse_events(slow.data()).size() < static_cast<std::size_t>(kEvents));
+
+  pemx.signal(SIGTERM);
+  CHECK(pemx.wait(60s) == 0);
+}

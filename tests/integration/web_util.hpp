@@ -1,0 +1,51 @@
+#pragma once
+// Helpers shared by the integration tests of the web role and the page.
+#include <catch2/catch.hpp>
+#include <rapidjson/document.h>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include "support/http_client.hpp"
+#include "support/process.hpp"
+
+namespace pemx::test {
+
+using namespace std::chrono_literals;
+
+inline std::string event_json(int n, const std::string& product, const std::string& created_at) {
+  char id[40];
+  std::snprintf(id, sizeof id, "7a2b3c4d-2222-4bbb-9ccc-%012d", n);
+  return R"({"eventId":")" + std::string(id) +
+         R"(","eventType":"ProductPriceUpdate","productId":")" + product +
+         R"(","region":"EU","createdAt":")" + created_at +
+         R"(","data":{"newPrice":)" + std::to_string(n) + R"(,"previousPrice":1}})";
+}
+
+inline std::string created_at(int n) {  // distinct, increasing with n
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "2024-07-26T%02d:%02d:%02d.000Z", n / 3600 % 24, n / 60 % 60,
+                n % 60);
+  return buf;
+}
+
+inline std::uint16_t wait_port(Process& p, std::size_t nth = 0) {
+  REQUIRE(p.wait_for_log("\"msg\":\"listening\"", 30s));
+  for (int i = 0; i < 50; ++i) {
+    if (auto port = listening_port(p.log(), nth)) return port;
+    std::this_thread::sleep_for(100ms);
+  }
+  FAIL("no listening port in the log");
+  return 0;
+}
+
+inline rapidjson::Document parse(const std::string& body) {
+  rapidjson::Document d;
+  d.Parse(body.c_str());
+  REQUIRE_FALSE(d.HasParseError());
+  return d;
+}
+
+}  // namespace pemx::test

@@ -1,0 +1,121 @@
+// The page's server side without sockets: the overview document (rates, series, dead letters)
+// and the embedded files.
+#include <catch2/catch.hpp>
+#include <rapidjson/document.h>
+
+#include "http_front/overview.hpp"
+#include "http_front/static_files.hpp"
+
+using namespace pemx;
+using namespace pemx::http_front;
+
+namespace {
+rapidjson::Document parse(const std::string& text) {
+  rapidjson::Document d;
+  d.Parse(text.c_str());
+  REQUIRE_FALSE(d.HasParseError());
+  return d;
+}
+const rapidjson::Value* topic(const rapidjson::Document& d, const char* name) {
+  for (const auto& t : d["topics"].GetArray()) {
+    if (std::string(t["topic"].GetString()) == name) return &t;
+  }
+  return nullptr;
+}
+}  // namespace
+
+TEST_CASE("overview: counts, per-topic rates over the window, and the series", "[unit][page]") {
+  Metrics m;
+  Activity a;
+  a.role = "all";
+  a.started_at_ms = 1'000'000;
+  a.note_source("dist_ingest", {"product-event"});
+  a.note_source("store_ingest", {"product-event-storage-pemx"});
+  auto& consumed = m.counter("pemx_kafka_ingest_consumed_total", "", {{"stage", "dist_ingest"}});
+  auto& consumed_store =
+      m.counter("pemx_kafka_ingest_consumed_total", "", {{"stage", "store_ingest"}});
+  auto& routed = m.counter("pemx_rules_router_routed_total", "", {{"stage", "router"}});
+  auto& eu = m.counter("pemx_rules_router_routed_topic_total", "",
+                       {{"stage", "router"}, {"topic", "price-EU"}});
+  auto& stored = m.counter("pemx_sqlite_store_stored_total", "", {{"stage", "store"}});
+  m.gauge_fn("pemx_kafka_ingest_consumer_lag", "", {{"stage", "dist_ingest"}}, [] { return 42.0; });
+
+  Overview o(m, &a, 300, 5);
+  o.sample(1'000'000);
+  // 10 s later: 100 consumed, 80 routed, 50 to price-EU, 70 stored.
+  consumed.inc(100);
+  consumed_store.inc(999);  // an internal hop, not where events enter
+  routed.inc(80);
+  eu.inc(50);
+  stored.inc(70);
+  o.sample(1'010'000);
+  auto d = parse(o.render(1'010'000));
+
+  CHECK(std::string(d["role"].GetString()) == "all");
+  CHECK(d["uptimeSeconds"].GetDouble() == Approx(10.0));
+  const auto& ingest = d["ingest"].GetArray();
+  REQUIRE(ingest.Size() == 2);
+  CHECK(std::string(ingest[0]["stage"].GetString()) == "dist_ingest");
+  CHECK(ingest[0]["consumed"].GetInt64() == 100);
+  CHECK(ingest[0]["rate"].GetDouble() == Approx(10.0));
+  CHECK(ingest[0]["lag"].GetInt64() == 42);
+  const auto* t = topic(d, "price-EU");
+  REQUIRE(t != nullptr);
+  CHECK((*t)["count"].GetInt64() == 50);
+  CHECK((*t)["rate"].GetDouble() == Approx(5.0));
+  CHECK(d["stored"]["count"].GetInt64() == 70);
+  CHECK(d["stored"]["rate"].GetDouble() == Approx(7.0));
+  const auto& series = d["series"].GetArray();
+  REQUIRE(series.Size() == 1);
+  CHECK(series[0]["consumed"].GetDouble() == Approx(10.0));  // the entry stage only
+  CHECK(series[0]["routed"].GetDouble() == Approx(8.0));
+  CHECK(series[0]["stored"].GetDouble() == Approx(7.0));
+}
+
+TEST_CASE("overview: the series is bounded and a role without a store says stored: null",
+          "[unit][page]") {
+  Metrics m;
+  auto& routed = m.counter("pemx_rules_router_routed_total", "", {});
+  Overview o(m, nullptr, 10, 2);
+  for (int i = 0; i < 50; ++i) {
+    routed.inc(2);
+    o.sample(1'000'000 + i * 2000);
+  }
+  auto d = parse(o.render(1'000'000 + 50 * 2000));
+  CHECK(d["series"].GetArray().Size() == 9);  // 10 points, 9 intervals
+  CHECK(d["series"][8]["routed"].GetDouble() == Approx(1.0));
+  CHECK(d["stored"].IsNull());
+}
+
+TEST_CASE("overview: dead letters with hostile bytes still give valid JSON", "[unit][page]") {
+  Metrics m;
+  m.counter("pemx_rules_router_dead_lettered_total", "", {{"reason", "invalid_json"}}).inc(3);
+  Activity a;
+  DeadLetterNote n;
+  n.reason = "invalid_event";
+  n.detail = std::string("bad \xff\xfe utf-8 \"quoted\"");
+  n.event_id = "e1";
+  a.dead_letter(n);
+  Overview o(m, &a);
+  auto d = parse(o.render(5'000));
+  CHECK(d["deadLetters"]["count"].GetInt64() == 3);
+  REQUIRE(d["deadLetters"]["latest"].Size() == 1);
+  std::string detail = d["deadLetters"]["latest"][0]["detail"].GetString();
+  CHECK(detail.find("\"quoted\"") != std::string::npos);
+  CHECK(detail.find('\xff') == std::string::npos);
+}
+
+TEST_CASE("the page's files are embedded and typed", "[unit][page]") {
+  const StaticFile* index = find_static("/");
+  REQUIRE(index != nullptr);
+  CHECK(index->name == "index.html");
+  CHECK(index->data.find("<html") != std::string_view::npos);
+  CHECK(find_static("/index.html") == index);
+  CHECK(find_static("/../pemx.toml") == nullptr);
+  CHECK(find_static("/no-such-file.js") == nullptr);
+  CHECK(find_static("") == nullptr);
+  CHECK(content_type_for("app.js") == "text/javascript; charset=utf-8");
+  CHECK(content_type_for("app.css") == "text/css; charset=utf-8");
+  CHECK(content_type_for("index.html") == "text/html; charset=utf-8");
+  CHECK(content_type_for("blob.bin") == "application/octet-stream");
+}
