@@ -94,7 +94,11 @@ class Simulator final : public Stage {
     const std::uint64_t limit = settings_.count != 0 ? settings_.count : sim::Pacer::kUnlimited;
     auto give_up = [&] { return st.stop_requested() || !accepting_.load(); };
     std::uint64_t sent = 0;
-    while (sent < limit && !give_up()) {
+    while (!give_up()) {
+      if (sent >= limit) {  // done: keep serving delivery reports until stopped
+        producer_->poll(milliseconds(100));
+        continue;
+      }
       auto now = Clock::now();
       pacer.limit_backlog(now, sent);
       if (pacer.due(now) <= sent) {
