@@ -63,10 +63,16 @@ describe('search', () => {
         await assertHidden(more, 'Load more disappears on the last page');
         await page.getByRole('status').filter({ hasText: `${events.length} events` }).waitFor();
 
-        // The summary of a price update: old -> new with the change.
+        // The summaries: a price update old -> new with the change, absolute and in % (a's
+        // newest: 139 -> 149, +10, +7.2 %); a discount old -> new (b's newest: 10 % -> 15 %).
         const newest = results.locator(':scope > li').filter({ hasText: a }).first();
         const priced = expected.find((e) => e.productId === a);
-        await newest.getByText(String(priced.data.newPrice)).first().waitFor();
+        const summary = await newest.textContent();
+        assert.match(summary, /139(\.0+)?\D+149(\.0+)?/, `old -> new price: ${summary}`);
+        assert.match(summary, /\+\s?10(\.0+)?\b/, `the change: ${summary}`);
+        assert.match(summary, /7\.19?\s?%|7\.2\s?%/, `the change in %: ${summary}`);
+        const discount = await results.locator(':scope > li').first().textContent();
+        assert.match(discount, /10\s?%\D+15\s?%/, `old -> new discount: ${discount}`);
         // Show JSON opens the raw event.
         await newest.getByRole('button', { name: 'Show JSON' }).click();
         const raw = JSON.parse(await newest.locator('pre').textContent());

@@ -45,6 +45,6 @@ export function discountUpdate(product, n) {
     productId: product,
     region: 'US',
     createdAt: createdAt(n),
-    data: { newDiscount: 15, previousDiscount: 10 },
+    data: { newDiscountPercentage: 15, previousDiscountPercentage: 10 },
   };
 }
