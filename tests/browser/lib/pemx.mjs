@@ -17,10 +17,18 @@ import { startDevServer } from './dev_server.mjs';
 export const sourceDir = process.env.PEMX_SOURCE_DIR ||
   resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 
+// Every pemx this process started dies with it: at exit (a failed test included), and on
+// SIGINT/SIGTERM (Ctrl-C, or the runner giving up), which would otherwise skip 'exit'.
 const running = new Set();
 process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    for (const child of running) child.kill('SIGKILL');
+    process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+  });
+}
 
 export function binary() {
   const path = process.env.PEMX_BINARY;
@@ -156,6 +164,11 @@ export class Pemx {
         this.exit = { code, signal };
         resolveExit(this.exit);
       });
+      child.on('error', (error) => {  // not started at all (a wrong PEMX_BINARY)
+        running.delete(child);
+        this.exit = { code: null, signal: null, error: error.message };
+        resolveExit(this.exit);
+      });
     });
     const take = (chunk) => {
       file.write(chunk);
@@ -197,11 +210,15 @@ export class Pemx {
     this.helpers.add(child);
     child.stdout.pipe(out);
     child.stderr.pipe(out);
-    child.done = new Promise((r) => child.on('exit', (code, signal) => {
-      running.delete(child);
-      this.helpers.delete(child);
-      r({ code, signal });
-    }));
+    child.done = new Promise((r) => {
+      const done = (result) => {
+        running.delete(child);
+        this.helpers.delete(child);
+        r(result);
+      };
+      child.on('exit', (code, signal) => done({ code, signal }));
+      child.on('error', (error) => done({ code: null, signal: null, error: error.message }));
+    });
     return child;
   }
 
