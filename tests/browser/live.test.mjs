@@ -55,6 +55,23 @@ describe('live', () => {
       });
     });
 
+  test('the list is bounded: 210 events keep the newest 200', { timeout: 60000 }, async () => {
+    const page = await env.open('/#/live');
+    await page.getByRole('status').filter({ hasText: /^Connected/ }).waitFor();
+    const product = productId('MANY');
+    const events = Array.from({ length: 210 }, (_, n) => priceUpdate(product, n));
+    await env.pemx.push(events.slice(0, 200));
+    await env.pemx.push(events.slice(200));
+    const list = page.getByRole('list', { name: 'Live events' });
+    await list.locator(`:scope > li[data-event-id="${events[209].eventId}"]`)
+      .waitFor({ timeout: 30000 });
+    await assertCount(list.locator(':scope > li'), 200);
+    const ids = await itemAttributes(list, 'data-event-id');
+    assert.deepEqual(ids, events.slice(10).map((e) => e.eventId).reverse(),
+      'the newest 200, newest on top');
+    env.assertNoProblems(page);
+  });
+
   test('Source "routed": events arrive with the topics they were sent to', { timeout: 60000 },
     async () => {
       const page = await env.open('/#/live');
