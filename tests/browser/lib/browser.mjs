@@ -1,5 +1,5 @@
 // Debian's chromium (/usr/bin/chromium) driven by playwright-core, which never downloads a
-// browser. One browser per test file; a fresh context (cookies, sessionStorage) per test.
+// browser. One browser per suite; a fresh context (cookies, sessionStorage) per page.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';

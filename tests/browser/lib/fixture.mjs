@@ -1,5 +1,5 @@
-// One pemx and one browser per test file: before() starts both, after() stops both (also
-// when a test failed). Each test opens its own page (a fresh browser context).
+// One pemx and one browser per suite (describe): before() starts both, after() stops both
+// (also when a test failed). Each test opens its own pages (fresh browser contexts).
 import assert from 'node:assert/strict';
 import { after, afterEach, before } from 'node:test';
 
@@ -23,7 +23,7 @@ export function usePemx(options = {}) {
     }
   }, { timeout: 60000 });
   afterEach(() => {
-    // A failed test's message points at the log; the pages die with their contexts.
+    // A test's pages (and their contexts: sessionStorage, live streams) end with it.
     env.pages.splice(0).forEach((page) => page.context().close().catch(() => {}));
   });
 

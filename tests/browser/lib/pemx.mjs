@@ -3,11 +3,11 @@
 // SQLite store in a temporary directory, the HTTP listener on a free loopback port (port 0,
 // read back from the log), the real broker from PEMX_TEST_BROKERS. stop() sends SIGTERM and
 // waits; a process that is still running when the test process exits is killed.
-import { spawn, spawnSync } from 'node:child_process';
-import { request } from 'node:http';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync,
   writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -185,8 +185,8 @@ export class Pemx {
       }
       return this.httpPort();
     }, { timeoutMs });
-    // Ready = both consumer groups have their partitions; before that a pushed event would
-    // only wait, but a test's own timeout should not include the group join.
+    // Ready = the store is open and the producer reaches Kafka. The consumer groups may still
+    // be joining (their topics appear with the first push); the tests' waits allow for that.
     await waitFor('pemx /readyz', async () => (await http(`${this.url}/readyz`)).status === 200,
       { timeoutMs });
     if (process.env.PEMX_BROWSER_WEB_DIR) {
@@ -220,11 +220,6 @@ export class Pemx {
       child.on('error', (error) => done({ code: null, signal: null, error: error.message }));
     });
     return child;
-  }
-
-  // Runs a pemx command to completion (bounded) and returns its exit status and output.
-  runSync(args, timeoutMs = 20000) {
-    return spawnSync(binary(), args, { cwd: this.dir, timeout: timeoutMs, encoding: 'utf8' });
   }
 
   async stop({ timeoutMs = 40000 } = {}) {
