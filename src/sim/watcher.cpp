@@ -61,7 +61,9 @@ Result<std::unique_ptr<Watcher>> Watcher::create(const kafka::KafkaConfig& kafka
   if (!client) return client.error();
   std::unique_ptr<Watcher> w(new Watcher(std::move(on_message)));
   w->consumer_ = std::move(client.value());
-  rd_kafka_poll_set_consumer(w->consumer_.get());
+  if (rd_kafka_resp_err_t err = rd_kafka_poll_set_consumer(w->consumer_.get())) {
+    return Error{"consumer", std::string("watch consumer: ") + rd_kafka_err2str(err)};
+  }
   if (auto problem =
           kafka::wait_for_cluster(w->consumer_.get(), std::chrono::milliseconds(kTimeoutMs))) {
     return Error{"kafka_unreachable", "the Kafka cluster at " + brokers + " did not answer: " +

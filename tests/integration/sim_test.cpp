@@ -116,6 +116,17 @@ TEST_CASE(
   CHECK(committed_total(brokers, p + "-product-event-consumer-pemx", p + "-product-event") <=
         10000);
 
+  // A second run reads the topics from their end: the first run's 20,000 messages are not
+  // even seen (foreign counts messages that are not this run's).
+  auto again = run(PEMX_BINARY, {"simulate", "--config", pemx.dir().file("pemx.toml"), "--set",
+                                 "kafka.brokers=" + brokers, "--count", "500", "--rate", "1000",
+                                 "--watch", "--watch-timeout", "120s", "--json"});
+  auto s2 = parse_summary(again);
+  CHECK(again.code == 0);
+  CHECK(s2["missing"].GetUint64() == 0);
+  CHECK(s2["foreign"].GetUint64() == 0);
+  CHECK(s2["per_topic"][(p + "-product-event-storage-pemx").c_str()]["arrived"].GetUint64() == 500);
+
   dist.signal(SIGTERM);
   CHECK(dist.wait(60s) == 0);
 }
@@ -169,6 +180,29 @@ TEST_CASE("simulate --watch with nobody routing reports every event missing and 
   auto msgs = consume_all(brokers, p + "-product-event", 50, 30s);
   REQUIRE(msgs.size() == 50);
   for (const auto& m : msgs) CHECK(m.key == json_field(m.value, "productId"));
+}
+
+TEST_CASE("SIGINT stops sending and the summary is still printed", "[sim]") {
+  const std::string brokers = test_brokers();
+  const std::string p = unique_prefix();
+  PemxRunner pemx(prefixed_config(p));
+  Process sim(PEMX_BINARY,
+              {"simulate", "--config", pemx.dir().file("pemx.toml"), "--brokers", brokers, "--rate",
+               "200", "--duration", "5m", "--json"},
+              pemx.dir().file("simulate.log"));
+  REQUIRE(sim.wait_for_log("simulate: sent", 60s));  // the first progress line
+  sim.signal(SIGINT);
+  REQUIRE(sim.wait(30s) == 0);
+  rapidjson::Document d;
+  d.Parse(sim.stdout_text().c_str());
+  REQUIRE_FALSE(d.HasParseError());
+  CHECK(d["interrupted"].GetBool());
+  CHECK(d["sent"].GetUint64() > 0);
+  CHECK(d["sent"].GetUint64() < 200 * 60);  // well before the 5 minutes
+  CHECK(d["acked"].GetUint64() == d["sent"].GetUint64());
+  CHECK(d["duration_s"].GetDouble() < 60);
+  auto msgs = consume_all(brokers, p + "-product-event", d["sent"].GetUint64(), 30s);
+  CHECK(msgs.size() == d["sent"].GetUint64());
 }
 
 TEST_CASE("simulate: bad usage exits 2 naming the option", "[sim][cli]") {
