@@ -27,6 +27,15 @@ rapidjson::Document parse_summary(const RunResult& r) {
   return d;
 }
 
+// Runs `pemx simulate` on the runner's config and the test broker, with `args`.
+RunResult simulate(const PemxRunner& pemx, const std::string& brokers,
+                   const std::vector<std::string>& args) {
+  std::vector<std::string> all = {"simulate", "--config", pemx.dir().file("pemx.toml"), "--set",
+                                  "kafka.brokers=" + brokers};
+  all.insert(all.end(), args.begin(), args.end());
+  return run(PEMX_BINARY, all);
+}
+
 std::uint16_t wait_port(Process& p) {
   REQUIRE(p.wait_for_log("\"msg\":\"listening\"", 60s));
   for (int i = 0; i < 50; ++i) {
@@ -93,9 +102,9 @@ TEST_CASE(
   PemxRunner pemx(prefixed_config(p));
   auto& dist = pemx.start_on(brokers);
 
-  auto r = run(PEMX_BINARY, {"simulate", "--config", pemx.dir().file("pemx.toml"), "--set",
-                             "kafka.brokers=" + brokers, "--count", "10000", "--rate", "4000",
-                             "--watch", "--watch-timeout", "120s", "--json"});
+  auto r = simulate(
+      pemx, brokers,
+      {"--count", "10000", "--rate", "4000", "--watch", "--watch-timeout", "120s", "--json"});
   auto s = parse_summary(r);
   CHECK(r.code == 0);
   CHECK(s["sent"].GetUint64() == 10000);
@@ -118,9 +127,9 @@ TEST_CASE(
 
   // A second run reads the topics from their end: the first run's 20,000 messages are not
   // even seen (foreign counts messages that are not this run's).
-  auto again = run(PEMX_BINARY, {"simulate", "--config", pemx.dir().file("pemx.toml"), "--set",
-                                 "kafka.brokers=" + brokers, "--count", "500", "--rate", "1000",
-                                 "--watch", "--watch-timeout", "120s", "--json"});
+  auto again = simulate(
+      pemx, brokers,
+      {"--count", "500", "--rate", "1000", "--watch", "--watch-timeout", "120s", "--json"});
   auto s2 = parse_summary(again);
   CHECK(again.code == 0);
   CHECK(s2["missing"].GetUint64() == 0);
@@ -140,11 +149,10 @@ TEST_CASE("simulate --via pushes through POST /event and --watch sees every even
   auto& all = pemx.start("all", {"--set", "kafka.brokers=" + brokers});
   auto port = wait_port(all);
 
-  auto r = run(
-      PEMX_BINARY,
-      {"simulate", "--config", pemx.dir().file("pemx.toml"), "--set", "kafka.brokers=" + brokers,
-       "--via", "http://127.0.0.1:" + std::to_string(port), "--count", "1000", "--rate", "500",
-       "--mix", "country=1", "--watch", "--watch-timeout", "120s", "--json"});
+  auto r =
+      simulate(pemx, brokers,
+               {"--via", "http://127.0.0.1:" + std::to_string(port), "--count", "1000", "--rate",
+                "500", "--mix", "country=1", "--watch", "--watch-timeout", "120s", "--json"});
   auto s = parse_summary(r);
   CHECK(r.code == 0);
   CHECK(s["sent"].GetUint64() == 1000);
@@ -167,9 +175,9 @@ TEST_CASE("simulate --watch with nobody routing reports every event missing and 
   const std::string brokers = test_brokers();
   const std::string p = unique_prefix();
   PemxRunner pemx(prefixed_config(p));  // its config only: no pemx runs
-  auto r = run(PEMX_BINARY, {"simulate", "--config", pemx.dir().file("pemx.toml"), "--brokers",
-                             brokers, "--count", "50", "--rate", "max", "--seed", "7", "--watch",
-                             "--watch-timeout", "2s"});
+  auto r = simulate(
+      pemx, brokers,
+      {"--count", "50", "--rate", "max", "--seed", "7", "--watch", "--watch-timeout", "2s"});
   CHECK(r.code == 1);
   CHECK(r.out.find("sent 50 events to " + p + "-product-event") != std::string::npos);
   CHECK(r.out.find("acked 50, failed 0") != std::string::npos);
