@@ -161,7 +161,8 @@ describe('push to a server that guards writes', () => {
       await page.getByRole('status').filter({ hasText: 'Pushed 3 events' }).waitFor();
       assert.equal(posts.length, 2);
       assert.equal(await posts[1].headerValue('authorization'), `Bearer ${token}`);
-      // The token is kept for the tab, and only there.
+      // The token is kept for the tab (sessionStorage), and only there.
+      assert.ok(await page.evaluate((t) => Object.values(sessionStorage).includes(t), token));
       assert.equal(await page.evaluate(() => localStorage.length), 0);
       env.assertNoProblems(page);
     });
