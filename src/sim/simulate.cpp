@@ -140,6 +140,10 @@ std::vector<std::string> Summary::notes() const {
                   " complete events were forgotten to stay within --max-tracked: later "
                   "duplicates of them count as untracked arrivals");
   }
+  if (watch_errors > 0) {
+    out.push_back("the watcher's consumer reported " + std::to_string(watch_errors) +
+                  " errors, the first: " + first_watch_error);
+  }
   if (watched && foreign > 0) {
     out.push_back(std::to_string(foreign) +
                   " messages from other producers on the watched topics were ignored");
@@ -206,6 +210,7 @@ std::string summary_json(const Summary& s) {
     count("untracked", s.untracked);
     count("forgotten", s.forgotten);
     count("foreign", s.foreign);
+    count("watch_errors", s.watch_errors);
     count("max_tracked", s.max_tracked);
     number("watch_s", s.watch_s);
     w.Key("latency_ms");
@@ -470,6 +475,8 @@ int simulate(const Config& config, const SimulateOptions& o, std::ostream& out, 
     s.watch_s = std::chrono::duration<double>(Clock::now() - watch_start).count();
     watcher->stop();
     s.foreign = tracker.foreign() + watcher->without_id();
+    s.watch_errors = watcher->errors();
+    s.first_watch_error = watcher->first_error();
     s.arrivals = tracker.finish();
     s.untracked = tracker.untracked_sent();
     s.forgotten = tracker.forgotten();

@@ -35,6 +35,8 @@ struct Summary {
   std::uint64_t forgotten = 0;  // complete events forgotten to make room (duplicates unseen)
   std::uint64_t foreign = 0;    // messages on the watched topics from other producers
   std::uint64_t max_tracked = 0;
+  std::uint64_t watch_errors = 0;  // the watcher's consumer errors; first_watch_error says one
+  std::string first_watch_error;
   std::uint64_t latency_count = 0;
   double latency_p50_ms = 0, latency_p99_ms = 0, latency_max_ms = 0;
 

@@ -163,6 +163,11 @@ void Watcher::check_pending() {
   std::erase_if(pending_, [&](const std::string& t) { return created.value().count(t) != 0; });
 }
 
+std::string Watcher::first_error() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return first_error_;
+}
+
 void Watcher::run() {
   rapidjson::Document doc;
   auto next_check = std::chrono::steady_clock::now();
@@ -173,7 +178,16 @@ void Watcher::run() {
     }
     std::unique_ptr<rd_kafka_message_t, MessageDeleter> m(
         rd_kafka_consumer_poll(consumer_.get(), 100));
-    if (!m || m->err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;  // errors: librdkafka retries
+    if (!m) continue;
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {  // counted for the summary; librdkafka retries
+      if (errors_.fetch_add(1) == 0) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        first_error_ = rd_kafka_message_errstr(m.get());
+        if (m->rkt != nullptr)
+          first_error_ += std::string(" (") + rd_kafka_topic_name(m->rkt) + ")";
+      }
+      continue;
+    }
     std::string topic = rd_kafka_topic_name(m->rkt);
     auto id = event_id_of(m.get(), doc);
     if (!id) {

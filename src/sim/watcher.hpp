@@ -41,6 +41,9 @@ class Watcher {
   std::optional<std::string> watch(const std::vector<std::string>& topics);
   // Messages seen so far that carried no event id (neither header nor JSON field).
   std::uint64_t without_id() const { return without_id_.load(); }
+  // Consumer errors so far (librdkafka retries the transient ones), and the first one's text.
+  std::uint64_t errors() const { return errors_.load(); }
+  std::string first_error();
   void stop() noexcept;
 
  private:
@@ -57,6 +60,8 @@ class Watcher {
   std::set<std::string> watched_;
   std::vector<std::string> pending_;  // topics that did not exist yet
   std::atomic<std::uint64_t> without_id_{0};
+  std::atomic<std::uint64_t> errors_{0};
+  std::string first_error_;  // guarded by mutex_
   std::atomic<bool> stop_{false};
   kafka::HandlePtr consumer_;
   std::thread thread_;  // last: it uses everything above

@@ -178,7 +178,7 @@ TEST_CASE("the JSON summary has every field, and the exit code follows it", "[un
   CHECK_THAT(summary_text(s), Contains("FAILED"));
 }
 
-TEST_CASE("the summary notes the tracking cap", "[unit][sim]") {
+TEST_CASE("the summary notes the tracking cap and the watcher's errors", "[unit][sim]") {
   Summary s = watched_summary();
   CHECK(s.notes().empty());
   s.untracked = 5;
@@ -190,6 +190,10 @@ TEST_CASE("the summary notes the tracking cap", "[unit][sim]") {
   d.Parse(summary_json(s).c_str());
   CHECK(d["untracked"].GetUint64() == 5);
   CHECK(d["notes"].Size() == 1);
+  s.watch_errors = 2;
+  s.first_watch_error = "Broker: Topic authorization failed (country-US)";
+  CHECK_THAT(summary_text(s),
+             Contains("consumer reported 2 errors, the first: Broker: Topic authorization"));
 }
 
 TEST_CASE("without --watch the summary has no arrival fields", "[unit][sim]") {
