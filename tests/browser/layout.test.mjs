@@ -98,4 +98,30 @@ describe('layout and keyboard', () => {
     await screenshot(page, 'keyboard.png', { docs: false });
     env.assertNoProblems(page);
   });
+
+  test('served with the strict Content-Security-Policy, and nothing on the page breaks it',
+    { timeout: 30000 }, async () => {
+      const page = await env.open(null);
+      const violations = [];
+      await page.exposeFunction('reportViolation', (v) => violations.push(v));
+      await page.addInitScript(() => document.addEventListener('securitypolicyviolation',
+        (e) => window.reportViolation(`${e.violatedDirective} ${e.blockedURI}`)));
+      const answer = await page.goto('/');
+      const csp = answer.headers()['content-security-policy'] || '';
+      for (const directive of ["default-src 'self'", "script-src 'self'", "style-src 'self'",
+        "connect-src 'self'", "frame-ancestors 'none'"]) {
+        assert.ok(csp.includes(directive), `CSP has ${directive}: ${csp}`);
+      }
+      // Every view once, so each view's rendering runs under the policy.
+      const nav = page.getByRole('navigation', { name: 'Views' });
+      for (const view of ['Push', 'Live', 'Overview', 'Search']) {
+        await nav.getByRole('link', { name: view }).click();
+        await page.getByRole('heading', { name: view, level: 1 }).waitFor();
+        assert.equal(await nav.getByRole('link', { name: view }).getAttribute('aria-current'),
+          'page');
+      }
+      assert.deepEqual(violations, []);
+      env.assertNoProblems(page);
+    });
 });
+

@@ -27,11 +27,12 @@ export function usePemx(options = {}) {
     env.pages.splice(0).forEach((page) => page.context().close().catch(() => {}));
   });
 
-  // A new page on this server with `path` loaded; options: width, height, timezoneId.
+  // A new page on this server with `path` loaded (null: nothing loaded yet); options: width,
+  // height, timezoneId.
   env.open = async (path = '/', options) => {
     const page = await openPage(env.browser, env.pemx.pageUrl, options);
     env.pages.push(page);
-    await page.goto(path);
+    if (path !== null) await page.goto(path);
     return page;
   };
   // The page logged no error, threw nothing, and every request it made reached the server.
