@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before } from 'node:test';
 
-import { launch, openPage } from './browser.mjs';
+import { launch, openPage, screenshot } from './browser.mjs';
 import { Pemx } from './pemx.mjs';
 
 export function usePemx(options = {}) {
@@ -22,9 +22,16 @@ export function usePemx(options = {}) {
         `pemx did not exit cleanly on SIGTERM; its log: ${env.pemx.logPath}`);
     }
   }, { timeout: 60000 });
-  afterEach(() => {
-    // A test's pages (and their contexts: sessionStorage, live streams) end with it.
-    env.pages.splice(0).forEach((page) => page.context().close().catch(() => {}));
+  afterEach(async (t) => {
+    // What the test's last page showed at its end, in the output dir (never docs/), named
+    // after the suite and the test; then its pages (and their contexts) end with it.
+    const last = env.pages.at(-1);
+    if (last && !last.isClosed()) {
+      const slug = `${options.name || 'pemx'}-${t.name}`.toLowerCase().replace(/[^a-z0-9]+/g, '-')
+        .slice(0, 80).replace(/-+$/, '');
+      await screenshot(last, `end-${slug}.png`, { docs: false }).catch(() => {});
+    }
+    await Promise.all(env.pages.splice(0).map((page) => page.context().close().catch(() => {})));
   });
 
   // A new page on this server with `path` loaded (null: nothing loaded yet); options: width,
