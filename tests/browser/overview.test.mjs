@@ -11,7 +11,7 @@ import { withScreenshot } from './lib/browser.mjs';
 import { countryChange, priceUpdate, productId } from './lib/events.mjs';
 import { metricNumber } from './lib/expect.mjs';
 import { usePemx } from './lib/fixture.mjs';
-import { binary, sourceDir, waitFor } from './lib/pemx.mjs';
+import { binary, http, sourceDir, waitFor } from './lib/pemx.mjs';
 
 // Where the events come from: `pemx simulate` when this binary has it, else the demo role's
 // simulator stage when the config has that role, else the test pushes them itself.
@@ -28,7 +28,7 @@ const source = eventSource();
 describe(`overview (events from: ${source})`, () => {
   const env = usePemx({ name: 'overview', role: source === 'demo' ? 'demo' : 'all' });
 
-  test('non-zero rates, topics and the chart while the simulator runs', { timeout: 90000 },
+  test('non-zero rates, topics and the chart while the simulator runs', { timeout: 120000 },
     async (t) => {
       let stopPushing = () => {};
       if (source === 'simulate') {
@@ -77,6 +77,13 @@ describe(`overview (events from: ${source})`, () => {
           await waitFor('the dead letter count on the page', async () =>
             metricNumber(await page.locator('[data-metric="deadLetters"]').textContent()) >= 1,
           { timeoutMs: 10000, everyMs: 250 });
+
+          // For the README's picture: a chart with some history (a point every 2 s).
+          if (process.env.PEMX_UPDATE_SCREENSHOTS === '1') {
+            await waitFor('40 s of chart', async () =>
+              JSON.parse((await http(`${env.pemx.url}/api/overview`)).body).series.length >= 20,
+            { timeoutMs: 60000, everyMs: 1000 });
+          }
 
           // The counters keep moving: the page refreshes by itself.
           const before = metricNumber(await page.locator('[data-metric="consumed"]').textContent());
