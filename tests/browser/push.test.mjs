@@ -132,6 +132,31 @@ describe('push', () => {
     assert.deepEqual(shown, newestFirst(events).map((e) => e.eventId));
     env.assertNoProblems(page);
   });
+
+  // The server answers 503 when Kafka did not acknowledge in time (docs/openapi.json); the
+  // browser is made to see that answer, as a broker outage would be slow to provoke.
+  test('503: the page says to retry; the same events then go through', { timeout: 60000 },
+    async () => {
+      const page = await env.open('/#/push');
+      const posts = countPosts(page);
+      let refuse = true;
+      await page.route('**/event', (route) => (refuse && route.request().method() === 'POST'
+        ? route.fulfill({ status: 503, contentType: 'application/json',
+          body: JSON.stringify({ error: 'Kafka did not acknowledge the events in time' }) })
+        : route.continue()));
+      await page.getByRole('button', { name: 'Fill example' }).click();
+      await page.getByRole('button', { name: 'Push events' }).click();
+      const alert = page.getByRole('alert');
+      await alert.waitFor();
+      assert.match(await alert.textContent(), /retry/i);
+      assert.equal(await page.getByRole('status').filter({ hasText: /Pushed/ }).count(), 0);
+
+      refuse = false;
+      await page.getByRole('button', { name: 'Push events' }).click();
+      await page.getByRole('status').filter({ hasText: 'Pushed 3 events' }).waitFor();
+      assert.equal(posts.length, 2);
+      env.assertNoProblems(page);
+    });
 });
 
 describe('push to a server that guards writes', () => {
