@@ -11,7 +11,7 @@ import { withScreenshot } from './lib/browser.mjs';
 import { countryChange, priceUpdate, productId } from './lib/events.mjs';
 import { metricNumber } from './lib/expect.mjs';
 import { usePemx } from './lib/fixture.mjs';
-import { binary, http, sourceDir, waitFor } from './lib/pemx.mjs';
+import { binary, Hopeless, http, sourceDir, waitFor } from './lib/pemx.mjs';
 
 // Where the events come from: `pemx simulate` when this binary has it, else the demo role's
 // simulator stage when the config has that role, else the test pushes them itself.
@@ -31,8 +31,9 @@ describe(`overview (events from: ${source})`, () => {
   test('non-zero rates, topics and the chart while the simulator runs', { timeout: 120000 },
     async (t) => {
       let stopPushing = () => {};
+      let simulator = null;
       if (source === 'simulate') {
-        env.pemx.spawnHelper(['simulate', ...env.pemx.configArgs(), '--rate', '50',
+        simulator = env.pemx.spawnHelper(['simulate', ...env.pemx.configArgs(), '--rate', '50',
           '--duration', '60s'], 'simulate.log');
       } else if (source === 'push') {
         t.diagnostic('no `pemx simulate` and no demo role: the test pushes 50 events/s itself');
@@ -44,8 +45,13 @@ describe(`overview (events from: ${source})`, () => {
           await page.getByRole('heading', { name: 'Overview' }).waitFor();
           const consumedRate = page.locator('[data-metric="consumed-rate"]');
           // Rates are averaged over ~10 s and the page refreshes every 2 s.
-          await waitFor('a consumed rate > 0 on the page', async () =>
-            metricNumber(await consumedRate.textContent()) > 0, { timeoutMs: 30000, everyMs: 250 });
+          await waitFor('a consumed rate > 0 on the page', async () => {
+            if (simulator && simulator.exitCode !== null && simulator.exitCode !== 0) {
+              throw new Hopeless(`pemx simulate exited ${simulator.exitCode}: ` +
+                readFileSync(join(env.pemx.dir, 'simulate.log'), 'utf8').slice(-1500));
+            }
+            return metricNumber(await consumedRate.textContent()) > 0;
+          }, { timeoutMs: 30000, everyMs: 250 });
           await waitFor('stored > 0 and a stored rate > 0 on the page', async () =>
             metricNumber(await page.locator('[data-metric="stored"]').textContent()) > 0 &&
             metricNumber(await page.locator('[data-metric="stored-rate"]').textContent()) > 0,
