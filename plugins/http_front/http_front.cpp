@@ -111,7 +111,7 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
     if (auto p = kafka::topic_name_problem(s.push_topic)) section.error("push_topic", *p);
   }
   s.server.io_threads = static_cast<int>(section.integer("io_threads", 2, 1, 64));
-  s.server.query_threads = static_cast<int>(section.integer("query_threads", 2, 1, 64));
+  s.server.query_threads = static_cast<int>(section.integer("query_threads", 0, 0, 64));
   s.server.max_header_bytes =
       static_cast<std::size_t>(section.integer("max_header_bytes", 8192, 1024, 1 << 20));
   s.server.max_body_bytes =

@@ -1,8 +1,8 @@
 #pragma once
 // Server: Boost.Beast HTTP/1.1 on an Asio io_context with a small thread pool, after the Beast
 // examples: a listener, one session per connection on its own strand, expires_after before
-// every read, header and body limits, keep-alive. Store queries and readiness probes run on a
-// separate pool, so no Asio thread ever blocks.
+// every read, header and body limits, keep-alive. Readiness probes (which may wait for Kafka)
+// run on a separate pool; store queries too when query_threads > 0, else on the I/O thread.
 //
 // The page: the files of web/ (embedded) at "/", "/api/info", "/api/overview" (figures, rates
 // and a 10-minute series sampled every 2 s on an Asio timer) and "/api/live" (Server-Sent
@@ -36,7 +36,7 @@ struct ServerSettings {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;
   int io_threads = 2;
-  int query_threads = 2;
+  int query_threads = 0;  // 0: history queries on the I/O threads
   std::size_t max_header_bytes = 8 * 1024;
   std::size_t max_body_bytes = 1024 * 1024;
   std::chrono::milliseconds idle_timeout{30'000};

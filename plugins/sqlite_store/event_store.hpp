@@ -41,6 +41,9 @@ struct StoreOptions {
   std::chrono::milliseconds busy_timeout{5000};  // how long a connection waits for a lock
   std::size_t reader_connections = 4;            // read-only connections in the pool
   std::chrono::milliseconds reader_wait{2000};   // wait for a free reader before "store_busy"
+  // How much of the file each reader maps (address space, not memory: the pages are the OS's
+  // file cache). Clamped by SQLite to its compile-time maximum.
+  std::int64_t reader_mmap_bytes = std::int64_t{1} << 40;
 };
 
 struct WriteStats {
