@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "integration/pemx_runner.hpp"
+#include "integration/web_util.hpp"
 #include "support/http_client.hpp"
 
 using namespace pemx::test;
@@ -34,16 +35,6 @@ RunResult simulate(const PemxRunner& pemx, const std::string& brokers,
                                   "kafka.brokers=" + brokers};
   all.insert(all.end(), args.begin(), args.end());
   return run(PEMX_BINARY, all);
-}
-
-std::uint16_t wait_port(Process& p) {
-  REQUIRE(p.wait_for_log("\"msg\":\"listening\"", 60s));
-  for (int i = 0; i < 50; ++i) {
-    if (auto port = listening_port(p.log())) return port;
-    std::this_thread::sleep_for(100ms);
-  }
-  FAIL("no listening port in the log");
-  return 0;
 }
 
 // The value of a counter series in a Prometheus text page (summed over its label sets).

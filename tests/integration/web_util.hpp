@@ -31,8 +31,9 @@ inline std::string created_at(int n) {  // distinct, increasing with n
   return buf;
 }
 
-inline std::uint16_t wait_port(Process& p, std::size_t nth = 0) {
-  REQUIRE(p.wait_for_log("\"msg\":\"listening\"", 30s));
+inline std::uint16_t wait_port(Process& p, std::size_t nth = 0,
+                               std::chrono::seconds timeout = 60s) {
+  REQUIRE(p.wait_for_log("\"msg\":\"listening\"", timeout));
   for (int i = 0; i < 50; ++i) {
     if (auto port = listening_port(p.log(), nth)) return port;
     std::this_thread::sleep_for(100ms);
