@@ -226,6 +226,52 @@ TEST_CASE("paging with limit and cursor walks every row exactly once, in order",
   }
 }
 
+TEST_CASE("many products merge into one newest-first order, each named once, at any limit",
+          "[unit][sqlite_store]") {
+  TempDir dir;
+  auto store = open_store(dir.file("merge.db"));
+  // 30 products with 1 to 6 events each, times interleaved across products, some equal.
+  std::vector<EventRow> rows;
+  std::vector<std::string> product_ids;
+  int n = 0;
+  for (int p = 0; p < 30; ++p) {
+    product_ids.push_back("M" + std::to_string(p));
+    for (int k = 0; k <= p % 6; ++k, ++n) {
+      char created[40];
+      std::snprintf(created, sizeof created, "2024-05-01T%02d:%02d:00Z", (n * 7) % 24, (n * 13) % 60);
+      rows.push_back(make_row(uuid(n), product_ids.back(), created));
+    }
+  }
+  REQUIRE(store->write_batch(rows).ok());
+  // The expected order, worked out here: created_ms descending, then event_id descending.
+  std::vector<std::pair<std::int64_t, std::string>> expected;
+  for (const auto& r : rows) expected.emplace_back(r.created_ms, r.event_id);
+  std::sort(expected.begin(), expected.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second > b.second;
+  });
+  std::vector<std::string> expected_ids;
+  for (const auto& e : expected) expected_ids.push_back(e.second);
+
+  auto reader = store->reader();
+  auto named_twice = product_ids;
+  named_twice.push_back("M3");
+  named_twice.push_back("M0");
+  auto all = reader->query(products(named_twice));
+  REQUIRE(all.ok());
+  CHECK(ids(all.value()) == expected_ids);
+  CHECK_FALSE(all->next_cursor);
+  for (std::size_t limit : {1, 2, 5, 17, 104, 105, 200}) {
+    CAPTURE(limit);
+    auto first = reader->query(products(product_ids, limit));
+    REQUIRE(first.ok());
+    std::vector<std::string> top(expected_ids.begin(),
+                                 expected_ids.begin() +
+                                     static_cast<std::ptrdiff_t>(std::min(limit, expected_ids.size())));
+    CHECK(ids(first.value()) == top);
+    CHECK(first->next_cursor.has_value() == (limit < expected_ids.size()));
+  }
+}
+
 TEST_CASE("a cursor keeps its place while newer events arrive", "[unit][sqlite_store]") {
   TempDir dir;
   auto store = open_store(dir.file("live.db"));
