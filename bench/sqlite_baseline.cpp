@@ -78,8 +78,7 @@ CREATE TABLE events (
   source_offset    INTEGER NOT NULL,
   stored_at_ms     INTEGER NOT NULL
 );
-CREATE INDEX events_history ON events
-  (product_id, created_ms DESC, event_id DESC, event_type, region, created_at, data_json);
+CREATE INDEX events_by_product ON events (product_id, created_ms DESC, event_id DESC);
 )sql";
 
 // plugins/sqlite_store/event_store.cpp

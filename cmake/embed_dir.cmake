@@ -2,6 +2,8 @@
 # the web page ships inside the binary. Run with -DDIR (the folder) -DOUTPUT; the files are
 # found again here, so the list in the source always matches the folder.
 file(GLOB_RECURSE files RELATIVE "${DIR}" "${DIR}/*")
+# Hidden files (editor swap files, .DS_Store) are not part of the page.
+list(FILTER files EXCLUDE REGEX "(^|/)\\.")
 list(SORT files)
 set(arrays "")
 set(entries "")

@@ -21,11 +21,16 @@ struct LiveEvent {
   std::uint64_t seq = 0;     // assigned by publish(): 1, 2, 3…
   std::string kind;          // "routed" or "stored"
   std::int64_t at_ms = 0;    // when it was routed or stored (epoch milliseconds)
+  std::string event_id;
   std::string product_id;
   std::string event_type;
   std::vector<std::string> topics;  // "routed" only: where it goes
-  std::string json;                 // the event as received
+  std::string json;  // the event as received; a stub when larger than kMaxLiveJson
 };
+
+// Live events larger than this are kept as a stub of their ids ({"eventId",…,"truncated"}),
+// so the ring holds at most capacity × 64 KiB whatever the events' size.
+inline constexpr std::size_t kMaxLiveJson = 64 * 1024;
 
 struct DeadLetterNote {
   std::int64_t at_ms = 0;
@@ -55,8 +60,9 @@ class Activity {
   class Watch {
    public:
     explicit Watch(Activity& a) : a_(&a) { a_->watchers_.fetch_add(1); }
+    // The last watcher gone, the ring is emptied: its events are stale by the next watch.
     ~Watch() {
-      if (a_ != nullptr) a_->watchers_.fetch_sub(1);
+      if (a_->watchers_.fetch_sub(1) == 1) a_->clear_live();
     }
     Watch(const Watch&) = delete;
     Watch& operator=(const Watch&) = delete;
@@ -78,15 +84,19 @@ class Activity {
   Slice since(std::uint64_t after, std::size_t max) const;
   // The seq of the newest event (0 when none yet).
   std::uint64_t last_seq() const;
+  std::size_t capacity() const { return ring_.size(); }
 
   void dead_letter(DeadLetterNote note);
   // Newest first.
   std::vector<DeadLetterNote> latest_dead_letters() const;
 
  private:
+  void clear_live();
+
   mutable std::mutex mutex_;
   std::vector<std::shared_ptr<const LiveEvent>> ring_;  // ring_[seq % capacity]
   std::uint64_t next_seq_ = 1;
+  std::uint64_t cleared_through_ = 0;  // seqs up to this were dropped by clear_live()
   std::vector<DeadLetterNote> dead_;  // ring, dead_[n % capacity]
   std::uint64_t dead_count_ = 0;
   std::vector<std::string> kinds_;

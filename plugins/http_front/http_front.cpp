@@ -3,6 +3,7 @@
 // EventReader and pushes with its own producer.
 #include "http_front/http_front.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -111,7 +112,8 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
     if (auto p = kafka::topic_name_problem(s.push_topic)) section.error("push_topic", *p);
   }
   s.server.io_threads = static_cast<int>(section.integer("io_threads", 2, 1, 64));
-  s.server.query_threads = static_cast<int>(section.integer("query_threads", 0, 0, 64));
+  s.server.query_threads = static_cast<int>(section.integer("query_threads", 2, 1, 64));
+  s.server.inline_queries = section.boolean("inline_queries", true);
   s.server.max_header_bytes =
       static_cast<std::size_t>(section.integer("max_header_bytes", 8192, 1024, 1 << 20));
   s.server.max_body_bytes =
@@ -130,6 +132,11 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
   s.server.max_live_clients =
       static_cast<std::size_t>(section.integer("max_live_clients", 32, 0, 10000));
   s.server.cors_origins = section.string_list("cors_origins", {"http://localhost:3000"});
+  s.server.allowed_hosts = section.string_list("allowed_hosts", {});
+  for (auto& h : s.server.allowed_hosts) {
+    std::transform(h.begin(), h.end(), h.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  }
   s.server.write_tokens = section.string_list("write_tokens", {});
   if (auto file = section.optional_string("write_tokens_file")) {
     std::ifstream in(*file);

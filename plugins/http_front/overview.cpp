@@ -1,5 +1,7 @@
 #include "http_front/overview.hpp"
 
+#include <cmath>
+
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -37,6 +39,7 @@ using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
 void number(Writer& w, const char* key, double v) {
   w.Key(key);
+  if (!std::isfinite(v)) v = 0;  // e.g. a rate over a wall-clock step
   // Whole counts as integers; rates rounded to 0.01 so the page need not.
   if (v == static_cast<double>(static_cast<std::int64_t>(v))) {
     w.Int64(static_cast<std::int64_t>(v));

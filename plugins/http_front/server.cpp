@@ -56,7 +56,36 @@ constexpr auto kSampleEvery = std::chrono::seconds(2);
 constexpr auto kLivePoll = std::chrono::milliseconds(250);
 constexpr auto kLiveHeartbeat = std::chrono::seconds(15);
 constexpr std::size_t kLiveBatch = 256;   // events per write at most
-constexpr std::size_t kLiveReplay = 20;   // recent events sent to a new stream
+constexpr std::size_t kLiveMaxBatchBytes = 256 * 1024;  // and bytes (a little more: one event)
+constexpr std::size_t kLiveReplay = 20;
+constexpr std::size_t kInlineMaxIds = 10;      // history queries small enough to run inline
+constexpr std::size_t kInlineMaxLimit = 1000;   // recent events sent to a new stream
+
+bool host_allowed(std::string_view host_header, const std::string& listen_host,
+                  const std::vector<std::string>& allowed) {
+  if (host_header.empty()) return true;  // HTTP/1.0; browsers always send Host
+  std::string_view name = host_header;
+  if (name.front() == '[') {
+    name = name.substr(1, name.find(']') == std::string_view::npos ? name.size() - 1
+                                                                     : name.find(']') - 1);
+  } else if (auto colon = name.find(':');
+             colon != std::string_view::npos && name.find(':', colon + 1) == std::string_view::npos) {
+    name = name.substr(0, colon);
+  }
+  std::string lower(name);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (const auto& a : allowed) {
+    if (a == "*" || a == lower) return true;
+  }
+  const bool loopback = listen_host.rfind("127.", 0) == 0 || listen_host == "::1";
+  if (loopback) {
+    const bool ipv4_loopback = lower.rfind("127.", 0) == 0 &&
+                               lower.find_first_not_of("0123456789.") == std::string::npos;
+    return lower == "localhost" || lower == "::1" || ipv4_loopback;
+  }
+  return allowed.empty() || lower == listen_host;
+}
 
 class Session;
 class LiveStream;
@@ -65,8 +94,9 @@ struct Server::Impl {
   Impl(ServerSettings s, Logger l, Metrics& m, std::shared_ptr<EventReader> r, Pusher* p,
        Activity* a)
       : settings(std::move(s)), log(std::move(l)), metrics(m), reader(std::move(r)), pusher(p),
-        activity(a), overview(m, a), acceptor(net::make_strand(ioc)), sampler(ioc),
-        queries(static_cast<std::size_t>(std::max(settings.query_threads, 1))) {}
+        activity(a), overview(m, a), acceptor(net::make_strand(ioc)),
+        sampler(net::make_strand(ioc)),
+        queries(static_cast<std::size_t>(settings.query_threads)) {}
 
   ServerSettings settings;
   Logger log;
@@ -75,17 +105,18 @@ struct Server::Impl {
   Pusher* pusher;
   Activity* activity;
   Overview overview;
-  net::io_context ioc;
-  tcp::acceptor acceptor;
-  net::steady_timer sampler;
-  net::thread_pool queries;  // store queries and probes: never on an Asio I/O thread
-  std::vector<std::thread> threads;
+  // Declared before the io_context: handlers it destroys last may still end sessions.
   std::atomic<bool> stopping{false};
   std::atomic<int> sessions{0};
+  std::atomic<std::size_t> stream_count{0};
   std::mutex sessions_mutex;
   std::set<std::weak_ptr<Session>, std::owner_less<std::weak_ptr<Session>>> live;
   std::set<std::weak_ptr<LiveStream>, std::owner_less<std::weak_ptr<LiveStream>>> streams;
-  std::atomic<std::size_t> stream_count{0};
+  net::io_context ioc;
+  tcp::acceptor acceptor;
+  net::steady_timer sampler;  // on its own strand: stop_accepting cancels it from elsewhere
+  net::thread_pool queries;  // readiness probes, and the store queries not run inline
+  std::vector<std::thread> threads;
   std::uint16_t port = 0;
 
   void accept();
@@ -138,7 +169,8 @@ class LiveStream : public std::enable_shared_from_this<LiveStream> {
                   [self = shared_from_this(), head = std::move(head)]() mutable {
                     self->text_ = std::move(head);
                     self->text_ += "retry: 2000\nevent: hello\ndata: {\"kind\":\"" +
-                                   self->filter_.kind + "\",\"buffer\":1024}\n\n";
+                                   self->filter_.kind + "\",\"buffer\":" +
+                                   std::to_string(self->server_.activity->capacity()) + "}\n\n";
                     self->watch_client();
                     self->write();
                   });
@@ -160,30 +192,50 @@ class LiveStream : public std::enable_shared_from_this<LiveStream> {
         });
   }
 
+  // Reads the ring from after_: events that match go into one batch (at most kLiveBatch
+  // events and kLiveMaxBatchBytes), written before anything more is read. While behind, it
+  // keeps reading (yielding to other handlers between slices); once caught up it polls.
   void pump() {
     if (closed_) return;
     if (server_.stopping.load()) {
       close();
       return;
     }
-    auto slice = server_.activity->since(after_, kLiveBatch);
-    after_ = slice.last;
     text_.clear();
+    if (text_.capacity() > 2 * kLiveMaxBatchBytes) text_.shrink_to_fit();
+    auto slice = server_.activity->since(after_, kLiveBatch);
     if (slice.missed > 0) {
-      text_ += "event: gap\ndata: {\"missed\":" + std::to_string(slice.missed) + "}\n\n";
+      std::uint64_t last_missed = slice.events.empty() ? slice.last : slice.events.front()->seq - 1;
+      text_ += "id: " + event_id(last_missed) + "\nevent: gap\ndata: {\"missed\":" +
+               std::to_string(slice.missed) + "}\n\n";
+      after_ = last_missed;
     }
     for (const auto& e : slice.events) {
+      if (text_.size() >= kLiveMaxBatchBytes) break;
       if (filter_.matches(*e)) append(*e);
+      after_ = e->seq;
     }
-    if (!text_.empty() || Clock::now() >= next_heartbeat_) {
-      if (text_.empty()) text_ = ": keep-alive\n\n";
+    if (slice.events.empty()) after_ = std::max(after_, slice.last);
+    const bool behind = after_ < server_.activity->last_seq();
+    if (!text_.empty()) {
       write();
-      return;
+    } else if (behind) {
+      net::post(stream_.get_executor(), [self = shared_from_this()] { self->pump(); });
+    } else if (Clock::now() >= next_heartbeat_) {
+      // The id moves the client's Last-Event-ID past events its filter skipped.
+      text_ = "id: " + event_id(after_) + "\n: keep-alive\n\n";
+      write();
+    } else {
+      timer_.expires_after(kLivePoll);
+      timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+        if (!ec) self->pump();
+      });
     }
-    timer_.expires_after(kLivePoll);
-    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (!ec) self->pump();
-    });
+  }
+
+  // "<process start>.<seq>": a Last-Event-ID from an earlier process is recognised as such.
+  std::string event_id(std::uint64_t seq) const {
+    return std::to_string(server_.activity->started_at_ms) + "." + std::to_string(seq);
   }
 
   void append(const LiveEvent& e) {
@@ -206,7 +258,7 @@ class LiveStream : public std::enable_shared_from_this<LiveStream> {
     // The event as received: a JSON object the router or the store already parsed.
     w.RawValue(e.json.data(), e.json.size(), rapidjson::kObjectType);
     w.EndObject();
-    text_ += "id: " + std::to_string(e.seq) + "\nevent: event\ndata: ";
+    text_ += "id: " + event_id(e.seq) + "\nevent: event\ndata: ";
     // A line break ends an SSE field; in valid JSON it can only be whitespace.
     for (const char* p = buf.GetString(); *p != '\0'; ++p) {
       text_ += (*p == '\n' || *p == '\r') ? ' ' : *p;
@@ -264,7 +316,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // From another thread: close the connection if it is waiting for a request.
   void close_if_idle() {
     net::post(executor_, [self = shared_from_this()] {
-      if (self->idle_ && !self->handed_over_) self->stream_.socket().close();
+      beast::error_code ec;
+      if (self->idle_ && !self->handed_over_) self->stream_.socket().close(ec);
     });
   }
   void cancel() {
@@ -327,6 +380,16 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string_view query = qpos == std::string_view::npos ? "" : target.substr(qpos + 1);
     const auto method = req_.method();
 
+    // A page on another site whose name resolves to this address (DNS rebinding) must not
+    // reach the API: its requests carry that site's name in Host.
+    auto host = req_[http::field::host];
+    if (!host_allowed(std::string_view(host.data(), host.size()), server_.settings.host,
+                      server_.settings.allowed_hosts)) {
+      route_ = "invalid";
+      return send(error_answer(421, "Host \"" + std::string(host.substr(0, 200)) +
+                                        "\" is not served here; list it in allowed_hosts"),
+                  "application/json", true);
+    }
     if (method == http::verb::options) {
       route_ = "preflight";
       return send({204, "", {}}, "application/json", true);
@@ -404,14 +467,27 @@ class Session : public std::enable_shared_from_this<Session> {
       return send(error_answer(503, "this role has no event store; ask the web role"),
                   "application/json", true);
     }
-    run_query([this, q = std::get<EventQuery>(std::move(parsed)), p = std::string(path),
-             qs = std::string(query)]() {
-      auto page = server_.reader->query(q);
+    EventQuery q = std::get<EventQuery>(std::move(parsed));
+    auto answer = [p = std::string(path), qs = std::string(query)](const Result<EventPage>& page) {
       if (!page) {
         int status = page.error().code == "bad_cursor" ? 400 : 500;
         return error_answer(status, page.error().message);
       }
       return history_answer(page.value(), p, qs);
+    };
+    // A small query runs here, on the I/O thread, when a reader connection is free at once:
+    // on the mapped, cached store it is CPU work of well under a millisecond, and a hand-off
+    // between threads cost more than that (bench/run_history.sh). Anything larger, or when
+    // every connection is busy, goes to the query pool, so it never stalls this thread's
+    // other connections.
+    if (server_.settings.inline_queries && q.product_ids.size() <= kInlineMaxIds &&
+        q.limit <= kInlineMaxLimit) {
+      if (auto page = server_.reader->try_query(q)) {
+        return send(answer(*page), "application/json", true);
+      }
+    }
+    offload([this, q = std::move(q), answer = std::move(answer)]() {
+      return answer(server_.reader->query(q));
     });
   }
 
@@ -474,6 +550,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (kinds.empty()) {
       return send(error_answer(503, "this role streams no events"), "application/json", true);
     }
+    if (server_.stopping.load()) {
+      return send(error_answer(503, "shutting down"), "application/json", true);
+    }
     if (filter.kind.empty()) filter.kind = offered("stored") ? "stored" : kinds.front();
     if (!offered(filter.kind)) {
       std::string list;
@@ -489,10 +568,17 @@ class Session : public std::enable_shared_from_this<Session> {
     std::uint64_t last = server_.activity->last_seq();
     std::uint64_t after = last > kLiveReplay ? last - kLiveReplay : 0;
     auto resume = req_["Last-Event-ID"];
-    if (!resume.empty()) {
+    auto dot = resume.find('.');
+    if (dot != beast::string_view::npos) {
+      std::int64_t epoch = 0;
       std::uint64_t id = 0;
-      auto [end, ec] = std::from_chars(resume.data(), resume.data() + resume.size(), id);
-      if (ec == std::errc() && end == resume.data() + resume.size() && id <= last) after = id;
+      auto [e1, ec1] = std::from_chars(resume.data(), resume.data() + dot, epoch);
+      auto [e2, ec2] = std::from_chars(resume.data() + dot + 1, resume.data() + resume.size(), id);
+      if (ec1 == std::errc() && ec2 == std::errc() && e1 == resume.data() + dot &&
+          e2 == resume.data() + resume.size() && epoch == server_.activity->started_at_ms &&
+          id <= last) {
+        after = id;
+      }
     }
     http::response<http::empty_body> res(http::status::ok, req_.version());
     res.set(http::field::server, "pemx");
@@ -534,6 +620,22 @@ class Session : public std::enable_shared_from_this<Session> {
         return send(a, "application/json", true);
       }
     }
+    // Only JSON, and from this origin or an allowed one: a form or a text/plain fetch from any
+    // page a browser has open would otherwise be a "simple" request that needs no preflight.
+    auto type = req_[http::field::content_type];
+    std::string_view media(type.data(), type.size());
+    media = media.substr(0, media.find(';'));
+    while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
+    if (!beast::iequals(beast::string_view(media.data(), media.size()), "application/json")) {
+      return send(error_answer(415, "Content-Type must be application/json"), "application/json",
+                  true);
+    }
+    auto origin = req_[http::field::origin];
+    if (!origin.empty() && !origin_allowed(std::string_view(origin.data(), origin.size()))) {
+      return send(error_answer(403, "writes from origin " + std::string(origin.substr(0, 200)) +
+                                        " are refused; list it in cors_origins"),
+                  "application/json", true);
+    }
     auto parsed = parse_push_request(req_.body());
     if (auto* a = std::get_if<Answer>(&parsed)) return send(*a, "application/json", true);
     auto events = std::get<std::vector<PushEvent>>(std::move(parsed));
@@ -550,17 +652,6 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  // Runs a store query: on this I/O thread when query_threads is 0 (a query on a mapped,
-  // cached file is CPU work, and the hand-off costs more than it saves), otherwise like offload.
-  template <class Work>
-  void run_query(Work work) {
-    if (server_.settings.query_threads == 0) {
-      send(work(), "application/json", true);
-      return;
-    }
-    offload(std::move(work));
-  }
-
   // Runs work on the query pool, then answers on this session's strand.
   template <class Work>
   void offload(Work work) {
@@ -569,6 +660,22 @@ class Session : public std::enable_shared_from_this<Session> {
       net::post(self->stream_.get_executor(),
                 [self, a = std::move(a)] { self->send(a, "application/json", true); });
     });
+  }
+
+  // Same origin (the page this server serves) or one of cors_origins.
+  bool origin_allowed(std::string_view origin) {
+    auto host = req_[http::field::host];
+    std::string_view h(host.data(), host.size());
+    for (std::string_view scheme : {"http://", "https://"}) {
+      if (origin.size() == scheme.size() + h.size() && origin.substr(0, scheme.size()) == scheme &&
+          origin.substr(scheme.size()) == h) {
+        return true;
+      }
+    }
+    for (const auto& allowed : server_.settings.cors_origins) {
+      if (allowed == "*" || allowed == origin) return true;
+    }
+    return false;
   }
 
   template <class Message>

@@ -2,7 +2,8 @@
 // Server: Boost.Beast HTTP/1.1 on an Asio io_context with a small thread pool, after the Beast
 // examples: a listener, one session per connection on its own strand, expires_after before
 // every read, header and body limits, keep-alive. Readiness probes (which may wait for Kafka)
-// run on a separate pool; store queries too when query_threads > 0, else on the I/O thread.
+// and large store queries run on a separate pool; a small query runs on the I/O thread when a
+// reader connection is free at once (inline_queries).
 //
 // The page: the files of web/ (embedded) at "/", "/api/info", "/api/overview" (figures, rates
 // and a 10-minute series sampled every 2 s on an Asio timer) and "/api/live" (Server-Sent
@@ -36,7 +37,8 @@ struct ServerSettings {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;
   int io_threads = 2;
-  int query_threads = 0;  // 0: history queries on the I/O threads
+  int query_threads = 2;
+  bool inline_queries = true;  // small history queries on the I/O thread when a reader is free
   std::size_t max_header_bytes = 8 * 1024;
   std::size_t max_body_bytes = 1024 * 1024;
   std::chrono::milliseconds idle_timeout{30'000};
@@ -44,6 +46,8 @@ struct ServerSettings {
   bool push_enabled = true;
   std::vector<std::string> write_tokens;  // empty: writes are open
   std::vector<std::string> cors_origins;  // "*" allows any
+  // Host names the API answers to, beyond the defaults (see host_allowed); "*": any.
+  std::vector<std::string> allowed_hosts;
   HistoryLimits history;
   std::size_t max_live_clients = 32;  // concurrent /api/live streams
   std::chrono::milliseconds live_write_timeout{30'000};  // a stream that cannot write is closed
@@ -67,6 +71,12 @@ class Server {
  private:
   std::unique_ptr<Impl> impl_;
 };
+
+// The DNS-rebinding guard: may a request with this Host header be served? A loopback listener
+// answers to localhost, 127.x.x.x and ::1 (any port) and to `allowed` ("*": anything); any other
+// listener to anything when `allowed` is empty, else to its own address and `allowed`.
+bool host_allowed(std::string_view host_header, const std::string& listen_host,
+                  const std::vector<std::string>& allowed);
 
 // Constant-time comparison of a presented token with the configured ones.
 bool token_allowed(const std::vector<std::string>& tokens, std::string_view authorization);

@@ -134,7 +134,8 @@ class RulesRouter final : public Stage {
     for (const auto& t : rec.targets) topic_counter(t).inc();
     if (activity_ != nullptr && activity_->watched()) {
       activity_->publish(
-          {0, "routed", epoch_ms_now(), rec.out_key, rec.event_type, rec.targets, rec.value});
+          {0, "routed", epoch_ms_now(), rec.event_id, rec.out_key, rec.event_type, rec.targets,
+           rec.value});
     }
     if (log_.enabled(LogLevel::kDebug)) {
       log_.debug("event routed", {{"eventId", rec.event_id},

@@ -119,9 +119,10 @@ Result<std::unique_ptr<SqliteEventStore>> SqliteEventStore::open(const StoreOpti
   if (auto e = exec(raw, "PRAGMA journal_size_limit = 67108864", "set journal_size_limit", path)) {
     return *e;
   }
-  // Fold whatever the WAL holds (a migration, or the last run's tail) into the file before the
-  // readers start: they map the file, but read WAL frames with a system call each.
-  if (auto e = exec(raw, "PRAGMA wal_checkpoint(TRUNCATE)", "checkpoint", path)) return *e;
+  // Fold whatever the WAL holds (the last run's tail) into the file before the readers start:
+  // they map the file, but read WAL frames with a system call each. PASSIVE: it never waits
+  // for another process's readers, it copies what they allow.
+  if (auto e = exec(raw, "PRAGMA wal_checkpoint(PASSIVE)", "checkpoint", path)) return *e;
 
   for (auto [target, sql] :
        {std::pair{&store->begin_, "BEGIN IMMEDIATE"}, std::pair{&store->commit_, "COMMIT"},
@@ -283,7 +284,23 @@ SqliteEventReader::Lease SqliteEventReader::acquire() {
   return Lease(this, conn);
 }
 
-Result<EventPage> SqliteEventReader::query(const EventQuery& q) {
+SqliteEventReader::Lease SqliteEventReader::try_acquire() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (free_.empty()) return Lease(this, nullptr);
+  Connection* conn = free_.back();
+  free_.pop_back();
+  return Lease(this, conn);
+}
+
+Result<EventPage> SqliteEventReader::query(const EventQuery& q) { return run(acquire(), q); }
+
+std::optional<Result<EventPage>> SqliteEventReader::try_query(const EventQuery& q) {
+  Lease lease = try_acquire();
+  if (!lease) return std::nullopt;
+  return run(std::move(lease), q);
+}
+
+Result<EventPage> SqliteEventReader::run(Lease lease, const EventQuery& q) {
   if (q.limit == 0) return Error{"bad_query", "limit must be at least 1"};
   CursorKey after{std::numeric_limits<std::int64_t>::max(), ""};
   if (q.cursor) {
@@ -301,7 +318,6 @@ Result<EventPage> SqliteEventReader::query(const EventQuery& q) {
                                  ? max_limit
                                  : static_cast<std::int64_t>(q.limit);
 
-  Lease lease = acquire();
   if (!lease) {
     return Error{"store_busy", "SQLite store " + options_.path + ": every one of the " +
                                    std::to_string(all_.size()) +

@@ -125,6 +125,7 @@ class SqliteEventReader final : public EventReader {
   // "bad_query" (limit 0), "store_busy" (no free connection within reader_wait), or a SQLite
   // error code.
   Result<EventPage> query(const EventQuery& query) override;
+  std::optional<Result<EventPage>> try_query(const EventQuery& query) override;
   // nullopt when the writer is open, its last write succeeded, the file is writable and a
   // read succeeds; else what is wrong.
   std::optional<std::string> problem() override;
@@ -133,7 +134,9 @@ class SqliteEventReader final : public EventReader {
   struct Connection;
   class Lease;
   explicit SqliteEventReader(StoreOptions options, std::shared_ptr<StoreHealth> health);
-  Lease acquire();
+  Lease acquire();      // waits up to reader_wait for a free connection
+  Lease try_acquire();  // a free connection now, or none
+  Result<EventPage> run(Lease lease, const EventQuery& query);
 
   StoreOptions options_;
   std::shared_ptr<StoreHealth> health_;

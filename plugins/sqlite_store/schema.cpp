@@ -28,19 +28,8 @@ CREATE TABLE events (
 CREATE INDEX events_by_product ON events (product_id, created_ms DESC, event_id DESC);
 )sql";
 
-// Version 2: the history index covers the six fields of the answer, so a history query reads
-// the index alone and never visits the table (bench/run_history.sh: the table lookups were
-// most of a query's cost). It costs about 30% more file and is built once, at start-up, from
-// the rows already stored (seconds per million rows).
-constexpr std::string_view kV2 = R"sql(
-CREATE INDEX events_history ON events
-  (product_id, created_ms DESC, event_id DESC, event_type, region, created_at, data_json);
-DROP INDEX events_by_product;
-)sql";
-
 constexpr Migration kMigrations[] = {
     {1, "events table and its product history index", kV1},
-    {2, "history index covering the answer's fields", kV2},
 };
 
 std::string known_versions(std::span<const Migration> steps) {

@@ -191,7 +191,8 @@ class SqliteStore final : public Stage {
     if (activity_ == nullptr || !activity_->watched()) return;
     const std::int64_t now = epoch_ms_now();
     for (auto& row : rows_) {
-      activity_->publish({0, "stored", now, row.product_id, row.event_type, {}, row.raw_json});
+      activity_->publish(
+          {0, "stored", now, row.event_id, row.product_id, row.event_type, {}, row.raw_json});
     }
   }
 

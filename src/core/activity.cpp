@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <chrono>
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 namespace pemx {
 
 std::int64_t epoch_ms_now() {
@@ -36,6 +39,21 @@ std::vector<std::pair<std::string, std::vector<std::string>>> Activity::sources(
 }
 
 void Activity::publish(LiveEvent event) {
+  if (event.json.size() > kMaxLiveJson) {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    for (auto [key, value] : {std::pair{"eventId", &event.event_id},
+                              std::pair{"eventType", &event.event_type},
+                              std::pair{"productId", &event.product_id}}) {
+      w.Key(key);
+      w.String(value->data(), static_cast<rapidjson::SizeType>(value->size()));
+    }
+    w.Key("truncated");
+    w.Bool(true);
+    w.EndObject();
+    event.json.assign(buf.GetString(), buf.GetSize());
+  }
   auto item = std::make_shared<LiveEvent>(std::move(event));
   std::lock_guard<std::mutex> lock(mutex_);
   item->seq = next_seq_++;
@@ -50,7 +68,12 @@ Activity::Slice Activity::since(std::uint64_t after, std::size_t max) const {
   if (after >= newest) return out;
   const std::uint64_t cap = ring_.size();
   const std::uint64_t oldest = newest >= cap ? newest - cap + 1 : 1;
-  std::uint64_t from = after + 1;
+  // Slots emptied when the last watcher left were never seen by anyone: skipped, not missed.
+  std::uint64_t from = std::max(after, cleared_through_) + 1;
+  if (from > newest) {
+    out.last = newest;
+    return out;
+  }
   if (from < oldest) {
     out.missed = oldest - from;
     from = oldest;
@@ -60,6 +83,13 @@ Activity::Slice Activity::since(std::uint64_t after, std::size_t max) const {
     out.last = s;
   }
   return out;
+}
+
+void Activity::clear_live() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto& slot : ring_) slot.reset();
+  // Sequence numbers go on: a reader never sees one twice. Cleared slots count as missed.
+  cleared_through_ = next_seq_ - 1;
 }
 
 std::uint64_t Activity::last_seq() const {

@@ -97,3 +97,40 @@ TEST_CASE("kinds and sources are recorded once each", "[unit][activity]") {
   REQUIRE(a.sources().size() == 1);
   CHECK(a.sources()[0].second == std::vector<std::string>{"product-event"});
 }
+
+TEST_CASE("a huge event is kept as a stub of its ids, so the ring's bytes stay bounded",
+          "[unit][activity]") {
+  Activity a(4);
+  LiveEvent big = event("BIG");
+  big.event_id = "e-1";
+  big.event_type = "Country";
+  big.json = R"({"eventId":"e-1","data":")" + std::string(kMaxLiveJson, 'x') + R"("})";
+  a.publish(big);
+  auto s = a.since(0, 10);
+  REQUIRE(s.events.size() == 1);
+  CHECK(s.events[0]->json.size() < 200);
+  CHECK(s.events[0]->json.find(R"("eventId":"e-1")") != std::string::npos);
+  CHECK(s.events[0]->json.find(R"("truncated":true)") != std::string::npos);
+  a.publish(event("small"));
+  CHECK(a.since(1, 10).events[0]->json == R"({"productId":"small"})");
+}
+
+TEST_CASE("when the last watcher leaves, the ring is emptied; sequence numbers go on",
+          "[unit][activity]") {
+  Activity a(8);
+  {
+    Activity::Watch w(a);
+    for (int i = 0; i < 5; ++i) a.publish(event("P"));
+  }
+  CHECK(a.last_seq() == 5);
+  auto empty = a.since(0, 10);
+  CHECK(empty.events.empty());
+  CHECK(empty.missed == 0);  // never seen by anyone: skipped, not missed
+  CHECK(empty.last == 5);
+  Activity::Watch w(a);
+  a.publish(event("Q"));
+  auto next = a.since(0, 10);
+  REQUIRE(next.events.size() == 1);
+  CHECK(next.events[0]->seq == 6);
+  CHECK(next.events[0]->product_id == "Q");
+}

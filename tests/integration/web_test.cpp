@@ -111,7 +111,7 @@ TEST_CASE("the reference web page's exact requests work, with CORS", "[integrati
   // The page's push: a JSON array typed into a textarea, sent as {"events": [...]}.
   std::string events = "[" + event_json(1, "a", "2024-07-26T10:00:00.000Z") + "," +
                        event_json(2, "b", "2024-07-26T11:00:00.000Z") + "]";
-  auto pre = http_raw(port, "OPTIONS /event HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+  auto pre = http_raw(port, "OPTIONS /event HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
                             "Origin: http://localhost:3000\r\nAccess-Control-Request-Method: POST\r\n"
                             "Access-Control-Request-Headers: content-type\r\n\r\n");
   CHECK(pre.status == 204);
@@ -275,7 +275,7 @@ TEST_CASE("a corpus of bad HTTP requests: each gets the right status, the server
     int status;
   };
   auto post = [](const std::string& body) {
-    return "POST /event HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: "
+    return "POST /event HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: "
            "application/json\r\nContent-Length: " +
            std::to_string(body.size()) + "\r\n\r\n" + body;
   };
@@ -286,16 +286,22 @@ TEST_CASE("a corpus of bad HTTP requests: each gets the right status, the server
       {"wrong types", post(R"({"events":[{"eventId":1,"eventType":2,"productId":[],"region":{},"createdAt":true}]})"), 400},
       {"events not an array", post(R"({"events":"all of them"})"), 400},
       {"huge body", post(std::string(2 * 1024 * 1024, ' ')), 413},
-      {"huge headers", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n", 431},
+      {"huge headers", "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n", 431},
       {"bad UTF-8 body", post("{\"events\":[\"\xff\xfe\xfd\"]}"), 400},
-      {"bad UTF-8 query", "GET /event?productIds=%FF%FE HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400},
-      {"no productIds", "GET /event HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400},
-      {"bad escape", "GET /event?productIds=%zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400},
-      {"bad limit", "GET /event?productIds=a&limit=0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400},
-      {"bad cursor", "GET /event?productIds=a&cursor=%%%zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400},
+      {"bad UTF-8 query", "GET /event?productIds=%FF%FE HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", 400},
+      {"no productIds", "GET /event HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", 400},
+      {"bad escape", "GET /event?productIds=%zz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", 400},
+      {"bad limit", "GET /event?productIds=a&limit=0 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", 400},
+      {"bad cursor", "GET /event?productIds=a&cursor=%%%zz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", 400},
       {"garbage request line", "HELLO\r\n\r\n", 400},
-      {"unknown route", "GET /admin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 404},
-      {"wrong method", "DELETE /event HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 405},
+      {"unknown route", "GET /admin HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", 404},
+      {"wrong method", "DELETE /event HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", 405},
+      // A page elsewhere: a rebound DNS name, a text/plain "simple" request, a foreign origin.
+      {"foreign Host", "GET /event?productIds=a HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n", 421},
+      {"foreign Host with port", "GET /api/overview HTTP/1.1\r\nHost: evil.example:8080\r\nConnection: close\r\n\r\n", 421},
+      {"text/plain push", "POST /event HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(valid.size()) + "\r\n\r\n" + valid, 415},
+      {"push without a type", "POST /event HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}", 415},
+      {"push from a foreign origin", "POST /event HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nOrigin: https://evil.example\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}", 403},
   };
   for (const auto& c : cases) {
     INFO(c.name);

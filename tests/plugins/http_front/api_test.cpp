@@ -219,3 +219,25 @@ TEST_CASE("push: numbers keep their value (full precision, shortest text)", "[un
   CHECK(out.find("\"previousPrice\":7.31") != std::string::npos);
   CHECK(out.find("\"n\":0.1") != std::string::npos);
 }
+
+TEST_CASE("the Host guard: a loopback listener answers to loopback names only, unless allowed",
+          "[unit][http]") {
+  const std::vector<std::string> none;
+  for (const char* ok : {"127.0.0.1", "127.0.0.1:8080", "localhost", "LOCALHOST:3000", "[::1]:8080",
+                         "127.1.2.3:80", ""}) {
+    INFO(ok);
+    CHECK(host_allowed(ok, "127.0.0.1", none));
+  }
+  for (const char* bad : {"evil.example", "evil.example:8080", "127.0.0.1.evil.example",
+                          "localhost.evil.example", "[::2]:8080", "10.0.0.1"}) {
+    INFO(bad);
+    CHECK_FALSE(host_allowed(bad, "127.0.0.1", none));
+  }
+  CHECK(host_allowed("pemx.internal:8080", "127.0.0.1", {"pemx.internal"}));
+  CHECK(host_allowed("anything", "127.0.0.1", {"*"}));
+  // Another listener: any name while allowed_hosts is empty; its own address and the list else.
+  CHECK(host_allowed("pemx.example.com", "0.0.0.0", none));
+  CHECK(host_allowed("pemx.example.com:8080", "10.1.2.3", {"pemx.example.com"}));
+  CHECK(host_allowed("10.1.2.3:8080", "10.1.2.3", {"pemx.example.com"}));
+  CHECK_FALSE(host_allowed("evil.example", "10.1.2.3", {"pemx.example.com"}));
+}
