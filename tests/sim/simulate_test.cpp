@@ -107,7 +107,7 @@ TEST_CASE("a role without a router or an ingest stage is refused by name", "[uni
   CHECK_THAT(input_topic(*c, "gen_only").error().message, Contains("pass --topic"));
 }
 
-TEST_CASE("--via takes an http URL", "[unit][sim]") {
+TEST_CASE("the --via option takes an http URL", "[unit][sim]") {
   auto t = parse_http_url("http://127.0.0.1:8080");
   REQUIRE(t);
   CHECK(t->host == "127.0.0.1");
