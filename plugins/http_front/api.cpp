@@ -124,6 +124,18 @@ std::optional<std::vector<std::pair<std::string, std::string>>> parse_query(std:
   return out;
 }
 
+std::vector<std::string> split_product_ids(std::string_view text) {
+  std::vector<std::string> list;
+  while (true) {
+    auto comma = text.find(',');
+    std::string id = trim(text.substr(0, comma));
+    if (!id.empty()) list.push_back(std::move(id));
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return list;
+}
+
 std::variant<EventQuery, Answer> parse_history_request(std::string_view query_string,
                                                        const HistoryLimits& limits) {
   auto params = parse_query(query_string);
@@ -162,17 +174,7 @@ std::variant<EventQuery, Answer> parse_history_request(std::string_view query_st
       }
     }
   }
-  std::vector<std::string> list;
-  if (ids) {
-    std::string_view rest = *ids;
-    while (true) {
-      auto comma = rest.find(',');
-      std::string id = trim(rest.substr(0, comma));
-      if (!id.empty()) list.push_back(std::move(id));
-      if (comma == std::string_view::npos) break;
-      rest.remove_prefix(comma + 1);
-    }
-  }
+  std::vector<std::string> list = ids ? split_product_ids(*ids) : std::vector<std::string>{};
   if (list.empty()) {
     errors.insert(errors.begin(), {ids ? std::optional<std::string>(quote(*ids)) : std::nullopt,
                                    std::string(kMsgNoProductIds), "productIds", "query"});

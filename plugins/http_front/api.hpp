@@ -52,6 +52,9 @@ struct HistoryLimits {
   std::size_t max_limit = 10000;
 };
 
+// "A, B,,C" -> {"A", "B", "C"}: split on commas, trimmed, empty ids left out.
+std::vector<std::string> split_product_ids(std::string_view text);
+
 // GET /event?productIds=A,B&limit=&cursor=&eventType=&from=&to= → a query, or the 400.
 std::variant<EventQuery, Answer> parse_history_request(std::string_view query_string,
                                                        const HistoryLimits& limits);

@@ -101,22 +101,22 @@ void Overview::sample(std::int64_t now_ms) {
 std::string Overview::render(std::int64_t now_ms) const {
   Totals cur = read(now_ms);
   Totals base;
-  std::vector<Totals> series;
+  struct Point {
+    std::int64_t t;
+    double consumed, routed, stored, dead_letters;  // rates over the interval ending at t
+  };
+  std::vector<Point> series;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!points_.empty()) {
       base = points_.size() > window_ ? points_[points_.size() - window_] : points_.front();
     }
-    // Rates between consecutive points, for the chart (maps left behind).
-    series.reserve(points_.size());
-    for (const auto& p : points_) {
-      Totals slim;
-      slim.t = p.t;
-      slim.consumed = p.consumed;
-      slim.routed = p.routed;
-      slim.stored = p.stored;
-      slim.dead_letters = p.dead_letters;
-      series.push_back(slim);
+    for (std::size_t i = 1; i < points_.size(); ++i) {
+      const auto& a = points_[i - 1];
+      const auto& b = points_[i];
+      const double dt = static_cast<double>(b.t - a.t) / 1000.0;
+      series.push_back({b.t, rate(b.consumed, a.consumed, dt), rate(b.routed, a.routed, dt),
+                        rate(b.stored, a.stored, dt), rate(b.dead_letters, a.dead_letters, dt)});
     }
   }
   const bool have_base = base.t > 0 && base.t < now_ms;
@@ -211,17 +211,14 @@ std::string Overview::render(std::int64_t now_ms) const {
 
   w.Key("series");
   w.StartArray();
-  for (std::size_t i = 1; i < series.size(); ++i) {
-    const auto& a = series[i - 1];
-    const auto& b = series[i];
-    const double dt = static_cast<double>(b.t - a.t) / 1000.0;
+  for (const auto& p : series) {
     w.StartObject();
     w.Key("t");
-    w.Int64(b.t);
-    number(w, "consumed", rate(b.consumed, a.consumed, dt));
-    number(w, "routed", rate(b.routed, a.routed, dt));
-    number(w, "stored", rate(b.stored, a.stored, dt));
-    number(w, "deadLetters", rate(b.dead_letters, a.dead_letters, dt));
+    w.Int64(p.t);
+    number(w, "consumed", p.consumed);
+    number(w, "routed", p.routed);
+    number(w, "stored", p.stored);
+    number(w, "deadLetters", p.dead_letters);
     w.EndObject();
   }
   w.EndArray();

@@ -533,15 +533,7 @@ class Session : public std::enable_shared_from_this<Session> {
       } else if (key == "eventType") {
         filter.event_type = value;
       } else if (key == "productIds") {
-        std::string_view rest = value;
-        while (!rest.empty()) {
-          auto comma = rest.find(',');
-          std::string_view id = rest.substr(0, comma);
-          auto b = id.find_first_not_of(" \t");
-          auto e = id.find_last_not_of(" \t");
-          if (b != std::string_view::npos) filter.product_ids.emplace(id.substr(b, e - b + 1));
-          rest = comma == std::string_view::npos ? "" : rest.substr(comma + 1);
-        }
+        for (auto& id : split_product_ids(value)) filter.product_ids.insert(std::move(id));
         if (filter.product_ids.size() > kMaxIds) {
           return send(error_answer(400, "at most 200 productIds"), "application/json", true);
         }
