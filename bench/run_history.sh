@@ -17,6 +17,8 @@
 #      `wrk -t THREADS -c CONNECTIONS` running bench/history.lua (10 random ids of the list
 #      per request); requests/s, p50/p99 latency and non-2xx answers come from wrk, the
 #      server's CPU time over the measured run from /proc; then SIGTERM;
+#        c. pemx_bench_sqlite_history: the same questions asked of SQLite directly on the same
+#           file, in process, one thread, for DURATION s (no HTTP): SQLite's own CPU per query;
 #   5. prints a table (per round, medians, ratio median(pemx)/median(baseline) of requests/s)
 #      and with --update-doc rewrites the history results block of docs/benchmarks.md.
 #
@@ -101,12 +103,14 @@ if ((BUILD)); then
   log "building in ${BUILD_DIR} (Release) ..."
   cmake -S "${ROOT}" -B "${BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DPEMX_BUILD_TESTS=OFF >/dev/null
-  ninja -C "${BUILD_DIR}" -j2 pemx pemx_bench_make_store pemx_bench_fixed_http >/dev/null
+  ninja -C "${BUILD_DIR}" -j2 pemx pemx_bench_make_store pemx_bench_fixed_http \
+    pemx_bench_sqlite_history >/dev/null
 fi
 PEMX="${BUILD_DIR}/pemx"
 MAKE_STORE="${BUILD_DIR}/bench/pemx_bench_make_store"
 FIXED="${BUILD_DIR}/bench/pemx_bench_fixed_http"
-for b in "${PEMX}" "${MAKE_STORE}" "${FIXED}"; do
+RAW_SQLITE="${BUILD_DIR}/bench/pemx_bench_sqlite_history"
+for b in "${PEMX}" "${MAKE_STORE}" "${FIXED}" "${RAW_SQLITE}"; do
   [[ -x "${b}" ]] || die "missing ${b} (build first, or drop --no-build)"
 done
 
@@ -213,6 +217,12 @@ for ((r = 1; r <= ROUNDS; r++)); do
     "\"cpu_s\":${SRV_CPU}" >"${OUT}/pemx.r${r}.proc.json"
   log "round ${r}/${ROUNDS}: pemx $(rate "${OUT}/pemx.r${r}.wrk.json")"
   sleep 1
+
+  log "round ${r}/${ROUNDS}: SQLite alone (same questions, in process, one thread) ..."
+  run_child "${RAW_SQLITE}" --path "${DB}" --ids-file "${IDS}" --ids "${IDS_PER_REQUEST}" \
+    --threads 1 --duration "${DURATION}" --seed "$((SEED + r))" >"${OUT}/sqlite.r${r}.json" \
+    2>"${OUT}/sqlite.r${r}.log" || { cat "${OUT}/sqlite.r${r}.log" >&2; die "pemx_bench_sqlite_history failed"; }
+  log "round ${r}/${ROUNDS}: SQLite alone $(cat "${OUT}/sqlite.r${r}.json")"
 done
 
 # --- summary ----------------------------------------------------------------------------------
@@ -227,11 +237,14 @@ def load(name):
     return json.load(open(p)) if os.path.exists(p) else {}
 mib = lambda k: f"{k / 1024:.0f} MiB" if isinstance(k, (int, float)) else "?"
 made, probe = load("make_store.json"), load("probe.json")
-rows, base, pemx = [], [], []
+rows, base, pemx, raw = [], [], [], []
+base_cpu, pemx_cpu = [], []
 for r in range(1, rounds + 1):
     b, p = load(f"base.r{r}.wrk.json"), load(f"pemx.r{r}.wrk.json")
-    bp, pp = load(f"base.r{r}.proc.json"), load(f"pemx.r{r}.proc.json")
-    base.append(b["requests_per_s"]); pemx.append(p["requests_per_s"])
+    bp, pp, s = load(f"base.r{r}.proc.json"), load(f"pemx.r{r}.proc.json"), load(f"sqlite.r{r}.json")
+    base.append(b["requests_per_s"]); pemx.append(p["requests_per_s"]); raw.append(s)
+    if bp.get("cpu_s") is not None and b["requests"]: base_cpu.append(1000 * bp["cpu_s"] / b["requests"])
+    if pp.get("cpu_s") is not None and p["requests"]: pemx_cpu.append(1000 * pp["cpu_s"] / p["requests"])
     errs = lambda w: (f"{w['errors_status']}/{w['errors_connect'] + w['errors_read'] + w['errors_write']}"
                       f"/{w['errors_timeout']}")
     cpu_ms = lambda proc, w: (f"{1000 * proc['cpu_s'] / w['requests']:.3f}"
@@ -241,7 +254,8 @@ for r in range(1, rounds + 1):
         errs(b), cpu_ms(bp, b),
         f"{p['requests_per_s']:,.0f}", f"{p['p50_ms']:.1f}", f"{p['p99_ms']:.1f}", errs(p),
         cpu_ms(pp, p), mib(pp.get("peak_rss_kib")), str(pp.get("exit_code")),
-        f"{pp.get('warn_lines')}/{pp.get('error_lines')}"]) + " |")
+        f"{pp.get('warn_lines')}/{pp.get('error_lines')}",
+        f"{s['queries_per_s']:,.0f}", f"{s['cpu_ms_per_query']:.3f}"]) + " |")
 mb, mp = statistics.median(base), statistics.median(pemx)
 ratio = mp / mb if mb else 0
 p50 = statistics.median(load(f"pemx.r{r}.wrk.json")["p50_ms"] for r in range(1, rounds + 1))
@@ -261,12 +275,22 @@ print(f"- load: wrk, {duration} s per server and round after a warm-up; each req
 print("| round | baseline requests/s | baseline p50 ms | baseline p99 ms | baseline non-2xx/socket errors/timeouts | "
       "baseline CPU ms per request | pemx requests/s | pemx p50 ms | pemx p99 ms | "
       "pemx non-2xx/socket errors/timeouts | pemx CPU ms per request | pemx peak RSS | pemx exit | "
-      "pemx warn/error lines |")
-print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+      "pemx warn/error lines | SQLite alone queries/s | SQLite alone CPU ms per query |")
+print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 print("\n".join(rows))
 print(f"\n**Median baseline {mb:,.0f} requests/s (p50 {b50:.1f} ms, p99 {b99:.1f} ms); median pemx "
       f"{mp:,.0f} requests/s (p50 {p50:.1f} ms, p99 {p99:.1f} ms); ratio median(pemx) / "
       f"median(baseline) = {ratio:.2f}** (target >= 0.50: {'met' if ratio >= 0.5 else 'NOT met'}).")
+raw_cpu = statistics.median(x["cpu_ms_per_query"] for x in raw)
+raw_qps = statistics.median(x["queries_per_s"] for x in raw)
+raw_rows = statistics.median(x["rows_per_query"] for x in raw)
+if base_cpu and pemx_cpu:
+    bc, pc = statistics.median(base_cpu), statistics.median(pemx_cpu)
+    print(f"CPU per request (medians): fixed-body server {bc:.3f} ms, pemx {pc:.3f} ms; SQLite alone "
+          f"answers the same questions ({raw_rows:.1f} rows each) in {raw_cpu:.3f} ms of CPU per query "
+          f"({raw_qps:,.0f} queries/s on one thread, no HTTP, no load beside it), so an HTTP answer "
+          f"plus SQLite's own work is {bc + raw_cpu:.3f} ms, {100 * (bc + raw_cpu) / pc:.0f} % of "
+          f"what pemx spends.")
 print("pemx's warn line is the embedded Kafka notice (`embedded Kafka cluster started`).")
 PY
 echo >&2
