@@ -379,6 +379,8 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string_view path = target.substr(0, qpos);
     std::string_view query = qpos == std::string_view::npos ? "" : target.substr(qpos + 1);
     const auto method = req_.method();
+    // HEAD is routed like GET; send() answers it with GET's status and headers and no body.
+    const bool get = method == http::verb::get || method == http::verb::head;
 
     // A page on another site whose name resolves to this address (DNS rebinding) must not
     // reach the API: its requests carry that site's name in Host.
@@ -421,19 +423,19 @@ class Session : public std::enable_shared_from_this<Session> {
       route_ = "/openapi.json";
       return send({200, std::string(openapi_json()), {}}, "application/json", true);
     }
-    if (path == "/api/info" && method == http::verb::get) {
+    if (path == "/api/info" && get) {
       route_ = "/api/info";
       return send({200, info_json(), {}}, "application/json", true);
     }
-    if (path == "/api/overview" && method == http::verb::get) {
+    if (path == "/api/overview" && get) {
       route_ = "/api/overview";
       return send({200, server_.overview.render(epoch_ms_now()), {}}, "application/json", true);
     }
-    if (path == "/api/live" && method == http::verb::get) {
+    if (path == "/api/live" && get) {
       route_ = "/api/live";
       return start_live(query);
     }
-    if (method == http::verb::get) {
+    if (get) {
       if (const StaticFile* f = find_static(path)) {
         route_ = "page";
         return send({200,
@@ -447,9 +449,11 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (path == "/event") {
       route_ = "/event";
-      if (method == http::verb::get) return get_events(path, query);
+      if (get) return get_events(path, query);
       if (method == http::verb::post) return post_events();
-      return send(error_answer(405, "use GET or POST on /event"), "application/json", true);
+      Answer a = error_answer(405, "use GET, HEAD or POST on /event");
+      a.headers.emplace_back("Allow", "GET, HEAD, POST, OPTIONS");
+      return send(a, "application/json", true);
     }
     route_ = "other";
     send(error_answer(404, "no such route: " + std::string(path.substr(0, 200))),
@@ -516,6 +520,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // GET /api/live?kind=&productIds=&eventType=: hands the connection to a LiveStream.
+  // HEAD: the same checks and the stream's header, then the connection closes as a GET's
+  // would; no stream starts and none is reserved.
   void start_live(std::string_view query) {
     auto params = parse_query(query);
     if (!params || !valid_utf8(query)) {
@@ -551,8 +557,11 @@ class Session : public std::enable_shared_from_this<Session> {
       for (const auto& k : kinds) list += (list.empty() ? "" : ", ") + k;
       return send(error_answer(400, "kind must be one of: " + list), "application/json", true);
     }
-    if (server_.stream_count.fetch_add(1) >= server_.settings.max_live_clients) {
-      server_.stream_count.fetch_sub(1);
+    const bool head = req_.method() == http::verb::head;
+    const std::size_t streams =
+        head ? server_.stream_count.load() : server_.stream_count.fetch_add(1);
+    if (streams >= server_.settings.max_live_clients) {
+      if (!head) server_.stream_count.fetch_sub(1);
       return send(error_answer(503, "too many live streams; try again later"), "application/json",
                   true);
     }
@@ -580,8 +589,12 @@ class Session : public std::enable_shared_from_this<Session> {
     res.set("X-Accel-Buffering", "no");
     add_cors(res);
     res.keep_alive(false);
-    std::ostringstream head;
-    head << res.base();
+    if (head) {
+      keep_alive_ = false;
+      return write(std::make_shared<decltype(res)>(std::move(res)), 200);
+    }
+    std::ostringstream header;
+    header << res.base();
     server_.count(route_, 200,
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started_)
                       .count());
@@ -595,7 +608,7 @@ class Session : public std::enable_shared_from_this<Session> {
       server_.streams.insert(stream);
     }
     handed_over_ = true;
-    stream->start(head.str());
+    stream->start(header.str());
   }
 
   void post_events() {
@@ -687,22 +700,43 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
+  // A response to HEAD carries GET's status and headers, Content-Length included, and no body
+  // (RFC 9110 9.3.2): the client reads no body after it, so one sent would break the next
+  // response on the connection.
   void send(const Answer& a, std::string_view content_type, bool have_request) {
-    auto res = std::make_shared<Response>(static_cast<http::status>(a.status),
-                                          have_request ? req_.version() : 11);
-    res->set(http::field::server, "pemx");
-    if (!a.body.empty()) {
-      res->set(http::field::content_type,
-               beast::string_view(content_type.data(), content_type.size()));
+    const auto status = static_cast<http::status>(a.status);
+    const unsigned version = have_request ? req_.version() : 11;
+    if (have_request && req_.method() == http::verb::head) {
+      auto res = std::make_shared<http::response<http::empty_body>>(status, version);
+      set_headers(*res, a, content_type, have_request);
+      res->content_length(a.body.size());
+      return write(std::move(res), a.status);
     }
-    res->set(http::field::cache_control, "no-store");
-    res->set("X-Content-Type-Options", "nosniff");
-    for (const auto& [k, v] : a.headers) res->set(k, v);
-    if (have_request) add_cors(*res);
+    auto res = std::make_shared<Response>(status, version);
+    set_headers(*res, a, content_type, have_request);
     res->body() = a.body;
-    res->keep_alive(keep_alive_ && !server_.stopping.load());
     res->prepare_payload();
-    server_.count(route_, a.status,
+    write(std::move(res), a.status);
+  }
+
+  template <class Message>
+  void set_headers(Message& res, const Answer& a, std::string_view content_type,
+                   bool have_request) {
+    res.set(http::field::server, "pemx");
+    if (!a.body.empty()) {
+      res.set(http::field::content_type,
+              beast::string_view(content_type.data(), content_type.size()));
+    }
+    res.set(http::field::cache_control, "no-store");
+    res.set("X-Content-Type-Options", "nosniff");
+    for (const auto& [k, v] : a.headers) res.set(k, v);
+    if (have_request) add_cors(res);
+  }
+
+  template <class Message>
+  void write(std::shared_ptr<Message> res, int status) {
+    res->keep_alive(keep_alive_ && !server_.stopping.load());
+    server_.count(route_, status,
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started_)
                       .count());
     stream_.expires_after(server_.settings.idle_timeout);

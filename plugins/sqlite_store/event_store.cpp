@@ -169,7 +169,9 @@ Result<WriteStats> SqliteEventStore::write_batch(std::span<const EventRow> rows)
   if (rc != SQLITE_DONE) return fail_write(sqlite_error(db, rc, "begin transaction", path));
 
   sqlite3_stmt* insert = insert_.get();
-  for (const EventRow& row : rows) {
+  stats.inserted.reserve(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const EventRow& row = rows[i];
     StmtReset reset(insert);
     rc = SQLITE_OK;
     auto bind = [&](int r) {
@@ -197,6 +199,7 @@ Result<WriteStats> SqliteEventStore::write_batch(std::span<const EventRow> rows)
     // DO NOTHING on a conflict: no row changed means the event_id was already stored.
     if (sqlite3_changes(db) > 0) {
       ++stats.stored;
+      stats.inserted.push_back(i);
     } else {
       ++stats.duplicates;
     }

@@ -47,8 +47,9 @@ struct StoreOptions {
 };
 
 struct WriteStats {
-  std::size_t stored = 0;      // new rows
-  std::size_t duplicates = 0;  // rows whose event_id was already stored (left unchanged)
+  std::size_t stored = 0;             // new rows
+  std::size_t duplicates = 0;         // rows whose event_id was already stored (left unchanged)
+  std::vector<std::size_t> inserted;  // the new rows' indexes in the batch, ascending
 };
 
 // The writer's state as the readers report it (problem()): set by a failed write, cleared by

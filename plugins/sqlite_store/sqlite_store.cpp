@@ -186,11 +186,14 @@ class SqliteStore final : public Stage {
     dead_letters_->send(std::move(rec), st);
   }
 
-  // The committed batch, for the live view (only while someone watches).
-  void publish_stored() {
+  // The committed batch's new rows, for the live view (only while someone watches). A row the
+  // store already held (a redelivery, or a repeat within the batch) was not stored now, so it
+  // is not shown again.
+  void publish_stored(const std::vector<std::size_t>& inserted) {
     if (activity_ == nullptr || !activity_->watched()) return;
     const std::int64_t now = epoch_ms_now();
-    for (auto& row : rows_) {
+    for (std::size_t i : inserted) {
+      const EventRow& row = rows_[i];
       activity_->publish(
           {0, "stored", now, row.event_id, row.product_id, row.event_type, {}, row.raw_json});
     }
@@ -222,7 +225,7 @@ class SqliteStore final : public Stage {
                       {"duplicates", static_cast<std::int64_t>(written.value().duplicates)}});
         }
         backoff_.reset();
-        publish_stored();
+        publish_stored(written.value().inserted);
         rows_.clear();
         for (auto& rec : batch_) finished_.push_back(std::move(rec));  // committed: ackable
         batch_.clear();

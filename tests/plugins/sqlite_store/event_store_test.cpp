@@ -100,6 +100,33 @@ TEST_CASE("the same eventId is stored once; repeats count as duplicates", "[unit
   }
 }
 
+TEST_CASE("a batch reports which of its rows it inserted", "[unit][sqlite_store]") {
+  TempDir dir;
+  auto store = open_store(dir.file("inserted.db"));
+  std::vector<EventRow> batch = {make_row(uuid(1), "P1", "2024-01-01T00:00:00Z"),
+                                 make_row(uuid(2), "P1", "2024-01-01T00:00:01Z"),
+                                 make_row(uuid(1), "P1", "2024-01-01T00:00:00Z")};
+  auto a = store->write_batch(batch);
+  REQUIRE(a.ok());
+  CHECK(a.value().inserted == std::vector<std::size_t>{0, 1});  // the repeat of row 0 is not
+
+  // The whole batch again (a redelivery): nothing is new.
+  auto b = store->write_batch(batch);
+  REQUIRE(b.ok());
+  CHECK(b.value().inserted.empty());
+  CHECK(b.value().duplicates == 3);
+
+  // Old and new mixed: only the new rows, by their place in this batch.
+  std::vector<EventRow> mixed = {make_row(uuid(2), "P1", "2024-01-01T00:00:01Z"),
+                                 make_row(uuid(3), "P1", "2024-01-01T00:00:02Z"),
+                                 make_row(uuid(1), "P1", "2024-01-01T00:00:00Z"),
+                                 make_row(uuid(4), "P1", "2024-01-01T00:00:03Z")};
+  auto c = store->write_batch(mixed);
+  REQUIRE(c.ok());
+  CHECK(c.value().inserted == std::vector<std::size_t>{1, 3});
+  CHECK(c.value().stored == c.value().inserted.size());
+}
+
 TEST_CASE("every column is stored as mapped", "[unit][sqlite_store]") {
   TempDir dir;
   const std::string path = dir.file("cols.db");

@@ -1,8 +1,8 @@
 // The sqlite_store stage: its config (defaults, overrides, errors with key paths) and its
 // shell around the store core, run against the embedded (in-process) Kafka cluster for the
 // dead-letter producer: records are acknowledged only after their rows are committed (or their
-// dead-letter copy is acknowledged), failures are retried or reported as fatal, and drain
-// closes the ack queue.
+// dead-letter copy is acknowledged), failures are retried or reported as fatal, drain closes
+// the ack queue, and the live view gets only the rows a batch inserted.
 #include "sqlite_store/sqlite_store.hpp"
 
 #include <catch2/catch.hpp>
@@ -148,7 +148,7 @@ RecordPtr record(std::string value, std::int64_t offset) {
 
 class StageHarness {
  public:
-  explicit StageHarness(const std::string& extra_config = "") {
+  explicit StageHarness(const std::string& extra_config = "", Activity* activity = nullptr) {
     auto cluster = kafka::EmbeddedCluster::start({1, 1, {kDlq}});
     REQUIRE(cluster.ok());
     cluster_ = std::move(cluster.value());
@@ -162,6 +162,7 @@ class StageHarness {
     ctx_.queues = {{"events", &input_}, {"acks", &acks_}};
     ctx_.kafka_brokers = cluster_->bootstrap();
     ctx_.readers = &readers_;
+    ctx_.activity = activity;
     ctx_.fatal = [this](const std::string& reason) {
       std::lock_guard<std::mutex> lock(mutex_);
       fatal_.push_back(reason);
@@ -324,6 +325,33 @@ TEST_CASE("the stage stores, dead-letters, acknowledges after commit, and drains
   CHECK_THAT(dead[1].headers["pemx-dlq-detail"],
              Contains("eventId: Event ID must be a valid UUID"));
   CHECK(dead[1].headers["pemx-source-offset"] == "13");
+}
+
+TEST_CASE("the live view gets each stored event once, not its redeliveries",
+          "[unit][sqlite_store]") {
+  Activity activity;
+  Activity::Watch watch(activity);  // stored events are published only while someone watches
+  StageHarness h("batch_size = 4\nbatch_linger = \"10ms\"\n", &activity);
+  CHECK(activity.kinds() == std::vector<std::string>{"stored"});
+  h.stage_->start();
+  h.push(record(valid_event(1), 1));
+  h.push(record(valid_event(2), 2));
+  h.push(record(valid_event(1), 3));  // redelivered: in the same batch, or the next one
+  for (int i = 0; i < 3; ++i) REQUIRE(h.pop_ack());
+  h.push(record(valid_event(2), 4));  // redelivered after its batch committed
+  h.push(record(valid_event(3), 5));
+  for (int i = 0; i < 2; ++i) REQUIRE(h.pop_ack());  // acknowledged after the publish
+
+  auto slice = activity.since(0, 100);
+  CHECK(slice.missed == 0);
+  std::vector<std::string> ids;
+  for (const auto& e : slice.events) {
+    CHECK(e->kind == "stored");
+    CHECK(e->json == valid_event(std::stoi(e->event_id.substr(24))));
+    ids.push_back(e->event_id);
+  }
+  CHECK(ids == std::vector<std::string>{uuid(1), uuid(2), uuid(3)});
+  CHECK(h.metrics_.counter_total("pemx_sqlite_store_duplicates_total") == 2);
 }
 
 TEST_CASE("drain stores what is still queued, then closes the ack queue", "[unit][sqlite_store]") {

@@ -1,0 +1,156 @@
+// The Server over a loopback socket (port 0): HEAD answers like GET without a body on every
+// route that has a GET, HEAD /api/live starts no stream, and a wrong method on /event is a 405
+// that lists the allowed ones.
+#include "http_front/server.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "support/http_client.hpp"
+
+using namespace pemx;
+using namespace pemx::http_front;
+using pemx::test::http_raw;
+using pemx::test::HttpResponse;
+using pemx::test::HttpStream;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Answers every history query with one event of the first product.
+class OneEventReader final : public EventReader {
+ public:
+  Result<EventPage> query(const EventQuery& q) override {
+    EventPage page;
+    page.events.push_back({"6f1c2a34-1111-4aaa-8bbb-000000000001", "Country", q.product_ids.at(0),
+                           "EU", "2024-07-26T14:41:17.123Z", R"({"country":"Sweden"})"});
+    return page;
+  }
+  std::optional<std::string> problem() override { return std::nullopt; }
+};
+
+struct TestServer {
+  explicit TestServer(std::size_t max_live_clients = 32) {
+    activity.role = "web";
+    activity.offer("stored");
+    ServerSettings s;
+    s.port = 0;
+    s.io_threads = 1;
+    s.query_threads = 1;
+    s.idle_timeout = 5s;  // bounds a test whose server forgot to close
+    s.max_live_clients = max_live_clients;
+    server = std::make_unique<Server>(s, Logger{}, metrics, std::make_shared<OneEventReader>(),
+                                      nullptr, &activity);
+    server->start();
+  }
+  ~TestServer() { server->stop(); }
+
+  HttpResponse request(const std::string& method, const std::string& target) {
+    return http_raw(
+        server->port(),
+        method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  }
+
+  Metrics metrics;
+  Activity activity;
+  std::unique_ptr<Server> server;
+};
+
+// Everything the server sends on one connection until it closes it.
+std::string exchange(std::uint16_t port, const std::string& raw) {
+  namespace net = boost::asio;
+  net::io_context ioc;
+  net::ip::tcp::socket socket(ioc);
+  socket.connect({net::ip::make_address("127.0.0.1"), port});
+  net::write(socket, net::buffer(raw));
+  std::string out;
+  boost::system::error_code ec;
+  net::read(socket, net::dynamic_buffer(out), ec);  // until the server closes (idle_timeout)
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("HEAD answers with GET's status and headers, and no body", "[unit][http]") {
+  TestServer t;
+  // Answers that are the same at every request: compare every header.
+  for (const char* target : {"/", "/index.html", "/healthz", "/readyz", "/openapi.json",
+                             "/api/info", "/event?productIds=P1", "/event", "/no-such-route"}) {
+    INFO(target);
+    HttpResponse get = t.request("GET", target);
+    HttpResponse head = t.request("HEAD", target);
+    REQUIRE(get.status != 0);
+    CHECK(head.status == get.status);
+    CHECK(head.headers == get.headers);
+    CHECK(head.headers["content-length"] == std::to_string(get.body.size()));
+    CHECK(head.body.empty());
+  }
+  CHECK(t.request("HEAD", "/").status == 200);
+  CHECK(t.request("HEAD", "/event?productIds=P1").status == 200);
+  // Answers that change between requests: the same status and type, a length, no body.
+  for (const char* target : {"/metrics", "/api/overview"}) {
+    INFO(target);
+    HttpResponse get = t.request("GET", target);
+    HttpResponse head = t.request("HEAD", target);
+    CHECK(get.status == 200);
+    CHECK(head.status == 200);
+    CHECK(head.headers["content-type"] == get.headers["content-type"]);
+    CHECK(std::stoul(head.headers["content-length"]) > 0);
+    CHECK(head.body.empty());
+  }
+}
+
+TEST_CASE("a HEAD answer on a kept-alive connection leaves the next answer intact",
+          "[unit][http]") {
+  TestServer t;
+  std::string out =
+      exchange(t.server->port(),
+               "HEAD /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+               "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  auto first_end = out.find("\r\n\r\n");
+  REQUIRE(first_end != std::string::npos);
+  CHECK(out.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  // The second answer starts right after the first one's header: nothing in between.
+  CHECK(out.compare(first_end + 4, 17, "HTTP/1.1 200 OK\r\n") == 0);
+  CHECK(out.substr(out.size() - 15) == R"({"status":"ok"})");
+}
+
+TEST_CASE("HEAD /api/live answers the stream's header and starts no stream", "[unit][http]") {
+  TestServer t(1);  // one stream at most: a HEAD that took a slot would lock GET out
+  for (int i = 0; i < 3; ++i) {
+    HttpResponse head = t.request("HEAD", "/api/live");
+    CHECK(head.status == 200);
+    CHECK(head.headers["content-type"] == "text/event-stream; charset=utf-8");
+    CHECK(head.headers["cache-control"] == "no-store");
+    CHECK(head.headers.count("content-length") == 0);
+    CHECK(head.body.empty());  // no hello, no replay: the server closed after the header
+    CHECK(t.activity.watchers() == 0);
+  }
+  CHECK(t.request("HEAD", "/api/live?kind=routed").status == 400);  // as GET would answer
+
+  HttpStream stream(t.server->port(), "/api/live");
+  REQUIRE(stream.read_until("event: hello", 10s));
+  CHECK(stream.data().find("Content-Type: text/event-stream; charset=utf-8") != std::string::npos);
+  // The one stream is taken: HEAD says what a GET would get now.
+  CHECK(t.request("HEAD", "/api/live").status == 503);
+  CHECK(t.request("GET", "/api/live").status == 503);
+  CHECK_FALSE(stream.closed());
+}
+
+TEST_CASE("a method /event does not take is a 405 that lists the ones it does", "[unit][http]") {
+  TestServer t;
+  for (const char* method : {"DELETE", "PUT", "PATCH"}) {
+    INFO(method);
+    HttpResponse r = t.request(method, "/event");
+    CHECK(r.status == 405);
+    CHECK(r.headers["allow"] == "GET, HEAD, POST, OPTIONS");
+    CHECK(r.body.find("\"error\"") != std::string::npos);
+  }
+}
