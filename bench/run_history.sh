@@ -185,10 +185,23 @@ load_server() {  # name url
       -c "${CONNECTIONS}" -d "${WARMUP}s" --timeout 10s -s "${ROOT}/bench/history.lua" "${url}"
   fi
   cpu0="$(cpu_seconds "${SRV_PID}")"
+  sys0="$(system_jiffies)"
   run_wrk "${OUT}/${name}.wrk.json" "${OUT}/${name}.wrk.txt" -t "${THREADS}" -c "${CONNECTIONS}" \
     -d "${DURATION}s" --timeout 10s -s "${ROOT}/bench/history.lua" "${url}"
+  sys1="$(system_jiffies)"
   cpu1="$(cpu_seconds "${SRV_PID}")"
   SRV_CPU="$(python3 -c 'import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 2))' "${cpu0:-0}" "${cpu1:-0}")"
+  # The machine's busy share over the run (every process: wrk, the server, anything else).
+  BUSY="$(python3 -c 'import sys
+b0, t0 = map(int, sys.argv[1].split()); b1, t1 = map(int, sys.argv[2].split())
+print(round((b1 - b0) / max(1, t1 - t0), 3))' "${sys0}" "${sys1}")"
+}
+
+# "busy total" jiffies of all CPUs from /proc/stat: user nice system idle iowait irq softirq
+# (steal, the time the hypervisor gave elsewhere, and guest, counted in user, left out); busy
+# is all but idle and iowait.
+system_jiffies() {
+  awk '/^cpu / {t = 0; for (i = 2; i <= 8; i++) t += $i; print t - $5 - $6, t; exit}' /proc/stat
 }
 
 rate() {
@@ -205,7 +218,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
   [[ -n "${SRV_PORT}" ]] || die "the baseline server did not start"
   load_server "base.r${r}" "http://127.0.0.1:${SRV_PORT}/"
   stop_server
-  printf '{"exit_code":%d,"cpu_s":%s}\n' "${SRV_EXIT}" "${SRV_CPU}" >"${OUT}/base.r${r}.proc.json"
+  printf '{"exit_code":%d,"cpu_s":%s,"busy":%s}\n' "${SRV_EXIT}" "${SRV_CPU}" "${BUSY}" \
+    >"${OUT}/base.r${r}.proc.json"
   log "round ${r}/${ROUNDS}: baseline $(rate "${OUT}/base.r${r}.wrk.json")"
   sleep 1
 
@@ -214,7 +228,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
   load_server "pemx.r${r}" "http://127.0.0.1:${SRV_PORT}/"
   stop_server
   pemx_proc_json "${OUT}/pemx.r${r}.log" "${OUT}/pemx.r${r}.time" "${SRV_EXIT}" "${SRV_HWM}" \
-    "\"cpu_s\":${SRV_CPU}" >"${OUT}/pemx.r${r}.proc.json"
+    "\"cpu_s\":${SRV_CPU},\"busy\":${BUSY}" >"${OUT}/pemx.r${r}.proc.json"
   log "round ${r}/${ROUNDS}: pemx $(rate "${OUT}/pemx.r${r}.wrk.json")"
   sleep 1
 
@@ -238,13 +252,14 @@ def load(name):
 mib = lambda k: f"{k / 1024:.0f} MiB" if isinstance(k, (int, float)) else "?"
 made, probe = load("make_store.json"), load("probe.json")
 rows, base, pemx, raw = [], [], [], []
-base_cpu, pemx_cpu = [], []
+base_cpu, pemx_cpu, busy = [], [], []
 for r in range(1, rounds + 1):
     b, p = load(f"base.r{r}.wrk.json"), load(f"pemx.r{r}.wrk.json")
     bp, pp, s = load(f"base.r{r}.proc.json"), load(f"pemx.r{r}.proc.json"), load(f"sqlite.r{r}.json")
     base.append(b["requests_per_s"]); pemx.append(p["requests_per_s"]); raw.append(s)
     if bp.get("cpu_s") is not None and b["requests"]: base_cpu.append(1000 * bp["cpu_s"] / b["requests"])
     if pp.get("cpu_s") is not None and p["requests"]: pemx_cpu.append(1000 * pp["cpu_s"] / p["requests"])
+    if bp.get("busy") is not None: busy.append(bp["busy"])
     errs = lambda w: (f"{w['errors_status']}/{w['errors_connect'] + w['errors_read'] + w['errors_write']}"
                       f"/{w['errors_timeout']}")
     cpu_ms = lambda proc, w: (f"{1000 * proc['cpu_s'] / w['requests']:.3f}"
@@ -291,6 +306,17 @@ if base_cpu and pemx_cpu:
           f"({raw_qps:,.0f} queries/s on one thread, no HTTP, no load beside it), so an HTTP answer "
           f"plus SQLite's own work is {bc + raw_cpu:.3f} ms, {100 * (bc + raw_cpu) / pc:.0f} % of "
           f"what pemx spends.")
+    if busy:
+        # At rate B the baseline run kept the machine busy u: B * (w + s_b) = C * u, w being
+        # wrk's (and anything else's) CPU per request. At half that rate, with w unchanged,
+        # the server may spend C / (B / 2) - w = C * (2 - u) / B + s_b per request.
+        u, cores = statistics.median(busy), os.cpu_count() or 1
+        budget = 1000 * cores * (2 - u) / mb + bc
+        print(f"The target's budget: the baseline runs kept the {cores} cores {100 * u:.0f} % busy at "
+              f"{mb:,.0f} requests/s; at half that rate, with wrk's cost per request unchanged, the "
+              f"server may spend **{budget:.3f} ms of CPU per request**; an HTTP answer "
+              f"({bc:.3f} ms) plus SQLite alone ({raw_cpu:.3f} ms) is {bc + raw_cpu:.3f} ms, "
+              f"{'more' if bc + raw_cpu > budget else 'less'} than that.")
 print("pemx's warn line is the embedded Kafka notice (`embedded Kafka cluster started`).")
 PY
 echo >&2
