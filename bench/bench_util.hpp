@@ -3,6 +3,7 @@
 // Header-only and deliberately plain: the benchmark programs must not depend on PEMX's stages.
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -176,6 +177,14 @@ inline std::optional<std::vector<std::pair<std::string, int>>> list_topics(rd_ka
   }
   rd_kafka_metadata_destroy(md);
   return out;
+}
+
+// The p-th percentile (0 to 100, nearest rank) of v; sorts v. 0 when v is empty.
+inline double percentile(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  auto i = static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
 }
 
 // Minimal JSON object writer for one-line summaries.

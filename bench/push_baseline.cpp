@@ -65,13 +65,6 @@ void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
   if (--batch->remaining == 0) batch->cv.notify_one();
 }
 
-double percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  auto i = static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {

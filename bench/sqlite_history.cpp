@@ -15,7 +15,6 @@
 #include <sqlite3.h>
 #include <sys/resource.h>
 
-#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <fstream>
@@ -121,13 +120,6 @@ void ask(const std::string& path, const std::vector<std::string>& lists, int lim
   sqlite3_close(db);
 }
 
-double percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  auto at = v.begin() + static_cast<std::ptrdiff_t>(p * static_cast<double>(v.size() - 1));
-  std::nth_element(v.begin(), at, v.end());
-  return *at;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -198,8 +190,8 @@ int main(int argc, char** argv) {
       .add("queries_per_s", q / elapsed)
       .add("cpu_s", cpu)
       .add("cpu_ms_per_query", 1000 * cpu / q)
-      .add("p50_us", percentile(all.latency_us, 0.50))
-      .add("p99_us", percentile(all.latency_us, 0.99));
+      .add("p50_us", pemx::bench::percentile(all.latency_us, 50))
+      .add("p99_us", pemx::bench::percentile(all.latency_us, 99));
   std::cout << line.str() << std::endl;
   return 0;
 }

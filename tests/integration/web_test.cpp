@@ -26,7 +26,7 @@ rapidjson::Document wait_history(std::uint16_t port, const std::string& ids, std
   while (std::chrono::steady_clock::now() < until) {
     auto r = http_get(port, "/event?productIds=" + ids);
     if (r.status == 200) {
-      d = parse(r.body);
+      d = parse_json(r.body);
       if (d.Size() >= expected) return d;
     }
     std::this_thread::sleep_for(200ms);
@@ -85,7 +85,7 @@ TEST_CASE("POST 200 events, then GET returns all of them newest first, with pagi
   for (int page = 0; page < 20 && !target.empty(); ++page) {
     auto r = http_get(port, target);
     REQUIRE(r.status == 200);
-    auto d = parse(r.body);
+    auto d = parse_json(r.body);
     CHECK(d.Size() <= 30);
     for (const auto& e : d.GetArray()) walked.push_back(e["eventId"].GetString());
     auto next = r.headers.find("x-next-cursor");
@@ -249,7 +249,7 @@ TEST_CASE("POST while the broker is down answers 503 and writes nothing", "[inte
                      R"({"events":[)" + event_json(9, "DOWN1", created_at(9)) + "]}");
   CHECK(r.status == 503);
   CHECK(std::chrono::steady_clock::now() - started < 15s);
-  CHECK(parse(r.body)["error"].IsString());
+  CHECK(parse_json(r.body)["error"].IsString());
   CHECK(http_get(port, "/readyz").status == 503);
   CHECK(http_get(port, "/healthz").status == 200);  // alive, just not ready
   auto none = http_get(port, "/event?productIds=DOWN1");
@@ -317,7 +317,7 @@ TEST_CASE("a corpus of bad HTTP requests: each gets the right status, the server
       CHECK(r.body.empty());
       CHECK(r.headers.count("content-length") == 1);
     } else if (r.status >= 400) {
-      auto d = parse(r.body);
+      auto d = parse_json(r.body);
       CHECK((d.HasMember("error") || d.HasMember("errors")));
     }
     CHECK(http_get(port, "/healthz").status == 200);

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "support/http_client.hpp"
+#include "support/json.hpp"
 #include "support/process.hpp"
 
 namespace pemx::test {
@@ -40,13 +41,6 @@ inline std::uint16_t wait_port(Process& p, std::size_t nth = 0,
   }
   FAIL("no listening port in the log");
   return 0;
-}
-
-inline rapidjson::Document parse(const std::string& body) {
-  rapidjson::Document d;
-  d.Parse(body.c_str());
-  REQUIRE_FALSE(d.HasParseError());
-  return d;
 }
 
 }  // namespace pemx::test

@@ -10,6 +10,7 @@
 #include "sim/event_generator.hpp"
 #include "sim/expected_topics.hpp"
 #include "sim/http_push.hpp"
+#include "support/json.hpp"
 
 namespace pemx::sim {
 namespace {
@@ -148,9 +149,7 @@ Summary watched_summary() {
 
 TEST_CASE("the JSON summary has every field, and the exit code follows it", "[unit][sim]") {
   Summary s = watched_summary();
-  rapidjson::Document d;
-  d.Parse(summary_json(s).c_str());
-  REQUIRE_FALSE(d.HasParseError());
+  rapidjson::Document d = test::parse_json(summary_json(s));
   CHECK(d["sent"].GetUint64() == 3);
   CHECK(d["acked"].GetUint64() == 3);
   CHECK(d["failed"].GetUint64() == 0);

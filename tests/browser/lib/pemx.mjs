@@ -30,22 +30,20 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   });
 }
 
+function requiredEnv(name, hint) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: ${hint}`);
+  return value;
+}
+
 export function binary() {
-  const path = process.env.PEMX_BINARY;
-  if (!path) {
-    throw new Error('PEMX_BINARY is not set: run the browser tests through ctest (-L browser), ' +
-      'which passes the built binary, or set it to build/pemx');
-  }
-  return path;
+  return requiredEnv('PEMX_BINARY', 'run the browser tests through ctest (-L browser), ' +
+    'which passes the built binary, or set it to build/pemx');
 }
 
 export function brokers() {
-  const b = process.env.PEMX_TEST_BROKERS;
-  if (!b) {
-    throw new Error('PEMX_TEST_BROKERS is not set: run the tests through scripts/test.sh, which ' +
-      'starts the Kafka test broker, or start one with tests/broker/kafka.sh start');
-  }
-  return b;
+  return requiredEnv('PEMX_TEST_BROKERS', 'run the tests through scripts/test.sh, which ' +
+    'starts the Kafka test broker, or start one with tests/broker/kafka.sh start');
 }
 
 // Where a run's screenshots and pemx logs go (ctest: the build tree; else the temp dir).

@@ -5,17 +5,13 @@
 
 #include "http_front/api.hpp"
 #include "http_front/server.hpp"
+#include "support/json.hpp"
 
 using namespace pemx;
 using namespace pemx::http_front;
+using pemx::test::parse_json;
 
 namespace {
-rapidjson::Document json(const std::string& text) {
-  rapidjson::Document d;
-  d.Parse(text.c_str());
-  REQUIRE_FALSE(d.HasParseError());
-  return d;
-}
 Answer as_answer(std::variant<EventQuery, Answer> v) {
   REQUIRE(std::holds_alternative<Answer>(v));
   return std::get<Answer>(v);
@@ -45,7 +41,7 @@ TEST_CASE("a missing or empty productIds is the reference's 400", "[unit][http]"
     INFO(qs);
     Answer a = as_answer(parse_history_request(qs, {}));
     CHECK(a.status == 400);
-    auto d = json(a.body);
+    auto d = parse_json(a.body);
     REQUIRE(d["errors"].Size() >= 1);
     CHECK(std::string(d["errors"][0]["msg"].GetString()) == "Product Id is missing in query");
     CHECK(std::string(d["errors"][0]["path"].GetString()) == "productIds");
@@ -53,7 +49,7 @@ TEST_CASE("a missing or empty productIds is the reference's 400", "[unit][http]"
     CHECK(std::string(d["errors"][0]["type"].GetString()) == "field");
   }
   // Missing entirely: express-validator leaves out "value".
-  auto d = json(as_answer(parse_history_request("", {})).body);
+  auto d = parse_json(as_answer(parse_history_request("", {})).body);
   CHECK_FALSE(d["errors"][0].HasMember("value"));
 }
 
@@ -92,7 +88,7 @@ TEST_CASE("a malformed percent-escape is a 400, not a crash", "[unit][http]") {
     INFO(qs);
     Answer a = as_answer(parse_history_request(qs, {}));
     CHECK(a.status == 400);
-    CHECK(json(a.body)["error"].IsString());
+    CHECK(parse_json(a.body)["error"].IsString());
   }
   CHECK(url_decode("a%2Cb+c") == std::string("a,b c"));
 }
@@ -101,7 +97,7 @@ TEST_CASE("push: every reference validation message, with its path and value", "
   Answer a = push_answer(
       R"({"events":[{"eventId":"nope","eventType":"","productId":"P","region":"EU","createdAt":"2024-13-01"},{"eventType":"T"}]})");
   CHECK(a.status == 400);
-  auto d = json(a.body);
+  auto d = parse_json(a.body);
   const auto& errors = d["errors"];
   std::vector<std::string> got;
   for (const auto& e : errors.GetArray()) {
@@ -123,20 +119,20 @@ TEST_CASE("push: every reference validation message, with its path and value", "
 }
 
 TEST_CASE("push: zero, too many, and a missing events array", "[unit][http]") {
-  auto zero = json(push_answer(R"({"events":[]})").body);
+  auto zero = parse_json(push_answer(R"({"events":[]})").body);
   CHECK(std::string(zero["errors"][0]["msg"].GetString()) == "Zero events entered");
   CHECK(std::string(zero["errors"][0]["path"].GetString()) == "events");
 
   std::string many = R"({"events":[)";
   for (int i = 0; i < 201; ++i) many += (i ? "," : "") + kValid;
   many += "]}";
-  auto too_many = json(push_answer(many).body);
+  auto too_many = parse_json(push_answer(many).body);
   CHECK(std::string(too_many["errors"][0]["msg"].GetString()) ==
         "Events out of the limit, between 1 and 200 events can be pushed at a time");
 
   for (const char* body : {R"({})", R"({"events":"x"})", R"([1,2])"}) {
     INFO(body);
-    auto d = json(push_answer(body).body);
+    auto d = parse_json(push_answer(body).body);
     CHECK(std::string(d["errors"][0]["msg"].GetString()) == "Zero events entered");
   }
 }
@@ -146,7 +142,8 @@ TEST_CASE("push: bad JSON and bad UTF-8 are 400 with an error message", "[unit][
                            std::string("{\"events\":[\"\xff\xfe\"]}")}) {
     Answer a = push_answer(body);
     CHECK(a.status == 400);
-    CHECK(std::string(json(a.body)["error"].GetString()).find("not valid JSON") != std::string::npos);
+    CHECK(std::string(parse_json(a.body)["error"].GetString()).find("not valid JSON") !=
+          std::string::npos);
   }
 }
 
@@ -165,7 +162,7 @@ TEST_CASE("the history answer has exactly the six fields, and a next-page link",
                          R"({"country":"Sweden"})"});
   page.next_cursor = "c/1";
   Answer a = history_answer(page, "/event", "productIds=P1&limit=1&cursor=old");
-  auto d = json(a.body);
+  auto d = parse_json(a.body);
   REQUIRE(d.IsArray());
   REQUIRE(d.Size() == 1);
   CHECK(d[0].MemberCount() == 6);

@@ -5,17 +5,13 @@
 
 #include "http_front/overview.hpp"
 #include "http_front/static_files.hpp"
+#include "support/json.hpp"
 
 using namespace pemx;
 using namespace pemx::http_front;
+using pemx::test::parse_json;
 
 namespace {
-rapidjson::Document parse(const std::string& text) {
-  rapidjson::Document d;
-  d.Parse(text.c_str());
-  REQUIRE_FALSE(d.HasParseError());
-  return d;
-}
 const rapidjson::Value* topic(const rapidjson::Document& d, const char* name) {
   for (const auto& t : d["topics"].GetArray()) {
     if (std::string(t["topic"].GetString()) == name) return &t;
@@ -49,7 +45,7 @@ TEST_CASE("overview: counts, per-topic rates over the window, and the series", "
   eu.inc(50);
   stored.inc(70);
   o.sample(1'010'000);
-  auto d = parse(o.render(1'010'000));
+  auto d = parse_json(o.render(1'010'000));
 
   CHECK(std::string(d["role"].GetString()) == "all");
   CHECK(d["uptimeSeconds"].GetDouble() == Approx(10.0));
@@ -81,7 +77,7 @@ TEST_CASE("overview: the series is bounded and a role without a store says store
     routed.inc(2);
     o.sample(1'000'000 + i * 2000);
   }
-  auto d = parse(o.render(1'000'000 + 50 * 2000));
+  auto d = parse_json(o.render(1'000'000 + 50 * 2000));
   CHECK(d["series"].GetArray().Size() == 9);  // 10 points, 9 intervals
   CHECK(d["series"][8]["routed"].GetDouble() == Approx(1.0));
   CHECK(d["stored"].IsNull());
@@ -97,7 +93,7 @@ TEST_CASE("overview: dead letters with hostile bytes still give valid JSON", "[u
   n.event_id = "e1";
   a.dead_letter(n);
   Overview o(m, &a);
-  auto d = parse(o.render(5'000));
+  auto d = parse_json(o.render(5'000));
   CHECK(d["deadLetters"]["count"].GetInt64() == 3);
   REQUIRE(d["deadLetters"]["latest"].Size() == 1);
   std::string detail = d["deadLetters"]["latest"][0]["detail"].GetString();
