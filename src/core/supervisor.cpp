@@ -11,29 +11,38 @@
 
 namespace pemx {
 
-void block_shutdown_signals() {
+namespace {
+sigset_t shutdown_signals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  return set;
+}
+}  // namespace
+
+void block_shutdown_signals() {
+  sigset_t set = shutdown_signals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 }
 
-namespace {
-constexpr std::chrono::milliseconds kStopGrace{3000};
-
-// Waits up to `timeout` for SIGINT/SIGTERM; the signal number or 0.
-int wait_signal(std::chrono::milliseconds timeout) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
+int wait_shutdown_signal(std::chrono::milliseconds timeout) {
+  sigset_t set = shutdown_signals();
   timespec ts{static_cast<time_t>(timeout.count() / 1000),
               static_cast<long>((timeout.count() % 1000) * 1'000'000)};
   int sig = sigtimedwait(&set, nullptr, &ts);
   return sig > 0 ? sig : 0;
 }
+
+bool shutdown_signal_pending() {
+  sigset_t set;
+  sigpending(&set);
+  return sigismember(&set, SIGINT) == 1 || sigismember(&set, SIGTERM) == 1;
+}
+
+namespace {
+constexpr std::chrono::milliseconds kStopGrace{3000};
 
 std::string counters_summary(const Metrics& metrics) {
   std::string text = metrics.render_prometheus();
@@ -157,7 +166,7 @@ int Supervisor::run() {
   int signal = 0;
   auto next_stats = Clock::now() + config_.common.stats_interval;
   while (!fatal && signal == 0) {
-    signal = wait_signal(std::chrono::milliseconds(200));
+    signal = wait_shutdown_signal(std::chrono::milliseconds(200));
     if (Clock::now() >= next_stats) {
       next_stats = Clock::now() + config_.common.stats_interval;
       log_.info("stats", {{"counters", counters_summary(metrics_)}});
@@ -180,7 +189,7 @@ int Supervisor::run() {
   // loses nothing; what was not committed is redelivered.
   std::thread second_signal([&] {
     while (!done) {
-      if (wait_signal(std::chrono::milliseconds(100)) != 0) {
+      if (wait_shutdown_signal(std::chrono::milliseconds(100)) != 0) {
         log_.warn("second signal: stopping now");
         deadline.expire_now();
       }

@@ -7,6 +7,7 @@
 //   3. stop() in reverse start order (a stack).
 // One deadline (shutdown.drain_timeout) covers 2 and 3; a second signal moves it to now.
 // Thread: run() is called from main's thread with SIGINT/SIGTERM blocked in every thread.
+#include <chrono>
 #include <string>
 
 #include "core/config.hpp"
@@ -32,5 +33,12 @@ class Supervisor {
 // Blocks SIGINT and SIGTERM in the calling thread (call first in main, before any thread
 // exists, so every thread inherits the mask) and ignores SIGPIPE.
 void block_shutdown_signals();
+
+// Waits up to `timeout` for SIGINT/SIGTERM (blocked by block_shutdown_signals) and takes it;
+// the signal number, or 0 when none came.
+int wait_shutdown_signal(std::chrono::milliseconds timeout);
+
+// Whether SIGINT or SIGTERM waits to be taken, without taking it.
+bool shutdown_signal_pending();
 
 }  // namespace pemx

@@ -10,6 +10,11 @@ void PartitionListDeleter::operator()(rd_kafka_topic_partition_list_t* l) const 
   rd_kafka_topic_partition_list_destroy(l);
 }
 void HeadersDeleter::operator()(rd_kafka_headers_t* h) const { rd_kafka_headers_destroy(h); }
+void MessageDeleter::operator()(rd_kafka_message_t* m) const { rd_kafka_message_destroy(m); }
+void ErrorDeleter::operator()(rd_kafka_error_t* e) const { rd_kafka_error_destroy(e); }
+void MetadataDeleter::operator()(const rd_kafka_metadata_t* md) const {
+  rd_kafka_metadata_destroy(md);
+}
 
 namespace {
 std::optional<std::string> set(rd_kafka_conf_t* conf, const std::string& name,

@@ -16,6 +16,8 @@ typedef struct rd_kafka_conf_s rd_kafka_conf_t;
 typedef struct rd_kafka_topic_partition_list_s rd_kafka_topic_partition_list_t;
 typedef struct rd_kafka_headers_s rd_kafka_headers_t;
 typedef struct rd_kafka_message_s rd_kafka_message_t;
+typedef struct rd_kafka_error_s rd_kafka_error_t;
+typedef struct rd_kafka_metadata rd_kafka_metadata_t;
 }
 
 namespace pemx::kafka {
@@ -35,7 +37,19 @@ struct HeadersDeleter {
 using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
 using HandlePtr = std::unique_ptr<rd_kafka_t, HandleDeleter>;
 using PartitionListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
+struct MessageDeleter {
+  void operator()(rd_kafka_message_t* m) const;
+};
+struct ErrorDeleter {
+  void operator()(rd_kafka_error_t* e) const;
+};
+struct MetadataDeleter {
+  void operator()(const rd_kafka_metadata_t* md) const;
+};
 using HeadersPtr = std::unique_ptr<rd_kafka_headers_t, HeadersDeleter>;
+using MessagePtr = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
+using ErrorPtr = std::unique_ptr<rd_kafka_error_t, ErrorDeleter>;
+using MetadataPtr = std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter>;
 
 enum class ClientKind { kProducer, kConsumer };
 

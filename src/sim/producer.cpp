@@ -24,7 +24,7 @@ Result<std::unique_ptr<EventProducer>> EventProducer::create(const kafka::KafkaC
   return p;
 }
 
-EventProducer::~EventProducer() = default;  // the handle's deleter waits for nothing: flush first
+EventProducer::~EventProducer() = default;  // the handle's deleter waits for nothing
 
 void EventProducer::on_report(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
   auto* self = static_cast<EventProducer*>(opaque);

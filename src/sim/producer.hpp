@@ -3,8 +3,9 @@
 // stage. Idempotent, acks=all (these two cannot be overridden), key = productId. The config's
 // kafka.properties apply (SASL, TLS); message.timeout.ms defaults to 30 s so that a missing
 // broker is reported within a run rather than after librdkafka's five minutes.
-// Threads: one thread calls produce(), poll() and flush(); delivery callbacks run inside
-// poll()/flush()/produce() on that thread.
+// Threads: one thread calls produce() and poll(); delivery callbacks run inside poll() and
+// produce() on that thread. Destroying it drops what is still queued: poll until in_flight()
+// is 0 first.
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -38,7 +39,6 @@ class EventProducer {
   void poll(std::chrono::milliseconds timeout);
   // Events queued and not yet reported.
   std::size_t in_flight() const;
-  const std::string& topic() const { return topic_; }
 
  private:
   EventProducer(std::string topic, OnDelivery on_delivery)

@@ -3,9 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <csignal>
 #include <cstdio>
-#include <ctime>
 #include <iomanip>
 #include <memory>
 #include <mutex>
@@ -41,29 +39,15 @@ class Interrupts {
  public:
   // Waits up to `timeout` for a signal; true when one came.
   bool wait(milliseconds timeout) {
-    sigset_t set = signals();
-    timespec ts{static_cast<time_t>(timeout.count() / 1000),
-                static_cast<long>((timeout.count() % 1000) * 1'000'000)};
-    if (sigtimedwait(&set, nullptr, &ts) <= 0) return false;
+    if (wait_shutdown_signal(timeout) == 0) return false;
     ++count_;
     return true;
   }
   // A signal waits to be taken (for loops that cannot wait here).
-  static bool pending() {
-    sigset_t set;
-    sigpending(&set);
-    return sigismember(&set, SIGINT) == 1 || sigismember(&set, SIGTERM) == 1;
-  }
+  static bool pending() { return shutdown_signal_pending(); }
   int count() const { return count_; }
 
  private:
-  static sigset_t signals() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    return set;
-  }
   int count_ = 0;
 };
 
@@ -328,11 +312,10 @@ int simulate(const Config& config, const SimulateOptions& o, std::ostream& out, 
     if (!w) return failure("--watch: " + w.error().message);
     watcher = std::move(w.value());
   }
-  auto fail_event = [&](std::string_view json, const std::string& error) {
+  auto fail_event = [&](std::string_view id, const std::string& error) {
     ++s.failed;
     if (s.first_error.empty()) s.first_error = error;
     if (o.watch) {
-      std::string id = event_id_in(json);
       std::lock_guard<std::mutex> lock(mutex);
       tracker.failed(id);
     }
@@ -344,7 +327,7 @@ int simulate(const Config& config, const SimulateOptions& o, std::ostream& out, 
                                      if (error == nullptr)
                                        ++s.acked;
                                      else
-                                       fail_event(value, error);
+                                       fail_event(o.watch ? event_id_in(value) : "", error);
                                    });
     if (!p) return failure("Kafka producer: " + p.error().message);
     producer = std::move(p.value());
@@ -415,7 +398,7 @@ int simulate(const Config& config, const SimulateOptions& o, std::ostream& out, 
         const auto& e = batch[queued];
         auto error = producer->produce(e.product_id, e.json, &Interrupts::pending);
         if (error && Interrupts::pending()) break;  // interrupted while the queue was full
-        if (error) fail_event(e.json, *error);
+        if (error) fail_event(e.event_id, *error);
       }
       for (std::size_t i = queued; i < n && o.watch; ++i) {  // never sent: not expected
         std::lock_guard<std::mutex> lock(mutex);
@@ -436,7 +419,7 @@ int simulate(const Config& config, const SimulateOptions& o, std::ostream& out, 
           },
           &Interrupts::pending);
       if (error) {
-        for (const auto& v : values) fail_event(v, *error);
+        for (const auto& e : batch) fail_event(e.event_id, *error);
       } else {
         s.acked += n;
       }

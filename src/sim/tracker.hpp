@@ -55,7 +55,6 @@ class Tracker {
   std::uint64_t outstanding() const { return outstanding_; }
   std::uint64_t foreign() const { return foreign_; }
   std::uint64_t forgotten() const { return forgotten_; }
-  std::size_t capacity() const { return capacity_; }
   const LatencyHistogram& latency() const { return latency_; }
 
   struct Result {

@@ -12,16 +12,6 @@ namespace {
 constexpr int kTimeoutMs = 10'000;  // metadata and watermark requests
 constexpr char kEventIdHeader[] = "pemx-event-id";
 
-struct MetadataDeleter {
-  void operator()(const rd_kafka_metadata_t* md) const { rd_kafka_metadata_destroy(md); }
-};
-struct MessageDeleter {
-  void operator()(rd_kafka_message_t* m) const { rd_kafka_message_destroy(m); }
-};
-struct ErrorDeleter {
-  void operator()(rd_kafka_error_t* e) const { rd_kafka_error_destroy(e); }
-};
-
 // The event id of a routed message: PEMX's header, else the value's eventId field.
 std::optional<std::string_view> event_id_of(const rd_kafka_message_t* m, rapidjson::Document& doc) {
   rd_kafka_headers_t* headers = nullptr;
@@ -69,16 +59,13 @@ Result<std::unique_ptr<Watcher>> Watcher::create(const kafka::KafkaConfig& kafka
     return Error{"kafka_unreachable", "the Kafka cluster at " + brokers + " did not answer: " +
                                           *problem + "; check kafka.brokers or pass --brokers"};
   }
-  w->thread_ = std::thread([raw = w.get()] { raw->run(); });
+  w->worker_.start([raw = w.get()](std::stop_token st) { raw->run(st); });
   return w;
 }
 
 Watcher::~Watcher() { stop(); }
 
-void Watcher::stop() noexcept {
-  if (stop_.exchange(true)) return;
-  if (thread_.joinable()) thread_.join();
-}
+void Watcher::stop() noexcept { worker_.stop(); }
 
 Result<std::map<std::string, int>> Watcher::partitions(const std::vector<std::string>& topics) {
   // One request for the whole cluster's topics: asking per topic costs a round of librdkafka's
@@ -88,7 +75,7 @@ Result<std::map<std::string, int>> Watcher::partitions(const std::vector<std::st
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return Error{"metadata", std::string("cluster metadata: ") + rd_kafka_err2str(err)};
   }
-  std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter> md(raw);
+  kafka::MetadataPtr md(raw);
   std::map<std::string, int> out;
   for (int i = 0; i < md->topic_cnt; ++i) {
     const auto& t = md->topics[i];
@@ -124,7 +111,7 @@ std::optional<std::string> Watcher::assign(const std::map<std::string, int>& top
       }
     }
   }
-  std::unique_ptr<rd_kafka_error_t, ErrorDeleter> error(
+  kafka::ErrorPtr error(
       rd_kafka_incremental_assign(consumer_.get(), list.get()));
   if (error)
     return std::string("assigning the watched topics: ") + rd_kafka_error_string(error.get());
@@ -168,15 +155,15 @@ std::string Watcher::first_error() {
   return first_error_;
 }
 
-void Watcher::run() {
+void Watcher::run(std::stop_token st) {
   rapidjson::Document doc;
   auto next_check = std::chrono::steady_clock::now();
-  while (!stop_.load()) {
+  while (!st.stop_requested()) {
     if (std::chrono::steady_clock::now() >= next_check) {
       check_pending();
       next_check = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
     }
-    std::unique_ptr<rd_kafka_message_t, MessageDeleter> m(
+    kafka::MessagePtr m(
         rd_kafka_consumer_poll(consumer_.get(), 100));
     if (!m) continue;
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {  // counted for the summary; librdkafka retries

@@ -16,10 +16,11 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <stop_token>
 #include <string_view>
-#include <thread>
 #include <vector>
 
+#include "core/worker.hpp"
 #include "kafka/client.hpp"
 #include "pemx/result.hpp"
 
@@ -52,7 +53,7 @@ class Watcher {
   Result<std::map<std::string, int>> partitions(const std::vector<std::string>& topics);
   // Adds every partition of `topics` to the assignment, at its current end or its beginning.
   std::optional<std::string> assign(const std::map<std::string, int>& topics, bool from_end);
-  void run();
+  void run(std::stop_token st);
   void check_pending();
 
   OnMessage on_message_;
@@ -62,9 +63,8 @@ class Watcher {
   std::atomic<std::uint64_t> without_id_{0};
   std::atomic<std::uint64_t> errors_{0};
   std::string first_error_;  // guarded by mutex_
-  std::atomic<bool> stop_{false};
   kafka::HandlePtr consumer_;
-  std::thread thread_;  // last: it uses everything above
+  Worker worker_;  // last: its thread uses everything above
 };
 
 }  // namespace pemx::sim
