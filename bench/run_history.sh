@@ -178,7 +178,7 @@ log "probe: $(cat "${OUT}/probe.json")"
 
 # --- rounds -----------------------------------------------------------------------------------
 load_server() {  # name url
-  local name=$1 url=$2 cpu0 cpu1
+  local name=$1 url=$2 cpu0 cpu1 sys0 sys1
   export PEMX_BENCH_IDS="${IDS}" PEMX_BENCH_IDS_PER_REQUEST="${IDS_PER_REQUEST}"
   if ((WARMUP > 0)); then
     run_wrk "${OUT}/${name}.warmup.json" "${OUT}/${name}.warmup.wrk.txt" -t "${THREADS}" \

@@ -78,7 +78,8 @@ class Activity {
   struct Slice {
     std::vector<std::shared_ptr<const LiveEvent>> events;  // seq ascending
     std::uint64_t missed = 0;  // events after `after` that the ring no longer holds
-    std::uint64_t last = 0;    // the last seq returned, or `after` when none
+    std::uint64_t last = 0;    // the seq to ask after next time: the last returned, else `after`
+                               // (or the newest, when the ring was cleared past `after`)
   };
   // Up to `max` events with seq > after.
   Slice since(std::uint64_t after, std::size_t max) const;

@@ -41,8 +41,9 @@ class EventReader {
   // Thread-safe: called from HTTP worker threads, never from an Asio I/O thread.
   virtual Result<EventPage> query(const EventQuery& query) = 0;
   // Like query, but never waits for a free connection (nullopt when none is free right now),
-  // so that a small query can run on an I/O thread. The default always runs query().
-  virtual std::optional<Result<EventPage>> try_query(const EventQuery& q) { return query(q); }
+  // so that a small query can run on an I/O thread. The default never runs one there: a
+  // reader that cannot answer without waiting keeps to query() on the worker threads.
+  virtual std::optional<Result<EventPage>> try_query(const EventQuery&) { return std::nullopt; }
   // Readiness: the store is open and writable; the reason otherwise.
   virtual std::optional<std::string> problem() = 0;
 };

@@ -3,7 +3,6 @@
 // EventReader and pushes with its own producer.
 #include "http_front/http_front.hpp"
 
-#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -133,10 +132,6 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
       static_cast<std::size_t>(section.integer("max_live_clients", 32, 0, 10000));
   s.server.cors_origins = section.string_list("cors_origins", {"http://localhost:3000"});
   s.server.allowed_hosts = section.string_list("allowed_hosts", {});
-  for (auto& h : s.server.allowed_hosts) {
-    std::transform(h.begin(), h.end(), h.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  }
   s.server.write_tokens = section.string_list("write_tokens", {});
   if (auto file = section.optional_string("write_tokens_file")) {
     std::ifstream in(*file);

@@ -57,9 +57,9 @@ constexpr auto kLivePoll = std::chrono::milliseconds(250);
 constexpr auto kLiveHeartbeat = std::chrono::seconds(15);
 constexpr std::size_t kLiveBatch = 256;   // events per write at most
 constexpr std::size_t kLiveMaxBatchBytes = 256 * 1024;  // and bytes (a little more: one event)
-constexpr std::size_t kLiveReplay = 20;
+constexpr std::size_t kLiveReplay = 20;  // recent events sent to a new stream
 constexpr std::size_t kInlineMaxIds = 10;      // history queries small enough to run inline
-constexpr std::size_t kInlineMaxLimit = 1000;   // recent events sent to a new stream
+constexpr std::size_t kInlineMaxLimit = 1000;
 
 bool host_allowed(std::string_view host_header, const std::string& listen_host,
                   const std::vector<std::string>& allowed) {
@@ -72,19 +72,18 @@ bool host_allowed(std::string_view host_header, const std::string& listen_host,
              colon != std::string_view::npos && name.find(':', colon + 1) == std::string_view::npos) {
     name = name.substr(0, colon);
   }
-  std::string lower(name);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  // Host names are case-insensitive.
+  const beast::string_view host(name.data(), name.size());
   for (const auto& a : allowed) {
-    if (a == "*" || a == lower) return true;
+    if (a == "*" || beast::iequals(a, host)) return true;
   }
   const bool loopback = listen_host.rfind("127.", 0) == 0 || listen_host == "::1";
   if (loopback) {
-    const bool ipv4_loopback = lower.rfind("127.", 0) == 0 &&
-                               lower.find_first_not_of("0123456789.") == std::string::npos;
-    return lower == "localhost" || lower == "::1" || ipv4_loopback;
+    const bool ipv4_loopback = name.rfind("127.", 0) == 0 &&
+                               name.find_first_not_of("0123456789.") == std::string_view::npos;
+    return beast::iequals(host, "localhost") || name == "::1" || ipv4_loopback;
   }
-  return allowed.empty() || lower == listen_host;
+  return allowed.empty() || beast::iequals(host, listen_host);
 }
 
 class Session;
@@ -466,13 +465,13 @@ class Session : public std::enable_shared_from_this<Session> {
                   true);
     }
     auto parsed = parse_history_request(query, server_.settings.history);
-    if (auto* a = std::get_if<Answer>(&parsed)) return send(*a, "application/json", true);
+    if (auto* a = std::get_if<Answer>(&parsed)) return send(std::move(*a), "application/json", true);
     if (!server_.reader) {
       return send(error_answer(503, "this role has no event store; ask the web role"),
                   "application/json", true);
     }
     EventQuery q = std::get<EventQuery>(std::move(parsed));
-    auto answer = [p = std::string(path), qs = std::string(query)](const Result<EventPage>& page) {
+    auto answer = [](const Result<EventPage>& page, std::string_view p, std::string_view qs) {
       if (!page) {
         int status = page.error().code == "bad_cursor" ? 400 : 500;
         return error_answer(status, page.error().message);
@@ -487,11 +486,11 @@ class Session : public std::enable_shared_from_this<Session> {
     if (server_.settings.inline_queries && q.product_ids.size() <= kInlineMaxIds &&
         q.limit <= kInlineMaxLimit) {
       if (auto page = server_.reader->try_query(q)) {
-        return send(answer(*page), "application/json", true);
+        return send(answer(*page, path, query), "application/json", true);
       }
     }
-    offload([this, q = std::move(q), answer = std::move(answer)]() {
-      return answer(server_.reader->query(q));
+    offload([this, q = std::move(q), answer, p = std::string(path), qs = std::string(query)]() {
+      return answer(server_.reader->query(q), p, qs);
     });
   }
 
@@ -642,7 +641,7 @@ class Session : public std::enable_shared_from_this<Session> {
                   "application/json", true);
     }
     auto parsed = parse_push_request(req_.body());
-    if (auto* a = std::get_if<Answer>(&parsed)) return send(*a, "application/json", true);
+    if (auto* a = std::get_if<Answer>(&parsed)) return send(std::move(*a), "application/json", true);
     auto events = std::get<std::vector<PushEvent>>(std::move(parsed));
     std::size_t n = events.size();
     server_.pusher->push(std::move(events), [self = shared_from_this(), n](
@@ -652,8 +651,14 @@ class Session : public std::enable_shared_from_this<Session> {
                                                "on eventId in the store")
                        : Answer{201, R"({"message":"Events pushed","count":)" +
                                          std::to_string(n) + "}", {}};
-      net::post(self->stream_.get_executor(),
-                [self, a = std::move(a)] { self->send(a, "application/json", true); });
+      answer_later(self, std::move(a));
+    });
+  }
+
+  // Answers on the session's strand, from another thread.
+  static void answer_later(const std::shared_ptr<Session>& self, Answer a) {
+    net::post(self->stream_.get_executor(), [self, a = std::move(a)]() mutable {
+      self->send(std::move(a), "application/json", true);
     });
   }
 
@@ -661,9 +666,7 @@ class Session : public std::enable_shared_from_this<Session> {
   template <class Work>
   void offload(Work work) {
     net::post(server_.queries, [self = shared_from_this(), work = std::move(work)]() mutable {
-      Answer a = work();
-      net::post(self->stream_.get_executor(),
-                [self, a = std::move(a)] { self->send(a, "application/json", true); });
+      answer_later(self, work());
     });
   }
 
@@ -703,7 +706,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // A response to HEAD carries GET's status and headers, Content-Length included, and no body
   // (RFC 9110 9.3.2): the client reads no body after it, so one sent would break the next
   // response on the connection.
-  void send(const Answer& a, std::string_view content_type, bool have_request) {
+  void send(Answer a, std::string_view content_type, bool have_request) {
     const auto status = static_cast<http::status>(a.status);
     const unsigned version = have_request ? req_.version() : 11;
     if (have_request && req_.method() == http::verb::head) {
@@ -714,7 +717,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     auto res = std::make_shared<Response>(status, version);
     set_headers(*res, a, content_type, have_request);
-    res->body() = a.body;
+    res->body() = std::move(a.body);
     res->prepare_payload();
     write(std::move(res), a.status);
   }

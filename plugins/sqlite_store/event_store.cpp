@@ -277,9 +277,10 @@ Result<std::shared_ptr<SqliteEventReader>> SqliteEventReader::open(
   return reader;
 }
 
-SqliteEventReader::Lease SqliteEventReader::acquire() {
+SqliteEventReader::Lease SqliteEventReader::acquire(std::chrono::milliseconds wait) {
   std::unique_lock<std::mutex> lock(mutex_);
-  if (!available_.wait_for(lock, options_.reader_wait, [this] { return !free_.empty(); })) {
+  // A zero wait tests once: wait_for checks the predicate before it would wait.
+  if (!available_.wait_for(lock, wait, [this] { return !free_.empty(); })) {
     return Lease(this, nullptr);
   }
   Connection* conn = free_.back();
@@ -287,45 +288,41 @@ SqliteEventReader::Lease SqliteEventReader::acquire() {
   return Lease(this, conn);
 }
 
-SqliteEventReader::Lease SqliteEventReader::try_acquire() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (free_.empty()) return Lease(this, nullptr);
-  Connection* conn = free_.back();
-  free_.pop_back();
-  return Lease(this, conn);
+Result<EventPage> SqliteEventReader::query(const EventQuery& q) {
+  return *run(q, options_.reader_wait);
 }
-
-Result<EventPage> SqliteEventReader::query(const EventQuery& q) { return run(acquire(), q); }
 
 std::optional<Result<EventPage>> SqliteEventReader::try_query(const EventQuery& q) {
-  Lease lease = try_acquire();
-  if (!lease) return std::nullopt;
-  return run(std::move(lease), q);
+  return run(q, std::chrono::milliseconds(0));
 }
 
-Result<EventPage> SqliteEventReader::run(Lease lease, const EventQuery& q) {
-  if (q.limit == 0) return Error{"bad_query", "limit must be at least 1"};
+std::optional<Result<EventPage>> SqliteEventReader::run(const EventQuery& q,
+                                                        std::chrono::milliseconds wait) {
+  using Page = Result<EventPage>;
+  if (q.limit == 0) return Page(Error{"bad_query", "limit must be at least 1"});
   CursorKey after{std::numeric_limits<std::int64_t>::max(), ""};
   if (q.cursor) {
     auto decoded = decode_cursor(*q.cursor);
-    if (!decoded) return decoded.error();
+    if (!decoded) return Page(decoded.error());
     after = std::move(decoded.value());
   }
   EventPage page;
   const std::int64_t from = q.from_ms.value_or(std::numeric_limits<std::int64_t>::min());
   const std::int64_t to = q.to_ms.value_or(std::numeric_limits<std::int64_t>::max());
-  if (q.product_ids.empty() || from >= to) return page;
+  if (q.product_ids.empty() || from >= to) return Page(page);
   // One row more than asked tells whether there is a next page.
   const std::int64_t max_limit = std::numeric_limits<std::int64_t>::max() - 1;
   const std::int64_t limit = q.limit > static_cast<std::uint64_t>(max_limit)
                                  ? max_limit
                                  : static_cast<std::int64_t>(q.limit);
 
+  Lease lease = acquire(wait);
   if (!lease) {
-    return Error{"store_busy", "SQLite store " + options_.path + ": every one of the " +
-                                   std::to_string(all_.size()) +
-                                   " reader connections stayed busy; raise the store stage's "
-                                   "readers, or lower the request rate"};
+    if (wait.count() == 0) return std::nullopt;
+    return Page(Error{"store_busy", "SQLite store " + options_.path + ": every one of the " +
+                                        std::to_string(all_.size()) +
+                                        " reader connections stayed busy; raise the store "
+                                        "stage's readers, or lower the request rate"});
   }
   Connection& conn = *lease.get();
   sqlite3* db = conn.db.get();
@@ -345,7 +342,7 @@ Result<EventPage> SqliteEventReader::run(Lease lease, const EventQuery& q) {
   bind(sqlite3_bind_int64(stmt, 5, after.created_ms));
   bind(bind_text(stmt, 6, after.event_id));
   bind(sqlite3_bind_int64(stmt, 7, limit + 1));
-  if (rc != SQLITE_OK) return sqlite_error(db, rc, "bind query", options_.path);
+  if (rc != SQLITE_OK) return Page(sqlite_error(db, rc, "bind query", options_.path));
 
   CursorKey last;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -365,9 +362,9 @@ Result<EventPage> SqliteEventReader::run(Lease lease, const EventQuery& q) {
     page.events.push_back(std::move(e));
   }
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-    return sqlite_error(db, rc, "query history", options_.path);
+    return Page(sqlite_error(db, rc, "query history", options_.path));
   }
-  return page;
+  return Page(std::move(page));
 }
 
 std::optional<std::string> SqliteEventReader::problem() {
@@ -376,7 +373,7 @@ std::optional<std::string> SqliteEventReader::problem() {
     return "SQLite store " + options_.path + " is not writable: " + std::strerror(errno) +
            "; make the file and its directory writable by the user pemx runs as";
   }
-  Lease lease = acquire();
+  Lease lease = acquire(options_.reader_wait);
   if (!lease) return "SQLite store " + options_.path + ": no reader connection is free";
   sqlite3_stmt* probe = lease.get()->probe.get();
   StmtReset reset(probe);

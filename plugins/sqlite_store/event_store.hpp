@@ -135,9 +135,10 @@ class SqliteEventReader final : public EventReader {
   struct Connection;
   class Lease;
   explicit SqliteEventReader(StoreOptions options, std::shared_ptr<StoreHealth> health);
-  Lease acquire();      // waits up to reader_wait for a free connection
-  Lease try_acquire();  // a free connection now, or none
-  Result<EventPage> run(Lease lease, const EventQuery& query);
+  Lease acquire(std::chrono::milliseconds wait);  // a free connection within `wait`, or none
+  // Checks the query, then takes a connection within `wait` and runs it. nullopt when no
+  // connection was free and `wait` is zero (try_query), else "store_busy".
+  std::optional<Result<EventPage>> run(const EventQuery& query, std::chrono::milliseconds wait);
 
   StoreOptions options_;
   std::shared_ptr<StoreHealth> health_;

@@ -88,7 +88,8 @@ Activity::Slice Activity::since(std::uint64_t after, std::size_t max) const {
 void Activity::clear_live() {
   std::lock_guard<std::mutex> lock(mutex_);
   for (auto& slot : ring_) slot.reset();
-  // Sequence numbers go on: a reader never sees one twice. Cleared slots count as missed.
+  // Sequence numbers go on: a reader never sees one twice. Cleared slots are skipped, not
+  // counted as missed (since()).
   cleared_through_ = next_seq_ - 1;
 }
 

@@ -16,20 +16,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string push_body(int first, int count, const std::string& product) {
-  std::string body = R"({"events":[)";
-  for (int i = 0; i < count; ++i) {
-    body += (i ? "," : "") + event_json(first + i, product, created_at(first + i));
-  }
-  return body + "]}";
-}
-
-std::string event_id(int n) {
-  char id[40];
-  std::snprintf(id, sizeof id, "7a2b3c4d-2222-4bbb-9ccc-%012d", n);
-  return id;
-}
-
 // The "data:" payloads of every "event: event" message received so far.
 std::vector<rapidjson::Document> sse_events(const std::string& data) {
   std::vector<rapidjson::Document> out;

@@ -206,8 +206,7 @@ TEST_CASE("dist and web as two processes route and store what is pushed", "[inte
   CHECK(http_get(dist_port, "/healthz").status == 200);
   CHECK(http_get(dist_port, "/metrics").body.find("pemx_kafka_ingest_consumed_total") !=
         std::string::npos);
-  auto pushed = http_post(web_port, "/event",
-                          R"({"events":[)" + event_json(5, "TWOPROC1", created_at(5)) + "]}");
+  auto pushed = http_post(web_port, "/event", push_body(5, 1, "TWOPROC1"));
   REQUIRE(pushed.status == 201);
   auto d = wait_history(web_port, "TWOPROC1", 1, 120s);
   REQUIRE(d.Size() == 1);
@@ -245,8 +244,7 @@ TEST_CASE("POST while the broker is down answers 503 and writes nothing", "[inte
                                   "--set", "stages.http.push_timeout=2s"});
   auto port = wait_port(proc);
   auto started = std::chrono::steady_clock::now();
-  auto r = http_post(port, "/event",
-                     R"({"events":[)" + event_json(9, "DOWN1", created_at(9)) + "]}");
+  auto r = http_post(port, "/event", push_body(9, 1, "DOWN1"));
   CHECK(r.status == 503);
   CHECK(std::chrono::steady_clock::now() - started < 15s);
   CHECK(parse_json(r.body)["error"].IsString());

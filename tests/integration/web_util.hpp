@@ -16,10 +16,14 @@ namespace pemx::test {
 
 using namespace std::chrono_literals;
 
-inline std::string event_json(int n, const std::string& product, const std::string& created_at) {
+inline std::string event_id(int n) {
   char id[40];
   std::snprintf(id, sizeof id, "7a2b3c4d-2222-4bbb-9ccc-%012d", n);
-  return R"({"eventId":")" + std::string(id) +
+  return id;
+}
+
+inline std::string event_json(int n, const std::string& product, const std::string& created_at) {
+  return R"({"eventId":")" + event_id(n) +
          R"(","eventType":"ProductPriceUpdate","productId":")" + product +
          R"(","region":"EU","createdAt":")" + created_at +
          R"(","data":{"newPrice":)" + std::to_string(n) + R"(,"previousPrice":1}})";
@@ -30,6 +34,15 @@ inline std::string created_at(int n) {  // distinct, increasing with n
   std::snprintf(buf, sizeof buf, "2024-07-26T%02d:%02d:%02d.000Z", n / 3600 % 24, n / 60 % 60,
                 n % 60);
   return buf;
+}
+
+// A POST /event body of `count` events of `product`, numbered from `first`.
+inline std::string push_body(int first, int count, const std::string& product) {
+  std::string body = R"({"events":[)";
+  for (int i = 0; i < count; ++i) {
+    body += (i ? "," : "") + event_json(first + i, product, created_at(first + i));
+  }
+  return body + "]}";
 }
 
 inline std::uint16_t wait_port(Process& p, std::size_t nth = 0,

@@ -17,26 +17,44 @@ std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
   return s;
 }
-}  // namespace
 
-HttpResponse http_raw(std::uint16_t port, const std::string& raw) {
-  HttpResponse r;
+// A socket connected to 127.0.0.1:port (with SO_RCVBUF set first when receive_buffer > 0), or
+// -1.
+int connect_loopback(std::uint16_t port, int receive_buffer = 0) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return r;
+  if (fd < 0) return -1;
+  if (receive_buffer > 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     close(fd);
-    return r;
+    return -1;
   }
+  return fd;
+}
+
+// Sends all of raw; false when the peer stopped taking it.
+bool send_all(int fd, const std::string& raw) {
   std::size_t sent = 0;
   while (sent < raw.size()) {
     ssize_t n = send(fd, raw.data() + sent, raw.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) break;  // the server may answer (413, 431) and close before reading it all
+    if (n <= 0) return false;
     sent += static_cast<std::size_t>(n);
   }
+  return true;
+}
+}  // namespace
+
+HttpResponse http_raw(std::uint16_t port, const std::string& raw) {
+  HttpResponse r;
+  int fd = connect_loopback(port);
+  if (fd < 0) return r;
+  // The server may answer (413, 431) and close before reading it all: read what it sent.
+  send_all(fd, raw);
   std::string data;
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   std::size_t header_end = std::string::npos, content_length = std::string::npos;
@@ -79,11 +97,16 @@ HttpResponse http_raw(std::uint16_t port, const std::string& raw) {
   return r;
 }
 
-HttpResponse http_get(std::uint16_t port, const std::string& target,
-                      const std::map<std::string, std::string>& headers) {
-  std::string raw = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+HttpResponse http_request(std::uint16_t port, const std::string& method, const std::string& target,
+                          const std::map<std::string, std::string>& headers) {
+  std::string raw = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
   for (const auto& [k, v] : headers) raw += k + ": " + v + "\r\n";
   return http_raw(port, raw + "\r\n");
+}
+
+HttpResponse http_get(std::uint16_t port, const std::string& target,
+                      const std::map<std::string, std::string>& headers) {
+  return http_request(port, "GET", target, headers);
 }
 
 HttpResponse http_post(std::uint16_t port, const std::string& target, const std::string& body,
@@ -98,28 +121,16 @@ HttpResponse http_post(std::uint16_t port, const std::string& target, const std:
 
 HttpStream::HttpStream(std::uint16_t port, const std::string& target,
                        const std::map<std::string, std::string>& headers, int receive_buffer) {
-  fd_ = socket(AF_INET, SOCK_STREAM, 0);
+  fd_ = connect_loopback(port, receive_buffer);
   if (fd_ < 0) {
     closed_ = true;
     return;
   }
-  if (receive_buffer > 0) {
-    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
-  }
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    closed_ = true;
-    return;
-  }
-  std::string raw = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n";
+  std::string raw =
+      "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n";
   for (const auto& [k, v] : headers) raw += k + ": " + v + "\r\n";
   raw += "\r\n";
-  if (send(fd_, raw.data(), raw.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(raw.size())) {
-    closed_ = true;
-  }
+  if (!send_all(fd_, raw)) closed_ = true;
 }
 
 HttpStream::~HttpStream() {

@@ -9,13 +9,16 @@
 namespace pemx::test {
 
 struct HttpResponse {
-  int status = 0;  // 0: no answer (connection closed or timed out)
+  int status = 0;                              // 0: no answer (connection closed or timed out)
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
 };
 
 // Sends raw bytes to 127.0.0.1:port and reads one response (bounded by 30 s).
 HttpResponse http_raw(std::uint16_t port, const std::string& raw);
+// METHOD target, with Connection: close and the extra headers, no body.
+HttpResponse http_request(std::uint16_t port, const std::string& method, const std::string& target,
+                          const std::map<std::string, std::string>& headers = {});
 HttpResponse http_get(std::uint16_t port, const std::string& target,
                       const std::map<std::string, std::string>& headers = {});
 HttpResponse http_post(std::uint16_t port, const std::string& target, const std::string& body,

@@ -17,7 +17,7 @@
 
 using namespace pemx;
 using namespace pemx::http_front;
-using pemx::test::http_raw;
+using pemx::test::http_request;
 using pemx::test::HttpResponse;
 using pemx::test::HttpStream;
 using namespace std::chrono_literals;
@@ -53,9 +53,7 @@ struct TestServer {
   ~TestServer() { server->stop(); }
 
   HttpResponse request(const std::string& method, const std::string& target) {
-    return http_raw(
-        server->port(),
-        method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    return http_request(server->port(), method, target);
   }
 
   Metrics metrics;
