@@ -37,6 +37,8 @@ class StageSpec {
                        std::ostream& /*out*/) const {
     return -1;
   }
+  // A router's decision, for other stages (the push) to apply; null for other stages.
+  virtual std::shared_ptr<EventCheck> event_check() const { return nullptr; }
   virtual std::unique_ptr<Stage> create(StageContext& context) const = 0;
 };
 

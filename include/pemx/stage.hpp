@@ -10,6 +10,7 @@
 #include <string>
 
 #include "pemx/activity.hpp"
+#include "pemx/event_check.hpp"
 #include "pemx/event_store.hpp"
 #include "pemx/log.hpp"
 #include "pemx/metrics.hpp"
@@ -56,6 +57,9 @@ struct StageContext {
   // provides one registers it in its constructor; a stage that uses one looks it up in
   // start() (construction happens in role order, so the provider must be listed first).
   std::map<std::string, std::shared_ptr<EventReader>>* readers = nullptr;
+  // The routing decision of every router stage of the config (enabled in this role or not),
+  // by stage name: the push applies it, so what it accepts is what the dist role routes.
+  std::map<std::string, std::shared_ptr<EventCheck>> event_checks;
   // Latest events and dead letters, for the page (live view, overview). Never null.
   Activity* activity = nullptr;
   // Reports an unrecoverable error: the supervisor drains what it can and exits non-zero.

@@ -1,12 +1,12 @@
 #include "http_front/api.hpp"
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include <charconv>
 
+#include "event/event.hpp"
 #include "event/time.hpp"
 #include "event/validate.hpp"
 
@@ -76,6 +76,10 @@ Answer errors_answer(int status, const std::vector<FieldError>& errors) {
     str(w, e.path);
     w.Key("location");
     str(w, e.location);
+    if (!e.reason.empty()) {
+      w.Key("reason");
+      str(w, e.reason);
+    }
     w.EndObject();
   }
   w.EndArray();
@@ -243,16 +247,28 @@ Answer history_answer(const EventPage& page, std::string_view path, std::string_
   return a;
 }
 
-std::variant<std::vector<PushEvent>, Answer> parse_push_request(std::string_view body) {
+std::variant<std::vector<PushEvent>, Answer> parse_push_request(std::string_view body,
+                                                                const PushRules& rules) {
   rapidjson::Document d;
   // Full precision: numbers are produced as the reference's JSON.stringify writes them
-  // (the shortest text that reads back the same), never rounded by the parse.
-  d.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseFullPrecisionFlag>(
-      body.data(), body.size());
-  if (d.HasParseError()) {
-    return error_answer(400, std::string("request body is not valid JSON: ") +
-                                 rapidjson::GetParseError_En(d.GetParseError()) + " at byte " +
-                                 std::to_string(d.GetErrorOffset()));
+  // (the shortest text that reads back the same), never rounded by the parse. The body's
+  // own size is the server's max_body_bytes; its depth is an event's plus the body object and
+  // the events array.
+  const event::JsonLimits body_limits{rules.limits.max_depth + 2, body.size()};
+  if (event::JsonError e = event::parse_bounded<rapidjson::kParseValidateEncodingFlag |
+                                                rapidjson::kParseFullPrecisionFlag>(
+          d, body, body_limits)) {
+    switch (e.problem) {
+      case event::JsonProblem::kTooDeep:
+        return error_answer(400, "request body is nested too deeply: an event may nest objects "
+                                 "and arrays at most " + std::to_string(rules.limits.max_depth) +
+                                 " levels (" + e.detail + ")");
+      case event::JsonProblem::kDuplicateKey:
+        return error_answer(400, "request body has a " + e.detail +
+                                     ": a key may appear only once in an object");
+      default:
+        return error_answer(400, "request body is not valid JSON: " + e.detail);
+    }
   }
   std::vector<FieldError> errors;
   const rapidjson::Value* events = nullptr;
@@ -287,16 +303,39 @@ std::variant<std::vector<PushEvent>, Answer> parse_push_request(std::string_view
       }
       continue;
     }
-    for (const auto& fe : event::validate_event(e)) {
+    auto field_errors = event::validate_event(e);
+    for (const auto& fe : field_errors) {
       auto it = e.FindMember(fe.field.c_str());
       std::optional<std::string> value;
       if (it != e.MemberEnd()) value = to_json(it->value);
       errors.push_back({value, fe.msg, base + "." + fe.field, "body"});
     }
-    if (errors.empty()) {
-      auto pid = e.FindMember("productId");
-      out.push_back({std::string(pid->value.GetString(), pid->value.GetStringLength()), to_json(e)});
+    if (!field_errors.empty()) continue;
+    // What is produced, byte for byte, is what the router is asked about.
+    std::string value = to_json(e);
+    if (value.size() > rules.limits.max_bytes) {
+      errors.push_back({std::nullopt,
+                        "the event is " + event::detail::too_large_detail(
+                                              value.size(), rules.limits.max_bytes),
+                        base, "body", std::string(event::kReasonTooLarge)});
+      continue;
     }
+    if (rules.check != nullptr) {
+      if (auto refusal = rules.check->check(value)) {
+        std::optional<std::string> at;
+        const rapidjson::Value* v =
+            refusal->field.empty() ? nullptr : event::find_path(e, refusal->field);
+        if (v != nullptr) at = to_json(*v);
+        errors.push_back({at, "the router would not deliver this event (" + refusal->reason +
+                                  "): " + refusal->detail,
+                          refusal->field.empty() ? base : base + "." + refusal->field, "body",
+                          refusal->reason});
+        continue;
+      }
+    }
+    auto pid = e.FindMember("productId");
+    out.push_back({std::string(pid->value.GetString(), pid->value.GetStringLength()),
+                   std::move(value)});
   }
   if (!errors.empty()) return errors_answer(400, errors);
   return out;

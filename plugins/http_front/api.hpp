@@ -9,6 +9,8 @@
 #include <variant>
 #include <vector>
 
+#include "event/json.hpp"
+#include "pemx/event_check.hpp"
 #include "pemx/event_store.hpp"
 
 namespace pemx::http_front {
@@ -29,6 +31,7 @@ struct FieldError {
   std::string msg;
   std::string path;
   std::string location;  // "body" or "query"
+  std::string reason{};  // the router's dead-letter code when it refuses the event, else empty
 };
 
 // An answer the server sends as it is.
@@ -66,7 +69,16 @@ struct PushEvent {
   std::string key;    // productId
   std::string value;  // the event, re-serialised compactly from the request
 };
-// POST /event {"events": [...]}: the events to produce, or the 400 with every problem.
-std::variant<std::vector<PushEvent>, Answer> parse_push_request(std::string_view body);
+// What the push accepts beyond the reference's field rules.
+struct PushRules {
+  event::JsonLimits limits;      // of one event: nesting depth, bytes (as produced)
+  EventCheck* check = nullptr;   // the router's decision for each event; null: none
+};
+// POST /event {"events": [...]}: the events to produce, or the 400 with every problem: the
+// reference's validation messages first; then, for events that pass them, each event the
+// router would dead-letter (with its reason) or that is too large. A body nested deeper than
+// an event may be, or with a duplicate key anywhere, is refused whole.
+std::variant<std::vector<PushEvent>, Answer> parse_push_request(std::string_view body,
+                                                                const PushRules& rules = {});
 
 }  // namespace pemx::http_front

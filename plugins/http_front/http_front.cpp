@@ -4,6 +4,7 @@
 #include "http_front/http_front.hpp"
 
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "core/config.hpp"
@@ -20,6 +21,9 @@ struct Settings {
   ServerSettings server;
   std::string store;                      // reader to use; empty: no history
   std::string push_topic = "product-event";  // empty: push disabled
+  // The router whose decision the push applies: a stage name; unset: the config's only
+  // router, if there is one; "": none (the reference's field rules only).
+  std::optional<std::string> route_check;
   kafka::KafkaConfig kafka;
 };
 
@@ -36,10 +40,16 @@ class HttpFront final : public Stage {
       }
       reader = it->second;
     }
+    ServerSettings server = s.server;
+    if (!s.push_topic.empty()) {
+      check_ = find_check(s, ctx);
+      server.push_rules.check = check_.get();
+      ctx.log.info("push checks", {{"route_check", check_ ? route_check_name_ : std::string("(none)")}});
+    }
     // Always a producer: it serves the push when enabled, and the readiness probe.
     pusher_ = std::make_unique<Pusher>(s.kafka, ctx.kafka_brokers, s.push_topic,
                                        s.server.push_timeout, ctx.log, *ctx.metrics);
-    server_ = std::make_unique<Server>(s.server, ctx.log, *ctx.metrics, reader, pusher_.get(),
+    server_ = std::make_unique<Server>(std::move(server), ctx.log, *ctx.metrics, reader, pusher_.get(),
                                        ctx.activity);
   }
   void start() override { server_->start(); }
@@ -51,6 +61,32 @@ class HttpFront final : public Stage {
   }
 
  private:
+  // The named router's check; or the only one in the config when none is named.
+  std::shared_ptr<EventCheck> find_check(const Settings& s, const StageContext& ctx) {
+    const auto& checks = ctx.event_checks;
+    if (s.route_check) {
+      if (s.route_check->empty()) return nullptr;
+      auto it = checks.find(*s.route_check);
+      if (it == checks.end()) {
+        throw std::runtime_error("http_front: route_check names \"" + *s.route_check +
+                                 "\", which is not a rules_router stage of the config");
+      }
+      route_check_name_ = it->first;
+      return it->second;
+    }
+    if (checks.empty()) return nullptr;
+    if (checks.size() > 1) {
+      std::string names;
+      for (const auto& [name, check] : checks) names += (names.empty() ? "" : ", ") + name;
+      throw std::runtime_error("http_front: the config has several routers (" + names +
+                               "); name the one whose rules the push applies with route_check");
+    }
+    route_check_name_ = checks.begin()->first;
+    return checks.begin()->second;
+  }
+
+  std::string route_check_name_;
+  std::shared_ptr<EventCheck> check_;
   std::unique_ptr<Pusher> pusher_;
   std::unique_ptr<Server> server_;  // last: its threads use the pusher
 };
@@ -107,6 +143,8 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
   s.store = section.string("store", s.store);
   s.push_topic = section.string("push_topic", s.push_topic);
   s.server.push_enabled = !s.push_topic.empty();
+  if (section.has("route_check")) s.route_check = section.string("route_check", "");
+  s.server.push_rules.limits = common.events;
   if (!s.push_topic.empty()) {
     if (auto p = kafka::topic_name_problem(s.push_topic)) section.error("push_topic", *p);
   }

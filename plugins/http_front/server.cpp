@@ -640,7 +640,7 @@ class Session : public std::enable_shared_from_this<Session> {
                                         " are refused; list it in cors_origins"),
                   "application/json", true);
     }
-    auto parsed = parse_push_request(req_.body());
+    auto parsed = parse_push_request(req_.body(), server_.settings.push_rules);
     if (auto* a = std::get_if<Answer>(&parsed)) return send(std::move(*a), "application/json", true);
     auto events = std::get<std::vector<PushEvent>>(std::move(parsed));
     std::size_t n = events.size();

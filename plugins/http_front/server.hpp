@@ -44,6 +44,8 @@ struct ServerSettings {
   std::chrono::milliseconds idle_timeout{30'000};
   std::chrono::milliseconds push_timeout{10'000};
   bool push_enabled = true;
+  // Event limits and the router's decision for the push (its check outlives the server).
+  PushRules push_rules;
   std::vector<std::string> write_tokens;  // empty: writes are open
   std::vector<std::string> cors_origins;  // "*" allows any
   // Host names the API answers to, beyond the defaults (see host_allowed); "*": any.

@@ -95,7 +95,9 @@ std::vector<std::string> check_routing(const RoutingConfig& config) {
 }
 
 Router::Router(RoutingConfig config)
-    : config_(std::move(config)), event_types_(config_.event_types.begin(), config_.event_types.end()) {}
+    : config_(std::move(config)),
+      event_types_(config_.event_types.begin(), config_.event_types.end()),
+      event_(config_.limits) {}
 
 Decision Router::route(std::string_view value) {
   Decision d;
@@ -145,6 +147,7 @@ bool Router::render(const Rule& rule, std::string& topic, Decision& out) const {
       auto def = rule.defaults.find(piece.text);
       if (def == rule.defaults.end()) {
         out.reason = kMissingPlaceholder;
+        out.field = piece.text;
         out.detail = "rule \"" + rule.name + "\": {" + piece.text + "} " +
                      (v == nullptr ? std::string("is missing")
                                    : "is not a non-empty string or integer: " +
@@ -156,6 +159,7 @@ bool Router::render(const Rule& rule, std::string& topic, Decision& out) const {
     auto allowed = rule.allowed.find(piece.text);
     if (allowed != rule.allowed.end() && allowed->second.count(*text) == 0) {
       out.reason = kTopicNotAllowed;
+      out.field = piece.text;
       out.detail = "rule \"" + rule.name + "\": {" + piece.text + "} = \"" +
                    text->substr(0, 80) + "\" is not an allowed value";
       return false;
@@ -164,6 +168,7 @@ bool Router::render(const Rule& rule, std::string& topic, Decision& out) const {
   }
   if (auto problem = kafka::topic_name_problem(topic)) {
     out.reason = kIllegalTopic;
+    if (auto ph = rule.topic.placeholders(); ph.size() == 1) out.field = ph.front();
     out.detail = "rule \"" + rule.name + "\": \"" + topic.substr(0, 120) + "\": " + *problem;
     return false;
   }
@@ -177,11 +182,11 @@ void Router::route(std::string_view value, Decision& out) {
   out.key.clear();
   out.event_id.clear();
   out.event_type.clear();
+  out.field.clear();
 
-  std::string error;
-  if (!event_.parse(value, error)) {
-    out.reason = kInvalidJson;
-    out.detail = error;
+  if (event::JsonError error = event_.parse(value)) {
+    out.reason = event::reason_code(error.problem);
+    out.detail = std::move(error.detail);
     out.topics.clear();
     return;
   }
@@ -193,6 +198,7 @@ void Router::route(std::string_view value, Decision& out) {
     auto errors = event::validate_event(event_.root());
     if (!errors.empty()) {
       out.reason = kInvalidEvent;
+      out.field = errors.front().field;
       for (const auto& e : errors) {
         out.detail += (out.detail.empty() ? "" : "; ") + e.field + ": " + e.msg;
       }
@@ -202,6 +208,7 @@ void Router::route(std::string_view value, Decision& out) {
   }
   if (!event_types_.empty() && event_types_.count(out.event_type) == 0) {
     out.reason = kUnknownEventType;
+    out.field = "eventType";
     out.detail = "eventType \"" + out.event_type.substr(0, 80) + "\" is not declared in event_types";
     out.topics.clear();
     return;

@@ -19,7 +19,10 @@
 namespace pemx::rules_router {
 
 // Dead-letter reasons: stable codes, carried in the pemx-dlq-reason header.
-inline constexpr std::string_view kInvalidJson = "invalid_json";
+inline constexpr std::string_view kInvalidJson = event::kReasonInvalidJson;
+inline constexpr std::string_view kTooDeep = event::kReasonTooDeep;
+inline constexpr std::string_view kTooLarge = event::kReasonTooLarge;
+inline constexpr std::string_view kDuplicateKey = event::kReasonDuplicateKey;
 inline constexpr std::string_view kInvalidEvent = "invalid_event";
 inline constexpr std::string_view kUnknownEventType = "unknown_event_type";
 inline constexpr std::string_view kNoMatchingRule = "no_matching_rule";
@@ -60,12 +63,14 @@ struct RoutingConfig {
   bool validate = true;                  // the reference's field rules
   std::vector<std::string> event_types;  // declared types; empty: any type is accepted
   std::string key_field = "productId";   // output key
+  event::JsonLimits limits;              // nesting depth and size of one event ([events])
 };
 
 struct Decision {
   std::vector<std::string> topics;  // empty when dead-lettered
   std::string reason;               // dead-letter code, empty when routed
   std::string detail;               // for the operator
+  std::string field;                // the event field at fault (dotted path), when there is one
   std::string key;                  // output key (productId), may be empty when dead-lettered
   std::string event_id;
   std::string event_type;

@@ -6,6 +6,7 @@
 
 #include <charconv>
 #include <iostream>
+#include <mutex>
 #include <sstream>
 #include <toml++/toml.h>
 
@@ -44,7 +45,7 @@ class RulesRouter final : public Stage {
     Labels stage = {{"stage", ctx.name}};
     routed_total_ = &metrics_.counter("pemx_rules_router_routed_total",
                                       "Events routed to their topics", stage);
-    for (auto reason : {kInvalidJson, kInvalidEvent, kUnknownEventType, kNoMatchingRule,
+    for (auto reason : {kInvalidJson, kTooDeep, kTooLarge, kDuplicateKey, kInvalidEvent, kUnknownEventType, kNoMatchingRule,
                         kMissingPlaceholder, kIllegalTopic, kTopicNotAllowed}) {
       dead_[std::string(reason)] = &metrics_.counter(
           "pemx_rules_router_dead_lettered_total", "Events sent to the dead-letter topic",
@@ -172,6 +173,43 @@ class RulesRouter final : public Stage {
   Worker worker_;  // last: its thread uses the members above
 };
 
+// The router's decision for other stages (the push): Routers lent from a small pool, each with
+// its own parse arena, so concurrent callers do not wait on one another.
+class RouterCheck final : public EventCheck {
+ public:
+  explicit RouterCheck(RoutingConfig config) : config_(std::move(config)) {}
+  std::optional<EventRefusal> check(std::string_view event_json) override {
+    std::unique_ptr<Slot> slot;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!idle_.empty()) {
+        slot = std::move(idle_.back());
+        idle_.pop_back();
+      }
+    }
+    if (!slot) slot = std::make_unique<Slot>(config_);
+    slot->router.route(event_json, slot->decision);
+    std::optional<EventRefusal> refusal;
+    if (slot->decision.dead_letter()) {
+      refusal = EventRefusal{slot->decision.reason, slot->decision.detail, slot->decision.field};
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (idle_.size() < kMaxIdle) idle_.push_back(std::move(slot));
+    return refusal;
+  }
+
+ private:
+  struct Slot {
+    explicit Slot(const RoutingConfig& c) : router(c) {}
+    Router router;
+    Decision decision;
+  };
+  static constexpr std::size_t kMaxIdle = 8;
+  const RoutingConfig config_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Slot>> idle_;
+};
+
 std::string describe_rules(const Settings& s) {
   std::ostringstream out;
   out << "routing table (" << s.input << " -> " << s.output << "):\n";
@@ -286,6 +324,9 @@ class Spec final : public StageSpec {
   int run_tool(const std::string& tool, std::istream& in, std::ostream& out) const override {
     return tool == "route" ? route_tool(s_, in, out) : -1;
   }
+  std::shared_ptr<EventCheck> event_check() const override {
+    return std::make_shared<RouterCheck>(s_.routing);
+  }
   std::unique_ptr<Stage> create(StageContext& ctx) const override {
     return std::make_unique<RulesRouter>(s_, ctx);
   }
@@ -328,8 +369,9 @@ std::optional<Condition> parse_condition(ConfigSection& rule, const toml::node& 
   return forms == 1 ? std::optional<Condition>(c) : std::nullopt;
 }
 
-std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig&) {
+std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& common) {
   Settings s;
+  s.routing.limits = common.events;
   s.input = section.string("input", s.input);
   s.output = section.string("output", s.output);
   s.dead_letter_topic = section.string("dead_letter_topic", s.dead_letter_topic);

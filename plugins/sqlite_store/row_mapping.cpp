@@ -1,7 +1,6 @@
 #include "sqlite_store/row_mapping.hpp"
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -13,42 +12,6 @@ namespace pemx::sqlite_store {
 
 namespace {
 
-// The deepest nesting of arrays and objects, counted on the bytes (strings skipped), stopping
-// as soon as `limit` is exceeded. Malformed input is the parser's business, not this one's.
-int nesting_depth(std::string_view text, int limit) {
-  int depth = 0, deepest = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    switch (c) {
-      case '"':
-        in_string = true;
-        break;
-      case '{':
-      case '[':
-        if (++depth > deepest) deepest = depth;
-        if (deepest > limit) return deepest;
-        break;
-      case '}':
-      case ']':
-        --depth;
-        break;
-      default:
-        break;
-    }
-  }
-  return deepest;
-}
-
 std::string text_of(const rapidjson::Value& v) { return {v.GetString(), v.GetStringLength()}; }
 
 const rapidjson::Value* member(const rapidjson::Value& obj, std::string_view name) {
@@ -59,11 +22,7 @@ const rapidjson::Value* member(const rapidjson::Value& obj, std::string_view nam
 }  // namespace
 
 Result<EventRow> map_event_row(std::string_view value, const SourcePosition& source,
-                               std::int64_t stored_at_ms) {
-  if (nesting_depth(value, kMaxJsonDepth) > kMaxJsonDepth) {
-    return Error{std::string(kInvalidJson),
-                 "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels"};
-  }
+                               std::int64_t stored_at_ms, const event::JsonLimits& limits) {
   // Most events fit the stack buffer: no heap allocation for the parse tree.
   char buffer[8192];
   rapidjson::MemoryPoolAllocator<> allocator(buffer, sizeof buffer);
@@ -72,11 +31,8 @@ Result<EventRow> map_event_row(std::string_view value, const SourcePosition& sou
   // (7.31 stays 7.31).
   constexpr unsigned kFlags =
       rapidjson::kParseValidateEncodingFlag | rapidjson::kParseFullPrecisionFlag;
-  doc.Parse<kFlags>(value.data(), value.size());
-  if (doc.HasParseError()) {
-    return Error{std::string(kInvalidJson),
-                 std::string(rapidjson::GetParseError_En(doc.GetParseError())) + " at byte " +
-                     std::to_string(doc.GetErrorOffset())};
+  if (event::JsonError error = event::parse_bounded<kFlags>(doc, value, limits)) {
+    return Error{std::string(event::reason_code(error.problem)), std::move(error.detail)};
   }
   if (!doc.IsObject()) return Error{std::string(kInvalidJson), "an event must be a JSON object"};
 
@@ -103,7 +59,7 @@ Result<EventRow> map_event_row(std::string_view value, const SourcePosition& sou
   if (const rapidjson::Value* data = member(doc, event::kData)) {
     rapidjson::StringBuffer out;
     rapidjson::Writer<rapidjson::StringBuffer> writer(out);
-    data->Accept(writer);  // depth is bounded above, so the recursion is too
+    data->Accept(writer);  // parse_bounded bounded the depth, so the recursion is too
     row.data_json.assign(out.GetString(), out.GetSize());
   } else {
     row.data_json = "{}";

@@ -7,17 +7,16 @@
 #include <string>
 #include <string_view>
 
+#include "event/json.hpp"
 #include "pemx/result.hpp"
 
 namespace pemx::sqlite_store {
 
 // Dead-letter reasons (Error::code of a failed mapping), carried in the pemx-dlq-reason
-// header. The same codes as the router's for the same faults.
-inline constexpr std::string_view kInvalidJson = "invalid_json";    // not a JSON object
+// header. The same codes as the router's for the same faults: event::reason_code's for JSON
+// that is malformed, too deep, too large or has a duplicate key, and:
+inline constexpr std::string_view kInvalidJson = event::kReasonInvalidJson;  // not a JSON object
 inline constexpr std::string_view kInvalidEvent = "invalid_event";  // fails validate_event
-
-// Deeper JSON is refused before parsing, so a hostile message cannot exhaust the stack.
-inline constexpr int kMaxJsonDepth = 64;
 
 struct EventRow {
   std::string event_id;
@@ -40,10 +39,11 @@ struct SourcePosition {
   std::int64_t offset = -1;
 };
 
-// The row for one message value, or Error{kInvalidJson | kInvalidEvent, detail}. The detail
+// The row for one message value, or Error{reason code, detail}; the JSON is parsed within
+// `limits` (depth, size, no duplicate key). The detail
 // of an invalid event lists every failing field with the reference's message
 // ("eventId: Event ID must be a valid UUID; region: Region is required").
 Result<EventRow> map_event_row(std::string_view value, const SourcePosition& source,
-                               std::int64_t stored_at_ms);
+                               std::int64_t stored_at_ms, const event::JsonLimits& limits = {});
 
 }  // namespace pemx::sqlite_store

@@ -47,6 +47,7 @@ struct Settings {
   kafka::Properties properties;  // dead-letter producer overrides
   RetryPolicy retry{100ms, 5s, 2.0, 0};
   std::chrono::milliseconds give_up_after{60s};  // a write failing this long is fatal
+  event::JsonLimits limits;                      // [events]
 };
 
 const char* sync_name(SyncMode mode) { return mode == SyncMode::kFull ? "full" : "normal"; }
@@ -76,7 +77,8 @@ class SqliteStore final : public Stage {
     stored_ = &m.counter("pemx_sqlite_store_stored_total", "Events stored (new rows)", stage);
     duplicates_ = &m.counter("pemx_sqlite_store_duplicates_total",
                              "Events whose eventId was already stored (redeliveries)", stage);
-    for (auto reason : {kInvalidJson, kInvalidEvent}) {
+    for (auto reason : {kInvalidJson, event::kReasonTooDeep, event::kReasonTooLarge,
+                        event::kReasonDuplicateKey, kInvalidEvent}) {
       dead_[std::string(reason)] = &m.counter(
           "pemx_sqlite_store_dead_lettered_total", "Events sent to the dead-letter topic",
           {{"stage", ctx.name}, {"reason", std::string(reason)}});
@@ -151,7 +153,8 @@ class SqliteStore final : public Stage {
 
   // A record becomes a row of the batch, or a dead letter.
   void take(RecordPtr rec, const std::stop_token& st) {
-    auto row = map_event_row(rec->value, {rec->topic, rec->partition, rec->offset}, now_ms());
+    auto row = map_event_row(rec->value, {rec->topic, rec->partition, rec->offset}, now_ms(),
+                             s_.limits);
     if (row) {
       rec->event_id = row.value().event_id;
       rec->event_type = row.value().event_type;
@@ -383,6 +386,7 @@ class Spec final : public StageSpec {
 std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& common) {
   Settings s;
   s.kafka = common.kafka;
+  s.limits = common.events;
   s.input = section.string("input", s.input);
   s.acks = section.string("acks", s.acks);
   s.store.path = section.string("path", common.store.path);

@@ -112,6 +112,13 @@ void parse_common(ConfigSection& root, CommonConfig& c) {
     if (c.store.path.empty()) st->error("path", "must name a file");
     st->reject_unknown();
   }
+  if (auto ev = root.table("events")) {
+    c.events.max_depth = static_cast<std::size_t>(ev->integer(
+        "max_depth", static_cast<std::int64_t>(c.events.max_depth), 2, 1000));
+    c.events.max_bytes = static_cast<std::size_t>(ev->integer(
+        "max_bytes", static_cast<std::int64_t>(c.events.max_bytes), 256, 64 * 1024 * 1024));
+    ev->reject_unknown();
+  }
   if (auto l = root.table("log")) {
     std::string level = l->string("level", "info");
     if (!parse_log_level(level, c.log_level)) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/config_section.hpp"
+#include "event/json.hpp"
 #include "kafka/kafka_config.hpp"
 #include "pemx/log.hpp"
 #include "pemx/registry.hpp"
@@ -26,6 +27,7 @@ struct CommonConfig {
   kafka::KafkaConfig kafka;
   HttpConfig http;
   StoreConfig store;
+  event::JsonLimits events;  // [events]: bounds on every event read from Kafka or HTTP
   LogLevel log_level = LogLevel::kInfo;
   std::chrono::milliseconds stats_interval{std::chrono::seconds(30)};
   std::chrono::milliseconds drain_timeout{std::chrono::seconds(30)};

@@ -121,6 +121,12 @@ int Supervisor::run() {
   Activity activity;
   activity.role = role_;
   activity.started_at_ms = epoch_ms_now();
+  // Every router of the config offers its decision, whether this role enables it or not.
+  std::map<std::string, std::shared_ptr<EventCheck>> event_checks;
+  for (const auto& inst : config_.stages) {
+    if (!inst.spec) continue;
+    if (auto check = inst.spec->event_check()) event_checks.emplace(inst.name, std::move(check));
+  }
   // Construct in role order; a failure here is a start-up failure.
   std::vector<std::unique_ptr<Stage>> stages;
   for (const auto& name : names) {
@@ -131,6 +137,7 @@ int Supervisor::run() {
     ctx.metrics = &metrics_;
     ctx.kafka_brokers = brokers;
     ctx.readers = &readers;
+    ctx.event_checks = event_checks;
     ctx.activity = &activity;
     for (const auto& port : inst->spec->ports()) ctx.queues[port.queue] = queues.at(port.queue).get();
     ctx.fatal = [&, name](const std::string& reason) {

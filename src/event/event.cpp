@@ -1,35 +1,30 @@
 #include "event/event.hpp"
 
-#include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 namespace pemx::event {
 
-ParsedEvent::ParsedEvent()
-    : allocator_(value_buffer_, sizeof value_buffer_),
+ParsedEvent::ParsedEvent(JsonLimits limits)
+    : limits_(limits),
+      allocator_(value_buffer_, sizeof value_buffer_),
       stack_allocator_(stack_buffer_, sizeof stack_buffer_) {}
 
-bool ParsedEvent::parse(std::string_view json, std::string& error) {
+JsonError ParsedEvent::parse(std::string_view json) {
   doc_.reset();
   allocator_.Clear();
   stack_allocator_.Clear();
   doc_.emplace(&allocator_, sizeof stack_buffer_ / 2, &stack_allocator_);
-  doc_->Parse<rapidjson::kParseValidateEncodingFlag>(json.data(), json.size());
-  if (doc_->HasParseError()) {
-    error = std::string(rapidjson::GetParseError_En(doc_->GetParseError())) + " at byte " +
-            std::to_string(doc_->GetErrorOffset());
-    return false;
+  JsonError error = parse_bounded<rapidjson::kParseValidateEncodingFlag>(*doc_, json, limits_,
+                                                                         &stack_allocator_);
+  if (!error && !doc_->IsObject()) {
+    error = {JsonProblem::kSyntax, "an event must be a JSON object"};
   }
-  if (!doc_->IsObject()) {
-    error = "an event must be a JSON object";
-    return false;
-  }
-  return true;
+  return error;
 }
 
-const rapidjson::Value* ParsedEvent::find(std::string_view path) const {
-  const rapidjson::Value* cur = &*doc_;
+const rapidjson::Value* find_path(const rapidjson::Value& root, std::string_view path) {
+  const rapidjson::Value* cur = &root;
   while (true) {
     auto dot = path.find('.');
     std::string_view step = path.substr(0, dot);
@@ -41,6 +36,10 @@ const rapidjson::Value* ParsedEvent::find(std::string_view path) const {
     if (dot == std::string_view::npos) return cur;
     path.remove_prefix(dot + 1);
   }
+}
+
+const rapidjson::Value* ParsedEvent::find(std::string_view path) const {
+  return find_path(*doc_, path);
 }
 
 std::optional<std::string_view> ParsedEvent::string_at(std::string_view path) const {

@@ -8,6 +8,8 @@
 
 #include <rapidjson/document.h>
 
+#include "event/json.hpp"
+
 namespace pemx::event {
 
 // The reference event's field names.
@@ -20,13 +22,13 @@ inline constexpr std::string_view kData = "data";
 
 class ParsedEvent {
  public:
-  ParsedEvent();
+  explicit ParsedEvent(JsonLimits limits = {});
   ParsedEvent(const ParsedEvent&) = delete;
   ParsedEvent& operator=(const ParsedEvent&) = delete;
 
-  // Parses `json` (must be valid UTF-8 and a JSON object). On failure, `error` says why and
-  // where (byte offset).
-  bool parse(std::string_view json, std::string& error);
+  // Parses `json` within the limits (json.hpp): valid UTF-8, a JSON object, no duplicate key.
+  // On failure, what is wrong and where (byte offset, key path).
+  JsonError parse(std::string_view json);
   const rapidjson::Value& root() const { return *doc_; }
   // The value at a dotted path, or null when any step is missing or not an object.
   const rapidjson::Value* find(std::string_view dotted_path) const;
@@ -41,8 +43,13 @@ class ParsedEvent {
   rapidjson::MemoryPoolAllocator<> stack_allocator_;
   using Document = rapidjson::GenericDocument<rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>,
                                               rapidjson::MemoryPoolAllocator<>>;
+  JsonLimits limits_;
   std::optional<Document> doc_;
 };
+
+// The value at a dotted path ("data.country") inside `root`, or null when any step is missing
+// or not an object.
+const rapidjson::Value* find_path(const rapidjson::Value& root, std::string_view dotted_path);
 
 // Text of a scalar usable in a topic name: a non-empty string as it is, an integer in
 // decimal; nullopt for anything else (empty string, null, float, bool, object, array).

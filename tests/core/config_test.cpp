@@ -894,5 +894,36 @@ TEST_CASE("load_config reads a file", "[unit][config]") {
         Lines{path.string() + ": cannot read the config file; pass --config FILE"});
 }
 
+// --- [events]: the limits on every event -------------------------------------------------
+
+TEST_CASE("[events] sets the nesting and size limits of every stage", "[unit][config]") {
+  auto r = load(kPemxToml, {"events.max_depth=3", "events.max_bytes=4096"});
+  REQUIRE(r.errors.empty());
+  CHECK(r.config->common.events.max_depth == 3);
+  CHECK(r.config->common.events.max_bytes == 4096);
+  // The router reads them: data holding an array is level 3, an object inside it level 4.
+  auto lines = route_lines(*r.config, reference_event("Country", "US", R"({"a":[1]})", "P1") +
+                                          "\n" +
+                                          reference_event("Country", "US", R"({"a":[{}]})", "P1") +
+                                          "\n");
+  REQUIRE(lines.size() == 2);
+  CHECK_THAT(lines[0], !Catch::Matchers::Contains("dead_letter"));
+  CHECK_THAT(lines[1], Catch::Matchers::Contains(R"("dead_letter":"nesting_too_deep")"));
+  // And the push's check is the same router.
+  auto check = r.config->stage("router")->spec->event_check();
+  REQUIRE(check);
+  auto refusal = check->check(reference_event("Country", "US", R"({"a":[{}]})", "P1"));
+  REQUIRE(refusal);
+  CHECK(refusal->reason == "nesting_too_deep");
+}
+
+TEST_CASE("[events] limits out of range are refused", "[unit][config]") {
+  auto r = load(kPemxToml, {"events.max_depth=1", "events.max_bytes=100"});
+  CHECK(has_error(r, "events.max_depth", "value 1 is out of range; expected 2 to 1000"));
+  CHECK(has_error(r, "events.max_bytes", "value 100 is out of range; expected 256 to 67108864"));
+  CHECK(has_error(load(kPemxToml, {"events.max_dept=10"}), "events.max_dept",
+                  "unknown key; did you mean \"max_depth\"?"));
+}
+
 }  // namespace
 }  // namespace pemx

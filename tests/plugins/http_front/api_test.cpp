@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 #include <rapidjson/document.h>
 
+#include "builtin_stages.hpp"
+#include "core/config.hpp"
 #include "http_front/api.hpp"
 #include "http_front/server.hpp"
 #include "support/json.hpp"
@@ -237,4 +239,127 @@ TEST_CASE("the Host guard: a loopback listener answers to loopback names only, u
   CHECK(host_allowed("pemx.example.com:8080", "10.1.2.3", {"pemx.example.com"}));
   CHECK(host_allowed("10.1.2.3:8080", "10.1.2.3", {"pemx.example.com"}));
   CHECK_FALSE(host_allowed("evil.example", "10.1.2.3", {"pemx.example.com"}));
+}
+
+// --- the push decides like the router ----------------------------------------------------
+
+namespace {
+// The event check of the router in the shipped pemx.toml, made the way the supervisor makes it.
+std::shared_ptr<EventCheck> shipped_router_check() {
+  Registry registry = builtin_stages();
+  LoadResult loaded = load_config(PEMX_SOURCE_DIR "/pemx.toml", {}, registry);
+  REQUIRE(loaded.errors.empty());
+  const StageInstance* router = loaded.config->stage("router");
+  REQUIRE(router != nullptr);
+  auto check = router->spec->event_check();
+  REQUIRE(check != nullptr);
+  return check;
+}
+std::string with(std::string event, const std::string& from, const std::string& to) {
+  auto at = event.find(from);
+  REQUIRE(at != std::string::npos);
+  return event.replace(at, from.size(), to);
+}
+}  // namespace
+
+TEST_CASE("push: an event the router would dead-letter is a 400 with its reason",
+          "[unit][http][push_check]") {
+  auto check = shipped_router_check();
+  PushRules rules;
+  rules.check = check.get();
+
+  struct Case {
+    std::string event;
+    std::string reason;
+    std::string path;
+  };
+  const Case cases[] = {
+      {with(kValid, "\"Country\"", "\"InventoryUpdate\""), "unknown_event_type",
+       "events[1].eventType"},
+      {with(kValid, "\"Sweden\"", "\"New Zealand\""), "illegal_topic", "events[1].data.country"},
+      {with(kValid, "\"Sweden\"", "\"" + std::string(300, 'x') + "\""), "illegal_topic",
+       "events[1].data.country"},
+      {with(with(kValid, "\"Country\"", "\"ProductPriceUpdate\""), "\"EU\"", "\"EU/US\""),
+       "illegal_topic", "events[1].region"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.event);
+    // A good event first: the answer names the refused one only, and nothing is produced.
+    auto v = parse_push_request(R"({"events":[)" + kValid + "," + c.event + "]}", rules);
+    REQUIRE(std::holds_alternative<Answer>(v));
+    const Answer& a = std::get<Answer>(v);
+    CHECK(a.status == 400);
+    auto d = parse_json(a.body);
+    REQUIRE(d["errors"].Size() == 1);
+    const auto& e = d["errors"][0];
+    CHECK(std::string(e["reason"].GetString()) == c.reason);
+    CHECK(std::string(e["path"].GetString()) == c.path);
+    CHECK(std::string(e["location"].GetString()) == "body");
+    CHECK_THAT(std::string(e["msg"].GetString()),
+               Catch::Matchers::StartsWith("the router would not deliver this event (" + c.reason));
+  }
+  // Without the check (a web role with no router in its config) the reference rules alone.
+  auto v = parse_push_request(
+      R"({"events":[)" + with(kValid, "\"Country\"", "\"InventoryUpdate\"") + "]}", {});
+  CHECK(std::holds_alternative<std::vector<PushEvent>>(v));
+}
+
+TEST_CASE("push: what the router routes is accepted, and reference messages come first",
+          "[unit][http][push_check]") {
+  auto check = shipped_router_check();
+  PushRules rules;
+  rules.check = check.get();
+  auto v = parse_push_request(R"({"events":[)" + kValid + "]}", rules);
+  REQUIRE(std::holds_alternative<std::vector<PushEvent>>(v));
+  // Every event is asked about exactly as it is produced.
+  CHECK(check->check(std::get<std::vector<PushEvent>>(v)[0].value) == std::nullopt);
+
+  // An event failing the reference's rules gets the reference's messages, not the router's.
+  auto bad = parse_push_request(
+      R"({"events":[)" + with(with(kValid, "\"Country\"", "\"Nope\""), "\"EU\"", "\"\"") + "]}",
+      rules);
+  REQUIRE(std::holds_alternative<Answer>(bad));
+  auto d = parse_json(std::get<Answer>(bad).body);
+  REQUIRE(d["errors"].Size() == 1);
+  CHECK(std::string(d["errors"][0]["msg"].GetString()) == "Region is required");
+  CHECK_FALSE(d["errors"][0].HasMember("reason"));
+}
+
+TEST_CASE("push: a body nested too deeply is a 400, never a crash", "[unit][http][push_check]") {
+  // 240 KB of nested arrays in data crashed the server (stack overflow in the parser).
+  const std::string deep = std::string(120'000, '[') + std::string(120'000, ']');
+  auto a = push_answer(R"({"events":[)" + with(kValid, "\"Sweden\"", deep) + "]}");
+  CHECK(a.status == 400);
+  CHECK_THAT(a.body, Catch::Matchers::Contains("nested too deeply"));
+  CHECK_THAT(a.body, Catch::Matchers::Contains("at most 64 levels"));
+
+  // Exactly the event limit is fine: the event is level 1, data 2, 62 more arrays inside.
+  std::string at_limit = std::string(62, '[') + std::string(62, ']');
+  auto ok = parse_push_request(R"({"events":[)" + with(kValid, "\"Sweden\"", at_limit) + "]}");
+  CHECK(std::holds_alternative<std::vector<PushEvent>>(ok));
+  std::string over = std::string(63, '[') + std::string(63, ']');
+  CHECK(push_answer(R"({"events":[)" + with(kValid, "\"Sweden\"", over) + "]}").status == 400);
+}
+
+TEST_CASE("push: a duplicate key anywhere is a 400 naming it", "[unit][http][push_check]") {
+  auto a = push_answer(R"({"events":[)" +
+                       with(kValid, "\"productId\":\"P1\"", R"("productId":"P1","productId":"P2")") +
+                       "]}");
+  CHECK(a.status == 400);
+  CHECK_THAT(a.body, Catch::Matchers::Contains(R"(duplicate key \"productId\" in events[0])"));
+  a = push_answer(R"({"events":[)" + kValid + R"(],"events":[]})");
+  CHECK_THAT(a.body, Catch::Matchers::Contains(R"(duplicate key \"events\" at the top level)"));
+}
+
+TEST_CASE("push: an event larger than max_bytes is a 400 for that event",
+          "[unit][http][push_check]") {
+  PushRules rules;
+  rules.limits.max_bytes = 400;
+  std::string big = with(kValid, "\"Sweden\"", "\"" + std::string(300, 's') + "\"");
+  auto v = parse_push_request(R"({"events":[)" + kValid + "," + big + "]}", rules);
+  REQUIRE(std::holds_alternative<Answer>(v));
+  auto d = parse_json(std::get<Answer>(v).body);
+  REQUIRE(d["errors"].Size() == 1);
+  CHECK(std::string(d["errors"][0]["path"].GetString()) == "events[1]");
+  CHECK(std::string(d["errors"][0]["reason"].GetString()) == "event_too_large");
 }

@@ -262,6 +262,74 @@ TEST_CASE("unparsable JSON is dead-lettered as invalid_json", "[unit][routing]")
   }
 }
 
+TEST_CASE("a value nested 500,000 levels deep is nesting_too_deep, not a crash",
+          "[unit][routing]") {
+  // The recursive parse this replaced overflowed the stack. A child process routes it, so a
+  // crash fails only this test. (Half a million levels: within the default 1 MiB per event.)
+  const std::string deep = std::string(500'000, '[') + std::string(500'000, ']');
+  pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL}) std::signal(sig, SIG_DFL);
+    Router router(reference_config());
+    Decision d = router.route(event("Country", "US", R"({"country":"US","x":)" + deep + "}"));
+    _exit(d.reason == kTooDeep && d.topics.empty() ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  INFO("the child was killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0));
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+
+  Router router(reference_config());
+  Decision d = router.route(event("Country", "US", R"({"x":)" + deep.substr(0, 499'000) + "}"));
+  CHECK(d.reason == kTooDeep);
+  CHECK_THAT(d.detail, Contains("nested deeper than 64 levels"));
+  CHECK(d.event_id.empty());  // nothing of a refused parse is trusted
+  // The next event is routed as usual: the parse arena is reused.
+  CHECK(router.route(event("Country", "US", R"({"country":"SE"})")).topics ==
+        Topics{"country-SE", kStorageTopic});
+}
+
+TEST_CASE("the nesting and size limits come from the config", "[unit][routing]") {
+  RoutingConfig config = reference_config();
+  config.limits = {4, 300};
+  Router router(config);
+  // The event object is level 1, data 2, so data may hold two more levels.
+  CHECK_FALSE(router.route(event("Country", "US", R"({"a":[{"b":1}]})")).dead_letter());
+  CHECK(router.route(event("Country", "US", R"({"a":[{"b":[]}]})")).reason == kTooDeep);
+  Decision d = router.route(event("Country", "US", "{\"a\":\"" + std::string(200, 'x') + "\"}"));
+  CHECK(d.reason == kTooLarge);
+  CHECK_THAT(d.detail, Contains("at most 300"));
+}
+
+TEST_CASE("an event with a duplicate key is duplicate_key, at any level", "[unit][routing]") {
+  Router router(reference_config());
+  // RapidJSON finds the first "eventType", JSON.parse keeps the last: refused either way.
+  std::string twice = event("Country", "US", R"({"country":"SE"})");
+  twice.insert(1, R"("eventType":"ProductPriceUpdate",)");
+  Decision d = router.route(twice);
+  CHECK(d.reason == kDuplicateKey);
+  CHECK(d.detail == R"(duplicate key "eventType" at the top level)");
+  CHECK(d.topics.empty());
+
+  d = router.route(event("Country", "US", R"({"country":"SE","country":"US"})"));
+  CHECK(d.reason == kDuplicateKey);
+  CHECK(d.detail == R"(duplicate key "country" in data)");
+}
+
+TEST_CASE("a refusal names the event field at fault", "[unit][routing]") {
+  Router router(reference_config());
+  CHECK(router.route(event("InventoryUpdate", "US", "{}")).field == "eventType");
+  CHECK(router.route(event("ProductPriceUpdate", "US/EU", "{}")).field == "region");
+  CHECK(router.route(event("Country", "US", R"({"country":"New Zealand"})")).field ==
+        "data.country");
+  Decision d = router.route(event("Country", "", "{}"));
+  CHECK(d.reason == kInvalidEvent);
+  CHECK(d.field == "region");
+  CHECK(router.route(event("Country", "US", "{}")).field.empty());  // routed
+}
+
 TEST_CASE("an event failing the reference's field rules is invalid_event", "[unit][routing]") {
   Router router(reference_config());
   Decision d = router.route(

@@ -124,7 +124,7 @@ TEST_CASE("deeply nested JSON is refused before parsing", "[unit][sqlite_store]"
       event("2024-01-01T00:00:00Z", std::string(100'000, '[') + std::string(100'000, ']'));
   auto row = map_event_row(deep, kSource, 0);
   REQUIRE_FALSE(row.ok());
-  CHECK(row.error().code == kInvalidJson);
+  CHECK(row.error().code == event::kReasonTooDeep);
   CHECK_THAT(row.error().message, Contains("deeper than 64"));
 
   // Brackets inside strings do not count.

@@ -1,0 +1,26 @@
+#pragma once
+// EventCheck: a stage that decides where events go (the router) offers that decision to other
+// stages, so that what one accepts the other routes. The HTTP push asks it for every event
+// before producing anything: a 201 then means "acknowledged by Kafka and routable", never
+// "accepted here, dead-lettered there".
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace pemx {
+
+// Why an event would not be routed.
+struct EventRefusal {
+  std::string reason;  // the dead-letter reason code (pemx-dlq-reason), e.g. "unknown_event_type"
+  std::string detail;  // what is wrong, for the client
+  std::string field;   // the event field at fault (dotted path), empty when none
+};
+
+class EventCheck {
+ public:
+  virtual ~EventCheck() = default;
+  // Thread-safe. nullopt when the event (its JSON text, as it would be produced) is routed.
+  virtual std::optional<EventRefusal> check(std::string_view event_json) = 0;
+};
+
+}  // namespace pemx

@@ -1,0 +1,135 @@
+#pragma once
+// Bounded JSON parsing, for every byte that comes from outside (Kafka messages, HTTP bodies).
+//
+// - RapidJSON's iterative parser: no recursion driven by the input.
+// - A nesting limit enforced while parsing: the parse stops at the first object or array
+//   deeper than the limit, before it is built, so a value nested a million levels deep costs
+//   no more than one nested `max_depth` levels.
+// - A size limit, checked before a byte is read.
+// - Duplicate keys, at any level, are refused: RapidJSON keeps both and finds the first, while
+//   JavaScript's JSON.parse (the reference system and its consumers) keeps the last, so such
+//   an event would be validated and routed as one thing and read downstream as another.
+//
+// Every value a successful parse returns is at most `max_depth` deep, so the recursive walks
+// that follow (validation, Writer::Accept) are bounded too.
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include <rapidjson/document.h>
+#include <rapidjson/encodedstream.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
+
+namespace pemx::event {
+
+struct JsonLimits {
+  std::size_t max_depth = 64;           // objects and arrays inside each other; the root is 1
+  std::size_t max_bytes = 1024 * 1024;  // bytes of one event
+};
+
+enum class JsonProblem { kNone, kSyntax, kTooDeep, kTooLarge, kDuplicateKey };
+
+// Dead-letter reason codes (the pemx-dlq-reason header) of each problem.
+inline constexpr std::string_view kReasonInvalidJson = "invalid_json";
+inline constexpr std::string_view kReasonTooDeep = "nesting_too_deep";
+inline constexpr std::string_view kReasonTooLarge = "event_too_large";
+inline constexpr std::string_view kReasonDuplicateKey = "duplicate_key";
+std::string_view reason_code(JsonProblem problem);
+
+struct JsonError {
+  JsonProblem problem = JsonProblem::kNone;
+  std::string detail;  // what and where, for the operator or the client
+  explicit operator bool() const { return problem != JsonProblem::kNone; }
+};
+
+// The first duplicate key in `value` (which must be at most `max_depth` deep), as a message
+// naming the key and where it is ("duplicate key \"price\" in data.items[2]"); empty if none.
+std::string find_duplicate_key(const rapidjson::Value& value);
+
+namespace detail {
+
+std::string too_deep_detail(std::size_t max_depth, std::size_t offset);
+std::string too_large_detail(std::size_t size, std::size_t max_bytes);
+
+// A SAX handler in front of the document's: counts depth and stops the parse when it passes
+// the limit.
+template <typename Next>
+class DepthLimit {
+ public:
+  using Ch = char;
+  DepthLimit(Next& next, std::size_t max_depth) : next_(next), max_depth_(max_depth) {}
+  bool Null() { return next_.Null(); }
+  bool Bool(bool b) { return next_.Bool(b); }
+  bool Int(int i) { return next_.Int(i); }
+  bool Uint(unsigned u) { return next_.Uint(u); }
+  bool Int64(std::int64_t i) { return next_.Int64(i); }
+  bool Uint64(std::uint64_t u) { return next_.Uint64(u); }
+  bool Double(double d) { return next_.Double(d); }
+  bool RawNumber(const Ch* s, rapidjson::SizeType n, bool copy) { return next_.RawNumber(s, n, copy); }
+  bool String(const Ch* s, rapidjson::SizeType n, bool copy) { return next_.String(s, n, copy); }
+  bool Key(const Ch* s, rapidjson::SizeType n, bool copy) { return next_.Key(s, n, copy); }
+  bool StartObject() { return enter() && next_.StartObject(); }
+  bool EndObject(rapidjson::SizeType members) {
+    --depth_;
+    return next_.EndObject(members);
+  }
+  bool StartArray() { return enter() && next_.StartArray(); }
+  bool EndArray(rapidjson::SizeType elements) {
+    --depth_;
+    return next_.EndArray(elements);
+  }
+  bool too_deep() const { return too_deep_; }
+
+ private:
+  bool enter() {
+    if (++depth_ > max_depth_) too_deep_ = true;
+    return !too_deep_;
+  }
+  Next& next_;
+  std::size_t max_depth_;
+  std::size_t depth_ = 0;
+  bool too_deep_ = false;
+};
+
+}  // namespace detail
+
+// Parses `text` into `doc` within `limits`. kFlags are RapidJSON parse flags (the iterative
+// flag is always added). `reader_stack` is the allocator of the parser's own stack (null: the
+// parser makes one). On failure the error says what and where, and `doc` holds nothing to use.
+template <unsigned kFlags, typename Allocator, typename StackAllocator>
+JsonError parse_bounded(
+    rapidjson::GenericDocument<rapidjson::UTF8<>, Allocator, StackAllocator>& doc,
+    std::string_view text, const JsonLimits& limits, StackAllocator* reader_stack = nullptr) {
+  if (text.size() > limits.max_bytes) {
+    return {JsonProblem::kTooLarge, detail::too_large_detail(text.size(), limits.max_bytes)};
+  }
+  using Document = rapidjson::GenericDocument<rapidjson::UTF8<>, Allocator, StackAllocator>;
+  rapidjson::ParseResult result;
+  bool too_deep = false;
+  auto generate = [&](Document& handler) {
+    detail::DepthLimit<Document> limited(handler, limits.max_depth);
+    rapidjson::GenericReader<rapidjson::UTF8<>, rapidjson::UTF8<>, StackAllocator> reader(
+        reader_stack);
+    rapidjson::MemoryStream memory(text.data(), text.size());
+    rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(memory);
+    result = reader.template Parse<kFlags | rapidjson::kParseIterativeFlag>(in, limited);
+    too_deep = limited.too_deep();
+    return !result.IsError();
+  };
+  doc.Populate(generate);
+  if (too_deep) {
+    return {JsonProblem::kTooDeep, detail::too_deep_detail(limits.max_depth, result.Offset())};
+  }
+  if (result.IsError()) {
+    return {JsonProblem::kSyntax, std::string(rapidjson::GetParseError_En(result.Code())) +
+                                      " at byte " + std::to_string(result.Offset())};
+  }
+  if (std::string duplicate = find_duplicate_key(doc); !duplicate.empty()) {
+    return {JsonProblem::kDuplicateKey, std::move(duplicate)};
+  }
+  return {};
+}
+
+}  // namespace pemx::event
