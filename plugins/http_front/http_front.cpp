@@ -153,6 +153,8 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
   s.server.inline_queries = section.boolean("inline_queries", true);
   s.server.max_header_bytes =
       static_cast<std::size_t>(section.integer("max_header_bytes", 8192, 1024, 1 << 20));
+  s.server.max_header_fields =
+      static_cast<std::size_t>(section.integer("max_header_fields", 100, 8, 10000));
   s.server.max_body_bytes =
       static_cast<std::size_t>(section.integer("max_body_bytes", 1 << 20, 1024, 64 << 20));
   s.server.idle_timeout = section.duration("idle_timeout", s.server.idle_timeout,

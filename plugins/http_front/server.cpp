@@ -23,6 +23,7 @@
 #include "http_front/openapi.hpp"
 #include "http_front/overview.hpp"
 #include "http_front/pusher.hpp"
+#include "http_front/request_parser.hpp"
 #include "http_front/static_files.hpp"
 #include "pemx/version.hpp"
 
@@ -60,6 +61,7 @@ constexpr std::size_t kLiveMaxBatchBytes = 256 * 1024;  // and bytes (a little m
 constexpr std::size_t kLiveReplay = 20;  // recent events sent to a new stream
 constexpr std::size_t kInlineMaxIds = 10;      // history queries small enough to run inline
 constexpr std::size_t kInlineMaxLimit = 1000;
+constexpr std::size_t kReadAhead = 64 * 1024;  // a session's read buffer beyond max_header_bytes
 
 bool host_allowed(std::string_view host_header, const std::string& listen_host,
                   const std::vector<std::string>& allowed) {
@@ -303,7 +305,8 @@ class LiveStream : public std::enable_shared_from_this<LiveStream> {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, Server::Impl& server)
-      : stream_(std::move(socket)), executor_(stream_.get_executor()), server_(server) {
+      : stream_(std::move(socket)), executor_(stream_.get_executor()), server_(server),
+        buffer_(server.settings.max_header_bytes + kReadAhead) {
     server_.sessions.fetch_add(1);
   }
   ~Session() { server_.sessions.fetch_sub(1); }
@@ -336,9 +339,9 @@ class Session : public std::enable_shared_from_this<Session> {
       do_close();
       return;
     }
-    parser_.emplace();
-    parser_->header_limit(static_cast<std::uint32_t>(server_.settings.max_header_bytes));
-    parser_->body_limit(server_.settings.max_body_bytes);
+    parser_.emplace(RequestLimits{server_.settings.max_header_bytes,
+                                  server_.settings.max_header_fields,
+                                  server_.settings.max_body_bytes});
     idle_ = true;
     stream_.expires_after(server_.settings.idle_timeout);
     http::async_read(stream_, buffer_, *parser_,
@@ -355,16 +358,12 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     started_ = std::chrono::steady_clock::now();
     if (ec) {
-      // A malformed or oversized request: answer it, then close (the stream is unusable).
-      int status = ec == http::error::header_limit ? 431
-                   : ec == http::error::body_limit ? 413
-                                                   : 400;
+      // A malformed or oversized request, or one whose framing is ambiguous (RequestParser):
+      // answer it with "Connection: close", then close. Nothing after it on this connection
+      // is read, so bytes smuggled behind it never run as a request (RFC 9112 6.1, 6.3).
       route_ = "invalid";
       keep_alive_ = false;
-      Answer a = error_answer(status, status == 431   ? "request headers too large"
-                                      : status == 413 ? "request body too large"
-                                                      : "malformed HTTP request: " + ec.message());
-      send(a, "application/json", false);
+      send(error_answer(error_status(ec), error_message(ec)), "application/json", false);
       return;
     }
     handle(parser_->release());
@@ -766,8 +765,11 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   beast::tcp_stream::executor_type executor_;  // the strand; outlives a handed-over stream_
   Server::Impl& server_;
+  // Bounded: a chunk-size line or a trailer section that never ends cannot grow it past
+  // max_header_bytes plus one read (buffer_overflow, answered 400). Body bytes are moved into
+  // the request as they arrive, and a header section is bounded by RequestParser.
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<RequestParser> parser_;
   http::request<http::string_body> req_;
   std::string route_ = "other";
   bool keep_alive_ = false;

@@ -39,7 +39,8 @@ struct ServerSettings {
   int io_threads = 2;
   int query_threads = 2;
   bool inline_queries = true;  // small history queries on the I/O thread when a reader is free
-  std::size_t max_header_bytes = 8 * 1024;
+  std::size_t max_header_bytes = 8 * 1024;  // the whole header section (RequestParser)
+  std::size_t max_header_fields = 100;      // fields in it, empty ones included
   std::size_t max_body_bytes = 1024 * 1024;
   std::chrono::milliseconds idle_timeout{30'000};
   std::chrono::milliseconds push_timeout{10'000};

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <thread>
 
 namespace pemx::test {
 
@@ -152,6 +153,43 @@ bool HttpStream::read_until(const std::string& text, std::chrono::milliseconds t
     data_.append(buf, static_cast<std::size_t>(n));
   }
   return true;
+}
+
+Exchange http_exchange(std::uint16_t port, const std::string& raw,
+                       std::chrono::milliseconds timeout) {
+  Exchange r;
+  int fd = connect_loopback(port);
+  if (fd < 0) return r;
+  // The sender stops when the server stops reading (the send fails once it closed).
+  std::thread sender([fd, &raw] { send_all(fd, raw); });
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    char buf[65536];
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) {
+      r.closed = true;
+      break;
+    }
+    r.received.append(buf, static_cast<std::size_t>(n));
+  }
+  // Unblocks a sender still waiting on a server that kept the connection open.
+  shutdown(fd, SHUT_RDWR);
+  sender.join();
+  close(fd);
+  return r;
+}
+
+std::vector<int> statuses(const std::string& received) {
+  std::vector<int> out;
+  for (auto pos = received.find("HTTP/1."); pos != std::string::npos;
+       pos = received.find("HTTP/1.", pos + 1)) {
+    if (pos + 13 <= received.size() && received[pos + 8] == ' ' && received[pos + 12] == ' ') {
+      out.push_back(std::atoi(received.substr(pos + 9, 3).c_str()));
+    }
+  }
+  return out;
 }
 
 std::uint16_t listening_port(const std::string& log, std::size_t nth) {

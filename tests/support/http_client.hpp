@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace pemx::test {
 
@@ -42,6 +43,19 @@ class HttpStream {
   std::string data_;
   bool closed_ = false;
 };
+
+// Everything the server sends on one connection: raw is sent from another thread while the
+// answer is read, so a server that answers and closes before it has read all of raw (a header
+// flood) is seen doing so. Reads until the server closes the connection or the timeout.
+struct Exchange {
+  std::string received;
+  bool closed = false;  // the server closed (end of stream or reset) before the timeout
+};
+Exchange http_exchange(std::uint16_t port, const std::string& raw,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(30));
+// The HTTP status of each response in `received`, found by their status lines ("HTTP/1.x NNN ",
+// anywhere: a body need not end with a line break before the next response).
+std::vector<int> statuses(const std::string& received);
 
 // The port a pemx log says its HTTP stage listens on ("listening" line), or 0.
 std::uint16_t listening_port(const std::string& log, std::size_t nth = 0);

@@ -64,4 +64,8 @@ TEST_CASE("http settings are checked", "[unit][http]") {
                  "default_limit: must not exceed max_limit"));
   CHECK(mentions(errors_for("max_body_bytes = 10\n"), "max_body_bytes: value 10 is out of range"));
   CHECK(mentions(errors_for("idle_timeout = 5\n"), "idle_timeout: expected a duration"));
+  CHECK(mentions(errors_for("max_header_fields = 0\n"),
+                 "max_header_fields: value 0 is out of range"));
+  CHECK(mentions(errors_for("max_header_fields = \"many\"\n"), "stages.http.max_header_fields"));
+  CHECK(errors_for("max_header_fields = 200\nmax_header_bytes = 16384\n").empty());
 }

@@ -1,6 +1,8 @@
 // The Server over a loopback socket (port 0): HEAD answers like GET without a body on every
-// route that has a GET, HEAD /api/live starts no stream, and a wrong method on /event is a 405
-// that lists the allowed ones.
+// route that has a GET, HEAD /api/live starts no stream, a wrong method on /event is a 405
+// that lists the allowed ones, and requests with ambiguous framing (a header flood,
+// Transfer-Encoding smuggling, Content-Length with Transfer-Encoding, no or two Host headers)
+// are answered and the connection closed, with nothing after them run as a request.
 #include "http_front/server.hpp"
 
 #include <catch2/catch.hpp>
@@ -10,6 +12,7 @@
 #include <boost/asio/write.hpp>
 
 #include <chrono>
+#include <fstream>
 #include <memory>
 #include <string>
 
@@ -72,6 +75,23 @@ std::string exchange(std::uint16_t port, const std::string& raw) {
   boost::system::error_code ec;
   net::read(socket, net::dynamic_buffer(out), ec);  // until the server closes (idle_timeout)
   return out;
+}
+
+// This process's resident memory in KiB (VmRSS in /proc/self/status).
+long rss_kib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+// The server keeps answering normal requests on new connections.
+void check_still_answers(TestServer& t) {
+  HttpResponse r = t.request("GET", "/healthz");
+  CHECK(r.status == 200);
+  CHECK(r.body == R"({"status":"ok"})");
 }
 
 }  // namespace
@@ -151,4 +171,105 @@ TEST_CASE("a method /event does not take is a 405 that lists the ones it does", 
     CHECK(r.headers["allow"] == "GET, HEAD, POST, OPTIONS");
     CHECK(r.body.find("\"error\"") != std::string::npos);
   }
+}
+
+TEST_CASE("a flood of empty header fields is a 431 that closes the connection, in bounded memory",
+          "[unit][http][framing]") {
+  TestServer t;
+  // About 8 MB per request: 2 million "a:" fields, and a request after them that must not run.
+  // The 42-byte head makes the server's reads (512, then 65536 bytes) end inside a field line,
+  // which walked around Beast's own header_limit (request_parser_test.cpp says how).
+  std::string raw = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:0\r\n";
+  const std::size_t kFields = 2'000'000;
+  raw.reserve(raw.size() + kFields * 4 + 64);
+  for (std::size_t i = 0; i < kFields; ++i) raw += "a:\r\n";
+  raw += "\r\nGET /api/info HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  check_still_answers(t);  // warm up: the first connection's allocations are not the flood's
+  const long before = rss_kib();
+  for (int i = 0; i < 4; ++i) {
+    INFO("request " << i);
+    const auto started = std::chrono::steady_clock::now();
+    auto ex = pemx::test::http_exchange(t.server->port(), raw, 20s);
+    CHECK(ex.closed);
+    CHECK(pemx::test::statuses(ex.received) == std::vector<int>{431});
+    CHECK(ex.received.find("Connection: close\r\n") != std::string::npos);
+    CHECK(ex.received.find("too many request header fields") != std::string::npos);
+    CHECK(std::chrono::steady_clock::now() - started < 5s);
+  }
+  const long grown = rss_kib() - before;
+  INFO("RSS grew by " << grown << " KiB");
+  CHECK(grown < 4 * 1024);
+  check_still_answers(t);
+}
+
+TEST_CASE("a Transfer-Encoding other than chunked is a 400 that closes: no smuggled request",
+          "[unit][http][framing]") {
+  TestServer t;
+  for (const char* te : {"gzip", "chunked, gzip", "gzip, chunked"}) {
+    INFO(te);
+    // Read as a body of unknown length, the second request would be smuggled behind it.
+    auto ex = pemx::test::http_exchange(
+        t.server->port(), std::string("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                      "Transfer-Encoding: ") +
+                              te + "\r\n\r\nGET /api/info HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        10s);
+    CHECK(ex.closed);
+    CHECK(pemx::test::statuses(ex.received) == std::vector<int>{400});
+    CHECK(ex.received.find("Connection: close\r\n") != std::string::npos);
+    CHECK(ex.received.find("\"version\"") == std::string::npos);  // /api/info never answered
+  }
+  check_still_answers(t);
+}
+
+TEST_CASE("Content-Length with Transfer-Encoding is a 400 that closes the connection",
+          "[unit][http][framing]") {
+  TestServer t;
+  for (const char* fields : {"Transfer-Encoding: gzip\r\nContent-Length: 5\r\n",
+                             "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+                             "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n"}) {
+    INFO(fields);
+    auto ex = pemx::test::http_exchange(
+        t.server->port(),
+        std::string("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n") + fields +
+            "\r\n0\r\n\r\nGET /api/info HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        10s);
+    CHECK(ex.closed);
+    CHECK(pemx::test::statuses(ex.received) == std::vector<int>{400});
+    CHECK(ex.received.find("Connection: close\r\n") != std::string::npos);
+  }
+  check_still_answers(t);
+}
+
+TEST_CASE("an HTTP/1.1 request without Host, or with two, is a 400 that closes the connection",
+          "[unit][http][framing]") {
+  TestServer t;
+  for (const char* head : {"GET /healthz HTTP/1.1\r\n\r\n",
+                           "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: 127.0.0.1\r\n\r\n",
+                           "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n"}) {
+    INFO(head);
+    auto ex = pemx::test::http_exchange(
+        t.server->port(), std::string(head) + "GET /api/info HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        10s);
+    CHECK(ex.closed);
+    CHECK(pemx::test::statuses(ex.received) == std::vector<int>{400});
+    CHECK(ex.received.find("Host header") != std::string::npos);
+    CHECK(ex.received.find("Connection: close\r\n") != std::string::npos);
+  }
+  // HTTP/1.0 may leave Host out.
+  auto old = pemx::test::http_exchange(t.server->port(), "GET /healthz HTTP/1.0\r\n\r\n", 10s);
+  CHECK(pemx::test::statuses(old.received) == std::vector<int>{200});
+  check_still_answers(t);
+}
+
+TEST_CASE("good requests on one connection are still kept alive", "[unit][http][framing]") {
+  TestServer t;
+  auto ex = pemx::test::http_exchange(
+      t.server->port(),
+      "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+      "POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "2\r\n{}\r\n0\r\n\r\n"
+      "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+      10s);
+  CHECK(ex.closed);
+  CHECK(pemx::test::statuses(ex.received) == std::vector<int>{200, 200, 200});
 }
