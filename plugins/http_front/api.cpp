@@ -313,10 +313,13 @@ std::variant<std::vector<PushEvent>, Answer> parse_push_request(std::string_view
     if (!field_errors.empty()) continue;
     // What is produced, byte for byte, is what the router is asked about.
     std::string value = to_json(e);
-    if (value.size() > rules.limits.max_bytes) {
+    auto pid = e.FindMember("productId");
+    // The message is the event and its key (productId).
+    const std::size_t size = value.size() + pid->value.GetStringLength();
+    if (size > rules.limits.max_bytes) {
       errors.push_back({std::nullopt,
-                        "the event is " + event::detail::too_large_detail(
-                                              value.size(), rules.limits.max_bytes),
+                        "the event with its key is " +
+                            event::detail::too_large_detail(size, rules.limits.max_bytes),
                         base, "body", std::string(event::kReasonTooLarge)});
       continue;
     }
@@ -333,7 +336,6 @@ std::variant<std::vector<PushEvent>, Answer> parse_push_request(std::string_view
         continue;
       }
     }
-    auto pid = e.FindMember("productId");
     out.push_back({std::string(pid->value.GetString(), pid->value.GetStringLength()),
                    std::move(value)});
   }

@@ -228,6 +228,18 @@ void Router::route(std::string_view value, Decision& out) {
   if (out.topics.empty()) {
     out.reason = kNoMatchingRule;
     out.detail = "no rule matches this event";
+    return;
+  }
+  // Each output carries the event, its key and its type and id as headers: all of it must
+  // fit, or the sink could never produce it.
+  const std::size_t output = value.size() + out.key.size() + out.event_type.size() +
+                             out.event_id.size();
+  if (output > config_.limits.max_bytes) {
+    out.reason = kTooLarge;
+    out.detail = "each routed message would be " + std::to_string(output) +
+                 " bytes (event, key and headers); at most " +
+                 std::to_string(config_.limits.max_bytes) + " are accepted";
+    out.topics.clear();
   }
 }
 

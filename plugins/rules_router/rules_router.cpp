@@ -109,6 +109,9 @@ class RulesRouter final : public Stage {
       header(rec, n, "pemx-dlq-reason", d.reason);
       header(rec, n, "pemx-dlq-detail", d.detail);
       header(rec, n, "pemx-dlq-stage", stage_name_);
+      if (auto original = event::fit_dead_letter(rec.value, rec.key.size(), settings_.routing.limits)) {
+        header(rec, n, event::kHeaderOriginalBytes, std::to_string(*original));
+      }
       rec.out_headers.resize(n);
       dead_.at(d.reason)->inc();
       if (activity_ != nullptr) {

@@ -186,6 +186,10 @@ class SqliteStore final : public Stage {
                         {"pemx-source-topic", rec->topic},
                         {"pemx-source-partition", std::to_string(rec->partition)},
                         {"pemx-source-offset", std::to_string(rec->offset)}};
+    if (auto original = event::fit_dead_letter(rec->value, rec->key.size(), s_.limits)) {
+      rec->out_headers.push_back(
+          {std::string(event::kHeaderOriginalBytes), std::to_string(*original)});
+    }
     dead_letters_->send(std::move(rec), st);
   }
 

@@ -1,5 +1,7 @@
 #include "core/config.hpp"
 
+#include <charconv>
+
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -112,12 +114,34 @@ void parse_common(ConfigSection& root, CommonConfig& c) {
     if (c.store.path.empty()) st->error("path", "must name a file");
     st->reject_unknown();
   }
-  if (auto ev = root.table("events")) {
+  auto ev = root.table("events");
+  if (ev) {
     c.events.max_depth = static_cast<std::size_t>(ev->integer(
         "max_depth", static_cast<std::int64_t>(c.events.max_depth), 2, 1000));
     c.events.max_bytes = static_cast<std::size_t>(ev->integer(
         "max_bytes", static_cast<std::int64_t>(c.events.max_bytes), 256, 64 * 1024 * 1024));
     ev->reject_unknown();
+  }
+  // Whatever the events limit lets through must be producible, or one large event would
+  // stop a sink for good: a message of max_bytes plus PEMX's headers fits every producer.
+  std::size_t producer_max = 1'000'000;  // librdkafka's default message.max.bytes
+  for (const auto& [name, value] : c.kafka.properties) {
+    if (name != "message.max.bytes") continue;
+    std::size_t n = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+    if (ec == std::errc() && end == value.data() + value.size()) producer_max = n;
+  }
+  if (c.events.max_bytes + event::kHeaderAllowance > producer_max) {
+    std::string msg = std::to_string(c.events.max_bytes) + " bytes plus " +
+                      std::to_string(event::kHeaderAllowance) +
+                      " for PEMX's headers do not fit the producers' message.max.bytes (" +
+                      std::to_string(producer_max) + "); lower events.max_bytes or raise " +
+                      "kafka.properties.\"message.max.bytes\" (and the topics' max.message.bytes)";
+    if (ev) {
+      ev->error("max_bytes", msg);
+    } else {
+      root.error("events", msg);
+    }
   }
   if (auto l = root.table("log")) {
     std::string level = l->string("level", "info");

@@ -13,6 +13,7 @@
 // Every value a successful parse returns is at most `max_depth` deep, so the recursive walks
 // that follow (validation, Writer::Accept) are bounded too.
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -25,9 +26,15 @@
 namespace pemx::event {
 
 struct JsonLimits {
-  std::size_t max_depth = 64;           // objects and arrays inside each other; the root is 1
-  std::size_t max_bytes = 1024 * 1024;  // bytes of one event
+  std::size_t max_depth = 64;  // objects and arrays inside each other; the root is 1
+  // Bytes of one event, and of each message PEMX produces from it (value, key and the
+  // event-derived headers). Below librdkafka's default message.max.bytes (1,000,000) with
+  // room for PEMX's other headers, so whatever passes can be produced.
+  std::size_t max_bytes = 900'000;
 };
+// What PEMX's own headers (source topic/partition/offset, dead-letter reason, detail and
+// stage) add to a message at most, beyond max_bytes.
+inline constexpr std::size_t kHeaderAllowance = 16 * 1024;
 
 enum class JsonProblem { kNone, kSyntax, kTooDeep, kTooLarge, kDuplicateKey };
 
@@ -43,6 +50,14 @@ struct JsonError {
   std::string detail;  // what and where, for the operator or the client
   explicit operator bool() const { return problem != JsonProblem::kNone; }
 };
+
+// A dead letter carries the event as received, unless that would make a message larger than
+// max_bytes (with its key): then its first max_bytes / 2 bytes, and the caller says so in a
+// header (pemx-dlq-original-bytes) with the returned original size. The whole event stays in
+// its source topic, at the offset the headers name.
+std::optional<std::size_t> fit_dead_letter(std::string& value, std::size_t key_size,
+                                           const JsonLimits& limits);
+inline constexpr std::string_view kHeaderOriginalBytes = "pemx-dlq-original-bytes";
 
 // The first duplicate key in `value` (which must be at most `max_depth` deep), as a message
 // naming the key and where it is ("duplicate key \"price\" in data.items[2]"); empty if none.

@@ -917,6 +917,20 @@ TEST_CASE("[events] sets the nesting and size limits of every stage", "[unit][co
   CHECK(refusal->reason == "nesting_too_deep");
 }
 
+TEST_CASE("[events] max_bytes must fit the producers' message.max.bytes", "[unit][config]") {
+  auto r = load(kPemxToml, {"events.max_bytes=990000"});
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].key == "events.max_bytes");
+  CHECK_THAT(r.errors[0].message,
+             Catch::Matchers::Contains("do not fit the producers' message.max.bytes (1000000)"));
+  // Raised together, it is fine.
+  CHECK(load(kPemxToml, {"events.max_bytes=990000",
+                         R"(kafka.properties."message.max.bytes"=2000000)"})
+            .errors.empty());
+  // Lowering the producers' limit alone is caught too.
+  CHECK_FALSE(load(kPemxToml, {R"(kafka.properties."message.max.bytes"=500000)"}).errors.empty());
+}
+
 TEST_CASE("[events] limits out of range are refused", "[unit][config]") {
   auto r = load(kPemxToml, {"events.max_depth=1", "events.max_bytes=100"});
   CHECK(has_error(r, "events.max_depth", "value 1 is out of range; expected 2 to 1000"));

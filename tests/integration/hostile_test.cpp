@@ -60,6 +60,10 @@ TEST_CASE("a poison message is dead-lettered with its reason and the events afte
   std::vector<std::pair<std::string, std::string>> in = {
       {"DEEP", country_event(1, "DEEP", R"({"country":"SE","x":)" + deep + "}")},
       {"TWICE", country_event(2, "TWICE", R"({"country":"SE","country":"US"})")},
+      // Legal for the broker (under its default 1,048,588 bytes), over events.max_bytes: too
+      // large to route with certainty of being producible, so dead-lettered, its copy cut.
+      {"BIG", country_event(4, "BIG", R"({"country":"SE","pad":")" + std::string(1'020'000, 'x') +
+                                          R"("})")},
   };
   for (int i = 0; i < kGood; ++i) {
     in.emplace_back("GOOD", country_event(100 + i, "GOOD", R"({"country":"SE"})"));
@@ -71,8 +75,16 @@ TEST_CASE("a poison message is dead-lettered with its reason and the events afte
 
   PemxRunner pemx(prefixed_config(p));
   auto& proc = pemx.start("all", {"--set", "kafka.brokers=" + brokers});
-  auto got = reasons(consume_all(brokers, p + "-product-event-dlq-pemx", 3, 120s, 2s));
-  CHECK(got.size() == 3);
+  auto dead = consume_all(brokers, p + "-product-event-dlq-pemx", 4, 120s, 2s);
+  auto got = reasons(dead);
+  CHECK(got.size() == 4);
+  CHECK(got["BIG"] == std::make_pair(std::string("event_too_large"), std::string("router")));
+  for (const auto& m : dead) {
+    if (m.key != "BIG") continue;
+    // Cut to half the limit, and said so; the whole event stays in the source topic.
+    CHECK(m.value.size() == 450'000);
+    CHECK(m.headers.at("pemx-dlq-original-bytes") == std::to_string(in[2].second.size()));
+  }
   CHECK(got["DEEP"] == std::make_pair(std::string("nesting_too_deep"), std::string("router")));
   CHECK(got["TWICE"] == std::make_pair(std::string("duplicate_key"), std::string("router")));
   CHECK(got["STOREDEEP"] == std::make_pair(std::string("nesting_too_deep"), std::string("store")));

@@ -108,7 +108,10 @@ void produce(const std::string& brokers, const std::string& topic,
              const std::vector<std::pair<std::string, std::string>>& messages) {
   Handle rk = make(RD_KAFKA_PRODUCER, brokers,
                    {{"enable.idempotence", "true"}, {"linger.ms", "5"},
-                    {"queue.buffering.max.messages", "1000000"}});
+                    {"queue.buffering.max.messages", "1000000"},
+                    // Up to what the broker takes by default (its max.message.bytes), so tests
+                    // can send what a producer elsewhere could.
+                    {"message.max.bytes", "1048000"}});
   std::atomic<std::size_t> failed{0};
   for (const auto& [key, value] : messages) {
     for (;;) {

@@ -262,11 +262,11 @@ TEST_CASE("unparsable JSON is dead-lettered as invalid_json", "[unit][routing]")
   }
 }
 
-TEST_CASE("a value nested 500,000 levels deep is nesting_too_deep, not a crash",
+TEST_CASE("a value nested 400,000 levels deep is nesting_too_deep, not a crash",
           "[unit][routing]") {
   // The recursive parse this replaced overflowed the stack. A child process routes it, so a
-  // crash fails only this test. (Half a million levels: within the default 1 MiB per event.)
-  const std::string deep = std::string(500'000, '[') + std::string(500'000, ']');
+  // crash fails only this test. (400,000 levels: within the default 900,000 bytes per event.)
+  const std::string deep = std::string(400'000, '[') + std::string(400'000, ']');
   pid_t child = fork();
   REQUIRE(child >= 0);
   if (child == 0) {
@@ -282,7 +282,7 @@ TEST_CASE("a value nested 500,000 levels deep is nesting_too_deep, not a crash",
   CHECK(WEXITSTATUS(status) == 0);
 
   Router router(reference_config());
-  Decision d = router.route(event("Country", "US", R"({"x":)" + deep.substr(0, 499'000) + "}"));
+  Decision d = router.route(event("Country", "US", R"({"x":)" + deep.substr(0, 399'000) + "}"));
   CHECK(d.reason == kTooDeep);
   CHECK_THAT(d.detail, Contains("nested deeper than 64 levels"));
   CHECK(d.event_id.empty());  // nothing of a refused parse is trusted
@@ -301,6 +301,23 @@ TEST_CASE("the nesting and size limits come from the config", "[unit][routing]")
   Decision d = router.route(event("Country", "US", "{\"a\":\"" + std::string(200, 'x') + "\"}"));
   CHECK(d.reason == kTooLarge);
   CHECK_THAT(d.detail, Contains("at most 300"));
+}
+
+TEST_CASE("an event whose routed message would be too large is event_too_large",
+          "[unit][routing]") {
+  // The output carries the event, its key (productId) and its type and id as headers: a
+  // large productId doubles the message, so the event's own size is not enough to check.
+  RoutingConfig config = reference_config();
+  std::string product(300, 'P');
+  std::string e = event("Country", "US", "{}", product);
+  config.limits.max_bytes = e.size() + 200;
+  Router router(config);
+  Decision d = router.route(e);
+  CHECK(d.reason == kTooLarge);
+  CHECK_THAT(d.detail, Contains("each routed message would be"));
+  CHECK(d.topics.empty());
+  config.limits.max_bytes = e.size() + product.size() + 7 + 36;  // value, key, type, id
+  CHECK_FALSE(Router(config).route(e).dead_letter());
 }
 
 TEST_CASE("an event with a duplicate key is duplicate_key, at any level", "[unit][routing]") {
