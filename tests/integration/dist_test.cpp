@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "integration/pemx_runner.hpp"
+#include "integration/phased_producer.hpp"
 #include "sim/event_generator.hpp"
 
 using namespace pemx::test;
@@ -270,13 +271,12 @@ TEST_CASE("one product's events keep their order in every topic", "[integration]
   CHECK(proc.wait(60s) == 0);
 }
 
-TEST_CASE("kill -9 mid-stream and a restart lose nothing (100,000 events)",
-          "[integration][crash]") {
+TEST_CASE("kill -9 mid-stream and a restart lose nothing", "[integration][crash]") {
   const std::string brokers = test_brokers();
   const std::string p = unique_prefix();
   const std::string input = p + "-product-event";
   const std::string group = p + "-product-event-consumer-pemx";
-  const int kEvents = 100'000;
+  const int kEvents = 40'000;
   create_topic(brokers, input, 3);
   pemx::sim::EventGenerator gen({.seed = 42});
   std::vector<std::pair<std::string, std::string>> in;
@@ -292,16 +292,29 @@ TEST_CASE("kill -9 mid-stream and a restart lose nothing (100,000 events)",
     in.emplace_back(e.product_id, std::move(e.json));
   }
   REQUIRE(ids.size() == static_cast<std::size_t>(kEvents));
-  produce(brokers, input, in);
+  // The kill comes once kKillAt events are committed, while the producer (at most kWindow
+  // ahead of the commits) is still in the first half; the second half follows the kill. So
+  // the kill lands mid-stream on any machine (PhasedProducer).
+  const int kKillAt = 5000, kWindow = 5000, kChunk = 1000;
+  static_assert(kKillAt + kWindow + kChunk < kEvents / 2);
+  PhasedProducer producer(brokers, input, in,
+                          {.split = kEvents / 2, .chunk = kChunk, .window = kWindow,
+                           .progress = [&] { return committed_total(brokers, group, input); }});
 
   PemxRunner pemx(prefixed_config(p));
-  auto& first = pemx.start_on(brokers);
-  REQUIRE(wait_committed(brokers, group, input, kEvents / 10, 120s));
+  // A short session: the restart's join waits for the killed member's session to expire.
+  auto& first = pemx.start(
+      "dist", {"--set", "kafka.brokers=" + brokers, "--set",
+               "stages.dist_ingest.properties.\"session.timeout.ms\"=6000"});
+  REQUIRE(wait_committed(brokers, group, input, kKillAt, 120s));
   first.signal(SIGKILL);
   REQUIRE(first.wait(30s) == 128 + SIGKILL);
   auto at_kill = committed_total(brokers, group, input);
-  INFO("committed at kill: " << at_kill);
-  CHECK(at_kill < kEvents);  // it really was mid-stream
+  auto produced_at_kill = producer.produced();
+  INFO("committed at kill: " << at_kill << ", produced at kill: " << produced_at_kill);
+  CHECK(produced_at_kill < std::size_t{kEvents / 2});  // it really was mid-stream
+  CHECK(at_kill < kEvents / 2);
+  producer.finish();
 
   auto& second = pemx.start_on(brokers);
   REQUIRE(wait_committed(brokers, group, input, kEvents, 300s));
@@ -348,7 +361,7 @@ TEST_CASE("SIGTERM mid-stream drains, commits exactly what was delivered, and ex
   const std::string p = unique_prefix();
   const std::string input = p + "-product-event";
   const std::string group = p + "-product-event-consumer-pemx";
-  const int kEvents = 200'000;  // enough that SIGTERM lands mid-stream
+  const int kEvents = 40'000;
   create_topic(brokers, input, 3);
   pemx::sim::EventGenerator gen({.seed = 7});
   std::vector<std::pair<std::string, std::string>> in;
@@ -356,14 +369,22 @@ TEST_CASE("SIGTERM mid-stream drains, commits exactly what was delivered, and ex
     auto e = gen.next();
     in.emplace_back(e.product_id, std::move(e.json));
   }
-  produce(brokers, input, in);
-
+  // SIGTERM once the first commit is in, while the producer (at most kWindow ahead of the
+  // commits) is still in the first half: it lands mid-stream on any machine
+  // (PhasedProducer). The second half is produced after pemx has exited.
+  const int kWindow = 5000, kChunk = 1000;
+  static_assert(1 + kWindow + kChunk < kEvents / 2);
+  PhasedProducer producer(brokers, input, in,
+                          {.split = kEvents / 2, .chunk = kChunk, .window = kWindow,
+                           .progress = [&] { return committed_total(brokers, group, input); }});
   PemxRunner pemx(prefixed_config(p));
   auto& proc = pemx.start_on(brokers);
   REQUIRE(wait_committed(brokers, group, input, 1, 120s));
   proc.signal(SIGTERM);
+  auto produced_at_signal = producer.produced();
   auto code = proc.wait(60s);
   REQUIRE(code.has_value());
+  producer.finish();
   std::string log;  // its last lines but the periodic stats, for a failure's report
   {
     std::istringstream lines(proc.log());
@@ -378,8 +399,9 @@ TEST_CASE("SIGTERM mid-stream drains, commits exactly what was delivered, and ex
   auto offsets = committed(brokers, group, input);
   std::int64_t total = 0;
   for (const auto& [part, off] : offsets) total += off > 0 ? off : 0;
-  INFO("committed after SIGTERM: " << total);
-  CHECK(total < kEvents);  // it stopped mid-stream
+  INFO("committed after SIGTERM: " << total << ", produced at SIGTERM: " << produced_at_signal);
+  CHECK(produced_at_signal < std::size_t{kEvents / 2});  // it stopped mid-stream
+  CHECK(total < kEvents / 2);
 
   // Exactly the committed offsets were delivered to storage: each once, none beyond.
   auto storage = consume_all(brokers, p + "-product-event-storage-pemx",
