@@ -314,6 +314,8 @@ TEST_CASE("kill -9 mid-stream and a restart lose nothing", "[integration][crash]
   INFO("committed at kill: " << at_kill << ", produced at kill: " << produced_at_kill);
   CHECK(produced_at_kill < std::size_t{kEvents / 2});  // it really was mid-stream
   CHECK(at_kill < kEvents / 2);
+  WARN("kill -9 at " << at_kill << " committed, " << produced_at_kill << " of " << kEvents
+                     << " produced");
   producer.finish();
 
   auto& second = pemx.start_on(brokers);
@@ -402,6 +404,8 @@ TEST_CASE("SIGTERM mid-stream drains, commits exactly what was delivered, and ex
   INFO("committed after SIGTERM: " << total << ", produced at SIGTERM: " << produced_at_signal);
   CHECK(produced_at_signal < std::size_t{kEvents / 2});  // it stopped mid-stream
   CHECK(total < kEvents / 2);
+  WARN("SIGTERM at " << produced_at_signal << " of " << kEvents << " produced; " << total
+                     << " committed by the drain");
 
   // Exactly the committed offsets were delivered to storage: each once, none beyond.
   auto storage = consume_all(brokers, p + "-product-event-storage-pemx",
