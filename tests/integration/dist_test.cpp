@@ -13,6 +13,7 @@
 
 #include "integration/pemx_runner.hpp"
 #include "integration/phased_producer.hpp"
+#include "integration/web_util.hpp"
 #include "sim/event_generator.hpp"
 
 using namespace pemx::test;
@@ -292,28 +293,34 @@ TEST_CASE("kill -9 mid-stream and a restart lose nothing", "[integration][crash]
     in.emplace_back(e.product_id, std::move(e.json));
   }
   REQUIRE(ids.size() == static_cast<std::size_t>(kEvents));
-  // The kill comes once kKillAt events are committed, while the producer (at most kWindow
-  // ahead of the commits) is still in the first half; the second half follows the kill. So
-  // the kill lands mid-stream on any machine (PhasedProducer).
-  const int kKillAt = 5000, kWindow = 5000, kChunk = 1000;
-  static_assert(kKillAt + kWindow + kChunk < kEvents / 2);
-  PhasedProducer producer(brokers, input, in,
-                          {.split = kEvents / 2, .chunk = kChunk, .window = kWindow,
-                           .progress = [&] { return committed_total(brokers, group, input); }});
+  // Mid-stream by construction, on any machine however fast it routes: a first kBefore events
+  // are delivered and committed; then the rest streams in, never more than kWindow events
+  // ahead of what pemx has consumed, and the kill comes once pemx has consumed kKillAt of
+  // them, while the producer is still in the first half; the second half follows the kill
+  // (PhasedProducer).
+  const int kBefore = 2000, kKillAt = 5000, kWindow = 5000, kChunk = 1000;
+  const std::vector<std::pair<std::string, std::string>> rest(in.begin() + kBefore, in.end());
+  const std::size_t kSplit = rest.size() / 2;
+  static_assert(kKillAt + kWindow + kChunk < (kEvents - kBefore) / 2);
+  produce(brokers, input, {in.begin(), in.begin() + kBefore});
 
   PemxRunner pemx(prefixed_config(p));
   // A short session: the restart's join waits for the killed member's session to expire.
   auto& first = pemx.start(
       "dist", {"--set", "kafka.brokers=" + brokers, "--set",
                "stages.dist_ingest.properties.\"session.timeout.ms\"=6000"});
-  REQUIRE(wait_committed(brokers, group, input, kKillAt, 120s));
+  auto port = wait_port(first);
+  REQUIRE(wait_committed(brokers, group, input, kBefore, 120s));
+  PhasedProducer producer(brokers, input, rest,
+                          {.split = kSplit, .chunk = kChunk, .window = kWindow,
+                           .progress = [port] { return consumed_now(port) - kBefore; }});
+  REQUIRE(wait_consumed(port, kBefore + kKillAt, 120s));
   first.signal(SIGKILL);
   REQUIRE(first.wait(30s) == 128 + SIGKILL);
   auto at_kill = committed_total(brokers, group, input);
-  auto produced_at_kill = producer.produced();
+  auto produced_at_kill = kBefore + producer.produced();
   INFO("committed at kill: " << at_kill << ", produced at kill: " << produced_at_kill);
-  CHECK(produced_at_kill < std::size_t{kEvents / 2});  // it really was mid-stream
-  CHECK(at_kill < kEvents / 2);
+  CHECK(produced_at_kill < kBefore + kSplit);  // it really was mid-stream
   WARN("kill -9 at " << at_kill << " committed, " << produced_at_kill << " of " << kEvents
                      << " produced");
   producer.finish();
@@ -371,19 +378,26 @@ TEST_CASE("SIGTERM mid-stream drains, commits exactly what was delivered, and ex
     auto e = gen.next();
     in.emplace_back(e.product_id, std::move(e.json));
   }
-  // SIGTERM once the first commit is in, while the producer (at most kWindow ahead of the
-  // commits) is still in the first half: it lands mid-stream on any machine
-  // (PhasedProducer). The second half is produced after pemx has exited.
-  const int kWindow = 5000, kChunk = 1000;
-  static_assert(1 + kWindow + kChunk < kEvents / 2);
-  PhasedProducer producer(brokers, input, in,
-                          {.split = kEvents / 2, .chunk = kChunk, .window = kWindow,
-                           .progress = [&] { return committed_total(brokers, group, input); }});
+  // Mid-stream by construction, on any machine: a first kBefore events are delivered and
+  // committed; then the rest streams in, never more than kWindow events ahead of what pemx
+  // has consumed, and SIGTERM comes once pemx has consumed kSignalAt of them, while the
+  // producer is still in the first half; the second half is produced after pemx exited
+  // (PhasedProducer).
+  const int kBefore = 2000, kSignalAt = 5000, kWindow = 5000, kChunk = 1000;
+  const std::vector<std::pair<std::string, std::string>> rest(in.begin() + kBefore, in.end());
+  const std::size_t kSplit = rest.size() / 2;
+  static_assert(kSignalAt + kWindow + kChunk < (kEvents - kBefore) / 2);
+  produce(brokers, input, {in.begin(), in.begin() + kBefore});
   PemxRunner pemx(prefixed_config(p));
   auto& proc = pemx.start_on(brokers);
-  REQUIRE(wait_committed(brokers, group, input, 1, 120s));
+  auto port = wait_port(proc);
+  REQUIRE(wait_committed(brokers, group, input, kBefore, 120s));
+  PhasedProducer producer(brokers, input, rest,
+                          {.split = kSplit, .chunk = kChunk, .window = kWindow,
+                           .progress = [port] { return consumed_now(port) - kBefore; }});
+  REQUIRE(wait_consumed(port, kBefore + kSignalAt, 120s));
   proc.signal(SIGTERM);
-  auto produced_at_signal = producer.produced();
+  auto produced_at_signal = kBefore + producer.produced();
   auto code = proc.wait(60s);
   REQUIRE(code.has_value());
   producer.finish();
@@ -402,8 +416,8 @@ TEST_CASE("SIGTERM mid-stream drains, commits exactly what was delivered, and ex
   std::int64_t total = 0;
   for (const auto& [part, off] : offsets) total += off > 0 ? off : 0;
   INFO("committed after SIGTERM: " << total << ", produced at SIGTERM: " << produced_at_signal);
-  CHECK(produced_at_signal < std::size_t{kEvents / 2});  // it stopped mid-stream
-  CHECK(total < kEvents / 2);
+  CHECK(produced_at_signal < kBefore + kSplit);  // it stopped mid-stream
+  CHECK(total > kBefore);  // the drain committed part of the stream, not only the prefix
   WARN("SIGTERM at " << produced_at_signal << " of " << kEvents << " produced; " << total
                      << " committed by the drain");
 

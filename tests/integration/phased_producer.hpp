@@ -3,23 +3,27 @@
 // fault lands mid-stream by construction, whatever the machine's speed.
 //
 // Phase 1 ([0, split)) is produced from a thread, a chunk at a time, while pemx consumes it,
-// and never more than `window` messages ahead of `progress()` (pemx's committed count): pemx
-// cannot race through phase 1 before the test acts, however fast it is, and the stream is
-// still flowing when the test acts. Phase 2 ([split, total)) follows only after release(),
-// which the test calls once its fault has landed. So a test that acts once `progress()`
-// reached N, with N + window + chunk <= split, acts before phase 1 is even complete: at most
-// `split` events exist, fewer than the whole stream, and more are still to come.
+// and never more than `window` messages ahead of `progress()` (what pemx has consumed, read
+// from its /metrics: consumed_now): pemx cannot race through phase 1 before the test acts,
+// however fast it is, and the stream keeps flowing at pemx's own pace. Phase 2 ([split,
+// total)) follows only after release(), which the test calls once its fault has landed. So a
+// test that acts once `progress()` reached N, with N + window + chunk < split, acts before
+// phase 1 is complete: at most `split` events exist, fewer than the whole stream, and more
+// are still to come.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <future>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "support/http_client.hpp"
 #include "support/kafka_util.hpp"
 
 namespace pemx::test {
@@ -97,5 +101,30 @@ class PhasedProducer {
   std::shared_future<void> released_future_;
   std::future<void> done_;  // last: its thread uses everything above
 };
+
+// What pemx's kafka_ingest stage has consumed so far, from its /metrics on `port` (the first
+// such stage of the role); -1 when pemx does not answer. No Catch assertions: safe from a
+// PhasedProducer's thread.
+inline std::int64_t consumed_now(std::uint16_t port) {
+  const std::string series = "pemx_kafka_ingest_consumed_total{";
+  auto page = http_get(port, "/metrics");
+  if (page.status != 200) return -1;
+  auto at = page.body.find(series);
+  if (at == std::string::npos) return -1;
+  auto value = page.body.find("} ", at);
+  if (value == std::string::npos) return -1;
+  return std::strtoll(page.body.c_str() + value + 2, nullptr, 10);
+}
+
+// Polls consumed_now until it reaches `target` (true) or the timeout passes.
+inline bool wait_consumed(std::uint16_t port, std::int64_t target,
+                          std::chrono::milliseconds timeout) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (consumed_now(port) >= target) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
 
 }  // namespace pemx::test
