@@ -111,6 +111,17 @@ class KafkaIngest final : public Stage {
   bool drain(const Deadline& deadline) noexcept override {
     deadline_ = &deadline;
     bool finished = worker_.wait_done(deadline);
+    if (!finished && closing_.load()) {
+      // Only leaving the group is left, e.g. a join still pending: librdkafka's close waits
+      // for the JoinGroup answer, which the coordinator holds until every earlier member
+      // rejoined or its session expired (a killed predecessor: up to its session timeout).
+      // What was delivered is committed, so the drain is complete; the worker abandons the
+      // close now that the deadline passed (close_consumer) and the group times us out.
+      log_.warn("the consumer did not leave the group before the drain deadline (a group join "
+                "or rebalance was still pending); its member times out after session.timeout.ms",
+                {{"group", s_.group_id}});
+      finished = true;
+    }
     if (finished && !committed_all_.load()) {
       log_.warn("the final offset commit failed: delivered records will be redelivered");
     }
@@ -445,6 +456,7 @@ class KafkaIngest final : public Stage {
     // A drain is complete only if what was delivered is committed too: otherwise exit 1
     // says so (a restart redelivers the uncommitted tail).
     committed_all_.store(commit(false));
+    closing_.store(true);  // after committed_all_: drain() reads them in this order
     output_.close();
     close_consumer();
     log_.info("consumer closed", {{"unacknowledged", static_cast<std::int64_t>(tracker_.outstanding())}});
@@ -464,6 +476,7 @@ class KafkaIngest final : public Stage {
   std::atomic<std::int64_t> outstanding_{0};
   std::atomic<std::int64_t> lag_{0};
   std::atomic<bool> committed_all_{false};
+  std::atomic<bool> closing_{false};  // the final commit is done; only the close is left
   std::atomic<const Deadline*> deadline_{nullptr};
   Counter* consumed_ = nullptr;
   Counter* acked_ = nullptr;

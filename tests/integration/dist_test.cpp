@@ -12,6 +12,8 @@
 #include <thread>
 
 #include "integration/pemx_runner.hpp"
+#include "integration/phased_producer.hpp"
+#include "integration/web_util.hpp"
 #include "sim/event_generator.hpp"
 
 using namespace pemx::test;
@@ -270,13 +272,12 @@ TEST_CASE("one product's events keep their order in every topic", "[integration]
   CHECK(proc.wait(60s) == 0);
 }
 
-TEST_CASE("kill -9 mid-stream and a restart lose nothing (100,000 events)",
-          "[integration][crash]") {
+TEST_CASE("kill -9 mid-stream and a restart lose nothing", "[integration][crash]") {
   const std::string brokers = test_brokers();
   const std::string p = unique_prefix();
   const std::string input = p + "-product-event";
   const std::string group = p + "-product-event-consumer-pemx";
-  const int kEvents = 100'000;
+  const int kEvents = 40'000;
   create_topic(brokers, input, 3);
   pemx::sim::EventGenerator gen({.seed = 42});
   std::vector<std::pair<std::string, std::string>> in;
@@ -292,16 +293,37 @@ TEST_CASE("kill -9 mid-stream and a restart lose nothing (100,000 events)",
     in.emplace_back(e.product_id, std::move(e.json));
   }
   REQUIRE(ids.size() == static_cast<std::size_t>(kEvents));
-  produce(brokers, input, in);
+  // Mid-stream by construction, on any machine however fast it routes: a first kBefore events
+  // are delivered and committed; then the rest streams in, never more than kWindow events
+  // ahead of what pemx has consumed, and the kill comes once pemx has consumed kKillAt of
+  // them, while the producer is still in the first half; the second half follows the kill
+  // (PhasedProducer).
+  const int kBefore = 2000, kKillAt = 5000, kWindow = 5000, kChunk = 1000;
+  const std::vector<std::pair<std::string, std::string>> rest(in.begin() + kBefore, in.end());
+  const std::size_t kSplit = rest.size() / 2;
+  static_assert(kKillAt + kWindow + kChunk < (kEvents - kBefore) / 2);
+  produce(brokers, input, {in.begin(), in.begin() + kBefore});
 
   PemxRunner pemx(prefixed_config(p));
-  auto& first = pemx.start_on(brokers);
-  REQUIRE(wait_committed(brokers, group, input, kEvents / 10, 120s));
+  // A short session: the restart's join waits for the killed member's session to expire.
+  auto& first = pemx.start(
+      "dist", {"--set", "kafka.brokers=" + brokers, "--set",
+               "stages.dist_ingest.properties.\"session.timeout.ms\"=6000"});
+  auto port = wait_port(first);
+  REQUIRE(wait_committed(brokers, group, input, kBefore, 120s));
+  PhasedProducer producer(brokers, input, rest,
+                          {.split = kSplit, .chunk = kChunk, .window = kWindow,
+                           .progress = [port] { return consumed_now(port) - kBefore; }});
+  REQUIRE(wait_consumed(port, kBefore + kKillAt, 120s));
   first.signal(SIGKILL);
   REQUIRE(first.wait(30s) == 128 + SIGKILL);
   auto at_kill = committed_total(brokers, group, input);
-  INFO("committed at kill: " << at_kill);
-  CHECK(at_kill < kEvents);  // it really was mid-stream
+  auto produced_at_kill = kBefore + producer.produced();
+  INFO("committed at kill: " << at_kill << ", produced at kill: " << produced_at_kill);
+  CHECK(produced_at_kill < kBefore + kSplit);  // it really was mid-stream
+  WARN("kill -9 at " << at_kill << " committed, " << produced_at_kill << " of " << kEvents
+                     << " produced");
+  producer.finish();
 
   auto& second = pemx.start_on(brokers);
   REQUIRE(wait_committed(brokers, group, input, kEvents, 300s));
@@ -348,7 +370,7 @@ TEST_CASE("SIGTERM mid-stream drains, commits exactly what was delivered, and ex
   const std::string p = unique_prefix();
   const std::string input = p + "-product-event";
   const std::string group = p + "-product-event-consumer-pemx";
-  const int kEvents = 200'000;  // enough that SIGTERM lands mid-stream
+  const int kEvents = 40'000;
   create_topic(brokers, input, 3);
   pemx::sim::EventGenerator gen({.seed = 7});
   std::vector<std::pair<std::string, std::string>> in;
@@ -356,14 +378,29 @@ TEST_CASE("SIGTERM mid-stream drains, commits exactly what was delivered, and ex
     auto e = gen.next();
     in.emplace_back(e.product_id, std::move(e.json));
   }
-  produce(brokers, input, in);
-
+  // Mid-stream by construction, on any machine: a first kBefore events are delivered and
+  // committed; then the rest streams in, never more than kWindow events ahead of what pemx
+  // has consumed, and SIGTERM comes once pemx has consumed kSignalAt of them, while the
+  // producer is still in the first half; the second half is produced after pemx exited
+  // (PhasedProducer).
+  const int kBefore = 2000, kSignalAt = 5000, kWindow = 5000, kChunk = 1000;
+  const std::vector<std::pair<std::string, std::string>> rest(in.begin() + kBefore, in.end());
+  const std::size_t kSplit = rest.size() / 2;
+  static_assert(kSignalAt + kWindow + kChunk < (kEvents - kBefore) / 2);
+  produce(brokers, input, {in.begin(), in.begin() + kBefore});
   PemxRunner pemx(prefixed_config(p));
   auto& proc = pemx.start_on(brokers);
-  REQUIRE(wait_committed(brokers, group, input, 1, 120s));
+  auto port = wait_port(proc);
+  REQUIRE(wait_committed(brokers, group, input, kBefore, 120s));
+  PhasedProducer producer(brokers, input, rest,
+                          {.split = kSplit, .chunk = kChunk, .window = kWindow,
+                           .progress = [port] { return consumed_now(port) - kBefore; }});
+  REQUIRE(wait_consumed(port, kBefore + kSignalAt, 120s));
   proc.signal(SIGTERM);
+  auto produced_at_signal = kBefore + producer.produced();
   auto code = proc.wait(60s);
   REQUIRE(code.has_value());
+  producer.finish();
   std::string log;  // its last lines but the periodic stats, for a failure's report
   {
     std::istringstream lines(proc.log());
@@ -378,8 +415,11 @@ TEST_CASE("SIGTERM mid-stream drains, commits exactly what was delivered, and ex
   auto offsets = committed(brokers, group, input);
   std::int64_t total = 0;
   for (const auto& [part, off] : offsets) total += off > 0 ? off : 0;
-  INFO("committed after SIGTERM: " << total);
-  CHECK(total < kEvents);  // it stopped mid-stream
+  INFO("committed after SIGTERM: " << total << ", produced at SIGTERM: " << produced_at_signal);
+  CHECK(produced_at_signal < kBefore + kSplit);  // it stopped mid-stream
+  CHECK(total > kBefore);  // the drain committed part of the stream, not only the prefix
+  WARN("SIGTERM at " << produced_at_signal << " of " << kEvents << " produced; " << total
+                     << " committed by the drain");
 
   // Exactly the committed offsets were delivered to storage: each once, none beyond.
   auto storage = consume_all(brokers, p + "-product-event-storage-pemx",

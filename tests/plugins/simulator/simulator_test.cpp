@@ -104,7 +104,10 @@ TEST_CASE("the simulator produces `count` events at its rate, drains and stops",
 TEST_CASE("stop_accepting stops an unbounded simulator at once", "[unit][simulator]") {
   Harness h("rate = 1000\n");
   h.stage->start();
-  std::this_thread::sleep_for(300ms);
+  // Stopped while it is producing: once its first events are acknowledged (polled, bounded),
+  // not after a fixed time a slow machine may need just to connect.
+  for (int i = 0; i < 400 && h.produced() == 0; ++i) std::this_thread::sleep_for(25ms);
+  REQUIRE(h.produced() > 0);
   h.stage->stop_accepting();
   CHECK(h.stage->drain(Deadline(Clock::now() + 5s)));
   auto after = h.produced();
