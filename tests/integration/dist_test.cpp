@@ -34,18 +34,6 @@ std::string uuid(int n) {
   return buf;
 }
 
-// Waits (bounded) until the group has committed `target` offsets of the topic in total.
-bool wait_committed(const std::string& brokers, const std::string& group,
-                    const std::string& topic, std::int64_t target,
-                    std::chrono::seconds timeout) {
-  auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (committed_total(brokers, group, topic) >= target) return true;
-    std::this_thread::sleep_for(200ms);
-  }
-  return false;
-}
-
 std::map<std::string, const Message*> by_event_id(const std::vector<Message>& msgs) {
   std::map<std::string, const Message*> out;
   for (const auto& m : msgs) out[json_field(m.value, "eventId")] = &m;

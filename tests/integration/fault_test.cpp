@@ -306,16 +306,6 @@ Process& start_pemx(PemxRunner& pemx, const std::string& bootstrap, int session_
 // ---------------------------------------------------------------------------------------
 // Waiting and reading.
 
-bool wait_committed(const std::string& brokers, const std::string& group,
-                    const std::string& topic, std::int64_t target, std::chrono::seconds timeout) {
-  auto until = Clock::now() + timeout;
-  while (Clock::now() < until) {
-    if (committed_total(brokers, group, topic) >= target) return true;
-    std::this_thread::sleep_for(200ms);
-  }
-  return false;
-}
-
 // The last value of a counter in pemx's stats lines (0 when not seen yet).
 std::int64_t stat(const std::string& log, const std::string& counter) {
   auto at = log.rfind(counter + "{");

@@ -35,16 +35,6 @@ rapidjson::Document wait_history(std::uint16_t port, const std::string& ids, std
   return d;
 }
 
-bool wait_committed(const std::string& brokers, const std::string& group,
-                    const std::string& topic, std::int64_t target, std::chrono::seconds timeout) {
-  auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (committed_total(brokers, group, topic) >= target) return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return false;
-}
-
 std::int64_t count_rows(const std::string& db, const char* sql) {
   sqlite3* h = nullptr;
   REQUIRE(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);

@@ -4,6 +4,8 @@
 #include <rapidjson/document.h>
 #include <unistd.h>
 
+#include <thread>
+
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <cstdlib>
@@ -206,6 +208,16 @@ std::int64_t committed_total(const std::string& brokers, const std::string& grou
   std::int64_t total = 0;
   for (const auto& [p, o] : committed(brokers, group, topic)) total += o > 0 ? o : 0;
   return total;
+}
+
+bool wait_committed(const std::string& brokers, const std::string& group,
+                    const std::string& topic, std::int64_t target, std::chrono::seconds timeout) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (committed_total(brokers, group, topic) >= target) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return false;
 }
 
 std::string prefixed_config(const std::string& prefix) {

@@ -37,6 +37,9 @@ std::vector<Message> consume_all(const std::string& brokers, const std::string& 
 std::map<std::int32_t, std::int64_t> committed(const std::string& brokers,
                                                const std::string& group,
                                                const std::string& topic);
+// Waits (bounded) until the group has committed `target` offsets of the topic in total.
+bool wait_committed(const std::string& brokers, const std::string& group,
+                    const std::string& topic, std::int64_t target, std::chrono::seconds timeout);
 std::int64_t committed_total(const std::string& brokers, const std::string& group,
                              const std::string& topic);
 // The repository's pemx.toml with every topic and group name prefixed (unless the prefix is
