@@ -1,8 +1,8 @@
 #pragma once
 // Readiness: whether the process's Kafka clients hear from the cluster, for /readyz. Each
 // client's watch (src/kafka/client.cpp) sets or clears a problem under its stage's name, from
-// its own thread; /readyz lists every current problem under "kafka". One per process, made by the supervisor before the stages and
-// destroyed after them.
+// its own thread; /readyz lists every current problem under "kafka". One per process, made by
+// the supervisor before the stages and destroyed after them.
 #include <map>
 #include <mutex>
 #include <optional>
