@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -54,6 +55,10 @@ class Logger {
 
 // Builds the process's sink: JSON lines on stderr at the given level.
 std::shared_ptr<LogSink> make_stderr_sink(LogLevel level);
+// A sink that hands each JSON line to `write` (any thread, one call per line): for tests that
+// check what a component logs.
+std::shared_ptr<LogSink> make_line_sink(LogLevel level,
+                                        std::function<void(const std::string&)> write);
 bool parse_log_level(std::string_view text, LogLevel& out);
 
 // At most `per_second` true answers per second; counts what it refused so that the caller can

@@ -15,6 +15,7 @@
 #include "pemx/log.hpp"
 #include "pemx/metrics.hpp"
 #include "pemx/queue.hpp"
+#include "pemx/readiness.hpp"
 #include "pemx/record.hpp"
 
 namespace pemx {
@@ -62,6 +63,9 @@ struct StageContext {
   std::map<std::string, std::shared_ptr<EventCheck>> event_checks;
   // Latest events and dead letters, for the page (live view, overview). Never null.
   Activity* activity = nullptr;
+  // What /readyz reports: a stage's Kafka client says here whether the cluster answers
+  // (kafka::ClientLog). Never null.
+  Readiness* readiness = nullptr;
   // Reports an unrecoverable error: the supervisor drains what it can and exits non-zero.
   std::function<void(const std::string&)> fatal;
 

@@ -48,7 +48,8 @@ class HttpFront final : public Stage {
     }
     // Always a producer: it serves the push when enabled, and the readiness probe.
     pusher_ = std::make_unique<Pusher>(s.kafka, ctx.kafka_brokers, s.push_topic,
-                                       s.server.push_timeout, ctx.log, *ctx.metrics);
+                                       s.server.push_timeout, ctx.log, *ctx.metrics,
+                                       ctx.name, ctx.readiness);
     server_ = std::make_unique<Server>(std::move(server), ctx.log, *ctx.metrics, reader, pusher_.get(),
                                        ctx.activity);
   }

@@ -8,19 +8,25 @@
 namespace pemx::http_front {
 
 struct Pusher::Batch {
-  std::atomic<int> remaining{0};
-  std::mutex mutex;
+  // All guarded by batches_mutex_.
+  std::uint64_t id = 0;
+  int outstanding = 0;    // delivery reports not yet in, +1 while push() is queuing
+  bool answered = false;  // done has run (reports may still come in after a timeout)
   std::optional<std::string> error;
   Done done;
+  std::chrono::steady_clock::time_point deadline;
 };
 
 Pusher::Pusher(const kafka::KafkaConfig& kafka, const std::string& brokers, std::string topic,
-               std::chrono::milliseconds timeout, Logger log, Metrics& metrics)
-    : topic_(std::move(topic)), log_(std::move(log)) {
+               std::chrono::milliseconds timeout, Logger log, Metrics& metrics, std::string name,
+               Readiness* readiness)
+    : topic_(std::move(topic)), timeout_(timeout), log_(std::move(log)), readiness_(readiness) {
   pushed_ = &metrics.counter("pemx_http_front_pushed_total",
                              "Events accepted by POST /event and acknowledged by Kafka");
   failed_ = &metrics.counter("pemx_http_front_push_failures_total",
-                             "Events of POST /event that Kafka did not acknowledge in time");
+                             "Events of POST /event that Kafka refused or did not acknowledge");
+  timed_out_ = &metrics.counter("pemx_http_front_push_timeouts_total",
+                                "POST /event answered 503 because push_timeout passed first");
   kafka::KafkaConfig k = kafka;
   k.brokers = brokers;
   auto conf = kafka::make_conf(k, {{"enable.idempotence", "true"},
@@ -30,11 +36,15 @@ Pusher::Pusher(const kafka::KafkaConfig& kafka, const std::string& brokers, std:
   if (!conf) throw std::runtime_error(conf.error().message);
   rd_kafka_conf_set_dr_msg_cb(conf.value().get(), &Pusher::on_delivery);
   rd_kafka_conf_set_opaque(conf.value().get(), this);
-  auto client = kafka::make_client(kafka::ClientKind::kProducer, std::move(conf.value()));
+  auto client = kafka::make_client(kafka::ClientKind::kProducer, std::move(conf.value()),
+                                   {log_, std::move(name), readiness_});
   if (!client) throw std::runtime_error("http_front: " + client.error().message);
   producer_ = std::move(client.value());
   poller_ = std::thread([this] {
-    while (!stop_.load()) rd_kafka_poll(producer_.get(), 100);
+    while (!stop_.load()) {
+      rd_kafka_poll(producer_.get(), static_cast<int>(kDeadlineCheck.count()));
+      expire(std::chrono::steady_clock::now());
+    }
   });
 }
 
@@ -43,8 +53,14 @@ Pusher::~Pusher() { stop(); }
 void Pusher::stop() noexcept {
   if (stop_.exchange(true)) return;
   if (poller_.joinable()) poller_.join();
-  // Reports still due run their callbacks now (flush serves them on this thread).
+  // Reports still due run their callbacks now (flush serves them on this thread); what has
+  // none by then is purged, and whoever still waits is told.
   rd_kafka_flush(producer_.get(), 5000);
+  rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  rd_kafka_flush(producer_.get(), 1000);
+  expire(std::chrono::steady_clock::time_point::max());
+  // Batches still in batches_ (no report yet) stay until the destructor: producer_ is
+  // destroyed first, so no report can reach a freed batch.
 }
 
 void Pusher::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
@@ -53,28 +69,61 @@ void Pusher::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque)
       m->err == RD_KAFKA_RESP_ERR_NO_ERROR ? nullptr : rd_kafka_err2str(m->err));
 }
 
+// One message's report (error null: acknowledged).
 void Pusher::finish_one(Batch* batch, const char* error) {
-  if (error != nullptr) {
-    failed_->inc();
-    std::lock_guard<std::mutex> lock(batch->mutex);
-    if (!batch->error) batch->error = error;
-  } else {
-    pushed_->inc();
-  }
-  release(batch);
+  if (error != nullptr) failed_->inc();
+  else pushed_->inc();
+  settle(batch, error);
 }
 
-void Pusher::release(Batch* batch) {
-  if (batch->remaining.fetch_sub(1) == 1) {
-    std::unique_ptr<Batch> owner(batch);
-    owner->done(owner->error);
+// One of the batch's outstanding parts is done; the last one answers (unless the deadline
+// already did) and frees the batch.
+void Pusher::settle(Batch* batch, const char* error) {
+  Done done;
+  std::optional<std::string> result;
+  {
+    std::lock_guard<std::mutex> lock(batches_mutex_);
+    if (error != nullptr && !batch->error) batch->error = error;
+    if (--batch->outstanding > 0) return;
+    if (!batch->answered) {
+      batch->answered = true;
+      done = std::move(batch->done);
+      result = batch->error;
+    }
+    batches_.erase(batch->id);  // frees batch
   }
+  if (done) done(std::move(result));
+}
+
+// Answers every batch whose deadline is at or before `now` and has not been answered.
+void Pusher::expire(std::chrono::steady_clock::time_point now) {
+  std::vector<Done> due;
+  {
+    std::lock_guard<std::mutex> lock(batches_mutex_);
+    for (auto& [id, batch] : batches_) {
+      if (batch->answered || batch->deadline > now) continue;
+      batch->answered = true;
+      due.push_back(std::move(batch->done));
+    }
+  }
+  if (due.empty()) return;
+  timed_out_->inc(due.size());
+  const std::string error = "no acknowledgement within push_timeout (" +
+                            std::to_string(timeout_.count()) + " ms)";
+  for (auto& done : due) done(error);
 }
 
 void Pusher::push(std::vector<PushEvent> events, Done done) {
-  auto* batch = new Batch();
+  auto owned = std::make_unique<Batch>();
+  Batch* batch = owned.get();
   batch->done = std::move(done);
-  batch->remaining.store(static_cast<int>(events.size()) + 1);  // +1: until all are queued
+  batch->deadline = std::chrono::steady_clock::now() + timeout_;
+  {
+    std::lock_guard<std::mutex> lock(batches_mutex_);
+    batch->id = next_id_++;
+    batch->outstanding = static_cast<int>(events.size()) + 1;  // +1: until all are queued
+    batches_.emplace(batch->id, std::move(owned));
+  }
   for (const auto& e : events) {
     rd_kafka_resp_err_t err = rd_kafka_producev(
         producer_.get(), RD_KAFKA_V_TOPIC(topic_.c_str()),
@@ -83,16 +132,11 @@ void Pusher::push(std::vector<PushEvent> events, Done done) {
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(batch), RD_KAFKA_V_END);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) finish_one(batch, rd_kafka_err2str(err));
   }
-  release(batch);  // the guard
+  settle(batch, nullptr);  // the guard: not a message, so not counted
 }
 
 std::optional<std::string> Pusher::kafka_problem() {
-  std::lock_guard<std::mutex> lock(probe_mutex_);
-  auto now = std::chrono::steady_clock::now();
-  if (now - probe_at_ < std::chrono::seconds(1)) return probe_result_;
-  probe_result_ = kafka::wait_for_cluster(producer_.get(), std::chrono::milliseconds(2000));
-  probe_at_ = std::chrono::steady_clock::now();
-  return probe_result_;
+  return readiness_ != nullptr ? readiness_->problems() : std::nullopt;
 }
 
 }  // namespace pemx::http_front

@@ -1,11 +1,20 @@
 #pragma once
 // Pusher: the fallback push's producer. push() produces a batch of events to the input topic
-// and calls back once the broker acknowledged all of them (ok) or any failed or timed out
-// (the error). message.timeout.ms bounds the wait, so a down broker answers within it.
+// and calls back exactly once: ok when the broker acknowledged all of them, the error when any
+// failed, or "no acknowledgement within push_timeout" when the deadline passed first, whatever
+// the broker does (down, refusing, or hung with its connections open). The poll thread checks
+// deadlines every kDeadlineCheck, so the answer comes within push_timeout + kDeadlineCheck
+// (plus the time to write the answer). message.timeout.ms is push_timeout too, so librdkafka
+// gives up on such messages at about the same time; a message it still delivers after the
+// 503 is a duplicate the store drops (idempotent on eventId).
 // Threads: push() from any thread (Asio threads: it never blocks); one poll thread serves
-// delivery reports and runs the callbacks.
+// delivery reports, checks deadlines and runs the callbacks.
 #include <chrono>
+#include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -21,11 +30,17 @@ namespace pemx::http_front {
 class Pusher {
  public:
   using Done = std::function<void(std::optional<std::string> error)>;
+  static constexpr std::chrono::milliseconds kDeadlineCheck{100};
+
+  // name: the stage's name (readiness entry); readiness: the process's, where every Kafka
+  // client reports whether the cluster answers.
   Pusher(const kafka::KafkaConfig& kafka, const std::string& brokers, std::string topic,
-         std::chrono::milliseconds timeout, Logger log, Metrics& metrics);
+         std::chrono::milliseconds timeout, Logger log, Metrics& metrics, std::string name,
+         Readiness* readiness);
   ~Pusher();
   void push(std::vector<PushEvent> events, Done done);
-  // nullopt when the cluster answers a metadata request (cached for a second).
+  // nullopt when every Kafka client of the process has had an answer from the cluster lately
+  // (kafka::kNoAnswerAfter); else which clients have not and why. Never blocks.
   std::optional<std::string> kafka_problem();
   void stop() noexcept;
 
@@ -33,15 +48,19 @@ class Pusher {
   struct Batch;
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque);
   void finish_one(Batch* batch, const char* error);
-  void release(Batch* batch);
+  void settle(Batch* batch, const char* error);
+  void expire(std::chrono::steady_clock::time_point now);
 
   std::string topic_;
+  std::chrono::milliseconds timeout_;
   Logger log_;
+  Readiness* readiness_;
   Counter* pushed_;
   Counter* failed_;
-  std::mutex probe_mutex_;
-  std::chrono::steady_clock::time_point probe_at_{};
-  std::optional<std::string> probe_result_;
+  Counter* timed_out_;
+  std::mutex batches_mutex_;
+  std::map<std::uint64_t, std::unique_ptr<Batch>> batches_;  // until every report is in
+  std::uint64_t next_id_ = 0;
   std::atomic<bool> stop_{false};
   kafka::HandlePtr producer_;
   std::thread poller_;  // last: it uses producer_

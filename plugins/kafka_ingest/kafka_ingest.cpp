@@ -83,8 +83,8 @@ class KafkaIngest final : public Stage {
     rd_kafka_conf_set_rebalance_cb(conf.value().get(), &KafkaIngest::on_rebalance);
     rd_kafka_conf_set_offset_commit_cb(conf.value().get(), &KafkaIngest::on_commit);
     rd_kafka_conf_set_error_cb(conf.value().get(), &KafkaIngest::on_error);
-    rd_kafka_conf_set_log_cb(conf.value().get(), &KafkaIngest::on_log);
-    auto client = kafka::make_client(kafka::ClientKind::kConsumer, std::move(conf.value()));
+    auto client = kafka::make_client(kafka::ClientKind::kConsumer, std::move(conf.value()),
+                                     {ctx.log, ctx.name, ctx.readiness});
     if (!client) throw std::runtime_error("kafka_ingest: " + client.error().message);
     consumer_ = std::move(client.value());
     rd_kafka_poll_set_consumer(consumer_.get());
@@ -164,11 +164,6 @@ class KafkaIngest final : public Stage {
                                                 : offsets->elems[0].err)},
                  {"partitions", failed}});
     }
-  }
-  static void on_log(const rd_kafka_t* rk, int level, const char* fac, const char* text) {
-    auto* self = static_cast<KafkaIngest*>(rd_kafka_opaque(rk));
-    self->log_.log(level <= 3 ? LogLevel::kError : level <= 5 ? LogLevel::kWarn : LogLevel::kInfo,
-                   "librdkafka", {{"facility", fac}, {"text", text}});
   }
   static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
     auto* self = static_cast<KafkaIngest*>(opaque);

@@ -66,8 +66,8 @@ class KafkaSink final : public Stage {
     rd_kafka_conf_set_opaque(conf.value().get(), this);
     rd_kafka_conf_set_dr_msg_cb(conf.value().get(), &KafkaSink::on_delivery);
     rd_kafka_conf_set_error_cb(conf.value().get(), &KafkaSink::on_error);
-    rd_kafka_conf_set_log_cb(conf.value().get(), &KafkaSink::on_log);
-    auto client = kafka::make_client(kafka::ClientKind::kProducer, std::move(conf.value()));
+    auto client = kafka::make_client(kafka::ClientKind::kProducer, std::move(conf.value()),
+                                     {ctx.log, ctx.name, ctx.readiness});
     if (!client) throw std::runtime_error("kafka_sink: " + client.error().message);
     producer_ = std::move(client.value());
   }
@@ -91,11 +91,6 @@ class KafkaSink final : public Stage {
 
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
     static_cast<KafkaSink*>(opaque)->delivered(m);
-  }
-  static void on_log(const rd_kafka_t* rk, int level, const char* fac, const char* text) {
-    auto* self = static_cast<KafkaSink*>(rd_kafka_opaque(rk));
-    self->log_.log(level <= 3 ? LogLevel::kError : level <= 5 ? LogLevel::kWarn : LogLevel::kInfo,
-                   "librdkafka", {{"facility", fac}, {"text", text}});
   }
   static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
     auto* self = static_cast<KafkaSink*>(opaque);

@@ -50,7 +50,8 @@ class Simulator final : public Stage {
         std::make_unique<sim::EventGenerator>(sim::generator_options(s.mix, s.regions, seed));
     auto producer = sim::EventProducer::create(
         s.kafka, ctx.kafka_brokers, s.topic,
-        [this](std::string_view, const char* error) { delivered(error); });
+        [this](std::string_view, const char* error) { delivered(error); },
+        {ctx.log, ctx.name, ctx.readiness});
     if (!producer) throw std::runtime_error("simulator: " + producer.error().message);
     producer_ = std::move(producer.value());
   }

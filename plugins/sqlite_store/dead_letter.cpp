@@ -21,8 +21,8 @@ DeadLetterProducer::DeadLetterProducer(DeadLetterOptions options, Logger log,
   rd_kafka_conf_set_opaque(conf.value().get(), this);
   rd_kafka_conf_set_dr_msg_cb(conf.value().get(), &DeadLetterProducer::on_delivery);
   rd_kafka_conf_set_error_cb(conf.value().get(), &DeadLetterProducer::on_error);
-  rd_kafka_conf_set_log_cb(conf.value().get(), &DeadLetterProducer::on_log);
-  auto client = kafka::make_client(kafka::ClientKind::kProducer, std::move(conf.value()));
+  auto client = kafka::make_client(kafka::ClientKind::kProducer, std::move(conf.value()),
+                                   {log_, options_.name, options_.readiness});
   if (!client) {
     throw std::runtime_error("sqlite_store dead-letter producer: " + client.error().message);
   }
@@ -69,15 +69,6 @@ void DeadLetterProducer::on_error(rd_kafka_t* rk, int err, const char* reason, v
   self->log_.warn(
       "dead-letter producer error",
       {{"error", reason}, {"code", rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err))}});
-}
-
-void DeadLetterProducer::on_log(const rd_kafka_t* rk, int level, const char* facility,
-                                const char* text) {
-  auto* self = static_cast<DeadLetterProducer*>(rd_kafka_opaque(rk));
-  self->log_.log(level <= 3   ? LogLevel::kError
-                 : level <= 5 ? LogLevel::kWarn
-                              : LogLevel::kInfo,
-                 "librdkafka", {{"facility", facility}, {"text", text}});
 }
 
 void DeadLetterProducer::delivered(const rd_kafka_message_t* m) {

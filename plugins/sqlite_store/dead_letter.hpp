@@ -33,6 +33,8 @@ struct DeadLetterOptions {
   kafka::KafkaConfig kafka;      // brokers: the effective list (StageContext::kafka_brokers)
   kafka::Properties properties;  // producer overrides (validated by the factory)
   RetryPolicy retry;
+  std::string name = "dead letters";  // names the producer in readiness (/readyz)
+  Readiness* readiness = nullptr;     // told whether the cluster answers; may be null
 };
 
 class DeadLetterProducer {
@@ -59,7 +61,6 @@ class DeadLetterProducer {
  private:
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque);
   static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
-  static void on_log(const rd_kafka_t* rk, int level, const char* facility, const char* text);
   void delivered(const rd_kafka_message_t* m);
   bool produce(Record* rec, const std::stop_token& st);
 

@@ -108,6 +108,8 @@ class SqliteStore final : public Stage {
     dlq.kafka.brokers = ctx.kafka_brokers;
     dlq.properties = s.properties;
     dlq.retry = s.retry;
+    dlq.name = ctx.name + " dead letters";
+    dlq.readiness = ctx.readiness;
     dead_letters_.emplace(std::move(dlq), log_, fatal_, dlq_retries);
 
     log_.info("store opened",

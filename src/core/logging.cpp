@@ -19,16 +19,27 @@ class LogSink {
     logger_->set_level(spdlog::level::trace);
     logger_->flush_on(spdlog::level::trace);
   }
+  LogSink(LogLevel level, std::function<void(const std::string&)> write)
+      : level_(level), write_(std::move(write)) {}
   LogLevel level() const { return level_; }
-  void write(const std::string& line) { logger_->info(line); }
+  void write(const std::string& line) {
+    if (write_) write_(line);
+    else logger_->info(line);
+  }
 
  private:
   LogLevel level_;
   std::shared_ptr<spdlog::logger> logger_;
+  std::function<void(const std::string&)> write_;  // instead of logger_ when set
 };
 
 std::shared_ptr<LogSink> make_stderr_sink(LogLevel level) {
   return std::make_shared<LogSink>(level);
+}
+
+std::shared_ptr<LogSink> make_line_sink(LogLevel level,
+                                        std::function<void(const std::string&)> write) {
+  return std::make_shared<LogSink>(level, std::move(write));
 }
 
 bool parse_log_level(std::string_view text, LogLevel& out) {

@@ -119,6 +119,7 @@ int Supervisor::run() {
   // Services stages offer each other (a store's reader); outlives the stages.
   std::map<std::string, std::shared_ptr<EventReader>> readers;
   Activity activity;
+  Readiness readiness;  // outlives the stages, like the readers
   activity.role = role_;
   activity.started_at_ms = epoch_ms_now();
   // Every router of the config offers its decision, whether this role enables it or not.
@@ -139,6 +140,7 @@ int Supervisor::run() {
     ctx.readers = &readers;
     ctx.event_checks = event_checks;
     ctx.activity = &activity;
+    ctx.readiness = &readiness;
     for (const auto& port : inst->spec->ports()) ctx.queues[port.queue] = queues.at(port.queue).get();
     ctx.fatal = [&, name](const std::string& reason) {
       std::lock_guard<std::mutex> lock(fatal_mutex);

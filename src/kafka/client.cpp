@@ -2,10 +2,152 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
+#include <atomic>
+#include <thread>
+
 namespace pemx::kafka {
 
+// ClientWatch: one thread per client that (1) serves the client's log queue, writing each
+// librdkafka line as a JSON line through the stage's logger, at most kLibrdkafkaLinesPerSecond
+// a second, and (2) asks the cluster for metadata every kProbeInterval and reports, as a JSON
+// warning and in readiness, when no question got an answer for kNoAnswerAfter.
+// Threads: its own thread does all of the above; stop() is called by HandleDeleter on the
+// thread that destroys the client, before rd_kafka_destroy.
+class ClientWatch {
+ public:
+  ClientWatch(rd_kafka_t* rk, rd_kafka_queue_t* queue, ClientLog log)
+      : rk_(rk), queue_(queue), log_(std::move(log)), client_(rd_kafka_name(rk)),
+        readiness_key_(log_.name), limit_(kLibrdkafkaLinesPerSecond),
+        started_(std::chrono::steady_clock::now()) {
+    if (log_.probe && log_.readiness != nullptr) {
+      log_.readiness->set(readiness_key_, "no answer from the cluster yet");
+    }
+    thread_ = std::thread([this] { run(); });
+  }
+  ~ClientWatch() { stop(); }
+  ClientWatch(const ClientWatch&) = delete;
+  ClientWatch& operator=(const ClientWatch&) = delete;
+
+  // Joins the thread (within kProbeTimeout: a probe in progress is not interrupted), logs what
+  // is still queued, and gives the log queue back to librdkafka: lines logged while the client
+  // is destroyed are dropped, never written raw.
+  void stop() noexcept {
+    if (stop_.exchange(true)) return;
+    if (thread_.joinable()) thread_.join();
+    serve_logs(std::chrono::milliseconds(0));
+    rd_kafka_set_log_queue(rk_, nullptr);
+    rd_kafka_queue_destroy(queue_);
+    if (log_.readiness != nullptr) log_.readiness->set(readiness_key_, std::nullopt);
+  }
+
+ private:
+  using SteadyClock = std::chrono::steady_clock;
+
+  void run() {
+    auto next_probe = SteadyClock::now();
+    while (!stop_.load()) {
+      auto now = SteadyClock::now();
+      if (log_.probe && now >= next_probe) {
+        probe();
+        next_probe = SteadyClock::now() + kProbeInterval;
+        continue;
+      }
+      auto wait = std::chrono::milliseconds(200);
+      if (log_.probe) {
+        wait = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(next_probe - now),
+                          std::chrono::milliseconds(0), wait);
+      }
+      serve_logs(wait);
+    }
+  }
+
+  // Serves log events until the queue is empty (waiting up to `wait` for the first).
+  void serve_logs(std::chrono::milliseconds wait) {
+    int timeout = static_cast<int>(wait.count());
+    while (rd_kafka_event_t* ev = rd_kafka_queue_poll(queue_, timeout)) {
+      timeout = 0;
+      const char* fac = "";
+      const char* text = "";
+      int level = 6;
+      if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_LOG &&
+          rd_kafka_event_log(ev, &fac, &text, &level) == 0) {
+        write_line(level, fac, text);
+      }
+      rd_kafka_event_destroy(ev);
+    }
+  }
+
+  void write_line(int syslog_level, const char* fac, const char* text) {
+    LogLevel level = syslog_level <= 3   ? LogLevel::kError
+                     : syslog_level == 4 ? LogLevel::kWarn
+                     : syslog_level <= 6 ? LogLevel::kInfo
+                                         : LogLevel::kDebug;
+    if (!log_.log.enabled(level) || !limit_.allow()) return;
+    auto suppressed = static_cast<std::int64_t>(limit_.take_suppressed());
+    if (suppressed > 0) {
+      log_.log.log(level, "librdkafka", {{"client", client_}, {"facility", fac}, {"text", text},
+                                         {"suppressed", suppressed}});
+    } else {
+      log_.log.log(level, "librdkafka", {{"client", client_}, {"facility", fac}, {"text", text}});
+    }
+  }
+
+  void probe() {
+    auto asked = SteadyClock::now();
+    auto error = wait_for_cluster(rk_, kProbeTimeout);
+    auto now = SteadyClock::now();
+    if (!error) {
+      if (reported_) {
+        log_.log.info("the Kafka cluster answers again",
+                      {{"client", client_}, {"silent_ms", ms(now - last_answer_)}});
+      }
+      reported_ = false;
+      answered_ = true;
+      last_answer_ = asked;
+      if (log_.readiness != nullptr) log_.readiness->set(readiness_key_, std::nullopt);
+      return;
+    }
+    auto since = answered_ ? last_answer_ : started_;
+    if (now - since < kNoAnswerAfter) return;  // one slow answer is not an outage
+    std::string problem = (answered_ ? "no answer from the cluster for " +
+                                           std::to_string(ms(now - since) / 1000) + " s"
+                                     : std::string("no answer from the cluster yet")) +
+                          " (" + *error + ")";
+    if (log_.readiness != nullptr) log_.readiness->set(readiness_key_, problem);
+    if (!reported_ || now - warned_at_ >= std::chrono::seconds(30)) {
+      log_.log.warn("the Kafka cluster does not answer; check that the brokers of kafka.brokers "
+                    "run and are reachable (the stage keeps retrying)",
+                    {{"client", client_}, {"error", *error}, {"silent_ms", ms(now - since)}});
+      reported_ = true;
+      warned_at_ = now;
+    }
+  }
+
+  static std::int64_t ms(SteadyClock::duration d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  }
+
+  rd_kafka_t* rk_;
+  rd_kafka_queue_t* queue_;  // the client's log queue; ours
+  ClientLog log_;
+  std::string client_;  // librdkafka's name of the client ("pemx-platform#producer-1")
+  std::string readiness_key_;
+  RateLimit limit_;  // only the watch thread uses it
+  SteadyClock::time_point started_;
+  SteadyClock::time_point last_answer_{};
+  SteadyClock::time_point warned_at_{};
+  bool answered_ = false;
+  bool reported_ = false;  // a "does not answer" warning is standing
+  std::atomic<bool> stop_{false};
+  std::thread thread_;  // last: it uses the members above
+};
+
 void ConfDeleter::operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
-void HandleDeleter::operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+void HandleDeleter::operator()(rd_kafka_t* rk) const {
+  if (watch) watch->stop();  // its thread uses rk
+  rd_kafka_destroy(rk);
+}
 void PartitionListDeleter::operator()(rd_kafka_topic_partition_list_t* l) const {
   rd_kafka_topic_partition_list_destroy(l);
 }
@@ -59,14 +201,26 @@ std::optional<std::string> check_properties(const Properties& properties) {
   return std::nullopt;
 }
 
-Result<HandlePtr> make_client(ClientKind kind, ConfPtr conf) {
+Result<HandlePtr> make_client(ClientKind kind, ConfPtr conf, ClientLog log) {
   char errstr[512];
+  // Log lines wait on a queue that the watch serves: none is written by librdkafka itself.
+  if (rd_kafka_conf_set(conf.get(), "log.queue", "true", errstr, sizeof errstr) !=
+      RD_KAFKA_CONF_OK) {
+    return Error{"client_create", std::string("log.queue: ") + errstr};
+  }
   rd_kafka_t* rk = rd_kafka_new(kind == ClientKind::kProducer ? RD_KAFKA_PRODUCER
                                                                 : RD_KAFKA_CONSUMER,
                                 conf.get(), errstr, sizeof errstr);
   if (rk == nullptr) return Error{"client_create", errstr};  // conf still ours: freed by conf
   conf.release();  // rd_kafka_new took ownership of conf on success
-  return HandlePtr(rk);
+  HandlePtr handle(rk);
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
+  if (rd_kafka_resp_err_t err = rd_kafka_set_log_queue(rk, queue)) {
+    rd_kafka_queue_destroy(queue);
+    return Error{"client_create", std::string("log queue: ") + rd_kafka_err2str(err)};
+  }
+  handle.get_deleter().watch = std::make_shared<ClientWatch>(rk, queue, std::move(log));
+  return handle;
 }
 
 std::optional<std::string> wait_for_cluster(rd_kafka_t* rk, std::chrono::milliseconds timeout) {

@@ -1,5 +1,8 @@
 #pragma once
-// Thin RAII owners of librdkafka handles, and the one place where client configs are built.
+// Thin RAII owners of librdkafka handles, and the one place where client configs are built
+// and clients are created. make_client gives every client a watch (ClientLog): librdkafka's
+// own log lines go through the stage's JSON logger, never raw to stderr, and the client
+// reports within seconds when the cluster stops answering.
 // rdkafka.h stays out of this header: handles are opaque here.
 #include <chrono>
 #include <memory>
@@ -8,6 +11,8 @@
 #include <vector>
 
 #include "kafka/kafka_config.hpp"
+#include "pemx/log.hpp"
+#include "pemx/readiness.hpp"
 #include "pemx/result.hpp"
 
 extern "C" {
@@ -25,7 +30,11 @@ namespace pemx::kafka {
 struct ConfDeleter {
   void operator()(rd_kafka_conf_t* c) const;
 };
-struct HandleDeleter {  // closes a consumer first when it is one
+class ClientWatch;  // client.cpp
+// Stops the client's watch (when it has one), then destroys the client (a consumer is closed
+// by rd_kafka_destroy).
+struct HandleDeleter {
+  std::shared_ptr<ClientWatch> watch;
   void operator()(rd_kafka_t* rk) const;
 };
 struct PartitionListDeleter {
@@ -61,8 +70,33 @@ Result<ConfPtr> make_conf(const KafkaConfig& common, const Properties& client_sp
 std::vector<std::string> unsafe_producer_properties(const Properties& properties);
 // Checks property names and values without creating a client (for config validation).
 std::optional<std::string> check_properties(const Properties& properties);
+// Where a client's librdkafka log lines and cluster state go.
+struct ClientLog {
+  Logger log;       // the stage's logger: every librdkafka line is one JSON line through it
+  std::string name;  // the stage or tool the client serves: the readiness entry's name
+  Readiness* readiness = nullptr;  // told whether the cluster answers; may be null
+  bool probe = true;  // false: logs only (a client that talks to no cluster)
+};
+
+// How the watch decides that the cluster does not answer: it asks for metadata every
+// kProbeInterval, each question bounded by kProbeTimeout, and declares a problem (one JSON
+// warning, and an entry in readiness) when no question got an answer for kNoAnswerAfter.
+// A cluster that stops answering (down, refusing, or hung with its connections open) is thus
+// reported within kNoAnswerAfter + kProbeInterval + kProbeTimeout (5 s); until the first
+// answer, readiness reports "no answer yet" (no warning before kNoAnswerAfter).
+inline constexpr std::chrono::milliseconds kProbeInterval{1000};
+inline constexpr std::chrono::milliseconds kProbeTimeout{1000};
+inline constexpr std::chrono::milliseconds kNoAnswerAfter{3000};
+// librdkafka lines logged per client per second at most; the rest are counted and the count
+// is given in the next line logged ("suppressed").
+inline constexpr int kLibrdkafkaLinesPerSecond = 20;
+
 // Creates the client; takes ownership of conf only on success (librdkafka's rule).
-Result<HandlePtr> make_client(ClientKind kind, ConfPtr conf);
+// Sets log.queue on conf: the client's log lines wait on a queue that the client's watch
+// thread serves (librdkafka's threads never write to stderr) and turns into JSON lines via
+// log.log, rate-limited, with the client's name, librdkafka's facility and its level mapped to
+// ours (0-3 error, 4 warn, 5-6 info, 7 debug). The same thread probes the cluster (above).
+Result<HandlePtr> make_client(ClientKind kind, ConfPtr conf, ClientLog log);
 
 // Waits until the cluster answers a metadata request (bounded); the error text otherwise.
 std::optional<std::string> wait_for_cluster(rd_kafka_t* rk, std::chrono::milliseconds timeout);

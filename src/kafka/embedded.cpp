@@ -11,8 +11,9 @@ Result<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::start(const EmbeddedCo
   char errstr[256];
   // The owner client never connects anywhere; it only hosts the mock brokers.
   rd_kafka_conf_set(conf.get(), "client.id", "pemx-embedded-cluster", errstr, sizeof errstr);
-  rd_kafka_conf_set_log_cb(conf.get(), nullptr);  // it has no brokers to talk to: nothing to say
-  auto client = make_client(ClientKind::kProducer, std::move(conf));
+  // It has no brokers to talk to: nothing to probe, and its lines are dropped (null logger).
+  auto client = make_client(ClientKind::kProducer, std::move(conf),
+                            ClientLog{Logger(), "embedded", nullptr, false});
   if (!client) return client.error();
   self->owner_ = std::move(client.value());
   self->cluster_ = rd_kafka_mock_cluster_new(self->owner_.get(), config.brokers);

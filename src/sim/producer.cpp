@@ -7,7 +7,8 @@ namespace pemx::sim {
 Result<std::unique_ptr<EventProducer>> EventProducer::create(const kafka::KafkaConfig& kafka,
                                                              const std::string& brokers,
                                                              std::string topic,
-                                                             OnDelivery on_delivery) {
+                                                             OnDelivery on_delivery,
+                                                             kafka::ClientLog log) {
   kafka::KafkaConfig k = kafka;
   k.brokers = brokers;
   // Defaults first: the config's own properties override them.
@@ -18,7 +19,8 @@ Result<std::unique_ptr<EventProducer>> EventProducer::create(const kafka::KafkaC
   std::unique_ptr<EventProducer> p(new EventProducer(std::move(topic), std::move(on_delivery)));
   rd_kafka_conf_set_dr_msg_cb(conf.value().get(), &EventProducer::on_report);
   rd_kafka_conf_set_opaque(conf.value().get(), p.get());
-  auto client = kafka::make_client(kafka::ClientKind::kProducer, std::move(conf.value()));
+  auto client =
+      kafka::make_client(kafka::ClientKind::kProducer, std::move(conf.value()), std::move(log));
   if (!client) return client.error();
   p->producer_ = std::move(client.value());
   return p;

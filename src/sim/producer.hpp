@@ -26,7 +26,8 @@ class EventProducer {
   // brokers: the effective broker list (kafka.brokers, --brokers, or an embedded bootstrap).
   static Result<std::unique_ptr<EventProducer>> create(const kafka::KafkaConfig& kafka,
                                                        const std::string& brokers,
-                                                       std::string topic, OnDelivery on_delivery);
+                                                       std::string topic, OnDelivery on_delivery,
+                                                       kafka::ClientLog log);
   ~EventProducer();
   EventProducer(const EventProducer&) = delete;
   EventProducer& operator=(const EventProducer&) = delete;

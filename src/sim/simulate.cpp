@@ -308,7 +308,8 @@ int simulate(const Config& config, const SimulateOptions& o, std::ostream& out, 
                                auto now = Clock::now();
                                std::lock_guard<std::mutex> lock(mutex);
                                tracker.arrived(topic, id, now);
-                             });
+                             },
+                             {log.child("simulate_watch"), "simulate_watch"});
     if (!w) return failure("--watch: " + w.error().message);
     watcher = std::move(w.value());
   }
@@ -328,7 +329,8 @@ int simulate(const Config& config, const SimulateOptions& o, std::ostream& out, 
                                        ++s.acked;
                                      else
                                        fail_event(o.watch ? event_id_in(value) : "", error);
-                                   });
+                                   },
+                                   {log.child("simulate_producer"), "simulate_producer"});
     if (!p) return failure("Kafka producer: " + p.error().message);
     producer = std::move(p.value());
   }

@@ -35,7 +35,8 @@ std::optional<std::string_view> event_id_of(const rd_kafka_message_t* m, rapidjs
 Result<std::unique_ptr<Watcher>> Watcher::create(const kafka::KafkaConfig& kafka,
                                                  const std::string& brokers,
                                                  const std::string& group_id,
-                                                 OnMessage on_message) {
+                                                 OnMessage on_message,
+                                                 kafka::ClientLog log) {
   kafka::KafkaConfig k = kafka;
   k.brokers = brokers;
   // group.id only because librdkafka's consumer API needs one: no group is joined (assign, not
@@ -47,7 +48,8 @@ Result<std::unique_ptr<Watcher>> Watcher::create(const kafka::KafkaConfig& kafka
                                    {"auto.offset.reset", "earliest"},
                                    {"enable.partition.eof", "false"}});
   if (!conf) return conf.error();
-  auto client = kafka::make_client(kafka::ClientKind::kConsumer, std::move(conf.value()));
+  auto client =
+      kafka::make_client(kafka::ClientKind::kConsumer, std::move(conf.value()), std::move(log));
   if (!client) return client.error();
   std::unique_ptr<Watcher> w(new Watcher(std::move(on_message)));
   w->consumer_ = std::move(client.value());

@@ -32,7 +32,8 @@ class Watcher {
 
   static Result<std::unique_ptr<Watcher>> create(const kafka::KafkaConfig& kafka,
                                                  const std::string& brokers,
-                                                 const std::string& group_id, OnMessage on_message);
+                                                 const std::string& group_id, OnMessage on_message,
+                                                 kafka::ClientLog log);
   ~Watcher();
   Watcher(const Watcher&) = delete;
   Watcher& operator=(const Watcher&) = delete;

@@ -19,22 +19,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// GETs until `expected` events are stored for the products (bounded).
-rapidjson::Document wait_history(std::uint16_t port, const std::string& ids, std::size_t expected,
-                                 std::chrono::seconds timeout) {
-  auto until = std::chrono::steady_clock::now() + timeout;
-  rapidjson::Document d;
-  while (std::chrono::steady_clock::now() < until) {
-    auto r = http_get(port, "/event?productIds=" + ids);
-    if (r.status == 200) {
-      d = parse_json(r.body);
-      if (d.Size() >= expected) return d;
-    }
-    std::this_thread::sleep_for(200ms);
-  }
-  return d;
-}
-
 std::int64_t count_rows(const std::string& db, const char* sql) {
   sqlite3* h = nullptr;
   REQUIRE(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);

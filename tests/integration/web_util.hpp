@@ -56,4 +56,20 @@ inline std::uint16_t wait_port(Process& p, std::size_t nth = 0,
   return 0;
 }
 
+// GETs until `expected` events are stored for the products (bounded).
+inline rapidjson::Document wait_history(std::uint16_t port, const std::string& ids,
+                                        std::size_t expected, std::chrono::seconds timeout) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  rapidjson::Document d;
+  while (std::chrono::steady_clock::now() < until) {
+    auto r = http_get(port, "/event?productIds=" + ids);
+    if (r.status == 200) {
+      d = parse_json(r.body);
+      if (d.Size() >= expected) return d;
+    }
+    std::this_thread::sleep_for(200ms);
+  }
+  return d;
+}
+
 }  // namespace pemx::test

@@ -1,0 +1,122 @@
+// make_client's watch: librdkafka's own lines come out as JSON lines through the stage's
+// logger (never raw on stderr), and a cluster that does not answer becomes a readiness problem
+// and one warning. The "cluster" is a loopback port nothing listens on, so librdkafka logs
+// connection failures at once; no broker is needed.
+#include "kafka/client.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <rapidjson/document.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "pemx/log.hpp"
+#include "pemx/readiness.hpp"
+
+using namespace pemx;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Collects what a LogSink is given, from any thread.
+class Lines {
+ public:
+  std::shared_ptr<LogSink> sink(LogLevel level) {
+    return make_line_sink(level, [this](const std::string& line) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      lines_.push_back(line);
+      cv_.notify_all();
+    });
+  }
+  // Waits (bounded) until a line containing `needle` arrives.
+  bool wait_for(const std::string& needle, std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return cv_.wait_for(lock, timeout, [&] {
+      for (const auto& l : lines_) {
+        if (l.find(needle) != std::string::npos) return true;
+      }
+      return false;
+    });
+  }
+  std::vector<std::string> all() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return lines_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<std::string> lines_;
+};
+
+kafka::HandlePtr unreachable_producer(Logger log, Readiness* readiness) {
+  kafka::KafkaConfig k;
+  k.brokers = "127.0.0.1:1";  // nothing listens there: connections are refused
+  k.client_id = "client-test";
+  auto conf = kafka::make_conf(k, {});
+  REQUIRE(conf.ok());
+  auto client = kafka::make_client(kafka::ClientKind::kProducer, std::move(conf.value()),
+                                   {std::move(log), "test_stage", readiness});
+  REQUIRE(client.ok());
+  return std::move(client.value());
+}
+
+}  // namespace
+
+TEST_CASE("librdkafka's lines go through the JSON logger with the client's name",
+          "[unit][kafka]") {
+  Lines lines;
+  {
+    auto producer = unreachable_producer(Logger(lines.sink(LogLevel::kDebug), "test_stage"),
+                                         nullptr);
+    // librdkafka logs the refused connection (facility FAIL) within its first attempt.
+    REQUIRE(lines.wait_for(R"("msg":"librdkafka")", 10s));
+  }
+  auto all = lines.all();
+  REQUIRE_FALSE(all.empty());
+  bool saw_librdkafka = false;
+  for (const auto& line : all) {
+    INFO(line);
+    rapidjson::Document d;
+    d.Parse(line.c_str());
+    REQUIRE_FALSE(d.HasParseError());
+    CHECK(d["component"] == "test_stage");
+    if (d["msg"] == "librdkafka") {
+      saw_librdkafka = true;
+      CHECK(std::string(d["client"].GetString()).find("client-test#producer") == 0);
+      CHECK(d["facility"].IsString());
+      CHECK(d["text"].IsString());
+      CHECK(d["level"].IsString());
+    }
+  }
+  CHECK(saw_librdkafka);
+}
+
+TEST_CASE("a cluster that does not answer is a readiness problem and one warning",
+          "[unit][kafka]") {
+  Lines lines;
+  Readiness readiness;
+  {
+    auto producer = unreachable_producer(Logger(lines.sink(LogLevel::kWarn), "test_stage"),
+                                         &readiness);
+    // Not ready before the first answer.
+    REQUIRE(readiness.problems());
+    CHECK(readiness.problems()->find("test_stage: no answer from the cluster yet") == 0);
+    auto bound = kafka::kNoAnswerAfter + kafka::kProbeInterval + kafka::kProbeTimeout + 2s;
+    REQUIRE(lines.wait_for("the Kafka cluster does not answer", bound));
+    REQUIRE(readiness.problems());
+    CHECK(readiness.problems()->find("test_stage: no answer from the cluster yet (") == 0);
+  }
+  // The client gone, its entry is gone too.
+  CHECK_FALSE(readiness.problems());
+  int warnings = 0;
+  for (const auto& line : lines.all()) {
+    if (line.find("the Kafka cluster does not answer") != std::string::npos) ++warnings;
+  }
+  CHECK(warnings == 1);
+}

@@ -1,0 +1,45 @@
+// The push's producer answers within push_timeout + Pusher::kDeadlineCheck whatever the broker
+// does; here nothing listens on the broker's port (librdkafka's own message timeout would
+// answer up to a second late: it scans for expired messages once a second).
+#include "http_front/pusher.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <future>
+#include <optional>
+#include <string>
+
+#include "pemx/metrics.hpp"
+
+using namespace pemx;
+using namespace pemx::http_front;
+using namespace std::chrono_literals;
+
+TEST_CASE("a push to a broker that does not answer fails within push_timeout plus the margin",
+          "[unit][http_front]") {
+  Metrics metrics;
+  Readiness readiness;
+  kafka::KafkaConfig k;
+  const auto timeout = 300ms;
+  Pusher pusher(k, "127.0.0.1:1", "product-event", timeout, Logger(), metrics, "http",
+                &readiness);
+  for (int round = 0; round < 3; ++round) {
+    std::promise<std::optional<std::string>> answered;
+    auto started = std::chrono::steady_clock::now();
+    pusher.push({PushEvent{"P1", R"({"eventId":"x"})"}},
+                [&](std::optional<std::string> error) { answered.set_value(error); });
+    auto future = answered.get_future();
+    REQUIRE(future.wait_for(10s) == std::future_status::ready);
+    auto took = std::chrono::steady_clock::now() - started;
+    auto error = future.get();
+    REQUIRE(error);
+    INFO("round " << round << ": " << *error << " after "
+                  << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+    CHECK(took >= timeout);
+    CHECK(took < timeout + Pusher::kDeadlineCheck + 250ms);  // + scheduling on a busy machine
+  }
+  pusher.stop();
+  CHECK(metrics.render_prometheus().find("pemx_http_front_push_timeouts_total 3") !=
+        std::string::npos);
+}
