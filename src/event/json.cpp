@@ -1,6 +1,10 @@
 #include "event/json.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <climits>
+#include <cmath>
+#include <cstdlib>
 #include <optional>
 #include <vector>
 
@@ -96,6 +100,50 @@ std::string find_duplicate_key(const rapidjson::Value& value) {
 }
 
 namespace detail {
+
+Number read_number(std::string_view text) {
+  const char* begin = text.data();
+  const char* end = begin + text.size();
+  Number n;
+  if (text.find_first_of(".eE") == std::string_view::npos) {
+    // RapidJSON's integer kinds: the smallest that holds the value.
+    if (!text.empty() && text.front() == '-') {
+      std::int64_t v = 0;
+      auto [p, ec] = std::from_chars(begin, end, v);
+      if (ec == std::errc() && p == end) {
+        n.i = v;
+        n.kind = v >= INT32_MIN ? Number::Kind::kInt : Number::Kind::kInt64;
+        return n;
+      }
+    } else {
+      std::uint64_t v = 0;
+      auto [p, ec] = std::from_chars(begin, end, v);
+      if (ec == std::errc() && p == end) {
+        n.u = v;
+        n.kind = v <= UINT32_MAX ? Number::Kind::kUint : Number::Kind::kUint64;
+        return n;
+      }
+    }
+    // Beyond 64 bits: a double, like RapidJSON.
+  }
+  double d = 0;
+  auto [p, ec] = std::from_chars(begin, end, d);
+  if (ec == std::errc() && p == end) {
+    n.d = d;
+    n.kind = Number::Kind::kDouble;
+    return n;
+  }
+  if (ec == std::errc::result_out_of_range) {
+    // Underflow reads as zero (as JavaScript and RapidJSON do); overflow is refused.
+    std::string copy(text);
+    d = std::strtod(copy.c_str(), nullptr);
+    if (!std::isinf(d)) {
+      n.d = d;
+      n.kind = Number::Kind::kDouble;
+    }
+  }
+  return n;
+}
 
 std::string too_deep_detail(std::size_t max_depth, std::size_t offset) {
   return "nested deeper than " + std::to_string(max_depth) + " levels (objects and arrays) at byte " +

@@ -13,6 +13,7 @@
 // Every value a successful parse returns is at most `max_depth` deep, so the recursive walks
 // that follow (validation, Writer::Accept) are bounded too.
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -65,11 +66,23 @@ std::string find_duplicate_key(const rapidjson::Value& value);
 
 namespace detail {
 
+// A number's text as the JSON grammar allows it, read correctly rounded (std::from_chars): an
+// integer that fits 32 or 64 bits as such, anything else as the nearest double. RapidJSON's own
+// full-precision reader misreads some numbers ("0e47", a long significand times 1e292) and its
+// normal one may be off in the last bit; this one is neither. kTooBig past a double's range.
+struct Number {
+  enum class Kind { kInt, kUint, kInt64, kUint64, kDouble, kTooBig } kind = Kind::kTooBig;
+  std::int64_t i = 0;
+  std::uint64_t u = 0;
+  double d = 0;
+};
+Number read_number(std::string_view text);
+
 std::string too_deep_detail(std::size_t max_depth, std::size_t offset);
 std::string too_large_detail(std::size_t size, std::size_t max_bytes);
 
 // A SAX handler in front of the document's: counts depth and stops the parse when it passes
-// the limit.
+// the limit; reads numbers (given as text) with read_number.
 template <typename Next>
 class DepthLimit {
  public:
@@ -82,7 +95,19 @@ class DepthLimit {
   bool Int64(std::int64_t i) { return next_.Int64(i); }
   bool Uint64(std::uint64_t u) { return next_.Uint64(u); }
   bool Double(double d) { return next_.Double(d); }
-  bool RawNumber(const Ch* s, rapidjson::SizeType n, bool copy) { return next_.RawNumber(s, n, copy); }
+  bool RawNumber(const Ch* s, rapidjson::SizeType n, bool /*copy*/) {
+    Number v = read_number({s, n});
+    switch (v.kind) {
+      case Number::Kind::kInt: return next_.Int(static_cast<int>(v.i));
+      case Number::Kind::kUint: return next_.Uint(static_cast<unsigned>(v.u));
+      case Number::Kind::kInt64: return next_.Int64(v.i);
+      case Number::Kind::kUint64: return next_.Uint64(v.u);
+      case Number::Kind::kDouble: return next_.Double(v.d);
+      case Number::Kind::kTooBig: break;
+    }
+    number_too_big_ = true;
+    return false;
+  }
   bool String(const Ch* s, rapidjson::SizeType n, bool copy) { return next_.String(s, n, copy); }
   bool Key(const Ch* s, rapidjson::SizeType n, bool copy) { return next_.Key(s, n, copy); }
   bool StartObject() { return enter() && next_.StartObject(); }
@@ -96,6 +121,7 @@ class DepthLimit {
     return next_.EndArray(elements);
   }
   bool too_deep() const { return too_deep_; }
+  bool number_too_big() const { return number_too_big_; }
 
  private:
   bool enter() {
@@ -106,12 +132,14 @@ class DepthLimit {
   std::size_t max_depth_;
   std::size_t depth_ = 0;
   bool too_deep_ = false;
+  bool number_too_big_ = false;
 };
 
 }  // namespace detail
 
 // Parses `text` into `doc` within `limits`. kFlags are RapidJSON parse flags (the iterative
-// flag is always added). `reader_stack` is the allocator of the parser's own stack (null: the
+// and numbers-as-strings flags are always added: numbers are read by read_number, correctly
+// rounded, so kParseFullPrecisionFlag changes nothing). `reader_stack` is the allocator of the parser's own stack (null: the
 // parser makes one). On failure the error says what and where, and `doc` holds nothing to use.
 template <unsigned kFlags, typename Allocator, typename StackAllocator>
 JsonError parse_bounded(
@@ -123,19 +151,26 @@ JsonError parse_bounded(
   using Document = rapidjson::GenericDocument<rapidjson::UTF8<>, Allocator, StackAllocator>;
   rapidjson::ParseResult result;
   bool too_deep = false;
+  bool too_big = false;
   auto generate = [&](Document& handler) {
     detail::DepthLimit<Document> limited(handler, limits.max_depth);
     rapidjson::GenericReader<rapidjson::UTF8<>, rapidjson::UTF8<>, StackAllocator> reader(
         reader_stack);
     rapidjson::MemoryStream memory(text.data(), text.size());
     rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(memory);
-    result = reader.template Parse<kFlags | rapidjson::kParseIterativeFlag>(in, limited);
+    result = reader.template Parse<kFlags | rapidjson::kParseIterativeFlag |
+                                   rapidjson::kParseNumbersAsStringsFlag>(in, limited);
     too_deep = limited.too_deep();
+    too_big = limited.number_too_big();
     return !result.IsError();
   };
   doc.Populate(generate);
   if (too_deep) {
     return {JsonProblem::kTooDeep, detail::too_deep_detail(limits.max_depth, result.Offset())};
+  }
+  if (too_big) {
+    return {JsonProblem::kSyntax, "a number too big to be stored in a double, before byte " +
+                                      std::to_string(result.Offset())};
   }
   if (result.IsError()) {
     return {JsonProblem::kSyntax, std::string(rapidjson::GetParseError_En(result.Code())) +

@@ -121,6 +121,42 @@ TEST_CASE("a good parse fills the document; the next one replaces it", "[unit][e
   CHECK(doc[0].IsTrue());
 }
 
+TEST_CASE("numbers are read correctly rounded, including where RapidJSON's reader is wrong",
+          "[unit][event][json]") {
+  auto number = [](std::string_view text) {
+    rapidjson::Document doc;
+    std::string json = "[" + std::string(text) + "]";
+    JsonError e = parse_bounded<rapidjson::kParseFullPrecisionFlag>(doc, json, JsonLimits{});
+    REQUIRE_FALSE(e);
+    return doc[0].GetDouble();
+  };
+  // Found by fuzzing: RapidJSON's full-precision reader gave garbage (clz(0)) for a zero
+  // significand with a large exponent, and 4.1e42 for a long significand times 1e292.
+  CHECK(number("0e47") == 0.0);
+  rapidjson::Document doc;
+  JsonError e = parse_bounded<0>(doc, "[" + std::string(120, '9') + "E292]", JsonLimits{});
+  CHECK(e.problem == JsonProblem::kSyntax);
+  CHECK_THAT(e.detail, Contains("number too big"));
+  CHECK(parse_bounded<0>(doc, "[1e400]", JsonLimits{}).problem == JsonProblem::kSyntax);
+  CHECK(number("1e-400") == 0.0);  // underflow reads as zero, as in JavaScript
+  CHECK(number("7.31") == 7.31);
+  CHECK(number("0.1") == 0.1);
+  CHECK(number("2.2250738585072011e-308") == 2.2250738585072011e-308);
+  CHECK(number("1" + std::string(100, '0')) == 1e100);  // past 64 bits: a double
+  // Integers keep RapidJSON's kinds.
+  REQUIRE_FALSE(parse_bounded<0>(doc, "[-0, 42, -7, 4294967296, -2147483649, 18446744073709551615]",
+                                 JsonLimits{}));
+  CHECK(doc[0].IsInt());
+  CHECK(doc[0].GetInt() == 0);
+  CHECK(doc[1].IsUint());
+  CHECK(doc[2].GetInt() == -7);
+  CHECK(doc[3].IsUint64());
+  CHECK_FALSE(doc[3].IsUint());
+  CHECK(doc[4].IsInt64());
+  CHECK_FALSE(doc[4].IsInt());
+  CHECK(doc[5].GetUint64() == 18446744073709551615ull);
+}
+
 TEST_CASE("a dead letter too large to produce again is cut, and says so", "[unit][event][json]") {
   JsonLimits limits{64, 1000};
   std::string value(990, 'v');
