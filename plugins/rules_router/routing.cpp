@@ -161,7 +161,7 @@ bool Router::render(const Rule& rule, std::string& topic, Decision& out) const {
       out.reason = kTopicNotAllowed;
       out.field = piece.text;
       out.detail = "rule \"" + rule.name + "\": {" + piece.text + "} = \"" +
-                   text->substr(0, 80) + "\" is not an allowed value";
+                   event::excerpt(*text) + "\" is not an allowed value";
       return false;
     }
     topic += *text;
@@ -169,7 +169,7 @@ bool Router::render(const Rule& rule, std::string& topic, Decision& out) const {
   if (auto problem = kafka::topic_name_problem(topic)) {
     out.reason = kIllegalTopic;
     if (auto ph = rule.topic.placeholders(); ph.size() == 1) out.field = ph.front();
-    out.detail = "rule \"" + rule.name + "\": \"" + topic.substr(0, 120) + "\": " + *problem;
+    out.detail = "rule \"" + rule.name + "\": \"" + event::excerpt(topic, 120) + "\": " + *problem;
     return false;
   }
   return true;
@@ -209,7 +209,8 @@ void Router::route(std::string_view value, Decision& out) {
   if (!event_types_.empty() && event_types_.count(out.event_type) == 0) {
     out.reason = kUnknownEventType;
     out.field = "eventType";
-    out.detail = "eventType \"" + out.event_type.substr(0, 80) + "\" is not declared in event_types";
+    out.detail = "eventType \"" + event::excerpt(out.event_type) +
+                 "\" is not declared in event_types";
     out.topics.clear();
     return;
   }

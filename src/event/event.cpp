@@ -62,9 +62,7 @@ std::string json_excerpt(const rapidjson::Value& v, std::size_t max) {
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   v.Accept(w);
-  std::string s(buf.GetString(), buf.GetSize());
-  if (s.size() > max) s = s.substr(0, max) + "…";
-  return s;
+  return excerpt({buf.GetString(), buf.GetSize()}, max);
 }
 
 }  // namespace pemx::event

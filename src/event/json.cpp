@@ -40,10 +40,6 @@ std::optional<std::string_view> duplicate_in(const rapidjson::Value& object) {
   return *dup;
 }
 
-std::string excerpt(std::string_view s) {
-  constexpr std::size_t kMax = 80;
-  return s.size() > kMax ? std::string(s.substr(0, kMax)) + "…" : std::string(s);
-}
 
 // Depth-first; `where` is filled on the way back up, only when a duplicate is found. The
 // recursion is bounded by the parse's depth limit.
@@ -74,6 +70,21 @@ bool find(const rapidjson::Value& v, std::string& key, std::string& where) {
 
 }  // namespace
 
+std::string excerpt(std::string_view text, std::size_t max) {
+  bool cut = text.size() > max;
+  if (cut) {
+    std::size_t end = max;
+    // Back to the first byte of the character that would be cut (continuation bytes: 10xxxxxx).
+    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+    text = text.substr(0, end);
+  }
+  std::string out(text);
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = '?';
+  }
+  return cut ? out + "…" : out;
+}
+
 std::string_view reason_code(JsonProblem problem) {
   switch (problem) {
     case JsonProblem::kTooDeep: return kReasonTooDeep;
@@ -100,6 +111,14 @@ std::string find_duplicate_key(const rapidjson::Value& value) {
 }
 
 namespace detail {
+
+bool has_encoded_surrogate(std::string_view decoded) {
+  for (std::size_t at = decoded.find('\xED'); at != std::string_view::npos;
+       at = decoded.find('\xED', at + 1)) {
+    if (at + 1 < decoded.size() && static_cast<unsigned char>(decoded[at + 1]) >= 0xA0) return true;
+  }
+  return false;
+}
 
 Number read_number(std::string_view text) {
   const char* begin = text.data();

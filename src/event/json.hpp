@@ -60,6 +60,10 @@ std::optional<std::size_t> fit_dead_letter(std::string& value, std::size_t key_s
                                            const JsonLimits& limits);
 inline constexpr std::string_view kHeaderOriginalBytes = "pemx-dlq-original-bytes";
 
+// At most `max` bytes of `text` for a message or header: never cut inside a UTF-8 character,
+// control characters shown as '?', "…" appended when cut.
+std::string excerpt(std::string_view text, std::size_t max = 80);
+
 // The first duplicate key in `value` (which must be at most `max_depth` deep), as a message
 // naming the key and where it is ("duplicate key \"price\" in data.items[2]"); empty if none.
 std::string find_duplicate_key(const rapidjson::Value& value);
@@ -77,6 +81,8 @@ struct Number {
   double d = 0;
 };
 Number read_number(std::string_view text);
+// A UTF-16 surrogate (U+D800 to U+DFFF) encoded as UTF-8 bytes (ED A0..BF xx).
+bool has_encoded_surrogate(std::string_view decoded);
 
 std::string too_deep_detail(std::size_t max_depth, std::size_t offset);
 std::string too_large_detail(std::size_t size, std::size_t max_bytes);
@@ -108,8 +114,12 @@ class DepthLimit {
     number_too_big_ = true;
     return false;
   }
-  bool String(const Ch* s, rapidjson::SizeType n, bool copy) { return next_.String(s, n, copy); }
-  bool Key(const Ch* s, rapidjson::SizeType n, bool copy) { return next_.Key(s, n, copy); }
+  bool String(const Ch* s, rapidjson::SizeType n, bool copy) {
+    return no_surrogate(s, n) && next_.String(s, n, copy);
+  }
+  bool Key(const Ch* s, rapidjson::SizeType n, bool copy) {
+    return no_surrogate(s, n) && next_.Key(s, n, copy);
+  }
   bool StartObject() { return enter() && next_.StartObject(); }
   bool EndObject(rapidjson::SizeType members) {
     --depth_;
@@ -122,8 +132,15 @@ class DepthLimit {
   }
   bool too_deep() const { return too_deep_; }
   bool number_too_big() const { return number_too_big_; }
+  bool surrogate() const { return surrogate_; }
 
  private:
+  // RapidJSON validates the UTF-8 it reads, but decodes an escaped lone low surrogate
+  // ("\udc00") into the bytes ED B0 80, which are not UTF-8: refused here.
+  bool no_surrogate(const Ch* s, rapidjson::SizeType n) {
+    surrogate_ = has_encoded_surrogate({s, n});
+    return !surrogate_;
+  }
   bool enter() {
     if (++depth_ > max_depth_) too_deep_ = true;
     return !too_deep_;
@@ -133,6 +150,7 @@ class DepthLimit {
   std::size_t depth_ = 0;
   bool too_deep_ = false;
   bool number_too_big_ = false;
+  bool surrogate_ = false;
 };
 
 }  // namespace detail
@@ -152,6 +170,7 @@ JsonError parse_bounded(
   rapidjson::ParseResult result;
   bool too_deep = false;
   bool too_big = false;
+  bool surrogate = false;
   auto generate = [&](Document& handler) {
     detail::DepthLimit<Document> limited(handler, limits.max_depth);
     rapidjson::GenericReader<rapidjson::UTF8<>, rapidjson::UTF8<>, StackAllocator> reader(
@@ -162,11 +181,16 @@ JsonError parse_bounded(
                                    rapidjson::kParseNumbersAsStringsFlag>(in, limited);
     too_deep = limited.too_deep();
     too_big = limited.number_too_big();
+    surrogate = limited.surrogate();
     return !result.IsError();
   };
   doc.Populate(generate);
   if (too_deep) {
     return {JsonProblem::kTooDeep, detail::too_deep_detail(limits.max_depth, result.Offset())};
+  }
+  if (surrogate) {
+    return {JsonProblem::kSyntax, "a lone UTF-16 surrogate escape (\\udc00 to \\udfff) is not a "
+                                  "character, before byte " + std::to_string(result.Offset())};
   }
   if (too_big) {
     return {JsonProblem::kSyntax, "a number too big to be stored in a double, before byte " +

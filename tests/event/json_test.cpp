@@ -157,6 +157,30 @@ TEST_CASE("numbers are read correctly rounded, including where RapidJSON's reade
   CHECK(doc[5].GetUint64() == 18446744073709551615ull);
 }
 
+TEST_CASE("an escaped lone surrogate is refused: it decodes to bytes that are not UTF-8",
+          "[unit][event][json]") {
+  // RapidJSON refuses a lone high surrogate itself, but decoded "\udc00" into ED B0 80, which
+  // the store kept and the history then served as invalid UTF-8.
+  for (const char* text : {R"({"a":"\udc00"})", R"({"\udfff":1})", R"(["x\ud800"])"}) {
+    CAPTURE(text);
+    JsonError e = parse(text);
+    CHECK(e.problem == JsonProblem::kSyntax);
+  }
+  CHECK_THAT(parse(R"({"a":"\udc00"})").detail, Contains("surrogate"));
+  // A pair is one character; U+D7FF and U+E000 are not surrogates.
+  CHECK_FALSE(parse(R"({"a":"\ud83d\ude00 \ud7ff \ue000 \u00e9"})"));
+}
+
+TEST_CASE("excerpts never cut a character and show no control bytes", "[unit][event][json]") {
+  std::string key = std::string(79, 'a') + "\xc3\xa9";  // 'é' across the 80-byte cut
+  CHECK(excerpt(key) == std::string(79, 'a') + "…");
+  CHECK(excerpt(std::string_view("US\n\0x\x7f", 6), 80) == "US??x?");
+  CHECK(excerpt("short") == "short");
+  // The duplicate-key message uses it.
+  JsonError e = parse("{\"" + key + "\":1,\"" + key + "\":2}");
+  CHECK(e.detail == "duplicate key \"" + std::string(79, 'a') + "…\" at the top level");
+}
+
 TEST_CASE("a dead letter too large to produce again is cut, and says so", "[unit][event][json]") {
   JsonLimits limits{64, 1000};
   std::string value(990, 'v');

@@ -196,6 +196,14 @@ TEST_CASE("UTF-8 validation", "[unit][http]") {
   CHECK_FALSE(valid_utf8("\xe2\x82"));
   CHECK_FALSE(valid_utf8("\xc0\xaf"));  // overlong
   CHECK_FALSE(valid_utf8("a\x80"));
+  // Found by attacking the server: these were echoed raw in 400 bodies.
+  CHECK_FALSE(valid_utf8("\xed\xa0\x80"));      // an encoded surrogate (U+D800)
+  CHECK_FALSE(valid_utf8("\xe0\x80\xaf"));      // overlong three-byte form
+  CHECK_FALSE(valid_utf8("\xf0\x80\x80\xaf"));  // overlong four-byte form
+  CHECK_FALSE(valid_utf8("\xf4\x90\x80\x80"));  // past U+10FFFF
+  CHECK(valid_utf8("\xf4\x8f\xbf\xbf"));        // U+10FFFF itself
+  CHECK(valid_utf8("\xed\x9f\xbf"));             // U+D7FF, just below the surrogates
+  CHECK(valid_utf8(std::string_view("a\0b", 3)));  // NUL is a character
 }
 
 TEST_CASE("a query that decodes to invalid UTF-8 is a 400", "[unit][http]") {
