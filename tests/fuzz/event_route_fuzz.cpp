@@ -1,0 +1,114 @@
+// Fuzz target event_route: one Kafka message value, as any producer may write it, through
+//  - the dist role's router: the rules_router stage of the repository's pemx.toml, loaded
+//    through the real config path (load_config + the registry) and run as `pemx route` runs it;
+//  - a Router on the same rules (as in tests/plugins/rules_router/routing_test.cpp), whose
+//    decision is checked: routed xor dead-lettered, every topic a legal Kafka name;
+//  - the store's row mapping (the web role's side of the storage topic).
+// Any crash, sanitizer report, leak or failed check is a finding (docs/fuzzing.md).
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <string_view>
+
+#include "builtin_stages.hpp"
+#include "core/config.hpp"
+#include "kafka/topic_name.hpp"
+#include "rules_router/routing.hpp"
+#include "sqlite_store/row_mapping.hpp"
+
+namespace {
+
+using namespace pemx;
+
+[[noreturn]] void fail(const char* what, const std::string& detail) {
+  std::fprintf(stderr, "event_route: %s: %s\n", what, detail.c_str());
+  std::abort();
+}
+
+// pemx.toml's router stage, loaded as `pemx check-config` loads it.
+const StageSpec& pemx_toml_router() {
+  static const std::unique_ptr<Config> config = [] {
+    Registry registry = builtin_stages();
+    LoadResult loaded = load_config(PEMX_SOURCE_DIR "/pemx.toml", {}, registry);
+    for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.str().c_str());
+    if (!loaded.config) fail("pemx.toml", "does not load");
+    return std::move(loaded.config);
+  }();
+  const StageInstance* router = config->stage("router");
+  if (router == nullptr) fail("pemx.toml", "has no stage \"router\"");
+  return *router->spec;
+}
+
+rules_router::Rule rule(std::string name, std::string type, std::string_view topic) {
+  rules_router::Rule r;
+  r.name = std::move(name);
+  if (!type.empty()) r.when.push_back({rules_router::Condition::Kind::kEquals, "eventType", {type}});
+  if (auto error = rules_router::TopicTemplate::parse(topic, r.topic)) fail("rule", *error);
+  return r;
+}
+
+// The same rules as pemx.toml's [stages.router], for the checks on the decision.
+rules_router::Router& reference_router() {
+  static rules_router::Router router([] {
+    rules_router::RoutingConfig c;
+    c.event_types = {"ProductPriceUpdate", "Country", "SpecificProductDiscountUpdate"};
+    c.rules.push_back(rule("price-update", "ProductPriceUpdate", "product-price-update-v1-{region}"));
+    auto country = rule("country", "Country", "country-{data.country}");
+    country.defaults["data.country"] = "US";
+    c.rules.push_back(country);
+    c.rules.push_back(rule("discount-update", "SpecificProductDiscountUpdate",
+                           "specific-product-discount-update-{region}"));
+    c.rules.push_back(rule("storage", "", "product-event-storage-pemx"));
+    auto problems = rules_router::check_routing(c);
+    if (!problems.empty()) fail("reference rules", problems.front());
+    return c;
+  }());
+  return router;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view value(reinterpret_cast<const char*>(data), size);
+
+  // 1. pemx.toml's router as `pemx route` runs it: one decision per input line.
+  {
+    std::istringstream in{std::string(value)};
+    std::ostringstream out;
+    if (pemx_toml_router().run_tool("route", in, out) != 0) fail("pemx route", "exit code");
+  }
+
+  // 2. The same rules, the decision checked.
+  rules_router::Decision d = reference_router().route(value);
+  if (d.dead_letter() != d.topics.empty()) {
+    fail("decision", "routed xor dead-lettered: reason \"" + d.reason + "\", " +
+                         std::to_string(d.topics.size()) + " topics");
+  }
+  for (const auto& topic : d.topics) {
+    if (auto problem = kafka::topic_name_problem(topic)) {
+      fail("illegal topic routed to", topic.substr(0, 300) + ": " + *problem);
+    }
+  }
+  if (!d.dead_letter() && d.topics.back() != "product-event-storage-pemx") {
+    fail("decision", "a routed event misses the storage topic");
+  }
+
+  // 3. The store's row mapping of the same bytes.
+  sqlite_store::SourcePosition source{"product-event-storage-pemx", 0, 42};
+  auto row = sqlite_store::map_event_row(value, source, 1'700'000'000'000);
+  if (row) {
+    if (row->raw_json != value) fail("row", "raw_json differs from the message");
+    if (row->event_id.empty() || row->product_id.empty()) fail("row", "empty key column");
+  } else if (!d.dead_letter()) {
+    // The router sends every event it routes to the storage topic: the store must take it.
+    fail("the store refuses an event the router routed", row.error().code + ": " +
+                                                           row.error().message);
+  } else if (row.error().code != sqlite_store::kInvalidJson &&
+             row.error().code != sqlite_store::kInvalidEvent) {
+    fail("row", "unknown error code " + row.error().code);
+  }
+  return 0;
+}
