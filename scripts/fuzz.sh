@@ -62,13 +62,35 @@ for t in "${targets[@]}"; do
   artifacts="$work/artifacts/$t"
   log="$work/$t.log"
   mkdir -p "$seeds" "$scratch" "$artifacts"
-  args=(-max_total_time="$seconds" -timeout=25 -rss_limit_mb=2048 -print_final_stats=1
-        -artifact_prefix="$artifacts/")
+  common=(-timeout=25 -rss_limit_mb=2048 -artifact_prefix="$artifacts/")
+  # 1. Every seed once, whole: the fuzzing below truncates inputs to its -max_len.
+  echo "fuzz: $t: the seeds, whole (log $work/$t.seeds.log)"
+  seed_files=()
+  while IFS= read -r -d '' f; do seed_files+=("$f"); done \
+    < <(find "$seeds" -maxdepth 1 -type f -print0 | sort -z)
+  rc=0
+  if ((${#seed_files[@]})); then
+    "${binary[$t]}" "${common[@]}" "${seed_files[@]}" >"$work/$t.seeds.log" 2>&1 || rc=$?
+  fi
+  if ((rc != 0)); then
+    input=$(sed -n 's/^Running: //p' "$work/$t.seeds.log" | tail -1)
+    grep -m1 -E '^(==[0-9]+==ERROR|SUMMARY|[a-z_]+: )|runtime error' "$work/$t.seeds.log" >&2 || true
+    echo "fuzz: FINDING in $t (exit $rc): seed $input" >&2
+    echo "fuzz: reproduce with ${binary[$t]} $input" >&2
+    failed+=("$t")
+    summary+=("$(printf '%-16s FINDING: seed %s' "$t" "$input")")
+    continue
+  fi
+  # 2. Fuzzing. TARGET.options holds the target's own libFuzzer options (e.g. -max_len).
+  args=("${common[@]}" -max_total_time="$seconds" -print_final_stats=1)
   if [[ -f "$root/tests/fuzz/$t.dict" ]]; then args+=(-dict="$root/tests/fuzz/$t.dict"); fi
+  if [[ -f "$root/tests/fuzz/$t.options" ]]; then
+    read -r -a options < <(grep -v '^#' "$root/tests/fuzz/$t.options" | tr '\n' ' ') || true
+    args+=("${options[@]}")
+  fi
   # shellcheck disable=SC2206  # PEMX_FUZZ_ARGS is a list of options on purpose
   args+=(${PEMX_FUZZ_ARGS:-})
   echo "fuzz: $t for ${seconds}s (log $log)"
-  rc=0
   # The scratch corpus first: libFuzzer writes new inputs into the first directory.
   (cd "$work" && "${binary[$t]}" "${args[@]}" "$scratch" "$seeds") >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

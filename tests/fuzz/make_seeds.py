@@ -68,6 +68,9 @@ EVENTS = {
     "created_zero": event(created="0000-01-01T00:00:00Z"),
     "bad_uuid": event(event_id="not-a-uuid"),
     "numbers": event(data='{"a":1e308,"b":-0,"c":123456789012345678901234567890,"d":1.5e-400}'),
+    # A zero significand with a large exponent: RapidJSON 1.1.0 calls clz(0) on it
+    # (cmake/sanitizer_ignorelist.txt).
+    "number_zero_exponent": event(data='{"x":0e47}'),
 }
 # Invalid UTF-8 and other bytes that are not an event.
 RAW_EVENTS = {
@@ -126,6 +129,8 @@ PUSHES = {
     "push_huge_string": '{"events":[%s]}' % event(product="P" * 65536),
     "push_not_array": '{"events":{}}',
     "push_event_not_object": '{"events":[1,"x",null]}',
+    "push_number_zero_exponent": '{"events":[%s]}' % EVENTS["number_zero_exponent"],
+    "number_zero_exponent": "0e47",
 }
 RAW_PUSHES = {
     "push_invalid_utf8": ('{"events":[%s]}' % event(product="AB\xffCD")).encode("latin-1"),
