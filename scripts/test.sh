@@ -3,27 +3,29 @@
 # integration, browser), stops the broker; then builds the unit tests with ASan and UBSan and
 # runs them, and runs every fuzz target for a bounded time (docs/fuzzing.md). Every stage runs
 # even when an earlier one failed; the exit code is non-zero if any failed.
-# Usage: scripts/test.sh [--unit] [--no-sanitize]
-#   --unit         the quick run: unit tests only (no broker, no sanitizers, no fuzzing)
-#   --no-sanitize  everything but the ASan/UBSan unit tests and the fuzz targets
+# Usage: scripts/test.sh [--unit | --no-sanitize | --sanitize-only]
+#   --unit           the quick run: unit tests only (no broker, no sanitizers, no fuzzing)
+#   --no-sanitize    everything but the ASan/UBSan unit tests and the fuzz targets
+#   --sanitize-only  only the ASan/UBSan unit tests and the fuzz targets (no broker)
 # Environment: PEMX_FUZZ_TIME seconds per fuzz target (default 60; 0 skips fuzzing),
 #              PEMX_TEST_KAFKA_PORT the broker's port (default 19092).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-unit_only=0 sanitize=1
+unit_only=0 sanitize=1 broker=1
 for arg in "$@"; do
   case "$arg" in
     --unit) unit_only=1 ;;
     --no-sanitize) sanitize=0 ;;
-    *) echo "test.sh: unknown option $arg (usage: scripts/test.sh [--unit] [--no-sanitize])" >&2
+    --sanitize-only) broker=0 ;;
+    *) echo "test.sh: unknown option $arg (see the usage at the top of $0)" >&2
        exit 2 ;;
   esac
 done
 
 "$root/scripts/install-deps.sh" --test
-"$root/scripts/build.sh"
+if ((broker)); then "$root/scripts/build.sh"; fi
 
 if ((unit_only)); then
   ctest --test-dir build --output-on-failure -L unit
@@ -43,15 +45,17 @@ stage() {  # stage NAME COMMAND...: runs it, records its time and outcome, never
 }
 status=0
 
-port=${PEMX_TEST_KAFKA_PORT:-19092}
-"$root/tests/broker/kafka.sh" fetch
-trap '"$root/tests/broker/kafka.sh" stop "$port" >/dev/null 2>&1 || true' EXIT
-PEMX_TEST_BROKERS=$("$root/tests/broker/kafka.sh" start "$port")
-export PEMX_TEST_BROKERS
-echo "test broker: $PEMX_TEST_BROKERS"
-stage "tests (unit, integration, browser)" \
-  ctest --test-dir build --output-on-failure --timeout 1800 || status=1
-"$root/tests/broker/kafka.sh" stop "$port" >/dev/null 2>&1 || true
+if ((broker)); then
+  port=${PEMX_TEST_KAFKA_PORT:-19092}
+  "$root/tests/broker/kafka.sh" fetch
+  trap '"$root/tests/broker/kafka.sh" stop "$port" >/dev/null 2>&1 || true' EXIT
+  PEMX_TEST_BROKERS=$("$root/tests/broker/kafka.sh" start "$port")
+  export PEMX_TEST_BROKERS
+  echo "test broker: $PEMX_TEST_BROKERS"
+  stage "tests (unit, integration, browser)" \
+    ctest --test-dir build --output-on-failure --timeout 1800 || status=1
+  "$root/tests/broker/kafka.sh" stop "$port" >/dev/null 2>&1 || true
+fi
 
 if ((sanitize)); then
   # One clang build (build-fuzz) holds both: the libraries are compiled once.
