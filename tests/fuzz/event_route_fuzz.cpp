@@ -3,7 +3,9 @@
 //    through the real config path (load_config + the registry) and run as `pemx route` runs it;
 //  - a Router on the same rules (as in tests/plugins/rules_router/routing_test.cpp), whose
 //    decision is checked: routed xor dead-lettered, every topic a legal Kafka name;
-//  - the store's row mapping (the web role's side of the storage topic).
+//  - the store's row mapping (the web role's side of the storage topic);
+//  - the HTTP push of the same event ({"events":[VALUE]}) with pemx.toml's router as its check:
+//    whatever the push accepts (201), the router routes and the store stores.
 // Any crash, sanitizer report, leak or failed check is a finding (docs/fuzzing.md).
 #include <cstdint>
 #include <cstdio>
@@ -11,12 +13,14 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include <rapidjson/document.h>
 
 #include "builtin_stages.hpp"
 #include "core/config.hpp"
+#include "http_front/api.hpp"
 #include "kafka/topic_name.hpp"
 #include "rules_router/routing.hpp"
 #include "sqlite_store/row_mapping.hpp"
@@ -30,8 +34,8 @@ using namespace pemx;
   std::abort();
 }
 
-// pemx.toml's router stage, loaded as `pemx check-config` loads it.
-const StageSpec& pemx_toml_router() {
+// The repository's pemx.toml, loaded as `pemx check-config` loads it.
+const Config& pemx_toml() {
   static const std::unique_ptr<Config> config = [] {
     Registry registry = builtin_stages();
     LoadResult loaded = load_config(PEMX_SOURCE_DIR "/pemx.toml", {}, registry);
@@ -39,9 +43,21 @@ const StageSpec& pemx_toml_router() {
     if (!loaded.config) fail("pemx.toml", "does not load");
     return std::move(loaded.config);
   }();
-  const StageInstance* router = config->stage("router");
+  return *config;
+}
+
+const StageSpec& pemx_toml_router() {
+  const StageInstance* router = pemx_toml().stage("router");
   if (router == nullptr) fail("pemx.toml", "has no stage \"router\"");
   return *router->spec;
+}
+
+// What the push of pemx.toml's web role applies: the [events] limits and the router's check.
+const http_front::PushRules& push_rules() {
+  static const std::shared_ptr<EventCheck> check = pemx_toml_router().event_check();
+  static const http_front::PushRules rules{pemx_toml().common.events, check.get()};
+  if (!check) fail("pemx.toml", "the router offers no event check");
+  return rules;
 }
 
 rules_router::Rule rule(std::string name, std::string type, std::string_view topic) {
@@ -57,6 +73,7 @@ rules_router::Router& reference_router() {
   static rules_router::Router router([] {
     rules_router::RoutingConfig c;
     c.event_types = {"ProductPriceUpdate", "Country", "SpecificProductDiscountUpdate"};
+    c.limits = pemx_toml().common.events;
     c.rules.push_back(rule("price-update", "ProductPriceUpdate", "product-price-update-v1-{region}"));
     auto country = rule("country", "Country", "country-{data.country}");
     country.defaults["data.country"] = "US";
@@ -116,7 +133,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   // 3. The store's row mapping of the same bytes.
   sqlite_store::SourcePosition source{"product-event-storage-pemx", 0, 42};
-  auto row = sqlite_store::map_event_row(value, source, 1'700'000'000'000);
+  const event::JsonLimits& limits = pemx_toml().common.events;
+  auto row = sqlite_store::map_event_row(value, source, 1'700'000'000'000, limits);
   if (row) {
     if (row->raw_json != value) fail("row", "raw_json differs from the message");
     if (row->event_id.empty() || row->product_id.empty()) fail("row", "empty key column");
@@ -127,6 +145,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } else if (row.error().code != sqlite_store::kInvalidJson &&
              row.error().code != sqlite_store::kInvalidEvent) {
     fail("row", "unknown error code " + row.error().code);
+  }
+
+  // 4. The push: a 201 means routable and storable.
+  std::string body = "{\"events\":[";
+  body.append(value).append("]}");
+  auto pushed = http_front::parse_push_request(body, push_rules());
+  if (const auto* events = std::get_if<std::vector<http_front::PushEvent>>(&pushed)) {
+    for (const auto& ev : *events) {
+      rules_router::Decision pd = reference_router().route(ev.value);
+      if (pd.dead_letter()) {
+        fail("the push accepts an event the router dead-letters", pd.reason + ": " + pd.detail);
+      }
+      if (!sqlite_store::map_event_row(ev.value, source, 1'700'000'000'000, limits)) {
+        fail("the push accepts an event the store refuses", ev.value.substr(0, 300));
+      }
+    }
   }
   return 0;
 }
