@@ -142,9 +142,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // The router sends every event it routes to the storage topic: the store must take it.
     fail("the store refuses an event the router routed", row.error().code + ": " +
                                                            row.error().message);
-  } else if (row.error().code != sqlite_store::kInvalidJson &&
-             row.error().code != sqlite_store::kInvalidEvent) {
-    fail("row", "unknown error code " + row.error().code);
+  } else if (row.error().code != d.reason) {
+    // The same fault gets the same dead-letter reason from the router and from the store.
+    fail("the store and the router give different reasons", row.error().code + " vs " + d.reason);
   }
 
   // 4. The push: a 201 means routable and storable.
