@@ -24,6 +24,9 @@ def event(event_type="ProductPriceUpdate", region="US", data='{"price":7.31}',
     return text + "}"
 
 
+HUGE_NUMBER = "9" + "8" * 120 + "2E292"
+
+
 def deep(levels):
     return "[" * levels + "]" * levels
 
@@ -71,6 +74,9 @@ EVENTS = {
     # A zero significand with a large exponent: RapidJSON 1.1.0's full-precision parse calls
     # clz(0) on it and reads a garbage number (found by the history_query target).
     "number_zero_exponent": event(data='{"x":0e47}'),
+    # 120 digits times 1e292: RapidJSON 1.1.0's full-precision parse reads past its table of
+    # cached powers and returns 4.1e42 (found by the history_query target).
+    "number_huge_exponent": event(data='{"x":%s}' % HUGE_NUMBER),
 }
 # Invalid UTF-8 and other bytes that are not an event.
 RAW_EVENTS = {
@@ -131,6 +137,7 @@ PUSHES = {
     "push_event_not_object": '{"events":[1,"x",null]}',
     "push_number_zero_exponent": '{"events":[%s]}' % EVENTS["number_zero_exponent"],
     "number_zero_exponent": "0e47",
+    "number_huge_exponent": HUGE_NUMBER,
 }
 RAW_PUSHES = {
     "push_invalid_utf8": ('{"events":[%s]}' % event(product="AB\xffCD")).encode("latin-1"),
