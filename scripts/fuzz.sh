@@ -74,7 +74,8 @@ for t in "${targets[@]}"; do
   fi
   if ((rc != 0)); then
     input=$(sed -n 's/^Running: //p' "$work/$t.seeds.log" | tail -1)
-    grep -m1 -E '^(==[0-9]+==ERROR|SUMMARY|[a-z_]+: )|runtime error' "$work/$t.seeds.log" >&2 || true
+    grep -m1 -E '^(==[0-9]+==ERROR|SUMMARY|[a-z_]+: )|runtime error' "$work/$t.seeds.log" >&2 ||
+      true
     echo "fuzz: FINDING in $t (exit $rc): seed $input" >&2
     echo "fuzz: reproduce with ${binary[$t]} $input" >&2
     failed+=("$t")

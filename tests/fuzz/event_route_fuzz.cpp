@@ -63,7 +63,9 @@ const http_front::PushRules& push_rules() {
 rules_router::Rule rule(std::string name, std::string type, std::string_view topic) {
   rules_router::Rule r;
   r.name = std::move(name);
-  if (!type.empty()) r.when.push_back({rules_router::Condition::Kind::kEquals, "eventType", {type}});
+  if (!type.empty()) {
+    r.when.push_back({rules_router::Condition::Kind::kEquals, "eventType", {type}});
+  }
   if (auto error = rules_router::TopicTemplate::parse(topic, r.topic)) fail("rule", *error);
   return r;
 }
@@ -74,7 +76,8 @@ rules_router::Router& reference_router() {
     rules_router::RoutingConfig c;
     c.event_types = {"ProductPriceUpdate", "Country", "SpecificProductDiscountUpdate"};
     c.limits = pemx_toml().common.events;
-    c.rules.push_back(rule("price-update", "ProductPriceUpdate", "product-price-update-v1-{region}"));
+    c.rules.push_back(
+        rule("price-update", "ProductPriceUpdate", "product-price-update-v1-{region}"));
     auto country = rule("country", "Country", "country-{data.country}");
     country.defaults["data.country"] = "US";
     c.rules.push_back(country);
@@ -96,7 +99,9 @@ void same_decision(const std::string& line, const rules_router::Decision& d) {
   doc.Parse(line.c_str(), line.size());
   if (doc.HasParseError() || !doc.IsObject()) fail("pemx route printed", line.substr(0, 300));
   std::vector<std::string> topics;
-  for (const auto& t : doc["topics"].GetArray()) topics.emplace_back(t.GetString(), t.GetStringLength());
+  for (const auto& t : doc["topics"].GetArray()) {
+    topics.emplace_back(t.GetString(), t.GetStringLength());
+  }
   std::string reason = doc.HasMember("dead_letter") ? doc["dead_letter"].GetString() : "";
   if (reason != d.reason || (!d.dead_letter() && topics != d.topics)) {
     fail("pemx.toml's router and the reference rules disagree", line.substr(0, 300));
