@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
 # Installs the Debian packages PEMX needs to build, test and run, only when missing.
-# Usage: scripts/install-deps.sh [--test]   (--test adds what the test harness needs)
+# Usage: scripts/install-deps.sh [--test] [--fuzz]
+#   --test adds what the test harness needs (CI: the fuzzing and sanitizer builds included)
+#   --fuzz adds clang and libFuzzer (scripts/fuzz.sh, scripts/build-fuzz.sh)
 set -euo pipefail
 
 pkgs=(build-essential cmake ninja-build pkg-config
       librdkafka-dev libboost-dev libsqlite3-dev rapidjson-dev
       libtomlplusplus-dev libspdlog-dev libfmt-dev libjemalloc-dev catch2 kcat)
-if [[ "${1:-}" == "--test" ]]; then
+test=0 fuzz=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) test=1 fuzz=1 ;;
+    --fuzz) fuzz=1 ;;
+    *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+if ((fuzz)); then
+  pkgs+=(clang libclang-rt-14-dev libfuzzer-14-dev)  # compiler, sanitizer runtimes, libFuzzer
+fi
+if ((test)); then
   pkgs+=(default-jre-headless maven curl python3 time iproute2 wrk)
   # Browser tests (tests/browser): headless chromium; Debian's node and npm unless a node
   # is already on PATH (e.g. from NodeSource, whose nodejs package conflicts with npm).

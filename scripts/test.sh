@@ -1,22 +1,76 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, starts the Kafka test broker, runs every test (unit and
-# integration), stops the broker. Usage: scripts/test.sh [--unit]   (--unit: no broker)
+# Installs what is missing, builds, starts the Kafka test broker, runs every test (unit,
+# integration, browser), stops the broker; then builds the unit tests with ASan and UBSan and
+# runs them, and runs every fuzz target for a bounded time (docs/fuzzing.md). Every stage runs
+# even when an earlier one failed; the exit code is non-zero if any failed.
+# Usage: scripts/test.sh [--unit | --no-sanitize | --sanitize-only]
+#   --unit           the quick run: unit tests only (no broker, no sanitizers, no fuzzing)
+#   --no-sanitize    everything but the ASan/UBSan unit tests and the fuzz targets
+#   --sanitize-only  only the ASan/UBSan unit tests and the fuzz targets (no broker)
+# Environment: PEMX_FUZZ_TIME seconds per fuzz target (default 60; 0 skips fuzzing),
+#              PEMX_TEST_KAFKA_PORT the broker's port (default 19092).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-"$root/scripts/install-deps.sh" --test
-"$root/scripts/build.sh"
+unit_only=0 sanitize=1 broker=1
+for arg in "$@"; do
+  case "$arg" in
+    --unit) unit_only=1 ;;
+    --no-sanitize) sanitize=0 ;;
+    --sanitize-only) broker=0 ;;
+    *) echo "test.sh: unknown option $arg (see the usage at the top of $0)" >&2
+       exit 2 ;;
+  esac
+done
 
-if [[ "${1:-}" == "--unit" ]]; then
+"$root/scripts/install-deps.sh" --test
+if ((broker)); then "$root/scripts/build.sh"; fi
+
+if ((unit_only)); then
   ctest --test-dir build --output-on-failure -L unit
   exit 0
 fi
 
-port=${PEMX_TEST_KAFKA_PORT:-19092}
-"$root/tests/broker/kafka.sh" fetch
-trap '"$root/tests/broker/kafka.sh" stop "$port" >/dev/null 2>&1 || true' EXIT
-PEMX_TEST_BROKERS=$("$root/tests/broker/kafka.sh" start "$port")
-export PEMX_TEST_BROKERS
-echo "test broker: $PEMX_TEST_BROKERS"
-ctest --test-dir build --output-on-failure --timeout 1800
+# Stage timings, printed at the end: CI must stay under 30 minutes on 2 cores.
+timings=()
+stage() {  # stage NAME COMMAND...: runs it, records its time and outcome, never exits
+  local name=$1 start=$SECONDS rc=0
+  shift
+  echo "=== $name"
+  "$@" || rc=$?
+  timings+=("$(printf '%-28s %4ds  %s' "$name" $((SECONDS - start)) \
+              "$( ((rc == 0)) && echo ok || echo "FAILED (exit $rc)")")")
+  return "$rc"
+}
+status=0
+
+if ((broker)); then
+  port=${PEMX_TEST_KAFKA_PORT:-19092}
+  "$root/tests/broker/kafka.sh" fetch
+  trap '"$root/tests/broker/kafka.sh" stop "$port" >/dev/null 2>&1 || true' EXIT
+  PEMX_TEST_BROKERS=$("$root/tests/broker/kafka.sh" start "$port")
+  export PEMX_TEST_BROKERS
+  echo "test broker: $PEMX_TEST_BROKERS"
+  stage "tests (unit, integration, browser)" \
+    ctest --test-dir build --output-on-failure --timeout 1800 || status=1
+  "$root/tests/broker/kafka.sh" stop "$port" >/dev/null 2>&1 || true
+fi
+
+if ((sanitize)); then
+  # One clang build (build-fuzz) holds both: the libraries are compiled once.
+  if stage "sanitizer build" "$root/scripts/build-fuzz.sh" pemx_unit_tests pemx_fuzz; then
+    stage "unit tests, ASan+UBSan" \
+      ctest --test-dir build-fuzz --output-on-failure -L unit --timeout 600 || status=1
+    if ((${PEMX_FUZZ_TIME:-60} > 0)); then
+      stage "fuzz targets, ${PEMX_FUZZ_TIME:-60}s each" \
+        "$root/scripts/fuzz.sh" --no-build --time "${PEMX_FUZZ_TIME:-60}" || status=1
+    fi
+  else
+    status=1
+  fi
+fi
+
+echo "=== stage times"
+printf '  %s\n' "${timings[@]}"
+exit "$status"

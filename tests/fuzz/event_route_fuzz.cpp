@@ -1,0 +1,171 @@
+// Fuzz target event_route: one Kafka message value, as any producer may write it, through
+//  - the dist role's router: the rules_router stage of the repository's pemx.toml, loaded
+//    through the real config path (load_config + the registry) and run as `pemx route` runs it;
+//  - a Router on the same rules (as in tests/plugins/rules_router/routing_test.cpp), whose
+//    decision is checked: routed xor dead-lettered, every topic a legal Kafka name;
+//  - the store's row mapping (the web role's side of the storage topic);
+//  - the HTTP push of the same event ({"events":[VALUE]}) with pemx.toml's router as its check:
+//    whatever the push accepts (201), the router routes and the store stores.
+// Any crash, sanitizer report, leak or failed check is a finding (docs/fuzzing.md).
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+#include "builtin_stages.hpp"
+#include "core/config.hpp"
+#include "http_front/api.hpp"
+#include "kafka/topic_name.hpp"
+#include "rules_router/routing.hpp"
+#include "sqlite_store/row_mapping.hpp"
+
+namespace {
+
+using namespace pemx;
+
+[[noreturn]] void fail(const char* what, const std::string& detail) {
+  std::fprintf(stderr, "event_route: %s: %s\n", what, detail.c_str());
+  std::abort();
+}
+
+// The repository's pemx.toml, loaded as `pemx check-config` loads it.
+const Config& pemx_toml() {
+  static const std::unique_ptr<Config> config = [] {
+    Registry registry = builtin_stages();
+    LoadResult loaded = load_config(PEMX_SOURCE_DIR "/pemx.toml", {}, registry);
+    for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.str().c_str());
+    if (!loaded.config) fail("pemx.toml", "does not load");
+    return std::move(loaded.config);
+  }();
+  return *config;
+}
+
+const StageSpec& pemx_toml_router() {
+  const StageInstance* router = pemx_toml().stage("router");
+  if (router == nullptr) fail("pemx.toml", "has no stage \"router\"");
+  return *router->spec;
+}
+
+// What the push of pemx.toml's web role applies: the [events] limits and the router's check.
+const http_front::PushRules& push_rules() {
+  static const std::shared_ptr<EventCheck> check = pemx_toml_router().event_check();
+  static const http_front::PushRules rules{pemx_toml().common.events, check.get()};
+  if (!check) fail("pemx.toml", "the router offers no event check");
+  return rules;
+}
+
+rules_router::Rule rule(std::string name, std::string type, std::string_view topic) {
+  rules_router::Rule r;
+  r.name = std::move(name);
+  if (!type.empty()) {
+    r.when.push_back({rules_router::Condition::Kind::kEquals, "eventType", {type}});
+  }
+  if (auto error = rules_router::TopicTemplate::parse(topic, r.topic)) fail("rule", *error);
+  return r;
+}
+
+// The same rules as pemx.toml's [stages.router], for the checks on the decision.
+rules_router::Router& reference_router() {
+  static rules_router::Router router([] {
+    rules_router::RoutingConfig c;
+    c.event_types = {"ProductPriceUpdate", "Country", "SpecificProductDiscountUpdate"};
+    c.limits = pemx_toml().common.events;
+    c.rules.push_back(
+        rule("price-update", "ProductPriceUpdate", "product-price-update-v1-{region}"));
+    auto country = rule("country", "Country", "country-{data.country}");
+    country.defaults["data.country"] = "US";
+    c.rules.push_back(country);
+    c.rules.push_back(rule("discount-update", "SpecificProductDiscountUpdate",
+                           "specific-product-discount-update-{region}"));
+    c.rules.push_back(rule("storage", "", "product-event-storage-pemx"));
+    auto problems = rules_router::check_routing(c);
+    if (!problems.empty()) fail("reference rules", problems.front());
+    return c;
+  }());
+  return router;
+}
+
+// `pemx route`'s line for one event must agree with the reference router's decision, so the
+// checks below hold for pemx.toml's rules (a change to either shows up here at once).
+void same_decision(const std::string& line, const rules_router::Decision& d) {
+  if (line.empty()) return;  // a blank input line: nothing routed
+  rapidjson::Document doc;
+  doc.Parse(line.c_str(), line.size());
+  if (doc.HasParseError() || !doc.IsObject()) fail("pemx route printed", line.substr(0, 300));
+  std::vector<std::string> topics;
+  for (const auto& t : doc["topics"].GetArray()) {
+    topics.emplace_back(t.GetString(), t.GetStringLength());
+  }
+  std::string reason = doc.HasMember("dead_letter") ? doc["dead_letter"].GetString() : "";
+  if (reason != d.reason || (!d.dead_letter() && topics != d.topics)) {
+    fail("pemx.toml's router and the reference rules disagree", line.substr(0, 300));
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view value(reinterpret_cast<const char*>(data), size);
+
+  // 1. pemx.toml's router as `pemx route` runs it: one decision per input line.
+  std::ostringstream out;
+  {
+    std::istringstream in{std::string(value)};
+    if (pemx_toml_router().run_tool("route", in, out) != 0) fail("pemx route", "exit code");
+  }
+
+  // 2. The same rules, the decision checked.
+  rules_router::Decision d = reference_router().route(value);
+  if (value.find('\n') == std::string_view::npos) same_decision(out.str(), d);
+  if (d.dead_letter() != d.topics.empty()) {
+    fail("decision", "routed xor dead-lettered: reason \"" + d.reason + "\", " +
+                         std::to_string(d.topics.size()) + " topics");
+  }
+  for (const auto& topic : d.topics) {
+    if (auto problem = kafka::topic_name_problem(topic)) {
+      fail("illegal topic routed to", topic.substr(0, 300) + ": " + *problem);
+    }
+  }
+  if (!d.dead_letter() && d.topics.back() != "product-event-storage-pemx") {
+    fail("decision", "a routed event misses the storage topic");
+  }
+
+  // 3. The store's row mapping of the same bytes.
+  sqlite_store::SourcePosition source{"product-event-storage-pemx", 0, 42};
+  const event::JsonLimits& limits = pemx_toml().common.events;
+  auto row = sqlite_store::map_event_row(value, source, 1'700'000'000'000, limits);
+  if (row) {
+    if (row->raw_json != value) fail("row", "raw_json differs from the message");
+    if (row->event_id.empty() || row->product_id.empty()) fail("row", "empty key column");
+  } else if (!d.dead_letter()) {
+    // The router sends every event it routes to the storage topic: the store must take it.
+    fail("the store refuses an event the router routed", row.error().code + ": " +
+                                                           row.error().message);
+  } else if (row.error().code != d.reason) {
+    // The same fault gets the same dead-letter reason from the router and from the store.
+    fail("the store and the router give different reasons", row.error().code + " vs " + d.reason);
+  }
+
+  // 4. The push: a 201 means routable and storable.
+  std::string body = "{\"events\":[";
+  body.append(value).append("]}");
+  auto pushed = http_front::parse_push_request(body, push_rules());
+  if (const auto* events = std::get_if<std::vector<http_front::PushEvent>>(&pushed)) {
+    for (const auto& ev : *events) {
+      rules_router::Decision pd = reference_router().route(ev.value);
+      if (pd.dead_letter()) {
+        fail("the push accepts an event the router dead-letters", pd.reason + ": " + pd.detail);
+      }
+      if (!sqlite_store::map_event_row(ev.value, source, 1'700'000'000'000, limits)) {
+        fail("the push accepts an event the store refuses", ev.value.substr(0, 300));
+      }
+    }
+  }
+  return 0;
+}
