@@ -171,6 +171,8 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
   }
   s.server.max_live_clients =
       static_cast<std::size_t>(section.integer("max_live_clients", 32, 0, 10000));
+  s.server.max_connections =
+      static_cast<std::size_t>(section.integer("max_connections", 512, 1, 1000000));
   s.server.cors_origins = section.string_list("cors_origins", {"http://localhost:3000"});
   s.server.allowed_hosts = section.string_list("allowed_hosts", {});
   s.server.write_tokens = section.string_list("write_tokens", {});

@@ -17,6 +17,8 @@
 #include <sstream>
 #include <thread>
 
+#include <sys/resource.h>
+
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -62,6 +64,17 @@ constexpr std::size_t kLiveReplay = 20;  // recent events sent to a new stream
 constexpr std::size_t kInlineMaxIds = 10;      // history queries small enough to run inline
 constexpr std::size_t kInlineMaxLimit = 1000;
 constexpr std::size_t kReadAhead = 64 * 1024;  // a session's read buffer beyond max_header_bytes
+// After a failed accept (out of descriptors) the listener waits before trying again: the
+// pending connection stays in the backlog, so an immediate retry fails at once, forever.
+constexpr auto kAcceptBackoffFirst = std::chrono::milliseconds(10);
+constexpr auto kAcceptBackoffMax = std::chrono::milliseconds(1000);
+
+std::size_t connection_cap(std::size_t max_connections, std::uint64_t nofile) {
+  if (nofile >= max_connections + kReservedFds) return max_connections;
+  std::uint64_t cap = std::max<std::uint64_t>({nofile > kReservedFds ? nofile - kReservedFds : 0,
+                                              nofile / 2, 1});
+  return static_cast<std::size_t>(std::min<std::uint64_t>(cap, max_connections));
+}
 
 bool host_allowed(std::string_view host_header, const std::string& listen_host,
                   const std::vector<std::string>& allowed) {
@@ -96,8 +109,16 @@ struct Server::Impl {
        Activity* a)
       : settings(std::move(s)), log(std::move(l)), metrics(m), reader(std::move(r)), pusher(p),
         activity(a), overview(m, a), acceptor(net::make_strand(ioc)),
-        sampler(net::make_strand(ioc)),
-        queries(static_cast<std::size_t>(settings.query_threads)) {}
+        accept_retry(acceptor.get_executor()), sampler(net::make_strand(ioc)),
+        queries(static_cast<std::size_t>(settings.query_threads)),
+        max_connections(settings.max_connections),
+        accept_errors(m.counter("pemx_http_accept_errors_total",
+                                "Failed accepts (each is retried after a back-off)")),
+        accept_pauses(m.counter("pemx_http_accept_pauses_total",
+                                "Times the listener stopped accepting at max_connections")) {
+    m.gauge_fn("pemx_http_connections", "Open HTTP connections (live streams included)", {},
+               [this] { return static_cast<double>(sessions.load()); });
+  }
 
   ServerSettings settings;
   Logger log;
@@ -115,12 +136,36 @@ struct Server::Impl {
   std::set<std::weak_ptr<LiveStream>, std::owner_less<std::weak_ptr<LiveStream>>> streams;
   net::io_context ioc;
   tcp::acceptor acceptor;
+  // The acceptor's state, touched only on its strand: a back-off timer after a failed accept,
+  // the next back-off, whether it waits for a connection to end (max_connections reached),
+  // and the limits on its warnings.
+  net::steady_timer accept_retry;
   net::steady_timer sampler;  // on its own strand: stop_accepting cancels it from elsewhere
   net::thread_pool queries;  // readiness probes, and the store queries not run inline
   std::vector<std::thread> threads;
   std::uint16_t port = 0;
+  std::size_t max_connections;  // the cap applied: settings.max_connections or less (start())
+  std::chrono::milliseconds accept_backoff = kAcceptBackoffFirst;
+  bool accept_paused = false;
+  RateLimit accept_warnings{1};
+  RateLimit pause_warnings{1};
+  Counter& accept_errors;
+  Counter& accept_pauses;
 
   void accept();
+  void accept_failed(const beast::error_code& ec);
+  // A Session or LiveStream ended (any thread): one connection less, and the acceptor, which
+  // may be waiting for a free slot, looks again on its strand.
+  void connection_ended() {
+    sessions.fetch_sub(1);
+    if (stopping.load()) return;  // the acceptor is closed; the io_context may be going away
+    net::post(acceptor.get_executor(), [this] {
+      if (accept_paused && !stopping.load()) {
+        accept_paused = false;
+        accept();
+      }
+    });
+  }
   void sample() {
     overview.sample(epoch_ms_now());
     sampler.expires_after(kSampleEvery);
@@ -161,7 +206,7 @@ class LiveStream : public std::enable_shared_from_this<LiveStream> {
   }
   ~LiveStream() {
     server_.stream_count.fetch_sub(1);
-    server_.sessions.fetch_sub(1);
+    server_.connection_ended();
   }
 
   // The response header is already in `head`; events follow it.
@@ -309,7 +354,7 @@ class Session : public std::enable_shared_from_this<Session> {
         buffer_(server.settings.max_header_bytes + kReadAhead) {
     server_.sessions.fetch_add(1);
   }
-  ~Session() { server_.sessions.fetch_sub(1); }
+  ~Session() { server_.connection_ended(); }
 
   void run() {
     net::dispatch(stream_.get_executor(),
@@ -778,15 +823,31 @@ class Session : public std::enable_shared_from_this<Session> {
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 
+// On the acceptor's strand (or before the threads run). At the cap it does not accept: new
+// connections wait in the kernel's backlog (which bounds them; beyond it the kernel drops
+// SYNs and clients retry) until connection_ended() resumes it. Accepting and closing them
+// instead would cost a wakeup, an accept and a close per attempt for as long as a client
+// keeps trying; waiting costs nothing, and a client that gives up leaves nothing behind.
 void Server::Impl::accept() {
+  if (stopping.load()) return;
+  if (static_cast<std::size_t>(std::max(sessions.load(), 0)) >= max_connections) {
+    accept_paused = true;
+    accept_pauses.inc();
+    if (pause_warnings.allow()) {
+      log.warn("connection limit reached; new connections wait until one closes",
+               {{"max_connections", max_connections},
+                {"suppressed", pause_warnings.take_suppressed()},
+                {"hint", "raise max_connections (and the open-file limit) if the clients are "
+                         "legitimate, or lower idle_timeout"}});
+    }
+    return;
+  }
   acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
     if (ec) {
-      if (!stopping.load() && ec != net::error::operation_aborted) {
-        log.warn("accept failed", {{"error", ec.message()}});
-        accept();
-      }
+      if (!stopping.load() && ec != net::error::operation_aborted) accept_failed(ec);
       return;
     }
+    accept_backoff = kAcceptBackoffFirst;
     auto session = std::make_shared<Session>(std::move(socket), *this);
     {
       std::lock_guard<std::mutex> lock(sessions_mutex);
@@ -794,7 +855,31 @@ void Server::Impl::accept() {
       live.insert(session);
     }
     session->run();
-    if (!stopping.load()) accept();
+    accept();
+  });
+}
+
+// A failed accept leaves the connection in the backlog, so trying again at once fails again:
+// wait (10 ms doubling to 1 s while failures repeat), then try again.
+void Server::Impl::accept_failed(const beast::error_code& ec) {
+  accept_errors.inc();
+  const auto wait = accept_backoff;
+  accept_backoff = std::min(accept_backoff * 2, std::chrono::milliseconds(kAcceptBackoffMax));
+  if (accept_warnings.allow()) {
+    const bool out_of_fds = ec == net::error::no_descriptors ||
+                            ec == beast::error_code(ENFILE, beast::system_category());
+    log.warn("accept failed; retrying after a pause",
+             {{"error", ec.message()},
+              {"retry_in_ms", static_cast<std::int64_t>(wait.count())},
+              {"open_connections", sessions.load()},
+              {"suppressed", accept_warnings.take_suppressed()},
+              {"hint", out_of_fds ? "the process is out of file descriptors: raise its open-file "
+                                    "limit (ulimit -n, LimitNOFILE=) or lower max_connections"
+                                  : "check the system's network resources"}});
+  }
+  accept_retry.expires_after(wait);
+  accept_retry.async_wait([this](beast::error_code timer_ec) {
+    if (!timer_ec && !stopping.load()) accept();
   });
 }
 
@@ -821,7 +906,25 @@ void Server::start() {
                              " (set " + i.settings.listen_key + " to a free address)");
   }
   i.port = i.acceptor.local_endpoint().port();
-  i.log.info("listening", {{"address", i.settings.host}, {"port", static_cast<int>(i.port)}});
+  // Each connection is a descriptor: a cap above the open-file limit would only turn into
+  // failed accepts (and failed Kafka or SQLite opens). Lower the cap and say so.
+  rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY) {
+    i.max_connections = connection_cap(i.settings.max_connections, nofile.rlim_cur);
+    if (i.max_connections < i.settings.max_connections) {
+      i.log.warn("open-file limit too low for max_connections; accepting fewer connections",
+                 {{"max_connections", i.settings.max_connections},
+                  {"open_file_limit", static_cast<std::uint64_t>(nofile.rlim_cur)},
+                  {"reserved_fds", kReservedFds},
+                  {"effective_max_connections", i.max_connections},
+                  {"hint", "raise the open-file limit (ulimit -n, LimitNOFILE=) to at least "
+                           "max_connections + " + std::to_string(kReservedFds) +
+                           ", or lower max_connections"}});
+    }
+  }
+  i.log.info("listening", {{"address", i.settings.host},
+                           {"port", static_cast<int>(i.port)},
+                           {"max_connections", i.max_connections}});
   i.accept();
   i.sample();
   for (int t = 0; t < i.settings.io_threads; ++t) i.threads.emplace_back([&i] { i.ioc.run(); });
@@ -835,6 +938,7 @@ void Server::stop_accepting() noexcept {
   net::post(i.acceptor.get_executor(), [&i] {
     beast::error_code ec;
     i.acceptor.close(ec);
+    i.accept_retry.cancel();
   });
   net::post(i.sampler.get_executor(), [&i] { i.sampler.cancel(); });
   std::lock_guard<std::mutex> lock(i.sessions_mutex);

@@ -10,6 +10,12 @@
 // Events from the Activity ring; each stream reads at its own pace and is told what it missed
 // when it falls behind, so a slow client costs no memory).
 //
+// Connections: at most max_connections at once (live streams included). At the cap the listener
+// stops calling accept() and new connections wait in the kernel's listen backlog until a
+// connection ends; nothing runs meanwhile. A failed accept (out of file descriptors: EMFILE,
+// ENFILE) is retried after a back-off on the acceptor's strand, 10 ms doubling to 1 s while it
+// keeps failing, and logged at most once a second with the number of lines suppressed.
+//
 // Shutdown: stop_accepting() closes the acceptor and makes sessions answer with
 // "Connection: close" (idle ones are closed); drain() waits for sessions to end; stop()
 // cancels what is left and joins the threads.
@@ -53,6 +59,9 @@ struct ServerSettings {
   std::vector<std::string> allowed_hosts;
   HistoryLimits history;
   std::size_t max_live_clients = 32;  // concurrent /api/live streams
+  // Open connections at most (live streams included); lowered at start() when the process's
+  // open-file limit leaves too little room (connection_cap).
+  std::size_t max_connections = 512;
   std::chrono::milliseconds live_write_timeout{30'000};  // a stream that cannot write is closed
 };
 
@@ -74,6 +83,15 @@ class Server {
  private:
   std::unique_ptr<Impl> impl_;
 };
+
+// File descriptors kept free for everything else in the process (Kafka sockets and pipes,
+// SQLite files, the log) when the connection cap is checked against RLIMIT_NOFILE.
+constexpr std::uint64_t kReservedFds = 128;
+
+// The connection cap the server applies: max_connections, or less when the open-file soft
+// limit `nofile` is below max_connections + kReservedFds (then nofile - kReservedFds, but at
+// least half of nofile and at least 1).
+std::size_t connection_cap(std::size_t max_connections, std::uint64_t nofile);
 
 // The DNS-rebinding guard: may a request with this Host header be served? A loopback listener
 // answers to localhost, 127.x.x.x and ::1 (any port) and to `allowed` ("*": anything); any other
