@@ -69,3 +69,10 @@ TEST_CASE("http settings are checked", "[unit][http]") {
   CHECK(mentions(errors_for("max_header_fields = \"many\"\n"), "stages.http.max_header_fields"));
   CHECK(errors_for("max_header_fields = 200\nmax_header_bytes = 16384\n").empty());
 }
+
+TEST_CASE("max_connections is a checked key", "[unit][http][accept]") {
+  CHECK(errors_for("max_connections = 64\n").empty());
+  CHECK(mentions(errors_for("max_connections = 0\n"),
+                 "stages.http.max_connections: value 0 is out of range"));
+  CHECK(mentions(errors_for("max_connections = \"many\"\n"), "stages.http.max_connections"));
+}
