@@ -16,6 +16,7 @@
 #include "core/config.hpp"
 #include "core/config_section.hpp"
 #include "core/worker.hpp"
+#include "event/dead_letter.hpp"
 #include "kafka/topic_name.hpp"
 #include "rules_router/routing.hpp"
 
@@ -45,8 +46,13 @@ class RulesRouter final : public Stage {
     Labels stage = {{"stage", ctx.name}};
     routed_total_ = &metrics_.counter("pemx_rules_router_routed_total",
                                       "Events routed to their topics", stage);
-    for (auto reason : {kInvalidJson, kTooDeep, kTooLarge, kDuplicateKey, kInvalidEvent, kUnknownEventType, kNoMatchingRule,
-                        kMissingPlaceholder, kIllegalTopic, kTopicNotAllowed}) {
+    std::vector<std::string_view> reasons(std::begin(event::kJsonReasons),
+                                          std::end(event::kJsonReasons));
+    for (auto reason : {kInvalidEvent, kUnknownEventType, kNoMatchingRule, kMissingPlaceholder,
+                        kIllegalTopic, kTopicNotAllowed}) {
+      reasons.push_back(reason);
+    }
+    for (auto reason : reasons) {
       dead_[std::string(reason)] = &metrics_.counter(
           "pemx_rules_router_dead_lettered_total", "Events sent to the dead-letter topic",
           {{"stage", ctx.name}, {"reason", std::string(reason)}});
@@ -109,10 +115,8 @@ class RulesRouter final : public Stage {
       header(rec, n, "pemx-dlq-reason", d.reason);
       header(rec, n, "pemx-dlq-detail", d.detail);
       header(rec, n, "pemx-dlq-stage", stage_name_);
-      if (auto original = event::fit_dead_letter(rec.value, rec.key.size(), settings_.routing.limits)) {
-        header(rec, n, event::kHeaderOriginalBytes, std::to_string(*original));
-      }
       rec.out_headers.resize(n);
+      event::fit_dead_letter(rec.value, rec.out_key, rec.out_headers, settings_.routing.limits);
       dead_.at(d.reason)->inc();
       if (activity_ != nullptr) {
         activity_->dead_letter({epoch_ms_now(), stage_name_, d.reason, d.detail, d.event_id,

@@ -24,6 +24,7 @@
 #include "core/config_section.hpp"
 #include "core/retry.hpp"
 #include "core/worker.hpp"
+#include "event/dead_letter.hpp"
 #include "kafka/client.hpp"
 #include "kafka/topic_name.hpp"
 #include "sqlite_store/dead_letter.hpp"
@@ -77,8 +78,10 @@ class SqliteStore final : public Stage {
     stored_ = &m.counter("pemx_sqlite_store_stored_total", "Events stored (new rows)", stage);
     duplicates_ = &m.counter("pemx_sqlite_store_duplicates_total",
                              "Events whose eventId was already stored (redeliveries)", stage);
-    for (auto reason : {kInvalidJson, event::kReasonTooDeep, event::kReasonTooLarge,
-                        event::kReasonDuplicateKey, kInvalidEvent}) {
+    std::vector<std::string_view> reasons(std::begin(event::kJsonReasons),
+                                          std::end(event::kJsonReasons));
+    reasons.push_back(kInvalidEvent);
+    for (auto reason : reasons) {
       dead_[std::string(reason)] = &m.counter(
           "pemx_sqlite_store_dead_lettered_total", "Events sent to the dead-letter topic",
           {{"stage", ctx.name}, {"reason", std::string(reason)}});
@@ -188,10 +191,7 @@ class SqliteStore final : public Stage {
                         {"pemx-source-topic", rec->topic},
                         {"pemx-source-partition", std::to_string(rec->partition)},
                         {"pemx-source-offset", std::to_string(rec->offset)}};
-    if (auto original = event::fit_dead_letter(rec->value, rec->key.size(), s_.limits)) {
-      rec->out_headers.push_back(
-          {std::string(event::kHeaderOriginalBytes), std::to_string(*original)});
-    }
+    event::fit_dead_letter(rec->value, rec->key, rec->out_headers, s_.limits);
     dead_letters_->send(std::move(rec), st);
   }
 

@@ -36,6 +36,7 @@ class ParsedEvent {
   std::optional<std::string_view> string_at(std::string_view dotted_path) const;
 
  private:
+  JsonLimits limits_;
   // User-supplied buffers survive Clear(): a typical event parses without a malloc.
   alignas(8) char value_buffer_[16 * 1024];
   alignas(8) char stack_buffer_[4 * 1024];
@@ -43,7 +44,6 @@ class ParsedEvent {
   rapidjson::MemoryPoolAllocator<> stack_allocator_;
   using Document = rapidjson::GenericDocument<rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>,
                                               rapidjson::MemoryPoolAllocator<>>;
-  JsonLimits limits_;
   std::optional<Document> doc_;
 };
 

@@ -96,14 +96,6 @@ std::string_view reason_code(JsonProblem problem) {
   return kReasonInvalidJson;
 }
 
-std::optional<std::size_t> fit_dead_letter(std::string& value, std::size_t key_size,
-                                           const JsonLimits& limits) {
-  if (value.size() + key_size <= limits.max_bytes) return std::nullopt;
-  const std::size_t original = value.size();
-  value.resize(std::min(value.size(), limits.max_bytes / 2));
-  return original;
-}
-
 std::string find_duplicate_key(const rapidjson::Value& value) {
   std::string key, where;
   if (!find(value, key, where)) return {};

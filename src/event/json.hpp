@@ -45,20 +45,15 @@ inline constexpr std::string_view kReasonTooDeep = "nesting_too_deep";
 inline constexpr std::string_view kReasonTooLarge = "event_too_large";
 inline constexpr std::string_view kReasonDuplicateKey = "duplicate_key";
 std::string_view reason_code(JsonProblem problem);
+// Every reason a parse can give, for the stages' per-reason counters.
+inline constexpr std::string_view kJsonReasons[] = {kReasonInvalidJson, kReasonTooDeep,
+                                                     kReasonTooLarge, kReasonDuplicateKey};
 
 struct JsonError {
   JsonProblem problem = JsonProblem::kNone;
   std::string detail;  // what and where, for the operator or the client
   explicit operator bool() const { return problem != JsonProblem::kNone; }
 };
-
-// A dead letter carries the event as received, unless that would make a message larger than
-// max_bytes (with its key): then its first max_bytes / 2 bytes, and the caller says so in a
-// header (pemx-dlq-original-bytes) with the returned original size. The whole event stays in
-// its source topic, at the offset the headers name.
-std::optional<std::size_t> fit_dead_letter(std::string& value, std::size_t key_size,
-                                           const JsonLimits& limits);
-inline constexpr std::string_view kHeaderOriginalBytes = "pemx-dlq-original-bytes";
 
 // At most `max` bytes of `text` for a message or header: never cut inside a UTF-8 character,
 // control characters shown as '?', "…" appended when cut.

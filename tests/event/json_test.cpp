@@ -181,18 +181,5 @@ TEST_CASE("excerpts never cut a character and show no control bytes", "[unit][ev
   CHECK(e.detail == "duplicate key \"" + std::string(79, 'a') + "…\" at the top level");
 }
 
-TEST_CASE("a dead letter too large to produce again is cut, and says so", "[unit][event][json]") {
-  JsonLimits limits{64, 1000};
-  std::string value(990, 'v');
-  CHECK_FALSE(fit_dead_letter(value, 10, limits));  // 1000 with its key: fits
-  CHECK(value.size() == 990);
-  auto original = fit_dead_letter(value, 11, limits);
-  REQUIRE(original);
-  CHECK(*original == 990);
-  CHECK(value == std::string(500, 'v'));
-  // The default limit leaves room for PEMX's headers under librdkafka's default.
-  CHECK(JsonLimits{}.max_bytes + kHeaderAllowance <= 1'000'000);
-}
-
 }  // namespace
 }  // namespace pemx::event
