@@ -15,9 +15,9 @@
 // slowloris) is closed to make room, so probes are answered however many idle sockets a client
 // holds. Connections handling a request and live streams are never closed: when all are busy the
 // listener stops calling accept() and new connections wait in the kernel's listen backlog until
-// one ends or becomes idle; nothing runs meanwhile. A failed accept (out of file descriptors: EMFILE,
-// ENFILE) is retried after a back-off on the acceptor's strand, 10 ms doubling to 1 s while it
-// keeps failing, and logged at most once a second with the number of lines suppressed.
+// one ends or becomes idle; nothing runs meanwhile. A failed accept (out of file descriptors:
+// EMFILE, ENFILE) is retried after a back-off on the acceptor's strand, 10 ms doubling to 1 s
+// while it keeps failing, and logged at most once a second with the number of lines suppressed.
 //
 // Shutdown: stop_accepting() closes the acceptor and makes sessions answer with
 // "Connection: close" (idle ones are closed); drain() waits for sessions to end; stop()
