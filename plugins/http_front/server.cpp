@@ -115,7 +115,10 @@ struct Server::Impl {
         accept_errors(m.counter("pemx_http_accept_errors_total",
                                 "Failed accepts (each is retried after a back-off)")),
         accept_pauses(m.counter("pemx_http_accept_pauses_total",
-                                "Times the listener stopped accepting at max_connections")) {
+                                "Times a new connection waited at max_connections because no "
+                                "open connection was idle")),
+        evicted(m.counter("pemx_http_evicted_total",
+                          "Idle connections closed at max_connections to admit a new one")) {
     m.gauge_fn("pemx_http_connections", "Open HTTP connections (live streams included)", {},
                [this] { return static_cast<double>(sessions.load()); });
   }
@@ -138,7 +141,7 @@ struct Server::Impl {
   tcp::acceptor acceptor;
   // The acceptor's state, touched only on its strand: a back-off timer after a failed accept,
   // the next back-off, whether it waits for a connection to end (max_connections reached),
-  // and the limits on its warnings.
+  // whether an eviction is under way, and the limits on its warnings.
   net::steady_timer accept_retry;
   net::steady_timer sampler;  // on its own strand: stop_accepting cancels it from elsewhere
   net::thread_pool queries;  // readiness probes, and the store queries not run inline
@@ -147,24 +150,62 @@ struct Server::Impl {
   std::size_t max_connections;  // the cap applied: settings.max_connections or less (start())
   std::chrono::milliseconds accept_backoff = kAcceptBackoffFirst;
   bool accept_paused = false;
+  bool evicting = false;
+  // Set (by the acceptor) while a connection waits at the cap and no open one is idle: the next
+  // session to become idle tells the acceptor, which then makes room (any thread reads it).
+  std::atomic<bool> waiting_for_idle{false};
   RateLimit accept_warnings{1};
   RateLimit pause_warnings{1};
+  RateLimit evict_warnings{1};
   Counter& accept_errors;
   Counter& accept_pauses;
+  Counter& evicted;
 
   void accept();
+  void make_room();
   void accept_failed(const beast::error_code& ec);
+  // On the acceptor's strand: resume a paused listener (it looks at the cap again).
+  void resume() {
+    if (accept_paused && !stopping.load()) {
+      accept_paused = false;
+      accept();
+    }
+  }
+  // A session became idle (its strand): if a connection waits at the cap for one, make room.
+  void session_idle() {
+    if (!waiting_for_idle.load() || stopping.load() || !waiting_for_idle.exchange(false)) return;
+    net::post(acceptor.get_executor(), [this] {
+      if (!evicting) resume();
+    });
+  }
+  // The outcome of an eviction (the victim's strand). Closed: its session ends and
+  // connection_ended() resumes the listener. Not closed (a request arrived meanwhile): look
+  // again.
+  void eviction_done(bool closed) {
+    if (stopping.load()) return;
+    net::post(acceptor.get_executor(), [this, closed] {
+      evicting = false;
+      if (closed) {
+        evicted.inc();
+        if (evict_warnings.allow()) {
+          log.warn("connection limit reached; closed the longest-idle connection to admit a "
+                   "new one",
+                   {{"max_connections", max_connections},
+                    {"suppressed", evict_warnings.take_suppressed()},
+                    {"hint", "many idle or slow connections (a slowloris?): lower idle_timeout, "
+                             "or raise max_connections if the clients are legitimate"}});
+        }
+      } else {
+        resume();
+      }
+    });
+  }
   // A Session or LiveStream ended (any thread): one connection less, and the acceptor, which
   // may be waiting for a free slot, looks again on its strand.
   void connection_ended() {
     sessions.fetch_sub(1);
     if (stopping.load()) return;  // the acceptor is closed; the io_context may be going away
-    net::post(acceptor.get_executor(), [this] {
-      if (accept_paused && !stopping.load()) {
-        accept_paused = false;
-        accept();
-      }
-    });
+    net::post(acceptor.get_executor(), [this] { resume(); });
   }
   void sample() {
     overview.sample(epoch_ms_now());
@@ -360,6 +401,23 @@ class Session : public std::enable_shared_from_this<Session> {
     net::dispatch(stream_.get_executor(),
                   beast::bind_front_handler(&Session::do_read, shared_from_this()));
   }
+  // Since when (steady clock, ns) the session has been waiting for, or reading, a request; 0
+  // while it handles one (a handler runs or a response is written) or was handed over.
+  // Read by the acceptor under sessions_mutex to choose whom to evict.
+  std::int64_t idle_since() const { return idle_since_.load(); }
+  // From the acceptor at max_connections: close the connection if it has been idle since
+  // `since` (nothing arrived that became a request meanwhile), then report the outcome.
+  void evict(std::int64_t since) {
+    net::post(executor_, [self = shared_from_this(), since] {
+      const bool close = self->idle_ && !self->handed_over_ && self->idle_since_.load() == since;
+      if (close) {
+        beast::error_code ec;
+        self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+        self->stream_.socket().close(ec);
+      }
+      self->server_.eviction_done(close);
+    });
+  }
   // From another thread: close the connection if it is waiting for a request.
   void close_if_idle() {
     net::post(executor_, [self = shared_from_this()] {
@@ -388,6 +446,10 @@ class Session : public std::enable_shared_from_this<Session> {
                                   server_.settings.max_header_fields,
                                   server_.settings.max_body_bytes});
     idle_ = true;
+    idle_since_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count());
+    server_.session_idle();
     stream_.expires_after(server_.settings.idle_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&Session::on_read, shared_from_this()));
@@ -395,6 +457,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_read(beast::error_code ec, std::size_t) {
     idle_ = false;
+    idle_since_.store(0);
     if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
         ec == beast::error::timeout || ec == net::error::connection_reset ||
         ec == net::error::bad_descriptor) {
@@ -818,28 +881,22 @@ class Session : public std::enable_shared_from_this<Session> {
   http::request<http::string_body> req_;
   std::string route_ = "other";
   bool keep_alive_ = false;
+  // Waiting for a request or reading one (a partial header or body included): no handler runs
+  // and no response is being written. Such a connection may be evicted at max_connections.
   bool idle_ = false;
+  std::atomic<std::int64_t> idle_since_{0};
   bool handed_over_ = false;  // the connection became a LiveStream
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 
-// On the acceptor's strand (or before the threads run). At the cap it does not accept: new
-// connections wait in the kernel's backlog (which bounds them; beyond it the kernel drops
-// SYNs and clients retry) until connection_ended() resumes it. Accepting and closing them
-// instead would cost a wakeup, an accept and a close per attempt for as long as a client
-// keeps trying; waiting costs nothing, and a client that gives up leaves nothing behind.
+// On the acceptor's strand (or before the threads run). At the cap it does not accept: it
+// waits until a connection is pending (make_room), without taking it from the backlog.
 void Server::Impl::accept() {
   if (stopping.load()) return;
   if (static_cast<std::size_t>(std::max(sessions.load(), 0)) >= max_connections) {
-    accept_paused = true;
-    accept_pauses.inc();
-    if (pause_warnings.allow()) {
-      log.warn("connection limit reached; new connections wait until one closes",
-               {{"max_connections", max_connections},
-                {"suppressed", pause_warnings.take_suppressed()},
-                {"hint", "raise max_connections (and the open-file limit) if the clients are "
-                         "legitimate, or lower idle_timeout"}});
-    }
+    acceptor.async_wait(tcp::acceptor::wait_read, [this](beast::error_code ec) {
+      if (!ec && !stopping.load()) make_room();
+    });
     return;
   }
   acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
@@ -857,6 +914,56 @@ void Server::Impl::accept() {
     session->run();
     accept();
   });
+}
+
+// On the acceptor's strand: a connection is pending at the cap. The session idle the longest
+// (waiting for a request, or reading one slowly: a slowloris) is closed to make room; once it
+// has ended, connection_ended() resumes the listener, which accepts the new one. Sessions
+// handling a request and live streams are never closed: when every connection is busy the
+// listener pauses (new connections wait in the kernel's backlog, which bounds them, costing
+// nothing) until one ends or becomes idle.
+void Server::Impl::make_room() {
+  if (static_cast<std::size_t>(std::max(sessions.load(), 0)) < max_connections) {
+    accept();  // a connection ended meanwhile
+    return;
+  }
+  accept_paused = true;
+  if (evicting) return;  // one at a time: its outcome resumes the listener
+  // Set before looking, so that a session becoming idle meanwhile is not missed.
+  waiting_for_idle.store(true);
+  std::shared_ptr<Session> victim;
+  std::int64_t since = 0;
+  {
+    std::lock_guard<std::mutex> lock(sessions_mutex);
+    for (auto it = live.begin(); it != live.end();) {
+      auto s = it->lock();
+      if (!s) {
+        it = live.erase(it);
+        continue;
+      }
+      const std::int64_t t = s->idle_since();
+      if (t != 0 && (victim == nullptr || t < since)) {
+        victim = std::move(s);
+        since = t;
+      }
+      ++it;
+    }
+  }
+  if (victim) {
+    waiting_for_idle.store(false);
+    evicting = true;
+    victim->evict(since);
+    return;
+  }
+  accept_pauses.inc();
+  if (pause_warnings.allow()) {
+    log.warn("connection limit reached and every connection is busy; new connections wait "
+             "until one closes or becomes idle",
+             {{"max_connections", max_connections},
+              {"suppressed", pause_warnings.take_suppressed()},
+              {"hint", "raise max_connections (and the open-file limit) if the clients are "
+                       "legitimate"}});
+  }
 }
 
 // A failed accept leaves the connection in the backlog, so trying again at once fails again:

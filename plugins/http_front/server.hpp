@@ -10,11 +10,14 @@
 // Events from the Activity ring; each stream reads at its own pace and is told what it missed
 // when it falls behind, so a slow client costs no memory).
 //
-// Connections: at most max_connections at once (live streams included). At the cap the listener
-// stops calling accept() and new connections wait in the kernel's listen backlog until a
-// connection ends; nothing runs meanwhile. A failed accept (out of file descriptors: EMFILE,
-// ENFILE) is retried after a back-off on the acceptor's strand, 10 ms doubling to 1 s while it
-// keeps failing, and logged at most once a second with the number of lines suppressed.
+// Connections: at most max_connections at once (live streams included). When a connection is
+// pending at the cap, the one idle the longest (waiting for a request or still reading one: a
+// slowloris) is closed to make room, so probes are answered however many idle sockets a client
+// holds. Connections handling a request and live streams are never closed: when all are busy the
+// listener stops calling accept() and new connections wait in the kernel's listen backlog until
+// one ends or becomes idle; nothing runs meanwhile. A failed accept (out of file descriptors:
+// EMFILE, ENFILE) is retried after a back-off on the acceptor's strand, 10 ms doubling to 1 s
+// while it keeps failing, and logged at most once a second with the number of lines suppressed.
 //
 // Shutdown: stop_accepting() closes the acceptor and makes sessions answer with
 // "Connection: close" (idle ones are closed); drain() waits for sessions to end; stop()

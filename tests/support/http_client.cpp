@@ -19,10 +19,10 @@ std::string lower(std::string s) {
   return s;
 }
 
-// A socket connected to 127.0.0.1:port (with SO_RCVBUF set first when receive_buffer > 0), or
-// -1.
-int connect_loopback(std::uint16_t port, int receive_buffer = 0) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+}  // namespace
+
+int connect_loopback(std::uint16_t port, int receive_buffer) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   if (receive_buffer > 0) {
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
@@ -38,7 +38,6 @@ int connect_loopback(std::uint16_t port, int receive_buffer = 0) {
   return fd;
 }
 
-// Sends all of raw; false when the peer stopped taking it.
 bool send_all(int fd, const std::string& raw) {
   std::size_t sent = 0;
   while (sent < raw.size()) {
@@ -48,7 +47,6 @@ bool send_all(int fd, const std::string& raw) {
   }
   return true;
 }
-}  // namespace
 
 HttpResponse http_raw(std::uint16_t port, const std::string& raw) {
   HttpResponse r;

@@ -15,6 +15,13 @@ struct HttpResponse {
   std::string body;
 };
 
+// A TCP socket connected to 127.0.0.1:port (close-on-exec; SO_RCVBUF set first when
+// receive_buffer > 0), or -1. Connected means the kernel completed it from the listen backlog,
+// whether or not the server accepted it.
+int connect_loopback(std::uint16_t port, int receive_buffer = 0);
+// Sends all of raw; false when the peer stopped taking it.
+bool send_all(int fd, const std::string& raw);
+
 // Sends raw bytes to 127.0.0.1:port and reads one response (bounded by 30 s).
 HttpResponse http_raw(std::uint16_t port, const std::string& raw);
 // METHOD target, with Connection: close and the extra headers, no body.
