@@ -10,7 +10,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 launcher=()
 if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
 cmake -S "$root" -B "$root/build-fuzz" -G Ninja "${launcher[@]}" \
-  -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DPEMX_FUZZ=ON -DPEMX_BUILD_TESTS=ON -DPEMX_BUILD_BENCH=OFF >/dev/null
 targets=("$@")
 if ((${#targets[@]} == 0)); then targets=(pemx_fuzz); fi

@@ -17,7 +17,9 @@ for arg in "$@"; do
   esac
 done
 if ((fuzz)); then
-  pkgs+=(clang libclang-rt-14-dev libfuzzer-14-dev)  # compiler, sanitizer runtimes, libFuzzer
+  # One clang version throughout: its compiler, sanitizer runtimes and libFuzzer must match
+  # (Debian 12 ships 14; scripts/build-fuzz.sh uses clang++-14).
+  pkgs+=(clang-14 libclang-rt-14-dev libfuzzer-14-dev)
 fi
 if ((test)); then
   pkgs+=(default-jre-headless maven curl python3 time iproute2 wrk)

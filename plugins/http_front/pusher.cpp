@@ -56,7 +56,10 @@ void Pusher::stop() noexcept {
   // Reports still due run their callbacks now (flush serves them on this thread); what has
   // none by then is purged, and whoever still waits is told.
   rd_kafka_flush(producer_.get(), 5000);
-  rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  if (rd_kafka_resp_err_t err =
+          rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)) {
+    log_.warn("push producer: purge at stop failed", {{"error", rd_kafka_err2str(err)}});
+  }
   rd_kafka_flush(producer_.get(), 1000);
   expire(std::chrono::steady_clock::time_point::max());
   // Batches still in batches_ (no report yet) stay until the destructor: producer_ is

@@ -36,7 +36,11 @@ class ClientWatch {
     if (stop_.exchange(true)) return;
     if (thread_.joinable()) thread_.join();
     serve_logs(std::chrono::milliseconds(0));
-    rd_kafka_set_log_queue(rk_, nullptr);
+    // Back to the main queue, where (no log callback: make_client) the lines are dropped.
+    if (rd_kafka_resp_err_t err = rd_kafka_set_log_queue(rk_, nullptr)) {
+      log_.log.warn("cannot detach the librdkafka log queue",
+                    {{"client", client_}, {"error", rd_kafka_err2str(err)}});
+    }
     rd_kafka_queue_destroy(queue_);
     if (log_.readiness != nullptr) log_.readiness->set(readiness_key_, std::nullopt);
   }
@@ -208,6 +212,10 @@ Result<HandlePtr> make_client(ClientKind kind, ConfPtr conf, ClientLog log) {
       RD_KAFKA_CONF_OK) {
     return Error{"client_create", std::string("log.queue: ") + errstr};
   }
+  // No callback either: once the watch has stopped, librdkafka forwards log lines to the
+  // client's main queue, whose default callback would print them raw on stderr. Without one
+  // they are dropped (the watch's own queue is served as events, not through the callback).
+  rd_kafka_conf_set_log_cb(conf.get(), nullptr);
   rd_kafka_t* rk = rd_kafka_new(kind == ClientKind::kProducer ? RD_KAFKA_PRODUCER
                                                                 : RD_KAFKA_CONSUMER,
                                 conf.get(), errstr, sizeof errstr);

@@ -37,7 +37,9 @@ TEST_CASE("a push to a broker that does not answer fails within push_timeout plu
     INFO("round " << round << ": " << *error << " after "
                   << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
     CHECK(took >= timeout);
-    CHECK(took < timeout + Pusher::kDeadlineCheck + 250ms);  // + scheduling on a busy machine
+    // + scheduling on a busy machine (and under ASan in CI). librdkafka's own expiry, which
+    // the push used to wait for, comes a second or more after the timeout.
+    CHECK(took < timeout + Pusher::kDeadlineCheck + 500ms);
   }
   pusher.stop();
   CHECK(metrics.render_prometheus().find("pemx_http_front_push_timeouts_total 3") !=
