@@ -348,7 +348,8 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
   s.retry.max = section.duration("retry_max", s.retry.max, std::chrono::milliseconds(1),
                                  std::chrono::hours(1));
   s.properties = section.string_map("properties");
-  for (const auto& unsafe : kafka::unsafe_producer_properties(s.properties)) {
+  for (const auto& unsafe : kafka::unsafe_producer_properties(
+           s.properties, common.events.max_bytes + event::kHeaderAllowance)) {
     section.error("properties", unsafe);
   }
   if (auto err = kafka::check_properties(s.properties)) section.error("properties", *err);

@@ -424,7 +424,8 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
   s.retry.max = section.duration("retry_max", s.retry.max, 1ms, 1h);
   s.give_up_after = section.duration("give_up_after", s.give_up_after, 0ms, 24h);
   s.properties = section.string_map("properties");
-  for (const auto& unsafe : kafka::unsafe_producer_properties(s.properties)) {
+  for (const auto& unsafe : kafka::unsafe_producer_properties(
+           s.properties, common.events.max_bytes + event::kHeaderAllowance)) {
     section.error("properties", unsafe);
   }
   if (auto err = kafka::check_properties(s.properties)) section.error("properties", *err);

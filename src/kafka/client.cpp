@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
+#include <charconv>
 #include <atomic>
 #include <thread>
 
@@ -185,9 +186,21 @@ Result<ConfPtr> make_conf(const KafkaConfig& common, const Properties& client_sp
   return conf;
 }
 
-std::vector<std::string> unsafe_producer_properties(const Properties& properties) {
+std::vector<std::string> unsafe_producer_properties(const Properties& properties,
+                                                    std::size_t min_message_bytes) {
   std::vector<std::string> out;
   for (const auto& [name, value] : properties) {
+    if (name == "message.max.bytes") {
+      std::size_t n = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec == std::errc() && end == value.data() + value.size() && n < min_message_bytes) {
+        out.push_back(name + " = " + value + " is smaller than the largest message PEMX makes (" +
+                      std::to_string(min_message_bytes) +
+                      " bytes: events.max_bytes plus PEMX's headers), so an event that passed "
+                      "could never be produced and would stop the stage; raise it or lower "
+                      "events.max_bytes");
+      }
+    }
     if ((name == "enable.idempotence" && value != "true") ||
         ((name == "acks" || name == "request.required.acks") && value != "all" &&
          value != "-1")) {

@@ -66,8 +66,10 @@ enum class ClientKind { kProducer, kConsumer };
 // Errors name the property and librdkafka's own explanation.
 Result<ConfPtr> make_conf(const KafkaConfig& common, const Properties& client_specific);
 // Producer overrides that would weaken at-least-once delivery (acks below all, idempotence
-// off), one message for the operator each.
-std::vector<std::string> unsafe_producer_properties(const Properties& properties);
+// off) or make a message PEMX may produce (up to min_message_bytes) impossible to produce
+// (message.max.bytes below it), one message for the operator each.
+std::vector<std::string> unsafe_producer_properties(const Properties& properties,
+                                                    std::size_t min_message_bytes);
 // Checks property names and values without creating a client (for config validation).
 std::optional<std::string> check_properties(const Properties& properties);
 // Where a client's librdkafka log lines and cluster state go.

@@ -927,8 +927,18 @@ TEST_CASE("[events] max_bytes must fit the producers' message.max.bytes", "[unit
   CHECK(load(kPemxToml, {"events.max_bytes=990000",
                          R"(kafka.properties."message.max.bytes"=2000000)"})
             .errors.empty());
-  // Lowering the producers' limit alone is caught too.
+  // Lowering the producers' limit alone is caught too, in the shared properties and in a
+  // producing stage's own (the sink, the store's dead-letter producer).
   CHECK_FALSE(load(kPemxToml, {R"(kafka.properties."message.max.bytes"=500000)"}).errors.empty());
+  auto sink = load(kPemxToml, {R"(stages.dist_sink.properties."message.max.bytes"=500000)"});
+  REQUIRE(sink.errors.size() == 1);
+  CHECK(sink.errors[0].key == "stages.dist_sink.properties");
+  CHECK_THAT(sink.errors[0].message, Catch::Matchers::StartsWith(
+                                         "message.max.bytes = 500000 is smaller than the largest "
+                                         "message PEMX makes (916384 bytes"));
+  CHECK(load(kPemxToml, {R"(stages.dist_sink.properties."message.max.bytes"=500000)",
+                         "events.max_bytes=400000"})
+            .errors.empty());
 }
 
 TEST_CASE("[events] limits out of range are refused", "[unit][config]") {
