@@ -7,6 +7,11 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/scripts/install-deps.sh" --fuzz
+# A cache made with another compiler: CMake would reconfigure without the options below.
+cache="$root/build-fuzz/CMakeCache.txt"
+if [[ -f "$cache" ]] && ! grep -q '^CMAKE_CXX_COMPILER:[A-Z]*=.*clang++-14$' "$cache"; then
+  rm -f "$cache"
+fi
 launcher=()
 if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
 cmake -S "$root" -B "$root/build-fuzz" -G Ninja "${launcher[@]}" \
