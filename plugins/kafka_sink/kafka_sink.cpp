@@ -14,6 +14,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <deque>
+#include <map>
 #include <memory>
 #include <sstream>
 
@@ -144,6 +145,12 @@ class KafkaSink final : public Stage {
     }
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       delivered_->inc();
+      if (!unavailable_topics_.empty()) {  // it takes messages again
+        if (auto it = unavailable_topics_.find(std::string_view(rd_kafka_topic_name(m->rkt)));
+            it != unavailable_topics_.end()) {
+          unavailable_topics_.erase(it);
+        }
+      }
       latency_->observe(std::chrono::duration<double>(Clock::now() - rec->sent_at).count());
       if (--rec->pending == 0 && rec->failed == 0) finish(rec);
       return;
@@ -176,8 +183,20 @@ class KafkaSink final : public Stage {
                                  a->topic != s_.dead_letter_topic;
     if (topic_unavailable(code) && may_dead_letter) {
       if (a->unavailable_since == Clock::time_point{}) {
-        a->unavailable_since = now;
-      } else if (now - a->unavailable_since >= s_.unavailable_topic_timeout) {
+        // A topic known to be unavailable for a while (other records' outputs) counts from
+        // then: a flood of events for a dead topic is dead-lettered at once rather than each
+        // waiting out the timeout (which would hold commits and fill max_in_flight).
+        auto it = unavailable_topics_.find(a->topic);
+        if (it != unavailable_topics_.end()) {
+          a->unavailable_since = it->second;
+        } else {
+          a->unavailable_since = now;
+          if (unavailable_topics_.size() < kMaxUnavailableTopics) {
+            unavailable_topics_.emplace(a->topic, now);
+          }
+        }
+      }
+      if (now - a->unavailable_since >= s_.unavailable_topic_timeout) {
         dead_letter(*a, code, error);
         a->due = now;
         retries_due_.push_back(std::move(a));
@@ -185,6 +204,7 @@ class KafkaSink final : public Stage {
       }
     } else {
       a->unavailable_since = {};  // any other failure: not (known to be) the topic's fault
+      if (!unavailable_topics_.empty()) unavailable_topics_.erase(a->topic);
     }
     if ((a->dead_letter() || !may_dead_letter) && topic_unavailable(code) && error_limit_.allow()) {
       log_.error("dead-letter topic unavailable; will produce again until it is available",
@@ -442,6 +462,10 @@ class KafkaSink final : public Stage {
   std::atomic<std::int64_t> in_flight_{0};
   std::atomic<std::int64_t> abandoned_{0};
   std::deque<AttemptPtr> retries_due_;
+  // Topics whose outputs failed as unavailable, and since when; cleared by a delivery to it
+  // or another kind of failure. Bounded: past it, each output keeps its own clock only.
+  std::map<std::string, Clock::time_point, std::less<>> unavailable_topics_;
+  static constexpr std::size_t kMaxUnavailableTopics = 1000;
   std::deque<RecordPtr> finished_;
   Counter* delivered_ = nullptr;
   Counter* records_done_ = nullptr;
