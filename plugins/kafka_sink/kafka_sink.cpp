@@ -112,10 +112,15 @@ class KafkaSink final : public Stage {
     bool dead_letter() const { return !unavailable_topic.empty(); }
   };
   using AttemptPtr = std::unique_ptr<Attempt>;
-  static void* tag(Attempt* a) { return reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(a) | 1u); }
-  static bool tagged(void* opaque) { return (reinterpret_cast<std::uintptr_t>(opaque) & 1u) != 0; }
+  static void* tag(Attempt* a) {
+    return reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(a) | 1u);
+  }
+  static bool tagged(void* opaque) {
+    return (reinterpret_cast<std::uintptr_t>(opaque) & 1u) != 0;
+  }
   static Attempt* untag(void* opaque) {
-    return reinterpret_cast<Attempt*>(reinterpret_cast<std::uintptr_t>(opaque) & ~std::uintptr_t{1});
+    return reinterpret_cast<Attempt*>(reinterpret_cast<std::uintptr_t>(opaque) &
+                                      ~std::uintptr_t{1});
   }
 
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
@@ -329,7 +334,8 @@ class KafkaSink final : public Stage {
           // process; the record is never acknowledged, so its offset stays uncommitted and
           // nothing is lost, and the operator sees why.
           abandon(rec);
-          log_.error("produce refused", {{"topic", to}, {"error", error}, {"eventId", rec->event_id}});
+          log_.error("produce refused",
+                     {{"topic", to}, {"error", error}, {"eventId", rec->event_id}});
           fatal_("produce to " + to + " refused: " + error);
           return false;
       }
@@ -513,7 +519,9 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
       section.duration("unavailable_topic_timeout", s.unavailable_topic_timeout,
                        std::chrono::milliseconds(100), std::chrono::hours(24));
   s.dead_letter_topic = section.string("dead_letter_topic", s.dead_letter_topic);
-  if (auto p = kafka::topic_name_problem(s.dead_letter_topic)) section.error("dead_letter_topic", *p);
+  if (auto p = kafka::topic_name_problem(s.dead_letter_topic)) {
+    section.error("dead_letter_topic", *p);
+  }
   s.properties = section.string_map("properties");
   for (const auto& unsafe : kafka::unsafe_producer_properties(s.properties)) {
     section.error("properties", unsafe);

@@ -537,7 +537,8 @@ topic = "P-storage"
   // The sink remembers the topic is unavailable: a later event for it does not wait out the
   // timeout again (a flood of them would hold commits and fill max_in_flight).
   const auto again = std::chrono::steady_clock::now();
-  produce(brokers, input, {{"K6", event(uuid(6), "Country", "K6", "EU", R"({"country":"col_x"})")}});
+  produce(brokers, input,
+          {{"K6", event(uuid(6), "Country", "K6", "EU", R"({"country":"col_x"})")}});
   auto dlq2 = consume_all(brokers, p + "-dlq", 2, 30s);
   REQUIRE(dlq2.size() == 2);
   CHECK(dlq2[1].key == "K6");

@@ -698,7 +698,8 @@ TEST_CASE("fault: a topic that stays TOPIC_AUTHORIZATION_FAILED: its outputs are
   auto& proc = start_pemx(pemx, mc.bootstrap(), 10000,
                           {"--set", "stages.dist_sink.unavailable_topic_timeout=2s", "--set",
                            "stages.dist_sink.retry_max=500ms", "--set",
-                           "stages.dist_sink.properties.\"topic.metadata.propagation.max.ms\"=1000"});
+                           "stages.dist_sink.properties."
+                           "\"topic.metadata.propagation.max.ms\"=1000"});
   REQUIRE(wait_committed(mc.bootstrap(), n.group, n.input, kEvents, 60s));
   proc.signal(SIGTERM);
   CHECK(proc.wait(30s) == 0);
