@@ -1,7 +1,10 @@
 // kafka_sink stage: delivers each routed record to every one of its target topics with an
 // idempotent producer (acks=all), and hands the record back on its ack queue once every
 // output is acknowledged by the broker. Failed outputs are produced again after a backoff
-// (the retry helper's arithmetic); a record is never acknowledged before all its outputs are.
+// (the retry helper's arithmetic); a record is never acknowledged before all its outputs are,
+// with one exception: an output whose topic stays unavailable (unknown, not authorised,
+// refused by the broker) for `unavailable_topic_timeout` is replaced by a dead letter, so that
+// one record cannot block its input partition for good (README.md, "Failures").
 //
 // Threads: one worker thread pops records, produces, and serves delivery reports
 // (rd_kafka_poll runs the delivery callback on this same thread, so the records' bookkeeping
@@ -11,6 +14,8 @@
 #include <librdkafka/rdkafka.h>
 
 #include <deque>
+#include <map>
+#include <memory>
 #include <sstream>
 
 #include "core/config.hpp"
@@ -18,6 +23,7 @@
 #include "core/retry.hpp"
 #include "core/worker.hpp"
 #include "kafka/client.hpp"
+#include "kafka/topic_name.hpp"
 
 namespace pemx::kafka_sink {
 
@@ -30,7 +36,12 @@ struct Settings {
   kafka::Properties properties;  // producer-specific overrides
   std::int64_t max_in_flight = 20'000;  // records produced but not yet fully acknowledged
   RetryPolicy retry{std::chrono::milliseconds(200), std::chrono::seconds(10), 2.0, 0};
+  // An output whose topic stays unavailable this long is dead-lettered to dead_letter_topic.
+  std::chrono::milliseconds unavailable_topic_timeout{std::chrono::seconds(60)};
+  std::string dead_letter_topic = "product-event-dlq-pemx";
 };
+
+inline constexpr std::string_view kTopicUnavailable = "topic_unavailable";
 
 class KafkaSink final : public Stage {
  public:
@@ -38,6 +49,7 @@ class KafkaSink final : public Stage {
       : s_(s),
         log_(ctx.log),
         fatal_(ctx.fatal),
+        stage_name_(ctx.name),
         input_(ctx.queue(s.input)),
         acks_(ctx.queue(s.acks)),
         backoff_(s.retry),
@@ -52,6 +64,9 @@ class KafkaSink final : public Stage {
                           stage);
     failures_ = &m.counter("pemx_kafka_sink_delivery_failures_total",
                            "Delivery reports with an error", stage);
+    dead_lettered_ = &m.counter("pemx_kafka_sink_dead_lettered_total",
+                                "Outputs replaced by a dead letter",
+                                {{"stage", ctx.name}, {"reason", std::string(kTopicUnavailable)}});
     latency_ = &m.histogram("pemx_kafka_sink_produce_latency_seconds",
                             "From produce to broker acknowledgement", stage);
     m.gauge_fn("pemx_kafka_sink_in_flight", "Records awaiting acknowledgement", stage,
@@ -83,11 +98,30 @@ class KafkaSink final : public Stage {
   }
 
  private:
-  struct Retry {
-    Record* record;
-    std::string topic;
-    Clock::time_point due;
+  // One output of a record off the happy path: produced again after a failure, or a dead
+  // letter that replaces it. Allocated only on a failure; a first attempt's message carries
+  // the bare Record* as its opaque, an Attempt's message carries the Attempt* tagged in its
+  // lowest bit (both are at least 8-byte aligned), and owns it until its delivery report.
+  struct Attempt {
+    Record* record = nullptr;
+    std::string topic;                     // where this attempt goes
+    Clock::time_point due{};               // when to produce it again
+    Clock::time_point unavailable_since{};  // start of an unbroken run of "unavailable" failures
+    std::string unavailable_topic;          // non-empty: a dead letter for this topic
+    std::string detail;                     // the dead letter's pemx-dlq-detail
+    bool dead_letter() const { return !unavailable_topic.empty(); }
   };
+  using AttemptPtr = std::unique_ptr<Attempt>;
+  static void* tag(Attempt* a) {
+    return reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(a) | 1u);
+  }
+  static bool tagged(void* opaque) {
+    return (reinterpret_cast<std::uintptr_t>(opaque) & 1u) != 0;
+  }
+  static Attempt* untag(void* opaque) {
+    return reinterpret_cast<Attempt*>(reinterpret_cast<std::uintptr_t>(opaque) &
+                                      ~std::uintptr_t{1});
+  }
 
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
     static_cast<KafkaSink*>(opaque)->delivered(m);
@@ -106,9 +140,22 @@ class KafkaSink final : public Stage {
   }
 
   void delivered(const rd_kafka_message_t* m) {
-    Record* rec = static_cast<Record*>(m->_private);
+    AttemptPtr attempt;
+    Record* rec = nullptr;
+    if (tagged(m->_private)) {
+      attempt.reset(untag(m->_private));  // the message owned it; now this report does
+      rec = attempt->record;
+    } else {
+      rec = static_cast<Record*>(m->_private);
+    }
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       delivered_->inc();
+      if (!unavailable_topics_.empty()) {  // it takes messages again
+        if (auto it = unavailable_topics_.find(std::string_view(rd_kafka_topic_name(m->rkt)));
+            it != unavailable_topics_.end()) {
+          unavailable_topics_.erase(it);
+        }
+      }
       latency_->observe(std::chrono::duration<double>(Clock::now() - rec->sent_at).count());
       if (--rec->pending == 0 && rec->failed == 0) finish(rec);
       return;
@@ -121,9 +168,88 @@ class KafkaSink final : public Stage {
                                                         {"eventId", rec->event_id}});
     }
     --rec->pending;
+    if (!attempt) {
+      attempt = std::make_unique<Attempt>();
+      attempt->record = rec;
+      attempt->topic = std::move(topic);
+    }
+    schedule(std::move(attempt), m->err, rd_kafka_err2str(m->err));
+  }
+
+  // An output failed (a refusal or a failed delivery): it is produced again after a backoff,
+  // or, once its topic has been unavailable for unavailable_topic_timeout, replaced by a dead
+  // letter produced at once. Either way the record stays unfinished until that is acknowledged.
+  void schedule(AttemptPtr a, rd_kafka_resp_err_t code, const char* error) {
+    Record* rec = a->record;
     ++rec->failed;
+    const auto now = Clock::now();
+    // A dead letter is never dead-lettered again: there is nowhere else to put it.
+    const bool may_dead_letter = !a->dead_letter() && !rec->dead_lettered() &&
+                                 a->topic != s_.dead_letter_topic;
+    if (topic_unavailable(code) && may_dead_letter) {
+      if (a->unavailable_since == Clock::time_point{}) {
+        // A topic known to be unavailable for a while (other records' outputs) counts from
+        // then: a flood of events for a dead topic is dead-lettered at once rather than each
+        // waiting out the timeout (which would hold commits and fill max_in_flight).
+        auto it = unavailable_topics_.find(a->topic);
+        if (it != unavailable_topics_.end()) {
+          a->unavailable_since = it->second;
+        } else {
+          a->unavailable_since = now;
+          if (unavailable_topics_.size() < kMaxUnavailableTopics) {
+            unavailable_topics_.emplace(a->topic, now);
+          }
+        }
+      }
+      if (now - a->unavailable_since >= s_.unavailable_topic_timeout) {
+        dead_letter(*a, code, error);
+        a->due = now;
+        retries_due_.push_back(std::move(a));
+        return;
+      }
+    } else {
+      a->unavailable_since = {};  // any other failure: not (known to be) the topic's fault
+      if (!unavailable_topics_.empty()) unavailable_topics_.erase(a->topic);
+    }
+    if ((a->dead_letter() || !may_dead_letter) && topic_unavailable(code) && error_limit_.allow()) {
+      log_.error("dead-letter topic unavailable; will produce again until it is available",
+                 {{"topic", a->topic}, {"error", error}, {"eventId", rec->event_id},
+                  {"fix", "create the topic or grant this producer Write on it"}});
+    }
     // Per record: one failed request of many messages must not push every retry to the cap.
-    retries_due_.push_back({rec, std::move(topic), Clock::now() + backoff_.delay(rec->retries++)});
+    a->due = now + backoff_.delay(rec->retries++);
+    // An unavailable topic is tried once more when its time is up, so that the dead letter
+    // follows the timeout closely rather than up to a whole backoff later.
+    if (a->unavailable_since != Clock::time_point{}) {
+      a->due = std::min(a->due, a->unavailable_since + s_.unavailable_topic_timeout);
+    }
+    retries_due_.push_back(std::move(a));
+  }
+
+  // Turns a failing output into the dead letter that replaces it: same key, value and headers,
+  // plus the reason headers, to dead_letter_topic.
+  void dead_letter(Attempt& a, rd_kafka_resp_err_t code, const char* error) {
+    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+        Clock::now() - a.unavailable_since);
+    a.detail = "topic \"" + a.topic + "\" unavailable for " + std::to_string(waited.count()) +
+               " ms (unavailable_topic_timeout " +
+               std::to_string(s_.unavailable_topic_timeout.count()) + " ms): " +
+               rd_kafka_err2name(code) + ": " + error;
+    a.unavailable_topic = std::move(a.topic);
+    a.topic = s_.dead_letter_topic;
+    a.unavailable_since = {};
+    dead_lettered_->inc();
+    log_.error("output dead-lettered: its topic stayed unavailable",
+               {{"reason", std::string(kTopicUnavailable)},
+                {"topic", a.unavailable_topic},
+                {"dead_letter_topic", a.topic},
+                {"detail", a.detail},
+                {"source_topic", a.record->topic},
+                {"partition", static_cast<std::int64_t>(a.record->partition)},
+                {"offset", a.record->offset},
+                {"eventId", a.record->event_id},
+                {"fix", "create the topic or grant this producer Write on it, then replay the "
+                        "dead letter"}});
   }
 
   // Every output acknowledged: hand the record back so its offset can be committed.
@@ -136,12 +262,19 @@ class KafkaSink final : public Stage {
 
   // Produces one output; false when the local queue is full (caller polls and tries again).
   enum class Produced { kOk, kQueueFull, kFailed };
-  Produced produce(Record* rec, const std::string& topic, std::string* error,
+  Produced produce(Record* rec, const std::string& topic, Attempt* attempt, std::string* error,
                    rd_kafka_resp_err_t* code) {
-    rd_kafka_headers_t* headers = rd_kafka_headers_new(rec->out_headers.size());
-    for (const auto& h : rec->out_headers) {
-      rd_kafka_header_add(headers, h.name.data(), static_cast<ssize_t>(h.name.size()),
-                          h.value.data(), static_cast<ssize_t>(h.value.size()));
+    rd_kafka_headers_t* headers = rd_kafka_headers_new(rec->out_headers.size() + 4);
+    auto add = [headers](std::string_view name, std::string_view value) {
+      rd_kafka_header_add(headers, name.data(), static_cast<ssize_t>(name.size()), value.data(),
+                          static_cast<ssize_t>(value.size()));
+    };
+    for (const auto& h : rec->out_headers) add(h.name, h.value);
+    if (attempt != nullptr && attempt->dead_letter()) {
+      add("pemx-dlq-reason", kTopicUnavailable);
+      add("pemx-dlq-detail", attempt->detail);
+      add("pemx-dlq-stage", stage_name_);
+      add("pemx-dlq-topic", attempt->unavailable_topic);
     }
     rec->sent_at = Clock::now();
     // No copy: the record outlives the message (it is freed only after its last report).
@@ -149,7 +282,8 @@ class KafkaSink final : public Stage {
         producer_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(0),
         RD_KAFKA_V_KEY(rec->out_key.data(), rec->out_key.size()),
         RD_KAFKA_V_VALUE(rec->value.data(), rec->value.size()), RD_KAFKA_V_HEADERS(headers),
-        RD_KAFKA_V_OPAQUE(rec), RD_KAFKA_V_END);
+        RD_KAFKA_V_OPAQUE(attempt != nullptr ? tag(attempt) : static_cast<void*>(rec)),
+        RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return Produced::kOk;
     rd_kafka_headers_destroy(headers);  // ownership passes only on success
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) return Produced::kQueueFull;
@@ -158,15 +292,22 @@ class KafkaSink final : public Stage {
     return Produced::kFailed;
   }
 
-  // Queues one output. Whatever happens, the record cannot finish before this output is
-  // acknowledged: a refused or abandoned output leaves it "failed" for good (so it is never
-  // handed back and its offset never committed), a retriable refusal schedules a retry.
-  bool produce_blocking(Record* rec, const std::string& topic, const std::stop_token& st) {
+  // Queues one output (a first attempt: `topic`, no attempt; else the attempt, whose message
+  // then owns it). Whatever happens, the record cannot finish before this output is
+  // acknowledged: a permanently refused or abandoned output leaves it "failed" for good (so
+  // it is never handed back and its offset never committed), a retriable refusal schedules a
+  // retry (or, for a topic unavailable too long, a dead letter).
+  bool produce_blocking(Record* rec, const std::string& topic, AttemptPtr attempt,
+                        const std::stop_token& st) {
+    const std::string& to = attempt ? attempt->topic : topic;
     for (;;) {
       std::string error;
       rd_kafka_resp_err_t code = RD_KAFKA_RESP_ERR_NO_ERROR;
-      switch (produce(rec, topic, &error, &code)) {
-        case Produced::kOk: ++rec->pending; return true;
+      switch (produce(rec, to, attempt.get(), &error, &code)) {
+        case Produced::kOk:
+          ++rec->pending;
+          attempt.release();  // owned by the message until its delivery report
+          return true;
         case Produced::kQueueFull:
           if (st.stop_requested()) {
             abandon(rec);  // at shutdown: redelivered after a restart
@@ -177,20 +318,25 @@ class KafkaSink final : public Stage {
         case Produced::kFailed:
           if (retriable_refusal(code)) {
             // From cached cluster state (an ACL, a topic not there yet): it can change.
-            ++rec->failed;
-            retries_due_.push_back({rec, topic, Clock::now() + backoff_.delay(rec->retries++)});
             if (warn_limit_.allow()) {
               log_.warn("produce refused; will produce again",
-                        {{"topic", topic}, {"error", error}, {"eventId", rec->event_id}});
+                        {{"topic", to}, {"error", error}, {"eventId", rec->event_id}});
             }
+            if (!attempt) {
+              attempt = std::make_unique<Attempt>();
+              attempt->record = rec;
+              attempt->topic = topic;
+            }
+            schedule(std::move(attempt), code, error.c_str());
             return true;
           }
           // A permanent refusal (e.g. message too large): retrying cannot help. Stop the
           // process; the record is never acknowledged, so its offset stays uncommitted and
           // nothing is lost, and the operator sees why.
           abandon(rec);
-          log_.error("produce refused", {{"topic", topic}, {"error", error}, {"eventId", rec->event_id}});
-          fatal_("produce to " + topic + " refused: " + error);
+          log_.error("produce refused",
+                     {{"topic", to}, {"error", error}, {"eventId", rec->event_id}});
+          fatal_("produce to " + to + " refused: " + error);
           return false;
       }
     }
@@ -213,6 +359,18 @@ class KafkaSink final : public Stage {
            code == RD_KAFKA_RESP_ERR__STATE;
   }
 
+  // The topic itself cannot take the output (missing, not authorised, or refused by the
+  // broker, e.g. a name that collides with an existing one on '.' vs '_'): past
+  // unavailable_topic_timeout the output is dead-lettered. Broker outages and timeouts are not
+  // the topic's fault and are retried without limit.
+  static bool topic_unavailable(rd_kafka_resp_err_t code) {
+    return code == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+           code == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+           code == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+           code == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+           code == RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION;
+  }
+
   void send(RecordPtr rec, const std::stop_token& st) {
     Record* raw = rec.release();  // owned by the in-flight set until finish()
     in_flight_.fetch_add(1, std::memory_order_relaxed);
@@ -223,7 +381,7 @@ class KafkaSink final : public Stage {
     // output is queued (a report can arrive during a poll inside produce_blocking).
     ++raw->pending;
     for (const auto& topic : raw->targets) {
-      if (!produce_blocking(raw, topic, st)) break;
+      if (!produce_blocking(raw, topic, nullptr, st)) break;
     }
     if (--raw->pending == 0 && raw->failed == 0) finish(raw);
   }
@@ -232,21 +390,22 @@ class KafkaSink final : public Stage {
     // Take the due ones out first: producing can add retries (a refusal, or a delivery
     // report served while the local queue is full), which must not disturb this loop.
     auto now = Clock::now();
-    std::vector<Retry> due;
+    std::vector<AttemptPtr> due;
     for (auto it = retries_due_.begin(); it != retries_due_.end();) {
-      if (it->due <= now) {
+      if ((*it)->due <= now) {
         due.push_back(std::move(*it));
         it = retries_due_.erase(it);
       } else {
         ++it;
       }
     }
-    for (auto& r : due) {
+    for (auto& a : due) {
+      Record* rec = a->record;
       retries_->inc();
-      --r.record->failed;
-      ++r.record->pending;  // guard, as in send()
-      produce_blocking(r.record, r.topic, st);
-      if (--r.record->pending == 0 && r.record->failed == 0) finish(r.record);
+      --rec->failed;
+      ++rec->pending;  // guard, as in send()
+      produce_blocking(rec, {}, std::move(a), st);
+      if (--rec->pending == 0 && rec->failed == 0) finish(rec);
     }
   }
 
@@ -300,18 +459,25 @@ class KafkaSink final : public Stage {
   Settings s_;
   Logger log_;
   std::function<void(const std::string&)> fatal_;
+  std::string stage_name_;
   RecordQueue& input_;
   RecordQueue& acks_;
   Backoff backoff_;
   RateLimit warn_limit_;
+  RateLimit error_limit_{1};
   std::atomic<std::int64_t> in_flight_{0};
   std::atomic<std::int64_t> abandoned_{0};
-  std::deque<Retry> retries_due_;
+  std::deque<AttemptPtr> retries_due_;
+  // Topics whose outputs failed as unavailable, and since when; cleared by a delivery to it
+  // or another kind of failure. Bounded: past it, each output keeps its own clock only.
+  std::map<std::string, Clock::time_point, std::less<>> unavailable_topics_;
+  static constexpr std::size_t kMaxUnavailableTopics = 1000;
   std::deque<RecordPtr> finished_;
   Counter* delivered_ = nullptr;
   Counter* records_done_ = nullptr;
   Counter* retries_ = nullptr;
   Counter* failures_ = nullptr;
+  Counter* dead_lettered_ = nullptr;
   Histogram* latency_ = nullptr;
   kafka::HandlePtr producer_;
   Worker worker_;  // last: its thread uses everything above
@@ -326,7 +492,9 @@ class Spec final : public StageSpec {
   std::string describe() const override {
     std::ostringstream out;
     out << "kafka producer (" << s_.input << " -> Kafka, acknowledged records -> " << s_.acks
-        << "): acks=all, idempotent, at most " << s_.max_in_flight << " records in flight\n";
+        << "): acks=all, idempotent, at most " << s_.max_in_flight << " records in flight\n"
+        << "  a topic unavailable for " << s_.unavailable_topic_timeout.count()
+        << " ms: that output is dead-lettered -> " << s_.dead_letter_topic << "\n";
     return out.str();
   }
   std::unique_ptr<Stage> create(StageContext& ctx) const override {
@@ -347,6 +515,13 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
                                      std::chrono::milliseconds(1), std::chrono::minutes(1));
   s.retry.max = section.duration("retry_max", s.retry.max, std::chrono::milliseconds(1),
                                  std::chrono::hours(1));
+  s.unavailable_topic_timeout =
+      section.duration("unavailable_topic_timeout", s.unavailable_topic_timeout,
+                       std::chrono::milliseconds(100), std::chrono::hours(24));
+  s.dead_letter_topic = section.string("dead_letter_topic", s.dead_letter_topic);
+  if (auto p = kafka::topic_name_problem(s.dead_letter_topic)) {
+    section.error("dead_letter_topic", *p);
+  }
   s.properties = section.string_map("properties");
   for (const auto& unsafe : kafka::unsafe_producer_properties(
            s.properties, common.events.max_bytes + event::kHeaderAllowance)) {

@@ -949,5 +949,25 @@ TEST_CASE("[events] limits out of range are refused", "[unit][config]") {
                   "unknown key; did you mean \"max_depth\"?"));
 }
 
+TEST_CASE("kafka_sink's unavailable_topic_timeout and dead_letter_topic are validated",
+          "[unit][config]") {
+  auto with = [](const std::string& keys) {
+    return edited(kPemxToml, "max_in_flight = 20000", "max_in_flight = 20000\n" + keys);
+  };
+  CHECK(load(with("unavailable_topic_timeout = \"3s\"\ndead_letter_topic = \"x-dlq\""))
+            .errors.empty());
+  SECTION("a timeout too short to tell an unavailable topic from a hiccup") {
+    auto r = load(with("unavailable_topic_timeout = \"10ms\""));
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].key == "stages.dist_sink.unavailable_topic_timeout");
+    CHECK(r.errors[0].message.find("100ms") != std::string::npos);  // says the range
+  }
+  SECTION("a dead-letter topic that is not a legal topic name") {
+    auto r = load(with("dead_letter_topic = \"a b\""));
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].key == "stages.dist_sink.dead_letter_topic");
+  }
+}
+
 }  // namespace
 }  // namespace pemx

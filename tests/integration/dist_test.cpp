@@ -447,3 +447,113 @@ TEST_CASE("the embedded cluster runs the dist role with no broker at all", "[int
   proc.signal(SIGINT);
   CHECK(proc.wait(60s) == 0);
 }
+
+TEST_CASE("an output whose topic the broker refuses (a '.'/'_' collision) is dead-lettered "
+          "after unavailable_topic_timeout; the partition moves on",
+          "[integration][topic_unavailable]") {
+  // Kafka refuses to create "country-col_x" next to "country-col.x" (the names collide in
+  // its metrics): the output can never be delivered. Before kafka_sink's
+  // unavailable_topic_timeout it was produced again without end, its offset was never
+  // committed, and SIGTERM could not drain.
+  const std::string brokers = test_brokers();
+  const std::string p = unique_prefix();
+  std::string config = R"(
+[kafka]
+brokers = "localhost:9092"
+[roles]
+dist = ["in", "router", "out"]
+[queues.events]
+capacity = 64
+[queues.routed]
+capacity = 64
+[queues.done]
+capacity = 256
+[stages.in]
+type = "kafka_ingest"
+topics = ["P-product-event"]
+group_id = "P-group"
+output = "events"
+acks = "done"
+[stages.out]
+type = "kafka_sink"
+input = "routed"
+acks = "done"
+dead_letter_topic = "P-dlq"
+unavailable_topic_timeout = "5s"
+retry_max = "1s"
+properties = { "topic.metadata.propagation.max.ms" = "1000" }
+[stages.router]
+type = "rules_router"
+input = "events"
+output = "routed"
+dead_letter_topic = "P-dlq"
+[[stages.router.rules]]
+name = "country"
+match = { field = "eventType", equals = "Country" }
+topic = "P-country-{data.country}"
+[[stages.router.rules]]
+name = "storage"
+match = { field = "eventType", in = ["ProductPriceUpdate", "Country", "SpecificProductDiscountUpdate"] }
+topic = "P-storage"
+)";
+  for (auto pos = config.find("\"P-"); pos != std::string::npos; pos = config.find("\"P-", pos + 2)) {
+    config.replace(pos + 1, 1, p);
+  }
+  const std::string input = p + "-product-event";
+  create_topic(brokers, input, 1);  // one partition: the refused output must not block it
+  create_topic(brokers, p + "-country-col.x", 1);  // so that "col_x" is the one refused
+  create_topic(brokers, p + "-dlq", 1);
+  std::vector<std::pair<std::string, std::string>> in = {
+      {"K1", event(uuid(1), "Country", "K1", "EU", R"({"country":"col.x"})")},
+      {"K2", event(uuid(2), "Country", "K2", "EU", R"({"country":"col_x"})")},
+      {"K3", event(uuid(3), "Country", "K3", "EU", R"({"country":"Sweden"})")},
+      {"K4", event(uuid(4), "ProductPriceUpdate", "K4", "EU", "{}")},
+      {"K5", event(uuid(5), "Country", "K5", "EU", R"({"country":"Sweden"})")},
+  };
+  produce(brokers, input, in);
+  PemxRunner pemx(config);
+  const auto started = std::chrono::steady_clock::now();
+  auto& proc = pemx.start_on(brokers);
+
+  auto dlq = consume_all(brokers, p + "-dlq", 1, 90s);
+  const auto waited = std::chrono::steady_clock::now() - started;
+  REQUIRE(dlq.size() == 1);
+  CHECK(dlq[0].key == "K2");
+  CHECK(dlq[0].value == in[1].second);  // the event as received
+  CHECK(dlq[0].headers.at("pemx-dlq-reason") == "topic_unavailable");
+  CHECK(dlq[0].headers.at("pemx-dlq-stage") == "out");
+  CHECK(dlq[0].headers.at("pemx-dlq-topic") == p + "-country-col_x");
+  CHECK(dlq[0].headers.at("pemx-dlq-detail").find(p + "-country-col_x") != std::string::npos);
+  CHECK(dlq[0].headers.at("pemx-source-offset") == "1");
+  // The timeout (5 s) after the first failure, which librdkafka reports once the topic is
+  // still missing after topic.metadata.propagation.max.ms (1 s here, 30 s by default).
+  WARN("dead letter after " << std::chrono::duration<double>(waited).count() << " s");
+  CHECK(waited >= 5s);
+  CHECK(waited < 25s);
+
+  // Everything after it was routed, and everything is committed.
+  CHECK(wait_committed(brokers, p + "-group", input, 5, 30s));
+
+  // The sink remembers the topic is unavailable: a later event for it does not wait out the
+  // timeout again (a flood of them would hold commits and fill max_in_flight).
+  const auto again = std::chrono::steady_clock::now();
+  produce(brokers, input,
+          {{"K6", event(uuid(6), "Country", "K6", "EU", R"({"country":"col_x"})")}});
+  auto dlq2 = consume_all(brokers, p + "-dlq", 2, 30s);
+  REQUIRE(dlq2.size() == 2);
+  CHECK(dlq2[1].key == "K6");
+  CHECK(std::chrono::steady_clock::now() - again < 4s);
+  CHECK(wait_committed(brokers, p + "-group", input, 6, 30s));
+  auto sweden = consume_all(brokers, p + "-country-Sweden", 2, 30s, 1s);
+  CHECK(sweden.size() == 2);
+  CHECK(consume_all(brokers, p + "-country-col.x", 1, 30s, 1s).size() == 1);
+  // The record's other output was delivered: the documented exception to "delivered whole".
+  auto storage = consume_all(brokers, p + "-storage", 6, 30s, 1s);
+  CHECK(storage.size() == 6);
+
+  proc.signal(SIGTERM);
+  CHECK(proc.wait(15s) == 0);
+  CHECK(proc.log().find("\"drained\":true") != std::string::npos);
+  CHECK(proc.log().find("\"reason\":\"topic_unavailable\"") != std::string::npos);
+  CHECK(committed_total(brokers, p + "-group", input) == 6);
+}

@@ -213,6 +213,11 @@ class MockCluster {
     settle();
     return cnt;
   }
+  // Every Metadata answer for `topic` carries `err` from now on (NO_ERROR clears it).
+  void topic_error(const std::string& topic, rd_kafka_resp_err_t err) {
+    rd_kafka_mock_topic_set_error(mc_, topic.c_str(), err);
+    settle();
+  }
   void down(int broker) {
     REQUIRE(rd_kafka_mock_broker_set_down(mc_, broker) == 0);
     settle();
@@ -376,6 +381,17 @@ std::vector<Message> read_topics(const std::string& brokers, const std::vector<s
       msg.offset = m->offset;
       if (m->key) msg.key.assign(static_cast<const char*>(m->key), m->key_len);
       if (m->payload) msg.value.assign(static_cast<const char*>(m->payload), m->len);
+      rd_kafka_headers_t* headers = nullptr;
+      if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char* name = nullptr;
+        const void* value = nullptr;
+        std::size_t size = 0;
+        for (std::size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) ==
+                                RD_KAFKA_RESP_ERR_NO_ERROR;
+             ++i) {
+          msg.headers[name].assign(static_cast<const char*>(value), size);
+        }
+      }
       out.push_back(std::move(msg));
     }
     rd_kafka_message_destroy(m);
@@ -655,6 +671,70 @@ TEST_CASE("fault: TOPIC_AUTHORIZATION_FAILED is retried, never committed past; a
   second.signal(SIGTERM);
   CHECK(second.wait(30s) == 0);
   step("done");
+}
+
+TEST_CASE("fault: a topic that stays TOPIC_AUTHORIZATION_FAILED: its outputs are dead-lettered "
+          "after unavailable_topic_timeout, the rest is delivered, everything committed",
+          "[integration][fault][topic_unavailable]") {
+  // An ACL that never comes: before unavailable_topic_timeout the sink produced these outputs
+  // again without end, so the input partitions were never committed past them.
+  MockCluster mc(1);
+  Names n;
+  n.input_partitions = 1;
+  create_topics(mc, n, {}, {});
+  const int kEvents = 300;
+  Workload w = make_workload(n, kEvents, 505);
+  const std::string refused = n.p + "-country-Sweden";
+  std::set<std::string> to_refused;
+  for (const auto& [id, topic] : w.topic_of) {
+    if (topic == refused) to_refused.insert(id);
+  }
+  REQUIRE(!to_refused.empty());
+  mc.topic_error(refused, RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART);
+  produce(mc.bootstrap(), n.input, w.events);
+
+  PemxRunner pemx(prefixed_config(n.p));
+  Watch watch(pemx, "topic-unavailable");
+  auto& proc = start_pemx(pemx, mc.bootstrap(), 10000,
+                          {"--set", "stages.dist_sink.unavailable_topic_timeout=2s", "--set",
+                           "stages.dist_sink.retry_max=500ms", "--set",
+                           "stages.dist_sink.properties."
+                           "\"topic.metadata.propagation.max.ms\"=1000"});
+  REQUIRE(wait_committed(mc.bootstrap(), n.group, n.input, kEvents, 60s));
+  proc.signal(SIGTERM);
+  CHECK(proc.wait(30s) == 0);
+  CHECK(proc.log().find("\"drained\":true") != std::string::npos);
+
+  // Exactly the outputs to the refused topic are dead letters, with the reason and topic.
+  std::set<std::string> dead;
+  for (auto& m : read_topics(mc.bootstrap(), {n.dlq}, kPartitions, to_refused.size(), 20s)) {
+    std::string id = json_field(m.value, "eventId");
+    INFO("dead letter " << id);
+    CHECK(to_refused.count(id) == 1);
+    CHECK(m.headers["pemx-dlq-reason"] == "topic_unavailable");
+    CHECK(m.headers["pemx-dlq-topic"] == refused);
+    CHECK(m.headers["pemx-dlq-detail"].find("UNKNOWN_TOPIC") != std::string::npos);
+    CHECK(m.headers["pemx-dlq-stage"] == "dist_sink");
+    dead.insert(id);
+  }
+  CHECK(dead == to_refused);
+  // Every other output is delivered: the storage topic has every event (the record's other
+  // outputs went on: the documented exception to "delivered whole"), the type topics the rest.
+  std::vector<std::string> readable;
+  for (const auto& t : n.outputs()) {
+    if (t != refused && t != n.dlq) readable.push_back(t);
+  }
+  std::map<std::string, std::set<std::string>> got;  // eventId -> topics
+  for (const auto& m : read_topics(mc.bootstrap(), readable, kPartitions, 0, 20s)) {
+    got[json_field(m.value, "eventId")].insert(m.topic);
+  }
+  for (const auto& [id, topic] : w.topic_of) {
+    INFO("event " << id << " for " << topic);
+    CHECK(got[id].count(n.storage) == 1);
+    if (topic != refused) CHECK(got[id].count(topic) == 1);
+  }
+  CHECK(stat(proc.log(), "pemx_kafka_sink_dead_lettered_total") ==
+        static_cast<std::int64_t>(to_refused.size()));
 }
 
 TEST_CASE("fault: a producer limit below what the router lets through is refused at start-up",
