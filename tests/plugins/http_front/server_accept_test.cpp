@@ -438,6 +438,13 @@ std::string read_line(int fd, std::chrono::milliseconds timeout) {
 }  // namespace
 
 TEST_CASE("out of file descriptors, the listener backs off and recovers", "[unit][http][accept]") {
+#ifdef PEMX_SANITIZED
+  // UBSan checks that memory is readable through a pipe: with every descriptor used up it
+  // cannot, and reports each virtual call as one on an invalid object. The normal build runs
+  // this test (scripts/test.sh runs both).
+  WARN("skipped in the sanitizer build: its runtime needs file descriptors");
+  return;
+#endif
   int orders[2];
   int report[2];
   REQUIRE(::pipe2(orders, O_CLOEXEC) == 0);
