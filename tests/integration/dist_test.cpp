@@ -34,6 +34,39 @@ std::string uuid(int n) {
   return buf;
 }
 
+// A dist role of three stages on small queues, for tests that need their own rules: `sink`
+// adds lines to the sink's section, `router` is the router's section. Every "P-" name is
+// given the test's prefix.
+std::string small_dist_config(const std::string& p, const std::string& sink,
+                              const std::string& router) {
+  std::string config = R"(
+[kafka]
+brokers = "localhost:9092"
+[roles]
+dist = ["in", "router", "out"]
+[queues.events]
+capacity = 64
+[queues.routed]
+capacity = 64
+[queues.done]
+capacity = 256
+[stages.in]
+type = "kafka_ingest"
+topics = ["P-product-event"]
+group_id = "P-group"
+output = "events"
+acks = "done"
+[stages.out]
+type = "kafka_sink"
+input = "routed"
+acks = "done"
+)" + sink + router;
+  for (auto pos = config.find("\"P-"); pos != std::string::npos; pos = config.find("\"P-", pos + 2)) {
+    config.replace(pos + 1, 1, p);
+  }
+  return config;
+}
+
 std::map<std::string, const Message*> by_event_id(const std::vector<Message>& msgs) {
   std::map<std::string, const Message*> out;
   for (const auto& m : msgs) out[json_field(m.value, "eventId")] = &m;
@@ -104,27 +137,7 @@ TEST_CASE("a bad event of each kind lands in the dead-letter topic with its reas
   const std::string brokers = test_brokers();
   const std::string p = unique_prefix();
   // The shipped config plus rules that make every dead-letter reason reachable.
-  std::string config = R"(
-[kafka]
-brokers = "localhost:9092"
-[roles]
-dist = ["in", "router", "out"]
-[queues.events]
-capacity = 64
-[queues.routed]
-capacity = 64
-[queues.done]
-capacity = 256
-[stages.in]
-type = "kafka_ingest"
-topics = ["P-product-event"]
-group_id = "P-group"
-output = "events"
-acks = "done"
-[stages.out]
-type = "kafka_sink"
-input = "routed"
-acks = "done"
+  std::string config = small_dist_config(p, "", R"(
 [stages.router]
 type = "rules_router"
 input = "events"
@@ -149,10 +162,7 @@ topic = "P-audit-{data.audit.target}"
 name = "storage"
 match = { field = "eventType", in = ["ProductPriceUpdate", "Country", "SpecificProductDiscountUpdate"] }
 topic = "P-storage"
-)";
-  for (auto pos = config.find("\"P-"); pos != std::string::npos; pos = config.find("\"P-", pos + 2)) {
-    config.replace(pos + 1, 1, p);
-  }
+)");
   create_topic(brokers, p + "-product-event", 1);  // one partition: a bad event must not block it
   std::vector<std::pair<std::string, std::string>> in = {
       {"K1", "{not json"},
@@ -457,31 +467,11 @@ TEST_CASE("an output whose topic the broker refuses (a '.'/'_' collision) is dea
   // committed, and SIGTERM could not drain.
   const std::string brokers = test_brokers();
   const std::string p = unique_prefix();
-  std::string config = R"(
-[kafka]
-brokers = "localhost:9092"
-[roles]
-dist = ["in", "router", "out"]
-[queues.events]
-capacity = 64
-[queues.routed]
-capacity = 64
-[queues.done]
-capacity = 256
-[stages.in]
-type = "kafka_ingest"
-topics = ["P-product-event"]
-group_id = "P-group"
-output = "events"
-acks = "done"
-[stages.out]
-type = "kafka_sink"
-input = "routed"
-acks = "done"
-dead_letter_topic = "P-dlq"
+  std::string config = small_dist_config(p, R"(dead_letter_topic = "P-dlq"
 unavailable_topic_timeout = "5s"
 retry_max = "1s"
 properties = { "topic.metadata.propagation.max.ms" = "1000" }
+)", R"(
 [stages.router]
 type = "rules_router"
 input = "events"
@@ -495,10 +485,7 @@ topic = "P-country-{data.country}"
 name = "storage"
 match = { field = "eventType", in = ["ProductPriceUpdate", "Country", "SpecificProductDiscountUpdate"] }
 topic = "P-storage"
-)";
-  for (auto pos = config.find("\"P-"); pos != std::string::npos; pos = config.find("\"P-", pos + 2)) {
-    config.replace(pos + 1, 1, p);
-  }
+)");
   const std::string input = p + "-product-event";
   create_topic(brokers, input, 1);  // one partition: the refused output must not block it
   create_topic(brokers, p + "-country-col.x", 1);  // so that "col_x" is the one refused
