@@ -159,6 +159,17 @@ constexpr const char* kHealthz =
     "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
 constexpr const char* kReadyz =
     "GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+
+// `n` connections, each with a /readyz that the gate holds, so they stay busy.
+void open_busy(std::uint16_t port, std::size_t n, GateReader& gate, Sockets& into) {
+  for (std::size_t i = 0; i < n; ++i) {
+    int fd = connect_loopback(port);
+    REQUIRE(fd >= 0);
+    into.fds.push_back(fd);
+    REQUIRE(send_all(fd, kReadyz));
+  }
+  REQUIRE(poll_until([&] { return gate.waiting() == static_cast<int>(n); }, 5s));
+}
 // The start of a request whose header never ends (a slowloris).
 constexpr const char* kPartial = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: a";
 
@@ -257,13 +268,7 @@ TEST_CASE("at max_connections a connection being answered or streaming is never 
   // The oldest connections are busy: 4 requests being answered, 3 live streams. The youngest
   // is a slowloris.
   Sockets busy;
-  for (int i = 0; i < 4; ++i) {
-    int fd = connect_loopback(server.port());
-    REQUIRE(fd >= 0);
-    busy.fds.push_back(fd);
-    REQUIRE(send_all(fd, kReadyz));
-  }
-  REQUIRE(poll_until([&] { return gate->waiting() == 4; }, 5s));
+  open_busy(server.port(), 4, *gate, busy);
   std::vector<std::unique_ptr<HttpStream>> streams;
   for (int i = 0; i < 3; ++i) {
     streams.push_back(std::make_unique<HttpStream>(server.port(), "/api/live"));
@@ -313,13 +318,7 @@ TEST_CASE("at max_connections with every connection busy the server stops accept
   OpenAtEnd open_at_end{gate};
 
   Sockets busy;
-  for (int i = 0; i < 8; ++i) {
-    int fd = connect_loopback(server.port());
-    REQUIRE(fd >= 0);
-    busy.fds.push_back(fd);
-    REQUIRE(send_all(fd, kReadyz));
-  }
-  REQUIRE(poll_until([&] { return gate->waiting() == 8; }, 5s));
+  open_busy(server.port(), 8, *gate, busy);
   // More clients wait behind the cap; a fresh one among them is not answered meanwhile.
   Sockets waiting;
   for (int i = 0; i < 20; ++i) {
