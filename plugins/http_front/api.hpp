@@ -22,8 +22,13 @@ inline constexpr std::string_view kMsgZeroEvents = "Zero events entered";
 inline constexpr std::string_view kMsgTooManyEvents =
     "Events out of the limit, between 1 and 200 events can be pushed at a time";
 inline constexpr std::string_view kMsgNoProductIds = "Product Id is missing in query";
+// The reference's text, its misspelling included: scripts match on it.
 inline constexpr std::string_view kMsgTooManyIds =
-    "Product Ids out of the limit, between 1 and 200 product ids can be fetched at a time";
+    "Product ids out of the limit, must be between 1 and 200 product ids at a time and should be "
+    "comma seprated";
+// The reference's 201 body (Express res.send of a string: text/html; charset=utf-8).
+inline constexpr std::string_view kMsgPushed = "Events pushed to the queue successfully";
+inline constexpr std::string_view kPushedContentType = "text/html; charset=utf-8";
 
 // One express-validator style error: {"type":"field","value":…,"msg":…,"path":…,"location":…}.
 struct FieldError {
@@ -37,8 +42,9 @@ struct FieldError {
 // An answer the server sends as it is.
 struct Answer {
   int status = 200;
-  std::string body;  // JSON
+  std::string body;  // JSON, unless content_type says otherwise
   std::vector<std::pair<std::string, std::string>> headers;
+  std::string content_type{};  // empty: the server's choice (application/json)
 };
 
 Answer errors_answer(int status, const std::vector<FieldError>& errors);
@@ -58,11 +64,15 @@ struct HistoryLimits {
 // "A, B,,C" -> {"A", "B", "C"}: split on commas, trimmed, empty ids left out.
 std::vector<std::string> split_product_ids(std::string_view text);
 
-// GET /event?productIds=A,B&limit=&cursor=&eventType=&from=&to= → a query, or the 400.
+// GET /event?productIds=A,B&limit=&cursor=&eventType=&from=&to= → a query, or the answer
+// without one: the 400, or the reference's 200 [] when productIds is present but names no id
+// (empty, or only blanks and commas: what the old page sends when Search has no chip).
 std::variant<EventQuery, Answer> parse_history_request(std::string_view query_string,
                                                        const HistoryLimits& limits);
 // The reference's answer: a JSON array of the six fields, newest first; the next page's
-// cursor in the X-Next-Cursor and Link headers, so the body stays the reference's.
+// cursor in the X-Next-Cursor and Link headers, so the body stays the reference's. createdAt
+// is normalised as the reference's store did (the instant in UTC with milliseconds, see
+// normalise_created_at); the stored text is kept.
 Answer history_answer(const EventPage& page, std::string_view path, std::string_view query);
 
 struct PushEvent {
@@ -80,5 +90,29 @@ struct PushRules {
 // an event may be, or with a duplicate key anywhere, is refused whole.
 std::variant<std::vector<PushEvent>, Answer> parse_push_request(std::string_view body,
                                                                 const PushRules& rules = {});
+
+// createdAt as the reference's history answered it: the instant in UTC with milliseconds
+// (JS Date.toISOString: "2024-07-26T16:41:17.5+02:00" -> "2024-07-26T14:41:17.500Z", digits
+// past the milliseconds truncated); a text that is not an ISO 8601 date-time comes back as is.
+std::string normalise_created_at(std::string_view created_at);
+
+// One event of a push as Kafka acknowledged it.
+struct Delivered {
+  std::string topic;
+  std::int32_t partition = -1;
+  std::int64_t offset = -1;  // -1: the broker did not report one
+};
+
+// What a Prefer request header (RFC 7240) asks of the answer's body.
+enum class ReturnPreference { kNone, kMinimal, kRepresentation };
+// The first "return" preference among the Prefer field values (several fields joined with ","):
+// a comma-separated list of token [= word] with ";"-separated parameters; tokens compare
+// case-insensitively, a word may be a quoted-string, malformed elements are ignored.
+ReturnPreference return_preference(std::string_view prefer);
+
+// The 201 of an acknowledged push: the reference's text body by default; with
+// return=representation the JSON receipt {message, count, events:[{topic, partition,
+// offset}]} (in the request's order), Preference-Applied saying so. Both carry Vary: Prefer.
+Answer pushed_answer(const std::vector<Delivered>& delivered, ReturnPreference preference);
 
 }  // namespace pemx::http_front

@@ -7,8 +7,17 @@
 
 namespace pemx::http_front {
 
+// One message of a batch: its delivery report's opaque. Written by the report (poll thread)
+// before the report settles the batch under batches_mutex_, read by the last settle.
+struct Pusher::Slot {
+  Batch* batch = nullptr;
+  std::int32_t partition = -1;
+  std::int64_t offset = -1;
+};
+
 struct Pusher::Batch {
-  // All guarded by batches_mutex_.
+  std::vector<Slot> slots;  // sized once in push(), before any message is produced
+  // All below guarded by batches_mutex_.
   std::uint64_t id = 0;
   int outstanding = 0;    // delivery reports not yet in, +1 while push() is queuing
   bool answered = false;  // done has run (reports may still come in after a timeout)
@@ -67,9 +76,11 @@ void Pusher::stop() noexcept {
 }
 
 void Pusher::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+  auto* slot = static_cast<Slot*>(m->_private);
+  slot->partition = m->partition;
+  slot->offset = m->offset;
   static_cast<Pusher*>(opaque)->finish_one(
-      static_cast<Batch*>(m->_private),
-      m->err == RD_KAFKA_RESP_ERR_NO_ERROR ? nullptr : rd_kafka_err2str(m->err));
+      slot->batch, m->err == RD_KAFKA_RESP_ERR_NO_ERROR ? nullptr : rd_kafka_err2str(m->err));
 }
 
 // One message's report (error null: acknowledged).
@@ -84,6 +95,7 @@ void Pusher::finish_one(Batch* batch, const char* error) {
 void Pusher::settle(Batch* batch, const char* error) {
   Done done;
   std::optional<std::string> result;
+  std::vector<Delivered> delivered;
   {
     std::lock_guard<std::mutex> lock(batches_mutex_);
     if (error != nullptr && !batch->error) batch->error = error;
@@ -92,10 +104,14 @@ void Pusher::settle(Batch* batch, const char* error) {
       batch->answered = true;
       done = std::move(batch->done);
       result = batch->error;
+      if (!result) {
+        delivered.reserve(batch->slots.size());
+        for (const auto& s : batch->slots) delivered.push_back({topic_, s.partition, s.offset});
+      }
     }
     batches_.erase(batch->id);  // frees batch
   }
-  if (done) done(std::move(result));
+  if (done) done(std::move(result), std::move(delivered));
 }
 
 // Answers every batch whose deadline is at or before `now` and has not been answered.
@@ -113,7 +129,7 @@ void Pusher::expire(std::chrono::steady_clock::time_point now) {
   timed_out_->inc(due.size());
   const std::string error = "no acknowledgement within push_timeout (" +
                             std::to_string(timeout_.count()) + " ms)";
-  for (auto& done : due) done(error);
+  for (auto& done : due) done(error, {});
 }
 
 void Pusher::push(std::vector<PushEvent> events, Done done) {
@@ -121,18 +137,22 @@ void Pusher::push(std::vector<PushEvent> events, Done done) {
   Batch* batch = owned.get();
   batch->done = std::move(done);
   batch->deadline = std::chrono::steady_clock::now() + timeout_;
+  batch->slots.resize(events.size());
+  for (auto& slot : batch->slots) slot.batch = batch;
   {
     std::lock_guard<std::mutex> lock(batches_mutex_);
     batch->id = next_id_++;
     batch->outstanding = static_cast<int>(events.size()) + 1;  // +1: until all are queued
     batches_.emplace(batch->id, std::move(owned));
   }
-  for (const auto& e : events) {
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const PushEvent& e = events[i];
     rd_kafka_resp_err_t err = rd_kafka_producev(
         producer_.get(), RD_KAFKA_V_TOPIC(topic_.c_str()),
         RD_KAFKA_V_KEY(e.key.data(), e.key.size()),
         RD_KAFKA_V_VALUE(const_cast<char*>(e.value.data()), e.value.size()),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(batch), RD_KAFKA_V_END);
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&batch->slots[i]),
+        RD_KAFKA_V_END);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) finish_one(batch, rd_kafka_err2str(err));
   }
   settle(batch, nullptr);  // the guard: not a message, so not counted

@@ -1,6 +1,7 @@
 #pragma once
 // Pusher: the fallback push's producer. push() produces a batch of events to the input topic
-// and calls back exactly once: ok when the broker acknowledged all of them, the error when any
+// and calls back exactly once: ok (with where each event landed) when the broker acknowledged
+// all of them, the error when any
 // failed, or "no acknowledgement within push_timeout" when the deadline passed first, whatever
 // the broker does (down, refusing, or hung with its connections open). The poll thread checks
 // deadlines every kDeadlineCheck, so the answer comes within push_timeout + kDeadlineCheck
@@ -29,7 +30,10 @@ namespace pemx::http_front {
 
 class Pusher {
  public:
-  using Done = std::function<void(std::optional<std::string> error)>;
+  // error: nullopt when the broker acknowledged every event; delivered: then each event's
+  // topic, partition and offset, in the order pushed (empty on an error).
+  using Done = std::function<void(std::optional<std::string> error,
+                                  std::vector<Delivered> delivered)>;
   static constexpr std::chrono::milliseconds kDeadlineCheck{100};
 
   // name: the stage's name (readiness entry); readiness: the process's, where every Kafka
@@ -46,6 +50,7 @@ class Pusher {
 
  private:
   struct Batch;
+  struct Slot;
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque);
   void finish_one(Batch* batch, const char* error);
   void settle(Batch* batch, const char* error);

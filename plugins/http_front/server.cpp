@@ -750,16 +750,23 @@ class Session : public std::enable_shared_from_this<Session> {
     auto parsed = parse_push_request(req_.body(), server_.settings.push_rules);
     if (auto* a = std::get_if<Answer>(&parsed)) return send(std::move(*a), "application/json", true);
     auto events = std::get<std::vector<PushEvent>>(std::move(parsed));
-    std::size_t n = events.size();
-    server_.pusher->push(std::move(events), [self = shared_from_this(), n](
-                                                std::optional<std::string> error) {
-      Answer a = error ? error_answer(503, "Kafka did not acknowledge every event (" + *error +
-                                               "); retry the request: pushes are idempotent "
-                                               "on eventId in the store")
-                       : Answer{201, R"({"message":"Events pushed","count":)" +
-                                         std::to_string(n) + "}", {}};
-      answer_later(self, std::move(a));
-    });
+    // The reference's text 201, or the JSON receipt for a client that asks for it (RFC 7240).
+    // Every Prefer field counts, as one comma-separated list.
+    std::string prefer;
+    for (const auto& f : req_) {
+      if (f.name() != http::field::prefer) continue;
+      prefer += (prefer.empty() ? "" : ",");
+      prefer.append(f.value().data(), f.value().size());
+    }
+    server_.pusher->push(
+        std::move(events), [self = shared_from_this(), preference = return_preference(prefer)](
+                               std::optional<std::string> error, std::vector<Delivered> delivered) {
+          Answer a = error ? error_answer(503, "Kafka did not acknowledge every event (" + *error +
+                                                   "); retry the request: pushes are idempotent "
+                                                   "on eventId in the store")
+                           : pushed_answer(delivered, preference);
+          answer_later(self, std::move(a));
+        });
   }
 
   // Answers on the session's strand, from another thread.
@@ -800,10 +807,14 @@ class Session : public std::enable_shared_from_this<Session> {
     for (const auto& allowed : server_.settings.cors_origins) {
       if (allowed == "*" || allowed == std::string_view(origin.data(), origin.size())) {
         res.set(http::field::access_control_allow_origin, allowed == "*" ? "*" : origin);
-        res.set(http::field::vary, "Origin");
+        // Added to a Vary the answer already has (the push's "Prefer").
+        auto vary = res[http::field::vary];
+        res.set(http::field::vary, vary.empty() ? std::string("Origin")
+                                                : std::string(vary) + ", Origin");
         res.set(http::field::access_control_allow_methods, "GET, POST, OPTIONS");
-        res.set(http::field::access_control_allow_headers, "Content-Type, Authorization");
-        res.set(http::field::access_control_expose_headers, "X-Next-Cursor, Link");
+        res.set(http::field::access_control_allow_headers, "Content-Type, Authorization, Prefer");
+        res.set(http::field::access_control_expose_headers,
+                "X-Next-Cursor, Link, Preference-Applied");
         res.set(http::field::access_control_max_age, "600");
         return;
       }
@@ -813,7 +824,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // A response to HEAD carries GET's status and headers, Content-Length included, and no body
   // (RFC 9110 9.3.2): the client reads no body after it, so one sent would break the next
   // response on the connection.
+  // content_type: the answer's own (Answer::content_type) when it has one.
   void send(Answer a, std::string_view content_type, bool have_request) {
+    if (!a.content_type.empty()) content_type = a.content_type;
     const auto status = static_cast<http::status>(a.status);
     const unsigned version = have_request ? req_.version() : 11;
     if (have_request && req_.method() == http::verb::head) {

@@ -1,7 +1,10 @@
 // The HTTP API's pure core: query parsing and limits, the reference's validation messages
-// and error shapes, the history answer, auth decisions.
+// and error shapes, the history answer, the push's 201 and Prefer, auth decisions. Tagged
+// [compat]: what reference-behaviour.md measured on the original.
 #include <catch2/catch.hpp>
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "builtin_stages.hpp"
 #include "core/config.hpp"
@@ -38,21 +41,37 @@ TEST_CASE("productIds are split on commas and trimmed", "[unit][http]") {
   CHECK_FALSE(q.cursor);
 }
 
-TEST_CASE("a missing or empty productIds is the reference's 400", "[unit][http]") {
-  for (const char* qs : {"", "productIds=", "productIds=%20,%20", "limit=5"}) {
+TEST_CASE("a missing productIds is the 400 the reference meant", "[unit][http][compat]") {
+  for (const char* qs : {"", "limit=5", "productid=A"}) {
     INFO(qs);
     Answer a = as_answer(parse_history_request(qs, {}));
     CHECK(a.status == 400);
     auto d = parse_json(a.body);
-    REQUIRE(d["errors"].Size() >= 1);
+    REQUIRE(d["errors"].Size() == 1);
     CHECK(std::string(d["errors"][0]["msg"].GetString()) == "Product Id is missing in query");
     CHECK(std::string(d["errors"][0]["path"].GetString()) == "productIds");
     CHECK(std::string(d["errors"][0]["location"].GetString()) == "query");
     CHECK(std::string(d["errors"][0]["type"].GetString()) == "field");
+    // Missing entirely: express-validator leaves out "value".
+    CHECK_FALSE(d["errors"][0].HasMember("value"));
   }
-  // Missing entirely: express-validator leaves out "value".
-  auto d = parse_json(as_answer(parse_history_request("", {})).body);
-  CHECK_FALSE(d["errors"][0].HasMember("value"));
+}
+
+TEST_CASE("a productIds naming no id is the reference's 200 []", "[unit][http][compat]") {
+  // What the old page sends when Search is clicked with no chip, and ids all blank.
+  for (const char* qs : {"productIds=", "productIds=,%20,", "productIds=%20", "productIds=,,",
+                         "productIds=+", "productIds=&limit=5"}) {
+    INFO(qs);
+    Answer a = as_answer(parse_history_request(qs, {}));
+    CHECK(a.status == 200);
+    CHECK(a.body == "[]");
+    CHECK(a.headers.empty());
+    CHECK(a.content_type.empty());  // application/json, as every API answer
+  }
+  // PEMX's own parameters are still checked.
+  Answer bad = as_answer(parse_history_request("productIds=&limit=0", {}));
+  CHECK(bad.status == 400);
+  CHECK(bad.body.find("limit must be an integer") != std::string::npos);
 }
 
 TEST_CASE("200 ids are accepted, 201 are refused", "[unit][http]") {
@@ -61,7 +80,15 @@ TEST_CASE("200 ids are accepted, 201 are refused", "[unit][http]") {
   CHECK(as_query(parse_history_request("productIds=" + ids, {})).product_ids.size() == 200);
   Answer a = as_answer(parse_history_request("productIds=" + ids + ",P200", {}));
   CHECK(a.status == 400);
-  CHECK(a.body.find("between 1 and 200 product ids") != std::string::npos);
+  auto d = parse_json(a.body);
+  REQUIRE(d["errors"].Size() == 1);
+  // The reference's text, misspelling included.
+  CHECK(std::string(d["errors"][0]["msg"].GetString()) ==
+        "Product ids out of the limit, must be between 1 and 200 product ids at a time and "
+        "should be comma seprated");
+  CHECK(std::string(d["errors"][0]["path"].GetString()) == "productIds");
+  CHECK(std::string(d["errors"][0]["location"].GetString()) == "query");
+  CHECK(std::string(d["errors"][0]["value"].GetString()) == ids + ",P200");
 }
 
 TEST_CASE("limit, type and time filters are parsed and bounded", "[unit][http]") {
@@ -120,22 +147,58 @@ TEST_CASE("push: every reference validation message, with its path and value", "
   CHECK_FALSE(errors[3].HasMember("value"));  // missing: no value, like express-validator
 }
 
-TEST_CASE("push: zero, too many, and a missing events array", "[unit][http]") {
-  auto zero = parse_json(push_answer(R"({"events":[]})").body);
-  CHECK(std::string(zero["errors"][0]["msg"].GetString()) == "Zero events entered");
-  CHECK(std::string(zero["errors"][0]["path"].GetString()) == "events");
+namespace {
+// The errors of a 400 as "path msg" lines, and their values as JSON text ("-": none).
+struct Errors {
+  std::vector<std::string> lines;
+  std::vector<std::string> values;
+};
+std::string json_text(const rapidjson::Value& v) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  v.Accept(w);
+  return {buf.GetString(), buf.GetSize()};
+}
+Errors errors_of(const Answer& a) {
+  CHECK(a.status == 400);
+  auto d = parse_json(a.body);
+  Errors out;
+  for (const auto& e : d["errors"].GetArray()) {
+    CHECK(std::string(e["type"].GetString()) == "field");
+    CHECK(std::string(e["location"].GetString()) == "body");
+    out.lines.push_back(std::string(e["path"].GetString()) + " " + e["msg"].GetString());
+    out.values.push_back(e.HasMember("value") ? json_text(e["value"]) : "-");
+  }
+  return out;
+}
+const std::string kOutOfLimit =
+    "events Events out of the limit, between 1 and 200 events can be pushed at a time";
+}  // namespace
 
-  std::string many = R"({"events":[)";
-  for (int i = 0; i < 201; ++i) many += (i ? "," : "") + kValid;
-  many += "]}";
-  auto too_many = parse_json(push_answer(many).body);
-  CHECK(std::string(too_many["errors"][0]["msg"].GetString()) ==
-        "Events out of the limit, between 1 and 200 events can be pushed at a time");
-
-  for (const char* body : {R"({})", R"({"events":"x"})", R"([1,2])"}) {
+TEST_CASE("push: events absent fails both rules of the chain, with no value",
+          "[unit][http][compat]") {
+  // The body an object without "events", or not an object at all: req.body.events is undefined.
+  for (const char* body : {R"({})", R"({"event":[]})", R"([1,2])", R"("abc")", "null", "7"}) {
     INFO(body);
-    auto d = parse_json(push_answer(body).body);
-    CHECK(std::string(d["errors"][0]["msg"].GetString()) == "Zero events entered");
+    Errors e = errors_of(push_answer(body));
+    CHECK(e.lines == std::vector<std::string>{"events Zero events entered", kOutOfLimit});
+    CHECK(e.values == std::vector<std::string>{"-", "-"});
+  }
+}
+
+TEST_CASE("push: events present but not an array of 1 to 200 fails only the limit, with the "
+          "whole value",
+          "[unit][http][compat]") {
+  std::string many = "[";
+  for (int i = 0; i < 201; ++i) many += (i ? "," : "") + kValid;
+  many += "]";
+  for (const std::string& value :
+       {std::string("[]"), std::string("{}"), std::string(R"("abc")"), std::string("null"),
+        std::string("0"), std::string("false"), std::string(R"({"a":[1,2]})"), many}) {
+    INFO(value.substr(0, 80));
+    Errors e = errors_of(push_answer(R"({"events":)" + value + "}"));
+    CHECK(e.lines == std::vector<std::string>{kOutOfLimit});
+    CHECK(e.values == std::vector<std::string>{value});
   }
 }
 
@@ -174,6 +237,84 @@ TEST_CASE("the history answer has exactly the six fields, and a next-page link",
   CHECK(a.headers[1].second == "</event?productIds=P1&limit=1&cursor=c%2F1>; rel=\"next\"");
   page.next_cursor.reset();
   CHECK(history_answer(page, "/event", "productIds=P1").headers.empty());
+}
+
+TEST_CASE("history createdAt: the stored instant in UTC with milliseconds, as the reference",
+          "[unit][http][compat]") {
+  CHECK(normalise_created_at("2024-07-26T16:41:17.5+02:00") == "2024-07-26T14:41:17.500Z");
+  CHECK(normalise_created_at("2024-07-26T14:41:17Z") == "2024-07-26T14:41:17.000Z");
+  CHECK(normalise_created_at("2024-07-26T14:41:17.123Z") == "2024-07-26T14:41:17.123Z");
+  // Past the milliseconds: truncated, as JS Date does (not rounded).
+  CHECK(normalise_created_at("2024-07-26T14:41:17.123999Z") == "2024-07-26T14:41:17.123Z");
+  CHECK(normalise_created_at("2024-07-26T00:30:00-01:30") == "2024-07-26T02:00:00.000Z");
+  CHECK(normalise_created_at("2024-01-01T00:30:00+01:00") == "2023-12-31T23:30:00.000Z");
+  CHECK(normalise_created_at("2024-07-26") == "2024-07-26T00:00:00.000Z");
+  // Not ISO 8601 (stored from the Kafka path when it is not validated): as received.
+  for (const char* kept : {"yesterday", "", "2024-13-01T00:00:00Z", "1721952000000"}) {
+    CHECK(normalise_created_at(kept) == kept);
+  }
+
+  EventPage page;
+  page.events.push_back({"id1", "Country", "P1", "EU", "2024-07-26T16:41:17.5+02:00", "{}"});
+  page.events.push_back({"id2", "Country", "P1", "EU", "not a date", "{}"});
+  auto d = parse_json(history_answer(page, "/event", "productIds=P1").body);
+  CHECK(std::string(d[0]["createdAt"].GetString()) == "2024-07-26T14:41:17.500Z");
+  CHECK(std::string(d[1]["createdAt"].GetString()) == "not a date");
+}
+
+TEST_CASE("Prefer: the first return preference, parsed as RFC 7240 says", "[unit][http][compat]") {
+  using P = ReturnPreference;
+  const std::vector<std::pair<std::string, P>> cases = {
+      {"", P::kNone},
+      {"return=representation", P::kRepresentation},
+      {"Return=Representation", P::kRepresentation},
+      {"RETURN = representation", P::kRepresentation},  // BWS around "="
+      {"return=\"representation\"", P::kRepresentation},
+      {"return=minimal", P::kMinimal},
+      {"respond-async, return=representation", P::kRepresentation},
+      {"wait=10,return=representation;foo=bar", P::kRepresentation},
+      {"handling=lenient; x=\"a,return=minimal\", return=representation", P::kRepresentation},
+      {"return=representation; charset=\"utf-8\" ;; x", P::kRepresentation},
+      {" , ,return=representation , ", P::kRepresentation},
+      {"return=minimal, return=representation", P::kMinimal},  // the first one counts
+      {"return=representation, return=minimal", P::kRepresentation},
+      {"return", P::kNone},
+      {"return=full, return=representation", P::kNone},
+      {"returns=representation", P::kNone},
+      {"representation", P::kNone},
+      {"x-return=representation", P::kNone},
+      {"return=representation-ish", P::kNone},
+      {"@@@, return=representation", P::kRepresentation},  // a malformed element is skipped
+      {"return=\"representation", P::kNone},               // unterminated quoted-string
+      {"foo=\"a\\\",return=minimal\", return=representation", P::kRepresentation},
+  };
+  for (const auto& [header, expected] : cases) {
+    INFO("Prefer: " << header);
+    CHECK(return_preference(header) == expected);
+  }
+}
+
+TEST_CASE("the push's 201: the reference's text, or the JSON receipt when preferred",
+          "[unit][http][compat]") {
+  const std::vector<Delivered> delivered = {{"product-event", 2, 41}, {"product-event", 0, 7}};
+  for (auto preference : {ReturnPreference::kNone, ReturnPreference::kMinimal}) {
+    Answer text = pushed_answer(delivered, preference);
+    CHECK(text.status == 201);
+    CHECK(text.body == "Events pushed to the queue successfully");
+    CHECK(text.content_type == "text/html; charset=utf-8");
+    CHECK(text.headers ==
+          std::vector<std::pair<std::string, std::string>>{{"Vary", "Prefer"}});
+  }
+  Answer receipt = pushed_answer(delivered, ReturnPreference::kRepresentation);
+  CHECK(receipt.status == 201);
+  CHECK(receipt.content_type.empty());  // application/json
+  CHECK(receipt.headers == std::vector<std::pair<std::string, std::string>>{
+                               {"Preference-Applied", "return=representation"},
+                               {"Vary", "Prefer"}});
+  CHECK(receipt.body ==
+        R"({"message":"Events pushed","count":2,"events":[)"
+        R"({"topic":"product-event","partition":2,"offset":41},)"
+        R"({"topic":"product-event","partition":0,"offset":7}]})");
 }
 
 TEST_CASE("bearer tokens: exact match only", "[unit][http][auth]") {

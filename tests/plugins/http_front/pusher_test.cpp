@@ -28,7 +28,10 @@ TEST_CASE("a push to a broker that does not answer fails within push_timeout plu
     std::promise<std::optional<std::string>> answered;
     auto started = std::chrono::steady_clock::now();
     pusher.push({PushEvent{"P1", R"({"eventId":"x"})"}},
-                [&](std::optional<std::string> error) { answered.set_value(error); });
+                [&](std::optional<std::string> error, std::vector<Delivered> delivered) {
+                  CHECK(delivered.empty());
+                  answered.set_value(error);
+                });
     auto future = answered.get_future();
     REQUIRE(future.wait_for(10s) == std::future_status::ready);
     auto took = std::chrono::steady_clock::now() - started;
