@@ -23,9 +23,12 @@ export function setToken(token) {
 /**
  * fetch() that never throws: resolves to {ok, status, data, headers, networkError}, data being
  * the parsed JSON body, if any. Nothing aborts a request (the views drop stale answers instead).
+ * `headers` are added to the request's own (e.g. Prefer).
  */
-export async function request(path, { method = 'GET', body, auth = false } = {}) {
-  const headers = { Accept: 'application/json' };
+export async function request(path, {
+  method = 'GET', body, auth = false, headers: extra = {},
+} = {}) {
+  const headers = { Accept: 'application/json', ...extra };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const token = getToken();
   if (auth && token) headers.Authorization = `Bearer ${token}`;

@@ -177,7 +177,11 @@ async function push() {
   statusLine.textContent = `Pushing ${sent} ${sent === 1 ? 'event' : 'events'}…`;
   let result;
   try {
-    result = await request('event', { method: 'POST', body: parsed.body, auth: true });
+    // The JSON receipt (count, and where each event went) instead of the reference's text
+    // answer: POST /event gives it to a client that prefers it (RFC 7240).
+    result = await request('event', {
+      method: 'POST', body: parsed.body, auth: true, headers: { Prefer: 'return=representation' },
+    });
   } finally {
     busy = false;
     pushButton.removeAttribute('aria-disabled');

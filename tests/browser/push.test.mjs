@@ -87,14 +87,15 @@ describe('push', () => {
         assert.deepEqual(await env.pemx.history([product]), []);
       }, { fullPage: true });
 
-      // A count error (path "events") goes in the entry for all events.
+      // A count error (path "events") goes in the entry for all events: for [] only the limit
+      // rule of the reference's chain fails ("Zero events entered" is for no events at all).
       await editor.fill('[]');
       await page.getByRole('button', { name: 'Push events' }).click();
       const all = page.getByRole('list', { name: 'Validation errors' })
         .locator(':scope > li[data-event-index="all"]');
       await all.waitFor();
       assert.equal(posts.length, 2, 'the empty list is judged by the server');
-      assert.match(await all.textContent(), /Zero events entered/);
+      assert.match(await all.textContent(), /Events out of the limit, between 1 and 200 events/);
       env.assertNoProblems(page);
     });
 
@@ -108,8 +109,15 @@ describe('push', () => {
     const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
     for (const e of events) assert.match(e.eventId, uuid);
 
+    const posts = countPosts(page);
     await page.getByRole('button', { name: 'Push events' }).click();
     await page.getByRole('status').filter({ hasText: 'Pushed 3 events' }).waitFor();
+    // The count shown is the server's receipt, which the page asks for.
+    assert.equal(posts.length, 1);
+    assert.equal(posts[0].headers().prefer, 'return=representation');
+    const answer = await posts[0].response();
+    assert.equal(answer.headers()['preference-applied'], 'return=representation');
+    assert.equal((await answer.json()).count, 3);
     await screenshot(page, 'push-ok.png');
 
     const products = [...new Set(events.map((e) => e.productId))];

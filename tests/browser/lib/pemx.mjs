@@ -72,9 +72,10 @@ export function prefixedConfig(prefix) {
 
 // One HTTP request to pemx without keep-alive (an idle pooled connection would hold the test
 // process open for seconds after its last test). Resolves to {status, body}.
-export function http(url, { method = 'GET', body } = {}) {
+export function http(url, { method = 'GET', body, headers: extra = {} } = {}) {
   return new Promise((resolveAnswer, reject) => {
-    const headers = body === undefined ? {} : { 'Content-Type': 'application/json' };
+    const headers = { ...extra };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
     const req = request(url, { method, headers, agent: false, timeout: 15000 }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
@@ -254,7 +255,12 @@ export class Pemx {
   // ---- the API, for setting up and checking what the page shows ----
 
   async push(events) {
-    const r = await http(`${this.url}/event`, { method: 'POST', body: JSON.stringify({ events }) });
+    // The JSON receipt; without Prefer the answer is the reference's text.
+    const r = await http(`${this.url}/event`, {
+      method: 'POST',
+      body: JSON.stringify({ events }),
+      headers: { Prefer: 'return=representation' },
+    });
     if (r.status !== 201) throw new Error(`POST /event answered ${r.status}: ${r.body}`);
     return JSON.parse(r.body);
   }
