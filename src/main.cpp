@@ -19,6 +19,10 @@ Usage:
   pemx --role=ROLE [--config FILE] [--set KEY=VALUE ...]   run a role (dist, web, all)
   pemx check-config [--config FILE] [--set KEY=VALUE ...]  validate; print the routing table
   pemx route [--role=ROLE] [--config FILE] [--set ...]     route JSON lines from stdin, offline
+  pemx import FILE [--role=ROLE] [--config FILE] [--set ...]
+                                    import a mongoexport of the original's events collection
+                                    (FILE - for stdin) into the role's store (default role
+                                    web); see docs/importing.md
   pemx simulate [--rate N|max] [--count N] [--watch] ...   random events; see simulate --help
   pemx --help | --version
 
@@ -28,7 +32,8 @@ Options:
                     --set http.listen=127.0.0.1:9090 --set store.path=/var/lib/pemx/pemx.db
   --role=ROLE       a role from [roles] in the config
 
-Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad configuration.
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad configuration,
+            3 (import) done, but some lines were rejected (listed in the summary).
 )";
 
 struct Args {
@@ -36,6 +41,7 @@ struct Args {
   std::string role;
   std::string config = "pemx.toml";
   std::vector<std::string> sets;
+  std::vector<std::string> operands;  // import's FILE
 };
 
 int usage_error(const std::string& message) {
@@ -76,13 +82,19 @@ int parse_args(int argc, char** argv, Args& a) {
     } else if (arg.rfind("--set", 0) == 0) {
       if (!value("--set", v)) return usage_error("--set needs KEY=VALUE");
       a.sets.push_back(v);
-    } else if (i == 0 && (arg == "check-config" || arg == "route" || arg == "run")) {
+    } else if (i == 0 && (arg == "check-config" || arg == "route" || arg == "run" ||
+                          arg == "import")) {
       a.command = arg;
+    } else if (a.command == "import" && (arg == "-" || arg.rfind("-", 0) != 0)) {
+      a.operands.push_back(arg);
     } else {
       return usage_error("unknown argument \"" + arg + "\"");
     }
   }
   if (a.command == "run" && a.role.empty()) return usage_error("--role is required");
+  if (a.command == "import" && a.operands.size() != 1) {
+    return usage_error("import needs one FILE (\"-\" for standard input)");
+  }
   return -1;
 }
 
@@ -149,6 +161,17 @@ int main(int argc, char** argv) {
       if (rc >= 0) return rc;
     }
     return usage_error("role \"" + role + "\" has no routing stage");
+  }
+  if (args.command == "import") {
+    std::string role = args.role.empty() ? "web" : args.role;
+    auto it = config.roles.find(role);
+    if (it == config.roles.end()) return usage_error("no role \"" + role + "\" in the config");
+    pemx::ToolCall call{"import", args.operands, std::cin, std::cout, std::cerr};
+    for (const auto& name : it->second) {
+      int rc = config.stage(name)->spec->run_command(call);
+      if (rc >= 0) return rc;
+    }
+    return usage_error("role \"" + role + "\" has no store stage to import into");
   }
 
   pemx::block_shutdown_signals();

@@ -22,6 +22,16 @@ struct QueuePort {
   PortDirection direction;
 };
 
+// An offline command with operands (`pemx import FILE`): its name, its operands and the
+// process's streams.
+struct ToolCall {
+  std::string tool;
+  std::vector<std::string> operands;
+  std::istream& in;
+  std::ostream& out;
+  std::ostream& err;
+};
+
 // A stage's parsed, validated config: what the factory made of its TOML section.
 class StageSpec {
  public:
@@ -37,6 +47,9 @@ class StageSpec {
                        std::ostream& /*out*/) const {
     return -1;
   }
+  // Offline commands with operands (e.g. "import"): the exit code, or -1 when this stage has
+  // no such command.
+  virtual int run_command(const ToolCall& /*call*/) const { return -1; }
   // A router's decision, for other stages (the push) to apply; null for other stages.
   virtual std::shared_ptr<EventCheck> event_check() const { return nullptr; }
   virtual std::unique_ptr<Stage> create(StageContext& context) const = 0;

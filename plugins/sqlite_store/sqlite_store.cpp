@@ -29,6 +29,7 @@
 #include "kafka/topic_name.hpp"
 #include "sqlite_store/dead_letter.hpp"
 #include "sqlite_store/event_store.hpp"
+#include "sqlite_store/import.hpp"
 #include "sqlite_store/row_mapping.hpp"
 
 namespace pemx::sqlite_store {
@@ -383,6 +384,18 @@ class Spec final : public StageSpec {
   }
   std::unique_ptr<Stage> create(StageContext& ctx) const override {
     return std::make_unique<SqliteStore>(s_, ctx);
+  }
+  // `pemx import FILE`: into this stage's file, with its batch size, busy timeout, retry
+  // policy and [events] limits (import.hpp).
+  int run_command(const ToolCall& call) const override {
+    if (call.tool != "import") return -1;
+    ImportOptions options;
+    options.store = s_.store;
+    options.batch_size = s_.batch_size;
+    options.limits = s_.limits;
+    options.retry = s_.retry;
+    options.give_up_after = s_.give_up_after;
+    return run_import(call.operands, call.in, call.err, options);
   }
 
  private:

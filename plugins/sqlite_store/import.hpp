@@ -1,0 +1,74 @@
+#pragma once
+// `pemx import FILE`: the original system's events collection, as exported by mongoexport
+// (JSON lines in MongoDB Extended JSON v2), into the store. Each line is converted
+// (src/import/extended_json.hpp), mapped to a row by the stage's own row mapping and written
+// by its writer (SqliteEventStore: migrations at open, WAL, batched transactions, idempotent
+// on eventId), so running it twice, or while a web role writes the same file, is safe.
+// docs/importing.md is the operator's guide.
+//
+// Threads: none of its own; the caller's thread does everything.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/retry.hpp"
+#include "event/json.hpp"
+#include "pemx/result.hpp"
+#include "sqlite_store/event_store.hpp"
+
+namespace pemx::sqlite_store {
+
+// Exit codes of `pemx import` (besides 2 for usage and configuration errors).
+inline constexpr int kImportOk = 0;        // every line imported or already present
+inline constexpr int kImportFailed = 1;    // the file or the store failed; see the message
+inline constexpr int kImportRejected = 3;  // done, but some lines were rejected
+
+struct ImportOptions {
+  StoreOptions store;
+  std::size_t batch_size = 500;  // rows per transaction
+  event::JsonLimits limits;      // [events]: each converted event's bounds
+  RetryPolicy retry{std::chrono::milliseconds(100), std::chrono::milliseconds(5000), 2.0, 0};
+  std::chrono::milliseconds give_up_after{60'000};  // a write failing this long stops it
+  std::chrono::milliseconds progress_every{1000};   // at most one progress line per interval
+};
+
+struct ImportSummary {
+  struct Reason {
+    std::size_t count = 0;
+    std::vector<std::int64_t> first_lines;  // at most kFirstLines line numbers
+    std::string first_detail;               // what was wrong with the first of them
+  };
+  static constexpr std::size_t kFirstLines = 5;
+  std::size_t read = 0;      // documents read (blank lines are skipped, not counted)
+  std::size_t imported = 0;  // new rows
+  std::size_t present = 0;   // eventId already stored (or earlier in the file)
+  std::size_t rejected = 0;
+  std::map<std::string, Reason> reasons;  // by reason code
+};
+
+// Reads documents from `in`, one per line, and writes them into `store`. The source of each
+// row is {"import:" + source_name, partition -1, offset = line number}. A line longer than
+// the document limit is rejected ("event_too_large") without being held whole. `progress`
+// is called at most once per options.progress_every. An Error when the store fails for good
+// (the rows of the batches committed before stay stored; a rerun skips them).
+Result<ImportSummary> import_events(std::istream& in, std::string_view source_name,
+                                    SqliteEventStore& store, const ImportOptions& options,
+                                    const std::function<void(const ImportSummary&)>& progress);
+
+// "N lines read, N imported, N already present, N rejected".
+std::string progress_text(const ImportSummary& summary);
+// The summary: the counts, then one line per rejection reason with its count, first line
+// numbers and first detail.
+std::string summary_text(const ImportSummary& summary, std::string_view source,
+                         std::string_view store_path);
+
+// The whole command: operands {FILE} ("-": `in`), progress and summary on `err`; the exit code.
+int run_import(const std::vector<std::string>& operands, std::istream& in, std::ostream& err,
+               const ImportOptions& options);
+
+}  // namespace pemx::sqlite_store
