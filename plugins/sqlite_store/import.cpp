@@ -1,5 +1,6 @@
 #include "sqlite_store/import.hpp"
 
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -165,8 +166,8 @@ std::string summary_text(const ImportSummary& s, std::string_view source,
       out << (i == 0 ? "" : ", ") << reason.first_lines[i];
     }
     if (reason.count > reason.first_lines.size()) out << ", …";
-    out << "); line " << reason.first_lines.front() << ": " << event::excerpt(reason.first_detail, 200)
-        << "\n";
+    out << "); line " << reason.first_lines.front() << ": "
+        << event::excerpt(reason.first_detail, 200) << "\n";
   }
   return out.str();
 }

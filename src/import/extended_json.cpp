@@ -10,6 +10,7 @@
 #include <rapidjson/writer.h>
 
 #include "event/time.hpp"
+#include "event/validate.hpp"
 
 namespace pemx::import {
 
@@ -239,12 +240,7 @@ class Converter {
   bool uuid(const Value& v, const std::string& path) {
     if (!v.IsString()) return fail(kBadUuid, path, "$uuid must be a string");
     std::string_view s = text_of(v);
-    bool ok = s.size() == 36;
-    for (std::size_t i = 0; ok && i < s.size(); ++i) {
-      bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-      ok = dash ? s[i] == '-' : is_hex(s[i]);
-    }
-    if (!ok) {
+    if (!event::is_uuid(s)) {
       return fail(kBadUuid, path,
                   "$uuid \"" + event::excerpt(s, 40) +
                       "\" is not 32 hex digits in the 8-4-4-4-12 form");

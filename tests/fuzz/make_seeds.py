@@ -147,6 +147,48 @@ RAW_PUSHES = {
 }
 
 
+# Lines of a mongoexport file of the original's events collection (`pemx import`).
+UUID_B64 = base64.b64encode(bytes.fromhex(EVENT_ID.replace("-", ""))).decode()
+
+
+def document(event_id='{"$binary":{"base64":"%s","subType":"04"}}' % UUID_B64,
+             created='{"$date":"2024-07-26T14:41:17.123Z"}', data='{"newPrice":7.31}'):
+    """A document as mongoexport writes it; each argument is raw JSON text."""
+    return ('{"_id":{"$oid":"66a3b1f2c0ffee0000000001"},"eventId":%s,"eventType":'
+            '"ProductPriceUpdate","productId":"AB12CD34EF","region":"US","createdAt":%s,'
+            '"data":%s,"__v":0}' % (event_id, created, data))
+
+
+DOCUMENTS = {
+    "relaxed": document(),
+    "canonical": document(created='{"$date":{"$numberLong":"1722004877123"}}',
+                          data='{"newPrice":{"$numberDouble":"7.31"},"n":{"$numberInt":"1"},'
+                               '"l":{"$numberLong":"9007199254740993"},'
+                               '"d":{"$numberDecimal":"19.99"}}'),
+    "uuid": document(event_id='{"$uuid":"%s"}' % EVENT_ID.upper()),
+    "legacy_binary": document(event_id='{"$binary":"%s","$type":"04"}' % UUID_B64),
+    "subtype_03": document(event_id='{"$binary":{"base64":"%s","subType":"03"}}' % UUID_B64),
+    "bad_base64": document(event_id='{"$binary":{"base64":"%s","subType":"04"}}' % UUID_B64[:-1]),
+    "short_uuid": document(event_id='{"$binary":{"base64":"AAEC","subType":"04"}}'),
+    "plain_ids": document(event_id='"%s"' % EVENT_ID, created='"2024-07-26T14:41:17Z"'),
+    "date_offset": document(created='{"$date":"2024-07-26T16:41:17.123+02:00"}'),
+    "date_1900": document(created='{"$date":{"$numberLong":"-2208988800000"}}'),
+    "date_edges": document(created='{"$date":{"$numberLong":"-62167219200000"}}',
+                           data='{"a":{"$date":{"$numberLong":"253402300799999"}},'
+                                '"b":{"$date":{"$numberLong":"-9223372036854775808"}},"c":{"$date":1}}'),
+    "non_finite": document(data='{"a":{"$numberDouble":"Infinity"},"b":{"$numberDouble":"NaN"}}'),
+    "decimal_huge": document(data='{"a":{"$numberDecimal":"1E+6144"}}'),
+    "nested_wrappers": document(data='{"x":[{"$oid":"66A3B1F2C0FFEE0000000001"},'
+                                     '{"y":{"$uuid":"%s"}}]}' % EVENT_ID),
+    "unknown_operator": document(data='{"t":{"$timestamp":{"t":1,"i":1}}}'),
+    "wrapper_extra_key": document(data='{"t":{"$date":"2024-01-01T00:00:00Z","x":1}}'),
+    "missing_event_id": '{"eventType":"Country"}',
+    "duplicate_key": document(data='{"a":1,"a":2}'),
+    "deep_wrappers": document(data='{"a":' * 63 + '{"$numberInt":"1"}' + "}" * 63),
+    "json_array": "[" + document() + "]",
+}
+
+
 def config_seed(extra_toml="", sets=()):
     with open(os.path.join(ROOT, "pemx.toml")) as f:
         text = f.read()
@@ -216,6 +258,8 @@ def main():
         write("history_query", name, data)
     for name, text in CONFIGS.items():
         write("config_load", name, text)
+    for name, text in DOCUMENTS.items():
+        write("import_document", name, text)
 
 
 if __name__ == "__main__":

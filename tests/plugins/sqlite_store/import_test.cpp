@@ -64,8 +64,8 @@ TEST_CASE("import: rows with their source, duplicates counted, a second run all 
   CHECK(db.integer("SELECT count(*) FROM events WHERE source_topic = 'import:export.json' AND "
                    "source_partition = -1 AND created_at = '2024-07-26T14:41:17.123Z' AND "
                    "created_ms = 1722004877123") == 3);
-  CHECK(db.integer("SELECT count(*) FROM events WHERE data_json = '{\"country\":\"FR\",\"n\":2}'") ==
-        1);
+  CHECK(db.integer(
+            "SELECT count(*) FROM events WHERE data_json = '{\"country\":\"FR\",\"n\":2}'") == 1);
 
   ImportSummary again = f.run(text);
   CHECK(again.imported == 0);
