@@ -38,7 +38,7 @@ Pusher::Pusher(const kafka::KafkaConfig& kafka, const std::string& brokers, std:
                                 "POST /event answered 503 because push_timeout passed first");
   kafka::KafkaConfig k = kafka;
   k.brokers = brokers;
-  auto conf = kafka::make_conf(k, {{"enable.idempotence", "true"},
+  auto conf = kafka::make_producer_conf(k, {{"enable.idempotence", "true"},
                                    {"acks", "all"},
                                    {"linger.ms", "2"},
                                    {"message.timeout.ms", std::to_string(timeout.count())}});

@@ -76,7 +76,7 @@ class KafkaSink final : public Stage {
     props.insert(props.end(), s.properties.begin(), s.properties.end());
     kafka::KafkaConfig k = s.kafka;
     k.brokers = ctx.kafka_brokers;
-    auto conf = kafka::make_conf(k, props);
+    auto conf = kafka::make_producer_conf(k, props);
     if (!conf) throw std::runtime_error(conf.error().message);
     rd_kafka_conf_set_opaque(conf.value().get(), this);
     rd_kafka_conf_set_dr_msg_cb(conf.value().get(), &KafkaSink::on_delivery);

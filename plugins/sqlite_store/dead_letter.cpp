@@ -16,7 +16,7 @@ DeadLetterProducer::DeadLetterProducer(DeadLetterOptions options, Logger log,
       backoff_(options_.retry) {
   kafka::Properties props = {{"enable.idempotence", "true"}, {"acks", "all"}};
   props.insert(props.end(), options_.properties.begin(), options_.properties.end());
-  auto conf = kafka::make_conf(options_.kafka, props);
+  auto conf = kafka::make_producer_conf(options_.kafka, props);
   if (!conf) throw std::runtime_error("sqlite_store dead-letter producer: " + conf.error().message);
   rd_kafka_conf_set_opaque(conf.value().get(), this);
   rd_kafka_conf_set_dr_msg_cb(conf.value().get(), &DeadLetterProducer::on_delivery);

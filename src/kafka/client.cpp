@@ -186,6 +186,12 @@ Result<ConfPtr> make_conf(const KafkaConfig& common, const Properties& client_sp
   return conf;
 }
 
+Result<ConfPtr> make_producer_conf(const KafkaConfig& common, const Properties& client_specific) {
+  KafkaConfig k = common;
+  k.properties.insert(k.properties.begin(), {"partitioner", kDefaultPartitioner});
+  return make_conf(k, client_specific);
+}
+
 std::vector<std::string> unsafe_producer_properties(const Properties& properties,
                                                     std::size_t min_message_bytes) {
   std::vector<std::string> out;

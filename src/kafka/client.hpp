@@ -65,6 +65,14 @@ enum class ClientKind { kProducer, kConsumer };
 // Builds a conf from the shared section plus per-client settings; later entries win.
 // Errors name the property and librdkafka's own explanation.
 Result<ConfPtr> make_conf(const KafkaConfig& common, const Properties& client_specific);
+// The partitioner of every producer PEMX creates for events: the one of the Java client and
+// KafkaJS (murmur2 of the key, made positive, modulo the partition count; a random partition
+// for a message without a key), so that a key lands on the partition a Java, Kafka Streams or
+// KafkaJS application expects. librdkafka's own default (consistent_random, CRC32) does not.
+inline constexpr const char* kDefaultPartitioner = "murmur2_random";
+// make_conf for a producer: partitioner = kDefaultPartitioner comes first, so a `partitioner`
+// in [kafka] properties or in the client's own properties wins.
+Result<ConfPtr> make_producer_conf(const KafkaConfig& common, const Properties& client_specific);
 // Producer overrides that would weaken at-least-once delivery (acks below all, idempotence
 // off) or make a message PEMX may produce (up to min_message_bytes) impossible to produce
 // (message.max.bytes below it), one message for the operator each.

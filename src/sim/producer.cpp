@@ -14,7 +14,7 @@ Result<std::unique_ptr<EventProducer>> EventProducer::create(const kafka::KafkaC
   // Defaults first: the config's own properties override them.
   k.properties = {{"linger.ms", "5"}, {"message.timeout.ms", "30000"}};
   k.properties.insert(k.properties.end(), kafka.properties.begin(), kafka.properties.end());
-  auto conf = kafka::make_conf(k, {{"enable.idempotence", "true"}, {"acks", "all"}});
+  auto conf = kafka::make_producer_conf(k, {{"enable.idempotence", "true"}, {"acks", "all"}});
   if (!conf) return conf.error();
   std::unique_ptr<EventProducer> p(new EventProducer(std::move(topic), std::move(on_delivery)));
   rd_kafka_conf_set_dr_msg_cb(conf.value().get(), &EventProducer::on_report);
