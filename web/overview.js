@@ -13,6 +13,8 @@ const topicsEmpty = byId('topics-empty');
 const consumersBody = byId('consumers-body');
 const deadList = byId('dead-list');
 const deadEmpty = byId('dead-empty');
+const invalidBody = byId('invalid-body');
+const invalidEmpty = byId('invalid-empty');
 const chart = new RateChart(byId('chart'), byId('chart-legend'));
 const duplicates = byId('metric-duplicates');
 const storedRateLine = byId('stored-rate-line');
@@ -106,6 +108,18 @@ function renderDeadLetters(o) {
   deadEmpty.hidden = latest.length > 0;
 }
 
+// Events routed or stored although they fail a rule of the push (validation = "report"), per
+// stage and rule, as counted by this process.
+function renderInvalid(o) {
+  const rows = (Array.isArray(o.invalidEvents) ? o.invalidEvents : [])
+    .filter((r) => r && typeof r === 'object');
+  invalidBody.replaceChildren(...rows.map((r) => h('tr', { dataset: { reason: str(r.reason) } },
+    h('th', { scope: 'row' }, str(r.stage)),
+    h('td', null, h('code', null, str(r.reason))),
+    h('td', { class: 'num' }, formatCount(r.count)))));
+  invalidEmpty.hidden = rows.length > 0;
+}
+
 function render(o) {
   last = o;
   const parts = [];
@@ -116,6 +130,7 @@ function render(o) {
   renderFigures(o);
   renderTopics(o);
   renderDeadLetters(o);
+  renderInvalid(o);
   chart.update(o.series, o.stored === null ? ['stored'] : []);
 }
 

@@ -209,6 +209,24 @@ std::string Overview::render(std::int64_t now_ms) const {
   w.EndArray();
   w.EndObject();
 
+  // Events kept (routed, stored) although they fail the reference push's field rules
+  // (validation = "report"), per stage and failing field, as this process counted them: a web
+  // role sees its store's counts, not the dist role's router's.
+  w.Key("invalidEvents");
+  w.StartArray();
+  for (const char* name :
+       {"pemx_rules_router_invalid_events_total", "pemx_sqlite_store_invalid_events_total"}) {
+    for (const auto& s : metrics_.read(name)) {
+      if (s.value <= 0) continue;
+      w.StartObject();
+      string(w, "stage", label(s.labels, "stage"));
+      string(w, "reason", label(s.labels, "reason"));
+      number(w, "count", s.value);
+      w.EndObject();
+    }
+  }
+  w.EndArray();
+
   w.Key("series");
   w.StartArray();
   for (const auto& p : series) {

@@ -1,6 +1,5 @@
 #include "rules_router/routing.hpp"
 
-#include "event/validate.hpp"
 #include "kafka/topic_name.hpp"
 
 namespace pemx::rules_router {
@@ -194,9 +193,12 @@ void Router::route(std::string_view value, Decision& out) {
   if (auto type = event_.string_at("eventType")) out.event_type = *type;
   if (auto key = event_.string_at(config_.key_field)) out.key = *key;
 
-  if (config_.validate) {
+  out.invalid.clear();
+  if (config_.validation != event::ValidationMode::kOff) {
     auto errors = event::validate_event(event_.root());
-    if (!errors.empty()) {
+    if (!errors.empty() && config_.validation == event::ValidationMode::kReport) {
+      for (auto& e : errors) out.invalid.push_back(std::move(e.field));
+    } else if (!errors.empty()) {
       out.reason = kInvalidEvent;
       out.field = errors.front().field;
       for (const auto& e : errors) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "event/event.hpp"
+#include "event/validate.hpp"
 
 namespace pemx::rules_router {
 
@@ -60,7 +61,10 @@ struct Rule {
 
 struct RoutingConfig {
   std::vector<Rule> rules;
-  bool validate = true;                  // the reference's field rules
+  // The reference push's field rules (event/validate.hpp) on consumed events: kReport routes
+  // a failing event and names the failing fields in Decision::invalid (the reference routed
+  // them); kStrict dead-letters it as invalid_event; kOff does not check.
+  event::ValidationMode validation = event::ValidationMode::kReport;
   std::vector<std::string> event_types;  // declared types; empty: any type is accepted
   std::string key_field = "productId";   // output key
   event::JsonLimits limits;              // nesting depth and size of one event ([events])
@@ -74,6 +78,9 @@ struct Decision {
   std::string key;                  // output key (productId), may be empty when dead-lettered
   std::string event_id;
   std::string event_type;
+  // kReport: the fields (event::kValidatedFields) whose rule the event fails, in that order;
+  // meaningful only when the event is routed.
+  std::vector<std::string> invalid;
   bool dead_letter() const { return !reason.empty(); }
 };
 

@@ -57,6 +57,13 @@ class RulesRouter final : public Stage {
           "pemx_rules_router_dead_lettered_total", "Events sent to the dead-letter topic",
           {{"stage", ctx.name}, {"reason", std::string(reason)}});
     }
+    for (auto field : event::kValidatedFields) {
+      invalid_[std::string(field)] = &metrics_.counter(
+          "pemx_rules_router_invalid_events_total",
+          "Events routed although they fail the reference push's field rule for `reason` "
+          "(validation = \"report\"); one event can count under several reasons",
+          {{"stage", ctx.name}, {"reason", std::string(field)}});
+    }
     stage_name_ = ctx.name;
     activity_ = ctx.activity;
     if (activity_ != nullptr) activity_->offer("routed");
@@ -140,6 +147,7 @@ class RulesRouter final : public Stage {
     rec.targets.swap(d.topics);
     routed_total_->inc();
     for (const auto& t : rec.targets) topic_counter(t).inc();
+    if (!d.invalid.empty()) report_invalid(rec, d);
     if (activity_ != nullptr && activity_->watched()) {
       activity_->publish(
           {0, "routed", epoch_ms_now(), rec.event_id, rec.out_key, rec.event_type, rec.targets,
@@ -151,6 +159,25 @@ class RulesRouter final : public Stage {
                                   {"partition", rec.partition},
                                   {"offset", rec.offset},
                                   {"topics", static_cast<std::int64_t>(rec.targets.size())}});
+    }
+  }
+
+  // validation = "report": the event is routed like the reference routed it; each failing
+  // rule is counted, and a line is logged at most once a second.
+  void report_invalid(const Record& rec, const Decision& d) {
+    std::string fields;
+    for (const auto& f : d.invalid) {
+      invalid_.at(f)->inc();
+      fields += (fields.empty() ? "" : ",") + f;
+    }
+    if (invalid_log_.allow()) {
+      log_.info("event routed although it fails the reference's field rules",
+                {{"fields", fields},
+                 {"topic", rec.topic},
+                 {"partition", rec.partition},
+                 {"offset", rec.offset},
+                 {"eventId", d.event_id},
+                 {"suppressed", static_cast<std::int64_t>(invalid_log_.take_suppressed())}});
     }
   }
 
@@ -172,10 +199,12 @@ class RulesRouter final : public Stage {
   RecordQueue& output_;
   Router router_;
   RateLimit bad_log_;
+  RateLimit invalid_log_{1};
   std::string stage_name_;
   Activity* activity_ = nullptr;
   Counter* routed_total_ = nullptr;
   std::map<std::string, Counter*> dead_;
+  std::map<std::string, Counter*> invalid_;  // event::kValidatedFields -> counter
   std::map<std::string, Counter*> per_topic_;
   Worker worker_;  // last: its thread uses the members above
 };
@@ -221,7 +250,16 @@ std::string describe_rules(const Settings& s) {
   std::ostringstream out;
   out << "routing table (" << s.input << " -> " << s.output << "):\n";
   const auto& r = s.routing;
-  out << "  validation: " << (r.validate ? "reference field rules" : "off") << "\n";
+  switch (r.validation) {
+    case event::ValidationMode::kReport:
+      out << "  validation: report (events failing the reference field rules are routed and "
+             "counted)\n";
+      break;
+    case event::ValidationMode::kStrict:
+      out << "  validation: strict (events failing the reference field rules are dead-lettered)\n";
+      break;
+    case event::ValidationMode::kOff: out << "  validation: off\n"; break;
+  }
   out << "  event types: ";
   if (r.event_types.empty()) out << "any";
   for (std::size_t i = 0; i < r.event_types.size(); ++i) out << (i ? ", " : "") << r.event_types[i];
@@ -383,7 +421,15 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
   s.output = section.string("output", s.output);
   s.dead_letter_topic = section.string("dead_letter_topic", s.dead_letter_topic);
   if (auto p = kafka::topic_name_problem(s.dead_letter_topic)) section.error("dead_letter_topic", *p);
-  s.routing.validate = section.boolean("validate", true);
+  if (section.node("validate") != nullptr) {
+    section.error("validate", "replaced by validation = \"report\" (route events failing the "
+                              "reference's field rules and count them: the default), \"strict\" "
+                              "(dead-letter them: what validate = true did) or \"off\" (what "
+                              "validate = false did)");
+  }
+  s.routing.validation = *event::parse_validation_mode(section.one_of(
+      "validation", std::string(event::validation_mode_name(s.routing.validation)),
+      {std::begin(event::kValidationModeNames), std::end(event::kValidationModeNames)}));
   s.routing.event_types = section.string_list("event_types", {});
   s.routing.key_field = section.string("key_field", s.routing.key_field);
   std::size_t i = 0;

@@ -19,10 +19,27 @@ const rapidjson::Value* member(const rapidjson::Value& obj, std::string_view nam
   return it == obj.MemberEnd() ? nullptr : &it->value;
 }
 
+// A field's text when it is a string, its compact JSON otherwise, "" when absent.
+std::string lenient_text(const rapidjson::Value& obj, std::string_view name) {
+  const rapidjson::Value* v = member(obj, name);
+  if (v == nullptr) return {};
+  if (v->IsString()) return text_of(*v);
+  rapidjson::StringBuffer out;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(out);
+  v->Accept(writer);  // bounded by parse_bounded's depth limit
+  return {out.GetString(), out.GetSize()};
+}
+
 }  // namespace
 
 Result<EventRow> map_event_row(std::string_view value, const SourcePosition& source,
                                std::int64_t stored_at_ms, const event::JsonLimits& limits) {
+  return map_event_row(value, source, stored_at_ms, limits, event::ValidationMode::kStrict);
+}
+
+Result<EventRow> map_event_row(std::string_view value, const SourcePosition& source,
+                               std::int64_t stored_at_ms, const event::JsonLimits& limits,
+                               event::ValidationMode validation) {
   // Most events fit the stack buffer: no heap allocation for the parse tree.
   char buffer[8192];
   rapidjson::MemoryPoolAllocator<> allocator(buffer, sizeof buffer);
@@ -36,26 +53,43 @@ Result<EventRow> map_event_row(std::string_view value, const SourcePosition& sou
   }
   if (!doc.IsObject()) return Error{std::string(kInvalidJson), "an event must be a JSON object"};
 
-  auto errors = event::validate_event(doc);
-  std::optional<std::int64_t> created_ms;
-  if (errors.empty()) {
-    created_ms = event::iso8601_to_epoch_ms(text_of(*member(doc, event::kCreatedAt)));
-    // validate_event accepted it, so it converts; checked anyway (no assumptions on input).
-    if (!created_ms) errors.push_back({"createdAt", std::string(event::kMsgCreatedAt)});
-  }
-  if (!errors.empty()) {
-    std::string detail;
-    for (const auto& e : errors) detail += (detail.empty() ? "" : "; ") + e.field + ": " + e.msg;
-    return Error{std::string(kInvalidEvent), std::move(detail)};
-  }
-
   EventRow row;
-  row.event_id = text_of(*member(doc, event::kEventId));
-  row.event_type = text_of(*member(doc, event::kEventType));
-  row.product_id = text_of(*member(doc, event::kProductId));
-  row.region = text_of(*member(doc, event::kRegion));
-  row.created_at = text_of(*member(doc, event::kCreatedAt));
-  row.created_ms = *created_ms;
+  if (validation == event::ValidationMode::kStrict) {
+    auto errors = event::validate_event(doc);
+    std::optional<std::int64_t> created_ms;
+    if (errors.empty()) {
+      created_ms = event::iso8601_to_epoch_ms(text_of(*member(doc, event::kCreatedAt)));
+      // validate_event accepted it, so it converts; checked anyway (no assumptions on input).
+      if (!created_ms) errors.push_back({"createdAt", std::string(event::kMsgCreatedAt)});
+    }
+    if (!errors.empty()) {
+      std::string detail;
+      for (const auto& e : errors) detail += (detail.empty() ? "" : "; ") + e.field + ": " + e.msg;
+      return Error{std::string(kInvalidEvent), std::move(detail)};
+    }
+    row.created_ms = *created_ms;
+  } else {
+    const rapidjson::Value* id = member(doc, event::kEventId);
+    if (id == nullptr || !id->IsString() || id->GetStringLength() == 0) {
+      return Error{std::string(kInvalidEvent),
+                   "eventId: a stored event needs a non-empty string eventId (the key of its row)"};
+    }
+    if (validation == event::ValidationMode::kReport) {
+      for (auto& e : event::validate_event(doc)) row.invalid.push_back(std::move(e.field));
+    }
+    const rapidjson::Value* created = member(doc, event::kCreatedAt);
+    std::optional<std::int64_t> created_ms;
+    if (created != nullptr && created->IsString()) {
+      created_ms = event::iso8601_to_epoch_ms(text_of(*created));
+    }
+    row.created_ms = created_ms ? *created_ms
+                                : (source.timestamp_ms >= 0 ? source.timestamp_ms : stored_at_ms);
+  }
+  row.event_id = lenient_text(doc, event::kEventId);
+  row.event_type = lenient_text(doc, event::kEventType);
+  row.product_id = lenient_text(doc, event::kProductId);
+  row.region = lenient_text(doc, event::kRegion);
+  row.created_at = lenient_text(doc, event::kCreatedAt);
   if (const rapidjson::Value* data = member(doc, event::kData)) {
     rapidjson::StringBuffer out;
     rapidjson::Writer<rapidjson::StringBuffer> writer(out);

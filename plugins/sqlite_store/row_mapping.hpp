@@ -6,8 +6,10 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "event/json.hpp"
+#include "event/validate.hpp"
 #include "pemx/result.hpp"
 
 namespace pemx::sqlite_store {
@@ -16,7 +18,9 @@ namespace pemx::sqlite_store {
 // header. The same codes as the router's for the same faults: event::reason_code's for JSON
 // that is malformed, too deep, too large or has a duplicate key, and:
 inline constexpr std::string_view kInvalidJson = event::kReasonInvalidJson;  // not a JSON object
-inline constexpr std::string_view kInvalidEvent = "invalid_event";  // fails validate_event
+// Strict: fails validate_event. Report and off: cannot be a row at all (no non-empty string
+// eventId, the table's key).
+inline constexpr std::string_view kInvalidEvent = "invalid_event";
 
 struct EventRow {
   std::string event_id;
@@ -31,18 +35,34 @@ struct EventRow {
   std::int32_t source_partition = -1;
   std::int64_t source_offset = -1;
   std::int64_t stored_at_ms = 0;
+  // Not stored: the fields (event::kValidatedFields) whose reference rule the event fails,
+  // kept under ValidationMode::kReport (for the stage's counters).
+  std::vector<std::string> invalid;
 };
 
 struct SourcePosition {
   std::string_view topic;
   std::int32_t partition = -1;
   std::int64_t offset = -1;
+  std::int64_t timestamp_ms = -1;  // the Kafka message's timestamp; -1 when it has none
 };
 
 // The row for one message value, or Error{reason code, detail}; the JSON is parsed within
-// `limits` (depth, size, no duplicate key). The detail
-// of an invalid event lists every failing field with the reference's message
-// ("eventId: Event ID must be a valid UUID; region: Region is required").
+// `limits` (depth, size, no duplicate key).
+//
+// kStrict: the event must pass the reference's field rules (validate_event); the detail of an
+// invalid event lists every failing field with the reference's message ("eventId: Event ID
+// must be a valid UUID; region: Region is required").
+// kReport and kOff keep what the reference system stored: any event object with a non-empty
+// string eventId (the row's key). eventType, productId and region are their text when strings,
+// their compact JSON when other values, "" when absent; created_at likewise (as received).
+// A createdAt that does not convert to an instant is ordered by the message's Kafka timestamp
+// (source.timestamp_ms), else by stored_at_ms. kReport also lists the failing fields in
+// EventRow::invalid.
+Result<EventRow> map_event_row(std::string_view value, const SourcePosition& source,
+                               std::int64_t stored_at_ms, const event::JsonLimits& limits,
+                               event::ValidationMode validation);
+// kStrict (the mapping before validation modes existed).
 Result<EventRow> map_event_row(std::string_view value, const SourcePosition& source,
                                std::int64_t stored_at_ms, const event::JsonLimits& limits = {});
 

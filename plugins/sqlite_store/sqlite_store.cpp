@@ -50,6 +50,9 @@ struct Settings {
   RetryPolicy retry{100ms, 5s, 2.0, 0};
   std::chrono::milliseconds give_up_after{60s};  // a write failing this long is fatal
   event::JsonLimits limits;                      // [events]
+  // kReport and kOff store what the reference stored (any event with a string eventId);
+  // kStrict dead-letters events failing the reference's field rules (row_mapping.hpp).
+  event::ValidationMode validation = event::ValidationMode::kReport;
 };
 
 const char* sync_name(SyncMode mode) { return mode == SyncMode::kFull ? "full" : "normal"; }
@@ -86,6 +89,13 @@ class SqliteStore final : public Stage {
       dead_[std::string(reason)] = &m.counter(
           "pemx_sqlite_store_dead_lettered_total", "Events sent to the dead-letter topic",
           {{"stage", ctx.name}, {"reason", std::string(reason)}});
+    }
+    for (auto field : event::kValidatedFields) {
+      invalid_[std::string(field)] = &m.counter(
+          "pemx_sqlite_store_invalid_events_total",
+          "Events stored although they fail the reference push's field rule for `reason` "
+          "(validation = \"report\"); one event can count under several reasons",
+          {{"stage", ctx.name}, {"reason", std::string(field)}});
     }
     batches_ = &m.counter("pemx_sqlite_store_batches_total", "Committed transactions", stage);
     batch_seconds_ = &m.histogram("pemx_sqlite_store_batch_seconds",
@@ -159,8 +169,9 @@ class SqliteStore final : public Stage {
 
   // A record becomes a row of the batch, or a dead letter.
   void take(RecordPtr rec, const std::stop_token& st) {
-    auto row = map_event_row(rec->value, {rec->topic, rec->partition, rec->offset}, now_ms(),
-                             s_.limits);
+    auto row = map_event_row(rec->value,
+                             {rec->topic, rec->partition, rec->offset, rec->timestamp_ms},
+                             now_ms(), s_.limits, s_.validation);
     if (row) {
       rec->event_id = row.value().event_id;
       rec->event_type = row.value().event_type;
@@ -235,6 +246,10 @@ class SqliteStore final : public Stage {
                       {"duplicates", static_cast<std::int64_t>(written.value().duplicates)}});
         }
         backoff_.reset();
+        // New rows only, like stored_: a redelivery of a stored event is not counted again.
+        for (std::size_t i : written.value().inserted) {
+          for (const auto& field : rows_[i].invalid) invalid_.at(field)->inc();
+        }
         publish_stored(written.value().inserted);
         rows_.clear();
         for (auto& rec : batch_) finished_.push_back(std::move(rec));  // committed: ackable
@@ -356,6 +371,7 @@ class SqliteStore final : public Stage {
   Counter* stored_ = nullptr;
   Counter* duplicates_ = nullptr;
   std::map<std::string, Counter*> dead_;
+  std::map<std::string, Counter*> invalid_;  // event::kValidatedFields -> counter
   Counter* batches_ = nullptr;
   Histogram* batch_seconds_ = nullptr;
   Gauge* batch_size_ = nullptr;
@@ -378,7 +394,8 @@ class Spec final : public StageSpec {
     out << "SQLite store " << s_.store.path << " (" << s_.input << " -> events table, stored -> "
         << s_.acks << "): WAL, synchronous=" << sync_name(s_.store.synchronous)
         << ", batches of up to " << s_.batch_size << " rows or " << s_.batch_linger.count()
-        << " ms, " << s_.store.reader_connections << " reader connections; invalid events -> "
+        << " ms, " << s_.store.reader_connections << " reader connections; validation "
+        << event::validation_mode_name(s_.validation) << "; unstorable events -> "
         << s_.dead_letter_topic << "\n";
     return out.str();
   }
@@ -429,6 +446,9 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
   s.store.busy_timeout = section.duration("busy_timeout", s.store.busy_timeout, 0ms, 10min);
   s.store.reader_connections = static_cast<std::size_t>(
       section.integer("readers", static_cast<std::int64_t>(s.store.reader_connections), 1, 64));
+  s.validation = *event::parse_validation_mode(section.one_of(
+      "validation", std::string(event::validation_mode_name(s.validation)),
+      {std::begin(event::kValidationModeNames), std::end(event::kValidationModeNames)}));
   s.dead_letter_topic = section.string("dead_letter_topic", s.dead_letter_topic);
   if (auto p = kafka::topic_name_problem(s.dead_letter_topic)) {
     section.error("dead_letter_topic", *p);

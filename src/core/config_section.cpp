@@ -77,6 +77,24 @@ std::string ConfigSection::string(std::string_view key, std::string fallback) {
   return v ? *v : fallback;
 }
 
+std::string ConfigSection::one_of(std::string_view key, std::string fallback,
+                                  const std::vector<std::string>& choices) {
+  auto v = optional_string(key);
+  if (!v) return fallback;
+  for (const auto& c : choices) {
+    if (*v == c) return *v;
+  }
+  std::string message = "\"" + *v + "\": expected ";
+  for (std::size_t i = 0; i < choices.size(); ++i) {
+    message += (i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ") + ("\"" + choices[i] + "\"");
+  }
+  if (std::string hint = nearest(*v, choices); !hint.empty()) {
+    message += "; did you mean \"" + hint + "\"?";
+  }
+  error(key, std::move(message));
+  return fallback;
+}
+
 std::optional<std::string> ConfigSection::optional_string(std::string_view key) {
   const toml::node* n = get(key);
   if (n == nullptr) return std::nullopt;

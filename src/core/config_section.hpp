@@ -39,6 +39,10 @@ class ConfigSection {
 
   std::string string(std::string_view key, std::string fallback);
   std::optional<std::string> optional_string(std::string_view key);
+  // A string that must be one of `choices`; otherwise an error listing them (and the nearest)
+  // and the fallback.
+  std::string one_of(std::string_view key, std::string fallback,
+                     const std::vector<std::string>& choices);
   std::int64_t integer(std::string_view key, std::int64_t fallback, std::int64_t min,
                        std::int64_t max);
   bool boolean(std::string_view key, bool fallback);

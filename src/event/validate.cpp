@@ -36,6 +36,17 @@ const rapidjson::Value* member(const rapidjson::Value& obj, std::string_view fie
 }
 }  // namespace
 
+std::optional<ValidationMode> parse_validation_mode(std::string_view text) {
+  if (text == "off") return ValidationMode::kOff;
+  if (text == "report") return ValidationMode::kReport;
+  if (text == "strict") return ValidationMode::kStrict;
+  return std::nullopt;
+}
+
+std::string_view validation_mode_name(ValidationMode mode) {
+  return kValidationModeNames[static_cast<int>(mode)];
+}
+
 bool is_uuid(std::string_view s) {
   if (s.size() != 36) return false;
   for (std::size_t i = 0; i < s.size(); ++i) {

@@ -2,6 +2,7 @@
 // The reference system's field rules for an event (its push API's express-validator chain),
 // with its exact messages. Used by the router (validation of consumed events) and by the
 // HTTP push path, so both accept and refuse the same events.
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +16,20 @@ inline constexpr std::string_view kMsgEventType = "Event type is required";
 inline constexpr std::string_view kMsgProductId = "Product ID is required";
 inline constexpr std::string_view kMsgRegion = "Region is required";
 inline constexpr std::string_view kMsgCreatedAt = "Created at must be a valid ISO 8601 date";
+
+// The fields validate_event checks, in its order: also the `reason` label of the counters of
+// events that fail a rule but are kept (ValidationMode::kReport).
+inline constexpr std::string_view kValidatedFields[] = {"eventId", "eventType", "productId",
+                                                        "region", "createdAt"};
+
+// What a stage on the Kafka path does with an event that fails the field rules. The reference
+// system validated only its HTTP push: on Kafka it routed and stored such events, so kReport
+// (keep the event, count each failing rule) is the compatible default; kStrict dead-letters
+// them (invalid_event); kOff does not check at all.
+enum class ValidationMode { kOff, kReport, kStrict };
+inline constexpr std::string_view kValidationModeNames[] = {"off", "report", "strict"};
+std::optional<ValidationMode> parse_validation_mode(std::string_view text);
+std::string_view validation_mode_name(ValidationMode mode);
 
 struct FieldError {
   std::string field;  // "eventId"

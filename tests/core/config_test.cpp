@@ -77,7 +77,7 @@ type = "rules_router"
 input = "events"
 output = "routed"
 dead_letter_topic = "product-event-dlq-pemx"
-validate = true
+validation = "report"
 event_types = ["ProductPriceUpdate", "Country", "SpecificProductDiscountUpdate"]
 key_field = "productId"
 
@@ -257,22 +257,58 @@ TEST_CASE("pemx.toml's router dead-letters what the reference could not handle",
   auto r = load(kPemxToml);
   REQUIRE(r.config);
   const std::string input =
-      reference_event("InventoryUpdate", "US", "{}", "P1") + "\n" + "not json\n" +
-      R"({"eventType":"Country","productId":"P1","region":"US","data":{}})" + "\n";
+      reference_event("InventoryUpdate", "US", "{}", "P1") + "\n" + "not json\n";
   auto lines = route_lines(*r.config, input);
-  REQUIRE(lines.size() == 3);
-  rapidjson::Document unknown, invalid_json, invalid_event;
+  REQUIRE(lines.size() == 2);
+  rapidjson::Document unknown, invalid_json;
   unknown.Parse(lines[0].c_str());
   invalid_json.Parse(lines[1].c_str());
-  invalid_event.Parse(lines[2].c_str());
   CHECK(std::string(unknown["dead_letter"].GetString()) == "unknown_event_type");
   CHECK(std::string(unknown["topics"][0].GetString()) == "product-event-dlq-pemx");
   CHECK(unknown["topics"].Size() == 1);
   CHECK(std::string(invalid_json["dead_letter"].GetString()) == "invalid_json");
+}
+
+TEST_CASE("pemx.toml's router routes what the reference routed although its push refuses it; "
+          "validation = \"strict\" dead-letters it",
+          "[unit][config][routing]") {
+  const std::string incomplete = R"({"eventType":"Country","productId":"P1","region":"US","data":{}})";
+  auto r = load(kPemxToml);
+  REQUIRE(r.config);
+  CHECK_THAT(r.config->stage("router")->spec->describe(), Contains("validation: report"));
+  CHECK(route_lines(*r.config, incomplete) ==
+        Lines{R"({"line":1,"key":"P1","topics":["country-US","product-event-storage-pemx"]})"});
+
+  auto strict = load(kPemxToml, {"stages.router.validation=strict"});
+  REQUIRE(strict.config);
+  auto lines = route_lines(*strict.config, incomplete);
+  REQUIRE(lines.size() == 1);
+  rapidjson::Document invalid_event;
+  invalid_event.Parse(lines[0].c_str());
   CHECK(std::string(invalid_event["dead_letter"].GetString()) == "invalid_event");
   CHECK_THAT(std::string(invalid_event["detail"].GetString()),
              Contains("eventId: Event ID must be a valid UUID") &&
                  Contains("createdAt: Created at must be a valid ISO 8601 date"));
+}
+
+TEST_CASE("the router's old validate key and a misspelt validation mode are refused",
+          "[unit][config][routing]") {
+  SECTION("validate = true names its replacement") {
+    auto text = edited(kPemxToml, "validation = \"report\"", "validate = true");
+    auto r = load(text);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].key == "stages.router.validate");
+    CHECK_THAT(r.errors[0].message, StartsWith("replaced by validation = \"report\"") &&
+                                        Contains("\"strict\" (dead-letter them: what validate = "
+                                                 "true did)"));
+  }
+  SECTION("a misspelt mode gets the nearest one") {
+    auto text = edited(kPemxToml, "validation = \"report\"", "validation = \"strikt\"");
+    CHECK(error_lines(load(text)) ==
+          Lines{at_line_of(text, "strikt") +
+                ": stages.router.validation: \"strikt\": expected \"off\", \"report\" or "
+                "\"strict\"; did you mean \"strict\"?"});
+  }
 }
 
 // --- unknown keys -----------------------------------------------------------------------
@@ -320,8 +356,8 @@ TEST_CASE("a value of the wrong type is refused with what was expected", "[unit]
            "expected a string, got an integer"},
       Case{"capacity = 8192\n[queues.routed]", "capacity = \"8192\"\n[queues.routed]",
            "queues.events.capacity", "expected an integer, got a string"},
-      Case{"validate = true", "validate = \"yes\"", "stages.router.validate",
-           "expected true or false, got a string"},
+      Case{"validation = \"report\"", "validation = true", "stages.router.validation",
+           "expected a string, got a boolean"},
       Case{"topics = [\"product-event\"]", "topics = \"product-event\"",
            "stages.dist_ingest.topics", "expected an array of strings, got a string"},
       Case{"\"ProductPriceUpdate\", \"Country\"", "\"ProductPriceUpdate\", 7",
@@ -818,7 +854,7 @@ TEST_CASE("an override (--set) takes a TOML value", "[unit][config][set]") {
 }
 
 TEST_CASE("an override (--set) reaches stage settings", "[unit][config][set]") {
-  auto r = load(kPemxToml, {"stages.router.validate=false"});
+  auto r = load(kPemxToml, {"stages.router.validation=off"});
   REQUIRE(r.config);
   CHECK_THAT(r.config->stage("router")->spec->describe(), Contains("validation: off"));
   auto lines = route_lines(*r.config, R"({"eventType":"Country","data":{}})");

@@ -335,8 +335,14 @@ TEST_CASE("an event with a duplicate key is duplicate_key, at any level", "[unit
   CHECK(d.detail == R"(duplicate key "country" in data)");
 }
 
+RoutingConfig strict_config() {
+  RoutingConfig config = reference_config();
+  config.validation = event::ValidationMode::kStrict;
+  return config;
+}
+
 TEST_CASE("a refusal names the event field at fault", "[unit][routing]") {
-  Router router(reference_config());
+  Router router(strict_config());
   CHECK(router.route(event("InventoryUpdate", "US", "{}")).field == "eventType");
   CHECK(router.route(event("ProductPriceUpdate", "US/EU", "{}")).field == "region");
   CHECK(router.route(event("Country", "US", R"({"country":"New Zealand"})")).field ==
@@ -347,8 +353,9 @@ TEST_CASE("a refusal names the event field at fault", "[unit][routing]") {
   CHECK(router.route(event("Country", "US", "{}")).field.empty());  // routed
 }
 
-TEST_CASE("an event failing the reference's field rules is invalid_event", "[unit][routing]") {
-  Router router(reference_config());
+TEST_CASE("strict: an event failing the reference's field rules is invalid_event",
+          "[unit][routing]") {
+  Router router(strict_config());
   Decision d = router.route(
       R"({"eventId":"nope","eventType":"Country","productId":"P1","region":"",)"
       R"("createdAt":"2024-07-26T14:41:17Z"})");
@@ -361,14 +368,108 @@ TEST_CASE("an event failing the reference's field rules is invalid_event", "[uni
   CHECK(d.key == "P1");
 }
 
-TEST_CASE("with validate off, incomplete events are routed", "[unit][routing]") {
+TEST_CASE("with validation off, incomplete events are routed and nothing is reported",
+          "[unit][routing]") {
   RoutingConfig config = reference_config();
-  config.validate = false;
+  config.validation = event::ValidationMode::kOff;
   Router router(config);
   Decision d = router.route(R"({"eventType":"Country","data":{"country":"Sweden"}})");
   CHECK_FALSE(d.dead_letter());
   CHECK(d.topics == Topics{"country-Sweden", kStorageTopic});
   CHECK(d.key.empty());
+  CHECK(d.invalid.empty());
+}
+
+// The events the reference routed although its push would refuse them (reference-behaviour.md,
+// "The Kafka path, measured").
+struct LaxCase {
+  const char* name;
+  std::string value;
+  Topics topics;
+  std::vector<std::string> invalid;
+};
+std::vector<LaxCase> lax_cases() {
+  const std::string id = R"("eventId":"3b241101-e2bb-4255-8caf-4136c566a962")";
+  const std::string at = R"("createdAt":"2024-07-26T14:41:17.123Z")";
+  return {
+      {"non-UUID eventId",
+       R"({"eventId":"evt-42","eventType":"ProductPriceUpdate","productId":"P1","region":"US",)" +
+           at + "}",
+       {"product-price-update-v1-US", kStorageTopic},
+       {"eventId"}},
+      {"non-ISO createdAt",
+       "{" + id +
+           R"(,"eventType":"SpecificProductDiscountUpdate","productId":"P1","region":"EU",)"
+           R"("createdAt":"26/07/2024 14:41"})",
+       {"specific-product-discount-update-EU", kStorageTopic},
+       {"createdAt"}},
+      {"empty productId",
+       "{" + id + R"(,"eventType":"Country","productId":"","region":"EU",)" + at +
+           R"(,"data":{"country":"Sweden"}})",
+       {"country-Sweden", kStorageTopic},
+       {"productId"}},
+      {"Country without region",
+       "{" + id + R"(,"eventType":"Country","productId":"P1",)" + at + R"(,"data":{}})",
+       {"country-US", kStorageTopic},
+       {"region"}},
+      {"several at once",
+       R"({"eventId":"x","eventType":"Country","productId":"","createdAt":"soon"})",
+       {"country-US", kStorageTopic},
+       {"eventId", "productId", "region", "createdAt"}},
+  };
+}
+
+TEST_CASE("report (the default): events failing the field rules are routed, the rules named",
+          "[unit][routing]") {
+  CHECK(RoutingConfig{}.validation == event::ValidationMode::kReport);
+  Router router(reference_config());
+  for (const auto& c : lax_cases()) {
+    CAPTURE(c.name);
+    Decision d = router.route(c.value);
+    CHECK_FALSE(d.dead_letter());
+    CHECK(d.topics == c.topics);
+    CHECK(d.invalid == c.invalid);
+  }
+  // A valid event after them reports nothing (the decision is reused).
+  Decision d;
+  router.route(lax_cases()[0].value, d);
+  router.route(event("Country", "US", "{}"), d);
+  CHECK(d.invalid.empty());
+}
+
+TEST_CASE("strict: each of those events is dead-lettered as invalid_event", "[unit][routing]") {
+  Router router(strict_config());
+  for (const auto& c : lax_cases()) {
+    CAPTURE(c.name);
+    Decision d = router.route(c.value);
+    CHECK(d.reason == kInvalidEvent);
+    CHECK(d.topics.empty());
+    CHECK(d.field == c.invalid.front());
+  }
+}
+
+TEST_CASE("in every mode, what the reference could not route is dead-lettered",
+          "[unit][routing]") {
+  for (auto mode : {event::ValidationMode::kReport, event::ValidationMode::kStrict,
+                    event::ValidationMode::kOff}) {
+    CAPTURE(event::validation_mode_name(mode));
+    RoutingConfig config = reference_config();
+    config.validation = mode;
+    Router router(config);
+    CHECK(router.route(event("Mystery", "US", "{}")).reason == kUnknownEventType);
+    // No eventType: in strict mode its field rule is met first.
+    CHECK(router.route(R"({"eventId":"x","productId":"P1"})").reason ==
+          (mode == event::ValidationMode::kStrict ? kInvalidEvent : kUnknownEventType));
+    CHECK(router.route("not json").reason == kInvalidJson);
+    CHECK(router.route(event("Country", "US", R"({"country":"a b"})")).reason == kIllegalTopic);
+    // A price event without region: the reference wrote to "...-undefined"; PEMX cannot
+    // render the topic. In strict mode the missing region is found first.
+    Decision price = router.route(
+        R"({"eventId":"3b241101-e2bb-4255-8caf-4136c566a962","eventType":"ProductPriceUpdate",)"
+        R"("productId":"P1","createdAt":"2024-07-26T14:41:17Z"})");
+    CHECK(price.reason ==
+          (mode == event::ValidationMode::kStrict ? kInvalidEvent : kMissingPlaceholder));
+  }
 }
 
 TEST_CASE("an undeclared eventType is unknown_event_type", "[unit][routing]") {

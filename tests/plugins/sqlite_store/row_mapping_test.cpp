@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <vector>
 
 namespace pemx::sqlite_store {
 namespace {
@@ -179,6 +180,96 @@ TEST_CASE("an event failing validation is refused as invalid_event", "[unit][sql
     CHECK(row.error().code == kInvalidEvent);
     CHECK(row.error().message == c.detail);
   }
+}
+
+TEST_CASE("report and off keep what the reference stored, with what a row needs",
+          "[unit][sqlite_store]") {
+  using event::ValidationMode;
+  const SourcePosition with_time{"product-event-storage-pemx", 0, 7, 1'800'000'000'123};
+  const event::JsonLimits limits;
+  const std::string at = R"("createdAt":"2024-01-01T00:00:00Z")";
+  struct Case {
+    const char* name;
+    std::string value;
+    std::vector<std::string> invalid;
+  };
+  for (const Case& c : {
+           Case{"non-UUID eventId",
+                R"({"eventId":"evt-1","eventType":"Country","productId":"P1","region":"EU",)" +
+                    at + "}",
+                {"eventId"}},
+           Case{"empty productId",
+                std::string(R"({"eventId":")") + kId +
+                    R"(","eventType":"Country","productId":"","region":"EU",)" + at + "}",
+                {"productId"}},
+           Case{"Country without region",
+                std::string(R"({"eventId":")") + kId +
+                    R"(","eventType":"Country","productId":"P1",)" + at + R"(,"data":{}})",
+                {"region"}},
+       }) {
+    CAPTURE(c.name);
+    REQUIRE_FALSE(map_event_row(c.value, with_time, 5, limits, ValidationMode::kStrict).ok());
+    auto report = map_event_row(c.value, with_time, 5, limits, ValidationMode::kReport);
+    REQUIRE(report.ok());
+    CHECK(report->invalid == c.invalid);
+    CHECK(report->created_ms == 1'704'067'200'000);  // its createdAt
+    CHECK(report->raw_json == c.value);
+    auto off = map_event_row(c.value, with_time, 5, limits, ValidationMode::kOff);
+    REQUIRE(off.ok());
+    CHECK(off->invalid.empty());
+  }
+  // The fields are stored as received; a missing one as "".
+  auto row = map_event_row(R"({"eventId":"evt-1","eventType":"Country","productId":"P1",)" + at +
+                               "}",
+                           with_time, 5, limits, ValidationMode::kReport);
+  REQUIRE(row.ok());
+  CHECK(row->event_id == "evt-1");
+  CHECK(row->product_id == "P1");
+  CHECK(row->region.empty());
+  CHECK(row->created_at == "2024-01-01T00:00:00Z");
+  CHECK(row->invalid == std::vector<std::string>{"eventId", "region"});
+}
+
+TEST_CASE("report: a createdAt that is no instant is kept as received and ordered by the "
+          "message's timestamp, else by the time it is stored",
+          "[unit][sqlite_store]") {
+  const std::string value = std::string(R"({"eventId":")") + kId +
+                            R"(","eventType":"Country","productId":"P1","region":"EU",)"
+                            R"("createdAt":"26 July 2024"})";
+  SourcePosition source = kSource;
+  source.timestamp_ms = 1'722'000'000'000;
+  auto row = map_event_row(value, source, 5, {}, event::ValidationMode::kReport);
+  REQUIRE(row.ok());
+  CHECK(row->created_at == "26 July 2024");
+  CHECK(row->created_ms == 1'722'000'000'000);
+  CHECK(row->invalid == std::vector<std::string>{"createdAt"});
+  source.timestamp_ms = -1;  // a message without a timestamp
+  row = map_event_row(value, source, 5, {}, event::ValidationMode::kReport);
+  REQUIRE(row.ok());
+  CHECK(row->created_ms == 5);
+  // Not a string: its JSON text, as received.
+  row = map_event_row(std::string(R"({"eventId":")") + kId + R"(","createdAt":1722000000})",
+                      source, 5, {}, event::ValidationMode::kOff);
+  REQUIRE(row.ok());
+  CHECK(row->created_at == "1722000000");
+  CHECK(row->created_ms == 5);
+}
+
+TEST_CASE("report: an event without a non-empty string eventId cannot be a row",
+          "[unit][sqlite_store]") {
+  for (const char* value : {R"({"productId":"P1"})", R"({"eventId":"","productId":"P1"})",
+                            R"({"eventId":42,"productId":"P1"})",
+                            R"({"eventId":null,"productId":"P1"})"}) {
+    CAPTURE(value);
+    for (auto mode : {event::ValidationMode::kReport, event::ValidationMode::kOff}) {
+      auto row = map_event_row(value, kSource, 0, {}, mode);
+      REQUIRE_FALSE(row.ok());
+      CHECK(row.error().code == kInvalidEvent);
+      CHECK_THAT(row.error().message, Contains("non-empty string eventId"));
+    }
+  }
+  CHECK(map_event_row("[1]", kSource, 0, {}, event::ValidationMode::kReport).error().code ==
+        kInvalidJson);
 }
 
 TEST_CASE("a large event maps as well as a small one", "[unit][sqlite_store]") {

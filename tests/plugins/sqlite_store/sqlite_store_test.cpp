@@ -127,6 +127,17 @@ batchsize = 3
   CHECK(has("stages.store.batchsize"));  // unknown key
 }
 
+TEST_CASE("validation is report by default, and one of report, strict, off",
+          "[unit][sqlite_store]") {
+  CHECK_THAT(parse("").spec->describe(), Contains("validation report"));
+  CHECK_THAT(parse("validation = \"strict\"").spec->describe(), Contains("validation strict"));
+  CHECK_THAT(parse("validation = \"off\"").spec->describe(), Contains("validation off"));
+  auto p = parse("validation = \"reports\"");
+  CHECK(p.errors == std::vector<std::string>{
+                        "pemx.toml:1: stages.store.validation: \"reports\": expected \"off\", "
+                        "\"report\" or \"strict\"; did you mean \"report\"?"});
+}
+
 // ---- the stage shell -----------------------------------------------------------------------
 
 constexpr const char* kDlq = "store-test-dlq";
@@ -261,7 +272,7 @@ bool stored(EventReader& reader, const std::string& product, const std::string& 
 
 TEST_CASE("the stage stores, dead-letters, acknowledges after commit, and drains",
           "[unit][sqlite_store]") {
-  StageHarness h("batch_size = 3\nbatch_linger = \"10ms\"\n");
+  StageHarness h("batch_size = 3\nbatch_linger = \"10ms\"\nvalidation = \"strict\"\n");
   REQUIRE(h.readers_.count("store") == 1);  // registered in the constructor
   auto reader = h.readers_.at("store");
   CHECK_FALSE(reader->problem());
@@ -326,6 +337,71 @@ TEST_CASE("the stage stores, dead-letters, acknowledges after commit, and drains
   CHECK_THAT(dead[1].headers["pemx-dlq-detail"],
              Contains("eventId: Event ID must be a valid UUID"));
   CHECK(dead[1].headers["pemx-source-offset"] == "13");
+}
+
+TEST_CASE("report (the default): events failing the field rules are stored and counted",
+          "[unit][sqlite_store]") {
+  StageHarness h("batch_size = 10\nbatch_linger = \"10ms\"\n");
+  auto reader = h.readers_.at("store");
+  h.stage_->start();
+  // What the reference stored although its push refuses it.
+  const std::string at = R"("createdAt":"2024-01-01T00:00:05Z")";
+  h.push(record(R"({"eventId":"evt-1","eventType":"Country","productId":"P1","region":"EU",)" +
+                    at + "}",
+                1));
+  RecordPtr late = record(R"({"eventId":")" + uuid(2) +
+                              R"(","eventType":"Country","productId":"P1","region":"EU",)"
+                              R"("createdAt":"26/07/2024"})",
+                          2);
+  late->timestamp_ms = 1'800'000'000'000;  // ordered by the message's timestamp
+  h.push(std::move(late));
+  h.push(record(R"({"eventId":")" + uuid(3) + R"(","eventType":"Country","productId":"",)" + at +
+                    "}",
+                3));
+  h.push(record(valid_event(4), 4));
+  h.push(record(valid_event(4), 5));  // a redelivery: stored and counted once
+  h.push(record(R"({"eventId":")" + uuid(1) + R"(","eventType":"Country","productId":"P1",)" +
+                    at + "}",
+                6));  // Country without region
+  // No string eventId: no row can hold it.
+  h.push(record(R"({"eventId":42,"eventType":"Country","productId":"P1"})", 7));
+
+  std::set<std::int64_t> dead;
+  for (int i = 0; i < 7; ++i) {
+    RecordPtr rec = h.pop_ack();
+    REQUIRE(rec);
+    if (rec->dead_lettered()) dead.insert(rec->offset);
+  }
+  CHECK(dead == std::set<std::int64_t>{7});
+
+  EventQuery q;
+  q.product_ids = {"P1"};
+  auto page = reader->query(q);
+  REQUIRE(page.ok());
+  std::vector<std::string> ids;
+  for (const auto& e : page->events) ids.push_back(e.event_id);
+  // Newest first: the unparsable createdAt by its message timestamp (2027), then the rest.
+  REQUIRE(ids.size() == 4);
+  CHECK(ids[0] == uuid(2));
+  CHECK(page->events[0].created_at == "26/07/2024");  // as received
+  RawDb raw(h.db_path());
+  CHECK(raw.integer("SELECT created_ms FROM events WHERE event_id = '" + uuid(2) + "'") ==
+        1'800'000'000'000);
+  CHECK(raw.integer("SELECT count(*) FROM events WHERE product_id = ''") == 1);
+
+  auto invalid = [&](const char* reason) {
+    return h.metrics_.counter_value("pemx_sqlite_store_invalid_events_total",
+                                    {{"stage", "store"}, {"reason", reason}});
+  };
+  CHECK(invalid("eventId") == 1);
+  CHECK(invalid("createdAt") == 1);
+  CHECK(invalid("productId") == 1);
+  CHECK(invalid("region") == 2);  // uuid(3)'s event has no region either
+  CHECK(invalid("eventType") == 0);
+  CHECK(h.metrics_.counter_total("pemx_sqlite_store_stored_total") == 5);
+  CHECK(h.metrics_.counter_value("pemx_sqlite_store_dead_lettered_total",
+                                 {{"stage", "store"}, {"reason", "invalid_event"}}) == 1);
+  CHECK(h.fatal().empty());
 }
 
 TEST_CASE("the live view gets each stored event once, not its redeliveries",
