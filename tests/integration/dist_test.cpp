@@ -143,6 +143,7 @@ type = "rules_router"
 input = "events"
 output = "routed"
 dead_letter_topic = "P-dlq"
+validation = "strict"    # so that invalid_event is reachable too
 event_types = ["ProductPriceUpdate", "Country", "SpecificProductDiscountUpdate", "Unrouted"]
 [[stages.router.rules]]
 name = "price"
