@@ -217,7 +217,7 @@ CONFIGS = {
     "pemx_toml": config_seed(),
     "pemx_toml_sets": config_seed(sets=[
         "kafka.brokers=embedded", "http.listen=127.0.0.1:0", "store.path=/tmp/x.db",
-        "stages.router.validate=false", "log.level=debug", 'kafka.properties."socket.timeout.ms"=100']),
+        "stages.router.validation=off", "log.level=debug", 'kafka.properties."socket.timeout.ms"=100']),
     "sets_bad": config_seed(sets=["=x", "nokey", "a.b.c.=1", "roles.dist=[", "stages=1"]),
     "minimal": MINIMAL,
     "rule_forms": MINIMAL + """[[stages.router.rules]]
