@@ -126,7 +126,7 @@ Result<ImportSummary> import_events(std::istream& in, std::string_view source_na
     } else if (auto event = import::convert_document(line, document_limits); !event) {
       reject(summary, number, event.error().code, event.error().message);
     } else if (auto row = map_event_row(event.value(), {topic, -1, number}, now_ms(),
-                                        options.limits);
+                                        options.limits, options.validation);
                !row) {
       reject(summary, number, row.error().code, row.error().message);
     } else {

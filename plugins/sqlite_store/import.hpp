@@ -18,6 +18,7 @@
 
 #include "core/retry.hpp"
 #include "event/json.hpp"
+#include "event/validate.hpp"
 #include "pemx/result.hpp"
 #include "sqlite_store/event_store.hpp"
 
@@ -32,6 +33,9 @@ struct ImportOptions {
   StoreOptions store;
   std::size_t batch_size = 500;  // rows per transaction
   event::JsonLimits limits;      // [events]: each converted event's bounds
+  // The store stage's validation: in report and off mode an event that breaks the push's
+  // field rules (the original stored those) is imported like the stage would store it.
+  event::ValidationMode validation = event::ValidationMode::kReport;
   RetryPolicy retry{std::chrono::milliseconds(100), std::chrono::milliseconds(5000), 2.0, 0};
   std::chrono::milliseconds give_up_after{60'000};  // a write failing this long stops it
   std::chrono::milliseconds progress_every{1000};   // at most one progress line per interval

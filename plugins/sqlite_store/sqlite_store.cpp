@@ -410,6 +410,7 @@ class Spec final : public StageSpec {
     options.store = s_.store;
     options.batch_size = s_.batch_size;
     options.limits = s_.limits;
+    options.validation = s_.validation;
     options.retry = s_.retry;
     options.give_up_after = s_.give_up_after;
     return run_import(call.operands, call.in, call.err, options);

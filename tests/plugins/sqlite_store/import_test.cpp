@@ -95,6 +95,7 @@ TEST_CASE("import: a line past the limit is rejected without being read whole",
 TEST_CASE("import: reasons keep their count and first five line numbers; a JSON array export "
           "is named", "[unit][sqlite_store][import]") {
   Fixture f;
+  f.options.validation = event::ValidationMode::kStrict;  // the non-UUID eventId is refused
   std::string text = "[" + line(1) + "]\n";
   for (int i = 0; i < 7; ++i) text += line(10 + i, R"({"$date":"nope"})") + "\n";
   text += R"({"eventId":"not-a-uuid","eventType":"Country","productId":"P","region":"EU",)"
@@ -116,6 +117,36 @@ TEST_CASE("import: reasons keep their count and first five line numbers; a JSON 
   CHECK_THAT(summary, Contains("rejected bad_date: 7 (lines 2, 3, 4, 5, 6, …); line 2: "
                                "createdAt: $date \"nope\" is not an ISO 8601 date"));
   CHECK_THAT(summary, Contains("rejected invalid_event: 1 (line 9); line 9: eventId:"));
+}
+
+TEST_CASE("import in the store's report mode keeps what the original stored although it "
+          "breaks the push's field rules; strict mode refuses it", "[unit][sqlite_store][import]") {
+  // The original validated only its push: a Country event without region, an empty productId
+  // or a non-UUID eventId read from Kafka was stored, so its export can hold them.
+  const std::string no_region =
+      R"({"eventId":{"$uuid":")" + uuid(1) + R"("},"eventType":"Country","productId":"P1",)"
+      R"("createdAt":{"$date":"2024-07-26T14:41:17Z"},"data":{"country":"FR"}})";
+  const std::string empty_product =
+      R"({"eventId":{"$uuid":")" + uuid(2) + R"("},"eventType":"Country","productId":"",)"
+      R"("region":"EU","createdAt":{"$date":"2024-07-26T14:41:18Z"}})";
+  const std::string text = no_region + "\n" + empty_product + "\n";
+  SECTION("report (the store's default)") {
+    Fixture f;
+    REQUIRE(f.options.validation == event::ValidationMode::kReport);
+    ImportSummary s = f.run(text);
+    CHECK(s.imported == 2);
+    CHECK(s.rejected == 0);
+    RawDb db(f.options.store.path);
+    CHECK(db.integer("SELECT count(*) FROM events WHERE event_id = '" + uuid(1) +
+                     "' AND region = ''") == 1);
+  }
+  SECTION("strict") {
+    Fixture f;
+    f.options.validation = event::ValidationMode::kStrict;
+    ImportSummary s = f.run(text);
+    CHECK(s.imported == 0);
+    CHECK(s.reasons["invalid_event"].count == 2);
+  }
 }
 
 TEST_CASE("pemx import's exit codes: 0 all stored, 3 some rejected, 1 no file, 2 usage",
