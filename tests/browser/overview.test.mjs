@@ -11,7 +11,7 @@ import { withScreenshot } from './lib/browser.mjs';
 import { countryChange, priceUpdate, productId } from './lib/events.mjs';
 import { metricNumber } from './lib/expect.mjs';
 import { usePemx } from './lib/fixture.mjs';
-import { binary, Hopeless, http, sourceDir, waitFor } from './lib/pemx.mjs';
+import { binary, brokers, Hopeless, http, sourceDir, waitFor } from './lib/pemx.mjs';
 
 // Where the events come from: `pemx simulate` when this binary has it, else the demo role's
 // simulator stage when the config has that role, else the test pushes them itself.
@@ -87,6 +87,21 @@ describe(`overview (events from: ${source})`, () => {
           await waitFor('the dead letter count on the page', async () =>
             metricNumber(await page.locator('[data-metric="deadLetters"]').textContent()) >= 1,
           { timeoutMs: 10000, everyMs: 250 });
+
+          // An event the push would refuse (its eventId is no UUID) but the original routed and
+          // stored when it came through Kafka: routed, stored and counted per rule by both the
+          // router and the store (validation = "report"), and the page says so.
+          const loose = { ...priceUpdate(productId('LOOSE'), 1), eventId: 'not-a-uuid' };
+          const produced = spawnSync('kcat', ['-b', brokers(), '-t',
+            `${env.pemx.prefix}-product-event`, '-P', '-k', loose.productId],
+          { input: JSON.stringify(loose), encoding: 'utf8', timeout: 30000 });
+          assert.equal(produced.status, 0, `kcat produced the event: ${produced.stderr}`);
+          const invalid = page.getByRole('table', { name: "Kept despite the push's field rules" });
+          await waitFor('the router and the store count the eventId rule on the page', async () => {
+            const rows = await invalid.locator('tbody > tr[data-reason="eventId"]').evaluateAll(
+              (trs) => trs.map((tr) => tr.cells[0].textContent.trim()));
+            return rows.includes('router') && rows.includes('store');
+          }, { timeoutMs: 20000, everyMs: 250 });
 
           // For the README's picture: a chart with some history (a point every 2 s).
           if (process.env.PEMX_UPDATE_SCREENSHOTS === '1') {
