@@ -208,10 +208,12 @@ std::variant<EventQuery, Answer> parse_history_request(std::string_view query_st
   EventQuery q;
   q.limit = limits.default_limit;
   std::optional<std::string> ids;
+  std::vector<std::string> all_ids;  // every productIds given
   std::vector<FieldError> errors;
   for (const auto& [k, v] : *params) {
     if (k == "productIds") {
       ids = v;
+      all_ids.push_back(v);
     } else if (k == "limit") {
       std::size_t n = 0;
       auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
@@ -235,7 +237,17 @@ std::variant<EventQuery, Answer> parse_history_request(std::string_view query_st
     }
   }
   std::vector<std::string> list = ids ? split_product_ids(*ids) : std::vector<std::string>{};
-  if (!ids) {
+  if (all_ids.size() > 1) {
+    // Express made an array of them and the reference crashed into a 500; searching for one
+    // of them would depend on their order. The value is the array, as express-validator shows.
+    std::string value = "[";
+    for (const auto& v : all_ids) value += (value.size() > 1 ? "," : "") + quote(v);
+    errors.insert(errors.begin(),
+                  {value + "]",
+                   "productIds given more than once: put every id in one comma-separated "
+                   "productIds",
+                   "productIds", "query"});
+  } else if (!ids) {
     // Missing: express-validator leaves out "value". (The reference crashes into a 500 here;
     // this 400 is what it meant.)
     errors.insert(errors.begin(),
