@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <string>
 
 #include "event/event.hpp"
 #include "event/time.hpp"
@@ -21,9 +22,67 @@ using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 void str(Writer& w, std::string_view s) {
   w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
 }
+
+// A double as JavaScript's Number::toString writes it (ECMA-262 6.1.6.1.20), which is how the
+// reference's JSON.stringify wrote every number it produced or echoed: the shortest digits that
+// read back the same, as an integer below 1e21 ("1", not RapidJSON's "1.0"), in plain decimals
+// down to 1e-6, otherwise with an explicit exponent sign ("1e+21"); -0 as "0".
+std::string js_number(double d) {
+  if (d == 0) return "0";
+  char sci[32];
+  // Shortest round-trip digits, as "-d.ddde+XX".
+  auto [end, ec] = std::to_chars(sci, sci + sizeof sci, d, std::chars_format::scientific);
+  const std::string_view text(sci, static_cast<std::size_t>(end - sci));
+  const std::size_t e_at = text.find('e');
+  std::string out = d < 0 ? "-" : "";
+  std::string digits;
+  for (char c : text.substr(d < 0 ? 1 : 0, e_at - (d < 0 ? 1 : 0))) {
+    if (c != '.') digits += c;
+  }
+  int exp = 0;
+  std::string_view e_text = text.substr(e_at + 1);
+  if (e_text.front() == '+') e_text.remove_prefix(1);
+  std::from_chars(e_text.data(), e_text.data() + e_text.size(), exp);
+  const int k = static_cast<int>(digits.size());
+  const int n = exp + 1;  // the value is 0.digits × 10^n
+  if (k <= n && n <= 21) {
+    out += digits;
+    out.append(static_cast<std::size_t>(n - k), '0');
+  } else if (0 < n && n <= 21) {
+    out += digits.substr(0, static_cast<std::size_t>(n));
+    out += '.';
+    out += digits.substr(static_cast<std::size_t>(n));
+  } else if (-6 < n && n <= 0) {
+    out += "0.";
+    out.append(static_cast<std::size_t>(-n), '0');
+    out += digits;
+  } else {
+    out += digits[0];
+    if (k > 1) {
+      out += '.';
+      out += digits.substr(1);
+    }
+    out += n - 1 >= 0 ? "e+" : "e-";
+    out += std::to_string(n - 1 >= 0 ? n - 1 : 1 - n);
+  }
+  return out;
+}
+
+// RapidJSON's writer with JavaScript's doubles (Accept calls the handler's Double by name).
+// Integers that fit 64 bits stay exactly as sent: JSON.parse would round those past 2^53.
+class JsWriter : public Writer {
+ public:
+  using Writer::Writer;
+  bool Double(double d) {
+    const std::string s = js_number(d);
+    return RawValue(s.data(), s.size(), rapidjson::kNumberType);
+  }
+};
+
+// A value as the reference's JSON.stringify wrote it, for what the push produces and echoes.
 std::string to_json(const rapidjson::Value& v) {
   rapidjson::StringBuffer buf;
-  Writer w(buf);
+  JsWriter w(buf);
   v.Accept(w);
   return std::string(buf.GetString(), buf.GetSize());
 }
@@ -149,10 +208,12 @@ std::variant<EventQuery, Answer> parse_history_request(std::string_view query_st
   EventQuery q;
   q.limit = limits.default_limit;
   std::optional<std::string> ids;
+  std::vector<std::string> all_ids;  // every productIds given
   std::vector<FieldError> errors;
   for (const auto& [k, v] : *params) {
     if (k == "productIds") {
       ids = v;
+      all_ids.push_back(v);
     } else if (k == "limit") {
       std::size_t n = 0;
       auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
@@ -176,7 +237,17 @@ std::variant<EventQuery, Answer> parse_history_request(std::string_view query_st
     }
   }
   std::vector<std::string> list = ids ? split_product_ids(*ids) : std::vector<std::string>{};
-  if (!ids) {
+  if (all_ids.size() > 1) {
+    // Express made an array of them and the reference crashed into a 500; searching for one
+    // of them would depend on their order. The value is the array, as express-validator shows.
+    std::string value = "[";
+    for (const auto& v : all_ids) value += (value.size() > 1 ? "," : "") + quote(v);
+    errors.insert(errors.begin(),
+                  {value + "]",
+                   "productIds given more than once: put every id in one comma-separated "
+                   "productIds",
+                   "productIds", "query"});
+  } else if (!ids) {
     // Missing: express-validator leaves out "value". (The reference crashes into a 500 here;
     // this 400 is what it meant.)
     errors.insert(errors.begin(),
@@ -253,7 +324,7 @@ std::variant<std::vector<PushEvent>, Answer> parse_push_request(std::string_view
                                                                 const PushRules& rules) {
   rapidjson::Document d;
   // Full precision: numbers are produced as the reference's JSON.stringify writes them
-  // (the shortest text that reads back the same), never rounded by the parse. The body's
+  // (to_json: the shortest text that reads back the same), never rounded by the parse. The body's
   // own size is the server's max_body_bytes; its depth is an event's plus the body object and
   // the events array.
   const event::JsonLimits body_limits{rules.limits.max_depth + 2, body.size()};

@@ -72,6 +72,7 @@ bool is_iso8601(std::string_view s) {
   if (s[pos] != 'T' && s[pos] != ' ') return false;
   ++pos;
   int hour = 0, minute = 0, second = 0;
+  bool fraction = false;  // a non-zero fraction of a second
   if (!digits(s, pos, 2, hour) || hour > 24) return false;
   if (extended && (pos >= s.size() || s[pos] != ':')) return false;
   if (extended) ++pos;
@@ -83,11 +84,12 @@ bool is_iso8601(std::string_view s) {
     if (pos < s.size() && (s[pos] == '.' || s[pos] == ',')) {
       ++pos;
       std::size_t start = pos;
-      while (pos < s.size() && digit(s[pos])) ++pos;
+      while (pos < s.size() && digit(s[pos])) fraction |= s[pos++] != '0';
       if (pos == start) return false;
     }
   }
-  if (hour == 24 && (minute != 0 || second != 0)) return false;
+  // 24:00 is the end of the day, nothing past it (JS Date refuses "T24:00:00.001" too).
+  if (hour == 24 && (minute != 0 || second != 0 || fraction)) return false;
   if (pos == s.size()) return true;  // local time
   if (s[pos] == 'Z' || s[pos] == 'z') return pos + 1 == s.size();
   if (s[pos] != '+' && s[pos] != '-') return false;

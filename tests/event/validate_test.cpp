@@ -153,6 +153,7 @@ TEST_CASE("is_iso8601 refuses malformed and out-of-range dates", "[unit][validat
                        "1900-02-29",                // divisible by 100, not by 400
                        "2024-04-31", "2024-07-26T25:00", "2024-07-26T24:01",
                        "2024-07-26T24:00:01", "2024-07-26T14:60", "2024-07-26T14:41:61",
+                       "2024-07-26T24:00:00.001Z", "20240726T240000,5",  // past end of day
                        "2024-07-26T14", "2024-07-26T1441",  // extended date, basic time
                        "2024-07-26T14:41:17.",              // fraction without digits
                        "2024-07-26T14:41:17+24:00", "2024-07-26T14:41:17+02:60",

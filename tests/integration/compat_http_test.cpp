@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <rapidjson/document.h>
 
+#include <map>
 #include <set>
 #include <string>
 
@@ -207,6 +208,17 @@ TEST_CASE("compat: the old page's requests answer as the original's did", "[inte
       CHECK(e["partition"].GetInt() >= 0);
       CHECK(e["partition"].GetInt() < 3);
       CHECK(e["offset"].GetInt64() >= 0);
+    }
+    // Each entry names where its event is: the message at that partition and offset is the
+    // event pushed at that place in the request (PUSHA's text push made the third message).
+    std::map<std::pair<std::int32_t, std::int64_t>, std::string> at;
+    for (const auto& m : consume_all(brokers, p + "-product-event", 3, 60s)) {
+      at[{m.partition, m.offset}] = json_field(m.value, "eventId");
+    }
+    const std::string pushed[] = {event_id(2), event_id(3)};
+    for (rapidjson::SizeType i = 0; i < d["events"].Size() && i < 2; ++i) {
+      const auto& e = d["events"][i];
+      CHECK(at[{e["partition"].GetInt(), e["offset"].GetInt64()}] == pushed[i]);
     }
     // Both pushes were produced: the text answer is no less acknowledged.
     auto stored = wait_history(port, "PUSHA,PUSHB,PUSHC", 3, 120s);

@@ -57,6 +57,27 @@ TEST_CASE("a missing productIds is the 400 the reference meant", "[unit][http][c
   }
 }
 
+TEST_CASE("productIds given more than once is a 400 (not the last one silently)",
+          "[unit][http]") {
+  // Express's query parser makes an array of them and the reference crashed into a 500; which
+  // one PEMX searched for depended on their order ("productIds=&productIds=A" found A's events,
+  // "productIds=A&productIds=" answered []).
+  for (const char* qs : {"productIds=&productIds=A", "productIds=A&productIds=",
+                         "productIds=A&limit=5&productIds=B"}) {
+    INFO(qs);
+    Answer a = as_answer(parse_history_request(qs, {}));
+    CHECK(a.status == 400);
+    auto d = parse_json(a.body);
+    REQUIRE(d["errors"].Size() == 1);
+    CHECK(std::string(d["errors"][0]["path"].GetString()) == "productIds");
+    CHECK(std::string(d["errors"][0]["msg"].GetString()).find("more than once") !=
+          std::string::npos);
+    // The value is every one given, as express-validator would show the array.
+    CHECK(d["errors"][0]["value"].IsArray());
+    CHECK(d["errors"][0]["value"].Size() == 2);
+  }
+}
+
 TEST_CASE("a productIds naming no id is the reference's 200 []", "[unit][http][compat]") {
   // What the old page sends when Search is clicked with no chip, and ids all blank.
   for (const char* qs : {"productIds=", "productIds=,%20,", "productIds=%20", "productIds=,,",
@@ -366,6 +387,51 @@ TEST_CASE("push: numbers keep their value (full precision, shortest text)", "[un
   CHECK(out.find("\"newPrice\":123456789.12345679") != std::string::npos);
   CHECK(out.find("\"previousPrice\":7.31") != std::string::npos);
   CHECK(out.find("\"n\":0.1") != std::string::npos);
+}
+
+TEST_CASE("push: numbers are written as the reference's JSON.stringify wrote them",
+          "[unit][http][compat]") {
+  // Each text as sent, and as node writes it: JSON.stringify(JSON.parse(text)). The same in
+  // the echoed "value" of a 400 and in the event produced.
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"1.0", "1"},
+      {"1e2", "100"},
+      {"1E+2", "100"},
+      {"2.50", "2.5"},
+      {"-0.0", "0"},
+      {"123.456e5", "12345600"},
+      {"1e21", "1e+21"},
+      {"999999999999999999999.5", "1e+21"},
+      {"100000000000000000000", "100000000000000000000"},
+      {"123456789012345678901", "123456789012345680000"},
+      {"18446744073709551616", "18446744073709552000"},
+      {"1.7976931348623157e308", "1.7976931348623157e+308"},
+      {"1e-6", "0.000001"},
+      {"1.25e-5", "0.0000125"},
+      {"1e-7", "1e-7"},
+      {"-123.456e-10", "-1.23456e-8"},
+      {"123e-20", "1.23e-18"},
+      {"5e-324", "5e-324"},
+      {"0.1000000000000000055511151231257827", "0.1"},
+      // Integers that fit 64 bits stay as sent (JSON.parse would round those past 2^53).
+      {"-0", "0"},
+      {"9007199254740993", "9007199254740993"},
+      {"-9223372036854775808", "-9223372036854775808"},
+      {"18446744073709551615", "18446744073709551615"},
+  };
+  for (const auto& [sent, js] : cases) {
+    INFO(sent);
+    Answer a = push_answer(R"({"events":)" + sent + "}");
+    CHECK(a.body == R"({"errors":[{"type":"field","value":)" + js +
+                        R"(,"msg":"Events out of the limit, between 1 and 200 events can be )"
+                        R"(pushed at a time","path":"events","location":"body"}]})");
+    std::string e = kValid;
+    e.replace(e.find(R"({"country":"Sweden"})"), 20, R"({"n":[)" + sent + "]}");
+    auto v = parse_push_request(R"({"events":[)" + e + "]}");
+    REQUIRE(std::holds_alternative<std::vector<PushEvent>>(v));
+    CHECK(std::get<std::vector<PushEvent>>(v)[0].value.find(R"("data":{"n":[)" + js + "]}") !=
+          std::string::npos);
+  }
 }
 
 TEST_CASE("the Host guard: a loopback listener answers to loopback names only, unless allowed",
