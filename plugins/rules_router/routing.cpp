@@ -233,10 +233,12 @@ void Router::route(std::string_view value, Decision& out) {
     out.detail = "no rule matches this event";
     return;
   }
-  // Each output carries the event, its key and its type and id as headers: all of it must
-  // fit, or the sink could never produce it.
-  const std::size_t output = value.size() + out.key.size() + out.event_type.size() +
-                             out.event_id.size();
+  // Each output carries the event, its key and its type and id as headers (when they fit a
+  // header): all of it must fit, or the sink could never produce it.
+  const std::size_t output =
+      value.size() + out.key.size() +
+      (fits_id_header(out.event_type) ? out.event_type.size() : 0) +
+      (fits_id_header(out.event_id) ? out.event_id.size() : 0);
   if (output > config_.limits.max_bytes) {
     out.reason = kTooLarge;
     out.detail = "each routed message would be " + std::to_string(output) +

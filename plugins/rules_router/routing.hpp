@@ -84,6 +84,14 @@ struct Decision {
   bool dead_letter() const { return !reason.empty(); }
 };
 
+// The eventId and eventType are copied into the pemx-event-id / pemx-event-type headers only
+// up to this size: a UUID is 36 bytes, and an absurd id (which report mode routes, as the
+// reference did) must not double the message it rides on.
+inline constexpr std::size_t kMaxIdHeaderBytes = 1024;
+inline bool fits_id_header(std::string_view value) {
+  return !value.empty() && value.size() <= kMaxIdHeaderBytes;
+}
+
 // Checks a config for rules that cannot work; one message per problem.
 std::vector<std::string> check_routing(const RoutingConfig& config);
 

@@ -107,8 +107,8 @@ class RulesRouter final : public Stage {
     rec.event_id = d.event_id;
     rec.event_type = d.event_type;
     char number[24];
-    if (!d.event_type.empty()) header(rec, n, "pemx-event-type", d.event_type);
-    if (!d.event_id.empty()) header(rec, n, "pemx-event-id", d.event_id);
+    if (fits_id_header(d.event_type)) header(rec, n, "pemx-event-type", d.event_type);
+    if (fits_id_header(d.event_id)) header(rec, n, "pemx-event-id", d.event_id);
     header(rec, n, "pemx-source-topic", rec.topic);
     header(rec, n, "pemx-source-partition",
            std::string_view(number, std::to_chars(number, number + sizeof number, rec.partition).ptr - number));

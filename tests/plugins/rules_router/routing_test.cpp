@@ -320,6 +320,21 @@ TEST_CASE("an event whose routed message would be too large is event_too_large",
   CHECK_FALSE(Router(config).route(e).dead_letter());
 }
 
+TEST_CASE("report mode routes an event with a 600 KB eventId: the id is no header, so the "
+          "message is not doubled", "[unit][routing]") {
+  RoutingConfig config = reference_config();
+  REQUIRE(config.validation == event::ValidationMode::kReport);
+  std::string e = event("Country", "US", "{}");
+  e.replace(e.find("\"eventId\":\"") + 11, 36, std::string(600'000, 'i'));
+  REQUIRE(e.size() < config.limits.max_bytes);
+  REQUIRE(e.size() * 2 > config.limits.max_bytes);
+  Decision d = Router(config).route(e);
+  CHECK_FALSE(d.dead_letter());
+  CHECK(d.event_id.size() == 600'000);
+  CHECK_FALSE(fits_id_header(d.event_id));
+  CHECK(fits_id_header(std::string(36, 'a')));
+}
+
 TEST_CASE("an event with a duplicate key is duplicate_key, at any level", "[unit][routing]") {
   Router router(reference_config());
   // RapidJSON finds the first "eventType", JSON.parse keeps the last: refused either way.
