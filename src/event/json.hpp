@@ -174,6 +174,12 @@ JsonError parse_bounded(
     rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(memory);
     result = reader.template Parse<kFlags | rapidjson::kParseIterativeFlag |
                                    rapidjson::kParseNumbersAsStringsFlag>(in, limited);
+    // RapidJSON's memory stream answers '\0' at its end, so it takes a NUL byte after the
+    // value for the end of the text and ignores whatever follows: refuse it here.
+    if ((kFlags & rapidjson::kParseStopWhenDoneFlag) == 0 && !result.IsError() &&
+        in.Tell() != text.size()) {
+      result.Set(rapidjson::kParseErrorDocumentRootNotSingular, in.Tell());
+    }
     too_deep = limited.too_deep();
     too_big = limited.number_too_big();
     surrogate = limited.surrogate();

@@ -103,6 +103,13 @@ TEST_CASE("syntax errors say where, and the reason codes are stable", "[unit][ev
   CHECK_THAT(e.detail, Contains("at byte 7"));
   CHECK(parse("{\"a\":\"\xff\"}").problem == JsonProblem::kSyntax);  // invalid UTF-8
   CHECK(parse(R"({"a":1} {"b":2})").problem == JsonProblem::kSyntax);
+  // A raw NUL byte ends nothing: what follows it is not skipped (it would be routed as is).
+  using namespace std::string_literals;
+  e = parse("{\"a\":1}\0{\"b\":2}"s);
+  CHECK(e.problem == JsonProblem::kSyntax);
+  CHECK_THAT(e.detail, Contains("at byte 7"));
+  CHECK(parse("{\"a\":1} \0"s).problem == JsonProblem::kSyntax);
+  CHECK(parse("\0{\"a\":1}"s).problem == JsonProblem::kSyntax);
 
   CHECK(reason_code(JsonProblem::kSyntax) == "invalid_json");
   CHECK(reason_code(JsonProblem::kTooDeep) == "nesting_too_deep");
