@@ -278,9 +278,12 @@ class KafkaSink final : public Stage {
     }
     rec->sent_at = Clock::now();
     // No copy: the record outlives the message (it is freed only after its last report).
+    // An empty out_key (an event without a string productId) is no key at all, as the
+    // reference produced: the partitioner then spreads such events over the partitions,
+    // where an empty key would hash them all onto one.
     rd_kafka_resp_err_t err = rd_kafka_producev(
         producer_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(0),
-        RD_KAFKA_V_KEY(rec->out_key.data(), rec->out_key.size()),
+        RD_KAFKA_V_KEY(rec->out_key.empty() ? nullptr : rec->out_key.data(), rec->out_key.size()),
         RD_KAFKA_V_VALUE(rec->value.data(), rec->value.size()), RD_KAFKA_V_HEADERS(headers),
         RD_KAFKA_V_OPAQUE(attempt != nullptr ? tag(attempt) : static_cast<void*>(rec)),
         RD_KAFKA_V_END);

@@ -165,6 +165,7 @@ std::vector<Message> consume_all(const std::string& brokers, const std::string& 
       msg.topic = topic;
       msg.partition = m->partition;
       msg.offset = m->offset;
+      msg.has_key = m->key != nullptr;
       if (m->key) msg.key.assign(static_cast<const char*>(m->key), m->key_len);
       if (m->payload) msg.value.assign(static_cast<const char*>(m->payload), m->len);
       rd_kafka_headers_t* hdrs = nullptr;

@@ -19,6 +19,7 @@ struct Message {
   std::string topic;
   std::int32_t partition = -1;
   std::int64_t offset = -1;
+  bool has_key = false;  // false: a null key (an empty one is a key)
   std::string key;
   std::string value;
   std::map<std::string, std::string> headers;
