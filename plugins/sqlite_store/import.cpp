@@ -184,6 +184,12 @@ int run_import(const std::vector<std::string>& operands, std::istream& in, std::
   std::istream* source = &in;
   std::string name = "stdin";
   if (file != "-") {
+    // A directory opens like a file and fails only at the first read: refuse it before the
+    // store file is opened (and created).
+    if (std::error_code ec; std::filesystem::is_directory(file, ec)) {
+      err << "pemx import: " << file << " is a directory; pass the file mongoexport wrote\n";
+      return kImportFailed;
+    }
     stream.open(file, std::ios::binary);
     if (!stream) {
       err << "pemx import: cannot open " << file << ": " << std::strerror(errno)

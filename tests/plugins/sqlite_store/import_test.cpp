@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -174,6 +175,18 @@ TEST_CASE("pemx import's exit codes: 0 all stored, 3 some rejected, 1 no file, 2
   CHECK_THAT(err.str(), Contains("cannot open") && Contains("missing.json"));
   CHECK(run_import({}, no_input, err, options) == 2);
   CHECK(run_import({file, file}, no_input, err, options) == 2);
+}
+
+TEST_CASE("pemx import refuses a directory as FILE before it opens (and creates) the store",
+          "[unit][sqlite_store][import]") {
+  TempDir dir;
+  ImportOptions options;
+  options.store.path = dir.file("events.db");
+  std::istringstream no_input;
+  std::ostringstream err;
+  CHECK(run_import({dir.file("")}, no_input, err, options) == kImportFailed);
+  CHECK_THAT(err.str(), Contains("is a directory"));
+  CHECK_FALSE(std::filesystem::exists(options.store.path));
 }
 
 }  // namespace
