@@ -1,7 +1,6 @@
 #include "import/extended_json.hpp"
 
 #include <charconv>
-#include <cstdio>
 #include <cmath>
 #include <limits>
 
@@ -59,20 +58,6 @@ std::optional<Int> whole_integer(std::string_view s) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
   return v;
-}
-
-// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-void civil_from_days(std::int64_t z, std::int64_t& y, unsigned& m, unsigned& d) {
-  z += 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const unsigned doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  y = static_cast<std::int64_t>(yoe) + era * 400;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  d = doy - (153 * mp + 2) / 5 + 1;
-  m = mp < 10 ? mp + 3 : mp - 9;
-  y += m <= 2;
 }
 
 class Converter {
@@ -407,24 +392,7 @@ std::optional<std::string> format_utc_ms(std::int64_t epoch_ms) {
   constexpr std::int64_t kMin = -62167219200000;  // 0000-01-01T00:00:00.000Z
   constexpr std::int64_t kMax = 253402300799999;  // 9999-12-31T23:59:59.999Z
   if (epoch_ms < kMin || epoch_ms > kMax) return std::nullopt;
-  constexpr std::int64_t kDay = 86'400'000;
-  std::int64_t days = epoch_ms / kDay;
-  std::int64_t rest = epoch_ms % kDay;
-  if (rest < 0) {
-    rest += kDay;
-    --days;
-  }
-  std::int64_t year = 0;
-  unsigned month = 0, day = 0;
-  civil_from_days(days, year, month, day);
-  char buf[32];
-  const auto ms = static_cast<int>(rest % 1000);
-  const auto s = static_cast<int>(rest / 1000 % 60);
-  const auto min = static_cast<int>(rest / 60'000 % 60);
-  const auto h = static_cast<int>(rest / 3'600'000);
-  int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
-                        static_cast<int>(year), month, day, h, min, s, ms);
-  return std::string(buf, static_cast<std::size_t>(n));
+  return event::epoch_ms_to_iso8601(epoch_ms);  // the history's own form of an instant
 }
 
 }  // namespace pemx::import
