@@ -17,7 +17,7 @@
 //                                      -> "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC, years 0000..9999)
 //      {"$numberInt":"…"}, {"$numberLong":"…"}   -> the integer
 //      {"$numberDouble":"…"}, {"$numberDecimal":"…"} -> the number (nearest double when it is
-//                                      not an integer); Infinity, -Infinity, NaN are refused
+//                                      not a 64-bit integer); Infinity, -Infinity, NaN refused
 //      {"$oid":"24 hex digits"}        -> the hex string (lowercase)
 //  - refuses every other object with a `$` key (named in the detail), binary data of any
 //    subtype but 04 (subtype 03, the legacy UUID, has a driver-dependent byte order), and a
