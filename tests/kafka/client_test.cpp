@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <librdkafka/rdkafka.h>
 #include <rapidjson/document.h>
 
 #include <chrono>
@@ -119,4 +120,29 @@ TEST_CASE("a cluster that does not answer is a readiness problem and one warning
     if (line.find("the Kafka cluster does not answer") != std::string::npos) ++warnings;
   }
   CHECK(warnings == 1);
+}
+
+namespace {
+// The partitioner a producer conf from make_producer_conf ends up with.
+std::string partitioner_of(const kafka::KafkaConfig& common, const kafka::Properties& own) {
+  auto conf = kafka::make_producer_conf(common, own);
+  REQUIRE(conf.ok());
+  char value[64];
+  size_t size = sizeof value;
+  REQUIRE(rd_kafka_conf_get(conf.value().get(), "partitioner", value, &size) == RD_KAFKA_CONF_OK);
+  return value;
+}
+}  // namespace
+
+TEST_CASE("producers use murmur2_random unless [kafka] properties or the stage's own set one",
+          "[unit][kafka]") {
+  kafka::KafkaConfig k;
+  k.brokers = "127.0.0.1:1";
+  CHECK(partitioner_of(k, {}) == "murmur2_random");
+  CHECK(partitioner_of(k, {{"acks", "all"}}) == "murmur2_random");
+  kafka::KafkaConfig mine = k;
+  mine.properties = {{"partitioner", "consistent"}};
+  CHECK(partitioner_of(mine, {}) == "consistent");
+  CHECK(partitioner_of(k, {{"partitioner", "fnv1a_random"}}) == "fnv1a_random");
+  CHECK(partitioner_of(mine, {{"partitioner", "fnv1a_random"}}) == "fnv1a_random");
 }
