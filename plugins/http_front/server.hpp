@@ -19,6 +19,10 @@
 // EMFILE, ENFILE) is retried after a back-off on the acceptor's strand, 10 ms doubling to 1 s
 // while it keeps failing, and logged at most once a second with the number of lines suppressed.
 //
+// The parts, one job per file: the listener (listener.cpp), a connection (session.hpp), the
+// guards (guards.hpp), the route table (routes.hpp, api_routes.cpp), the handlers (handlers.hpp)
+// and the live stream (live_stream.hpp); what they share is Server::Impl (server_impl.hpp).
+//
 // Shutdown: stop_accepting() closes the acceptor and makes sessions answer with
 // "Connection: close" (idle ones are closed); drain() waits for sessions to end; stop()
 // cancels what is left and joins the threads.
@@ -31,6 +35,7 @@
 #include <vector>
 
 #include "http_front/api.hpp"
+#include "http_front/guards.hpp"  // host_allowed, token_allowed: users of the server check them too
 #include "pemx/activity.hpp"
 #include "pemx/event_store.hpp"
 #include "pemx/log.hpp"
@@ -95,14 +100,5 @@ constexpr std::uint64_t kReservedFds = 128;
 // limit `nofile` is below max_connections + kReservedFds (then nofile - kReservedFds, but at
 // least half of nofile and at least 1).
 std::size_t connection_cap(std::size_t max_connections, std::uint64_t nofile);
-
-// The DNS-rebinding guard: may a request with this Host header be served? A loopback listener
-// answers to localhost, 127.x.x.x and ::1 (any port) and to `allowed` ("*": anything); any other
-// listener to anything when `allowed` is empty, else to its own address and `allowed`.
-bool host_allowed(std::string_view host_header, const std::string& listen_host,
-                  const std::vector<std::string>& allowed);
-
-// Constant-time comparison of a presented token with the configured ones.
-bool token_allowed(const std::vector<std::string>& tokens, std::string_view authorization);
 
 }  // namespace pemx::http_front

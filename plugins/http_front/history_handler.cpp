@@ -1,0 +1,43 @@
+// GET /event: the history, as the reference answered it (api.hpp parses and answers).
+#include "http_front/handlers.hpp"
+#include "http_front/session.hpp"
+
+namespace pemx::http_front::handlers {
+
+namespace {
+constexpr std::size_t kInlineMaxIds = 10;  // history queries small enough to run inline
+constexpr std::size_t kInlineMaxLimit = 1000;
+}  // namespace
+
+void history(Session& s) {
+  auto& server = s.server();
+  const std::string_view path = s.path();
+  const std::string_view query = s.query();
+  if (!valid_utf8(query)) return s.send(error_answer(400, "the query string is not valid UTF-8"));
+  auto parsed = parse_history_request(query, server.settings.history);
+  if (auto* a = std::get_if<Answer>(&parsed)) return s.send(std::move(*a));
+  if (!server.reader) {
+    return s.send(error_answer(503, "this role has no event store; ask the web role"));
+  }
+  EventQuery q = std::get<EventQuery>(std::move(parsed));
+  auto answer = [](const Result<EventPage>& page, std::string_view p, std::string_view qs) {
+    if (!page) {
+      int status = page.error().code == "bad_cursor" ? 400 : 500;
+      return error_answer(status, page.error().message);
+    }
+    return history_answer(page.value(), p, qs);
+  };
+  // A small query runs here, on the I/O thread, when a reader connection is free at once:
+  // on the mapped, cached store it is CPU work of well under a millisecond, and a hand-off
+  // between threads cost more than that (bench/run_history.sh). Anything larger, or when
+  // every connection is busy, goes to the query pool, so it never stalls this thread's
+  // other connections.
+  if (server.settings.inline_queries && q.product_ids.size() <= kInlineMaxIds &&
+      q.limit <= kInlineMaxLimit) {
+    if (auto page = server.reader->try_query(q)) return s.send(answer(*page, path, query));
+  }
+  s.offload([&server, q = std::move(q), answer, p = std::string(path),
+             qs = std::string(query)]() { return answer(server.reader->query(q), p, qs); });
+}
+
+}  // namespace pemx::http_front::handlers

@@ -1,0 +1,101 @@
+#pragma once
+// What the listener, the sessions, the live streams and the handlers share: the settings and
+// the objects the server was given, the io_context and the query pool, the open connections and
+// the acceptor's state. Owned by Server; every session and stream holds a reference to it and
+// ends before it is destroyed (Server::stop joins the threads first).
+//
+// Threads: the acceptor's state is touched only on the acceptor's strand (listener.cpp); the
+// sets of sessions and streams under sessions_mutex; the atomics from anywhere.
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "http_front/overview.hpp"
+#include "http_front/server.hpp"
+
+namespace pemx::http_front {
+
+class Session;
+class LiveStream;
+
+// After a failed accept (out of descriptors) the listener waits before trying again: the
+// pending connection stays in the backlog, so an immediate retry fails at once, forever.
+constexpr auto kAcceptBackoffFirst = std::chrono::milliseconds(10);
+constexpr auto kAcceptBackoffMax = std::chrono::milliseconds(1000);
+constexpr auto kSampleEvery = std::chrono::seconds(2);
+
+struct Server::Impl {
+  Impl(ServerSettings s, Logger l, Metrics& m, std::shared_ptr<EventReader> r, Pusher* p,
+       Activity* a);
+
+  ServerSettings settings;
+  Logger log;
+  Metrics& metrics;
+  std::shared_ptr<EventReader> reader;
+  Pusher* pusher;
+  Activity* activity;
+  Overview overview;
+  // Declared before the io_context: handlers it destroys last may still end sessions.
+  std::atomic<bool> stopping{false};
+  std::atomic<int> sessions{0};
+  std::atomic<std::size_t> stream_count{0};
+  std::mutex sessions_mutex;
+  std::set<std::weak_ptr<Session>, std::owner_less<std::weak_ptr<Session>>> live;
+  std::set<std::weak_ptr<LiveStream>, std::owner_less<std::weak_ptr<LiveStream>>> streams;
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::acceptor acceptor;
+  // The acceptor's state, touched only on its strand: a back-off timer after a failed accept,
+  // the next back-off, whether it waits for a connection to end (max_connections reached),
+  // whether an eviction is under way, and the limits on its warnings.
+  boost::asio::steady_timer accept_retry;
+  boost::asio::steady_timer sampler;  // on its own strand: stop_accepting cancels it from elsewhere
+  boost::asio::thread_pool queries;  // readiness probes, and the store queries not run inline
+  std::vector<std::thread> threads;
+  std::uint16_t port = 0;
+  std::size_t max_connections;  // the cap applied: settings.max_connections or less (start())
+  std::chrono::milliseconds accept_backoff = kAcceptBackoffFirst;
+  bool accept_paused = false;
+  bool evicting = false;
+  // Set (by the acceptor) while a connection waits at the cap and no open one is idle: the next
+  // session to become idle tells the acceptor, which then makes room (any thread reads it).
+  std::atomic<bool> waiting_for_idle{false};
+  RateLimit accept_warnings{1};
+  RateLimit pause_warnings{1};
+  RateLimit evict_warnings{1};
+  Counter& accept_errors;
+  Counter& accept_pauses;
+  Counter& evicted;
+
+  // The listener (listener.cpp).
+  void accept();
+  void make_room();
+  void accept_failed(const boost::system::error_code& ec);
+  // On the acceptor's strand: resume a paused listener (it looks at the cap again).
+  void resume();
+  // A session became idle (its strand): if a connection waits at the cap for one, make room.
+  void session_idle();
+  // The outcome of an eviction (the victim's strand). Closed: its session ends and
+  // connection_ended() resumes the listener. Not closed (a request arrived meanwhile): look
+  // again.
+  void eviction_done(bool closed);
+  // A Session or LiveStream ended (any thread): one connection less, and the acceptor, which
+  // may be waiting for a free slot, looks again on its strand.
+  void connection_ended();
+
+  // The overview's sampler (server.cpp): every kSampleEvery on its timer.
+  void sample();
+  // One answered request, in pemx_http_requests_total and pemx_http_request_seconds.
+  void count(const std::string& route, int status, double seconds);
+};
+
+}  // namespace pemx::http_front

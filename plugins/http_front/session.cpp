@@ -1,0 +1,166 @@
+#include "http_front/session.hpp"
+
+#include <boost/asio/dispatch.hpp>
+
+#include "http_front/routes.hpp"
+
+namespace pemx::http_front {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+constexpr std::size_t kReadAhead = 64 * 1024;  // a session's read buffer beyond max_header_bytes
+
+Session::Session(tcp::socket&& socket, Server::Impl& server)
+    : stream_(std::move(socket)), executor_(stream_.get_executor()), server_(server),
+      buffer_(server.settings.max_header_bytes + kReadAhead) {
+  server_.sessions.fetch_add(1);
+}
+
+Session::~Session() { server_.connection_ended(); }
+
+void Session::run() {
+  net::dispatch(stream_.get_executor(),
+                beast::bind_front_handler(&Session::do_read, shared_from_this()));
+}
+
+void Session::evict(std::int64_t since) {
+  net::post(executor_, [self = shared_from_this(), since] {
+    const bool close = self->idle_ && !self->handed_over_ && self->idle_since_.load() == since;
+    if (close) {
+      beast::error_code ec;
+      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+      self->stream_.socket().close(ec);
+    }
+    self->server_.eviction_done(close);
+  });
+}
+
+void Session::close_if_idle() {
+  net::post(executor_, [self = shared_from_this()] {
+    beast::error_code ec;
+    if (self->idle_ && !self->handed_over_) self->stream_.socket().close(ec);
+  });
+}
+
+void Session::cancel() {
+  net::post(executor_, [self = shared_from_this()] {
+    if (self->handed_over_) return;
+    beast::error_code ec;
+    self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    self->stream_.socket().close(ec);
+  });
+}
+
+void Session::do_read() {
+  if (server_.stopping.load()) {
+    do_close();
+    return;
+  }
+  parser_.emplace(RequestLimits{server_.settings.max_header_bytes,
+                                server_.settings.max_header_fields,
+                                server_.settings.max_body_bytes});
+  idle_ = true;
+  idle_since_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        std::chrono::steady_clock::now().time_since_epoch())
+                        .count());
+  server_.session_idle();
+  stream_.expires_after(server_.settings.idle_timeout);
+  http::async_read(stream_, buffer_, *parser_,
+                   beast::bind_front_handler(&Session::on_read, shared_from_this()));
+}
+
+void Session::on_read(beast::error_code ec, std::size_t) {
+  idle_ = false;
+  idle_since_.store(0);
+  if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
+      ec == beast::error::timeout || ec == net::error::connection_reset ||
+      ec == net::error::bad_descriptor) {
+    do_close();
+    return;
+  }
+  started_ = std::chrono::steady_clock::now();
+  if (ec) {
+    // A malformed or oversized request, or one whose framing is ambiguous (RequestParser):
+    // answer it with "Connection: close", then close. Nothing after it on this connection
+    // is read, so bytes smuggled behind it never run as a request (RFC 9112 6.1, 6.3).
+    route_ = "invalid";
+    keep_alive_ = false;
+    send(error_answer(error_status(ec), error_message(ec)), "application/json", false);
+    return;
+  }
+  handle(parser_->release());
+}
+
+void Session::handle(Request&& req) {
+  req_ = std::move(req);
+  keep_alive_ = req_.keep_alive() && !server_.stopping.load();
+  std::string_view target(req_.target().data(), req_.target().size());
+  auto qpos = target.find('?');
+  path_ = target.substr(0, qpos);
+  query_ = qpos == std::string_view::npos ? "" : target.substr(qpos + 1);
+
+  // A page on another site whose name resolves to this address (DNS rebinding) must not
+  // reach the API: its requests carry that site's name in Host.
+  auto host = req_[http::field::host];
+  if (!host_allowed(std::string_view(host.data(), host.size()), server_.settings.host,
+                    server_.settings.allowed_hosts)) {
+    route_ = "invalid";
+    return send(error_answer(421, "Host \"" + std::string(host.substr(0, 200)) +
+                                      "\" is not served here; list it in allowed_hosts"));
+  }
+  // HEAD is routed like GET; send() answers it with GET's status and headers and no body.
+  RouteMatch match = match_route(api_routes(), req_.method(), path_);
+  route_ = match.name;
+  if (match.route == nullptr) return send(std::move(match.answer));
+  match.route->handler(*this);
+}
+
+// A response to HEAD carries GET's status and headers, Content-Length included, and no body
+// (RFC 9110 9.3.2): the client reads no body after it, so one sent would break the next
+// response on the connection.
+// content_type: the answer's own (Answer::content_type) when it has one.
+void Session::send(Answer a, std::string_view content_type, bool have_request) {
+  if (!a.content_type.empty()) content_type = a.content_type;
+  const auto status = static_cast<http::status>(a.status);
+  const unsigned version = have_request ? req_.version() : 11;
+  if (have_request && req_.method() == http::verb::head) {
+    auto res = std::make_shared<http::response<http::empty_body>>(status, version);
+    set_headers(*res, a, content_type, have_request);
+    res->content_length(a.body.size());
+    return write(std::move(res), a.status);
+  }
+  auto res = std::make_shared<http::response<http::string_body>>(status, version);
+  set_headers(*res, a, content_type, have_request);
+  res->body() = std::move(a.body);
+  res->prepare_payload();
+  write(std::move(res), a.status);
+}
+
+void Session::on_write(beast::error_code ec, bool keep_alive) {
+  if (ec || !keep_alive) {
+    do_close();
+    return;
+  }
+  do_read();
+}
+
+void Session::do_close() {
+  if (handed_over_) return;
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+double Session::elapsed() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+}
+
+beast::tcp_stream Session::hand_over() {
+  server_.count(route_, 200, elapsed());
+  handed_over_ = true;
+  return std::move(stream_);
+}
+
+}  // namespace pemx::http_front

@@ -1,0 +1,162 @@
+#pragma once
+// One HTTP connection, after the Beast examples: enable_shared_from_this, do_x/on_x pairs, its
+// own strand, expires_after before every read and write, header and body limits on every read
+// (RequestParser), keep-alive until the server stops. It reads a request, checks its Host
+// (guards.hpp), finds its route (routes.hpp) and runs the route's handler, which answers through
+// the public members below, at once or later from another thread (answer_later posts back to the
+// strand). /api/live takes the connection over (hand_over) and the session ends.
+//
+// Threads: everything runs on the session's strand, except evict, close_if_idle and cancel
+// (any thread: they post to the strand) and idle_since (an atomic, read by the acceptor).
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "http_front/api.hpp"
+#include "http_front/guards.hpp"
+#include "http_front/request_parser.hpp"
+#include "http_front/server_impl.hpp"
+
+namespace pemx::http_front {
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  using Request = boost::beast::http::request<boost::beast::http::string_body>;
+
+  Session(boost::asio::ip::tcp::socket&& socket, Server::Impl& server);
+  ~Session();
+
+  void run();
+  // Since when (steady clock, ns) the session has been waiting for, or reading, a request; 0
+  // while it handles one (a handler runs or a response is written) or was handed over.
+  // Read by the acceptor under sessions_mutex to choose whom to evict.
+  std::int64_t idle_since() const { return idle_since_.load(); }
+  // From the acceptor at max_connections: close the connection if it has been idle since
+  // `since` (nothing arrived that became a request meanwhile), then report the outcome.
+  void evict(std::int64_t since);
+  // From another thread: close the connection if it is waiting for a request.
+  void close_if_idle();
+  void cancel();
+
+  // --- for handlers, on the strand ---
+  Server::Impl& server() { return server_; }
+  const Request& request() const { return req_; }
+  std::string_view path() const { return path_; }    // the target before '?'
+  std::string_view query() const { return query_; }  // after it, not decoded
+  // Answers the request (HEAD: GET's status and headers, no body). content_type: unless the
+  // answer has its own (Answer::content_type).
+  void send(Answer a, std::string_view content_type = "application/json") {
+    send(std::move(a), content_type, true);
+  }
+  // Answers on the session's strand, from another thread.
+  static void answer_later(const std::shared_ptr<Session>& self, Answer a) {
+    boost::asio::post(self->stream_.get_executor(), [self, a = std::move(a)]() mutable {
+      self->send(std::move(a), "application/json", true);
+    });
+  }
+  // Runs work (returning an Answer) on the query pool, then answers on this session's strand.
+  template <class Work>
+  void offload(Work work) {
+    boost::asio::post(server_.queries,
+                      [self = shared_from_this(), work = std::move(work)]() mutable {
+                        answer_later(self, work());
+                      });
+  }
+  // The CORS headers of an answer to this request, when its Origin is allowed (guards.hpp).
+  template <class Message>
+  void add_cors(Message& res) {
+    namespace http = boost::beast::http;
+    auto origin = req_[http::field::origin];
+    auto allow = cors_allow_origin(std::string_view(origin.data(), origin.size()),
+                                   server_.settings.cors_origins);
+    if (!allow) return;
+    res.set(http::field::access_control_allow_origin,
+            boost::beast::string_view(allow->data(), allow->size()));
+    // Added to a Vary the answer already has (the push's "Prefer").
+    auto vary = res[http::field::vary];
+    res.set(http::field::vary,
+            vary.empty() ? std::string("Origin") : std::string(vary) + ", Origin");
+    res.set(http::field::access_control_allow_methods, to_beast(kCorsAllowMethods));
+    res.set(http::field::access_control_allow_headers, to_beast(kCorsAllowHeaders));
+    res.set(http::field::access_control_expose_headers, to_beast(kCorsExposeHeaders));
+    res.set(http::field::access_control_max_age, to_beast(kCorsMaxAge));
+  }
+  // Writes a header-only response and closes the connection after it (HEAD /api/live).
+  void send_header_and_close(
+      std::shared_ptr<boost::beast::http::response<boost::beast::http::empty_body>> res) {
+    keep_alive_ = false;
+    write(std::move(res), 200);
+  }
+  // Counts the request as answered 200 and gives its connection away (to a LiveStream); the
+  // session then ends without touching the socket again.
+  boost::beast::tcp_stream hand_over();
+
+ private:
+  static boost::beast::string_view to_beast(std::string_view s) { return {s.data(), s.size()}; }
+
+  void do_read();
+  void on_read(boost::beast::error_code ec, std::size_t);
+  void handle(Request&& req);
+  void send(Answer a, std::string_view content_type, bool have_request);
+  template <class Message>
+  void set_headers(Message& res, const Answer& a, std::string_view content_type,
+                   bool have_request);
+  template <class Message>
+  void write(std::shared_ptr<Message> res, int status);
+  void on_write(boost::beast::error_code ec, bool keep_alive);
+  void do_close();
+  double elapsed() const;
+
+  boost::beast::tcp_stream stream_;
+  boost::beast::tcp_stream::executor_type executor_;  // the strand; outlives a handed-over stream_
+  Server::Impl& server_;
+  // Bounded: a chunk-size line or a trailer section that never ends cannot grow it past
+  // max_header_bytes plus one read (buffer_overflow, answered 400). Body bytes are moved into
+  // the request as they arrive, and a header section is bounded by RequestParser.
+  boost::beast::flat_buffer buffer_;
+  std::optional<RequestParser> parser_;
+  Request req_;
+  std::string_view path_;   // into req_'s target
+  std::string_view query_;
+  std::string route_ = "other";
+  bool keep_alive_ = false;
+  // Waiting for a request or reading one (a partial header or body included): no handler runs
+  // and no response is being written. Such a connection may be evicted at max_connections.
+  bool idle_ = false;
+  std::atomic<std::int64_t> idle_since_{0};
+  bool handed_over_ = false;  // the connection became a LiveStream
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+};
+
+template <class Message>
+void Session::set_headers(Message& res, const Answer& a, std::string_view content_type,
+                          bool have_request) {
+  namespace http = boost::beast::http;
+  res.set(http::field::server, "pemx");
+  if (!a.body.empty()) res.set(http::field::content_type, to_beast(content_type));
+  res.set(http::field::cache_control, "no-store");
+  res.set("X-Content-Type-Options", "nosniff");
+  for (const auto& [k, v] : a.headers) res.set(k, v);
+  if (have_request) add_cors(res);
+}
+
+template <class Message>
+void Session::write(std::shared_ptr<Message> res, int status) {
+  res->keep_alive(keep_alive_ && !server_.stopping.load());
+  server_.count(route_, status, elapsed());
+  stream_.expires_after(server_.settings.idle_timeout);
+  boost::beast::http::async_write(
+      stream_, *res, [self = shared_from_this(), res](boost::beast::error_code ec, std::size_t) {
+        self->on_write(ec, res->keep_alive());
+      });
+}
+
+}  // namespace pemx::http_front
