@@ -28,8 +28,8 @@ bool host_allowed(std::string_view host_header, const std::string& listen_host,
   if (name.front() == '[') {
     name = name.substr(1, name.find(']') == std::string_view::npos ? name.size() - 1
                                                                      : name.find(']') - 1);
-  } else if (auto colon = name.find(':');
-             colon != std::string_view::npos && name.find(':', colon + 1) == std::string_view::npos) {
+  } else if (auto colon = name.find(':'); colon != std::string_view::npos &&
+                                            name.find(':', colon + 1) == std::string_view::npos) {
     name = name.substr(0, colon);
   }
   // Host names are case-insensitive.

@@ -67,7 +67,8 @@ TEST_CASE("routes: another method is a 405 with Allow, or a 404 where the route 
   CHECK(p.name == "other");
 }
 
-TEST_CASE("routes: an unknown path is a 404 naming it (at most 200 bytes)", "[unit][http][routes]") {
+TEST_CASE("routes: an unknown path is a 404 naming it (at most 200 bytes)",
+          "[unit][http][routes]") {
   auto m = match_route(kTable, http::verb::get, "/nothing");
   CHECK(m.route == nullptr);
   CHECK(m.name == "other");
