@@ -1,5 +1,6 @@
-// LatencyHistogram (src/sim/latency.*): percentiles within 1/64 above the truth, exact max.
-#include "sim/latency.hpp"
+// LatencyHistogram (src/tools/simulate/latency.*): percentiles within 1/64 above the truth, exact
+// max.
+#include "tools/simulate/latency.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,7 +1,8 @@
 #pragma once
 // `pemx simulate`: reference-shaped random events at a paced rate into the role's input topic
 // (or through a running pemx's POST /event), and with --watch a check of where they arrive.
-// main() parses the options (sim/options.hpp), loads the config, and calls simulate().
+// tools::simulate (src/tools/simulate_command.cpp) parses the options (options.hpp), loads the
+// config, and calls simulate().
 //
 // Threads: simulate() runs on main's thread: it paces, generates, routes (for --watch),
 // sends, serves the producer's delivery reports and prints progress. The Watcher has one
@@ -15,8 +16,8 @@
 #include <vector>
 
 #include "core/config.hpp"
-#include "sim/options.hpp"
-#include "sim/tracker.hpp"
+#include "tools/simulate/options.hpp"
+#include "tools/simulate/tracker.hpp"
 
 namespace pemx::sim {
 

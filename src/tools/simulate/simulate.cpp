@@ -1,4 +1,4 @@
-#include "sim/simulate.hpp"
+#include "tools/simulate/simulate.hpp"
 
 #include <unistd.h>
 
@@ -19,11 +19,11 @@
 #include "core/retry.hpp"
 #include "core/supervisor.hpp"
 #include "sim/event_generator.hpp"
-#include "sim/expected_topics.hpp"
-#include "sim/http_push.hpp"
 #include "sim/pacer.hpp"
 #include "sim/producer.hpp"
-#include "sim/watcher.hpp"
+#include "tools/simulate/expected_topics.hpp"
+#include "tools/simulate/http_push.hpp"
+#include "tools/simulate/watcher.hpp"
 
 namespace pemx::sim {
 

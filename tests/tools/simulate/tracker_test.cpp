@@ -1,6 +1,6 @@
-// Tracker (src/sim/tracker.*): the --watch bookkeeping of arrivals, duplicates, unexpected
-// topics, failures, missing events and the memory cap.
-#include "sim/tracker.hpp"
+// Tracker (src/tools/simulate/tracker.*): the --watch bookkeeping of arrivals, duplicates,
+// unexpected topics, failures, missing events and the memory cap.
+#include "tools/simulate/tracker.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include "sim/options.hpp"
+#include "tools/simulate/options.hpp"
 
 #include <charconv>
 #include <cmath>

@@ -1,6 +1,6 @@
 // The pure parts of `pemx simulate` around the network: the routing it expects (the role's
 // own router, through its route tool), the input topic, the --via URL, and the summary.
-#include "sim/simulate.hpp"
+#include "tools/simulate/simulate.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -8,9 +8,9 @@
 
 #include "builtin_stages.hpp"
 #include "sim/event_generator.hpp"
-#include "sim/expected_topics.hpp"
-#include "sim/http_push.hpp"
+#include "tools/simulate/expected_topics.hpp"
 #include "support/json.hpp"
+#include "tools/simulate/http_push.hpp"
 
 namespace pemx::sim {
 namespace {

@@ -1,4 +1,4 @@
-#include "sim/http_push.hpp"
+#include "tools/simulate/http_push.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>

@@ -1,4 +1,4 @@
-#include "sim/expected_topics.hpp"
+#include "tools/simulate/expected_topics.hpp"
 
 #include <sstream>
 

@@ -18,7 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "sim/latency.hpp"
+#include "tools/simulate/latency.hpp"
 
 namespace pemx::sim {
 

@@ -1,6 +1,6 @@
-// `pemx simulate` options (src/sim/options.*): defaults, every form, and errors that name the
-// bad option.
-#include "sim/options.hpp"
+// `pemx simulate` options (src/tools/simulate/options.*): defaults, every form, and errors that
+// name the bad option.
+#include "tools/simulate/options.hpp"
 
 #include <catch2/catch.hpp>
 

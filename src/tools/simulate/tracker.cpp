@@ -1,4 +1,4 @@
-#include "sim/tracker.hpp"
+#include "tools/simulate/tracker.hpp"
 
 #include <bit>
 

@@ -1,4 +1,4 @@
-#include "sim/latency.hpp"
+#include "tools/simulate/latency.hpp"
 
 #include <algorithm>
 #include <bit>

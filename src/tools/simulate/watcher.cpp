@@ -1,4 +1,4 @@
-#include "sim/watcher.hpp"
+#include "tools/simulate/watcher.hpp"
 
 #include <librdkafka/rdkafka.h>
 

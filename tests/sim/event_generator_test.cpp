@@ -1,5 +1,4 @@
-// EventGenerator (src/sim/event_generator.*): its events are reference events. It lives here,
-// beside the event rules it must satisfy, because tests/CMakeLists.txt globs no tests/sim/.
+// EventGenerator (src/sim/event_generator.*): its events are reference events.
 #include "sim/event_generator.hpp"
 
 #include <catch2/catch.hpp>

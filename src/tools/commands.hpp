@@ -1,0 +1,24 @@
+#pragma once
+// The offline commands, one function each, for src/main.cpp's command table
+// (tools/command.hpp). Each parses its own arguments, prints its own errors and returns the
+// process's exit code (docs/configuration.md, `pemx --help`). Main's thread only.
+#include "tools/command.hpp"
+
+namespace pemx::tools {
+
+// pemx check-config: loads the config as a run would, touching nothing outside, and prints
+// the roles and each stage's summary.
+int check_config(const Invocation& invocation);
+
+// pemx route: JSON lines from `in` through the role's routing stage (default role dist), its
+// decisions to `out`; the stage's StageSpec::run_tool("route") does the work.
+int route(const Invocation& invocation);
+
+// pemx import FILE: a mongoexport into the role's store (default role web); the store stage's
+// StageSpec::run_command("import") does the work (docs/importing.md).
+int import(const Invocation& invocation);
+
+// pemx simulate: its own options (tools/simulate/options.hpp), then tools/simulate/simulate.hpp.
+int simulate(const Invocation& invocation);
+
+}  // namespace pemx::tools
