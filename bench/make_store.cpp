@@ -17,8 +17,8 @@
 
 #include "bench_util.hpp"
 #include "sim/event_generator.hpp"
-#include "sqlite_store/event_store.hpp"
-#include "sqlite_store/row_mapping.hpp"
+#include "sqlite_store/sqlite_backend.hpp"
+#include "store/row_mapping.hpp"
 
 namespace {
 
@@ -92,7 +92,8 @@ int main(int argc, char** argv) {
   for (std::int64_t i = 0; i < count; ++i) {
     pemx::sim::GeneratedEvent ev = generator.next();
     const int partition = static_cast<int>(std::hash<std::string>{}(ev.product_id) % 3);
-    auto row = store::map_event_row(ev.json, {topic, partition, offsets[partition]++}, stored_at);
+    auto row =
+        pemx::store::map_event_row(ev.json, {topic, partition, offsets[partition]++}, stored_at);
     if (!row) {
       ++invalid;
       continue;

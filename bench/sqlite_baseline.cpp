@@ -81,7 +81,7 @@ CREATE TABLE events (
 CREATE INDEX events_by_product ON events (product_id, created_ms DESC, event_id DESC);
 )sql";
 
-// plugins/sqlite_store/event_store.cpp
+// plugins/sqlite_store/sqlite_backend.cpp
 constexpr const char* kInsert = R"sql(
 INSERT INTO events (event_id, event_type, product_id, region, created_at, created_ms, data_json,
                     raw_json, source_topic, source_partition, source_offset, stored_at_ms)

@@ -15,16 +15,18 @@
 #include <vector>
 
 #include "event/event.hpp"
+#include "event/reasons.hpp"
 #include "event/validate.hpp"
 
 namespace pemx::rules_router {
 
-// Dead-letter reasons: stable codes, carried in the pemx-dlq-reason header.
+// Dead-letter reasons: stable codes, carried in the pemx-dlq-reason header. Those the stores
+// give too are defined once, in event/reasons.hpp; the rest are the router's own.
 inline constexpr std::string_view kInvalidJson = event::kReasonInvalidJson;
 inline constexpr std::string_view kTooDeep = event::kReasonTooDeep;
 inline constexpr std::string_view kTooLarge = event::kReasonTooLarge;
 inline constexpr std::string_view kDuplicateKey = event::kReasonDuplicateKey;
-inline constexpr std::string_view kInvalidEvent = "invalid_event";
+inline constexpr std::string_view kInvalidEvent = event::kReasonInvalidEvent;
 inline constexpr std::string_view kUnknownEventType = "unknown_event_type";
 inline constexpr std::string_view kNoMatchingRule = "no_matching_rule";
 inline constexpr std::string_view kMissingPlaceholder = "missing_placeholder";

@@ -24,6 +24,8 @@
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
+#include "event/reasons.hpp"
+
 namespace pemx::event {
 
 struct JsonLimits {
@@ -39,15 +41,8 @@ inline constexpr std::size_t kHeaderAllowance = 16 * 1024;
 
 enum class JsonProblem { kNone, kSyntax, kTooDeep, kTooLarge, kDuplicateKey };
 
-// Dead-letter reason codes (the pemx-dlq-reason header) of each problem.
-inline constexpr std::string_view kReasonInvalidJson = "invalid_json";
-inline constexpr std::string_view kReasonTooDeep = "nesting_too_deep";
-inline constexpr std::string_view kReasonTooLarge = "event_too_large";
-inline constexpr std::string_view kReasonDuplicateKey = "duplicate_key";
+// The dead-letter reason code (event/reasons.hpp) of each problem.
 std::string_view reason_code(JsonProblem problem);
-// Every reason a parse can give, for the stages' per-reason counters.
-inline constexpr std::string_view kJsonReasons[] = {kReasonInvalidJson, kReasonTooDeep,
-                                                     kReasonTooLarge, kReasonDuplicateKey};
 
 struct JsonError {
   JsonProblem problem = JsonProblem::kNone;

@@ -2,7 +2,7 @@
 // MongoDB Extended JSON v2 (what `mongoexport` writes, relaxed or canonical) to the event JSON
 // PEMX stores: a pure function from one exported document to one event's text, or to the
 // reason the document cannot become an event. No IO, no threads, no clock. Used by
-// `pemx import` (plugins/sqlite_store/import.cpp); docs/importing.md lists every shape.
+// `pemx import` (src/store/import.cpp); docs/importing.md lists every shape.
 //
 // The document is untrusted: it is parsed with event::parse_bounded (depth, size, no duplicate
 // key), and every value it returns is within the limits, so the walk below is bounded too.

@@ -23,7 +23,7 @@
 #include "http_front/api.hpp"
 #include "kafka/topic_name.hpp"
 #include "rules_router/routing.hpp"
-#include "sqlite_store/row_mapping.hpp"
+#include "store/row_mapping.hpp"
 
 namespace {
 
@@ -137,9 +137,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   // 3. The store's row mapping of the same bytes.
-  sqlite_store::SourcePosition source{"product-event-storage-pemx", 0, 42};
+  store::SourcePosition source{"product-event-storage-pemx", 0, 42};
   const event::JsonLimits& limits = pemx_toml().common.events;
-  auto row = sqlite_store::map_event_row(value, source, 1'700'000'000'000, limits);
+  auto row = store::map_event_row(value, source, 1'700'000'000'000, limits);
   if (row) {
     if (row->raw_json != value) fail("row", "raw_json differs from the message");
     if (row->event_id.empty() || row->product_id.empty()) fail("row", "empty key column");
@@ -162,7 +162,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (pd.dead_letter()) {
         fail("the push accepts an event the router dead-letters", pd.reason + ": " + pd.detail);
       }
-      if (!sqlite_store::map_event_row(ev.value, source, 1'700'000'000'000, limits)) {
+      if (!store::map_event_row(ev.value, source, 1'700'000'000'000, limits)) {
         fail("the push accepts an event the store refuses", ev.value.substr(0, 300));
       }
     }

@@ -14,7 +14,7 @@
 #include <variant>
 
 #include "http_front/api.hpp"
-#include "sqlite_store/cursor.hpp"
+#include "store/cursor.hpp"
 
 namespace {
 
@@ -26,13 +26,13 @@ using namespace pemx;
 }
 
 void check_cursor(std::string_view text) {
-  auto key = sqlite_store::decode_cursor(text);
+  auto key = store::decode_cursor(text);
   if (!key) {
-    if (key.error().code != sqlite_store::kBadCursor) fail("cursor error code", key.error().code);
+    if (key.error().code != store::kBadCursor) fail("cursor error code", key.error().code);
     return;
   }
-  std::string again = sqlite_store::encode_cursor(key.value());
-  auto round = sqlite_store::decode_cursor(again);
+  std::string again = store::encode_cursor(key.value());
+  auto round = store::decode_cursor(again);
   if (!round) fail("a cursor encode_cursor made does not decode", again);
   if (!(round.value() == key.value())) fail("cursor round trip changed the key", again);
 }

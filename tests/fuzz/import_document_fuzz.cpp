@@ -1,5 +1,5 @@
 // Fuzz target import_document: one line of a mongoexport file, as `pemx import` reads it
-// (plugins/sqlite_store/import.cpp), through
+// (src/store/import.cpp), through
 //  - the Extended JSON conversion (src/import/extended_json.hpp) under the document limits of
 //    the default [events] limits, and under small limits (depth 3, 300 bytes);
 //  - the store's row mapping of the event it converts to.
@@ -17,7 +17,7 @@
 
 #include "event/json.hpp"
 #include "import/extended_json.hpp"
-#include "sqlite_store/row_mapping.hpp"
+#include "store/row_mapping.hpp"
 
 namespace {
 
@@ -68,7 +68,7 @@ void check(std::string_view input, const event::JsonLimits& events) {
     if (!again) fail("the converted event converts no more", again.error().message);
     if (again.value() != text) fail("converting twice changes the event", text.substr(0, 300));
   }
-  auto row = sqlite_store::map_event_row(text, {"import:fuzz", -1, 1}, 0, events);
+  auto row = store::map_event_row(text, {"import:fuzz", -1, 1}, 0, events);
   if (row && row->raw_json != text) fail("row", "raw_json differs from the event");
 }
 

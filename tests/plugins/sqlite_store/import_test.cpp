@@ -1,6 +1,6 @@
 // import_events / run_import (`pemx import`) on real files: lines to rows through the row
 // mapping and the writer, idempotence, bounded lines, the summary and the exit codes.
-#include "sqlite_store/import.hpp"
+#include "sqlite_store/sqlite_import.hpp"
 
 #include <catch2/catch.hpp>
 

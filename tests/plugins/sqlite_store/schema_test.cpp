@@ -10,7 +10,7 @@
 
 #include "plugins/sqlite_store/store_fixtures.hpp"
 #include "plugins/sqlite_store/temp_dir.hpp"
-#include "sqlite_store/event_store.hpp"
+#include "sqlite_store/sqlite_backend.hpp"
 
 namespace pemx::sqlite_store {
 namespace {

@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <string>
 
-#include "sqlite_store/row_mapping.hpp"
 #include "sqlite_store/sqlite_handle.hpp"
+#include "store/row_mapping.hpp"
 
 namespace pemx::sqlite_store::test {
 
@@ -18,14 +18,15 @@ inline std::string uuid(int n) {
   return buf;
 }
 
-inline EventRow make_row(const std::string& event_id, const std::string& product_id,
-                         const std::string& created_at,
-                         const std::string& event_type = "ProductPriceUpdate",
-                         std::int64_t offset = 0) {
+inline store::EventRow make_row(const std::string& event_id, const std::string& product_id,
+                                const std::string& created_at,
+                                const std::string& event_type = "ProductPriceUpdate",
+                                std::int64_t offset = 0) {
   std::string json = R"({"eventId":")" + event_id + R"(","eventType":")" + event_type +
                      R"(","productId":")" + product_id + R"(","region":"US","createdAt":")" +
                      created_at + R"(","data":{"newPrice":7.31,"previousPrice":2.05}})";
-  auto row = map_event_row(json, {"product-event-storage-pemx", 0, offset}, 1'700'000'000'000);
+  auto row =
+      store::map_event_row(json, {"product-event-storage-pemx", 0, offset}, 1'700'000'000'000);
   REQUIRE(row.ok());
   return row.value();
 }

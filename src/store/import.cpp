@@ -1,4 +1,4 @@
-#include "sqlite_store/import.hpp"
+#include "store/import.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -11,9 +11,9 @@
 #include <thread>
 
 #include "import/extended_json.hpp"
-#include "sqlite_store/row_mapping.hpp"
+#include "store/row_mapping.hpp"
 
-namespace pemx::sqlite_store {
+namespace pemx::store {
 
 namespace {
 
@@ -74,7 +74,7 @@ void reject(ImportSummary& summary, std::int64_t line, const std::string& code,
 
 // Writes the batch, retrying transient failures (another writer holds the lock beyond the
 // busy timeout, disk full, I/O) with a backoff until give_up_after.
-std::optional<Error> write(SqliteEventStore& store, std::vector<EventRow>& rows,
+std::optional<Error> write(Backend& store, std::vector<EventRow>& rows,
                            ImportSummary& summary, const ImportOptions& options) {
   if (rows.empty()) return std::nullopt;
   Backoff backoff(options.retry);
@@ -87,7 +87,7 @@ std::optional<Error> write(SqliteEventStore& store, std::vector<EventRow>& rows,
       rows.clear();
       return std::nullopt;
     }
-    if (!transient(written.error()) || std::chrono::steady_clock::now() >= give_up) {
+    if (!store.transient(written.error()) || std::chrono::steady_clock::now() >= give_up) {
       return written.error();
     }
     std::this_thread::sleep_for(backoff.next());
@@ -97,7 +97,7 @@ std::optional<Error> write(SqliteEventStore& store, std::vector<EventRow>& rows,
 }  // namespace
 
 Result<ImportSummary> import_events(std::istream& in, std::string_view source_name,
-                                    SqliteEventStore& store, const ImportOptions& options,
+                                    Backend& store, const ImportOptions& options,
                                     const std::function<void(const ImportSummary&)>& progress) {
   ImportSummary summary;
   const event::JsonLimits document_limits = import::document_limits(options.limits);
@@ -173,7 +173,7 @@ std::string summary_text(const ImportSummary& s, std::string_view source,
 }
 
 int run_import(const std::vector<std::string>& operands, std::istream& in, std::ostream& err,
-               const ImportOptions& options) {
+               const ImportOptions& options, const BackendOpener& open) {
   if (operands.size() != 1) {
     err << "pemx import: expected one FILE (\"-\" for standard input), got " << operands.size()
         << "\nRun pemx --help for usage.\n";
@@ -199,15 +199,14 @@ int run_import(const std::vector<std::string>& operands, std::istream& in, std::
     source = &stream;
     name = std::filesystem::path(file).filename().string();
   }
-  StoreOptions store_options = options.store;
-  store_options.reader_connections = 1;  // the writer is what the import uses
-  auto store = SqliteEventStore::open(store_options);
+  auto store = open();
   if (!store) {
     err << "pemx import: " << store.error().message << "\n";
     return kImportFailed;
   }
-  err << "pemx import: " << (file == "-" ? "standard input" : file) << " into "
-      << options.store.path << " (schema version " << store.value()->schema_version() << ")\n";
+  const std::string& location = store.value()->location();
+  err << "pemx import: " << (file == "-" ? "standard input" : file) << " into " << location
+      << " (schema version " << store.value()->schema_version() << ")\n";
   auto summary = import_events(*source, name, *store.value(), options,
                                [&err](const ImportSummary& s) {
                                  err << "pemx import: " << progress_text(s) << "\n";
@@ -217,8 +216,8 @@ int run_import(const std::vector<std::string>& operands, std::istream& in, std::
         << "\n(the batches committed before stay stored; run the import again to continue)\n";
     return kImportFailed;
   }
-  err << summary_text(summary.value(), file == "-" ? "standard input" : file, options.store.path);
+  err << summary_text(summary.value(), file == "-" ? "standard input" : file, location);
   return summary.value().rejected == 0 ? kImportOk : kImportRejected;
 }
 
-}  // namespace pemx::sqlite_store
+}  // namespace pemx::store

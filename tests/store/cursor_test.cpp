@@ -1,12 +1,12 @@
 // The keyset cursor: encode/decode round-trips, and anything else is "bad_cursor".
-#include "sqlite_store/cursor.hpp"
+#include "store/cursor.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <limits>
 #include <string>
 
-namespace pemx::sqlite_store {
+namespace pemx::store {
 namespace {
 
 // base64url of `plain`, the way a client could forge a cursor.
@@ -27,7 +27,7 @@ std::string forge(const std::string& plain) {
   return out;
 }
 
-TEST_CASE("a cursor round-trips and is URL-safe", "[unit][sqlite_store]") {
+TEST_CASE("a cursor round-trips and is URL-safe", "[unit][store]") {
   for (const CursorKey& key :
        {CursorKey{1'722'004'877'123, "0b9d2c3e-6a4f-4c1a-9e2b-7f1d3c5a8b90"}, CursorKey{0, "a"},
         CursorKey{-62'135'596'800'000, "x:y:z"},
@@ -45,7 +45,7 @@ TEST_CASE("a cursor round-trips and is URL-safe", "[unit][sqlite_store]") {
   CHECK(forge("1:5:abc") == encode_cursor({5, "abc"}));  // the test's encoder agrees
 }
 
-TEST_CASE("anything the server did not make is a bad_cursor", "[unit][sqlite_store]") {
+TEST_CASE("anything the server did not make is a bad_cursor", "[unit][store]") {
   const std::string good = encode_cursor({1'704'067'200'000, "id"});
   for (const std::string& text : {
            std::string(""),                        // empty
@@ -71,4 +71,4 @@ TEST_CASE("anything the server did not make is a bad_cursor", "[unit][sqlite_sto
 }
 
 }  // namespace
-}  // namespace pemx::sqlite_store
+}  // namespace pemx::store

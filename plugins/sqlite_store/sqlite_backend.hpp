@@ -1,5 +1,6 @@
 #pragma once
-// The storage core of the sqlite_store stage, without Kafka and without threads of its own:
+// The SQLite backend of the store (the contract: src/store/backend.hpp), without Kafka and
+// without threads of its own:
 //
 //   SqliteEventStore   the writer: one read-write connection (WAL), schema migrations at
 //                      open, batches of rows in one transaction each, idempotent on event_id.
@@ -8,8 +9,8 @@
 //                      HTTP worker threads call it concurrently; in WAL mode readers see the
 //                      last committed state and never block the writer (nor it them).
 //
-// Both report failures as Result/Error (codes in sqlite_handle.hpp, cursor.hpp, schema.hpp);
-// nothing here throws on the data path.
+// Both report failures as Result/Error (codes in sqlite_handle.hpp, store/cursor.hpp,
+// schema.hpp); nothing here throws on the data path.
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -22,8 +23,8 @@
 
 #include "pemx/event_store.hpp"
 #include "pemx/result.hpp"
-#include "sqlite_store/row_mapping.hpp"
 #include "sqlite_store/sqlite_handle.hpp"
+#include "store/backend.hpp"
 
 namespace pemx::sqlite_store {
 
@@ -46,43 +47,19 @@ struct StoreOptions {
   std::int64_t reader_mmap_bytes = std::int64_t{1} << 40;
 };
 
-struct WriteStats {
-  std::size_t stored = 0;             // new rows
-  std::size_t duplicates = 0;         // rows whose event_id was already stored (left unchanged)
-  std::vector<std::size_t> inserted;  // the new rows' indexes in the batch, ascending
-};
-
-// The writer's state as the readers report it (problem()): set by a failed write, cleared by
-// the next successful one, "closed" once the writer is gone.
-class StoreHealth {
- public:
-  void set(std::string problem) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    problem_ = std::move(problem);
-  }
-  void clear() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    problem_.reset();
-  }
-  std::optional<std::string> get() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return problem_;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::optional<std::string> problem_;
-};
+using store::EventRow;
+using store::StoreHealth;
+using store::WriteStats;
 
 class SqliteEventReader;
 
-class SqliteEventStore {
+class SqliteEventStore final : public store::Backend {
  public:
   // Opens or creates the file, runs the migrations, switches to WAL with the chosen
   // synchronous mode, prepares the statements and opens the reader pool. Any failure is one
   // Error whose message names the file and the fix (the stage turns it into a start-up error).
   static Result<std::unique_ptr<SqliteEventStore>> open(const StoreOptions& options);
-  ~SqliteEventStore();  // readers stay usable; problem() then says the writer is closed
+  ~SqliteEventStore() override;  // readers stay usable; problem() then says the writer is closed
   SqliteEventStore(const SqliteEventStore&) = delete;
   SqliteEventStore& operator=(const SqliteEventStore&) = delete;
 
@@ -91,11 +68,14 @@ class SqliteEventStore {
   // the transaction is rolled back, nothing of the batch is stored, and the Error says why
   // (transient(error): worth retrying). When it returns a value, the batch is durable as
   // SyncMode says.
-  Result<WriteStats> write_batch(std::span<const EventRow> rows);
+  Result<WriteStats> write_batch(std::span<const EventRow> rows) override;
+  // busy, locked, disk full, I/O (sqlite_handle.hpp's transient()).
+  bool transient(const Error& error) const override;
 
-  std::shared_ptr<SqliteEventReader> reader() const { return reader_; }
+  std::shared_ptr<EventReader> reader() const override;
+  const std::string& location() const override { return options_.path; }
+  int schema_version() const override { return schema_version_; }
   const std::string& path() const { return options_.path; }
-  int schema_version() const { return schema_version_; }
   int migrated_from() const { return migrated_from_; }
 
  private:

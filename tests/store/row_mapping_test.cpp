@@ -1,16 +1,19 @@
-// map_event_row: the pure mapping from a consumed message to a row of the events table, or
-// to the dead-letter reason.
-#include "sqlite_store/row_mapping.hpp"
+// map_event_row: the pure mapping from a consumed message to a store row (every backend's),
+// or to the dead-letter reason.
+#include "store/row_mapping.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <string>
 #include <vector>
 
-namespace pemx::sqlite_store {
+namespace pemx::store {
 namespace {
 
 using Catch::Matchers::Contains;
+// The reason codes the mapping gives (event/reasons.hpp), by the names the checks below use.
+constexpr std::string_view kInvalidJson = event::kReasonInvalidJson;
+constexpr std::string_view kInvalidEvent = event::kReasonInvalidEvent;
 
 constexpr const char* kId = "0b9d2c3e-6a4f-4c1a-9e2b-7f1d3c5a8b90";
 const SourcePosition kSource{"product-event-storage-pemx", 2, 41};
@@ -24,7 +27,7 @@ std::string event(const std::string& created_at, const std::string& data = "") {
   return json + "}";
 }
 
-TEST_CASE("a valid event maps to a row with every field", "[unit][sqlite_store]") {
+TEST_CASE("a valid event maps to a row with every field", "[unit][store]") {
   const std::string value =
       R"({ "eventId": "0b9d2c3e-6a4f-4c1a-9e2b-7f1d3c5a8b90", "eventType": "ProductPriceUpdate",
            "productId": "AB12CD34EF", "region": "US", "createdAt": "2024-07-26T14:41:17.123Z",
@@ -45,7 +48,7 @@ TEST_CASE("a valid event maps to a row with every field", "[unit][sqlite_store]"
   CHECK(row->stored_at_ms == 1'700'000'000'000);
 }
 
-TEST_CASE("data is re-serialised as compact JSON, {} when absent", "[unit][sqlite_store]") {
+TEST_CASE("data is re-serialised as compact JSON, {} when absent", "[unit][store]") {
   SECTION("absent") {
     auto row = map_event_row(event("2024-01-01T00:00:00Z"), kSource, 0);
     REQUIRE(row.ok());
@@ -87,7 +90,7 @@ TEST_CASE("data is re-serialised as compact JSON, {} when absent", "[unit][sqlit
   }
 }
 
-TEST_CASE("created_ms is the UTC instant, whatever the offset", "[unit][sqlite_store]") {
+TEST_CASE("created_ms is the UTC instant, whatever the offset", "[unit][store]") {
   auto ms = [](const std::string& created_at) {
     auto row = map_event_row(event(created_at), kSource, 0);
     REQUIRE(row.ok());
@@ -107,7 +110,7 @@ TEST_CASE("created_ms is the UTC instant, whatever the offset", "[unit][sqlite_s
   CHECK(ms("2024-01-01T10:00:00+09:00") < ms("2024-01-01T02:00:00Z"));
 }
 
-TEST_CASE("bad JSON is refused as invalid_json", "[unit][sqlite_store]") {
+TEST_CASE("bad JSON is refused as invalid_json", "[unit][store]") {
   for (const std::string& value :
        {std::string(""), std::string("not json"), std::string("{\"eventId\": "),
         std::string("[1, 2]"), std::string("\"a string\""), std::string("42"), std::string("{} {}"),
@@ -120,7 +123,7 @@ TEST_CASE("bad JSON is refused as invalid_json", "[unit][sqlite_store]") {
   }
 }
 
-TEST_CASE("deeply nested JSON is refused before parsing", "[unit][sqlite_store]") {
+TEST_CASE("deeply nested JSON is refused before parsing", "[unit][store]") {
   std::string deep =
       event("2024-01-01T00:00:00Z", std::string(100'000, '[') + std::string(100'000, ']'));
   auto row = map_event_row(deep, kSource, 0);
@@ -135,7 +138,7 @@ TEST_CASE("deeply nested JSON is refused before parsing", "[unit][sqlite_store]"
   CHECK(fine.ok());
 }
 
-TEST_CASE("an event failing validation is refused as invalid_event", "[unit][sqlite_store]") {
+TEST_CASE("an event failing validation is refused as invalid_event", "[unit][store]") {
   // An event from its fields as raw JSON texts ("" leaves the field out).
   auto ev = [](std::string id, std::string type, std::string product, std::string region,
                std::string created) {
@@ -183,7 +186,7 @@ TEST_CASE("an event failing validation is refused as invalid_event", "[unit][sql
 }
 
 TEST_CASE("report and off keep what the reference stored, with what a row needs",
-          "[unit][sqlite_store]") {
+          "[unit][store]") {
   using event::ValidationMode;
   const SourcePosition with_time{"product-event-storage-pemx", 0, 7, 1'800'000'000'123};
   const event::JsonLimits limits;
@@ -232,7 +235,7 @@ TEST_CASE("report and off keep what the reference stored, with what a row needs"
 
 TEST_CASE("report: a createdAt that is no instant is kept as received and ordered by the "
           "message's timestamp, else by the time it is stored",
-          "[unit][sqlite_store]") {
+          "[unit][store]") {
   const std::string value = std::string(R"({"eventId":")") + kId +
                             R"(","eventType":"Country","productId":"P1","region":"EU",)"
                             R"("createdAt":"26 July 2024"})";
@@ -256,7 +259,7 @@ TEST_CASE("report: a createdAt that is no instant is kept as received and ordere
 }
 
 TEST_CASE("report: an event without a non-empty string eventId cannot be a row",
-          "[unit][sqlite_store]") {
+          "[unit][store]") {
   for (const char* value : {R"({"productId":"P1"})", R"({"eventId":"","productId":"P1"})",
                             R"({"eventId":42,"productId":"P1"})",
                             R"({"eventId":null,"productId":"P1"})"}) {
@@ -272,7 +275,7 @@ TEST_CASE("report: an event without a non-empty string eventId cannot be a row",
         kInvalidJson);
 }
 
-TEST_CASE("a large event maps as well as a small one", "[unit][sqlite_store]") {
+TEST_CASE("a large event maps as well as a small one", "[unit][store]") {
   // Bigger than the mapper's stack buffer: the parse tree spills to the heap.
   std::string big = "{";
   for (int i = 0; i < 2000; ++i)
@@ -284,4 +287,4 @@ TEST_CASE("a large event maps as well as a small one", "[unit][sqlite_store]") {
 }
 
 }  // namespace
-}  // namespace pemx::sqlite_store
+}  // namespace pemx::store

@@ -1,9 +1,9 @@
-#include "sqlite_store/cursor.hpp"
+#include "store/cursor.hpp"
 
 #include <array>
 #include <charconv>
 
-namespace pemx::sqlite_store {
+namespace pemx::store {
 
 namespace {
 
@@ -92,4 +92,4 @@ Result<CursorKey> decode_cursor(std::string_view text) {
   return key;
 }
 
-}  // namespace pemx::sqlite_store
+}  // namespace pemx::store

@@ -1,7 +1,7 @@
 // SqliteEventStore (writer) and SqliteEventReader on real files: idempotent batches, history
 // order across offsets, paging with the keyset cursor, filters, errors, WAL concurrency and
 // readiness.
-#include "sqlite_store/event_store.hpp"
+#include "sqlite_store/sqlite_backend.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -15,7 +15,7 @@
 
 #include "plugins/sqlite_store/store_fixtures.hpp"
 #include "plugins/sqlite_store/temp_dir.hpp"
-#include "sqlite_store/cursor.hpp"
+#include "store/cursor.hpp"
 
 namespace pemx::sqlite_store {
 namespace {
@@ -417,7 +417,7 @@ TEST_CASE("a malformed cursor or a zero limit is refused", "[unit][sqlite_store]
   REQUIRE_FALSE(page.ok());
   CHECK(page.error().code == "bad_cursor");
 
-  q.cursor = encode_cursor({0, "x"}) + "!";
+  q.cursor = store::encode_cursor({0, "x"}) + "!";
   CHECK(store->reader()->query(q).error().code == "bad_cursor");
 
   EventQuery zero = products({"P1"}, 0);

@@ -1,4 +1,4 @@
-#include "sqlite_store/event_store.hpp"
+#include "sqlite_store/sqlite_backend.hpp"
 
 #include <sqlite3.h>
 #include <unistd.h>
@@ -11,8 +11,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "sqlite_store/cursor.hpp"
 #include "sqlite_store/schema.hpp"
+#include "store/cursor.hpp"
 
 namespace pemx::sqlite_store {
 
@@ -154,6 +154,12 @@ Error SqliteEventStore::fail_write(Error error) {
   }
   health_->set("writes are failing: " + error.message);
   return error;
+}
+
+std::shared_ptr<EventReader> SqliteEventStore::reader() const { return reader_; }
+
+bool SqliteEventStore::transient(const Error& error) const {
+  return sqlite_store::transient(error);
 }
 
 Result<WriteStats> SqliteEventStore::write_batch(std::span<const EventRow> rows) {
@@ -300,9 +306,9 @@ std::optional<Result<EventPage>> SqliteEventReader::run(const EventQuery& q,
                                                         std::chrono::milliseconds wait) {
   using Page = Result<EventPage>;
   if (q.limit == 0) return Page(Error{"bad_query", "limit must be at least 1"});
-  CursorKey after{std::numeric_limits<std::int64_t>::max(), ""};
+  store::CursorKey after{std::numeric_limits<std::int64_t>::max(), ""};
   if (q.cursor) {
-    auto decoded = decode_cursor(*q.cursor);
+    auto decoded = store::decode_cursor(*q.cursor);
     if (!decoded) return Page(decoded.error());
     after = std::move(decoded.value());
   }
@@ -344,10 +350,10 @@ std::optional<Result<EventPage>> SqliteEventReader::run(const EventQuery& q,
   bind(sqlite3_bind_int64(stmt, 7, limit + 1));
   if (rc != SQLITE_OK) return Page(sqlite_error(db, rc, "bind query", options_.path));
 
-  CursorKey last;
+  store::CursorKey last;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
     if (page.events.size() == q.limit) {
-      page.next_cursor = encode_cursor(last);
+      page.next_cursor = store::encode_cursor(last);
       break;
     }
     StoredEvent e;

@@ -1,9 +1,10 @@
 #pragma once
-// The store stage's dead-letter producer, kept thin: events the store cannot hold (bad JSON,
-// failed validation) are produced, as received, to the dead-letter topic by an idempotent
-// acks=all producer, and each record is handed back only once the broker has acknowledged its
-// dead-letter copy, so that its input offset is committed only then (the same rule as
-// kafka_sink). A failed delivery is produced again after a backoff, without limit.
+// The store stages' dead-letter producer (the shared writer's, whatever the backend), kept
+// thin: events the store cannot hold (bad JSON, failed validation) are produced, as received,
+// to the dead-letter topic by an idempotent acks=all producer, and each record is handed back
+// only once the broker has acknowledged its dead-letter copy, so that its input offset is
+// committed only then (the same rule as kafka_sink). A failed delivery is produced again after
+// a backoff, without limit.
 //
 // Threads: not thread-safe. One thread (the stage's worker) calls send() and poll(); the
 // delivery callback runs inside poll() on that thread. The destructor runs after that thread
@@ -26,7 +27,7 @@ extern "C" {
 typedef struct rd_kafka_message_s rd_kafka_message_t;
 }
 
-namespace pemx::sqlite_store {
+namespace pemx::store {
 
 struct DeadLetterOptions {
   std::string topic = "product-event-dlq-pemx";
@@ -34,6 +35,7 @@ struct DeadLetterOptions {
   kafka::Properties properties;  // producer overrides (validated by the factory)
   RetryPolicy retry;
   std::string name = "dead letters";  // names the producer in readiness (/readyz)
+  std::string stage_type = "store";   // names the stage in start-up errors ("sqlite_store")
   Readiness* readiness = nullptr;     // told whether the cluster answers; may be null
 };
 
@@ -82,4 +84,4 @@ class DeadLetterProducer {
   kafka::HandlePtr producer_;   // last: its callbacks use the members above
 };
 
-}  // namespace pemx::sqlite_store
+}  // namespace pemx::store

@@ -1,4 +1,4 @@
-#include "sqlite_store/row_mapping.hpp"
+#include "store/row_mapping.hpp"
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -8,7 +8,7 @@
 #include "event/time.hpp"
 #include "event/validate.hpp"
 
-namespace pemx::sqlite_store {
+namespace pemx::store {
 
 namespace {
 
@@ -51,7 +51,9 @@ Result<EventRow> map_event_row(std::string_view value, const SourcePosition& sou
   if (event::JsonError error = event::parse_bounded<kFlags>(doc, value, limits)) {
     return Error{std::string(event::reason_code(error.problem)), std::move(error.detail)};
   }
-  if (!doc.IsObject()) return Error{std::string(kInvalidJson), "an event must be a JSON object"};
+  if (!doc.IsObject()) {
+    return Error{std::string(event::kReasonInvalidJson), "an event must be a JSON object"};
+  }
 
   EventRow row;
   if (validation == event::ValidationMode::kStrict) {
@@ -65,13 +67,13 @@ Result<EventRow> map_event_row(std::string_view value, const SourcePosition& sou
     if (!errors.empty()) {
       std::string detail;
       for (const auto& e : errors) detail += (detail.empty() ? "" : "; ") + e.field + ": " + e.msg;
-      return Error{std::string(kInvalidEvent), std::move(detail)};
+      return Error{std::string(event::kReasonInvalidEvent), std::move(detail)};
     }
     row.created_ms = *created_ms;
   } else {
     const rapidjson::Value* id = member(doc, event::kEventId);
     if (id == nullptr || !id->IsString() || id->GetStringLength() == 0) {
-      return Error{std::string(kInvalidEvent),
+      return Error{std::string(event::kReasonInvalidEvent),
                    "eventId: a stored event needs a non-empty string eventId (the key of its row)"};
     }
     if (validation == event::ValidationMode::kReport) {
@@ -106,4 +108,4 @@ Result<EventRow> map_event_row(std::string_view value, const SourcePosition& sou
   return row;
 }
 
-}  // namespace pemx::sqlite_store
+}  // namespace pemx::store

@@ -10,7 +10,7 @@
 
 #include "pemx/result.hpp"
 
-namespace pemx::sqlite_store {
+namespace pemx::store {
 
 inline constexpr std::string_view kBadCursor = "bad_cursor";  // Error::code
 inline constexpr std::size_t kMaxCursorLength = 512;
@@ -25,4 +25,4 @@ std::string encode_cursor(const CursorKey& key);
 // Error{kBadCursor, why} for anything encode_cursor did not make.
 Result<CursorKey> decode_cursor(std::string_view text);
 
-}  // namespace pemx::sqlite_store
+}  // namespace pemx::store

@@ -1,6 +1,6 @@
 #pragma once
 // The store's row mapping: a pure function from a consumed message (the event JSON as
-// received, and where it came from) to the row the events table holds, or to the reason the
+// received, and where it came from) to the row every store backend holds, or to the reason the
 // event cannot be stored (it then goes to the dead-letter topic). No IO, no threads, no clock:
 // the caller passes the time.
 #include <cstdint>
@@ -9,18 +9,18 @@
 #include <vector>
 
 #include "event/json.hpp"
+#include "event/reasons.hpp"
 #include "event/validate.hpp"
 #include "pemx/result.hpp"
 
-namespace pemx::sqlite_store {
+namespace pemx::store {
 
 // Dead-letter reasons (Error::code of a failed mapping), carried in the pemx-dlq-reason
-// header. The same codes as the router's for the same faults: event::reason_code's for JSON
-// that is malformed, too deep, too large or has a duplicate key, and:
-inline constexpr std::string_view kInvalidJson = event::kReasonInvalidJson;  // not a JSON object
-// Strict: fails validate_event. Report and off: cannot be a row at all (no non-empty string
-// eventId, the table's key).
-inline constexpr std::string_view kInvalidEvent = "invalid_event";
+// header: the router's codes for the same faults (event/reasons.hpp). event::reason_code's for
+// JSON that is malformed, too deep, too large or has a duplicate key; kReasonInvalidJson for a
+// value that is not a JSON object; kReasonInvalidEvent in strict mode for an event failing
+// validate_event, in report and off mode for one that cannot be a row at all (no non-empty
+// string eventId, the row's key).
 
 struct EventRow {
   std::string event_id;
@@ -66,4 +66,4 @@ Result<EventRow> map_event_row(std::string_view value, const SourcePosition& sou
 Result<EventRow> map_event_row(std::string_view value, const SourcePosition& source,
                                std::int64_t stored_at_ms, const event::JsonLimits& limits = {});
 
-}  // namespace pemx::sqlite_store
+}  // namespace pemx::store

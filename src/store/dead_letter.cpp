@@ -1,10 +1,10 @@
-#include "sqlite_store/dead_letter.hpp"
+#include "store/dead_letter.hpp"
 
 #include <librdkafka/rdkafka.h>
 
 #include <stdexcept>
 
-namespace pemx::sqlite_store {
+namespace pemx::store {
 
 DeadLetterProducer::DeadLetterProducer(DeadLetterOptions options, Logger log,
                                        std::function<void(const std::string&)> fatal,
@@ -17,14 +17,18 @@ DeadLetterProducer::DeadLetterProducer(DeadLetterOptions options, Logger log,
   kafka::Properties props = {{"enable.idempotence", "true"}, {"acks", "all"}};
   props.insert(props.end(), options_.properties.begin(), options_.properties.end());
   auto conf = kafka::make_producer_conf(options_.kafka, props);
-  if (!conf) throw std::runtime_error("sqlite_store dead-letter producer: " + conf.error().message);
+  if (!conf) {
+    throw std::runtime_error(options_.stage_type + " dead-letter producer: " +
+                             conf.error().message);
+  }
   rd_kafka_conf_set_opaque(conf.value().get(), this);
   rd_kafka_conf_set_dr_msg_cb(conf.value().get(), &DeadLetterProducer::on_delivery);
   rd_kafka_conf_set_error_cb(conf.value().get(), &DeadLetterProducer::on_error);
   auto client = kafka::make_client(kafka::ClientKind::kProducer, std::move(conf.value()),
                                    {log_, options_.name, options_.readiness});
   if (!client) {
-    throw std::runtime_error("sqlite_store dead-letter producer: " + client.error().message);
+    throw std::runtime_error(options_.stage_type + " dead-letter producer: " +
+                             client.error().message);
   }
   producer_ = std::move(client.value());
 }
@@ -167,4 +171,4 @@ void DeadLetterProducer::poll(std::chrono::milliseconds timeout, std::deque<Reco
   }
 }
 
-}  // namespace pemx::sqlite_store
+}  // namespace pemx::store

@@ -1,10 +1,11 @@
 #pragma once
-// `pemx import FILE`: the original system's events collection, as exported by mongoexport
-// (JSON lines in MongoDB Extended JSON v2), into the store. Each line is converted
-// (src/import/extended_json.hpp), mapped to a row by the stage's own row mapping and written
-// by its writer (SqliteEventStore: migrations at open, WAL, batched transactions, idempotent
-// on eventId), so running it twice, or while a web role writes the same file, is safe.
-// docs/importing.md is the operator's guide.
+// `pemx import FILE`, the part every backend shares: the original system's events collection,
+// as exported by mongoexport (JSON lines in MongoDB Extended JSON v2), into a store. Each line
+// is read within bounds, converted (src/import/extended_json.hpp), mapped to a row by the
+// store's row mapping (row_mapping.hpp) and written through the Backend in batches (one
+// transaction each, idempotent on eventId), so running it twice, or while a web role writes
+// the same store, is safe. A store stage's run_command opens its backend and calls
+// run_import (plugins/sqlite_store/sqlite_import.hpp). docs/importing.md is the operator's guide.
 //
 // Threads: none of its own; the caller's thread does everything.
 #include <chrono>
@@ -20,9 +21,9 @@
 #include "event/json.hpp"
 #include "event/validate.hpp"
 #include "pemx/result.hpp"
-#include "sqlite_store/event_store.hpp"
+#include "store/backend.hpp"
 
-namespace pemx::sqlite_store {
+namespace pemx::store {
 
 // Exit codes of `pemx import` (besides 2 for usage and configuration errors).
 inline constexpr int kImportOk = 0;        // every line imported or already present
@@ -30,7 +31,6 @@ inline constexpr int kImportFailed = 1;    // the file or the store failed; see 
 inline constexpr int kImportRejected = 3;  // done, but some lines were rejected
 
 struct ImportOptions {
-  StoreOptions store;
   std::size_t batch_size = 500;  // rows per transaction
   event::JsonLimits limits;      // [events]: each converted event's bounds
   // The store stage's validation: in report and off mode an event that breaks the push's
@@ -61,7 +61,7 @@ struct ImportSummary {
 // is called at most once per options.progress_every. An Error when the store fails for good
 // (the rows of the batches committed before stay stored; a rerun skips them).
 Result<ImportSummary> import_events(std::istream& in, std::string_view source_name,
-                                    SqliteEventStore& store, const ImportOptions& options,
+                                    Backend& store, const ImportOptions& options,
                                     const std::function<void(const ImportSummary&)>& progress);
 
 // "N lines read, N imported, N already present, N rejected".
@@ -72,7 +72,8 @@ std::string summary_text(const ImportSummary& summary, std::string_view source,
                          std::string_view store_path);
 
 // The whole command: operands {FILE} ("-": `in`), progress and summary on `err`; the exit code.
+// `open` opens the store, only once FILE checks out (a missing FILE creates no store).
 int run_import(const std::vector<std::string>& operands, std::istream& in, std::ostream& err,
-               const ImportOptions& options);
+               const ImportOptions& options, const BackendOpener& open);
 
-}  // namespace pemx::sqlite_store
+}  // namespace pemx::store

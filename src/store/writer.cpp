@@ -1,0 +1,353 @@
+// The store stages' writer (writer.hpp): the batch-and-acknowledge loop, moved here from
+// sqlite_store unchanged so that every backend shares it.
+#include "store/writer.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "core/worker.hpp"
+#include "event/dead_letter.hpp"
+#include "event/reasons.hpp"
+#include "store/dead_letter.hpp"
+#include "store/row_mapping.hpp"
+
+namespace pemx::store {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class Writer final : public Stage {
+ public:
+  Writer(const WriterSettings& s, StageContext& ctx, std::unique_ptr<Backend> backend)
+      : s_(s),
+        log_(ctx.log),
+        fatal_(ctx.fatal),
+        stage_name_(ctx.name),
+        activity_(ctx.activity),
+        input_(ctx.queue(s.input)),
+        acks_(ctx.queue(s.acks)),
+        backoff_(s.retry),
+        warn_limit_(5),
+        bad_log_(10) {
+    Labels stage = {{"stage", ctx.name}};
+    Metrics& m = *ctx.metrics;
+    if (activity_ != nullptr) activity_->offer("stored");
+    stored_ = &m.counter(metric("stored_total"), "Events stored (new rows)", stage);
+    duplicates_ = &m.counter(metric("duplicates_total"),
+                             "Events whose eventId was already stored (redeliveries)", stage);
+    std::vector<std::string_view> reasons(std::begin(event::kJsonReasons),
+                                          std::end(event::kJsonReasons));
+    reasons.push_back(event::kReasonInvalidEvent);
+    for (auto reason : reasons) {
+      dead_[std::string(reason)] = &m.counter(
+          metric("dead_lettered_total"), "Events sent to the dead-letter topic",
+          {{"stage", ctx.name}, {"reason", std::string(reason)}});
+    }
+    for (auto field : event::kValidatedFields) {
+      invalid_[std::string(field)] = &m.counter(
+          metric("invalid_events_total"),
+          "Events stored although they fail the reference push's field rule for `reason` "
+          "(validation = \"report\"); one event can count under several reasons",
+          {{"stage", ctx.name}, {"reason", std::string(field)}});
+    }
+    batches_ = &m.counter(metric("batches_total"), "Committed transactions", stage);
+    batch_seconds_ =
+        &m.histogram(metric("batch_seconds"), "Time to write and commit one batch", stage);
+    batch_size_ = &m.gauge(metric("batch_size"), "Rows in the last committed batch", stage);
+    unacked_ = &m.gauge(metric("unacknowledged"),
+                        "Records taken from the input and not yet acknowledged", stage);
+    write_retries_ =
+        &m.counter(metric("retries_total"), "Operations attempted again after a failure",
+                   {{"stage", ctx.name}, {"op", "commit"}});
+    Counter& dlq_retries =
+        m.counter(metric("retries_total"), "Operations attempted again after a failure",
+                  {{"stage", ctx.name}, {"op", "dead_letter"}});
+
+    store_ = std::move(backend);
+    if (ctx.readers != nullptr) (*ctx.readers)[ctx.name] = store_->reader();
+
+    DeadLetterOptions dlq;
+    dlq.topic = s.dead_letter_topic;
+    dlq.kafka = s.kafka;
+    dlq.kafka.brokers = ctx.kafka_brokers;
+    dlq.properties = s.properties;
+    dlq.retry = s.retry;
+    dlq.name = ctx.name + " dead letters";
+    dlq.stage_type = s.stage_type;
+    dlq.readiness = ctx.readiness;
+    dead_letters_.emplace(std::move(dlq), log_, fatal_, dlq_retries);
+
+    rows_.reserve(s.batch_size);
+    batch_.reserve(s.batch_size);
+  }
+
+  ~Writer() override { stop(); }
+
+  void start() override {
+    worker_.start([this](std::stop_token st) { run(st); });
+  }
+  void stop_accepting() noexcept override {}
+  bool drain(const Deadline& deadline) noexcept override {
+    deadline_.store(&deadline);
+    return worker_.wait_done(deadline);
+  }
+  void stop() noexcept override {
+    worker_.stop();
+    acks_.close();
+    // Close the writer (the readers stay open for whoever still holds them; their problem()
+    // now says the writer is closed). The dead-letter producer purges what is in flight.
+    dead_letters_.reset();
+    store_.reset();
+  }
+
+ private:
+  bool deadline_passed() const {
+    const Deadline* d = deadline_.load();
+    return d != nullptr && d->passed();
+  }
+
+  void update_unacked() {
+    unacked_->set(
+        static_cast<double>(batch_.size() + finished_.size() + dead_letters_->in_flight()));
+  }
+
+  // A record becomes a row of the batch, or a dead letter.
+  void take(RecordPtr rec, const std::stop_token& st) {
+    auto row = map_event_row(rec->value,
+                             {rec->topic, rec->partition, rec->offset, rec->timestamp_ms},
+                             now_ms(), s_.limits, s_.validation);
+    if (row) {
+      rec->event_id = row.value().event_id;
+      rec->event_type = row.value().event_type;
+      if (batch_.empty()) batch_due_ = Clock::now() + s_.batch_linger;
+      rows_.push_back(std::move(row.value()));
+      batch_.push_back(std::move(rec));
+      return;
+    }
+    const Error& why = row.error();
+    dead_.at(why.code)->inc();
+    if (bad_log_.allow()) {
+      log_.warn("event dead-lettered",
+                {{"reason", why.code},
+                 {"detail", why.message},
+                 {"topic", rec->topic},
+                 {"partition", rec->partition},
+                 {"offset", rec->offset},
+                 {"suppressed", static_cast<std::int64_t>(bad_log_.take_suppressed())}});
+    }
+    if (activity_ != nullptr) {
+      activity_->dead_letter({epoch_ms_now(), stage_name_, why.code, why.message, {}, rec->key});
+    }
+    rec->dead_letter_reason = why.code;
+    rec->dead_letter_detail = why.message;
+    rec->targets.assign(1, s_.dead_letter_topic);
+    rec->out_headers = {{"pemx-dlq-reason", why.code},
+                        {"pemx-dlq-detail", why.message},
+                        {"pemx-dlq-stage", stage_name_},
+                        {"pemx-source-topic", rec->topic},
+                        {"pemx-source-partition", std::to_string(rec->partition)},
+                        {"pemx-source-offset", std::to_string(rec->offset)}};
+    event::fit_dead_letter(rec->value, rec->key, rec->out_headers, s_.limits);
+    dead_letters_->send(std::move(rec), st);
+  }
+
+  // The committed batch's new rows, for the live view (only while someone watches). A row the
+  // store already held (a redelivery, or a repeat within the batch) was not stored now, so it
+  // is not shown again.
+  void publish_stored(const std::vector<std::size_t>& inserted) {
+    if (activity_ == nullptr || !activity_->watched()) return;
+    const std::int64_t now = epoch_ms_now();
+    for (std::size_t i : inserted) {
+      const EventRow& row = rows_[i];
+      activity_->publish(
+          {0, "stored", now, row.event_id, row.product_id, row.event_type, {}, row.raw_json});
+    }
+  }
+
+  // Writes the batch in one transaction; on success its records go to the ack queue. A
+  // transient failure (busy, disk full, I/O) is retried after a backoff, serving dead-letter
+  // reports meanwhile; a permanent one, or one lasting give_up_after, is fatal. Returns false
+  // when it gave up (fatal, stop, or drain deadline): the batch is then never acknowledged.
+  bool commit(const std::stop_token& st) {
+    std::optional<Clock::time_point> first_failure;
+    for (int attempt = 1;; ++attempt) {
+      auto start = Clock::now();
+      auto written = store_->write_batch(rows_);
+      if (written) {
+        batch_seconds_->observe(std::chrono::duration<double>(Clock::now() - start).count());
+        stored_->inc(written.value().stored);
+        duplicates_->inc(written.value().duplicates);
+        batches_->inc();
+        batch_size_->set(static_cast<double>(rows_.size()));
+        if (attempt > 1) {
+          log_.info("store write succeeded after retries",
+                    {{"attempt", attempt}, {"path", store_->location()}});
+        }
+        if (log_.enabled(LogLevel::kDebug)) {
+          log_.debug("batch committed",
+                     {{"rows", static_cast<std::int64_t>(rows_.size())},
+                      {"stored", static_cast<std::int64_t>(written.value().stored)},
+                      {"duplicates", static_cast<std::int64_t>(written.value().duplicates)}});
+        }
+        backoff_.reset();
+        // New rows only, like stored_: a redelivery of a stored event is not counted again.
+        for (std::size_t i : written.value().inserted) {
+          for (const auto& field : rows_[i].invalid) invalid_.at(field)->inc();
+        }
+        publish_stored(written.value().inserted);
+        rows_.clear();
+        for (auto& rec : batch_) finished_.push_back(std::move(rec));  // committed: ackable
+        batch_.clear();
+        push_finished();
+        return true;
+      }
+      const Error& e = written.error();
+      if (!store_->transient(e)) {
+        log_.error("store write failed", {{"error", e.message}, {"code", e.code}});
+        fatal_(e.message);
+        return false;
+      }
+      auto now = Clock::now();
+      if (!first_failure) first_failure = now;
+      if (now - *first_failure >= s_.give_up_after) {
+        log_.error("store write still failing; giving up",
+                   {{"error", e.message}, {"attempt", attempt}});
+        fatal_("store writes failed for " + std::to_string(s_.give_up_after.count()) +
+               " ms: " + e.message);
+        return false;
+      }
+      write_retries_->inc();
+      auto wait = backoff_.next();
+      if (warn_limit_.allow()) {
+        log_.warn("store write failed; retrying",
+                  {{"error", e.message},
+                   {"code", e.code},
+                   {"attempt", attempt},
+                   {"rows", static_cast<std::int64_t>(rows_.size())},
+                   {"retry_in_ms", static_cast<std::int64_t>(wait.count())}});
+      }
+      for (auto until = now + wait;;) {
+        if (st.stop_requested() || deadline_passed()) return false;
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+        if (left <= 0ms) break;
+        dead_letters_->poll(std::min<std::chrono::milliseconds>(left, 50ms), finished_, st);
+        push_finished();
+      }
+    }
+  }
+
+  void push_finished() {
+    while (!finished_.empty() && acks_.try_push(finished_.front())) finished_.pop_front();
+    update_unacked();
+  }
+
+  // The ack queue is full: wait for the ingest stage rather than take more input, so memory
+  // stays bounded.
+  void wait_for_acks(const std::stop_token& st) {
+    dead_letters_->poll(0ms, finished_, st);
+    auto status = acks_.push(finished_.front(), Clock::now() + 20ms, st);
+    if (status == QueueStatus::kOk) finished_.pop_front();
+    if (status == QueueStatus::kClosed) {
+      log_.warn("ack queue closed early; stored records stay uncommitted (redelivered)",
+                {{"records", static_cast<std::int64_t>(finished_.size())}});
+      finished_.clear();
+    }
+    update_unacked();
+  }
+
+  void run(std::stop_token st) {
+    bool input_done = false;
+    bool gave_up = false;
+    while (!st.stop_requested() && !gave_up) {
+      dead_letters_->poll(0ms, finished_, st);
+      push_finished();
+      if (!finished_.empty()) {
+        wait_for_acks(st);
+        continue;
+      }
+      if (!batch_.empty() &&
+          (input_done || batch_.size() >= s_.batch_size || Clock::now() >= batch_due_)) {
+        gave_up = !commit(st);
+        continue;
+      }
+      if (input_done) {
+        if (dead_letters_->in_flight() == 0) break;
+        dead_letters_->poll(20ms, finished_, st);
+        continue;
+      }
+      // Wait for input until the batch is due; briefly when dead letters await reports.
+      auto until = batch_.empty() ? Clock::now() + 100ms : batch_due_;
+      if (dead_letters_->in_flight() > 0) until = std::min(until, Clock::now() + 5ms);
+      RecordPtr rec;
+      auto status = input_.pop(rec, until, st);
+      if (status == QueueStatus::kClosed) input_done = true;
+      if (status != QueueStatus::kOk) continue;
+      take(std::move(rec), st);
+      // Take what is already queued without waiting, up to a full batch.
+      while (batch_.size() < s_.batch_size && (rec = input_.try_pop())) take(std::move(rec), st);
+      update_unacked();
+    }
+    // Stored records go back; whatever is still in the batch was not committed.
+    push_finished();
+    while (!finished_.empty() && !st.stop_requested()) wait_for_acks(st);
+    if (!batch_.empty()) {
+      log_.warn("stopping with events not stored; they will be redelivered",
+                {{"records", static_cast<std::int64_t>(batch_.size())}});
+    }
+    acks_.close();
+  }
+
+  // pemx_<stage type>_<name>: the stage's metric names.
+  std::string metric(std::string_view name) const {
+    return "pemx_" + s_.stage_type + "_" + std::string(name);
+  }
+
+  WriterSettings s_;
+  Logger log_;
+  std::function<void(const std::string&)> fatal_;
+  std::string stage_name_;
+  Activity* activity_;
+  RecordQueue& input_;
+  RecordQueue& acks_;
+  Backoff backoff_;
+  RateLimit warn_limit_;
+  RateLimit bad_log_;
+  std::atomic<const Deadline*> deadline_{nullptr};
+  std::vector<EventRow> rows_;  // the open batch: rows_[i] is batch_[i]'s row
+  std::vector<RecordPtr> batch_;
+  Clock::time_point batch_due_{};   // the batch's first record + batch_linger
+  std::deque<RecordPtr> finished_;  // committed or dead-lettered, waiting for room in acks
+  Counter* stored_ = nullptr;
+  Counter* duplicates_ = nullptr;
+  std::map<std::string, Counter*> dead_;
+  std::map<std::string, Counter*> invalid_;  // event::kValidatedFields -> counter
+  Counter* batches_ = nullptr;
+  Histogram* batch_seconds_ = nullptr;
+  Gauge* batch_size_ = nullptr;
+  Gauge* unacked_ = nullptr;
+  Counter* write_retries_ = nullptr;
+  std::unique_ptr<Backend> store_;
+  std::optional<DeadLetterProducer> dead_letters_;  // its callbacks use the members above
+  Worker worker_;                                   // last: its thread uses everything above
+};
+
+}  // namespace
+
+std::unique_ptr<Stage> make_writer(const WriterSettings& settings, StageContext& ctx,
+                                   std::unique_ptr<Backend> backend) {
+  return std::make_unique<Writer>(settings, ctx, std::move(backend));
+}
+
+}  // namespace pemx::store
