@@ -1,6 +1,7 @@
 #pragma once
-// Registry: stage type name -> factory. A value built in main (src/builtin_stages.cpp lists
-// every compiled-in stage); never a global, never self-registration.
+// Registry: stage type name -> factory. A value built in main (src/builtin_stages.cpp.in,
+// generated from CMake's list of the stages built, registers every compiled-in stage); never a
+// global, never self-registration.
 #include <functional>
 #include <iosfwd>
 #include <map>
