@@ -1,6 +1,7 @@
 #pragma once
-// Registry: stage type name -> factory. A value built in main (src/builtin_stages.cpp lists
-// every compiled-in stage); never a global, never self-registration.
+// Registry: stage type name -> factory. A value built in main (src/builtin_stages.cpp.in,
+// generated from CMake's list of the stages built, registers every compiled-in stage); never a
+// global, never self-registration.
 #include <functional>
 #include <iosfwd>
 #include <map>
@@ -55,11 +56,23 @@ class StageSpec {
   virtual std::unique_ptr<Stage> create(StageContext& context) const = 0;
 };
 
+// A key that moved from a common section into the stage's own (http.listen -> listen). The
+// old key stays an alias: the factory takes it as the fallback of its own key; the loader
+// refuses an old key that every stage of the type overrides with a different value (both
+// given, the old one unused), and makes `--set OLD=VALUE` reach every stage of the type whose
+// own key holds what the old key held (the stages that follow it).
+struct ConfigAlias {
+  std::string old_key;   // dotted path from the top, e.g. "http.listen"
+  std::string key;       // the stage's own key, e.g. "listen"
+  std::string fallback;  // the old key's default
+};
+
 struct StageFactory {
   std::string type;
   std::string summary;
   // Reads the stage's section; reports errors into the section (never throws for bad config).
   std::function<std::unique_ptr<StageSpec>(ConfigSection&, const CommonConfig&)> parse;
+  std::vector<ConfigAlias> aliases = {};
 };
 
 class Registry {

@@ -209,7 +209,8 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
 }  // namespace
 
 StageFactory factory() {
-  return {"http_front", "HTTP API: history, fallback push, health, readiness, metrics", &parse};
+  return {"http_front", "HTTP API: history, fallback push, health, readiness, metrics", &parse,
+          {{"http.listen", "listen", HttpConfig{}.listen}}};
 }
 
 }  // namespace pemx::http_front

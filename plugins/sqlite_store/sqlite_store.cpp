@@ -113,7 +113,8 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
 StageFactory factory() {
   return {"sqlite_store",
           "stores events in SQLite (batched, idempotent on eventId); acknowledges after commit",
-          &parse};
+          &parse,
+          {{"store.path", "path", StoreConfig{}.path}}};
 }
 
 }  // namespace pemx::sqlite_store

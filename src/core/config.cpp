@@ -3,8 +3,10 @@
 #include <charconv>
 
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
+#include <string_view>
 #include <toml++/toml.h>
 
 #include "kafka/client.hpp"
@@ -69,6 +71,43 @@ bool apply_override(toml::table& root, const std::string& text,
                                   "stages.router.dead_letter_topic or "
                                   "kafka.properties.\"socket.timeout.ms\""});
   return false;
+}
+
+// `--set OLD=VALUE` where OLD is a stage key's old name (ConfigAlias): every stage of the
+// type whose own key holds what OLD held before this override (given or its default) followed
+// OLD, so it gets VALUE too; a stage with a different value of its own keeps it. Without this,
+// `--set http.listen=…` on pemx.toml (whose http stage now names its own listen) would be a
+// conflict instead of the override it has always been.
+void apply_override_following_aliases(toml::table& root, const std::string& text,
+                                      const Registry& registry,
+                                      std::vector<ConfigError>& errors) {
+  const std::string key = text.substr(0, text.find('='));
+  std::vector<std::pair<std::string, const ConfigAlias*>> targets;  // stage type, alias
+  for (const auto& type : registry.types()) {
+    for (const auto& alias : registry.find(type)->aliases) {
+      if (alias.old_key == key) targets.emplace_back(type, &alias);
+    }
+  }
+  std::vector<std::string> before;
+  for (const auto& [type, alias] : targets) {
+    before.push_back(root.at_path(key).value_or(alias->fallback));
+  }
+  if (!apply_override(root, text, errors) || targets.empty()) return;
+  const toml::node* value = root.at_path(key).node();
+  toml::table* stages = root["stages"].as_table();
+  if (value == nullptr || stages == nullptr) return;
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    for (auto& [name, node] : *stages) {
+      toml::table* stage = node.as_table();
+      if (stage == nullptr || (*stage)["type"].value<std::string>() != targets[i].first) {
+        continue;
+      }
+      const std::string& own_key = targets[i].second->key;
+      if ((*stage)[own_key].value<std::string>() == before[i]) {
+        stage->insert_or_assign(own_key, *value);
+      }
+    }
+  }
 }
 
 void parse_kafka(ConfigSection& s, kafka::KafkaConfig& k) {
@@ -159,6 +198,49 @@ void parse_common(ConfigSection& root, CommonConfig& c) {
   }
 }
 
+// An old key (ConfigAlias) given while every stage of its type names its own, different value
+// has no effect: both were given and differ, so the user must keep one. A stage that names
+// no value of its own, or the same one, uses the old key. With no stage of the type at all the
+// old key is unused, as it always was (the dist role's config may keep [http]).
+void check_aliases(const toml::table& root, ConfigSection& top, const Registry& registry) {
+  const toml::table* stages = root["stages"].as_table();
+  for (const auto& type : registry.types()) {
+    for (const auto& alias : registry.find(type)->aliases) {
+      auto old_value = root.at_path(alias.old_key).value<std::string>();
+      if (!old_value || stages == nullptr) continue;
+      bool any = false, followed = false;
+      std::string own;
+      for (const auto& [name, node] : *stages) {
+        const toml::table* stage = node.as_table();
+        if (stage == nullptr || (*stage)["type"].value<std::string>() != type) continue;
+        any = true;
+        auto value = (*stage)[alias.key].value<std::string>();
+        if (!value || *value == *old_value) {
+          followed = true;
+          break;
+        }
+        own += (own.empty() ? "" : ", ") + std::string("stages.") + std::string(name.str()) +
+               "." + alias.key + " = \"" + *value + "\"";
+      }
+      if (!any || followed) continue;
+      // The old key's own section, for the error's location and key path.
+      auto dot = alias.old_key.rfind('.');
+      std::optional<ConfigSection> section = top;
+      std::string_view rest(alias.old_key.data(), dot == std::string::npos ? 0 : dot);
+      while (section && !rest.empty()) {
+        auto next = rest.find('.');
+        section = section->table(rest.substr(0, next));
+        rest = next == std::string_view::npos ? std::string_view() : rest.substr(next + 1);
+      }
+      if (!section) continue;
+      section->error(alias.old_key.substr(dot == std::string::npos ? 0 : dot + 1),
+                     "\"" + *old_value + "\" is used by no " + type + " stage: each names its own " +
+                         alias.key + " (" + own + "); " + alias.old_key +
+                         " is the old name of that key: keep one of the two");
+    }
+  }
+}
+
 void check_roles(ConfigSection& roles_section, Config& config) {
   for (const auto& [role, stage_names] : config.roles) {
     std::map<std::string, std::vector<std::string>> writers, readers;
@@ -209,7 +291,7 @@ LoadResult load(toml::table root, const std::string& file,
                 const std::vector<std::string>& overrides, const Registry& registry) {
   LoadResult result;
   auto& errors = result.errors;
-  for (const auto& o : overrides) apply_override(root, o, errors);
+  for (const auto& o : overrides) apply_override_following_aliases(root, o, registry, errors);
 
   auto config = std::make_unique<Config>();
   config->file = file;
@@ -262,6 +344,7 @@ LoadResult load(toml::table root, const std::string& file,
       config->stages.push_back(std::move(inst));
     }
   }
+  check_aliases(root, top, registry);
   top.reject_unknown();
   if (auto roles = top.table("roles")) {
     check_roles(*roles, *config);

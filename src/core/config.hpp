@@ -15,6 +15,8 @@
 
 namespace pemx {
 
+// [http] listen and [store] path: the old names of the http_front stage's `listen` and the
+// sqlite_store stage's `path`, kept as aliases (ConfigAlias): the stages' fallbacks.
 struct HttpConfig {
   std::string listen = "127.0.0.1:8080";  // host:port, used by the HTTP stage
 };

@@ -1,5 +1,5 @@
 // Fuzz target config_load: a config file and --set overrides through the loader `pemx
-// check-config` runs (load_config_text with the registry of src/builtin_stages.cpp, so every
+// check-config` runs (load_config_text with the registry of src/builtin_stages.cpp.in, so every
 // stage's factory parses its section), then what check-config prints of the result.
 //
 // Input: TOML text, then optionally "--set KEY=VALUE" lines. The first line starting with

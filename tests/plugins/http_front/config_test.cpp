@@ -2,6 +2,10 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <iterator>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "builtin_stages.hpp"
 #include "core/config.hpp"
@@ -75,4 +79,90 @@ TEST_CASE("max_connections is a checked key", "[unit][http][accept]") {
   CHECK(mentions(errors_for("max_connections = 0\n"),
                  "stages.http.max_connections: value 0 is out of range"));
   CHECK(mentions(errors_for("max_connections = \"many\"\n"), "stages.http.max_connections"));
+}
+
+// --- http.listen, the old name of listen ----------------------------------------------------
+
+namespace {
+struct Loaded {
+  std::vector<std::string> errors;
+  std::map<std::string, std::string> described;  // stage -> describe()
+};
+Loaded load_text(const std::string& text, const std::vector<std::string>& overrides = {}) {
+  auto r = load_config_text(text, "pemx.toml", overrides, builtin_stages());
+  Loaded out;
+  for (const auto& e : r.errors) out.errors.push_back(e.str());
+  if (r.config) {
+    for (const auto& s : r.config->stages) out.described[s.name] = s.spec->describe();
+  }
+  return out;
+}
+// Two HTTP stages: `web` with `web_keys`, `ops` on its own port.
+std::string two_stages(const std::string& common, const std::string& web_keys) {
+  return common + "[roles]\nweb = [\"web\"]\nops = [\"ops\"]\n" +
+         "[stages.web]\ntype = \"http_front\"\n" + web_keys +
+         "[stages.ops]\ntype = \"http_front\"\nlisten = \"127.0.0.1:8081\"\n";
+}
+}  // namespace
+
+TEST_CASE("http.listen still sets the listen of every HTTP stage that names none",
+          "[unit][http][config][alias]") {
+  auto l = load_text(two_stages("[http]\nlisten = \"127.0.0.1:9000\"\n", ""));
+  REQUIRE(l.errors.empty());
+  CHECK_THAT(l.described["web"], Catch::Matchers::StartsWith("HTTP on 127.0.0.1:9000,"));
+  CHECK_THAT(l.described["ops"], Catch::Matchers::StartsWith("HTTP on 127.0.0.1:8081,"));
+  // The same value in both places is no conflict.
+  CHECK(load_text(two_stages("[http]\nlisten = \"127.0.0.1:9000\"\n",
+                             "listen = \"127.0.0.1:9000\"\n"))
+            .errors.empty());
+}
+
+TEST_CASE("http.listen and a stage's listen, both given and different, are an error naming both",
+          "[unit][http][config][alias]") {
+  auto l = load_text(two_stages("[http]\nlisten = \"127.0.0.1:9000\"\n",
+                                "listen = \"127.0.0.1:9001\"\n"));
+  CHECK(l.errors ==
+        std::vector<std::string>{
+            "pemx.toml:2: http.listen: \"127.0.0.1:9000\" is used by no http_front stage: each "
+            "names its own listen (stages.ops.listen = \"127.0.0.1:8081\", stages.web.listen = "
+            "\"127.0.0.1:9001\"); http.listen is the old name of that key: keep one of the two"});
+}
+
+TEST_CASE("--set http.listen moves the HTTP stages that followed it, not the others",
+          "[unit][http][config][alias][set]") {
+  SECTION("a stage naming the old default follows it") {
+    auto l = load_text(two_stages("", "listen = \"127.0.0.1:8080\"\n"),
+                       {"http.listen=127.0.0.1:0"});
+    REQUIRE(l.errors.empty());
+    CHECK_THAT(l.described["web"], Catch::Matchers::StartsWith("HTTP on 127.0.0.1:0,"));
+    CHECK_THAT(l.described["ops"], Catch::Matchers::StartsWith("HTTP on 127.0.0.1:8081,"));
+  }
+  SECTION("a stage naming no listen follows it") {
+    auto l = load_text(two_stages("[http]\nlisten = \"127.0.0.1:9000\"\n", ""),
+                       {"http.listen=127.0.0.1:0"});
+    REQUIRE(l.errors.empty());
+    CHECK_THAT(l.described["web"], Catch::Matchers::StartsWith("HTTP on 127.0.0.1:0,"));
+  }
+  SECTION("the stage's own key set on the command line too, differently, is an error") {
+    auto l = load_text(two_stages("", "listen = \"127.0.0.1:8080\"\n"),
+                       {"stages.web.listen=127.0.0.1:9001", "http.listen=127.0.0.1:9000"});
+    REQUIRE(l.errors.size() == 1);
+    CHECK_THAT(l.errors[0], Catch::Matchers::StartsWith("--set: http.listen: \"127.0.0.1:9000\" "
+                                                        "is used by no http_front stage"));
+    CHECK_THAT(l.errors[0], Catch::Matchers::Contains("stages.web.listen = \"127.0.0.1:9001\""));
+  }
+}
+
+TEST_CASE("pemx.toml: --set http.listen moves the web role's listener, not ops_http",
+          "[unit][http][config][alias][set]") {
+  std::ifstream in(PEMX_SOURCE_DIR "/pemx.toml");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE_FALSE(text.empty());
+  auto shipped = load_text(text);
+  REQUIRE(shipped.errors.empty());
+  CHECK_THAT(shipped.described["http"], Catch::Matchers::StartsWith("HTTP on 127.0.0.1:8080,"));
+  auto l = load_text(text, {"http.listen=127.0.0.1:9090"});
+  REQUIRE(l.errors.empty());
+  CHECK_THAT(l.described["http"], Catch::Matchers::StartsWith("HTTP on 127.0.0.1:9090,"));
+  CHECK_THAT(l.described["ops_http"], Catch::Matchers::StartsWith("HTTP on 127.0.0.1:8081,"));
 }

@@ -1,6 +1,6 @@
 // The routing core: TopicTemplate::parse, check_routing and Router::route (event bytes ->
 // topics or a dead-letter reason). The reference routing is checked here on hand-built
-// rules, and through pemx.toml's rules in tests/core/config_test.cpp.
+// rules, and through pemx.toml's rules in tests/plugins/rules_router/config_test.cpp.
 #include "rules_router/routing.hpp"
 
 #include <catch2/catch.hpp>
