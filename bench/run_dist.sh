@@ -23,6 +23,11 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BENCH=run_dist
+RESULTS_SUFFIX=""   # this script's results folder has always been bench/results/<UTC time>/
+# shellcheck source=bench/common.sh
+source "${ROOT}/bench/common.sh"
+
 ROUNDS=3
 EVENTS=200000
 PORT=29092
@@ -67,9 +72,6 @@ while (($#)); do
 done
 [[ "${ROUNDS}" =~ ^[0-9]+$ ]] && ((ROUNDS >= 1 && ROUNDS <= 20)) || { echo "--rounds: 1..20" >&2; exit 2; }
 [[ "${EVENTS}" =~ ^[0-9]+$ ]] && ((EVENTS >= 1)) || { echo "--events: a positive integer" >&2; exit 2; }
-
-log() { printf 'run_dist: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
 command -v python3 >/dev/null || die "python3 not found"
 CONFIG="$(cd "$(dirname "${CONFIG:-${ROOT}/pemx.toml}")" && pwd)/$(basename "${CONFIG:-pemx.toml}")"
 [[ -f "${CONFIG}" ]] || die "no config ${CONFIG}"
@@ -93,73 +95,16 @@ CHECK="${BUILD_DIR}/bench/pemx_bench_check"
 for b in "${PEMX}" "${LOAD}" "${BASELINE}" "${WAIT}" "${CHECK}"; do
   [[ -x "${b}" ]] || die "missing ${b} (build first, or drop --no-build)"
 done
-GNU_TIME=""
-if [[ -x /usr/bin/time ]] && /usr/bin/time -v true >/dev/null 2>&1; then GNU_TIME=/usr/bin/time; fi
-[[ -n "${GNU_TIME}" ]] || log "GNU time not found: peak RSS is read from /proc/PID/status (VmHWM)"
-
-RUN_ID="$(date -u +%Y%m%dT%H%M%SZ)"
-LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
-OUT="${ROOT}/bench/results/${RUN_ID}"
-mkdir -p "${OUT}"
-TMP="$(mktemp -d "/tmp/pemx-bench.XXXXXX")"
+bench_setup
 BROKERS="127.0.0.1:${PORT}"
-PIDS=()   # processes this script started and must not leave behind
-
-# Kills a process we started and, first, its descendants (e.g. pemx under GNU time).
-kill_tree() {
-  local pid=$1 child
-  for child in $(cat /proc/"${pid}"/task/*/children 2>/dev/null); do kill_tree "${child}"; done
-  kill -KILL "${pid}" 2>/dev/null || true
-}
-
-cleanup() {
-  local rc=$? p
-  trap - INT TERM
-  for p in "${PIDS[@]:-}"; do
-    [[ -n "${p}" ]] && kill -0 "${p}" 2>/dev/null && kill_tree "${p}"
-  done
-  "${ROOT}/tests/broker/kafka.sh" stop "${PORT}" >/dev/null 2>&1 || true
-  rm -rf "${TMP}"
-  exit "${rc}"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Runs a command in the background and waits for it, so that a signal to this script is
-# handled at once (bash defers traps until a foreground child ends). Returns its status.
-run_child() {
-  local p q rc=0 keep=()
-  "$@" &
-  p=$!
-  PIDS+=("${p}")
-  wait "${p}" || rc=$?
-  for q in "${PIDS[@]}"; do [[ "${q}" == "${p}" ]] || keep+=("${q}"); done
-  PIDS=("${keep[@]}")
-  return "${rc}"
-}
 
 # --- broker and input -------------------------------------------------------------------------
-log "starting the broker on ${BROKERS} ..."
-"${ROOT}/tests/broker/kafka.sh" start "${PORT}" >/dev/null
+start_broker "${PORT}"
 log "preloading ${EVENTS} events into product-event (${PARTITIONS} partitions, seed ${SEED}) ..."
 run_child "${LOAD}" --brokers "${BROKERS}" --topic product-event --count "${EVENTS}" --seed "${SEED}" \
   --partitions "${PARTITIONS}" --timeout "${ROUND_TIMEOUT}" >"${OUT}/load.json" \
   2>"${OUT}/load.log" || { cat "${OUT}/load.json" "${OUT}/load.log" >&2; die "preload failed"; }
 log "$(cat "${OUT}/load.json")"
-
-# Peak RSS (KiB) of a finished command from its GNU time report.
-peak_rss() { sed -n 's/^[[:space:]]*Maximum resident set size (kbytes): //p' "$1" 2>/dev/null || true; }
-
-# Children of a process (the command GNU time runs), waiting up to 2 s for it to appear.
-child_of() {
-  local parent=$1 kids="" i
-  for ((i = 0; i < 100; i++)); do
-    kids="$(cat "/proc/${parent}/task/${parent}/children" 2>/dev/null | tr -d ' ' || true)"
-    [[ -n "${kids}" ]] && break
-    sleep 0.02
-  done
-  printf '%s\n' "${kids}"
-}
 
 run_baseline() {  # round
   local r=$1 prefix="bench-r$1-base-" rc=0
@@ -176,7 +121,7 @@ run_baseline() {  # round
 
 run_pemx() {  # round
   local r=$1 prefix="bench-r$1-pemx-" group="bench-pemx-r$1-${RUN_ID}" cfg="${TMP}/pemx.r$1.toml"
-  local start_ms tpid ppid rc=0 hwm fetched i perf_pid=""
+  local start_ms ppid rc=0 fetched perf_pid=""
   # The config with every output topic (rules and dead letters) prefixed for this round, and
   # any HTTP listener of the role moved to PORT+2 so that it cannot collide with a dev server
   # or a test on the usual ports.
@@ -186,18 +131,8 @@ run_pemx() {  # round
                 --set "stages.dist_ingest.group_id=${group}" --set log.stats_interval=5s)
   "${PEMX}" check-config "${cmd[@]:2}" >"${OUT}/pemx.r${r}.routing.txt" || die "generated config is invalid"
   start_ms="$(date +%s%3N)"
-  if [[ -n "${GNU_TIME}" ]]; then
-    "${GNU_TIME}" -v -o "${OUT}/pemx.r${r}.time" "${cmd[@]}" 2>"${OUT}/pemx.r${r}.log" &
-    tpid=$!
-    PIDS+=("${tpid}")
-    ppid="$(child_of "${tpid}")"
-    [[ -n "${ppid}" ]] || die "cannot find pemx under GNU time (pid ${tpid})"
-  else
-    "${cmd[@]}" 2>"${OUT}/pemx.r${r}.log" &
-    tpid=$!
-    ppid=${tpid}
-  fi
-  PIDS+=("${ppid}")
+  start_server "${OUT}/pemx.r${r}.log" "${OUT}/pemx.r${r}.time" "${cmd[@]}"
+  ppid=${SRV_PID}
   if [[ -n "${PERF_OUT}" && "${r}" == "${ROUNDS}" ]]; then
     perf record -F 999 -g -o "${PERF_OUT}" -p "${ppid}" >/dev/null 2>"${OUT}/perf.log" &
     perf_pid=$!
@@ -207,24 +142,19 @@ run_pemx() {  # round
     --start-ms "${start_ms}" --pid "${ppid}" --timeout "${ROUND_TIMEOUT}" \
     --outputs-prefix "${prefix}" --outputs-expect "$((2 * EVENTS))" \
     >"${OUT}/pemx.r${r}.wait.json" 2>>"${OUT}/pemx.r${r}.wait.log" || rc=$?
-  if [[ -n "${perf_pid}" ]]; then kill -INT "${perf_pid}" 2>/dev/null || true; wait "${perf_pid}" || true; fi
-  hwm="$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/${ppid}/status" 2>/dev/null || true)"
+  if [[ -n "${perf_pid}" ]]; then
+    kill -INT "${perf_pid}" 2>/dev/null || true
+    wait "${perf_pid}" || true
+    forget_pid "${perf_pid}"
+  fi
   # Bytes pemx has read from the broker so far (TCP bytes_received of its sockets): the
   # input is ~50 MB on the wire, so more means messages fetched more than once.
   fetched="$(ss -tinpH state established 2>/dev/null | grep -A1 "pid=${ppid}," \
     | grep -o 'bytes_received:[0-9]*' | awk -F: '{s += $2} END {if (NR) printf "%d", s}' || true)"
-  kill -TERM "${ppid}" 2>/dev/null || true
-  # pemx drains within shutdown.drain_timeout (30 s); bounded wait, then SIGKILL.
-  for ((i = 0; i < 450; i++)); do kill -0 "${ppid}" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "${ppid}" 2>/dev/null && { log "round ${r}: pemx did not stop in 45 s; SIGKILL"; kill -KILL "${ppid}" || true; }
-  local prc=0
-  wait "${tpid}" || prc=$?
-  PIDS=()   # all reaped: never signal a recycled pid
-  printf '{"exit_code":%d,"vmhwm_kib":%s,"peak_rss_kib":%s,"fetched_bytes":%s,"warn_lines":%d,"error_lines":%d}\n' \
-    "${prc}" "${hwm:-null}" "$(v="$(peak_rss "${OUT}/pemx.r${r}.time")"; echo "${v:-${hwm:-null}}")" \
-    "${fetched:-null}" \
-    "$(grep -c '"level":"warn"' "${OUT}/pemx.r${r}.log" || true)" \
-    "$(grep -c '"level":"error"' "${OUT}/pemx.r${r}.log" || true)" >"${OUT}/pemx.r${r}.proc.json"
+  # pemx drains within shutdown.drain_timeout (30 s); stop_server waits 45 s, then SIGKILL.
+  stop_server
+  pemx_proc_json "${OUT}/pemx.r${r}.log" "${OUT}/pemx.r${r}.time" "${SRV_EXIT}" "${SRV_HWM}" \
+    "\"vmhwm_kib\":${SRV_HWM:-null},\"fetched_bytes\":${fetched:-null}" >"${OUT}/pemx.r${r}.proc.json"
   ((rc == 0)) || { cat "${OUT}/pemx.r${r}.wait.json" >&2; tail -n 20 "${OUT}/pemx.r${r}.log" >&2; die "pemx round ${r} did not route ${EVENTS} events"; }
   run_child "${CHECK}" --brokers "${BROKERS}" --prefix "${prefix}" \
     --storage-topic "${prefix}product-event-storage-pemx" \
@@ -252,15 +182,11 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 # --- summary ----------------------------------------------------------------------------------
-CPU="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
-MACHINE="$(nproc) cores (${CPU:-unknown CPU}), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(. /etc/os-release && echo "${PRETTY_NAME}"); shared with other engineers' builds and tests, so noisy (load average ${LOAD_START} at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end); the broker, the bench programs and pemx all run on these 2 cores"
+MACHINE="$(machine_description "the broker, the bench programs and pemx all run on these 2 cores")"
 python3 - "${OUT}" "${ROUNDS}" "${EVENTS}" "${COMMAND_LINE}" "${MACHINE}" "${RUN_ID}" \
-  "$(pkg-config --modversion rdkafka 2>/dev/null || echo '?')" \
-  "$(git -C "${ROOT}" rev-parse --short HEAD 2>/dev/null || echo '?')" \
-  "$(git -C "${ROOT}" status --porcelain -- src plugins include pemx.toml 2>/dev/null | wc -l)" \
-  >"${OUT}/summary.md" <<'PY'
+  "$(code_description)" >"${OUT}/summary.md" <<'PY'
 import json, os, statistics, sys
-out, rounds, events, command, machine, run_id, rdkafka, commit, dirty = sys.argv[1:10]
+out, rounds, events, command, machine, run_id, code = sys.argv[1:8]
 rounds, events = int(rounds), int(events)
 def load(name):
     p = os.path.join(out, name)
@@ -301,10 +227,9 @@ for r in range(1, rounds + 1):
         check(load(f"base.r{r}.check.json")), check(load(f"pemx.r{r}.check.json"))]) + " |")
 mb, mp = statistics.median(base), statistics.median(pemx)
 ratio = mp / mb if mb else 0
-tree = f"commit {commit}" + (" + uncommitted changes in src/plugins/include/pemx.toml" if int(dirty) else "")
 print(f"### `pemx --role=dist` vs baseline, run {run_id}\n")
 print(f"- command: `{command}`")
-print(f"- code: {tree}; librdkafka {rdkafka}; Kafka 3.7.1 (one KRaft node, tests/broker/kafka.sh) on loopback")
+print(f"- code: {code}; Kafka 3.7.1 (one KRaft node, tests/broker/kafka.sh) on loopback")
 print(f"- machine: {machine}")
 print(f"- input: {events:,} EventGenerator events (seed in the command) in `product-event`, "
       f"3 partitions; each run writes 2 outputs per event to 7 fresh topics\n")
@@ -325,18 +250,4 @@ echo >&2
 cat "${OUT}/summary.md"
 log "raw results in ${OUT}"
 
-if ((UPDATE_DOC)); then
-  DOC="${ROOT}/docs/benchmarks.md"
-  python3 - "${DOC}" "${OUT}/summary.md" <<'PY'
-import sys
-doc, summary = sys.argv[1], open(sys.argv[2]).read().strip()
-begin, end = "<!-- dist-results:begin -->", "<!-- dist-results:end -->"
-text = open(doc).read()
-if begin not in text or end not in text:
-    sys.exit(f"{doc}: markers {begin} / {end} not found")
-head, rest = text.split(begin, 1)
-_, tail = rest.split(end, 1)
-open(doc, "w").write(f"{head}{begin}\n{summary}\n{end}{tail}")
-PY
-  log "updated ${DOC}"
-fi
+if ((UPDATE_DOC)); then update_doc dist "${OUT}/summary.md"; fi

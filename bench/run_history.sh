@@ -22,14 +22,14 @@
 #   5. prints a table (per round, medians, ratio median(pemx)/median(baseline) of requests/s)
 #      and with --update-doc rewrites the history results block of docs/benchmarks.md.
 #
-# Raw outputs go to bench/results/<UTC time>-history/. Needs: wrk (Debian package wrk),
+# Raw outputs go to bench/results/<UTC time>-run_history/. Needs: wrk (Debian package wrk),
 # python3, GNU time (optional). No broker.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BENCH=run_history
-# shellcheck source=bench/web_common.sh
-source "${ROOT}/bench/web_common.sh"
+# shellcheck source=bench/common.sh
+source "${ROOT}/bench/common.sh"
 
 ROUNDS=3
 EVENTS=1000000

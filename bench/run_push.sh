@@ -21,14 +21,14 @@
 #      median(pemx)/median(baseline)) and with --update-doc rewrites the push results block
 #      of docs/benchmarks.md.
 #
-# Raw outputs go to bench/results/<UTC time>-push/. Needs: java + mvn (the broker), wrk
+# Raw outputs go to bench/results/<UTC time>-run_push/. Needs: java + mvn (the broker), wrk
 # (Debian package wrk), python3, GNU time (optional).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BENCH=run_push
-# shellcheck source=bench/web_common.sh
-source "${ROOT}/bench/web_common.sh"
+# shellcheck source=bench/common.sh
+source "${ROOT}/bench/common.sh"
 
 ROUNDS=3
 PORT=39092

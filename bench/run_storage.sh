@@ -21,14 +21,14 @@
 #   5. prints a table (per round events/s, medians, ratio median(pemx)/median(baseline)) and
 #      with --update-doc rewrites the storage results block of docs/benchmarks.md.
 #
-# Raw outputs go to bench/results/<UTC time>-storage/. Needs: java + mvn (the broker),
+# Raw outputs go to bench/results/<UTC time>-run_storage/. Needs: java + mvn (the broker),
 # python3, GNU time (optional).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BENCH=run_storage
-# shellcheck source=bench/web_common.sh
-source "${ROOT}/bench/web_common.sh"
+# shellcheck source=bench/common.sh
+source "${ROOT}/bench/common.sh"
 
 ROUNDS=3
 EVENTS=200000

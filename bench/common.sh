@@ -1,10 +1,11 @@
 # shellcheck shell=bash disable=SC2034  # SRV_* and RUN_ID/OUT are read by the sourcing scripts
-# bench/web_common.sh — shell helpers shared by the web role benchmarks (run_storage.sh,
-# run_history.sh, run_push.sh). Sourced, not run. Same conventions as run_dist.sh: every
-# process the script starts is recorded and killed on exit (with its descendants), the broker
-# it started is always stopped, raw outputs go to bench/results/<UTC time>-<bench>/.
+# bench/common.sh — shell helpers shared by every benchmark script (run_dist.sh, run_storage.sh,
+# run_history.sh, run_push.sh). Sourced, not run. Every process a script starts is recorded and
+# killed on exit (with its descendants), the broker it started is always stopped, raw outputs go
+# to bench/results/<UTC time>-<bench>/ (run_dist.sh: bench/results/<UTC time>/).
 #
-# The sourcing script sets BENCH (its name, for messages) and ROOT first.
+# The sourcing script sets BENCH (its name, for messages) and ROOT first, and may set
+# RESULTS_SUFFIX (default "-${BENCH}") before bench_setup.
 
 log() { printf '%s: %s\n' "${BENCH}" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -40,7 +41,7 @@ bench_setup() {
   trap 'exit 130' INT TERM
   RUN_ID="$(date -u +%Y%m%dT%H%M%SZ)"
   LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
-  OUT="${ROOT}/bench/results/${RUN_ID}-${BENCH}"
+  OUT="${ROOT}/bench/results/${RUN_ID}${RESULTS_SUFFIX-"-${BENCH}"}"
   mkdir -p "${OUT}"
   TMP="$(mktemp -d "/tmp/pemx-${BENCH}.XXXXXX")"
   GNU_TIME=""
