@@ -1,8 +1,8 @@
-// The sqlite_store stage: its config (defaults, overrides, errors with key paths) and its
-// shell around the store core, run against the embedded (in-process) Kafka cluster for the
-// dead-letter producer: records are acknowledged only after their rows are committed (or their
-// dead-letter copy is acknowledged), failures are retried or reported as fatal, drain closes
-// the ack queue, and the live view gets only the rows a batch inserted.
+// The sqlite_store stage: its shell around the store core, run against the embedded
+// (in-process) Kafka cluster for the dead-letter producer: records are acknowledged only after
+// their rows are committed (or their dead-letter copy is acknowledged), failures are retried or
+// reported as fatal, drain closes the ack queue, and the live view gets only the rows a batch
+// inserted. Its config cases are in config_test.cpp.
 #include "sqlite_store/sqlite_store.hpp"
 
 #include <catch2/catch.hpp>
@@ -16,11 +16,9 @@
 #include <vector>
 
 #include <librdkafka/rdkafka.h>
-#include <toml++/toml.h>
 
-#include "core/config.hpp"
-#include "core/config_section.hpp"
 #include "kafka/embedded.hpp"
+#include "plugins/sqlite_store/stage_config.hpp"
 #include "plugins/sqlite_store/store_fixtures.hpp"
 #include "plugins/sqlite_store/temp_dir.hpp"
 
@@ -29,116 +27,10 @@ namespace {
 
 using Catch::Matchers::Contains;
 using namespace std::chrono_literals;
+using test::parse;
 using test::RawDb;
 using test::TempDir;
 using test::uuid;
-
-struct Parsed {
-  std::unique_ptr<StageSpec> spec;
-  std::vector<std::string> errors;
-};
-
-Parsed parse(const std::string& text, const std::string& store_path = "common.db") {
-  toml::table root = toml::parse(text, std::string_view("pemx.toml"));
-  std::vector<ConfigError> errors;
-  ConfigSection section(&root, "stages.store", "pemx.toml", &errors);
-  CommonConfig common;
-  common.store.path = store_path;
-  Parsed out;
-  out.spec = factory().parse(section, common);
-  section.reject_unknown();
-  for (const auto& e : errors) out.errors.push_back(e.str());
-  return out;
-}
-
-TEST_CASE("the factory's name and defaults", "[unit][sqlite_store]") {
-  CHECK(factory().type == "sqlite_store");
-  auto p = parse("");
-  REQUIRE(p.errors.empty());
-  REQUIRE(p.spec);
-  auto ports = p.spec->ports();
-  REQUIRE(ports.size() == 2);
-  CHECK(ports[0].queue == "events");
-  CHECK(ports[0].direction == PortDirection::kIn);
-  CHECK(ports[1].queue == "acks");
-  CHECK(ports[1].direction == PortDirection::kOut);
-  CHECK(p.spec->topics() == std::vector<std::string>{"product-event-dlq-pemx"});
-  std::string d = p.spec->describe();
-  CHECK_THAT(d, Contains("common.db"));  // store.path
-  CHECK_THAT(d, Contains("synchronous=full"));
-  CHECK_THAT(d, Contains("500 rows or 20 ms"));
-}
-
-TEST_CASE("every key is read, and path overrides store.path", "[unit][sqlite_store]") {
-  auto p = parse(R"(
-input = "to_store"
-acks = "stored"
-path = "/var/lib/pemx/events.db"
-batch_size = 1000
-batch_linger = "5ms"
-synchronous = "normal"
-busy_timeout = "2s"
-readers = 8
-dead_letter_topic = "store-dlq"
-retry_initial = "50ms"
-retry_max = "2s"
-give_up_after = "5m"
-properties = { "linger.ms" = 5 }
-)");
-  CHECK(p.errors.empty());
-  REQUIRE(p.spec);
-  CHECK(p.spec->ports()[0].queue == "to_store");
-  CHECK(p.spec->ports()[1].queue == "stored");
-  CHECK(p.spec->topics() == std::vector<std::string>{"store-dlq"});
-  std::string d = p.spec->describe();
-  CHECK_THAT(d, Contains("/var/lib/pemx/events.db"));
-  CHECK_THAT(d, Contains("synchronous=normal"));
-  CHECK_THAT(d, Contains("1000 rows or 5 ms"));
-  CHECK_THAT(d, Contains("8 reader connections"));
-}
-
-TEST_CASE("bad values are reported with their key path and what is expected",
-          "[unit][sqlite_store]") {
-  auto p = parse(R"(
-path = ":memory:"
-batch_size = 0
-synchronous = "sometimes"
-dead_letter_topic = "bad topic"
-batch_linger = "1 hour"
-readers = 0
-properties = { "acks" = "1", "enable.idempotence" = "false" }
-batchsize = 3
-)");
-  auto has = [&](const std::string& part) {
-    for (const auto& e : p.errors) {
-      if (e.find(part) != std::string::npos) return true;
-    }
-    return false;
-  };
-  INFO(Catch::Detail::stringify(p.errors));
-  CHECK(has("stages.store.path: \":memory:\""));
-  CHECK(has("stages.store.batch_size"));
-  CHECK(has("stages.store.synchronous: \"sometimes\": expected \"full\" or \"normal\""));
-  CHECK(has("stages.store.dead_letter_topic"));
-  CHECK(has("stages.store.batch_linger"));
-  CHECK(has("stages.store.readers"));
-  CHECK(has("acks = 1 would break at-least-once delivery"));
-  CHECK(has("enable.idempotence = false would break at-least-once delivery"));
-  CHECK(has("stages.store.batchsize"));  // unknown key
-}
-
-TEST_CASE("validation is report by default, and one of report, strict, off",
-          "[unit][sqlite_store]") {
-  CHECK_THAT(parse("").spec->describe(), Contains("validation report"));
-  CHECK_THAT(parse("validation = \"strict\"").spec->describe(), Contains("validation strict"));
-  CHECK_THAT(parse("validation = \"off\"").spec->describe(), Contains("validation off"));
-  auto p = parse("validation = \"reports\"");
-  CHECK(p.errors == std::vector<std::string>{
-                        "pemx.toml:1: stages.store.validation: \"reports\": expected \"off\", "
-                        "\"report\" or \"strict\"; did you mean \"report\"?"});
-}
-
-// ---- the stage shell -----------------------------------------------------------------------
 
 constexpr const char* kDlq = "store-test-dlq";
 
