@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "core/config.hpp"
+#include "core/check.hpp"
 #include "core/config_section.hpp"
 #include "core/retry.hpp"
 #include "core/worker.hpp"
@@ -115,6 +116,8 @@ class KafkaSink final : public Stage {
   };
   using AttemptPtr = std::unique_ptr<Attempt>;
   static void* tag(Attempt* a) {
+    PEMX_CHECK((reinterpret_cast<std::uintptr_t>(a) & 1u) == 0,
+               "an Attempt is at least 2-byte aligned, so its lowest bit can tag it");
     return reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(a) | 1u);
   }
   static bool tagged(void* opaque) {
