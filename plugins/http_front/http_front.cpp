@@ -49,9 +49,9 @@ class HttpFront final : public Stage {
     // Always a producer: it serves the push when enabled, and the readiness probe.
     pusher_ = std::make_unique<Pusher>(s.kafka, ctx.kafka_brokers, s.push_topic,
                                        s.server.push_timeout, ctx.log, *ctx.metrics,
-                                       ctx.name, ctx.readiness);
+                                       ctx.name, ctx.readiness, ctx.fatal);
     server_ = std::make_unique<Server>(std::move(server), ctx.log, *ctx.metrics, reader, pusher_.get(),
-                                       ctx.activity);
+                                       ctx.activity, thread_owner(ctx));
   }
   void start() override { server_->start(); }
   void stop_accepting() noexcept override { server_->stop_accepting(); }

@@ -5,6 +5,9 @@
 #include <atomic>
 #include <mutex>
 
+#include "core/stage_thread.hpp"
+#include "kafka/factory.hpp"
+
 namespace pemx::http_front {
 
 // One message of a batch: its delivery report's opaque. Written by the report (poll thread)
@@ -28,7 +31,7 @@ struct Pusher::Batch {
 
 Pusher::Pusher(const kafka::KafkaConfig& kafka, const std::string& brokers, std::string topic,
                std::chrono::milliseconds timeout, Logger log, Metrics& metrics, std::string name,
-               Readiness* readiness)
+               Readiness* readiness, std::function<void(const std::string&)> fatal)
     : topic_(std::move(topic)), timeout_(timeout), log_(std::move(log)), readiness_(readiness) {
   pushed_ = &metrics.counter("pemx_http_front_pushed_total",
                              "Events accepted by POST /event and acknowledged by Kafka");
@@ -36,24 +39,25 @@ Pusher::Pusher(const kafka::KafkaConfig& kafka, const std::string& brokers, std:
                              "Events of POST /event that Kafka refused or did not acknowledge");
   timed_out_ = &metrics.counter("pemx_http_front_push_timeouts_total",
                                 "POST /event answered 503 because push_timeout passed first");
-  kafka::KafkaConfig k = kafka;
-  k.brokers = brokers;
-  auto conf = kafka::make_producer_conf(k, {{"enable.idempotence", "true"},
-                                   {"acks", "all"},
-                                   {"linger.ms", "2"},
-                                   {"message.timeout.ms", std::to_string(timeout.count())}});
-  if (!conf) throw std::runtime_error(conf.error().message);
-  rd_kafka_conf_set_dr_msg_cb(conf.value().get(), &Pusher::on_delivery);
-  rd_kafka_conf_set_opaque(conf.value().get(), this);
-  auto client = kafka::make_client(kafka::ClientKind::kProducer, std::move(conf.value()),
-                                   {log_, std::move(name), readiness_});
+  kafka::ProducerSettings p;
+  p.kafka = kafka;
+  p.kafka.brokers = brokers;
+  // After [kafka] properties: the push's answer time is push_timeout whatever they say.
+  p.properties = {{"linger.ms", "2"}, {"message.timeout.ms", std::to_string(timeout.count())}};
+  p.opaque = this;
+  p.on_delivery = &Pusher::on_delivery;
+  // No error policy: librdkafka logs client errors (through the watch), as it always did here.
+  p.log = {log_, name, readiness_, true, fatal};
+  auto client = kafka::make_producer(std::move(p));
   if (!client) throw std::runtime_error("http_front: " + client.error().message);
   producer_ = std::move(client.value());
-  poller_ = std::thread([this] {
-    while (!stop_.load()) {
-      rd_kafka_poll(producer_.get(), static_cast<int>(kDeadlineCheck.count()));
-      expire(std::chrono::steady_clock::now());
-    }
+  poller_ = std::thread([this, owner = ThreadOwner{std::move(name), log_, std::move(fatal)}] {
+    run_guarded(owner, "push-poll", [this] {
+      while (!stop_.load()) {
+        rd_kafka_poll(producer_.get(), static_cast<int>(kDeadlineCheck.count()));
+        expire(std::chrono::steady_clock::now());
+      }
+    });
   });
 }
 

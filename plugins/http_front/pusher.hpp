@@ -37,10 +37,11 @@ class Pusher {
   static constexpr std::chrono::milliseconds kDeadlineCheck{100};
 
   // name: the stage's name (readiness entry); readiness: the process's, where every Kafka
-  // client reports whether the cluster answers.
+  // client reports whether the cluster answers; fatal: told when the poll thread fails
+  // (core/stage_thread.hpp; null: the failure aborts).
   Pusher(const kafka::KafkaConfig& kafka, const std::string& brokers, std::string topic,
          std::chrono::milliseconds timeout, Logger log, Metrics& metrics, std::string name,
-         Readiness* readiness);
+         Readiness* readiness, std::function<void(const std::string&)> fatal = nullptr);
   ~Pusher();
   void push(std::vector<PushEvent> events, Done done);
   // nullopt when every Kafka client of the process has had an answer from the cluster lately

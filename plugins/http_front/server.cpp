@@ -56,8 +56,10 @@ void Server::Impl::count(const std::string& route, int status, double seconds) {
 }
 
 Server::Server(ServerSettings settings, Logger log, Metrics& metrics,
-               std::shared_ptr<EventReader> reader, Pusher* pusher, Activity* activity)
-    : impl_(std::make_unique<Impl>(std::move(settings), std::move(log), metrics,
+               std::shared_ptr<EventReader> reader, Pusher* pusher, Activity* activity,
+               std::optional<ThreadOwner> threads)
+    : threads_(threads ? std::move(*threads) : ThreadOwner{"http_front", log, nullptr}),
+      impl_(std::make_unique<Impl>(std::move(settings), std::move(log), metrics,
                                    std::move(reader), pusher, activity)) {}
 
 Server::~Server() { stop(); }
@@ -99,7 +101,9 @@ void Server::start() {
                            {"max_connections", i.max_connections}});
   i.accept();
   i.sample();
-  for (int t = 0; t < i.settings.io_threads; ++t) i.threads.emplace_back([&i] { i.ioc.run(); });
+  for (int t = 0; t < i.settings.io_threads; ++t) {
+    i.threads.emplace_back([&i, this] { run_guarded(threads_, "http-io", [&i] { i.ioc.run(); }); });
+  }
 }
 
 std::uint16_t Server::port() const { return impl_->port; }

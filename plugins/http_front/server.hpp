@@ -30,10 +30,12 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "core/stage_thread.hpp"
 #include "http_front/api.hpp"
 #include "http_front/guards.hpp"  // host_allowed, token_allowed: users of the server check them too
 #include "pemx/activity.hpp"
@@ -76,8 +78,11 @@ struct ServerSettings {
 class Server {
  public:
   // activity: the live view's events and the overview's dead letters (may be null).
+  // threads: the stage its I/O threads report a failure to (core/stage_thread.hpp); unset:
+  // "http_front" with `log`, and a failure aborts.
   Server(ServerSettings settings, Logger log, Metrics& metrics,
-         std::shared_ptr<EventReader> reader, Pusher* pusher, Activity* activity);
+         std::shared_ptr<EventReader> reader, Pusher* pusher, Activity* activity,
+         std::optional<ThreadOwner> threads = std::nullopt);
   ~Server();
   // Binds and listens (throws with a clear message when it cannot), then runs the threads.
   void start();
@@ -89,6 +94,7 @@ class Server {
   struct Impl;
 
  private:
+  ThreadOwner threads_;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -21,6 +21,7 @@
 #include "core/retry.hpp"
 #include "core/worker.hpp"
 #include "kafka/client.hpp"
+#include "kafka/factory.hpp"
 #include "kafka/topic_name.hpp"
 #include "kafka_ingest/offset_tracker.hpp"
 
@@ -47,7 +48,7 @@ class KafkaIngest final : public Stage {
  public:
   KafkaIngest(const Settings& s, StageContext& ctx)
       : s_(s), log_(ctx.log), fatal_(ctx.fatal), output_(ctx.queue(s.output)),
-        acks_(ctx.queue(s.acks)) {
+        acks_(ctx.queue(s.acks)), worker_(thread_owner(ctx)) {
     if (ctx.activity != nullptr) ctx.activity->note_source(ctx.name, s.topics);
     Labels stage = {{"stage", ctx.name}};
     Metrics& m = *ctx.metrics;
@@ -67,27 +68,25 @@ class KafkaIngest final : public Stage {
                "Messages in the assigned partitions not yet consumed (high watermark - position)",
                stage, [this] { return static_cast<double>(lag_.load()); });
 
-    kafka::Properties props = {{"group.id", s.group_id},
-                               {"enable.auto.commit", "false"},
-                               {"enable.auto.offset.store", "false"},
-                               {"auto.offset.reset", s.auto_offset_reset},
-                               {"enable.partition.eof", "false"},
-                               // Bounds the prefetch buffer (librdkafka's default is 64 MiB).
-                               {"queued.max.messages.kbytes", "16384"}};
-    props.insert(props.end(), s.properties.begin(), s.properties.end());
-    kafka::KafkaConfig k = s.kafka;
-    k.brokers = ctx.kafka_brokers;
-    auto conf = kafka::make_conf(k, props);
-    if (!conf) throw std::runtime_error(conf.error().message);
-    rd_kafka_conf_set_opaque(conf.value().get(), this);
-    rd_kafka_conf_set_rebalance_cb(conf.value().get(), &KafkaIngest::on_rebalance);
-    rd_kafka_conf_set_offset_commit_cb(conf.value().get(), &KafkaIngest::on_commit);
-    rd_kafka_conf_set_error_cb(conf.value().get(), &KafkaIngest::on_error);
-    auto client = kafka::make_client(kafka::ClientKind::kConsumer, std::move(conf.value()),
-                                     {ctx.log, ctx.name, ctx.readiness});
+    kafka::ConsumerSettings c;
+    c.kafka = s.kafka;
+    c.kafka.brokers = ctx.kafka_brokers;
+    c.properties = {{"group.id", s.group_id},
+                    {"enable.auto.commit", "false"},
+                    {"enable.auto.offset.store", "false"},
+                    {"auto.offset.reset", s.auto_offset_reset},
+                    {"enable.partition.eof", "false"},
+                    // Bounds the prefetch buffer (librdkafka's default is 64 MiB).
+                    {"queued.max.messages.kbytes", "16384"}};
+    c.properties.insert(c.properties.end(), s.properties.begin(), s.properties.end());
+    c.opaque = this;
+    c.on_rebalance = &KafkaIngest::on_rebalance;
+    c.on_commit = &KafkaIngest::on_commit;
+    c.errors = kafka::ErrorPolicy{"consumer", fatal_};
+    c.log = {ctx.log, ctx.name, ctx.readiness};
+    auto client = kafka::make_consumer(std::move(c));
     if (!client) throw std::runtime_error("kafka_ingest: " + client.error().message);
     consumer_ = std::move(client.value());
-    rd_kafka_poll_set_consumer(consumer_.get());
   }
 
   void start() override {
@@ -133,14 +132,14 @@ class KafkaIngest final : public Stage {
   }
 
  private:
-  static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
-                           rd_kafka_topic_partition_list_t* parts, void* opaque) {
-    static_cast<KafkaIngest*>(opaque)->rebalance(rk, err, parts);
+  static void on_rebalance(rd_kafka_t* rk, int err, rd_kafka_topic_partition_list_t* parts,
+                           void* opaque) {
+    static_cast<KafkaIngest*>(opaque)->rebalance(rk, static_cast<rd_kafka_resp_err_t>(err), parts);
   }
   // Served by consumer_poll on the worker thread, like the tracker it updates.
-  static void on_commit(rd_kafka_t*, rd_kafka_resp_err_t err,
-                        rd_kafka_topic_partition_list_t* offsets, void* opaque) {
-    static_cast<KafkaIngest*>(opaque)->committed(err, offsets);
+  static void on_commit(rd_kafka_t*, int err, rd_kafka_topic_partition_list_t* offsets,
+                        void* opaque) {
+    static_cast<KafkaIngest*>(opaque)->committed(static_cast<rd_kafka_resp_err_t>(err), offsets);
   }
 
   // Records a commit result per partition; failed partitions are sent again next time.
@@ -164,17 +163,6 @@ class KafkaIngest final : public Stage {
                                                 : offsets->elems[0].err)},
                  {"partitions", failed}});
     }
-  }
-  static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
-    auto* self = static_cast<KafkaIngest*>(opaque);
-    if (err == RD_KAFKA_RESP_ERR__FATAL) {
-      char buf[512];
-      rd_kafka_fatal_error(rk, buf, sizeof buf);
-      self->fatal_(std::string("fatal consumer error: ") + buf);
-      return;
-    }
-    self->log_.warn("consumer error", {{"error", reason},
-                                       {"code", rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err))}});
   }
 
   void rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts) {
@@ -240,8 +228,7 @@ class KafkaIngest final : public Stage {
       return (d != nullptr && d->passed()) || Clock::now() >= until;
     };
     auto err = retry_call(s_.retry, log_, "commit", [&] {
-      std::unique_ptr<rd_kafka_queue_t, void (*)(rd_kafka_queue_t*)> q(
-          rd_kafka_queue_new(consumer_.get()), rd_kafka_queue_destroy);
+      kafka::QueuePtr q(rd_kafka_queue_new(consumer_.get()));
       rd_kafka_resp_err_t e = rd_kafka_commit_queue(consumer_.get(), list.get(), q.get(),
                                                     nullptr, nullptr);
       while (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -307,8 +294,7 @@ class KafkaIngest final : public Stage {
       abandon_consumer();
       return;
     }
-    std::unique_ptr<rd_kafka_queue_t, void (*)(rd_kafka_queue_t*)> q(
-        rd_kafka_queue_new(consumer_.get()), rd_kafka_queue_destroy);
+    kafka::QueuePtr q(rd_kafka_queue_new(consumer_.get()));
     rd_kafka_error_t* error = rd_kafka_consumer_close_queue(consumer_.get(), q.get());
     if (error != nullptr) {
       log_.warn("consumer close", {{"error", rd_kafka_error_string(error)}});
@@ -386,7 +372,7 @@ class KafkaIngest final : public Stage {
   void poll_once(std::chrono::milliseconds timeout) {
     rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_.get(), static_cast<int>(timeout.count()));
     if (m == nullptr) return;
-    std::unique_ptr<rd_kafka_message_t, void (*)(rd_kafka_message_t*)> owner(m, rd_kafka_message_destroy);
+    kafka::MessagePtr owner(m);
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return;
       log_.warn("consume error", {{"error", rd_kafka_message_errstr(m)},

@@ -19,10 +19,12 @@
 #include <sstream>
 
 #include "core/config.hpp"
+#include "core/check.hpp"
 #include "core/config_section.hpp"
 #include "core/retry.hpp"
 #include "core/worker.hpp"
 #include "kafka/client.hpp"
+#include "kafka/factory.hpp"
 #include "kafka/topic_name.hpp"
 
 namespace pemx::kafka_sink {
@@ -34,6 +36,7 @@ struct Settings {
   std::string acks = "acks";
   kafka::KafkaConfig kafka;
   kafka::Properties properties;  // producer-specific overrides
+  std::size_t min_message_bytes = 0;  // events.max_bytes plus PEMX's headers
   std::int64_t max_in_flight = 20'000;  // records produced but not yet fully acknowledged
   RetryPolicy retry{std::chrono::milliseconds(200), std::chrono::seconds(10), 2.0, 0};
   // An output whose topic stays unavailable this long is dead-lettered to dead_letter_topic.
@@ -53,7 +56,8 @@ class KafkaSink final : public Stage {
         input_(ctx.queue(s.input)),
         acks_(ctx.queue(s.acks)),
         backoff_(s.retry),
-        warn_limit_(5) {
+        warn_limit_(5),
+        worker_(thread_owner(ctx)) {
     Labels stage = {{"stage", ctx.name}};
     Metrics& m = *ctx.metrics;
     delivered_ = &m.counter("pemx_kafka_sink_delivered_total",
@@ -72,17 +76,16 @@ class KafkaSink final : public Stage {
     m.gauge_fn("pemx_kafka_sink_in_flight", "Records awaiting acknowledgement", stage,
                [this] { return static_cast<double>(in_flight_.load()); });
 
-    kafka::Properties props = {{"enable.idempotence", "true"}, {"acks", "all"}};
-    props.insert(props.end(), s.properties.begin(), s.properties.end());
-    kafka::KafkaConfig k = s.kafka;
-    k.brokers = ctx.kafka_brokers;
-    auto conf = kafka::make_producer_conf(k, props);
-    if (!conf) throw std::runtime_error(conf.error().message);
-    rd_kafka_conf_set_opaque(conf.value().get(), this);
-    rd_kafka_conf_set_dr_msg_cb(conf.value().get(), &KafkaSink::on_delivery);
-    rd_kafka_conf_set_error_cb(conf.value().get(), &KafkaSink::on_error);
-    auto client = kafka::make_client(kafka::ClientKind::kProducer, std::move(conf.value()),
-                                     {ctx.log, ctx.name, ctx.readiness});
+    kafka::ProducerSettings p;
+    p.kafka = s.kafka;
+    p.kafka.brokers = ctx.kafka_brokers;
+    p.properties = s.properties;
+    p.min_message_bytes = s.min_message_bytes;
+    p.opaque = this;
+    p.on_delivery = &KafkaSink::on_delivery;
+    p.errors = kafka::ErrorPolicy{"producer", fatal_};
+    p.log = {ctx.log, ctx.name, ctx.readiness};
+    auto client = kafka::make_producer(std::move(p));
     if (!client) throw std::runtime_error("kafka_sink: " + client.error().message);
     producer_ = std::move(client.value());
   }
@@ -113,6 +116,8 @@ class KafkaSink final : public Stage {
   };
   using AttemptPtr = std::unique_ptr<Attempt>;
   static void* tag(Attempt* a) {
+    PEMX_CHECK((reinterpret_cast<std::uintptr_t>(a) & 1u) == 0,
+               "an Attempt is at least 2-byte aligned, so its lowest bit can tag it");
     return reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(a) | 1u);
   }
   static bool tagged(void* opaque) {
@@ -125,18 +130,6 @@ class KafkaSink final : public Stage {
 
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
     static_cast<KafkaSink*>(opaque)->delivered(m);
-  }
-  static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
-    auto* self = static_cast<KafkaSink*>(opaque);
-    if (err == RD_KAFKA_RESP_ERR__FATAL) {
-      char buf[512];
-      rd_kafka_fatal_error(rk, buf, sizeof buf);
-      self->log_.error("fatal producer error", {{"error", buf}});
-      self->fatal_(std::string("fatal producer error: ") + buf);
-      return;
-    }
-    self->log_.warn("producer error", {{"error", reason},
-                                       {"code", rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err))}});
   }
 
   void delivered(const rd_kafka_message_t* m) {
@@ -526,8 +519,8 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
     section.error("dead_letter_topic", *p);
   }
   s.properties = section.string_map("properties");
-  for (const auto& unsafe : kafka::unsafe_producer_properties(
-           s.properties, common.events.max_bytes + event::kHeaderAllowance)) {
+  s.min_message_bytes = common.events.max_bytes + event::kHeaderAllowance;
+  for (const auto& unsafe : kafka::unsafe_producer_properties(s.properties, s.min_message_bytes)) {
     section.error("properties", unsafe);
   }
   if (auto err = kafka::check_properties(s.properties)) section.error("properties", *err);

@@ -42,7 +42,8 @@ class RulesRouter final : public Stage {
         input_(ctx.queue(s.input)),
         output_(ctx.queue(s.output)),
         router_(s.routing),
-        bad_log_(10) {
+        bad_log_(10),
+        worker_(thread_owner(ctx)) {
     Labels stage = {{"stage", ctx.name}};
     routed_total_ = &metrics_.counter("pemx_rules_router_routed_total",
                                       "Events routed to their topics", stage);

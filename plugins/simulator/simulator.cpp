@@ -39,7 +39,8 @@ struct Settings {
 
 class Simulator final : public Stage {
  public:
-  Simulator(const Settings& s, StageContext& ctx) : settings_(s), log_(ctx.log), failed_log_(1) {
+  Simulator(const Settings& s, StageContext& ctx)
+      : settings_(s), log_(ctx.log), failed_log_(1), worker_(thread_owner(ctx)) {
     Labels stage = {{"stage", ctx.name}};
     produced_ = &ctx.metrics->counter("pemx_simulator_produced_total",
                                       "Generated events acknowledged by Kafka", stage);

@@ -1,22 +1,31 @@
 #pragma once
 // Worker: the one thread a stage owns, with the waiting that drain(deadline) and stop() need.
+// Its body runs guarded (core/stage_thread.hpp): an exception that escapes it is logged with
+// the stage's name and reported to the supervisor, and the worker counts as done.
 #include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <stop_token>
 #include <thread>
 
+#include "core/check.hpp"
+#include "core/stage_thread.hpp"
 #include "pemx/stage.hpp"
 
 namespace pemx {
 
 class Worker {
  public:
+  explicit Worker(ThreadOwner owner) : owner_(std::move(owner)) {}
   ~Worker() { stop(); }
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
 
+  // Once per Worker.
   void start(std::function<void(std::stop_token)> body) {
+    PEMX_CHECK(!thread_.joinable(), "Worker::start called twice for stage " + owner_.stage);
     thread_ = std::jthread([this, body = std::move(body)](std::stop_token st) {
-      body(st);
+      run_guarded(owner_, "worker", [&] { body(st); });
       std::lock_guard<std::mutex> lock(mutex_);
       done_ = true;
       cv_.notify_all();
@@ -41,6 +50,7 @@ class Worker {
   }
 
  private:
+  ThreadOwner owner_;
   std::mutex mutex_;
   std::condition_variable cv_;
   bool done_ = false;

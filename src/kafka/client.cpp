@@ -7,6 +7,8 @@
 #include <atomic>
 #include <thread>
 
+#include "core/stage_thread.hpp"
+
 namespace pemx::kafka {
 
 // ClientWatch: one thread per client that (1) serves the client's log queue, writing each
@@ -24,7 +26,9 @@ class ClientWatch {
     if (log_.probe && log_.readiness != nullptr) {
       log_.readiness->set(readiness_key_, "no answer from the cluster yet");
     }
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+      run_guarded(ThreadOwner{log_.name, log_.log, log_.fatal}, "kafka-watch", [this] { run(); });
+    });
   }
   ~ClientWatch() { stop(); }
   ClientWatch(const ClientWatch&) = delete;
@@ -162,6 +166,7 @@ void ErrorDeleter::operator()(rd_kafka_error_t* e) const { rd_kafka_error_destro
 void MetadataDeleter::operator()(const rd_kafka_metadata_t* md) const {
   rd_kafka_metadata_destroy(md);
 }
+void QueueDeleter::operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
 
 namespace {
 std::optional<std::string> set(rd_kafka_conf_t* conf, const std::string& name,
@@ -175,15 +180,19 @@ std::optional<std::string> set(rd_kafka_conf_t* conf, const std::string& name,
 }
 }  // namespace
 
-Result<ConfPtr> make_conf(const KafkaConfig& common, const Properties& client_specific) {
+Result<ConfPtr> conf_from(const Properties& properties) {
   ConfPtr conf(rd_kafka_conf_new());
-  Properties all = {{"bootstrap.servers", common.brokers}, {"client.id", common.client_id}};
-  all.insert(all.end(), common.properties.begin(), common.properties.end());
-  all.insert(all.end(), client_specific.begin(), client_specific.end());
-  for (const auto& [name, value] : all) {
+  for (const auto& [name, value] : properties) {
     if (auto err = set(conf.get(), name, value)) return Error{"bad_property", *err};
   }
   return conf;
+}
+
+Result<ConfPtr> make_conf(const KafkaConfig& common, const Properties& client_specific) {
+  Properties all = {{"bootstrap.servers", common.brokers}, {"client.id", common.client_id}};
+  all.insert(all.end(), common.properties.begin(), common.properties.end());
+  all.insert(all.end(), client_specific.begin(), client_specific.end());
+  return conf_from(all);
 }
 
 Result<ConfPtr> make_producer_conf(const KafkaConfig& common, const Properties& client_specific) {
@@ -217,10 +226,8 @@ std::vector<std::string> unsafe_producer_properties(const Properties& properties
 }
 
 std::optional<std::string> check_properties(const Properties& properties) {
-  ConfPtr conf(rd_kafka_conf_new());
-  for (const auto& [name, value] : properties) {
-    if (auto err = set(conf.get(), name, value)) return err;
-  }
+  auto conf = conf_from(properties);
+  if (!conf) return conf.error().message;
   return std::nullopt;
 }
 

@@ -1,10 +1,12 @@
 #pragma once
-// Thin RAII owners of librdkafka handles, and the one place where client configs are built
-// and clients are created. make_client gives every client a watch (ClientLog): librdkafka's
+// Thin RAII owners of librdkafka handles (the only ones PEMX uses), and the one place where
+// client configs are built and clients are created; stages and tools make their clients with
+// kafka/factory.hpp, which builds on this. make_client gives every client a watch (ClientLog): librdkafka's
 // own log lines go through the stage's JSON logger, never raw to stderr, and the client
 // reports within seconds when the cluster stops answering.
 // rdkafka.h stays out of this header: handles are opaque here.
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +25,7 @@ typedef struct rd_kafka_headers_s rd_kafka_headers_t;
 typedef struct rd_kafka_message_s rd_kafka_message_t;
 typedef struct rd_kafka_error_s rd_kafka_error_t;
 typedef struct rd_kafka_metadata rd_kafka_metadata_t;
+typedef struct rd_kafka_queue_s rd_kafka_queue_t;
 }
 
 namespace pemx::kafka {
@@ -30,11 +33,14 @@ namespace pemx::kafka {
 struct ConfDeleter {
   void operator()(rd_kafka_conf_t* c) const;
 };
-class ClientWatch;  // client.cpp
+class ClientWatch;       // client.cpp
+struct ClientCallbacks;  // factory.cpp
 // Stops the client's watch (when it has one), then destroys the client (a consumer is closed
-// by rd_kafka_destroy).
+// by rd_kafka_destroy). The callbacks' state (factory.hpp) outlives the client: it goes with
+// the deleter, after rd_kafka_destroy has served the last callback.
 struct HandleDeleter {
   std::shared_ptr<ClientWatch> watch;
+  std::shared_ptr<ClientCallbacks> callbacks;
   void operator()(rd_kafka_t* rk) const;
 };
 struct PartitionListDeleter {
@@ -59,12 +65,18 @@ using HeadersPtr = std::unique_ptr<rd_kafka_headers_t, HeadersDeleter>;
 using MessagePtr = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
 using ErrorPtr = std::unique_ptr<rd_kafka_error_t, ErrorDeleter>;
 using MetadataPtr = std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter>;
+struct QueueDeleter {
+  void operator()(rd_kafka_queue_t* q) const;
+};
+using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
 
 enum class ClientKind { kProducer, kConsumer };
 
 // Builds a conf from the shared section plus per-client settings; later entries win.
 // Errors name the property and librdkafka's own explanation.
 Result<ConfPtr> make_conf(const KafkaConfig& common, const Properties& client_specific);
+// Builds a conf from exactly these properties, in order (later entries win); errors as above.
+Result<ConfPtr> conf_from(const Properties& properties);
 // The partitioner of every producer PEMX creates for events: the one of the Java client and
 // KafkaJS (murmur2 of the key, made positive, modulo the partition count; a random partition
 // for a message without a key), so that a key lands on the partition a Java, Kafka Streams or
@@ -86,6 +98,8 @@ struct ClientLog {
   std::string name;  // the stage or tool the client serves: the readiness entry's name
   Readiness* readiness = nullptr;  // told whether the cluster answers; may be null
   bool probe = true;  // false: logs only (a client that talks to no cluster)
+  // Told when the watch's thread fails (core/stage_thread.hpp); null: logged, then abort.
+  std::function<void(const std::string&)> fatal;
 };
 
 // How the watch decides that the cluster does not answer: it asks for metadata every

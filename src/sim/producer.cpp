@@ -2,6 +2,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "kafka/factory.hpp"
+
 namespace pemx::sim {
 
 Result<std::unique_ptr<EventProducer>> EventProducer::create(const kafka::KafkaConfig& kafka,
@@ -9,18 +11,16 @@ Result<std::unique_ptr<EventProducer>> EventProducer::create(const kafka::KafkaC
                                                              std::string topic,
                                                              OnDelivery on_delivery,
                                                              kafka::ClientLog log) {
-  kafka::KafkaConfig k = kafka;
-  k.brokers = brokers;
-  // Defaults first: the config's own properties override them.
-  k.properties = {{"linger.ms", "5"}, {"message.timeout.ms", "30000"}};
-  k.properties.insert(k.properties.end(), kafka.properties.begin(), kafka.properties.end());
-  auto conf = kafka::make_producer_conf(k, {{"enable.idempotence", "true"}, {"acks", "all"}});
-  if (!conf) return conf.error();
   std::unique_ptr<EventProducer> p(new EventProducer(std::move(topic), std::move(on_delivery)));
-  rd_kafka_conf_set_dr_msg_cb(conf.value().get(), &EventProducer::on_report);
-  rd_kafka_conf_set_opaque(conf.value().get(), p.get());
-  auto client =
-      kafka::make_client(kafka::ClientKind::kProducer, std::move(conf.value()), std::move(log));
+  kafka::ProducerSettings settings;
+  settings.kafka = kafka;
+  settings.kafka.brokers = brokers;
+  // Defaults: the config's own properties override them.
+  settings.defaults = {{"linger.ms", "5"}, {"message.timeout.ms", "30000"}};
+  settings.opaque = p.get();
+  settings.on_delivery = &EventProducer::on_report;
+  settings.log = std::move(log);
+  auto client = kafka::make_producer(std::move(settings));
   if (!client) return client.error();
   p->producer_ = std::move(client.value());
   return p;

@@ -4,6 +4,8 @@
 
 #include <stdexcept>
 
+#include "kafka/factory.hpp"
+
 namespace pemx::store {
 
 DeadLetterProducer::DeadLetterProducer(DeadLetterOptions options, Logger log,
@@ -14,18 +16,15 @@ DeadLetterProducer::DeadLetterProducer(DeadLetterOptions options, Logger log,
       fatal_(std::move(fatal)),
       retries_(retries),
       backoff_(options_.retry) {
-  kafka::Properties props = {{"enable.idempotence", "true"}, {"acks", "all"}};
-  props.insert(props.end(), options_.properties.begin(), options_.properties.end());
-  auto conf = kafka::make_producer_conf(options_.kafka, props);
-  if (!conf) {
-    throw std::runtime_error(options_.stage_type + " dead-letter producer: " +
-                             conf.error().message);
-  }
-  rd_kafka_conf_set_opaque(conf.value().get(), this);
-  rd_kafka_conf_set_dr_msg_cb(conf.value().get(), &DeadLetterProducer::on_delivery);
-  rd_kafka_conf_set_error_cb(conf.value().get(), &DeadLetterProducer::on_error);
-  auto client = kafka::make_client(kafka::ClientKind::kProducer, std::move(conf.value()),
-                                   {log_, options_.name, options_.readiness});
+  kafka::ProducerSettings p;
+  p.kafka = options_.kafka;
+  p.properties = options_.properties;
+  p.min_message_bytes = options_.min_message_bytes;
+  p.opaque = this;
+  p.on_delivery = &DeadLetterProducer::on_delivery;
+  p.errors = kafka::ErrorPolicy{"dead-letter producer", fatal_};
+  p.log = {log_, options_.name, options_.readiness};
+  auto client = kafka::make_producer(std::move(p));
   if (!client) {
     throw std::runtime_error(options_.stage_type + " dead-letter producer: " +
                              client.error().message);
@@ -59,20 +58,6 @@ DeadLetterProducer::~DeadLetterProducer() {
 
 void DeadLetterProducer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
   static_cast<DeadLetterProducer*>(opaque)->delivered(m);
-}
-
-void DeadLetterProducer::on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
-  auto* self = static_cast<DeadLetterProducer*>(opaque);
-  if (err == RD_KAFKA_RESP_ERR__FATAL) {
-    char buf[512];
-    rd_kafka_fatal_error(rk, buf, sizeof buf);
-    self->log_.error("fatal dead-letter producer error", {{"error", buf}});
-    self->fatal_(std::string("fatal dead-letter producer error: ") + buf);
-    return;
-  }
-  self->log_.warn(
-      "dead-letter producer error",
-      {{"error", reason}, {"code", rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err))}});
 }
 
 void DeadLetterProducer::delivered(const rd_kafka_message_t* m) {

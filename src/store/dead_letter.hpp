@@ -33,6 +33,7 @@ struct DeadLetterOptions {
   std::string topic = "product-event-dlq-pemx";
   kafka::KafkaConfig kafka;      // brokers: the effective list (StageContext::kafka_brokers)
   kafka::Properties properties;  // producer overrides (validated by the factory)
+  std::size_t min_message_bytes = 0;  // events.max_bytes plus PEMX's headers (kafka/factory.hpp)
   RetryPolicy retry;
   std::string name = "dead letters";  // names the producer in readiness (/readyz)
   std::string stage_type = "store";   // names the stage in start-up errors ("sqlite_store")
@@ -62,7 +63,6 @@ class DeadLetterProducer {
 
  private:
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque);
-  static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
   void delivered(const rd_kafka_message_t* m);
   bool produce(Record* rec, const std::stop_token& st);
 

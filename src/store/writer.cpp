@@ -40,7 +40,8 @@ class Writer final : public Stage {
         acks_(ctx.queue(s.acks)),
         backoff_(s.retry),
         warn_limit_(5),
-        bad_log_(10) {
+        bad_log_(10),
+        worker_(thread_owner(ctx)) {
     Labels stage = {{"stage", ctx.name}};
     Metrics& m = *ctx.metrics;
     if (activity_ != nullptr) activity_->offer("stored");
@@ -83,6 +84,7 @@ class Writer final : public Stage {
     dlq.kafka = s.kafka;
     dlq.kafka.brokers = ctx.kafka_brokers;
     dlq.properties = s.properties;
+    dlq.min_message_bytes = s.limits.max_bytes + event::kHeaderAllowance;
     dlq.retry = s.retry;
     dlq.name = ctx.name + " dead letters";
     dlq.stage_type = s.stage_type;

@@ -28,6 +28,7 @@
 #include <thread>
 
 #include "integration/pemx_runner.hpp"
+#include "kafka/client.hpp"
 #include "sim/event_generator.hpp"
 
 using namespace pemx::test;
@@ -350,8 +351,7 @@ std::vector<Message> read_topics(const std::string& brokers, const std::vector<s
            {"log_level", "3"}}) {
     REQUIRE(rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) == RD_KAFKA_CONF_OK);
   }
-  std::unique_ptr<rd_kafka_t, decltype(&rd_kafka_destroy)> rk(
-      rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err), &rd_kafka_destroy);
+  pemx::kafka::HandlePtr rk(rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err));
   REQUIRE(rk != nullptr);
   rd_kafka_topic_partition_list_t* parts =
       rd_kafka_topic_partition_list_new(static_cast<int>(topics.size()) * partitions);

@@ -13,31 +13,32 @@
 #include <random>
 #include <stdexcept>
 
+#include "kafka/client.hpp"
 #include "support/process.hpp"
 
 namespace pemx::test {
 
 namespace {
-using Handle = std::unique_ptr<rd_kafka_t, decltype(&rd_kafka_destroy)>;
+// Plain librdkafka clients (no PEMX factory: a bug there must not hide itself), with PEMX's
+// RAII owners.
+using Handle = kafka::HandlePtr;
 
 Handle make(rd_kafka_type_t type, const std::string& brokers,
             std::vector<std::pair<std::string, std::string>> props) {
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  kafka::ConfPtr conf(rd_kafka_conf_new());
   char err[512];
   props.insert(props.begin(), {"bootstrap.servers", brokers});
   props.emplace_back("log_level", "3");
   for (const auto& [k, v] : props) {
-    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
+    if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err, sizeof err) !=
+        RD_KAFKA_CONF_OK) {
       throw std::runtime_error(err);
     }
   }
-  rd_kafka_t* rk = rd_kafka_new(type, conf, err, sizeof err);
-  if (rk == nullptr) {
-    rd_kafka_conf_destroy(conf);
-    throw std::runtime_error(err);
-  }
-  return Handle(rk, &rd_kafka_destroy);
+  rd_kafka_t* rk = rd_kafka_new(type, conf.get(), err, sizeof err);
+  if (rk == nullptr) throw std::runtime_error(err);  // conf still ours: freed by conf
+  static_cast<void>(conf.release());  // rd_kafka_new took ownership of conf on success
+  return Handle(rk);
 }
 
 int partition_count(rd_kafka_t* rk, const std::string& topic, std::chrono::milliseconds timeout) {

@@ -6,6 +6,8 @@
 
 #include <rapidjson/document.h>
 
+#include "kafka/factory.hpp"
+
 namespace pemx::sim {
 
 namespace {
@@ -37,25 +39,24 @@ Result<std::unique_ptr<Watcher>> Watcher::create(const kafka::KafkaConfig& kafka
                                                  const std::string& group_id,
                                                  OnMessage on_message,
                                                  kafka::ClientLog log) {
-  kafka::KafkaConfig k = kafka;
-  k.brokers = brokers;
+  kafka::ConsumerSettings settings;
+  settings.kafka = kafka;
+  settings.kafka.brokers = brokers;
   // group.id only because librdkafka's consumer API needs one: no group is joined (assign, not
   // subscribe) and nothing is committed.
-  auto conf = kafka::make_conf(k, {{"group.id", group_id},
-                                   {"enable.auto.commit", "false"},
-                                   {"enable.auto.offset.store", "false"},
-                                   {"allow.auto.create.topics", "false"},
-                                   {"auto.offset.reset", "earliest"},
-                                   {"enable.partition.eof", "false"}});
-  if (!conf) return conf.error();
-  auto client =
-      kafka::make_client(kafka::ClientKind::kConsumer, std::move(conf.value()), std::move(log));
+  settings.properties = {{"group.id", group_id},
+                         {"enable.auto.commit", "false"},
+                         {"enable.auto.offset.store", "false"},
+                         {"allow.auto.create.topics", "false"},
+                         {"auto.offset.reset", "earliest"},
+                         {"enable.partition.eof", "false"}};
+  // A tool's thread: nobody to report a failure to, so it is logged and the process aborts.
+  ThreadOwner owner{log.name, log.log, nullptr};
+  settings.log = std::move(log);
+  auto client = kafka::make_consumer(std::move(settings));
   if (!client) return client.error();
-  std::unique_ptr<Watcher> w(new Watcher(std::move(on_message)));
+  std::unique_ptr<Watcher> w(new Watcher(std::move(on_message), std::move(owner)));
   w->consumer_ = std::move(client.value());
-  if (rd_kafka_resp_err_t err = rd_kafka_poll_set_consumer(w->consumer_.get())) {
-    return Error{"consumer", std::string("watch consumer: ") + rd_kafka_err2str(err)};
-  }
   if (auto problem =
           kafka::wait_for_cluster(w->consumer_.get(), std::chrono::milliseconds(kTimeoutMs))) {
     return Error{"kafka_unreachable", "the Kafka cluster at " + brokers + " did not answer: " +

@@ -49,7 +49,8 @@ class Watcher {
   void stop() noexcept;
 
  private:
-  explicit Watcher(OnMessage on_message) : on_message_(std::move(on_message)) {}
+  Watcher(OnMessage on_message, ThreadOwner owner)
+      : on_message_(std::move(on_message)), worker_(std::move(owner)) {}
   // The partition counts of those of `topics` that exist.
   Result<std::map<std::string, int>> partitions(const std::vector<std::string>& topics);
   // Adds every partition of `topics` to the assignment, at its current end or its beginning.

@@ -128,8 +128,7 @@ std::vector<DeadLetter> read_dead_letters(const std::string& brokers, std::size_
   while (out.size() < expected && Clock::now() < until) {
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
     if (m == nullptr) continue;
-    std::unique_ptr<rd_kafka_message_t, void (*)(rd_kafka_message_t*)> owner(
-        m, rd_kafka_message_destroy);
+    kafka::MessagePtr owner(m);
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
     DeadLetter d;
     if (m->key != nullptr) d.key.assign(static_cast<const char*>(m->key), m->key_len);
