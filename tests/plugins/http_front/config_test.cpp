@@ -128,7 +128,7 @@ TEST_CASE("http.listen and a stage's listen, both given and different, are an er
             "\"127.0.0.1:9001\"); http.listen is the old name of that key: keep one of the two"});
 }
 
-TEST_CASE("--set http.listen moves the HTTP stages that followed it, not the others",
+TEST_CASE("overriding http.listen with --set moves the HTTP stages that followed it, not the others",
           "[unit][http][config][alias][set]") {
   SECTION("a stage naming the old default follows it") {
     auto l = load_text(two_stages("", "listen = \"127.0.0.1:8080\"\n"),

@@ -60,7 +60,7 @@ TEST_CASE("store.path and a store's path, both given and different, are an error
                         "is the old name of that key: keep one of the two"});
 }
 
-TEST_CASE("--set store.path sets the path of a store that followed it",
+TEST_CASE("overriding store.path with --set sets the path of a store that followed it",
           "[unit][sqlite_store][config][alias][set]") {
   SECTION("a store naming the old default") {
     auto l = load_text(store_config("", "path = \"pemx.db\"\n"), {"store.path=/tmp/x.db"});
