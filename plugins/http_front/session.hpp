@@ -63,12 +63,27 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
   // Runs work (returning an Answer) on the query pool, then answers on this session's strand.
+  // Work that throws (a store failing in a way it did not report, memory running out) is
+  // logged and answered 500: the pool's thread and the process go on, where the exception
+  // would otherwise reach std::terminate without a word.
   template <class Work>
   void offload(Work work) {
     boost::asio::post(server_.queries,
                       [self = shared_from_this(), work = std::move(work)]() mutable {
-                        answer_later(self, work());
+                        answer_later(self, answer_or_500(self->server_.log, work));
                       });
+  }
+  template <class Work>
+  static Answer answer_or_500(const Logger& log, Work& work) {
+    try {
+      return work();
+    } catch (const std::exception& e) {
+      log.error("a request handler failed on the query pool", {{"error", e.what()}});
+    } catch (...) {
+      log.error("a request handler failed on the query pool",
+                {{"error", "an exception that is not a std::exception"}});
+    }
+    return error_answer(500, "internal error while answering the request (logged)");
   }
   // The CORS headers of an answer to this request, when its Origin is allowed (guards.hpp).
   template <class Message>

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <fstream>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "support/http_client.hpp"
@@ -39,8 +40,18 @@ class OneEventReader final : public EventReader {
   std::optional<std::string> problem() override { return std::nullopt; }
 };
 
+// A store that fails in a way it does not report: its query throws.
+class ThrowingReader final : public EventReader {
+ public:
+  Result<EventPage> query(const EventQuery&) override {
+    throw std::runtime_error("the reader broke");
+  }
+  std::optional<std::string> problem() override { return std::nullopt; }
+};
+
 struct TestServer {
-  explicit TestServer(std::size_t max_live_clients = 32) {
+  explicit TestServer(std::size_t max_live_clients = 32,
+                      std::shared_ptr<EventReader> reader = std::make_shared<OneEventReader>()) {
     activity.role = "web";
     activity.offer("stored");
     ServerSettings s;
@@ -49,8 +60,8 @@ struct TestServer {
     s.query_threads = 1;
     s.idle_timeout = 5s;  // bounds a test whose server forgot to close
     s.max_live_clients = max_live_clients;
-    server = std::make_unique<Server>(s, Logger{}, metrics, std::make_shared<OneEventReader>(),
-                                      nullptr, &activity);
+    server = std::make_unique<Server>(s, Logger{}, metrics, std::move(reader), nullptr,
+                                      &activity);
     server->start();
   }
   ~TestServer() { server->stop(); }
@@ -272,4 +283,15 @@ TEST_CASE("good requests on one connection are still kept alive", "[unit][http][
       10s);
   CHECK(ex.closed);
   CHECK(pemx::test::statuses(ex.received) == std::vector<int>{200, 200, 200});
+}
+
+TEST_CASE("a history query that throws on the query pool is a 500, and the server goes on",
+          "[unit][http]") {
+  TestServer t(32, std::make_shared<ThrowingReader>());
+  for (int i = 0; i < 3; ++i) {  // the pool's one thread survives each
+    HttpResponse r = t.request("GET", "/event?productIds=A");
+    CHECK(r.status == 500);
+    CHECK(r.body == R"x({"error":"internal error while answering the request (logged)"})x");
+  }
+  check_still_answers(t);
 }

@@ -117,7 +117,7 @@ std::vector<DeadLetter> read_dead_letters(const std::string& brokers, std::size_
   REQUIRE(rd_kafka_conf_set(conf.get(), "group.id", "store-test-reader", err, sizeof err) ==
           RD_KAFKA_CONF_OK);
   auto client = kafka::make_client(kafka::ClientKind::kConsumer, std::move(conf),
-                                   {Logger(), "store-test-reader", nullptr, false});
+                                   {Logger(), "store-test-reader", nullptr, false, nullptr});
   REQUIRE(client.ok());
   rd_kafka_t* rk = client.value().get();
   kafka::PartitionListPtr parts(rd_kafka_topic_partition_list_new(1));
