@@ -412,10 +412,34 @@ std::variant<std::vector<PushEvent>, Answer> parse_push_request(std::string_view
   return out;
 }
 
+namespace {
+// "YYYY-MM-DDTHH:MM:SS.mmmZ" with an hour below 24 and a second below 60: the form the
+// normalisation writes, so such a text is its own normal form (a valid one formats back to
+// the same bytes, an invalid date such as February 30 does not parse and is kept as is).
+// Most stored events arrive in this form; they skip the parse and the format.
+bool already_normal(std::string_view t) {
+  if (t.size() != 24) return false;
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    const char c = t[i];
+    switch (i) {
+      case 4: case 7: if (c != '-') return false; break;
+      case 10: if (c != 'T') return false; break;
+      case 13: case 16: if (c != ':') return false; break;
+      case 19: if (c != '.') return false; break;
+      case 23: if (c != 'Z') return false; break;
+      default: if (c < '0' || c > '9') return false;
+    }
+  }
+  const int hour = (t[11] - '0') * 10 + (t[12] - '0');
+  const int second = (t[17] - '0') * 10 + (t[18] - '0');
+  return hour < 24 && second < 60;  // 24:00 and a leap second normalise to other text
+}
+}  // namespace
+
 std::string normalise_created_at(std::string_view created_at) {
-  // Parsing the stored text again costs well under a microsecond, and needs nothing from the
-  // store: the text is whatever the store accepted (an unparsable one, from the Kafka path,
-  // comes back as received).
+  // Parsing the stored text again needs nothing from the store: the text is whatever the store
+  // accepted (an unparsable one, from the Kafka path, comes back as received).
+  if (already_normal(created_at)) return std::string(created_at);
   if (auto ms = event::iso8601_to_epoch_ms(created_at)) return event::epoch_ms_to_iso8601(*ms);
   return std::string(created_at);
 }

@@ -8,6 +8,7 @@
 
 #include "builtin_stages.hpp"
 #include "core/config.hpp"
+#include "event/time.hpp"
 #include "http_front/api.hpp"
 #include "http_front/server.hpp"
 #include "support/json.hpp"
@@ -274,6 +275,22 @@ TEST_CASE("history createdAt: the stored instant in UTC with milliseconds, as th
   for (const char* kept : {"yesterday", "", "2024-13-01T00:00:00Z", "1721952000000"}) {
     CHECK(normalise_created_at(kept) == kept);
   }
+
+  // Text already in the normal form is returned without parsing: it must be exactly what the
+  // parse and format would give, edges included (24:00, a leap second, invalid dates).
+  const auto slow = [](const std::string& t) {
+    auto ms = event::iso8601_to_epoch_ms(t);
+    return ms ? event::epoch_ms_to_iso8601(*ms) : t;
+  };
+  for (const char* date : {"2024-07-26", "2024-02-29", "2023-02-29", "2024-02-30", "0000-01-01",
+                           "9999-12-31", "1969-12-31", "2024-13-01", "2024-00-10", "2024-12-00"}) {
+    for (const char* time : {"00:00:00.000", "14:41:17.123", "23:59:59.999", "24:00:00.000",
+                             "23:59:60.000", "23:60:00.000", "25:00:00.000", "12:00:59.500"}) {
+      const std::string t = std::string(date) + "T" + time + "Z";
+      CHECK(normalise_created_at(t) == slow(t));
+    }
+  }
+  CHECK(normalise_created_at("2024-07-26T24:00:00.000Z") == "2024-07-27T00:00:00.000Z");
 
   EventPage page;
   page.events.push_back({"id1", "Country", "P1", "EU", "2024-07-26T16:41:17.5+02:00", "{}"});
