@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <map>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -104,6 +105,21 @@ max_in_flight = 20000
 inline LoadResult load(std::string_view text, const std::vector<std::string>& overrides = {}) {
   Registry registry = builtin_stages();
   return load_config_text(std::string(text), "pemx.toml", overrides, registry);
+}
+
+// A load's errors as text, and each stage's describe() when the config loaded.
+struct Loaded {
+  std::vector<std::string> errors;
+  std::map<std::string, std::string> described;  // stage -> describe()
+};
+inline Loaded load_text(const std::string& text, const std::vector<std::string>& overrides = {}) {
+  LoadResult r = load(text, overrides);
+  Loaded out;
+  for (const auto& e : r.errors) out.errors.push_back(e.str());
+  if (r.config) {
+    for (const auto& s : r.config->stages) out.described[s.name] = s.spec->describe();
+  }
+  return out;
 }
 
 // The text with `from` (which must occur exactly once) replaced by `to`.

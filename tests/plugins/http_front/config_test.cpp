@@ -9,6 +9,7 @@
 
 #include "builtin_stages.hpp"
 #include "core/config.hpp"
+#include "support/config_fixture.hpp"
 
 using namespace pemx;
 
@@ -84,19 +85,8 @@ TEST_CASE("max_connections is a checked key", "[unit][http][accept]") {
 // --- http.listen, the old name of listen ----------------------------------------------------
 
 namespace {
-struct Loaded {
-  std::vector<std::string> errors;
-  std::map<std::string, std::string> described;  // stage -> describe()
-};
-Loaded load_text(const std::string& text, const std::vector<std::string>& overrides = {}) {
-  auto r = load_config_text(text, "pemx.toml", overrides, builtin_stages());
-  Loaded out;
-  for (const auto& e : r.errors) out.errors.push_back(e.str());
-  if (r.config) {
-    for (const auto& s : r.config->stages) out.described[s.name] = s.spec->describe();
-  }
-  return out;
-}
+using test::Loaded;
+using test::load_text;
 // Two HTTP stages: `web` with `web_keys`, `ops` on its own port.
 std::string two_stages(const std::string& common, const std::string& web_keys) {
   return common + "[roles]\nweb = [\"web\"]\nops = [\"ops\"]\n" +

@@ -11,6 +11,7 @@
 
 #include "builtin_stages.hpp"
 #include "core/config.hpp"
+#include "support/config_fixture.hpp"
 #include "plugins/sqlite_store/stage_config.hpp"
 
 namespace pemx {
@@ -19,20 +20,9 @@ namespace {
 using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
 
-struct Loaded {
-  std::vector<std::string> errors;
-  std::map<std::string, std::string> described;  // stage -> describe()
-};
+using test::Loaded;
+using test::load_text;
 
-Loaded load_text(const std::string& text, const std::vector<std::string>& overrides = {}) {
-  auto r = load_config_text(text, "pemx.toml", overrides, builtin_stages());
-  Loaded out;
-  for (const auto& e : r.errors) out.errors.push_back(e.str());
-  if (r.config) {
-    for (const auto& s : r.config->stages) out.described[s.name] = s.spec->describe();
-  }
-  return out;
-}
 
 // One store stage (in no role: it is parsed all the same) with `keys`, after `common`.
 std::string store_config(const std::string& common, const std::string& keys) {
