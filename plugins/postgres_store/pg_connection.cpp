@@ -51,26 +51,29 @@ void mask_uri_passwords(std::string& text) {
   }
 }
 
-// key=value pairs whose key names a secret: the value is masked (quoted or not).
+// key=value pairs whose key names a secret (password, sslpassword; spaces around '=' allowed,
+// as libpq allows them): the value is masked, quoted or not.
 void mask_secret_keys(std::string& text) {
-  for (std::string_view key : {"sslpassword=", "password="}) {
-    for (std::size_t at = text.find(key); at != std::string::npos;
-         at = text.find(key, at + 1)) {
-      std::size_t start = at + key.size();
-      while (start < text.size() && text[start] == ' ') ++start;
-      std::size_t end = start;
-      if (end < text.size() && text[end] == '\'') {
+  constexpr std::string_view key = "password";
+  for (std::size_t at = text.find(key); at != std::string::npos;
+       at = text.find(key, at + key.size())) {
+    std::size_t start = at + key.size();
+    while (start < text.size() && text[start] == ' ') ++start;
+    if (start >= text.size() || text[start] != '=') continue;
+    ++start;
+    while (start < text.size() && text[start] == ' ') ++start;
+    std::size_t end = start;
+    if (end < text.size() && text[end] == '\'') {
+      ++end;
+      while (end < text.size() && text[end] != '\'') end += text[end] == '\\' ? 2 : 1;
+      end = end < text.size() ? end + 1 : text.size();
+    } else {
+      while (end < text.size() && text[end] != ' ' && text[end] != '&' && text[end] != '\n') {
         ++end;
-        while (end < text.size() && text[end] != '\'') end += text[end] == '\\' ? 2 : 1;
-        end = end < text.size() ? end + 1 : text.size();
-      } else {
-        while (end < text.size() && text[end] != ' ' && text[end] != '&' && text[end] != '\n') {
-          ++end;
-        }
       }
-      if (text.compare(start, end - start, kMask) == 0) continue;
-      text.replace(start, end - start, kMask);
     }
+    if (text.compare(start, end - start, kMask) == 0) continue;
+    text.replace(start, end - start, kMask);
   }
 }
 
@@ -79,8 +82,12 @@ std::string trimmed(std::string text) {
   return text;
 }
 
+// The server's notices (NOTICE, WARNING) would go to stderr, unstructured: dropped.
+void ignore_notice(void*, const char*) {}
+
 std::optional<Error> apply_settings(PGconn* conn, const ConnectOptions& options,
                                     const std::string& where) {
+  PQsetNoticeProcessor(conn, &ignore_notice, nullptr);
   if (options.statement_timeout_ms > 0) {
     const std::string sql =
         "SET statement_timeout = " + std::to_string(options.statement_timeout_ms);

@@ -352,9 +352,20 @@ std::optional<Result<EventPage>> PostgresEventReader::run(const EventQuery& q,
                                     after_ms.c_str(),
                                     after.event_id.c_str(),
                                     limit_text.c_str()};
-  ResultPtr result(PQexecPrepared(c.conn.get(), one ? kQueryOneName : kQueryManyName,
-                                  static_cast<int>(values.size()), values.data(), nullptr,
-                                  nullptr, 0));
+  auto execute = [&] {
+    return ResultPtr(PQexecPrepared(c.conn.get(), one ? kQueryOneName : kQueryManyName,
+                                    static_cast<int>(values.size()), values.data(), nullptr,
+                                    nullptr, 0));
+  };
+  ResultPtr result = execute();
+  // A connection the server dropped since its last use (a restart, a failover, an idle
+  // timeout): reads are idempotent, so one reconnect and retry within the call.
+  if ((!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) &&
+      !connection_ok(c.conn.get())) {
+    c.prepared = false;
+    if (auto e = ready(c)) return Page(*e);
+    result = execute();
+  }
   if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
     Error e = pg_error(c.conn.get(), result.get(), "query history", where_, connect_.conninfo);
     if (!connection_ok(c.conn.get())) c.prepared = false;
@@ -388,6 +399,12 @@ std::optional<std::string> PostgresEventReader::problem() {
   Connection& c = *lease.get();
   if (auto e = ready(c)) return e->message;
   ResultPtr result(PQexec(c.conn.get(), kProbe));
+  if ((!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) &&
+      !connection_ok(c.conn.get())) {  // dropped since its last use: once more, reconnected
+    c.prepared = false;
+    if (auto e = ready(c)) return e->message;
+    result.reset(PQexec(c.conn.get(), kProbe));
+  }
   if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
     Error e = pg_error(c.conn.get(), result.get(), "read", where_, connect_.conninfo);
     if (!connection_ok(c.conn.get())) c.prepared = false;
