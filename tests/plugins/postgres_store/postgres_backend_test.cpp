@@ -223,7 +223,7 @@ TEST_CASE("postgres_store: the history answers equal the SQLite store's for the 
   CHECK(e.error().code == "bad_cursor");
 }
 
-TEST_CASE("postgres_store: connections the server drops are re-established; readiness says so",
+TEST_CASE("postgres_store: connections the server drops are re-established and readiness says so",
           "[postgres_store][postgres]") {
   PEMX_NEED_POSTGRES(base);
   TestSchema schema(base);

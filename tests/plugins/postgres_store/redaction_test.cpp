@@ -12,7 +12,7 @@ namespace {
 
 using Catch::Matchers::Contains;
 
-TEST_CASE("redact masks the password of a URI, of key=value pairs and of sslpassword",
+TEST_CASE("postgres_store: redact masks the password of a URI, of key=value pairs and of sslpassword",
           "[unit][postgres_store][redaction]") {
   const std::string uri = "postgresql://pemx:s3cr%40t@db.example:5432/pemx?sslmode=require";
   CHECK(redact(uri, uri) == "postgresql://pemx:***@db.example:5432/pemx?sslmode=require");
@@ -32,7 +32,7 @@ TEST_CASE("redact masks the password of a URI, of key=value pairs and of sslpass
         "postgresql://pemx@db/pemx");
 }
 
-TEST_CASE("describe_connection names user, host, port and database, never the password",
+TEST_CASE("postgres_store: describe_connection names user, host, port and database, never the password",
           "[unit][postgres_store][redaction]") {
   CHECK(describe_connection("postgresql://pemx:pw@127.0.0.1:5433/events") ==
         "pemx@127.0.0.1:5433/events");
@@ -43,7 +43,7 @@ TEST_CASE("describe_connection names user, host, port and database, never the pa
   CHECK_THAT(describe_connection(bad), !Contains("topsecret"));
 }
 
-TEST_CASE("check_connection_string accepts what libpq parses, rejects the rest without "
+TEST_CASE("postgres_store: check_connection_string accepts what libpq parses, rejects the rest without "
           "echoing a password",
           "[unit][postgres_store][redaction]") {
   CHECK_FALSE(check_connection_string("postgresql://u:p@h:5432/d"));
@@ -58,8 +58,8 @@ TEST_CASE("check_connection_string accepts what libpq parses, rejects the rest w
   CHECK_THAT(*unterminated, !Contains("topsecret"));
 }
 
-TEST_CASE("transient: lost connections, conflicts, resources and shutdowns are retried; "
-          "constraint and syntax errors are not",
+TEST_CASE("postgres_store: lost connections, conflicts, resources and shutdowns are "
+          "transient, constraint and syntax errors are not",
           "[unit][postgres_store]") {
   for (const char* code : {"connection_lost", "08006", "08001", "40001", "40P01", "53300",
                            "57P01", "57P03", "55P03", "57014", "53100", "25006"}) {
