@@ -42,7 +42,8 @@ RETURNING event_id
   " AND (created_ms, event_id) < ($5::bigint, $6::text)"                \
   " ORDER BY created_ms DESC, event_id DESC LIMIT $7::bigint"
 constexpr const char* kQueryOneName = "pemx_history_one";
-constexpr const char* kQueryOne = PEMX_QUERY_COLUMNS "WHERE product_id = $1::text" PEMX_QUERY_FILTERS;
+constexpr const char* kQueryOne =
+    PEMX_QUERY_COLUMNS "WHERE product_id = $1::text" PEMX_QUERY_FILTERS;
 constexpr const char* kQueryManyName = "pemx_history_many";
 constexpr const char* kQueryMany =
     PEMX_QUERY_COLUMNS "WHERE product_id = ANY($1::text[])" PEMX_QUERY_FILTERS;

@@ -79,8 +79,8 @@ TEST_CASE("postgres_store: batches are idempotent on event_id, new and duplicate
   CHECK(w2.value().duplicates == 1);
   CHECK(w2.value().inserted == std::vector<std::size_t>{1});
   // The first "a" won (created_ms 10), as in the SQLite store.
-  CHECK(test::admin_value(schema.connection(), "SELECT created_ms FROM events WHERE event_id='a'") ==
-        "10");
+  CHECK(test::admin_value(schema.connection(),
+                          "SELECT created_ms FROM events WHERE event_id='a'") == "10");
   CHECK(test::admin_value(schema.connection(), "SELECT count(*) FROM events") == "3");
   CHECK(test::admin_value(schema.connection(),
                           "SELECT data_json FROM events WHERE event_id='c'") ==

@@ -12,7 +12,8 @@ namespace {
 
 using Catch::Matchers::Contains;
 
-TEST_CASE("postgres_store: redact masks the password of a URI, of key=value pairs and of sslpassword",
+TEST_CASE("postgres_store: redact masks the password of a URI, of key=value pairs and of "
+          "sslpassword",
           "[unit][postgres_store][redaction]") {
   const std::string uri = "postgresql://pemx:s3cr%40t@db.example:5432/pemx?sslmode=require";
   CHECK(redact(uri, uri) == "postgresql://pemx:***@db.example:5432/pemx?sslmode=require");
@@ -32,7 +33,8 @@ TEST_CASE("postgres_store: redact masks the password of a URI, of key=value pair
         "postgresql://pemx@db/pemx");
 }
 
-TEST_CASE("postgres_store: describe_connection names user, host, port and database, never the password",
+TEST_CASE("postgres_store: describe_connection names user, host, port and database, never "
+          "the password",
           "[unit][postgres_store][redaction]") {
   CHECK(describe_connection("postgresql://pemx:pw@127.0.0.1:5433/events") ==
         "pemx@127.0.0.1:5433/events");
@@ -43,8 +45,8 @@ TEST_CASE("postgres_store: describe_connection names user, host, port and databa
   CHECK_THAT(describe_connection(bad), !Contains("topsecret"));
 }
 
-TEST_CASE("postgres_store: check_connection_string accepts what libpq parses, rejects the rest without "
-          "echoing a password",
+TEST_CASE("postgres_store: check_connection_string accepts what libpq parses, rejects the "
+          "rest without echoing a password",
           "[unit][postgres_store][redaction]") {
   CHECK_FALSE(check_connection_string("postgresql://u:p@h:5432/d"));
   CHECK_FALSE(check_connection_string("host=h user=u password=p"));
