@@ -7,7 +7,8 @@ set -euo pipefail
 
 pkgs=(build-essential cmake ninja-build pkg-config
       librdkafka-dev libboost-dev libsqlite3-dev rapidjson-dev
-      libtomlplusplus-dev libspdlog-dev libfmt-dev libjemalloc-dev catch2 kcat)
+      libtomlplusplus-dev libspdlog-dev libfmt-dev libjemalloc-dev catch2 kcat
+      libpq-dev)
 test=0 fuzz=0
 for arg in "$@"; do
   case "$arg" in
@@ -23,6 +24,8 @@ if ((fuzz)); then
 fi
 if ((test)); then
   pkgs+=(default-jre-headless maven curl python3 time iproute2 wrk)
+  # The postgres_store tests' server (tests/postgres/postgres.sh).
+  pkgs+=(postgresql)
   # Browser tests (tests/browser): headless chromium; Debian's node and npm unless a node
   # is already on PATH (e.g. from NodeSource, whose nodejs package conflicts with npm).
   pkgs+=(chromium)

@@ -8,7 +8,8 @@
 #   --no-sanitize    everything but the ASan/UBSan unit tests and the fuzz targets
 #   --sanitize-only  only the ASan/UBSan unit tests and the fuzz targets (no broker)
 # Environment: PEMX_FUZZ_TIME seconds per fuzz target (default 60; 0 skips fuzzing),
-#              PEMX_TEST_KAFKA_PORT the broker's port (default 19092).
+#              PEMX_TEST_KAFKA_PORT the broker's port (default 19092),
+#              PEMX_TEST_POSTGRES_PORT the test PostgreSQL's port (default 19432).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -48,13 +49,20 @@ status=0
 if ((broker)); then
   port=${PEMX_TEST_KAFKA_PORT:-19092}
   "$root/tests/broker/kafka.sh" fetch
-  trap '"$root/tests/broker/kafka.sh" stop "$port" >/dev/null 2>&1 || true' EXIT
+  pg_port=${PEMX_TEST_POSTGRES_PORT:-19432}
+  trap '"$root/tests/broker/kafka.sh" stop "$port" >/dev/null 2>&1 || true
+        "$root/tests/postgres/postgres.sh" stop "$pg_port" >/dev/null 2>&1 || true' EXIT
   PEMX_TEST_BROKERS=$("$root/tests/broker/kafka.sh" start "$port")
   export PEMX_TEST_BROKERS
   echo "test broker: $PEMX_TEST_BROKERS"
+  PEMX_TEST_POSTGRES=$("$root/tests/postgres/postgres.sh" start "$pg_port")
+  export PEMX_TEST_POSTGRES
+  echo "test PostgreSQL: 127.0.0.1:$pg_port"
   stage "tests (unit, integration, browser)" \
     ctest --test-dir build --output-on-failure --timeout 1800 || status=1
   "$root/tests/broker/kafka.sh" stop "$port" >/dev/null 2>&1 || true
+  # PostgreSQL keeps running for the ASan unit run's postgres_store tests; the EXIT trap
+  # stops it.
 fi
 
 if ((sanitize)); then

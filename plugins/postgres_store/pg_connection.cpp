@@ -1,0 +1,247 @@
+#include "postgres_store/pg_connection.hpp"
+
+#include <libpq-fe.h>
+
+#include <array>
+#include <vector>
+
+namespace pemx::postgres_store {
+
+namespace {
+
+constexpr std::string_view kMask = "***";
+
+struct OptionsDeleter {
+  void operator()(PQconninfoOption* options) const noexcept { PQconninfoFree(options); }
+};
+using OptionsPtr = std::unique_ptr<PQconninfoOption, OptionsDeleter>;
+
+// libpq's parse of the string (URI or key=value); null when it cannot parse it. The message
+// goes nowhere: it may quote the string.
+OptionsPtr parse(std::string_view conninfo, std::string* why = nullptr) {
+  std::string text(conninfo);
+  char* err = nullptr;
+  OptionsPtr options(PQconninfoParse(text.c_str(), &err));
+  if (err != nullptr) {
+    if (why != nullptr) *why = err;
+    PQfreemem(err);
+  }
+  return options;
+}
+
+void replace_all(std::string& text, std::string_view what, std::string_view with) {
+  if (what.empty()) return;
+  for (std::size_t at = text.find(what); at != std::string::npos;
+       at = text.find(what, at + with.size())) {
+    text.replace(at, what.size(), with);
+  }
+}
+
+// "scheme://user:password@host": masks every user-info password, whatever string it is in.
+void mask_uri_passwords(std::string& text) {
+  for (std::size_t scheme = text.find("://"); scheme != std::string::npos;
+       scheme = text.find("://", scheme + 3)) {
+    const std::size_t start = scheme + 3;
+    const std::size_t end = text.find_first_of("/?# \t\n'\"", start);
+    const std::size_t at = text.rfind('@', end == std::string::npos ? text.size() : end);
+    if (at == std::string::npos || at < start) continue;
+    const std::size_t colon = text.find(':', start);
+    if (colon == std::string::npos || colon > at) continue;
+    text.replace(colon + 1, at - colon - 1, kMask);
+  }
+}
+
+// key=value pairs whose key names a secret (password, sslpassword; spaces around '=' allowed,
+// as libpq allows them): the value is masked, quoted or not.
+void mask_secret_keys(std::string& text) {
+  constexpr std::string_view key = "password";
+  for (std::size_t at = text.find(key); at != std::string::npos;
+       at = text.find(key, at + key.size())) {
+    std::size_t start = at + key.size();
+    while (start < text.size() && text[start] == ' ') ++start;
+    if (start >= text.size() || text[start] != '=') continue;
+    ++start;
+    while (start < text.size() && text[start] == ' ') ++start;
+    std::size_t end = start;
+    if (end < text.size() && text[end] == '\'') {
+      ++end;
+      while (end < text.size() && text[end] != '\'') end += text[end] == '\\' ? 2 : 1;
+      end = end < text.size() ? end + 1 : text.size();
+    } else {
+      while (end < text.size() && text[end] != ' ' && text[end] != '&' && text[end] != '\n') {
+        ++end;
+      }
+    }
+    if (text.compare(start, end - start, kMask) == 0) continue;
+    text.replace(start, end - start, kMask);
+  }
+}
+
+std::string trimmed(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+// The server's notices (NOTICE, WARNING) would go to stderr, unstructured: dropped.
+void ignore_notice(void*, const char*) {}
+
+std::optional<Error> apply_settings(PGconn* conn, const ConnectOptions& options,
+                                    const std::string& where) {
+  PQsetNoticeProcessor(conn, &ignore_notice, nullptr);
+  if (options.statement_timeout_ms > 0) {
+    const std::string sql =
+        "SET statement_timeout = " + std::to_string(options.statement_timeout_ms);
+    if (auto e = exec(conn, sql.c_str(), "set statement_timeout", where, options.conninfo)) {
+      return e;
+    }
+  }
+  if (options.read_only) {
+    if (auto e = exec(conn, "SET default_transaction_read_only = on", "set read only", where,
+                      options.conninfo)) {
+      return e;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+void ConnDeleter::operator()(PGconn* conn) const noexcept { PQfinish(conn); }
+void ResultDeleter::operator()(PGresult* result) const noexcept { PQclear(result); }
+
+std::string describe_connection(std::string_view conninfo) {
+  OptionsPtr options = parse(conninfo);
+  if (!options) return "(unparsable connection string)";
+  std::string user, host, hostaddr, port, dbname, service;
+  for (PQconninfoOption* o = options.get(); o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    std::string_view key(o->keyword);
+    if (key == "user") user = o->val;
+    if (key == "host") host = o->val;
+    if (key == "hostaddr") hostaddr = o->val;
+    if (key == "port") port = o->val;
+    if (key == "dbname") dbname = o->val;
+    if (key == "service") service = o->val;
+  }
+  std::string out;
+  if (!service.empty()) out += "service " + service + " ";
+  if (!user.empty()) out += user + "@";
+  out += host.empty() ? (hostaddr.empty() ? "(default host)" : hostaddr) : host;
+  if (!port.empty()) out += ":" + port;
+  out += "/" + (dbname.empty() ? std::string("(default database)") : dbname);
+  return redact(out, conninfo);
+}
+
+std::string redact(std::string_view text, std::string_view conninfo) {
+  std::string out(text);
+  if (OptionsPtr options = parse(conninfo)) {
+    for (PQconninfoOption* o = options.get(); o->keyword != nullptr; ++o) {
+      if (o->val == nullptr || *o->val == '\0') continue;
+      std::string_view key(o->keyword);
+      if (key == "password" || key == "sslpassword") replace_all(out, o->val, kMask);
+    }
+  }
+  mask_uri_passwords(out);
+  mask_secret_keys(out);
+  return out;
+}
+
+std::optional<std::string> check_connection_string(std::string_view conninfo) {
+  std::string why;
+  if (parse(conninfo, &why)) return std::nullopt;
+  // libpq's reason may quote a part of the string, a password perhaps: redact it, and when the
+  // string cannot even be parsed for that, say only that it is not valid.
+  std::string reason = trimmed(redact(why, conninfo));
+  if (reason.find(std::string(conninfo)) != std::string::npos) reason = "not a valid string";
+  return reason;
+}
+
+Result<ConnPtr> connect(const ConnectOptions& options) {
+  const std::string where = describe_connection(options.conninfo);
+  const std::string timeout = std::to_string(options.connect_timeout_s);
+  // dbname last and expanded: the string's own settings win over these defaults.
+  std::array<const char*, 4> keys{"application_name", "connect_timeout", "dbname", nullptr};
+  std::array<const char*, 4> values{options.application_name.c_str(), timeout.c_str(),
+                                    options.conninfo.c_str(), nullptr};
+  ConnPtr conn(PQconnectdbParams(keys.data(), values.data(), 1));
+  if (!conn) {
+    return Error{std::string(kConnectionLost),
+                 "PostgreSQL " + where + ": out of memory while connecting"};
+  }
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    return Error{std::string(kConnectionLost),
+                 "PostgreSQL " + where + ": cannot connect: " +
+                     trimmed(redact(PQerrorMessage(conn.get()), options.conninfo)) +
+                     "; check that the server runs and the connection string (host, port, "
+                     "user, password or its ~/.pgpass / PGPASSFILE, sslmode)"};
+  }
+  if (auto e = apply_settings(conn.get(), options, where)) return *e;
+  return conn;
+}
+
+std::optional<Error> reconnect(PGconn* conn, const ConnectOptions& options) {
+  const std::string where = describe_connection(options.conninfo);
+  PQreset(conn);
+  if (PQstatus(conn) != CONNECTION_OK) {
+    return Error{std::string(kConnectionLost),
+                 "PostgreSQL " + where + ": cannot reconnect: " +
+                     trimmed(redact(PQerrorMessage(conn), options.conninfo))};
+  }
+  return apply_settings(conn, options, where);
+}
+
+bool connection_ok(const PGconn* conn) {
+  return conn != nullptr && PQstatus(conn) == CONNECTION_OK;
+}
+
+Error pg_error(const PGconn* conn, const PGresult* result, std::string_view what,
+               std::string_view where, std::string_view conninfo) {
+  const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  std::string code;
+  if (!connection_ok(conn)) {
+    code = kConnectionLost;
+  } else if (state != nullptr) {
+    code = state;
+  } else {
+    code = "postgres_error";
+  }
+  std::string detail = result != nullptr ? PQresultErrorMessage(result) : "";
+  if (detail.empty() && conn != nullptr) detail = PQerrorMessage(conn);
+  std::string message = "PostgreSQL " + std::string(what) + " failed on " + std::string(where) +
+                        ": " + trimmed(redact(detail, conninfo));
+  if (code == kConnectionLost) message += " (connection lost; pemx reconnects and retries)";
+  return Error{std::move(code), std::move(message)};
+}
+
+std::optional<Error> exec(PGconn* conn, const char* sql, std::string_view what,
+                          std::string_view where, std::string_view conninfo) {
+  ResultPtr result(PQexec(conn, sql));
+  const ExecStatusType status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return std::nullopt;
+  return pg_error(conn, result.get(), what, where, conninfo);
+}
+
+bool transient(const Error& error) {
+  const std::string& c = error.code;
+  if (c == kConnectionLost) return true;
+  static constexpr std::array<std::string_view, 12> kTransient{
+      "40001",  // serialization_failure
+      "40P01",  // deadlock_detected
+      "53000",  // insufficient_resources
+      "53100",  // disk_full
+      "53200",  // out_of_memory
+      "53300",  // too_many_connections
+      "55P03",  // lock_not_available
+      "57014",  // query_canceled (statement_timeout)
+      "57P01",  // admin_shutdown
+      "57P02",  // crash_shutdown
+      "57P03",  // cannot_connect_now
+      "25006",  // read_only_sql_transaction (a standby, or a failover under way)
+  };
+  for (std::string_view t : kTransient) {
+    if (c == t) return true;
+  }
+  return c.size() == 5 && c.compare(0, 2, "08") == 0;  // connection_exception class
+}
+
+}  // namespace pemx::postgres_store

@@ -1,0 +1,417 @@
+#include "postgres_store/postgres_backend.hpp"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <array>
+#include <limits>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+#include "postgres_store/schema.hpp"
+#include "store/cursor.hpp"
+
+namespace pemx::postgres_store {
+
+namespace {
+
+// One statement for the whole batch: twelve array parameters, whatever the number of rows
+// (batch_size may exceed the protocol's 65535 parameters of a multi-row VALUES).
+constexpr const char* kInsertName = "pemx_insert";
+constexpr const char* kInsert = R"sql(
+INSERT INTO events (event_id, event_type, product_id, region, created_at, created_ms, data_json,
+                    raw_json, source_topic, source_partition, source_offset, stored_at_ms)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[],
+                     $7::text[], $8::text[], $9::text[], $10::integer[], $11::bigint[],
+                     $12::bigint[])
+ON CONFLICT (event_id) DO NOTHING
+RETURNING event_id
+)sql";
+
+// $1 product ids (one, or an array), $2 from_ms (inclusive), $3 to_ms (exclusive), $4
+// event_type or NULL, $5/$6 the cursor's key (rows strictly after it in page order), $7 limit.
+// The same conditions and order as the SQLite store's queries; event_id compares byte-wise
+// (its column is COLLATE "C").
+#define PEMX_QUERY_COLUMNS \
+  "SELECT event_id, event_type, product_id, region, created_at, data_json, created_ms FROM events "
+#define PEMX_QUERY_FILTERS                                              \
+  " AND created_ms >= $2::bigint AND created_ms < $3::bigint"           \
+  " AND ($4::text IS NULL OR event_type = $4::text)"                    \
+  " AND (created_ms, event_id) < ($5::bigint, $6::text)"                \
+  " ORDER BY created_ms DESC, event_id DESC LIMIT $7::bigint"
+constexpr const char* kQueryOneName = "pemx_history_one";
+constexpr const char* kQueryOne =
+    PEMX_QUERY_COLUMNS "WHERE product_id = $1::text" PEMX_QUERY_FILTERS;
+constexpr const char* kQueryManyName = "pemx_history_many";
+constexpr const char* kQueryMany =
+    PEMX_QUERY_COLUMNS "WHERE product_id = ANY($1::text[])" PEMX_QUERY_FILTERS;
+#undef PEMX_QUERY_COLUMNS
+#undef PEMX_QUERY_FILTERS
+constexpr const char* kProbe = "SELECT 1 FROM events LIMIT 1";
+
+// An array literal of text elements: {"a","b\"c"} (every element quoted, " and \ escaped).
+class TextArray {
+ public:
+  void add(std::string_view text) {
+    out_ += out_.empty() ? '{' : ',';
+    out_ += '"';
+    for (char c : text) {
+      if (c == '"' || c == '\\') out_ += '\\';
+      out_ += c;
+    }
+    out_ += '"';
+  }
+  void add(std::int64_t number) {
+    out_ += out_.empty() ? '{' : ',';
+    out_ += std::to_string(number);
+  }
+  const char* finish() {
+    if (out_.empty()) out_ += '{';
+    out_ += '}';
+    return out_.c_str();
+  }
+
+ private:
+  std::string out_;
+};
+
+std::optional<Error> prepare(PGconn* conn, const char* name, const char* sql,
+                             const std::string& where, std::string_view conninfo) {
+  ResultPtr result(PQprepare(conn, name, sql, 0, nullptr));
+  if (result && PQresultStatus(result.get()) == PGRES_COMMAND_OK) return std::nullopt;
+  return pg_error(conn, result.get(), std::string("prepare ") + name, where, conninfo);
+}
+
+std::string text_of(const PGresult* result, int row, int column) {
+  return std::string(PQgetvalue(result, row, column),
+                     static_cast<std::size_t>(PQgetlength(result, row, column)));
+}
+
+}  // namespace
+
+// ---- writer --------------------------------------------------------------------------------
+
+Result<std::unique_ptr<PostgresEventStore>> PostgresEventStore::open(const StoreOptions& options) {
+  std::unique_ptr<PostgresEventStore> store(new PostgresEventStore());
+  store->options_ = options;
+  store->connect_.conninfo = options.connection;
+  store->connect_.connect_timeout_s = options.connect_timeout_s;
+  store->connect_.statement_timeout_ms = options.statement_timeout.count();
+  store->where_ = describe_connection(options.connection);
+
+  auto conn = connect(store->connect_);
+  if (!conn) return conn.error();
+  store->conn_ = std::move(conn.value());
+
+  // Migrations run without the statement timeout: the lock may be held by another instance
+  // migrating, and a migration may take a while on a large table.
+  if (auto e = exec(store->conn_.get(), "SET statement_timeout = 0", "set statement_timeout",
+                    store->where_, options.connection)) {
+    return *e;
+  }
+  auto migrated = migrate(store->conn_.get(), store->where_, options.connection);
+  if (!migrated) return migrated.error();
+  store->migrated_from_ = migrated.value().from;
+  store->schema_version_ = migrated.value().to;
+  // Back to the session's statement timeout, and the insert prepared.
+  const std::string timeout =
+      "SET statement_timeout = " + std::to_string(options.statement_timeout.count());
+  if (auto e = exec(store->conn_.get(), timeout.c_str(), "set statement_timeout", store->where_,
+                    options.connection)) {
+    return *e;
+  }
+  if (auto e = store->ensure_connected()) return *e;
+
+  store->health_ = std::make_shared<StoreHealth>();
+  auto reader = PostgresEventReader::open(options, store->health_);
+  if (!reader) return reader.error();
+  store->reader_ = std::move(reader.value());
+  return store;
+}
+
+PostgresEventStore::~PostgresEventStore() {
+  if (health_) health_->set("the store's writer is closed (pemx is shutting down)");
+}
+
+std::optional<Error> PostgresEventStore::ensure_connected() {
+  if (!connection_ok(conn_.get())) {
+    prepared_ = false;
+    if (auto e = reconnect(conn_.get(), connect_)) return e;
+  }
+  if (!prepared_) {
+    if (auto e = prepare(conn_.get(), kInsertName, kInsert, where_, connect_.conninfo)) return e;
+    prepared_ = true;
+  }
+  return std::nullopt;
+}
+
+Error PostgresEventStore::fail_write(Error error) {
+  if (!connection_ok(conn_.get())) prepared_ = false;
+  health_->set("writes are failing: " + error.message);
+  return error;
+}
+
+std::shared_ptr<EventReader> PostgresEventStore::reader() const { return reader_; }
+
+bool PostgresEventStore::transient(const Error& error) const {
+  return postgres_store::transient(error);
+}
+
+Result<WriteStats> PostgresEventStore::write_batch(std::span<const EventRow> rows) {
+  WriteStats stats;
+  if (rows.empty()) return stats;
+  if (auto e = ensure_connected()) return fail_write(*e);
+
+  // Only the first row of each event_id goes to the database; the later ones are duplicates
+  // whatever it says (as in the SQLite store, where the first insert wins).
+  std::unordered_map<std::string_view, std::size_t> first;
+  first.reserve(rows.size());
+  std::array<TextArray, 12> columns;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const EventRow& row = rows[i];
+    if (!first.emplace(row.event_id, i).second) continue;
+    columns[0].add(row.event_id);
+    columns[1].add(row.event_type);
+    columns[2].add(row.product_id);
+    columns[3].add(row.region);
+    columns[4].add(row.created_at);
+    columns[5].add(row.created_ms);
+    columns[6].add(row.data_json);
+    columns[7].add(row.raw_json);
+    columns[8].add(row.source_topic);
+    columns[9].add(static_cast<std::int64_t>(row.source_partition));
+    columns[10].add(row.source_offset);
+    columns[11].add(row.stored_at_ms);
+  }
+  std::array<const char*, 12> values{};
+  for (std::size_t c = 0; c < columns.size(); ++c) values[c] = columns[c].finish();
+
+  ResultPtr result(PQexecPrepared(conn_.get(), kInsertName, static_cast<int>(values.size()),
+                                  values.data(), nullptr, nullptr, 0));
+  if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
+    return fail_write(pg_error(conn_.get(), result.get(), "insert a batch of " +
+                                                              std::to_string(rows.size()) +
+                                                              " events",
+                               where_, connect_.conninfo));
+  }
+  const int returned = PQntuples(result.get());
+  stats.inserted.reserve(static_cast<std::size_t>(returned));
+  for (int r = 0; r < returned; ++r) {
+    const std::string id = text_of(result.get(), r, 0);
+    auto it = first.find(id);
+    if (it != first.end()) stats.inserted.push_back(it->second);
+  }
+  std::sort(stats.inserted.begin(), stats.inserted.end());
+  stats.stored = stats.inserted.size();
+  stats.duplicates = rows.size() - stats.stored;
+  health_->clear();
+  return stats;
+}
+
+// ---- readers -------------------------------------------------------------------------------
+
+struct PostgresEventReader::Connection {
+  ConnPtr conn;
+  bool prepared = false;
+};
+
+class PostgresEventReader::Lease {
+ public:
+  Lease(PostgresEventReader* owner, Connection* conn) : owner_(owner), conn_(conn) {}
+  Lease(Lease&& other) noexcept
+      : owner_(other.owner_), conn_(std::exchange(other.conn_, nullptr)) {}
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  Lease& operator=(Lease&&) = delete;
+  ~Lease() {
+    if (conn_ == nullptr) return;
+    {
+      std::lock_guard<std::mutex> lock(owner_->mutex_);
+      owner_->free_.push_back(conn_);
+    }
+    owner_->available_.notify_one();
+  }
+  Connection* get() const { return conn_; }
+  explicit operator bool() const { return conn_ != nullptr; }
+
+ private:
+  PostgresEventReader* owner_;
+  Connection* conn_;
+};
+
+PostgresEventReader::PostgresEventReader(StoreOptions options,
+                                         std::shared_ptr<StoreHealth> health)
+    : options_(std::move(options)), health_(std::move(health)) {
+  connect_.conninfo =
+      options_.read_connection.empty() ? options_.connection : options_.read_connection;
+  connect_.connect_timeout_s = options_.connect_timeout_s;
+  connect_.statement_timeout_ms = options_.statement_timeout.count();
+  connect_.read_only = true;
+  where_ = describe_connection(connect_.conninfo);
+}
+
+PostgresEventReader::~PostgresEventReader() = default;
+
+Result<std::shared_ptr<PostgresEventReader>> PostgresEventReader::open(
+    const StoreOptions& options, std::shared_ptr<StoreHealth> health) {
+  std::shared_ptr<PostgresEventReader> reader(new PostgresEventReader(options, std::move(health)));
+  const std::size_t count = options.reader_connections == 0 ? 1 : options.reader_connections;
+  for (std::size_t i = 0; i < count; ++i) {
+    auto conn = std::make_unique<Connection>();
+    auto opened = connect(reader->connect_);
+    if (!opened) return opened.error();
+    conn->conn = std::move(opened.value());
+    if (auto e = reader->ready(*conn)) return *e;
+    reader->free_.push_back(conn.get());
+    reader->all_.push_back(std::move(conn));
+  }
+  return reader;
+}
+
+std::optional<Error> PostgresEventReader::ready(Connection& c) {
+  if (!connection_ok(c.conn.get())) {
+    c.prepared = false;
+    if (auto e = reconnect(c.conn.get(), connect_)) return e;
+  }
+  if (!c.prepared) {
+    for (auto [name, sql] : {std::pair{kQueryOneName, kQueryOne},
+                             std::pair{kQueryManyName, kQueryMany}}) {
+      if (auto e = prepare(c.conn.get(), name, sql, where_, connect_.conninfo)) return e;
+    }
+    c.prepared = true;
+  }
+  return std::nullopt;
+}
+
+PostgresEventReader::Lease PostgresEventReader::acquire(std::chrono::milliseconds wait) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (!available_.wait_for(lock, wait, [this] { return !free_.empty(); })) {
+    return Lease(this, nullptr);
+  }
+  Connection* conn = free_.back();
+  free_.pop_back();
+  return Lease(this, conn);
+}
+
+Result<EventPage> PostgresEventReader::query(const EventQuery& q) {
+  return *run(q, options_.reader_wait);
+}
+
+std::optional<Result<EventPage>> PostgresEventReader::try_query(const EventQuery& q) {
+  return run(q, std::chrono::milliseconds(0));
+}
+
+std::optional<Result<EventPage>> PostgresEventReader::run(const EventQuery& q,
+                                                          std::chrono::milliseconds wait) {
+  using Page = Result<EventPage>;
+  if (q.limit == 0) return Page(Error{"bad_query", "limit must be at least 1"});
+  store::CursorKey after{std::numeric_limits<std::int64_t>::max(), ""};
+  if (q.cursor) {
+    auto decoded = store::decode_cursor(*q.cursor);
+    if (!decoded) return Page(decoded.error());
+    after = std::move(decoded.value());
+  }
+  EventPage page;
+  const std::int64_t from = q.from_ms.value_or(std::numeric_limits<std::int64_t>::min());
+  const std::int64_t to = q.to_ms.value_or(std::numeric_limits<std::int64_t>::max());
+  if (q.product_ids.empty() || from >= to) return Page(page);
+  const std::int64_t max_limit = std::numeric_limits<std::int64_t>::max() - 1;
+  const std::int64_t limit = q.limit > static_cast<std::uint64_t>(max_limit)
+                                 ? max_limit
+                                 : static_cast<std::int64_t>(q.limit);
+
+  Lease lease = acquire(wait);
+  if (!lease) {
+    if (wait.count() == 0) return std::nullopt;
+    return Page(Error{"store_busy", "PostgreSQL store " + where_ + ": every one of the " +
+                                        std::to_string(all_.size()) +
+                                        " reader connections stayed busy; raise the store "
+                                        "stage's readers, or lower the request rate"});
+  }
+  Connection& c = *lease.get();
+  if (auto e = ready(c)) return Page(*e);
+
+  const bool one = q.product_ids.size() == 1;
+  std::string ids;
+  if (one) {
+    ids = q.product_ids[0];
+  } else {
+    TextArray array;
+    for (const auto& id : q.product_ids) array.add(id);
+    ids = array.finish();
+  }
+  const std::string from_text = std::to_string(from);
+  const std::string to_text = std::to_string(to);
+  const std::string after_ms = std::to_string(after.created_ms);
+  const std::string limit_text = std::to_string(limit + 1);  // one more: is there a next page?
+  std::array<const char*, 7> values{ids.c_str(),
+                                    from_text.c_str(),
+                                    to_text.c_str(),
+                                    q.event_type ? q.event_type->c_str() : nullptr,
+                                    after_ms.c_str(),
+                                    after.event_id.c_str(),
+                                    limit_text.c_str()};
+  auto execute = [&] {
+    return ResultPtr(PQexecPrepared(c.conn.get(), one ? kQueryOneName : kQueryManyName,
+                                    static_cast<int>(values.size()), values.data(), nullptr,
+                                    nullptr, 0));
+  };
+  ResultPtr result = execute();
+  // A connection the server dropped since its last use (a restart, a failover, an idle
+  // timeout): reads are idempotent, so one reconnect and retry within the call.
+  if ((!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) &&
+      !connection_ok(c.conn.get())) {
+    c.prepared = false;
+    if (auto e = ready(c)) return Page(*e);
+    result = execute();
+  }
+  if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
+    Error e = pg_error(c.conn.get(), result.get(), "query history", where_, connect_.conninfo);
+    if (!connection_ok(c.conn.get())) c.prepared = false;
+    return Page(std::move(e));
+  }
+  const int rows = PQntuples(result.get());
+  store::CursorKey last;
+  for (int r = 0; r < rows; ++r) {
+    if (page.events.size() == q.limit) {
+      page.next_cursor = store::encode_cursor(last);
+      break;
+    }
+    StoredEvent e;
+    e.event_id = text_of(result.get(), r, 0);
+    e.event_type = text_of(result.get(), r, 1);
+    e.product_id = text_of(result.get(), r, 2);
+    e.region = text_of(result.get(), r, 3);
+    e.created_at = text_of(result.get(), r, 4);
+    e.data_json = text_of(result.get(), r, 5);
+    last.created_ms = std::strtoll(PQgetvalue(result.get(), r, 6), nullptr, 10);
+    last.event_id = e.event_id;
+    page.events.push_back(std::move(e));
+  }
+  return Page(std::move(page));
+}
+
+std::optional<std::string> PostgresEventReader::problem() {
+  if (auto p = health_->get()) return p;
+  Lease lease = acquire(options_.reader_wait);
+  if (!lease) return "PostgreSQL store " + where_ + ": no reader connection is free";
+  Connection& c = *lease.get();
+  if (auto e = ready(c)) return e->message;
+  ResultPtr result(PQexec(c.conn.get(), kProbe));
+  if ((!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) &&
+      !connection_ok(c.conn.get())) {  // dropped since its last use: once more, reconnected
+    c.prepared = false;
+    if (auto e = ready(c)) return e->message;
+    result.reset(PQexec(c.conn.get(), kProbe));
+  }
+  if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
+    Error e = pg_error(c.conn.get(), result.get(), "read", where_, connect_.conninfo);
+    if (!connection_ok(c.conn.get())) c.prepared = false;
+    return e.message;
+  }
+  return std::nullopt;
+}
+
+}  // namespace pemx::postgres_store

@@ -1,0 +1,121 @@
+#pragma once
+// The PostgreSQL backend of the store (the contract: src/store/backend.hpp), without Kafka and
+// without threads of its own:
+//
+//   PostgresEventStore   the writer: one connection, the migrations at open (under an advisory
+//                        lock), each batch one INSERT ... SELECT FROM unnest(arrays) ON CONFLICT
+//                        (event_id) DO NOTHING RETURNING event_id: one statement, hence one
+//                        transaction, committed (synchronous_commit as the server says) before
+//                        write_batch returns. A lost connection is re-established on the next
+//                        call (the writer retries with its backoff). Thread-compatible: the
+//                        stage's worker thread is its only user.
+//   PostgresEventReader  pemx::EventReader on a small pool of connections of its own, to
+//                        `read_connection` (a read-only replica) or else `connection`.
+//                        Thread-safe: HTTP worker threads call it concurrently.
+//
+// Nothing here throws on the data path; errors are Result/Error (codes: SQLSTATE,
+// pg_connection.hpp's, schema.hpp's, store/cursor.hpp's). No message holds a password.
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "pemx/event_store.hpp"
+#include "pemx/result.hpp"
+#include "postgres_store/pg_connection.hpp"
+#include "store/backend.hpp"
+
+namespace pemx::postgres_store {
+
+struct StoreOptions {
+  std::string connection;       // libpq URI or key=value string (may hold a password)
+  std::string read_connection;  // the readers' (a replica's); empty: `connection`
+  std::size_t reader_connections = 4;
+  std::chrono::milliseconds reader_wait{2000};         // wait for a free reader, then store_busy
+  std::chrono::milliseconds statement_timeout{30'000};  // per statement, writer and readers
+  int connect_timeout_s = 10;
+};
+
+using store::EventRow;
+using store::StoreHealth;
+using store::WriteStats;
+
+class PostgresEventReader;
+
+class PostgresEventStore final : public store::Backend {
+ public:
+  // Connects, runs the migrations, prepares the insert and opens the reader pool. Any failure
+  // is one Error naming the database (never the password) and the fix.
+  static Result<std::unique_ptr<PostgresEventStore>> open(const StoreOptions& options);
+  ~PostgresEventStore() override;  // readers stay usable; problem() then says the writer closed
+  PostgresEventStore(const PostgresEventStore&) = delete;
+  PostgresEventStore& operator=(const PostgresEventStore&) = delete;
+
+  // The rows in one statement (one transaction). A row whose event_id is stored, or repeated
+  // earlier in the batch, is a duplicate. On error nothing of the batch is stored.
+  Result<WriteStats> write_batch(std::span<const EventRow> rows) override;
+  // Lost connection, serialization failure, deadlock, too many connections, shutdown, lock or
+  // statement timeout, disk full (pg_connection.hpp's transient()).
+  bool transient(const Error& error) const override;
+  std::shared_ptr<EventReader> reader() const override;
+  const std::string& location() const override { return where_; }
+  int schema_version() const override { return schema_version_; }
+  int migrated_from() const { return migrated_from_; }
+
+ private:
+  PostgresEventStore() = default;
+  std::optional<Error> ensure_connected();  // reconnects and prepares after a loss
+  Error fail_write(Error error);            // records the problem for readers
+
+  StoreOptions options_;
+  ConnectOptions connect_;
+  std::string where_;  // user@host:port/db
+  int schema_version_ = 0;
+  int migrated_from_ = 0;
+  bool prepared_ = false;
+  std::shared_ptr<StoreHealth> health_;
+  std::shared_ptr<PostgresEventReader> reader_;
+  ConnPtr conn_;
+};
+
+class PostgresEventReader final : public EventReader {
+ public:
+  // Opens `reader_connections` connections (read-only sessions) to read_connection, else
+  // connection; the schema must be migrated.
+  static Result<std::shared_ptr<PostgresEventReader>> open(const StoreOptions& options,
+                                                           std::shared_ptr<StoreHealth> health);
+  ~PostgresEventReader() override;
+
+  // Same answers as the SQLite store's for the same rows: newest created_ms first (ties:
+  // event_id descending, byte order), at most `limit`, next_cursor only when more match.
+  // Errors: "bad_cursor", "bad_query", "store_busy", or a PostgreSQL one.
+  Result<EventPage> query(const EventQuery& query) override;
+  std::optional<Result<EventPage>> try_query(const EventQuery& query) override;
+  // nullopt when the writer is open, its last write succeeded and a read succeeds on a
+  // reader connection (re-established when lost); else what is wrong.
+  std::optional<std::string> problem() override;
+
+ private:
+  struct Connection;
+  class Lease;
+  PostgresEventReader(StoreOptions options, std::shared_ptr<StoreHealth> health);
+  Lease acquire(std::chrono::milliseconds wait);
+  std::optional<Error> ready(Connection& conn);  // connected and prepared, or why not
+  std::optional<Result<EventPage>> run(const EventQuery& query, std::chrono::milliseconds wait);
+
+  StoreOptions options_;
+  ConnectOptions connect_;
+  std::string where_;
+  std::shared_ptr<StoreHealth> health_;
+  std::mutex mutex_;
+  std::condition_variable available_;
+  std::vector<Connection*> free_;                 // guarded by mutex_
+  std::vector<std::unique_ptr<Connection>> all_;  // fixed after open
+};
+
+}  // namespace pemx::postgres_store

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Runs Debian's PostgreSQL server (15) for PEMX tests: a fresh cluster (initdb) in a temporary
+# directory, listening only on 127.0.0.1:PORT, fsync on (the store's tests check durability),
+# with a test role and database. When run as root, the server runs as the unprivileged user
+# `nobody` (PostgreSQL refuses to run as root).
+#
+# Usage: tests/postgres/postgres.sh start PORT | stop PORT | status PORT
+#   start   prints the libpq connection string postgresql://USER:PASS@127.0.0.1:PORT/DB on
+#           stdout once the server accepts connections; progress and errors go to stderr.
+#           When our server already runs on PORT, prints its string again (idempotent).
+#   stop    stops it (fast shutdown, then immediate) and removes its directory; nothing to do
+#           is not an error.
+#   status  exit 0 and print the connection string if it runs, exit 1 otherwise.
+# Environment: PEMX_POSTGRES_BIN (the server's bin directory; default the newest
+# /usr/lib/postgresql/*/bin), PEMX_POSTGRES_START_TIMEOUT (seconds, default 60).
+# See tests/postgres/README.md.
+set -euo pipefail
+
+readonly DB_NAME="pemx_test"
+readonly DB_USER="pemx_test"
+readonly RUN_AS="nobody"
+
+log() { printf 'postgres.sh: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+usage() {
+  echo "usage: $(basename "$0") start PORT | stop PORT | status PORT" >&2
+  exit 2
+}
+
+bin_dir() {
+  if [[ -n "${PEMX_POSTGRES_BIN:-}" ]]; then
+    [[ -x "${PEMX_POSTGRES_BIN}/postgres" ]] || die "PEMX_POSTGRES_BIN=${PEMX_POSTGRES_BIN} has no postgres binary"
+    printf '%s\n' "${PEMX_POSTGRES_BIN}"
+    return
+  fi
+  # pg_config --bindir names the client's directory (/usr/bin), not the server's.
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  [[ -n "$dir" && -x "$dir/postgres" ]] ||
+    die "no PostgreSQL server under /usr/lib/postgresql/*/bin (install it: scripts/install-deps.sh --test, or apt-get install postgresql)"
+  printf '%s\n' "$dir"
+}
+
+state_dir() { printf '%s/pemx-postgres.%s\n' "${TMPDIR:-/tmp}" "$1"; }
+
+# Runs a command as the server's user (itself when not root).
+as_owner() {
+  if [[ $(id -u) -eq 0 ]]; then
+    runuser -u "$RUN_AS" -- "$@"
+  else
+    "$@"
+  fi
+}
+
+connection_string() {  # DIR PORT
+  printf 'postgresql://%s:%s@127.0.0.1:%s/%s\n' "$DB_USER" "$(cat "$1/password")" "$2" "$DB_NAME"
+}
+
+running() {  # DIR: the server of DIR answers
+  local dir=$1 bin
+  [[ -f "$dir/data/postmaster.pid" ]] || return 1
+  bin=$(bin_dir)
+  as_owner "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1
+}
+
+check_port() {
+  [[ "$1" =~ ^[0-9]+$ ]] && (($1 > 0 && $1 < 65536)) || die "bad port '$1' (expected 1..65535)"
+}
+
+cmd_start() {
+  local port=$1 dir bin password
+  check_port "$port"
+  dir=$(state_dir "$port")
+  if [[ -f "$dir/password" ]] && running "$dir"; then
+    log "already running on 127.0.0.1:$port ($dir)"
+    connection_string "$dir" "$port"
+    return
+  fi
+  if [[ -d "$dir" ]]; then cmd_stop "$port" 2>/dev/null || true; fi
+  if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    die "127.0.0.1:$port is taken by another process; choose another port"
+  fi
+  bin=$(bin_dir)
+  mkdir -p "$dir"
+  chmod 700 "$dir"
+  password=$(head -c 18 /dev/urandom | base64 | tr '+/' 'AB')
+  printf '%s' "$password" >"$dir/password"
+  printf '%s' "$(head -c 18 /dev/urandom | base64 | tr '+/' 'AB')" >"$dir/superuser"
+  if [[ $(id -u) -eq 0 ]]; then chown -R "$RUN_AS" "$dir"; fi
+
+  log "initdb into $dir/data ($bin)"
+  as_owner "$bin/initdb" -D "$dir/data" -U postgres --pwfile="$dir/superuser" \
+    --auth=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
+    { tail -n 20 "$dir/initdb.log" >&2; die "initdb failed (log above)"; }
+  # Loopback only; the unix socket stays inside the directory. fsync and full_page_writes on.
+  cat >>"$dir/data/postgresql.conf" <<EOF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$dir'
+fsync = on
+synchronous_commit = on
+full_page_writes = on
+max_connections = 100
+shared_buffers = 64MB
+logging_collector = off
+EOF
+  log "starting on 127.0.0.1:$port"
+  if ! as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
+    -t "${PEMX_POSTGRES_START_TIMEOUT:-60}" start >/dev/null; then
+    tail -n 20 "$dir/server.log" >&2 || true
+    die "the server did not start (log above: $dir/server.log)"
+  fi
+  as_owner env PGPASSWORD="$(cat "$dir/superuser")" \
+    "$bin/psql" -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d postgres \
+    >/dev/null <<EOF || die "could not create the test role and database (see $dir/server.log)"
+CREATE ROLE $DB_USER LOGIN PASSWORD '$password';
+CREATE DATABASE $DB_NAME OWNER $DB_USER;
+EOF
+  connection_string "$dir" "$port"
+}
+
+cmd_stop() {
+  local port=$1 dir bin
+  check_port "$port"
+  dir=$(state_dir "$port")
+  [[ -d "$dir" ]] || return 0
+  if [[ -f "$dir/data/postmaster.pid" ]]; then
+    bin=$(bin_dir)
+    as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null 2>&1 ||
+      as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$dir"
+  log "stopped 127.0.0.1:$port"
+}
+
+cmd_status() {
+  local port=$1 dir
+  check_port "$port"
+  dir=$(state_dir "$port")
+  if [[ -f "$dir/password" ]] && running "$dir"; then
+    connection_string "$dir" "$port"
+  else
+    exit 1
+  fi
+}
+
+(($# == 2)) || usage
+case "$1" in
+  start) cmd_start "$2" ;;
+  stop) cmd_stop "$2" ;;
+  status) cmd_status "$2" ;;
+  *) usage ;;
+esac
