@@ -9,7 +9,9 @@
 #   --sanitize-only  only the ASan/UBSan unit tests and the fuzz targets (no broker)
 # Environment: PEMX_FUZZ_TIME seconds per fuzz target (default 60; 0 skips fuzzing),
 #              PEMX_TEST_KAFKA_PORT the broker's port (default 19092),
-#              PEMX_TEST_POSTGRES_PORT the test PostgreSQL's port (default 19432).
+#              PEMX_TEST_POSTGRES_PORT the test PostgreSQL's port (default 19432),
+#              PEMX_TEST_CLUSTER_PORT the three-broker cluster's first port (default 19100; it
+#              uses that port and the next five) for the broker failover test.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -50,17 +52,24 @@ if ((broker)); then
   port=${PEMX_TEST_KAFKA_PORT:-19092}
   "$root/tests/broker/kafka.sh" fetch
   pg_port=${PEMX_TEST_POSTGRES_PORT:-19432}
+  cluster_port=${PEMX_TEST_CLUSTER_PORT:-19100}
   trap '"$root/tests/broker/kafka.sh" stop "$port" >/dev/null 2>&1 || true
+        "$root/tests/broker/kafka.sh" stop-cluster "$cluster_port" >/dev/null 2>&1 || true
         "$root/tests/postgres/postgres.sh" stop "$pg_port" >/dev/null 2>&1 || true' EXIT
   PEMX_TEST_BROKERS=$("$root/tests/broker/kafka.sh" start "$port")
   export PEMX_TEST_BROKERS
   echo "test broker: $PEMX_TEST_BROKERS"
+  # Three brokers for the failover test (tests/integration/failover_test.cpp), ~11 s to start.
+  PEMX_TEST_CLUSTER=$("$root/tests/broker/kafka.sh" start-cluster "$cluster_port")
+  export PEMX_TEST_CLUSTER
+  echo "test cluster: $PEMX_TEST_CLUSTER"
   PEMX_TEST_POSTGRES=$("$root/tests/postgres/postgres.sh" start "$pg_port")
   export PEMX_TEST_POSTGRES
   echo "test PostgreSQL: 127.0.0.1:$pg_port"
   stage "tests (unit, integration, browser)" \
     ctest --test-dir build --output-on-failure --timeout 1800 || status=1
   "$root/tests/broker/kafka.sh" stop "$port" >/dev/null 2>&1 || true
+  "$root/tests/broker/kafka.sh" stop-cluster "$cluster_port" >/dev/null 2>&1 || true
   # PostgreSQL keeps running for the ASan unit run's postgres_store tests; the EXIT trap
   # stops it.
 fi

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <iterator>
 #include <atomic>
 #include <thread>
 
@@ -11,16 +12,45 @@
 
 namespace pemx::kafka {
 
+// The probe's own handle, made from a copy of the client's conf: a client's metadata request
+// waits at the broker behind the client's other requests on the same connection (a broker
+// handles one request per connection at a time), and a producer's acks=all request waits there
+// until the partition's in-sync replicas have it: when a follower broker dies, for
+// broker.session.timeout.ms (9 s) until the controller drops it from the ISR. The cluster
+// still serves, yet the client's own probe went unanswered and readiness failed on every
+// instance at once (tests/integration/failover_test.cpp). The probe handle's connections
+// carry only the probe. A consumer without a group: it joins nothing and produces nothing; the
+// client's callbacks, group and transactional id are left out, and it logs nothing. Null when
+// it cannot be made (the client's own handle probes then).
+rd_kafka_t* new_probe_client(const rd_kafka_conf_t* conf) {
+  const char* drop[] = {"group.", "transactional.", "log.queue"};
+  rd_kafka_conf_t* dup = rd_kafka_conf_dup_filter(conf, std::size(drop), drop);
+  if (dup == nullptr) return nullptr;
+  rd_kafka_conf_set_opaque(dup, nullptr);
+  rd_kafka_conf_set_dr_msg_cb(dup, nullptr);
+  rd_kafka_conf_set_error_cb(dup, nullptr);
+  rd_kafka_conf_set_rebalance_cb(dup, nullptr);
+  rd_kafka_conf_set_offset_commit_cb(dup, nullptr);
+  rd_kafka_conf_set_log_cb(dup, nullptr);
+  char errstr[512];
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, dup, errstr, sizeof errstr);
+  if (rk == nullptr) rd_kafka_conf_destroy(dup);  // rd_kafka_new owns it only on success
+  return rk;
+}
+
 // ClientWatch: one thread per client that (1) serves the client's log queue, writing each
 // librdkafka line as a JSON line through the stage's logger, at most kLibrdkafkaLinesPerSecond
-// a second, and (2) asks the cluster for metadata every kProbeInterval and reports, as a JSON
-// warning and in readiness, when no question got an answer for kNoAnswerAfter.
+// a second, and (2) asks the cluster for metadata every kProbeInterval (through its own probe
+// handle, above) and reports, as a JSON warning and in readiness, when no question got an
+// answer for kNoAnswerAfter.
 // Threads: its own thread does all of the above; stop() is called by HandleDeleter on the
 // thread that destroys the client, before rd_kafka_destroy.
 class ClientWatch {
  public:
-  ClientWatch(rd_kafka_t* rk, rd_kafka_queue_t* queue, ClientLog log)
-      : rk_(rk), queue_(queue), log_(std::move(log)), client_(rd_kafka_name(rk)),
+  // Takes ownership of `probe_rk` (may be null: the client's handle probes).
+  ClientWatch(rd_kafka_t* rk, rd_kafka_queue_t* queue, ClientLog log, rd_kafka_t* probe_rk)
+      : rk_(rk), probe_rk_(probe_rk), queue_(queue), log_(std::move(log)),
+        client_(rd_kafka_name(rk)),
         readiness_key_(log_.name), limit_(kLibrdkafkaLinesPerSecond),
         started_(std::chrono::steady_clock::now()) {
     if (log_.probe && log_.readiness != nullptr) {
@@ -47,6 +77,7 @@ class ClientWatch {
                     {{"client", client_}, {"error", rd_kafka_err2str(err)}});
     }
     rd_kafka_queue_destroy(queue_);
+    if (probe_rk_ != nullptr) rd_kafka_destroy(probe_rk_);
     if (log_.readiness != nullptr) log_.readiness->set(readiness_key_, std::nullopt);
   }
 
@@ -104,7 +135,7 @@ class ClientWatch {
 
   void probe() {
     auto asked = SteadyClock::now();
-    auto error = wait_for_cluster(rk_, kProbeTimeout);
+    auto error = wait_for_cluster(probe_rk_ != nullptr ? probe_rk_ : rk_, kProbeTimeout);
     auto now = SteadyClock::now();
     if (!error) {
       if (reported_) {
@@ -138,6 +169,7 @@ class ClientWatch {
   }
 
   rd_kafka_t* rk_;
+  rd_kafka_t* probe_rk_;     // ours; null: rk_ probes
   rd_kafka_queue_t* queue_;  // the client's log queue; ours
   ClientLog log_;
   std::string client_;  // librdkafka's name of the client ("pemx-platform#producer-1")
@@ -233,6 +265,8 @@ std::optional<std::string> check_properties(const Properties& properties) {
 
 Result<HandlePtr> make_client(ClientKind kind, ConfPtr conf, ClientLog log) {
   char errstr[512];
+  // Copied before log.queue is set; destroyed again below if the client cannot be made.
+  HandlePtr probe(log.probe ? new_probe_client(conf.get()) : nullptr);
   // Log lines wait on a queue that the watch serves: none is written by librdkafka itself.
   if (rd_kafka_conf_set(conf.get(), "log.queue", "true", errstr, sizeof errstr) !=
       RD_KAFKA_CONF_OK) {
@@ -253,7 +287,8 @@ Result<HandlePtr> make_client(ClientKind kind, ConfPtr conf, ClientLog log) {
     rd_kafka_queue_destroy(queue);
     return Error{"client_create", std::string("log queue: ") + rd_kafka_err2str(err)};
   }
-  handle.get_deleter().watch = std::make_shared<ClientWatch>(rk, queue, std::move(log));
+  handle.get_deleter().watch =
+      std::make_shared<ClientWatch>(rk, queue, std::move(log), probe.release());
   return handle;
 }
 

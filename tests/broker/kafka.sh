@@ -7,6 +7,11 @@
 #   PORT defaults to 19092; the KRaft controller listens on PORT+1.
 # `start` prints "127.0.0.1:PORT" on stdout once the broker answers; all progress
 # and errors go to stderr. See tests/broker/README.md for the environment knobs.
+#
+# A three-node cluster (broker failover tests): start-cluster PORT | stop-cluster PORT |
+# status-cluster PORT | kill-broker PORT N | start-broker PORT N. Node N (1..3) is a combined
+# broker and KRaft controller, its broker on PORT+2(N-1) and its controller on PORT+2(N-1)+1,
+# so the cluster uses PORT..PORT+5. start-cluster prints the bootstrap list.
 set -euo pipefail
 
 readonly KAFKA_VERSION="3.7.1"
@@ -25,6 +30,9 @@ START_TIMEOUT="${PEMX_KAFKA_START_TIMEOUT:-90}"
 STOP_TIMEOUT="${PEMX_KAFKA_STOP_TIMEOUT:-30}"
 # Modest by default: the machine is shared with a C++ build.
 HEAP_OPTS="${PEMX_KAFKA_HEAP_OPTS:--Xms128m -Xmx512m}"
+# Each of the cluster's three JVMs: smaller still (three of them, 2 cores, CI).
+CLUSTER_HEAP_OPTS="${PEMX_KAFKA_CLUSTER_HEAP_OPTS:--Xms64m -Xmx256m}"
+readonly CLUSTER_NODES=3
 JVM_OPTS="${PEMX_KAFKA_JVM_OPTS:--XX:+UseSerialGC -XX:CICompilerCount=2 -XX:-UsePerfData -Djava.awt.headless=true}"
 
 log() { printf 'kafka.sh: %s\n' "$*" >&2; }
@@ -33,10 +41,19 @@ die() { log "error: $*"; exit 1; }
 usage() {
   cat >&2 <<EOF
 usage: $(basename "$0") fetch | start [PORT] | stop [PORT] | status [PORT]
+       $(basename "$0") start-cluster PORT | stop-cluster PORT | status-cluster PORT
+                 | kill-broker PORT N | start-broker PORT N
   fetch         resolve the Kafka ${KAFKA_VERSION} jars into ${LIBS_DIR} (once)
   start [PORT]  start a fresh single-node KRaft broker on 127.0.0.1:PORT (default ${DEFAULT_PORT})
   stop [PORT]   stop it (SIGTERM, then SIGKILL after ${STOP_TIMEOUT}s) and remove its state dir
   status [PORT] exit 0 and print the address if it is running, exit 1 otherwise
+  start-cluster PORT   start a fresh three-node KRaft cluster (replication 3, min ISR 2):
+                       node N's broker on PORT+2(N-1), its controller on the next port;
+                       prints the bootstrap list once all three serve
+  stop-cluster PORT    stop its three nodes and remove its state dir
+  status-cluster PORT  exit 0 and print the bootstrap list if all three nodes serve
+  kill-broker PORT N   SIGKILL node N (1..3) of the cluster (a crash: broker and controller)
+  start-broker PORT N  restart node N on its kept data; waits until the cluster lists it again
 EOF
 }
 
@@ -216,6 +233,11 @@ num.io.threads=2
 num.recovery.threads.per.data.dir=1
 log.retention.hours=24
 EOF
+  write_log4j "${state}"
+}
+
+write_log4j() {
+  local state=$1
   cat >"${state}/log4j.properties" <<EOF
 log4j.rootLogger=INFO, file
 log4j.appender.file=org.apache.log4j.FileAppender
@@ -229,8 +251,43 @@ log4j.logger.state.change.logger=WARN
 EOF
 }
 
+# Formats a node's storage (its KRaft metadata log) for the cluster id.
+format_storage() {
+  local state=$1 cluster_id=$2 java
+  java="$(java_bin)"
+  local -a jvm
+  read -r -a jvm <<<"${JVM_OPTS}"
+  if ! "${java}" -Xmx256m "${jvm[@]}" "-Dlog4j.configuration=file:${state}/log4j.properties" \
+      "-Dkafka.logs.dir=${state}/logs" -cp "${LIBS_DIR}/*" kafka.tools.StorageTool \
+      format -t "${cluster_id}" -c "${state}/server.properties" >"${state}/logs/format.out" 2>&1; then
+    cat "${state}/logs/format.out" >&2 || true
+    die "kafka-storage format failed"
+  fi
+}
+
+# Starts the node of a state dir (formatted, with its server.properties) detached, with the
+# given heap flags; does not wait. ${state}/kafka.pid names the JVM once it runs.
+launch_node() {
+  local state=$1 heap_opts=$2 java
+  java="$(java_bin)"
+  local -a jvm heap
+  read -r -a heap <<<"${heap_opts}"
+  read -r -a jvm <<<"${JVM_OPTS}"
+  local -a log_opts=("-Dlog4j.configuration=file:${state}/log4j.properties" "-Dkafka.logs.dir=${state}/logs")
+  rm -f "${state}/kafka.pid"
+  # Detach the broker into its own session; the inner shell records its pid,
+  # then exec's java, so the pid file names the JVM itself.
+  local -a detach=()
+  if command -v setsid >/dev/null 2>&1; then detach=(setsid); fi
+  # shellcheck disable=SC2016  # $$ and $@ are expanded by the inner sh
+  nohup "${detach[@]}" sh -c 'echo $$ >"$0"; exec "$@"' "${state}/kafka.pid" \
+    "${java}" "${heap[@]}" "${jvm[@]}" "${log_opts[@]}" \
+    -cp "${LIBS_DIR}/*" kafka.Kafka "${state}/server.properties" \
+    >>"${state}/logs/kafka.out" 2>&1 </dev/null &
+}
+
 do_start() {
-  local port cport state java pid cluster_id deadline started
+  local port cport state java pid deadline started
   port="$(parse_port "${1:-}")"
   cport=$((port + 1))
   state="$(state_dir_for "${port}")"
@@ -251,27 +308,8 @@ do_start() {
   : >"${state}/${MARKER}"
   write_config "${state}" "${port}" "${cport}"
 
-  local -a jvm heap
-  read -r -a heap <<<"${HEAP_OPTS}"
-  read -r -a jvm <<<"${JVM_OPTS}"
-  local -a log_opts=("-Dlog4j.configuration=file:${state}/log4j.properties" "-Dkafka.logs.dir=${state}/logs")
-
-  cluster_id="$(random_cluster_id)"
-  if ! "${java}" -Xmx256m "${jvm[@]}" "${log_opts[@]}" -cp "${LIBS_DIR}/*" kafka.tools.StorageTool \
-      format -t "${cluster_id}" -c "${state}/server.properties" >"${state}/logs/format.out" 2>&1; then
-    cat "${state}/logs/format.out" >&2 || true
-    die "kafka-storage format failed"
-  fi
-
-  # Detach the broker into its own session; the inner shell records its pid,
-  # then exec's java, so the pid file names the JVM itself.
-  local -a detach=()
-  if command -v setsid >/dev/null 2>&1; then detach=(setsid); fi
-  # shellcheck disable=SC2016  # $$ and $@ are expanded by the inner sh
-  nohup "${detach[@]}" sh -c 'echo $$ >"$0"; exec "$@"' "${state}/kafka.pid" \
-    "${java}" "${heap[@]}" "${jvm[@]}" "${log_opts[@]}" \
-    -cp "${LIBS_DIR}/*" kafka.Kafka "${state}/server.properties" \
-    >"${state}/logs/kafka.out" 2>&1 </dev/null &
+  format_storage "${state}" "$(random_cluster_id)"
+  launch_node "${state}" "${HEAP_OPTS}"
 
   deadline=$((SECONDS + START_TIMEOUT))
   while :; do
@@ -333,6 +371,220 @@ do_status() {
   fi
 }
 
+# ---------------------------------------------------------------------------------------
+# A three-node cluster for broker failover tests. Every node is a combined broker and KRaft
+# controller (process.roles=broker,controller): three JVMs, a quorum of three voters that
+# survives the loss of any one node. Node N's broker listens on PORT+2(N-1), its controller
+# on the port after it; its state is ${cluster state}/nodeN.
+
+cluster_state_for() { printf '%s\n' "${PEMX_KAFKA_CLUSTER_STATE:-/tmp/pemx-kafka-cluster-$1}"; }
+node_port() { printf '%s\n' "$(($1 + 2 * ($2 - 1)))"; }
+
+parse_cluster_port() {
+  local p="${1:-}"
+  [[ -n "${p}" ]] || die "PORT is required for the cluster commands (e.g. $0 start-cluster 19410)"
+  if ! [[ "${p}" =~ ^[0-9]{1,5}$ ]] || ((10#${p} < 1024 || 10#${p} > 65530)); then
+    die "invalid PORT '${p}' (want 1024..65530; the cluster uses PORT..PORT+5)"
+  fi
+  printf '%s\n' "$((10#${p}))"
+}
+
+parse_node() {
+  local n="${1:-}"
+  [[ "${n}" =~ ^[1-3]$ ]] || die "invalid node '${n}' (want 1, 2 or 3)"
+  printf '%s\n' "${n}"
+}
+
+bootstrap_list() {
+  local port=$1 n out=""
+  for ((n = 1; n <= CLUSTER_NODES; n++)); do
+    out+="${out:+,}127.0.0.1:$(node_port "${port}" "${n}")"
+  done
+  printf '%s\n' "${out}"
+}
+
+write_cluster_config() {
+  local state=$1 port=$2 node=$3 voters="" n bport cport
+  for ((n = 1; n <= CLUSTER_NODES; n++)); do
+    voters+="${voters:+,}${n}@127.0.0.1:$(($(node_port "${port}" "${n}") + 1))"
+  done
+  bport="$(node_port "${port}" "${node}")"
+  cport=$((bport + 1))
+  cat >"${state}/server.properties" <<EOF
+# Generated by tests/broker/kafka.sh: node ${node} of a three-node KRaft cluster for PEMX's
+# broker failover tests.
+process.roles=broker,controller
+node.id=${node}
+controller.quorum.voters=${voters}
+listeners=PLAINTEXT://127.0.0.1:${bport},CONTROLLER://127.0.0.1:${cport}
+advertised.listeners=PLAINTEXT://127.0.0.1:${bport}
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=${state}/data
+auto.create.topics.enable=true
+num.partitions=3
+default.replication.factor=3
+min.insync.replicas=2
+offsets.topic.replication.factor=3
+offsets.topic.num.partitions=3
+transaction.state.log.replication.factor=3
+transaction.state.log.min.isr=2
+transaction.state.log.num.partitions=3
+unclean.leader.election.enable=false
+group.initial.rebalance.delay.ms=0
+num.network.threads=2
+num.io.threads=2
+num.replica.fetchers=1
+num.recovery.threads.per.data.dir=1
+background.threads=2
+log.retention.hours=24
+EOF
+  write_log4j "${state}"
+}
+
+# True when the broker on $2 answers and lists all three nodes (each registered with, and
+# unfenced by, the active controller: so the quorum has a leader).
+cluster_answers_on() {
+  local port=$1 bport=$2 out n
+  out="$(timeout 10 kcat -b "127.0.0.1:${bport}" -L -m 3 2>/dev/null)" || return 1
+  [[ "${out}" == *" ${CLUSTER_NODES} brokers:"* ]] || return 1
+  for ((n = 1; n <= CLUSTER_NODES; n++)); do
+    [[ "${out}" == *"broker ${n} at 127.0.0.1:$(node_port "${port}" "${n}")"* ]] || return 1
+  done
+}
+
+# Waits until every node in $3.. (by number) answers and lists the whole cluster.
+wait_cluster() {
+  local port=$1 root=$2 deadline pid n pending
+  shift 2
+  deadline=$((SECONDS + START_TIMEOUT))
+  while :; do
+    sleep 0.5
+    pending=0
+    for n in "$@"; do
+      pid="$(cat "${root}/node${n}/kafka.pid" 2>/dev/null || true)"
+      if [[ -n "${pid}" ]] && ! kill -0 "${pid}" 2>/dev/null; then
+        dump_logs "${root}/node${n}"
+        die "node ${n} exited during startup (state dir ${root}/node${n})"
+      fi
+      if [[ -z "${pid}" ]] || ! cluster_answers_on "${port}" "$(node_port "${port}" "${n}")"; then
+        pending=1
+      fi
+    done
+    ((pending)) || return 0
+    if ((SECONDS >= deadline)); then
+      for n in "$@"; do dump_logs "${root}/node${n}"; done
+      die "the cluster on 127.0.0.1:${port} did not list all ${CLUSTER_NODES} brokers within ${START_TIMEOUT}s (state dir ${root})"
+    fi
+  done
+}
+
+kill_node() {  # kill -9 a node and wait until it is gone
+  local state=$1 pid
+  pid="$(running_pid "${state}")" || return 1
+  kill -KILL "${pid}" 2>/dev/null || true
+  while kill -0 "${pid}" 2>/dev/null; do sleep 0.1; done
+}
+
+do_start_cluster() {
+  local port root state n p pid started cluster_id
+  port="$(parse_cluster_port "${1:-}")"
+  root="$(cluster_state_for "${port}")"
+  started=${SECONDS}
+  for ((n = 1; n <= CLUSTER_NODES; n++)); do
+    if pid="$(running_pid "${root}/node${n}")"; then
+      die "a cluster node already runs on 127.0.0.1:$(node_port "${port}" "${n}") (pid ${pid}); run: $0 stop-cluster ${port}"
+    fi
+  done
+  for ((p = port; p < port + 2 * CLUSTER_NODES; p++)); do
+    port_in_use "${p}" && die "port ${p} on 127.0.0.1 is already in use (the cluster needs ${port}..$((port + 2 * CLUSTER_NODES - 1))); pick another PORT"
+  done
+
+  java_bin >/dev/null
+  ensure_kcat
+  do_fetch
+
+  wipe_state "${root}"
+  mkdir -p "${root}"
+  : >"${root}/${MARKER}"
+  cluster_id="$(random_cluster_id)"
+  local -a formats=()
+  for ((n = 1; n <= CLUSTER_NODES; n++)); do
+    state="${root}/node${n}"
+    mkdir -p "${state}/logs" "${state}/data"
+    : >"${state}/${MARKER}"
+    write_cluster_config "${state}" "${port}" "${n}"
+    # The three formats in parallel (a JVM start each); a failure has printed its output.
+    format_storage "${state}" "${cluster_id}" &
+    formats+=($!)
+  done
+  for pid in "${formats[@]}"; do wait "${pid}" || die "formatting the cluster's storage failed"; done
+  for ((n = 1; n <= CLUSTER_NODES; n++)); do
+    launch_node "${root}/node${n}" "${CLUSTER_HEAP_OPTS}"
+  done
+  wait_cluster "${port}" "${root}" 1 2 3
+  log "cluster up on $(bootstrap_list "${port}") (state ${root}) in $((SECONDS - started))s"
+  bootstrap_list "${port}"
+}
+
+do_stop_cluster() {
+  local port root n
+  port="$(parse_cluster_port "${1:-}")"
+  root="$(cluster_state_for "${port}")"
+  # SIGKILL: the state is deleted right after, so a clean shutdown would buy nothing (and
+  # the last node's controlled shutdown waits for a quorum that is already gone).
+  for ((n = 1; n <= CLUSTER_NODES; n++)); do
+    if kill_node "${root}/node${n}"; then log "stopped node ${n} of the cluster on port ${port}"; fi
+  done
+  wipe_state "${root}"
+}
+
+do_status_cluster() {
+  local port root n pid
+  port="$(parse_cluster_port "${1:-}")"
+  root="$(cluster_state_for "${port}")"
+  for ((n = 1; n <= CLUSTER_NODES; n++)); do
+    if ! pid="$(running_pid "${root}/node${n}")"; then
+      log "node ${n} is not running (port $(node_port "${port}" "${n}"), state ${root}/node${n})"
+      exit 1
+    fi
+    if ! cluster_answers_on "${port}" "$(node_port "${port}" "${n}")"; then
+      log "node ${n} (pid ${pid}) runs but does not list the whole cluster"
+      exit 1
+    fi
+  done
+  log "running: ${CLUSTER_NODES} nodes, state ${root}"
+  bootstrap_list "${port}"
+}
+
+do_kill_broker() {
+  local port node root
+  port="$(parse_cluster_port "${1:-}")"
+  node="$(parse_node "${2:-}")"
+  root="$(cluster_state_for "${port}")"
+  kill_node "${root}/node${node}" \
+    || die "node ${node} of the cluster on port ${port} is not running (state ${root}/node${node})"
+  log "killed node ${node} (127.0.0.1:$(node_port "${port}" "${node}")) with SIGKILL"
+}
+
+do_start_broker() {
+  local port node root state pid started
+  port="$(parse_cluster_port "${1:-}")"
+  node="$(parse_node "${2:-}")"
+  root="$(cluster_state_for "${port}")"
+  state="${root}/node${node}"
+  started=${SECONDS}
+  [[ -f "${state}/server.properties" && -f "${state}/${MARKER}" ]] \
+    || die "no cluster state for node ${node} in ${state}; run: $0 start-cluster ${port}"
+  if pid="$(running_pid "${state}")"; then
+    die "node ${node} already runs (pid ${pid})"
+  fi
+  launch_node "${state}" "${CLUSTER_HEAP_OPTS}"
+  wait_cluster "${port}" "${root}" "${node}"
+  log "node ${node} back on 127.0.0.1:$(node_port "${port}" "${node}") in $((SECONDS - started))s"
+}
+
 main() {
   local cmd="${1:-}"
   shift || true
@@ -341,6 +593,11 @@ main() {
     start) do_start "$@" ;;
     stop) do_stop "$@" ;;
     status) do_status "$@" ;;
+    start-cluster) do_start_cluster "$@" ;;
+    stop-cluster) do_stop_cluster "$@" ;;
+    status-cluster) do_status_cluster "$@" ;;
+    kill-broker) do_kill_broker "$@" ;;
+    start-broker) do_start_broker "$@" ;;
     -h | --help | help) usage ;;
     *) usage; exit 2 ;;
   esac

@@ -77,10 +77,12 @@ std::string unique_prefix() {
          std::to_string(counter++);
 }
 
-void create_topic(const std::string& brokers, const std::string& topic, int partitions) {
+void create_topic(const std::string& brokers, const std::string& topic, int partitions,
+                  int replication) {
   Handle rk = make(RD_KAFKA_PRODUCER, brokers, {});
   char err[512];
-  rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, err, sizeof err);
+  rd_kafka_NewTopic_t* nt =
+      rd_kafka_NewTopic_new(topic.c_str(), partitions, replication, err, sizeof err);
   rd_kafka_queue_t* q = rd_kafka_queue_new(rk.get());
   rd_kafka_CreateTopics(rk.get(), &nt, 1, nullptr, q);
   rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 30000);

@@ -25,7 +25,9 @@ struct Message {
   std::map<std::string, std::string> headers;
 };
 
-void create_topic(const std::string& brokers, const std::string& topic, int partitions);
+// Creates a topic (an existing one is fine) with `replication` replicas per partition.
+void create_topic(const std::string& brokers, const std::string& topic, int partitions,
+                  int replication = 1);
 // Produces every (key, value) with acks=all and waits for every report; throws on failure.
 void produce(const std::string& brokers, const std::string& topic,
              const std::vector<std::pair<std::string, std::string>>& messages);
