@@ -478,7 +478,9 @@ class KafkaIngest final : public Stage {
     if (marker->transaction_committed) {
       transactions_committed_->inc();
       // The sink committed these offsets in the transaction: the tracker forgets them.
-      for (const auto& [tp, next] : tracker_.take_committable()) tracker_.commit_succeeded(tp, next);
+      for (const auto& [tp, next] : tracker_.take_committable()) {
+        tracker_.commit_succeeded(tp, next);
+      }
       committed_all_.store(tracker_.outstanding() == 0);
     } else {
       transactions_aborted_->inc();

@@ -403,7 +403,8 @@ class KafkaSink final : public Stage {
         }
         rd_kafka_consumer_group_metadata_t* meta = nullptr;
         rd_kafka_error_t* e =
-            rd_kafka_consumer_group_metadata_read(&meta, marker->value.data(), marker->value.size());
+            rd_kafka_consumer_group_metadata_read(&meta, marker->value.data(),
+                                                  marker->value.size());
         PEMX_CHECK(e == nullptr, "a marker carries the group metadata its ingest serialised");
         step = transactional("send_offsets_to_transaction", [&] {
           return rd_kafka_send_offsets_to_transaction(producer_.get(), list.get(), meta, timeout);
@@ -666,8 +667,8 @@ class KafkaSink final : public Stage {
     if (transaction_open_ && !fatal_state_) {
       // Input closed with a batch never ended (its ingest stopped first): its offsets were
       // not sent, so the transaction is aborted and the batch redone after a restart.
-      rd_kafka_error_t* e = rd_kafka_abort_transaction(
-          producer_.get(), static_cast<int>(std::min<std::int64_t>(5000, s_.transaction_timeout.count())));
+      const auto bound = std::min<std::int64_t>(5000, s_.transaction_timeout.count());
+      rd_kafka_error_t* e = rd_kafka_abort_transaction(producer_.get(), static_cast<int>(bound));
       if (e != nullptr) rd_kafka_error_destroy(e);
       transaction_open_ = false;
     }
