@@ -77,7 +77,11 @@ int main(int argc, char** argv) {
                                                      {"client.id", "pemx-bench-check"},
                                                      {"group.id", "pemx-bench-check"},
                                                      {"enable.auto.commit", "false"},
-                                                     {"enable.partition.eof", "false"}}));
+                                                     // The end of a partition whose last
+                                                     // record is a transaction's commit marker
+                                                     // (--delivery exactly_once) is seen only
+                                                     // as an EOF: no message has its offset.
+                                                     {"enable.partition.eof", "true"}}));
   auto topics = list_topics(consumer.get(), 10000);
   if (!topics) die(kProgram, "cannot read the cluster's metadata");
 
@@ -117,6 +121,15 @@ int main(int argc, char** argv) {
     }
     rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer.get(), 200);
     if (m == nullptr) continue;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      auto end = ends.find({rd_kafka_topic_name(m->rkt), m->partition});
+      if (end != ends.end() && m->offset >= end->second) {
+        ends.erase(end);
+        --open;
+      }
+      rd_kafka_message_destroy(m);
+      continue;
+    }
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       if (errors++ < 5) std::cerr << kProgram << ": " << rd_kafka_message_errstr(m) << "\n";
       rd_kafka_message_destroy(m);

@@ -15,6 +15,9 @@
 #           /usr/bin/time -v (or /proc VmHWM when GNU time is missing);
 #        c. pemx_bench_check reads both runs' outputs back: every event exactly once in the
 #           storage topic and once among the type topics, none dead-lettered, key order kept;
+#      With --delivery exactly_once pemx runs in Kafka transactions (its offsets are committed
+#      by them, so b's timing is unchanged in meaning; the outputs' high watermarks also count
+#      the transactions' commit markers, so their moment is a little early).
 #   5. prints a table (per round events/s, medians, ratio median(pemx)/median(baseline)) and
 #      with --update-doc rewrites the results block of docs/benchmarks.md.
 #
@@ -39,6 +42,7 @@ UPDATE_DOC=0
 CONFIG=""          # default: the repo's pemx.toml
 PERF_OUT=""
 ROUND_TIMEOUT=240   # seconds, per timed program
+DELIVERY=at_least_once   # the dist pipeline's delivery (docs/configuration.md, `delivery`)
 
 usage() {
   cat <<EOF
@@ -52,6 +56,8 @@ usage: bench/run_dist.sh [options]
   --update-doc      write the results into docs/benchmarks.md
   --perf FILE       also record pemx's last round with perf (perf record -g -o FILE)
   --config FILE     the pemx config to copy for each round (default: the repo's pemx.toml)
+  --delivery MODE   at_least_once (default) or exactly_once: sets the delivery of pemx's
+                    dist_ingest and dist_sink (Kafka transactions; the baseline is unchanged)
 EOF
 }
 
@@ -66,18 +72,25 @@ while (($#)); do
     --update-doc) UPDATE_DOC=1; shift ;;
     --perf) PERF_OUT="$2"; shift 2 ;;
     --config) CONFIG="$2"; shift 2 ;;
+    --delivery) DELIVERY="$2"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
 done
 [[ "${ROUNDS}" =~ ^[0-9]+$ ]] && ((ROUNDS >= 1 && ROUNDS <= 20)) || { echo "--rounds: 1..20" >&2; exit 2; }
 [[ "${EVENTS}" =~ ^[0-9]+$ ]] && ((EVENTS >= 1)) || { echo "--events: a positive integer" >&2; exit 2; }
+[[ "${DELIVERY}" == at_least_once || "${DELIVERY}" == exactly_once ]] \
+  || { echo "--delivery: at_least_once or exactly_once" >&2; exit 2; }
+# docs/benchmarks.md's results are the default (at-least-once) pipeline's.
+[[ "${DELIVERY}" == at_least_once || "${UPDATE_DOC}" == 0 ]] \
+  || { echo "--update-doc: only with --delivery at_least_once (the documented results)" >&2; exit 2; }
 command -v python3 >/dev/null || die "python3 not found"
 CONFIG="$(cd "$(dirname "${CONFIG:-${ROOT}/pemx.toml}")" && pwd)/$(basename "${CONFIG:-pemx.toml}")"
 [[ -f "${CONFIG}" ]] || die "no config ${CONFIG}"
 
 COMMAND_LINE="bench/run_dist.sh --rounds ${ROUNDS} --events ${EVENTS} --port ${PORT} --seed ${SEED}"
 [[ "${CONFIG}" == "${ROOT}/pemx.toml" ]] || COMMAND_LINE+=" --config ${CONFIG}"
+[[ "${DELIVERY}" == at_least_once ]] || COMMAND_LINE+=" --delivery ${DELIVERY}"
 
 # --- build ------------------------------------------------------------------------------------
 if ((BUILD)); then
@@ -129,6 +142,11 @@ run_pemx() {  # round
     -e "s/^listen = \"[^\"]*\"/listen = \"127.0.0.1:$((PORT + 2))\"/" "${CONFIG}" >"${cfg}"
   local -a cmd=("${PEMX}" --role=dist --config "${cfg}" --set "kafka.brokers=${BROKERS}"
                 --set "stages.dist_ingest.group_id=${group}" --set log.stats_interval=5s)
+  if [[ "${DELIVERY}" == exactly_once ]]; then
+    # One transactional id per round: each round's instance is a new producer, not a zombie.
+    cmd+=(--set stages.dist_ingest.delivery=exactly_once --set stages.dist_sink.delivery=exactly_once
+          --set "stages.dist_sink.transactional_id=bench-pemx-r${r}-${RUN_ID}")
+  fi
   "${PEMX}" check-config "${cmd[@]:2}" >"${OUT}/pemx.r${r}.routing.txt" || die "generated config is invalid"
   start_ms="$(date +%s%3N)"
   start_server "${OUT}/pemx.r${r}.log" "${OUT}/pemx.r${r}.time" "${cmd[@]}"

@@ -45,6 +45,13 @@ struct Record {
   int retries = 0;  // failed deliveries so far: the backoff of the next one
   std::chrono::steady_clock::time_point sent_at{};  // last produce, for the latency metric
 
+  // Exactly-once delivery (docs/architecture.md, "Exactly-once"): a record that is a
+  // transaction marker, not an event. The ingest stage sends one after each batch (its value:
+  // the consumer's group metadata, serialised); a router passes it on untouched; the sink ends
+  // the open transaction on it and hands it back with the outcome.
+  bool end_of_transaction = false;
+  bool transaction_committed = false;  // the outcome, set by the sink on the way back
+
   bool dead_lettered() const { return !dead_letter_reason.empty(); }
 };
 

@@ -33,6 +33,15 @@ struct ToolCall {
   std::ostream& err;
 };
 
+// How a stage takes part in its pipeline's delivery mode (docs/configuration.md, `delivery`).
+// The stages of one pipeline (joined by queues) must agree; the loader checks it per role.
+enum class DeliveryRole {
+  kNone,         // at-least-once only (a store, an HTTP front)
+  kForwards,     // passes every record on in order, transaction markers untouched (a router)
+  kAtLeastOnce,  // its `delivery` key says "at_least_once"
+  kExactlyOnce,  // its `delivery` key says "exactly_once"
+};
+
 // A stage's parsed, validated config: what the factory made of its TOML section.
 class StageSpec {
  public:
@@ -53,6 +62,7 @@ class StageSpec {
   virtual int run_command(const ToolCall& /*call*/) const { return -1; }
   // A router's decision, for other stages (the push) to apply; null for other stages.
   virtual std::shared_ptr<EventCheck> event_check() const { return nullptr; }
+  virtual DeliveryRole delivery() const { return DeliveryRole::kNone; }
   virtual std::unique_ptr<Stage> create(StageContext& context) const = 0;
 };
 

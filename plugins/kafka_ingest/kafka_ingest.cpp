@@ -11,8 +11,10 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <optional>
 #include <sstream>
 
@@ -40,6 +42,13 @@ struct Settings {
   std::chrono::milliseconds commit_interval{1000};
   std::chrono::milliseconds pause_after{30'000};  // full output queue this long: pause, poll
   RetryPolicy retry{std::chrono::milliseconds(200), std::chrono::seconds(5), 2.0, 0};
+  // delivery = "exactly_once": batches of records end with a transaction marker that the
+  // sink commits together with their offsets (docs/architecture.md, "Exactly-once").
+  bool exactly_once = false;
+  std::chrono::milliseconds transaction_interval{100};  // a batch closes this long after its start
+  std::int64_t transaction_max_events = 10'000;         // ... or at this many records
+  // A marker not back within this (the sink's commit or abort) is fatal.
+  std::chrono::milliseconds transaction_wait{std::chrono::seconds(120)};
 };
 
 constexpr std::size_t kSpareRecords = 4096;
@@ -62,6 +71,14 @@ class KafkaIngest final : public Stage {
     pauses_ = &m.counter("pemx_kafka_ingest_backpressure_pauses_total",
                          "Times the partitions were paused because the output queue was full",
                          stage);
+    transactions_committed_ =
+        &m.counter("pemx_kafka_ingest_transactions_total",
+                   "Batches whose transaction the sink ended (delivery = exactly_once)",
+                   {{"stage", ctx.name}, {"outcome", "committed"}});
+    transactions_aborted_ =
+        &m.counter("pemx_kafka_ingest_transactions_total",
+                   "Batches whose transaction the sink ended (delivery = exactly_once)",
+                   {{"stage", ctx.name}, {"outcome", "aborted"}});
     m.gauge_fn("pemx_kafka_ingest_outstanding", "Consumed records not yet acknowledged", stage,
                [this] { return static_cast<double>(outstanding_.load()); });
     m.gauge_fn("pemx_kafka_ingest_consumer_lag",
@@ -78,6 +95,9 @@ class KafkaIngest final : public Stage {
                     {"enable.partition.eof", "false"},
                     // Bounds the prefetch buffer (librdkafka's default is 64 MiB).
                     {"queued.max.messages.kbytes", "16384"}};
+    // Exactly-once: read only committed input (an upstream transactional producer's aborted
+    // messages are skipped); offsets are committed by the sink's transactions, never here.
+    if (s.exactly_once) c.properties.emplace_back("isolation.level", "read_committed");
     c.properties.insert(c.properties.end(), s.properties.begin(), s.properties.end());
     c.opaque = this;
     c.on_rebalance = &KafkaIngest::on_rebalance;
@@ -184,8 +204,11 @@ class KafkaIngest final : public Stage {
       log_.info("partitions assigned", {{"count", parts->cnt}});
     } else {
       // Commit what is done for the partitions we lose, then forget them: acks that arrive
-      // later for them are ignored (the new owner redelivers; at-least-once).
-      commit(false);
+      // later for them are ignored (the new owner redelivers; at-least-once). Exactly-once:
+      // the open transaction is committed (or aborted) before the partitions go, so that the
+      // new owner starts exactly where it ended.
+      if (s_.exactly_once) end_batch_and_wait();
+      else commit(false);
       for (int i = 0; i < parts->cnt; ++i) {
         tracker_.revoke({parts->elems[i].topic, parts->elems[i].partition});
       }
@@ -340,6 +363,10 @@ class KafkaIngest final : public Stage {
   }
 
   void acked(RecordPtr rec) {
+    if (rec->end_of_transaction) {
+      transaction_ended(std::move(rec));
+      return;
+    }
     acked_->inc();
     tracker_.acked({rec->topic, rec->partition}, rec->offset);
     if (spare_.size() < kSpareRecords) spare_.push_back(std::move(rec));
@@ -354,6 +381,8 @@ class KafkaIngest final : public Stage {
       spare_.pop_back();
       rec->key.clear();
       rec->has_key = false;
+      rec->end_of_transaction = false;
+      rec->transaction_committed = false;
     }
     rec->topic = rd_kafka_topic_name(m->rkt);
     rec->partition = m->partition;
@@ -382,9 +411,194 @@ class KafkaIngest final : public Stage {
     consumed_->inc();
     tracker_.consumed({rd_kafka_topic_name(m->rkt), m->partition}, m->offset);
     held_.push_back(to_record(m));
+    if (s_.exactly_once) {
+      if (batch_size_++ == 0) batch_started_ = Clock::now();
+      batch_start_.emplace(OffsetTracker::Key{rd_kafka_topic_name(m->rkt), m->partition},
+                           m->offset);  // the first of the batch per partition: the rewind point
+    }
+  }
+
+  // --- Exactly-once (delivery = "exactly_once") ---------------------------------------------
+  // One batch at a time: records are consumed and handed over until the batch is full or
+  // transaction_interval old; then a marker follows them and nothing more is consumed until it
+  // is back from the sink, which has committed the transaction (outputs and these records'
+  // offsets) or aborted it. On an abort the batch is consumed again from its first offsets.
+
+  // Hands every held record over, then the marker. False when stopped first.
+  bool end_batch(const std::stop_token& st) {
+    if (batch_size_ == 0 || awaiting_marker_) return true;
+    const auto forever = Clock::time_point::max();
+    while (!held_.empty()) {
+      if (output_.push(held_.front(), forever, st) != QueueStatus::kOk) return false;
+      held_.pop_front();
+    }
+    auto marker = std::make_unique<Record>();
+    marker->end_of_transaction = true;
+    // The group's current generation and member id: the sink sends the offsets with them, so
+    // the group coordinator refuses them from a member that lost its partitions (a zombie).
+    rd_kafka_consumer_group_metadata_t* meta = rd_kafka_consumer_group_metadata(consumer_.get());
+    void* buffer = nullptr;
+    std::size_t size = 0;
+    rd_kafka_error_t* error = rd_kafka_consumer_group_metadata_write(meta, &buffer, &size);
+    rd_kafka_consumer_group_metadata_destroy(meta);
+    if (error != nullptr) {
+      std::string what = rd_kafka_error_string(error);
+      rd_kafka_error_destroy(error);
+      log_.error("cannot serialise the consumer group metadata", {{"error", what}});
+      fatal_("kafka_ingest: consumer group metadata: " + what);
+      return false;
+    }
+    marker->value.assign(static_cast<const char*>(buffer), size);
+    rd_kafka_mem_free(nullptr, buffer);
+    if (output_.push(marker, forever, st) != QueueStatus::kOk) return false;
+    awaiting_marker_ = true;
+    marker_sent_ = Clock::now();
+    return true;
+  }
+
+  // From the rebalance callback: the batch ends now and its outcome is awaited, so that a
+  // revoked partition leaves with its transaction finished.
+  void end_batch_and_wait() {
+    std::stop_token st = stop_token_;
+    if (!end_batch(st)) return;
+    while (awaiting_marker_ && !st.stop_requested()) {
+      RecordPtr rec;
+      auto status = acks_.pop(rec, Clock::now() + std::chrono::milliseconds(50), st);
+      if (status == QueueStatus::kOk) acked(std::move(rec));
+      else if (status == QueueStatus::kClosed) break;
+      if (awaiting_marker_ && Clock::now() - marker_sent_ > s_.transaction_wait) {
+        fatal_("kafka_ingest: the sink did not end the transaction in time");
+        break;
+      }
+    }
+  }
+
+  void transaction_ended(RecordPtr marker) {
+    awaiting_marker_ = false;
+    if (marker->transaction_committed) {
+      transactions_committed_->inc();
+      // The sink committed these offsets in the transaction: the tracker forgets them.
+      for (const auto& [tp, next] : tracker_.take_committable()) {
+        tracker_.commit_succeeded(tp, next);
+      }
+      committed_all_.store(tracker_.outstanding() == 0);
+    } else {
+      transactions_aborted_->inc();
+      rewind();
+    }
+    batch_size_ = 0;
+    batch_start_.clear();
+  }
+
+  // After an abort: every partition of the batch goes back to its first offset in the batch
+  // (what the last committed transaction left), so the batch is consumed and routed again.
+  void rewind() {
+    held_.clear();
+    if (batch_start_.empty()) return;
+    kafka::PartitionListPtr list(
+        rd_kafka_topic_partition_list_new(static_cast<int>(batch_start_.size())));
+    for (const auto& [tp, offset] : batch_start_) {
+      rd_kafka_topic_partition_list_add(list.get(), tp.first.c_str(), tp.second)->offset = offset;
+      if (tracker_.assigned(tp)) {  // its pending offsets will be consumed again
+        tracker_.revoke(tp);
+        tracker_.assign(tp);
+      }
+    }
+    rd_kafka_error_t* error = rd_kafka_seek_partitions(consumer_.get(), list.get(), 10'000);
+    if (error != nullptr) {
+      std::string what = rd_kafka_error_string(error);
+      rd_kafka_error_destroy(error);
+      log_.error("cannot rewind after an aborted transaction", {{"error", what}});
+      fatal_("kafka_ingest: rewind after an aborted transaction: " + what);
+      return;
+    }
+    // A partition revoked meanwhile reports an error in its element: its new owner starts
+    // from the committed offset anyway, so that is not a failure.
+    log_.warn("transaction aborted: the batch is consumed again from its first offsets",
+              {{"partitions", list->cnt}});
+  }
+
+  void run_exactly_once(std::stop_token st) {
+    stop_token_ = st;
+    auto next_lag = Clock::now() + s_.commit_interval;
+    committed_all_.store(true);
+    while (!st.stop_requested()) {
+      take_acks();
+      if (Clock::now() >= next_lag) {
+        update_lag();
+        next_lag = Clock::now() + s_.commit_interval;
+      }
+      if (awaiting_marker_) {
+        RecordPtr rec;
+        auto status = acks_.pop(rec, Clock::now() + std::chrono::milliseconds(20), st);
+        if (status == QueueStatus::kOk) acked(std::move(rec));
+        if (status == QueueStatus::kClosed) break;
+        if (awaiting_marker_ && Clock::now() - marker_sent_ > s_.transaction_wait) {
+          log_.error("the sink did not end the transaction in time",
+                     {{"waited_ms", static_cast<std::int64_t>(s_.transaction_wait.count())}});
+          fatal_("kafka_ingest: the sink did not end the transaction in time");
+          break;
+        }
+        // Nothing is consumed meanwhile: after an abort the batch is consumed again from its
+        // first offsets, which must not skip a message taken in between. (The outcome comes
+        // well within max.poll.interval.ms; a rebalance waits for the next poll.)
+        continue;
+      }
+      if (!accepting_.load()) {
+        // The batch so far is committed as a whole, then the output closes.
+        if (batch_size_ > 0) {
+          if (!end_batch(st)) break;
+          continue;
+        }
+        held_.clear();
+        output_.close();
+        while (!st.stop_requested() && !(acks_.closed() && acks_.depth() == 0)) {
+          RecordPtr rec;
+          if (acks_.pop(rec, Clock::now() + std::chrono::milliseconds(50), st) ==
+              QueueStatus::kOk) {
+            acked(std::move(rec));
+          }
+        }
+        break;
+      }
+      while (!held_.empty()) {
+        if (output_.push(held_.front(), Clock::now() + std::chrono::milliseconds(20), st) !=
+            QueueStatus::kOk) {
+          break;
+        }
+        held_.pop_front();
+      }
+      const bool full = batch_size_ >= s_.transaction_max_events;
+      const bool old = batch_size_ > 0 && Clock::now() - batch_started_ >= s_.transaction_interval;
+      if (held_.empty() && (full || old)) {
+        if (!end_batch(st)) break;
+        continue;
+      }
+      if (!held_.empty() || full) {
+        poll_once(std::chrono::milliseconds(0));  // keeps the membership; rarely returns one
+        continue;
+      }
+      auto left = batch_size_ == 0 ? std::chrono::milliseconds(100)
+                                   : std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         s_.transaction_interval - (Clock::now() - batch_started_));
+      poll_once(std::clamp(left, std::chrono::milliseconds(0), std::chrono::milliseconds(100)));
+    }
+    if (awaiting_marker_ || batch_size_ > 0) {
+      committed_all_.store(false);
+      log_.warn("stopping with a transaction not ended: its batch is consumed again after a "
+                "restart");
+    }
+    closing_.store(true);
+    output_.close();
+    close_consumer();
+    log_.info("consumer closed", {{"delivery", "exactly_once"}});
   }
 
   void run(std::stop_token st) {
+    if (s_.exactly_once) {
+      run_exactly_once(st);
+      return;
+    }
     auto next_commit = Clock::now() + s_.commit_interval;
     bool closed_output = false;
     while (!st.stop_requested()) {
@@ -465,6 +679,15 @@ class KafkaIngest final : public Stage {
   Counter* commit_errors_ = nullptr;
   Counter* retries_ = nullptr;
   Counter* pauses_ = nullptr;
+  Counter* transactions_committed_ = nullptr;
+  Counter* transactions_aborted_ = nullptr;
+  // Exactly-once: the open batch (worker thread only).
+  std::int64_t batch_size_ = 0;
+  Clock::time_point batch_started_{};
+  std::map<OffsetTracker::Key, std::int64_t> batch_start_;  // first offset per partition
+  bool awaiting_marker_ = false;
+  Clock::time_point marker_sent_{};
+  std::stop_token stop_token_;
   kafka::HandlePtr consumer_;
   Worker worker_;  // last: its thread uses everything above
 };
@@ -476,12 +699,20 @@ class Spec final : public StageSpec {
     return {{s_.output, PortDirection::kOut}, {s_.acks, PortDirection::kIn}};
   }
   std::vector<std::string> topics() const override { return s_.topics; }
+  DeliveryRole delivery() const override {
+    return s_.exactly_once ? DeliveryRole::kExactlyOnce : DeliveryRole::kAtLeastOnce;
+  }
   std::string describe() const override {
     std::ostringstream out;
     out << "kafka consumer: topics";
     for (const auto& t : s_.topics) out << " " << t;
     out << ", group " << s_.group_id << ", from " << s_.auto_offset_reset << " -> " << s_.output
         << "; commits after acknowledgement on " << s_.acks << "\n";
+    if (s_.exactly_once) {
+      out << "  delivery exactly_once: batches of at most " << s_.transaction_max_events
+          << " records or " << s_.transaction_interval.count()
+          << " ms, committed by the sink's transactions (read_committed input)\n";
+    }
     return out.str();
   }
   std::unique_ptr<Stage> create(StageContext& ctx) const override {
@@ -512,8 +743,27 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
                                        std::chrono::milliseconds(10), std::chrono::minutes(10));
   s.pause_after = section.duration("pause_after", s.pause_after, std::chrono::milliseconds(100),
                                    std::chrono::minutes(4));
+  const std::string delivery =
+      section.one_of("delivery", "at_least_once", {"at_least_once", "exactly_once"});
+  s.exactly_once = delivery == "exactly_once";
+  for (const char* key : {"transaction_interval", "transaction_max_events"}) {
+    if (!s.exactly_once && section.has(key)) {
+      section.error(key, "applies only with delivery = \"exactly_once\"; remove it or set "
+                         "delivery");
+    }
+  }
+  s.transaction_interval =
+      section.duration("transaction_interval", s.transaction_interval,
+                       std::chrono::milliseconds(1), std::chrono::seconds(60));
+  s.transaction_max_events = section.integer("transaction_max_events", s.transaction_max_events,
+                                             1, 1'000'000);
   s.properties = section.string_map("properties");
   for (const auto& [name, value] : s.properties) {
+    if (s.exactly_once && name == "isolation.level" && value != "read_committed") {
+      section.error("properties", name + " = " + value +
+                                      " would route aborted input; exactly_once needs "
+                                      "read_committed: remove it");
+    }
     if ((name == "enable.auto.commit" || name == "auto.commit.enable" ||
          name == "enable.auto.offset.store") &&
         value != "false") {

@@ -13,6 +13,10 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <memory>
@@ -42,6 +46,11 @@ struct Settings {
   // An output whose topic stays unavailable this long is dead-lettered to dead_letter_topic.
   std::chrono::milliseconds unavailable_topic_timeout{std::chrono::seconds(60)};
   std::string dead_letter_topic = "product-event-dlq-pemx";
+  // delivery = "exactly_once": every output in a Kafka transaction with its inputs' offsets
+  // (docs/architecture.md, "Exactly-once").
+  bool exactly_once = false;
+  std::string transactional_id;  // default: pemx-<host name>-<stage name>
+  std::chrono::milliseconds transaction_timeout{std::chrono::seconds(60)};
 };
 
 inline constexpr std::string_view kTopicUnavailable = "topic_unavailable";
@@ -73,6 +82,12 @@ class KafkaSink final : public Stage {
                                 {{"stage", ctx.name}, {"reason", std::string(kTopicUnavailable)}});
     latency_ = &m.histogram("pemx_kafka_sink_produce_latency_seconds",
                             "From produce to broker acknowledgement", stage);
+    for (const char* outcome : {"committed", "aborted"}) {
+      transactions_[outcome == std::string_view("committed") ? 0 : 1] =
+          &m.counter("pemx_kafka_sink_transactions_total",
+                     "Transactions ended (delivery = exactly_once)",
+                     {{"stage", ctx.name}, {"outcome", outcome}});
+    }
     m.gauge_fn("pemx_kafka_sink_in_flight", "Records awaiting acknowledgement", stage,
                [this] { return static_cast<double>(in_flight_.load()); });
 
@@ -80,6 +95,11 @@ class KafkaSink final : public Stage {
     p.kafka = s.kafka;
     p.kafka.brokers = ctx.kafka_brokers;
     p.properties = s.properties;
+    if (s.exactly_once) {
+      p.properties.emplace_back("transactional.id", s.transactional_id);
+      p.properties.emplace_back("transaction.timeout.ms",
+                                std::to_string(s.transaction_timeout.count()));
+    }
     p.min_message_bytes = s.min_message_bytes;
     p.opaque = this;
     p.on_delivery = &KafkaSink::on_delivery;
@@ -91,6 +111,7 @@ class KafkaSink final : public Stage {
   }
 
   void start() override {
+    if (s_.exactly_once) init_transactions();
     worker_.start([this](std::stop_token st) { run(st); });
   }
   void stop_accepting() noexcept override {}
@@ -155,6 +176,18 @@ class KafkaSink final : public Stage {
     }
     failures_->inc();
     std::string topic = rd_kafka_topic_name(m->rkt);
+    if (s_.exactly_once) {
+      // In a transaction a failed output cannot be produced again on its own: the whole
+      // transaction is aborted and its batch redone (end_transaction).
+      transaction_failed_ = true;
+      if (warn_limit_.allow()) {
+        log_.warn("delivery failed; the transaction will be aborted and its batch redone",
+                  {{"topic", topic}, {"error", rd_kafka_err2str(m->err)},
+                   {"eventId", rec->event_id}});
+      }
+      if (--rec->pending == 0) finish(rec);
+      return;
+    }
     if (warn_limit_.allow()) {
       log_.warn("delivery failed; will produce again", {{"topic", topic},
                                                         {"error", rd_kafka_err2str(m->err)},
@@ -250,7 +283,180 @@ class KafkaSink final : public Stage {
     RecordPtr rec(raw);
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
     records_done_->inc();
+    if (s_.exactly_once) {  // handed back with the transaction's outcome
+      transaction_records_.push_back(std::move(rec));
+      return;
+    }
     if (!acks_.try_push(rec)) finished_.push_back(std::move(rec));
+  }
+
+  // --- Exactly-once (delivery = "exactly_once") ---------------------------------------------
+  // The ingest stage sends batches of records, each followed by a marker (Record::
+  // end_of_transaction) carrying its consumer's group metadata. The first record of a batch
+  // begins a transaction; every output goes into it; on the marker the sink waits for every
+  // delivery report, sends the batch's next offsets with the group metadata, and commits. The
+  // records, then the marker with the outcome, go back on the ack queue: the ingest stage
+  // rewinds after an abort. A fatal error (a fenced producer: another instance with this
+  // transactional.id started) is reported to the supervisor (exit 1; the restart recovers).
+
+  enum class TxnStep { kOk, kAbort, kFatal };
+
+  // Runs a transactional call: a retriable error is retried (a few times, with a backoff
+  // spent serving the producer), an abortable one asks for an abort, a fatal one is reported.
+  template <class Call>
+  TxnStep transactional(const char* what, Call call, const std::stop_token& st) {
+    for (int attempt = 0;; ++attempt) {
+      rd_kafka_error_t* e = call();
+      if (e == nullptr) return TxnStep::kOk;
+      const std::string message = rd_kafka_error_string(e);
+      const rd_kafka_resp_err_t code = rd_kafka_error_code(e);
+      const bool fatal = rd_kafka_error_is_fatal(e) != 0;
+      const bool abortable = rd_kafka_error_txn_requires_abort(e) != 0;
+      const bool retriable = rd_kafka_error_is_retriable(e) != 0;
+      rd_kafka_error_destroy(e);
+      if (fatal || code == RD_KAFKA_RESP_ERR__FENCED ||
+          code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+          code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH) {
+        fenced_or_fatal(what, code, message);
+        return TxnStep::kFatal;
+      }
+      if (retriable && !abortable && attempt < 10 && !st.stop_requested()) {
+        retries_->inc();
+        log_.warn("transaction call failed; retrying",
+                  {{"call", what}, {"error", message}, {"attempt", attempt + 1}});
+        rd_kafka_poll(producer_.get(), static_cast<int>(backoff_.delay(attempt).count()));
+        continue;
+      }
+      log_.warn("transaction call failed; the transaction is aborted and its batch redone",
+                {{"call", what}, {"error", message}, {"code", rd_kafka_err2name(code)}});
+      return TxnStep::kAbort;
+    }
+  }
+
+  void fenced_or_fatal(const char* what, rd_kafka_resp_err_t code, const std::string& message) {
+    fatal_state_ = true;
+    const bool fenced = code == RD_KAFKA_RESP_ERR__FENCED ||
+                        code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+                        code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH;
+    if (fenced) {
+      log_.error("transactional producer fenced: another producer started with the same "
+                 "transactional_id, so this instance must stop; its open transaction is aborted "
+                 "and the newer one carries on",
+                 {{"transactional_id", s_.transactional_id}, {"call", what}, {"error", message},
+                  {"fix", "if both instances are meant to run, give each its own "
+                          "stages.<sink>.transactional_id"}});
+      fatal_("producer fenced (transactional_id " + s_.transactional_id + "): " + message);
+    } else {
+      log_.error("fatal transactional producer error", {{"call", what}, {"error", message}});
+      fatal_("fatal transactional producer error in " + std::string(what) + ": " + message);
+    }
+  }
+
+  // At start: registers the transactional.id with the cluster, which fences any older
+  // producer with the same id and aborts its open transaction. Bounded retries; a failure
+  // fails the start (exit 1).
+  void init_transactions() {
+    std::stop_source never;
+    const int timeout = static_cast<int>(s_.transaction_timeout.count());
+    auto step = transactional("init_transactions", [&] {
+      return rd_kafka_init_transactions(producer_.get(), timeout);
+    }, never.get_token());
+    if (step != TxnStep::kOk) {
+      throw std::runtime_error("kafka_sink: init_transactions failed for transactional_id " +
+                               s_.transactional_id + " (see the log above)");
+    }
+    log_.info("transactions initialised", {{"transactional_id", s_.transactional_id}});
+  }
+
+  // Before the first output of a batch.
+  bool begin_transaction(const std::stop_token& st) {
+    if (transaction_open_) return true;
+    if (fatal_state_) return false;
+    auto step = transactional("begin_transaction", [&] {
+      return rd_kafka_begin_transaction(producer_.get());
+    }, st);
+    if (step != TxnStep::kOk) {
+      if (step == TxnStep::kAbort) {
+        fenced_or_fatal("begin_transaction", RD_KAFKA_RESP_ERR__STATE, "cannot begin");
+      }
+      return false;
+    }
+    transaction_open_ = true;
+    transaction_failed_ = false;
+    return true;
+  }
+
+  // The outputs of the open transaction are all reported, its offsets sent, and it is
+  // committed or aborted; the records and then the marker go back on the ack queue.
+  void end_transaction(RecordPtr marker, const std::stop_token& st) {
+    const int timeout = static_cast<int>(s_.transaction_timeout.count());
+    while (in_flight_.load() > 0 && !st.stop_requested()) rd_kafka_poll(producer_.get(), 50);
+    if (st.stop_requested()) return;  // stopping: the broker aborts it (or the restart does)
+    bool committed = !transaction_open_ && !fatal_state_;  // an empty batch: nothing to do
+    if (transaction_open_ && !fatal_state_) {
+      TxnStep step = transaction_failed_ ? TxnStep::kAbort : TxnStep::kOk;
+      if (step == TxnStep::kOk && !offsets_.empty()) {
+        kafka::PartitionListPtr list(
+            rd_kafka_topic_partition_list_new(static_cast<int>(offsets_.size())));
+        for (const auto& [tp, next] : offsets_) {
+          rd_kafka_topic_partition_list_add(list.get(), tp.first.c_str(), tp.second)->offset = next;
+        }
+        rd_kafka_consumer_group_metadata_t* meta = nullptr;
+        rd_kafka_error_t* e =
+            rd_kafka_consumer_group_metadata_read(&meta, marker->value.data(),
+                                                  marker->value.size());
+        PEMX_CHECK(e == nullptr, "a marker carries the group metadata its ingest serialised");
+        step = transactional("send_offsets_to_transaction", [&] {
+          return rd_kafka_send_offsets_to_transaction(producer_.get(), list.get(), meta, timeout);
+        }, st);
+        rd_kafka_consumer_group_metadata_destroy(meta);
+      }
+      if (step == TxnStep::kOk) {
+        step = transactional("commit_transaction", [&] {
+          return rd_kafka_commit_transaction(producer_.get(), timeout);
+        }, st);
+      }
+      if (step == TxnStep::kAbort) {
+        step = transactional("abort_transaction", [&] {
+          return rd_kafka_abort_transaction(producer_.get(), timeout);
+        }, st);
+        if (step == TxnStep::kAbort) {
+          fenced_or_fatal("abort_transaction", RD_KAFKA_RESP_ERR__STATE, "abort failed");
+        }
+        transactions_[1]->inc();
+        // The batch is redone at once after one abort, later after several in a row (an
+        // output that keeps failing must not spin).
+        if (step == TxnStep::kOk && aborts_in_a_row_++ > 0) {
+          auto until = Clock::now() + backoff_.delay(aborts_in_a_row_ - 2);
+          while (Clock::now() < until && !st.stop_requested()) rd_kafka_poll(producer_.get(), 50);
+        }
+      } else if (step == TxnStep::kOk) {
+        committed = true;
+        aborts_in_a_row_ = 0;
+        transactions_[0]->inc();
+      }
+      transaction_open_ = false;
+    }
+    offsets_.clear();
+    transaction_failed_ = false;
+    const auto forever = Clock::time_point::max();
+    for (auto& rec : transaction_records_) {
+      if (acks_.push(rec, forever, st) != QueueStatus::kOk) return;
+    }
+    transaction_records_.clear();
+    marker->transaction_committed = committed;
+    acks_.push(marker, forever, st);
+  }
+
+  // A record of the batch: into the open transaction (begun by its first record).
+  void send_in_transaction(RecordPtr rec, const std::stop_token& st) {
+    if (!begin_transaction(st)) {  // fatal: nothing more is produced; handed back undone
+      transaction_records_.push_back(std::move(rec));
+      return;
+    }
+    auto& next = offsets_[{rec->topic, rec->partition}];
+    next = std::max(next, rec->offset + 1);
+    send(std::move(rec), st);
   }
 
   // Produces one output; false when the local queue is full (caller polls and tries again).
@@ -312,6 +518,14 @@ class KafkaSink final : public Stage {
           rd_kafka_poll(producer_.get(), 50);  // serve reports: that frees room
           continue;
         case Produced::kFailed:
+          if (s_.exactly_once && retriable_refusal(code)) {
+            transaction_failed_ = true;  // aborted and redone, as a failed delivery
+            if (warn_limit_.allow()) {
+              log_.warn("produce refused; the transaction will be aborted and its batch redone",
+                        {{"topic", to}, {"error", error}, {"eventId", rec->event_id}});
+            }
+            return true;
+          }
           if (retriable_refusal(code)) {
             // From cached cluster state (an ACL, a topic not there yet): it can change.
             if (warn_limit_.allow()) {
@@ -438,13 +652,26 @@ class KafkaSink final : public Stage {
         }
         if (status != QueueStatus::kOk) continue;
       }
-      send(std::move(rec), st);
+      if (rec->end_of_transaction) {
+        end_transaction(std::move(rec), st);
+        continue;
+      }
+      if (s_.exactly_once) send_in_transaction(std::move(rec), st);
+      else send(std::move(rec), st);
       if (++since_poll >= 64) {
         rd_kafka_poll(producer_.get(), 0);
         since_poll = 0;
       }
     }
     push_finished();
+    if (transaction_open_ && !fatal_state_) {
+      // Input closed with a batch never ended (its ingest stopped first): its offsets were
+      // not sent, so the transaction is aborted and the batch redone after a restart.
+      const auto bound = std::min<std::int64_t>(5000, s_.transaction_timeout.count());
+      rd_kafka_error_t* e = rd_kafka_abort_transaction(producer_.get(), static_cast<int>(bound));
+      if (e != nullptr) rd_kafka_error_destroy(e);
+      transaction_open_ = false;
+    }
     if (in_flight_.load() > 0) {
       log_.warn("stopping with records not yet acknowledged; they will be redelivered",
                 {{"in_flight", static_cast<std::int64_t>(in_flight_.load())}});
@@ -469,6 +696,14 @@ class KafkaSink final : public Stage {
   std::map<std::string, Clock::time_point, std::less<>> unavailable_topics_;
   static constexpr std::size_t kMaxUnavailableTopics = 1000;
   std::deque<RecordPtr> finished_;
+  // Exactly-once (worker thread only): the open transaction.
+  bool transaction_open_ = false;
+  bool transaction_failed_ = false;  // an output failed: abort instead of commit
+  bool fatal_state_ = false;         // fenced or fatal: nothing more is produced
+  int aborts_in_a_row_ = 0;
+  std::map<std::pair<std::string, std::int32_t>, std::int64_t> offsets_;  // next, per input
+  std::vector<RecordPtr> transaction_records_;  // done, awaiting the transaction's outcome
+  Counter* transactions_[2] = {nullptr, nullptr};  // committed, aborted
   Counter* delivered_ = nullptr;
   Counter* records_done_ = nullptr;
   Counter* retries_ = nullptr;
@@ -485,8 +720,15 @@ class Spec final : public StageSpec {
   std::vector<QueuePort> ports() const override {
     return {{s_.input, PortDirection::kIn}, {s_.acks, PortDirection::kOut}};
   }
+  DeliveryRole delivery() const override {
+    return s_.exactly_once ? DeliveryRole::kExactlyOnce : DeliveryRole::kAtLeastOnce;
+  }
   std::string describe() const override {
     std::ostringstream out;
+    if (s_.exactly_once) {
+      out << "delivery exactly_once: transactional_id " << s_.transactional_id
+          << ", transaction timeout " << s_.transaction_timeout.count() << " ms\n  ";
+    }
     out << "kafka producer (" << s_.input << " -> Kafka, acknowledged records -> " << s_.acks
         << "): acks=all, idempotent, at most " << s_.max_in_flight << " records in flight\n"
         << "  a topic unavailable for " << s_.unavailable_topic_timeout.count()
@@ -500,6 +742,16 @@ class Spec final : public StageSpec {
  private:
   Settings s_;
 };
+
+// Stable across restarts of one instance, so a restarted instance fences its zombie; distinct
+// between hosts. Two instances on one host need their own (docs/configuration.md).
+std::string default_transactional_id(const ConfigSection& section) {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::strcpy(host, "localhost");
+  std::string stage = section.path();
+  if (auto dot = stage.rfind('.'); dot != std::string::npos) stage = stage.substr(dot + 1);
+  return "pemx-" + std::string(host) + "-" + stage;
+}
 
 std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& common) {
   Settings s;
@@ -518,7 +770,27 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
   if (auto p = kafka::topic_name_problem(s.dead_letter_topic)) {
     section.error("dead_letter_topic", *p);
   }
+  const std::string delivery =
+      section.one_of("delivery", "at_least_once", {"at_least_once", "exactly_once"});
+  s.exactly_once = delivery == "exactly_once";
+  for (const char* key : {"transactional_id", "transaction_timeout"}) {
+    if (!s.exactly_once && section.has(key)) {
+      section.error(key, "applies only with delivery = \"exactly_once\"; remove it or set "
+                         "delivery");
+    }
+  }
+  s.transactional_id = section.string("transactional_id", default_transactional_id(section));
+  if (s.transactional_id.empty()) section.error("transactional_id", "must not be empty");
+  s.transaction_timeout = section.duration("transaction_timeout", s.transaction_timeout,
+                                           std::chrono::seconds(1), std::chrono::minutes(15));
   s.properties = section.string_map("properties");
+  for (const auto& [name, value] : s.properties) {
+    if (name == "transactional.id" || name == "transaction.timeout.ms") {
+      section.error("properties", name + " is set by the stage's transactional_id and "
+                                         "transaction_timeout keys (delivery = \"exactly_once\"); "
+                                         "remove it");
+    }
+  }
   s.min_message_bytes = common.events.max_bytes + event::kHeaderAllowance;
   for (const auto& unsafe : kafka::unsafe_producer_properties(s.properties, s.min_message_bytes)) {
     section.error("properties", unsafe);

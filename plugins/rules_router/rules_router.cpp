@@ -88,8 +88,10 @@ class RulesRouter final : public Stage {
       RecordPtr rec;
       auto status = input_.pop(rec, forever, st);
       if (status != QueueStatus::kOk) break;  // closed (done) or stopped
-      router_.route(rec->value, d);
-      apply(*rec, d);
+      if (!rec->end_of_transaction) {  // a transaction marker goes on untouched
+        router_.route(rec->value, d);
+        apply(*rec, d);
+      }
       if (output_.push(rec, forever, st) != QueueStatus::kOk) break;
     }
     output_.close();
@@ -367,6 +369,7 @@ class Spec final : public StageSpec {
     return out;
   }
   std::string describe() const override { return describe_rules(s_); }
+  DeliveryRole delivery() const override { return DeliveryRole::kForwards; }
   int run_tool(const std::string& tool, std::istream& in, std::ostream& out) const override {
     return tool == "route" ? route_tool(s_, in, out) : -1;
   }

@@ -1,6 +1,8 @@
 #include "core/config.hpp"
 
 #include <charconv>
+#include <functional>
+#include <map>
 
 #include <fstream>
 #include <optional>
@@ -241,6 +243,60 @@ void check_aliases(const toml::table& root, ConfigSection& top, const Registry& 
   }
 }
 
+// The stages of one pipeline (those joined by queues, directly or not) must agree on the
+// delivery mode: an exactly-once ingest needs an exactly-once sink on its acks, and every
+// stage in between must forward the transaction markers.
+void check_delivery(ConfigSection& roles_section, const std::string& role,
+                    const std::vector<std::string>& stage_names, const Config& config) {
+  std::map<std::string, std::string> parent;  // union-find over stage names
+  std::function<std::string(const std::string&)> find = [&](const std::string& n) {
+    auto it = parent.find(n);
+    if (it == parent.end() || it->second == n) return n;
+    return it->second = find(it->second);
+  };
+  std::map<std::string, std::string> first_user;  // queue -> a stage using it
+  std::vector<const StageInstance*> stages;
+  for (const auto& name : stage_names) {
+    const StageInstance* st = config.stage(name);
+    if (st == nullptr || !st->spec) continue;
+    stages.push_back(st);
+    parent.emplace(name, name);
+    for (const auto& port : st->spec->ports()) {
+      auto [it, fresh] = first_user.emplace(port.queue, name);
+      if (!fresh) parent[find(name)] = find(it->second);
+    }
+  }
+  std::map<std::string, std::vector<const StageInstance*>> pipelines;
+  for (const auto* st : stages) pipelines[find(st->name)].push_back(st);
+  for (const auto& [root, members] : pipelines) {
+    const StageInstance* exactly = nullptr;
+    for (const auto* st : members) {
+      if (st->spec->delivery() == DeliveryRole::kExactlyOnce) exactly = st;
+    }
+    if (exactly == nullptr) continue;
+    const std::string eos_key = "stages." + exactly->name + ".delivery = \"exactly_once\"";
+    for (const auto* st : members) {
+      switch (st->spec->delivery()) {
+        case DeliveryRole::kExactlyOnce:
+        case DeliveryRole::kForwards:
+          break;
+        case DeliveryRole::kAtLeastOnce:
+          roles_section.error(role, "stages." + st->name + ".delivery is \"at_least_once\" but " +
+                                        eos_key + ", and they are one pipeline (joined by "
+                                        "queues): set stages." + st->name +
+                                        ".delivery = \"exactly_once\" too, or neither");
+          break;
+        case DeliveryRole::kNone:
+          roles_section.error(role, "stage \"" + st->name + "\" (" + st->type +
+                                        ") cannot take part in an exactly-once pipeline, and " +
+                                        eos_key + " puts it in one (joined by queues); use "
+                                        "delivery = \"at_least_once\" there");
+          break;
+      }
+    }
+  }
+}
+
 void check_roles(ConfigSection& roles_section, Config& config) {
   for (const auto& [role, stage_names] : config.roles) {
     std::map<std::string, std::vector<std::string>> writers, readers;
@@ -284,6 +340,7 @@ void check_roles(ConfigSection& roles_section, Config& config) {
                         "stage that writes it)";
       roles_section.error(role, msg);
     }
+    check_delivery(roles_section, role, stage_names, config);
   }
 }
 

@@ -145,6 +145,9 @@ std::vector<Message> consume_all(const std::string& brokers, const std::string& 
   Handle rk = make(RD_KAFKA_CONSUMER, brokers,
                    {{"group.id", unique_prefix() + "-reader"},
                     {"enable.auto.commit", "false"},
+                    // librdkafka's default, said out loud: the exactly-once tests rely on it
+                    // (only committed transactions are read).
+                    {"isolation.level", "read_committed"},
                     {"allow.auto.create.topics", "false"}});
   std::vector<Message> out;
   auto start = std::chrono::steady_clock::now();
