@@ -44,9 +44,13 @@ void error_trampoline(rd_kafka_t* rk, int err, const char* reason, void* opaque)
   const ErrorPolicy& policy = *cb->errors;
   if (err == RD_KAFKA_RESP_ERR__FATAL) {
     char buf[512];
-    rd_kafka_fatal_error(rk, buf, sizeof buf);
-    cb->log.error("fatal " + policy.what + " error", {{"error", buf}});
-    if (policy.fatal) policy.fatal("fatal " + policy.what + " error: " + buf);
+    rd_kafka_resp_err_t cause = rd_kafka_fatal_error(rk, buf, sizeof buf);
+    std::string hint = policy.fatal_hint ? policy.fatal_hint(cause) : std::string();
+    if (hint.empty()) cb->log.error("fatal " + policy.what + " error", {{"error", buf}});
+    else cb->log.error("fatal " + policy.what + " error", {{"error", buf}, {"hint", hint}});
+    if (policy.fatal) {
+      policy.fatal("fatal " + policy.what + " error: " + buf + (hint.empty() ? "" : "; " + hint));
+    }
     return;
   }
   cb->log.warn(policy.what + " error",

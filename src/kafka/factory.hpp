@@ -38,6 +38,10 @@ struct ErrorPolicy {
   // is logged as "fatal <what> error" and reported here as "fatal <what> error: <reason>".
   // Any other error is one warning, "<what> error" (librdkafka retries by itself).
   std::function<void(const std::string&)> fatal;
+  // Optional: what the operator should do about a fatal error whose underlying code is `err`
+  // (an rd_kafka_resp_err_t, e.g. FENCED_INSTANCE_ID); "" when nothing specific. Appended to
+  // the error line (as "hint") and to the report.
+  std::function<std::string(int err)> fatal_hint;
 };
 
 struct ProducerSettings {
