@@ -320,8 +320,10 @@ class KafkaIngest final : public Stage {
     kafka::QueuePtr q(rd_kafka_queue_new(consumer_.get()));
     rd_kafka_error_t* error = rd_kafka_consumer_close_queue(consumer_.get(), q.get());
     if (error != nullptr) {
+      // No close was started (after a fatal error, say), so none can finish: do not wait.
       log_.warn("consumer close", {{"error", rd_kafka_error_string(error)}});
       rd_kafka_error_destroy(error);
+      return;
     }
     auto until = Clock::now() + std::chrono::seconds(10);
     while (!rd_kafka_consumer_closed(consumer_.get())) {
@@ -398,6 +400,12 @@ class KafkaIngest final : public Stage {
     kafka::MessagePtr owner(m);
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return;
+      if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+        // The consumer cannot go on (fenced, say): report it once (the supervisor drains
+        // and exits 1) and consume nothing more; what is in flight is still acked.
+        if (!failed_.exchange(true)) kafka::report_consumer_fatal(consumer_.get());
+        return;
+      }
       log_.warn("consume error", {{"error", rd_kafka_message_errstr(m)},
                                   {"code", rd_kafka_err2name(m->err)}});
       return;
@@ -417,7 +425,7 @@ class KafkaIngest final : public Stage {
         update_lag();
         next_commit = Clock::now() + s_.commit_interval;
       }
-      if (!accepting_.load()) {
+      if (!accepting_.load() || failed_.load()) {
         if (!closed_output) {
           // Records not handed over are never acked, so their offsets stay uncommitted.
           held_.clear();
@@ -477,6 +485,7 @@ class KafkaIngest final : public Stage {
   std::optional<Clock::time_point> blocked_since_;
   std::vector<RecordPtr> spare_;  // records back from the sink, reused (fewer allocations)
   std::atomic<bool> accepting_{true};
+  std::atomic<bool> failed_{false};  // a fatal consumer error: no more polls
   std::atomic<std::int64_t> outstanding_{0};
   std::atomic<std::int64_t> lag_{0};
   std::atomic<bool> committed_all_{false};

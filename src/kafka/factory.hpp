@@ -87,4 +87,10 @@ Result<HandlePtr> make_producer(ProducerSettings settings);
 // (rd_kafka_poll_set_consumer), so rd_kafka_consumer_poll serves every callback.
 Result<HandlePtr> make_consumer(ConsumerSettings settings);
 
+// librdkafka hands a consumer's fatal error (e.g. FENCED_INSTANCE_ID: another member took
+// its group.instance.id) to the application as a consumed message with error __FATAL, not to
+// the error callback. The consumer calls this then: the client's ErrorPolicy reports it like
+// any fatal error. False when the client has no policy or no fatal error was raised.
+bool report_consumer_fatal(rd_kafka_t* consumer);
+
 }  // namespace pemx::kafka
