@@ -129,7 +129,8 @@ measure() {  # round mode
                 --set "stages.dist_ingest.properties.\"session.timeout.ms\"=${SESSION_MS}"
                 --set log.stats_interval=5s)
   if [[ "${mode}" == static ]]; then
-    cmd+=(--set 'stages.dist_ingest.group_instance_id=${HOSTNAME}')  # expanded by pemx
+    # shellcheck disable=SC2016  # ${HOSTNAME} is for pemx to expand, not the shell
+    cmd+=(--set 'stages.dist_ingest.group_instance_id=${HOSTNAME}')
   fi
   "${PEMX}" check-config "${cmd[@]:2}" >"${OUT}/${mode}.r${r}.routing.txt" || die "config is invalid"
   start_server "${OUT}/${mode}.r${r}.first.log" /dev/null "${cmd[@]}"
