@@ -24,6 +24,7 @@
 #include "core/worker.hpp"
 #include "kafka/client.hpp"
 #include "kafka/factory.hpp"
+#include "kafka/group_instance.hpp"
 #include "kafka/topic_name.hpp"
 #include "kafka_ingest/offset_tracker.hpp"
 
@@ -34,6 +35,8 @@ namespace {
 struct Settings {
   std::vector<std::string> topics = {"product-event"};
   std::string group_id = "product-event-consumer-pemx";
+  // group.instance.id, expanded (kafka/group_instance.hpp); empty: dynamic membership.
+  std::string group_instance_id;
   std::string output = "events";
   std::string acks = "acks";
   std::string auto_offset_reset = "earliest";
@@ -98,15 +101,31 @@ class KafkaIngest final : public Stage {
     // Exactly-once: read only committed input (an upstream transactional producer's aborted
     // messages are skipped); offsets are committed by the sink's transactions, never here.
     if (s.exactly_once) c.properties.emplace_back("isolation.level", "read_committed");
+    // Static membership: a restart with the same id takes its partitions back at once,
+    // without a rebalance, if it comes back within session.timeout.ms.
+    if (!s.group_instance_id.empty()) {
+      c.properties.emplace_back("group.instance.id", s.group_instance_id);
+    }
     c.properties.insert(c.properties.end(), s.properties.begin(), s.properties.end());
     c.opaque = this;
     c.on_rebalance = &KafkaIngest::on_rebalance;
     c.on_commit = &KafkaIngest::on_commit;
-    c.errors = kafka::ErrorPolicy{"consumer", fatal_};
+    c.errors = kafka::ErrorPolicy{"consumer", fatal_, fatal_hint(s, ctx.name)};
     c.log = {ctx.log, ctx.name, ctx.readiness};
     auto client = kafka::make_consumer(std::move(c));
     if (!client) throw std::runtime_error("kafka_ingest: " + client.error().message);
     consumer_ = std::move(client.value());
+  }
+
+  // What the operator must do about a fatal consumer error librdkafka raised for `err`.
+  static std::function<std::string(int)> fatal_hint(const Settings& s, const std::string& name) {
+    return [key = "stages." + name + ".group_instance_id", id = s.group_instance_id,
+            group = s.group_id](int err) -> std::string {
+      if (err != RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID) return {};
+      return "another consumer joined group " + group + " with the same " + key + " (\"" + id +
+             "\") and took over this one's partitions; give every instance its own " + key +
+             " (e.g. \"${HOSTNAME}\"). This instance stops";
+    };
   }
 
   void start() override {
@@ -272,7 +291,11 @@ class KafkaIngest final : public Stage {
       }
       if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return Attempt::success();
       retries_->inc();
+      // __FATAL: the consumer is done (e.g. fenced by another instance with its
+      // group_instance_id); no commit can succeed any more.
       bool retriable = e != RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID &&
+                       e != RD_KAFKA_RESP_ERR__FATAL &&
+                       e != RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID &&
                        e != RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION &&
                        e != RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS;
       return Attempt::failure(rd_kafka_err2str(e), retriable);
@@ -320,8 +343,10 @@ class KafkaIngest final : public Stage {
     kafka::QueuePtr q(rd_kafka_queue_new(consumer_.get()));
     rd_kafka_error_t* error = rd_kafka_consumer_close_queue(consumer_.get(), q.get());
     if (error != nullptr) {
+      // No close was started (after a fatal error, say), so none can finish: do not wait.
       log_.warn("consumer close", {{"error", rd_kafka_error_string(error)}});
       rd_kafka_error_destroy(error);
+      return;
     }
     auto until = Clock::now() + std::chrono::seconds(10);
     while (!rd_kafka_consumer_closed(consumer_.get())) {
@@ -404,6 +429,12 @@ class KafkaIngest final : public Stage {
     kafka::MessagePtr owner(m);
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return;
+      if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+        // The consumer cannot go on (fenced, say): report it once (the supervisor drains
+        // and exits 1) and consume nothing more; what is in flight is still acked.
+        if (!failed_.exchange(true)) kafka::report_consumer_fatal(consumer_.get());
+        return;
+      }
       log_.warn("consume error", {{"error", rd_kafka_message_errstr(m)},
                                   {"code", rd_kafka_err2name(m->err)}});
       return;
@@ -608,7 +639,7 @@ class KafkaIngest final : public Stage {
         update_lag();
         next_commit = Clock::now() + s_.commit_interval;
       }
-      if (!accepting_.load()) {
+      if (!accepting_.load() || failed_.load()) {
         if (!closed_output) {
           // Records not handed over are never acked, so their offsets stay uncommitted.
           held_.clear();
@@ -668,6 +699,7 @@ class KafkaIngest final : public Stage {
   std::optional<Clock::time_point> blocked_since_;
   std::vector<RecordPtr> spare_;  // records back from the sink, reused (fewer allocations)
   std::atomic<bool> accepting_{true};
+  std::atomic<bool> failed_{false};  // a fatal consumer error: no more polls
   std::atomic<std::int64_t> outstanding_{0};
   std::atomic<std::int64_t> lag_{0};
   std::atomic<bool> committed_all_{false};
@@ -706,7 +738,9 @@ class Spec final : public StageSpec {
     std::ostringstream out;
     out << "kafka consumer: topics";
     for (const auto& t : s_.topics) out << " " << t;
-    out << ", group " << s_.group_id << ", from " << s_.auto_offset_reset << " -> " << s_.output
+    out << ", group " << s_.group_id;
+    if (!s_.group_instance_id.empty()) out << " (static member " << s_.group_instance_id << ")";
+    out << ", from " << s_.auto_offset_reset << " -> " << s_.output
         << "; commits after acknowledgement on " << s_.acks << "\n";
     if (s_.exactly_once) {
       out << "  delivery exactly_once: batches of at most " << s_.transaction_max_events
@@ -733,6 +767,18 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
   }
   s.group_id = section.string("group_id", s.group_id);
   if (s.group_id.empty()) section.error("group_id", "must not be empty");
+  if (auto raw = section.optional_string("group_instance_id")) {
+    auto id = kafka::expand_placeholders(*raw, &kafka::process_env);
+    if (!id) {
+      section.error("group_instance_id", "\"" + *raw + "\": " + id.error().message);
+    } else if (auto problem = kafka::group_instance_id_problem(id.value())) {
+      std::string shown = "\"" + id.value() + "\"";
+      if (id.value() != *raw) shown += " (expanded from \"" + *raw + "\")";
+      section.error("group_instance_id", shown + " " + *problem);
+    } else {
+      s.group_instance_id = id.value();
+    }
+  }
   s.output = section.string("output", s.output);
   s.acks = section.string("acks", s.acks);
   s.auto_offset_reset = section.string("auto_offset_reset", s.auto_offset_reset);
@@ -771,6 +817,9 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
                                       " would commit offsets before delivery; remove it");
     }
     if (name == "group.id") section.error("properties", "set the group with group_id");
+    if (name == "group.instance.id") {
+      section.error("properties", "set the static member id with group_instance_id");
+    }
   }
   if (auto err = kafka::check_properties(s.properties)) section.error("properties", *err);
   return std::make_unique<Spec>(std::move(s));

@@ -38,15 +38,30 @@ void commit_trampoline(rd_kafka_t* rk, rd_kafka_resp_err_t err,
   auto* cb = callbacks_of(opaque);
   cb->on_commit(rk, err, offsets, cb->opaque);
 }
+// The fatal half of the error policy: one error line (with the hint, if any) and the report.
+void report_fatal(rd_kafka_t* rk, const ClientCallbacks& cb) {
+  const ErrorPolicy& policy = *cb.errors;
+  char buf[512];
+  rd_kafka_resp_err_t cause = rd_kafka_fatal_error(rk, buf, sizeof buf);
+  std::string hint = policy.fatal_hint ? policy.fatal_hint(cause) : std::string();
+  const char* code = rd_kafka_err2name(cause);
+  if (hint.empty()) {
+    cb.log.error("fatal " + policy.what + " error", {{"error", buf}, {"code", code}});
+  } else {
+    cb.log.error("fatal " + policy.what + " error",
+                 {{"error", buf}, {"code", code}, {"hint", hint}});
+  }
+  if (policy.fatal) {
+    policy.fatal("fatal " + policy.what + " error: " + buf + (hint.empty() ? "" : "; " + hint));
+  }
+}
+
 // The one error policy (ErrorPolicy). Runs on the thread that polls the client.
 void error_trampoline(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
   auto* cb = callbacks_of(opaque);
   const ErrorPolicy& policy = *cb->errors;
   if (err == RD_KAFKA_RESP_ERR__FATAL) {
-    char buf[512];
-    rd_kafka_fatal_error(rk, buf, sizeof buf);
-    cb->log.error("fatal " + policy.what + " error", {{"error", buf}});
-    if (policy.fatal) policy.fatal("fatal " + policy.what + " error: " + buf);
+    report_fatal(rk, *cb);
     return;
   }
   cb->log.warn(policy.what + " error",
@@ -97,6 +112,13 @@ Properties consumer_properties(const ConsumerSettings& s) {
   append(all, s.kafka.properties);
   append(all, s.properties);
   return all;
+}
+
+bool report_consumer_fatal(rd_kafka_t* rk) {
+  auto* cb = callbacks_of(rd_kafka_opaque(rk));
+  if (cb == nullptr || !cb->errors || rd_kafka_fatal_error(rk, nullptr, 0) == 0) return false;
+  report_fatal(rk, *cb);
+  return true;
 }
 
 Result<HandlePtr> make_producer(ProducerSettings s) {

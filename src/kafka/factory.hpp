@@ -38,6 +38,10 @@ struct ErrorPolicy {
   // is logged as "fatal <what> error" and reported here as "fatal <what> error: <reason>".
   // Any other error is one warning, "<what> error" (librdkafka retries by itself).
   std::function<void(const std::string&)> fatal;
+  // Optional: what the operator should do about a fatal error whose underlying code is `err`
+  // (an rd_kafka_resp_err_t, e.g. FENCED_INSTANCE_ID); "" when nothing specific. Appended to
+  // the error line (as "hint") and to the report.
+  std::function<std::string(int err)> fatal_hint;
 };
 
 struct ProducerSettings {
@@ -82,5 +86,11 @@ Result<HandlePtr> make_producer(ProducerSettings settings);
 // Creates a consumer as described above, and redirects its main queue to the consumer queue
 // (rd_kafka_poll_set_consumer), so rd_kafka_consumer_poll serves every callback.
 Result<HandlePtr> make_consumer(ConsumerSettings settings);
+
+// librdkafka hands a consumer's fatal error (e.g. FENCED_INSTANCE_ID: another member took
+// its group.instance.id) to the application as a consumed message with error __FATAL, not to
+// the error callback. The consumer calls this then: the client's ErrorPolicy reports it like
+// any fatal error. False when the client has no policy or no fatal error was raised.
+bool report_consumer_fatal(rd_kafka_t* consumer);
 
 }  // namespace pemx::kafka

@@ -220,6 +220,44 @@ TEST_CASE("the error policy: a fatal error is logged and reported, others are wa
   CHECK(lines.has(R"("msg":"fatal dead-letter producer error")"));
 }
 
+TEST_CASE("the error policy's hint names what to do about a fatal error's cause",
+          "[unit][kafka][factory]") {
+  Lines lines;
+  std::mutex mutex;
+  std::vector<std::string> fatal;
+  std::vector<int> causes;
+  kafka::ProducerSettings s;
+  s.kafka = unreachable();
+  s.errors = kafka::ErrorPolicy{"producer",
+                                [&](const std::string& reason) {
+                                  std::lock_guard<std::mutex> lock(mutex);
+                                  fatal.push_back(reason);
+                                },
+                                [&](int cause) -> std::string {
+                                  std::lock_guard<std::mutex> lock(mutex);
+                                  causes.push_back(cause);
+                                  return "give each instance its own id";
+                                }};
+  s.log = {lines.logger(), "test_stage", nullptr, false};
+  auto client = kafka::make_producer(s);
+  REQUIRE(client.ok());
+  rd_kafka_t* rk = client.value().get();
+  REQUIRE(rd_kafka_test_fatal_error(rk, RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID, "test") ==
+          RD_KAFKA_RESP_ERR_NO_ERROR);
+  auto until = std::chrono::steady_clock::now() + 20s;
+  for (;;) {
+    rd_kafka_poll(rk, 50);
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!fatal.empty() || std::chrono::steady_clock::now() >= until) break;
+  }
+  std::lock_guard<std::mutex> lock(mutex);
+  REQUIRE(fatal.size() == 1);
+  CHECK(causes == std::vector<int>{RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID});
+  CHECK_THAT(fatal[0], Catch::StartsWith("fatal producer error: ") &&
+                           Catch::EndsWith("; give each instance its own id"));
+  CHECK(lines.has(R"("hint":"give each instance its own id")"));
+}
+
 TEST_CASE("a consumer is made with its callbacks and its queue redirected",
           "[unit][kafka][factory]") {
   kafka::ConsumerSettings s;

@@ -2,6 +2,7 @@
 // that would commit offsets before delivery are refused.
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
 #include <string>
 
 #include "support/config_fixture.hpp"
@@ -33,6 +34,12 @@ TEST_CASE("kafka_ingest refuses properties that would commit before delivery",
                 ": stages.dist_ingest.properties: enable.auto.offset.store = true would "
                 "commit offsets before delivery; remove it"});
   }
+  SECTION("the static member id, which has its own key") {
+    auto r = load(with_properties("\"group.instance.id\" = \"dist-1\""));
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].key == "stages.dist_ingest.properties");
+    CHECK(r.errors[0].message == "set the static member id with group_instance_id");
+  }
   SECTION("the group, which has its own key") {
     auto r = load(with_properties("\"group.id\" = \"other\""));
     REQUIRE(r.errors.size() == 1);
@@ -49,6 +56,85 @@ TEST_CASE("kafka_ingest refuses properties that would commit before delivery",
     REQUIRE(r.errors.size() == 1);
     CHECK(r.errors[0].key == "stages.dist_ingest.properties");
     CHECK_THAT(r.errors[0].message, StartsWith("librdkafka property \"session.timeout\": "));
+  }
+}
+
+TEST_CASE("kafka_ingest's group_instance_id: literal, expanded, from --set, checked",
+          "[unit][config]") {
+  auto with_id = [](const std::string& value) {
+    return edited(kPemxToml, "commit_interval = \"1s\"",
+                  "commit_interval = \"1s\"\ngroup_instance_id = " + value);
+  };
+  SECTION("unset: dynamic membership") {
+    auto l = load_text(std::string(kPemxToml));
+    REQUIRE(l.errors.empty());
+    CHECK_THAT(l.described["dist_ingest"], !Contains("static member"));
+  }
+  SECTION("a literal id") {
+    auto l = load_text(with_id("\"dist-1\""));
+    INFO(Catch::Detail::stringify(l.errors));
+    REQUIRE(l.errors.empty());
+    CHECK_THAT(l.described["dist_ingest"], Contains("(static member dist-1)"));
+  }
+  SECTION("expanded from the environment at load") {
+    REQUIRE(setenv("PEMX_TEST_INSTANCE", "node-42", 1) == 0);
+    auto l = load_text(with_id("\"pemx-${PEMX_TEST_INSTANCE}\""));
+    unsetenv("PEMX_TEST_INSTANCE");
+    REQUIRE(l.errors.empty());
+    CHECK_THAT(l.described["dist_ingest"], Contains("(static member pemx-node-42)"));
+  }
+  SECTION("${HOSTNAME} always expands (the host name when not exported)") {
+    auto l = load_text(with_id("\"${HOSTNAME}\""));
+    REQUIRE(l.errors.empty());
+    CHECK_THAT(l.described["dist_ingest"], Contains("(static member "));
+  }
+  SECTION("--set works, for a stage that does not name the key") {
+    REQUIRE(setenv("PEMX_TEST_INSTANCE", "node-43", 1) == 0);
+    auto l = load_text(std::string(kPemxToml),
+                       {"stages.dist_ingest.group_instance_id=${PEMX_TEST_INSTANCE}"});
+    unsetenv("PEMX_TEST_INSTANCE");
+    INFO(Catch::Detail::stringify(l.errors));
+    REQUIRE(l.errors.empty());
+    CHECK_THAT(l.described["dist_ingest"], Contains("(static member node-43)"));
+  }
+  SECTION("an unset variable is an error naming the key") {
+    unsetenv("PEMX_TEST_UNSET_INSTANCE");
+    auto text = with_id("\"dist-${PEMX_TEST_UNSET_INSTANCE}\"");
+    CHECK(error_lines(load(text)) ==
+          Lines{at_line_of(text, "group_instance_id =") +
+                ": stages.dist_ingest.group_instance_id: \"dist-${PEMX_TEST_UNSET_INSTANCE}\": "
+                "${PEMX_TEST_UNSET_INSTANCE} expands to nothing: the environment variable "
+                "PEMX_TEST_UNSET_INSTANCE is not set; set it in the service's environment, or "
+                "write the id literally"});
+  }
+  SECTION("an empty variable, an empty id") {
+    REQUIRE(setenv("PEMX_TEST_INSTANCE", "", 1) == 0);
+    auto r = load(with_id("\"${PEMX_TEST_INSTANCE}\""));
+    unsetenv("PEMX_TEST_INSTANCE");
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].key == "stages.dist_ingest.group_instance_id");
+    CHECK_THAT(r.errors[0].message, Contains("PEMX_TEST_INSTANCE is empty"));
+    CHECK(has_error(load(with_id("\"\"")), "stages.dist_ingest.group_instance_id",
+                    "\"\" is empty; remove the key for dynamic membership"));
+  }
+  SECTION("characters Kafka refuses, also after expansion") {
+    CHECK(has_error(load(with_id("\"dist 1\"")), "stages.dist_ingest.group_instance_id",
+                    "\"dist 1\" contains ' '; Kafka allows only letters, digits, '.', '_' and "
+                    "'-'"));
+    REQUIRE(setenv("PEMX_TEST_INSTANCE", "a/b", 1) == 0);
+    auto r = load(with_id("\"${PEMX_TEST_INSTANCE}\""));
+    unsetenv("PEMX_TEST_INSTANCE");
+    CHECK(has_error(r, "stages.dist_ingest.group_instance_id",
+                    "\"a/b\" (expanded from \"${PEMX_TEST_INSTANCE}\") contains '/'; Kafka "
+                    "allows only letters, digits, '.', '_' and '-'"));
+    CHECK(has_error(load(with_id("\"" + std::string(250, 'x') + "\"")),
+                    "stages.dist_ingest.group_instance_id",
+                    "\"" + std::string(250, 'x') + "\" is 250 characters long; Kafka's limit is 249"));
+  }
+  SECTION("not a string") {
+    auto r = load(with_id("7"));
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].key == "stages.dist_ingest.group_instance_id");
   }
 }
 
