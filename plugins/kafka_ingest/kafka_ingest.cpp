@@ -111,7 +111,7 @@ class KafkaIngest final : public Stage {
     c.on_rebalance = &KafkaIngest::on_rebalance;
     c.on_commit = &KafkaIngest::on_commit;
     c.errors = kafka::ErrorPolicy{"consumer", fatal_, fatal_hint(s, ctx.name)};
-    c.log = {ctx.log, ctx.name, ctx.readiness};
+    c.log = {ctx.log, ctx.name, ctx.readiness, true, fatal_};
     auto client = kafka::make_consumer(std::move(c));
     if (!client) throw std::runtime_error("kafka_ingest: " + client.error().message);
     consumer_ = std::move(client.value());

@@ -103,8 +103,8 @@ class KafkaSink final : public Stage {
     p.min_message_bytes = s.min_message_bytes;
     p.opaque = this;
     p.on_delivery = &KafkaSink::on_delivery;
-    p.errors = kafka::ErrorPolicy{"producer", fatal_};
-    p.log = {ctx.log, ctx.name, ctx.readiness};
+    p.errors = kafka::ErrorPolicy{"producer", fatal_, {}};
+    p.log = {ctx.log, ctx.name, ctx.readiness, true, fatal_};
     auto client = kafka::make_producer(std::move(p));
     if (!client) throw std::runtime_error("kafka_sink: " + client.error().message);
     producer_ = std::move(client.value());

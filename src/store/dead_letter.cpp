@@ -22,8 +22,8 @@ DeadLetterProducer::DeadLetterProducer(DeadLetterOptions options, Logger log,
   p.min_message_bytes = options_.min_message_bytes;
   p.opaque = this;
   p.on_delivery = &DeadLetterProducer::on_delivery;
-  p.errors = kafka::ErrorPolicy{"dead-letter producer", fatal_};
-  p.log = {log_, options_.name, options_.readiness};
+  p.errors = kafka::ErrorPolicy{"dead-letter producer", fatal_, {}};
+  p.log = {log_, options_.name, options_.readiness, true, fatal_};
   auto client = kafka::make_producer(std::move(p));
   if (!client) {
     throw std::runtime_error(options_.stage_type + " dead-letter producer: " +

@@ -119,7 +119,7 @@ TEST_CASE("a producer is idempotent with acks=all and murmur2_random whatever [k
   kafka::ProducerSettings s;
   s.kafka = unreachable();
   s.kafka.properties = {{"acks", "1"}, {"enable.idempotence", "false"}};
-  s.log = {Logger(), "test_stage", nullptr, false};
+  s.log = {Logger(), "test_stage", nullptr, false, {}};
   auto client = kafka::make_producer(s);
   REQUIRE(client.ok());
   rd_kafka_t* rk = client.value().get();
@@ -164,7 +164,7 @@ TEST_CASE("delivery reports reach the caller's callback with the caller's opaque
   s.properties = {{"message.timeout.ms", "200"}};
   s.opaque = &reports;
   s.on_delivery = &Reports::on_delivery;
-  s.log = {Logger(), "test_stage", nullptr, false};
+  s.log = {Logger(), "test_stage", nullptr, false, {}};
   auto client = kafka::make_producer(s);
   REQUIRE(client.ok());
   rd_kafka_t* rk = client.value().get();
@@ -189,8 +189,9 @@ TEST_CASE("the error policy: a fatal error is logged and reported, others are wa
   s.errors = kafka::ErrorPolicy{"dead-letter producer", [&](const std::string& reason) {
                                   std::lock_guard<std::mutex> lock(mutex);
                                   fatal.push_back(reason);
-                                }};
-  s.log = {lines.logger(), "test_stage", nullptr, false};
+                                },
+                                {}};
+  s.log = {lines.logger(), "test_stage", nullptr, false, {}};
   auto client = kafka::make_producer(s);
   REQUIRE(client.ok());
   rd_kafka_t* rk = client.value().get();
@@ -238,7 +239,7 @@ TEST_CASE("the error policy's hint names what to do about a fatal error's cause"
                                   causes.push_back(cause);
                                   return "give each instance its own id";
                                 }};
-  s.log = {lines.logger(), "test_stage", nullptr, false};
+  s.log = {lines.logger(), "test_stage", nullptr, false, {}};
   auto client = kafka::make_producer(s);
   REQUIRE(client.ok());
   rd_kafka_t* rk = client.value().get();
@@ -263,7 +264,7 @@ TEST_CASE("a consumer is made with its callbacks and its queue redirected",
   kafka::ConsumerSettings s;
   s.kafka = unreachable();
   s.properties = {{"group.id", "factory-test"}};
-  s.log = {Logger(), "test_stage", nullptr, false};
+  s.log = {Logger(), "test_stage", nullptr, false, {}};
   auto client = kafka::make_consumer(s);
   REQUIRE(client.ok());
   CHECK(property(client.value().get(), "group.id") == "factory-test");
