@@ -113,7 +113,7 @@ pg_conn_for() {  # schema
 }
 
 pg_psql() {  # sql (on PG_CONN, quiet, unaligned, stops at the first error)
-  psql "${PG_CONN}" -X -q -v ON_ERROR_STOP=1 -At -c "$1"
+  psql "${PG_CONN}" -X -q -v ON_ERROR_STOP=1 -At -c "SET client_min_messages = warning; $1"
 }
 
 # CPU time (user + system, seconds) the PostgreSQL server started by start_postgres has used so

@@ -287,7 +287,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     log "round ${r}/${ROUNDS}: pemx $(rate "${OUT}/pemx.r${r}.wait.json" rows_) (rows stored)"
     check_pg_rows "base_r${r}" "pemx_r${r}" "${OUT}/rows.r${r}.check.json" \
       || log "round ${r}: row check FAILED (see ${OUT}/rows.r${r}.check.json)"
-    pg_psql "DROP SCHEMA base_r${r} CASCADE; DROP SCHEMA pemx_r${r} CASCADE; CHECKPOINT" \
+    pg_psql "DROP SCHEMA base_r${r} CASCADE; DROP SCHEMA pemx_r${r} CASCADE" \
       2>/dev/null || log "could not drop the schemas of round ${r}"
     sleep 2
     continue
