@@ -104,8 +104,10 @@ if ((BUILD)); then
   log "building in ${BUILD_DIR} (Release) ..."
   cmake -S "${ROOT}" -B "${BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DPEMX_BUILD_TESTS=OFF >/dev/null
+  EXTRA_TARGETS=()
+  [[ "${STORE}" == sqlite ]] || EXTRA_TARGETS=(pemx_bench_pg_baseline)
   ninja -C "${BUILD_DIR}" -j2 pemx pemx_bench_load pemx_bench_sqlite_baseline \
-    pemx_bench_wait_stored $([[ "${STORE}" == postgres ]] && echo pemx_bench_pg_baseline) >/dev/null
+    pemx_bench_wait_stored "${EXTRA_TARGETS[@]}" >/dev/null
 fi
 PEMX="${BUILD_DIR}/pemx"
 LOAD="${BUILD_DIR}/bench/pemx_bench_load"
