@@ -154,7 +154,6 @@ class PgProbe {
   std::string array_;
   PGconn* conn_ = nullptr;
 };
-#endif
 
 // The eventId of the last message of each partition of the topic (partitions starting at 0),
 // read with a consumer of its own that never joins a group. Empty on failure.
@@ -197,6 +196,7 @@ std::vector<std::string> last_event_ids(const std::string& brokers, const std::s
   for (auto& [p, id] : ids) out.push_back(std::move(id));
   return out;
 }
+#endif
 
 }  // namespace
 
