@@ -12,6 +12,7 @@ die() { log "error: $*"; exit 1; }
 
 PIDS=()            # processes this script started and must not leave behind
 BROKER_PORT=""     # set by start_broker: stopped on exit
+PG_PORT=""         # set by start_postgres: stopped on exit
 TMP=""             # scratch directory, removed on exit
 KEEP_TMP=0
 
@@ -30,6 +31,9 @@ cleanup() {
   done
   if [[ -n "${BROKER_PORT}" ]]; then
     "${ROOT}/tests/broker/kafka.sh" stop "${BROKER_PORT}" >/dev/null 2>&1 || true
+  fi
+  if [[ -n "${PG_PORT}" ]]; then
+    "${ROOT}/tests/postgres/postgres.sh" stop "${PG_PORT}" >/dev/null 2>&1 || true
   fi
   if [[ -n "${TMP}" && "${KEEP_TMP}" == 0 ]]; then rm -rf "${TMP}"; fi
   exit "${rc}"
@@ -91,6 +95,56 @@ start_broker() {  # port
   log "starting the broker on 127.0.0.1:$1 ..."
   BROKER_PORT=$1
   "${ROOT}/tests/broker/kafka.sh" start "$1" >/dev/null
+}
+
+# A fresh PostgreSQL 15 (tests/postgres/postgres.sh: initdb in a temporary directory, fsync
+# and synchronous_commit on, shared_buffers 64 MB), always stopped on exit. Sets PG_CONN (its
+# libpq URI, with the test role's password).
+start_postgres() {  # port
+  log "starting PostgreSQL on 127.0.0.1:$1 ..."
+  PG_PORT=$1
+  PG_CONN="$("${ROOT}/tests/postgres/postgres.sh" start "$1" 2>"${OUT}/postgres.log")" \
+    || { cat "${OUT}/postgres.log" >&2; die "PostgreSQL did not start"; }
+}
+
+# PG_CONN with search_path set to SCHEMA (created by pg_psql), for the stores and baselines.
+pg_conn_for() {  # schema
+  printf '%s?options=-csearch_path%%3D%s\n' "${PG_CONN}" "$1"
+}
+
+pg_psql() {  # sql (on PG_CONN, quiet, unaligned, stops at the first error)
+  psql "${PG_CONN}" -X -q -v ON_ERROR_STOP=1 -At -c "SET client_min_messages = warning; $1"
+}
+
+# CPU time (user + system, seconds) the PostgreSQL server started by start_postgres has used so
+# far: the postmaster's own and that of its children it reaped (backends that exited), plus
+# its live children's (backends, checkpointer, WAL writer, autovacuum, ...).
+postgres_cpu_seconds() {
+  local pm
+  pm="$(head -n 1 "${TMPDIR:-/tmp}/pemx-postgres.${PG_PORT}/data/postmaster.pid" 2>/dev/null || true)"
+  [[ -n "${pm}" ]] || { echo ""; return; }
+  python3 - "${pm}" <<'PY'
+import os, sys
+pm, hz = sys.argv[1], os.sysconf("SC_CLK_TCK")
+def fields(pid):  # /proc/PID/stat after the command name: [0] is field 3 (state)
+    s = open(f"/proc/{pid}/stat").read()
+    return s[s.rindex(")") + 2:].split()
+f = fields(pm)
+ticks = sum(int(x) for x in f[11:15])  # utime stime cutime cstime
+for kid in open(f"/proc/{pm}/task/{pm}/children").read().split():
+    try:
+        k = fields(kid)
+        ticks += int(k[11]) + int(k[12])
+    except OSError:
+        pass  # exited meanwhile: now in the postmaster's cutime/cstime
+print(ticks / hz)
+PY
+}
+
+# CPU time (user + system, seconds) of a finished command from its GNU time report.
+time_cpu() {
+  awk -F': ' '/User time \(seconds\)|System time \(seconds\)/ {t += $2} END {if (NR) print t}' \
+    "$1" 2>/dev/null || true
 }
 
 # Starts a server in the background, under GNU time when there is one (report in TIMEFILE),

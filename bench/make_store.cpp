@@ -7,9 +7,17 @@
 // skipped: the source position is made up (topic product-event-storage-pemx, 3 partitions).
 //
 // It also writes the distinct product ids, one per line, for the load generator.
+//
+// With --postgres CONNINFO it writes the same rows into PostgreSQL instead, through the
+// postgres_store backend (PostgresEventStore::open: migrations, schema; write_batch), into the
+// schema the string's search_path names: the same events for the history benchmark on both
+// stores (bench/run_history.sh --store postgres). Then it runs VACUUM ANALYZE, as autovacuum
+// would on a long-running store.
 #include <sqlite3.h>
 
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <iostream>
 #include <string>
 #include <unordered_set>
@@ -20,13 +28,21 @@
 #include "sqlite_store/sqlite_backend.hpp"
 #include "store/row_mapping.hpp"
 
+#ifdef PEMX_BENCH_WITH_POSTGRES
+#include <libpq-fe.h>
+
+#include "postgres_store/postgres_backend.hpp"
+#endif
+
 namespace {
 
 constexpr const char* kProgram = "pemx_bench_make_store";
 constexpr const char* kUsage = R"(pemx_bench_make_store — write a PEMX store file with N generated events
 
-Usage: pemx_bench_make_store --path FILE --ids-out FILE [options]
+Usage: pemx_bench_make_store (--path FILE | --postgres CONNINFO) --ids-out FILE [options]
   --path FILE         the store file to create (must not exist)
+  --postgres CONNINFO or the PostgreSQL store to write (libpq string; its search_path should
+                      name an empty schema)
   --ids-out FILE      where to write the distinct product ids, one per line
   --count N           events to store (default 1000000)
   --seed S            generator seed (default 1)
@@ -45,25 +61,46 @@ int main(int argc, char** argv) {
   namespace store = pemx::sqlite_store;
   const auto start = Clock::now();
   Options opts(kProgram, kUsage,
-               {"path", "ids-out", "count", "seed", "batch-size", "synchronous"});
+               {"path", "postgres", "ids-out", "count", "seed", "batch-size", "synchronous"});
   opts.parse(argc, argv);
   const std::string path = opts.str("path", "");
+  const std::string postgres = opts.str("postgres", "");
   const std::string ids_out = opts.str("ids-out", "");
-  if (path.empty() || ids_out.empty()) opts.fail("--path and --ids-out are required");
-  if (std::ifstream(path).good()) opts.fail("--path " + path + " exists; give a new file");
+  if (path.empty() == postgres.empty() || ids_out.empty()) {
+    opts.fail("--ids-out and one of --path and --postgres are required");
+  }
+  if (!path.empty() && std::ifstream(path).good()) {
+    opts.fail("--path " + path + " exists; give a new file");
+  }
+#ifndef PEMX_BENCH_WITH_POSTGRES
+  if (!postgres.empty()) opts.fail("--postgres: built without the postgres_store stage");
+#endif
   const std::int64_t count = opts.integer("count", 1'000'000, 1, 1'000'000'000);
   const auto seed = static_cast<std::uint64_t>(opts.integer("seed", 1, 0, INT64_MAX));
   const auto batch_size = static_cast<std::size_t>(opts.integer("batch-size", 20'000, 1, 1'000'000));
   const std::string sync = opts.str("synchronous", "normal");
   if (sync != "full" && sync != "normal") opts.fail("--synchronous: full or normal");
 
-  store::StoreOptions options;
-  options.path = path;
-  options.synchronous = sync == "full" ? store::SyncMode::kFull : store::SyncMode::kNormal;
-  options.reader_connections = 1;
-  auto opened = store::SqliteEventStore::open(options);
-  if (!opened) die(kProgram, opened.error().message);
-  store::SqliteEventStore& writer = *opened.value();
+  std::unique_ptr<pemx::store::Backend> writer;
+  if (postgres.empty()) {
+    store::StoreOptions options;
+    options.path = path;
+    options.synchronous = sync == "full" ? store::SyncMode::kFull : store::SyncMode::kNormal;
+    options.reader_connections = 1;
+    auto opened = store::SqliteEventStore::open(options);
+    if (!opened) die(kProgram, opened.error().message);
+    writer = std::move(opened.value());
+  } else {
+#ifdef PEMX_BENCH_WITH_POSTGRES
+    pemx::postgres_store::StoreOptions options;
+    options.connection = postgres;
+    options.reader_connections = 1;
+    options.statement_timeout = std::chrono::milliseconds(0);
+    auto opened = pemx::postgres_store::PostgresEventStore::open(options);
+    if (!opened) die(kProgram, opened.error().message);
+    writer = std::move(opened.value());
+#endif
+  }
 
   std::ofstream ids(ids_out, std::ios::trunc);
   if (!ids) die(kProgram, "cannot write " + ids_out);
@@ -80,7 +117,7 @@ int main(int argc, char** argv) {
   std::string last_product;
   std::unordered_set<std::string> seen;  // a product id drawn twice (rare) is listed once
   auto flush = [&] {
-    auto written = writer.write_batch(rows);
+    auto written = writer->write_batch(rows);
     if (!written) die(kProgram, written.error().message);
     stored += static_cast<std::int64_t>(written.value().stored);
     duplicates += static_cast<std::int64_t>(written.value().duplicates);
@@ -108,10 +145,10 @@ int main(int argc, char** argv) {
     if (rows.size() >= batch_size) flush();
   }
   if (!rows.empty()) flush();
-  opened.value().reset();  // closes the writer (its reader pool goes with the last owner)
+  writer.reset();  // closes the writer (its reader pool goes with the last owner)
   // Checkpoint and empty the WAL: the file a long-running web role has, whose writer
   // checkpoints every 1000 pages, not one whose readers must search a 100 MB WAL.
-  {
+  if (postgres.empty()) {
     sqlite3* db = nullptr;
     if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK ||
         sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr) !=
@@ -120,13 +157,28 @@ int main(int argc, char** argv) {
     }
     sqlite3_close_v2(db);
   }
+#ifdef PEMX_BENCH_WITH_POSTGRES
+  // PostgreSQL: the visibility map and statistics a long-running store has (autovacuum would
+  // get there), so that reads are index scans without heap visits for visibility.
+  if (!postgres.empty()) {
+    std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(postgres.c_str()), &PQfinish);
+    if (PQstatus(conn.get()) != CONNECTION_OK) {
+      die(kProgram, "vacuum: cannot connect to PostgreSQL");
+    }
+    std::unique_ptr<PGresult, decltype(&PQclear)> r(PQexec(conn.get(), "VACUUM ANALYZE events"),
+                                                    &PQclear);
+    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+      die(kProgram, std::string("VACUUM ANALYZE events: ") + PQresultErrorMessage(r.get()));
+    }
+  }
+#endif
   ids.close();
   if (!ids) die(kProgram, "writing " + ids_out + " failed");
   const double elapsed = seconds_since(start);
 
   JsonLine out;
   out.add("tool", kProgram)
-      .add("path", path)
+      .add("path", postgres.empty() ? path : std::string("postgresql"))
       .add("seed", static_cast<std::int64_t>(seed))
       .add("count", count)
       .add("stored", stored)

@@ -22,8 +22,17 @@
 #   5. prints a table (per round, medians, ratio median(pemx)/median(baseline) of requests/s)
 #      and with --update-doc rewrites the history results block of docs/benchmarks.md.
 #
-# Raw outputs go to bench/results/<UTC time>-run_history/. Needs: wrk (Debian package wrk),
-# python3, GNU time (optional). No broker.
+# With --store postgres, the same events are also written into a fresh PostgreSQL 15 on
+# 127.0.0.1:PG_PORT (tests/postgres/postgres.sh, stopped on exit) by pemx_bench_make_store
+# --postgres (the postgres_store backend's own code, then VACUUM ANALYZE), and each round runs
+# the baseline, pemx on the SQLite file and pemx on PostgreSQL (the repo's config with
+# [stages.store] switched to postgres_store), one after the other under the same load; the
+# PostgreSQL server's CPU time (every process of the cluster, from /proc) is measured beside
+# pemx's; SQLite alone is not run; --update-doc rewrites the history-postgres block.
+#
+# Raw outputs go to bench/results/<UTC time>-run_history/ (-run_history_pg with --store
+# postgres). Needs: wrk (Debian package wrk), python3, GNU time (optional); for postgres the
+# PostgreSQL 15 server and psql. No broker.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -45,6 +54,8 @@ BUILD_DIR="${ROOT}/build-bench"
 BUILD=1
 UPDATE_DOC=0
 CONFIG=""
+STORE=sqlite
+PG_PORT_OPT=39097
 
 usage() {
   cat <<EOF
@@ -63,6 +74,8 @@ usage: bench/run_history.sh [options]
   --no-build          use the binaries already in --build-dir
   --update-doc        write the results into docs/benchmarks.md
   --config FILE       the pemx config (default: the repo's pemx.toml)
+  --store S           sqlite (default), or postgres: pemx on PostgreSQL too, beside SQLite
+  --pg-port P         PostgreSQL's port with --store postgres (default ${PG_PORT_OPT})
 EOF
 }
 
@@ -81,6 +94,8 @@ while (($#)); do
     --no-build) BUILD=0; shift ;;
     --update-doc) UPDATE_DOC=1; shift ;;
     --config) CONFIG="$2"; shift 2 ;;
+    --store) STORE="$2"; shift 2 ;;
+    --pg-port) PG_PORT_OPT="$2"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
@@ -92,12 +107,18 @@ done
 ((EVENTS >= 1 && DURATION >= 1 && DURATION <= 600 && WARMUP <= 60)) || { echo "--events >= 1, --duration 1..600, --warmup 0..60" >&2; exit 2; }
 ((CONNECTIONS >= 1 && THREADS >= 1 && CONNECTIONS >= THREADS)) || { echo "--connections >= --threads >= 1" >&2; exit 2; }
 ((IDS_PER_REQUEST >= 1 && IDS_PER_REQUEST <= 100)) || { echo "--ids: 1..100" >&2; exit 2; }
+[[ "${STORE}" == sqlite || "${STORE}" == postgres ]] || { echo "--store: sqlite or postgres" >&2; exit 2; }
+if [[ "${STORE}" == postgres ]]; then
+  command -v psql >/dev/null || { echo "psql not found (scripts/install-deps.sh --test)" >&2; exit 2; }
+  RESULTS_SUFFIX="-run_history_pg"
+fi
 command -v python3 >/dev/null || die "python3 not found"
 command -v wrk >/dev/null || die "wrk not found (apt-get install wrk)"
 CONFIG="$(cd "$(dirname "${CONFIG:-${ROOT}/pemx.toml}")" && pwd)/$(basename "${CONFIG:-pemx.toml}")"
 [[ -f "${CONFIG}" ]] || die "no config ${CONFIG}"
 COMMAND_LINE="bench/run_history.sh --rounds ${ROUNDS} --events ${EVENTS} --seed ${SEED} --duration ${DURATION} --warmup ${WARMUP} --connections ${CONNECTIONS} --threads ${THREADS} --ids ${IDS_PER_REQUEST}"
 [[ "${CONFIG}" == "${ROOT}/pemx.toml" ]] || COMMAND_LINE+=" --config ${CONFIG}"
+[[ "${STORE}" == sqlite ]] || COMMAND_LINE+=" --store ${STORE} --pg-port ${PG_PORT_OPT}"
 
 if ((BUILD)); then
   log "building in ${BUILD_DIR} (Release) ..."
@@ -135,12 +156,45 @@ fi
 log "$(cat "${OUT}/make_store.json")"
 DB_BYTES="$(stat -c %s "${DB}")"
 
+# --- the same events in PostgreSQL (--store postgres) -------------------------------------------
+if [[ "${STORE}" == postgres ]]; then
+  start_postgres "${PG_PORT_OPT}"
+  PG_VERSION="$(pg_psql "SHOW server_version")"
+  pg_psql "CREATE SCHEMA history" || die "cannot create a schema in the test PostgreSQL"
+  PG_STORE="$(pg_conn_for history)"
+  log "writing the same ${EVENTS} events into PostgreSQL ..."
+  run_child "${MAKE_STORE}" --postgres "${PG_STORE}" --ids-out "${TMP}/pg.ids" --count "${EVENTS}" \
+    --seed "${SEED}" >"${OUT}/make_store_pg.json" 2>"${OUT}/make_store_pg.log" \
+    || { cat "${OUT}/make_store_pg.json" "${OUT}/make_store_pg.log" >&2; die "writing the PostgreSQL store failed"; }
+  cmp -s "${TMP}/pg.ids" "${IDS}" || die "the PostgreSQL store's product ids differ from the SQLite file's"
+  log "$(cat "${OUT}/make_store_pg.json")"
+  PG_BYTES="$(pg_psql "SELECT pg_total_relation_size('history.events')")"
+  python3 - "${CONFIG}" "${PG_STORE}" "${TMP}/pemx-pg.toml" <<'PY'
+import sys
+text, conn, out = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3]
+old = 'type = "sqlite_store"\n'
+at = text.index(old)
+end = text.index("\n", at + len(old))
+if not text.startswith("path ", at + len(old)):
+    sys.exit("the config's sqlite_store section does not start with type and path")
+text = text[:at] + f'type = "postgres_store"\nconnection = "{conn}"' + text[end:]
+open(out, "w").write(text)
+PY
+  PEMX_PG_CMD=("${PEMX}" --role=web --config "${TMP}/pemx-pg.toml" --set kafka.brokers=embedded
+               --set "http.listen=127.0.0.1:0" --set log.stats_interval=10s)
+  "${PEMX}" check-config "${PEMX_PG_CMD[@]:2}" >"${OUT}/check-config-pg.txt" || die "pemx's PostgreSQL config is invalid"
+fi
+
 PEMX_CMD=("${PEMX}" --role=web --config "${CONFIG}" --set kafka.brokers=embedded
           --set "store.path=${DB}" --set "http.listen=127.0.0.1:0" --set log.stats_interval=10s)
 "${PEMX}" check-config "${PEMX_CMD[@]:2}" >"${OUT}/check-config.txt" || die "pemx config is invalid"
 
-start_pemx() {  # name
-  start_server "${OUT}/$1.log" "${OUT}/$1.time" "${PEMX_CMD[@]}"
+start_pemx() {  # name [pg]
+  if [[ "${2:-}" == pg ]]; then
+    start_server "${OUT}/$1.log" "${OUT}/$1.time" "${PEMX_PG_CMD[@]}"
+  else
+    start_server "${OUT}/$1.log" "${OUT}/$1.time" "${PEMX_CMD[@]}"
+  fi
   SRV_PORT="$(pemx_port "${OUT}/$1.log" "${SRV_PID}")"
   [[ -n "${SRV_PORT}" ]] || { tail -n 20 "${OUT}/$1.log" >&2; die "pemx did not start listening"; }
   wait_http_ok "http://127.0.0.1:${SRV_PORT}/readyz" 60 || die "pemx is not ready (see ${OUT}/$1.log)"
@@ -148,9 +202,9 @@ start_pemx() {  # name
 
 # --- probe: the size of pemx's answers --------------------------------------------------------
 log "probe: ${PROBE_REQUESTS} random queries to pemx for the size of its answers ..."
-start_pemx probe
+probe() {  # out.json
 python3 - "${SRV_PORT}" "${IDS}" "${IDS_PER_REQUEST}" "${PROBE_REQUESTS}" "${SEED}" \
-  >"${OUT}/probe.json" <<'PY' || die "probe failed (see ${OUT}/probe.json)"
+  >"$1" <<'PY' || die "probe failed (see $1)"
 import http.client, json, random, sys
 port, ids_file, k, n, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 ids = [l.strip() for l in open(ids_file) if l.strip()]
@@ -172,24 +226,38 @@ print(json.dumps({"requests": n, "statuses": statuses, "mean_body_bytes": round(
                   "mean_events": round(events / n, 2), "empty_answers": empty, "ok": ok}))
 sys.exit(0 if ok else 1)
 PY
+}
+start_pemx probe
+probe "${OUT}/probe.json"
 stop_server
+if [[ "${STORE}" == postgres ]]; then
+  start_pemx probe-pg pg
+  probe "${OUT}/probe-pg.json"
+  stop_server
+  log "probe (PostgreSQL): $(cat "${OUT}/probe-pg.json")"
+fi
 BODY_BYTES="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["mean_body_bytes"])' "${OUT}/probe.json")"
 log "probe: $(cat "${OUT}/probe.json")"
 
 # --- rounds -----------------------------------------------------------------------------------
 load_server() {  # name url
-  local name=$1 url=$2 cpu0 cpu1 sys0 sys1
+  local name=$1 url=$2 cpu0 cpu1 sys0 sys1 pg0 pg1
   export PEMX_BENCH_IDS="${IDS}" PEMX_BENCH_IDS_PER_REQUEST="${IDS_PER_REQUEST}"
   if ((WARMUP > 0)); then
     run_wrk "${OUT}/${name}.warmup.json" "${OUT}/${name}.warmup.wrk.txt" -t "${THREADS}" \
       -c "${CONNECTIONS}" -d "${WARMUP}s" --timeout 10s -s "${ROOT}/bench/history.lua" "${url}"
   fi
   cpu0="$(cpu_seconds "${SRV_PID}")"
+  [[ -z "${PG_PORT}" ]] || pg0="$(postgres_cpu_seconds)"
   sys0="$(system_jiffies)"
   run_wrk "${OUT}/${name}.wrk.json" "${OUT}/${name}.wrk.txt" -t "${THREADS}" -c "${CONNECTIONS}" \
     -d "${DURATION}s" --timeout 10s -s "${ROOT}/bench/history.lua" "${url}"
   sys1="$(system_jiffies)"
+  [[ -z "${PG_PORT}" ]] || pg1="$(postgres_cpu_seconds)"
   cpu1="$(cpu_seconds "${SRV_PID}")"
+  # The PostgreSQL server's CPU over the run (null without one).
+  PG_CPU=null
+  [[ -z "${PG_PORT}" ]] || PG_CPU="$(python3 -c 'import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 2))' "${pg0:-0}" "${pg1:-0}")"
   SRV_CPU="$(python3 -c 'import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 2))' "${cpu0:-0}" "${cpu1:-0}")"
   # The machine's busy share over the run (every process: wrk, the server, anything else).
   BUSY="$(python3 -c 'import sys
@@ -232,6 +300,18 @@ for ((r = 1; r <= ROUNDS; r++)); do
   log "round ${r}/${ROUNDS}: pemx $(rate "${OUT}/pemx.r${r}.wrk.json")"
   sleep 1
 
+  if [[ "${STORE}" == postgres ]]; then
+    log "round ${r}/${ROUNDS}: pemx on PostgreSQL ..."
+    start_pemx "pemxpg.r${r}" pg
+    load_server "pemxpg.r${r}" "http://127.0.0.1:${SRV_PORT}/"
+    stop_server
+    pemx_proc_json "${OUT}/pemxpg.r${r}.log" "${OUT}/pemxpg.r${r}.time" "${SRV_EXIT}" "${SRV_HWM}" \
+      "\"cpu_s\":${SRV_CPU},\"postgres_cpu_s\":${PG_CPU},\"busy\":${BUSY}" >"${OUT}/pemxpg.r${r}.proc.json"
+    log "round ${r}/${ROUNDS}: pemx on PostgreSQL $(rate "${OUT}/pemxpg.r${r}.wrk.json")"
+    sleep 1
+    continue
+  fi
+
   log "round ${r}/${ROUNDS}: SQLite alone (same questions, in process, one thread) ..."
   run_child "${RAW_SQLITE}" --path "${DB}" --ids-file "${IDS}" --ids "${IDS_PER_REQUEST}" \
     --threads 1 --duration "${DURATION}" --seed "$((SEED + r))" >"${OUT}/sqlite.r${r}.json" \
@@ -239,7 +319,93 @@ for ((r = 1; r <= ROUNDS; r++)); do
   log "round ${r}/${ROUNDS}: SQLite alone $(cat "${OUT}/sqlite.r${r}.json")"
 done
 
-# --- summary ----------------------------------------------------------------------------------
+if [[ "${STORE}" == postgres ]]; then
+MACHINE="$(machine_description "wrk, the server, PostgreSQL and SQLite all run on these 2 cores; the SQLite file and the PostgreSQL table are in the page cache after the first round")"
+python3 - "${OUT}" "${ROUNDS}" "${EVENTS}" "${COMMAND_LINE}" "${MACHINE}" "${RUN_ID}" \
+  "$(code_description); PostgreSQL ${PG_VERSION}" "${DB_BYTES}" "${PG_BYTES}" "${DURATION}" \
+  >"${OUT}/summary.md" <<'PY'
+import json, os, statistics, sys
+out, rounds, events, command, machine, run_id, code, db_bytes, pg_bytes, duration = sys.argv[1:11]
+rounds, events, db_bytes, pg_bytes = int(rounds), int(events), int(db_bytes), int(pg_bytes)
+def load(name):
+    p = os.path.join(out, name)
+    return json.load(open(p)) if os.path.exists(p) else {}
+mib = lambda k: f"{k / 1024:.0f} MiB" if isinstance(k, (int, float)) else "?"
+made, probe, probe_pg = load("make_store.json"), load("probe.json"), load("probe-pg.json")
+made_pg = load("make_store_pg.json")
+rows = []
+rps = {"base": [], "sq": [], "pg": []}
+cpu = {"base": [], "sq": [], "pg": [], "pgsrv": []}
+lat = {"sq50": [], "sq99": [], "pg50": [], "pg99": []}
+def per_req(v, w):
+    return 1000 * v / w["requests"] if isinstance(v, (int, float)) and w.get("requests") else None
+f3 = lambda v: f"{v:.3f}" if isinstance(v, (int, float)) else "?"
+errs = lambda w: (f"{w['errors_status']}/{w['errors_connect'] + w['errors_read'] + w['errors_write']}"
+                  f"/{w['errors_timeout']}")
+for r in range(1, rounds + 1):
+    b, s, p = load(f"base.r{r}.wrk.json"), load(f"pemx.r{r}.wrk.json"), load(f"pemxpg.r{r}.wrk.json")
+    bp, sp, pp = load(f"base.r{r}.proc.json"), load(f"pemx.r{r}.proc.json"), load(f"pemxpg.r{r}.proc.json")
+    rps["base"].append(b["requests_per_s"]); rps["sq"].append(s["requests_per_s"])
+    rps["pg"].append(p["requests_per_s"])
+    c = {"base": per_req(bp.get("cpu_s"), b), "sq": per_req(sp.get("cpu_s"), s),
+         "pg": per_req(pp.get("cpu_s"), p), "pgsrv": per_req(pp.get("postgres_cpu_s"), p)}
+    for k, v in c.items():
+        if v is not None: cpu[k].append(v)
+    lat["sq50"].append(s["p50_ms"]); lat["sq99"].append(s["p99_ms"])
+    lat["pg50"].append(p["p50_ms"]); lat["pg99"].append(p["p99_ms"])
+    total = c["pg"] + c["pgsrv"] if c["pg"] is not None and c["pgsrv"] is not None else None
+    rows.append("| " + " | ".join([
+        str(r), f"{b['requests_per_s']:,.0f}", errs(b), f3(c["base"]),
+        f"{s['requests_per_s']:,.0f}", f"{s['p50_ms']:.1f}", f"{s['p99_ms']:.1f}", errs(s),
+        f3(c["sq"]),
+        f"{p['requests_per_s']:,.0f}", f"{p['p50_ms']:.1f}", f"{p['p99_ms']:.1f}", errs(p),
+        f3(c["pg"]), f3(c["pgsrv"]), f3(total), mib(pp.get("peak_rss_kib")),
+        f"{sp.get('exit_code')}/{pp.get('exit_code')}"]) + " |")
+m = {k: statistics.median(v) for k, v in rps.items()}
+mc = {k: statistics.median(v) if v else None for k, v in cpu.items()}
+ml = {k: statistics.median(v) for k, v in lat.items()}
+print(f"### `pemx --role=web` history (GET /event) on PostgreSQL and on SQLite, run {run_id}\n")
+print(f"- command: `{command}`")
+print(f"- code: {code}; pemx with kafka.brokers=embedded (only HTTP is measured)")
+print(f"- machine: {machine}")
+print(f"- stores: the same {made.get('stored', 0):,} EventGenerator events of "
+      f"{made.get('products', 0):,} products written by pemx_bench_make_store, into a SQLite file "
+      f"({db_bytes / 2**20:,.0f} MiB) and, through the postgres_store backend, into one "
+      f"PostgreSQL table ({made_pg.get('stored', 0):,} rows, table and indexes "
+      f"{pg_bytes / 2**20:,.0f} MiB, VACUUM ANALYZE after the load; server: tests/postgres/postgres.sh, "
+      f"shared_buffers 64 MB; pemx's reader pool: `readers` = 4)")
+print(f"- answers to {probe.get('requests')} random queries: SQLite {probe.get('mean_events')} events, "
+      f"{probe.get('mean_body_bytes'):,} bytes on average (the baseline's body size); PostgreSQL "
+      f"{probe_pg.get('mean_events')} events, {probe_pg.get('mean_body_bytes'):,} bytes; all 200: "
+      f"{'yes' if probe.get('ok') and probe_pg.get('ok') else 'NO'}")
+print(f"- load: wrk, {duration} s per server and round after a warm-up; each request names random "
+      f"existing product ids (bench/history.lua); per round: baseline, pemx on SQLite, pemx on "
+      f"PostgreSQL\n")
+print("| round | baseline requests/s | baseline non-2xx/socket errors/timeouts | baseline CPU ms per request | "
+      "SQLite: pemx requests/s | p50 ms | p99 ms | non-2xx/socket errors/timeouts | pemx CPU ms per request | "
+      "PostgreSQL: pemx requests/s | p50 ms | p99 ms | non-2xx/socket errors/timeouts | pemx CPU ms per request | "
+      "PostgreSQL server CPU ms per request | pemx + server CPU ms per request | pemx peak RSS (PostgreSQL) | "
+      "pemx exit (SQLite/PostgreSQL) |")
+print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+print("\n".join(rows))
+ratio = lambda k: m[k] / m["base"] if m["base"] else 0
+print(f"\n**Medians: baseline {m['base']:,.0f} requests/s; pemx on SQLite {m['sq']:,.0f} "
+      f"(ratio {ratio('sq'):.2f}, p50 {ml['sq50']:.1f} ms, p99 {ml['sq99']:.1f} ms); pemx on "
+      f"PostgreSQL {m['pg']:,.0f} (ratio {ratio('pg'):.2f}, p50 {ml['pg50']:.1f} ms, p99 "
+      f"{ml['pg99']:.1f} ms); PostgreSQL / SQLite = {m['pg'] / m['sq'] if m['sq'] else 0:.2f}.**")
+if all(mc[k] is not None for k in mc):
+    print(f"CPU per request (medians): fixed-body server {mc['base']:.3f} ms; pemx on SQLite "
+          f"{mc['sq']:.3f} ms (SQLite runs inside pemx); pemx on PostgreSQL {mc['pg']:.3f} ms plus "
+          f"the PostgreSQL server's {mc['pgsrv']:.3f} ms = {mc['pg'] + mc['pgsrv']:.3f} ms, "
+          f"{(mc['pg'] + mc['pgsrv']) / mc['sq']:.1f} times the SQLite store's.")
+print("pemx's warn line is the embedded Kafka notice (`embedded Kafka cluster started`).")
+PY
+echo >&2
+cat "${OUT}/summary.md"
+log "raw results in ${OUT}"
+if ((UPDATE_DOC)); then update_doc history-postgres "${OUT}/summary.md"; fi
+exit 0
+fi
 MACHINE="$(machine_description "wrk, the server and (for pemx) SQLite all run on these 2 cores; the store file is in the page cache after the first round")"
 python3 - "${OUT}" "${ROUNDS}" "${EVENTS}" "${COMMAND_LINE}" "${MACHINE}" "${RUN_ID}" \
   "$(code_description)" "${DB_BYTES}" "${DURATION}" >"${OUT}/summary.md" <<'PY'
