@@ -30,6 +30,7 @@
 #include "core/worker.hpp"
 #include "kafka/client.hpp"
 #include "kafka/factory.hpp"
+#include "kafka/group_instance.hpp"
 #include "kafka/topic_name.hpp"
 
 namespace pemx::kafka_sink {
@@ -807,6 +808,10 @@ class Spec final : public StageSpec {
   DeliveryRole delivery() const override {
     return s_.exactly_once ? DeliveryRole::kExactlyOnce : DeliveryRole::kAtLeastOnce;
   }
+  std::vector<std::pair<std::string, std::string>> exclusive_ids() const override {
+    if (!s_.exactly_once) return {};
+    return {{"transactional_id", "transactional_id \"" + s_.transactional_id + "\""}};
+  }
   std::string describe() const override {
     std::ostringstream out;
     if (s_.exactly_once) {
@@ -864,6 +869,13 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
     }
   }
   s.transactional_id = section.string("transactional_id", default_transactional_id(section));
+  // ${NAME} expands as in kafka_ingest's group_instance_id: taken literally, "${HOSTNAME}-x"
+  // would be one id on every host, and the instances would fence each other in turn.
+  if (auto id = kafka::expand_placeholders(s.transactional_id, &kafka::process_env); !id) {
+    section.error("transactional_id", "\"" + s.transactional_id + "\": " + id.error().message);
+  } else {
+    s.transactional_id = id.value();
+  }
   if (s.transactional_id.empty()) section.error("transactional_id", "must not be empty");
   s.transaction_timeout = section.duration("transaction_timeout", s.transaction_timeout,
                                            std::chrono::seconds(1), std::chrono::minutes(15));
