@@ -8,6 +8,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "pemx/stage.hpp"
@@ -63,6 +64,10 @@ class StageSpec {
   // A router's decision, for other stages (the push) to apply; null for other stages.
   virtual std::shared_ptr<EventCheck> event_check() const { return nullptr; }
   virtual DeliveryRole delivery() const { return DeliveryRole::kNone; }
+  // Identities that two stages of one process must not share, as (key, identity): a Kafka
+  // static member (its group and group.instance.id), a transactional.id. Two of them would
+  // fence each other at run time; the loader refuses a role where two stages claim one.
+  virtual std::vector<std::pair<std::string, std::string>> exclusive_ids() const { return {}; }
   virtual std::unique_ptr<Stage> create(StageContext& context) const = 0;
 };
 

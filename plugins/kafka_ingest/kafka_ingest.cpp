@@ -734,6 +734,11 @@ class Spec final : public StageSpec {
   DeliveryRole delivery() const override {
     return s_.exactly_once ? DeliveryRole::kExactlyOnce : DeliveryRole::kAtLeastOnce;
   }
+  std::vector<std::pair<std::string, std::string>> exclusive_ids() const override {
+    if (s_.group_instance_id.empty()) return {};
+    return {{"group_instance_id", "static member \"" + s_.group_instance_id + "\" of group \"" +
+                                      s_.group_id + "\""}};
+  }
   std::string describe() const override {
     std::ostringstream out;
     out << "kafka consumer: topics";

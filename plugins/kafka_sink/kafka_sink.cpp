@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <sstream>
+#include <tuple>
 
 #include "core/config.hpp"
 #include "core/check.hpp"
@@ -29,6 +30,7 @@
 #include "core/worker.hpp"
 #include "kafka/client.hpp"
 #include "kafka/factory.hpp"
+#include "kafka/group_instance.hpp"
 #include "kafka/topic_name.hpp"
 
 namespace pemx::kafka_sink {
@@ -185,6 +187,8 @@ class KafkaSink final : public Stage {
                   {{"topic", topic}, {"error", rd_kafka_err2str(m->err)},
                    {"eventId", rec->event_id}});
       }
+      transaction_output_failed(*rec, topic, attempt && attempt->dead_letter(), m->err,
+                                rd_kafka_err2str(m->err));
       if (--rec->pending == 0) finish(rec);
       return;
     }
@@ -459,6 +463,78 @@ class KafkaSink final : public Stage {
     send(std::move(rec), st);
   }
 
+  // Exactly-once: an output failed in the open transaction (which is then aborted). If its
+  // topic has been unavailable (unknown, not authorised, invalid) for unavailable_topic_timeout,
+  // the output is marked, and when its batch is redone a dead letter replaces it in the next
+  // transaction, so that one input cannot abort its batch, and block its partition, for good.
+  // Before that, the abort and redo (with a backoff once aborts repeat) are the retries. A
+  // dead letter, or an output to the dead-letter topic, is never marked: there is nowhere
+  // else to put it.
+  void transaction_output_failed(const Record& rec, const std::string& topic, bool dead_letter,
+                                 rd_kafka_resp_err_t code, const char* error) {
+    if (!topic_unavailable(code)) {
+      // Not the topic's fault (broker down, timeout): its clock restarts, as in schedule().
+      // The purge of an aborted transaction's other outputs says nothing about their topics.
+      if (code != RD_KAFKA_RESP_ERR__PURGE_QUEUE && code != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT &&
+          code != RD_KAFKA_RESP_ERR__STATE && !unavailable_topics_.empty()) {
+        unavailable_topics_.erase(topic);
+      }
+      return;
+    }
+    if (dead_letter || rec.dead_lettered() || topic == s_.dead_letter_topic) {
+      if (error_limit_.allow()) {
+        log_.error("dead-letter topic unavailable; its transaction is aborted and redone until "
+                   "it is available",
+                   {{"topic", topic}, {"error", error}, {"eventId", rec.event_id},
+                    {"fix", "create the topic or grant this producer Write on it"}});
+      }
+      return;
+    }
+    const auto now = Clock::now();
+    auto since = now;
+    if (auto it = unavailable_topics_.find(topic); it != unavailable_topics_.end()) {
+      since = it->second;
+    } else if (unavailable_topics_.size() < kMaxUnavailableTopics) {
+      unavailable_topics_.emplace(topic, now);
+    }
+    if (now - since < s_.unavailable_topic_timeout) return;
+    if (dead_letter_next_.size() >= kMaxDeadLetterMarks) return;  // marked at a later abort
+    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(now - since);
+    dead_letter_next_.try_emplace(
+        OutputKey{rec.topic, rec.partition, rec.offset, topic},
+        "topic \"" + topic + "\" unavailable for " + std::to_string(waited.count()) +
+            " ms (unavailable_topic_timeout " +
+            std::to_string(s_.unavailable_topic_timeout.count()) + " ms): " +
+            rd_kafka_err2name(code) + ": " + error);
+  }
+
+  // Exactly-once: the output of `rec` to `topic` was marked by transaction_output_failed in
+  // an aborted transaction: a dead letter (ready to produce) replaces it in this one.
+  AttemptPtr marked_dead_letter(Record* rec, const std::string& topic) {
+    if (dead_letter_next_.empty()) return nullptr;
+    auto it = dead_letter_next_.find(OutputKey{rec->topic, rec->partition, rec->offset, topic});
+    if (it == dead_letter_next_.end()) return nullptr;
+    auto a = std::make_unique<Attempt>();
+    a->record = rec;
+    a->unavailable_topic = topic;
+    a->topic = s_.dead_letter_topic;
+    a->detail = std::move(it->second);
+    dead_letter_next_.erase(it);
+    dead_lettered_->inc();
+    log_.error("output dead-lettered: its topic stayed unavailable",
+               {{"reason", std::string(kTopicUnavailable)},
+                {"topic", a->unavailable_topic},
+                {"dead_letter_topic", a->topic},
+                {"detail", a->detail},
+                {"source_topic", rec->topic},
+                {"partition", static_cast<std::int64_t>(rec->partition)},
+                {"offset", rec->offset},
+                {"eventId", rec->event_id},
+                {"fix", "create the topic or grant this producer Write on it, then replay the "
+                        "dead letter"}});
+    return a;
+  }
+
   // Produces one output; false when the local queue is full (caller polls and tries again).
   enum class Produced { kOk, kQueueFull, kFailed };
   Produced produce(Record* rec, const std::string& topic, Attempt* attempt, std::string* error,
@@ -524,6 +600,8 @@ class KafkaSink final : public Stage {
               log_.warn("produce refused; the transaction will be aborted and its batch redone",
                         {{"topic", to}, {"error", error}, {"eventId", rec->event_id}});
             }
+            transaction_output_failed(*rec, to, attempt && attempt->dead_letter(), code,
+                                      error.c_str());
             return true;
           }
           if (retriable_refusal(code)) {
@@ -591,7 +669,8 @@ class KafkaSink final : public Stage {
     // output is queued (a report can arrive during a poll inside produce_blocking).
     ++raw->pending;
     for (const auto& topic : raw->targets) {
-      if (!produce_blocking(raw, topic, nullptr, st)) break;
+      AttemptPtr dead_letter = s_.exactly_once ? marked_dead_letter(raw, topic) : nullptr;
+      if (!produce_blocking(raw, topic, std::move(dead_letter), st)) break;
     }
     if (--raw->pending == 0 && raw->failed == 0) finish(raw);
   }
@@ -703,6 +782,12 @@ class KafkaSink final : public Stage {
   int aborts_in_a_row_ = 0;
   std::map<std::pair<std::string, std::int32_t>, std::int64_t> offsets_;  // next, per input
   std::vector<RecordPtr> transaction_records_;  // done, awaiting the transaction's outcome
+  // Outputs (input topic, partition, offset; output topic) whose topic stayed unavailable in
+  // an aborted transaction: dead-lettered when their batch is redone (the error's detail).
+  // Bounded: past it, an output is marked at a later abort.
+  using OutputKey = std::tuple<std::string, std::int32_t, std::int64_t, std::string>;
+  std::map<OutputKey, std::string> dead_letter_next_;
+  static constexpr std::size_t kMaxDeadLetterMarks = 100'000;
   Counter* transactions_[2] = {nullptr, nullptr};  // committed, aborted
   Counter* delivered_ = nullptr;
   Counter* records_done_ = nullptr;
@@ -722,6 +807,10 @@ class Spec final : public StageSpec {
   }
   DeliveryRole delivery() const override {
     return s_.exactly_once ? DeliveryRole::kExactlyOnce : DeliveryRole::kAtLeastOnce;
+  }
+  std::vector<std::pair<std::string, std::string>> exclusive_ids() const override {
+    if (!s_.exactly_once) return {};
+    return {{"transactional_id", "transactional_id \"" + s_.transactional_id + "\""}};
   }
   std::string describe() const override {
     std::ostringstream out;
@@ -780,6 +869,13 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
     }
   }
   s.transactional_id = section.string("transactional_id", default_transactional_id(section));
+  // ${NAME} expands as in kafka_ingest's group_instance_id: taken literally, "${HOSTNAME}-x"
+  // would be one id on every host, and the instances would fence each other in turn.
+  if (auto id = kafka::expand_placeholders(s.transactional_id, &kafka::process_env); !id) {
+    section.error("transactional_id", "\"" + s.transactional_id + "\": " + id.error().message);
+  } else {
+    s.transactional_id = id.value();
+  }
   if (s.transactional_id.empty()) section.error("transactional_id", "must not be empty");
   s.transaction_timeout = section.duration("transaction_timeout", s.transaction_timeout,
                                            std::chrono::seconds(1), std::chrono::minutes(15));

@@ -42,7 +42,9 @@ void mask_uri_passwords(std::string& text) {
   for (std::size_t scheme = text.find("://"); scheme != std::string::npos;
        scheme = text.find("://", scheme + 3)) {
     const std::size_t start = scheme + 3;
-    const std::size_t end = text.find_first_of("/?# \t\n'\"", start);
+    // Not up to the first '/': a password with an unescaped '/' ("u:ab/cd@host") must be
+    // masked whole too (check_connection_string refuses such a string, libpq may quote it).
+    const std::size_t end = text.find_first_of("?# \t\n'\"", start);
     const std::size_t at = text.rfind('@', end == std::string::npos ? text.size() : end);
     if (at == std::string::npos || at < start) continue;
     const std::size_t colon = text.find(':', start);
@@ -147,6 +149,20 @@ std::string redact(std::string_view text, std::string_view conninfo) {
 }
 
 std::optional<std::string> check_connection_string(std::string_view conninfo) {
+  // libpq ends a URI's user info at the first '/', so "postgresql://u:ab/cd@host/db" parses
+  // as host "u", port "ab" and database "cd@host/db": the password would be shown as the
+  // database (check-config, logs). An '@' after the first '/' (before the query) says so.
+  for (std::string_view scheme : {"postgresql://", "postgres://"}) {
+    if (conninfo.substr(0, scheme.size()) != scheme) continue;
+    std::string_view rest = conninfo.substr(scheme.size());
+    rest = rest.substr(0, rest.find('?'));
+    const std::size_t slash = rest.find('/');
+    if (slash != std::string_view::npos && rest.find('@', slash) != std::string_view::npos) {
+      return "an '@' after the first '/' of the URI: a user or password with an unescaped '/' "
+             "is read as host, port and database; percent-encode it ('/' as %2F, '@' as %40, "
+             "'?' as %3F, '#' as %23, '%' as %25)";
+    }
+  }
   std::string why;
   if (parse(conninfo, &why)) return std::nullopt;
   // libpq's reason may quote a part of the string, a password perhaps: redact it, and when the

@@ -297,6 +297,26 @@ void check_delivery(ConfigSection& roles_section, const std::string& role,
   }
 }
 
+// Two stages of one role (one process) must not claim one identity (StageSpec::
+// exclusive_ids): the second Kafka static member with a group's id, or the second producer
+// with a transactional.id, fences the first, which then exits 1.
+void check_exclusive_ids(ConfigSection& roles_section, const std::string& role,
+                         const std::vector<std::string>& stage_names, const Config& config) {
+  std::map<std::string, std::string> claimed;  // identity -> "stages.<name>.<key>"
+  for (const auto& name : stage_names) {
+    const StageInstance* st = config.stage(name);
+    if (st == nullptr || !st->spec) continue;
+    for (const auto& [key, identity] : st->spec->exclusive_ids()) {
+      const std::string path = "stages." + name + "." + key;
+      auto [it, fresh] = claimed.emplace(identity, path);
+      if (fresh) continue;
+      roles_section.error(role, it->second + " and " + path + " are both " + identity +
+                                    ": in one process they would fence each other (exit 1); "
+                                    "give each stage its own");
+    }
+  }
+}
+
 void check_roles(ConfigSection& roles_section, Config& config) {
   for (const auto& [role, stage_names] : config.roles) {
     std::map<std::string, std::vector<std::string>> writers, readers;
@@ -341,6 +361,7 @@ void check_roles(ConfigSection& roles_section, Config& config) {
       roles_section.error(role, msg);
     }
     check_delivery(roles_section, role, stage_names, config);
+    check_exclusive_ids(roles_section, role, stage_names, config);
   }
 }
 

@@ -2,6 +2,7 @@
 // kafka_sink, and the loader's rule that the stages of one pipeline (joined by queues) agree.
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -146,6 +147,87 @@ acks = "stored"
     INFO(Catch::Detail::stringify(error_lines(r)));
     CHECK(r.errors.empty());
   }
+}
+
+TEST_CASE("transactional_id expands ${NAME} as group_instance_id does",
+          "[unit][config][delivery]") {
+  // Taken literally, "${HOSTNAME}-dist" was one id on every host: the instances fenced each
+  // other in turn.
+  SECTION("expanded from the environment") {
+    REQUIRE(setenv("PEMX_TEST_TXN_HOST", "node-7", 1) == 0);
+    auto overrides = kExactlyOnce;
+    overrides.push_back("stages.dist_sink.transactional_id=pemx-${PEMX_TEST_TXN_HOST}-dist");
+    auto l = load_text(std::string(kPemxToml), overrides);
+    unsetenv("PEMX_TEST_TXN_HOST");
+    INFO(Catch::Detail::stringify(l.errors));
+    REQUIRE(l.errors.empty());
+    CHECK_THAT(l.described["dist_sink"], Contains("transactional_id pemx-node-7-dist,"));
+  }
+  SECTION("${HOSTNAME} always expands") {
+    auto overrides = kExactlyOnce;
+    overrides.push_back("stages.dist_sink.transactional_id=${HOSTNAME}-dist");
+    auto l = load_text(std::string(kPemxToml), overrides);
+    REQUIRE(l.errors.empty());
+    CHECK_THAT(l.described["dist_sink"], !Contains("${"));
+  }
+  SECTION("an unset variable is an error naming the key") {
+    unsetenv("PEMX_TEST_TXN_UNSET");
+    auto overrides = kExactlyOnce;
+    overrides.push_back("stages.dist_sink.transactional_id=x-${PEMX_TEST_TXN_UNSET}");
+    auto r = load(kPemxToml, overrides);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].key == "stages.dist_sink.transactional_id");
+    CHECK_THAT(r.errors[0].message, Contains("PEMX_TEST_TXN_UNSET is not set"));
+  }
+}
+
+TEST_CASE("two sinks of one role may not share a transactional_id", "[unit][config][delivery]") {
+  // Two exactly-once dist pipelines in one role, both sinks with one id: the second producer's
+  // init_transactions fenced the first.
+  auto r = load(R"(
+[kafka]
+brokers = "localhost:9092"
+[roles]
+twice = ["i1", "s1", "i2", "s2"]
+[queues.q1]
+capacity = 16
+[queues.a1]
+capacity = 16
+[queues.q2]
+capacity = 16
+[queues.a2]
+capacity = 16
+[stages.i1]
+type = "kafka_ingest"
+topics = ["t1"]
+output = "q1"
+acks = "a1"
+delivery = "exactly_once"
+[stages.s1]
+type = "kafka_sink"
+input = "q1"
+acks = "a1"
+delivery = "exactly_once"
+transactional_id = "same"
+[stages.i2]
+type = "kafka_ingest"
+topics = ["t2"]
+group_id = "other"
+output = "q2"
+acks = "a2"
+delivery = "exactly_once"
+[stages.s2]
+type = "kafka_sink"
+input = "q2"
+acks = "a2"
+delivery = "exactly_once"
+transactional_id = "same"
+)");
+  INFO(Catch::Detail::stringify(error_lines(r)));
+  CHECK(has_error(r, "roles.twice",
+                  "stages.s1.transactional_id and stages.s2.transactional_id are both "
+                  "transactional_id \"same\": in one process they would fence each other "
+                  "(exit 1); give each stage its own"));
 }
 
 }  // namespace

@@ -182,3 +182,65 @@ TEST_CASE("exactly_once: a second instance with the same transactional id fences
   CHECK(newer.wait(30s) == 0);
   check_exactly_once(brokers, p, s);
 }
+
+TEST_CASE("exactly_once: an output whose topic stays unavailable is dead-lettered in the next "
+          "transaction instead of aborting its batch for good",
+          "[integration][eos][topic_unavailable]") {
+  // The sink's producer may not create topics (as on a broker with auto-creation off), and
+  // "country-Nowhere" does not exist. Before the fix every transaction holding that output
+  // was aborted and its batch redone without end: nothing after it (K3) was ever committed.
+  const std::string brokers = test_brokers();
+  const std::string p = unique_prefix();
+  const std::string input = p + "-product-event";
+  const std::string group = p + "-product-event-consumer-pemx";
+  const std::string dlq = p + "-product-event-dlq-pemx";
+  const std::string storage = p + "-product-event-storage-pemx";
+  create_topic(brokers, input, 1);  // one partition: the bad output must not block it
+  for (const auto& t : {dlq, storage, p + "-country-Sweden"}) create_topic(brokers, t, 1);
+  auto event = [](int n, const std::string& country) {
+    return std::make_pair("K" + std::to_string(n),
+                          R"({"eventId":"6f1c2a34-1111-4aaa-8bbb-00000000000)" +
+                              std::to_string(n) + R"(","eventType":"Country","productId":"K)" +
+                              std::to_string(n) +
+                              R"(","region":"EU","createdAt":"2024-07-26T14:41:17.123Z",)"
+                              R"("data":{"country":")" + country + "\"}}");
+  };
+  const std::vector<std::pair<std::string, std::string>> in = {
+      event(1, "Sweden"), event(2, "Nowhere"), event(3, "Sweden")};
+  produce(brokers, input, in);
+
+  auto args = exactly_once_args(brokers, p);
+  for (const std::string& kv :
+       {"stages.dist_sink.unavailable_topic_timeout=2s", "stages.dist_sink.retry_max=500ms",
+        "stages.dist_sink.properties.\"allow.auto.create.topics\"=false",
+        "stages.dist_sink.properties.\"topic.metadata.propagation.max.ms\"=1000"}) {
+    args.push_back("--set");
+    args.push_back(kv);
+  }
+  PemxRunner pemx(prefixed_config(p));
+  auto& proc = pemx.start("dist", args);
+
+  auto dead = consume_all(brokers, dlq, 1, 40s);
+  REQUIRE(dead.size() == 1);
+  CHECK(dead[0].key == "K2");
+  CHECK(dead[0].value == in[1].second);
+  CHECK(dead[0].headers["pemx-dlq-reason"] == "topic_unavailable");
+  CHECK(dead[0].headers["pemx-dlq-topic"] == p + "-country-Nowhere");
+  CHECK(dead[0].headers["pemx-dlq-stage"] == "dist_sink");
+  CHECK(dead[0].headers["pemx-source-offset"] == "1");
+  REQUIRE(wait_committed(brokers, group, input, 3, 30s));
+
+  // A later event for the same topic is dead-lettered too (one abort, then the redo).
+  produce(brokers, input, {event(4, "Nowhere")});
+  REQUIRE(wait_committed(brokers, group, input, 4, 30s));
+  proc.signal(SIGTERM);
+  CHECK(proc.wait(30s) == 0);
+  CHECK(proc.log().find("\"reason\":\"topic_unavailable\"") != std::string::npos);
+
+  // Exactly once each, read_committed: the dead letters, the other outputs, the storage copies.
+  dead = consume_all(brokers, dlq, 2, 30s, 1s);
+  REQUIRE(dead.size() == 2);
+  CHECK(dead[1].key == "K4");
+  CHECK(consume_all(brokers, p + "-country-Sweden", 2, 30s, 1s).size() == 2);
+  CHECK(consume_all(brokers, storage, 4, 30s, 1s).size() == 4);
+}

@@ -138,5 +138,62 @@ TEST_CASE("kafka_ingest's group_instance_id: literal, expanded, from --set, chec
   }
 }
 
+TEST_CASE("two stages of one role may not be one static member of one group",
+          "[unit][config]") {
+  // A role with two consumers in one process, as the "all" role's dist_ingest and store_ingest.
+  auto two_consumers = [](const std::string& second_group) {
+    return R"(
+[kafka]
+brokers = "localhost:9092"
+[roles]
+all = ["dist_in", "dist_out", "store_in", "store_out"]
+[queues.q1]
+capacity = 16
+[queues.a1]
+capacity = 16
+[queues.q2]
+capacity = 16
+[queues.a2]
+capacity = 16
+[stages.dist_in]
+type = "kafka_ingest"
+topics = ["t1"]
+group_id = "g1"
+group_instance_id = "node-1"
+output = "q1"
+acks = "a1"
+[stages.dist_out]
+type = "kafka_sink"
+input = "q1"
+acks = "a1"
+[stages.store_in]
+type = "kafka_ingest"
+topics = ["t2"]
+group_id = ")" + second_group + R"("
+group_instance_id = "node-1"
+output = "q2"
+acks = "a2"
+[stages.store_out]
+type = "kafka_sink"
+input = "q2"
+acks = "a2"
+)";
+  };
+  SECTION("one id in different groups is fine") {
+    auto r = load(two_consumers("g2"));
+    INFO(Catch::Detail::stringify(error_lines(r)));
+    CHECK(r.errors.empty());
+  }
+  SECTION("one id in one group is refused, naming both keys") {
+    auto r = load(two_consumers("g1"));
+    INFO(Catch::Detail::stringify(error_lines(r)));
+    REQUIRE(r.errors.size() == 1);
+    CHECK(has_error(r, "roles.all",
+                    "stages.dist_in.group_instance_id and stages.store_in.group_instance_id are "
+                    "both static member \"node-1\" of group \"g1\": in one process they "
+                    "would fence each other (exit 1); give each stage its own"));
+  }
+}
+
 }  // namespace
 }  // namespace pemx

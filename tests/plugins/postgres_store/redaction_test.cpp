@@ -55,6 +55,16 @@ TEST_CASE("postgres_store: check_connection_string accepts what libpq parses, re
   REQUIRE(bad);
   CHECK_THAT(*bad, Contains("nosuchkey"));
   CHECK_THAT(*bad, !Contains("topsecret"));
+  // A password with an unescaped '/': libpq would read "u" as the host, "top" as the port
+  // and "secret@h:5432/d" as the database, which check-config and the logs then showed.
+  auto slash = check_connection_string("postgresql://u:top/secret@h:5432/d?sslmode=require");
+  REQUIRE(slash);
+  CHECK_THAT(*slash, Contains("%2F"));
+  CHECK_THAT(*slash, !Contains("secret"));
+  CHECK_FALSE(check_connection_string("postgresql://u:top%2Fsecret@h:5432/d"));
+  CHECK_FALSE(check_connection_string("postgresql://h/d?user=a@b"));  // '@' in the query: fine
+  CHECK(redact("could not parse postgres://u:top/secret@h/d", "") ==
+        "could not parse postgres://u:***@h/d");
   auto unterminated = check_connection_string("host=h password='topsecret");
   REQUIRE(unterminated);
   CHECK_THAT(*unterminated, !Contains("topsecret"));
