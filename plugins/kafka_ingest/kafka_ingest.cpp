@@ -605,10 +605,20 @@ class KafkaIngest final : public Stage {
         if (!end_batch(st)) break;
         continue;
       }
-      if (!held_.empty() || full) {
-        poll_once(std::chrono::milliseconds(0));  // keeps the membership; rarely returns one
+      if (!held_.empty()) {
+        // Backpressure, as in at-least-once: consume nothing while the output is full (a poll
+        // would hand over prefetched messages and grow the batch past transaction_max_events,
+        // and held_ past any bound); after pause_after, pause the partitions and poll only to
+        // stay in the group (paused partitions return no messages).
+        if (!blocked_since_) blocked_since_ = Clock::now();
+        if (Clock::now() - *blocked_since_ > s_.pause_after) {
+          set_paused(true);
+          poll_once(std::chrono::milliseconds(0));
+        }
         continue;
       }
+      blocked_since_.reset();
+      set_paused(false);
       auto left = batch_size_ == 0 ? std::chrono::milliseconds(100)
                                    : std::chrono::duration_cast<std::chrono::milliseconds>(
                                          s_.transaction_interval - (Clock::now() - batch_started_));
