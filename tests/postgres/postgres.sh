@@ -31,7 +31,7 @@ log() { printf 'postgres.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 usage() {
-  echo "usage: $(basename "$0") start PORT | stop PORT | status PORT | kill PORT | restart PORT | pause PORT | resume PORT" >&2
+  echo "usage: $(basename "$0") start|stop|status|kill|restart|pause|resume PORT" >&2
   exit 2
 }
 
