@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs Debian's PostgreSQL server (15) for PEMX tests: a fresh cluster (initdb) in a temporary
 # directory, listening only on 127.0.0.1:PORT, fsync on (the store's tests check durability),
-# with a test role and database. When run as root, the server runs as the unprivileged user
+# with a test role and database (the role may create roles and end other sessions, for fault
+# tests). When run as root, the server runs as the unprivileged user
 # `nobody` (PostgreSQL refuses to run as root).
 #
 # Usage: tests/postgres/postgres.sh start PORT | stop PORT | status PORT | kill PORT |
@@ -122,6 +123,7 @@ EOF
     "$bin/psql" -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d postgres \
     >/dev/null <<EOF || die "could not create the test role and database (see $dir/server.log)"
 CREATE ROLE $DB_USER LOGIN CREATEROLE PASSWORD '$password';
+GRANT pg_signal_backend TO $DB_USER;
 CREATE DATABASE $DB_NAME OWNER $DB_USER;
 EOF
   connection_string "$dir" "$port"
