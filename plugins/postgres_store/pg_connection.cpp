@@ -247,16 +247,21 @@ bool connection_ok(const PGconn* conn) {
   return conn != nullptr && PQstatus(conn) == CONNECTION_OK;
 }
 
+bool lost_connection(const PGconn* conn, const PGresult* result) {
+  return !connection_ok(conn) || result == nullptr ||
+         PQresultErrorField(result, PG_DIAG_SQLSTATE) == nullptr;
+}
+
 Error pg_error(const PGconn* conn, const PGresult* result, std::string_view what,
                std::string_view where, std::string_view conninfo) {
   const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
   std::string code;
-  if (!connection_ok(conn)) {
+  // No SQLSTATE: the server sent no error; libpq made this one (the server closed the
+  // connection, a send failed, no answer), and may still call the connection OK.
+  if (lost_connection(conn, result)) {
     code = kConnectionLost;
-  } else if (state != nullptr) {
-    code = state;
   } else {
-    code = "postgres_error";
+    code = state;
   }
   std::string detail = result != nullptr ? PQresultErrorMessage(result) : "";
   if (detail.empty() && conn != nullptr) detail = PQerrorMessage(conn);

@@ -68,9 +68,13 @@ std::optional<Error> reconnect(PGconn* conn, const ConnectOptions& options,
                                const std::atomic<bool>* interrupted = nullptr,
                                const std::function<void(int)>& on_socket = {});
 bool connection_ok(const PGconn* conn);
+// After a failed command: whether it failed because the connection is gone (libpq says so, or
+// the error is libpq's own, without a SQLSTATE), so it must be re-established.
+bool lost_connection(const PGconn* conn, const PGresult* result);
 
 // Error for a failed command: code = SQLSTATE, or kConnectionLost when the connection is
-// gone; message = "PostgreSQL <what> failed on <where>: <libpq message>", redacted.
+// gone or the error is libpq's own (no SQLSTATE: the server closed the connection, a send
+// failed); message = "PostgreSQL <what> failed on <where>: <libpq message>", redacted.
 Error pg_error(const PGconn* conn, const PGresult* result, std::string_view what,
                std::string_view where, std::string_view conninfo);
 // Runs SQL with no parameters; nullopt when it succeeded (command ok or tuples).

@@ -159,13 +159,16 @@ std::optional<Error> PostgresEventStore::ensure_connected() {
     return Error{std::string(kConnectionLost),
                  "PostgreSQL " + where_ + ": the writer is stopping (drain deadline passed)"};
   }
-  if (!connection_ok(conn_.get())) {
+  // libpq may still call a connection OK after the server went away (a failed send is
+  // reported with the next read): a lost connection is re-established either way.
+  if (broken_ || !connection_ok(conn_.get())) {
     prepared_ = false;
     set_socket(-1);  // before PQresetStart closes the old descriptor
     if (auto e = reconnect(conn_.get(), connect_, &interrupted_,
                            [this](int fd) { set_socket(fd); })) {
       return e;
     }
+    broken_ = false;
   }
   if (!prepared_) {
     if (auto e = prepare(conn_.get(), kInsertName, kInsert, where_, connect_.conninfo)) return e;
@@ -175,7 +178,8 @@ std::optional<Error> PostgresEventStore::ensure_connected() {
 }
 
 Error PostgresEventStore::fail_write(Error error) {
-  if (!connection_ok(conn_.get())) prepared_ = false;
+  if (error.code == kConnectionLost) broken_ = true;
+  if (broken_ || !connection_ok(conn_.get())) prepared_ = false;
   // A row's fault is not the store's: the writer isolates the row, the store stays ready.
   if (!row_fault(error)) health_->set("writes are failing: " + error.message);
   return error;
@@ -276,6 +280,7 @@ Result<WriteStats> PostgresEventStore::write_batch(std::span<const EventRow> row
 struct PostgresEventReader::Connection {
   ConnPtr conn;
   bool prepared = false;
+  bool broken = false;  // a command failed as a lost connection (libpq may still say OK)
 };
 
 class PostgresEventReader::Lease {
@@ -332,9 +337,10 @@ Result<std::shared_ptr<PostgresEventReader>> PostgresEventReader::open(
 }
 
 std::optional<Error> PostgresEventReader::ready(Connection& c) {
-  if (!connection_ok(c.conn.get())) {
+  if (c.broken || !connection_ok(c.conn.get())) {
     c.prepared = false;
     if (auto e = reconnect(c.conn.get(), connect_)) return e;
+    c.broken = false;
   }
   if (!c.prepared) {
     for (auto [name, sql] : {std::pair{kQueryOneName, kQueryOne},
@@ -423,14 +429,14 @@ std::optional<Result<EventPage>> PostgresEventReader::run(const EventQuery& q,
   // A connection the server dropped since its last use (a restart, a failover, an idle
   // timeout): reads are idempotent, so one reconnect and retry within the call.
   if ((!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) &&
-      !connection_ok(c.conn.get())) {
-    c.prepared = false;
+      lost_connection(c.conn.get(), result.get())) {
+    c.broken = true;
     if (auto e = ready(c)) return Page(*e);
     result = execute();
   }
   if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
     Error e = pg_error(c.conn.get(), result.get(), "query history", where_, connect_.conninfo);
-    if (!connection_ok(c.conn.get())) c.prepared = false;
+    if (e.code == kConnectionLost) c.broken = true;
     return Page(std::move(e));
   }
   const int rows = PQntuples(result.get());
@@ -462,14 +468,14 @@ std::optional<std::string> PostgresEventReader::problem() {
   if (auto e = ready(c)) return e->message;
   ResultPtr result(PQexec(c.conn.get(), kProbe));
   if ((!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) &&
-      !connection_ok(c.conn.get())) {  // dropped since its last use: once more, reconnected
-    c.prepared = false;
+      lost_connection(c.conn.get(), result.get())) {  // dropped since its last use: reconnect
+    c.broken = true;
     if (auto e = ready(c)) return e->message;
     result.reset(PQexec(c.conn.get(), kProbe));
   }
   if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
     Error e = pg_error(c.conn.get(), result.get(), "read", where_, connect_.conninfo);
-    if (!connection_ok(c.conn.get())) c.prepared = false;
+    if (e.code == kConnectionLost) c.broken = true;
     return e.message;
   }
   return std::nullopt;

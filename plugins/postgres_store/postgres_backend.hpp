@@ -91,6 +91,7 @@ class PostgresEventStore final : public store::Backend {
   int schema_version_ = 0;
   int migrated_from_ = 0;
   bool prepared_ = false;
+  bool broken_ = false;  // a command failed as a lost connection: reconnect before the next
   std::shared_ptr<StoreHealth> health_;
   std::shared_ptr<PostgresEventReader> reader_;
   // interrupt() is called on another thread: it shuts down socket_ (under socket_mutex_, so
