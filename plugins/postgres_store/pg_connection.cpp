@@ -2,7 +2,13 @@
 
 #include <libpq-fe.h>
 
+#include <poll.h>
+
+#include <algorithm>
 #include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
 #include <vector>
 
 namespace pemx::postgres_store {
@@ -195,14 +201,61 @@ Result<ConnPtr> connect(const ConnectOptions& options) {
   return conn;
 }
 
-std::optional<Error> reconnect(PGconn* conn, const ConnectOptions& options) {
+std::optional<Error> reconnect(PGconn* conn, const ConnectOptions& options,
+                               const std::atomic<bool>* interrupted,
+                               const std::function<void(int)>& on_socket) {
   const std::string where = describe_connection(options.conninfo);
-  PQreset(conn);
-  if (PQstatus(conn) != CONNECTION_OK) {
+  auto failed = [&](std::string why) {
     return Error{std::string(kConnectionLost),
-                 "PostgreSQL " + where + ": cannot reconnect: " +
-                     trimmed(redact(PQerrorMessage(conn), options.conninfo))};
+                 "PostgreSQL " + where + ": cannot reconnect: " + std::move(why)};
+  };
+  // The connection's own connect_timeout (the string's, else ours as connect() set it).
+  int timeout_s = options.connect_timeout_s;
+  if (PQconninfoOption* info = PQconninfo(conn)) {
+    for (PQconninfoOption* o = info; o->keyword != nullptr; ++o) {
+      if (std::string_view(o->keyword) == "connect_timeout" && o->val != nullptr &&
+          std::atoi(o->val) > 0) {
+        timeout_s = std::max(2, std::atoi(o->val));  // libpq's minimum too
+      }
+    }
+    PQconninfoFree(info);
   }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  if (PQresetStart(conn) == 0) {
+    return failed(trimmed(redact(PQerrorMessage(conn), options.conninfo)));
+  }
+  // libpq's asynchronous connect: wait for the socket as PQresetPoll asks, in slices, so
+  // that an interruption or the timeout ends the wait.
+  for (PostgresPollingStatusType status = PGRES_POLLING_WRITING;;) {
+    if (status == PGRES_POLLING_OK) break;
+    if (status == PGRES_POLLING_FAILED) {
+      return failed(trimmed(redact(PQerrorMessage(conn), options.conninfo)));
+    }
+    bool ready = false;
+    for (;;) {
+      if (interrupted != nullptr && interrupted->load()) {
+        return failed("interrupted (pemx is shutting down)");
+      }
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) {
+        return failed("no answer within connect_timeout (" + std::to_string(timeout_s) + " s)");
+      }
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
+      pollfd fd{PQsocket(conn), static_cast<short>(status == PGRES_POLLING_READING ? POLLIN
+                                                                                   : POLLOUT),
+                0};
+      if (fd.fd < 0) return failed("no socket");
+      const int n = ::poll(&fd, 1, static_cast<int>(std::min<long long>(left, 100)));
+      if (n > 0) {
+        ready = true;
+        break;
+      }
+      if (n < 0 && errno != EINTR) return failed("poll failed");
+    }
+    if (ready) status = PQresetPoll(conn);
+  }
+  if (on_socket) on_socket(PQsocket(conn));
   return apply_settings(conn, options, where);
 }
 
@@ -210,16 +263,21 @@ bool connection_ok(const PGconn* conn) {
   return conn != nullptr && PQstatus(conn) == CONNECTION_OK;
 }
 
+bool lost_connection(const PGconn* conn, const PGresult* result) {
+  return !connection_ok(conn) || result == nullptr ||
+         PQresultErrorField(result, PG_DIAG_SQLSTATE) == nullptr;
+}
+
 Error pg_error(const PGconn* conn, const PGresult* result, std::string_view what,
                std::string_view where, std::string_view conninfo) {
   const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
   std::string code;
-  if (!connection_ok(conn)) {
+  // No SQLSTATE: the server sent no error; libpq made this one (the server closed the
+  // connection, a send failed, no answer), and may still call the connection OK.
+  if (lost_connection(conn, result)) {
     code = kConnectionLost;
-  } else if (state != nullptr) {
-    code = state;
   } else {
-    code = "postgres_error";
+    code = state;
   }
   std::string detail = result != nullptr ? PQresultErrorMessage(result) : "";
   if (detail.empty() && conn != nullptr) detail = PQerrorMessage(conn);
@@ -258,6 +316,11 @@ bool transient(const Error& error) {
     if (c == t) return true;
   }
   return c.size() == 5 && c.compare(0, 2, "08") == 0;  // connection_exception class
+}
+
+bool row_fault(const Error& error) {
+  const std::string& c = error.code;
+  return c.size() == 5 && (c.compare(0, 2, "22") == 0 || c.compare(0, 2, "54") == 0);
 }
 
 }  // namespace pemx::postgres_store

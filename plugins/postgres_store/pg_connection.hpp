@@ -6,6 +6,8 @@
 //
 // Threads: a PGconn is used by one thread at a time (its owner's); the free functions are
 // thread-safe.
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -56,12 +58,23 @@ struct ConnectOptions {
 // Connects (blocking) and applies the session settings. The Error names the database (never
 // the password) and says what to check.
 Result<ConnPtr> connect(const ConnectOptions& options);
-// Re-establishes a connection after it was lost (PQreset) and applies the settings again.
-std::optional<Error> reconnect(PGconn* conn, const ConnectOptions& options);
+// Re-establishes a connection after it was lost (PQresetStart/PQresetPoll, waiting at most
+// the connect timeout: the string's connect_timeout, else options.connect_timeout_s) and
+// applies the settings again. When `interrupted` is given, the wait checks it every 100 ms
+// and gives up once it is set; `on_socket` (if any) is told the new socket before the
+// settings are applied, so that another thread may shut it down (PostgresEventStore's
+// interrupt).
+std::optional<Error> reconnect(PGconn* conn, const ConnectOptions& options,
+                               const std::atomic<bool>* interrupted = nullptr,
+                               const std::function<void(int)>& on_socket = {});
 bool connection_ok(const PGconn* conn);
+// After a failed command: whether it failed because the connection is gone (libpq says so, or
+// the error is libpq's own, without a SQLSTATE), so it must be re-established.
+bool lost_connection(const PGconn* conn, const PGresult* result);
 
 // Error for a failed command: code = SQLSTATE, or kConnectionLost when the connection is
-// gone; message = "PostgreSQL <what> failed on <where>: <libpq message>", redacted.
+// gone or the error is libpq's own (no SQLSTATE: the server closed the connection, a send
+// failed); message = "PostgreSQL <what> failed on <where>: <libpq message>", redacted.
 Error pg_error(const PGconn* conn, const PGresult* result, std::string_view what,
                std::string_view where, std::string_view conninfo);
 // Runs SQL with no parameters; nullopt when it succeeded (command ok or tuples).
@@ -72,5 +85,9 @@ std::optional<Error> exec(PGconn* conn, const char* sql, std::string_view what,
 // shutdown, cannot connect now, lock not available, statement timeout, out of disk or
 // memory, read-only transaction (a replica being promoted): worth retrying.
 bool transient(const Error& error);
+// Data exceptions (SQLSTATE class 22: a NUL byte, an invalid or untranslatable character, a
+// value out of range) and program limits (class 54: an index entry too large): what a row's
+// value causes, not the database. Never a transient error.
+bool row_fault(const Error& error);
 
 }  // namespace pemx::postgres_store

@@ -2,6 +2,8 @@
 
 #include <libpq-fe.h>
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <array>
@@ -123,6 +125,7 @@ Result<std::unique_ptr<PostgresEventStore>> PostgresEventStore::open(const Store
     return *e;
   }
   if (auto e = store->ensure_connected()) return *e;
+  store->set_socket(PQsocket(store->conn_.get()));
 
   store->health_ = std::make_shared<StoreHealth>();
   auto reader = PostgresEventReader::open(options, store->health_);
@@ -135,10 +138,37 @@ PostgresEventStore::~PostgresEventStore() {
   if (health_) health_->set("the store's writer is closed (pemx is shutting down)");
 }
 
+void PostgresEventStore::set_socket(int fd) {
+  std::lock_guard<std::mutex> lock(socket_mutex_);
+  socket_ = fd;
+  // Interrupted while connecting: this socket is shut down as well.
+  if (fd >= 0 && interrupted_.load()) ::shutdown(fd, SHUT_RDWR);
+}
+
+void PostgresEventStore::interrupt() noexcept {
+  std::lock_guard<std::mutex> lock(socket_mutex_);
+  interrupted_.store(true);
+  // The descriptor stays open (libpq owns it): a blocked read or write on it returns, and
+  // libpq reports the connection lost. The server ends the session, rolling back whatever
+  // the statement had not committed.
+  if (socket_ >= 0) ::shutdown(socket_, SHUT_RDWR);
+}
+
 std::optional<Error> PostgresEventStore::ensure_connected() {
-  if (!connection_ok(conn_.get())) {
+  if (interrupted_.load()) {
+    return Error{std::string(kConnectionLost),
+                 "PostgreSQL " + where_ + ": the writer is stopping (drain deadline passed)"};
+  }
+  // libpq may still call a connection OK after the server went away (a failed send is
+  // reported with the next read): a lost connection is re-established either way.
+  if (broken_ || !connection_ok(conn_.get())) {
     prepared_ = false;
-    if (auto e = reconnect(conn_.get(), connect_)) return e;
+    set_socket(-1);  // before PQresetStart closes the old descriptor
+    if (auto e = reconnect(conn_.get(), connect_, &interrupted_,
+                           [this](int fd) { set_socket(fd); })) {
+      return e;
+    }
+    broken_ = false;
   }
   if (!prepared_) {
     if (auto e = prepare(conn_.get(), kInsertName, kInsert, where_, connect_.conninfo)) return e;
@@ -148,9 +178,44 @@ std::optional<Error> PostgresEventStore::ensure_connected() {
 }
 
 Error PostgresEventStore::fail_write(Error error) {
-  if (!connection_ok(conn_.get())) prepared_ = false;
-  health_->set("writes are failing: " + error.message);
+  if (error.code == kConnectionLost) broken_ = true;
+  if (broken_ || !connection_ok(conn_.get())) prepared_ = false;
+  // A row's fault is not the store's: the writer isolates the row, the store stays ready.
+  if (!row_fault(error)) health_->set("writes are failing: " + error.message);
   return error;
+}
+
+std::optional<std::string> PostgresEventStore::refuse_row(const EventRow& row) const {
+  const std::pair<const char*, const std::string*> fields[] = {
+      {"eventId", &row.event_id},       {"eventType", &row.event_type},
+      {"productId", &row.product_id},   {"region", &row.region},
+      {"createdAt", &row.created_at},   {"data", &row.data_json},
+      {"the message value", &row.raw_json}, {"the source topic", &row.source_topic}};
+  for (const auto& [name, text] : fields) {
+    if (text->find('\0') != std::string::npos) {
+      return std::string(name) +
+             " holds a NUL character (\\u0000), which PostgreSQL text cannot store";
+    }
+  }
+  return std::nullopt;
+}
+
+bool PostgresEventStore::row_fault(const Error& error) const {
+  return postgres_store::row_fault(error);
+}
+
+void PostgresEventStore::probe() {
+  if (auto e = ensure_connected()) {
+    fail_write(*e);
+    return;
+  }
+  ResultPtr result(PQexec(conn_.get(), "SELECT 1"));
+  if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
+    fail_write(pg_error(conn_.get(), result.get(), "probe the writer connection", where_,
+                        connect_.conninfo));
+    return;
+  }
+  health_->clear();
 }
 
 std::shared_ptr<EventReader> PostgresEventStore::reader() const { return reader_; }
@@ -215,6 +280,7 @@ Result<WriteStats> PostgresEventStore::write_batch(std::span<const EventRow> row
 struct PostgresEventReader::Connection {
   ConnPtr conn;
   bool prepared = false;
+  bool broken = false;  // a command failed as a lost connection (libpq may still say OK)
 };
 
 class PostgresEventReader::Lease {
@@ -271,9 +337,10 @@ Result<std::shared_ptr<PostgresEventReader>> PostgresEventReader::open(
 }
 
 std::optional<Error> PostgresEventReader::ready(Connection& c) {
-  if (!connection_ok(c.conn.get())) {
+  if (c.broken || !connection_ok(c.conn.get())) {
     c.prepared = false;
     if (auto e = reconnect(c.conn.get(), connect_)) return e;
+    c.broken = false;
   }
   if (!c.prepared) {
     for (auto [name, sql] : {std::pair{kQueryOneName, kQueryOne},
@@ -362,14 +429,14 @@ std::optional<Result<EventPage>> PostgresEventReader::run(const EventQuery& q,
   // A connection the server dropped since its last use (a restart, a failover, an idle
   // timeout): reads are idempotent, so one reconnect and retry within the call.
   if ((!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) &&
-      !connection_ok(c.conn.get())) {
-    c.prepared = false;
+      lost_connection(c.conn.get(), result.get())) {
+    c.broken = true;
     if (auto e = ready(c)) return Page(*e);
     result = execute();
   }
   if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
     Error e = pg_error(c.conn.get(), result.get(), "query history", where_, connect_.conninfo);
-    if (!connection_ok(c.conn.get())) c.prepared = false;
+    if (e.code == kConnectionLost) c.broken = true;
     return Page(std::move(e));
   }
   const int rows = PQntuples(result.get());
@@ -401,14 +468,14 @@ std::optional<std::string> PostgresEventReader::problem() {
   if (auto e = ready(c)) return e->message;
   ResultPtr result(PQexec(c.conn.get(), kProbe));
   if ((!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) &&
-      !connection_ok(c.conn.get())) {  // dropped since its last use: once more, reconnected
-    c.prepared = false;
+      lost_connection(c.conn.get(), result.get())) {  // dropped since its last use: reconnect
+    c.broken = true;
     if (auto e = ready(c)) return e->message;
     result.reset(PQexec(c.conn.get(), kProbe));
   }
   if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
     Error e = pg_error(c.conn.get(), result.get(), "read", where_, connect_.conninfo);
-    if (!connection_ok(c.conn.get())) c.prepared = false;
+    if (e.code == kConnectionLost) c.broken = true;
     return e.message;
   }
   return std::nullopt;

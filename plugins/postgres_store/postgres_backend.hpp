@@ -16,6 +16,7 @@
 // Nothing here throws on the data path; errors are Result/Error (codes: SQLSTATE,
 // pg_connection.hpp's, schema.hpp's, store/cursor.hpp's). No message holds a password.
 #include <chrono>
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -62,6 +63,17 @@ class PostgresEventStore final : public store::Backend {
   // Lost connection, serialization failure, deadlock, too many connections, shutdown, lock or
   // statement timeout, disk full (pg_connection.hpp's transient()).
   bool transient(const Error& error) const override;
+  // A NUL byte in any text column (PostgreSQL's text cannot hold one; SQLite's can).
+  std::optional<std::string> refuse_row(const EventRow& row) const override;
+  // SQLSTATE classes 22 and 54 (pg_connection.hpp's row_fault): an invalid or untranslatable
+  // character, an index entry too large for its btree page.
+  bool row_fault(const Error& error) const override;
+  // SELECT 1 on the writer connection (re-established when lost): a failure goes to the
+  // readers' StoreHealth (/readyz), a success clears it.
+  void probe() override;
+  // Shuts the writer connection's socket down (a blocked statement returns at once, as a lost
+  // connection) and makes every later reconnect, write and probe fail at once.
+  void interrupt() noexcept override;
   std::shared_ptr<EventReader> reader() const override;
   const std::string& location() const override { return where_; }
   int schema_version() const override { return schema_version_; }
@@ -71,6 +83,7 @@ class PostgresEventStore final : public store::Backend {
   PostgresEventStore() = default;
   std::optional<Error> ensure_connected();  // reconnects and prepares after a loss
   Error fail_write(Error error);            // records the problem for readers
+  void set_socket(int fd);                  // the socket interrupt() may shut down, or -1
 
   StoreOptions options_;
   ConnectOptions connect_;
@@ -78,8 +91,14 @@ class PostgresEventStore final : public store::Backend {
   int schema_version_ = 0;
   int migrated_from_ = 0;
   bool prepared_ = false;
+  bool broken_ = false;  // a command failed as a lost connection: reconnect before the next
   std::shared_ptr<StoreHealth> health_;
   std::shared_ptr<PostgresEventReader> reader_;
+  // interrupt() is called on another thread: it shuts down socket_ (under socket_mutex_, so
+  // never a descriptor libpq has closed and perhaps reused) and sets interrupted_.
+  std::atomic<bool> interrupted_{false};
+  std::mutex socket_mutex_;
+  int socket_ = -1;  // guarded by socket_mutex_
   ConnPtr conn_;
 };
 

@@ -17,6 +17,11 @@ inline constexpr std::string_view kReasonDuplicateKey = "duplicate_key";
 // stored row at all (no non-empty string eventId).
 inline constexpr std::string_view kReasonInvalidEvent = "invalid_event";
 
+// The event maps to a row, but the store's database refuses that row whatever is retried (a
+// NUL byte in a text field for PostgreSQL, an index entry too large): the store gives it
+// (store::Backend::refuse_row and row_fault), no other stage.
+inline constexpr std::string_view kReasonUnstorable = "unstorable_event";
+
 // Every reason a parse can give (event::reason_code), for the per-reason counters.
 inline constexpr std::string_view kJsonReasons[] = {kReasonInvalidJson, kReasonTooDeep,
                                                      kReasonTooLarge, kReasonDuplicateKey};

@@ -9,6 +9,10 @@
 //                      returns a ready Backend, or one Error naming the database and the fix;
 //   write_batch        rows in one transaction, idempotent on event_id, new/duplicate per row;
 //   transient          which of its errors are worth retrying;
+//   refuse_row         (optional) a row it can never hold, refused before the batch;
+//   row_fault          (optional) which errors a row's value causes (the writer isolates it);
+//   probe              (optional) a cheap check of the connection while the writer is idle;
+//   interrupt          (optional) ends a blocked write_batch or probe at the drain deadline;
 //   reader             the pemx::EventReader (include/pemx/event_store.hpp) for the history,
 //                      whose problem() is the store's readiness (StoreHealth below helps).
 //
@@ -70,6 +74,29 @@ class Backend {
   // Whether a write_batch error is worth retrying with a backoff (a lock held elsewhere, a
   // full disk, a lost connection); the others are fatal for the writer.
   virtual bool transient(const Error& error) const = 0;
+  // Poison rows. A row the database can never hold (e.g. PostgreSQL text cannot hold a NUL
+  // byte) would fail its whole batch permanently, and the restart would meet it again: the
+  // writer asks first and dead-letters a refused row (reason event::kReasonUnstorable) with
+  // this detail instead of batching it. Pure and cheap (called for every row); nullopt: ok.
+  virtual std::optional<std::string> refuse_row(const EventRow& /*row*/) const {
+    return std::nullopt;
+  }
+  // Whether a (non-transient) write_batch error is one a row's value can cause (a value out
+  // of the database's range or encoding, an index entry too large) rather than the database
+  // (a missing table, a permission): the writer then writes the batch in halves until the
+  // offending rows are alone and dead-letters them (kReasonUnstorable, the error as detail),
+  // instead of stopping. Other non-transient errors stay fatal.
+  virtual bool row_fault(const Error& /*error*/) const { return false; }
+  // Called by the writer's thread while it has nothing to write (at most about once a
+  // second): a backend with a connection checks it, re-establishes it and records a failure
+  // in the readers' StoreHealth, so that /readyz shows a lost writer connection even when no
+  // event arrives. Bounded like write_batch (interrupt() ends it).
+  virtual void probe() {}
+  // Thread-safe; called by the writer's drain on another thread once the drain deadline has
+  // passed: a write_batch or probe blocked on the database (a hung server, a reconnect)
+  // returns an error at once, and later calls fail at once (the stage is stopping). Never
+  // makes a failed batch look stored.
+  virtual void interrupt() noexcept {}
   // The history reader; its problem() is the store's readiness (/readyz).
   virtual std::shared_ptr<EventReader> reader() const = 0;
   // Names the store in log lines and messages: a file path, a database name.

@@ -7,7 +7,9 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <span>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/worker.hpp"
@@ -51,6 +53,7 @@ class Writer final : public Stage {
     std::vector<std::string_view> reasons(std::begin(event::kJsonReasons),
                                           std::end(event::kJsonReasons));
     reasons.push_back(event::kReasonInvalidEvent);
+    reasons.push_back(event::kReasonUnstorable);
     for (auto reason : reasons) {
       dead_[std::string(reason)] = &m.counter(
           metric("dead_lettered_total"), "Events sent to the dead-letter topic",
@@ -103,9 +106,16 @@ class Writer final : public Stage {
   void stop_accepting() noexcept override {}
   bool drain(const Deadline& deadline) noexcept override {
     deadline_.store(&deadline);
-    return worker_.wait_done(deadline);
+    if (worker_.wait_done(deadline)) return true;
+    // Past the deadline, the worker may be blocked in the database (a hung server, a
+    // reconnect waiting for connect_timeout, a statement for statement_timeout): the backend
+    // ends that call with an error, so the worker gives the batch up (unacknowledged) and
+    // stop() joins it at once instead of the supervisor's hard exit.
+    if (store_) store_->interrupt();
+    return false;
   }
   void stop() noexcept override {
+    if (store_) store_->interrupt();  // stop means now (after a drain, the worker is done)
     worker_.stop();
     acks_.close();
     // Close the writer (the readers stay open for whoever still holds them; their problem()
@@ -130,6 +140,7 @@ class Writer final : public Stage {
     auto row = map_event_row(rec->value,
                              {rec->topic, rec->partition, rec->offset, rec->timestamp_ms},
                              now_ms(), s_.limits, s_.validation);
+    if (row && refused(rec, row.value(), st)) return;
     if (row) {
       rec->event_id = row.value().event_id;
       rec->event_type = row.value().event_type;
@@ -138,7 +149,20 @@ class Writer final : public Stage {
       batch_.push_back(std::move(rec));
       return;
     }
-    const Error& why = row.error();
+    dead_letter(std::move(rec), row.error(), st);
+  }
+
+  // A row the backend can never store (refuse_row) goes to the dead letters before the batch.
+  bool refused(RecordPtr& rec, const EventRow& row, const std::stop_token& st) {
+    auto why = store_->refuse_row(row);
+    if (!why) return false;
+    dead_letter(std::move(rec), Error{std::string(event::kReasonUnstorable), std::move(*why)}, st);
+    return true;
+  }
+
+  // The record's value, as received, to the dead-letter topic with the reason; acknowledged
+  // once the broker has it.
+  void dead_letter(RecordPtr rec, const Error& why, const std::stop_token& st) {
     dead_.at(why.code)->inc();
     if (bad_log_.allow()) {
       log_.warn("event dead-lettered",
@@ -168,58 +192,125 @@ class Writer final : public Stage {
   // The committed batch's new rows, for the live view (only while someone watches). A row the
   // store already held (a redelivery, or a repeat within the batch) was not stored now, so it
   // is not shown again.
-  void publish_stored(const std::vector<std::size_t>& inserted) {
+  void publish_stored(std::size_t lo, const std::vector<std::size_t>& inserted) {
     if (activity_ == nullptr || !activity_->watched()) return;
     const std::int64_t now = epoch_ms_now();
     for (std::size_t i : inserted) {
-      const EventRow& row = rows_[i];
+      const EventRow& row = rows_[lo + i];
       activity_->publish(
           {0, "stored", now, row.event_id, row.product_id, row.event_type, {}, row.raw_json});
     }
   }
 
-  // Writes the batch in one transaction; on success its records go to the ack queue. A
-  // transient failure (busy, disk full, I/O) is retried after a backoff, serving dead-letter
-  // reports meanwhile; a permanent one, or one lasting give_up_after, is fatal. Returns false
-  // when it gave up (fatal, stop, or drain deadline): the batch is then never acknowledged.
+  enum class Written { kStored, kRowFault, kGaveUp };
+
+  // Writes the batch in one transaction; on success its records go to the ack queue. When the
+  // backend says a row's value failed it (row_fault: a value the database refuses), the batch
+  // is written in halves until each offending row is alone, and those rows are dead-lettered
+  // (kReasonUnstorable) while the others are stored: a poison event never stops the stage.
+  // Returns false when it gave up (fatal, stop, or drain deadline): what was not written is
+  // then never acknowledged.
   bool commit(const std::stop_token& st) {
+    std::vector<std::pair<std::size_t, std::size_t>> todo{{0, rows_.size()}};  // a stack
+    while (!todo.empty()) {
+      const auto [lo, hi] = todo.back();
+      todo.pop_back();
+      Error fault;
+      switch (write_range(lo, hi, st, fault)) {
+        case Written::kStored:
+          break;
+        case Written::kGaveUp:
+          forget_written();
+          return false;
+        case Written::kRowFault:
+          if (hi - lo == 1) {
+            dead_letter(std::move(batch_[lo]),
+                        Error{std::string(event::kReasonUnstorable), std::move(fault.message)},
+                        st);
+            break;
+          }
+          if (split_log_.allow()) {
+            log_.warn("the store refused a row of the batch; writing it in parts to isolate "
+                      "the row (dead-lettered) and store the others",
+                      {{"error", fault.message},
+                       {"code", fault.code},
+                       {"rows", static_cast<std::int64_t>(hi - lo)},
+                       {"suppressed", static_cast<std::int64_t>(split_log_.take_suppressed())}});
+          }
+          todo.emplace_back(lo + (hi - lo) / 2, hi);
+          todo.emplace_back(lo, lo + (hi - lo) / 2);
+          break;
+      }
+    }
+    rows_.clear();
+    batch_.clear();
+    push_finished();
+    return true;
+  }
+
+  // After giving up part way through an isolating commit: the rows already stored or
+  // dead-lettered (their records moved out) leave the batch; the rest stays unacknowledged.
+  void forget_written() {
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < batch_.size(); ++i) {
+      if (!batch_[i]) continue;
+      if (kept != i) {
+        batch_[kept] = std::move(batch_[i]);
+        rows_[kept] = std::move(rows_[i]);
+      }
+      ++kept;
+    }
+    batch_.resize(kept);
+    rows_.resize(kept);
+  }
+
+  // rows_[lo, hi) in one transaction. A transient failure (busy, disk full, a lost connection)
+  // is retried after a backoff, serving dead-letter reports meanwhile; a row fault is returned
+  // (in `fault`) for the caller to isolate; any other failure, or one lasting give_up_after,
+  // is fatal. kStored: committed, and the records are in finished_.
+  Written write_range(std::size_t lo, std::size_t hi, const std::stop_token& st, Error& fault) {
+    const std::span<const EventRow> rows(rows_.data() + lo, hi - lo);
     std::optional<Clock::time_point> first_failure;
     for (int attempt = 1;; ++attempt) {
       auto start = Clock::now();
-      auto written = store_->write_batch(rows_);
+      auto written = store_->write_batch(rows);
       if (written) {
+        next_probe_ = Clock::now() + kProbeInterval;  // a write is as good as a probe
         batch_seconds_->observe(std::chrono::duration<double>(Clock::now() - start).count());
         stored_->inc(written.value().stored);
         duplicates_->inc(written.value().duplicates);
         batches_->inc();
-        batch_size_->set(static_cast<double>(rows_.size()));
+        batch_size_->set(static_cast<double>(rows.size()));
         if (attempt > 1) {
           log_.info("store write succeeded after retries",
                     {{"attempt", attempt}, {"path", store_->location()}});
         }
         if (log_.enabled(LogLevel::kDebug)) {
           log_.debug("batch committed",
-                     {{"rows", static_cast<std::int64_t>(rows_.size())},
+                     {{"rows", static_cast<std::int64_t>(rows.size())},
                       {"stored", static_cast<std::int64_t>(written.value().stored)},
                       {"duplicates", static_cast<std::int64_t>(written.value().duplicates)}});
         }
         backoff_.reset();
         // New rows only, like stored_: a redelivery of a stored event is not counted again.
         for (std::size_t i : written.value().inserted) {
-          for (const auto& field : rows_[i].invalid) invalid_.at(field)->inc();
+          for (const auto& field : rows_[lo + i].invalid) invalid_.at(field)->inc();
         }
-        publish_stored(written.value().inserted);
-        rows_.clear();
-        for (auto& rec : batch_) finished_.push_back(std::move(rec));  // committed: ackable
-        batch_.clear();
-        push_finished();
-        return true;
+        publish_stored(lo, written.value().inserted);
+        for (std::size_t i = lo; i < hi; ++i) {
+          finished_.push_back(std::move(batch_[i]));  // committed: ackable
+        }
+        return Written::kStored;
       }
       const Error& e = written.error();
       if (!store_->transient(e)) {
+        if (store_->row_fault(e)) {
+          fault = e;
+          return Written::kRowFault;
+        }
         log_.error("store write failed", {{"error", e.message}, {"code", e.code}});
         fatal_(e.message);
-        return false;
+        return Written::kGaveUp;
       }
       auto now = Clock::now();
       if (!first_failure) first_failure = now;
@@ -228,7 +319,7 @@ class Writer final : public Stage {
                    {{"error", e.message}, {"attempt", attempt}});
         fatal_("store writes failed for " + std::to_string(s_.give_up_after.count()) +
                " ms: " + e.message);
-        return false;
+        return Written::kGaveUp;
       }
       write_retries_->inc();
       auto wait = backoff_.next();
@@ -237,11 +328,11 @@ class Writer final : public Stage {
                   {{"error", e.message},
                    {"code", e.code},
                    {"attempt", attempt},
-                   {"rows", static_cast<std::int64_t>(rows_.size())},
+                   {"rows", static_cast<std::int64_t>(rows.size())},
                    {"retry_in_ms", static_cast<std::int64_t>(wait.count())}});
       }
       for (auto until = now + wait;;) {
-        if (st.stop_requested() || deadline_passed()) return false;
+        if (st.stop_requested() || deadline_passed()) return Written::kGaveUp;
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
         if (left <= 0ms) break;
         dead_letters_->poll(std::min<std::chrono::milliseconds>(left, 50ms), finished_, st);
@@ -289,6 +380,12 @@ class Writer final : public Stage {
         dead_letters_->poll(20ms, finished_, st);
         continue;
       }
+      // Idle: let the backend check its connection, so that /readyz shows a lost one even
+      // when nothing is written.
+      if (batch_.empty() && Clock::now() >= next_probe_) {
+        store_->probe();
+        next_probe_ = Clock::now() + kProbeInterval;
+      }
       // Wait for input until the batch is due; briefly when dead letters await reports.
       auto until = batch_.empty() ? Clock::now() + 100ms : batch_due_;
       if (dead_letters_->in_flight() > 0) until = std::min(until, Clock::now() + 5ms);
@@ -326,6 +423,9 @@ class Writer final : public Stage {
   Backoff backoff_;
   RateLimit warn_limit_;
   RateLimit bad_log_;
+  RateLimit split_log_{5};
+  static constexpr std::chrono::milliseconds kProbeInterval{1000};
+  Clock::time_point next_probe_{};  // when the idle writer next calls Backend::probe
   std::atomic<const Deadline*> deadline_{nullptr};
   std::vector<EventRow> rows_;  // the open batch: rows_[i] is batch_[i]'s row
   std::vector<RecordPtr> batch_;

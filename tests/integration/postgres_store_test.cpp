@@ -11,38 +11,15 @@
 #include <vector>
 
 #include "integration/pemx_runner.hpp"
+#include "integration/postgres_util.hpp"
 #include "integration/web_util.hpp"
 #include "plugins/postgres_store/pg_fixture.hpp"
 #include "support/http_client.hpp"
 
 using namespace pemx::test;
 using namespace std::chrono_literals;
-using pemx::postgres_store::test::admin_value;
-using pemx::postgres_store::test::TestSchema;
 
 namespace {
-
-#define PEMX_NEED_POSTGRES(var)                                   \
-  auto var##_opt = pemx::postgres_store::test::test_postgres();  \
-  if (!var##_opt) {                                               \
-    WARN(pemx::postgres_store::test::kSkip);                      \
-    return;                                                       \
-  }                                                               \
-  const std::string var = *var##_opt
-
-// pemx.toml (prefixed) with the web role's store on PostgreSQL instead of SQLite.
-std::string postgres_config(const std::string& prefix, const std::string& connection,
-                            const std::string& extra = "") {
-  std::string text = prefixed_config(prefix);
-  const std::string type = "type = \"sqlite_store\"\n";
-  const auto at = text.find(type);
-  REQUIRE(at != std::string::npos);
-  const auto path_end = text.find('\n', at + type.size());
-  REQUIRE(text.compare(at + type.size(), 5, "path ") == 0);
-  text.replace(at, path_end - at,
-               "type = \"postgres_store\"\nconnection = \"" + connection + "\"\n" + extra);
-  return text;
-}
 
 // An event of `product`, numbered n, whose createdAt is shared by three consecutive numbers
 // (ties are ordered by eventId), of one of two types.
@@ -52,28 +29,6 @@ std::string tied_event(int n, const std::string& product) {
     json.replace(json.find("ProductPriceUpdate"), 18, "Country");
   }
   return json;
-}
-
-std::int64_t rows(const std::string& connection) {
-  return std::stoll(admin_value(connection, "SELECT count(*) FROM events"));
-}
-
-HttpResponse wait_ready_status(std::uint16_t port, int status, std::chrono::seconds timeout) {
-  auto until = std::chrono::steady_clock::now() + timeout;
-  HttpResponse r = http_get(port, "/readyz");
-  while (r.status != status && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(100ms);
-    r = http_get(port, "/readyz");
-  }
-  return r;
-}
-
-// The password of a postgresql://user:password@host/... string.
-std::string password_of(const std::string& uri) {
-  const auto colon = uri.find(':', uri.find("://") + 3);
-  const auto at = uri.find('@');
-  REQUIRE(colon < at);
-  return uri.substr(colon + 1, at - colon - 1);
 }
 
 }  // namespace

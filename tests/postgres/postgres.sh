@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
 # Runs Debian's PostgreSQL server (15) for PEMX tests: a fresh cluster (initdb) in a temporary
 # directory, listening only on 127.0.0.1:PORT, fsync on (the store's tests check durability),
-# with a test role and database. When run as root, the server runs as the unprivileged user
+# with a test role and database (the role may create roles and end other sessions, for fault
+# tests). When run as root, the server runs as the unprivileged user
 # `nobody` (PostgreSQL refuses to run as root).
 #
-# Usage: tests/postgres/postgres.sh start PORT | stop PORT | status PORT
+# Usage: tests/postgres/postgres.sh start PORT | stop PORT | status PORT | kill PORT |
+#        restart PORT | pause PORT | resume PORT
 #   start   prints the libpq connection string postgresql://USER:PASS@127.0.0.1:PORT/DB on
 #           stdout once the server accepts connections; progress and errors go to stderr.
 #           When our server already runs on PORT, prints its string again (idempotent).
 #   stop    stops it (fast shutdown, then immediate) and removes its directory; nothing to do
 #           is not an error.
 #   status  exit 0 and print the connection string if it runs, exit 1 otherwise.
+#   kill    an immediate shutdown (as after a crash: sessions cut, no checkpoint) that keeps
+#           the directory, so that `restart` brings the same data back (fault tests).
+#   restart starts the killed (or stopped-by-kill) server again on its data; prints the
+#           connection string once it accepts connections (crash recovery included).
+#   pause   SIGSTOPs the server and all its processes: connections stay open, nothing answers
+#           (a hung server). resume SIGCONTs them. A paused server must be resumed before stop.
 # Environment: PEMX_POSTGRES_BIN (the server's bin directory; default the newest
 # /usr/lib/postgresql/*/bin), PEMX_POSTGRES_START_TIMEOUT (seconds, default 60).
 # See tests/postgres/README.md.
@@ -24,7 +32,7 @@ log() { printf 'postgres.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 usage() {
-  echo "usage: $(basename "$0") start PORT | stop PORT | status PORT" >&2
+  echo "usage: $(basename "$0") start|stop|status|kill|restart|pause|resume PORT" >&2
   exit 2
 }
 
@@ -114,7 +122,8 @@ EOF
   as_owner env PGPASSWORD="$(cat "$dir/superuser")" \
     "$bin/psql" -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d postgres \
     >/dev/null <<EOF || die "could not create the test role and database (see $dir/server.log)"
-CREATE ROLE $DB_USER LOGIN PASSWORD '$password';
+CREATE ROLE $DB_USER LOGIN CREATEROLE PASSWORD '$password';
+GRANT pg_signal_backend TO $DB_USER;
 CREATE DATABASE $DB_NAME OWNER $DB_USER;
 EOF
   connection_string "$dir" "$port"
@@ -126,12 +135,69 @@ cmd_stop() {
   dir=$(state_dir "$port")
   [[ -d "$dir" ]] || return 0
   if [[ -f "$dir/data/postmaster.pid" ]]; then
+    signal_server "$port" CONT || true  # a paused server cannot stop
     bin=$(bin_dir)
     as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null 2>&1 ||
       as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
   fi
   rm -rf "$dir"
   log "stopped 127.0.0.1:$port"
+}
+
+# The postmaster's pid (first line of postmaster.pid), or nothing.
+postmaster_pid() {  # DIR
+  [[ -f "$1/data/postmaster.pid" ]] && head -n 1 "$1/data/postmaster.pid"
+}
+
+cmd_kill() {
+  local port=$1 dir bin
+  check_port "$port"
+  dir=$(state_dir "$port")
+  [[ -f "$dir/password" ]] || die "no server of ours on port $port (start it first)"
+  signal_server "$port" CONT || true  # a paused server first resumes
+  running "$dir" || { log "not running on 127.0.0.1:$port"; return 0; }
+  bin=$(bin_dir)
+  as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w -t 30 stop >/dev/null ||
+    die "pg_ctl could not stop the server (see $dir/server.log)"
+  log "killed 127.0.0.1:$port (immediate shutdown; data kept in $dir)"
+}
+
+cmd_restart() {
+  local port=$1 dir bin
+  check_port "$port"
+  dir=$(state_dir "$port")
+  [[ -f "$dir/password" && -d "$dir/data" ]] || die "no data of ours for port $port (use start)"
+  if ! running "$dir"; then
+    bin=$(bin_dir)
+    if ! as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
+      -t "${PEMX_POSTGRES_START_TIMEOUT:-60}" start >/dev/null; then
+      tail -n 20 "$dir/server.log" >&2 || true
+      die "the server did not restart (log above: $dir/server.log)"
+    fi
+    log "restarted on 127.0.0.1:$port"
+  fi
+  connection_string "$dir" "$port"
+}
+
+# SIGSTOP or SIGCONT to the postmaster and its children (the backends, the auxiliary processes).
+signal_server() {  # PORT SIGNAL
+  local dir pid
+  dir=$(state_dir "$1")
+  pid=$(postmaster_pid "$dir" || true)
+  [[ -n "$pid" ]] || return 1
+  # shellcheck disable=SC2046 # one pid per word
+  kill -s "$2" "$pid" $(pgrep -P "$pid" || true)
+}
+
+cmd_pause() {
+  check_port "$1"
+  signal_server "$1" STOP || die "no server of ours on port $1"
+  log "paused 127.0.0.1:$1"
+}
+cmd_resume() {
+  check_port "$1"
+  signal_server "$1" CONT || die "no server of ours on port $1"
+  log "resumed 127.0.0.1:$1"
 }
 
 cmd_status() {
@@ -150,5 +216,9 @@ case "$1" in
   start) cmd_start "$2" ;;
   stop) cmd_stop "$2" ;;
   status) cmd_status "$2" ;;
+  kill) cmd_kill "$2" ;;
+  restart) cmd_restart "$2" ;;
+  pause) cmd_pause "$2" ;;
+  resume) cmd_resume "$2" ;;
   *) usage ;;
 esac

@@ -6,7 +6,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <map>
 #include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -26,12 +28,12 @@ std::string event(int n) {
 }
 
 struct Harness {
-  explicit Harness(FakeBackend*& backend_out) {
+  explicit Harness(FakeBackend*& backend_out, std::size_t batch_size = 2) {
     auto cluster = kafka::EmbeddedCluster::start({1, 1, {"writer-test-dlq"}});
     REQUIRE(cluster.ok());
     cluster_ = std::move(cluster.value());
     settings.stage_type = "fake_store";
-    settings.batch_size = 2;
+    settings.batch_size = batch_size;
     settings.batch_linger = 0ms;
     settings.dead_letter_topic = "writer-test-dlq";
     settings.retry = {1ms, 5ms, 2.0, 0};
@@ -48,11 +50,11 @@ struct Harness {
     stage = make_writer(settings, ctx, std::move(backend));
   }
   ~Harness() { stage->stop(); }
-  void push(int n) {
+  void push(int n, const std::string& value = {}) {
     auto rec = std::make_unique<Record>();
     rec->topic = "product-event-storage-pemx";
     rec->offset = n;
-    rec->value = event(n);
+    rec->value = value.empty() ? event(n) : value;
     REQUIRE(input.push(rec, Clock::now() + 5s) == QueueStatus::kOk);
   }
   std::vector<std::string> fatals() {
@@ -106,6 +108,81 @@ TEST_CASE("writer: an error the backend does not call transient is fatal, nothin
   REQUIRE(h.fatals().size() == 1);
   CHECK(h.fatals()[0] == "fake://events is broken");
   CHECK(backend->calls() == 1);
+}
+
+std::string id(int n) { return "00000000-0000-4000-8000-00000000000" + std::to_string(n); }
+
+TEST_CASE("writer: rows the backend refuses (refuse_row) or that fail their batch (row_fault) "
+          "are dead-lettered as unstorable_event; the others are stored and nothing stops",
+          "[unit][store]") {
+  FakeBackend* backend = nullptr;
+  Harness h(backend, 8);
+  backend->refuse({id(5)});
+  backend->poison({id(3), id(6)});
+  h.stage->start();
+  // One batch of eight (linger 0: the first pop may take fewer; every batch is isolated).
+  for (int n = 1; n <= 8; ++n) h.push(n);
+  std::map<std::int64_t, std::string> acked;  // offset -> dead-letter reason ("" if stored)
+  for (int i = 0; i < 8; ++i) {
+    RecordPtr rec;
+    REQUIRE(h.acks.pop(rec, Clock::now() + 20s) == QueueStatus::kOk);
+    acked[rec->offset] = rec->dead_letter_reason;
+    if (!rec->dead_letter_reason.empty()) {  // its dead-letter copy's headers
+      REQUIRE_FALSE(rec->out_headers.empty());
+      CHECK(rec->out_headers[0].name == "pemx-dlq-reason");
+      CHECK(rec->out_headers[0].value == "unstorable_event");
+    }
+    if (rec->offset == 3) CHECK(rec->dead_letter_detail == "the fake database refuses " + id(3));
+    if (rec->offset == 5) {
+      CHECK(rec->dead_letter_detail == "the fake database cannot hold " + id(5));
+    }
+  }
+  CHECK(acked == std::map<std::int64_t, std::string>{{1, ""},
+                                                     {2, ""},
+                                                     {3, "unstorable_event"},
+                                                     {4, ""},
+                                                     {5, "unstorable_event"},
+                                                     {6, "unstorable_event"},
+                                                     {7, ""},
+                                                     {8, ""}});
+  CHECK(backend->rows() == 5);
+  CHECK(h.metrics.counter_value("pemx_fake_store_dead_lettered_total",
+                                {{"stage", "store"}, {"reason", "unstorable_event"}}) == 3);
+  CHECK(h.metrics.counter_total("pemx_fake_store_stored_total") == 5);
+  CHECK(h.fatals().empty());
+}
+
+TEST_CASE("writer: an idle writer probes its backend", "[unit][store]") {
+  FakeBackend* backend = nullptr;
+  Harness h(backend);
+  h.stage->start();
+  auto until = Clock::now() + 20s;
+  while (backend->probes() < 2 && Clock::now() < until) {
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK(backend->probes() >= 2);
+}
+
+TEST_CASE("writer: past the drain deadline a write blocked in the backend is interrupted; "
+          "nothing of it is acknowledged",
+          "[unit][store]") {
+  FakeBackend* backend = nullptr;
+  Harness h(backend);
+  backend->hang_next();
+  h.stage->start();
+  h.push(1);
+  h.push(2);
+  auto until = Clock::now() + 20s;
+  while (!backend->hanging() && Clock::now() < until) std::this_thread::sleep_for(5ms);
+  REQUIRE(backend->hanging());
+  h.input.close();
+  Deadline deadline(Clock::now() + 100ms);
+  CHECK_FALSE(h.stage->drain(deadline));
+  CHECK(backend->interrupted());
+  CHECK(backend->rows() == 0);
+  h.stage->stop();  // joins the worker, which the interruption released; destroys the backend
+  CHECK_FALSE(h.acks.try_pop());
+  CHECK(h.fatals().empty());
 }
 
 }  // namespace

@@ -4,7 +4,11 @@
 // recovery after the server drops the connections, and no password in any message.
 #include <catch2/catch.hpp>
 
+#include <libpq-fe.h>
+
+#include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -94,7 +98,10 @@ TEST_CASE("postgres_store: batches are idempotent on event_id, new and duplicate
   CHECK_FALSE(store->transient(w3.error()));
   CHECK(test::admin_value(schema.connection(), "SELECT count(*) FROM events WHERE event_id='d'") ==
         "0");
-  CHECK(store->reader()->problem().has_value());  // the failed write shows in /readyz
+  // A row's fault (the writer isolates and dead-letters the row), not the store's: /readyz
+  // stays ready.
+  CHECK(store->row_fault(w3.error()));
+  CHECK_FALSE(store->reader()->problem().has_value());
   REQUIRE(store->write_batch(std::vector<store::EventRow>{row("d", "P1", 50)}));
   CHECK_FALSE(store->reader()->problem().has_value());
 }
@@ -272,6 +279,126 @@ TEST_CASE("postgres_store: a wrong password or server fails at open without the 
   CHECK_THAT(s.error().message, !Contains("WrongPass-42"));
   CHECK_THAT(s.error().message, Contains("pemx_test@127.0.0.1"));
   CHECK_FALSE(transient(Error{"28P01", ""}));
+}
+
+std::int64_t count_rows(const std::string& connection) {
+  return std::stoll(test::admin_value(connection, "SELECT count(*) FROM events"));
+}
+
+TEST_CASE("postgres_store: a NUL character is refused before the batch; a value PostgreSQL "
+          "rejects fails its batch as a row fault, neither transient nor stored",
+          "[postgres_store][postgres]") {
+  PEMX_NEED_POSTGRES(base);
+  TestSchema schema(base);
+  auto store = open_store(schema.connection());
+  CHECK_FALSE(store->refuse_row(row("ok", "P1", 1)));
+  auto nul_product = row("n1", std::string("P\0x", 3), 2);
+  auto refused = store->refuse_row(nul_product);
+  REQUIRE(refused);
+  CHECK_THAT(*refused, Contains("productId") && Contains("NUL"));
+  auto nul_id = row(std::string("n\0" "2", 3), "P1", 3);
+  REQUIRE(store->refuse_row(nul_id));
+  CHECK_THAT(*store->refuse_row(nul_id), Contains("eventId"));
+
+  // What the writer would meet if a row got through: the whole batch fails, nothing stored.
+  const std::vector<std::vector<store::EventRow>> poisoned{
+      {row("a", "P1", 10), nul_product},
+      {row("a", "P1", 10), row("u", "P\xff\xfe", 11)},  // not UTF-8
+      // Random text too long for a btree index entry (54000 program_limit_exceeded).
+      {row("a", "P1", 10), row("long", [] {
+         std::string p;
+         unsigned x = 12345;
+         for (int i = 0; i < 8000; ++i) {
+           x = x * 1103515245u + 12345u;
+           p += static_cast<char>('a' + (x >> 16) % 26);
+         }
+         return p;
+       }(), 12)},
+  };
+  for (const auto& batch : poisoned) {
+    auto written = store->write_batch(batch);
+    REQUIRE_FALSE(written);
+    INFO(written.error().code << " " << written.error().message);
+    CHECK(store->row_fault(written.error()));
+    CHECK_FALSE(store->transient(written.error()));
+    CHECK(count_rows(schema.connection()) == 0);
+    // A row's fault is not the store's: readiness stays good.
+    CHECK_FALSE(store->reader()->problem());
+  }
+  // The connection is still usable.
+  auto ok = store->write_batch(std::vector<store::EventRow>{row("a", "P1", 10)});
+  REQUIRE(ok);
+  CHECK(ok.value().stored == 1);
+  CHECK_FALSE(row_fault(Error{"42501", "permission denied"}));
+  CHECK_FALSE(row_fault(Error{std::string(kConnectionLost), "lost"}));
+}
+
+TEST_CASE("postgres_store: interrupt() ends a statement blocked on a lock at once, and later "
+          "writes fail at once",
+          "[postgres_store][postgres]") {
+  PEMX_NEED_POSTGRES(base);
+  TestSchema schema(base);
+  StoreOptions o;
+  o.connection = schema.connection();
+  o.reader_connections = 1;
+  o.statement_timeout = std::chrono::milliseconds(0);  // the lock would block for ever
+  auto opened = PostgresEventStore::open(o);
+  REQUIRE(opened);
+  auto store = std::move(opened.value());
+
+  PGconn* locker = PQconnectdb(schema.connection().c_str());
+  REQUIRE(PQstatus(locker) == CONNECTION_OK);
+  PQclear(PQexec(locker, "BEGIN"));
+  PGresult* locked = PQexec(locker, "LOCK TABLE events IN EXCLUSIVE MODE");
+  REQUIRE(PQresultStatus(locked) == PGRES_COMMAND_OK);
+  PQclear(locked);
+
+  std::optional<Result<store::WriteStats>> written;
+  std::thread writer([&] {
+    written.emplace(store->write_batch(std::vector<store::EventRow>{row("x", "P1", 1)}));
+  });
+  // Waits (bounded) until the insert waits for the lock.
+  const std::string waiting =
+      "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND "
+      "query LIKE '%INSERT INTO events%'";
+  for (int i = 0; i < 400 && test::admin_value(base, waiting) == "0"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(test::admin_value(base, waiting) == "1");
+  store->interrupt();
+  writer.join();  // returns although the lock is still held
+  REQUIRE(written);
+  REQUIRE_FALSE(*written);
+  CHECK(written->error().code == kConnectionLost);
+  auto again = store->write_batch(std::vector<store::EventRow>{row("y", "P1", 2)});
+  REQUIRE_FALSE(again);
+  CHECK_THAT(again.error().message, Contains("stopping"));
+  store->probe();
+  CHECK(store->reader()->problem().has_value());
+
+  PQclear(PQexec(locker, "ROLLBACK"));
+  PQfinish(locker);
+  // The server may still finish the statement it was given (it notices the lost client only
+  // when it answers): never acknowledged, so its redelivery is counted a duplicate.
+  CHECK(count_rows(schema.connection()) <= 1);
+}
+
+TEST_CASE("postgres_store: the writer's probe re-establishes a dropped connection and clears "
+          "the readiness problem",
+          "[postgres_store][postgres]") {
+  PEMX_NEED_POSTGRES(base);
+  TestSchema schema(base);
+  auto store = open_store(schema.connection());
+  auto reader = store->reader();
+  store->probe();
+  CHECK_FALSE(reader->problem());
+  test::admin_exec(base, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                         "application_name = 'pemx' AND pid <> pg_backend_pid() AND "
+                         "datname = current_database()");
+  store->probe();  // the loss shows, or the probe reconnected already
+  store->probe();
+  CHECK_FALSE(reader->problem());
+  REQUIRE(store->write_batch(std::vector<store::EventRow>{row("a", "P1", 10)}));
 }
 
 }  // namespace
