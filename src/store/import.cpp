@@ -7,9 +7,11 @@
 #include <istream>
 #include <limits>
 #include <ostream>
+#include <span>
 #include <sstream>
 #include <thread>
 
+#include "event/reasons.hpp"
 #include "import/extended_json.hpp"
 #include "store/row_mapping.hpp"
 
@@ -72,26 +74,51 @@ void reject(ImportSummary& summary, std::int64_t line, const std::string& code,
   if (reason.first_lines.size() < ImportSummary::kFirstLines) reason.first_lines.push_back(line);
 }
 
-// Writes the batch, retrying transient failures (another writer holds the lock beyond the
-// busy timeout, disk full, I/O) with a backoff until give_up_after.
-std::optional<Error> write(Backend& store, std::vector<EventRow>& rows,
-                           ImportSummary& summary, const ImportOptions& options) {
-  if (rows.empty()) return std::nullopt;
+// Writes the rows in one batch, retrying transient failures (another writer holds the lock
+// beyond the busy timeout, disk full, I/O) with a backoff until give_up_after.
+Result<WriteStats> write_retrying(Backend& store, std::span<const EventRow> rows,
+                                  const ImportOptions& options) {
   Backoff backoff(options.retry);
   const auto give_up = std::chrono::steady_clock::now() + options.give_up_after;
   for (;;) {
     auto written = store.write_batch(rows);
-    if (written) {
-      summary.imported += written.value().stored;
-      summary.present += written.value().duplicates;
-      rows.clear();
-      return std::nullopt;
-    }
-    if (!store.transient(written.error()) || std::chrono::steady_clock::now() >= give_up) {
-      return written.error();
+    if (written || !store.transient(written.error()) ||
+        std::chrono::steady_clock::now() >= give_up) {
+      return written;
     }
     std::this_thread::sleep_for(backoff.next());
   }
+}
+
+// Writes the batch. A batch that fails because of a row's value (Backend::row_fault: e.g. an
+// index entry too large for PostgreSQL) is written again one row at a time, and each row that
+// fails that way is rejected as unstorable with its line (the stage dead-letters such rows;
+// an import must not stop at them, or run again it would stop at the same line).
+std::optional<Error> write(Backend& store, std::vector<EventRow>& rows,
+                           ImportSummary& summary, const ImportOptions& options) {
+  if (rows.empty()) return std::nullopt;
+  auto written = write_retrying(store, rows, options);
+  if (!written && store.row_fault(written.error())) {
+    for (const auto& row : rows) {
+      auto one = write_retrying(store, std::span<const EventRow>(&row, 1), options);
+      if (one) {
+        summary.imported += one.value().stored;
+        summary.present += one.value().duplicates;
+      } else if (store.row_fault(one.error())) {
+        reject(summary, row.source_offset, std::string(event::kReasonUnstorable),
+               one.error().message);
+      } else {
+        return one.error();
+      }
+    }
+    rows.clear();
+    return std::nullopt;
+  }
+  if (!written) return written.error();
+  summary.imported += written.value().stored;
+  summary.present += written.value().duplicates;
+  rows.clear();
+  return std::nullopt;
 }
 
 }  // namespace
@@ -129,6 +156,8 @@ Result<ImportSummary> import_events(std::istream& in, std::string_view source_na
                                         options.limits, options.validation);
                !row) {
       reject(summary, number, row.error().code, row.error().message);
+    } else if (auto refused = store.refuse_row(row.value())) {
+      reject(summary, number, std::string(event::kReasonUnstorable), *refused);
     } else {
       rows.push_back(std::move(row.value()));
       if (rows.size() >= batch_size) {

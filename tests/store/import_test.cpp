@@ -52,6 +52,36 @@ TEST_CASE("import: what the backend calls transient is retried, the rest stops t
   }
 }
 
+TEST_CASE("import: rows the backend refuses or cannot hold are rejected as unstorable with "
+          "their lines, the others imported", "[unit][store][import]") {
+  FakeBackend backend;
+  ImportOptions options = fast_options();
+  options.batch_size = 3;
+  backend.refuse({"00000000-0000-4000-8000-000000000002"});
+  backend.poison({"00000000-0000-4000-8000-000000000005"});
+  std::istringstream in(line(1) + "\n" + line(2) + "\n" + line(3) + "\n" + line(4) + "\n" +
+                        line(5) + "\n" + line(6) + "\n");
+  auto summary = import_events(in, "x", backend, options, {});
+  REQUIRE(summary.ok());
+  CHECK(summary.value().read == 6);
+  CHECK(summary.value().imported == 4);
+  CHECK(summary.value().rejected == 2);
+  CHECK(backend.rows() == 4);
+  REQUIRE(summary.value().reasons.count("unstorable_event") == 1);
+  const auto& reason = summary.value().reasons.at("unstorable_event");
+  CHECK(reason.count == 2);
+  CHECK(reason.first_lines == std::vector<std::int64_t>{2, 5});
+  CHECK_THAT(reason.first_detail, Contains("cannot hold"));
+  // Run again: nothing new, the same two lines rejected (the import does not stop at them).
+  std::istringstream again(line(1) + "\n" + line(2) + "\n" + line(3) + "\n" + line(4) + "\n" +
+                           line(5) + "\n" + line(6) + "\n");
+  auto second = import_events(again, "x", backend, options, {});
+  REQUIRE(second.ok());
+  CHECK(second.value().imported == 0);
+  CHECK(second.value().present == 4);
+  CHECK(second.value().rejected == 2);
+}
+
 TEST_CASE("run_import opens the store only for a readable FILE, and names it by its location",
           "[unit][store][import]") {
   int opened = 0;
