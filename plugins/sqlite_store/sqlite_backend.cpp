@@ -305,22 +305,15 @@ std::optional<Result<EventPage>> SqliteEventReader::try_query(const EventQuery& 
 std::optional<Result<EventPage>> SqliteEventReader::run(const EventQuery& q,
                                                         std::chrono::milliseconds wait) {
   using Page = Result<EventPage>;
-  if (q.limit == 0) return Page(Error{"bad_query", "limit must be at least 1"});
-  store::CursorKey after{std::numeric_limits<std::int64_t>::max(), ""};
-  if (q.cursor) {
-    auto decoded = store::decode_cursor(*q.cursor);
-    if (!decoded) return Page(decoded.error());
-    after = std::move(decoded.value());
-  }
+  auto bounds = store::history_bounds(q);
+  if (!bounds) return Page(bounds.error());
+  if (!bounds.value()) return Page(EventPage{});
+  const store::HistoryBounds& b = *bounds.value();
+  const store::CursorKey& after = b.after;
+  const std::int64_t from = b.from_ms;
+  const std::int64_t to = b.to_ms;
+  const std::int64_t limit = b.limit;
   EventPage page;
-  const std::int64_t from = q.from_ms.value_or(std::numeric_limits<std::int64_t>::min());
-  const std::int64_t to = q.to_ms.value_or(std::numeric_limits<std::int64_t>::max());
-  if (q.product_ids.empty() || from >= to) return Page(page);
-  // One row more than asked tells whether there is a next page.
-  const std::int64_t max_limit = std::numeric_limits<std::int64_t>::max() - 1;
-  const std::int64_t limit = q.limit > static_cast<std::uint64_t>(max_limit)
-                                 ? max_limit
-                                 : static_cast<std::int64_t>(q.limit);
 
   Lease lease = acquire(wait);
   if (!lease) {

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <charconv>
+#include <limits>
 
 namespace pemx::store {
 
@@ -90,6 +91,25 @@ Result<CursorKey> decode_cursor(std::string_view text) {
   key.event_id = std::string(rest.substr(colon + 1));
   if (key.event_id.empty()) return bad("the cursor has no event id");
   return key;
+}
+
+Result<std::optional<HistoryBounds>> history_bounds(const EventQuery& q) {
+  using Bounds = Result<std::optional<HistoryBounds>>;
+  if (q.limit == 0) return Bounds(Error{"bad_query", "limit must be at least 1"});
+  HistoryBounds b;
+  b.after = CursorKey{std::numeric_limits<std::int64_t>::max(), ""};
+  if (q.cursor) {
+    auto decoded = decode_cursor(*q.cursor);
+    if (!decoded) return Bounds(decoded.error());
+    b.after = std::move(decoded.value());
+  }
+  b.from_ms = q.from_ms.value_or(std::numeric_limits<std::int64_t>::min());
+  b.to_ms = q.to_ms.value_or(std::numeric_limits<std::int64_t>::max());
+  if (q.product_ids.empty() || b.from_ms >= b.to_ms) return Bounds(std::optional<HistoryBounds>());
+  const std::int64_t max_limit = std::numeric_limits<std::int64_t>::max() - 1;
+  b.limit = q.limit > static_cast<std::uint64_t>(max_limit) ? max_limit
+                                                            : static_cast<std::int64_t>(q.limit);
+  return Bounds(std::optional<HistoryBounds>(std::move(b)));
 }
 
 }  // namespace pemx::store

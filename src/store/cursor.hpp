@@ -8,6 +8,9 @@
 #include <string>
 #include <string_view>
 
+#include <optional>
+
+#include "pemx/event_store.hpp"
 #include "pemx/result.hpp"
 
 namespace pemx::store {
@@ -24,5 +27,19 @@ struct CursorKey {
 std::string encode_cursor(const CursorKey& key);
 // Error{kBadCursor, why} for anything encode_cursor did not make.
 Result<CursorKey> decode_cursor(std::string_view text);
+
+// What every backend's history query binds, worked out once from an EventQuery: the rows
+// strictly after `after` (the first page: after everything), created_ms in [from_ms, to_ms),
+// at most `limit` of them (the backend asks one more, to know whether there is a next page).
+struct HistoryBounds {
+  CursorKey after;
+  std::int64_t from_ms = 0;
+  std::int64_t to_ms = 0;
+  std::int64_t limit = 0;  // q.limit, capped so that limit + 1 fits an int64
+};
+// Error{"bad_query"} for a zero limit, Error{kBadCursor} for a cursor decode_cursor refuses;
+// nullopt when the answer is an empty page without asking the database (no product ids, an
+// empty time range).
+Result<std::optional<HistoryBounds>> history_bounds(const EventQuery& q);
 
 }  // namespace pemx::store

@@ -70,5 +70,46 @@ TEST_CASE("anything the server did not make is a bad_cursor", "[unit][store]") {
   }
 }
 
+TEST_CASE("history_bounds: what every backend binds for a history query", "[unit][store]") {
+  EventQuery q;
+  q.product_ids = {"P1"};
+  q.limit = 5;
+  auto first = history_bounds(q);
+  REQUIRE(first.ok());
+  REQUIRE(first.value().has_value());
+  CHECK(first.value()->after.created_ms == std::numeric_limits<std::int64_t>::max());
+  CHECK(first.value()->after.event_id.empty());
+  CHECK(first.value()->from_ms == std::numeric_limits<std::int64_t>::min());
+  CHECK(first.value()->to_ms == std::numeric_limits<std::int64_t>::max());
+  CHECK(first.value()->limit == 5);
+
+  q.cursor = encode_cursor({1722000000123, "e-9"});
+  q.from_ms = 10;
+  q.to_ms = 20;
+  q.limit = std::numeric_limits<std::size_t>::max();
+  auto next = history_bounds(q);
+  REQUIRE(next.ok());
+  REQUIRE(next.value().has_value());
+  CHECK(next.value()->after == CursorKey{1722000000123, "e-9"});
+  CHECK(next.value()->from_ms == 10);
+  CHECK(next.value()->to_ms == 20);
+  CHECK(next.value()->limit == std::numeric_limits<std::int64_t>::max() - 1);  // limit + 1 fits
+
+  q.to_ms = 10;  // an empty range: an empty page, no query
+  auto empty = history_bounds(q);
+  REQUIRE(empty.ok());
+  CHECK_FALSE(empty.value().has_value());
+  q.to_ms.reset();
+  q.product_ids.clear();
+  CHECK_FALSE(history_bounds(q).value().has_value());
+
+  q.product_ids = {"P1"};
+  q.limit = 0;
+  CHECK(history_bounds(q).error().code == "bad_query");
+  q.limit = 1;
+  q.cursor = "not-a-cursor";
+  CHECK(history_bounds(q).error().code == kBadCursor);
+}
+
 }  // namespace
 }  // namespace pemx::store
