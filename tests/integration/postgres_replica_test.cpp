@@ -79,6 +79,16 @@ std::string wait_value(const std::string& server, const std::string& sql,
   return value;
 }
 
+// Starts the web role on `config` and expects start-up to fail; returns its log.
+std::string failed_start(const std::string& config, const std::string& brokers) {
+  PemxRunner pemx(config);
+  auto& proc = pemx.start("web", {"--set", "kafka.brokers=" + brokers});
+  const auto code = proc.wait(30s);
+  REQUIRE(code.has_value());
+  CHECK(*code != 0);
+  return proc.log();
+}
+
 // The replica's replay paused; resumed by the destructor whatever the test does.
 class PausedReplay {
  public:
@@ -171,17 +181,13 @@ TEST_CASE("postgres_store: read_connection on a streaming replica: stored on the
   REQUIRE(wait_committed(brokers, group, storage, 200, 60s));
   CHECK(rows(schema.connection()) == 200);
   CHECK(wait_ready_status(port, 503, 5s).status == 503);
-  {
-    // Another web instance cannot start meanwhile: its readers connect at start-up.
-    PemxRunner other(postgres_config(p, writer, "read_connection = \"" + reader + "\"\n" +
-                                                    "connect_timeout = \"2s\"\n"));
-    auto& failed = other.start("web", {"--set", "kafka.brokers=" + brokers});
-    const auto code = failed.wait(30s);
-    REQUIRE(code.has_value());
-    CHECK(*code != 0);
-    CHECK(failed.log().find("127.0.0.1:" + postgres_port(replica) + "/pemx_test: cannot "
-                            "connect") != std::string::npos);
-  }
+  // Another web instance cannot start meanwhile: its readers connect at start-up.
+  const std::string other =
+      failed_start(postgres_config(p, writer, "read_connection = \"" + reader + "\"\n" +
+                                                  "connect_timeout = \"2s\"\n"),
+                   brokers);
+  CHECK(other.find("127.0.0.1:" + postgres_port(replica) + "/pemx_test: cannot connect") !=
+        std::string::npos);
 
   // Back: ready again, and the events stored while it was down are in the history.
   replica_fault.restart();
@@ -282,15 +288,12 @@ TEST_CASE("postgres_store: a replica behind the migrations at start-up: the web 
     admin_exec(schema.connection(), "DROP TABLE events, pemx_schema_migrations");
     REQUIRE(wait_value(reader, migrated, "0", 30s) == "0");
     PausedReplay paused(replica);
-    PemxRunner pemx(postgres_config(p, schema.connection(),
-                                    "read_connection = \"" + reader + "\"\n" +
-                                        "connect_timeout = \"1s\"\n"));
-    auto& proc = pemx.start("web", {"--set", "kafka.brokers=" + brokers});
-    const auto code = proc.wait(30s);
-    REQUIRE(code.has_value());
-    CHECK(*code != 0);
-    CHECK(proc.log().find("127.0.0.1:" + postgres_port(replica) + "/pemx_test (read_connection) "
-                          "is a standby that has not replayed") != std::string::npos);
-    CHECK(proc.log().find(password_of(base)) == std::string::npos);
+    const std::string log = failed_start(
+        postgres_config(p, schema.connection(),
+                        "read_connection = \"" + reader + "\"\nconnect_timeout = \"1s\"\n"),
+        brokers);
+    CHECK(log.find("127.0.0.1:" + postgres_port(replica) + "/pemx_test (read_connection) is a "
+                   "standby that has not replayed") != std::string::npos);
+    CHECK(log.find(password_of(base)) == std::string::npos);
   }
 }

@@ -82,22 +82,31 @@ check_port() {
   [[ "$1" =~ ^[0-9]+$ ]] && (($1 > 0 && $1 < 65536)) || die "bad port '$1' (expected 1..65535)"
 }
 
-cmd_start() {
-  local port=$1 dir bin password
+# Before a start on PORT: exit 0 printing the string when our server already runs there;
+# else clears a leftover directory of ours, fails when another process holds the port, and
+# makes the empty directory (mode 700).
+prepare_start() {  # PORT
+  local port=$1 dir
   check_port "$port"
   dir=$(state_dir "$port")
   if [[ -f "$dir/password" ]] && running "$dir"; then
     log "already running on 127.0.0.1:$port ($dir)"
     connection_string "$dir" "$port"
-    return
+    exit 0
   fi
   if [[ -d "$dir" ]]; then cmd_stop "$port" 2>/dev/null || true; fi
   if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     die "127.0.0.1:$port is taken by another process; choose another port"
   fi
-  bin=$(bin_dir)
   mkdir -p "$dir"
   chmod 700 "$dir"
+}
+
+cmd_start() {
+  local port=$1 dir bin password
+  prepare_start "$port"
+  dir=$(state_dir "$port")
+  bin=$(bin_dir)
   password=$(head -c 18 /dev/urandom | base64 | tr '+/' 'AB')
   printf '%s' "$password" >"$dir/password"
   printf '%s' "$(head -c 18 /dev/urandom | base64 | tr '+/' 'AB')" >"$dir/superuser"
@@ -151,22 +160,12 @@ cmd_start_replica() {
   check_port "$port"
   check_port "$primary_port"
   [[ "$port" != "$primary_port" ]] || die "the replica needs a port of its own"
-  dir=$(state_dir "$port")
   primary=$(state_dir "$primary_port")
-  if [[ -f "$dir/password" ]] && running "$dir"; then
-    log "already running on 127.0.0.1:$port ($dir)"
-    connection_string "$dir" "$port"
-    return
-  fi
   [[ -f "$primary/password" ]] && running "$primary" ||
     die "no server of ours on port $primary_port (start it first: $0 start $primary_port)"
-  if [[ -d "$dir" ]]; then cmd_stop "$port" 2>/dev/null || true; fi
-  if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    die "127.0.0.1:$port is taken by another process; choose another port"
-  fi
+  prepare_start "$port"
+  dir=$(state_dir "$port")
   bin=$(bin_dir)
-  mkdir -p "$dir"
-  chmod 700 "$dir"
   # The roles are the primary's (replicated), hence the same passwords.
   cp "$primary/password" "$primary/superuser" "$dir/"
   if [[ $(id -u) -eq 0 ]]; then chown -R "$RUN_AS" "$dir"; fi
