@@ -210,27 +210,13 @@ TEST_CASE("postgres_store: read_connection on the primary by mistake, as a role 
   const std::string group = p + "-product-event-storage-consumer-pemx";
   create_topic(brokers, storage, 1);
 
-  // A role with SELECT on the schema's tables (those pemx's migrations will make) and nothing
-  // else: a write by a reader would fail.
-  const std::string role = schema.name() + "_ro";
-  const std::string password = "Rd-" + schema.name();
-  admin_exec(base, "CREATE ROLE " + role + " LOGIN PASSWORD '" + password + "'");
-  struct DropRole {
-    std::string base, role;
-    ~DropRole() {
-      try {
-        admin_exec(base, "DROP OWNED BY " + role + "; DROP ROLE IF EXISTS " + role);
-      } catch (...) {
-      }
-    }
-  } drop{base, role};
-  admin_exec(base, "GRANT USAGE ON SCHEMA " + schema.name() + " TO " + role);
-  admin_exec(base, "ALTER DEFAULT PRIVILEGES IN SCHEMA " + schema.name() +
-                       " GRANT SELECT ON TABLES TO " + role);
+  // A role that may read every table and write none (PostgreSQL's pg_read_all_data): a
+  // write by a reader would fail.
+  TestRole role(base, schema.name() + "_ro", "Rd-" + schema.name());
+  admin_exec(base, "GRANT pg_read_all_data TO " + role.name());
   const std::string reader_app = schema.name() + "_r";
-  const std::string reader = "postgresql://" + role + ":" + password +
-                             base.substr(base.find('@')) + "?options=-csearch_path%3D" +
-                             schema.name() + "&application_name=" + reader_app;
+  const std::string reader = role.uri("?options=-csearch_path%3D" + schema.name() +
+                                      "&application_name=" + reader_app);
 
   PemxRunner pemx(postgres_config(p, schema.connection(),
                                   "read_connection = \"" + reader + "\"\nreaders = 2\n"));
@@ -246,7 +232,7 @@ TEST_CASE("postgres_store: read_connection on the primary by mistake, as a role 
   CHECK(sessions(base, reader_app) == 2);
   proc.signal(SIGTERM);
   CHECK(proc.wait(60s) == 0);
-  CHECK(proc.log().find(password) == std::string::npos);
+  CHECK(proc.log().find(role.password()) == std::string::npos);
 }
 
 TEST_CASE("postgres_store: a replica behind the migrations at start-up: the web role waits "
