@@ -10,6 +10,7 @@
 # Environment: PEMX_FUZZ_TIME seconds per fuzz target (default 60; 0 skips fuzzing),
 #              PEMX_TEST_KAFKA_PORT the broker's port (default 19092),
 #              PEMX_TEST_POSTGRES_PORT the test PostgreSQL's port (default 19432),
+#              PEMX_TEST_POSTGRES_REPLICA_PORT its streaming replica's (default 19434),
 #              PEMX_TEST_CLUSTER_PORT the three-broker cluster's first port (default 19100; it
 #              uses that port and the next five) for the broker failover test.
 set -euo pipefail
@@ -52,9 +53,11 @@ if ((broker)); then
   port=${PEMX_TEST_KAFKA_PORT:-19092}
   "$root/tests/broker/kafka.sh" fetch
   pg_port=${PEMX_TEST_POSTGRES_PORT:-19432}
+  pg_replica_port=${PEMX_TEST_POSTGRES_REPLICA_PORT:-19434}
   cluster_port=${PEMX_TEST_CLUSTER_PORT:-19100}
   trap '"$root/tests/broker/kafka.sh" stop "$port" >/dev/null 2>&1 || true
         "$root/tests/broker/kafka.sh" stop-cluster "$cluster_port" >/dev/null 2>&1 || true
+        "$root/tests/postgres/postgres.sh" stop "$pg_replica_port" >/dev/null 2>&1 || true
         "$root/tests/postgres/postgres.sh" stop "$pg_port" >/dev/null 2>&1 || true' EXIT
   PEMX_TEST_BROKERS=$("$root/tests/broker/kafka.sh" start "$port")
   export PEMX_TEST_BROKERS
@@ -66,6 +69,11 @@ if ((broker)); then
   PEMX_TEST_POSTGRES=$("$root/tests/postgres/postgres.sh" start "$pg_port")
   export PEMX_TEST_POSTGRES
   echo "test PostgreSQL: 127.0.0.1:$pg_port"
+  # Its hot-standby replica, for read_connection (tests/integration/postgres_replica_test.cpp).
+  PEMX_TEST_POSTGRES_REPLICA=$("$root/tests/postgres/postgres.sh" start-replica \
+    "$pg_replica_port" "$pg_port")
+  export PEMX_TEST_POSTGRES_REPLICA
+  echo "test PostgreSQL replica: 127.0.0.1:$pg_replica_port"
   stage "tests (unit, integration, browser)" \
     ctest --test-dir build --output-on-failure --timeout 1800 || status=1
   "$root/tests/broker/kafka.sh" stop "$port" >/dev/null 2>&1 || true

@@ -9,6 +9,7 @@
 #include <array>
 #include <limits>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
@@ -52,6 +53,13 @@ constexpr const char* kQueryMany =
 #undef PEMX_QUERY_COLUMNS
 #undef PEMX_QUERY_FILTERS
 constexpr const char* kProbe = "SELECT 1 FROM events LIMIT 1";
+// The writer's WAL position after the migrations; NULL on a standby (no readers to wait for).
+constexpr const char* kWalPosition =
+    "SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END";
+// On the readers' server: true once it holds WAL position $1 (a standby that replayed it), or
+// when it is no standby (the primary itself, or another server: its tables are its own).
+constexpr const char* kReplayed =
+    "SELECT NOT pg_is_in_recovery() OR coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)";
 
 // An array literal of text elements: {"a","b\"c"} (every element quoted, " and \ escaped).
 class TextArray {
@@ -127,8 +135,19 @@ Result<std::unique_ptr<PostgresEventStore>> PostgresEventStore::open(const Store
   if (auto e = store->ensure_connected()) return *e;
   store->set_socket(PQsocket(store->conn_.get()));
 
+  // A replica behind the readers must first replay what the migrations made (a new
+  // database's tables, a new version's columns), or their statements cannot be prepared.
+  std::string migrated_at;
+  if (!options.read_connection.empty()) {
+    ResultPtr position(PQexec(store->conn_.get(), kWalPosition));
+    if (!position || PQresultStatus(position.get()) != PGRES_TUPLES_OK) {
+      return pg_error(store->conn_.get(), position.get(), "read the WAL position",
+                      store->where_, options.connection);
+    }
+    if (PQgetisnull(position.get(), 0, 0) == 0) migrated_at = text_of(position.get(), 0, 0);
+  }
   store->health_ = std::make_shared<StoreHealth>();
-  auto reader = PostgresEventReader::open(options, store->health_);
+  auto reader = PostgresEventReader::open(options, store->health_, migrated_at);
   if (!reader) return reader.error();
   store->reader_ = std::move(reader.value());
   return store;
@@ -321,7 +340,8 @@ PostgresEventReader::PostgresEventReader(StoreOptions options,
 PostgresEventReader::~PostgresEventReader() = default;
 
 Result<std::shared_ptr<PostgresEventReader>> PostgresEventReader::open(
-    const StoreOptions& options, std::shared_ptr<StoreHealth> health) {
+    const StoreOptions& options, std::shared_ptr<StoreHealth> health,
+    const std::string& replayed_up_to) {
   std::shared_ptr<PostgresEventReader> reader(new PostgresEventReader(options, std::move(health)));
   const std::size_t count = options.reader_connections == 0 ? 1 : options.reader_connections;
   for (std::size_t i = 0; i < count; ++i) {
@@ -329,11 +349,38 @@ Result<std::shared_ptr<PostgresEventReader>> PostgresEventReader::open(
     auto opened = connect(reader->connect_);
     if (!opened) return opened.error();
     conn->conn = std::move(opened.value());
+    if (i == 0 && !replayed_up_to.empty()) {
+      if (auto e = reader->wait_replayed(conn->conn.get(), replayed_up_to)) return *e;
+    }
     if (auto e = reader->ready(*conn)) return *e;
     reader->free_.push_back(conn.get());
     reader->all_.push_back(std::move(conn));
   }
   return reader;
+}
+
+std::optional<Error> PostgresEventReader::wait_replayed(PGconn* conn, const std::string& lsn) {
+  // Start-up only (the stage's constructor), never on a request: polling is fine here.
+  const auto timeout = std::chrono::seconds(options_.connect_timeout_s);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const char* values[1] = {lsn.c_str()};
+  for (;;) {
+    ResultPtr result(PQexecParams(conn, kReplayed, 1, nullptr, values, nullptr, nullptr, 0));
+    if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
+      return pg_error(conn, result.get(), "check the replica's replay", where_,
+                      connect_.conninfo);
+    }
+    if (PQgetvalue(result.get(), 0, 0)[0] == 't') return std::nullopt;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Error{"replica_behind",
+                   "PostgreSQL " + where_ + " (read_connection) is a standby that has not " +
+                       "replayed the schema's migrations (the primary's WAL up to " + lsn +
+                       ") within connect_timeout (" + std::to_string(timeout.count()) +
+                       " s): check its replication (pg_stat_replication on the primary; a " +
+                       "paused replay: pg_wal_replay_resume()), or raise connect_timeout"};
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 }
 
 std::optional<Error> PostgresEventReader::ready(Connection& c) {

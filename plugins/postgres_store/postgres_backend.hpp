@@ -105,9 +105,12 @@ class PostgresEventStore final : public store::Backend {
 class PostgresEventReader final : public EventReader {
  public:
   // Opens `reader_connections` connections (read-only sessions) to read_connection, else
-  // connection; the schema must be migrated.
+  // connection; the schema must be migrated. With `replayed_up_to` (the primary's WAL position
+  // after the migrations), a standby is first waited for until it has replayed that far
+  // (polled, at most connect_timeout; error "replica_behind").
   static Result<std::shared_ptr<PostgresEventReader>> open(const StoreOptions& options,
-                                                           std::shared_ptr<StoreHealth> health);
+                                                           std::shared_ptr<StoreHealth> health,
+                                                           const std::string& replayed_up_to = {});
   ~PostgresEventReader() override;
 
   // Same answers as the SQLite store's for the same rows: newest created_ms first (ties:
@@ -125,6 +128,7 @@ class PostgresEventReader final : public EventReader {
   PostgresEventReader(StoreOptions options, std::shared_ptr<StoreHealth> health);
   Lease acquire(std::chrono::milliseconds wait);
   std::optional<Error> ready(Connection& conn);  // connected and prepared, or why not
+  std::optional<Error> wait_replayed(PGconn* conn, const std::string& lsn);
   std::optional<Result<EventPage>> run(const EventQuery& query, std::chrono::milliseconds wait);
 
   StoreOptions options_;

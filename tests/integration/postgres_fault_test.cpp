@@ -204,23 +204,12 @@ TEST_CASE("postgres_store: the writer's own lost connection shows in /readyz whi
 
   // The writer logs in as a role of its own that acts as the test role (so the readers, as
   // the test role, read its tables); the readers use the test role's string.
-  const std::string role = schema.name() + "_w";
-  const std::string password = "Wr1ter-" + schema.name();
-  admin_exec(base, "CREATE ROLE " + role + " LOGIN PASSWORD '" + password + "'");
-  struct DropRole {
-    std::string base, role;
-    ~DropRole() {
-      try {
-        admin_exec(base, "DROP ROLE IF EXISTS " + role);
-      } catch (...) {
-      }
-    }
-  } drop{base, role};
+  TestRole writer_role(base, schema.name() + "_w", "Wr1ter-" + schema.name());
+  const std::string& role = writer_role.name();
+  const std::string& password = writer_role.password();
   admin_exec(base, "GRANT pemx_test TO " + role);
-  const std::string at = base.substr(base.find('@'));
-  const std::string writer = "postgresql://" + role + ":" + password + at +
-                             "?options=-csearch_path%3D" + schema.name() +
-                             "%20-crole%3Dpemx_test";
+  const std::string writer = writer_role.uri("?options=-csearch_path%3D" + schema.name() +
+                                             "%20-crole%3Dpemx_test");
   PemxRunner pemx(postgres_config(p, writer,
                                   "read_connection = \"" + schema.connection() + "\"\n" +
                                       "connect_timeout = \"2s\"\nretry_max = \"500ms\"\n"));

@@ -83,6 +83,37 @@ inline void postgres_control(const std::string& uri, const std::string& command)
   REQUIRE(r.code == 0);
 }
 
+// A login role of its own for one test, created on construction and dropped by the
+// destructor whatever the test does. Grant it roles (memberships go with it), not
+// privileges on objects that outlive it (the test role may not DROP OWNED).
+class TestRole {
+ public:
+  TestRole(std::string base, std::string name, std::string password)
+      : base_(std::move(base)), name_(std::move(name)), password_(std::move(password)) {
+    admin_exec(base_, "CREATE ROLE " + name_ + " LOGIN PASSWORD '" + password_ + "'");
+  }
+  ~TestRole() {
+    try {
+      admin_exec(base_, "DROP ROLE IF EXISTS " + name_);
+    } catch (...) {
+    }
+  }
+  TestRole(const TestRole&) = delete;
+  TestRole& operator=(const TestRole&) = delete;
+  const std::string& name() const { return name_; }
+  const std::string& password() const { return password_; }
+  // The test server's URI (host, port, database) logged in as this role; `query` ("?...")
+  // appended.
+  std::string uri(const std::string& query) const {
+    return "postgresql://" + name_ + ":" + password_ + base_.substr(base_.find('@')) + query;
+  }
+
+ private:
+  std::string base_;
+  std::string name_;
+  std::string password_;
+};
+
 // A fault injected into the test server, undone by the destructor (resumed and restarted)
 // whatever the test does, so that a failing test never leaves the shared server down.
 class PostgresFault {

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Runs Debian's PostgreSQL server (15) for PEMX tests: a fresh cluster (initdb) in a temporary
 # directory, listening only on 127.0.0.1:PORT, fsync on (the store's tests check durability),
-# with a test role and database (the role may create roles and end other sessions, for fault
-# tests). When run as root, the server runs as the unprivileged user
+# with a test role and database (the role may create roles, end other sessions, and pause a
+# replica's replay, for fault tests). When run as root, the server runs as the unprivileged user
 # `nobody` (PostgreSQL refuses to run as root).
 #
-# Usage: tests/postgres/postgres.sh start PORT | stop PORT | status PORT | kill PORT |
-#        restart PORT | pause PORT | resume PORT
+# Usage: tests/postgres/postgres.sh start PORT | start-replica PORT PRIMARY_PORT | stop PORT |
+#        status PORT | kill PORT | restart PORT | pause PORT | resume PORT
 #   start   prints the libpq connection string postgresql://USER:PASS@127.0.0.1:PORT/DB on
 #           stdout once the server accepts connections; progress and errors go to stderr.
 #           When our server already runs on PORT, prints its string again (idempotent).
+#   start-replica
+#           a hot-standby streaming replica on PORT of our server on PRIMARY_PORT (started by
+#           `start`): pg_basebackup -R from it, then started read-only; prints its connection
+#           string (the same role, password and database) once it accepts connections.
+#           Idempotent like start. stop, status, kill, restart, pause and resume take its PORT.
 #   stop    stops it (fast shutdown, then immediate) and removes its directory; nothing to do
 #           is not an error.
 #   status  exit 0 and print the connection string if it runs, exit 1 otherwise.
@@ -33,6 +38,7 @@ die() { log "error: $*"; exit 1; }
 
 usage() {
   echo "usage: $(basename "$0") start|stop|status|kill|restart|pause|resume PORT" >&2
+  echo "       $(basename "$0") start-replica PORT PRIMARY_PORT" >&2
   exit 2
 }
 
@@ -76,22 +82,31 @@ check_port() {
   [[ "$1" =~ ^[0-9]+$ ]] && (($1 > 0 && $1 < 65536)) || die "bad port '$1' (expected 1..65535)"
 }
 
-cmd_start() {
-  local port=$1 dir bin password
+# Before a start on PORT: exit 0 printing the string when our server already runs there;
+# else clears a leftover directory of ours, fails when another process holds the port, and
+# makes the empty directory (mode 700).
+prepare_start() {  # PORT
+  local port=$1 dir
   check_port "$port"
   dir=$(state_dir "$port")
   if [[ -f "$dir/password" ]] && running "$dir"; then
     log "already running on 127.0.0.1:$port ($dir)"
     connection_string "$dir" "$port"
-    return
+    exit 0
   fi
   if [[ -d "$dir" ]]; then cmd_stop "$port" 2>/dev/null || true; fi
   if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     die "127.0.0.1:$port is taken by another process; choose another port"
   fi
-  bin=$(bin_dir)
   mkdir -p "$dir"
   chmod 700 "$dir"
+}
+
+cmd_start() {
+  local port=$1 dir bin password
+  prepare_start "$port"
+  dir=$(state_dir "$port")
+  bin=$(bin_dir)
   password=$(head -c 18 /dev/urandom | base64 | tr '+/' 'AB')
   printf '%s' "$password" >"$dir/password"
   printf '%s' "$(head -c 18 /dev/urandom | base64 | tr '+/' 'AB')" >"$dir/superuser"
@@ -112,7 +127,16 @@ full_page_writes = on
 max_connections = 100
 shared_buffers = 64MB
 logging_collector = off
+# A streaming replica (start-replica) may connect; WAL kept for one stopped for a while.
+wal_level = replica
+max_wal_senders = 4
+wal_keep_size = 128MB
 EOF
+  # initdb's pg_hba.conf allows replication from 127.0.0.1 (scram-sha-256); start-replica
+  # depends on it, so make sure rather than assume.
+  grep -Eq '^host[[:space:]]+replication[[:space:]]+all[[:space:]]+127\.0\.0\.1/32' \
+    "$dir/data/pg_hba.conf" ||
+    echo "host replication all 127.0.0.1/32 scram-sha-256" >>"$dir/data/pg_hba.conf"
   log "starting on 127.0.0.1:$port"
   if ! as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
     -t "${PEMX_POSTGRES_START_TIMEOUT:-60}" start >/dev/null; then
@@ -125,7 +149,52 @@ EOF
 CREATE ROLE $DB_USER LOGIN CREATEROLE PASSWORD '$password';
 GRANT pg_signal_backend TO $DB_USER;
 CREATE DATABASE $DB_NAME OWNER $DB_USER;
+\connect $DB_NAME
+GRANT EXECUTE ON FUNCTION pg_wal_replay_pause(), pg_wal_replay_resume() TO $DB_USER;
 EOF
+  connection_string "$dir" "$port"
+}
+
+cmd_start_replica() {
+  local port=$1 primary_port=$2 dir primary bin
+  check_port "$port"
+  check_port "$primary_port"
+  [[ "$port" != "$primary_port" ]] || die "the replica needs a port of its own"
+  primary=$(state_dir "$primary_port")
+  [[ -f "$primary/password" ]] && running "$primary" ||
+    die "no server of ours on port $primary_port (start it first: $0 start $primary_port)"
+  prepare_start "$port"
+  dir=$(state_dir "$port")
+  bin=$(bin_dir)
+  # The roles are the primary's (replicated), hence the same passwords.
+  cp "$primary/password" "$primary/superuser" "$dir/"
+  if [[ $(id -u) -eq 0 ]]; then chown -R "$RUN_AS" "$dir"; fi
+
+  # As the superuser (the test role has no REPLICATION). -R writes primary_conninfo and
+  # standby.signal; a fast checkpoint and no fsync of the copy: the cluster is tiny.
+  log "pg_basebackup from 127.0.0.1:$primary_port into $dir/data"
+  if ! as_owner env PGPASSWORD="$(cat "$dir/superuser")" "$bin/pg_basebackup" \
+    -h 127.0.0.1 -p "$primary_port" -U postgres -D "$dir/data" -R -X stream \
+    --checkpoint=fast --no-sync >"$dir/basebackup.log" 2>&1; then
+    tail -n 20 "$dir/basebackup.log" >&2 || true
+    die "pg_basebackup failed (log above; the primary's: $primary/server.log)"
+  fi
+  # The primary's postgresql.conf came along: the replica's own port and socket directory.
+  cat >>"$dir/data/postgresql.conf" <<EOF
+# the replica of 127.0.0.1:$primary_port (tests/postgres/postgres.sh start-replica)
+port = $port
+unix_socket_directories = '$dir'
+hot_standby = on
+# Not the primary's durability: a replica of test data, rebuilt by start-replica. Without
+# fsync its start-up also skips syncing the copied data directory (seconds on a busy disk).
+fsync = off
+EOF
+  log "starting the replica on 127.0.0.1:$port"
+  if ! as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
+    -t "${PEMX_POSTGRES_START_TIMEOUT:-60}" start >/dev/null; then
+    tail -n 20 "$dir/server.log" >&2 || true
+    die "the replica did not start (log above: $dir/server.log)"
+  fi
   connection_string "$dir" "$port"
 }
 
@@ -211,6 +280,11 @@ cmd_status() {
   fi
 }
 
+if [[ "${1:-}" == start-replica ]]; then
+  (($# == 3)) || usage
+  cmd_start_replica "$2" "$3"
+  exit 0
+fi
 (($# == 2)) || usage
 case "$1" in
   start) cmd_start "$2" ;;
