@@ -413,10 +413,6 @@ Result<EventPage> PostgresEventReader::query(const EventQuery& q) {
   return *run(q, options_.reader_wait);
 }
 
-std::optional<Result<EventPage>> PostgresEventReader::try_query(const EventQuery& q) {
-  return run(q, std::chrono::milliseconds(0));
-}
-
 std::optional<Result<EventPage>> PostgresEventReader::run(const EventQuery& q,
                                                           std::chrono::milliseconds wait) {
   using Page = Result<EventPage>;

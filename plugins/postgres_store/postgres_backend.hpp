@@ -117,7 +117,9 @@ class PostgresEventReader final : public EventReader {
   // event_id descending, byte order), at most `limit`, next_cursor only when more match.
   // Errors: "bad_cursor", "bad_query", "store_busy", or a PostgreSQL one.
   Result<EventPage> query(const EventQuery& query) override;
-  std::optional<Result<EventPage>> try_query(const EventQuery& query) override;
+  // No try_query: every query is a round trip to the server (and a lost connection a
+  // reconnect), which must never run on an Asio I/O thread; the default sends every history
+  // query to the HTTP front end's query pool.
   // nullopt when the writer is open, its last write succeeded and a read succeeds on a
   // reader connection (re-established when lost); else what is wrong.
   std::optional<std::string> problem() override;

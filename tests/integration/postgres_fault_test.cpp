@@ -282,6 +282,40 @@ TEST_CASE("postgres_store: PostgreSQL hung with a batch in the writer: SIGTERM e
   check_committed_within_postgres(brokers, group, storage, schema.connection());
 }
 
+TEST_CASE("postgres_store: history queries on a hung PostgreSQL never hold the HTTP I/O "
+          "threads: /healthz still answers", "[integration][postgres]") {
+  PEMX_NEED_POSTGRES(base);
+  const std::string brokers = test_brokers();
+  TestSchema schema(base);
+  PostgresFault fault(base);
+  const std::string p = unique_prefix();
+  const std::string storage = p + "-product-event-storage-pemx";
+  const std::string group = p + "-product-event-storage-consumer-pemx";
+  create_topic(brokers, storage, 1);
+
+  PemxRunner pemx(postgres_config(p, schema.connection(), "readers = 4\n"));
+  auto& proc = pemx.start("web", {"--set", "kafka.brokers=" + brokers, "--set",
+                                  "stages.http.io_threads=2", "--set",
+                                  "stages.http.query_threads=2"});
+  const auto port = wait_port(proc);
+  produce(brokers, storage, stream("PGQ", 0, 10));
+  REQUIRE(wait_committed(brokers, group, storage, 10, 60s));
+  REQUIRE(http_get(port, "/event?productIds=PGQ0").status == 200);
+
+  fault.pause();  // every reader's next statement blocks
+  // Small history queries (the kind that may run inline), more than there are I/O threads.
+  std::vector<std::thread> askers;
+  for (int i = 0; i < 4; ++i) {
+    askers.emplace_back([port, i] { http_get(port, "/event?productIds=PGQ" + std::to_string(i)); });
+  }
+  std::this_thread::sleep_for(500ms);  // let them reach the server (not a wait for a result)
+  auto healthz = http_get(port, "/healthz");  // answered on an I/O thread
+  CHECK(healthz.status == 200);
+  fault.resume();
+  for (auto& t : askers) t.join();
+  CHECK(http_get(port, "/event?productIds=PGQ0").status == 200);
+}
+
 TEST_CASE("postgres_store: two web instances in one group on one database, one killed with -9 "
           "mid-stream and restarted: one row per event, and both answer the same histories",
           "[integration][postgres]") {
