@@ -85,15 +85,26 @@ void check_exactly_once(const std::string& brokers, const std::string& p, const 
 // Outputs pemx's kafka_sink has delivered so far (acknowledged by the broker: in exactly-once
 // mode, written into a transaction that may not be committed yet), from its /metrics; -1 when
 // pemx does not answer.
-std::int64_t delivered_now(std::uint16_t port) {
-  const std::string series = "pemx_kafka_sink_delivered_total{";
+// The value of the first series on pemx's /metrics that starts with `series` and contains
+// `label` (e.g. outcome="committed"); -1 when pemx does not answer or has no such series.
+std::int64_t metric_now(std::uint16_t port, const std::string& series,
+                        const std::string& label = {}) {
   auto page = http_get(port, "/metrics");
   if (page.status != 200) return -1;
-  auto at = page.body.find(series);
-  if (at == std::string::npos) return -1;
-  auto value = page.body.find("} ", at);
-  if (value == std::string::npos) return -1;
-  return std::strtoll(page.body.c_str() + value + 2, nullptr, 10);
+  for (auto at = page.body.find(series); at != std::string::npos;
+       at = page.body.find(series, at + 1)) {
+    auto value = page.body.find("} ", at);
+    if (value == std::string::npos) return -1;
+    if (!label.empty() && page.body.substr(at, value - at).find(label) == std::string::npos) {
+      continue;
+    }
+    return std::strtoll(page.body.c_str() + value + 2, nullptr, 10);
+  }
+  return -1;
+}
+
+std::int64_t delivered_now(std::uint16_t port) {
+  return metric_now(port, "pemx_kafka_sink_delivered_total{");
 }
 
 bool wait_delivered(std::uint16_t port, std::int64_t target, std::chrono::milliseconds timeout) {
@@ -243,4 +254,49 @@ TEST_CASE("exactly_once: an output whose topic stays unavailable is dead-lettere
   CHECK(dead[1].key == "K4");
   CHECK(consume_all(brokers, p + "-country-Sweden", 2, 30s, 1s).size() == 2);
   CHECK(consume_all(brokers, storage, 4, 30s, 1s).size() == 4);
+}
+
+TEST_CASE("exactly_once: while the output queue is full nothing more is consumed, so no "
+          "transaction holds more than transaction_max_events records",
+          "[integration][eos][batch]") {
+  // A slow sink (one output in librdkafka's queue at a time, each lingering 50 ms) and queues
+  // of two: the ingest's output stays full for longer than its 20 ms push slices. Before main's
+  // 8f700ae the ingest polled prefetched messages into the open batch meanwhile, so a batch
+  // grew past transaction_max_events (here into one or two transactions for the whole
+  // stream). Every committed transaction holds at most kMax records, so kEvents records
+  // need at least kEvents / kMax of them.
+  const std::string brokers = test_brokers();
+  const std::string p = unique_prefix();
+  const std::string input = p + "-product-event";
+  const std::string group = p + "-product-event-consumer-pemx";
+  const int kEvents = 100;
+  const int kMax = 20;  // more than the queues and stages between ingest and sink hold
+  create_topic(brokers, input, 1);
+  Stream s = make_stream(kEvents, 13);
+  produce(brokers, input, s.messages);
+
+  auto args = exactly_once_args(brokers, p);
+  for (const std::string& kv :
+       {"stages.dist_ingest.transaction_max_events=" + std::to_string(kMax),
+        std::string("stages.dist_ingest.transaction_interval=10s"),
+        std::string("queues.events.capacity=2"), std::string("queues.routed.capacity=2"),
+        std::string("stages.dist_sink.properties.\"queue.buffering.max.messages\"=1"),
+        std::string("stages.dist_sink.properties.\"linger.ms\"=50")}) {
+    args.push_back("--set");
+    args.push_back(kv);
+  }
+  PemxRunner pemx(prefixed_config(p));
+  auto& proc = pemx.start("dist", args);
+  auto port = wait_port(proc);
+  REQUIRE(wait_committed(brokers, group, input, kEvents, 45s));
+  const auto committed = metric_now(port, "pemx_kafka_ingest_transactions_total{",
+                                    "outcome=\"committed\"");
+  const auto aborted = metric_now(port, "pemx_kafka_ingest_transactions_total{",
+                                  "outcome=\"aborted\"");
+  INFO(committed << " transactions committed, " << aborted << " aborted");
+  CHECK(aborted == 0);
+  CHECK(committed >= kEvents / kMax);
+  proc.signal(SIGTERM);
+  CHECK(proc.wait(30s) == 0);
+  check_exactly_once(brokers, p, s);
 }
