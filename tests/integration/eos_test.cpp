@@ -4,6 +4,9 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <future>
 #include <map>
 #include <random>
 #include <set>
@@ -298,5 +301,148 @@ TEST_CASE("exactly_once: while the output queue is full nothing more is consumed
   CHECK(committed >= kEvents / kMax);
   proc.signal(SIGTERM);
   CHECK(proc.wait(30s) == 0);
+  check_exactly_once(brokers, p, s);
+}
+
+TEST_CASE("exactly_once: SIGTERM mid-batch while routing exits 0, and after restarts a "
+          "read_committed reader sees every event once on every output topic",
+          "[integration][eos][sigterm]") {
+  const std::string brokers = test_brokers();
+  const std::string p = unique_prefix();
+  const std::string input = p + "-product-event";
+  const std::string group = p + "-product-event-consumer-pemx";
+  const int kEvents = 12'000;
+  create_topic(brokers, input, 3);
+  Stream s = make_stream(kEvents, 17);
+  produce(brokers, input, s.messages);
+
+  std::random_device device;
+  const auto seed = device();
+  std::mt19937 rng(seed);
+  INFO("signal points seed " << seed);
+  PemxRunner pemx(prefixed_config(p));
+  auto args = exactly_once_args(brokers, p);
+  // Static membership: each restart takes the partitions back without a rebalance.
+  args.push_back("--set");
+  args.push_back("stages.dist_ingest.group_instance_id=" + p + "-dist-1");
+  for (int stop = 0; stop < 3; ++stop) {
+    auto& proc = pemx.start("dist", args);
+    auto port = wait_port(proc);
+    const auto at = std::uniform_int_distribution<int>(200, 2000)(rng);
+    REQUIRE(wait_delivered(port, at, 60s));
+    proc.signal(SIGTERM);
+    auto code = proc.wait(30s);
+    INFO(proc.log().substr(proc.log().size() > 4000 ? proc.log().size() - 4000 : 0));
+    REQUIRE(code.has_value());
+    CHECK(*code == 0);
+    const auto committed_at_stop = committed_total(brokers, group, input);
+    WARN("SIGTERM #" << stop + 1 << " after " << at << " outputs delivered; "
+                     << committed_at_stop << " of " << kEvents << " committed");
+  }
+  auto& last = pemx.start("dist", args);
+  REQUIRE(wait_committed(brokers, group, input, kEvents, 90s));
+  last.signal(SIGTERM);
+  CHECK(last.wait(30s) == 0);
+  check_exactly_once(brokers, p, s);
+}
+
+namespace {
+
+// tests/broker/kafka.sh CMD PORT NODE on the three-broker cluster (PORT: node 1's port).
+pemx::test::RunResult cluster_script(const std::string& cmd, int port, int node) {
+  return run(PEMX_SOURCE_DIR "/tests/broker/kafka.sh",
+             {cmd, std::to_string(port), std::to_string(node)});
+}
+
+// Starts the killed nodes again, together (a node alone has no KRaft quorum to wait for),
+// when the test ends however it ends, so the cluster is whole for whatever runs next.
+class ReviveAll {
+ public:
+  explicit ReviveAll(int port) : port_(port) {}
+  ~ReviveAll() { revive(); }
+  ReviveAll(const ReviveAll&) = delete;
+  ReviveAll& operator=(const ReviveAll&) = delete;
+  // True when every node is back (already running counts).
+  bool revive() {
+    if (done_) return true;
+    std::vector<std::future<pemx::test::RunResult>> starts;
+    for (int node = 1; node <= 3; ++node) {
+      starts.push_back(std::async(std::launch::async,
+                                  [this, node] { return cluster_script("start-broker", port_, node); }));
+    }
+    bool ok = true;
+    for (auto& f : starts) {
+      auto r = f.get();
+      if (r.code != 0 && r.err.find("already runs") == std::string::npos) {
+        std::fprintf(stderr, "eos_test: start-broker failed: %s\n", r.err.c_str());
+        ok = false;
+      }
+    }
+    done_ = ok;
+    return ok;
+  }
+
+ private:
+  int port_;
+  bool done_ = false;
+};
+
+}  // namespace
+
+TEST_CASE("exactly_once: every broker stopped mid-transaction and started again: pemx "
+          "recovers (or exits non-zero and a restart does), nothing doubled or lost",
+          "[integration][eos][broker_restart]") {
+  const char* env = std::getenv("PEMX_TEST_CLUSTER");
+  if (env == nullptr || *env == '\0') {
+    WARN("SKIPPED: PEMX_TEST_CLUSTER is not set (scripts/test.sh starts the three-broker "
+         "cluster: tests/broker/kafka.sh start-cluster PORT)");
+    return;
+  }
+  const std::string brokers = env;
+  const int base_port = std::atoi(brokers.substr(brokers.find(':') + 1).c_str());
+  const std::string p = unique_prefix();
+  const std::string input = p + "-product-event";
+  const std::string group = p + "-product-event-consumer-pemx";
+  const int kEvents = 6'000;
+  create_topic(brokers, input, 3, 3);
+  Stream s = make_stream(kEvents, 19);
+  produce(brokers, input, s.messages);
+
+  PemxRunner pemx(prefixed_config(p));
+  auto args = exactly_once_args(brokers, p);
+  auto* proc = &pemx.start("dist", args);
+  auto port = wait_port(*proc);
+  REQUIRE(wait_delivered(port, 1000, 60s));
+  {
+    ReviveAll revive(base_port);
+    for (int node = 1; node <= 3; ++node) {
+      auto r = cluster_script("kill-broker", base_port, node);
+      INFO(r.err);
+      REQUIRE(r.code == 0);
+    }
+    WARN("every broker killed with " << committed_total(brokers, group, input) << " of "
+                                     << kEvents << " committed (as last known)");
+    REQUIRE(revive.revive());
+  }
+  // Until the whole input is committed: an instance that gave up is restarted (at most 3).
+  int restarts = 0;
+  std::vector<int> codes;
+  auto until = std::chrono::steady_clock::now() + 120s;
+  while (std::chrono::steady_clock::now() < until &&
+         committed_total(brokers, group, input) < kEvents) {
+    if (auto code = proc->wait(1s)) {
+      codes.push_back(*code);
+      REQUIRE(restarts < 3);
+      ++restarts;
+      proc = &pemx.start("dist", args);
+    }
+  }
+  std::string shown;
+  for (int c : codes) shown += std::to_string(c) + " ";
+  WARN("restarts: " << restarts << " (exit codes " << shown << ")");
+  for (int c : codes) CHECK(c != 0);  // one that gave up says so
+  REQUIRE(committed_total(brokers, group, input) == kEvents);
+  proc->signal(SIGTERM);
+  CHECK(proc->wait(30s) == 0);
   check_exactly_once(brokers, p, s);
 }
