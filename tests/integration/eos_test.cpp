@@ -446,3 +446,48 @@ TEST_CASE("exactly_once: every broker stopped mid-transaction and started again:
   CHECK(proc->wait(30s) == 0);
   check_exactly_once(brokers, p, s);
 }
+
+TEST_CASE("exactly_once: a batch that outlives transaction_timeout: the broker's abort fences "
+          "the producer, pemx says why and exits 1 without waiting out the drain deadline, and "
+          "a restart with a longer timeout finishes the stream exactly once",
+          "[integration][eos][transaction_timeout]") {
+  // A slow sink (one output at a time, lingering 100 ms) and batches of 150: a transaction
+  // takes about 30 s, far beyond a 1 s transaction_timeout. The broker aborts it and bumps the
+  // producer's epoch, which librdkafka reports as "fenced by newer producer instance". Before
+  // the fix the log blamed another instance with the same transactional_id, and the sink
+  // waited for reports that never came until the drain deadline (drained: false).
+  const std::string brokers = test_brokers();
+  const std::string p = unique_prefix();
+  const std::string input = p + "-product-event";
+  const std::string group = p + "-product-event-consumer-pemx";
+  const int kEvents = 300;
+  create_topic(brokers, input, 3);
+  Stream s = make_stream(kEvents, 23);
+  produce(brokers, input, s.messages);
+
+  const auto args = exactly_once_args(brokers, p);
+  auto slow = args;
+  for (const std::string& kv :
+       {"stages.dist_sink.transaction_timeout=1s", "stages.dist_ingest.transaction_max_events=150",
+        "stages.dist_ingest.transaction_interval=60s", "queues.events.capacity=2",
+        "queues.routed.capacity=2", "stages.dist_sink.properties.\"queue.buffering.max.messages\"=1",
+        "stages.dist_sink.properties.\"linger.ms\"=100"}) {
+    slow.push_back("--set");
+    slow.push_back(kv);
+  }
+  PemxRunner pemx(prefixed_config(p));
+  auto& proc = pemx.start("dist", slow);
+  auto code = proc.wait(45s);  // the drain deadline is 30 s: well within, or waited out
+  INFO(proc.log().substr(proc.log().size() > 6000 ? proc.log().size() - 6000 : 0));
+  REQUIRE(code.has_value());
+  CHECK(*code == 1);
+  CHECK_THAT(proc.log(), Catch::Matchers::Contains("longer than stages.dist_sink.transaction_timeout"));
+  CHECK_THAT(proc.log(), Catch::Matchers::Contains("\"msg\":\"stopped\",\"drained\":true"));
+  CHECK(committed_total(brokers, group, input) < kEvents);
+
+  auto& again = pemx.start("dist", args);
+  REQUIRE(wait_committed(brokers, group, input, kEvents, 60s));
+  again.signal(SIGTERM);
+  CHECK(again.wait(30s) == 0);
+  check_exactly_once(brokers, p, s);
+}
