@@ -105,7 +105,10 @@ class KafkaSink final : public Stage {
     p.min_message_bytes = s.min_message_bytes;
     p.opaque = this;
     p.on_delivery = &KafkaSink::on_delivery;
-    p.errors = kafka::ErrorPolicy{"producer", fatal_, {}};
+    // Served by rd_kafka_poll on the worker thread, which owns the open transaction's state.
+    p.errors = kafka::ErrorPolicy{"producer", fatal_, [this](int err) {
+      return fenced_hint(static_cast<rd_kafka_resp_err_t>(err));
+    }};
     p.log = {ctx.log, ctx.name, ctx.readiness, true, fatal_};
     auto client = kafka::make_producer(std::move(p));
     if (!client) throw std::runtime_error("kafka_sink: " + client.error().message);
@@ -337,12 +340,40 @@ class KafkaSink final : public Stage {
     }
   }
 
+  static bool fencing(rd_kafka_resp_err_t code) {
+    return code == RD_KAFKA_RESP_ERR__FENCED || code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+           code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH;
+  }
+
+  // Exactly-once: the broker fences a producer whose transaction outlived
+  // transaction.timeout.ms too (it aborts the transaction and bumps the producer's epoch), and
+  // librdkafka then reports the same "fenced by newer producer instance" as for a second
+  // instance with this transactional.id. The open transaction's age tells which it was.
+  // Empty when it is not a fencing error or the transaction was younger than the timeout.
+  std::string fenced_hint(rd_kafka_resp_err_t code) const {
+    if (!s_.exactly_once || !fencing(code) || !transaction_open_) return {};
+    const auto age =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - transaction_began_);
+    if (age < s_.transaction_timeout) return {};
+    return "the open transaction was " + std::to_string(age.count()) +
+           " ms old, longer than stages." + stage_name_ + ".transaction_timeout (" +
+           std::to_string(s_.transaction_timeout.count()) +
+           " ms): the broker aborted it and fenced this producer. Raise transaction_timeout "
+           "above what a batch takes (or make batches smaller with the ingest's "
+           "transaction_max_events and transaction_interval); a restart resumes from the last "
+           "committed transaction";
+  }
+
   void fenced_or_fatal(const char* what, rd_kafka_resp_err_t code, const std::string& message) {
     fatal_state_ = true;
-    const bool fenced = code == RD_KAFKA_RESP_ERR__FENCED ||
-                        code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
-                        code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH;
-    if (fenced) {
+    const bool fenced = fencing(code);
+    if (std::string hint = fenced_hint(code); !hint.empty()) {
+      log_.error("transaction timed out: the broker aborted it and fenced this producer",
+                 {{"transactional_id", s_.transactional_id}, {"call", what},
+                  {"error", message}, {"fix", hint}});
+      fatal_("transaction outlived transaction_timeout (transactional_id " +
+             s_.transactional_id + "): " + hint);
+    } else if (fenced) {
       log_.error("transactional producer fenced: another producer started with the same "
                  "transactional_id, so this instance must stop; its open transaction is aborted "
                  "and the newer one carries on",
@@ -372,6 +403,12 @@ class KafkaSink final : public Stage {
     log_.info("transactions initialised", {{"transactional_id", s_.transactional_id}});
   }
 
+  // After a fatal error (fenced, say) librdkafka refuses every call and may never report the
+  // messages it held; the error callback has told the supervisor.
+  bool producer_fatal() const {
+    return rd_kafka_fatal_error(producer_.get(), nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR;
+  }
+
   // Before the first output of a batch.
   bool begin_transaction(const std::stop_token& st) {
     if (transaction_open_) return true;
@@ -386,6 +423,7 @@ class KafkaSink final : public Stage {
       return false;
     }
     transaction_open_ = true;
+    transaction_began_ = Clock::now();
     transaction_failed_ = false;
     return true;
   }
@@ -394,8 +432,13 @@ class KafkaSink final : public Stage {
   // committed or aborted; the records and then the marker go back on the ack queue.
   void end_transaction(RecordPtr marker, const std::stop_token& st) {
     const int timeout = static_cast<int>(s_.transaction_timeout.count());
-    while (in_flight_.load() > 0 && !st.stop_requested()) rd_kafka_poll(producer_.get(), 50);
-    if (st.stop_requested()) return;  // stopping: the broker aborts it (or the restart does)
+    // Abandoned records get no report; a fatal producer reports nothing more: neither may
+    // hold the marker (and with it the drain) until the deadline.
+    while (in_flight_.load() > abandoned_.load() && !st.stop_requested() && !producer_fatal()) {
+      rd_kafka_poll(producer_.get(), 50);
+    }
+    if (st.stop_requested()) return;
+    if (producer_fatal()) fatal_state_ = true;  // reported by the error callback  // stopping: the broker aborts it (or the restart does)
     bool committed = !transaction_open_ && !fatal_state_;  // an empty batch: nothing to do
     if (transaction_open_ && !fatal_state_) {
       TxnStep step = transaction_failed_ ? TxnStep::kAbort : TxnStep::kOk;
@@ -454,7 +497,7 @@ class KafkaSink final : public Stage {
 
   // A record of the batch: into the open transaction (begun by its first record).
   void send_in_transaction(RecordPtr rec, const std::stop_token& st) {
-    if (!begin_transaction(st)) {  // fatal: nothing more is produced; handed back undone
+    if (fatal_state_ || producer_fatal() || !begin_transaction(st)) {  // fatal: nothing more is produced; handed back undone
       transaction_records_.push_back(std::move(rec));
       return;
     }
@@ -710,6 +753,7 @@ class KafkaSink final : public Stage {
       if (!retries_due_.empty()) run_retries(st);
       if (input_done) {
         if (in_flight_.load() == abandoned_.load() && finished_.empty()) break;
+        if (s_.exactly_once && producer_fatal()) break;  // nothing more will be reported
         rd_kafka_poll(producer_.get(), 20);
         continue;
       }
@@ -779,6 +823,7 @@ class KafkaSink final : public Stage {
   bool transaction_open_ = false;
   bool transaction_failed_ = false;  // an output failed: abort instead of commit
   bool fatal_state_ = false;         // fenced or fatal: nothing more is produced
+  Clock::time_point transaction_began_{};
   int aborts_in_a_row_ = 0;
   std::map<std::pair<std::string, std::int32_t>, std::int64_t> offsets_;  // next, per input
   std::vector<RecordPtr> transaction_records_;  // done, awaiting the transaction's outcome
