@@ -411,10 +411,10 @@ print("pemx's warn line is the embedded Kafka notice (`embedded Kafka cluster st
 # the CPU figure is compared with pemx on the SQLite store of the same run.
 pg_total = mc["pg"] + mc["pgsrv"] if mc["pg"] is not None and mc["pgsrv"] is not None else None
 json.dump({"figures": [
-    {"key": f"history.postgres.ids{ids}.requests", "label": f"history on PostgreSQL, {ids} ids "
+    {"key": f"history.postgres.ids{ids}.requests", "label": f"history on PostgreSQL, {ids} id{'s' if ids != '1' else ''} "
      "per request", "unit": "requests/s", "value": m["pg"], "baseline": m["base"],
      "baseline_label": "fixed-body HTTP server", "ratio": ratio("pg")},
-    {"key": f"history.postgres.ids{ids}.cpu", "label": f"history on PostgreSQL, {ids} ids per "
+    {"key": f"history.postgres.ids{ids}.cpu", "label": f"history on PostgreSQL, {ids} id{'s' if ids != '1' else ''} per "
      "request, CPU per request (pemx + server)", "unit": "ms", "value": pg_total,
      "baseline": mc["sq"], "baseline_label": "pemx on SQLite (no PostgreSQL-alone baseline yet)",
      "ratio": pg_total / mc["sq"] if pg_total and mc["sq"] else None, "lower_is_better": True}]},
@@ -511,11 +511,11 @@ bc = statistics.median(base_cpu) if base_cpu else None
 pc = statistics.median(pemx_cpu) if pemx_cpu else None
 own = bc + raw_cpu if bc is not None else None
 json.dump({"figures": [
-    {"key": f"history.sqlite.ids{ids}.requests", "label": f"history on SQLite, {ids} ids per "
+    {"key": f"history.sqlite.ids{ids}.requests", "label": f"history on SQLite, {ids} id{'s' if ids != '1' else ''} per "
      "request", "unit": "requests/s", "value": mp, "baseline": mb,
      "baseline_label": "fixed-body HTTP server", "ratio": ratio},
-    {"key": f"history.sqlite.ids{ids}.cpu", "label": f"history on SQLite, {ids} ids per request, "
-     "CPU per request", "unit": "ms", "value": pc, "baseline": own,
+    {"key": f"history.sqlite.ids{ids}.cpu", "label": f"history on SQLite, {ids} id{'s' if ids != '1' else ''} per "
+     "request, CPU per request", "unit": "ms", "value": pc, "baseline": own,
      "baseline_label": "fixed HTTP answer + SQLite alone",
      "ratio": pc / own if pc and own else None, "lower_is_better": True}]},
     open(os.path.join(out, "summary.json"), "w"), indent=1)

@@ -247,7 +247,7 @@ for rate in rates:
     for k, label in keys:
         b, p = med["base"][k], med["pemx"][k]
         added[k] = p - b if b is not None and p is not None else None
-        figures.append({"key": f"latency.{rate}.{label}", "label": f"latency added at {rate}"
+        figures.append({"key": f"latency.{rate}.{label}", "label": f"end-to-end latency at {rate}"
                         f"{' events/s' if rate != 'max' else ''}, {label}", "unit": "ms",
                         "value": p, "baseline": b, "added": added[k],
                         "ratio": p / b if b else None, "lower_is_better": True})
