@@ -146,6 +146,42 @@ inline Handle make_client(const std::string& program, rd_kafka_type_t type,
   return Handle(rk);
 }
 
+// Creates the topic unless it exists. Exits on any other error.
+inline void create_topic(const std::string& program, rd_kafka_t* rk, const std::string& topic,
+                         int partitions) {
+  char errstr[512];
+  rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(topic.c_str(), partitions, -1, errstr,
+                                                  sizeof errstr);
+  if (nt == nullptr) die(program, std::string("NewTopic: ") + errstr);
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
+  rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_set_operation_timeout(options, 30000, errstr, sizeof errstr);
+  rd_kafka_CreateTopics(rk, &nt, 1, options, q);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 60000);
+  std::string error;
+  if (ev == nullptr) {
+    error = "no answer to CreateTopics within 60 s";
+  } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    error = rd_kafka_event_error_string(ev);
+  } else {
+    const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev);
+    size_t n = 0;
+    const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(res, &n);
+    for (size_t i = 0; i < n; ++i) {
+      rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
+      if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        const char* s = rd_kafka_topic_result_error_string(results[i]);
+        error = s != nullptr ? s : rd_kafka_err2str(e);
+      }
+    }
+  }
+  if (ev != nullptr) rd_kafka_event_destroy(ev);
+  rd_kafka_AdminOptions_destroy(options);
+  rd_kafka_NewTopic_destroy(nt);
+  rd_kafka_queue_destroy(q);
+  if (!error.empty()) die(program, "creating topic " + topic + ": " + error);
+}
+
 // Partition count of a topic from the cluster's metadata; 0 when it does not exist.
 inline int partition_count(rd_kafka_t* rk, const std::string& topic, int timeout_ms) {
   const rd_kafka_metadata_t* md = nullptr;

@@ -47,6 +47,8 @@ bench_setup() {
   LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
   OUT="${ROOT}/bench/results/${RUN_ID}${RESULTS_SUFFIX-"-${BENCH}"}"
   mkdir -p "${OUT}"
+  # bench/run_all.sh learns each script's results folder from this file.
+  if [[ -n "${PEMX_BENCH_RECORD_OUT:-}" ]]; then printf '%s\n' "${OUT}" >>"${PEMX_BENCH_RECORD_OUT}"; fi
   TMP="$(mktemp -d "/tmp/pemx-${BENCH}.XXXXXX")"
   GNU_TIME=""
   if [[ -x /usr/bin/time ]] && /usr/bin/time -v true >/dev/null 2>&1; then GNU_TIME=/usr/bin/time; fi
@@ -266,10 +268,46 @@ code_description() {
     "$(pkg-config --modversion sqlite3 2>/dev/null || echo '?')"
 }
 
+# Completes OUT/summary.json, the machine-readable summary bench/run_all.sh builds the table
+# of docs/benchmarks.md from. The script's summary step writes {"figures": [...]}, each figure
+# {"key", "label", "unit", "value", "baseline", "ratio", ...} (medians of the rounds); this
+# adds what every summary has: the bench, run id, command, commit, and the machine (cores, CPU
+# model, load average at the start and now), and "smoke" when PEMX_BENCH_SMOKE is set.
+stamp_summary_json() {  # bench command
+  local commit dirty
+  commit="$(git -C "${ROOT}" rev-parse HEAD 2>/dev/null || echo '?')"
+  dirty="$(git -C "${ROOT}" status --porcelain -- src plugins include pemx.toml 2>/dev/null | wc -l)"
+  python3 - "${OUT}/summary.json" "$1" "$2" "${RUN_ID}" "${commit}" "${dirty}" "${LOAD_START}" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)" "$(nproc)" \
+    "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" \
+    "$(pkg-config --modversion rdkafka 2>/dev/null || echo '?')" "${OUT}" \
+    "${PEMX_BENCH_SMOKE:-}" <<'PY'
+import json, os, sys
+path, bench, command, run_id, commit, dirty, load_start, load_end, cores, cpu, rdkafka, out, \
+    smoke = sys.argv[1:14]
+try:
+    summary = json.load(open(path))
+except (OSError, ValueError):
+    summary = {"figures": []}
+summary.update({
+    "bench": bench, "run_id": run_id, "command": command, "results": out,
+    "commit": commit, "uncommitted_changes": int(dirty) > 0, "librdkafka": rdkafka,
+    "smoke": bool(smoke),  # bench/run_all.sh --quick: tiny counts, not figures to document
+    "machine": {"cores": int(cores), "cpu": cpu or "unknown CPU",
+                "load_start": load_start, "load_end": load_end}})
+json.dump(summary, open(path, "w"), indent=1)
+PY
+}
+
 # Replaces the block between <!-- NAME-results:begin --> and <!-- NAME-results:end --> in
-# docs/benchmarks.md with the summary file.
+# docs/benchmarks.md with the summary file. Refused when PEMX_BENCH_NO_UPDATE_DOC is set
+# (bench/run_all.sh --quick sets it: smoke runs never overwrite the documented figures).
 update_doc() {  # name summary
   local doc="${ROOT}/docs/benchmarks.md"
+  if [[ -n "${PEMX_BENCH_NO_UPDATE_DOC:-}" ]]; then
+    log "not updating ${doc}: PEMX_BENCH_NO_UPDATE_DOC is set (a smoke run)"
+    return 1
+  fi
   python3 - "${doc}" "$2" "$1" <<'PY'
 import sys
 doc, summary, name = sys.argv[1], open(sys.argv[2]).read().strip(), sys.argv[3]

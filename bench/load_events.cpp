@@ -49,41 +49,6 @@ void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
   }
 }
 
-// Creates the topic unless it exists. Exits on any other error.
-void create_topic(rd_kafka_t* rk, const std::string& topic, int partitions) {
-  char errstr[512];
-  rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(topic.c_str(), partitions, -1, errstr,
-                                                  sizeof errstr);
-  if (nt == nullptr) pemx::bench::die(kProgram, std::string("NewTopic: ") + errstr);
-  rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
-  rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-  rd_kafka_AdminOptions_set_operation_timeout(options, 30000, errstr, sizeof errstr);
-  rd_kafka_CreateTopics(rk, &nt, 1, options, q);
-  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 60000);
-  std::string error;
-  if (ev == nullptr) {
-    error = "no answer to CreateTopics within 60 s";
-  } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    error = rd_kafka_event_error_string(ev);
-  } else {
-    const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev);
-    size_t n = 0;
-    const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(res, &n);
-    for (size_t i = 0; i < n; ++i) {
-      rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
-      if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-        const char* s = rd_kafka_topic_result_error_string(results[i]);
-        error = s != nullptr ? s : rd_kafka_err2str(e);
-      }
-    }
-  }
-  if (ev != nullptr) rd_kafka_event_destroy(ev);
-  rd_kafka_AdminOptions_destroy(options);
-  rd_kafka_NewTopic_destroy(nt);
-  rd_kafka_queue_destroy(q);
-  if (!error.empty()) pemx::bench::die(kProgram, "creating topic " + topic + ": " + error);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -111,7 +76,7 @@ int main(int argc, char** argv) {
   rd_kafka_conf_set_opaque(conf, &counts);
   Handle producer = make_client(kProgram, RD_KAFKA_PRODUCER, conf);
 
-  if (partitions > 0) create_topic(producer.get(), topic, partitions);
+  if (partitions > 0) create_topic(kProgram, producer.get(), topic, partitions);
 
   pemx::sim::GeneratorOptions gen_options;
   gen_options.seed = seed;

@@ -202,9 +202,9 @@ done
 # --- summary ----------------------------------------------------------------------------------
 MACHINE="$(machine_description "the broker, the bench programs and pemx all run on these 2 cores")"
 python3 - "${OUT}" "${ROUNDS}" "${EVENTS}" "${COMMAND_LINE}" "${MACHINE}" "${RUN_ID}" \
-  "$(code_description)" >"${OUT}/summary.md" <<'PY'
+  "$(code_description)" "${DELIVERY}" >"${OUT}/summary.md" <<'PY'
 import json, os, statistics, sys
-out, rounds, events, command, machine, run_id, code = sys.argv[1:8]
+out, rounds, events, command, machine, run_id, code, delivery = sys.argv[1:9]
 rounds, events = int(rounds), int(events)
 def load(name):
     p = os.path.join(out, name)
@@ -263,7 +263,42 @@ if pemx_out:
     mo = statistics.median(pemx_out)
     print(f"Counting pemx as done when its last output is acknowledged instead of when its offsets "
           f"are committed (commit_interval = 1 s): median {mo:,.0f} events/s, ratio {mo / mb:.2f}.")
+# summary.json (bench/run_all.sh): medians; CPU = user + system from GNU time over each run.
+def time_cpu(name):
+    p, t = os.path.join(out, name), None
+    if os.path.exists(p):
+        for line in open(p):
+            if "User time (seconds)" in line or "System time (seconds)" in line:
+                t = (t or 0) + float(line.split(":")[1])
+    return t
+def med(xs):
+    xs = [x for x in xs if isinstance(x, (int, float))]
+    return statistics.median(xs) if xs else None
+cpu_b = med(1e6 * c / events if c is not None else None
+            for c in (time_cpu(f"base.r{r}.time") for r in range(1, rounds + 1)))
+cpu_p = med(1e6 * c / events if c is not None else None
+            for c in (time_cpu(f"pemx.r{r}.time") for r in range(1, rounds + 1)))
+rss = med(load(f"pemx.r{r}.proc.json").get("peak_rss_kib") for r in range(1, rounds + 1))
+rss_b = med(rss_from_time(f"base.r{r}.time") for r in range(1, rounds + 1))
+key = "dist" if delivery == "at_least_once" else f"dist.{delivery}"
+what = "" if delivery == "at_least_once" else f" ({delivery.replace('_', '-')})"
+figures = [
+    {"key": f"{key}.throughput", "label": f"dist throughput{what}", "unit": "events/s",
+     "value": mp, "baseline": mb, "baseline_label": "librdkafka relay", "ratio": ratio},
+    {"key": f"{key}.cpu_per_event", "label": f"dist CPU per routed event{what}", "unit": "µs",
+     "value": cpu_p, "baseline": cpu_b, "baseline_label": "librdkafka relay",
+     "ratio": cpu_p / cpu_b if cpu_p and cpu_b else None, "lower_is_better": True},
+    {"key": f"{key}.peak_rss", "label": f"dist peak RSS{what}", "unit": "MiB",
+     "value": rss / 1024 if rss else None, "baseline": rss_b / 1024 if rss_b else None,
+     "baseline_label": "librdkafka relay",
+     "ratio": rss / rss_b if rss and rss_b else None, "lower_is_better": True}]
+json.dump({"figures": figures}, open(os.path.join(out, "summary.json"), "w"), indent=1)
 PY
+if [[ "${DELIVERY}" == at_least_once ]]; then
+  stamp_summary_json dist "${COMMAND_LINE}"
+else
+  stamp_summary_json "dist-${DELIVERY}" "${COMMAND_LINE}"
+fi
 echo >&2
 cat "${OUT}/summary.md"
 log "raw results in ${OUT}"

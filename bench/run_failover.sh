@@ -179,7 +179,14 @@ md = statistics.median(g["gap_ms"] for g in by["dynamic"]) / 1000
 print(f"\n**Median gap between the kill and resumed routing: {ms:.2f} s with static membership, "
       f"{md:.2f} s without** (the gap counts the restart itself: process start, join, first "
       f"fetch and first acknowledged output).")
+# summary.json (bench/run_all.sh): medians.
+json.dump({"figures": [
+    {"key": "failover.gap", "label": "failover gap after kill -9 and restart (static membership)",
+     "unit": "s", "value": ms, "baseline": md, "baseline_label": "dynamic membership",
+     "ratio": ms / md if md else None, "lower_is_better": True}]},
+    open(os.path.join(out, "summary.json"), "w"), indent=1)
 PY
+stamp_summary_json failover "${COMMAND_LINE}"
 echo >&2
 cat "${OUT}/summary.md"
 log "raw results in ${OUT}"

@@ -112,6 +112,14 @@ if [[ "${STORE}" == postgres ]]; then
   command -v psql >/dev/null || { echo "psql not found (scripts/install-deps.sh --test)" >&2; exit 2; }
   RESULTS_SUFFIX="-run_history_pg"
 fi
+# The results blocks of docs/benchmarks.md: history[-postgres] (10 ids), ...-ids1 (1 id).
+DOC_BLOCK="history"
+[[ "${STORE}" == sqlite ]] || DOC_BLOCK+="-postgres"
+case "${IDS_PER_REQUEST}" in
+  10) ;;
+  1) DOC_BLOCK+="-ids1" ;;
+  *) ((UPDATE_DOC == 0)) || { echo "--update-doc: only with --ids 10 or --ids 1 (the documented blocks)" >&2; exit 2; } ;;
+esac
 command -v python3 >/dev/null || die "python3 not found"
 command -v wrk >/dev/null || die "wrk not found (apt-get install wrk)"
 CONFIG="$(cd "$(dirname "${CONFIG:-${ROOT}/pemx.toml}")" && pwd)/$(basename "${CONFIG:-pemx.toml}")"
@@ -323,9 +331,9 @@ if [[ "${STORE}" == postgres ]]; then
 MACHINE="$(machine_description "wrk, the server, PostgreSQL and SQLite all run on these 2 cores; the SQLite file and the PostgreSQL table are in the page cache after the first round")"
 python3 - "${OUT}" "${ROUNDS}" "${EVENTS}" "${COMMAND_LINE}" "${MACHINE}" "${RUN_ID}" \
   "$(code_description); PostgreSQL ${PG_VERSION}" "${DB_BYTES}" "${PG_BYTES}" "${DURATION}" \
-  >"${OUT}/summary.md" <<'PY'
+  "${IDS_PER_REQUEST}" >"${OUT}/summary.md" <<'PY'
 import json, os, statistics, sys
-out, rounds, events, command, machine, run_id, code, db_bytes, pg_bytes, duration = sys.argv[1:11]
+out, rounds, events, command, machine, run_id, code, db_bytes, pg_bytes, duration, ids = sys.argv[1:12]
 rounds, events, db_bytes, pg_bytes = int(rounds), int(events), int(db_bytes), int(pg_bytes)
 def load(name):
     p = os.path.join(out, name)
@@ -399,18 +407,31 @@ if all(mc[k] is not None for k in mc):
           f"the PostgreSQL server's {mc['pgsrv']:.3f} ms = {mc['pg'] + mc['pgsrv']:.3f} ms, "
           f"{(mc['pg'] + mc['pgsrv']) / mc['sq']:.1f} times the SQLite store's.")
 print("pemx's warn line is the embedded Kafka notice (`embedded Kafka cluster started`).")
+# summary.json (bench/run_all.sh): medians. There is no "PostgreSQL alone" baseline yet, so
+# the CPU figure is compared with pemx on the SQLite store of the same run.
+pg_total = mc["pg"] + mc["pgsrv"] if mc["pg"] is not None and mc["pgsrv"] is not None else None
+json.dump({"figures": [
+    {"key": f"history.postgres.ids{ids}.requests", "label": f"history on PostgreSQL, {ids} id{'s' if ids != '1' else ''} "
+     "per request", "unit": "requests/s", "value": m["pg"], "baseline": m["base"],
+     "baseline_label": "fixed-body HTTP server", "ratio": ratio("pg")},
+    {"key": f"history.postgres.ids{ids}.cpu", "label": f"history on PostgreSQL, {ids} id{'s' if ids != '1' else ''} per "
+     "request, CPU per request (pemx + server)", "unit": "ms", "value": pg_total,
+     "baseline": mc["sq"], "baseline_label": "pemx on SQLite (no PostgreSQL-alone baseline yet)",
+     "ratio": pg_total / mc["sq"] if pg_total and mc["sq"] else None, "lower_is_better": True}]},
+    open(os.path.join(out, "summary.json"), "w"), indent=1)
 PY
+stamp_summary_json "history-postgres-ids${IDS_PER_REQUEST}" "${COMMAND_LINE}"
 echo >&2
 cat "${OUT}/summary.md"
 log "raw results in ${OUT}"
-if ((UPDATE_DOC)); then update_doc history-postgres "${OUT}/summary.md"; fi
+if ((UPDATE_DOC)); then update_doc "${DOC_BLOCK}" "${OUT}/summary.md"; fi
 exit 0
 fi
 MACHINE="$(machine_description "wrk, the server and (for pemx) SQLite all run on these 2 cores; the store file is in the page cache after the first round")"
 python3 - "${OUT}" "${ROUNDS}" "${EVENTS}" "${COMMAND_LINE}" "${MACHINE}" "${RUN_ID}" \
-  "$(code_description)" "${DB_BYTES}" "${DURATION}" >"${OUT}/summary.md" <<'PY'
+  "$(code_description)" "${DB_BYTES}" "${DURATION}" "${IDS_PER_REQUEST}" >"${OUT}/summary.md" <<'PY'
 import json, os, statistics, sys
-out, rounds, events, command, machine, run_id, code, db_bytes, duration = sys.argv[1:10]
+out, rounds, events, command, machine, run_id, code, db_bytes, duration, ids = sys.argv[1:11]
 rounds, events, db_bytes = int(rounds), int(events), int(db_bytes)
 def load(name):
     p = os.path.join(out, name)
@@ -484,8 +505,23 @@ if base_cpu and pemx_cpu:
               f"({bc:.3f} ms) plus SQLite alone ({raw_cpu:.3f} ms) is {bc + raw_cpu:.3f} ms, "
               f"{'more' if bc + raw_cpu > budget else 'less'} than that.")
 print("pemx's warn line is the embedded Kafka notice (`embedded Kafka cluster started`).")
+# summary.json (bench/run_all.sh): medians; issue 13's history figure is pemx's CPU per request
+# against a fixed HTTP answer's plus SQLite alone's.
+bc = statistics.median(base_cpu) if base_cpu else None
+pc = statistics.median(pemx_cpu) if pemx_cpu else None
+own = bc + raw_cpu if bc is not None else None
+json.dump({"figures": [
+    {"key": f"history.sqlite.ids{ids}.requests", "label": f"history on SQLite, {ids} id{'s' if ids != '1' else ''} per "
+     "request", "unit": "requests/s", "value": mp, "baseline": mb,
+     "baseline_label": "fixed-body HTTP server", "ratio": ratio},
+    {"key": f"history.sqlite.ids{ids}.cpu", "label": f"history on SQLite, {ids} id{'s' if ids != '1' else ''} per "
+     "request, CPU per request", "unit": "ms", "value": pc, "baseline": own,
+     "baseline_label": "fixed HTTP answer + SQLite alone",
+     "ratio": pc / own if pc and own else None, "lower_is_better": True}]},
+    open(os.path.join(out, "summary.json"), "w"), indent=1)
 PY
+stamp_summary_json "history-ids${IDS_PER_REQUEST}" "${COMMAND_LINE}"
 echo >&2
 cat "${OUT}/summary.md"
 log "raw results in ${OUT}"
-if ((UPDATE_DOC)); then update_doc history "${OUT}/summary.md"; fi
+if ((UPDATE_DOC)); then update_doc "${DOC_BLOCK}" "${OUT}/summary.md"; fi

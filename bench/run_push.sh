@@ -269,7 +269,14 @@ print(f"\n**Median baseline {mb:,.0f} events/s (batch p50 {med('p50_ms', 'base.r
       f"ratio median(pemx) / median(baseline) = {ratio:.2f}**.")
 print("Topic check: the message count equals the acknowledged batches plus the warm-up (pemx: plus "
       "at most one batch per connection in flight when wrk stopped).")
+# summary.json (bench/run_all.sh): medians.
+json.dump({"figures": [
+    {"key": "push.throughput", "label": f"push (POST /event, {batch} events per request)",
+     "unit": "events/s", "value": mp, "baseline": mb,
+     "baseline_label": "librdkafka producing the same batches", "ratio": ratio}]},
+    open(os.path.join(out, "summary.json"), "w"), indent=1)
 PY
+stamp_summary_json push "${COMMAND_LINE}"
 echo >&2
 cat "${OUT}/summary.md"
 log "raw results in ${OUT}"

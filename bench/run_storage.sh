@@ -378,7 +378,20 @@ print(f"CPU per event (medians; user + system over the whole run, start-up inclu
       f"{med('bc')} µs, with PostgreSQL {med('bp')} µs during its runs; pemx {med('pc')} µs, with "
       f"PostgreSQL {med('pp')} µs during its runs. PostgreSQL's figure is every process of the "
       f"cluster (backends, WAL writer, checkpointer, autovacuum), read from /proc.")
+# summary.json (bench/run_all.sh): medians.
+cm = lambda k: 1e6 * statistics.median(cpu[k]) / events if cpu[k] else None
+tot_b = cm("bc") + cm("bp") if cm("bc") is not None and cm("bp") is not None else None
+tot_p = cm("pc") + cm("pp") if cm("pc") is not None and cm("pp") is not None else None
+json.dump({"figures": [
+    {"key": "storage.postgres.throughput", "label": "storage on PostgreSQL", "unit": "events/s",
+     "value": mp, "baseline": mb, "baseline_label": "librdkafka + libpq program", "ratio": ratio},
+    {"key": "storage.postgres.cpu_per_event", "label": "storage on PostgreSQL, CPU per event "
+     "(client + server)", "unit": "µs", "value": tot_p, "baseline": tot_b,
+     "baseline_label": "librdkafka + libpq program", "lower_is_better": True,
+     "ratio": tot_p / tot_b if tot_p and tot_b else None}]},
+    open(os.path.join(out, "summary.json"), "w"), indent=1)
 PY
+stamp_summary_json storage-postgres "${COMMAND_LINE}"
 echo >&2
 cat "${OUT}/summary.md"
 log "raw results in ${OUT}"
@@ -439,7 +452,18 @@ print(f"\n**Median baseline {mb:,.0f} events/s; median pemx {mp:,.0f} events/s; 
 print(f"Until the offsets are committed in Kafka (pemx commits every commit_interval = 1 s, the "
       f"baseline synchronously right after its last transaction): median baseline {mbc:,.0f}, "
       f"pemx {mpc:,.0f} events/s, ratio {mpc / mbc if mbc else 0:.2f}.")
+# summary.json (bench/run_all.sh): medians.
+rss = [load(f"pemx.r{r}.proc.json").get("peak_rss_kib") for r in range(1, rounds + 1)]
+rss = [x for x in rss if isinstance(x, (int, float))]
+json.dump({"figures": [
+    {"key": "storage.sqlite.throughput", "label": "storage on SQLite", "unit": "events/s",
+     "value": mp, "baseline": mb, "baseline_label": "librdkafka + SQLite program", "ratio": ratio},
+    {"key": "storage.sqlite.peak_rss", "label": "web role peak RSS while storing (SQLite)",
+     "unit": "MiB", "value": statistics.median(rss) / 1024 if rss else None, "baseline": None,
+     "lower_is_better": True}]},
+    open(os.path.join(out, "summary.json"), "w"), indent=1)
 PY
+stamp_summary_json storage "${COMMAND_LINE}"
 echo >&2
 cat "${OUT}/summary.md"
 log "raw results in ${OUT}"
