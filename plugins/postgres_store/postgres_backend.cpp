@@ -302,30 +302,6 @@ struct PostgresEventReader::Connection {
   bool broken = false;  // a command failed as a lost connection (libpq may still say OK)
 };
 
-class PostgresEventReader::Lease {
- public:
-  Lease(PostgresEventReader* owner, Connection* conn) : owner_(owner), conn_(conn) {}
-  Lease(Lease&& other) noexcept
-      : owner_(other.owner_), conn_(std::exchange(other.conn_, nullptr)) {}
-  Lease(const Lease&) = delete;
-  Lease& operator=(const Lease&) = delete;
-  Lease& operator=(Lease&&) = delete;
-  ~Lease() {
-    if (conn_ == nullptr) return;
-    {
-      std::lock_guard<std::mutex> lock(owner_->mutex_);
-      owner_->free_.push_back(conn_);
-    }
-    owner_->available_.notify_one();
-  }
-  Connection* get() const { return conn_; }
-  explicit operator bool() const { return conn_ != nullptr; }
-
- private:
-  PostgresEventReader* owner_;
-  Connection* conn_;
-};
-
 PostgresEventReader::PostgresEventReader(StoreOptions options,
                                          std::shared_ptr<StoreHealth> health)
     : options_(std::move(options)), health_(std::move(health)) {
@@ -353,8 +329,7 @@ Result<std::shared_ptr<PostgresEventReader>> PostgresEventReader::open(
       if (auto e = reader->wait_replayed(conn->conn.get(), replayed_up_to)) return *e;
     }
     if (auto e = reader->ready(*conn)) return *e;
-    reader->free_.push_back(conn.get());
-    reader->all_.push_back(std::move(conn));
+    reader->pool_.add(std::move(conn));
   }
   return reader;
 }
@@ -399,16 +374,6 @@ std::optional<Error> PostgresEventReader::ready(Connection& c) {
   return std::nullopt;
 }
 
-PostgresEventReader::Lease PostgresEventReader::acquire(std::chrono::milliseconds wait) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  if (!available_.wait_for(lock, wait, [this] { return !free_.empty(); })) {
-    return Lease(this, nullptr);
-  }
-  Connection* conn = free_.back();
-  free_.pop_back();
-  return Lease(this, conn);
-}
-
 Result<EventPage> PostgresEventReader::query(const EventQuery& q) {
   return *run(q, options_.reader_wait);
 }
@@ -426,11 +391,11 @@ std::optional<Result<EventPage>> PostgresEventReader::run(const EventQuery& q,
   const std::int64_t limit = b.limit;
   EventPage page;
 
-  Lease lease = acquire(wait);
+  Lease lease = pool_.acquire(wait);
   if (!lease) {
     if (wait.count() == 0) return std::nullopt;
     return Page(Error{"store_busy", "PostgreSQL store " + where_ + ": every one of the " +
-                                        std::to_string(all_.size()) +
+                                        std::to_string(pool_.size()) +
                                         " reader connections stayed busy; raise the store "
                                         "stage's readers, or lower the request rate"});
   }
@@ -499,7 +464,7 @@ std::optional<Result<EventPage>> PostgresEventReader::run(const EventQuery& q,
 
 std::optional<std::string> PostgresEventReader::problem() {
   if (auto p = health_->get()) return p;
-  Lease lease = acquire(options_.reader_wait);
+  Lease lease = pool_.acquire(options_.reader_wait);
   if (!lease) return "PostgreSQL store " + where_ + ": no reader connection is free";
   Connection& c = *lease.get();
   if (auto e = ready(c)) return e->message;

@@ -30,6 +30,7 @@
 #include "pemx/result.hpp"
 #include "postgres_store/pg_connection.hpp"
 #include "store/backend.hpp"
+#include "store/connection_pool.hpp"
 
 namespace pemx::postgres_store {
 
@@ -126,9 +127,8 @@ class PostgresEventReader final : public EventReader {
 
  private:
   struct Connection;
-  class Lease;
+  using Lease = store::ConnectionPool<Connection>::Lease;
   PostgresEventReader(StoreOptions options, std::shared_ptr<StoreHealth> health);
-  Lease acquire(std::chrono::milliseconds wait);
   std::optional<Error> ready(Connection& conn);  // connected and prepared, or why not
   std::optional<Error> wait_replayed(PGconn* conn, const std::string& lsn);
   std::optional<Result<EventPage>> run(const EventQuery& query, std::chrono::milliseconds wait);
@@ -137,10 +137,7 @@ class PostgresEventReader final : public EventReader {
   ConnectOptions connect_;
   std::string where_;
   std::shared_ptr<StoreHealth> health_;
-  std::mutex mutex_;
-  std::condition_variable available_;
-  std::vector<Connection*> free_;                 // guarded by mutex_
-  std::vector<std::unique_ptr<Connection>> all_;  // fixed after open
+  store::ConnectionPool<Connection> pool_;  // filled at open
 };
 
 }  // namespace pemx::postgres_store

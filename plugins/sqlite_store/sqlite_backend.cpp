@@ -226,31 +226,6 @@ struct SqliteEventReader::Connection {
   StmtPtr probe;
 };
 
-// A connection taken from the pool for one call; returned when the lease ends.
-class SqliteEventReader::Lease {
- public:
-  Lease(SqliteEventReader* owner, Connection* conn) : owner_(owner), conn_(conn) {}
-  Lease(Lease&& other) noexcept
-      : owner_(other.owner_), conn_(std::exchange(other.conn_, nullptr)) {}
-  Lease(const Lease&) = delete;
-  Lease& operator=(const Lease&) = delete;
-  Lease& operator=(Lease&&) = delete;
-  ~Lease() {
-    if (conn_ == nullptr) return;
-    {
-      std::lock_guard<std::mutex> lock(owner_->mutex_);
-      owner_->free_.push_back(conn_);
-    }
-    owner_->available_.notify_one();
-  }
-  Connection* get() const { return conn_; }
-  explicit operator bool() const { return conn_ != nullptr; }
-
- private:
-  SqliteEventReader* owner_;
-  Connection* conn_;
-};
-
 SqliteEventReader::SqliteEventReader(StoreOptions options, std::shared_ptr<StoreHealth> health)
     : options_(std::move(options)), health_(std::move(health)) {}
 
@@ -277,21 +252,9 @@ Result<std::shared_ptr<SqliteEventReader>> SqliteEventReader::open(
       if (!stmt) return stmt.error();
       *target = std::move(stmt.value());
     }
-    reader->free_.push_back(conn.get());
-    reader->all_.push_back(std::move(conn));
+    reader->pool_.add(std::move(conn));
   }
   return reader;
-}
-
-SqliteEventReader::Lease SqliteEventReader::acquire(std::chrono::milliseconds wait) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  // A zero wait tests once: wait_for checks the predicate before it would wait.
-  if (!available_.wait_for(lock, wait, [this] { return !free_.empty(); })) {
-    return Lease(this, nullptr);
-  }
-  Connection* conn = free_.back();
-  free_.pop_back();
-  return Lease(this, conn);
 }
 
 Result<EventPage> SqliteEventReader::query(const EventQuery& q) {
@@ -315,11 +278,11 @@ std::optional<Result<EventPage>> SqliteEventReader::run(const EventQuery& q,
   const std::int64_t limit = b.limit;
   EventPage page;
 
-  Lease lease = acquire(wait);
+  Lease lease = pool_.acquire(wait);
   if (!lease) {
     if (wait.count() == 0) return std::nullopt;
     return Page(Error{"store_busy", "SQLite store " + options_.path + ": every one of the " +
-                                        std::to_string(all_.size()) +
+                                        std::to_string(pool_.size()) +
                                         " reader connections stayed busy; raise the store "
                                         "stage's readers, or lower the request rate"});
   }
@@ -372,7 +335,7 @@ std::optional<std::string> SqliteEventReader::problem() {
     return "SQLite store " + options_.path + " is not writable: " + std::strerror(errno) +
            "; make the file and its directory writable by the user pemx runs as";
   }
-  Lease lease = acquire(options_.reader_wait);
+  Lease lease = pool_.acquire(options_.reader_wait);
   if (!lease) return "SQLite store " + options_.path + ": no reader connection is free";
   sqlite3_stmt* probe = lease.get()->probe.get();
   StmtReset reset(probe);

@@ -25,6 +25,7 @@
 #include "pemx/result.hpp"
 #include "sqlite_store/sqlite_handle.hpp"
 #include "store/backend.hpp"
+#include "store/connection_pool.hpp"
 
 namespace pemx::sqlite_store {
 
@@ -113,19 +114,15 @@ class SqliteEventReader final : public EventReader {
 
  private:
   struct Connection;
-  class Lease;
+  using Lease = store::ConnectionPool<Connection>::Lease;
   explicit SqliteEventReader(StoreOptions options, std::shared_ptr<StoreHealth> health);
-  Lease acquire(std::chrono::milliseconds wait);  // a free connection within `wait`, or none
   // Checks the query, then takes a connection within `wait` and runs it. nullopt when no
   // connection was free and `wait` is zero (try_query), else "store_busy".
   std::optional<Result<EventPage>> run(const EventQuery& query, std::chrono::milliseconds wait);
 
   StoreOptions options_;
   std::shared_ptr<StoreHealth> health_;
-  std::mutex mutex_;
-  std::condition_variable available_;
-  std::vector<Connection*> free_;                 // guarded by mutex_
-  std::vector<std::unique_ptr<Connection>> all_;  // fixed after open
+  store::ConnectionPool<Connection> pool_;  // filled at open
 };
 
 }  // namespace pemx::sqlite_store
