@@ -49,8 +49,9 @@ void Server::Impl::sample() {
 void Server::Impl::find_series(RequestSeries& series, const std::string& route, int status) {
   series.route = route;
   series.status = status;
-  series.requests = &metrics.counter("pemx_http_requests_total", "HTTP requests by route and status",
-                                     {{"route", route}, {"status", std::to_string(status)}});
+  series.requests =
+      &metrics.counter("pemx_http_requests_total", "HTTP requests by route and status",
+                       {{"route", route}, {"status", std::to_string(status)}});
   series.seconds = &metrics.histogram("pemx_http_request_seconds", "HTTP request latency by route",
                                       {{"route", route}});
 }
