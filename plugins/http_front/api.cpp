@@ -8,8 +8,6 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <cstdint>
-#include <cstring>
 #include <string>
 
 #include "event/event.hpp"
@@ -270,7 +268,7 @@ namespace {
 bool already_normal(std::string_view t);  // below, with normalise_created_at
 
 // The answer's size before escapes: each event's six values and what surrounds them
-// (,{"eventId":"",...,"data":} is 80 bytes), so the body grows only for escapes.
+// (,{"eventId":"",...,"data":} is 80 bytes), so the writer's buffer is sized once.
 std::size_t history_size(const EventPage& page) {
   constexpr std::size_t kPerEvent = 80;
   std::size_t n = 2;
@@ -280,86 +278,36 @@ std::size_t history_size(const EventPage& page) {
   }
   return n;
 }
-
-// The first byte at or after `i` that a JSON string must escape (below 0x20, '"' or '\\'), or
-// s.size(). Eight bytes at a time: each test sets a byte's high bit when that byte matches,
-// and the answer is only whether any did (the classic "has a byte less than n" arithmetic).
-std::size_t next_escape(std::string_view s, std::size_t i) {
-  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
-  for (; i + 8 <= s.size(); i += 8) {
-    std::uint64_t x;
-    std::memcpy(&x, s.data() + i, 8);
-    const std::uint64_t quote = x ^ (kOnes * '"');
-    const std::uint64_t backslash = x ^ (kOnes * '\\');
-    const std::uint64_t hit = ((x - kOnes * 0x20) & ~x) | ((quote - kOnes) & ~quote) |
-                              ((backslash - kOnes) & ~backslash);
-    if ((hit & kHigh) != 0) break;
-  }
-  for (; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == '"' || c == '\\') return i;
-  }
-  return s.size();
-}
-
-// A JSON string's contents (the quotes are the caller's) exactly as rapidjson::Writer (no
-// flags, UTF-8 to UTF-8) writes them, so that the history's answers stay byte-identical: '"'
-// and '\\' escaped, control characters as \b \t \n \f \r or \u00XX (upper-case hex), every
-// other byte as it is. Runs without escapes are appended whole: the writer's per-character
-// path was a tenth of a history request's instructions (bench/run_history.sh, callgrind).
-void append_json_chars(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::size_t run = 0;  // where the current run without escapes began
-  for (std::size_t i = next_escape(s, 0); i < s.size(); i = next_escape(s, run)) {
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    const auto c = static_cast<unsigned char>(s[i]);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\t': out += "\\t"; break;
-      case '\n': out += "\\n"; break;
-      case '\f': out += "\\f"; break;
-      case '\r': out += "\\r"; break;
-      default: {
-        const char u[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
-        out.append(u, sizeof u);
-      }
-    }
-  }
-  out.append(s.data() + run, s.size() - run);
-}
 }  // namespace
 
 Answer history_answer(const EventPage& page, std::string_view path, std::string_view query) {
-  // Written straight into the body, sized once: no writer state, no buffer copied at the end.
-  std::string body;
-  body.reserve(history_size(page));
-  body += '[';
+  rapidjson::StringBuffer buf;
+  buf.Reserve(history_size(page));
+  Writer w(buf);
+  w.StartArray();
   for (const auto& e : page.events) {
-    body += body.size() == 1 ? R"({"eventId":")" : R"(,{"eventId":")";
-    append_json_chars(body, e.event_id);
-    body += R"(","eventType":")";
-    append_json_chars(body, e.event_type);
-    body += R"(","productId":")";
-    append_json_chars(body, e.product_id);
-    body += R"(","region":")";
-    append_json_chars(body, e.region);
-    body += R"(","createdAt":")";
+    w.StartObject();
+    w.Key("eventId");
+    str(w, e.event_id);
+    w.Key("eventType");
+    str(w, e.event_type);
+    w.Key("productId");
+    str(w, e.product_id);
+    w.Key("region");
+    str(w, e.region);
+    w.Key("createdAt");
     // Most stored texts are already the normal form: written as they are, without a copy.
     if (already_normal(e.created_at)) {
-      append_json_chars(body, e.created_at);
+      str(w, e.created_at);
     } else {
-      append_json_chars(body, normalise_created_at(e.created_at));
+      str(w, normalise_created_at(e.created_at));
     }
-    body += R"(","data":)";
-    body += e.data_json;  // stored as JSON text
-    body += '}';
+    w.Key("data");
+    w.RawValue(e.data_json.data(), e.data_json.size(), rapidjson::kObjectType);
+    w.EndObject();
   }
-  body += ']';
-  Answer a{200, std::move(body), {}};
+  w.EndArray();
+  Answer a{200, std::string(buf.GetString(), buf.GetSize()), {}};
   if (page.next_cursor) {
     a.headers.emplace_back("X-Next-Cursor", *page.next_cursor);
     // The same query with the cursor replaced.

@@ -261,10 +261,10 @@ TEST_CASE("the history answer has exactly the six fields, and a next-page link",
   CHECK(history_answer(page, "/event", "productIds=P1").headers.empty());
 }
 
-// history_answer writes its JSON by hand (the writer's per-character path was a tenth of a
-// request): it must stay byte for byte what rapidjson's Writer wrote, escapes included, for
-// every byte value a stored text may hold.
-TEST_CASE("the history answer is byte-identical to rapidjson's writer", "[unit][http]") {
+// history_answer writes a createdAt already in the normal form as it is, without normalising a
+// copy: its answer must stay byte for byte what normalising every createdAt gave, escapes
+// included, for every byte value a stored text may hold.
+TEST_CASE("the history answer is byte-identical to normalising every createdAt", "[unit][http]") {
   const auto with_writer = [](const EventPage& page) {
     rapidjson::StringBuffer buf;
     rapidjson::Writer<rapidjson::StringBuffer> w(buf);
