@@ -46,13 +46,23 @@ void Server::Impl::sample() {
   });
 }
 
-void Server::Impl::count(const std::string& route, int status, double seconds) {
-  metrics.counter("pemx_http_requests_total", "HTTP requests by route and status",
-                  {{"route", route}, {"status", std::to_string(status)}})
-      .inc();
-  metrics.histogram("pemx_http_request_seconds", "HTTP request latency by route",
-                    {{"route", route}})
-      .observe(seconds);
+void Server::Impl::find_series(RequestSeries& series, const std::string& route, int status) {
+  series.route = route;
+  series.status = status;
+  series.requests =
+      &metrics.counter("pemx_http_requests_total", "HTTP requests by route and status",
+                       {{"route", route}, {"status", std::to_string(status)}});
+  series.seconds = &metrics.histogram("pemx_http_request_seconds", "HTTP request latency by route",
+                                      {{"route", route}});
+}
+
+void Server::Impl::count(RequestSeries& series, const std::string& route, int status,
+                         double seconds) {
+  if (series.requests == nullptr || series.status != status || series.route != route) {
+    find_series(series, route, status);
+  }
+  series.requests->inc();
+  series.seconds->observe(seconds);
 }
 
 Server::Server(ServerSettings settings, Logger log, Metrics& metrics,

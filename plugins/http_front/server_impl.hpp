@@ -94,8 +94,20 @@ struct Server::Impl {
 
   // The overview's sampler (server.cpp): every kSampleEvery on its timer.
   void sample();
-  // One answered request, in pemx_http_requests_total and pemx_http_request_seconds.
-  void count(const std::string& route, int status, double seconds);
+  // The two series one answered request updates: pemx_http_requests_total{route,status} and
+  // pemx_http_request_seconds{route}. Looking them up takes the registry's lock and builds the
+  // labels, so a session keeps the last pair it used (RequestSeries) and asks again only when
+  // its route or status changes.
+  struct RequestSeries {
+    std::string route;
+    int status = 0;
+    Counter* requests = nullptr;
+    Histogram* seconds = nullptr;
+  };
+  void find_series(RequestSeries& series, const std::string& route, int status);
+  // One answered request, in pemx_http_requests_total and pemx_http_request_seconds, through a
+  // session's kept series (looked up again when the route or the status differs).
+  void count(RequestSeries& series, const std::string& route, int status, double seconds);
 };
 
 }  // namespace pemx::http_front

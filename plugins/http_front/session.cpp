@@ -158,7 +158,7 @@ double Session::elapsed() const {
 }
 
 beast::tcp_stream Session::hand_over() {
-  server_.count(route_, 200, elapsed());
+  server_.count(series_, route_, 200, elapsed());
   handed_over_ = true;
   return std::move(stream_);
 }

@@ -142,6 +142,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string_view path_;   // into req_'s target
   std::string_view query_;
   std::string route_ = "other";
+  Server::Impl::RequestSeries series_;  // the metrics series of the last answer (count)
   bool keep_alive_ = false;
   // Waiting for a request or reading one (a partial header or body included): no handler runs
   // and no response is being written. Such a connection may be evicted at max_connections.
@@ -166,7 +167,7 @@ void Session::set_headers(Message& res, const Answer& a, std::string_view conten
 template <class Message>
 void Session::write(std::shared_ptr<Message> res, int status) {
   res->keep_alive(keep_alive_ && !server_.stopping.load());
-  server_.count(route_, status, elapsed());
+  server_.count(series_, route_, status, elapsed());
   stream_.expires_after(server_.settings.idle_timeout);
   boost::beast::http::async_write(
       stream_, *res, [self = shared_from_this(), res](boost::beast::error_code ec, std::size_t) {

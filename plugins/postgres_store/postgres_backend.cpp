@@ -442,22 +442,23 @@ std::optional<Result<EventPage>> PostgresEventReader::run(const EventQuery& q,
     return Page(std::move(e));
   }
   const int rows = PQntuples(result.get());
-  store::CursorKey last;
+  // The next page's cursor is the last event taken: its created_ms is kept, its event_id is
+  // read from the page when needed (copying it for every row was an allocation per row).
+  std::int64_t last_ms = 0;
+  page.events.reserve(std::min(q.limit, static_cast<std::size_t>(rows)));
   for (int r = 0; r < rows; ++r) {
     if (page.events.size() == q.limit) {
-      page.next_cursor = store::encode_cursor(last);
+      page.next_cursor = store::encode_cursor({last_ms, page.events.back().event_id});
       break;
     }
-    StoredEvent e;
+    StoredEvent& e = page.events.emplace_back();
     e.event_id = text_of(result.get(), r, 0);
     e.event_type = text_of(result.get(), r, 1);
     e.product_id = text_of(result.get(), r, 2);
     e.region = text_of(result.get(), r, 3);
     e.created_at = text_of(result.get(), r, 4);
     e.data_json = text_of(result.get(), r, 5);
-    last.created_ms = std::strtoll(PQgetvalue(result.get(), r, 6), nullptr, 10);
-    last.event_id = e.event_id;
-    page.events.push_back(std::move(e));
+    last_ms = std::strtoll(PQgetvalue(result.get(), r, 6), nullptr, 10);
   }
   return Page(std::move(page));
 }

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <limits>
@@ -306,22 +307,23 @@ std::optional<Result<EventPage>> SqliteEventReader::run(const EventQuery& q,
   bind(sqlite3_bind_int64(stmt, 7, limit + 1));
   if (rc != SQLITE_OK) return Page(sqlite_error(db, rc, "bind query", options_.path));
 
-  store::CursorKey last;
+  // The next page's cursor is the last event taken: its created_ms is kept, its event_id is
+  // read from the page when needed (copying it for every row was an allocation per row).
+  std::int64_t last_ms = 0;
+  page.events.reserve(std::min(q.limit, store::kHistoryReserve));
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
     if (page.events.size() == q.limit) {
-      page.next_cursor = store::encode_cursor(last);
+      page.next_cursor = store::encode_cursor({last_ms, page.events.back().event_id});
       break;
     }
-    StoredEvent e;
+    StoredEvent& e = page.events.emplace_back();
     e.event_id = column_text(stmt, 0);
     e.event_type = column_text(stmt, 1);
     e.product_id = column_text(stmt, 2);
     e.region = column_text(stmt, 3);
     e.created_at = column_text(stmt, 4);
     e.data_json = column_text(stmt, 5);
-    last.created_ms = sqlite3_column_int64(stmt, 6);
-    last.event_id = e.event_id;
-    page.events.push_back(std::move(e));
+    last_ms = sqlite3_column_int64(stmt, 6);
   }
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
     return Page(sqlite_error(db, rc, "query history", options_.path));

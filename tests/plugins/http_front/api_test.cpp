@@ -261,6 +261,49 @@ TEST_CASE("the history answer has exactly the six fields, and a next-page link",
   CHECK(history_answer(page, "/event", "productIds=P1").headers.empty());
 }
 
+// history_answer writes a createdAt already in the normal form as it is, without normalising a
+// copy: its answer must stay byte for byte what normalising every createdAt gave, escapes
+// included, for every byte value a stored text may hold.
+TEST_CASE("the history answer is byte-identical to normalising every createdAt", "[unit][http]") {
+  const auto with_writer = [](const EventPage& page) {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    const auto str = [&w](const std::string& s) {
+      w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+    };
+    w.StartArray();
+    for (const auto& e : page.events) {
+      w.StartObject();
+      w.Key("eventId");
+      str(e.event_id);
+      w.Key("eventType");
+      str(e.event_type);
+      w.Key("productId");
+      str(e.product_id);
+      w.Key("region");
+      str(e.region);
+      w.Key("createdAt");
+      str(normalise_created_at(e.created_at));
+      w.Key("data");
+      w.RawValue(e.data_json.data(), e.data_json.size(), rapidjson::kObjectType);
+      w.EndObject();
+    }
+    w.EndArray();
+    return std::string(buf.GetString(), buf.GetSize());
+  };
+  EventPage page;
+  CHECK(history_answer(page, "/event", "productIds=P1").body == with_writer(page));
+  std::string every_byte;
+  for (int c = 0; c < 256; ++c) every_byte += static_cast<char>(c);
+  page.events.push_back({"id1", "Country", "P1", "EU", "2024-07-26T14:41:17.123Z",
+                         R"({"country":"Sweden"})"});
+  page.events.push_back({every_byte, "quote\" and \\ back", "P\n\t\r\b\f2", "\x7f\xc3\xa9\xff",
+                         "2024-07-26T16:41:17.5+02:00", R"({"a":[1,"\u0000"]})"});
+  page.events.push_back({"", "", "", "", "", "{}"});
+  page.events.push_back({"id\"", "T", "P", "R", every_byte, "{}"});
+  CHECK(history_answer(page, "/event", "productIds=P1").body == with_writer(page));
+}
+
 TEST_CASE("history createdAt: the stored instant in UTC with milliseconds, as the reference",
           "[unit][http][compat]") {
   CHECK(normalise_created_at("2024-07-26T16:41:17.5+02:00") == "2024-07-26T14:41:17.500Z");
