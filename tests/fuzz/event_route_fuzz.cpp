@@ -181,7 +181,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           fail("push", "an event differs from the DOM path's: " + (*got)[i].value);
         }
       }
-    } else if (std::get<http_front::Answer>(pushed).body != std::get<http_front::Answer>(dom).body) {
+    } else if (std::get<http_front::Answer>(pushed).body !=
+               std::get<http_front::Answer>(dom).body) {
       fail("push", "the 400 differs from the DOM path's");
     }
   }

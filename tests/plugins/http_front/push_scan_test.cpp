@@ -129,7 +129,9 @@ TEST_CASE("push scan: what the fast path leaves to the DOM path, which answers t
       // Valid, but left to the DOM path.
       {"an escape", body_of({with(kValid, "\"P1\"", "\"P\\u0031\"")})},
       {"an escaped slash", body_of({with(kValid, "\"EU\"", "\"E\\/U\"")})},
-      {"an object with many keys", body_of({with(kValid, "{\"newPrice\"", many_keys.substr(0, many_keys.size() - 1) + ",\"newPrice\"")})},
+      {"an object with many keys",
+       body_of({with(kValid, "{\"newPrice\"",
+                     many_keys.substr(0, many_keys.size() - 1) + ",\"newPrice\"")})},
       // Invalid: the DOM path's 400.
       {"a missing eventId", body_of({with(kValid, "\"eventId\":", "\"eventID\":")})},
       {"a bad eventId", body_of({with(kValid, "6f1c2a34-", "6f1c2a3-")})},
