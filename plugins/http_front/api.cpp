@@ -13,6 +13,8 @@
 #include "event/event.hpp"
 #include "event/time.hpp"
 #include "event/validate.hpp"
+#include "http_front/js_number.hpp"
+#include "http_front/push_scan.hpp"
 
 namespace pemx::http_front {
 
@@ -23,69 +25,6 @@ void str(Writer& w, std::string_view s) {
   w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
 }
 
-// A double as JavaScript's Number::toString writes it (ECMA-262 6.1.6.1.20), which is how the
-// reference's JSON.stringify wrote every number it produced or echoed: the shortest digits that
-// read back the same, as an integer below 1e21 ("1", not RapidJSON's "1.0"), in plain decimals
-// down to 1e-6, otherwise with an explicit exponent sign ("1e+21"); -0 as "0".
-std::string js_number(double d) {
-  if (d == 0) return "0";
-  char sci[32];
-  // Shortest round-trip digits, as "-d.ddde+XX".
-  auto [end, ec] = std::to_chars(sci, sci + sizeof sci, d, std::chars_format::scientific);
-  const std::string_view text(sci, static_cast<std::size_t>(end - sci));
-  const std::size_t e_at = text.find('e');
-  std::string out = d < 0 ? "-" : "";
-  std::string digits;
-  for (char c : text.substr(d < 0 ? 1 : 0, e_at - (d < 0 ? 1 : 0))) {
-    if (c != '.') digits += c;
-  }
-  int exp = 0;
-  std::string_view e_text = text.substr(e_at + 1);
-  if (e_text.front() == '+') e_text.remove_prefix(1);
-  std::from_chars(e_text.data(), e_text.data() + e_text.size(), exp);
-  const int k = static_cast<int>(digits.size());
-  const int n = exp + 1;  // the value is 0.digits × 10^n
-  if (k <= n && n <= 21) {
-    out += digits;
-    out.append(static_cast<std::size_t>(n - k), '0');
-  } else if (0 < n && n <= 21) {
-    out += digits.substr(0, static_cast<std::size_t>(n));
-    out += '.';
-    out += digits.substr(static_cast<std::size_t>(n));
-  } else if (-6 < n && n <= 0) {
-    out += "0.";
-    out.append(static_cast<std::size_t>(-n), '0');
-    out += digits;
-  } else {
-    out += digits[0];
-    if (k > 1) {
-      out += '.';
-      out += digits.substr(1);
-    }
-    out += n - 1 >= 0 ? "e+" : "e-";
-    out += std::to_string(n - 1 >= 0 ? n - 1 : 1 - n);
-  }
-  return out;
-}
-
-// RapidJSON's writer with JavaScript's doubles (Accept calls the handler's Double by name).
-// Integers that fit 64 bits stay exactly as sent: JSON.parse would round those past 2^53.
-class JsWriter : public Writer {
- public:
-  using Writer::Writer;
-  bool Double(double d) {
-    const std::string s = js_number(d);
-    return RawValue(s.data(), s.size(), rapidjson::kNumberType);
-  }
-};
-
-// A value as the reference's JSON.stringify wrote it, for what the push produces and echoes.
-std::string to_json(const rapidjson::Value& v) {
-  rapidjson::StringBuffer buf;
-  JsWriter w(buf);
-  v.Accept(w);
-  return std::string(buf.GetString(), buf.GetSize());
-}
 std::string quote(std::string_view s) {
   rapidjson::StringBuffer buf;
   Writer w(buf);
@@ -344,6 +283,12 @@ Answer history_answer(const EventPage& page, std::string_view path, std::string_
 
 std::variant<std::vector<PushEvent>, Answer> parse_push_request(std::string_view body,
                                                                 const PushRules& rules) {
+  if (auto events = scan_push_request(body, rules)) return std::move(*events);
+  return parse_push_request_dom(body, rules);
+}
+
+std::variant<std::vector<PushEvent>, Answer> parse_push_request_dom(std::string_view body,
+                                                                    const PushRules& rules) {
   rapidjson::Document d;
   // Full precision: numbers are produced as the reference's JSON.stringify writes them
   // (to_json: the shortest text that reads back the same), never rounded by the parse. The body's
@@ -381,7 +326,7 @@ std::variant<std::vector<PushEvent>, Answer> parse_push_request(std::string_view
     return errors_answer(400, errors);
   }
   if (!events->IsArray() || events->Empty() || events->Size() > kMaxEvents) {
-    errors.push_back({to_json(*events), std::string(kMsgTooManyEvents), "events", "body"});
+    errors.push_back({to_js_json(*events), std::string(kMsgTooManyEvents), "events", "body"});
     return errors_answer(400, errors);
   }
   std::vector<PushEvent> out;
@@ -398,12 +343,12 @@ std::variant<std::vector<PushEvent>, Answer> parse_push_request(std::string_view
     for (const auto& fe : field_errors) {
       auto it = e.FindMember(fe.field.c_str());
       std::optional<std::string> value;
-      if (it != e.MemberEnd()) value = to_json(it->value);
+      if (it != e.MemberEnd()) value = to_js_json(it->value);
       errors.push_back({value, fe.msg, base + "." + fe.field, "body"});
     }
     if (!field_errors.empty()) continue;
     // What is produced, byte for byte, is what the router is asked about.
-    std::string value = to_json(e);
+    std::string value = to_js_json(e);
     auto pid = e.FindMember("productId");
     // The message is the event and its key (productId).
     const std::size_t size = value.size() + pid->value.GetStringLength();
@@ -419,7 +364,7 @@ std::variant<std::vector<PushEvent>, Answer> parse_push_request(std::string_view
         std::optional<std::string> at;
         const rapidjson::Value* v =
             refusal->field.empty() ? nullptr : event::find_path(e, refusal->field);
-        if (v != nullptr) at = to_json(*v);
+        if (v != nullptr) at = to_js_json(*v);
         errors.push_back({at, "the router would not deliver this event (" + refusal->reason +
                                   "): " + refusal->detail,
                           refusal->field.empty() ? base : base + "." + refusal->field, "body",

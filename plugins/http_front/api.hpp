@@ -77,7 +77,7 @@ Answer history_answer(const EventPage& page, std::string_view path, std::string_
 
 struct PushEvent {
   std::string key;    // productId
-  std::string value;  // the event, re-serialised compactly from the request
+  std::string value;  // the event, compact, as JSON.stringify writes it (often its bytes as sent)
 };
 // What the push accepts beyond the reference's field rules.
 struct PushRules {
@@ -88,8 +88,13 @@ struct PushRules {
 // reference's validation messages first; then, for events that pass them, each event the
 // router would dead-letter (with its reason) or that is too large. A body nested deeper than
 // an event may be, or with a duplicate key anywhere, is refused whole.
+// Most valid bodies are decided by one SAX pass that slices each event out of the body
+// (push_scan.hpp); the rest, errors included, by the DOM path below, with the same result.
 std::variant<std::vector<PushEvent>, Answer> parse_push_request(std::string_view body,
                                                                 const PushRules& rules = {});
+// The DOM path alone: parse, validate, write each event back as JSON.stringify would.
+std::variant<std::vector<PushEvent>, Answer> parse_push_request_dom(std::string_view body,
+                                                                    const PushRules& rules = {});
 
 // createdAt as the reference's history answered it: the instant in UTC with milliseconds
 // (JS Date.toISOString: "2024-07-26T16:41:17.5+02:00" -> "2024-07-26T14:41:17.500Z", digits

@@ -5,7 +5,8 @@
 //    decision is checked: routed xor dead-lettered, every topic a legal Kafka name;
 //  - the store's row mapping (the web role's side of the storage topic);
 //  - the HTTP push of the same event ({"events":[VALUE]}) with pemx.toml's router as its check:
-//    whatever the push accepts (201), the router routes and the store stores.
+//    whatever the push accepts (201), the router routes and the store stores; and it answers
+//    as its DOM path does, whether its fast path (push_scan.hpp) decided or not.
 // Any crash, sanitizer report, leak or failed check is a finding (docs/fuzzing.md).
 #include <cstdint>
 #include <cstdio>
@@ -168,6 +169,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string body = "{\"events\":[";
   body.append(value).append("]}");
   auto pushed = http_front::parse_push_request(body, push_rules());
+  {
+    // Its fast path (push_scan.hpp) or not, the push answers as its DOM path does.
+    auto dom = http_front::parse_push_request_dom(body, push_rules());
+    if (pushed.index() != dom.index()) fail("push", "the fast path and the DOM path disagree");
+    if (const auto* got = std::get_if<std::vector<http_front::PushEvent>>(&pushed)) {
+      const auto& want = std::get<std::vector<http_front::PushEvent>>(dom);
+      if (got->size() != want.size()) fail("push", "event counts differ");
+      for (std::size_t i = 0; i < got->size(); ++i) {
+        if ((*got)[i].key != want[i].key || (*got)[i].value != want[i].value) {
+          fail("push", "an event differs from the DOM path's: " + (*got)[i].value);
+        }
+      }
+    } else if (std::get<http_front::Answer>(pushed).body !=
+               std::get<http_front::Answer>(dom).body) {
+      fail("push", "the 400 differs from the DOM path's");
+    }
+  }
   if (const auto* events = std::get_if<std::vector<http_front::PushEvent>>(&pushed)) {
     for (const auto& ev : *events) {
       rules_router::Decision pd = reference_router().route(ev.value);

@@ -4,7 +4,8 @@
 //    cursor it carries (as SqliteEventReader::query does);
 //  - as a cursor on its own: decode_cursor, and encode_cursor of what it decoded must decode
 //    to the same key;
-//  - as POST /event's body: parse_push_request.
+//  - as POST /event's body: parse_push_request, which must answer exactly as its DOM path
+//    (parse_push_request_dom) does, whether its fast path (push_scan.hpp) decided or not.
 // Any crash, sanitizer report, leak or failed check is a finding (docs/fuzzing.md).
 #include <cstdint>
 #include <cstdio>
@@ -35,6 +36,24 @@ void check_cursor(std::string_view text) {
   auto round = store::decode_cursor(again);
   if (!round) fail("a cursor encode_cursor made does not decode", again);
   if (!(round.value() == key.value())) fail("cursor round trip changed the key", again);
+}
+
+using Push = std::variant<std::vector<http_front::PushEvent>, http_front::Answer>;
+void check_same_as_dom(const Push& got, const Push& dom) {
+  if (got.index() != dom.index()) fail("push: the fast path and the DOM path disagree", "");
+  if (const auto* a = std::get_if<http_front::Answer>(&got)) {
+    const auto& b = std::get<http_front::Answer>(dom);
+    if (a->status != b.status || a->body != b.body) fail("push: answers differ", a->body);
+    return;
+  }
+  const auto& a = std::get<std::vector<http_front::PushEvent>>(got);
+  const auto& b = std::get<std::vector<http_front::PushEvent>>(dom);
+  if (a.size() != b.size()) fail("push: event counts differ", std::to_string(a.size()));
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i].key != b[i].key || a[i].value != b[i].value) {
+      fail("push: an event differs from the DOM path's", a[i].value + " vs " + b[i].value);
+    }
+  }
 }
 
 }  // namespace
@@ -68,6 +87,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check_cursor(input);
 
   auto push = http_front::parse_push_request(input);
+  check_same_as_dom(push, http_front::parse_push_request_dom(input));
   if (const auto* events = std::get_if<std::vector<http_front::PushEvent>>(&push)) {
     if (events->empty() || events->size() > http_front::kMaxEvents) {
       fail("pushed events out of 1..200", std::to_string(events->size()));

@@ -139,6 +139,13 @@ PUSHES = {
     "push_not_array": '{"events":{}}',
     "push_event_not_object": '{"events":[1,"x",null]}',
     "push_number_zero_exponent": '{"events":[%s]}' % EVENTS["number_zero_exponent"],
+    # The fast path (push_scan.hpp): events produced as sent, and events it writes as the DOM
+    # path does (a number JSON.stringify writes otherwise, whitespace), in one body.
+    "push_fast_and_rewritten": '{"events":[%s,%s,%s]}' % (
+        event(), event(data='{"price":930.0,"old":7.30}'),
+        event(data='{ "price" : 1e2 }')),
+    "push_spaced_body": '{\n "events": [\n  %s\n ]\n}\n' % event(),
+    "push_escaped_string": '{"events":[%s]}' % event(product="AB\\u0031CD"),
     "number_zero_exponent": "0e47",
     "number_huge_exponent": HUGE_NUMBER,
 }

@@ -1,0 +1,262 @@
+#include "http_front/push_scan.hpp"
+
+#include <rapidjson/encodedstream.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
+
+#include <charconv>
+#include <cstdint>
+#include <string>
+
+#include "event/json.hpp"
+#include "event/validate.hpp"
+#include "http_front/js_number.hpp"
+
+namespace pemx::http_front {
+
+namespace {
+
+using Stream = rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream>;
+using rapidjson::SizeType;
+
+// The event fields validate_event checks, as bits; a bit is set once its value passed.
+enum Field : unsigned {
+  kEventId = 1,
+  kEventType = 2,
+  kProductId = 4,
+  kRegion = 8,
+  kCreatedAt = 16,
+  kAllFields = 31,
+};
+
+unsigned field_of(std::string_view key) {
+  if (key == "eventId") return kEventId;
+  if (key == "eventType") return kEventType;
+  if (key == "productId") return kProductId;
+  if (key == "region") return kRegion;
+  if (key == "createdAt") return kCreatedAt;
+  return 0;
+}
+
+// Depths: the body object is 1, the events array 2, an event 3.
+constexpr std::size_t kEventDepth = 3;
+
+// The SAX handler. Returning false stops the parse: the DOM path then decides. Called on the
+// parsing thread only. The body holds no backslash (checked first), so every string's decoded
+// bytes are its bytes in the body, just before the stream's position (after the closing quote).
+class Scanner {
+ public:
+  using Ch = char;
+
+  Scanner(std::string_view body, const Stream& in, const PushRules& rules,
+          std::vector<PushEvent>& out)
+      : body_(body), in_(in), rules_(rules), max_depth_(rules.limits.max_depth + 2), out_(out) {}
+
+  bool Null() { return scalar(4); }
+  bool Bool(bool b) { return scalar(b ? 4 : 5); }
+  // Numbers come as text (kParseNumbersAsStringsFlag).
+  bool Int(int) { return false; }
+  bool Uint(unsigned) { return false; }
+  bool Int64(std::int64_t) { return false; }
+  bool Uint64(std::uint64_t) { return false; }
+  bool Double(double) { return false; }
+
+  bool RawNumber(const Ch* s, SizeType n, bool) {
+    const std::string_view text(s, n);
+    const event::detail::Number v = event::detail::read_number(text);
+    if (v.kind == event::detail::Number::Kind::kTooBig) return false;  // the DOM path's 400
+    if (event_depth_ != 0 && !rewrite_) {
+      // In an event: a number the DOM path writes otherwise ("7.30", "1.0") means the event is
+      // written by it too.
+      char buf[24];
+      std::to_chars_result r{};
+      switch (v.kind) {
+        case event::detail::Number::Kind::kInt:
+        case event::detail::Number::Kind::kInt64:
+          r = std::to_chars(buf, buf + sizeof buf, v.i);
+          break;
+        case event::detail::Number::Kind::kUint:
+        case event::detail::Number::Kind::kUint64:
+          r = std::to_chars(buf, buf + sizeof buf, v.u);
+          break;
+        default:
+          rewrite_ = js_number(v.d) != text;
+          return scalar(n);
+      }
+      rewrite_ = std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)) != text;
+    }
+    return scalar(n);
+  }
+
+  bool String(const Ch* s, SizeType n, bool) {
+    if (depth_ == kEventDepth && event_depth_ != 0 && field_ != 0) {
+      const std::string_view text(s, n);
+      bool ok = false;
+      switch (field_) {
+        case kEventId: ok = event::is_uuid(text); break;
+        case kCreatedAt: ok = event::is_iso8601(text); break;
+        default: ok = n > 0; break;
+      }
+      if (ok) fields_ok_ |= field_;
+      if (field_ == kProductId) key_.assign(s, n);
+    }
+    return scalar(n + 2);
+  }
+
+  bool Key(const Ch* s, SizeType n, bool) {
+    // The key's bytes in the body: they outlive the parse, so they can be remembered.
+    const std::size_t end = in_.Tell();  // just after the closing quote
+    if (end < n + 2 || body_[end - 1] != '"' || body_[end - n - 2] != '"') return false;
+    const std::string_view key = body_.substr(end - n - 1, n);
+    if (key != std::string_view(s, n)) return false;
+    if (keys_.size() - frames_.back() >= kScanMaxKeysPerObject) return false;
+    for (std::size_t i = frames_.back(); i < keys_.size(); ++i) {
+      if (keys_[i] == key) return false;  // a duplicate key: the DOM path's 400
+    }
+    keys_.push_back(key);
+    if (depth_ == 1) {
+      events_next_ = key == "events";
+    } else if (depth_ == kEventDepth && event_depth_ != 0) {
+      field_ = field_of(key);
+    }
+    canonical_ += n + 3;  // "key":
+    return true;
+  }
+
+  bool StartObject() {
+    if (!enter()) return false;
+    if (depth_ == 2 && events_next_) return false;  // "events" that is not an array
+    if (depth_ == kEventDepth && events_open_) {     // an event begins
+      if (++events_ > kMaxEvents) return false;
+      event_depth_ = depth_;
+      event_start_ = in_.Tell();  // at its '{' (the iterative parser calls before taking it)
+      canonical_ = 0;
+      fields_ok_ = 0;
+      field_ = 0;
+      rewrite_ = false;
+      key_.clear();
+    }
+    frames_.push_back(keys_.size());
+    canonical_ += 1;
+    return true;
+  }
+
+  bool EndObject(SizeType members) {
+    keys_.resize(frames_.back());
+    frames_.pop_back();
+    canonical_ += 1 + (members > 0 ? members - 1 : 0);  // '}' and the commas
+    if (depth_ == event_depth_ && !end_event()) return false;
+    --depth_;
+    return true;
+  }
+
+  bool StartArray() {
+    if (!enter()) return false;
+    if (depth_ == 1) return false;  // a body that is not an object
+    if (depth_ == 2 && events_next_) events_open_ = true;
+    if (depth_ == kEventDepth && events_open_) return false;  // an event that is not an object
+    canonical_ += 1;
+    return true;
+  }
+
+  bool EndArray(SizeType elements) {
+    if (depth_ == 2 && events_open_) {
+      events_open_ = false;
+      events_done_ = elements > 0 && elements <= kMaxEvents;
+      if (!events_done_) return false;  // the DOM path's 400 for the count
+    }
+    canonical_ += 1 + (elements > 0 ? elements - 1 : 0);
+    --depth_;
+    return true;
+  }
+
+  // The body had an "events" array of 1 to 200 events, each accepted.
+  bool complete() const { return events_done_ && out_.size() == events_; }
+
+ private:
+  bool enter() { return ++depth_ <= max_depth_; }  // deeper: the DOM path's 400
+
+  // A scalar value of `bytes` bytes as the DOM path writes it.
+  bool scalar(std::size_t bytes) {
+    if (depth_ == 0) return false;  // a body that is not an object: the DOM path's 400
+    if (depth_ == 1 && events_next_) return false;  // "events" that is not an array
+    if (depth_ == 2 && events_open_) return false;  // an event that is not an object
+    canonical_ += bytes;
+    return true;
+  }
+
+  bool end_event() {
+    event_depth_ = 0;
+    if (fields_ok_ != kAllFields) return false;  // the DOM path's 400 with every message
+    const std::size_t end = in_.Tell() + 1;       // past its '}' (not yet taken)
+    const std::string_view bytes = body_.substr(event_start_, end - event_start_);
+    // Longer than the DOM path's text: whitespace (the body has no escapes, and every number
+    // was checked). Such an event, or one with a number the DOM path writes otherwise, is
+    // written as the DOM path writes it.
+    std::string value;
+    if (rewrite_ || bytes.size() != canonical_) {
+      rapidjson::Document d;
+      if (event::parse_bounded<rapidjson::kParseValidateEncodingFlag |
+                               rapidjson::kParseFullPrecisionFlag>(
+              d, bytes, {rules_.limits.max_depth, bytes.size()})) {
+        return false;  // cannot happen: the body parsed within max_depth + 2
+      }
+      value = to_js_json(d);
+    } else {
+      value.assign(bytes);
+    }
+    if (value.size() + key_.size() > rules_.limits.max_bytes) return false;
+    if (rules_.check != nullptr && rules_.check->check(value)) return false;
+    out_.push_back({std::move(key_), std::move(value)});
+    key_.clear();
+    return true;
+  }
+
+  std::string_view body_;
+  const Stream& in_;
+  const PushRules& rules_;
+  std::size_t max_depth_;
+  std::vector<PushEvent>& out_;
+  std::size_t depth_ = 0;
+  bool events_next_ = false;  // the last key of the body object was "events"
+  bool events_open_ = false;  // inside the events array
+  bool events_done_ = false;
+  std::size_t events_ = 0;
+  // The event being read: its depth (0: none), where it starts, the length of its text without
+  // whitespace, its fields that passed, the field whose value comes next, its key.
+  std::size_t event_depth_ = 0;
+  std::size_t event_start_ = 0;
+  std::size_t canonical_ = 0;
+  unsigned fields_ok_ = 0;
+  unsigned field_ = 0;
+  bool rewrite_ = false;  // a number in it is written otherwise by the DOM path
+  std::string key_;
+  // The keys of every open object (views into the body), each object's from frames_.back().
+  std::vector<std::string_view> keys_;
+  std::vector<std::size_t> frames_;
+};
+
+}  // namespace
+
+std::optional<std::vector<PushEvent>> scan_push_request(std::string_view body,
+                                                        const PushRules& rules) {
+  // An escape anywhere: decoded strings differ from their bytes (and the DOM path writes some
+  // differently). Rare in events; the DOM path handles it.
+  if (body.find('\\') != std::string_view::npos) return std::nullopt;
+  std::vector<PushEvent> out;
+  out.reserve(kMaxEvents);
+  rapidjson::MemoryStream memory(body.data(), body.size());
+  Stream in(memory);
+  Scanner scanner(body, in, rules, out);
+  rapidjson::Reader reader;
+  // The DOM path's flags (event::parse_bounded), so both accept the same bytes.
+  const rapidjson::ParseResult result =
+      reader.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseFullPrecisionFlag |
+                   rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag>(
+          in, scanner);
+  // A NUL byte ends RapidJSON's memory stream early: what follows it is refused by the DOM path.
+  if (result.IsError() || in.Tell() != body.size() || !scanner.complete()) return std::nullopt;
+  return out;
+}
+
+}  // namespace pemx::http_front
