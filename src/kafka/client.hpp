@@ -99,7 +99,7 @@ struct ClientLog {
   Readiness* readiness = nullptr;  // told whether the cluster answers; may be null
   bool probe = true;  // false: logs only (a client that talks to no cluster)
   // Told when the watch's thread fails (core/stage_thread.hpp); null: logged, then abort.
-  std::function<void(const std::string&)> fatal;
+  std::function<void(const std::string&)> fatal{};
 };
 
 // How the watch decides that the cluster does not answer: it asks for metadata every

@@ -20,7 +20,7 @@ struct GeneratorOptions {
   int max_reuse = 2;  // a product id is reused for 0..max_reuse following events
   // Up to 8 lower-case hex digits that every event id starts with (the simulator's run tag,
   // so a watcher can tell this run's events from anybody else's); empty: fully random ids.
-  std::string id_prefix;
+  std::string id_prefix{};
 };
 
 struct GeneratedEvent {

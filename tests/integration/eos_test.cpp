@@ -224,7 +224,7 @@ TEST_CASE("exactly_once: an output whose topic stays unavailable is dead-lettere
   produce(brokers, input, in);
 
   auto args = exactly_once_args(brokers, p);
-  for (const std::string& kv :
+  for (const char* kv :
        {"stages.dist_sink.unavailable_topic_timeout=2s", "stages.dist_sink.retry_max=500ms",
         "stages.dist_sink.properties.\"allow.auto.create.topics\"=false",
         "stages.dist_sink.properties.\"topic.metadata.propagation.max.ms\"=1000"}) {
@@ -279,7 +279,7 @@ TEST_CASE("exactly_once: while the output queue is full nothing more is consumed
   produce(brokers, input, s.messages);
 
   auto args = exactly_once_args(brokers, p);
-  for (const std::string& kv :
+  for (const char* kv :
        {"stages.dist_ingest.transaction_max_events=" + std::to_string(kMax),
         std::string("stages.dist_ingest.transaction_interval=10s"),
         std::string("queues.events.capacity=2"), std::string("queues.routed.capacity=2"),
@@ -468,7 +468,7 @@ TEST_CASE("exactly_once: a batch that outlives transaction_timeout: the broker's
 
   const auto args = exactly_once_args(brokers, p);
   auto slow = args;
-  for (const std::string& kv :
+  for (const char* kv :
        {"stages.dist_sink.transaction_timeout=1s", "stages.dist_ingest.transaction_max_events=150",
         "stages.dist_ingest.transaction_interval=60s", "queues.events.capacity=2",
         "queues.routed.capacity=2", "stages.dist_sink.properties.\"queue.buffering.max.messages\"=1",
