@@ -1,0 +1,44 @@
+#pragma once
+// PEMX's memory bounds for the buffers its stages own or ask librdkafka for, in one place so
+// that each one is chosen on purpose (docs/memory.md lists every buffer, its size and why;
+// docs/benchmarks.md, "Memory", has the measurements). A stage's `properties` (or
+// [kafka.properties]) still override the librdkafka ones; the queue capacities are pemx.toml's.
+// tests/kafka/sizing_test.cpp pins every value, so a change is a decision, not an accident.
+#include <cstddef>
+#include <cstdint>
+
+#include "kafka/kafka_config.hpp"
+
+namespace pemx::kafka {
+
+// kafka_ingest's consumer prefetch. librdkafka's defaults let one consumer hold 64 MiB of
+// fetched messages (queued.max.messages.kbytes) plus fetch responses of up to 50 MiB; PEMX
+// hands each message on within microseconds, so a prefetch only has to cover one fetch round
+// trip. 8 MiB with fetches of 256 KiB per partition kept the full rate on the bench; 4 MiB
+// lost 40 % of it (the consumer then waits for fetches), hence not lower.
+inline constexpr const char* kIngestQueuedMaxKbytes = "8192";
+inline constexpr const char* kIngestMaxPartitionFetchBytes = "262144";
+// One fetch response at most; librdkafka still returns a single larger message whole.
+inline constexpr const char* kIngestFetchMaxBytes = "8388608";
+
+// The consumer properties above, applied by kafka_ingest before its stage's own `properties`.
+inline Properties ingest_consumer_sizing() {
+  return {{"queued.max.messages.kbytes", kIngestQueuedMaxKbytes},
+          {"max.partition.fetch.bytes", kIngestMaxPartitionFetchBytes},
+          {"fetch.max.bytes", kIngestFetchMaxBytes}};
+}
+
+// kafka_sink's default max_in_flight: records produced and not yet fully acknowledged. Each
+// costs its Record and one librdkafka message per output (about 3 KiB with two outputs), and
+// at the full rate a few hundred are enough to keep every partition's batches full; 20,000
+// (the old default) held about 60 MiB for no throughput.
+inline constexpr std::int64_t kSinkMaxInFlight = 2048;
+
+// kafka_ingest keeps at most this many records handed back by its sink for reuse (their
+// strings keep their capacity: no allocation per event)...
+inline constexpr std::size_t kIngestSpareRecords = 1024;
+// ...and only records whose strings hold at most this many bytes: a record that carried one
+// large event (up to events.max_bytes) is freed rather than kept with its buffer.
+inline constexpr std::size_t kIngestSpareRecordBytes = 16 * 1024;
+
+}  // namespace pemx::kafka
