@@ -48,7 +48,8 @@ usage: bench/run_memory.sh [options]
   --port P             broker port; P+1 is its controller port (default ${PORT})
   --build-dir DIR      where to build this tree (default build-bench)
   --no-build           use the binaries already in --build-dir
-  --compare-with DIR   also run DIR/pemx (a Release build of other code) in every round
+  --compare-with DIR   also run DIR/pemx (a Release build of other code) in every round, with
+                       the pemx.toml of DIR's source tree (CMakeCache's CMAKE_HOME_DIRECTORY)
   --roles "R..."       which runs: dist, all or both (default "${ROLES}")
 EOF
 }
@@ -78,9 +79,15 @@ fi
 LOAD="${BUILD_DIR}/bench/pemx_bench_load"
 WAIT="${BUILD_DIR}/bench/pemx_bench_wait"
 WAIT_STORED="${BUILD_DIR}/bench/pemx_bench_wait_stored"
-declare -A PEMX_OF=([this]="${BUILD_DIR}/pemx")
+declare -A PEMX_OF=([this]="${BUILD_DIR}/pemx") CONFIG_OF=([this]="${ROOT}/pemx.toml")
 BUILDS=(this)
-if [[ -n "${COMPARE}" ]]; then PEMX_OF[compared]="${COMPARE}/pemx"; BUILDS=(compared this); fi
+if [[ -n "${COMPARE}" ]]; then
+  # The compared code runs with its own pemx.toml: the queue capacities are part of it.
+  PEMX_OF[compared]="${COMPARE}/pemx"
+  CONFIG_OF[compared]="$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "${COMPARE}/CMakeCache.txt" 2>/dev/null)/pemx.toml"
+  [[ -f "${CONFIG_OF[compared]}" ]] || die "no pemx.toml for ${COMPARE} (its CMakeCache.txt names no source tree)"
+  BUILDS=(compared this)
+fi
 for b in "${LOAD}" "${WAIT}" "${WAIT_STORED}" "${PEMX_OF[@]}"; do
   [[ -x "${b}" ]] || die "missing ${b} (build first, or drop --no-build)"
 done
@@ -127,7 +134,7 @@ run_pemx() {  # build role round
   sed -E -e "s/^(topic = \")/\\1${prefix}/" -e "s/^(dead_letter_topic = \")/\\1${prefix}/" \
     -e "s/^listen = \"[^\"]*\"/listen = \"127.0.0.1:0\"/" \
     -e "s/^topics = \[\"product-event-storage-pemx\"\]/topics = [\"${prefix}product-event-storage-pemx\"]/" \
-    "${ROOT}/pemx.toml" >"${cfg}"
+    "${CONFIG_OF[$b]}" >"${cfg}"
   local -a cmd=("${PEMX_OF[$b]}" "--role=${role}" --config "${cfg}" --set "kafka.brokers=${BROKERS}"
                 --set "stages.dist_ingest.group_id=${group}" --set log.stats_interval=5s)
   if [[ "${role}" == all ]]; then
