@@ -12,11 +12,12 @@
 namespace pemx::kafka {
 
 // kafka_ingest's consumer prefetch. librdkafka's defaults let one consumer hold 64 MiB of
-// fetched messages (queued.max.messages.kbytes) plus fetch responses of up to 50 MiB; PEMX
-// hands each message on within microseconds, so a prefetch only has to cover one fetch round
-// trip. 8 MiB with fetches of 256 KiB per partition kept the full rate on the bench; 4 MiB
-// lost 40 % of it (the consumer then waits for fetches), hence not lower.
-inline constexpr const char* kIngestQueuedMaxKbytes = "8192";
+// fetched messages (queued.max.messages.kbytes) plus fetch responses of up to 50 MiB. With
+// librdkafka 2.0.2 the routing rate is proportional to this bound (a full prefetch is refilled
+// about once a second: 4 MiB gave 25,000 events/s, 8 MiB 42,000, 16 MiB 70,000-80,000 on the
+// bench), so it stays at 16 MiB although it is most of the dist role's peak RSS
+// (docs/benchmarks.md, "Memory"). Fetches of 256 KiB per partition keep its overshoot small.
+inline constexpr const char* kIngestQueuedMaxKbytes = "16384";
 inline constexpr const char* kIngestMaxPartitionFetchBytes = "262144";
 // One fetch response at most; librdkafka still returns a single larger message whole.
 inline constexpr const char* kIngestFetchMaxBytes = "8388608";
