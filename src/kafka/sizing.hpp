@@ -12,11 +12,17 @@
 namespace pemx::kafka {
 
 // kafka_ingest's consumer prefetch. librdkafka's defaults let one consumer hold 64 MiB of
-// fetched messages (queued.max.messages.kbytes) plus fetch responses of up to 50 MiB. With
-// librdkafka 2.0.2 the routing rate is proportional to this bound (a full prefetch is refilled
-// about once a second: 4 MiB gave 25,000 events/s, 8 MiB 42,000, 16 MiB 70,000-80,000 on the
-// bench), so it stays at 16 MiB although it is most of the dist role's peak RSS
-// (docs/benchmarks.md, "Memory"). Fetches of 256 KiB per partition keep its overshoot small.
+// fetched messages (queued.max.messages.kbytes) plus fetch responses of up to 50 MiB.
+// Why it must hold about one second of input at the full rate: librdkafka 2.0.2 (Debian 12's)
+// stops fetching a partition once the pre-fetch queue is over queued.min.messages or this
+// bound, with an indefinite backoff (rd_kafka_toppar_fetch_decide in src/rdkafka_fetcher.c),
+// and its broker thread decides again only when something else wakes it, at the latest at its
+// 1 s wake-up. So a prefetch of B bytes is refilled about once a second and the routing rate is
+// at most about B per second: 4 MiB gave 25,000 events/s, 8 MiB 42,000, 16 MiB 70,000-80,000
+// on the bench. librdkafka 2.2.0 added `fetch.queue.backoff.ms` for exactly this; with it this
+// bound could be much smaller. It stays at 16 MiB although it is the largest single part of the
+// dist role's peak RSS (docs/memory.md, docs/benchmarks.md "Memory"). Fetches of 256 KiB per
+// partition keep its overshoot small.
 inline constexpr const char* kIngestQueuedMaxKbytes = "16384";
 inline constexpr const char* kIngestMaxPartitionFetchBytes = "262144";
 // One fetch response at most; librdkafka still returns a single larger message whole.
