@@ -38,6 +38,8 @@ BUILD_DIR="${ROOT}/build-bench"
 BUILD=1
 COMPARE=""
 ROLES="dist all"
+THIS_SETS=()        # --set KEY=VALUE for this tree's pemx only (bisecting a setting by config)
+THIS_ENV=()         # --env NAME=VALUE for this tree's pemx only (e.g. MALLOC_ARENA_MAX=2)
 ROUND_TIMEOUT=600   # seconds, per timed program
 
 usage() {
@@ -51,6 +53,9 @@ usage: bench/run_memory.sh [options]
   --compare-with DIR   also run DIR/pemx (a Release build of other code) in every round, with
                        the pemx.toml of DIR's source tree (CMakeCache's CMAKE_HOME_DIRECTORY)
   --roles "R..."       which runs: dist, all or both (default "${ROLES}")
+  --set KEY=VALUE      passed to this tree's pemx only (repeatable), e.g. to measure one setting
+                       against --compare-with without a rebuild
+  --env NAME=VALUE     in this tree's pemx's environment only (repeatable)
 EOF
 }
 
@@ -63,6 +68,8 @@ while (($#)); do
     --no-build) BUILD=0; shift ;;
     --compare-with) COMPARE="$(cd "$2" && pwd)"; shift 2 ;;
     --roles) ROLES="$2"; shift 2 ;;
+    --set) THIS_SETS+=(--set "$2"); shift 2 ;;
+    --env) THIS_ENV+=("$2"); shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
@@ -137,6 +144,10 @@ run_pemx() {  # build role round
     "${CONFIG_OF[$b]}" >"${cfg}"
   local -a cmd=("${PEMX_OF[$b]}" "--role=${role}" --config "${cfg}" --set "kafka.brokers=${BROKERS}"
                 --set "stages.dist_ingest.group_id=${group}" --set log.stats_interval=5s)
+  if [[ "${b}" == this ]]; then
+    cmd+=("${THIS_SETS[@]}")
+    ((${#THIS_ENV[@]} == 0)) || cmd=(env "${THIS_ENV[@]}" "${cmd[@]}")
+  fi
   if [[ "${role}" == all ]]; then
     cmd+=(--set "stages.store_ingest.group_id=${store_group}" --set "stages.store.path=${TMP}/${tag}.db")
   fi
@@ -179,9 +190,9 @@ done
 
 MACHINE="$(machine_description "the broker, the bench programs and pemx all run on these 2 cores")"
 python3 - "${OUT}" "${ROUNDS}" "${EVENTS}" "${ROLES}" "${BUILDS[*]}" "${MACHINE}" "${RUN_ID}" \
-  "$(code_description)" "${COMPARE:-none}" >"${OUT}/summary.md" <<'PY'
+  "$(code_description)" "${COMPARE:-none}" "${THIS_ENV[*]} ${THIS_SETS[*]}" >"${OUT}/summary.md" <<'PY'
 import json, os, statistics, sys
-out, rounds, events, roles, builds, machine, run_id, code, compare = sys.argv[1:10]
+out, rounds, events, roles, builds, machine, run_id, code, compare, sets = sys.argv[1:11]
 rounds, events, roles, builds = int(rounds), int(events), roles.split(), builds.split()
 def load(name):
     p = os.path.join(out, name)
@@ -208,7 +219,7 @@ for role in roles:
                 mib(peak), mib(peak_anon), mib(m["anon_done"]), mib(m["anon_idle"]),
                 str(pr.get("exit_code")), f"{pr.get('warn_lines')}/{pr.get('error_lines')}"]) + " |")
 print(f"### Memory, run {run_id}\n")
-print(f"- code: {code}; compared with: {compare}")
+print(f"- code: {code}; compared with: {compare}" + (f"; this build with: `{sets.strip()}`" if sets.strip() else ""))
 print(f"- machine: {machine}")
 print(f"- input: {events:,} EventGenerator events in `product-event` (3 partitions); dist: "
       f"timed until its offsets are committed; all: until every row is stored and committed\n")
