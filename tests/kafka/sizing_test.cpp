@@ -56,7 +56,7 @@ TEST_CASE("kafka_ingest's consumer bounds its prefetch and fetch responses",
 }
 
 TEST_CASE("records in flight and kept for reuse are bounded", "[unit][kafka][memory]") {
-  CHECK(kafka::kSinkMaxInFlight == 2048);
+  CHECK(kafka::kSinkMaxInFlight == 4096);
   CHECK(kafka::kIngestSpareRecords == 1024);
   CHECK(kafka::kIngestSpareRecordBytes == 16 * 1024);
 
@@ -88,7 +88,7 @@ TEST_CASE("pemx.toml's queue capacities are the documented ones", "[unit][config
   std::ifstream in(file);
   std::stringstream text;
   text << in.rdbuf();
-  CHECK(text.str().find("\nmax_in_flight = 2048 ") != std::string::npos);
+  CHECK(text.str().find("\nmax_in_flight = 4096 ") != std::string::npos);
 }
 
 }  // namespace
