@@ -4,6 +4,7 @@
 // delivers it and hands it back to the ingest stage through an ack queue, which then marks
 // its offset as done. So the number of records alive is bounded by the queue capacities.
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -53,6 +54,17 @@ struct Record {
   bool transaction_committed = false;  // the outcome, set by the sink on the way back
 
   bool dead_lettered() const { return !dead_letter_reason.empty(); }
+
+  // Bytes its strings hold (their capacities, which reuse never shrinks): what keeping this
+  // record for reuse costs (kafka_ingest frees one that grew for a large event).
+  std::size_t string_bytes() const {
+    std::size_t n = topic.capacity() + key.capacity() + value.capacity() + out_key.capacity() +
+                    dead_letter_reason.capacity() + dead_letter_detail.capacity() +
+                    event_id.capacity() + event_type.capacity();
+    for (const auto& t : targets) n += t.capacity();
+    for (const auto& h : out_headers) n += h.name.capacity() + h.value.capacity();
+    return n;
+  }
 };
 
 using RecordPtr = std::unique_ptr<Record>;

@@ -25,6 +25,7 @@
 #include "kafka/client.hpp"
 #include "kafka/factory.hpp"
 #include "kafka/group_instance.hpp"
+#include "kafka/sizing.hpp"
 #include "kafka/topic_name.hpp"
 #include "kafka_ingest/offset_tracker.hpp"
 
@@ -53,8 +54,6 @@ struct Settings {
   // A marker not back within this (the sink's commit or abort) is fatal.
   std::chrono::milliseconds transaction_wait{std::chrono::seconds(120)};
 };
-
-constexpr std::size_t kSpareRecords = 4096;
 
 class KafkaIngest final : public Stage {
  public:
@@ -95,9 +94,9 @@ class KafkaIngest final : public Stage {
                     {"enable.auto.commit", "false"},
                     {"enable.auto.offset.store", "false"},
                     {"auto.offset.reset", s.auto_offset_reset},
-                    {"enable.partition.eof", "false"},
-                    // Bounds the prefetch buffer (librdkafka's default is 64 MiB).
-                    {"queued.max.messages.kbytes", "16384"}};
+                    {"enable.partition.eof", "false"}};
+    // Bounds the prefetch buffer and the fetch responses (src/kafka/sizing.hpp).
+    for (auto& p : kafka::ingest_consumer_sizing()) c.properties.push_back(std::move(p));
     // Exactly-once: read only committed input (an upstream transactional producer's aborted
     // messages are skipped); offsets are committed by the sink's transactions, never here.
     if (s.exactly_once) c.properties.emplace_back("isolation.level", "read_committed");
@@ -394,7 +393,10 @@ class KafkaIngest final : public Stage {
     }
     acked_->inc();
     tracker_.acked({rec->topic, rec->partition}, rec->offset);
-    if (spare_.size() < kSpareRecords) spare_.push_back(std::move(rec));
+    if (spare_.size() < kafka::kIngestSpareRecords &&
+        rec->string_bytes() <= kafka::kIngestSpareRecordBytes) {
+      spare_.push_back(std::move(rec));
+    }
   }
 
   RecordPtr to_record(const rd_kafka_message_t* m) {
@@ -707,7 +709,7 @@ class KafkaIngest final : public Stage {
   std::deque<RecordPtr> held_;
   bool paused_ = false;
   std::optional<Clock::time_point> blocked_since_;
-  std::vector<RecordPtr> spare_;  // records back from the sink, reused (fewer allocations)
+  std::vector<RecordPtr> spare_;  // records back from the sink, reused (kafka/sizing.hpp)
   std::atomic<bool> accepting_{true};
   std::atomic<bool> failed_{false};  // a fatal consumer error: no more polls
   std::atomic<std::int64_t> outstanding_{0};

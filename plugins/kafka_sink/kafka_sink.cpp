@@ -31,6 +31,7 @@
 #include "kafka/client.hpp"
 #include "kafka/factory.hpp"
 #include "kafka/group_instance.hpp"
+#include "kafka/sizing.hpp"
 #include "kafka/topic_name.hpp"
 
 namespace pemx::kafka_sink {
@@ -43,7 +44,8 @@ struct Settings {
   kafka::KafkaConfig kafka;
   kafka::Properties properties;  // producer-specific overrides
   std::size_t min_message_bytes = 0;  // events.max_bytes plus PEMX's headers
-  std::int64_t max_in_flight = 20'000;  // records produced but not yet fully acknowledged
+  // Records produced but not yet fully acknowledged (kafka/sizing.hpp).
+  std::int64_t max_in_flight = kafka::kSinkMaxInFlight;
   RetryPolicy retry{std::chrono::milliseconds(200), std::chrono::seconds(10), 2.0, 0};
   // An output whose topic stays unavailable this long is dead-lettered to dead_letter_topic.
   std::chrono::milliseconds unavailable_topic_timeout{std::chrono::seconds(60)};

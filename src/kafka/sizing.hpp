@@ -1,0 +1,53 @@
+#pragma once
+// PEMX's memory bounds for the buffers its stages own or ask librdkafka for, in one place so
+// that each one is chosen on purpose (docs/memory.md lists every buffer, its size and why;
+// docs/benchmarks.md, "Memory", has the measurements). A stage's `properties` (or
+// [kafka.properties]) still override the librdkafka ones; the queue capacities are pemx.toml's.
+// tests/kafka/sizing_test.cpp pins every value, so a change is a decision, not an accident.
+#include <cstddef>
+#include <cstdint>
+
+#include "kafka/kafka_config.hpp"
+
+namespace pemx::kafka {
+
+// kafka_ingest's consumer prefetch. librdkafka's defaults let one consumer hold 64 MiB of
+// fetched messages (queued.max.messages.kbytes) plus fetch responses of up to 50 MiB.
+// Why it must hold about one second of input at the full rate: librdkafka 2.0.2 (Debian 12's)
+// stops fetching a partition once the pre-fetch queue is over queued.min.messages or this
+// bound, with an indefinite backoff (rd_kafka_toppar_fetch_decide in src/rdkafka_fetcher.c),
+// and its broker thread decides again only when something else wakes it, at the latest at its
+// 1 s wake-up. So a prefetch of B bytes is refilled about once a second and the routing rate is
+// at most about B per second: 4 MiB gave 25,000 events/s, 8 MiB 42,000, 16 MiB 70,000-80,000
+// on the bench. librdkafka 2.2.0 added `fetch.queue.backoff.ms` for exactly this; with it this
+// bound could be much smaller. It stays at 16 MiB although it is the largest single part of the
+// dist role's peak RSS (docs/memory.md, docs/benchmarks.md "Memory"). Fetches of 256 KiB per
+// partition keep its overshoot small.
+inline constexpr const char* kIngestQueuedMaxKbytes = "16384";
+inline constexpr const char* kIngestMaxPartitionFetchBytes = "262144";
+// One fetch response at most; librdkafka still returns a single larger message whole.
+inline constexpr const char* kIngestFetchMaxBytes = "8388608";
+
+// The consumer properties above, applied by kafka_ingest before its stage's own `properties`.
+inline Properties ingest_consumer_sizing() {
+  return {{"queued.max.messages.kbytes", kIngestQueuedMaxKbytes},
+          {"max.partition.fetch.bytes", kIngestMaxPartitionFetchBytes},
+          {"fetch.max.bytes", kIngestFetchMaxBytes}};
+}
+
+// kafka_sink's default max_in_flight: records produced and not yet fully acknowledged. Each
+// costs its Record and one librdkafka message per output (about 3 KiB with two outputs). It is
+// a throughput bound too: the sink waits once this many records are in flight, so it must
+// cover the produce round trip (linger, acks=all) at the full rate. Measured with
+// bench/run_memory.sh against main's 20,000: 512 (with 256-record queues) gave 0.59 of the throughput, 2048 0.92 and
+// 0.96, 4096 1.07 for 9 MiB more peak RSS than 2048; the old 20,000 held about 60 MiB.
+inline constexpr std::int64_t kSinkMaxInFlight = 4096;
+
+// kafka_ingest keeps at most this many records handed back by its sink for reuse (their
+// strings keep their capacity: no allocation per event)...
+inline constexpr std::size_t kIngestSpareRecords = 1024;
+// ...and only records whose strings hold at most this many bytes: a record that carried one
+// large event (up to events.max_bytes) is freed rather than kept with its buffer.
+inline constexpr std::size_t kIngestSpareRecordBytes = 16 * 1024;
+
+}  // namespace pemx::kafka
