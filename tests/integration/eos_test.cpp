@@ -279,7 +279,7 @@ TEST_CASE("exactly_once: while the output queue is full nothing more is consumed
   produce(brokers, input, s.messages);
 
   auto args = exactly_once_args(brokers, p);
-  for (const char* kv :
+  for (const std::string& kv :
        {"stages.dist_ingest.transaction_max_events=" + std::to_string(kMax),
         std::string("stages.dist_ingest.transaction_interval=10s"),
         std::string("queues.events.capacity=2"), std::string("queues.routed.capacity=2"),
