@@ -230,17 +230,17 @@ bool wait_committed(const std::string& brokers, const std::string& group,
 std::string prefixed_config(const std::string& prefix) {
   std::string text = read_file(std::string(PEMX_SOURCE_DIR) + "/pemx.toml");
   REQUIRE(!text.empty());
-  for (const std::string& name : {"product-event", "product-price-update", "country-",
+  for (const char* name : {"product-event", "product-price-update", "country-",
                                   "specific-product-discount-update"}) {
     if (prefix.empty()) break;
-    std::string from = "\"" + name;
+    std::string from = std::string("\"") + name;
     std::string to = "\"" + prefix + "-" + name;
     for (auto pos = text.find(from); pos != std::string::npos; pos = text.find(from, pos + to.size())) {
       text.replace(pos, from.size(), to);
     }
   }
   // Every listener on a free port, so tests never collide with each other or a running pemx.
-  for (const std::string& from : {"\"127.0.0.1:8080\"", "\"127.0.0.1:8081\""}) {
+  for (const std::string_view from : {"\"127.0.0.1:8080\"", "\"127.0.0.1:8081\""}) {
     for (auto pos = text.find(from); pos != std::string::npos; pos = text.find(from, pos)) {
       text.replace(pos, from.size(), "\"127.0.0.1:0\"");
     }
