@@ -132,7 +132,8 @@ int main(int argc, char** argv) {
       {"bootstrap.servers", brokers},
       {"client.id", "pemx-bench-baseline"},
       {"enable.idempotence", "true"},
-      {"acks", "all"}};
+      {"acks", "all"},
+      {"linger.ms", "0"}};  // kafka::kSinkLingerMs
   pprops.insert(pprops.end(), extra.begin(), extra.end());
   rd_kafka_conf_t* pconf = make_conf(kProgram, pprops);
   rd_kafka_conf_set_dr_msg_cb(pconf, &on_delivery);

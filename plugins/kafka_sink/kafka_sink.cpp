@@ -98,6 +98,7 @@ class KafkaSink final : public Stage {
     kafka::ProducerSettings p;
     p.kafka = s.kafka;
     p.kafka.brokers = ctx.kafka_brokers;
+    p.defaults = kafka::sink_producer_defaults();
     p.properties = s.properties;
     if (s.exactly_once) {
       p.properties.emplace_back("transactional.id", s.transactional_id);

@@ -39,9 +39,20 @@ inline Properties ingest_consumer_sizing() {
 // costs its Record and one librdkafka message per output (about 3 KiB with two outputs). It is
 // a throughput bound too: the sink waits once this many records are in flight, so it must
 // cover the produce round trip (linger, acks=all) at the full rate. Measured with
-// bench/run_memory.sh against main's 20,000: 512 (with 256-record queues) gave 0.59 of the throughput, 2048 0.92 and
-// 0.96, 4096 1.07 for 9 MiB more peak RSS than 2048; the old 20,000 held about 60 MiB.
+// bench/run_memory.sh against main's 20,000: 512 (with 256-record queues) gave 0.59 of the
+// throughput, 2048 0.92 and 0.96, 4096 1.07 for 9 MiB more peak RSS than 2048; the old 20,000
+// held about 60 MiB.
 inline constexpr std::int64_t kSinkMaxInFlight = 4096;
+
+// kafka_sink's producer sends a partition's messages as soon as its broker connection may
+// (linger.ms = 0) instead of librdkafka's default 5 ms wait for more: at 1,000 events/s spread
+// over the outputs' partitions nearly every batch is one message that waited the whole linger,
+// which was 5 of the 5.1 ms PEMX added to a produce -> consume hop at p50 (docs/benchmarks.md,
+// "Latency"). Under load batches still fill while earlier requests are in flight. Applied
+// before [kafka.properties], so a cluster-wide or stage `properties` choice overrides it.
+inline constexpr const char* kSinkLingerMs = "0";
+
+inline Properties sink_producer_defaults() { return {{"linger.ms", kSinkLingerMs}}; }
 
 // kafka_ingest keeps at most this many records handed back by its sink for reuse (their
 // strings keep their capacity: no allocation per event)...

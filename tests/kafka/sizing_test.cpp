@@ -55,6 +55,20 @@ TEST_CASE("kafka_ingest's consumer bounds its prefetch and fetch responses",
   }
 }
 
+TEST_CASE("kafka_sink's producer does not linger; [kafka.properties] may say otherwise",
+          "[unit][kafka][latency]") {
+  kafka::ProducerSettings s;
+  s.kafka.brokers = "127.0.0.1:1";
+  s.defaults = kafka::sink_producer_defaults();
+  auto all = kafka::producer_properties(s);
+  REQUIRE(all.ok());
+  CHECK(effective(all.value(), "linger.ms") == "0");
+  s.kafka.properties = {{"linger.ms", "5"}};
+  all = kafka::producer_properties(s);
+  REQUIRE(all.ok());
+  CHECK(effective(all.value(), "linger.ms") == "5");
+}
+
 TEST_CASE("records in flight and kept for reuse are bounded", "[unit][kafka][memory]") {
   CHECK(kafka::kSinkMaxInFlight == 4096);
   CHECK(kafka::kIngestSpareRecords == 1024);
