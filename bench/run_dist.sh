@@ -198,7 +198,7 @@ run_baseline() {  # round
 
 run_pemx() {  # round
   local r=$1 prefix="bench-r$1-pemx-" group="bench-pemx-r$1-${RUN_ID}" cfg="${TMP}/pemx.r$1.toml"
-  local start_ms ppid rc=0 fetched perf_pid=""
+  local start_ms ppid rc=0 fetched perf_pid="" i
   # The config with every output topic (rules and dead letters) prefixed for this round, and
   # any HTTP listener of the role moved to PORT+2 so that it cannot collide with a dev server
   # or a test on the usual ports.
@@ -217,6 +217,12 @@ run_pemx() {  # round
   start_server "${OUT}/pemx.r${r}.log" "${OUT}/pemx.r${r}.time" "${cmd[@]}"
   ppid=${SRV_PID}
   if [[ -n "${PERF_OUT}" && "${r}" == "${ROUNDS}" ]]; then
+    # perf -p follows only the threads that exist when it attaches (attached at exec time it
+    # recorded nothing): wait, bounded, until pemx has started its stages' threads.
+    for ((i = 0; i < 100; i++)); do
+      (($(ls "/proc/${ppid}/task" 2>/dev/null | wc -l) >= 8)) && break
+      sleep 0.05
+    done
     perf record -F 999 -g -o "${PERF_OUT}" -p "${ppid}" >/dev/null 2>"${OUT}/perf.log" &
     perf_pid=$!
     PIDS+=("${perf_pid}")
