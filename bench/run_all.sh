@@ -7,6 +7,7 @@
 #   2. runs, in this order (each on the same broker port and PostgreSQL port, one at a time):
 #        dist            run_dist.sh
 #        dist-eo         run_dist.sh --delivery exactly_once (no results block of its own)
+#        dist-embedded   run_dist.sh --cluster embedded (librdkafka's mock cluster, own process)
 #        latency         run_latency.sh --rates LATENCY_RATES
 #        storage         run_storage.sh
 #        storage-pg      run_storage.sh --store postgres
@@ -31,7 +32,7 @@
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-ALL=(dist dist-eo latency storage storage-pg history history-ids1 history-pg history-pg-ids1 push failover)
+ALL=(dist dist-eo dist-embedded latency storage storage-pg history history-ids1 history-pg history-pg-ids1 push failover)
 
 ROUNDS=""
 QUICK=0
@@ -130,6 +131,7 @@ command_for() {  # name
     dist) c=(run_dist.sh "${broker[@]}" "${doc[@]}" "${q_dist[@]}") ;;
     # run_dist.sh has no results block for exactly-once: its figures go to the summary only.
     dist-eo) c=(run_dist.sh "${broker[@]}" --delivery exactly_once "${q_dist[@]}") ;;
+    dist-embedded) c=(run_dist.sh --cluster embedded "${doc[@]}" "${q_dist[@]}") ;;
     latency) c=(run_latency.sh "${broker[@]}" "${doc[@]}" --rates "${rates}" "${q_lat[@]}") ;;
     storage) c=(run_storage.sh "${broker[@]}" "${doc[@]}" "${q_store[@]}") ;;
     storage-pg) c=(run_storage.sh "${broker[@]}" "${pg[@]}" "${doc[@]}" --store postgres "${q_store[@]}") ;;

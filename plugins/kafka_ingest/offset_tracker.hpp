@@ -17,14 +17,25 @@ class OffsetTracker {
   using Key = std::pair<std::string, std::int32_t>;  // topic, partition
 
   void assign(const Key& tp) { parts_[tp]; }
-  void revoke(const Key& tp) { parts_.erase(tp); }
-  void clear() { parts_.clear(); }
+  void revoke(const Key& tp) {
+    auto it = parts_.find(tp);
+    if (it == parts_.end()) return;
+    outstanding_ -= it->second.pending.size();
+    parts_.erase(it);
+  }
+  void clear() {
+    parts_.clear();
+    outstanding_ = 0;
+  }
   bool assigned(const Key& tp) const { return parts_.count(tp) != 0; }
 
   // A consumed offset, in consumption order (increasing per partition).
   void consumed(const Key& tp, std::int64_t offset) {
     auto it = parts_.find(tp);
-    if (it != parts_.end()) it->second.pending.emplace_back(offset, false);
+    if (it != parts_.end()) {
+      it->second.pending.emplace_back(offset, false);
+      ++outstanding_;
+    }
   }
   // Marks an offset done. False when the partition or offset is not tracked (e.g. an ack
   // from before a rebalance): it is ignored.
@@ -39,6 +50,7 @@ class OffsetTracker {
     while (!p.pending.empty() && p.pending.front().second) {
       p.next_commit = p.pending.front().first + 1;
       p.pending.pop_front();
+      --outstanding_;
     }
     return true;
   }
@@ -70,12 +82,9 @@ class OffsetTracker {
   void resend_unconfirmed() {
     for (auto& [tp, p] : parts_) p.committed = p.confirmed;
   }
-  // Offsets consumed but not yet acknowledged.
-  std::size_t outstanding() const {
-    std::size_t n = 0;
-    for (const auto& [tp, p] : parts_) n += p.pending.size();
-    return n;
-  }
+  // Offsets consumed but not yet acknowledged. Kept as a count: the ingest loop asks for it
+  // for every message it polls, and a walk over every assigned partition cost that much.
+  std::size_t outstanding() const { return outstanding_; }
 
  private:
   struct Partition {
@@ -85,6 +94,7 @@ class OffsetTracker {
     std::int64_t confirmed = -1;  // last the broker confirmed
   };
   std::map<Key, Partition> parts_;
+  std::size_t outstanding_ = 0;  // the sum of every partition's pending.size()
 };
 
 }  // namespace pemx::kafka_ingest

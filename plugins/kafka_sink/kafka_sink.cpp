@@ -22,6 +22,7 @@
 #include <memory>
 #include <sstream>
 #include <tuple>
+#include <unordered_map>
 
 #include "core/config.hpp"
 #include "core/check.hpp"
@@ -597,13 +598,26 @@ class KafkaSink final : public Stage {
       add("pemx-dlq-stage", stage_name_);
       add("pemx-dlq-topic", attempt->unavailable_topic);
     }
-    rec->sent_at = Clock::now();
+    if (attempt != nullptr) rec->sent_at = Clock::now();  // a first attempt's: set by send()
+    kafka::TopicPtr temporary;
+    rd_kafka_topic_t* rkt = topic_handle(topic);
+    if (rkt == nullptr) {  // past the cache's bound: a handle for this message only
+      temporary.reset(rd_kafka_topic_new(producer_.get(), topic.c_str(), nullptr));
+      rkt = temporary.get();
+    }
+    if (rkt == nullptr) {
+      rd_kafka_headers_destroy(headers);
+      *code = rd_kafka_last_error();
+      if (*code == RD_KAFKA_RESP_ERR_NO_ERROR) *code = RD_KAFKA_RESP_ERR__INVALID_ARG;
+      *error = rd_kafka_err2str(*code);
+      return Produced::kFailed;
+    }
     // No copy: the record outlives the message (it is freed only after its last report).
     // An empty out_key (an event without a string productId) is no key at all, as the
     // reference produced: the partitioner then spreads such events over the partitions,
     // where an empty key would hash them all onto one.
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        producer_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(0),
+        producer_.get(), RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(0),
         RD_KAFKA_V_KEY(rec->out_key.empty() ? nullptr : rec->out_key.data(), rec->out_key.size()),
         RD_KAFKA_V_VALUE(rec->value.data(), rec->value.size()), RD_KAFKA_V_HEADERS(headers),
         RD_KAFKA_V_OPAQUE(attempt != nullptr ? tag(attempt) : static_cast<void*>(rec)),
@@ -614,6 +628,18 @@ class KafkaSink final : public Stage {
     *error = rd_kafka_err2str(err);
     *code = err;
     return Produced::kFailed;
+  }
+
+  // The producer's handle of a topic, kept for the next outputs to it (worker thread only):
+  // producing by handle spares librdkafka's lookup of the topic by name (a lock and a string
+  // search through every topic of the client) for every output. Null past kMaxTopicHandles
+  // (topic names come from events) or when librdkafka refuses the name.
+  rd_kafka_topic_t* topic_handle(const std::string& topic) {
+    if (auto it = topic_handles_.find(topic); it != topic_handles_.end()) return it->second.get();
+    if (topic_handles_.size() >= kMaxTopicHandles) return nullptr;
+    kafka::TopicPtr rkt(rd_kafka_topic_new(producer_.get(), topic.c_str(), nullptr));
+    if (!rkt) return nullptr;
+    return topic_handles_.emplace(topic, std::move(rkt)).first->second.get();
   }
 
   // Queues one output (a first attempt: `topic`, no attempt; else the attempt, whose message
@@ -638,6 +664,7 @@ class KafkaSink final : public Stage {
             return false;
           }
           rd_kafka_poll(producer_.get(), 50);  // serve reports: that frees room
+          rec->sent_at = Clock::now();  // the latency metric starts at the produce that takes it
           continue;
         case Produced::kFailed:
           if (s_.exactly_once && retriable_refusal(code)) {
@@ -714,6 +741,7 @@ class KafkaSink final : public Stage {
     // pending counts outputs queued; an extra guard keeps finish() from running before every
     // output is queued (a report can arrive during a poll inside produce_blocking).
     ++raw->pending;
+    raw->sent_at = Clock::now();  // one clock read for all of its first attempts
     for (const auto& topic : raw->targets) {
       AttemptPtr dead_letter = s_.exactly_once ? marked_dead_letter(raw, topic) : nullptr;
       if (!produce_blocking(raw, topic, std::move(dead_letter), st)) break;
@@ -844,6 +872,9 @@ class KafkaSink final : public Stage {
   Counter* dead_lettered_ = nullptr;
   Histogram* latency_ = nullptr;
   kafka::HandlePtr producer_;
+  // After producer_: the handles go before the client. Bounded (see topic_handle).
+  std::unordered_map<std::string, kafka::TopicPtr> topic_handles_;
+  static constexpr std::size_t kMaxTopicHandles = 1000;
   Worker worker_;  // last: its thread uses everything above
 };
 

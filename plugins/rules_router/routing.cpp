@@ -119,7 +119,8 @@ bool Router::matches(const Rule& rule) const {
       case Condition::Kind::kEquals:
       case Condition::Kind::kIn: {
         if (!present) return false;
-        auto text = event::scalar_text(*v);
+        event::ScalarBuffer buffer;
+        auto text = event::scalar_view(*v, buffer);  // no copy: this runs for every event
         if (!text) return false;
         bool any = false;
         for (const auto& want : c.values) any = any || *text == want;
@@ -140,8 +141,9 @@ bool Router::render(const Rule& rule, std::string& topic, Decision& out) const {
       continue;
     }
     const rapidjson::Value* v = event_.find(piece.text);
-    std::optional<std::string> text;
-    if (v != nullptr) text = event::scalar_text(*v);
+    event::ScalarBuffer buffer;
+    std::optional<std::string_view> text;  // no copy: appended to the topic in place
+    if (v != nullptr) text = event::scalar_view(*v, buffer);
     if (!text) {
       auto def = rule.defaults.find(piece.text);
       if (def == rule.defaults.end()) {

@@ -58,7 +58,7 @@ struct Rule {
   std::vector<Condition> when;  // all must hold; empty means any event
   TopicTemplate topic;
   std::map<std::string, std::string> defaults;               // placeholder -> value if missing
-  std::map<std::string, std::set<std::string>> allowed;      // placeholder -> allowed values
+  std::map<std::string, std::set<std::string, std::less<>>> allowed;  // placeholder -> values
 };
 
 struct RoutingConfig {

@@ -1,5 +1,7 @@
 #include "event/event.hpp"
 
+#include <charconv>
+
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -48,14 +50,27 @@ std::optional<std::string_view> ParsedEvent::string_at(std::string_view path) co
   return std::string_view(v->GetString(), v->GetStringLength());
 }
 
-std::optional<std::string> scalar_text(const rapidjson::Value& v) {
+std::optional<std::string_view> scalar_view(const rapidjson::Value& v, ScalarBuffer& buffer) {
   if (v.IsString()) {
     if (v.GetStringLength() == 0) return std::nullopt;
-    return std::string(v.GetString(), v.GetStringLength());
+    return std::string_view(v.GetString(), v.GetStringLength());
   }
-  if (v.IsInt64()) return std::to_string(v.GetInt64());
-  if (v.IsUint64()) return std::to_string(v.GetUint64());
-  return std::nullopt;
+  std::to_chars_result r{};
+  if (v.IsInt64()) {
+    r = std::to_chars(buffer.data(), buffer.data() + buffer.size(), v.GetInt64());
+  } else if (v.IsUint64()) {
+    r = std::to_chars(buffer.data(), buffer.data() + buffer.size(), v.GetUint64());
+  } else {
+    return std::nullopt;
+  }
+  return std::string_view(buffer.data(), static_cast<std::size_t>(r.ptr - buffer.data()));
+}
+
+std::optional<std::string> scalar_text(const rapidjson::Value& v) {
+  ScalarBuffer buffer;
+  auto view = scalar_view(v, buffer);
+  if (!view) return std::nullopt;
+  return std::string(*view);
 }
 
 std::string json_excerpt(const rapidjson::Value& v, std::size_t max) {

@@ -2,6 +2,7 @@
 // ParsedEvent: one event's JSON parsed with RapidJSON into a reusable arena, for field
 // lookups by dotted path ("data.country"). One instance per thread; parse() reuses memory,
 // so the hot path does not allocate once warmed up.
+#include <array>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,6 +55,11 @@ const rapidjson::Value* find_path(const rapidjson::Value& root, std::string_view
 // Text of a scalar usable in a topic name: a non-empty string as it is, an integer in
 // decimal; nullopt for anything else (empty string, null, float, bool, object, array).
 std::optional<std::string> scalar_text(const rapidjson::Value& v);
+// The same text without a copy (the router tests conditions and renders topics with it for
+// every event): a view of the string inside `v`, or of the integer written into `buffer`.
+// Valid while both live.
+using ScalarBuffer = std::array<char, 24>;
+std::optional<std::string_view> scalar_view(const rapidjson::Value& v, ScalarBuffer& buffer);
 // A short JSON rendering of a value, for error messages (truncated).
 std::string json_excerpt(const rapidjson::Value& v, std::size_t max = 80);
 

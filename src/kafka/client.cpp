@@ -199,6 +199,7 @@ void MetadataDeleter::operator()(const rd_kafka_metadata_t* md) const {
   rd_kafka_metadata_destroy(md);
 }
 void QueueDeleter::operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
+void TopicDeleter::operator()(rd_kafka_topic_t* t) const { rd_kafka_topic_destroy(t); }
 
 namespace {
 std::optional<std::string> set(rd_kafka_conf_t* conf, const std::string& name,

@@ -26,6 +26,7 @@ typedef struct rd_kafka_message_s rd_kafka_message_t;
 typedef struct rd_kafka_error_s rd_kafka_error_t;
 typedef struct rd_kafka_metadata rd_kafka_metadata_t;
 typedef struct rd_kafka_queue_s rd_kafka_queue_t;
+typedef struct rd_kafka_topic_s rd_kafka_topic_t;
 }
 
 namespace pemx::kafka {
@@ -69,6 +70,11 @@ struct QueueDeleter {
   void operator()(rd_kafka_queue_t* q) const;
 };
 using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
+// A topic handle (rd_kafka_topic_new): must go before its client.
+struct TopicDeleter {
+  void operator()(rd_kafka_topic_t* t) const;
+};
+using TopicPtr = std::unique_ptr<rd_kafka_topic_t, TopicDeleter>;
 
 enum class ClientKind { kProducer, kConsumer };
 

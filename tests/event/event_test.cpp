@@ -142,6 +142,27 @@ TEST_CASE("scalar_text renders non-empty strings and integers only", "[unit][eve
   CHECK_FALSE(text("arr"));
 }
 
+TEST_CASE("scalar_view gives scalar_text's text without a copy", "[unit][event]") {
+  ParsedEvent event;
+  std::string error;
+  REQUIRE(parse(event, R"({"s":"United States","empty":"","int":42,"neg":-7,)"
+                      R"("big":18446744073709551615,"float":1.5,"null":null,"obj":{"a":1}})",
+                      error));
+  for (const char* path : {"s", "empty", "int", "neg", "big", "float", "null", "obj"}) {
+    INFO(path);
+    ScalarBuffer buffer;
+    auto view = scalar_view(*event.find(path), buffer);
+    auto text = scalar_text(*event.find(path));
+    REQUIRE(view.has_value() == text.has_value());
+    if (view) CHECK(std::string(*view) == *text);
+  }
+  // A string is viewed in place, inside the parsed event: no copy per lookup.
+  ScalarBuffer buffer;
+  auto view = scalar_view(*event.find("s"), buffer);
+  REQUIRE(view);
+  CHECK(view->data() == event.find("s")->GetString());
+}
+
 TEST_CASE("json_excerpt renders a value and truncates long ones", "[unit][event]") {
   ParsedEvent event;
   std::string error;
