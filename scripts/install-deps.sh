@@ -24,6 +24,8 @@ if ((fuzz)); then
 fi
 if ((test)); then
   pkgs+=(default-jre-headless maven curl python3 time iproute2 wrk)
+  # The secure test broker's throw-away CA and certificate (tests/broker/kafka.sh start-secure).
+  pkgs+=(openssl)
   # The postgres_store tests' server (tests/postgres/postgres.sh).
   pkgs+=(postgresql)
   # Browser tests (tests/browser): headless chromium; Debian's node and npm unless a node

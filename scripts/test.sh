@@ -12,7 +12,8 @@
 #              PEMX_TEST_POSTGRES_PORT the test PostgreSQL's port (default 19432),
 #              PEMX_TEST_POSTGRES_REPLICA_PORT its streaming replica's (default 19434),
 #              PEMX_TEST_CLUSTER_PORT the three-broker cluster's first port (default 19100; it
-#              uses that port and the next five) for the broker failover test.
+#              uses that port and the next five) for the broker failover test,
+#              PEMX_TEST_SECURE_KAFKA_PORT the SASL_SSL broker's (default 19200; and the next).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -55,8 +56,10 @@ if ((broker)); then
   pg_port=${PEMX_TEST_POSTGRES_PORT:-19432}
   pg_replica_port=${PEMX_TEST_POSTGRES_REPLICA_PORT:-19434}
   cluster_port=${PEMX_TEST_CLUSTER_PORT:-19100}
+  secure_port=${PEMX_TEST_SECURE_KAFKA_PORT:-19200}
   trap '"$root/tests/broker/kafka.sh" stop "$port" >/dev/null 2>&1 || true
         "$root/tests/broker/kafka.sh" stop-cluster "$cluster_port" >/dev/null 2>&1 || true
+        "$root/tests/broker/kafka.sh" stop "$secure_port" >/dev/null 2>&1 || true
         "$root/tests/postgres/postgres.sh" stop "$pg_replica_port" >/dev/null 2>&1 || true
         "$root/tests/postgres/postgres.sh" stop "$pg_port" >/dev/null 2>&1 || true' EXIT
   PEMX_TEST_BROKERS=$("$root/tests/broker/kafka.sh" start "$port")
@@ -66,6 +69,10 @@ if ((broker)); then
   PEMX_TEST_CLUSTER=$("$root/tests/broker/kafka.sh" start-cluster "$cluster_port")
   export PEMX_TEST_CLUSTER
   echo "test cluster: $PEMX_TEST_CLUSTER"
+  # SASL/SCRAM over TLS (tests/integration/secure_kafka_test.cpp): address, CA, user, password.
+  PEMX_TEST_SECURE_KAFKA=$("$root/tests/broker/kafka.sh" start-secure "$secure_port")
+  export PEMX_TEST_SECURE_KAFKA
+  echo "test secure broker: ${PEMX_TEST_SECURE_KAFKA%% *}"
   PEMX_TEST_POSTGRES=$("$root/tests/postgres/postgres.sh" start "$pg_port")
   export PEMX_TEST_POSTGRES
   echo "test PostgreSQL: 127.0.0.1:$pg_port"
@@ -78,6 +85,7 @@ if ((broker)); then
     ctest --test-dir build --output-on-failure --timeout 1800 || status=1
   "$root/tests/broker/kafka.sh" stop "$port" >/dev/null 2>&1 || true
   "$root/tests/broker/kafka.sh" stop-cluster "$cluster_port" >/dev/null 2>&1 || true
+  "$root/tests/broker/kafka.sh" stop "$secure_port" >/dev/null 2>&1 || true
   # PostgreSQL keeps running for the ASan unit run's postgres_store tests; the EXIT trap
   # stops it.
 fi

@@ -2,6 +2,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <atomic>
 #include <memory>
 #include <utility>
 
@@ -18,6 +19,7 @@ struct ClientCallbacks {
   PartitionsCallback on_commit = nullptr;
   std::optional<ErrorPolicy> errors;
   Logger log;
+  std::atomic<bool> authentication_failed{false};  // reported once (error_trampoline)
 };
 
 namespace {
@@ -56,12 +58,33 @@ void report_fatal(rd_kafka_t* rk, const ClientCallbacks& cb) {
   }
 }
 
+// The broker refused the client's SASL credentials (wrong user or password, a mechanism it
+// does not enable). librdkafka would retry the same credentials forever, one warning each,
+// while readiness said only that the cluster does not answer: so it is fatal here, reported
+// once per client with what to fix. librdkafka's reason never holds the password.
+void report_authentication(const ClientCallbacks& cb, const char* reason) {
+  const ErrorPolicy& policy = *cb.errors;
+  const std::string hint =
+      "check sasl.username and sasl.password (and sasl.mechanisms) in [kafka.properties] or the "
+      "stage's properties against the broker's users; PEMX stops";
+  cb.log.error("Kafka authentication failed",
+               {{"client", policy.what}, {"error", reason}, {"code", "_AUTHENTICATION"},
+                {"hint", hint}});
+  if (policy.fatal) {
+    policy.fatal("Kafka authentication failed (" + policy.what + "): " + reason + "; " + hint);
+  }
+}
+
 // The one error policy (ErrorPolicy). Runs on the thread that polls the client.
 void error_trampoline(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
   auto* cb = callbacks_of(opaque);
   const ErrorPolicy& policy = *cb->errors;
   if (err == RD_KAFKA_RESP_ERR__FATAL) {
     report_fatal(rk, *cb);
+    return;
+  }
+  if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
+    if (!cb->authentication_failed.exchange(true)) report_authentication(*cb, reason);
     return;
   }
   cb->log.warn(policy.what + " error",

@@ -8,8 +8,9 @@
 //     (message.max.bytes), are refused with a message for the operator;
 //   - give a producer the murmur2_random partitioner unless a property names another;
 //   - install the callbacks (delivery reports, rebalances, commits) with the caller's opaque,
-//     and, when asked, the one error policy: a fatal librdkafka error is logged and reported
-//     (the supervisor drains and exits 1), any other is a warning;
+//     and, when asked, the one error policy: a fatal librdkafka error, or the broker refusing
+//     the SASL credentials (_AUTHENTICATION: retrying them cannot help), is logged and
+//     reported (the supervisor drains and exits 1), any other is a warning;
 //   - create the client through make_client: librdkafka's lines go through the stage's
 //     logger and the cluster's state to readiness (ClientLog).
 // rdkafka.h stays out of this header: the callbacks take opaque handles, and error codes
@@ -36,6 +37,8 @@ struct ErrorPolicy {
   std::string what = "producer";
   // A fatal error (the client cannot go on: an idempotent producer's sequence is lost, say)
   // is logged as "fatal <what> error" and reported here as "fatal <what> error: <reason>".
+  // The broker refusing the client's SASL credentials (_AUTHENTICATION) is reported here too,
+  // once per client, as "Kafka authentication failed (<what>): <reason>; <what to check>".
   // Any other error is one warning, "<what> error" (librdkafka retries by itself).
   std::function<void(const std::string&)> fatal;
   // Optional: what the operator should do about a fatal error whose underlying code is `err`

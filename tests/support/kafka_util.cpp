@@ -78,8 +78,9 @@ std::string unique_prefix() {
 }
 
 void create_topic(const std::string& brokers, const std::string& topic, int partitions,
-                  int replication) {
-  Handle rk = make(RD_KAFKA_PRODUCER, brokers, {});
+                  int replication,
+                  const std::vector<std::pair<std::string, std::string>>& client) {
+  Handle rk = make(RD_KAFKA_PRODUCER, brokers, client);
   char err[512];
   rd_kafka_NewTopic_t* nt =
       rd_kafka_NewTopic_new(topic.c_str(), partitions, replication, err, sizeof err);

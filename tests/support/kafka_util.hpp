@@ -26,8 +26,11 @@ struct Message {
 };
 
 // Creates a topic (an existing one is fine) with `replication` replicas per partition.
+// `client`: librdkafka properties added to the admin client's (a secured broker's
+// security.protocol, sasl.*, ssl.ca.location).
 void create_topic(const std::string& brokers, const std::string& topic, int partitions,
-                  int replication = 1);
+                  int replication = 1,
+                  const std::vector<std::pair<std::string, std::string>>& client = {});
 // Produces every (key, value) with acks=all and waits for every report; throws on failure.
 void produce(const std::string& brokers, const std::string& topic,
              const std::vector<std::pair<std::string, std::string>>& messages);
