@@ -32,6 +32,9 @@
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BENCH=run_all
+# shellcheck source=bench/common.sh
+source "${ROOT}/bench/common.sh"   # log, update_doc
 ALL=(dist dist-eo dist-embedded latency storage storage-pg history history-ids1 history-pg history-pg-ids1 push failover)
 
 ROUNDS=""
@@ -87,8 +90,6 @@ if [[ -n "${ONLY}" ]]; then
     [[ " ${ALL[*]} " == *" ${b} "* ]] || { echo "--only: unknown benchmark ${b} (one of: ${ALL[*]})" >&2; exit 2; }
   done
 fi
-
-log() { printf 'run_all: %s\n' "$*" >&2; }
 
 RUN_ID="$(date -u +%Y%m%dT%H%M%SZ)"
 OUT="${ROOT}/bench/results/${RUN_ID}-run_all"
@@ -184,17 +185,6 @@ cat "${OUT}/summary.md"
 log "results in ${OUT} (each benchmark's folder is listed in runs.txt)"
 
 if ((UPDATE_DOC)); then
-  python3 - "${ROOT}/docs/benchmarks.md" "${OUT}/summary.md" <<'PY' || exit 1
-import sys
-doc, summary = sys.argv[1], open(sys.argv[2]).read().strip()
-begin, end = "<!-- summary-results:begin -->", "<!-- summary-results:end -->"
-text = open(doc).read()
-if begin not in text or end not in text:
-    sys.exit(f"{doc}: markers {begin} / {end} not found")
-head, rest = text.split(begin, 1)
-_, tail = rest.split(end, 1)
-open(doc, "w").write(f"{head}{begin}\n{summary}\n{end}{tail}")
-PY
-  log "updated the summary table of docs/benchmarks.md"
+  update_doc summary "${OUT}/summary.md" || exit 1
 fi
 ((${#FAILED[@]} == 0)) || { log "failed: ${FAILED[*]}"; exit 1; }
