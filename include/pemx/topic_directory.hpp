@@ -17,8 +17,9 @@ using TopicSet = std::set<std::string, std::less<>>;
 class TopicDirectory {
  public:
   virtual ~TopicDirectory() = default;
-  // Every topic name of the cluster (asking creates none), or an error when the cluster does
-  // not answer within `timeout`. Thread-safe; blocks the caller up to `timeout`.
+  // Every topic name of the cluster (asking creates none), or an error: code "timeout" when
+  // the cluster does not answer within `timeout` (asking again may help), another code for a
+  // failure. Thread-safe; blocks the caller up to `timeout`.
   virtual Result<TopicSet> topics(std::chrono::milliseconds timeout) = 0;
 };
 

@@ -158,7 +158,9 @@ int Supervisor::run() {
   }
   // Before anything runs: a missing target topic is named once (docs/configuration.md,
   // missing_topics), and with "fail" refuses start-up like a config error.
-  if (int code = check_role_targets(config_, names, topic_directory.get(), log_); code != 0) {
+  if (int code = check_role_targets(config_, names, topic_directory.get(), log_,
+                                    kTargetCheckTimeout, [&] { return fatal.load(); });
+      code != 0) {
     return code;
   }
   std::string enabled;

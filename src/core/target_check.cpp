@@ -1,5 +1,7 @@
 #include "core/target_check.hpp"
 
+#include <algorithm>
+
 #include "core/config.hpp"
 
 namespace pemx {
@@ -22,21 +24,38 @@ std::vector<std::string> missing_topics(const std::vector<std::string>& wanted,
 }
 
 TargetCheckOutcome check_targets(const TargetTopics& targets, TopicDirectory& directory,
-                                 std::chrono::milliseconds timeout) {
+                                 std::chrono::milliseconds timeout,
+                                 const std::function<bool()>& give_up) {
   TargetCheckOutcome out;
   if (targets.topics.empty()) return out;
-  auto existing = directory.topics(timeout);
-  if (!existing) {
-    out.error = existing.error().message;
-    return out;
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    auto existing = directory.topics(std::clamp(left, std::chrono::milliseconds(1),
+                                                kTargetCheckSlice));
+    if (existing) {
+      out.missing = missing_topics(targets.topics, existing.value());
+      return out;
+    }
+    if (existing.error().code != "timeout") {
+      out.error = existing.error().message;
+      return out;
+    }
+    if (std::chrono::steady_clock::now() >= until || (give_up && give_up())) {
+      auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::steady_clock::now() - (until - timeout));
+      out.error = "the cluster did not answer a metadata request in " +
+                  std::to_string(waited.count()) + " ms";
+      return out;
+    }
   }
-  out.missing = missing_topics(targets.topics, existing.value());
-  return out;
 }
 
 int check_role_targets(const Config& config, const std::vector<std::string>& stages,
                        TopicDirectory* directory, const Logger& log,
-                       std::chrono::milliseconds timeout) {
+                       std::chrono::milliseconds timeout,
+                       const std::function<bool()>& give_up) {
   int code = 0;
   for (const auto& name : stages) {
     const StageInstance* inst = config.stage(name);
@@ -52,9 +71,10 @@ int check_role_targets(const Config& config, const std::vector<std::string>& sta
                {{"stage", name}});
       continue;
     }
-    auto outcome = check_targets(*targets, *directory, timeout);
+    auto outcome = check_targets(*targets, *directory, timeout, give_up);
     if (outcome.error) {
-      log.warn("target topics not checked: the cluster did not answer; starting anyway",
+      log.warn("target topics not checked: the cluster's topics could not be read; starting "
+               "anyway",
                {{"stage", name}, {"error", *outcome.error}});
       continue;
     }

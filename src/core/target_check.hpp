@@ -4,6 +4,7 @@
 // failing event by event later. Called by the supervisor before any stage starts; reload
 // calls check_targets with the new rules' topics.
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,9 +30,15 @@ struct TargetCheckOutcome {
 std::vector<std::string> missing_topics(const std::vector<std::string>& wanted,
                                         const TopicSet& existing);
 
-// One metadata request through `directory`; the names of `targets.topics` it lacks.
+// Asks `directory` for the cluster's topics, again after each "timeout" answer (slices of at
+// most kTargetCheckSlice) until it answers, `timeout` has passed or `give_up()` says so (a
+// client that reported a fatal error, a refused login say, does not hold start-up for the
+// whole timeout); any other error ends the check at once. The names of `targets.topics` the
+// cluster lacks, or the error.
+inline constexpr std::chrono::milliseconds kTargetCheckSlice{1000};
 TargetCheckOutcome check_targets(const TargetTopics& targets, TopicDirectory& directory,
-                                 std::chrono::milliseconds timeout = kTargetCheckTimeout);
+                                 std::chrono::milliseconds timeout = kTargetCheckTimeout,
+                                 const std::function<bool()>& give_up = {});
 
 // Runs the check of every stage of `stages` (names of `config`'s stages) that has targets,
 // logs its outcome (one error or one warning naming every missing topic, one info line for
@@ -40,6 +47,7 @@ TargetCheckOutcome check_targets(const TargetTopics& targets, TopicDirectory& di
 // client in the role can ask, which is said once at info.
 int check_role_targets(const Config& config, const std::vector<std::string>& stages,
                        TopicDirectory* directory, const Logger& log,
-                       std::chrono::milliseconds timeout = kTargetCheckTimeout);
+                       std::chrono::milliseconds timeout = kTargetCheckTimeout,
+                       const std::function<bool()>& give_up = {});
 
 }  // namespace pemx

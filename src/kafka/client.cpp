@@ -306,10 +306,12 @@ Result<TopicSet> list_topics(rd_kafka_t* rk, std::chrono::milliseconds timeout) 
   const rd_kafka_metadata_t* raw = nullptr;
   rd_kafka_resp_err_t err =
       rd_kafka_metadata(rk, 1, nullptr, &raw, static_cast<int>(timeout.count()));
+  if (err == RD_KAFKA_RESP_ERR__TIMED_OUT) {
+    return Error{"timeout", "the cluster did not answer a metadata request within " +
+                                std::to_string(timeout.count()) + " ms"};
+  }
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return Error{"metadata", "the cluster did not answer a metadata request within " +
-                                 std::to_string(timeout.count()) + " ms: " +
-                                 rd_kafka_err2str(err)};
+    return Error{"metadata", std::string("metadata request failed: ") + rd_kafka_err2str(err)};
   }
   MetadataPtr md(raw);
   TopicSet out;

@@ -133,7 +133,8 @@ Result<HandlePtr> make_client(ClientKind kind, ConfPtr conf, ClientLog log);
 std::optional<std::string> wait_for_cluster(rd_kafka_t* rk, std::chrono::milliseconds timeout);
 
 // Every topic of the cluster (one metadata request for all topics: it creates none, whatever
-// auto.create.topics.enable says), or an error when the cluster does not answer in `timeout`.
+// auto.create.topics.enable says), or an error: code "timeout" when the cluster does not
+// answer in `timeout`, "metadata" for any other failure.
 Result<TopicSet> list_topics(rd_kafka_t* rk, std::chrono::milliseconds timeout);
 
 // A TopicDirectory over a client the caller owns and keeps alive as long as the directory is

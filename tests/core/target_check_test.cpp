@@ -57,10 +57,21 @@ TEST_CASE("check_targets asks once and names the missing topics", "[unit][target
   CHECK_FALSE(outcome.error);
   CHECK(outcome.missing == Lines{"b"});
 
-  FakeDirectory down(Error{"metadata", "no answer"});
-  outcome = check_targets(targets, down);
-  CHECK(outcome.error == std::optional<std::string>("no answer"));
+  FakeDirectory failing(Error{"metadata", "metadata request failed: refused"});
+  outcome = check_targets(targets, failing);
+  CHECK(failing.asked == 1);  // not a timeout: not asked again
+  CHECK(outcome.error == std::optional<std::string>("metadata request failed: refused"));
   CHECK(outcome.missing.empty());
+}
+
+TEST_CASE("check_targets asks again after a timeout until give_up says so", "[unit][targets]") {
+  TargetTopics targets{{"a"}, {}, TargetTopics::OnMissing::kFail};
+  FakeDirectory silent(Error{"timeout", "no answer in 1000 ms"});
+  auto outcome = check_targets(targets, silent, std::chrono::hours(1),
+                               [&] { return silent.asked == 3; });
+  CHECK(silent.asked == 3);
+  REQUIRE(outcome.error);
+  CHECK_THAT(*outcome.error, Contains("did not answer a metadata request in "));
 }
 
 TEST_CASE("a role's check: fail refuses (2) naming every missing topic in one line; warn "
@@ -97,9 +108,10 @@ TEST_CASE("a role's check: fail refuses (2) naming every missing topic in one li
   SECTION("the cluster does not answer") {
     auto r = load(kPemxToml, {"stages.router.missing_topics=fail"});
     REQUIRE(r.config);
-    FakeDirectory dir(Error{"metadata", "timed out"});
+    FakeDirectory dir(Error{"metadata", "metadata request failed"});
     CHECK(check_role_targets(*r.config, dist, &dir, out.log) == 0);
-    CHECK(out.any("the cluster did not answer; starting anyway"));
+    CHECK(out.any("the cluster's topics could not be read; starting anyway"));
+    CHECK(out.any("metadata request failed"));
   }
   SECTION("off: the cluster is not asked") {
     auto r = load(kPemxToml, {"stages.router.missing_topics=off"});

@@ -175,7 +175,8 @@ TEST_CASE("list_topics: every topic of the cluster, or an error when it does not
     auto producer = unreachable_producer(Logger(), nullptr);
     auto topics = kafka::list_topics(producer.get(), 500ms);
     REQUIRE_FALSE(topics.ok());
-    CHECK(topics.error().code == "metadata");
-    CHECK_THAT(topics.error().message, Catch::Matchers::Contains("did not answer"));
+    // Refused connections: librdkafka says so at once ("metadata"), or the bound passes.
+    CHECK((topics.error().code == "metadata" || topics.error().code == "timeout"));
+    CHECK_THAT(topics.error().message, Catch::Matchers::Contains("metadata request"));
   }
 }
