@@ -690,7 +690,8 @@ TEST_CASE("one bounded and one free placeholder: the rule cannot be checked",
   auto possible = possible_topics(config);
   CHECK(possible.topics.empty());
   REQUIRE(possible.unchecked.size() == 1);
-  CHECK_THAT(possible.unchecked[0], EndsWith("): {productId} taken from the event, no allowed values"));
+  CHECK_THAT(possible.unchecked[0],
+             EndsWith("): {productId} taken from the event, no allowed values"));
 }
 
 TEST_CASE("an allowed value that makes an illegal name is not a target",
