@@ -6,12 +6,14 @@
 #include <iosfwd>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "pemx/stage.hpp"
+#include "pemx/topic_directory.hpp"
 
 namespace pemx {
 
@@ -51,6 +53,9 @@ class StageSpec {
   // Kafka topics with fixed names the stage reads or writes (pre-created on the embedded
   // cluster).
   virtual std::vector<std::string> topics() const { return {}; }
+  // The topics the stage sends to, checked against the cluster at start-up (and on reload);
+  // nullopt: no check.
+  virtual std::optional<TargetTopics> target_topics() const { return std::nullopt; }
   // A human summary for `pemx check-config`.
   virtual std::string describe() const { return {}; }
   // Offline tools (e.g. "route"): the exit code, or -1 when this stage has no such tool.

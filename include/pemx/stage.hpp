@@ -17,6 +17,7 @@
 #include "pemx/queue.hpp"
 #include "pemx/readiness.hpp"
 #include "pemx/record.hpp"
+#include "pemx/topic_directory.hpp"
 
 namespace pemx {
 
@@ -66,6 +67,10 @@ struct StageContext {
   // What /readyz reports: a stage's Kafka client says here whether the cluster answers
   // (kafka::ClientLog). Never null.
   Readiness* readiness = nullptr;
+  // The cluster's topics through a client of the role (the first Kafka sink offers its
+  // producer's in its constructor, when the slot is empty); valid while the stages live. Used
+  // for the target check (StageSpec::target_topics). Null in tests; the slot may stay empty.
+  std::shared_ptr<TopicDirectory>* topic_directory = nullptr;
   // Reports an unrecoverable error: the supervisor drains what it can and exits non-zero.
   std::function<void(const std::string&)> fatal;
 

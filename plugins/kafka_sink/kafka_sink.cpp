@@ -117,6 +117,11 @@ class KafkaSink final : public Stage {
     auto client = kafka::make_producer(std::move(p));
     if (!client) throw std::runtime_error("kafka_sink: " + client.error().message);
     producer_ = std::move(client.value());
+    // The role's target check asks the cluster's topics through this producer (before start,
+    // and on reload, while this stage lives).
+    if (ctx.topic_directory != nullptr && !*ctx.topic_directory) {
+      *ctx.topic_directory = std::make_shared<kafka::ClientTopicDirectory>(producer_.get());
+    }
   }
 
   void start() override {

@@ -1,5 +1,7 @@
 #include "rules_router/routing.hpp"
 
+#include <algorithm>
+
 #include "kafka/topic_name.hpp"
 
 namespace pemx::rules_router {
@@ -91,6 +93,53 @@ std::vector<std::string> check_routing(const RoutingConfig& config) {
     }
   }
   return problems;
+}
+
+PossibleTopics possible_topics(const RoutingConfig& config, std::size_t max_per_rule) {
+  PossibleTopics out;
+  std::set<std::string> topics;
+  for (const auto& rule : config.rules) {
+    std::vector<std::string> free;  // placeholders without allowed values
+    std::size_t combinations = 1;
+    for (const auto& path : rule.topic.placeholders()) {
+      auto allowed = rule.allowed.find(path);
+      if (allowed == rule.allowed.end() || allowed->second.empty()) {
+        free.push_back(path);
+      } else {
+        combinations = std::min(combinations * allowed->second.size(), max_per_rule + 1);
+      }
+    }
+    std::string who = "rule \"" + rule.name + "\" (topic \"" + rule.topic.source + "\")";
+    if (!free.empty()) {
+      std::string fields;
+      for (const auto& f : free) fields += (fields.empty() ? "{" : ", {") + f + "}";
+      out.unchecked.push_back(who + ": " + fields + " taken from the event, no allowed values");
+      continue;
+    }
+    if (combinations > max_per_rule) {
+      out.unchecked.push_back(who + ": more than " + std::to_string(max_per_rule) +
+                              " combinations of allowed values");
+      continue;
+    }
+    // Renders piece by piece: each placeholder multiplies the prefixes by its allowed values.
+    std::vector<std::string> rendered = {""};
+    for (const auto& piece : rule.topic.pieces) {
+      if (!piece.placeholder) {
+        for (auto& r : rendered) r += piece.text;
+        continue;
+      }
+      std::vector<std::string> next;
+      for (const auto& r : rendered) {
+        for (const auto& v : rule.allowed.at(piece.text)) next.push_back(r + v);
+      }
+      rendered = std::move(next);
+    }
+    for (auto& r : rendered) {
+      if (!kafka::topic_name_problem(r)) topics.insert(std::move(r));
+    }
+  }
+  out.topics.assign(topics.begin(), topics.end());
+  return out;
 }
 
 Router::Router(RoutingConfig config)

@@ -97,6 +97,24 @@ inline bool fits_id_header(std::string_view value) {
 // Checks a config for rules that cannot work; one message per problem.
 std::vector<std::string> check_routing(const RoutingConfig& config);
 
+// What a routing config can send to: the target check at start-up (and on reload) compares
+// it with the cluster's topics (core/target_check.hpp).
+struct PossibleTopics {
+  // Every topic a rule can render: a fixed topic, or every combination of the allowed values
+  // of its placeholders (a name that would not be a legal topic is left out: the router
+  // dead-letters such an event instead). Sorted, no duplicates.
+  std::vector<std::string> topics;
+  // Rules whose topic takes a placeholder with no `allowed` values (a free event field): what
+  // they render cannot be known before the events come. One line per rule, for the log.
+  std::vector<std::string> unchecked;
+};
+// At most this many topics are rendered from one rule's allowed values; past it the rule is
+// listed in `unchecked` (a product of large allowed lists is not a list of real topics).
+inline constexpr std::size_t kMaxRenderedTopics = 10000;
+// Pure: no IO.
+PossibleTopics possible_topics(const RoutingConfig& config,
+                               std::size_t max_per_rule = kMaxRenderedTopics);
+
 // Thread-compatible: one Router per thread (it owns a parse arena).
 class Router {
  public:

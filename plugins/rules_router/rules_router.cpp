@@ -4,6 +4,7 @@
 // the supervisor's thread.
 #include "rules_router/rules_router.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <iostream>
 #include <mutex>
@@ -28,8 +29,22 @@ struct Settings {
   std::string input = "events";
   std::string output = "routed";
   std::string dead_letter_topic = "product-event-dlq-pemx";
+  // The target check at start-up: "fail" refuses to start when a topic is missing, "warn"
+  // (the default) logs it once and starts, "off" does not ask the cluster (as before).
+  std::string missing_topics = "warn";
   RoutingConfig routing;
 };
+
+// Everything the router can send to: the dead-letter topic and every topic its rules can
+// render (possible_topics), sorted, once each.
+PossibleTopics all_targets(const Settings& s) {
+  PossibleTopics possible = possible_topics(s.routing);
+  auto& t = possible.topics;
+  if (!std::binary_search(t.begin(), t.end(), s.dead_letter_topic)) {
+    t.insert(std::lower_bound(t.begin(), t.end(), s.dead_letter_topic), s.dead_letter_topic);
+  }
+  return possible;
+}
 
 constexpr std::size_t kMaxTopicSeries = 1000;  // bound on per-topic metric series
 
@@ -301,6 +316,7 @@ std::string describe_rules(const Settings& s) {
     out << "\n";
   }
   out << "  otherwise / on error: dead-letter -> " << s.dead_letter_topic << "\n";
+  out << "  missing target topics at start-up: " << s.missing_topics << "\n";
   return out.str();
 }
 
@@ -352,21 +368,14 @@ class Spec final : public StageSpec {
   std::vector<QueuePort> ports() const override {
     return {{s_.input, PortDirection::kIn}, {s_.output, PortDirection::kOut}};
   }
-  std::vector<std::string> topics() const override {
-    std::vector<std::string> out = {s_.dead_letter_topic};
-    // Topics without placeholders, and every combination of a single allowed placeholder.
-    for (const auto& rule : s_.routing.rules) {
-      auto ph = rule.topic.placeholders();
-      if (ph.empty()) out.push_back(rule.topic.source);
-      if (ph.size() == 1 && rule.allowed.count(ph[0]) != 0) {
-        for (const auto& v : rule.allowed.at(ph[0])) {
-          std::string t;
-          for (const auto& p : rule.topic.pieces) t += p.placeholder ? v : p.text;
-          out.push_back(t);
-        }
-      }
-    }
-    return out;
+  // The dead-letter topic, fixed topics and every combination of allowed values.
+  std::vector<std::string> topics() const override { return all_targets(s_).topics; }
+  std::optional<TargetTopics> target_topics() const override {
+    if (s_.missing_topics == "off") return std::nullopt;
+    PossibleTopics possible = all_targets(s_);
+    return TargetTopics{std::move(possible.topics), std::move(possible.unchecked),
+                        s_.missing_topics == "fail" ? TargetTopics::OnMissing::kFail
+                                                    : TargetTopics::OnMissing::kWarn};
   }
   std::string describe() const override { return describe_rules(s_); }
   DeliveryRole delivery() const override { return DeliveryRole::kForwards; }
@@ -425,6 +434,7 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
   s.output = section.string("output", s.output);
   s.dead_letter_topic = section.string("dead_letter_topic", s.dead_letter_topic);
   if (auto p = kafka::topic_name_problem(s.dead_letter_topic)) section.error("dead_letter_topic", *p);
+  s.missing_topics = section.one_of("missing_topics", s.missing_topics, {"fail", "warn", "off"});
   if (section.node("validate") != nullptr) {
     section.error("validate", "replaced by validation = \"report\" (route events failing the "
                               "reference's field rules and count them: the default), \"strict\" "

@@ -7,6 +7,7 @@
 #include <set>
 #include <thread>
 
+#include "core/target_check.hpp"
 #include "kafka/embedded.hpp"
 
 namespace pemx {
@@ -120,6 +121,7 @@ int Supervisor::run() {
   std::map<std::string, std::shared_ptr<EventReader>> readers;
   Activity activity;
   Readiness readiness;  // outlives the stages, like the readers
+  std::shared_ptr<TopicDirectory> topic_directory;  // a sink's client, for the target check
   activity.role = role_;
   activity.started_at_ms = epoch_ms_now();
   // Every router of the config offers its decision, whether this role enables it or not.
@@ -141,6 +143,7 @@ int Supervisor::run() {
     ctx.event_checks = event_checks;
     ctx.activity = &activity;
     ctx.readiness = &readiness;
+    ctx.topic_directory = &topic_directory;
     for (const auto& port : inst->spec->ports()) ctx.queues[port.queue] = queues.at(port.queue).get();
     ctx.fatal = [&, name](const std::string& reason) {
       std::lock_guard<std::mutex> lock(fatal_mutex);
@@ -152,6 +155,13 @@ int Supervisor::run() {
       log_.error("stage failed to start", {{"stage", name}, {"error", e.what()}});
       return 1;
     }
+  }
+  // Before anything runs: a missing target topic is named once (docs/configuration.md,
+  // missing_topics), and with "fail" refuses start-up like a config error.
+  if (int code = check_role_targets(config_, names, topic_directory.get(), log_,
+                                    kTargetCheckTimeout, [&] { return fatal.load(); });
+      code != 0) {
+    return code;
   }
   std::string enabled;
   for (const auto& n : names) enabled += (enabled.empty() ? "" : ",") + n;

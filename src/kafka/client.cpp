@@ -302,4 +302,25 @@ std::optional<std::string> wait_for_cluster(rd_kafka_t* rk, std::chrono::millise
   return std::nullopt;
 }
 
+Result<TopicSet> list_topics(rd_kafka_t* rk, std::chrono::milliseconds timeout) {
+  const rd_kafka_metadata_t* raw = nullptr;
+  rd_kafka_resp_err_t err =
+      rd_kafka_metadata(rk, 1, nullptr, &raw, static_cast<int>(timeout.count()));
+  if (err == RD_KAFKA_RESP_ERR__TIMED_OUT) {
+    return Error{"timeout", "the cluster did not answer a metadata request within " +
+                                std::to_string(timeout.count()) + " ms"};
+  }
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Error{"metadata", std::string("metadata request failed: ") + rd_kafka_err2str(err)};
+  }
+  MetadataPtr md(raw);
+  TopicSet out;
+  for (int i = 0; i < md->topic_cnt; ++i) {
+    const auto& t = md->topics[i];
+    // A topic the broker names with an error (being deleted, say) cannot take an output.
+    if (t.err == RD_KAFKA_RESP_ERR_NO_ERROR) out.emplace(t.topic);
+  }
+  return out;
+}
+
 }  // namespace pemx::kafka

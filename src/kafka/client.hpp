@@ -16,6 +16,7 @@
 #include "pemx/log.hpp"
 #include "pemx/readiness.hpp"
 #include "pemx/result.hpp"
+#include "pemx/topic_directory.hpp"
 
 extern "C" {
 typedef struct rd_kafka_s rd_kafka_t;
@@ -130,5 +131,23 @@ Result<HandlePtr> make_client(ClientKind kind, ConfPtr conf, ClientLog log);
 
 // Waits until the cluster answers a metadata request (bounded); the error text otherwise.
 std::optional<std::string> wait_for_cluster(rd_kafka_t* rk, std::chrono::milliseconds timeout);
+
+// Every topic of the cluster (one metadata request for all topics: it creates none, whatever
+// auto.create.topics.enable says), or an error: code "timeout" when the cluster does not
+// answer in `timeout`, "metadata" for any other failure.
+Result<TopicSet> list_topics(rd_kafka_t* rk, std::chrono::milliseconds timeout);
+
+// A TopicDirectory over a client the caller owns and keeps alive as long as the directory is
+// used (the sink's producer: the supervisor uses it only while the stages live).
+class ClientTopicDirectory final : public TopicDirectory {
+ public:
+  explicit ClientTopicDirectory(rd_kafka_t* rk) : rk_(rk) {}
+  Result<TopicSet> topics(std::chrono::milliseconds timeout) override {
+    return list_topics(rk_, timeout);
+  }
+
+ private:
+  rd_kafka_t* rk_;
+};
 
 }  // namespace pemx::kafka

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "kafka/embedded.hpp"
 #include "pemx/log.hpp"
 #include "pemx/readiness.hpp"
 
@@ -145,4 +146,37 @@ TEST_CASE("producers use murmur2_random unless [kafka] properties or the stage's
   CHECK(partitioner_of(mine, {}) == "consistent");
   CHECK(partitioner_of(k, {{"partitioner", "fnv1a_random"}}) == "fnv1a_random");
   CHECK(partitioner_of(mine, {{"partitioner", "fnv1a_random"}}) == "fnv1a_random");
+}
+
+TEST_CASE("list_topics: every topic of the cluster, or an error when it does not answer",
+          "[unit][kafka][targets]") {
+  SECTION("the embedded cluster's topics") {
+    auto cluster = kafka::EmbeddedCluster::start({1, 1, {"list-a", "list-b"}});
+    REQUIRE(cluster.ok());
+    kafka::KafkaConfig k;
+    k.brokers = cluster.value()->bootstrap();
+    auto conf = kafka::make_conf(k, {});
+    REQUIRE(conf.ok());
+    auto client = kafka::make_client(kafka::ClientKind::kProducer, std::move(conf.value()),
+                                     {Logger(), "test_stage", nullptr, false});
+    REQUIRE(client.ok());
+    kafka::ClientTopicDirectory directory(client.value().get());
+    auto topics = directory.topics(10s);
+    REQUIRE(topics.ok());
+    CHECK(topics->count("list-a") == 1);
+    CHECK(topics->count("list-b") == 1);
+    CHECK(topics->count("list-c") == 0);
+    // Asking created nothing.
+    auto again = kafka::list_topics(client.value().get(), 10s);
+    REQUIRE(again.ok());
+    CHECK(again->count("list-c") == 0);
+  }
+  SECTION("no cluster: an error within the bound") {
+    auto producer = unreachable_producer(Logger(), nullptr);
+    auto topics = kafka::list_topics(producer.get(), 500ms);
+    REQUIRE_FALSE(topics.ok());
+    // Refused connections: librdkafka says so at once ("metadata"), or the bound passes.
+    CHECK((topics.error().code == "metadata" || topics.error().code == "timeout"));
+    CHECK_THAT(topics.error().message, Catch::Matchers::Contains("metadata request"));
+  }
 }

@@ -180,6 +180,46 @@ TEST_CASE("a malformed match is refused at its key", "[unit][config][routing]") 
   }
 }
 
+TEST_CASE("missing_topics chooses the target check: warn by default, fail, or off",
+          "[unit][config][routing][targets]") {
+  SECTION("default: warn, with the dead-letter topic and the fixed topic as targets") {
+    auto r = load(kPemxToml);
+    REQUIRE(r.config);
+    auto targets = r.config->stage("router")->spec->target_topics();
+    REQUIRE(targets);
+    CHECK(targets->on_missing == TargetTopics::OnMissing::kWarn);
+    CHECK(targets->topics == Lines{"product-event-dlq-pemx", "product-event-storage-pemx"});
+    CHECK(targets->unchecked.size() == 3);  // {region} twice, {data.country}
+  }
+  SECTION("fail, and allowed values are rendered") {
+    auto text = edited(kPemxToml, "key_field = \"productId\"",
+                       "key_field = \"productId\"\nmissing_topics = \"fail\"");
+    text = edited(text, "topic = \"product-price-update-v1-{region}\"",
+                  "topic = \"product-price-update-v1-{region}\"\n"
+                  "allowed = { region = [\"US\", \"EU\"] }");
+    auto r = load(text);
+    REQUIRE(r.config);
+    auto targets = r.config->stage("router")->spec->target_topics();
+    REQUIRE(targets);
+    CHECK(targets->on_missing == TargetTopics::OnMissing::kFail);
+    CHECK(targets->topics == Lines{"product-event-dlq-pemx", "product-event-storage-pemx",
+                                   "product-price-update-v1-EU", "product-price-update-v1-US"});
+    // The embedded cluster pre-creates the same topics.
+    CHECK(r.config->stage("router")->spec->topics() == targets->topics);
+  }
+  SECTION("off: no check") {
+    auto r = load(kPemxToml, {"stages.router.missing_topics=off"});
+    REQUIRE(r.config);
+    CHECK_FALSE(r.config->stage("router")->spec->target_topics());
+  }
+  SECTION("anything else is refused at its key") {
+    auto r = load(kPemxToml, {"stages.router.missing_topics=fial"});
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].key == "stages.router.missing_topics");
+    CHECK_THAT(r.errors[0].message, Contains("did you mean \"fail\""));
+  }
+}
+
 TEST_CASE("an illegal dead_letter_topic is refused", "[unit][config][routing]") {
   SECTION("a space") {
     auto text = edited(kPemxToml, "dead_letter_topic = \"product-event-dlq-pemx\"",

@@ -17,6 +17,7 @@ namespace {
 
 using Topics = std::vector<std::string>;
 using Catch::Matchers::Contains;
+using Catch::Matchers::EndsWith;
 
 constexpr const char* kStorageTopic = "product-event-storage-pemx";
 
@@ -638,6 +639,82 @@ TEST_CASE("the output key comes from key_field", "[unit][routing]") {
   Decision no_key = router.route(event("ProductPriceUpdate", "US", "{}"));
   CHECK_FALSE(no_key.dead_letter());
   CHECK(no_key.key.empty());
+}
+
+// --- possible_topics (what the target check at start-up checks) -----------------------
+
+TEST_CASE("fixed topics are possible topics, free placeholders are unchecked",
+          "[unit][routing][targets]") {
+  auto possible = possible_topics(reference_config());
+  CHECK(possible.topics == Topics{kStorageTopic});
+  // price-update and discount-update take {region}, country takes {data.country} (a default
+  // does not bound it): none of them can be checked.
+  REQUIRE(possible.unchecked.size() == 3);
+  CHECK_THAT(possible.unchecked[0], Contains("rule \"price-update\"") && Contains("{region}"));
+  CHECK_THAT(possible.unchecked[1], Contains("rule \"country\"") && Contains("{data.country}"));
+}
+
+TEST_CASE("a placeholder bounded by allowed values renders every value",
+          "[unit][routing][targets]") {
+  RoutingConfig config;
+  Rule price = make_rule("price", {type_is("ProductPriceUpdate")}, "price-{region}-v1");
+  price.allowed["region"] = {"US", "EU"};
+  config.rules.push_back(price);
+  config.rules.push_back(make_rule("storage", {}, kStorageTopic));
+  auto possible = possible_topics(config);
+  CHECK(possible.topics == Topics{"price-EU-v1", "price-US-v1", kStorageTopic});
+  CHECK(possible.unchecked.empty());
+}
+
+TEST_CASE("several bounded placeholders render every combination, each name once",
+          "[unit][routing][targets]") {
+  RoutingConfig config;
+  Rule r = make_rule("r", {}, "{region}.{data.kind}");
+  r.allowed["region"] = {"US", "EU"};
+  r.allowed["data.kind"] = {"a", "b", "c"};
+  config.rules.push_back(r);
+  Rule again = make_rule("again", {}, "US.{data.kind}");  // overlaps the first rule
+  again.allowed["data.kind"] = {"a"};
+  config.rules.push_back(again);
+  auto possible = possible_topics(config);
+  CHECK(possible.topics == Topics{"EU.a", "EU.b", "EU.c", "US.a", "US.b", "US.c"});
+  CHECK(possible.unchecked.empty());
+}
+
+TEST_CASE("one bounded and one free placeholder: the rule cannot be checked",
+          "[unit][routing][targets]") {
+  RoutingConfig config;
+  Rule r = make_rule("mixed", {}, "{region}-{productId}");
+  r.allowed["region"] = {"US"};
+  config.rules.push_back(r);
+  auto possible = possible_topics(config);
+  CHECK(possible.topics.empty());
+  REQUIRE(possible.unchecked.size() == 1);
+  CHECK_THAT(possible.unchecked[0],
+             EndsWith("): {productId} taken from the event, no allowed values"));
+}
+
+TEST_CASE("an allowed value that makes an illegal name is not a target",
+          "[unit][routing][targets]") {
+  RoutingConfig config;
+  Rule r = make_rule("r", {}, "t-{region}");
+  r.allowed["region"] = {"US", "has space"};
+  config.rules.push_back(r);
+  CHECK(possible_topics(config).topics == Topics{"t-US"});
+}
+
+TEST_CASE("too many combinations of allowed values: the rule is unchecked, not rendered",
+          "[unit][routing][targets]") {
+  RoutingConfig config;
+  Rule r = make_rule("big", {}, "{a}-{b}");
+  r.allowed["a"] = {"1", "2", "3"};
+  r.allowed["b"] = {"1", "2", "3"};
+  config.rules.push_back(r);
+  auto possible = possible_topics(config, 8);
+  CHECK(possible.topics.empty());
+  REQUIRE(possible.unchecked.size() == 1);
+  CHECK_THAT(possible.unchecked[0], Contains("more than 8 combinations"));
+  CHECK(possible_topics(config, 9).topics.size() == 9);
 }
 
 }  // namespace

@@ -1,0 +1,34 @@
+#pragma once
+// The topics of the Kafka cluster, asked through a client a stage already owns (the sink's
+// producer): the target check at start-up, and on reload, compares them with what the rules
+// can send to (StageSpec::target_topics).
+#include <chrono>
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "pemx/result.hpp"
+
+namespace pemx {
+
+using TopicSet = std::set<std::string, std::less<>>;
+
+class TopicDirectory {
+ public:
+  virtual ~TopicDirectory() = default;
+  // Every topic name of the cluster (asking creates none), or an error: code "timeout" when
+  // the cluster does not answer within `timeout` (asking again may help), another code for a
+  // failure. Thread-safe; blocks the caller up to `timeout`.
+  virtual Result<TopicSet> topics(std::chrono::milliseconds timeout) = 0;
+};
+
+// What a stage sends to, for the target check (StageSpec::target_topics).
+struct TargetTopics {
+  enum class OnMissing { kFail, kWarn };
+  std::vector<std::string> topics;     // each must exist; sorted, no duplicates
+  std::vector<std::string> unchecked;  // what cannot be known before the events, one line each
+  OnMissing on_missing = OnMissing::kWarn;  // start-up refused (exit 2), or one warning
+};
+
+}  // namespace pemx

@@ -1,0 +1,106 @@
+#include "core/target_check.hpp"
+
+#include <algorithm>
+
+#include "core/config.hpp"
+
+namespace pemx {
+
+namespace {
+std::string joined(const std::vector<std::string>& names, const char* separator = ", ") {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : separator) + n;
+  return out;
+}
+}  // namespace
+
+std::vector<std::string> missing_topics(const std::vector<std::string>& wanted,
+                                        const TopicSet& existing) {
+  std::vector<std::string> out;
+  for (const auto& t : wanted) {
+    if (existing.count(t) == 0) out.push_back(t);
+  }
+  return out;
+}
+
+TargetCheckOutcome check_targets(const TargetTopics& targets, TopicDirectory& directory,
+                                 std::chrono::milliseconds timeout,
+                                 const std::function<bool()>& give_up) {
+  TargetCheckOutcome out;
+  if (targets.topics.empty()) return out;
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    auto existing = directory.topics(std::clamp(left, std::chrono::milliseconds(1),
+                                                kTargetCheckSlice));
+    if (existing) {
+      out.missing = missing_topics(targets.topics, existing.value());
+      return out;
+    }
+    if (existing.error().code != "timeout") {
+      out.error = existing.error().message;
+      return out;
+    }
+    if (std::chrono::steady_clock::now() >= until || (give_up && give_up())) {
+      auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::steady_clock::now() - (until - timeout));
+      out.error = "the cluster did not answer a metadata request in " +
+                  std::to_string(waited.count()) + " ms";
+      return out;
+    }
+  }
+}
+
+int check_role_targets(const Config& config, const std::vector<std::string>& stages,
+                       TopicDirectory* directory, const Logger& log,
+                       std::chrono::milliseconds timeout,
+                       const std::function<bool()>& give_up) {
+  int code = 0;
+  for (const auto& name : stages) {
+    const StageInstance* inst = config.stage(name);
+    if (inst == nullptr || !inst->spec) continue;
+    auto targets = inst->spec->target_topics();
+    if (!targets) continue;
+    if (!targets->unchecked.empty()) {
+      log.info("target topics that cannot be checked at start-up (rendered from event fields)",
+               {{"stage", name}, {"rules", joined(targets->unchecked, "; ")}});
+    }
+    if (directory == nullptr) {
+      log.info("target topics not checked: no Kafka producer in this role to ask the cluster",
+               {{"stage", name}});
+      continue;
+    }
+    auto outcome = check_targets(*targets, *directory, timeout, give_up);
+    if (outcome.error) {
+      log.warn("target topics not checked: the cluster's topics could not be read; starting "
+               "anyway",
+               {{"stage", name}, {"error", *outcome.error}});
+      continue;
+    }
+    if (outcome.missing.empty()) {
+      log.info("target topics exist",
+               {{"stage", name}, {"checked", static_cast<std::int64_t>(targets->topics.size())}});
+      continue;
+    }
+    const bool fail = targets->on_missing == TargetTopics::OnMissing::kFail;
+    const std::string key = "stages." + name + ".missing_topics";
+    if (fail) {
+      log.error("target topics missing: start-up refused",
+                {{"stage", name},
+                 {"missing", joined(outcome.missing)},
+                 {"fix", "create them (or remove them from the rules), or set " + key +
+                             " = \"warn\" to start anyway"}});
+      code = 2;
+    } else {
+      log.warn("target topics missing: events routed to them will fail (or be created by "
+               "the broker if it auto-creates topics)",
+               {{"stage", name},
+                {"missing", joined(outcome.missing)},
+                {"fix", "create them, or set " + key + " = \"fail\" to refuse start-up"}});
+    }
+  }
+  return code;
+}
+
+}  // namespace pemx

@@ -1,0 +1,126 @@
+// The target check (core/target_check.hpp): a role's target topics against a cluster's, with
+// a fake TopicDirectory; on the real broker in tests/integration/target_check_test.cpp.
+#include "core/target_check.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+#include "support/config_fixture.hpp"
+
+namespace pemx {
+namespace {
+
+using Catch::Matchers::Contains;
+using namespace test;  // kPemxToml, load, Lines
+
+class FakeDirectory final : public TopicDirectory {
+ public:
+  explicit FakeDirectory(Result<TopicSet> answer) : answer_(std::move(answer)) {}
+  Result<TopicSet> topics(std::chrono::milliseconds) override {
+    ++asked;
+    return answer_;
+  }
+  int asked = 0;
+
+ private:
+  Result<TopicSet> answer_;
+};
+
+struct Captured {
+  std::vector<std::string> lines;
+  Logger log{make_line_sink(LogLevel::kInfo, [this](const std::string& l) { lines.push_back(l); }),
+             "test"};
+  bool any(std::string_view needle) const {
+    for (const auto& l : lines) {
+      if (l.find(needle) != std::string::npos) return true;
+    }
+    return false;
+  }
+};
+
+TEST_CASE("missing_topics names what the cluster lacks, in the wanted order",
+          "[unit][targets]") {
+  TopicSet existing = {"b", "d"};
+  CHECK(missing_topics({"c", "b", "a"}, existing) == Lines{"c", "a"});
+  CHECK(missing_topics({"b", "d"}, existing).empty());
+  CHECK(missing_topics({}, existing).empty());
+}
+
+TEST_CASE("check_targets asks once and names the missing topics", "[unit][targets]") {
+  TargetTopics targets{{"a", "b", "c"}, {}, TargetTopics::OnMissing::kFail};
+  FakeDirectory dir(TopicSet{"a", "c", "other"});
+  auto outcome = check_targets(targets, dir);
+  CHECK(dir.asked == 1);
+  CHECK_FALSE(outcome.error);
+  CHECK(outcome.missing == Lines{"b"});
+
+  FakeDirectory failing(Error{"metadata", "metadata request failed: refused"});
+  outcome = check_targets(targets, failing);
+  CHECK(failing.asked == 1);  // not a timeout: not asked again
+  CHECK(outcome.error == std::optional<std::string>("metadata request failed: refused"));
+  CHECK(outcome.missing.empty());
+}
+
+TEST_CASE("check_targets asks again after a timeout until give_up says so", "[unit][targets]") {
+  TargetTopics targets{{"a"}, {}, TargetTopics::OnMissing::kFail};
+  FakeDirectory silent(Error{"timeout", "no answer in 1000 ms"});
+  auto outcome = check_targets(targets, silent, std::chrono::hours(1),
+                               [&] { return silent.asked == 3; });
+  CHECK(silent.asked == 3);
+  REQUIRE(outcome.error);
+  CHECK_THAT(*outcome.error, Contains("did not answer a metadata request in "));
+}
+
+TEST_CASE("a role's check: fail refuses (2) naming every missing topic in one line; warn "
+          "and an unanswered cluster start (0)",
+          "[unit][targets]") {
+  const std::vector<std::string> dist = {"dist_ingest", "router", "dist_sink", "ops_http"};
+  Captured out;
+  SECTION("fail") {
+    auto r = load(kPemxToml, {"stages.router.missing_topics=fail"});
+    REQUIRE(r.config);
+    FakeDirectory dir(TopicSet{"product-event"});
+    CHECK(check_role_targets(*r.config, dist, &dir, out.log) == 2);
+    CHECK(out.any(R"("msg":"target topics missing: start-up refused")"));
+    CHECK(out.any(R"("missing":"product-event-dlq-pemx, product-event-storage-pemx")"));
+    CHECK(out.any("stages.router.missing_topics = \\\"warn\\\""));
+    // Templates over free event fields are said once.
+    CHECK(out.any("cannot be checked"));
+  }
+  SECTION("warn") {
+    auto r = load(kPemxToml);
+    REQUIRE(r.config);
+    FakeDirectory dir(TopicSet{"product-event-storage-pemx"});
+    CHECK(check_role_targets(*r.config, dist, &dir, out.log) == 0);
+    CHECK(out.any(R"("level":"warn")"));
+    CHECK(out.any(R"("missing":"product-event-dlq-pemx")"));
+  }
+  SECTION("all present") {
+    auto r = load(kPemxToml, {"stages.router.missing_topics=fail"});
+    REQUIRE(r.config);
+    FakeDirectory dir(TopicSet{"product-event-dlq-pemx", "product-event-storage-pemx"});
+    CHECK(check_role_targets(*r.config, dist, &dir, out.log) == 0);
+    CHECK(out.any("target topics exist"));
+  }
+  SECTION("the cluster does not answer") {
+    auto r = load(kPemxToml, {"stages.router.missing_topics=fail"});
+    REQUIRE(r.config);
+    FakeDirectory dir(Error{"metadata", "metadata request failed"});
+    CHECK(check_role_targets(*r.config, dist, &dir, out.log) == 0);
+    CHECK(out.any("the cluster's topics could not be read; starting anyway"));
+    CHECK(out.any("metadata request failed"));
+  }
+  SECTION("off: the cluster is not asked") {
+    auto r = load(kPemxToml, {"stages.router.missing_topics=off"});
+    REQUIRE(r.config);
+    FakeDirectory dir(TopicSet{});
+    CHECK(check_role_targets(*r.config, dist, &dir, out.log) == 0);
+    CHECK(dir.asked == 0);
+  }
+}
+
+}  // namespace
+}  // namespace pemx
