@@ -25,6 +25,7 @@
 #include "kafka/client.hpp"
 #include "kafka/factory.hpp"
 #include "kafka/group_instance.hpp"
+#include "kafka/properties_config.hpp"
 #include "kafka/sizing.hpp"
 #include "kafka/topic_name.hpp"
 #include "kafka_ingest/offset_tracker.hpp"
@@ -820,7 +821,7 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
                        std::chrono::milliseconds(1), std::chrono::seconds(60));
   s.transaction_max_events = section.integer("transaction_max_events", s.transaction_max_events,
                                              1, 1'000'000);
-  s.properties = section.string_map("properties");
+  s.properties = kafka::read_properties(section);
   for (const auto& [name, value] : s.properties) {
     if (s.exactly_once && name == "isolation.level" && value != "read_committed") {
       section.error("properties", name + " = " + value +

@@ -32,6 +32,7 @@
 #include "kafka/client.hpp"
 #include "kafka/factory.hpp"
 #include "kafka/group_instance.hpp"
+#include "kafka/properties_config.hpp"
 #include "kafka/sizing.hpp"
 #include "kafka/topic_name.hpp"
 
@@ -963,7 +964,7 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
   if (s.transactional_id.empty()) section.error("transactional_id", "must not be empty");
   s.transaction_timeout = section.duration("transaction_timeout", s.transaction_timeout,
                                            std::chrono::seconds(1), std::chrono::minutes(15));
-  s.properties = section.string_map("properties");
+  s.properties = kafka::read_properties(section);
   for (const auto& [name, value] : s.properties) {
     if (name == "transactional.id" || name == "transaction.timeout.ms") {
       section.error("properties", name + " is set by the stage's transactional_id and "

@@ -12,6 +12,7 @@
 #include <toml++/toml.h>
 
 #include "kafka/client.hpp"
+#include "kafka/properties_config.hpp"
 
 namespace pemx {
 
@@ -116,7 +117,7 @@ void parse_kafka(ConfigSection& s, kafka::KafkaConfig& k) {
   k.brokers = s.string("brokers", k.brokers);
   if (k.brokers.empty()) s.error("brokers", "must not be empty: a broker list or \"embedded\"");
   k.client_id = s.string("client_id", k.client_id);
-  k.properties = s.string_map("properties");
+  k.properties = kafka::read_properties(s);
   if (auto err = kafka::check_properties(k.properties)) s.error("properties", *err);
   for (const auto& [name, value] : k.properties) {
     if (name == "bootstrap.servers" || name == "metadata.broker.list") {

@@ -21,6 +21,12 @@ Result<std::string> expand_placeholders(std::string_view text, const EnvLookup& 
   while (at < text.size()) {
     std::size_t open = text.find("${", at);
     if (open == std::string_view::npos) break;
+    if (open > at && text[open - 1] == '$') {  // "$${" is a literal "${"
+      out.append(text.substr(at, open - 1 - at));
+      out += "${";
+      at = open + 2;
+      continue;
+    }
     out.append(text.substr(at, open - at));
     std::size_t close = text.find('}', open + 2);
     if (close == std::string_view::npos) {
@@ -34,7 +40,7 @@ Result<std::string> expand_placeholders(std::string_view text, const EnvLookup& 
       return Error{"unset_variable",
                    "${" + name + "} expands to nothing: the environment variable " + name +
                        (value ? " is empty" : " is not set") +
-                       "; set it in the service's environment, or write the id literally"};
+                       "; set it in the service's environment, or write the value literally"};
     }
     out += *value;
     at = close + 1;

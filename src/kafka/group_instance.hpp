@@ -6,7 +6,8 @@
 // export it, shells do not by default), is the machine's host name (gethostname()). A
 // variable that is unset or empty, or a "${" without its "}", is an error: an instance id
 // that silently became "" or "dist-" would make every instance the same member. Nothing
-// else is special ("$" alone is kept).
+// else is special ("$" alone is kept; "$${" is a literal "${"). Kafka client properties take
+// the same rule (kafka/properties_config.hpp).
 //
 // Legal ids are Kafka's: 1 to 249 characters of [A-Za-z0-9._-] (the broker refuses others).
 #include <functional>

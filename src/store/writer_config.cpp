@@ -2,6 +2,7 @@
 
 #include "event/json.hpp"
 #include "kafka/client.hpp"
+#include "kafka/properties_config.hpp"
 #include "kafka/topic_name.hpp"
 
 namespace pemx::store {
@@ -27,7 +28,7 @@ void parse_writer_settings(ConfigSection& section, const CommonConfig& common,
   s.retry.initial = section.duration("retry_initial", s.retry.initial, 1ms, 1min);
   s.retry.max = section.duration("retry_max", s.retry.max, 1ms, 1h);
   s.give_up_after = section.duration("give_up_after", s.give_up_after, 0ms, 24h);
-  s.properties = section.string_map("properties");
+  s.properties = kafka::read_properties(section);
   for (const auto& unsafe : kafka::unsafe_producer_properties(
            s.properties, common.events.max_bytes + event::kHeaderAllowance)) {
     section.error("properties", unsafe);

@@ -347,6 +347,45 @@ TEST_CASE("librdkafka properties are passed through when valid", "[unit][config]
                                    {"socket.timeout.ms", "30000"}});
 }
 
+TEST_CASE("librdkafka properties take ${NAME} from the environment", "[unit][config]") {
+  // A secret such as sasl.password comes from a Kubernetes Secret or an EnvironmentFile.
+  REQUIRE(setenv("PEMX_TEST_SASL_PASSWORD", "s3cr$t-from-env", 1) == 0);
+  auto text = edited(kPemxToml, "[kafka.properties]\n",
+                     "[kafka.properties]\n\"sasl.username\" = \"pemx\"\n"
+                     "\"sasl.password\" = \"${PEMX_TEST_SASL_PASSWORD}\"\n"
+                     "\"client.rack\" = \"$${literal}\"\n");
+  SECTION("set: the value is the variable's, \"$${\" a literal \"${\"") {
+    auto r = load(text);
+    INFO(Catch::Detail::stringify(error_lines(r)));
+    REQUIRE(r.config);
+    auto props = r.config->common.kafka.properties;
+    std::sort(props.begin(), props.end());
+    CHECK(props == kafka::Properties{{"client.rack", "${literal}"},
+                                     {"sasl.password", "s3cr$t-from-env"},
+                                     {"sasl.username", "pemx"}});
+  }
+  SECTION("unset: one error naming the property and the variable") {
+    unsetenv("PEMX_TEST_SASL_PASSWORD");
+    auto r = load(text);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].key == "kafka.properties");
+    CHECK_THAT(r.errors[0].message,
+               StartsWith("\"sasl.password\": ${PEMX_TEST_SASL_PASSWORD} expands to nothing") &&
+                   Contains("PEMX_TEST_SASL_PASSWORD is not set"));
+  }
+  SECTION("a stage's own properties take them too") {
+    auto stage = edited(text, "[stages.dist_sink]\n",
+                        "[stages.dist_sink]\n"
+                        "properties = { \"linger.ms\" = \"${PEMX_TEST_LINGER}\" }\n");
+    unsetenv("PEMX_TEST_LINGER");
+    auto r = load(stage);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].key == "stages.dist_sink.properties");
+    CHECK_THAT(r.errors[0].message, StartsWith("\"linger.ms\": ${PEMX_TEST_LINGER}"));
+  }
+  unsetenv("PEMX_TEST_SASL_PASSWORD");
+}
+
 TEST_CASE("a bad librdkafka property in kafka.properties is refused", "[unit][config]") {
   SECTION("an unknown property") {
     auto text = edited(kPemxToml, "[kafka.properties]\n",

@@ -24,6 +24,7 @@ TEST_CASE("group_instance_id placeholders expand from the environment", "[unit][
   CHECK(expand_placeholders("pemx-${HOSTNAME}-${ZONE}", lookup).value() ==
         "pemx-dist-7.example-b");
   CHECK(expand_placeholders("a$b", lookup).value() == "a$b");  // "$" alone is not special
+  CHECK(expand_placeholders("p$${ZONE}q", lookup).value() == "p${ZONE}q");  // "$${": literal
 
   auto unset = expand_placeholders("pemx-${NODE}", lookup);
   REQUIRE_FALSE(unset.ok());

@@ -6,7 +6,8 @@
 //     `--config NAME` pointing at that file.
 // Each file is also checked on its own. Paths under /etc/pemx/ that the files name (a write
 // tokens file) are made in a temporary directory and the text points there instead. A file
-// with a postgres_store stage is skipped, with a warning, in a build without that stage.
+// with a postgres_store stage is skipped, with a warning, in a build without that stage. The
+// variables the guide's files expand (${PEMX_KAFKA_PASSWORD}) are set as its service's are.
 #include <catch2/catch.hpp>
 
 #include <stdlib.h>  // mkdtemp
@@ -161,6 +162,8 @@ TEST_CASE("docs/deploying.md: every config passes pemx check-config", "[unit][to
   std::filesystem::create_directories(etc);
   std::ofstream(etc / "write-tokens") << "# one token per line\n"
                                       << "0123456789abcdef0123456789abcdef\n";
+  // The environment the guide's service is given (its EnvironmentFile): the Kafka password.
+  REQUIRE(setenv("PEMX_KAFKA_PASSWORD", "from-the-environment", 1) == 0);
   bool have_postgres = builtin_stages().find("postgres_store") != nullptr;
   std::map<std::string, std::string> paths;  // NAME -> the written file
   std::map<std::string, bool> skipped;

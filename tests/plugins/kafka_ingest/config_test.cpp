@@ -105,7 +105,7 @@ TEST_CASE("kafka_ingest's group_instance_id: literal, expanded, from --set, chec
                 ": stages.dist_ingest.group_instance_id: \"dist-${PEMX_TEST_UNSET_INSTANCE}\": "
                 "${PEMX_TEST_UNSET_INSTANCE} expands to nothing: the environment variable "
                 "PEMX_TEST_UNSET_INSTANCE is not set; set it in the service's environment, or "
-                "write the id literally"});
+                "write the value literally"});
   }
   SECTION("an empty variable, an empty id") {
     REQUIRE(setenv("PEMX_TEST_INSTANCE", "", 1) == 0);
