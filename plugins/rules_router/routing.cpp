@@ -95,10 +95,13 @@ std::vector<std::string> check_routing(const RoutingConfig& config) {
   return problems;
 }
 
-PossibleTopics possible_topics(const RoutingConfig& config, std::size_t max_per_rule) {
+PossibleTopics possible_topics(const RoutingConfig& config, std::size_t max_topics) {
   PossibleTopics out;
   std::set<std::string> topics;
+  std::size_t rendered_so_far = 0;  // by all rules: the budget of max_topics
   for (const auto& rule : config.rules) {
+    const std::size_t max_per_rule =
+        rendered_so_far >= max_topics ? 0 : max_topics - rendered_so_far;
     std::vector<std::string> free;  // placeholders without allowed values
     std::size_t combinations = 1;
     for (const auto& path : rule.topic.placeholders()) {
@@ -116,11 +119,15 @@ PossibleTopics possible_topics(const RoutingConfig& config, std::size_t max_per_
       out.unchecked.push_back(who + ": " + fields + " taken from the event, no allowed values");
       continue;
     }
-    if (combinations > max_per_rule) {
-      out.unchecked.push_back(who + ": more than " + std::to_string(max_per_rule) +
-                              " combinations of allowed values");
+    const bool fixed = rule.topic.placeholders().empty();  // always checked
+    if (combinations > max_per_rule && !fixed) {
+      out.unchecked.push_back(
+          who + ": more combinations of allowed values than the " +
+          std::to_string(max_per_rule) + " topics left of the " + std::to_string(max_topics) +
+          " checked in all");
       continue;
     }
+    rendered_so_far += combinations;
     // Renders piece by piece: each placeholder multiplies the prefixes by its allowed values.
     std::vector<std::string> rendered = {""};
     for (const auto& piece : rule.topic.pieces) {
@@ -194,7 +201,10 @@ bool Router::render(const Rule& rule, std::string& topic, Decision& out) const {
     std::optional<std::string_view> text;  // no copy: appended to the topic in place
     if (v != nullptr) text = event::scalar_view(*v, buffer);
     if (!text) {
-      auto def = rule.defaults.find(piece.text);
+      // A default stands in for a missing, null or empty field only: a value of another type
+      // (true, 1.5, an object) is the sender's mistake, not an absence.
+      bool absent = v == nullptr || v->IsNull() || (v->IsString() && v->GetStringLength() == 0);
+      auto def = absent ? rule.defaults.find(piece.text) : rule.defaults.end();
       if (def == rule.defaults.end()) {
         out.reason = kMissingPlaceholder;
         out.field = piece.text;

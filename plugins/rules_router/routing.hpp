@@ -108,12 +108,14 @@ struct PossibleTopics {
   // they render cannot be known before the events come. One line per rule, for the log.
   std::vector<std::string> unchecked;
 };
-// At most this many topics are rendered from one rule's allowed values; past it the rule is
-// listed in `unchecked` (a product of large allowed lists is not a list of real topics).
+// At most this many topics are rendered from all the rules' allowed values together (memory
+// and start-up time stay small whatever the config); a rule whose combinations would take the
+// total past it is listed in `unchecked` instead (a fixed topic is always checked) (a product of large allowed lists is not a
+// list of real topics).
 inline constexpr std::size_t kMaxRenderedTopics = 10000;
 // Pure: no IO.
 PossibleTopics possible_topics(const RoutingConfig& config,
-                               std::size_t max_per_rule = kMaxRenderedTopics);
+                               std::size_t max_topics = kMaxRenderedTopics);
 
 // Thread-compatible: one Router per thread (it owns a parse arena).
 class Router {

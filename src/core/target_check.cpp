@@ -1,6 +1,7 @@
 #include "core/target_check.hpp"
 
 #include <algorithm>
+#include <thread>
 
 #include "core/config.hpp"
 
@@ -11,6 +12,14 @@ std::string joined(const std::vector<std::string>& names, const char* separator 
   std::string out;
   for (const auto& n : names) out += (out.empty() ? "" : separator) + n;
   return out;
+}
+
+// The first kMissingListed names and how many more: one log line stays readable whatever
+// the rules render.
+std::string listed(const std::vector<std::string>& names) {
+  if (names.size() <= kMissingListed) return joined(names);
+  std::vector<std::string> first(names.begin(), names.begin() + kMissingListed);
+  return joined(first) + " and " + std::to_string(names.size() - kMissingListed) + " more";
 }
 }  // namespace
 
@@ -32,13 +41,15 @@ TargetCheckOutcome check_targets(const TargetTopics& targets, TopicDirectory& di
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         until - std::chrono::steady_clock::now());
+    const auto asked = std::chrono::steady_clock::now();
     auto existing = directory.topics(std::clamp(left, std::chrono::milliseconds(1),
                                                 kTargetCheckSlice));
     if (existing) {
       out.missing = missing_topics(targets.topics, existing.value());
       return out;
     }
-    if (existing.error().code != "timeout") {
+    const std::string& code = existing.error().code;
+    if (code != "timeout" && code != "unreachable") {
       out.error = existing.error().message;
       return out;
     }
@@ -46,8 +57,14 @@ TargetCheckOutcome check_targets(const TargetTopics& targets, TopicDirectory& di
       auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
           std::chrono::steady_clock::now() - (until - timeout));
       out.error = "the cluster did not answer a metadata request in " +
-                  std::to_string(waited.count()) + " ms";
+                  std::to_string(waited.count()) + " ms (last: " + existing.error().message +
+                  ")";
       return out;
+    }
+    // An answer that came back at once (no broker known at all) is asked again after a
+    // pause, not in a busy loop.
+    if (std::chrono::steady_clock::now() < asked + kTargetCheckPause) {
+      std::this_thread::sleep_for(kTargetCheckPause);
     }
   }
 }
@@ -88,7 +105,8 @@ int check_role_targets(const Config& config, const std::vector<std::string>& sta
     if (fail) {
       log.error("target topics missing: start-up refused",
                 {{"stage", name},
-                 {"missing", joined(outcome.missing)},
+                 {"missing", listed(outcome.missing)},
+                 {"missing_count", static_cast<std::int64_t>(outcome.missing.size())},
                  {"fix", "create them (or remove them from the rules), or set " + key +
                              " = \"warn\" to start anyway"}});
       code = 2;
@@ -96,7 +114,8 @@ int check_role_targets(const Config& config, const std::vector<std::string>& sta
       log.warn("target topics missing: events routed to them will fail (or be created by "
                "the broker if it auto-creates topics)",
                {{"stage", name},
-                {"missing", joined(outcome.missing)},
+                {"missing", listed(outcome.missing)},
+                {"missing_count", static_cast<std::int64_t>(outcome.missing.size())},
                 {"fix", "create them, or set " + key + " = \"fail\" to refuse start-up"}});
     }
   }

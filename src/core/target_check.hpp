@@ -30,18 +30,22 @@ struct TargetCheckOutcome {
 std::vector<std::string> missing_topics(const std::vector<std::string>& wanted,
                                         const TopicSet& existing);
 
-// Asks `directory` for the cluster's topics, again after each "timeout" answer (slices of at
-// most kTargetCheckSlice) until it answers, `timeout` has passed or `give_up()` says so (a
-// client that reported a fatal error, a refused login say, does not hold start-up for the
-// whole timeout); any other error ends the check at once. The names of `targets.topics` the
-// cluster lacks, or the error.
+// Asks `directory` for the cluster's topics, again after each "timeout" or "unreachable"
+// answer (slices of at most kTargetCheckSlice: a broker that accepted the connection and has
+// not answered) until it answers, `timeout` has passed or `give_up()`
+// says so (a client that reported a fatal error, a refused login say, does not hold start-up
+// for the whole timeout); any other error ends the check at once. The names of
+// `targets.topics` the cluster lacks, or the error.
 inline constexpr std::chrono::milliseconds kTargetCheckSlice{1000};
+inline constexpr std::chrono::milliseconds kTargetCheckPause{100};
+// A log line names at most this many missing topics, then how many more.
+inline constexpr std::size_t kMissingListed = 20;
 TargetCheckOutcome check_targets(const TargetTopics& targets, TopicDirectory& directory,
                                  std::chrono::milliseconds timeout = kTargetCheckTimeout,
                                  const std::function<bool()>& give_up = {});
 
 // Runs the check of every stage of `stages` (names of `config`'s stages) that has targets,
-// logs its outcome (one error or one warning naming every missing topic, one info line for
+// logs its outcome (one error or one warning naming the missing topics, one info line for
 // what cannot be checked) and returns 2 when a stage's on_missing is kFail and a topic is
 // missing (start-up refused, as for a config error), 0 otherwise. `directory` null: no
 // client in the role can ask, which is said once at info.

@@ -304,11 +304,19 @@ std::optional<std::string> wait_for_cluster(rd_kafka_t* rk, std::chrono::millise
 
 Result<TopicSet> list_topics(rd_kafka_t* rk, std::chrono::milliseconds timeout) {
   const rd_kafka_metadata_t* raw = nullptr;
+  const auto asked = std::chrono::steady_clock::now();
   rd_kafka_resp_err_t err =
       rd_kafka_metadata(rk, 1, nullptr, &raw, static_cast<int>(timeout.count()));
   if (err == RD_KAFKA_RESP_ERR__TIMED_OUT) {
     return Error{"timeout", "the cluster did not answer a metadata request within " +
                                 std::to_string(timeout.count()) + " ms"};
+  }
+  // A broker that accepted the connection and has not answered (or a connection still being
+  // made): librdkafka says "transport failure" once the whole timeout has passed, not "timed
+  // out". Refused connections say so at once, and are "metadata" below.
+  if ((err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) &&
+      std::chrono::steady_clock::now() - asked >= timeout) {
+    return Error{"unreachable", std::string("no broker answered: ") + rd_kafka_err2str(err)};
   }
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return Error{"metadata", std::string("metadata request failed: ") + rd_kafka_err2str(err)};

@@ -134,7 +134,9 @@ std::optional<std::string> wait_for_cluster(rd_kafka_t* rk, std::chrono::millise
 
 // Every topic of the cluster (one metadata request for all topics: it creates none, whatever
 // auto.create.topics.enable says), or an error: code "timeout" when the cluster does not
-// answer in `timeout`, "metadata" for any other failure.
+// answer in `timeout`, "unreachable" when no broker is connected after `timeout` (one that
+// accepted the connection and is silent), "metadata" for any other failure (refused
+// connections among them: said at once).
 Result<TopicSet> list_topics(rd_kafka_t* rk, std::chrono::milliseconds timeout);
 
 // A TopicDirectory over a client the caller owns and keeps alive as long as the directory is

@@ -1,5 +1,6 @@
 #pragma once
 // The [kafka] section shared by every stage that talks to Kafka.
+#include <cstddef>
 #include <string>
 #include <utility>
 #include <vector>
@@ -7,6 +8,10 @@
 namespace pemx::kafka {
 
 using Properties = std::vector<std::pair<std::string, std::string>>;
+
+// At most this many of the stages' topics are pre-created on the embedded cluster (start-up
+// stays quick whatever the rules' allowed values render); the others on first use.
+inline constexpr std::size_t kMaxPrecreatedTopics = 256;
 
 struct EmbeddedConfig {
   int brokers = 1;     // mock brokers in the embedded cluster

@@ -4,7 +4,8 @@
 // a secret such as sasl.password can come from a Kubernetes Secret or a systemd
 // EnvironmentFile instead of sitting in the config file. The rule is group.instance.id's
 // (kafka/group_instance.hpp): every "${NAME}" is the variable's value, an unset or empty
-// variable is a config error naming the property and the variable (never the value), "$${"
+// variable is a config error naming the property and the variable (for a secret only the
+// property: a literal password may hold "${"; never the value), "$${"
 // is a literal "${". Expanded once, when the config is read.
 #include <string_view>
 
@@ -13,6 +14,10 @@
 #include "kafka/kafka_config.hpp"
 
 namespace pemx::kafka {
+
+// Whether librdkafka property `name` holds a secret (a password, a client secret, a private
+// key): its problems never quote its text.
+bool holds_secret(std::string_view name);
 
 // The table `key` of `section` with its placeholders expanded; each problem is an error of
 // `section` at `key`.

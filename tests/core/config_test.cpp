@@ -364,14 +364,27 @@ TEST_CASE("librdkafka properties take ${NAME} from the environment", "[unit][con
                                      {"sasl.password", "s3cr$t-from-env"},
                                      {"sasl.username", "pemx"}});
   }
-  SECTION("unset: one error naming the property and the variable") {
+  SECTION("unset: one error naming the property, not the secret's text") {
     unsetenv("PEMX_TEST_SASL_PASSWORD");
     auto r = load(text);
     REQUIRE(r.errors.size() == 1);
     CHECK(r.errors[0].key == "kafka.properties");
     CHECK_THAT(r.errors[0].message,
-               StartsWith("\"sasl.password\": ${PEMX_TEST_SASL_PASSWORD} expands to nothing") &&
-                   Contains("PEMX_TEST_SASL_PASSWORD is not set"));
+               StartsWith("\"sasl.password\": a ${NAME} in it names an environment variable") &&
+                   Contains("not shown"));
+    // A literal password that happens to hold "${...}" is not quoted either.
+    auto literal = edited(text, "${PEMX_TEST_SASL_PASSWORD}", "Secr3t${Hunter2}tail");
+    auto l = load(literal);
+    REQUIRE(l.errors.size() == 1);
+    CHECK(l.errors[0].message.find("Hunter2") == std::string::npos);
+  }
+  SECTION("unset, in a property that is no secret: the variable is named") {
+    unsetenv("PEMX_TEST_RACK");
+    auto r = load(edited(text, "$${literal}", "${PEMX_TEST_RACK}"));
+    REQUIRE(r.errors.size() == 1);
+    CHECK_THAT(r.errors[0].message,
+               StartsWith("\"client.rack\": ${PEMX_TEST_RACK} expands to nothing") &&
+                   Contains("PEMX_TEST_RACK is not set"));
   }
   SECTION("a stage's own properties take them too") {
     auto stage = edited(text, "[stages.dist_sink]\n",

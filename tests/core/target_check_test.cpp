@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,58 @@ TEST_CASE("check_targets asks again after a timeout until give_up says so", "[un
   CHECK(silent.asked == 3);
   REQUIRE(outcome.error);
   CHECK_THAT(*outcome.error, Contains("did not answer a metadata request in "));
+}
+
+// Answers from a list, the last one again once the list is used up.
+class ScriptedDirectory final : public TopicDirectory {
+ public:
+  explicit ScriptedDirectory(std::vector<Result<TopicSet>> answers)
+      : answers_(std::move(answers)) {}
+  Result<TopicSet> topics(std::chrono::milliseconds) override {
+    ++asked;
+    return answers_[std::min<std::size_t>(asked, answers_.size()) - 1];
+  }
+  std::size_t asked = 0;
+
+ private:
+  std::vector<Result<TopicSet>> answers_;
+};
+
+TEST_CASE("check_targets asks again while no broker is reachable (a broker that accepted the "
+          "connection and does not answer, say)",
+          "[unit][targets]") {
+  TargetTopics targets{{"a", "b"}, {}, TargetTopics::OnMissing::kFail};
+  const Error unreachable{"unreachable", "no broker answered: Local: Broker transport failure"};
+  ScriptedDirectory later({unreachable, unreachable, TopicSet{"a"}});
+  auto outcome = check_targets(targets, later, std::chrono::hours(1));
+  CHECK(later.asked == 3);
+  CHECK_FALSE(outcome.error);
+  CHECK(outcome.missing == Lines{"b"});
+
+  ScriptedDirectory never({unreachable});
+  outcome = check_targets(targets, never, std::chrono::hours(1),
+                          [&] { return never.asked == 2; });
+  CHECK(never.asked == 2);
+  REQUIRE(outcome.error);
+  CHECK_THAT(*outcome.error, Contains("did not answer a metadata request in ") &&
+                                 Contains("(last: no broker answered: Local: Broker transport"));
+}
+
+TEST_CASE("a role's check names the first missing topics and how many more",
+          "[unit][targets]") {
+  std::string values;
+  for (int i = 0; i < 25; ++i) values += (i ? ", \"r" : "\"r") + std::to_string(i) + "\"";
+  const std::string price = "topic = \"product-price-update-v1-{region}\"\n";
+  auto text = edited(kPemxToml, price, price + "allowed = { region = [" + values + "] }\n");
+  auto r = load(text, {"stages.router.missing_topics=fail"});
+  INFO(Catch::Detail::stringify(error_lines(r)));
+  REQUIRE(r.config);
+  Captured out;
+  FakeDirectory dir(TopicSet{"product-event-dlq-pemx", "product-event-storage-pemx"});
+  CHECK(check_role_targets(*r.config, {"router"}, &dir, out.log) == 2);
+  CHECK(out.any("product-price-update-v1-r0, "));
+  CHECK(out.any(" and 5 more\""));
+  CHECK(out.any(R"("missing_count":25)"));
 }
 
 TEST_CASE("a role's check: fail refuses (2) naming every missing topic in one line; warn "

@@ -222,6 +222,22 @@ TEST_CASE("the reference routing: Country", "[unit][routing]") {
   CHECK(topics_for("") == Topics{"country-US", kStorageTopic});  // no data at all
 }
 
+TEST_CASE("a placeholder field of the wrong type is dead-lettered, not defaulted",
+          "[unit][routing]") {
+  // The default stands in for an absent value only: data.country = true is not "US".
+  Router router(reference_config());
+  for (std::string value : {"true", "false", "1.5", R"({"a":1})", R"(["SE"])"}) {
+    INFO(value);
+    Decision d = router.route(event("Country", "US", R"({"country":)" + value + "}"));
+    CHECK(d.reason == kMissingPlaceholder);
+    CHECK(d.field == "data.country");
+    CHECK_THAT(d.detail, Catch::Contains("is not a non-empty string or integer: " + value));
+    CHECK(d.topics.empty());
+  }
+  CHECK(router.route(event("Country", "US", R"({"country":7})")).topics ==
+        Topics{"country-7", kStorageTopic});  // an integer renders, as in the reference
+}
+
 TEST_CASE("the reference routing: SpecificProductDiscountUpdate", "[unit][routing]") {
   Router router(reference_config());
   Decision d = router.route(event("SpecificProductDiscountUpdate", "US",
@@ -713,8 +729,39 @@ TEST_CASE("too many combinations of allowed values: the rule is unchecked, not r
   auto possible = possible_topics(config, 8);
   CHECK(possible.topics.empty());
   REQUIRE(possible.unchecked.size() == 1);
-  CHECK_THAT(possible.unchecked[0], Contains("more than 8 combinations"));
+  CHECK_THAT(possible.unchecked[0], Contains("more combinations of allowed values than the 8"));
   CHECK(possible_topics(config, 9).topics.size() == 9);
+}
+
+TEST_CASE("the topics rendered from allowed values are bounded over all rules",
+          "[unit][routing][targets]") {
+  // 100 rules of 10,000 combinations each would be a million topics: only the first fits.
+  RoutingConfig config;
+  std::vector<std::string> values;
+  for (int i = 0; i < 100; ++i) values.push_back("v" + std::to_string(i));
+  for (int i = 0; i < 100; ++i) {
+    Rule r = make_rule("r" + std::to_string(i), {}, "r" + std::to_string(i) + "-{a}-{b}");
+    r.allowed["a"] = {values.begin(), values.end()};
+    r.allowed["b"] = {values.begin(), values.end()};
+    config.rules.push_back(r);
+  }
+  auto possible = possible_topics(config);
+  CHECK(possible.topics.size() == kMaxRenderedTopics);
+  REQUIRE(possible.unchecked.size() == 99);
+  CHECK_THAT(possible.unchecked[0], Contains("rule \"r1\"") && Contains("0 topics left"));
+  // Two rules of 3 and 6 within a budget of 9; a third of 1 no longer fits.
+  RoutingConfig small;
+  Rule a = make_rule("a", {}, "a-{x}");
+  a.allowed["x"] = {"1", "2", "3"};
+  Rule b = make_rule("b", {}, "b-{x}");
+  b.allowed["x"] = {"1", "2", "3", "4", "5", "6"};
+  Rule c = make_rule("c", {}, "c-{x}");
+  c.allowed["x"] = {"1"};
+  small.rules = {a, b, c};
+  auto within = possible_topics(small, 9);
+  CHECK(within.topics.size() == 9);
+  REQUIRE(within.unchecked.size() == 1);
+  CHECK_THAT(within.unchecked[0], Contains("rule \"c\""));
 }
 
 }  // namespace
