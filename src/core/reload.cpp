@@ -65,7 +65,8 @@ RulesReload::~RulesReload() = default;
 void RulesReload::publish_info(const std::string& stage, Router& router) {
   const std::string version = router.rules->current().version;
   if (!router.info_version.empty()) {
-    metrics_.remove_gauge_fn("pemx_rules_info", {{"stage", stage}, {"version", router.info_version}});
+    metrics_.remove_gauge_fn("pemx_rules_info",
+                             {{"stage", stage}, {"version", router.info_version}});
   }
   router.info_version = version;
   metrics_.gauge_fn("pemx_rules_info", "The version of the rules a router runs with (always 1)",
