@@ -25,6 +25,7 @@ int run_role(const pemx::tools::Invocation& invocation) {
   const pemx::Config& config = *loaded;
 
   pemx::block_shutdown_signals();
+  pemx::block_reload_signal();  // SIGHUP reloads the routing rules (core/reload.hpp)
   auto sink = pemx::make_stderr_sink(config.common.log_level);
   pemx::Logger log(sink, "pemx");
   std::string compiled;
@@ -36,7 +37,10 @@ int run_role(const pemx::tools::Invocation& invocation) {
                         {"config", config.file},
                         {"compiled_stages", compiled}});
   pemx::Metrics metrics;
-  pemx::Supervisor supervisor(config, role, log, metrics);
+  // A reload reads the same file with the same --set overrides, through the same loader.
+  pemx::Supervisor supervisor(config, role, log, metrics, [&parsed, &invocation] {
+    return pemx::load_config(parsed.args.config, parsed.args.sets, invocation.registry);
+  });
   return supervisor.run();
 }
 

@@ -79,7 +79,15 @@ serverInfo().then((info) => {
   const parts = [];
   if (info.role) parts.push(`role ${info.role}`);
   if (info.version) parts.push(`v${info.version}`);
-  byId('server-info').textContent = parts.join(' · ');
+  // The routing rules' version (pemx-rules-version on every routed message) and their load time.
+  const rules = info.rules && typeof info.rules === 'object' ? info.rules : null;
+  if (rules && typeof rules.version === 'string') parts.push(`rules ${rules.version}`);
+  const el = byId('server-info');
+  el.textContent = parts.join(' · ');
+  if (rules && typeof rules.loadedAt === 'string') {
+    el.title = `Routing rules ${rules.version}, loaded ${new Date(rules.loadedAt).toLocaleString()}`
+      + ` (${rules.reloads ?? 0} reloads, ${rules.reloadFailures ?? 0} refused)`;
+  }
 });
 
 route();

@@ -61,6 +61,8 @@ class Metrics {
   // A gauge read at render time (queue depths, lag).
   void gauge_fn(const std::string& name, const std::string& help, const Labels& labels,
                 std::function<double()> read);
+  // Removes a gauge function's series (an info gauge whose label changed: the rules' version).
+  void remove_gauge_fn(const std::string& name, const Labels& labels);
 
   std::string render_prometheus() const;
   // Sum of a counter family over all its label sets (for logs and tests).

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "pemx/reload.hpp"
 #include "pemx/stage.hpp"
 #include "pemx/topic_directory.hpp"
 
@@ -68,6 +69,9 @@ class StageSpec {
   virtual int run_command(const ToolCall& /*call*/) const { return -1; }
   // A router's decision, for other stages (the push) to apply; null for other stages.
   virtual std::shared_ptr<EventCheck> event_check() const { return nullptr; }
+  // A router's rules, which a reload replaces while the stage runs (pemx/reload.hpp); null for
+  // stages with nothing to change live.
+  virtual std::shared_ptr<LiveRules> live_rules() const { return nullptr; }
   virtual DeliveryRole delivery() const { return DeliveryRole::kNone; }
   // Identities that two stages of one process must not share, as (key, identity): a Kafka
   // static member (its group and group.instance.id), a transactional.id. Two of them would

@@ -17,6 +17,7 @@
 #include "pemx/queue.hpp"
 #include "pemx/readiness.hpp"
 #include "pemx/record.hpp"
+#include "pemx/reload.hpp"
 #include "pemx/topic_directory.hpp"
 
 namespace pemx {
@@ -71,6 +72,9 @@ struct StageContext {
   // producer's in its constructor, when the slot is empty); valid while the stages live. Used
   // for the target check (StageSpec::target_topics). Null in tests; the slot may stay empty.
   std::shared_ptr<TopicDirectory>* topic_directory = nullptr;
+  // The process's reload of the routing rules (SIGHUP does the same), for the HTTP stage's
+  // admin endpoint; valid while the stages live. Null in tests and offline tools.
+  Reloader* reloader = nullptr;
   // Reports an unrecoverable error: the supervisor drains what it can and exits non-zero.
   std::function<void(const std::string&)> fatal;
 

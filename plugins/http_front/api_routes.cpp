@@ -23,6 +23,8 @@ constexpr Route kRoutes[] = {
      kNotAllowed},
     {"/event",          nullptr,            kPost,       "/event",          handlers::push,
      kNotAllowed},
+    {"/api/admin/reload", nullptr,          kPost,       "/api/admin/reload",
+     handlers::admin_reload, kNotAllowed},
 };
 
 }  // namespace

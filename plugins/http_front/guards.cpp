@@ -21,6 +21,13 @@ bool token_allowed(const std::vector<std::string>& tokens, std::string_view auth
   return ok;
 }
 
+std::optional<int> admin_refusal(const std::vector<std::string>& admin_tokens,
+                                 std::string_view authorization) {
+  if (admin_tokens.empty()) return 403;
+  if (!token_allowed(admin_tokens, authorization)) return 401;
+  return std::nullopt;
+}
+
 bool host_allowed(std::string_view host_header, const std::string& listen_host,
                   const std::vector<std::string>& allowed) {
   if (host_header.empty()) return true;  // HTTP/1.0; browsers always send Host

@@ -41,6 +41,7 @@ class HttpFront final : public Stage {
       reader = it->second;
     }
     ServerSettings server = s.server;
+    server.reloader = ctx.reloader;
     if (!s.push_topic.empty()) {
       check_ = find_check(s, ctx);
       server.push_rules.check = check_.get();
@@ -115,6 +116,34 @@ class Spec final : public StageSpec {
   Settings s_;
 };
 
+// `key` (a list of bearer tokens) and `key`_file (one token a line; blank lines and # comments
+// skipped), each token at least 16 characters.
+std::vector<std::string> read_tokens(ConfigSection& section, const std::string& key) {
+  std::vector<std::string> tokens = section.string_list(key, {});
+  const std::string file_key = key + "_file";
+  if (auto file = section.optional_string(file_key)) {
+    std::ifstream in(*file);
+    if (!in) {
+      section.error(file_key, "cannot read \"" + *file + "\"");
+    } else {
+      std::string line;
+      while (std::getline(in, line)) {
+        auto b = line.find_first_not_of(" \t\r");
+        if (b == std::string::npos || line[b] == '#') continue;
+        auto e = line.find_last_not_of(" \t\r");
+        tokens.push_back(line.substr(b, e - b + 1));
+      }
+    }
+  }
+  for (const auto& t : tokens) {
+    if (t.size() < 16) {
+      section.error(key, "a token is shorter than 16 characters; use long random tokens");
+      break;
+    }
+  }
+  return tokens;
+}
+
 bool loopback(const std::string& host) {
   return host.rfind("127.", 0) == 0 || host == "::1" || host == "localhost";
 }
@@ -175,27 +204,8 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
       static_cast<std::size_t>(section.integer("max_connections", 512, 1, 1000000));
   s.server.cors_origins = section.string_list("cors_origins", {"http://localhost:3000"});
   s.server.allowed_hosts = section.string_list("allowed_hosts", {});
-  s.server.write_tokens = section.string_list("write_tokens", {});
-  if (auto file = section.optional_string("write_tokens_file")) {
-    std::ifstream in(*file);
-    if (!in) {
-      section.error("write_tokens_file", "cannot read \"" + *file + "\"");
-    } else {
-      std::string line;
-      while (std::getline(in, line)) {
-        auto b = line.find_first_not_of(" \t\r");
-        if (b == std::string::npos || line[b] == '#') continue;
-        auto e = line.find_last_not_of(" \t\r");
-        s.server.write_tokens.push_back(line.substr(b, e - b + 1));
-      }
-    }
-  }
-  for (const auto& t : s.server.write_tokens) {
-    if (t.size() < 16) {
-      section.error("write_tokens", "a token is shorter than 16 characters; use long random tokens");
-      break;
-    }
-  }
+  s.server.write_tokens = read_tokens(section, "write_tokens");
+  s.server.admin_tokens = read_tokens(section, "admin_tokens");
   bool allow_open = section.boolean("allow_unauthenticated_remote", false);
   if (!loopback(s.server.host) && s.server.write_tokens.empty() && !s.push_topic.empty() &&
       !allow_open) {

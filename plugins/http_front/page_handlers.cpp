@@ -2,6 +2,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "http_front/admin_handler.hpp"
 #include "http_front/handlers.hpp"
 #include "http_front/session.hpp"
 #include "http_front/static_files.hpp"
@@ -30,6 +31,12 @@ std::string info_json(const Server::Impl& server) {
   w.Bool(server.settings.push_enabled);
   w.Key("tokenRequired");
   w.Bool(!server.settings.write_tokens.empty());
+  if (server.settings.reloader != nullptr) {
+    // The routing rules' version, and the reloads (POST /api/admin/reload, SIGHUP).
+    const std::string rules = rules_status_json(server.settings.reloader->status());
+    w.Key("rules");
+    w.RawValue(rules.data(), rules.size(), rapidjson::kObjectType);
+  }
   w.Key("live");
   w.StartArray();
   if (server.activity) {

@@ -64,6 +64,10 @@ struct ServerSettings {
   // Event limits and the router's decision for the push (its check outlives the server).
   PushRules push_rules;
   std::vector<std::string> write_tokens;  // empty: writes are open
+  std::vector<std::string> admin_tokens;  // empty: the admin endpoints answer 403
+  // The process's reload (POST /api/admin/reload, the rules on /api/info); null: none. It
+  // outlives the server (the supervisor's).
+  Reloader* reloader = nullptr;
   std::vector<std::string> cors_origins;  // "*" allows any
   // Host names the API answers to, beyond the defaults (see host_allowed); "*": any.
   std::vector<std::string> allowed_hosts;

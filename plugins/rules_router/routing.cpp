@@ -1,6 +1,10 @@
 #include "rules_router/routing.hpp"
 
 #include <algorithm>
+#include <cstdint>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "kafka/topic_name.hpp"
 
@@ -307,6 +311,76 @@ void Router::route(std::string_view value, Decision& out) {
                  std::to_string(config_.limits.max_bytes) + " are accepted";
     out.topics.clear();
   }
+}
+
+std::string canonical_rules(const RoutingConfig& config, std::string_view dead_letter_topic) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  auto str = [&w](std::string_view v) {
+    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+  };
+  w.StartObject();
+  w.Key("validation");
+  str(event::validation_mode_name(config.validation));
+  w.Key("eventTypes");
+  w.StartArray();
+  for (const auto& t : config.event_types) str(t);
+  w.EndArray();
+  w.Key("keyField");
+  str(config.key_field);
+  w.Key("deadLetterTopic");
+  str(dead_letter_topic);
+  w.Key("rules");
+  w.StartArray();
+  for (const auto& rule : config.rules) {
+    w.StartObject();
+    w.Key("name");
+    str(rule.name);
+    w.Key("when");
+    w.StartArray();
+    for (const auto& c : rule.when) {
+      w.StartArray();
+      w.Int(static_cast<int>(c.kind));
+      str(c.field);
+      for (const auto& v : c.values) str(v);
+      w.EndArray();
+    }
+    w.EndArray();
+    w.Key("topic");
+    str(rule.topic.source);
+    w.Key("defaults");
+    w.StartObject();
+    for (const auto& [k, v] : rule.defaults) {
+      w.Key(k.c_str(), static_cast<rapidjson::SizeType>(k.size()));
+      str(v);
+    }
+    w.EndObject();
+    w.Key("allowed");
+    w.StartObject();
+    for (const auto& [k, values] : rule.allowed) {
+      w.Key(k.c_str(), static_cast<rapidjson::SizeType>(k.size()));
+      w.StartArray();
+      for (const auto& v : values) str(v);
+      w.EndArray();
+    }
+    w.EndObject();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
+}
+
+std::string rules_version(std::string_view canonical) {
+  std::uint64_t h = 14695981039346656037ULL;  // FNV-1a 64 offset basis
+  for (unsigned char c : canonical) {
+    h ^= c;
+    h *= 1099511628211ULL;  // FNV-1a 64 prime
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, h >>= 4) out[static_cast<std::size_t>(i)] = kHex[h & 0xF];
+  return out;
 }
 
 }  // namespace pemx::rules_router

@@ -117,6 +117,14 @@ inline constexpr std::size_t kMaxRenderedTopics = 10000;
 PossibleTopics possible_topics(const RoutingConfig& config,
                                std::size_t max_topics = kMaxRenderedTopics);
 
+// The rules' version (pemx-rules-version, /api/info, /metrics): a canonical JSON text of what
+// decides where an event goes (rules in order, event types, key field, validation and the
+// dead-letter topic; not the limits, which need a restart), so the same rules give the same
+// text whatever the TOML's layout, comments or key order. Pure.
+std::string canonical_rules(const RoutingConfig& config, std::string_view dead_letter_topic);
+// 16 hex digits: 64-bit FNV-1a of canonical_rules (a label, not a security property).
+std::string rules_version(std::string_view canonical);
+
 // Thread-compatible: one Router per thread (it owns a parse arena).
 class Router {
  public:

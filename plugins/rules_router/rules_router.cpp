@@ -1,24 +1,31 @@
 // rules_router stage: pops records from its input queue, routes each with the pure Router,
 // and pushes it to its output queue with the decision filled in.
 // Threads: one worker thread runs the loop; start/stop_accepting/drain/stop are called from
-// the supervisor's thread.
+// the supervisor's thread. The rules live in a RulesBox shared by the spec, the stage and the
+// push check: a reload (the supervisor's thread, or the HTTP stage's query pool) replaces them,
+// and the worker picks them up between two events.
 #include "rules_router/rules_router.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <sstream>
+#include <tuple>
 #include <toml++/toml.h>
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include "core/config.hpp"
+#include "core/check.hpp"
 #include "core/config_section.hpp"
 #include "core/worker.hpp"
 #include "event/dead_letter.hpp"
 #include "kafka/topic_name.hpp"
+#include "pemx/reload.hpp"
 #include "rules_router/routing.hpp"
 
 namespace pemx::rules_router {
@@ -48,15 +55,77 @@ PossibleTopics all_targets(const Settings& s) {
 
 constexpr std::size_t kMaxTopicSeries = 1000;  // bound on per-topic metric series
 
+// What the worker routes with: the rules, the dead-letter topic and their version, fixed once
+// made (a reload makes new ones).
+struct CompiledRules {
+  RoutingConfig routing;
+  std::string dead_letter_topic;
+  std::string version;  // rules_version(canonical_rules(...)): the pemx-rules-version header
+  std::int64_t loaded_at_ms = 0;
+};
+
+std::shared_ptr<const CompiledRules> compile(const Settings& s) {
+  auto c = std::make_shared<CompiledRules>();
+  c->routing = s.routing;
+  c->dead_letter_topic = s.dead_letter_topic;
+  c->version = rules_version(canonical_rules(s.routing, s.dead_letter_topic));
+  c->loaded_at_ms = epoch_ms_now();
+  return c;
+}
+
+// The keys of a router's section that a reload changes live; the others (its queues) need a
+// restart. missing_topics is live too: it only says how the reload's target check ends.
+const std::vector<std::string> kLiveKeys = {"rules",     "event_types",       "key_field",
+                                            "validation", "dead_letter_topic", "missing_topics"};
+
+// The rules of one router, shared by its spec (LiveRules, for the supervisor's reload), its
+// stage and its push check. Threads: replace() and take() lock mutex_, from any thread; the
+// worker reads generation() (one atomic load) before each event and takes the rules only when
+// it changed, so nothing locks on the hot path.
+class RulesBox final : public LiveRules {
+ public:
+  explicit RulesBox(std::shared_ptr<const CompiledRules> rules) : rules_(std::move(rules)) {}
+
+  std::vector<std::string> live_keys() const override { return kLiveKeys; }
+  RulesVersion current() const override {
+    auto rules = take().first;
+    return {rules->version, rules->loaded_at_ms};
+  }
+  bool replace(const LiveRules& next) override {
+    const auto* other = dynamic_cast<const RulesBox*>(&next);
+    PEMX_CHECK(other != nullptr, "a router's rules replaced by another stage type's");
+    auto incoming = other->take().first;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (incoming->version == rules_->version) return false;
+    auto fresh = std::make_shared<CompiledRules>(*incoming);
+    fresh->routing.limits = rules_->routing.limits;  // [events] needs a restart
+    fresh->loaded_at_ms = epoch_ms_now();
+    rules_ = std::move(fresh);
+    generation_.fetch_add(1, std::memory_order_release);
+    return true;
+  }
+
+  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+  // The rules and their generation, as one pair.
+  std::pair<std::shared_ptr<const CompiledRules>, std::uint64_t> take() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return {rules_, generation_.load(std::memory_order_relaxed)};
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const CompiledRules> rules_;  // guarded by mutex_
+  std::atomic<std::uint64_t> generation_{0};    // written under mutex_
+};
+
 class RulesRouter final : public Stage {
  public:
-  RulesRouter(const Settings& s, StageContext& ctx)
-      : settings_(s),
-        log_(ctx.log),
+  RulesRouter(const Settings& s, std::shared_ptr<RulesBox> box, StageContext& ctx)
+      : log_(ctx.log),
         metrics_(*ctx.metrics),
         input_(ctx.queue(s.input)),
         output_(ctx.queue(s.output)),
-        router_(s.routing),
+        box_(std::move(box)),
         bad_log_(10),
         worker_(thread_owner(ctx)) {
     Labels stage = {{"stage", ctx.name}};
@@ -83,6 +152,8 @@ class RulesRouter final : public Stage {
     stage_name_ = ctx.name;
     activity_ = ctx.activity;
     if (activity_ != nullptr) activity_->offer("routed");
+    std::tie(rules_, generation_) = box_->take();
+    router_.emplace(rules_->routing);
   }
 
   void start() override {
@@ -104,12 +175,21 @@ class RulesRouter final : public Stage {
       auto status = input_.pop(rec, forever, st);
       if (status != QueueStatus::kOk) break;  // closed (done) or stopped
       if (!rec->end_of_transaction) {  // a transaction marker goes on untouched
-        router_.route(rec->value, d);
+        if (box_->generation() != generation_) pick_up_rules();
+        router_->route(rec->value, d);
         apply(*rec, d);
       }
       if (output_.push(rec, forever, st) != QueueStatus::kOk) break;
     }
     output_.close();
+  }
+
+  // Between two events: the rules a reload put in the box.
+  void pick_up_rules() {
+    std::string previous = rules_->version;
+    std::tie(rules_, generation_) = box_->take();
+    router_.emplace(rules_->routing);
+    log_.info("routing rules swapped", {{"from", previous}, {"version", rules_->version}});
   }
 
   // Sets header n in place: records are reused, so their strings keep their capacity.
@@ -132,16 +212,17 @@ class RulesRouter final : public Stage {
            std::string_view(number, std::to_chars(number, number + sizeof number, rec.partition).ptr - number));
     header(rec, n, "pemx-source-offset",
            std::string_view(number, std::to_chars(number, number + sizeof number, rec.offset).ptr - number));
+    header(rec, n, "pemx-rules-version", rules_->version);
     if (d.dead_letter()) {
       rec.dead_letter_reason = d.reason;
       rec.dead_letter_detail = d.detail;
       rec.out_key = rec.key;
-      rec.targets.assign(1, settings_.dead_letter_topic);
+      rec.targets.assign(1, rules_->dead_letter_topic);
       header(rec, n, "pemx-dlq-reason", d.reason);
       header(rec, n, "pemx-dlq-detail", d.detail);
       header(rec, n, "pemx-dlq-stage", stage_name_);
       rec.out_headers.resize(n);
-      event::fit_dead_letter(rec.value, rec.out_key, rec.out_headers, settings_.routing.limits);
+      event::fit_dead_letter(rec.value, rec.out_key, rec.out_headers, rules_->routing.limits);
       dead_.at(d.reason)->inc();
       if (activity_ != nullptr) {
         activity_->dead_letter({epoch_ms_now(), stage_name_, d.reason, d.detail, d.event_id,
@@ -210,12 +291,15 @@ class RulesRouter final : public Stage {
     return c;
   }
 
-  Settings settings_;
   Logger log_;
   Metrics& metrics_;
   RecordQueue& input_;
   RecordQueue& output_;
-  Router router_;
+  std::shared_ptr<RulesBox> box_;
+  // The worker's copy of the box's rules, their generation and a Router made from them.
+  std::shared_ptr<const CompiledRules> rules_;
+  std::uint64_t generation_ = 0;
+  std::optional<Router> router_;
   RateLimit bad_log_;
   RateLimit invalid_log_{1};
   std::string stage_name_;
@@ -229,9 +313,10 @@ class RulesRouter final : public Stage {
 
 // The router's decision for other stages (the push): Routers lent from a small pool, each with
 // its own parse arena, so concurrent callers do not wait on one another.
+// A reload's rules reach it through the box: a Router made from older rules is not reused.
 class RouterCheck final : public EventCheck {
  public:
-  explicit RouterCheck(RoutingConfig config) : config_(std::move(config)) {}
+  explicit RouterCheck(std::shared_ptr<RulesBox> box) : box_(std::move(box)) {}
   std::optional<EventRefusal> check(std::string_view event_json) override {
     std::unique_ptr<Slot> slot;
     {
@@ -241,7 +326,10 @@ class RouterCheck final : public EventCheck {
         idle_.pop_back();
       }
     }
-    if (!slot) slot = std::make_unique<Slot>(config_);
+    if (!slot || slot->generation != box_->generation()) {
+      auto [rules, generation] = box_->take();
+      slot = std::make_unique<Slot>(rules->routing, generation);
+    }
     slot->router.route(event_json, slot->decision);
     std::optional<EventRefusal> refusal;
     if (slot->decision.dead_letter()) {
@@ -254,12 +342,13 @@ class RouterCheck final : public EventCheck {
 
  private:
   struct Slot {
-    explicit Slot(const RoutingConfig& c) : router(c) {}
+    Slot(const RoutingConfig& c, std::uint64_t g) : router(c), generation(g) {}
     Router router;
+    std::uint64_t generation;
     Decision decision;
   };
   static constexpr std::size_t kMaxIdle = 8;
-  const RoutingConfig config_;
+  const std::shared_ptr<RulesBox> box_;
   std::mutex mutex_;
   std::vector<std::unique_ptr<Slot>> idle_;
 };
@@ -317,6 +406,7 @@ std::string describe_rules(const Settings& s) {
   }
   out << "  otherwise / on error: dead-letter -> " << s.dead_letter_topic << "\n";
   out << "  missing target topics at start-up: " << s.missing_topics << "\n";
+  out << "  rules version: " << rules_version(canonical_rules(r, s.dead_letter_topic)) << "\n";
   return out.str();
 }
 
@@ -364,7 +454,7 @@ int route_tool(const Settings& s, std::istream& in, std::ostream& out) {
 
 class Spec final : public StageSpec {
  public:
-  explicit Spec(Settings s) : s_(std::move(s)) {}
+  explicit Spec(Settings s) : s_(std::move(s)), box_(std::make_shared<RulesBox>(compile(s_))) {}
   std::vector<QueuePort> ports() const override {
     return {{s_.input, PortDirection::kIn}, {s_.output, PortDirection::kOut}};
   }
@@ -383,14 +473,16 @@ class Spec final : public StageSpec {
     return tool == "route" ? route_tool(s_, in, out) : -1;
   }
   std::shared_ptr<EventCheck> event_check() const override {
-    return std::make_shared<RouterCheck>(s_.routing);
+    return std::make_shared<RouterCheck>(box_);
   }
+  std::shared_ptr<LiveRules> live_rules() const override { return box_; }
   std::unique_ptr<Stage> create(StageContext& ctx) const override {
-    return std::make_unique<RulesRouter>(s_, ctx);
+    return std::make_unique<RulesRouter>(s_, box_, ctx);
   }
 
  private:
   Settings s_;
+  std::shared_ptr<RulesBox> box_;  // the rules the stage and the push check run with
 };
 
 std::optional<Condition> parse_condition(ConfigSection& rule, const toml::node& node,

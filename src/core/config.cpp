@@ -366,6 +366,20 @@ void check_roles(ConfigSection& roles_section, Config& config) {
   }
 }
 
+void flatten(const toml::table& table, const std::string& prefix,
+             std::map<std::string, std::string>& out) {
+  for (const auto& [k, v] : table) {
+    std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    if (const toml::table* t = v.as_table()) {
+      flatten(*t, key, out);
+      continue;
+    }
+    std::ostringstream text;
+    v.visit([&text](const auto& node) { text << node; });
+    out[key] = text.str();
+  }
+}
+
 LoadResult load(toml::table root, const std::string& file,
                 const std::vector<std::string>& overrides, const Registry& registry) {
   LoadResult result;
@@ -428,6 +442,7 @@ LoadResult load(toml::table root, const std::string& file,
   if (auto roles = top.table("roles")) {
     check_roles(*roles, *config);
   }
+  flatten(root, "", config->key_texts);
   if (errors.empty()) result.config = std::move(config);
   return result;
 }

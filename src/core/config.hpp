@@ -47,6 +47,10 @@ struct Config {
   std::map<std::string, std::vector<std::string>> roles;
   std::map<std::string, std::size_t> queues;  // name -> capacity
   std::vector<StageInstance> stages;
+  // Every key of the file after the --set overrides, flattened to dotted paths down to the
+  // first value that is not a table ("kafka.brokers", "stages.router.rules"), with its value
+  // as TOML text: a reload compares them to name what changed (core/reload.hpp).
+  std::map<std::string, std::string> key_texts;
 
   const StageInstance* stage(const std::string& name) const;
 };

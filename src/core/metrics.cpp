@@ -59,6 +59,12 @@ void Metrics::gauge_fn(const std::string& name, const std::string& help, const L
   family(name, help, "gauge").gauge_fns[labels] = std::move(read);
 }
 
+void Metrics::remove_gauge_fn(const std::string& name, const Labels& labels) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = families_.find(name);
+  if (it != families_.end()) it->second.gauge_fns.erase(labels);
+}
+
 namespace {
 std::string escape(const std::string& v) {
   std::string out;

@@ -36,6 +36,22 @@ int wait_shutdown_signal(std::chrono::milliseconds timeout) {
   return sig > 0 ? sig : 0;
 }
 
+void block_reload_signal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+int wait_run_signal(std::chrono::milliseconds timeout) {
+  sigset_t set = shutdown_signals();
+  sigaddset(&set, SIGHUP);
+  timespec ts{static_cast<time_t>(timeout.count() / 1000),
+              static_cast<long>((timeout.count() % 1000) * 1'000'000)};
+  int sig = sigtimedwait(&set, nullptr, &ts);
+  return sig > 0 ? sig : 0;
+}
+
 bool shutdown_signal_pending() {
   sigset_t set;
   sigpending(&set);
@@ -146,6 +162,16 @@ int Supervisor::run() {
     if (!inst.spec) continue;
     if (auto check = inst.spec->event_check()) event_checks.emplace(inst.name, std::move(check));
   }
+  // The reload (SIGHUP, and the HTTP stage's admin endpoint): the routers' rules of this
+  // config, read again by reload_config_. Outlives the stages, which may hold it.
+  RulesReload reloader(
+      config_, names,
+      reload_config_ ? reload_config_ : RulesReload::Load([] {
+        LoadResult r;
+        r.errors.push_back({"", "", "this process has no config file to read again"});
+        return r;
+      }),
+      log_.child("reload"), metrics_, &topic_directory, [&] { return fatal.load(); });
   // Construct in role order; a failure here is a start-up failure.
   std::vector<std::unique_ptr<Stage>> stages;
   for (const auto& name : names) {
@@ -160,6 +186,7 @@ int Supervisor::run() {
     ctx.activity = &activity;
     ctx.readiness = &readiness;
     ctx.topic_directory = &topic_directory;
+    ctx.reloader = &reloader;
     for (const auto& port : inst->spec->ports()) ctx.queues[port.queue] = queues.at(port.queue).get();
     ctx.fatal = [&, name](const std::string& reason) {
       std::lock_guard<std::mutex> lock(fatal_mutex);
@@ -201,7 +228,11 @@ int Supervisor::run() {
   int signal = 0;
   auto next_stats = Clock::now() + config_.common.stats_interval;
   while (!fatal && signal == 0) {
-    signal = wait_shutdown_signal(std::chrono::milliseconds(200));
+    signal = wait_run_signal(std::chrono::milliseconds(200));
+    if (signal == SIGHUP) {
+      reloader.reload("SIGHUP");
+      signal = 0;
+    }
     if (Clock::now() >= next_stats) {
       next_stats = Clock::now() + config_.common.stats_interval;
       log_.info("stats", {{"counters", counters_summary(metrics_)}});

@@ -61,6 +61,26 @@ TEST_CASE("tokens must be long, and a tokens file must be readable", "[unit][htt
   CHECK(e.empty());
 }
 
+TEST_CASE("admin tokens follow the write tokens' rules", "[unit][http][auth][reload]") {
+  CHECK(errors_for("admin_tokens = [\"0123456789abcdef-admin\"]\n").empty());
+  CHECK(mentions(errors_for("admin_tokens = [\"short\"]\n"),
+                 "stages.http.admin_tokens: a token is shorter than 16 characters"));
+  CHECK(mentions(errors_for("admin_tokens_file = \"/nonexistent/pemx-admin\"\n"),
+                 "stages.http.admin_tokens_file: cannot read \"/nonexistent/pemx-admin\""));
+  std::string path = "pemx-test-admin-tokens-" + std::to_string(::getpid());
+  {
+    std::ofstream out(path);
+    out << "# comment\n\n  0123456789abcdef-admin  \nshort\n";
+  }
+  auto e = errors_for("admin_tokens_file = \"" + path + "\"\n");
+  std::remove(path.c_str());
+  CHECK(mentions(e, "stages.http.admin_tokens: a token is shorter than 16 characters"));
+  // Admin tokens do not guard writes: a remote listener with only admin tokens is refused.
+  CHECK(mentions(
+      errors_for("listen = \"0.0.0.0:8080\"\nadmin_tokens = [\"0123456789abcdef-admin\"]\n"),
+      "writes are not guarded"));
+}
+
 TEST_CASE("http settings are checked", "[unit][http]") {
   CHECK(mentions(errors_for("listen = \"nope\"\n"), "stages.http.listen: \"nope\" is not host:port"));
   CHECK(mentions(errors_for("listen = \"127.0.0.1:99999\"\n"), "has no valid port"));

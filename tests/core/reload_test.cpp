@@ -1,0 +1,165 @@
+// The reload of the routing rules (core/reload.hpp): the re-read config through the loader,
+// the routers' rules replaced only when the whole config is valid, keys that need a restart
+// named, the target check, and what /metrics shows.
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "core/reload.hpp"
+#include "support/config_fixture.hpp"
+
+namespace pemx {
+namespace {
+
+using Catch::Matchers::Contains;
+using namespace test;  // kPemxToml, load, edited
+
+// A config "file" the test rewrites; the reload reads it with the real loader and registry.
+struct Harness {
+  explicit Harness(std::string text, std::shared_ptr<TopicDirectory> directory = nullptr)
+      : file(std::move(text)), running(load(file)), slot(std::move(directory)) {
+    INFO(Catch::Detail::stringify(error_lines(running)));
+    REQUIRE(running.config);
+    reload = std::make_unique<RulesReload>(
+        *running.config, running.config->roles.at("dist"),
+        [this] { return load_config_text(file, "pemx.toml", {}, registry); },
+        Logger(make_stderr_sink(LogLevel::kError), "reload"), metrics, &slot);
+  }
+  std::string version() const {
+    return running.config->stage("router")->spec->live_rules()->current().version;
+  }
+
+  std::string file;
+  Registry registry = builtin_stages();
+  LoadResult running;
+  Metrics metrics;
+  std::shared_ptr<TopicDirectory> slot;
+  std::unique_ptr<RulesReload> reload;
+};
+
+const std::string kCountry = R"(topic = "country-{data.country}")";
+
+TEST_CASE("a reload swaps the router's rules and counts it", "[unit][reload]") {
+  Harness h{std::string(kPemxToml)};
+  const std::string before = h.version();
+  CHECK_THAT(h.metrics.render_prometheus(),
+             Contains("pemx_rules_info{stage=\"router\",version=\"" + before + "\"} 1"));
+
+  // Unchanged: applied, nothing swapped.
+  auto same = h.reload->reload("test");
+  CHECK(same.ok);
+  CHECK(same.swapped.empty());
+  CHECK(same.restart_keys.empty());
+  CHECK(h.version() == before);
+
+  h.file = edited(h.file, kCountry, R"(topic = "countries-{data.country}")");
+  auto changed = h.reload->reload("test");
+  REQUIRE(changed.ok);
+  CHECK(changed.swapped == std::vector<std::string>{"router"});
+  CHECK(changed.restart_keys.empty());
+  REQUIRE(changed.rules.size() == 1);
+  CHECK(changed.rules[0].rules.version == h.version());
+  CHECK(h.version() != before);
+  auto status = h.reload->status();
+  CHECK(status.reloads == 2);
+  CHECK(status.failures == 0);
+  const std::string metrics = h.metrics.render_prometheus();
+  CHECK_THAT(metrics, Contains("pemx_rules_info{stage=\"router\",version=\"" + h.version() +
+                               "\"} 1"));
+  CHECK_THAT(metrics, !Contains("version=\"" + before + "\""));
+  CHECK_THAT(metrics, Contains("pemx_rules_reloads_total 2"));
+  CHECK_THAT(metrics, Contains("pemx_rules_loaded_timestamp_seconds{stage=\"router\"}"));
+}
+
+TEST_CASE("an invalid config on reload keeps the running rules and names the key",
+          "[unit][reload]") {
+  Harness h{std::string(kPemxToml)};
+  const std::string before = h.version();
+  h.file = edited(h.file, kCountry, R"(topic = "country-{data.country")");
+  auto refused = h.reload->reload("test");
+  CHECK_FALSE(refused.ok);
+  CHECK_THAT(refused.error, Contains("stages.router.rules[1].topic"));
+  REQUIRE(refused.rules.size() == 1);
+  CHECK(refused.rules[0].rules.version == before);
+  CHECK(h.version() == before);
+  CHECK(h.reload->status().failures == 1);
+  CHECK_THAT(h.metrics.render_prometheus(), Contains("pemx_rules_reload_failures_total 1"));
+
+  // A TOML syntax error too.
+  h.file += "\n[broken\n";
+  auto syntax = h.reload->reload("test");
+  CHECK_FALSE(syntax.ok);
+  CHECK_THAT(syntax.error, Contains("TOML syntax error"));
+  CHECK(h.version() == before);
+  CHECK(h.reload->status().failures == 2);
+}
+
+TEST_CASE("a reload names the changed keys that need a restart and applies the rest",
+          "[unit][reload]") {
+  Harness h{std::string(kPemxToml)};
+  const std::string before = h.version();
+  h.file = edited(h.file, R"(brokers = "localhost:9092")", R"(brokers = "otherhost:9092")");
+  h.file = edited(h.file, "input = \"events\"\noutput = \"routed\"\ndead_letter_topic",
+                  "input = \"events\"\noutput = \"routed2\"\ndead_letter_topic");
+  h.file = edited(h.file, "[queues.routed]", "[queues.routed2]\ncapacity = 8\n[queues.routed]");
+  h.file = edited(h.file, "input = \"routed\"", "input = \"routed2\"");
+  h.file = edited(h.file, kCountry, R"(topic = "countries-{data.country}")");
+  auto out = h.reload->reload("test");
+  REQUIRE(out.ok);
+  CHECK(out.restart_keys == std::vector<std::string>{"kafka.brokers", "queues.routed2.capacity",
+                                                     "stages.dist_sink.input",
+                                                     "stages.router.output"});
+  CHECK(out.swapped == std::vector<std::string>{"router"});
+  CHECK(h.version() != before);
+  // Still not applied: named again on the next reload.
+  auto again = h.reload->reload("test");
+  CHECK(again.restart_keys.size() == 4);
+  CHECK(again.swapped.empty());
+}
+
+// A cluster that has only the topics it is given.
+class FixedTopics final : public TopicDirectory {
+ public:
+  explicit FixedTopics(TopicSet topics) : topics_(std::move(topics)) {}
+  Result<TopicSet> topics(std::chrono::milliseconds) override { return topics_; }
+
+ private:
+  TopicSet topics_;
+};
+
+TEST_CASE("a reload runs the target check: fail refuses rules with missing topics, warn applies",
+          "[unit][reload]") {
+  TopicSet existing = {"product-price-update-v1-US", "product-event-storage-pemx",
+                       "product-event-dlq-pemx"};
+  // Every topic fixed, so that the check sees them all.
+  std::string text(kPemxToml);
+  text = edited(text,
+                "topic = \"country-{data.country}\"\ndefaults = { \"data.country\" = \"US\" }",
+                R"(topic = "country-all")");
+  text = edited(text, R"(topic = "product-price-update-v1-{region}")",
+                R"(topic = "product-price-update-v1-US")");
+  text = edited(text, R"(topic = "specific-product-discount-update-{region}")",
+                R"(topic = "product-event-storage-pemx")");
+  text = edited(text, R"(key_field = "productId")",
+                "key_field = \"productId\"\nmissing_topics = \"fail\"");
+  existing.insert("country-all");
+  Harness h{text, std::make_shared<FixedTopics>(existing)};
+  const std::string before = h.version();
+
+  h.file = edited(h.file, R"(topic = "country-all")", R"(topic = "country-none")");
+  auto refused = h.reload->reload("test");
+  CHECK_FALSE(refused.ok);
+  CHECK_THAT(refused.error, Contains("country-none"));
+  CHECK_THAT(refused.error, Contains("stages.router.missing_topics = \"fail\""));
+  CHECK(h.version() == before);
+  CHECK(h.reload->status().failures == 1);
+
+  h.file = edited(h.file, R"(missing_topics = "fail")", R"(missing_topics = "warn")");
+  auto applied = h.reload->reload("test");
+  CHECK(applied.ok);
+  CHECK(applied.swapped == std::vector<std::string>{"router"});
+  CHECK(h.version() != before);
+}
+
+}  // namespace
+}  // namespace pemx

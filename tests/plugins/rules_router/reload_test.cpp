@@ -1,0 +1,133 @@
+// rules_router's live rules: the version of the rules, and a reload's rules taken by the
+// running stage between two events (pemx/reload.hpp's LiveRules).
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "support/config_fixture.hpp"
+
+namespace pemx {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace test;  // kPemxToml, load, edited
+
+std::string version_of(const std::string& text) {
+  auto r = load(text);
+  INFO(error_lines(r).size());
+  REQUIRE(r.config);
+  auto rules = r.config->stage("router")->spec->live_rules();
+  REQUIRE(rules);
+  return rules->current().version;
+}
+
+TEST_CASE("the rules' version: the same rules give the same version, a changed rule another",
+          "[unit][rules_router][reload]") {
+  const std::string base(kPemxToml);
+  const std::string v = version_of(base);
+  CHECK(v.size() == 16);
+  CHECK(v.find_first_not_of("0123456789abcdef") == std::string::npos);
+  // Layout, comments, inline vs dotted keys and other stages do not change the rules.
+  CHECK(version_of(edited(base, R"(match = { field = "eventType", equals = "Country" })",
+                          "# the country events\nmatch.field = \"eventType\"\n"
+                          "match.equals = \"Country\"")) == v);
+  CHECK(version_of(edited(base, "max_in_flight = 20000", "max_in_flight = 100")) == v);
+  // What routes does.
+  CHECK(version_of(edited(base, R"(topic = "country-{data.country}")",
+                          R"(topic = "countries-{data.country}")")) != v);
+  CHECK(version_of(edited(base, R"(defaults = { "data.country" = "US" })",
+                          R"(defaults = { "data.country" = "SE" })")) != v);
+  CHECK(version_of(edited(base, R"(dead_letter_topic = "product-event-dlq-pemx")",
+                          R"(dead_letter_topic = "other-dlq")")) != v);
+  CHECK(version_of(edited(base, R"(validation = "report")", R"(validation = "strict")")) != v);
+  CHECK(version_of(edited(base, R"(key_field = "productId")", R"(key_field = "eventId")")) != v);
+  // Rule order matters (each rule's topic is in rule order).
+  CHECK(version_of(edited(base, R"(name = "storage")", R"(name = "store")")) != v);
+}
+
+// The router stage alone, between two queues.
+struct RouterHarness {
+  explicit RouterHarness(const LoadResult& r) {
+    ctx.name = "router";
+    ctx.metrics = &metrics;
+    ctx.queues = {{"events", &input}, {"routed", &output}};
+    ctx.fatal = [](const std::string&) {};
+    stage = r.config->stage("router")->spec->create(ctx);
+    stage->start();
+  }
+  ~RouterHarness() { stage->stop(); }
+
+  RecordPtr route(const std::string& value) {
+    auto rec = std::make_unique<Record>();
+    rec->topic = "product-event";
+    rec->value = value;
+    REQUIRE(input.push(rec, Clock::now() + 5s) == QueueStatus::kOk);
+    RecordPtr out;
+    REQUIRE(output.pop(out, Clock::now() + 10s) == QueueStatus::kOk);
+    return out;
+  }
+
+  Metrics metrics;
+  RecordQueue input{"events", 16};
+  RecordQueue output{"routed", 16};
+  StageContext ctx;
+  std::unique_ptr<Stage> stage;
+};
+
+std::string header(const Record& rec, const std::string& name) {
+  for (const auto& h : rec.out_headers) {
+    if (h.name == name) return h.value;
+  }
+  return "(none)";
+}
+
+TEST_CASE("a running router takes the replaced rules at the next event, with their version",
+          "[unit][rules_router][reload]") {
+  const std::string base(kPemxToml);
+  auto running = load(base);
+  REQUIRE(running.config);
+  auto next = load(edited(base, R"(topic = "country-{data.country}")",
+                          R"(topic = "countries-{data.country}")"));
+  REQUIRE(next.config);
+  auto live = running.config->stage("router")->spec->live_rules();
+  auto incoming = next.config->stage("router")->spec->live_rules();
+  const std::string old_version = live->current().version;
+  const std::string new_version = incoming->current().version;
+  REQUIRE(old_version != new_version);
+
+  RouterHarness h(running);
+  auto check = running.config->stage("router")->spec->event_check();
+  const std::string event =
+      reference_event("Country", "EU", R"({"country":"Sweden","region":"EU"})", "P1");
+  auto first = h.route(event);
+  CHECK(first->targets ==
+        std::vector<std::string>{"country-Sweden", "product-event-storage-pemx"});
+  CHECK(header(*first, "pemx-rules-version") == old_version);
+
+  CHECK(live->replace(*incoming));
+  CHECK(live->current().version == new_version);
+  auto second = h.route(event);
+  CHECK(second->targets ==
+        std::vector<std::string>{"countries-Sweden", "product-event-storage-pemx"});
+  CHECK(header(*second, "pemx-rules-version") == new_version);
+  // Replacing with the running rules changes nothing.
+  CHECK_FALSE(live->replace(*incoming));
+
+  // The push's check follows the box too: without the default, an event without data.country
+  // cannot be routed and is refused.
+  auto stricter = load(edited(base, R"(defaults = { "data.country" = "US" })", ""));
+  INFO(Catch::Detail::stringify(error_lines(stricter)));
+  REQUIRE(stricter.config);
+  const std::string no_country = reference_event("Country", "EU", R"({"region":"EU"})", "P2");
+  REQUIRE(check->check(no_country) == std::nullopt);
+  CHECK(live->replace(*stricter.config->stage("router")->spec->live_rules()));
+  auto refusal = check->check(no_country);
+  REQUIRE(refusal);
+  CHECK(refusal->reason == "missing_placeholder");
+  auto dead = h.route(no_country);
+  CHECK(dead->targets == std::vector<std::string>{"product-event-dlq-pemx"});
+  CHECK(header(*dead, "pemx-rules-version") == live->current().version);
+}
+
+}  // namespace
+}  // namespace pemx
