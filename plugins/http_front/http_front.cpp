@@ -3,6 +3,7 @@
 // EventReader and pushes with its own producer.
 #include "http_front/http_front.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -25,11 +26,12 @@ struct Settings {
   // router, if there is one; "": none (the reference's field rules only).
   std::optional<std::string> route_check;
   kafka::KafkaConfig kafka;
+  TokenSources tokens;  // where server.credentials came from, read again by reload_tokens
 };
 
 class HttpFront final : public Stage {
  public:
-  HttpFront(const Settings& s, StageContext& ctx) {
+  HttpFront(const Settings& s, StageContext& ctx) : tokens_(s.tokens), log_(ctx.log) {
     std::shared_ptr<EventReader> reader;
     if (!s.store.empty()) {
       auto it = ctx.readers->find(s.store);
@@ -54,6 +56,22 @@ class HttpFront final : public Stage {
                                        ctx.activity, thread_owner(ctx));
   }
   void start() override { server_->start(); }
+  // A reload (SIGHUP, POST /api/admin/reload): reads the token files again and, when every
+  // source is valid, replaces the tokens, so a token removed from tokens_file is refused from
+  // the next request on. Returns the problems (then the tokens in force stay).
+  std::vector<CredentialError> reload_tokens() {
+    auto loaded = load_credentials(tokens_);
+    if (!loaded.errors.empty()) {
+      for (const auto& e : loaded.errors) {
+        log_.warn("tokens not reloaded; the previous ones stay",
+                  {{"key", e.key}, {"error", e.message}});
+      }
+      return std::move(loaded.errors);
+    }
+    log_.info("tokens reloaded", {{"tokens", loaded.credentials.tokens.size()}});
+    server_->set_credentials(std::move(loaded.credentials));
+    return {};
+  }
   void stop_accepting() noexcept override { server_->stop_accepting(); }
   bool drain(const Deadline& deadline) noexcept override { return server_->drain(deadline); }
   void stop() noexcept override {
@@ -86,6 +104,8 @@ class HttpFront final : public Stage {
     return checks.begin()->second;
   }
 
+  TokenSources tokens_;
+  Logger log_;
   std::string route_check_name_;
   std::shared_ptr<EventCheck> check_;
   std::unique_ptr<Pusher> pusher_;
@@ -104,7 +124,10 @@ class Spec final : public StageSpec {
     out << "HTTP on " << s_.server.host << ":" << s_.server.port << ", history from "
         << (s_.store.empty() ? std::string("(none)") : "store " + s_.store) << ", push to "
         << (s_.push_topic.empty() ? std::string("(disabled)") : s_.push_topic)
-        << (s_.server.write_tokens.empty() ? " (open)" : " (bearer tokens)") << "\n";
+        << (s_.server.credentials.tokens.empty()
+                ? std::string(" (open)")
+                : " (" + std::to_string(s_.server.credentials.tokens.size()) + " named tokens)")
+        << "\n";
     return out.str();
   }
   std::unique_ptr<Stage> create(StageContext& ctx) const override {
@@ -114,6 +137,73 @@ class Spec final : public StageSpec {
  private:
   Settings s_;
 };
+
+// The token sources (auth.hpp): read and checked now, and kept for a reload.
+void parse_tokens(ConfigSection& section, Settings& s) {
+  TokenSources& src = s.tokens;
+  const std::size_t errors_before = section.errors().size();
+  src.write_tokens = section.string_list("write_tokens", {});
+  src.write_tokens_file = section.optional_string("write_tokens_file");
+  for (auto& ts : section.table_array("tokens")) {
+    TokenSources::Entry e;
+    e.name = ts.string("name", "");
+    if (e.name.empty()) ts.error_here("missing name = \"…\" (logged with each push it makes)");
+    e.token = ts.string("token", "");
+    e.token_file = ts.string("token_file", "");
+    if (e.token.empty() == e.token_file.empty()) {
+      ts.error_here("set one of token = \"…\" or token_file = \"path\"");
+    }
+    for (const auto& role : ts.string_list("roles", {})) {
+      const unsigned bit = role_bit(role);
+      if (bit == 0) {
+        ts.error("roles", "unknown role \"" + role + "\"; expected any of \"reader\", "
+                          "\"writer\", \"admin\"");
+      }
+      e.roles |= bit;
+    }
+    if (!ts.has("roles")) {
+      ts.error_here("missing roles = [\"reader\" | \"writer\" | \"admin\", …]");
+    }
+    ts.reject_unknown();
+    src.tokens.push_back(std::move(e));
+  }
+  src.tokens_file = section.optional_string("tokens_file");
+  src.require_read_token = section.boolean("require_read_token", false);
+  if (section.errors().size() > errors_before) return;  // the entries' own errors first
+  auto loaded = load_credentials(src);
+  for (auto& e : loaded.errors) section.error(e.key, std::move(e.message));
+  s.server.credentials = std::move(loaded.credentials);
+  if (s.server.credentials.require_read_token && s.server.credentials.tokens.empty()) {
+    section.error("require_read_token", "no token is configured, so nothing could read; add "
+                                        "tokens or set it to false");
+  }
+}
+
+// [rate_limits]: max_addresses, and per route ("push", "read") per_token / per_address
+// (requests per second, 0: off) with their bursts (default: one second's worth).
+void parse_rate_limits(ConfigSection& section, RateLimits& limits) {
+  auto rl = section.table("rate_limits");
+  if (!rl) return;
+  limits.max_addresses =
+      static_cast<std::size_t>(rl->integer("max_addresses", 10000, 16, 1'000'000));
+  const char* names[kRateRoutes] = {"push", "read"};
+  for (std::size_t r = 0; r < kRateRoutes; ++r) {
+    auto route = rl->table(names[r]);
+    if (!route) continue;
+    auto spec = [&](const char* key, const std::string& burst_key) {
+      RateSpec out;
+      out.per_second = static_cast<double>(route->integer(key, 0, 0, 1'000'000));
+      out.burst = static_cast<double>(route->integer(
+          burst_key, std::max<std::int64_t>(1, static_cast<std::int64_t>(out.per_second)), 1,
+          1'000'000));
+      return out;
+    };
+    limits.routes[r].per_token = spec("per_token", "per_token_burst");
+    limits.routes[r].per_address = spec("per_address", "per_address_burst");
+    route->reject_unknown();
+  }
+  rl->reject_unknown();
+}
 
 bool loopback(const std::string& host) {
   return host.rfind("127.", 0) == 0 || host == "::1" || host == "localhost";
@@ -175,33 +265,15 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
       static_cast<std::size_t>(section.integer("max_connections", 512, 1, 1000000));
   s.server.cors_origins = section.string_list("cors_origins", {"http://localhost:3000"});
   s.server.allowed_hosts = section.string_list("allowed_hosts", {});
-  s.server.write_tokens = section.string_list("write_tokens", {});
-  if (auto file = section.optional_string("write_tokens_file")) {
-    std::ifstream in(*file);
-    if (!in) {
-      section.error("write_tokens_file", "cannot read \"" + *file + "\"");
-    } else {
-      std::string line;
-      while (std::getline(in, line)) {
-        auto b = line.find_first_not_of(" \t\r");
-        if (b == std::string::npos || line[b] == '#') continue;
-        auto e = line.find_last_not_of(" \t\r");
-        s.server.write_tokens.push_back(line.substr(b, e - b + 1));
-      }
-    }
-  }
-  for (const auto& t : s.server.write_tokens) {
-    if (t.size() < 16) {
-      section.error("write_tokens", "a token is shorter than 16 characters; use long random tokens");
-      break;
-    }
-  }
+  parse_tokens(section, s);
+  parse_rate_limits(section, s.server.rate_limits);
   bool allow_open = section.boolean("allow_unauthenticated_remote", false);
-  if (!loopback(s.server.host) && s.server.write_tokens.empty() && !s.push_topic.empty() &&
+  if (!loopback(s.server.host) && !s.server.credentials.writes_guarded && !s.push_topic.empty() &&
       !allow_open) {
     section.error("listen", "\"" + listen + "\" is reachable from other hosts but writes are "
-                  "not guarded: set write_tokens or write_tokens_file, disable the push "
-                  "(push_topic = \"\"), or set allow_unauthenticated_remote = true");
+                  "not guarded: set write_tokens, write_tokens_file, tokens or tokens_file (a "
+                  "token with the writer role), disable the push (push_topic = \"\"), or set "
+                  "allow_unauthenticated_remote = true");
   }
   return std::make_unique<Spec>(std::move(s));
 }

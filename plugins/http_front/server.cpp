@@ -27,6 +27,7 @@ Server::Impl::Impl(ServerSettings s, Logger l, Metrics& m, std::shared_ptr<Event
       accept_retry(acceptor.get_executor()), sampler(net::make_strand(ioc)),
       queries(static_cast<std::size_t>(settings.query_threads)),
       max_connections(settings.max_connections),
+      addresses(settings.rate_limits.any_per_address() ? settings.rate_limits.max_addresses : 1),
       accept_errors(m.counter("pemx_http_accept_errors_total",
                               "Failed accepts (each is retried after a back-off)")),
       accept_pauses(m.counter("pemx_http_accept_pauses_total",
@@ -34,8 +35,33 @@ Server::Impl::Impl(ServerSettings s, Logger l, Metrics& m, std::shared_ptr<Event
                               "open connection was idle")),
       evicted(m.counter("pemx_http_evicted_total",
                         "Idle connections closed at max_connections to admit a new one")) {
+  access = std::make_shared<AccessState>(settings.credentials);
+  for (std::size_t r = 0; r < kRateRoutes; ++r) {
+    for (std::size_t by = 0; by < 2; ++by) {
+      rate_limited[r][by] = &m.counter(
+          "pemx_http_rate_limited_total", "Requests refused with 429 by a rate limit",
+          {{"route", r == static_cast<std::size_t>(RateRoute::kPush) ? "push" : "read"},
+           {"by", by == 0 ? "token" : "address"}});
+    }
+  }
   m.gauge_fn("pemx_http_connections", "Open HTTP connections (live streams included)", {},
              [this] { return static_cast<double>(sessions.load()); });
+}
+
+void Server::Impl::current_access(std::shared_ptr<AccessState>& kept,
+                                  std::uint64_t& generation) {
+  const std::uint64_t now = access_generation.load(std::memory_order_acquire);
+  if (kept && generation == now) return;
+  std::lock_guard<std::mutex> lock(access_mutex);
+  kept = access;
+  generation = access_generation.load(std::memory_order_relaxed);
+}
+
+void Server::set_credentials(Credentials credentials) {
+  auto next = std::make_shared<AccessState>(std::move(credentials));
+  std::lock_guard<std::mutex> lock(impl_->access_mutex);
+  impl_->access = std::move(next);
+  impl_->access_generation.fetch_add(1, std::memory_order_release);
 }
 
 void Server::Impl::sample() {

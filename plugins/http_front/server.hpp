@@ -37,12 +37,14 @@
 
 #include "core/stage_thread.hpp"
 #include "http_front/api.hpp"
+#include "http_front/auth.hpp"
 #include "http_front/guards.hpp"  // host_allowed, token_allowed: users of the server check them too
 #include "pemx/activity.hpp"
 #include "pemx/event_store.hpp"
 #include "pemx/log.hpp"
 #include "pemx/metrics.hpp"
 #include "pemx/stage.hpp"
+#include "http_front/rate_limit.hpp"
 
 namespace pemx::http_front {
 
@@ -63,7 +65,9 @@ struct ServerSettings {
   bool push_enabled = true;
   // Event limits and the router's decision for the push (its check outlives the server).
   PushRules push_rules;
-  std::vector<std::string> write_tokens;  // empty: writes are open
+  // The named tokens and what they may do (auth.hpp); replaced by Server::set_credentials.
+  Credentials credentials;
+  RateLimits rate_limits;  // per token and per address, by route class (rate_limit.hpp)
   std::vector<std::string> cors_origins;  // "*" allows any
   // Host names the API answers to, beyond the defaults (see host_allowed); "*": any.
   std::vector<std::string> allowed_hosts;
@@ -87,6 +91,9 @@ class Server {
   // Binds and listens (throws with a clear message when it cannot), then runs the threads.
   void start();
   std::uint16_t port() const;
+  // Replaces the tokens (a reload: a token removed from a file is refused from the next
+  // request on). Any thread. The per-token buckets start full again.
+  void set_credentials(Credentials credentials);
   void stop_accepting() noexcept;
   bool drain(const Deadline& deadline) noexcept;
   void stop() noexcept;

@@ -13,10 +13,28 @@ using tcp = net::ip::tcp;
 
 constexpr std::size_t kReadAhead = 64 * 1024;  // a session's read buffer beyond max_header_bytes
 
+namespace {
+PeerAddress peer_key(const net::ip::address& a) {
+  if (a.is_v4()) return net::ip::make_address_v6(net::ip::v4_mapped, a.to_v4()).to_bytes();
+  return a.to_v6().to_bytes();
+}
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
 Session::Session(tcp::socket&& socket, Server::Impl& server)
     : stream_(std::move(socket)), executor_(stream_.get_executor()), server_(server),
       buffer_(server.settings.max_header_bytes + kReadAhead) {
   server_.sessions.fetch_add(1);
+  beast::error_code ec;
+  auto remote = stream_.socket().remote_endpoint(ec);
+  if (!ec) {
+    peer_ip_ = remote.address();
+    peer_ = peer_key(peer_ip_);
+  }
 }
 
 Session::~Session() { server_.connection_ended(); }
@@ -115,7 +133,61 @@ void Session::handle(Request&& req) {
   RouteMatch match = match_route(api_routes(), req_.method(), path_);
   route_ = match.name;
   if (match.route == nullptr) return send(std::move(match.answer));
+  token_ = -1;
+  if (match.route->access != Access::kOpen && !admit(*match.route)) return;
   match.route->handler(*this);
+}
+
+bool Session::admit(const Route& route) {
+  server_.current_access(access_, access_generation_);
+  auto authorization = req_[http::field::authorization];
+  const AuthDecision d = authorize(access_->credentials, route.access,
+                                   std::string_view(authorization.data(), authorization.size()));
+  token_ = d.token;
+  if (d.status == 401) {
+    Answer a = error_answer(401, route.access == Access::kWrite
+                                     ? "missing or invalid bearer token for writes"
+                                 : route.access == Access::kRead
+                                     ? "missing or invalid bearer token for reads"
+                                     : "missing or invalid admin token");
+    a.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"pemx\"");
+    send(std::move(a));
+    return false;
+  }
+  if (d.status == 403) {
+    send(error_answer(403, "token \"" + std::string(token_name()) + "\" lacks the " +
+                               (route.access == Access::kWrite ? "writer" : "admin") + " role"));
+    return false;
+  }
+  if (route.access == Access::kAdmin) return true;  // not rate limited
+  const auto r = route.access == Access::kWrite ? RateRoute::kPush : RateRoute::kRead;
+  const auto ri = static_cast<std::size_t>(r);
+  const RouteLimits& limits = server_.settings.rate_limits.routes[ri];
+  std::int64_t wait = 0;
+  std::size_t by = 0;
+  if (token_ >= 0) {
+    if (!limits.per_token.enabled()) return true;
+    const auto now = now_ns();
+    std::lock_guard<std::mutex> lock(access_->mutex);
+    wait = access_->token_buckets[static_cast<std::size_t>(token_)][ri].take(now,
+                                                                             limits.per_token);
+  } else {
+    if (!limits.per_address.enabled()) return true;
+    by = 1;
+    const auto now = now_ns();
+    std::lock_guard<std::mutex> lock(server_.addresses_mutex);
+    wait = server_.addresses.find_or_insert(peer_)[ri].take(now, limits.per_address);
+  }
+  if (wait == 0) return true;
+  server_.rate_limited[ri][by]->inc();
+  const auto seconds = retry_after_seconds(wait);
+  Answer a = error_answer(429, std::string("rate limit of ") +
+                                   (r == RateRoute::kPush ? "push" : "read") + " requests per " +
+                                   (by == 0 ? "token" : "client address") +
+                                   " exceeded; retry after " + std::to_string(seconds) + " s");
+  a.headers.emplace_back("Retry-After", std::to_string(seconds));
+  send(std::move(a));
+  return false;
 }
 
 // A response to HEAD carries GET's status and headers, Content-Length included, and no body

@@ -27,6 +27,8 @@
 
 namespace pemx::http_front {
 
+struct Route;
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
@@ -51,6 +53,12 @@ class Session : public std::enable_shared_from_this<Session> {
   const Request& request() const { return req_; }
   std::string_view path() const { return path_; }    // the target before '?'
   std::string_view query() const { return query_; }  // after it, not decoded
+  // The name of the known token the request presented (auth.hpp), or "" (none or unknown).
+  std::string_view token_name() const {
+    return token_ < 0 ? std::string_view()
+                      : access_->credentials.tokens[static_cast<std::size_t>(token_)].name;
+  }
+  const boost::asio::ip::address& peer() const { return peer_ip_; }
   // Answers the request (HEAD: GET's status and headers, no body). content_type: unless the
   // answer has its own (Answer::content_type).
   void send(Answer a, std::string_view content_type = "application/json") {
@@ -120,6 +128,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void do_read();
   void on_read(boost::beast::error_code ec, std::size_t);
   void handle(Request&& req);
+  // The route's token check and rate limit (auth.hpp, rate_limit.hpp): true to run its
+  // handler; false when it answered (401, 403, 429).
+  bool admit(const Route& route);
   void send(Answer a, std::string_view content_type, bool have_request);
   template <class Message>
   void set_headers(Message& res, const Answer& a, std::string_view content_type,
@@ -142,6 +153,13 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string_view path_;   // into req_'s target
   std::string_view query_;
   std::string route_ = "other";
+  // The credentials this session last used (refreshed when Server::set_credentials replaced
+  // them), the token the current request presented (an index into them, or -1) and the peer.
+  std::shared_ptr<AccessState> access_;
+  std::uint64_t access_generation_ = 0;
+  int token_ = -1;
+  boost::asio::ip::address peer_ip_;
+  PeerAddress peer_{};
   Server::Impl::RequestSeries series_;  // the metrics series of the last answer (count)
   bool keep_alive_ = false;
   // Waiting for a request or reading one (a partial header or body included): no handler runs

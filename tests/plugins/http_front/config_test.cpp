@@ -156,3 +156,36 @@ TEST_CASE("pemx.toml: --set http.listen moves the web role's listener, not ops_h
   CHECK_THAT(l.described["http"], Catch::Matchers::StartsWith("HTTP on 127.0.0.1:9090,"));
   CHECK_THAT(l.described["ops_http"], Catch::Matchers::StartsWith("HTTP on 127.0.0.1:8081,"));
 }
+
+TEST_CASE("named tokens and rate limits: errors name the key", "[unit][http][auth]") {
+  CHECK(errors_for("[[stages.http.tokens]]\nname = \"ci\"\ntoken = \"0123456789abcdef0123\"\n"
+                   "roles = [\"writer\", \"painter\"]\n")
+            .size() == 1);
+  CHECK(mentions(errors_for("[[stages.http.tokens]]\nname = \"ci\"\ntoken = "
+                            "\"0123456789abcdef0123\"\nroles = [\"painter\"]\n"),
+                 "stages.http.tokens[0].roles: unknown role \"painter\""));
+  CHECK(mentions(errors_for("[[stages.http.tokens]]\nname = \"ci\"\nroles = [\"writer\"]\n"),
+                 "stages.http.tokens[0]: set one of token"));
+  CHECK(mentions(errors_for("[[stages.http.tokens]]\nname = \"a\"\ntoken = \"0123456789abcdef0123\""
+                            "\nroles = [\"writer\"]\n[[stages.http.tokens]]\nname = \"a\"\ntoken = "
+                            "\"0123456789abcdef0124\"\nroles = [\"reader\"]\n"),
+                 "stages.http.tokens[1].token: the name \"a\" is used twice"));
+  CHECK(mentions(errors_for("tokens_file = \"/nonexistent/pemx\"\n"),
+                 "stages.http.tokens_file: cannot read \"/nonexistent/pemx\""));
+  CHECK(mentions(errors_for("require_read_token = true\n"),
+                 "stages.http.require_read_token: no token is configured"));
+  CHECK(errors_for("listen = \"0.0.0.0:8080\"\n[[stages.http.tokens]]\nname = \"ci\"\n"
+                   "token = \"0123456789abcdef0123\"\nroles = [\"writer\"]\n")
+            .empty());
+  // A reader's token does not guard writes.
+  CHECK(mentions(errors_for("listen = \"0.0.0.0:8080\"\n[[stages.http.tokens]]\nname = \"ci\"\n"
+                            "token = \"0123456789abcdef0123\"\nroles = [\"reader\"]\n"),
+                 "writes are not guarded"));
+  CHECK(errors_for("[stages.http.rate_limits]\nmax_addresses = 100\n[stages.http.rate_limits.push]"
+                   "\nper_token = 5\nper_address_burst = 3\n")
+            .empty());
+  CHECK(mentions(errors_for("[stages.http.rate_limits.push]\nper_tokn = 5\n"),
+                 "stages.http.rate_limits.push.per_tokn"));
+  CHECK(mentions(errors_for("[stages.http.rate_limits]\nmax_addresses = 1\n"),
+                 "stages.http.rate_limits.max_addresses"));
+}
