@@ -12,6 +12,7 @@
 #include "core/config_section.hpp"
 #include "http_front/pusher.hpp"
 #include "http_front/server.hpp"
+#include "http_front/tls.hpp"
 #include "kafka/topic_name.hpp"
 
 namespace pemx::http_front {
@@ -59,6 +60,9 @@ class HttpFront final : public Stage {
   // A reload (SIGHUP, POST /api/admin/reload): reads the token files again and, when every
   // source is valid, replaces the tokens, so a token removed from tokens_file is refused from
   // the next request on. Returns the problems (then the tokens in force stay).
+  // The same reload for the listener's certificate and key (Server::reload_tls): nullopt when
+  // reloaded or without TLS, else the problem, and the certificate in force stays.
+  std::optional<std::string> reload_tls() { return server_->reload_tls(); }
   std::vector<CredentialError> reload_tokens() {
     auto loaded = load_credentials(tokens_);
     if (!loaded.errors.empty()) {
@@ -121,7 +125,8 @@ class Spec final : public StageSpec {
   }
   std::string describe() const override {
     std::ostringstream out;
-    out << "HTTP on " << s_.server.host << ":" << s_.server.port << ", history from "
+    out << (s_.server.tls.enabled() ? "HTTPS on " : "HTTP on ") << s_.server.host << ":"
+        << s_.server.port << ", history from "
         << (s_.store.empty() ? std::string("(none)") : "store " + s_.store) << ", push to "
         << (s_.push_topic.empty() ? std::string("(disabled)") : s_.push_topic)
         << (s_.server.credentials.tokens.empty()
@@ -205,6 +210,21 @@ void parse_rate_limits(ConfigSection& section, RateLimits& limits) {
   rl->reject_unknown();
 }
 
+// tls_cert_file and tls_key_file: both or neither; loaded now, so that check-config and the
+// start-up fail on a bad file with its name.
+void parse_tls(ConfigSection& section, TlsFiles& tls) {
+  tls.cert_file = section.string("tls_cert_file", "");
+  tls.key_file = section.string("tls_key_file", "");
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    section.error(tls.cert_file.empty() ? "tls_cert_file" : "tls_key_file",  // the missing one
+                  "set both tls_cert_file and tls_key_file (PEM files), or neither");
+    return;
+  }
+  if (!tls.enabled()) return;
+  auto loaded = load_tls(tls);
+  if (!loaded.context) section.error(loaded.key, loaded.error);
+}
+
 bool loopback(const std::string& host) {
   return host.rfind("127.", 0) == 0 || host == "::1" || host == "localhost";
 }
@@ -266,6 +286,7 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
   s.server.cors_origins = section.string_list("cors_origins", {"http://localhost:3000"});
   s.server.allowed_hosts = section.string_list("allowed_hosts", {});
   parse_tokens(section, s);
+  parse_tls(section, s.server.tls);
   parse_rate_limits(section, s.server.rate_limits);
   bool allow_open = section.boolean("allow_unauthenticated_remote", false);
   if (!loopback(s.server.host) && !s.server.credentials.writes_guarded && !s.push_topic.empty() &&

@@ -38,7 +38,8 @@
 #include "core/stage_thread.hpp"
 #include "http_front/api.hpp"
 #include "http_front/auth.hpp"
-#include "http_front/guards.hpp"  // host_allowed, token_allowed: users of the server check them too
+#include "http_front/guards.hpp"
+#include "http_front/tls.hpp"  // host_allowed, token_allowed: users of the server check them too
 #include "pemx/activity.hpp"
 #include "pemx/event_store.hpp"
 #include "pemx/log.hpp"
@@ -68,6 +69,7 @@ struct ServerSettings {
   // The named tokens and what they may do (auth.hpp); replaced by Server::set_credentials.
   Credentials credentials;
   RateLimits rate_limits;  // per token and per address, by route class (rate_limit.hpp)
+  TlsFiles tls;            // cert and key files: HTTPS only on this listener (tls.hpp)
   std::vector<std::string> cors_origins;  // "*" allows any
   // Host names the API answers to, beyond the defaults (see host_allowed); "*": any.
   std::vector<std::string> allowed_hosts;
@@ -94,6 +96,10 @@ class Server {
   // Replaces the tokens (a reload: a token removed from a file is refused from the next
   // request on). Any thread. The per-token buckets start full again.
   void set_credentials(Credentials credentials);
+  // Reads the certificate and key files again into a new TLS context, used by the connections
+  // accepted from then on (SIGHUP). nullopt when reloaded (or without TLS); else the problem
+  // ("tls_key_file: …"), and the context in force stays. Any thread.
+  std::optional<std::string> reload_tls();
   void stop_accepting() noexcept;
   bool drain(const Deadline& deadline) noexcept;
   void stop() noexcept;

@@ -89,6 +89,14 @@ struct Server::Impl {
   AddressTable addresses;
   // pemx_http_rate_limited_total{route="push"|"read", by="token"|"address"}, [route][by].
   std::array<std::array<Counter*, 2>, kRateRoutes> rate_limited{};
+  // TLS: the context new connections get (null: plain HTTP), replaced by Server::reload_tls;
+  // failed handshakes (a plain-HTTP client on the TLS port, a client refusing the
+  // certificate) are counted and logged at most once a second.
+  std::mutex tls_mutex;
+  std::shared_ptr<boost::asio::ssl::context> tls_context;
+  Counter& tls_failures;
+  RateLimit tls_warnings{1};  // under tls_mutex
+  void tls_failed(const boost::system::error_code& ec);
   // The session's copy of the credentials, refreshed when the generation changed.
   void current_access(std::shared_ptr<AccessState>& kept, std::uint64_t& generation);
   RateLimit accept_warnings{1};

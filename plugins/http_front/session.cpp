@@ -1,6 +1,7 @@
 #include "http_front/session.hpp"
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/ssl/error.hpp>
 
 #include "http_front/routes.hpp"
 
@@ -25,8 +26,11 @@ std::int64_t now_ns() {
 }
 }  // namespace
 
-Session::Session(tcp::socket&& socket, Server::Impl& server)
-    : stream_(std::move(socket)), executor_(stream_.get_executor()), server_(server),
+Session::Session(tcp::socket&& socket, Server::Impl& server,
+                 std::shared_ptr<net::ssl::context> tls)
+    : stream_(tls ? FlexStream(beast::tcp_stream(std::move(socket)), std::move(tls))
+                  : FlexStream(beast::tcp_stream(std::move(socket)))),
+      executor_(stream_.get_executor()), server_(server),
       buffer_(server.settings.max_header_bytes + kReadAhead) {
   server_.sessions.fetch_add(1);
   beast::error_code ec;
@@ -40,8 +44,26 @@ Session::Session(tcp::socket&& socket, Server::Impl& server)
 Session::~Session() { server_.connection_ended(); }
 
 void Session::run() {
-  net::dispatch(stream_.get_executor(),
-                beast::bind_front_handler(&Session::do_read, shared_from_this()));
+  if (auto* tls = stream_.tls()) {
+    // The handshake first, bounded like a read; a client speaking plain HTTP fails it.
+    net::dispatch(executor_, [self = shared_from_this(), tls] {
+      self->stream_.expires_after(self->server_.settings.idle_timeout);
+      tls->async_handshake(net::ssl::stream_base::server,
+                           beast::bind_front_handler(&Session::on_handshake, self));
+    });
+    return;
+  }
+  net::dispatch(executor_, beast::bind_front_handler(&Session::do_read, shared_from_this()));
+}
+
+void Session::on_handshake(beast::error_code ec) {
+  if (ec) {
+    server_.tls_failed(ec);
+    beast::error_code ignored;
+    stream_.socket().close(ignored);
+    return;
+  }
+  do_read();
 }
 
 void Session::evict(std::int64_t since) {
@@ -95,6 +117,7 @@ void Session::on_read(beast::error_code ec, std::size_t) {
   idle_since_.store(0);
   if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
       ec == beast::error::timeout || ec == net::error::connection_reset ||
+      ec == net::ssl::error::stream_truncated ||
       ec == net::error::bad_descriptor) {
     do_close();
     return;
@@ -221,6 +244,17 @@ void Session::on_write(beast::error_code ec, bool keep_alive) {
 
 void Session::do_close() {
   if (handed_over_) return;
+  if (auto* tls = stream_.tls()) {
+    // TLS ends with a close_notify each way, bounded; then the socket closes.
+    if (closing_) return;
+    closing_ = true;
+    stream_.expires_after(std::chrono::seconds(2));
+    tls->async_shutdown([self = shared_from_this()](beast::error_code) {
+      beast::error_code ignored;
+      self->stream_.socket().close(ignored);
+    });
+    return;
+  }
   beast::error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
 }
@@ -229,7 +263,7 @@ double Session::elapsed() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
 }
 
-beast::tcp_stream Session::hand_over() {
+FlexStream Session::hand_over() {
   server_.count(series_, route_, 200, elapsed());
   handed_over_ = true;
   return std::move(stream_);

@@ -21,6 +21,7 @@
 #include <boost/beast/http.hpp>
 
 #include "http_front/api.hpp"
+#include "http_front/flex_stream.hpp"
 #include "http_front/guards.hpp"
 #include "http_front/request_parser.hpp"
 #include "http_front/server_impl.hpp"
@@ -33,7 +34,9 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
 
-  Session(boost::asio::ip::tcp::socket&& socket, Server::Impl& server);
+  // tls: the server's TLS context when the listener has one (the handshake comes first).
+  Session(boost::asio::ip::tcp::socket&& socket, Server::Impl& server,
+          std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
   ~Session();
 
   void run();
@@ -66,7 +69,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   // Answers on the session's strand, from another thread.
   static void answer_later(const std::shared_ptr<Session>& self, Answer a) {
-    boost::asio::post(self->stream_.get_executor(), [self, a = std::move(a)]() mutable {
+    boost::asio::post(self->executor_, [self, a = std::move(a)]() mutable {
       self->send(std::move(a), "application/json", true);
     });
   }
@@ -120,11 +123,12 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   // Counts the request as answered 200 and gives its connection away (to a LiveStream); the
   // session then ends without touching the socket again.
-  boost::beast::tcp_stream hand_over();
+  FlexStream hand_over();
 
  private:
   static boost::beast::string_view to_beast(std::string_view s) { return {s.data(), s.size()}; }
 
+  void on_handshake(boost::beast::error_code ec);
   void do_read();
   void on_read(boost::beast::error_code ec, std::size_t);
   void handle(Request&& req);
@@ -141,8 +145,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void do_close();
   double elapsed() const;
 
-  boost::beast::tcp_stream stream_;
-  boost::beast::tcp_stream::executor_type executor_;  // the strand; outlives a handed-over stream_
+  FlexStream stream_;
+  FlexStream::executor_type executor_;  // the strand; outlives a handed-over stream_
   Server::Impl& server_;
   // Bounded: a chunk-size line or a trailer section that never ends cannot grow it past
   // max_header_bytes plus one read (buffer_overflow, answered 400). Body bytes are moved into
@@ -167,6 +171,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool idle_ = false;
   std::atomic<std::int64_t> idle_since_{0};
   bool handed_over_ = false;  // the connection became a LiveStream
+  bool closing_ = false;      // the TLS close_notify is under way
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

@@ -5,10 +5,12 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <thread>
 
 #include "integration/pemx_runner.hpp"
 #include "integration/web_util.hpp"
 #include "support/http_client.hpp"
+#include "support/https_client.hpp"
 
 using namespace pemx::test;
 using namespace std::chrono_literals;
@@ -81,6 +83,55 @@ TEST_CASE("named tokens: roles, a per-token push limit that spares the other tok
   CHECK(log.find("\"msg\":\"push accepted\",\"token\":\"team-a\"") != std::string::npos);
   CHECK(log.find(kTeamA) == std::string::npos);
   CHECK(log.find(kTeamB) == std::string::npos);
+  proc.signal(SIGTERM);
+  CHECK(proc.wait(60s) == 0);
+}
+
+TEST_CASE("HTTPS: the page, a token-guarded push routed and stored, the history; plain HTTP on "
+          "the TLS port gets nothing",
+          "[integration][web][auth][tls]") {
+  const std::string brokers = test_brokers();
+  const std::string p = unique_prefix();
+  create_topic(brokers, p + "-product-event", 1);
+  std::string config = prefixed_config(p);
+  const std::string section = "[stages.http]\n";
+  auto at = config.find(section);
+  REQUIRE(at != std::string::npos);
+  PemxRunner pemx(config);
+  const std::string cert = pemx.dir().file("cert.pem");
+  const std::string key = pemx.dir().file("key.pem");
+  REQUIRE(make_test_certificate(cert, key, "pemx-test"));
+  config.insert(at + section.size(),
+                "tls_cert_file = \"" + cert + "\"\ntls_key_file = \"" + key + "\"\n");
+  config += "\n[[stages.http.tokens]]\nname = \"team-a\"\ntoken = \"" + kTeamA +
+            "\"\nroles = [\"writer\"]\n";
+  pemx.dir().write("pemx.toml", config);
+  auto& proc = pemx.start("all", {"--set", "kafka.brokers=" + brokers});
+  auto port = wait_port(proc);
+
+  auto page = https_request(port, "GET", "/", cert);
+  INFO(page.error);
+  CHECK(page.response.status == 200);
+  CHECK(https_request(port, "POST", "/event", cert, {{"Content-Type", "application/json"}},
+                      push_body(7, 1, "TLS1"))
+            .response.status == 401);
+  auto pushed = https_request(port, "POST", "/event", cert, bearer(kTeamA),
+                              push_body(7, 1, "TLS1"));
+  INFO(pushed.error);
+  REQUIRE(pushed.response.status == 201);
+  HttpsResult history;
+  for (auto until = std::chrono::steady_clock::now() + 60s;
+       std::chrono::steady_clock::now() < until;) {
+    history = https_request(port, "GET", "/event?productIds=TLS1", cert);
+    if (history.response.status == 200 && history.response.body.find(event_id(7)) !=
+                                              std::string::npos) {
+      break;
+    }
+    std::this_thread::sleep_for(200ms);
+  }
+  CHECK(history.response.body.find(event_id(7)) != std::string::npos);
+  CHECK(http_get(port, "/healthz").status == 0);  // plain HTTP: the handshake fails
+  CHECK(proc.log().find("\"tls\":true") != std::string::npos);
   proc.signal(SIGTERM);
   CHECK(proc.wait(60s) == 0);
 }

@@ -189,3 +189,15 @@ TEST_CASE("named tokens and rate limits: errors name the key", "[unit][http][aut
   CHECK(mentions(errors_for("[stages.http.rate_limits]\nmax_addresses = 1\n"),
                  "stages.http.rate_limits.max_addresses"));
 }
+
+TEST_CASE("TLS keys: both or neither, and the files are checked", "[unit][http][tls]") {
+  CHECK(mentions(errors_for("tls_cert_file = \"/x/cert.pem\"\n"),
+                 "stages.http.tls_key_file: set both tls_cert_file and tls_key_file"));
+  CHECK(mentions(errors_for("tls_cert_file = \"/nonexistent/c.pem\"\ntls_key_file = \"/x/k\"\n"),
+                 "stages.http.tls_cert_file: cannot read \"/nonexistent/c.pem\""));
+  const std::string path = "pemx-test-notacert-" + std::to_string(::getpid());
+  { std::ofstream(path) << "hello\n"; }
+  auto e = errors_for("tls_cert_file = \"" + path + "\"\ntls_key_file = \"" + path + "\"\n");
+  std::remove(path.c_str());
+  CHECK(mentions(e, "stages.http.tls_cert_file: \"" + path + "\" is not a PEM certificate"));
+}
