@@ -32,7 +32,9 @@ struct Settings {
 
 class HttpFront final : public Stage {
  public:
-  HttpFront(const Settings& s, StageContext& ctx) : tokens_(s.tokens), log_(ctx.log) {
+  HttpFront(const Settings& s, StageContext& ctx)
+      : tokens_(s.tokens), writes_guarded_at_start_(s.server.credentials.writes_guarded),
+        log_(ctx.log) {
     std::shared_ptr<EventReader> reader;
     if (!s.store.empty()) {
       auto it = ctx.readers->find(s.store);
@@ -72,6 +74,9 @@ class HttpFront final : public Stage {
       }
       return std::move(loaded.errors);
     }
+    // Writes guarded at start-up stay guarded: revoking the last writer token refuses every
+    // write rather than opening them to anyone.
+    loaded.credentials.writes_guarded |= writes_guarded_at_start_;
     log_.info("tokens reloaded", {{"tokens", loaded.credentials.tokens.size()}});
     server_->set_credentials(std::move(loaded.credentials));
     return {};
@@ -109,6 +114,7 @@ class HttpFront final : public Stage {
   }
 
   TokenSources tokens_;
+  bool writes_guarded_at_start_;
   Logger log_;
   std::string route_check_name_;
   std::shared_ptr<EventCheck> check_;

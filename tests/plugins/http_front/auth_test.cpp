@@ -133,3 +133,20 @@ TEST_CASE("authorize: 401 without a known token, 403 without the role", "[unit][
     CHECK(authorize(c, Access::kOpen, "").status == 0);
   }
 }
+
+TEST_CASE("revoking one token: its line leaves tokens_file, a reload loads the others",
+          "[unit][http][auth]") {
+  TempFile file("ci:writer:" + kB + "\ndash:reader:" + kA + "\n");
+  TokenSources src;
+  src.tokens_file = file.path;
+  auto before = load_credentials(src);
+  REQUIRE(before.errors.empty());
+  CHECK(find_token(before.credentials.tokens, "Bearer " + kB) == 0);
+  std::ofstream(file.path) << "# ci revoked\ndash:reader:" + kA + "\n";
+  auto after = load_credentials(src);
+  REQUIRE(after.errors.empty());
+  CHECK(find_token(after.credentials.tokens, "Bearer " + kB) == -1);
+  CHECK(find_token(after.credentials.tokens, "Bearer " + kA) == 0);
+  // No writer left in the file (the stage keeps writes guarded when they were at start-up).
+  CHECK_FALSE(after.credentials.writes_guarded);
+}
