@@ -45,8 +45,13 @@ Session::~Session() { server_.connection_ended(); }
 
 void Session::run() {
   if (auto* tls = stream_.tls()) {
-    // The handshake first, bounded like a read; a client speaking plain HTTP fails it.
+    // The handshake first, bounded like a read; a client speaking plain HTTP fails it. Idle
+    // meanwhile: a client that connects and never completes it may be evicted at
+    // max_connections, like one that never finishes a request.
     net::dispatch(executor_, [self = shared_from_this(), tls] {
+      self->idle_ = true;
+      self->idle_since_.store(now_ns());
+      self->server_.session_idle();
       self->stream_.expires_after(self->server_.settings.idle_timeout);
       tls->async_handshake(net::ssl::stream_base::server,
                            beast::bind_front_handler(&Session::on_handshake, self));
@@ -57,6 +62,8 @@ void Session::run() {
 }
 
 void Session::on_handshake(beast::error_code ec) {
+  idle_ = false;
+  idle_since_.store(0);
   if (ec) {
     server_.tls_failed(ec);
     beast::error_code ignored;

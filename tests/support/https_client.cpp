@@ -19,10 +19,25 @@ namespace http = beast::http;
 namespace net = boost::asio;
 namespace ssl = net::ssl;
 
+namespace {
+
+// Runs one asynchronous operation to its end: Beast's timeouts (tcp_stream::expires_after)
+// bound asynchronous operations only, so each step is one, run alone on the io_context.
+template <class Start>
+beast::error_code run_one(net::io_context& ioc, Start start) {
+  beast::error_code result = net::error::would_block;
+  start([&result](beast::error_code ec, auto&&...) { result = ec; });
+  ioc.restart();
+  ioc.run();
+  return result;
+}
+
+}  // namespace
+
 HttpsResult https_request(std::uint16_t port, const std::string& method,
                           const std::string& target, const std::string& ca_file,
                           const std::map<std::string, std::string>& headers,
-                          const std::string& body) {
+                          const std::string& body, std::chrono::seconds timeout) {
   HttpsResult out;
   net::io_context ioc;
   ssl::context ctx(ssl::context::tls_client);
@@ -37,9 +52,11 @@ HttpsResult https_request(std::uint16_t port, const std::string& method,
   stream.set_verify_callback(ssl::host_name_verification("localhost"));
   SSL_set_tlsext_host_name(stream.native_handle(), "localhost");
   auto& tcp = beast::get_lowest_layer(stream);
-  tcp.expires_after(std::chrono::seconds(30));  // every step below is bounded
-  tcp.connect(net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec);
-  if (!ec) stream.handshake(ssl::stream_base::client, ec);
+  const net::ip::tcp::endpoint to(net::ip::make_address("127.0.0.1"), port);
+  tcp.expires_after(timeout);
+  ec = run_one(ioc, [&](auto h) { tcp.async_connect(to, h); });
+  tcp.expires_after(timeout);
+  if (!ec) ec = run_one(ioc, [&](auto h) { stream.async_handshake(ssl::stream_base::client, h); });
   if (ec) {
     out.error = ec.message();
     return out;
@@ -56,10 +73,12 @@ HttpsResult https_request(std::uint16_t port, const std::string& method,
   req.body() = body;
   req.prepare_payload();
   req.keep_alive(false);
-  http::write(stream, req, ec);
+  tcp.expires_after(timeout);
+  ec = run_one(ioc, [&](auto h) { http::async_write(stream, req, h); });
   beast::flat_buffer buffer;
   http::response<http::string_body> res;
-  if (!ec) http::read(stream, buffer, res, ec);
+  tcp.expires_after(timeout);
+  if (!ec) ec = run_one(ioc, [&](auto h) { http::async_read(stream, buffer, res, h); });
   if (ec) {
     out.error = ec.message();
     return out;
@@ -71,7 +90,8 @@ HttpsResult https_request(std::uint16_t port, const std::string& method,
     out.response.headers[name] = std::string(f.value());
   }
   out.response.body = res.body();
-  stream.shutdown(ec);  // the server's close_notify; its outcome does not matter here
+  tcp.expires_after(timeout);
+  run_one(ioc, [&](auto h) { stream.async_shutdown(h); });  // its outcome does not matter
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <stdlib.h>  // mkdtemp
+#include <unistd.h>  // close
 
 #include <chrono>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "support/http_client.hpp"
 #include "support/https_client.hpp"
@@ -140,4 +142,34 @@ TEST_CASE("a non-loopback listener without TLS says so loudly at start-up; on lo
   };
   CHECK(warned("0.0.0.0"));  // bound for an instant; nothing connects
   CHECK_FALSE(warned("127.0.0.1"));
+}
+
+TEST_CASE("a connection that never starts its TLS handshake is idle: evicted at max_connections",
+          "[unit][http][tls]") {
+  TempDir dir;
+  const std::string cert = dir.file("cert.pem");
+  const std::string key = dir.file("key.pem");
+  REQUIRE(make_test_certificate(cert, key, "idle"));
+  Metrics metrics;
+  ServerSettings s;
+  s.port = 0;
+  s.io_threads = 1;
+  s.idle_timeout = 60s;  // longer than the client's 10 s: only an eviction lets it in
+  s.max_connections = 1;
+  s.tls = {cert, key};
+  Server server(s, Logger{}, metrics, nullptr, nullptr, nullptr);
+  server.start();
+  const int silent = pemx::test::connect_loopback(server.port());
+  REQUIRE(silent >= 0);
+  // The silent connection is accepted (and waits for its handshake) before the next one.
+  for (auto until = std::chrono::steady_clock::now() + 10s;
+       std::chrono::steady_clock::now() < until &&
+       metrics.render_prometheus().find("pemx_http_connections 1") == std::string::npos;) {
+    std::this_thread::sleep_for(10ms);
+  }
+  auto r = https_request(server.port(), "GET", "/healthz", cert, {}, "", 10s);
+  INFO(r.error);
+  CHECK(r.response.status == 200);
+  ::close(silent);
+  server.stop();
 }
