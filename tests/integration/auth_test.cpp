@@ -25,6 +25,17 @@ std::map<std::string, std::string> bearer(const std::string& token) {
   return {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}};
 }
 
+// The test config (prefixed_config) with `http_keys` added to [stages.http] and `tables` (which
+// may extend it: [stages.http.…]) at the end.
+std::string config_with(const std::string& prefix, const std::string& http_keys,
+                        const std::string& tables) {
+  std::string config = prefixed_config(prefix);
+  const std::string section = "[stages.http]\n";
+  auto at = config.find(section);
+  REQUIRE(at != std::string::npos);
+  return config.insert(at + section.size(), http_keys) + "\n" + tables;
+}
+
 }  // namespace
 
 TEST_CASE("named tokens: roles, a per-token push limit that spares the other tokens, the "
@@ -33,19 +44,16 @@ TEST_CASE("named tokens: roles, a per-token push limit that spares the other tok
   const std::string brokers = test_brokers();
   const std::string p = unique_prefix();
   create_topic(brokers, p + "-product-event", 1);
-  std::string config = prefixed_config(p);
-  const std::string section = "[stages.http]\n";
-  auto at = config.find(section);
-  REQUIRE(at != std::string::npos);
-  PemxRunner pemx(config);
+  PemxRunner pemx(prefixed_config(p));  // its config is rewritten below, in its directory
   const std::string tokens = pemx.dir().file("tokens");
   pemx.dir().write("tokens", "# name:roles:token\nteam-a:writer:" + kTeamA +
                                  "\nteam-b:writer:" + kTeamB + "\nviewer:reader:" + kViewer +
                                  "\n");
-  config.insert(at + section.size(), "tokens_file = \"" + tokens + "\"\n");
   // A tiny push limit: one a second after a burst of 2, per token; reads are not limited.
-  config += "\n[stages.http.rate_limits.push]\nper_token = 1\nper_token_burst = 2\n";
-  pemx.dir().write("pemx.toml", config);
+  pemx.dir().write("pemx.toml",
+                   config_with(p, "tokens_file = \"" + tokens + "\"\n",
+                               "[stages.http.rate_limits.push]\nper_token = 1\n"
+                               "per_token_burst = 2\n"));
   auto& proc = pemx.start("web", {"--set", "kafka.brokers=" + brokers});
   auto port = wait_port(proc);
 
@@ -93,19 +101,16 @@ TEST_CASE("HTTPS: the page, a token-guarded push routed and stored, the history;
   const std::string brokers = test_brokers();
   const std::string p = unique_prefix();
   create_topic(brokers, p + "-product-event", 1);
-  std::string config = prefixed_config(p);
-  const std::string section = "[stages.http]\n";
-  auto at = config.find(section);
-  REQUIRE(at != std::string::npos);
-  PemxRunner pemx(config);
+  PemxRunner pemx(prefixed_config(p));  // its config is rewritten below, in its directory
   const std::string cert = pemx.dir().file("cert.pem");
   const std::string key = pemx.dir().file("key.pem");
   REQUIRE(make_test_certificate(cert, key, "pemx-test"));
-  config.insert(at + section.size(),
-                "tls_cert_file = \"" + cert + "\"\ntls_key_file = \"" + key + "\"\n");
-  config += "\n[[stages.http.tokens]]\nname = \"team-a\"\ntoken = \"" + kTeamA +
-            "\"\nroles = [\"writer\"]\n";
-  pemx.dir().write("pemx.toml", config);
+  pemx.dir().write("pemx.toml",
+                   config_with(p,
+                               "tls_cert_file = \"" + cert + "\"\ntls_key_file = \"" + key +
+                                   "\"\n",
+                               "[[stages.http.tokens]]\nname = \"team-a\"\ntoken = \"" + kTeamA +
+                                   "\"\nroles = [\"writer\"]\n"));
   auto& proc = pemx.start("all", {"--set", "kafka.brokers=" + brokers});
   auto port = wait_port(proc);
 

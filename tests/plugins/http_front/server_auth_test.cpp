@@ -9,21 +9,17 @@
 #include <memory>
 #include <string>
 
+#include "plugins/http_front/empty_reader.hpp"
 #include "support/http_client.hpp"
 
 using namespace pemx;
 using namespace pemx::http_front;
+using pemx::http_front::test::EmptyReader;
 using pemx::test::http_request;
 using pemx::test::HttpResponse;
 using namespace std::chrono_literals;
 
 namespace {
-
-class EmptyReader final : public EventReader {
- public:
-  Result<EventPage> query(const EventQuery&) override { return EventPage{}; }
-  std::optional<std::string> problem() override { return std::nullopt; }
-};
 
 const std::string kReader = "reader-secret-0123456789";
 const std::string kOther = "other-secret-0123456789";

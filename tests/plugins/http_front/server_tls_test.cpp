@@ -17,23 +17,19 @@
 #include <string>
 #include <thread>
 
+#include "plugins/http_front/empty_reader.hpp"
 #include "support/http_client.hpp"
 #include "support/https_client.hpp"
 
 using namespace pemx;
 using namespace pemx::http_front;
+using pemx::http_front::test::EmptyReader;
 using pemx::test::http_request;
 using pemx::test::https_request;
 using pemx::test::make_test_certificate;
 using namespace std::chrono_literals;
 
 namespace {
-
-class EmptyReader final : public EventReader {
- public:
-  Result<EventPage> query(const EventQuery&) override { return EventPage{}; }
-  std::optional<std::string> problem() override { return std::nullopt; }
-};
 
 // A temporary directory, removed with what it holds.
 struct TempDir {
@@ -50,24 +46,37 @@ struct TempDir {
   std::string path;
 };
 
+// A throw-away certificate (subject O=<organisation>) and the settings of a small TLS server.
+struct TlsFixture {
+  explicit TlsFixture(const std::string& organisation) {
+    INFO("the openssl command makes the test certificate (apt-get install openssl)");
+    REQUIRE(make_test_certificate(cert, key, organisation));
+  }
+  ServerSettings settings() const {
+    ServerSettings s;
+    s.port = 0;
+    s.io_threads = 1;
+    s.query_threads = 1;
+    s.idle_timeout = 5s;
+    s.push_enabled = false;
+    s.tls = {cert, key};
+    return s;
+  }
+  TempDir dir;
+  std::string cert = dir.file("cert.pem");
+  std::string key = dir.file("key.pem");
+};
+
 }  // namespace
 
 TEST_CASE("the listener speaks HTTPS with tls_cert_file and tls_key_file; plain HTTP fails the "
           "handshake; reload_tls swaps the certificate",
           "[unit][http][tls]") {
-  TempDir dir;
-  const std::string cert = dir.file("cert.pem");
-  const std::string key = dir.file("key.pem");
-  REQUIRE(make_test_certificate(cert, key, "first"));
+  TlsFixture tls("first");
+  const std::string& cert = tls.cert;
+  const std::string& key = tls.key;
   Metrics metrics;
-  ServerSettings s;
-  s.port = 0;
-  s.io_threads = 1;
-  s.query_threads = 1;
-  s.idle_timeout = 5s;
-  s.push_enabled = false;
-  s.tls = {cert, key};
-  Server server(s, Logger{}, metrics, std::make_shared<EmptyReader>(), nullptr, nullptr);
+  Server server(tls.settings(), Logger{}, metrics, std::make_shared<EmptyReader>(), nullptr, nullptr);
   server.start();
   const auto port = server.port();
 
@@ -146,17 +155,12 @@ TEST_CASE("a non-loopback listener without TLS says so loudly at start-up; on lo
 
 TEST_CASE("a connection that never starts its TLS handshake is idle: evicted at max_connections",
           "[unit][http][tls]") {
-  TempDir dir;
-  const std::string cert = dir.file("cert.pem");
-  const std::string key = dir.file("key.pem");
-  REQUIRE(make_test_certificate(cert, key, "idle"));
+  TlsFixture tls("idle");
+  const std::string& cert = tls.cert;
   Metrics metrics;
-  ServerSettings s;
-  s.port = 0;
-  s.io_threads = 1;
+  ServerSettings s = tls.settings();
   s.idle_timeout = 60s;  // longer than the client's 10 s: only an eviction lets it in
   s.max_connections = 1;
-  s.tls = {cert, key};
   Server server(s, Logger{}, metrics, nullptr, nullptr, nullptr);
   server.start();
   const int silent = pemx::test::connect_loopback(server.port());
