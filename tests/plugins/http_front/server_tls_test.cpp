@@ -76,7 +76,8 @@ TEST_CASE("the listener speaks HTTPS with tls_cert_file and tls_key_file; plain 
   const std::string& cert = tls.cert;
   const std::string& key = tls.key;
   Metrics metrics;
-  Server server(tls.settings(), Logger{}, metrics, std::make_shared<EmptyReader>(), nullptr, nullptr);
+  Server server(tls.settings(), Logger{}, metrics, std::make_shared<EmptyReader>(), nullptr,
+                nullptr);
   server.start();
   const auto port = server.port();
 
