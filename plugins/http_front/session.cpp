@@ -174,6 +174,9 @@ bool Session::admit(const Route& route) {
   const AuthDecision d = authorize(access_->credentials, route.access,
                                    std::string_view(authorization.data(), authorization.size()));
   token_ = d.token;
+  // The rate limit first, so that guessing tokens from one address is limited as well: a
+  // request without a known token counts against its address's bucket.
+  if (route.access != Access::kAdmin && over_rate_limit(route)) return false;
   if (d.status == 401) {
     Answer a = error_answer(401, route.access == Access::kWrite
                                      ? "missing or invalid bearer token for writes"
@@ -189,26 +192,29 @@ bool Session::admit(const Route& route) {
                                (route.access == Access::kWrite ? "writer" : "admin") + " role"));
     return false;
   }
-  if (route.access == Access::kAdmin) return true;  // not rate limited
+  return true;
+}
+
+bool Session::over_rate_limit(const Route& route) {
   const auto r = route.access == Access::kWrite ? RateRoute::kPush : RateRoute::kRead;
   const auto ri = static_cast<std::size_t>(r);
   const RouteLimits& limits = server_.settings.rate_limits.routes[ri];
   std::int64_t wait = 0;
   std::size_t by = 0;
   if (token_ >= 0) {
-    if (!limits.per_token.enabled()) return true;
+    if (!limits.per_token.enabled()) return false;
     const auto now = now_ns();
     std::lock_guard<std::mutex> lock(access_->mutex);
     wait = access_->token_buckets[static_cast<std::size_t>(token_)][ri].take(now,
                                                                              limits.per_token);
   } else {
-    if (!limits.per_address.enabled()) return true;
+    if (!limits.per_address.enabled()) return false;
     by = 1;
     const auto now = now_ns();
     std::lock_guard<std::mutex> lock(server_.addresses_mutex);
     wait = server_.addresses.find_or_insert(peer_)[ri].take(now, limits.per_address);
   }
-  if (wait == 0) return true;
+  if (wait == 0) return false;
   server_.rate_limited[ri][by]->inc();
   const auto seconds = retry_after_seconds(wait);
   Answer a = error_answer(429, std::string("rate limit of ") +
@@ -217,7 +223,7 @@ bool Session::admit(const Route& route) {
                                    " exceeded; retry after " + std::to_string(seconds) + " s");
   a.headers.emplace_back("Retry-After", std::to_string(seconds));
   send(std::move(a));
-  return false;
+  return true;
 }
 
 // A response to HEAD carries GET's status and headers, Content-Length included, and no body

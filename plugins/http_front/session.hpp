@@ -135,6 +135,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // The route's token check and rate limit (auth.hpp, rate_limit.hpp): true to run its
   // handler; false when it answered (401, 403, 429).
   bool admit(const Route& route);
+  // The route's rate limit for this request (its token's bucket, or its address's): true
+  // when it answered 429.
+  bool over_rate_limit(const Route& route);
   void send(Answer a, std::string_view content_type, bool have_request);
   template <class Message>
   void set_headers(Message& res, const Answer& a, std::string_view content_type,

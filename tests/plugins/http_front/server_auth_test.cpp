@@ -105,3 +105,19 @@ TEST_CASE("a per-address read limit answers 429 with Retry-After; a token has it
   CHECK(metrics.find("pemx_http_rate_limited_total{route=\"read\",by=\"token\"} 0") !=
         std::string::npos);
 }
+
+TEST_CASE("guessing tokens is rate limited by address: unknown tokens get 401, then 429",
+          "[unit][http][rate][auth]") {
+  ServerSettings s;
+  s.credentials = two_readers(true);
+  s.rate_limits.routes[static_cast<std::size_t>(RateRoute::kRead)].per_address = {1, 2};
+  AuthServer srv(s);
+  CHECK(srv.get("/event?productIds=A", "guess-0000000000000001").status == 401);
+  CHECK(srv.get("/event?productIds=A", "guess-0000000000000002").status == 401);
+  HttpResponse limited;
+  for (int i = 0; i < 10 && limited.status != 429; ++i) {
+    limited = srv.get("/event?productIds=A", "guess-00000000000001" + std::to_string(i));
+  }
+  CHECK(limited.status == 429);
+  CHECK(srv.get("/event?productIds=A", kReader).status == 200);  // a known token: its own bucket
+}
