@@ -102,18 +102,8 @@ ReloadAnswer reload_answer(const ReloadOutcome& outcome) {
 namespace handlers {
 
 void admin_reload(Session& s) {
+  // The session admitted the request: an admin token (Access::kAdmin, auth.hpp).
   auto& server = s.server();
-  auto auth = s.request()[http::field::authorization];
-  if (auto refused = admin_refusal(server.settings.admin_tokens,
-                                   std::string_view(auth.data(), auth.size()))) {
-    if (*refused == 403) {
-      return s.send(error_answer(403, "the admin endpoints are disabled: no admin token is "
-                                      "configured (admin_tokens or admin_tokens_file)"));
-    }
-    Answer a = error_answer(401, "missing or invalid bearer token for the admin endpoints");
-    a.headers.emplace_back("WWW-Authenticate", "Bearer");
-    return s.send(a);
-  }
   if (server.settings.reloader == nullptr) {
     return s.send(error_answer(503, "this process offers no reload"));
   }

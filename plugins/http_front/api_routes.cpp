@@ -1,5 +1,6 @@
-// The server's routes, in the order they are tried. A new endpoint is a handler
-// (handlers.hpp), a line here, its entry in docs/openapi.json and a test.
+// The server's routes, in the order they are tried, with who may call them (auth.hpp: reads
+// are open unless require_read_token; writes need a writer token once one exists). A new
+// endpoint is a handler (handlers.hpp), a line here, its entry in docs/openapi.json and a test.
 #include "http_front/handlers.hpp"
 #include "http_front/routes.hpp"
 
@@ -8,6 +9,9 @@ namespace pemx::http_front {
 namespace {
 
 using enum OtherMethods;
+constexpr Access kRead = Access::kRead;
+constexpr Access kWrite = Access::kWrite;
+constexpr Access kAdmin = Access::kAdmin;
 
 constexpr Route kRoutes[] = {
     // path             matches             methods      route label        handler
@@ -15,16 +19,19 @@ constexpr Route kRoutes[] = {
     {"/readyz",         nullptr,            kAnyMethod,  "/readyz",         handlers::readyz},
     {"/metrics",        nullptr,            kAnyMethod,  "/metrics",        handlers::metrics},
     {"/openapi.json",   nullptr,            kAnyMethod,  "/openapi.json",   handlers::openapi},
-    {"/api/info",       nullptr,            kGet,        "/api/info",       handlers::info},
-    {"/api/overview",   nullptr,            kGet,        "/api/overview",   handlers::overview},
-    {"/api/live",       nullptr,            kGet,        "/api/live",       handlers::live},
+    {"/api/info",       nullptr,            kGet,        "/api/info",       handlers::info,
+     kNotFound, kRead},
+    {"/api/overview",   nullptr,            kGet,        "/api/overview",   handlers::overview,
+     kNotFound, kRead},
+    {"/api/live",       nullptr,            kGet,        "/api/live",       handlers::live,
+     kNotFound, kRead},
     {"",                handlers::is_page,  kGet,        "page",            handlers::page},
     {"/event",          nullptr,            kGet,        "/event",          handlers::history,
-     kNotAllowed},
+     kNotAllowed, kRead},
     {"/event",          nullptr,            kPost,       "/event",          handlers::push,
-     kNotAllowed},
+     kNotAllowed, kWrite},
     {"/api/admin/reload", nullptr,          kPost,       "/api/admin/reload",
-     handlers::admin_reload, kNotAllowed},
+     handlers::admin_reload, kNotAllowed, kAdmin},
 };
 
 }  // namespace

@@ -6,28 +6,6 @@ namespace pemx::http_front {
 
 namespace beast = boost::beast;
 
-bool token_allowed(const std::vector<std::string>& tokens, std::string_view authorization) {
-  constexpr std::string_view kBearer = "Bearer ";
-  if (authorization.substr(0, kBearer.size()) != kBearer) return false;
-  std::string_view presented = authorization.substr(kBearer.size());
-  bool ok = false;
-  for (const auto& t : tokens) {
-    // Compare every byte of equal-length candidates, so timing does not reveal a prefix.
-    if (t.size() != presented.size()) continue;
-    unsigned char diff = 0;
-    for (std::size_t i = 0; i < t.size(); ++i) diff |= t[i] ^ presented[i];
-    ok = ok || diff == 0;
-  }
-  return ok;
-}
-
-std::optional<int> admin_refusal(const std::vector<std::string>& admin_tokens,
-                                 std::string_view authorization) {
-  if (admin_tokens.empty()) return 403;
-  if (!token_allowed(admin_tokens, authorization)) return 401;
-  return std::nullopt;
-}
-
 bool host_allowed(std::string_view host_header, const std::string& listen_host,
                   const std::vector<std::string>& allowed) {
   if (host_header.empty()) return true;  // HTTP/1.0; browsers always send Host

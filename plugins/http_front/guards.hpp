@@ -15,15 +15,6 @@ namespace pemx::http_front {
 bool host_allowed(std::string_view host_header, const std::string& listen_host,
                   const std::vector<std::string>& allowed);
 
-// Constant-time comparison of a presented token with the configured ones.
-bool token_allowed(const std::vector<std::string>& tokens, std::string_view authorization);
-
-// The guard of the admin endpoints (POST /api/admin/reload): nullopt when the request may
-// pass; else its status: 403 when no admin token is configured (the endpoints are never open),
-// 401 when the bearer token is missing or not one of `admin_tokens` (token_allowed).
-std::optional<int> admin_refusal(const std::vector<std::string>& admin_tokens,
-                                 std::string_view authorization);
-
 // May a write come from the page at `origin`? Same origin (http:// or https:// followed by the
 // request's Host: the page this server serves) or one of cors_origins ("*": any).
 bool origin_allowed(std::string_view origin, std::string_view host_header,

@@ -3,6 +3,7 @@
 // EventReader and pushes with its own producer.
 #include "http_front/http_front.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -11,6 +12,7 @@
 #include "core/config_section.hpp"
 #include "http_front/pusher.hpp"
 #include "http_front/server.hpp"
+#include "http_front/tls.hpp"
 #include "kafka/topic_name.hpp"
 
 namespace pemx::http_front {
@@ -25,11 +27,14 @@ struct Settings {
   // router, if there is one; "": none (the reference's field rules only).
   std::optional<std::string> route_check;
   kafka::KafkaConfig kafka;
+  TokenSources tokens;  // where server.credentials came from, read again by reload_tokens
 };
 
 class HttpFront final : public Stage {
  public:
-  HttpFront(const Settings& s, StageContext& ctx) {
+  HttpFront(const Settings& s, StageContext& ctx)
+      : tokens_(s.tokens), writes_guarded_at_start_(s.server.credentials.writes_guarded),
+        log_(ctx.log) {
     std::shared_ptr<EventReader> reader;
     if (!s.store.empty()) {
       auto it = ctx.readers->find(s.store);
@@ -55,6 +60,28 @@ class HttpFront final : public Stage {
                                        ctx.activity, thread_owner(ctx));
   }
   void start() override { server_->start(); }
+  // A reload (SIGHUP, POST /api/admin/reload): reads the token files again and, when every
+  // source is valid, replaces the tokens, so a token removed from tokens_file is refused from
+  // the next request on. Returns the problems (then the tokens in force stay).
+  // The same reload for the listener's certificate and key (Server::reload_tls): nullopt when
+  // reloaded or without TLS, else the problem, and the certificate in force stays.
+  std::optional<std::string> reload_tls() { return server_->reload_tls(); }
+  std::vector<CredentialError> reload_tokens() {
+    auto loaded = load_credentials(tokens_);
+    if (!loaded.errors.empty()) {
+      for (const auto& e : loaded.errors) {
+        log_.warn("tokens not reloaded; the previous ones stay",
+                  {{"key", e.key}, {"error", e.message}});
+      }
+      return std::move(loaded.errors);
+    }
+    // Writes guarded at start-up stay guarded: revoking the last writer token refuses every
+    // write rather than opening them to anyone.
+    loaded.credentials.writes_guarded |= writes_guarded_at_start_;
+    log_.info("tokens reloaded", {{"tokens", loaded.credentials.tokens.size()}});
+    server_->set_credentials(std::move(loaded.credentials));
+    return {};
+  }
   void stop_accepting() noexcept override { server_->stop_accepting(); }
   bool drain(const Deadline& deadline) noexcept override { return server_->drain(deadline); }
   void stop() noexcept override {
@@ -87,6 +114,9 @@ class HttpFront final : public Stage {
     return checks.begin()->second;
   }
 
+  TokenSources tokens_;
+  bool writes_guarded_at_start_;
+  Logger log_;
   std::string route_check_name_;
   std::shared_ptr<EventCheck> check_;
   std::unique_ptr<Pusher> pusher_;
@@ -102,10 +132,14 @@ class Spec final : public StageSpec {
   }
   std::string describe() const override {
     std::ostringstream out;
-    out << "HTTP on " << s_.server.host << ":" << s_.server.port << ", history from "
+    out << (s_.server.tls.enabled() ? "HTTPS on " : "HTTP on ") << s_.server.host << ":"
+        << s_.server.port << ", history from "
         << (s_.store.empty() ? std::string("(none)") : "store " + s_.store) << ", push to "
         << (s_.push_topic.empty() ? std::string("(disabled)") : s_.push_topic)
-        << (s_.server.write_tokens.empty() ? " (open)" : " (bearer tokens)") << "\n";
+        << (s_.server.credentials.tokens.empty()
+                ? std::string(" (open)")
+                : " (" + std::to_string(s_.server.credentials.tokens.size()) + " named tokens)")
+        << "\n";
     return out.str();
   }
   std::unique_ptr<Stage> create(StageContext& ctx) const override {
@@ -116,32 +150,88 @@ class Spec final : public StageSpec {
   Settings s_;
 };
 
-// `key` (a list of bearer tokens) and `key`_file (one token a line; blank lines and # comments
-// skipped), each token at least 16 characters.
-std::vector<std::string> read_tokens(ConfigSection& section, const std::string& key) {
-  std::vector<std::string> tokens = section.string_list(key, {});
-  const std::string file_key = key + "_file";
-  if (auto file = section.optional_string(file_key)) {
-    std::ifstream in(*file);
-    if (!in) {
-      section.error(file_key, "cannot read \"" + *file + "\"");
-    } else {
-      std::string line;
-      while (std::getline(in, line)) {
-        auto b = line.find_first_not_of(" \t\r");
-        if (b == std::string::npos || line[b] == '#') continue;
-        auto e = line.find_last_not_of(" \t\r");
-        tokens.push_back(line.substr(b, e - b + 1));
+// The token sources (auth.hpp): read and checked now, and kept for a reload.
+void parse_tokens(ConfigSection& section, Settings& s) {
+  TokenSources& src = s.tokens;
+  const std::size_t errors_before = section.errors().size();
+  src.write_tokens = section.string_list("write_tokens", {});
+  src.write_tokens_file = section.optional_string("write_tokens_file");
+  src.admin_tokens = section.string_list("admin_tokens", {});
+  src.admin_tokens_file = section.optional_string("admin_tokens_file");
+  for (auto& ts : section.table_array("tokens")) {
+    TokenSources::Entry e;
+    e.name = ts.string("name", "");
+    if (e.name.empty()) ts.error_here("missing name = \"…\" (logged with each push it makes)");
+    e.token = ts.string("token", "");
+    e.token_file = ts.string("token_file", "");
+    if (e.token.empty() == e.token_file.empty()) {
+      ts.error_here("set one of token = \"…\" or token_file = \"path\"");
+    }
+    for (const auto& role : ts.string_list("roles", {})) {
+      const unsigned bit = role_bit(role);
+      if (bit == 0) {
+        ts.error("roles", "unknown role \"" + role + "\"; expected any of \"reader\", "
+                          "\"writer\", \"admin\"");
       }
+      e.roles |= bit;
     }
-  }
-  for (const auto& t : tokens) {
-    if (t.size() < 16) {
-      section.error(key, "a token is shorter than 16 characters; use long random tokens");
-      break;
+    if (!ts.has("roles")) {
+      ts.error_here("missing roles = [\"reader\" | \"writer\" | \"admin\", …]");
     }
+    ts.reject_unknown();
+    src.tokens.push_back(std::move(e));
   }
-  return tokens;
+  src.tokens_file = section.optional_string("tokens_file");
+  src.require_read_token = section.boolean("require_read_token", false);
+  if (section.errors().size() > errors_before) return;  // the entries' own errors first
+  auto loaded = load_credentials(src);
+  for (auto& e : loaded.errors) section.error(e.key, std::move(e.message));
+  s.server.credentials = std::move(loaded.credentials);
+  if (s.server.credentials.require_read_token && s.server.credentials.tokens.empty()) {
+    section.error("require_read_token", "no token is configured, so nothing could read; add "
+                                        "tokens or set it to false");
+  }
+}
+
+// [rate_limits]: max_addresses, and per route ("push", "read") per_token / per_address
+// (requests per second, 0: off) with their bursts (default: one second's worth).
+void parse_rate_limits(ConfigSection& section, RateLimits& limits) {
+  auto rl = section.table("rate_limits");
+  if (!rl) return;
+  limits.max_addresses =
+      static_cast<std::size_t>(rl->integer("max_addresses", 10000, 16, 1'000'000));
+  const char* names[kRateRoutes] = {"push", "read"};
+  for (std::size_t r = 0; r < kRateRoutes; ++r) {
+    auto route = rl->table(names[r]);
+    if (!route) continue;
+    auto spec = [&](const char* key, const std::string& burst_key) {
+      RateSpec out;
+      out.per_second = static_cast<double>(route->integer(key, 0, 0, 1'000'000));
+      out.burst = static_cast<double>(route->integer(
+          burst_key, std::max<std::int64_t>(1, static_cast<std::int64_t>(out.per_second)), 1,
+          1'000'000));
+      return out;
+    };
+    limits.routes[r].per_token = spec("per_token", "per_token_burst");
+    limits.routes[r].per_address = spec("per_address", "per_address_burst");
+    route->reject_unknown();
+  }
+  rl->reject_unknown();
+}
+
+// tls_cert_file and tls_key_file: both or neither; loaded now, so that check-config and the
+// start-up fail on a bad file with its name.
+void parse_tls(ConfigSection& section, TlsFiles& tls) {
+  tls.cert_file = section.string("tls_cert_file", "");
+  tls.key_file = section.string("tls_key_file", "");
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    section.error(tls.cert_file.empty() ? "tls_cert_file" : "tls_key_file",  // the missing one
+                  "set both tls_cert_file and tls_key_file (PEM files), or neither");
+    return;
+  }
+  if (!tls.enabled()) return;
+  auto loaded = load_tls(tls);
+  if (!loaded.context) section.error(loaded.key, loaded.error);
 }
 
 bool loopback(const std::string& host) {
@@ -204,14 +294,16 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
       static_cast<std::size_t>(section.integer("max_connections", 512, 1, 1000000));
   s.server.cors_origins = section.string_list("cors_origins", {"http://localhost:3000"});
   s.server.allowed_hosts = section.string_list("allowed_hosts", {});
-  s.server.write_tokens = read_tokens(section, "write_tokens");
-  s.server.admin_tokens = read_tokens(section, "admin_tokens");
+  parse_tokens(section, s);
+  parse_tls(section, s.server.tls);
+  parse_rate_limits(section, s.server.rate_limits);
   bool allow_open = section.boolean("allow_unauthenticated_remote", false);
-  if (!loopback(s.server.host) && s.server.write_tokens.empty() && !s.push_topic.empty() &&
+  if (!loopback(s.server.host) && !s.server.credentials.writes_guarded && !s.push_topic.empty() &&
       !allow_open) {
     section.error("listen", "\"" + listen + "\" is reachable from other hosts but writes are "
-                  "not guarded: set write_tokens or write_tokens_file, disable the push "
-                  "(push_topic = \"\"), or set allow_unauthenticated_remote = true");
+                  "not guarded: set write_tokens, write_tokens_file, tokens or tokens_file (a "
+                  "token with the writer role), disable the push (push_topic = \"\"), or set "
+                  "allow_unauthenticated_remote = true");
   }
   return std::make_unique<Spec>(std::move(s));
 }

@@ -85,7 +85,12 @@ void Server::Impl::accept() {
       return;
     }
     accept_backoff = kAcceptBackoffFirst;
-    auto session = std::make_shared<Session>(std::move(socket), *this);
+    std::shared_ptr<net::ssl::context> tls;
+    {
+      std::lock_guard<std::mutex> lock(tls_mutex);
+      tls = tls_context;
+    }
+    auto session = std::make_shared<Session>(std::move(socket), *this, std::move(tls));
     {
       std::lock_guard<std::mutex> lock(sessions_mutex);
       for (auto it = live.begin(); it != live.end();) it = it->expired() ? live.erase(it) : ++it;

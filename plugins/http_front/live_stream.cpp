@@ -29,7 +29,7 @@ constexpr std::size_t kLiveBatch = 256;   // events per write at most
 constexpr std::size_t kLiveMaxBatchBytes = 256 * 1024;  // and bytes (a little more: one event)
 constexpr std::size_t kLiveReplay = 20;  // recent events sent to a new stream
 
-LiveStream::LiveStream(beast::tcp_stream&& stream, Server::Impl& server, LiveFilter filter,
+LiveStream::LiveStream(FlexStream&& stream, Server::Impl& server, LiveFilter filter,
                        std::uint64_t after)
     : stream_(std::move(stream)), server_(server), watch_(*server.activity),
       filter_(std::move(filter)), after_(after), timer_(stream_.get_executor()),

@@ -13,7 +13,7 @@
 #include <set>
 #include <string>
 
-#include <boost/beast/core/tcp_stream.hpp>
+#include "http_front/flex_stream.hpp"
 
 #include "http_front/server_impl.hpp"
 #include "pemx/activity.hpp"
@@ -33,7 +33,7 @@ struct LiveFilter {
 // One /api/live client.
 class LiveStream : public std::enable_shared_from_this<LiveStream> {
  public:
-  LiveStream(boost::beast::tcp_stream&& stream, Server::Impl& server, LiveFilter filter,
+  LiveStream(FlexStream&& stream, Server::Impl& server, LiveFilter filter,
              std::uint64_t after);
   ~LiveStream();
   // The response header is already in `head`; events follow it.
@@ -54,7 +54,7 @@ class LiveStream : public std::enable_shared_from_this<LiveStream> {
   void write();
   void close();
 
-  boost::beast::tcp_stream stream_;
+  FlexStream stream_;
   Server::Impl& server_;
   Activity::Watch watch_;
   LiveFilter filter_;

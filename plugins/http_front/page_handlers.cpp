@@ -17,7 +17,7 @@ constexpr const char* kPagePolicy =
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-std::string info_json(const Server::Impl& server) {
+std::string info_json(Server::Impl& server) {
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   w.StartObject();
@@ -30,7 +30,10 @@ std::string info_json(const Server::Impl& server) {
   w.Key("push");
   w.Bool(server.settings.push_enabled);
   w.Key("tokenRequired");
-  w.Bool(!server.settings.write_tokens.empty());
+  {
+    std::lock_guard<std::mutex> lock(server.access_mutex);  // the credentials in force
+    w.Bool(server.access->credentials.writes_guarded);
+  }
   if (server.settings.reloader != nullptr) {
     // The routing rules' version, and the reloads (POST /api/admin/reload, SIGHUP).
     const std::string rules = rules_status_json(server.settings.reloader->status());

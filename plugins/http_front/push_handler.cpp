@@ -1,4 +1,5 @@
-// POST /event: the fallback push. Guards first (enabled, token, JSON, origin), then the
+// POST /event: the fallback push. Guards first (token and rate limit in the session; then
+// enabled, JSON, origin), then the
 // reference's validations and the router's decision (api.hpp); the answer comes once Kafka
 // acknowledged every event (pusher.hpp), posted back to the session's strand.
 #include "http_front/handlers.hpp"
@@ -16,14 +17,8 @@ void push(Session& s) {
   if (!server.settings.push_enabled) {
     return s.send(error_answer(503, "the fallback push is disabled in this role"));
   }
-  if (!server.settings.write_tokens.empty()) {
-    auto auth = req[http::field::authorization];
-    if (!token_allowed(server.settings.write_tokens, std::string_view(auth.data(), auth.size()))) {
-      Answer a = error_answer(401, "missing or invalid bearer token for writes");
-      a.headers.emplace_back("WWW-Authenticate", "Bearer");
-      return s.send(a);
-    }
-  }
+  // The token (a writer's, once one exists) and the rate limit were checked before this
+  // handler ran (Session::admit).
   // Only JSON, and from this origin or an allowed one: a form or a text/plain fetch from any
   // page a browser has open would otherwise be a "simple" request that needs no preflight.
   auto type = req[http::field::content_type];
@@ -52,9 +47,18 @@ void push(Session& s) {
     prefer += (prefer.empty() ? "" : ",");
     prefer.append(f.value().data(), f.value().size());
   }
+  // Every accepted push is logged with the name of the token that made it (never the token).
+  std::string token = s.token_name().empty() ? std::string("(none)") : std::string(s.token_name());
   server.pusher->push(
-      std::move(events), [self = s.shared_from_this(), preference = return_preference(prefer)](
-                             std::optional<std::string> error, std::vector<Delivered> delivered) {
+      std::move(events), [self = s.shared_from_this(), preference = return_preference(prefer),
+                          token = std::move(token)](std::optional<std::string> error,
+                                                    std::vector<Delivered> delivered) {
+        if (!error) {
+          self->server().log.info("push accepted",
+                                  {{"token", token},
+                                   {"events", delivered.size()},
+                                   {"client", self->peer().to_string()}});
+        }
         Answer a = error ? error_answer(503, "Kafka did not acknowledge every event (" + *error +
                                                  "); retry the request: pushes are idempotent "
                                                  "on eventId in the store")

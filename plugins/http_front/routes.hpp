@@ -13,6 +13,7 @@
 #include <boost/beast/http/verb.hpp>
 
 #include "http_front/api.hpp"
+#include "http_front/auth.hpp"
 
 namespace pemx::http_front {
 
@@ -37,6 +38,9 @@ struct Route {
   std::string_view name;  // the route label of pemx_http_requests_total and the latency
   Handler handler = nullptr;
   OtherMethods other_methods = OtherMethods::kNotFound;
+  // Who may call it (auth.hpp); the session checks the token and the rate limit before the
+  // handler runs: kRead routes count as "read" and kWrite routes as "push" (rate_limit.hpp).
+  Access access = Access::kOpen;
 };
 
 // The route to run, or the answer there is without one (the preflight's 204, a 404, a 405),

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/error.hpp>
 
 #include <sys/resource.h>
@@ -27,6 +28,10 @@ Server::Impl::Impl(ServerSettings s, Logger l, Metrics& m, std::shared_ptr<Event
       accept_retry(acceptor.get_executor()), sampler(net::make_strand(ioc)),
       queries(static_cast<std::size_t>(settings.query_threads)),
       max_connections(settings.max_connections),
+      addresses(settings.rate_limits.any_per_address() ? settings.rate_limits.max_addresses : 1),
+      tls_failures(m.counter("pemx_http_tls_handshake_failures_total",
+                             "TLS handshakes that failed (plain HTTP on the TLS port, a client "
+                             "refusing the certificate, a timeout)")),
       accept_errors(m.counter("pemx_http_accept_errors_total",
                               "Failed accepts (each is retried after a back-off)")),
       accept_pauses(m.counter("pemx_http_accept_pauses_total",
@@ -34,8 +39,62 @@ Server::Impl::Impl(ServerSettings s, Logger l, Metrics& m, std::shared_ptr<Event
                               "open connection was idle")),
       evicted(m.counter("pemx_http_evicted_total",
                         "Idle connections closed at max_connections to admit a new one")) {
+  access = std::make_shared<AccessState>(settings.credentials);
+  for (std::size_t r = 0; r < kRateRoutes; ++r) {
+    for (std::size_t by = 0; by < 2; ++by) {
+      rate_limited[r][by] = &m.counter(
+          "pemx_http_rate_limited_total", "Requests refused with 429 by a rate limit",
+          {{"route", r == static_cast<std::size_t>(RateRoute::kPush) ? "push" : "read"},
+           {"by", by == 0 ? "token" : "address"}});
+    }
+  }
   m.gauge_fn("pemx_http_connections", "Open HTTP connections (live streams included)", {},
              [this] { return static_cast<double>(sessions.load()); });
+}
+
+void Server::Impl::current_access(std::shared_ptr<AccessState>& kept,
+                                  std::uint64_t& generation) {
+  const std::uint64_t now = access_generation.load(std::memory_order_acquire);
+  if (kept && generation == now) return;
+  std::lock_guard<std::mutex> lock(access_mutex);
+  kept = access;
+  generation = access_generation.load(std::memory_order_relaxed);
+}
+
+void Server::Impl::tls_failed(const boost::system::error_code& ec) {
+  tls_failures.inc();
+  std::lock_guard<std::mutex> lock(tls_mutex);
+  if (tls_warnings.allow()) {
+    log.warn("TLS handshake failed",
+             {{"error", ec.message()},
+              {"suppressed", tls_warnings.take_suppressed()},
+              {"hint", "clients must use https:// on this port; a client refusing the "
+                       "certificate needs its CA"}});
+  }
+}
+
+std::optional<std::string> Server::reload_tls() {
+  auto& i = *impl_;
+  if (!i.settings.tls.enabled()) return std::nullopt;
+  auto loaded = load_tls(i.settings.tls);
+  if (!loaded.context) {
+    i.log.warn("TLS certificate not reloaded; the previous one stays",
+               {{"key", loaded.key}, {"error", loaded.error}});
+    return loaded.key + ": " + loaded.error;
+  }
+  {
+    std::lock_guard<std::mutex> lock(i.tls_mutex);
+    i.tls_context = std::move(loaded.context);
+  }
+  i.log.info("TLS certificate reloaded", {{"cert_file", i.settings.tls.cert_file}});
+  return std::nullopt;
+}
+
+void Server::set_credentials(Credentials credentials) {
+  auto next = std::make_shared<AccessState>(std::move(credentials));
+  std::lock_guard<std::mutex> lock(impl_->access_mutex);
+  impl_->access = std::move(next);
+  impl_->access_generation.fetch_add(1, std::memory_order_release);
 }
 
 void Server::Impl::sample() {
@@ -76,6 +135,12 @@ Server::~Server() { stop(); }
 
 void Server::start() {
   auto& i = *impl_;
+  if (i.settings.tls.enabled()) {
+    auto loaded = load_tls(i.settings.tls);
+    if (!loaded.context) throw std::runtime_error(loaded.key + ": " + loaded.error);
+    std::lock_guard<std::mutex> lock(i.tls_mutex);
+    i.tls_context = std::move(loaded.context);
+  }
   beast::error_code ec;
   auto address = net::ip::make_address(i.settings.host, ec);
   if (ec) throw std::runtime_error("http.listen: \"" + i.settings.host + "\" is not an IP address");
@@ -108,7 +173,16 @@ void Server::start() {
   }
   i.log.info("listening", {{"address", i.settings.host},
                            {"port", static_cast<int>(i.port)},
+                           {"tls", i.settings.tls.enabled()},
                            {"max_connections", i.max_connections}});
+  if (!i.settings.tls.enabled() && !address.is_loopback()) {
+    i.log.warn("HTTP WITHOUT TLS ON A NON-LOOPBACK ADDRESS: bearer tokens and events cross the "
+               "network in clear",
+               {{"address", i.settings.host},
+                {"port", static_cast<int>(i.port)},
+                {"hint", "set tls_cert_file and tls_key_file on this stage, or listen on "
+                         "127.0.0.1 behind a TLS-terminating proxy"}});
+  }
   i.accept();
   i.sample();
   for (int t = 0; t < i.settings.io_threads; ++t) {

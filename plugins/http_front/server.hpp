@@ -37,12 +37,15 @@
 
 #include "core/stage_thread.hpp"
 #include "http_front/api.hpp"
-#include "http_front/guards.hpp"  // host_allowed, token_allowed: users of the server check them too
+#include "http_front/auth.hpp"
+#include "http_front/guards.hpp"
+#include "http_front/tls.hpp"  // host_allowed, token_allowed: users of the server check them too
 #include "pemx/activity.hpp"
 #include "pemx/event_store.hpp"
 #include "pemx/log.hpp"
 #include "pemx/metrics.hpp"
 #include "pemx/stage.hpp"
+#include "http_front/rate_limit.hpp"
 
 namespace pemx::http_front {
 
@@ -63,8 +66,10 @@ struct ServerSettings {
   bool push_enabled = true;
   // Event limits and the router's decision for the push (its check outlives the server).
   PushRules push_rules;
-  std::vector<std::string> write_tokens;  // empty: writes are open
-  std::vector<std::string> admin_tokens;  // empty: the admin endpoints answer 403
+  // The named tokens and what they may do (auth.hpp); replaced by Server::set_credentials.
+  Credentials credentials;
+  RateLimits rate_limits;  // per token and per address, by route class (rate_limit.hpp)
+  TlsFiles tls;            // cert and key files: HTTPS only on this listener (tls.hpp)
   // The process's reload (POST /api/admin/reload, the rules on /api/info); null: none. It
   // outlives the server (the supervisor's).
   Reloader* reloader = nullptr;
@@ -91,6 +96,13 @@ class Server {
   // Binds and listens (throws with a clear message when it cannot), then runs the threads.
   void start();
   std::uint16_t port() const;
+  // Replaces the tokens (a reload: a token removed from a file is refused from the next
+  // request on). Any thread. The per-token buckets start full again.
+  void set_credentials(Credentials credentials);
+  // Reads the certificate and key files again into a new TLS context, used by the connections
+  // accepted from then on (SIGHUP). nullopt when reloaded (or without TLS); else the problem
+  // ("tls_key_file: …"), and the context in force stays. Any thread.
+  std::optional<std::string> reload_tls();
   void stop_accepting() noexcept;
   bool drain(const Deadline& deadline) noexcept;
   void stop() noexcept;

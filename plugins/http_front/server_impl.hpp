@@ -6,6 +6,7 @@
 //
 // Threads: the acceptor's state is touched only on the acceptor's strand (listener.cpp); the
 // sets of sessions and streams under sessions_mutex; the atomics from anywhere.
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -27,6 +28,16 @@ namespace pemx::http_front {
 
 class Session;
 class LiveStream;
+
+// One generation of the credentials, with their tokens' rate-limit buckets: replaced whole by
+// Server::set_credentials; a session keeps the one it last used until the generation changes.
+struct AccessState {
+  explicit AccessState(Credentials c)
+      : credentials(std::move(c)), token_buckets(credentials.tokens.size()) {}
+  const Credentials credentials;
+  std::mutex mutex;  // token_buckets
+  std::vector<std::array<TokenBucket, kRateRoutes>> token_buckets;  // by token index
+};
 
 // After a failed accept (out of descriptors) the listener waits before trying again: the
 // pending connection stays in the backlog, so an immediate retry fails at once, forever.
@@ -69,6 +80,25 @@ struct Server::Impl {
   // Set (by the acceptor) while a connection waits at the cap and no open one is idle: the next
   // session to become idle tells the acceptor, which then makes room (any thread reads it).
   std::atomic<bool> waiting_for_idle{false};
+  // The credentials in force (under access_mutex) and their generation (read without it).
+  std::mutex access_mutex;
+  std::shared_ptr<AccessState> access;
+  std::atomic<std::uint64_t> access_generation{0};
+  // Per-address rate limiting: a fixed-size table (rate_limit.hpp), under addresses_mutex.
+  std::mutex addresses_mutex;
+  AddressTable addresses;
+  // pemx_http_rate_limited_total{route="push"|"read", by="token"|"address"}, [route][by].
+  std::array<std::array<Counter*, 2>, kRateRoutes> rate_limited{};
+  // TLS: the context new connections get (null: plain HTTP), replaced by Server::reload_tls;
+  // failed handshakes (a plain-HTTP client on the TLS port, a client refusing the
+  // certificate) are counted and logged at most once a second.
+  std::mutex tls_mutex;
+  std::shared_ptr<boost::asio::ssl::context> tls_context;
+  Counter& tls_failures;
+  RateLimit tls_warnings{1};  // under tls_mutex
+  void tls_failed(const boost::system::error_code& ec);
+  // The session's copy of the credentials, refreshed when the generation changed.
+  void current_access(std::shared_ptr<AccessState>& kept, std::uint64_t& generation);
   RateLimit accept_warnings{1};
   RateLimit pause_warnings{1};
   RateLimit evict_warnings{1};

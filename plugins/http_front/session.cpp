@@ -1,6 +1,7 @@
 #include "http_front/session.hpp"
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/ssl/error.hpp>
 
 #include "http_front/routes.hpp"
 
@@ -13,17 +14,63 @@ using tcp = net::ip::tcp;
 
 constexpr std::size_t kReadAhead = 64 * 1024;  // a session's read buffer beyond max_header_bytes
 
-Session::Session(tcp::socket&& socket, Server::Impl& server)
-    : stream_(std::move(socket)), executor_(stream_.get_executor()), server_(server),
+namespace {
+PeerAddress peer_key(const net::ip::address& a) {
+  if (a.is_v4()) return net::ip::make_address_v6(net::ip::v4_mapped, a.to_v4()).to_bytes();
+  return a.to_v6().to_bytes();
+}
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+Session::Session(tcp::socket&& socket, Server::Impl& server,
+                 std::shared_ptr<net::ssl::context> tls)
+    : stream_(tls ? FlexStream(beast::tcp_stream(std::move(socket)), std::move(tls))
+                  : FlexStream(beast::tcp_stream(std::move(socket)))),
+      executor_(stream_.get_executor()), server_(server),
       buffer_(server.settings.max_header_bytes + kReadAhead) {
   server_.sessions.fetch_add(1);
+  beast::error_code ec;
+  auto remote = stream_.socket().remote_endpoint(ec);
+  if (!ec) {
+    peer_ip_ = remote.address();
+    peer_ = peer_key(peer_ip_);
+  }
 }
 
 Session::~Session() { server_.connection_ended(); }
 
 void Session::run() {
-  net::dispatch(stream_.get_executor(),
-                beast::bind_front_handler(&Session::do_read, shared_from_this()));
+  if (auto* tls = stream_.tls()) {
+    // The handshake first, bounded like a read; a client speaking plain HTTP fails it. Idle
+    // meanwhile: a client that connects and never completes it may be evicted at
+    // max_connections, like one that never finishes a request.
+    net::dispatch(executor_, [self = shared_from_this(), tls] {
+      self->idle_ = true;
+      self->idle_since_.store(now_ns());
+      self->server_.session_idle();
+      self->stream_.expires_after(self->server_.settings.idle_timeout);
+      tls->async_handshake(net::ssl::stream_base::server,
+                           beast::bind_front_handler(&Session::on_handshake, self));
+    });
+    return;
+  }
+  net::dispatch(executor_, beast::bind_front_handler(&Session::do_read, shared_from_this()));
+}
+
+void Session::on_handshake(beast::error_code ec) {
+  idle_ = false;
+  idle_since_.store(0);
+  if (ec) {
+    server_.tls_failed(ec);
+    beast::error_code ignored;
+    stream_.socket().close(ignored);
+    return;
+  }
+  do_read();
 }
 
 void Session::evict(std::int64_t since) {
@@ -77,6 +124,7 @@ void Session::on_read(beast::error_code ec, std::size_t) {
   idle_since_.store(0);
   if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
       ec == beast::error::timeout || ec == net::error::connection_reset ||
+      ec == net::ssl::error::stream_truncated ||
       ec == net::error::bad_descriptor) {
     do_close();
     return;
@@ -115,7 +163,72 @@ void Session::handle(Request&& req) {
   RouteMatch match = match_route(api_routes(), req_.method(), path_);
   route_ = match.name;
   if (match.route == nullptr) return send(std::move(match.answer));
+  token_ = -1;
+  if (match.route->access != Access::kOpen && !admit(*match.route)) return;
   match.route->handler(*this);
+}
+
+bool Session::admit(const Route& route) {
+  server_.current_access(access_, access_generation_);
+  auto authorization = req_[http::field::authorization];
+  const AuthDecision d = authorize(access_->credentials, route.access,
+                                   std::string_view(authorization.data(), authorization.size()));
+  token_ = d.token;
+  // The rate limit first, so that guessing tokens from one address is limited as well: a
+  // request without a known token counts against its address's bucket.
+  if (route.access != Access::kAdmin && over_rate_limit(route)) return false;
+  if (d.status == 401) {
+    Answer a = error_answer(401, route.access == Access::kWrite
+                                     ? "missing or invalid bearer token for writes"
+                                 : route.access == Access::kRead
+                                     ? "missing or invalid bearer token for reads"
+                                     : "missing or invalid admin token");
+    a.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"pemx\"");
+    send(std::move(a));
+    return false;
+  }
+  if (d.status == 403 && route.access == Access::kAdmin && !access_->credentials.admins) {
+    send(error_answer(403, "the admin endpoints are disabled: no admin token is configured "
+                           "(admin_tokens, admin_tokens_file, or a token with the admin role)"));
+    return false;
+  }
+  if (d.status == 403) {
+    send(error_answer(403, "token \"" + std::string(token_name()) + "\" lacks the " +
+                               (route.access == Access::kWrite ? "writer" : "admin") + " role"));
+    return false;
+  }
+  return true;
+}
+
+bool Session::over_rate_limit(const Route& route) {
+  const auto r = route.access == Access::kWrite ? RateRoute::kPush : RateRoute::kRead;
+  const auto ri = static_cast<std::size_t>(r);
+  const RouteLimits& limits = server_.settings.rate_limits.routes[ri];
+  std::int64_t wait = 0;
+  std::size_t by = 0;
+  if (token_ >= 0) {
+    if (!limits.per_token.enabled()) return false;
+    const auto now = now_ns();
+    std::lock_guard<std::mutex> lock(access_->mutex);
+    wait = access_->token_buckets[static_cast<std::size_t>(token_)][ri].take(now,
+                                                                             limits.per_token);
+  } else {
+    if (!limits.per_address.enabled()) return false;
+    by = 1;
+    const auto now = now_ns();
+    std::lock_guard<std::mutex> lock(server_.addresses_mutex);
+    wait = server_.addresses.find_or_insert(peer_)[ri].take(now, limits.per_address);
+  }
+  if (wait == 0) return false;
+  server_.rate_limited[ri][by]->inc();
+  const auto seconds = retry_after_seconds(wait);
+  Answer a = error_answer(429, std::string("rate limit of ") +
+                                   (r == RateRoute::kPush ? "push" : "read") + " requests per " +
+                                   (by == 0 ? "token" : "client address") +
+                                   " exceeded; retry after " + std::to_string(seconds) + " s");
+  a.headers.emplace_back("Retry-After", std::to_string(seconds));
+  send(std::move(a));
+  return true;
 }
 
 // A response to HEAD carries GET's status and headers, Content-Length included, and no body
@@ -149,6 +262,17 @@ void Session::on_write(beast::error_code ec, bool keep_alive) {
 
 void Session::do_close() {
   if (handed_over_) return;
+  if (auto* tls = stream_.tls()) {
+    // TLS ends with a close_notify each way, bounded; then the socket closes.
+    if (closing_) return;
+    closing_ = true;
+    stream_.expires_after(std::chrono::seconds(2));
+    tls->async_shutdown([self = shared_from_this()](beast::error_code) {
+      beast::error_code ignored;
+      self->stream_.socket().close(ignored);
+    });
+    return;
+  }
   beast::error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
 }
@@ -157,7 +281,7 @@ double Session::elapsed() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
 }
 
-beast::tcp_stream Session::hand_over() {
+FlexStream Session::hand_over() {
   server_.count(series_, route_, 200, elapsed());
   handed_over_ = true;
   return std::move(stream_);

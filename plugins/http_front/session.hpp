@@ -21,17 +21,22 @@
 #include <boost/beast/http.hpp>
 
 #include "http_front/api.hpp"
+#include "http_front/flex_stream.hpp"
 #include "http_front/guards.hpp"
 #include "http_front/request_parser.hpp"
 #include "http_front/server_impl.hpp"
 
 namespace pemx::http_front {
 
+struct Route;
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
 
-  Session(boost::asio::ip::tcp::socket&& socket, Server::Impl& server);
+  // tls: the server's TLS context when the listener has one (the handshake comes first).
+  Session(boost::asio::ip::tcp::socket&& socket, Server::Impl& server,
+          std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
   ~Session();
 
   void run();
@@ -51,6 +56,12 @@ class Session : public std::enable_shared_from_this<Session> {
   const Request& request() const { return req_; }
   std::string_view path() const { return path_; }    // the target before '?'
   std::string_view query() const { return query_; }  // after it, not decoded
+  // The name of the known token the request presented (auth.hpp), or "" (none or unknown).
+  std::string_view token_name() const {
+    return token_ < 0 ? std::string_view()
+                      : access_->credentials.tokens[static_cast<std::size_t>(token_)].name;
+  }
+  const boost::asio::ip::address& peer() const { return peer_ip_; }
   // Answers the request (HEAD: GET's status and headers, no body). content_type: unless the
   // answer has its own (Answer::content_type).
   void send(Answer a, std::string_view content_type = "application/json") {
@@ -58,7 +69,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   // Answers on the session's strand, from another thread.
   static void answer_later(const std::shared_ptr<Session>& self, Answer a) {
-    boost::asio::post(self->stream_.get_executor(), [self, a = std::move(a)]() mutable {
+    boost::asio::post(self->executor_, [self, a = std::move(a)]() mutable {
       self->send(std::move(a), "application/json", true);
     });
   }
@@ -112,14 +123,21 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   // Counts the request as answered 200 and gives its connection away (to a LiveStream); the
   // session then ends without touching the socket again.
-  boost::beast::tcp_stream hand_over();
+  FlexStream hand_over();
 
  private:
   static boost::beast::string_view to_beast(std::string_view s) { return {s.data(), s.size()}; }
 
+  void on_handshake(boost::beast::error_code ec);
   void do_read();
   void on_read(boost::beast::error_code ec, std::size_t);
   void handle(Request&& req);
+  // The route's token check and rate limit (auth.hpp, rate_limit.hpp): true to run its
+  // handler; false when it answered (401, 403, 429).
+  bool admit(const Route& route);
+  // The route's rate limit for this request (its token's bucket, or its address's): true
+  // when it answered 429.
+  bool over_rate_limit(const Route& route);
   void send(Answer a, std::string_view content_type, bool have_request);
   template <class Message>
   void set_headers(Message& res, const Answer& a, std::string_view content_type,
@@ -130,8 +148,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void do_close();
   double elapsed() const;
 
-  boost::beast::tcp_stream stream_;
-  boost::beast::tcp_stream::executor_type executor_;  // the strand; outlives a handed-over stream_
+  FlexStream stream_;
+  FlexStream::executor_type executor_;  // the strand; outlives a handed-over stream_
   Server::Impl& server_;
   // Bounded: a chunk-size line or a trailer section that never ends cannot grow it past
   // max_header_bytes plus one read (buffer_overflow, answered 400). Body bytes are moved into
@@ -142,6 +160,13 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string_view path_;   // into req_'s target
   std::string_view query_;
   std::string route_ = "other";
+  // The credentials this session last used (refreshed when Server::set_credentials replaced
+  // them), the token the current request presented (an index into them, or -1) and the peer.
+  std::shared_ptr<AccessState> access_;
+  std::uint64_t access_generation_ = 0;
+  int token_ = -1;
+  boost::asio::ip::address peer_ip_;
+  PeerAddress peer_{};
   Server::Impl::RequestSeries series_;  // the metrics series of the last answer (count)
   bool keep_alive_ = false;
   // Waiting for a request or reading one (a partial header or body included): no handler runs
@@ -149,6 +174,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool idle_ = false;
   std::atomic<std::int64_t> idle_since_{0};
   bool handed_over_ = false;  // the connection became a LiveStream
+  bool closing_ = false;      // the TLS close_notify is under way
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

@@ -7,8 +7,8 @@
 // any, removed), as main gets them from argv.
 //
 // Inputs naming keys that reach outside the process at parse time are skipped (return -1, kept
-// out of the corpus): write_tokens_file (http_front reads the file) and librdkafka's
-// plugin.library.paths (loads shared libraries when set).
+// out of the corpus): write_tokens_file, tokens_file, token_file (http_front reads the files)
+// and librdkafka's plugin.library.paths (loads shared libraries when set).
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -37,7 +37,8 @@ const Registry& registry() {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
-  if (input.find("write_tokens_file") != std::string_view::npos ||
+  if (input.find("tokens_file") != std::string_view::npos ||  // write_tokens_file too
+      input.find("token_file") != std::string_view::npos ||
       input.find("plugin.library") != std::string_view::npos) {
     return -1;
   }

@@ -3,22 +3,34 @@
 #include <catch2/catch.hpp>
 
 #include "http_front/admin_handler.hpp"
-#include "http_front/guards.hpp"
+#include "http_front/auth.hpp"
 
 namespace pemx::http_front {
 namespace {
 
 using Catch::Matchers::Contains;
 
-TEST_CASE("the admin guard: 403 without admin tokens, 401 without a right one",
+TEST_CASE("the admin routes: 403 while no token has the admin role, 401 without a right one",
           "[unit][http_front][reload]") {
-  const std::vector<std::string> tokens = {"admin-token-0123456789"};
-  CHECK(admin_refusal({}, "") == 403);
-  CHECK(admin_refusal({}, "Bearer admin-token-0123456789") == 403);  // never open
-  CHECK(admin_refusal(tokens, "") == 401);
-  CHECK(admin_refusal(tokens, "Bearer admin-token-012345678") == 401);
-  CHECK(admin_refusal(tokens, "admin-token-0123456789") == 401);
-  CHECK(admin_refusal(tokens, "Bearer admin-token-0123456789") == std::nullopt);
+  TokenSources none;
+  none.write_tokens = {"writer-token-0123456789"};
+  const Credentials writers = load_credentials(none).credentials;
+  CHECK(authorize(writers, Access::kAdmin, "").status == 403);  // never open
+  CHECK(authorize(writers, Access::kAdmin, "Bearer writer-token-0123456789").status == 403);
+  CHECK(authorize(Credentials{}, Access::kAdmin, "").status == 403);
+
+  TokenSources sources = none;
+  sources.admin_tokens = {"admin-token-0123456789"};
+  auto loaded = load_credentials(sources);
+  REQUIRE(loaded.errors.empty());
+  const Credentials& c = loaded.credentials;
+  CHECK(c.tokens.back().name == "admin_tokens[0]");
+  CHECK(authorize(c, Access::kAdmin, "").status == 401);
+  CHECK(authorize(c, Access::kAdmin, "Bearer admin-token-012345678").status == 401);
+  CHECK(authorize(c, Access::kAdmin, "admin-token-0123456789").status == 401);
+  CHECK(authorize(c, Access::kAdmin, "Bearer writer-token-0123456789").status == 403);
+  CHECK(authorize(c, Access::kAdmin, "Bearer admin-token-0123456789").status == 0);
+  CHECK(authorize(c, Access::kWrite, "Bearer admin-token-0123456789").status == 403);
 }
 
 TEST_CASE("the reload's answer: the version and time loaded, or 422 with the error",

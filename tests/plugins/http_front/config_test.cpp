@@ -64,7 +64,7 @@ TEST_CASE("tokens must be long, and a tokens file must be readable", "[unit][htt
 TEST_CASE("admin tokens follow the write tokens' rules", "[unit][http][auth][reload]") {
   CHECK(errors_for("admin_tokens = [\"0123456789abcdef-admin\"]\n").empty());
   CHECK(mentions(errors_for("admin_tokens = [\"short\"]\n"),
-                 "stages.http.admin_tokens: a token is shorter than 16 characters"));
+                 "stages.http.admin_tokens: token \"admin_tokens[0]\" is shorter than 16 characters"));
   CHECK(mentions(errors_for("admin_tokens_file = \"/nonexistent/pemx-admin\"\n"),
                  "stages.http.admin_tokens_file: cannot read \"/nonexistent/pemx-admin\""));
   std::string path = "pemx-test-admin-tokens-" + std::to_string(::getpid());
@@ -74,7 +74,8 @@ TEST_CASE("admin tokens follow the write tokens' rules", "[unit][http][auth][rel
   }
   auto e = errors_for("admin_tokens_file = \"" + path + "\"\n");
   std::remove(path.c_str());
-  CHECK(mentions(e, "stages.http.admin_tokens: a token is shorter than 16 characters"));
+  CHECK(mentions(e, "stages.http.admin_tokens_file: token \"admin_tokens_file[1]\" is shorter than 16 "
+                    "characters"));
   // Admin tokens do not guard writes: a remote listener with only admin tokens is refused.
   CHECK(mentions(
       errors_for("listen = \"0.0.0.0:8080\"\nadmin_tokens = [\"0123456789abcdef-admin\"]\n"),
@@ -175,4 +176,49 @@ TEST_CASE("pemx.toml: --set http.listen moves the web role's listener, not ops_h
   REQUIRE(l.errors.empty());
   CHECK_THAT(l.described["http"], Catch::Matchers::StartsWith("HTTP on 127.0.0.1:9090,"));
   CHECK_THAT(l.described["ops_http"], Catch::Matchers::StartsWith("HTTP on 127.0.0.1:8081,"));
+}
+
+TEST_CASE("named tokens and rate limits: errors name the key", "[unit][http][auth]") {
+  CHECK(errors_for("[[stages.http.tokens]]\nname = \"ci\"\ntoken = \"0123456789abcdef0123\"\n"
+                   "roles = [\"writer\", \"painter\"]\n")
+            .size() == 1);
+  CHECK(mentions(errors_for("[[stages.http.tokens]]\nname = \"ci\"\ntoken = "
+                            "\"0123456789abcdef0123\"\nroles = [\"painter\"]\n"),
+                 "stages.http.tokens[0].roles: unknown role \"painter\""));
+  CHECK(mentions(errors_for("[[stages.http.tokens]]\nname = \"ci\"\nroles = [\"writer\"]\n"),
+                 "stages.http.tokens[0]: set one of token"));
+  CHECK(mentions(errors_for("[[stages.http.tokens]]\nname = \"a\"\ntoken = \"0123456789abcdef0123\""
+                            "\nroles = [\"writer\"]\n[[stages.http.tokens]]\nname = \"a\"\ntoken = "
+                            "\"0123456789abcdef0124\"\nroles = [\"reader\"]\n"),
+                 "stages.http.tokens[1].token: the name \"a\" is used twice"));
+  CHECK(mentions(errors_for("tokens_file = \"/nonexistent/pemx\"\n"),
+                 "stages.http.tokens_file: cannot read \"/nonexistent/pemx\""));
+  CHECK(mentions(errors_for("require_read_token = true\n"),
+                 "stages.http.require_read_token: no token is configured"));
+  CHECK(errors_for("listen = \"0.0.0.0:8080\"\n[[stages.http.tokens]]\nname = \"ci\"\n"
+                   "token = \"0123456789abcdef0123\"\nroles = [\"writer\"]\n")
+            .empty());
+  // A reader's token does not guard writes.
+  CHECK(mentions(errors_for("listen = \"0.0.0.0:8080\"\n[[stages.http.tokens]]\nname = \"ci\"\n"
+                            "token = \"0123456789abcdef0123\"\nroles = [\"reader\"]\n"),
+                 "writes are not guarded"));
+  CHECK(errors_for("[stages.http.rate_limits]\nmax_addresses = 100\n[stages.http.rate_limits.push]"
+                   "\nper_token = 5\nper_address_burst = 3\n")
+            .empty());
+  CHECK(mentions(errors_for("[stages.http.rate_limits.push]\nper_tokn = 5\n"),
+                 "stages.http.rate_limits.push.per_tokn"));
+  CHECK(mentions(errors_for("[stages.http.rate_limits]\nmax_addresses = 1\n"),
+                 "stages.http.rate_limits.max_addresses"));
+}
+
+TEST_CASE("TLS keys: both or neither, and the files are checked", "[unit][http][tls]") {
+  CHECK(mentions(errors_for("tls_cert_file = \"/x/cert.pem\"\n"),
+                 "stages.http.tls_key_file: set both tls_cert_file and tls_key_file"));
+  CHECK(mentions(errors_for("tls_cert_file = \"/nonexistent/c.pem\"\ntls_key_file = \"/x/k\"\n"),
+                 "stages.http.tls_cert_file: cannot read \"/nonexistent/c.pem\""));
+  const std::string path = "pemx-test-notacert-" + std::to_string(::getpid());
+  { std::ofstream(path) << "hello\n"; }
+  auto e = errors_for("tls_cert_file = \"" + path + "\"\ntls_key_file = \"" + path + "\"\n");
+  std::remove(path.c_str());
+  CHECK(mentions(e, "stages.http.tls_cert_file: \"" + path + "\" is not a PEM certificate"));
 }

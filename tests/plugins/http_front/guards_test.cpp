@@ -1,6 +1,7 @@
 // The request guards (guards.hpp): the Host check against DNS rebinding, the bearer token and
 // the Origin of writes, and the CORS answer.
 #include "http_front/guards.hpp"
+#include "http_front/auth.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -10,15 +11,16 @@
 using namespace pemx::http_front;
 
 TEST_CASE("bearer tokens: exact match only", "[unit][http][auth]") {
-  std::vector<std::string> tokens = {"s3cret-token-0123456789", "another-token-abcdefghij"};
-  CHECK(token_allowed(tokens, "Bearer s3cret-token-0123456789"));
-  CHECK(token_allowed(tokens, "Bearer another-token-abcdefghij"));
-  CHECK_FALSE(token_allowed(tokens, "Bearer s3cret-token-012345678"));
-  CHECK_FALSE(token_allowed(tokens, "Bearer s3cret-token-01234567890"));
-  CHECK_FALSE(token_allowed(tokens, "bearer s3cret-token-0123456789"));
-  CHECK_FALSE(token_allowed(tokens, "s3cret-token-0123456789"));
-  CHECK_FALSE(token_allowed(tokens, ""));
-  CHECK_FALSE(token_allowed({}, "Bearer x"));
+  std::vector<NamedToken> tokens = {{"a", "s3cret-token-0123456789", kRoleWriter},
+                                    {"b", "another-token-abcdefghij", kRoleWriter}};
+  CHECK(find_token(tokens, "Bearer s3cret-token-0123456789") == 0);
+  CHECK(find_token(tokens, "Bearer another-token-abcdefghij") == 1);
+  CHECK(find_token(tokens, "Bearer s3cret-token-012345678") == -1);
+  CHECK(find_token(tokens, "Bearer s3cret-token-01234567890") == -1);
+  CHECK(find_token(tokens, "bearer s3cret-token-0123456789") == -1);
+  CHECK(find_token(tokens, "s3cret-token-0123456789") == -1);
+  CHECK(find_token(tokens, "") == -1);
+  CHECK(find_token({}, "Bearer x") == -1);
 }
 
 TEST_CASE("the Host guard: a loopback listener answers to loopback names only, unless allowed",

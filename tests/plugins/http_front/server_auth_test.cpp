@@ -1,0 +1,123 @@
+// The Server's token check and rate limits over a loopback socket (port 0): require_read_token
+// makes reads need a token, a reload (set_credentials) revokes one, a per-address read limit
+// answers 429 with Retry-After and counts it, while a known token is counted on its own bucket.
+#include "http_front/server.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "plugins/http_front/empty_reader.hpp"
+#include "support/http_client.hpp"
+
+using namespace pemx;
+using namespace pemx::http_front;
+using pemx::http_front::test::EmptyReader;
+using pemx::test::http_request;
+using pemx::test::HttpResponse;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kReader = "reader-secret-0123456789";
+const std::string kOther = "other-secret-0123456789";
+
+struct AuthServer {
+  explicit AuthServer(ServerSettings s) {
+    s.port = 0;
+    s.io_threads = 1;
+    s.query_threads = 1;
+    s.idle_timeout = 5s;
+    s.push_enabled = false;
+    server = std::make_unique<Server>(s, Logger{}, metrics, std::make_shared<EmptyReader>(),
+                                      nullptr, nullptr);
+    server->start();
+  }
+  ~AuthServer() { server->stop(); }
+  HttpResponse get(const std::string& target, const std::string& token = "") {
+    if (token.empty()) return http_request(server->port(), "GET", target);
+    return http_request(server->port(), "GET", target, {{"Authorization", "Bearer " + token}});
+  }
+  Metrics metrics;
+  std::unique_ptr<Server> server;
+};
+
+Credentials two_readers(bool required) {
+  Credentials c;
+  c.tokens = {{"dash", kReader, kRoleReader}, {"other", kOther, kRoleReader | kRoleAdmin}};
+  c.require_read_token = required;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("require_read_token: reads need a known token, probes do not; a reload revokes one",
+          "[unit][http][auth]") {
+  ServerSettings s;
+  s.credentials = two_readers(true);
+  AuthServer srv(s);
+  auto missing = srv.get("/event?productIds=A");
+  CHECK(missing.status == 401);
+  CHECK(missing.headers["www-authenticate"].rfind("Bearer", 0) == 0);
+  CHECK(srv.get("/api/info").status == 401);
+  CHECK(srv.get("/event?productIds=A", "not-a-token-at-all-0000").status == 401);
+  CHECK(srv.get("/event?productIds=A", kReader).status == 200);
+  CHECK(srv.get("/api/info", kOther).status == 200);
+  CHECK(srv.get("/healthz").status == 200);
+  CHECK(srv.get("/metrics").status == 200);
+  // The operator removes "dash" and reloads.
+  Credentials fewer = two_readers(true);
+  fewer.tokens.erase(fewer.tokens.begin());
+  srv.server->set_credentials(fewer);
+  CHECK(srv.get("/event?productIds=A", kReader).status == 401);
+  CHECK(srv.get("/event?productIds=A", kOther).status == 200);
+}
+
+TEST_CASE("a per-address read limit answers 429 with Retry-After; a token has its own bucket",
+          "[unit][http][rate]") {
+  ServerSettings s;
+  s.credentials = two_readers(false);
+  auto& read = s.rate_limits.routes[static_cast<std::size_t>(RateRoute::kRead)];
+  read.per_address = {1, 3};
+  read.per_token = {1, 5};
+  s.rate_limits.max_addresses = 16;
+  AuthServer srv(s);
+  HttpResponse limited;
+  int allowed = 0;
+  for (int i = 0; i < 10 && limited.status != 429; ++i) {
+    limited = srv.get("/event?productIds=A");
+    if (limited.status == 200) ++allowed;
+  }
+  REQUIRE(limited.status == 429);
+  CHECK(allowed >= 3);
+  REQUIRE(limited.headers.count("retry-after") == 1);
+  CHECK(std::stoi(limited.headers["retry-after"]) >= 1);
+  CHECK(limited.body.find("\"error\"") != std::string::npos);
+  // The same address with a token is counted on the token's bucket.
+  CHECK(srv.get("/event?productIds=A", kReader).status == 200);
+  // Probes are never limited.
+  CHECK(srv.get("/healthz").status == 200);
+  auto metrics = srv.get("/metrics").body;
+  CHECK(metrics.find("pemx_http_rate_limited_total{route=\"read\",by=\"address\"} 1") !=
+        std::string::npos);
+  CHECK(metrics.find("pemx_http_rate_limited_total{route=\"read\",by=\"token\"} 0") !=
+        std::string::npos);
+}
+
+TEST_CASE("guessing tokens is rate limited by address: unknown tokens get 401, then 429",
+          "[unit][http][rate][auth]") {
+  ServerSettings s;
+  s.credentials = two_readers(true);
+  s.rate_limits.routes[static_cast<std::size_t>(RateRoute::kRead)].per_address = {1, 2};
+  AuthServer srv(s);
+  CHECK(srv.get("/event?productIds=A", "guess-0000000000000001").status == 401);
+  CHECK(srv.get("/event?productIds=A", "guess-0000000000000002").status == 401);
+  HttpResponse limited;
+  for (int i = 0; i < 10 && limited.status != 429; ++i) {
+    limited = srv.get("/event?productIds=A", "guess-00000000000001" + std::to_string(i));
+  }
+  CHECK(limited.status == 429);
+  CHECK(srv.get("/event?productIds=A", kReader).status == 200);  // a known token: its own bucket
+}

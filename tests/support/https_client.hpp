@@ -1,0 +1,33 @@
+#pragma once
+// An HTTPS client for tests (Boost.Beast over OpenSSL): one request on a new connection to
+// 127.0.0.1:port, the server's certificate verified against `ca_file` for the name
+// "localhost". And a throw-away self-signed certificate made with the openssl command, as
+// tests/broker/kafka.sh start-secure does.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "support/http_client.hpp"
+
+namespace pemx::test {
+
+struct HttpsResult {
+  HttpResponse response;  // status 0 when there was no answer
+  std::string error;      // the connection's or the handshake's error, if any
+  std::string subject;    // the server certificate's subject ("/CN=localhost/O=…")
+};
+
+// Each step (connect, handshake, write, read) is bounded by `timeout`.
+HttpsResult https_request(std::uint16_t port, const std::string& method,
+                          const std::string& target, const std::string& ca_file,
+                          const std::map<std::string, std::string>& headers = {},
+                          const std::string& body = "",
+                          std::chrono::seconds timeout = std::chrono::seconds(30));
+
+// Writes cert_file and key_file (PEM, an EC P-256 key) for "localhost" and 127.0.0.1, its
+// subject /CN=localhost/O=<organisation>. False when the openssl command failed.
+bool make_test_certificate(const std::string& cert_file, const std::string& key_file,
+                           const std::string& organisation);
+
+}  // namespace pemx::test
