@@ -156,3 +156,14 @@ TEST_CASE("pemx.toml: --set http.listen moves the web role's listener, not ops_h
   CHECK_THAT(l.described["http"], Catch::Matchers::StartsWith("HTTP on 127.0.0.1:9090,"));
   CHECK_THAT(l.described["ops_http"], Catch::Matchers::StartsWith("HTTP on 127.0.0.1:8081,"));
 }
+
+TEST_CASE("the push's idempotency keys: a duration (0 turns it off) and a bound of at least one "
+          "push",
+          "[unit][http][idempotency]") {
+  CHECK(errors_for("idempotency_window = \"0s\"\n").empty());
+  CHECK(errors_for("idempotency_window = \"10m\"\nidempotency_max_entries = 200\n").empty());
+  CHECK(mentions(errors_for("idempotency_window = \"2d\"\n"), "stages.http.idempotency_window"));
+  CHECK(mentions(errors_for("idempotency_max_entries = 199\n"),
+                 "stages.http.idempotency_max_entries"));
+  CHECK(mentions(errors_for("idempotency_windw = \"1s\"\n"), "idempotency_window"));
+}
