@@ -122,8 +122,9 @@ std::size_t IdempotencyTable::size() const {
 
 void IdempotencyTable::expire(Clock::time_point now) {
   const auto cutoff = now - settings_.window;
+  // Erased through an iterator: the aged entry points at the key being erased.
   while (!event_ages_.empty() && event_ages_.front().at <= cutoff) {
-    events_.erase(*event_ages_.front().id);
+    events_.erase(events_.find(*event_ages_.front().id));
     event_ages_.pop_front();
     --units_;
   }
@@ -140,7 +141,7 @@ bool IdempotencyTable::pop_oldest() {
   const bool keys = !key_ages_.empty();
   if (!events && !keys) return false;
   if (events && (!keys || event_ages_.front().at <= key_ages_.front().at)) {
-    events_.erase(*event_ages_.front().id);
+    events_.erase(events_.find(*event_ages_.front().id));
     event_ages_.pop_front();
     --units_;
   } else {
