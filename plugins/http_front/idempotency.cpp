@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <stdexcept>
@@ -171,14 +172,26 @@ IdempotencyTable::Plan IdempotencyTable::begin_events(const std::vector<Item>& i
   // First the verdict, touching nothing: a conflict anywhere refuses the whole request (it
   // outranks a push in progress: retrying would not help it). Within the request, an eventId
   // repeated with the same content is produced once; with other content it is a conflict.
-  std::unordered_map<std::string_view, std::size_t> first;  // eventId -> its first index
-  first.reserve(items.size());
+  // first[i]: the index of the first event of the request with items[i]'s eventId (one sort,
+  // one allocation: no node per event).
+  std::vector<std::size_t> first(items.size());
+  {
+    std::vector<std::size_t> order(items.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&items](std::size_t a, std::size_t b) {
+      const int c = items[a].event_id.compare(items[b].event_id);
+      return c < 0 || (c == 0 && a < b);  // equal ids in request order
+    });
+    for (std::size_t k = 0; k < order.size(); ++k) {
+      const bool repeat = k > 0 && items[order[k]].event_id == items[order[k - 1]].event_id;
+      first[order[k]] = repeat ? first[order[k - 1]] : order[k];
+    }
+  }
   std::vector<std::string> busy;
   for (std::size_t i = 0; i < items.size(); ++i) {
     const Item& item = items[i];
-    auto [at, inserted] = first.emplace(item.event_id, i);
-    if (!inserted) {
-      if (items[at->second].digest != item.digest) plan.ids.emplace_back(item.event_id);
+    if (first[i] != i) {
+      if (items[first[i]].digest != item.digest) plan.ids.emplace_back(item.event_id);
       continue;
     }
     auto it = events_.find(item.event_id);
@@ -204,7 +217,7 @@ IdempotencyTable::Plan IdempotencyTable::begin_events(const std::vector<Item>& i
   // Then the known ones' receipts (copied first: making room may drop them), and the fresh
   // ones reserved.
   for (std::size_t i = 0; i < items.size(); ++i) {
-    const std::size_t f = first[items[i].event_id];
+    const std::size_t f = first[i];
     if (f != i) continue;
     auto it = events_.find(items[i].event_id);
     if (it == events_.end()) {
@@ -226,7 +239,7 @@ IdempotencyTable::Plan IdempotencyTable::begin_events(const std::vector<Item>& i
     ++units_;
   }
   for (std::size_t i = 0; i < items.size(); ++i) {  // repeats within the request
-    const std::size_t f = first[items[i].event_id];
+    const std::size_t f = first[i];
     if (f == i) continue;
     plan.source[i] = plan.source[f];
     plan.receipt[i] = plan.receipt[f];

@@ -165,7 +165,14 @@ TEST_CASE("idempotency: an eventId twice in one request is produced once, or con
   t.accept(same.items, plan, delivered_for(plan, 7));
   CHECK(plan.receipt[1].offset == 7);
 
-  Push differ(5, 1);
+  Push spread(10, 2);  // 10, 11, 10 again: the repeat follows its first
+  spread.items.push_back(spread.items[0]);
+  auto twice = t.begin_events(spread.items);
+  REQUIRE(twice.outcome == Outcome::kProduce);
+  CHECK(twice.fresh == std::vector<std::size_t>{0, 1});
+  CHECK(twice.source == std::vector<int>{0, 1, 0});
+
+  Push differ(5, 2);
   differ.items.push_back({differ.ids[0], sha256("other")});
   auto conflict = t.begin_events(differ.items);
   CHECK(conflict.outcome == Outcome::kConflict);
