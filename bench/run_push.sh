@@ -15,7 +15,9 @@
 #           acks=all, idempotence, linger.ms=2), one warm-up batch, then DURATION s;
 #        b. pemx --role=web (push_topic = the round's topic, fresh store file and group, HTTP
 #           on a free loopback port): one warm-up POST, then DURATION s of
-#           `wrk -t THREADS -c CONNECTIONS` running bench/push.lua (the same body every time);
+#           `wrk -t THREADS -c CONNECTIONS` running bench/push.lua (the same events every
+#           time, with fresh eventIds per request: the push does not produce an accepted
+#           event again);
 #      after each, the topic's message count is checked against the acknowledged batches;
 #   5. prints a table (events/s, p50/p99 latency of a batch or request, medians, ratio
 #      median(pemx)/median(baseline)) and with --update-doc rewrites the push results block

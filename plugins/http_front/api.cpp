@@ -372,8 +372,10 @@ std::variant<std::vector<PushEvent>, Answer> parse_push_request_dom(std::string_
         continue;
       }
     }
+    auto id = e.FindMember("eventId");
     out.push_back({std::string(pid->value.GetString(), pid->value.GetStringLength()),
-                   std::move(value)});
+                   std::move(value),
+                   std::string(id->value.GetString(), id->value.GetStringLength())});
   }
   if (!errors.empty()) return errors_answer(400, errors);
   return out;

@@ -78,6 +78,7 @@ Answer history_answer(const EventPage& page, std::string_view path, std::string_
 struct PushEvent {
   std::string key;    // productId
   std::string value;  // the event, compact, as JSON.stringify writes it (often its bytes as sent)
+  std::string event_id{};  // its eventId (a UUID as sent): what the push's idempotency keys on
 };
 // What the push accepts beyond the reference's field rules.
 struct PushRules {

@@ -26,8 +26,11 @@ bool origin_allowed(std::string_view origin, std::string_view host_header,
 std::optional<std::string_view> cors_allow_origin(std::string_view origin,
                                                   const std::vector<std::string>& cors_origins);
 inline constexpr std::string_view kCorsAllowMethods = "GET, POST, OPTIONS";
-inline constexpr std::string_view kCorsAllowHeaders = "Content-Type, Authorization, Prefer";
-inline constexpr std::string_view kCorsExposeHeaders = "X-Next-Cursor, Link, Preference-Applied";
+inline constexpr std::string_view kCorsAllowHeaders =
+    "Content-Type, Authorization, Prefer, Idempotency-Key";
+inline constexpr std::string_view kCorsExposeHeaders =
+    "X-Next-Cursor, Link, Preference-Applied, Idempotent-Replay, Idempotent-Replayed-Events, "
+    "Retry-After";
 inline constexpr std::string_view kCorsMaxAge = "600";
 
 }  // namespace pemx::http_front

@@ -281,6 +281,14 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
                                            std::chrono::milliseconds(100), std::chrono::hours(1));
   s.server.push_timeout = section.duration("push_timeout", s.server.push_timeout,
                                            std::chrono::milliseconds(100), std::chrono::minutes(10));
+  // 0 turns the push's idempotency off; a day at most (entries live that long in memory).
+  s.server.idempotency.window =
+      section.duration("idempotency_window", s.server.idempotency.window,
+                       std::chrono::milliseconds(0), std::chrono::hours(24));
+  // At least one push of kMaxEvents events, so that every valid push can be remembered.
+  s.server.idempotency.max_entries = static_cast<std::size_t>(section.integer(
+      "idempotency_max_entries", static_cast<std::int64_t>(s.server.idempotency.max_entries),
+      static_cast<std::int64_t>(kMaxEvents), 100'000'000));
   s.server.history.default_limit = static_cast<std::size_t>(
       section.integer("default_limit", 1000, 1, 100000));
   s.server.history.max_limit =

@@ -99,6 +99,7 @@ class Scanner {
       }
       if (ok) fields_ok_ |= field_;
       if (field_ == kProductId) key_.assign(s, n);
+      if (field_ == kEventId) id_.assign(s, n);
     }
     return scalar(n + 2);
   }
@@ -135,6 +136,7 @@ class Scanner {
       field_ = 0;
       rewrite_ = false;
       key_.clear();
+      id_.clear();
     }
     frames_.push_back(keys_.size());
     canonical_ += 1;
@@ -207,8 +209,9 @@ class Scanner {
     }
     if (value.size() + key_.size() > rules_.limits.max_bytes) return false;
     if (rules_.check != nullptr && rules_.check->check(value)) return false;
-    out_.push_back({std::move(key_), std::move(value)});
+    out_.push_back({std::move(key_), std::move(value), std::move(id_)});
     key_.clear();
+    id_.clear();
     return true;
   }
 
@@ -223,7 +226,8 @@ class Scanner {
   bool events_done_ = false;
   std::size_t events_ = 0;
   // The event being read: its depth (0: none), where it starts, the length of its text without
-  // whitespace, its fields that passed, the field whose value comes next, its key.
+  // whitespace, its fields that passed, the field whose value comes next, its key
+  // and its eventId.
   std::size_t event_depth_ = 0;
   std::size_t event_start_ = 0;
   std::size_t canonical_ = 0;
@@ -231,6 +235,7 @@ class Scanner {
   unsigned field_ = 0;
   bool rewrite_ = false;  // a number in it is written otherwise by the DOM path
   std::string key_;
+  std::string id_;  // its eventId
   // The keys of every open object (views into the body), each object's from frames_.back().
   std::vector<std::string_view> keys_;
   std::vector<std::size_t> frames_;

@@ -44,6 +44,7 @@ class Pusher {
          Readiness* readiness, std::function<void(const std::string&)> fatal = nullptr);
   ~Pusher();
   void push(std::vector<PushEvent> events, Done done);
+  const std::string& topic() const { return topic_; }
   // nullopt when every Kafka client of the process has had an answer from the cluster lately
   // (kafka::kNoAnswerAfter); else which clients have not and why. Never blocks.
   std::optional<std::string> kafka_problem();

@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 
 #include "http_front/live_stream.hpp"
+#include "http_front/pusher.hpp"
 #include "http_front/server_impl.hpp"
 #include "http_front/session.hpp"
 
@@ -24,6 +25,10 @@ using tcp = net::ip::tcp;
 Server::Impl::Impl(ServerSettings s, Logger l, Metrics& m, std::shared_ptr<EventReader> r,
                    Pusher* p, Activity* a)
     : settings(std::move(s)), log(std::move(l)), metrics(m), reader(std::move(r)), pusher(p),
+      idempotency(settings.push_enabled && p != nullptr &&
+                          settings.idempotency.window.count() > 0
+                      ? std::make_unique<IdempotencyTable>(settings.idempotency, p->topic(), &m)
+                      : nullptr),
       activity(a), overview(m, a), acceptor(net::make_strand(ioc)),
       accept_retry(acceptor.get_executor()), sampler(net::make_strand(ioc)),
       queries(static_cast<std::size_t>(settings.query_threads)),

@@ -38,8 +38,9 @@
 #include "core/stage_thread.hpp"
 #include "http_front/api.hpp"
 #include "http_front/auth.hpp"
-#include "http_front/guards.hpp"
-#include "http_front/tls.hpp"  // host_allowed, token_allowed: users of the server check them too
+#include "http_front/guards.hpp"  // host_allowed: users of the server check it too
+#include "http_front/idempotency.hpp"
+#include "http_front/tls.hpp"
 #include "pemx/activity.hpp"
 #include "pemx/event_store.hpp"
 #include "pemx/log.hpp"
@@ -64,6 +65,8 @@ struct ServerSettings {
   std::chrono::milliseconds idle_timeout{30'000};
   std::chrono::milliseconds push_timeout{10'000};
   bool push_enabled = true;
+  // Retries that cannot double (idempotency.hpp): window 0 turns it off.
+  IdempotencySettings idempotency;
   // Event limits and the router's decision for the push (its check outlives the server).
   PushRules push_rules;
   // The named tokens and what they may do (auth.hpp); replaced by Server::set_credentials.

@@ -54,6 +54,8 @@ struct Server::Impl {
   Metrics& metrics;
   std::shared_ptr<EventReader> reader;
   Pusher* pusher;
+  // The push's idempotency table; null when idempotency_window is 0 or the push is off.
+  std::unique_ptr<IdempotencyTable> idempotency;
   Activity* activity;
   Overview overview;
   // Declared before the io_context: handlers it destroys last may still end sessions.

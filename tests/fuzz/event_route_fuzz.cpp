@@ -177,7 +177,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const auto& want = std::get<std::vector<http_front::PushEvent>>(dom);
       if (got->size() != want.size()) fail("push", "event counts differ");
       for (std::size_t i = 0; i < got->size(); ++i) {
-        if ((*got)[i].key != want[i].key || (*got)[i].value != want[i].value) {
+        if ((*got)[i].key != want[i].key || (*got)[i].value != want[i].value ||
+            (*got)[i].event_id != want[i].event_id) {
           fail("push", "an event differs from the DOM path's: " + (*got)[i].value);
         }
       }

@@ -50,7 +50,7 @@ void check_same_as_dom(const Push& got, const Push& dom) {
   const auto& b = std::get<std::vector<http_front::PushEvent>>(dom);
   if (a.size() != b.size()) fail("push: event counts differ", std::to_string(a.size()));
   for (std::size_t i = 0; i < a.size(); ++i) {
-    if (a[i].key != b[i].key || a[i].value != b[i].value) {
+    if (a[i].key != b[i].key || a[i].value != b[i].value || a[i].event_id != b[i].event_id) {
       fail("push: an event differs from the DOM path's", a[i].value + " vs " + b[i].value);
     }
   }

@@ -3,7 +3,7 @@
 // small pieces (as a session's reads would hand them over); every complete request (pipelined
 // ones too, up to a few) then goes through the pure functions the server runs for it: the Host
 // check, the query parser, GET /event's parse_history_request and POST /event's
-// parse_push_request. Links: http_front (and through it pemx_core).
+// parse_push_request (and its Idempotency-Key). Links: http_front (and through it pemx_core).
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/error.hpp>
 
@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "http_front/api.hpp"
+#include "http_front/idempotency.hpp"
 #include "http_front/request_parser.hpp"
 #include "http_front/server.hpp"
 
@@ -45,6 +46,11 @@ void handle(const RequestParser::Request& req) {
       (void)pemx::http_front::parse_history_request(query, s.history);
     }
   } else if (req.method() == http::verb::post) {
+    auto field = req["Idempotency-Key"];
+    const std::string_view key(field.data(), field.size());
+    if (auto k = pemx::http_front::parse_idempotency_key(key)) {
+      if (k->empty() || k->size() > pemx::http_front::kMaxIdempotencyKey) std::abort();
+    }
     (void)pemx::http_front::parse_push_request(req.body());
   }
 }

@@ -222,3 +222,14 @@ TEST_CASE("TLS keys: both or neither, and the files are checked", "[unit][http][
   std::remove(path.c_str());
   CHECK(mentions(e, "stages.http.tls_cert_file: \"" + path + "\" is not a PEM certificate"));
 }
+
+TEST_CASE("the push's idempotency keys: a duration (0 turns it off) and a bound of at least one "
+          "push",
+          "[unit][http][idempotency]") {
+  CHECK(errors_for("idempotency_window = \"0s\"\n").empty());
+  CHECK(errors_for("idempotency_window = \"10m\"\nidempotency_max_entries = 200\n").empty());
+  CHECK(mentions(errors_for("idempotency_window = \"2d\"\n"), "stages.http.idempotency_window"));
+  CHECK(mentions(errors_for("idempotency_max_entries = 199\n"),
+                 "stages.http.idempotency_max_entries"));
+  CHECK(mentions(errors_for("idempotency_windw = \"1s\"\n"), "idempotency_window"));
+}

@@ -47,6 +47,7 @@ void check_same_as_dom(const std::string& body, const PushRules& rules = {}) {
   for (std::size_t i = 0; i < e.size(); ++i) {
     CHECK(e[i].key == d[i].key);
     CHECK(e[i].value == d[i].value);
+    CHECK(e[i].event_id == d[i].event_id);
   }
 }
 

@@ -1,0 +1,350 @@
+#include "http_front/idempotency.hpp"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <stdexcept>
+
+namespace pemx::http_front {
+
+namespace {
+
+struct MdCtxDeleter {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
+
+// A failure here is a broken OpenSSL (out of memory, no SHA-256): a bug-tier error.
+[[noreturn]] void digest_failed() {
+  std::fputs("pemx: OpenSSL's SHA-256 failed (EVP_Digest*); the library is unusable\n", stderr);
+  std::abort();
+}
+
+void update(EVP_MD_CTX* ctx, std::string_view bytes) {
+  if (EVP_DigestUpdate(ctx, bytes.data(), bytes.size()) != 1) digest_failed();
+}
+
+}  // namespace
+
+Digest sha256(std::string_view bytes) {
+  Digest d{};
+  unsigned int n = 0;
+  // EVP_Digest: one call, no context to keep (thread-safe; OpenSSL 3 caches the fetched MD).
+  if (EVP_Digest(bytes.data(), bytes.size(), d.data(), &n, EVP_sha256(), nullptr) != 1 ||
+      n != d.size()) {
+    digest_failed();
+  }
+  return d;
+}
+
+Digest sha256_parts(std::initializer_list<std::string_view> parts) {
+  MdCtx ctx(EVP_MD_CTX_new());
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) digest_failed();
+  for (std::string_view part : parts) {
+    const std::uint64_t size = part.size();
+    unsigned char len[8];
+    for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(size >> (8 * i));
+    update(ctx.get(), std::string_view(reinterpret_cast<const char*>(len), sizeof len));
+    update(ctx.get(), part);
+  }
+  Digest d{};
+  unsigned int n = 0;
+  if (EVP_DigestFinal_ex(ctx.get(), d.data(), &n) != 1 || n != d.size()) digest_failed();
+  return d;
+}
+
+std::optional<std::string> parse_idempotency_key(std::string_view field) {
+  while (!field.empty() && (field.front() == ' ' || field.front() == '\t')) field.remove_prefix(1);
+  while (!field.empty() && (field.back() == ' ' || field.back() == '\t')) field.remove_suffix(1);
+  // RFC 8941 sf-string: "…" with \" and \\ escapes, printable ASCII inside.
+  std::string key;
+  if (field.size() >= 2 && field.front() == '"' && field.back() == '"') {
+    field = field.substr(1, field.size() - 2);
+    for (std::size_t i = 0; i < field.size(); ++i) {
+      char c = field[i];
+      if (c == '\\') {
+        if (++i == field.size() || (field[i] != '"' && field[i] != '\\')) return std::nullopt;
+        c = field[i];
+      } else if (c == '"') {
+        return std::nullopt;
+      }
+      key += c;
+    }
+  } else {
+    key.assign(field);
+  }
+  if (key.empty() || key.size() > kMaxIdempotencyKey) return std::nullopt;
+  for (char c : key) {
+    if (c < 0x20 || c > 0x7e) return std::nullopt;
+  }
+  return key;
+}
+
+IdempotencyTable::IdempotencyTable(IdempotencySettings settings, std::string topic,
+                                   Metrics* metrics, std::function<Clock::time_point()> now)
+    : settings_(settings), topic_(std::move(topic)), now_(std::move(now)) {
+  if (metrics != nullptr) {
+    const std::string conflicts = "pemx_http_front_idempotency_conflicts_total";
+    const std::string conflicts_help =
+        "POST /event refused by the idempotency table: content (an eventId accepted with other "
+        "content, 409), key (an Idempotency-Key used with another request, 422), busy (the "
+        "same events or key being pushed by another request, 409)";
+    evictions_ = &metrics->counter("pemx_http_front_idempotency_evictions_total",
+                                   "Idempotency entries dropped before their window ended "
+                                   "because idempotency_max_entries was reached");
+    replays_ = &metrics->counter("pemx_http_front_idempotent_replays_total",
+                                 "POST /event answered from the idempotency table, nothing "
+                                 "produced (Idempotent-Replay: true)");
+    content_conflicts_ = &metrics->counter(conflicts, conflicts_help, {{"kind", "content"}});
+    key_mismatches_ = &metrics->counter(conflicts, conflicts_help, {{"kind", "key"}});
+    busy_ = &metrics->counter(conflicts, conflicts_help, {{"kind", "busy"}});
+    entries_ = &metrics->gauge("pemx_http_front_idempotency_entries",
+                               "Units in the idempotency table (an event one, an "
+                               "Idempotency-Key one plus its answer's events), pending included");
+  }
+}
+
+namespace {
+void bump(Counter* c) {
+  if (c != nullptr) c->inc();
+}
+}  // namespace
+
+void IdempotencyTable::publish() {
+  if (entries_ != nullptr) entries_->set(static_cast<double>(units_));
+}
+
+std::size_t IdempotencyTable::size() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return units_;
+}
+
+void IdempotencyTable::expire(Clock::time_point now) {
+  const auto cutoff = now - settings_.window;
+  // Erased through an iterator: the aged entry points at the key being erased.
+  while (!event_ages_.empty() && event_ages_.front().at <= cutoff) {
+    events_.erase(events_.find(*event_ages_.front().id));
+    event_ages_.pop_front();
+    --units_;
+  }
+  while (!key_ages_.empty() && key_ages_.front().at <= cutoff) {
+    auto it = keys_.find(*key_ages_.front().id);
+    units_ -= it->second.weight;
+    keys_.erase(it);
+    key_ages_.pop_front();
+  }
+}
+
+bool IdempotencyTable::pop_oldest() {
+  const bool events = !event_ages_.empty();
+  const bool keys = !key_ages_.empty();
+  if (!events && !keys) return false;
+  if (events && (!keys || event_ages_.front().at <= key_ages_.front().at)) {
+    events_.erase(events_.find(*event_ages_.front().id));
+    event_ages_.pop_front();
+    --units_;
+  } else {
+    auto it = keys_.find(*key_ages_.front().id);
+    units_ -= it->second.weight;
+    keys_.erase(it);
+    key_ages_.pop_front();
+  }
+  bump(evictions_);
+  return true;
+}
+
+bool IdempotencyTable::make_room(std::size_t units) {
+  if (units > settings_.max_entries) return false;
+  while (units_ + units > settings_.max_entries) {
+    if (!pop_oldest()) return false;
+  }
+  return true;
+}
+
+IdempotencyTable::Plan IdempotencyTable::begin_events(const std::vector<Item>& items) {
+  Plan plan;
+  plan.receipt.resize(items.size());
+  plan.source.assign(items.size(), -1);
+  std::lock_guard<std::mutex> lock(mutex_);
+  expire(now_());
+  // First the verdict, touching nothing: a conflict anywhere refuses the whole request (it
+  // outranks a push in progress: retrying would not help it). Within the request, an eventId
+  // repeated with the same content is produced once; with other content it is a conflict.
+  // first[i]: the index of the first event of the request with items[i]'s eventId (one sort,
+  // one allocation: no node per event).
+  std::vector<std::size_t> first(items.size());
+  {
+    std::vector<std::size_t> order(items.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&items](std::size_t a, std::size_t b) {
+      const int c = items[a].event_id.compare(items[b].event_id);
+      return c < 0 || (c == 0 && a < b);  // equal ids in request order
+    });
+    for (std::size_t k = 0; k < order.size(); ++k) {
+      const bool repeat = k > 0 && items[order[k]].event_id == items[order[k - 1]].event_id;
+      first[order[k]] = repeat ? first[order[k - 1]] : order[k];
+    }
+  }
+  std::vector<std::string> busy;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const Item& item = items[i];
+    if (first[i] != i) {
+      if (items[first[i]].digest != item.digest) plan.ids.emplace_back(item.event_id);
+      continue;
+    }
+    auto it = events_.find(item.event_id);
+    if (it == events_.end()) {
+      continue;
+    } else if (it->second.digest != item.digest) {
+      plan.ids.emplace_back(item.event_id);
+    } else if (it->second.pending) {
+      busy.emplace_back(item.event_id);
+    }
+  }
+  if (!plan.ids.empty()) {
+    plan.outcome = Plan::Outcome::kConflict;
+    bump(content_conflicts_);
+    return plan;
+  }
+  if (!busy.empty()) {
+    plan.outcome = Plan::Outcome::kBusy;
+    plan.ids = std::move(busy);
+    bump(busy_);
+    return plan;
+  }
+  // Then the known ones' receipts (copied first: making room may drop them), and the fresh
+  // ones reserved.
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const std::size_t f = first[i];
+    if (f != i) continue;
+    auto it = events_.find(items[i].event_id);
+    if (it == events_.end()) {
+      plan.source[i] = static_cast<int>(plan.fresh.size());
+      plan.fresh.push_back(i);
+    } else {
+      plan.receipt[i] = {topic_, it->second.partition, it->second.offset};
+      ++plan.replayed;
+    }
+  }
+  if (!plan.fresh.empty() && !make_room(plan.fresh.size())) {
+    plan.outcome = Plan::Outcome::kFull;
+    plan.fresh.clear();
+    publish();
+    return plan;
+  }
+  for (std::size_t i : plan.fresh) {
+    events_.emplace(std::string(items[i].event_id), EventEntry{items[i].digest});
+    ++units_;
+  }
+  for (std::size_t i = 0; i < items.size(); ++i) {  // repeats within the request
+    const std::size_t f = first[i];
+    if (f == i) continue;
+    plan.source[i] = plan.source[f];
+    plan.receipt[i] = plan.receipt[f];
+    if (plan.source[i] < 0) ++plan.replayed;
+  }
+  if (plan.fresh.empty()) {
+    plan.outcome = Plan::Outcome::kReplay;
+    bump(replays_);
+  }
+  publish();
+  return plan;
+}
+
+void IdempotencyTable::accept(const std::vector<Item>& items, Plan& plan,
+                              const std::vector<Delivered>& delivered) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto now = now_();
+  for (std::size_t f = 0; f < plan.fresh.size(); ++f) {
+    auto it = events_.find(items[plan.fresh[f]].event_id);
+    if (it == events_.end() || !it->second.pending) continue;  // cannot happen: reserved
+    if (f < delivered.size()) {
+      it->second.partition = delivered[f].partition;
+      it->second.offset = delivered[f].offset;
+    }
+    it->second.pending = false;
+    event_ages_.push_back({&it->first, now});
+  }
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (plan.source[i] >= 0 && static_cast<std::size_t>(plan.source[i]) < delivered.size()) {
+      plan.receipt[i] = delivered[static_cast<std::size_t>(plan.source[i])];
+    }
+  }
+  publish();
+}
+
+void IdempotencyTable::release(const std::vector<Item>& items, const Plan& plan) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (std::size_t i : plan.fresh) {
+    auto it = events_.find(items[i].event_id);
+    if (it == events_.end() || !it->second.pending) continue;
+    events_.erase(it);
+    --units_;
+  }
+  publish();
+}
+
+IdempotencyTable::KeyLookup IdempotencyTable::begin_key(const std::string& key,
+                                                        const Digest& fingerprint) {
+  KeyLookup found;
+  std::lock_guard<std::mutex> lock(mutex_);
+  expire(now_());
+  auto it = keys_.find(key);
+  if (it != keys_.end()) {
+    if (it->second.fingerprint != fingerprint) {
+      found.outcome = KeyLookup::Outcome::kMismatch;
+      bump(key_mismatches_);
+    } else if (it->second.pending) {
+      found.outcome = KeyLookup::Outcome::kBusy;
+      bump(busy_);
+    } else {
+      found.outcome = KeyLookup::Outcome::kReplay;
+      found.answer = it->second.answer;
+      bump(replays_);
+    }
+    return found;
+  }
+  if (!make_room(1)) {
+    found.outcome = KeyLookup::Outcome::kFull;
+    publish();
+    return found;
+  }
+  keys_.emplace(key, KeyEntry{fingerprint, true, 1, {}});
+  ++units_;
+  publish();
+  return found;
+}
+
+void IdempotencyTable::accept_key(const std::string& key, const Answer& answer,
+                                  std::size_t events) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = keys_.find(key);
+  if (it == keys_.end() || !it->second.pending) return;  // cannot happen: reserved
+  // Its weight grows from 1 to 1 + events: older entries make room, or it is not kept.
+  if (!make_room(events)) {
+    units_ -= it->second.weight;
+    keys_.erase(it);
+    bump(evictions_);
+    publish();
+    return;
+  }
+  it->second.pending = false;
+  it->second.weight += events;
+  units_ += events;
+  it->second.answer = answer;
+  key_ages_.push_back({&it->first, now_()});
+  publish();
+}
+
+void IdempotencyTable::release_key(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = keys_.find(key);
+  if (it == keys_.end() || !it->second.pending) return;
+  units_ -= it->second.weight;
+  keys_.erase(it);
+  publish();
+}
+
+}  // namespace pemx::http_front

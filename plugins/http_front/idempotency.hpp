@@ -1,0 +1,169 @@
+#pragma once
+// The push's idempotency: retries that cannot double an event (docs/architecture.md).
+//
+// IdempotencyTable remembers, for a window, every event POST /event had acknowledged by Kafka:
+// per eventId only the SHA-256 of the bytes produced for it and where it landed (partition and
+// offset), never the event; and per Idempotency-Key (the IETF draft
+// draft-ietf-httpapi-idempotency-key-header) the fingerprint of the request and the answer
+// sent. A push asks it first (begin_events, begin_key): what was accepted already is answered
+// from the table and not produced again; an eventId seen with other content is a conflict.
+// What a push is about to produce is reserved (pending) until the push ends: then accept()
+// records it, or release() forgets it (a push Kafka did not acknowledge can be retried).
+//
+// Bounded: at most max_entries units, an event one unit, a key one plus the events of its
+// answer (its size). Entries leave at the end of the window, or earlier, oldest first, when a
+// new push needs room (counted in pemx_http_front_idempotency_evictions_total); pending
+// entries never leave early, so a push finding only pending ones is refused (kFull).
+//
+// Metrics: pemx_http_front_idempotent_replays_total (pushes answered from the table),
+// pemx_http_front_idempotency_conflicts_total{kind=content|key|busy} (409 and 422),
+// pemx_http_front_idempotency_evictions_total (entries dropped before their window ended),
+// pemx_http_front_idempotency_entries (units in use).
+//
+// Pure: no IO, no threads of its own; the clock is injected. Threads: any (Asio threads ask,
+// the push's poll thread accepts and releases), under one mutex, each call O(events).
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "http_front/api.hpp"
+#include "pemx/metrics.hpp"
+
+namespace pemx::http_front {
+
+using Digest = std::array<unsigned char, 32>;
+// SHA-256 (OpenSSL's EVP): collisions cannot be made on purpose, unlike std::hash.
+Digest sha256(std::string_view bytes);
+// SHA-256 of several parts, each preceded by its length (so ("ab","c") != ("a","bc")).
+Digest sha256_parts(std::initializer_list<std::string_view> parts);
+
+struct IdempotencySettings {
+  std::chrono::milliseconds window{600'000};  // 0: off (no table at all)
+  std::size_t max_entries = 100'000;
+};
+
+// The longest Idempotency-Key accepted.
+inline constexpr std::size_t kMaxIdempotencyKey = 255;
+// The key of an Idempotency-Key field value: an sf-string ("…", as the draft writes it) or,
+// as many clients send it, the bare text. nullopt: empty, too long, or not printable ASCII.
+std::optional<std::string> parse_idempotency_key(std::string_view field);
+
+class IdempotencyTable {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // One event of a push: its eventId and the digest of the bytes produced for it.
+  struct Item {
+    std::string_view event_id;
+    Digest digest;
+  };
+  // What a push does with its events (begin_events).
+  struct Plan {
+    enum class Outcome {
+      kProduce,   // produce `fresh` (maybe all), answer with `receipt` filled in by the push
+      kReplay,    // every event was accepted before: answer with `receipt`, produce nothing
+      kConflict,  // `ids` were accepted (or are in this request) with other content: 409
+      kBusy,      // `ids` are being produced by another request just now: 409, retry later
+      kFull,      // no room: every entry is pending: 503, retry later
+    };
+    Outcome outcome = Outcome::kProduce;
+    // The request's indexes to produce: the first of each eventId not accepted before.
+    std::vector<std::size_t> fresh;
+    // For each event of the request: where it was accepted (known ones), or which of `fresh`
+    // it is (source[i] = index into fresh; -1 for a known one).
+    std::vector<Delivered> receipt;
+    std::vector<int> source;
+    std::size_t replayed = 0;  // events of the request accepted before
+    std::vector<std::string> ids;  // kConflict, kBusy: the eventIds concerned
+  };
+
+  // What begin_key found for an Idempotency-Key.
+  struct KeyLookup {
+    enum class Outcome {
+      kNew,       // reserved for this request: end it with accept_key or release_key
+      kReplay,    // the same request was answered: `answer` is that answer
+      kMismatch,  // the key was used with another request: 422
+      kBusy,      // the first request with this key is still being answered: 409
+      kFull,      // no room (every entry pending): 503
+    };
+    Outcome outcome = Outcome::kNew;
+    Answer answer;
+  };
+
+  IdempotencyTable(IdempotencySettings settings, std::string topic, Metrics* metrics,
+                   std::function<Clock::time_point()> now = &Clock::now);
+
+  // The plan for a push's events; kProduce reserves plan.fresh (end with accept or release).
+  Plan begin_events(const std::vector<Item>& items);
+  // plan.fresh were acknowledged at `delivered` (in the order of fresh): remembered for the
+  // window. Fills plan.receipt for them.
+  void accept(const std::vector<Item>& items, Plan& plan, const std::vector<Delivered>& delivered);
+  // plan.fresh were not acknowledged: forgotten, so a retry produces them.
+  void release(const std::vector<Item>& items, const Plan& plan);
+
+  // key: scoped by the caller (e.g. with the client's credentials); fingerprint: the request's.
+  KeyLookup begin_key(const std::string& key, const Digest& fingerprint);
+  // The request with this key was answered with `answer` (a success): replayed for the window.
+  // `events`: how many events the answer describes (its weight in the bound).
+  void accept_key(const std::string& key, const Answer& answer, std::size_t events);
+  void release_key(const std::string& key);
+
+  // Entries in units (events, keys and their weight), pending included.
+  std::size_t size() const;
+
+ private:
+  struct EventEntry {
+    Digest digest;
+    bool pending = true;
+    std::int32_t partition = -1;
+    std::int64_t offset = -1;
+  };
+  struct KeyEntry {
+    Digest fingerprint;
+    bool pending = true;
+    std::size_t weight = 1;
+    Answer answer;
+  };
+  // Accepted entries in the order accepted (so by expiry): the map's key (its node is stable).
+  struct Aged {
+    const std::string* id;
+    Clock::time_point at;
+  };
+
+  void expire(Clock::time_point now);
+  // Drops the oldest accepted entries until `units` more fit; false when they cannot.
+  bool make_room(std::size_t units);
+  bool pop_oldest();
+  void publish();  // the entries gauge
+
+  IdempotencySettings settings_;
+  std::string topic_;
+  std::function<Clock::time_point()> now_;
+  Counter* evictions_ = nullptr;
+  Counter* replays_ = nullptr;
+  Counter* content_conflicts_ = nullptr;
+  Counter* key_mismatches_ = nullptr;
+  Counter* busy_ = nullptr;
+  Gauge* entries_ = nullptr;
+  mutable std::mutex mutex_;
+  // Looked up by string_view (no copy of the eventId per lookup).
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, EventEntry, Hash, std::equal_to<>> events_;
+  std::unordered_map<std::string, KeyEntry, Hash, std::equal_to<>> keys_;
+  std::deque<Aged> event_ages_;
+  std::deque<Aged> key_ages_;
+  std::size_t units_ = 0;
+};
+
+}  // namespace pemx::http_front
