@@ -351,3 +351,28 @@ TEST_CASE("schema_mode is off by default, strict needs [schemas], anything else 
 
 }  // namespace
 }  // namespace pemx
+
+namespace pemx {
+namespace {
+
+TEST_CASE("pemx.toml's commented [schemas] loads the shipped schemas when turned on",
+          "[unit][config][schema]") {
+  Registry registry = builtin_stages();
+  auto r = load_config(PEMX_SOURCE_DIR "/pemx.toml",
+                       {"schemas.ProductPriceUpdate=schemas/product-price-update.json",
+                        "schemas.Country=schemas/country.json",
+                        "schemas.SpecificProductDiscountUpdate="
+                        "schemas/specific-product-discount-update.json",
+                        "stages.router.schema_mode=strict"},
+                       registry);
+  for (const auto& e : r.errors) FAIL(e.str());
+  REQUIRE(r.config);
+  CHECK(r.config->common.schemas->types().size() == 3);
+  // As shipped: no schemas, drop-in for the reference.
+  auto plain = load_config(PEMX_SOURCE_DIR "/pemx.toml", {}, registry);
+  REQUIRE(plain.config);
+  CHECK_FALSE(plain.config->common.schemas);
+}
+
+}  // namespace
+}  // namespace pemx
