@@ -258,7 +258,9 @@ Answer schema_answer(const event::SchemaSet* schemas, std::string_view segment) 
       continue;
     }
     int v = 0;
-    if (i + 2 >= segment.size()) return error_answer(400, "malformed percent-encoding in the event type");
+    if (i + 2 >= segment.size()) {
+      return error_answer(400, "malformed percent-encoding in the event type");
+    }
     auto [p, ec] = std::from_chars(segment.data() + i + 1, segment.data() + i + 3, v, 16);
     if (ec != std::errc() || p != segment.data() + i + 3) {
       return error_answer(400, "malformed percent-encoding in the event type");

@@ -1,9 +1,10 @@
 #pragma once
 // The endpoints' handlers, one Handler (routes.hpp) each, grouped by file: ops_handlers.cpp
 // (/healthz, /readyz, /metrics, /openapi.json), page_handlers.cpp (/api/info, /api/overview,
-// /api/schemas and the page's files), history_handler.cpp (GET /event), push_handler.cpp (POST /event) and
-// live_stream.cpp (/api/live). Each runs on the connection's strand and never blocks: work that
-// may wait goes to the query pool (Session::offload) or answers later (Session::answer_later).
+// /api/schemas and the page's files), history_handler.cpp (GET /event), push_handler.cpp
+// (POST /event) and live_stream.cpp (/api/live). Each runs on the connection's strand and never
+// blocks: work that may wait goes to the query pool (Session::offload) or answers later
+// (Session::answer_later).
 #include <string_view>
 
 namespace pemx::http_front {

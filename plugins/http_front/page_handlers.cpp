@@ -48,8 +48,8 @@ void schemas(Session& s) {
 }
 
 bool is_schema(std::string_view path) {
-  return path.size() > kSchemasPath.size() + 1 && path.substr(0, kSchemasPath.size()) == kSchemasPath &&
-         path[kSchemasPath.size()] == '/' &&
+  return path.size() > kSchemasPath.size() + 1 &&
+         path.substr(0, kSchemasPath.size()) == kSchemasPath && path[kSchemasPath.size()] == '/' &&
          path.find('/', kSchemasPath.size() + 1) == std::string_view::npos;
 }
 

@@ -41,7 +41,8 @@ constexpr std::string_view kMetaSchema = R"json({
         "definitions": {"$ref": "#/definitions/schemaMap"},
         "additionalProperties": {"anyOf": [{"type": "boolean"}, {"$ref": "#/definitions/schema"}]},
         "additionalItems": {"anyOf": [{"type": "boolean"}, {"$ref": "#/definitions/schema"}]},
-        "items": {"anyOf": [{"$ref": "#/definitions/schema"}, {"$ref": "#/definitions/schemaList"}]},
+        "items": {"anyOf": [{"$ref": "#/definitions/schema"},
+                            {"$ref": "#/definitions/schemaList"}]},
         "required": {"type": "array", "minItems": 1, "uniqueItems": true,
                      "items": {"type": "string"}},
         "dependencies": {"type": "object", "additionalProperties": {"anyOf": [

@@ -671,8 +671,8 @@ TEST_CASE("push: an event failing its type's schema is a 400 naming the JSON poi
       parse_push_request(R"({"events":[)" + bad_price + "]}", {})));
   // Valid events of every type pass.
   CHECK(std::holds_alternative<std::vector<PushEvent>>(parse_push_request(
-      R"({"events":[)" + kValid + "," + with(price, R"({"country":"Sweden"})", R"({"newPrice":1})") +
-          "]}",
+      R"({"events":[)" + kValid + "," +
+          with(price, R"({"country":"Sweden"})", R"({"newPrice":1})") + "]}",
       rules)));
 }
 

@@ -222,7 +222,8 @@ TEST_CASE("push scan: with schemas, the fast path and the DOM path give the same
       {{"ProductPriceUpdate", "price.json",
         R"({"properties": {"data": {"type": "object", "required": ["newPrice"],
             "properties": {"newPrice": {"type": "number", "minimum": 0},
-                           "tags": {"type": "array", "items": {"type": ["string", "boolean", "null"]}},
+                           "tags": {"type": "array",
+                                    "items": {"type": ["string", "boolean", "null"]}},
                            "n": {"type": "number", "maximum": 0}}}}})"}},
       errors);
   REQUIRE(errors.empty());
