@@ -320,6 +320,23 @@ async function refreshNotice() {
 document.addEventListener('pemx:token', refreshNotice);
 refreshNotice();
 
+// ---- event schemas ----
+
+// The event types with a JSON Schema (GET api/schemas), each linked to its schema; the section
+// stays hidden when there are none, or on a server without the endpoint.
+async function loadSchemas() {
+  const section = byId('push-schemas');
+  const list = byId('schema-list');
+  const result = await request('api/schemas');
+  const schemas = result.ok && result.data && Array.isArray(result.data.schemas)
+    ? result.data.schemas.filter((s) => s && typeof s.eventType === 'string')
+    : [];
+  list.replaceChildren(...schemas.map((s) => h('li', null,
+    h('a', { href: `api/schemas/${encodeURIComponent(s.eventType)}` }, s.eventType))));
+  section.hidden = schemas.length === 0;
+}
+loadSchemas();
+
 export const pushView = {
   show() {},
   hide() {},

@@ -2,15 +2,18 @@
 
 #include <rapidjson/document.h>
 #include <rapidjson/memorystream.h>
+#include <rapidjson/pointer.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdlib>
 #include <string>
 
 #include "event/event.hpp"
+#include "event/json.hpp"
 #include "event/time.hpp"
 #include "event/validate.hpp"
 #include "http_front/js_number.hpp"
@@ -74,6 +77,10 @@ Answer errors_answer(int status, const std::vector<FieldError>& errors) {
     if (!e.reason.empty()) {
       w.Key("reason");
       str(w, e.reason);
+    }
+    if (!e.pointer.empty()) {
+      w.Key("pointer");
+      str(w, e.pointer);
     }
     w.EndObject();
   }
@@ -204,6 +211,80 @@ std::variant<EventQuery, Answer> parse_history_request(std::string_view query_st
 }
 
 namespace {
+// A path segment: unreserved characters as they are, every other byte as %XX.
+std::string encode_segment(std::string_view s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+}  // namespace
+
+Answer schema_list_answer(const event::SchemaSet* schemas) {
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  w.StartObject();
+  w.Key("schemas");
+  w.StartArray();
+  if (schemas != nullptr) {
+    for (const auto& type : schemas->types()) {
+      w.StartObject();
+      w.Key("eventType");
+      str(w, type);
+      w.Key("href");
+      str(w, std::string(kSchemasPath) + "/" + encode_segment(type));
+      w.EndObject();
+    }
+  }
+  w.EndArray();
+  w.EndObject();
+  return {200, std::string(buf.GetString(), buf.GetSize()), {}};
+}
+
+Answer schema_answer(const event::SchemaSet* schemas, std::string_view segment) {
+  // %XX decoded; '+' is a plus in a path.
+  std::string type;
+  for (std::size_t i = 0; i < segment.size(); ++i) {
+    if (segment[i] != '%') {
+      type += segment[i];
+      continue;
+    }
+    int v = 0;
+    if (i + 2 >= segment.size()) {
+      return error_answer(400, "malformed percent-encoding in the event type");
+    }
+    auto [p, ec] = std::from_chars(segment.data() + i + 1, segment.data() + i + 3, v, 16);
+    if (ec != std::errc() || p != segment.data() + i + 3) {
+      return error_answer(400, "malformed percent-encoding in the event type");
+    }
+    type += static_cast<char>(v);
+    i += 2;
+  }
+  const event::Schema* schema = schemas == nullptr ? nullptr : schemas->find(type);
+  if (schema == nullptr) {
+    std::string known;
+    if (schemas != nullptr) {
+      for (const auto& t : schemas->types()) known += (known.empty() ? "" : ", ") + t;
+    }
+    return error_answer(404, "no schema for eventType \"" + event::excerpt(type) + "\" (" +
+                                 (known.empty() ? std::string("the config names none")
+                                                : "schemas exist for " + known) +
+                                 "; GET /api/schemas lists them)");
+  }
+  Answer a{200, schema->text(), {}};
+  a.content_type = "application/schema+json";
+  return a;
+}
+
+namespace {
 bool already_normal(std::string_view t);  // below, with normalise_created_at
 
 // The answer's size before escapes: each event's six values and what surrounds them
@@ -287,6 +368,53 @@ std::variant<std::vector<PushEvent>, Answer> parse_push_request(std::string_view
   return parse_push_request_dom(body, rules);
 }
 
+namespace {
+
+// "/data/items/2" in event i -> "events[i].data.items[2]" (express-validator's path form).
+std::string path_of(const rapidjson::Value& event, std::size_t i, std::string_view pointer) {
+  std::string path = "events[" + std::to_string(i) + "]";
+  const rapidjson::Value* at = &event;
+  while (!pointer.empty()) {
+    pointer.remove_prefix(1);  // '/'
+    const auto slash = pointer.find('/');
+    std::string token(pointer.substr(0, slash));
+    pointer = slash == std::string_view::npos ? std::string_view() : pointer.substr(slash);
+    for (std::size_t p = 0; (p = token.find('~', p)) != std::string::npos; ++p) {
+      if (p + 1 < token.size()) token.replace(p, 2, token[p + 1] == '1' ? "/" : "~");
+    }
+    if (at != nullptr && at->IsArray()) {
+      path += "[" + token + "]";
+      char* end = nullptr;
+      const unsigned long n = std::strtoul(token.c_str(), &end, 10);
+      at = *end == '\0' && n < at->Size() ? &(*at)[static_cast<rapidjson::SizeType>(n)] : nullptr;
+    } else {
+      path += "." + token;
+      const rapidjson::Value* next = nullptr;
+      if (at != nullptr && at->IsObject()) {
+        auto it = at->FindMember(rapidjson::StringRef(token.data(), token.size()));
+        if (it != at->MemberEnd()) next = &it->value;
+      }
+      at = next;
+    }
+  }
+  return path;
+}
+
+FieldError schema_error(const rapidjson::Value& event, std::size_t i, const event::Schema& schema,
+                        const event::SchemaFailure& failure) {
+  const std::string prefix = "/events/" + std::to_string(i);
+  std::optional<std::string> value;
+  rapidjson::Pointer p(failure.pointer.c_str(), failure.pointer.size());
+  if (const rapidjson::Value* v = p.IsValid() ? p.Get(event) : nullptr) value = to_js_json(*v);
+  return {value,
+          failure.describe(prefix) + " (the schema of " + schema.event_type() + ", " +
+              failure.keyword + ")",
+          path_of(event, i, failure.pointer), "body", std::string(event::kReasonSchema),
+          prefix + failure.pointer};
+}
+
+}  // namespace
+
 std::variant<std::vector<PushEvent>, Answer> parse_push_request_dom(std::string_view body,
                                                                     const PushRules& rules) {
   rapidjson::Document d;
@@ -358,6 +486,18 @@ std::variant<std::vector<PushEvent>, Answer> parse_push_request_dom(std::string_
                             event::detail::too_large_detail(size, rules.limits.max_bytes),
                         base, "body", std::string(event::kReasonTooLarge)});
       continue;
+    }
+    if (rules.schemas != nullptr) {
+      auto type = e.FindMember("eventType");  // a non-empty string: validate_event passed
+      const event::Schema* schema = rules.schemas->find(
+          std::string_view(type->value.GetString(), type->value.GetStringLength()));
+      if (schema != nullptr) {
+        // The text that is produced is what is validated (as the router will see it).
+        if (auto failure = schema->validate(value, rules.limits)) {
+          errors.push_back(schema_error(e, i, *schema, *failure));
+          continue;
+        }
+      }
     }
     if (rules.check != nullptr) {
       if (auto refusal = rules.check->check(value)) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "event/json.hpp"
+#include "event/schema.hpp"
 #include "pemx/event_check.hpp"
 #include "pemx/event_store.hpp"
 
@@ -37,6 +38,9 @@ struct FieldError {
   std::string path;
   std::string location;  // "body" or "query"
   std::string reason{};  // the router's dead-letter code when it refuses the event, else empty
+  // A schema failure ([schemas]): the JSON pointer of the failing value in the request body
+  // ("/events/3/data/newPrice"), else empty. Not in the reference's shape: added with reason.
+  std::string pointer{};
 };
 
 // An answer the server sends as it is.
@@ -84,10 +88,15 @@ struct PushEvent {
 struct PushRules {
   event::JsonLimits limits;      // of one event: nesting depth, bytes (as produced)
   EventCheck* check = nullptr;   // the router's decision for each event; null: none
+  // A JSON Schema per eventType ([schemas]); an event whose type has one must pass it. Null:
+  // none, and nothing is looked up.
+  std::shared_ptr<const event::SchemaSet> schemas{};
 };
 // POST /event {"events": [...]}: the events to produce, or the 400 with every problem: the
 // reference's validation messages first; then, for events that pass them, each event the
-// router would dead-letter (with its reason) or that is too large. A body nested deeper than
+// router would dead-letter (with its reason), that fails its type's schema (reason "schema", the
+// failing value's JSON pointer in "pointer" and at the start of "msg") or that is too large.
+// A body nested deeper than
 // an event may be, or with a duplicate key anywhere, is refused whole.
 // Most valid bodies are decided by one SAX pass that slices each event out of the body
 // (push_scan.hpp); the rest, errors included, by the DOM path below, with the same result.
@@ -96,6 +105,14 @@ std::variant<std::vector<PushEvent>, Answer> parse_push_request(std::string_view
 // The DOM path alone: parse, validate, write each event back as JSON.stringify would.
 std::variant<std::vector<PushEvent>, Answer> parse_push_request_dom(std::string_view body,
                                                                     const PushRules& rules = {});
+
+// GET /api/schemas: {"schemas": [{"eventType": …, "href": "/api/schemas/…"}, …]} sorted by
+// eventType ([] when the config names none; `schemas` may be null).
+Answer schema_list_answer(const event::SchemaSet* schemas);
+// GET /api/schemas/{eventType} (`segment` as in the path, percent-encoded): the schema file's
+// text as application/schema+json, or a 404 naming the types that have one.
+Answer schema_answer(const event::SchemaSet* schemas, std::string_view segment);
+inline constexpr std::string_view kSchemasPath = "/api/schemas";
 
 // createdAt as the reference's history answered it: the instant in UTC with milliseconds
 // (JS Date.toISOString: "2024-07-26T16:41:17.5+02:00" -> "2024-07-26T14:41:17.500Z", digits

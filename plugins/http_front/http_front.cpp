@@ -265,6 +265,7 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
   s.server.push_enabled = !s.push_topic.empty();
   if (section.has("route_check")) s.route_check = section.string("route_check", "");
   s.server.push_rules.limits = common.events;
+  s.server.push_rules.schemas = common.schemas;  // the push applies them; /api/schemas serves them
   if (!s.push_topic.empty()) {
     if (auto p = kafka::topic_name_problem(s.push_topic)) section.error("push_topic", *p);
   }

@@ -1,4 +1,5 @@
-// The page: its files (embedded, static_files.hpp), /api/info and /api/overview.
+// The page: its files (embedded, static_files.hpp), /api/info, /api/overview and the schemas
+// (/api/schemas, /api/schemas/{eventType}).
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -51,6 +52,21 @@ std::string info_json(Server::Impl& server) {
 }
 
 }  // namespace
+
+void schemas(Session& s) {
+  s.send(schema_list_answer(s.server().settings.push_rules.schemas.get()));
+}
+
+bool is_schema(std::string_view path) {
+  return path.size() > kSchemasPath.size() + 1 &&
+         path.substr(0, kSchemasPath.size()) == kSchemasPath && path[kSchemasPath.size()] == '/' &&
+         path.find('/', kSchemasPath.size() + 1) == std::string_view::npos;
+}
+
+void schema(Session& s) {
+  s.send(schema_answer(s.server().settings.push_rules.schemas.get(),
+                       s.path().substr(kSchemasPath.size() + 1)));
+}
 
 void info(Session& s) { s.send({200, info_json(s.server()), {}}); }
 

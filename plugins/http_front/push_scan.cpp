@@ -100,6 +100,7 @@ class Scanner {
       if (ok) fields_ok_ |= field_;
       if (field_ == kProductId) key_.assign(s, n);
       if (field_ == kEventId) id_.assign(s, n);
+      if (field_ == kEventType && rules_.schemas != nullptr) event_type_.assign(s, n);
     }
     return scalar(n + 2);
   }
@@ -137,6 +138,7 @@ class Scanner {
       rewrite_ = false;
       key_.clear();
       id_.clear();
+      event_type_.clear();
     }
     frames_.push_back(keys_.size());
     canonical_ += 1;
@@ -208,6 +210,12 @@ class Scanner {
       value.assign(bytes);
     }
     if (value.size() + key_.size() > rules_.limits.max_bytes) return false;
+    // A type with a schema: a SAX pass over the event's text with RapidJSON's validator as the
+    // handler. A type without one costs one lookup; no [schemas], nothing.
+    if (rules_.schemas != nullptr) {
+      const event::Schema* schema = rules_.schemas->find(event_type_);
+      if (schema != nullptr && schema->validate(value, rules_.limits)) return false;  // DOM path
+    }
     if (rules_.check != nullptr && rules_.check->check(value)) return false;
     out_.push_back({std::move(key_), std::move(value), std::move(id_)});
     key_.clear();
@@ -236,6 +244,7 @@ class Scanner {
   bool rewrite_ = false;  // a number in it is written otherwise by the DOM path
   std::string key_;
   std::string id_;  // its eventId
+  std::string event_type_;  // kept only when there are schemas
   // The keys of every open object (views into the body), each object's from frames_.back().
   std::vector<std::string_view> keys_;
   std::vector<std::size_t> frames_;

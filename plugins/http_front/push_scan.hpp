@@ -8,7 +8,8 @@
 // (whitespace, "7.30", "1.0") is parsed alone and written as the DOM path writes it. Anything
 // else (an error to report, an escape sequence, an object with many keys) returns nullopt, and
 // parse_push_request answers with the DOM path (parse_push_request_dom), which has every
-// message. The fast path therefore never changes what is produced: tests and the
+// message (an event failing its type's schema included: the DOM path names the pointer). The
+// fast path therefore never changes what is produced: tests and the
 // http_request, history_query and event_route fuzz targets check that both give the same.
 #include <optional>
 #include <string_view>

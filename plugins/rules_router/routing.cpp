@@ -155,6 +155,7 @@ PossibleTopics possible_topics(const RoutingConfig& config, std::size_t max_topi
 
 Router::Router(RoutingConfig config)
     : config_(std::move(config)),
+      schemas_(config_.schema_mode == SchemaMode::kStrict ? config_.schemas.get() : nullptr),
       event_types_(config_.event_types.begin(), config_.event_types.end()),
       event_(config_.limits) {}
 
@@ -280,6 +281,19 @@ void Router::route(std::string_view value, Decision& out) {
                  "\" is not declared in event_types";
     out.topics.clear();
     return;
+  }
+  // schema_mode = "strict": one lookup by eventType; only a type with a schema is validated
+  // (a walk over the parsed event, no second parse).
+  if (schemas_ != nullptr) {
+    if (const event::Schema* schema = schemas_->find(out.event_type)) {
+      if (auto failure = schema->validate(event_.root())) {
+        out.reason = kSchema;
+        out.detail = failure->describe() + " (the schema of " + schema->event_type() + ", " +
+                     failure->keyword + ")";
+        out.topics.clear();
+        return;
+      }
+    }
   }
   for (const auto& rule : config_.rules) {
     if (!matches(rule)) continue;

@@ -16,6 +16,7 @@
 
 #include "event/event.hpp"
 #include "event/reasons.hpp"
+#include "event/schema.hpp"
 #include "event/validate.hpp"
 
 namespace pemx::rules_router {
@@ -32,6 +33,11 @@ inline constexpr std::string_view kNoMatchingRule = "no_matching_rule";
 inline constexpr std::string_view kMissingPlaceholder = "missing_placeholder";
 inline constexpr std::string_view kIllegalTopic = "illegal_topic";
 inline constexpr std::string_view kTopicNotAllowed = "topic_not_allowed";
+inline constexpr std::string_view kSchema = event::kReasonSchema;  // schema_mode = "strict"
+
+// schema_mode: kStrict dead-letters an event that fails its eventType's schema ([schemas]);
+// kOff (the default, what the reference did) does not look at the schemas.
+enum class SchemaMode { kOff, kStrict };
 
 struct Condition {
   enum class Kind { kAny, kEquals, kIn, kExists, kAbsent };
@@ -70,6 +76,8 @@ struct RoutingConfig {
   std::vector<std::string> event_types;  // declared types; empty: any type is accepted
   std::string key_field = "productId";   // output key
   event::JsonLimits limits;              // nesting depth and size of one event ([events])
+  SchemaMode schema_mode = SchemaMode::kOff;
+  std::shared_ptr<const event::SchemaSet> schemas;  // [schemas]; null: none
 };
 
 struct Decision {
@@ -140,6 +148,8 @@ class Router {
   bool render(const Rule& rule, std::string& topic, Decision& out) const;
 
   RoutingConfig config_;
+  // The schemas to apply: config_.schemas in strict mode, else null (no lookup at all).
+  const event::SchemaSet* schemas_ = nullptr;
   std::set<std::string, std::less<>> event_types_;
   event::ParsedEvent event_;
 };

@@ -134,7 +134,7 @@ class RulesRouter final : public Stage {
     std::vector<std::string_view> reasons(std::begin(event::kJsonReasons),
                                           std::end(event::kJsonReasons));
     for (auto reason : {kInvalidEvent, kUnknownEventType, kNoMatchingRule, kMissingPlaceholder,
-                        kIllegalTopic, kTopicNotAllowed}) {
+                        kIllegalTopic, kTopicNotAllowed, kSchema}) {
       reasons.push_back(reason);
     }
     for (auto reason : reasons) {
@@ -367,6 +367,15 @@ std::string describe_rules(const Settings& s) {
       break;
     case event::ValidationMode::kOff: out << "  validation: off\n"; break;
   }
+  if (r.schema_mode == SchemaMode::kStrict) {
+    out << "  schema_mode: strict (events failing their type's schema are dead-lettered; "
+           "types with a schema: ";
+    const auto types = r.schemas ? r.schemas->types() : std::vector<std::string>{};
+    for (std::size_t i = 0; i < types.size(); ++i) out << (i ? ", " : "") << types[i];
+    out << ")\n";
+  } else {
+    out << "  schema_mode: off\n";
+  }
   out << "  event types: ";
   if (r.event_types.empty()) out << "any";
   for (std::size_t i = 0; i < r.event_types.size(); ++i) out << (i ? ", " : "") << r.event_types[i];
@@ -537,6 +546,14 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
       "validation", std::string(event::validation_mode_name(s.routing.validation)),
       {std::begin(event::kValidationModeNames), std::end(event::kValidationModeNames)}));
   s.routing.event_types = section.string_list("event_types", {});
+  s.routing.schemas = common.schemas;
+  if (section.one_of("schema_mode", "off", {"off", "strict"}) == "strict") {
+    s.routing.schema_mode = SchemaMode::kStrict;
+    if (!common.schemas) {
+      section.error("schema_mode", "\"strict\" needs schemas to apply: name a JSON Schema "
+                                   "file per eventType in [schemas] (docs/configuration.md)");
+    }
+  }
   s.routing.key_field = section.string("key_field", s.routing.key_field);
   std::size_t i = 0;
   for (auto& rs : section.table_array("rules")) {

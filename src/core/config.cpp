@@ -1,6 +1,7 @@
 #include "core/config.hpp"
 
 #include <charconv>
+#include <filesystem>
 #include <functional>
 #include <map>
 
@@ -142,6 +143,46 @@ bool valid_listen(const std::string& listen) {
   return std::stoi(port) <= 65535;
 }
 
+// [schemas]: eventType = "file.json", each file relative to the config file's folder (an
+// absolute path as it is); every file read and compiled here, so that a missing or broken
+// schema stops the start (and check-config) naming its file.
+void parse_schemas(ConfigSection& root, CommonConfig& c) {
+  auto section = root.table("schemas");
+  if (!section) return;
+  const std::filesystem::path base = std::filesystem::path(root.file()).parent_path();
+  std::vector<event::SchemaSet::Source> sources;
+  for (const auto& [name, value] : *root.node("schemas")->as_table()) {
+    const std::string type(name.str());
+    auto file = section->optional_string(type);
+    if (!file) continue;  // not a string: optional_string said so
+    if (file->empty()) {
+      section->error(type, "must name a JSON Schema file");
+      continue;
+    }
+    const std::filesystem::path path = base / *file;  // an absolute *file replaces base
+    std::ifstream in(path);
+    std::stringstream text;
+    if (in) text << in.rdbuf();
+    if (!in || in.bad()) {
+      section->error(type, "cannot read \"" + path.string() + "\" (paths are relative to " +
+                               "the config file's folder)");
+      continue;
+    }
+    sources.push_back({type, path.string(), text.str()});
+  }
+  std::vector<std::string> problems;
+  c.schemas = event::SchemaSet::compile(sources, problems);
+  for (const auto& p : problems) {
+    // Each message starts with the file and names its event type: the key it belongs to.
+    std::string type;
+    for (const auto& s : sources) {
+      if (p.rfind(s.file + " (", 0) == 0) type = s.event_type;
+    }
+    section->error(type, p);
+  }
+  if (c.schemas->empty()) c.schemas = nullptr;
+}
+
 void parse_common(ConfigSection& root, CommonConfig& c) {
   if (auto k = root.table("kafka")) parse_kafka(*k, c.kafka);
   if (auto h = root.table("http")) {
@@ -185,6 +226,7 @@ void parse_common(ConfigSection& root, CommonConfig& c) {
       root.error("events", msg);
     }
   }
+  parse_schemas(root, c);
   if (auto l = root.table("log")) {
     std::string level = l->string("level", "info");
     if (!parse_log_level(level, c.log_level)) {

@@ -9,6 +9,7 @@
 
 #include "core/config_section.hpp"
 #include "event/json.hpp"
+#include "event/schema.hpp"
 #include "kafka/kafka_config.hpp"
 #include "pemx/log.hpp"
 #include "pemx/registry.hpp"
@@ -30,6 +31,8 @@ struct CommonConfig {
   HttpConfig http;
   StoreConfig store;
   event::JsonLimits events;  // [events]: bounds on every event read from Kafka or HTTP
+  // [schemas]: a JSON Schema per eventType, compiled; null when the section names none.
+  std::shared_ptr<const event::SchemaSet> schemas;
   LogLevel log_level = LogLevel::kInfo;
   std::chrono::milliseconds stats_interval{std::chrono::seconds(30)};
   std::chrono::milliseconds drain_timeout{std::chrono::seconds(30)};

@@ -11,7 +11,7 @@ import { screenshot, withScreenshot } from './lib/browser.mjs';
 import { newestFirst, priceUpdate, productId } from './lib/events.mjs';
 import { assertCount, itemAttributes } from './lib/expect.mjs';
 import { usePemx } from './lib/fixture.mjs';
-import { waitFor } from './lib/pemx.mjs';
+import { sourceDir, waitFor } from './lib/pemx.mjs';
 
 // Counts the page's POST /event requests (the parse-error case must send none).
 function countPosts(page) {
@@ -197,6 +197,29 @@ describe('push to a server that guards writes', () => {
       // The token is kept for the tab (sessionStorage), and only there.
       assert.ok(await page.evaluate((t) => Object.values(sessionStorage).includes(t), token));
       assert.equal(await page.evaluate(() => localStorage.length), 0);
+      env.assertNoProblems(page);
+    });
+});
+
+describe('push to a server with event schemas', () => {
+  const env = usePemx({ name: 'push-schemas',
+    extraArgs: ['--set',
+      `schemas.ProductPriceUpdate=${join(sourceDir, 'schemas', 'product-price-update.json')}`] });
+
+  test('the types with a schema are listed under Push; a failing event names the pointer',
+    { timeout: 60000 }, async () => {
+      const page = await env.open('/#/push');
+      const section = page.getByRole('region', { name: 'Event schemas' });
+      await section.waitFor();
+      const link = section.getByRole('link', { name: 'ProductPriceUpdate' });
+      assert.equal(await link.getAttribute('href'), 'api/schemas/ProductPriceUpdate');
+
+      const bad = priceUpdate(productId('SCHEMA'), 1);
+      bad.data = { ...bad.data, newPrice: -1 };
+      await page.getByLabel('Events JSON').fill(JSON.stringify([bad], null, 2));
+      await page.getByRole('button', { name: 'Push events' }).click();
+      await page.locator('li[data-event-index="0"]')
+        .filter({ hasText: '/events/0/data/newPrice: must be ≥ 0' }).waitFor();
       env.assertNoProblems(page);
     });
 });

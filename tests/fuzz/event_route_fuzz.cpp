@@ -6,7 +6,10 @@
 //  - the store's row mapping (the web role's side of the storage topic);
 //  - the HTTP push of the same event ({"events":[VALUE]}) with pemx.toml's router as its check:
 //    whatever the push accepts (201), the router routes and the store stores; and it answers
-//    as its DOM path does, whether its fast path (push_scan.hpp) decided or not.
+//    as its DOM path does, whether its fast path (push_scan.hpp) decided or not;
+//  - the same with the shipped schemas (schemas/, [schemas]): the SAX validation of the push's
+//    fast path and the DOM path agree, and what that push accepts a router in schema_mode
+//    "strict" with the same schemas routes.
 // Any crash, sanitizer report, leak or failed check is a finding (docs/fuzzing.md).
 #include <cstdint>
 #include <cstdio>
@@ -59,6 +62,52 @@ const http_front::PushRules& push_rules() {
   static const http_front::PushRules rules{pemx_toml().common.events, check.get()};
   if (!check) fail("pemx.toml", "the router offers no event check");
   return rules;
+}
+
+// pemx.toml with the three shipped schemas turned on ([schemas], as its comment shows) and the
+// router in schema_mode = "strict".
+const Config& pemx_toml_with_schemas() {
+  static const std::unique_ptr<Config> config = [] {
+    Registry registry = builtin_stages();
+    LoadResult loaded = load_config(
+        PEMX_SOURCE_DIR "/pemx.toml",
+        {"schemas.ProductPriceUpdate=schemas/product-price-update.json",
+         "schemas.Country=schemas/country.json",
+         "schemas.SpecificProductDiscountUpdate=schemas/specific-product-discount-update.json",
+         "stages.router.schema_mode=strict"},
+        registry);
+    for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.str().c_str());
+    if (!loaded.config || !loaded.config->common.schemas) fail("schemas", "do not load");
+    return std::move(loaded.config);
+  }();
+  return *config;
+}
+
+const http_front::PushRules& schema_push_rules() {
+  static const http_front::PushRules rules{pemx_toml_with_schemas().common.events, nullptr,
+                                           pemx_toml_with_schemas().common.schemas};
+  return rules;
+}
+
+// The push's answer is the DOM path's, fast path or not.
+void check_push_same_as_dom(const std::string& body, const http_front::PushRules& rules,
+                            const std::variant<std::vector<http_front::PushEvent>,
+                                               http_front::Answer>& pushed) {
+  auto dom = http_front::parse_push_request_dom(body, rules);
+  if (pushed.index() != dom.index()) fail("push", "the fast path and the DOM path disagree");
+  if (const auto* got = std::get_if<std::vector<http_front::PushEvent>>(&pushed)) {
+    const auto& want = std::get<std::vector<http_front::PushEvent>>(dom);
+    if (got->size() != want.size()) fail("push", "event counts differ");
+    for (std::size_t i = 0; i < got->size(); ++i) {
+      if ((*got)[i].key != want[i].key || (*got)[i].value != want[i].value ||
+          (*got)[i].event_id != want[i].event_id) {
+        fail("push", "an event differs from the DOM path's: " + (*got)[i].value);
+      }
+    }
+  } else if (std::get<http_front::Answer>(pushed).body !=
+             std::get<http_front::Answer>(dom).body) {
+    fail("push", "the 400 differs from the DOM path's");
+  }
 }
 
 rules_router::Rule rule(std::string name, std::string type, std::string_view topic) {
@@ -169,22 +218,26 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string body = "{\"events\":[";
   body.append(value).append("]}");
   auto pushed = http_front::parse_push_request(body, push_rules());
+  // Its fast path (push_scan.hpp) or not, the push answers as its DOM path does.
+  check_push_same_as_dom(body, push_rules(), pushed);
+  // 5. The same push with the shipped schemas: the fast path's SAX validation and the DOM
+  // path agree, and a router in schema_mode "strict" routes whatever this push accepts.
   {
-    // Its fast path (push_scan.hpp) or not, the push answers as its DOM path does.
-    auto dom = http_front::parse_push_request_dom(body, push_rules());
-    if (pushed.index() != dom.index()) fail("push", "the fast path and the DOM path disagree");
-    if (const auto* got = std::get_if<std::vector<http_front::PushEvent>>(&pushed)) {
-      const auto& want = std::get<std::vector<http_front::PushEvent>>(dom);
-      if (got->size() != want.size()) fail("push", "event counts differ");
-      for (std::size_t i = 0; i < got->size(); ++i) {
-        if ((*got)[i].key != want[i].key || (*got)[i].value != want[i].value ||
-            (*got)[i].event_id != want[i].event_id) {
-          fail("push", "an event differs from the DOM path's: " + (*got)[i].value);
+    static rules_router::Router strict_router([] {
+      rules_router::RoutingConfig c = reference_router().config();
+      c.schemas = pemx_toml_with_schemas().common.schemas;
+      c.schema_mode = rules_router::SchemaMode::kStrict;
+      return c;
+    }());
+    auto with_schemas = http_front::parse_push_request(body, schema_push_rules());
+    check_push_same_as_dom(body, schema_push_rules(), with_schemas);
+    if (const auto* events = std::get_if<std::vector<http_front::PushEvent>>(&with_schemas)) {
+      for (const auto& ev : *events) {
+        rules_router::Decision sd = strict_router.route(ev.value);
+        if (sd.reason == "schema") {
+          fail("the push accepts an event its schema refuses in the router", sd.detail);
         }
       }
-    } else if (std::get<http_front::Answer>(pushed).body !=
-               std::get<http_front::Answer>(dom).body) {
-      fail("push", "the 400 differs from the DOM path's");
     }
   }
   if (const auto* events = std::get_if<std::vector<http_front::PushEvent>>(&pushed)) {

@@ -61,6 +61,30 @@ TEST_CASE("a bad config is refused at start-up with the key, the line and exit 2
   CHECK(missing.err.find("cannot read the config file") != std::string::npos);
 }
 
+TEST_CASE("a broken schema file stops check-config and the start with the file and the problem",
+          "[cli][schema]") {
+  TempDir dir;
+  dir.write("pemx.toml", read_file(kConfig) + "\n[schemas]\nCountry = \"country.json\"\n");
+  dir.write("country.json", R"({"properties": {"data": {"properties": {"country": )"
+                            R"({"type": "string", "minLength": "1"}}}}})");
+  const std::string problem = dir.file("country.json") +
+                              " (the schema of Country): /properties/data/properties/country/"
+                              "minLength: must be an integer, not a string";
+  auto check = run(PEMX_BINARY, {"check-config", "--config", dir.file("pemx.toml")});
+  CHECK(check.code == 2);
+  CHECK(check.err.find("schemas.Country: " + problem) != std::string::npos);
+  auto start = run(PEMX_BINARY, {"--role=dist", "--config", dir.file("pemx.toml")});
+  CHECK(start.code == 2);
+  CHECK(start.err.find(problem) != std::string::npos);
+  // Fixed, check-config accepts it and shows the router's schema mode.
+  dir.write("country.json", R"({"properties": {"data": {"properties": {"country": )"
+                            R"({"type": "string", "minLength": 1}}}}})");
+  auto fixed = run(PEMX_BINARY, {"check-config", "--config", dir.file("pemx.toml"), "--set",
+                                 "stages.router.schema_mode=strict"});
+  CHECK(fixed.code == 0);
+  CHECK(fixed.out.find("types with a schema: Country") != std::string::npos);
+}
+
 TEST_CASE("pemx route prints each event's topics or its dead-letter reason", "[cli]") {
   std::string input =
       R"({"eventId":"6f1c2a34-1111-4aaa-8bbb-000000000001","eventType":"ProductPriceUpdate","productId":"P1","region":"EU","createdAt":"2024-07-26T14:41:17.123Z","data":{"newPrice":1,"previousPrice":2}})"

@@ -545,3 +545,52 @@ topic = "P-storage"
   CHECK(proc.log().find("\"reason\":\"topic_unavailable\"") != std::string::npos);
   CHECK(committed_total(brokers, p + "-group", input) == 6);
 }
+
+TEST_CASE("schema_mode strict dead-letters an event failing its schema (reason schema) and "
+          "routes the valid ones", "[integration][schema]") {
+  const std::string brokers = test_brokers();
+  const std::string p = unique_prefix();
+  std::string config = small_dist_config(p, "", R"(
+[stages.router]
+type = "rules_router"
+input = "events"
+output = "routed"
+dead_letter_topic = "P-dlq"
+schema_mode = "strict"
+[[stages.router.rules]]
+name = "price"
+match = { field = "eventType", equals = "ProductPriceUpdate" }
+topic = "P-price-{region}"
+[[stages.router.rules]]
+name = "storage"
+match = "*"
+topic = "P-storage"
+[schemas]
+ProductPriceUpdate = ")" + std::string(PEMX_SOURCE_DIR) +
+                                                   R"(/schemas/product-price-update.json"
+)");
+  create_topic(brokers, p + "-product-event", 1);
+  produce(brokers, p + "-product-event",
+          {{"K1", event(uuid(1), "ProductPriceUpdate", "PGOOD1", "EU", R"({"newPrice":7.31})")},
+           {"K2", event(uuid(2), "ProductPriceUpdate", "PBAD", "EU", R"({"newPrice":"7"})")},
+           {"K3", event(uuid(3), "Country", "PCOUNTRY", "EU", R"({"country":7})")},  // no schema
+           {"K4", event(uuid(4), "ProductPriceUpdate", "PGOOD2", "US", R"({"newPrice":0})")}});
+  PemxRunner pemx(config);
+  auto& proc = pemx.start_on(brokers);
+
+  auto dlq = consume_all(brokers, p + "-dlq", 1, 60s, 1s);
+  REQUIRE(dlq.size() == 1);
+  CHECK(dlq[0].key == "K2");
+  CHECK(dlq[0].headers.at("pemx-dlq-reason") == "schema");
+  CHECK(dlq[0].headers.at("pemx-dlq-detail") ==
+        "/data/newPrice: must be a number, not a string (the schema of ProductPriceUpdate, type)");
+  auto storage = consume_all(brokers, p + "-storage", 3, 30s, 1s);
+  std::set<std::string> stored;
+  for (const auto& m : storage) stored.insert(m.key);
+  CHECK(stored == std::set<std::string>{"PGOOD1", "PCOUNTRY", "PGOOD2"});
+  CHECK(consume_all(brokers, p + "-price-EU", 1, 30s, 1s).size() == 1);
+  CHECK(consume_all(brokers, p + "-price-US", 1, 30s, 1s).size() == 1);
+  proc.signal(SIGTERM);
+  CHECK(proc.wait(60s) == 0);
+  CHECK(proc.log().find("\"reason\":\"schema\"") != std::string::npos);
+}

@@ -363,3 +363,51 @@ TEST_CASE("a corpus of bad HTTP requests: each gets the right status, the server
   proc.signal(SIGTERM);
   CHECK(proc.wait(60s) == 0);
 }
+
+TEST_CASE("with [schemas], a push of an event failing its schema is a 400 naming the pointer, "
+          "and nothing is produced", "[integration][web][schema]") {
+  const std::string brokers = test_brokers();
+  const std::string p = unique_prefix();
+  create_topic(brokers, p + "-product-event", 1);
+  PemxRunner pemx(prefixed_config(p));
+  const std::string schemas = std::string(PEMX_SOURCE_DIR) + "/schemas/";
+  auto& web = pemx.start(
+      "web", {"--set", "kafka.brokers=" + brokers, "--set",
+              "schemas.ProductPriceUpdate=" + schemas + "product-price-update.json", "--set",
+              "schemas.Country=" + schemas + "country.json"});
+  auto port = wait_port(web);
+
+  // Listed and served.
+  auto list = http_get(port, "/api/schemas");
+  REQUIRE(list.status == 200);
+  CHECK(list.body ==
+        R"({"schemas":[{"eventType":"Country","href":"/api/schemas/Country"},)"
+        R"({"eventType":"ProductPriceUpdate","href":"/api/schemas/ProductPriceUpdate"}]})");
+  auto one = http_get(port, "/api/schemas/ProductPriceUpdate");
+  CHECK(one.status == 200);
+  CHECK(one.headers["content-type"] == "application/schema+json");
+  CHECK(one.body == read_file(schemas + "product-price-update.json"));
+  CHECK(http_get(port, "/api/schemas/SpecificProductDiscountUpdate").status == 404);
+
+  // A good event and a bad one: 400 naming the bad one's field; nothing of it produced.
+  std::string bad = event_json(2, "SCHEMA2", created_at(2));
+  bad.replace(bad.find(R"("newPrice":2)"), 12, R"("newPrice":-2)");
+  auto refused = http_post(
+      port, "/event",
+      R"({"events":[)" + event_json(1, "SCHEMA1", created_at(1)) + "," + bad + "]}");
+  CHECK(refused.status == 400);
+  auto errors = parse_json(refused.body);
+  REQUIRE(errors["errors"].Size() == 1);
+  CHECK(std::string(errors["errors"][0]["pointer"].GetString()) == "/events/1/data/newPrice");
+  CHECK(std::string(errors["errors"][0]["reason"].GetString()) == "schema");
+  CHECK(std::string(errors["errors"][0]["msg"].GetString())
+            .rfind("/events/1/data/newPrice: must be", 0) == 0);
+
+  // Then a valid push: the topic holds exactly that one event.
+  REQUIRE(http_post(port, "/event", push_body(3, 1, "SCHEMA3")).status == 201);
+  auto produced = consume_all(brokers, p + "-product-event", 1, 30s, 2s);
+  REQUIRE(produced.size() == 1);
+  CHECK(produced[0].key == "SCHEMA3");
+  web.signal(SIGTERM);
+  CHECK(web.wait(60s) == 0);
+}

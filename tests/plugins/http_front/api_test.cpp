@@ -604,3 +604,96 @@ TEST_CASE("push: an event larger than max_bytes is a 400 for that event",
   CHECK(std::string(d["errors"][0]["path"].GetString()) == "events[1]");
   CHECK(std::string(d["errors"][0]["reason"].GetString()) == "event_too_large");
 }
+
+namespace {
+// The shipped example schemas (schemas/), as [schemas] would name them.
+std::shared_ptr<const event::SchemaSet> shipped_schemas() {
+  Registry registry = builtin_stages();
+  auto r = load_config_text(
+      std::string(R"([roles]
+x = []
+[schemas]
+ProductPriceUpdate = "product-price-update.json"
+Country = "country.json"
+SpecificProductDiscountUpdate = "specific-product-discount-update.json"
+)"),
+      PEMX_SOURCE_DIR "/schemas/pemx.toml", {}, registry);
+  for (const auto& e : r.errors) FAIL(e.str());
+  REQUIRE(r.config);
+  REQUIRE(r.config->common.schemas);
+  return r.config->common.schemas;
+}
+}  // namespace
+
+TEST_CASE("push: an event failing its type's schema is a 400 naming the JSON pointer",
+          "[unit][http][push_check][schema]") {
+  PushRules rules;
+  rules.schemas = shipped_schemas();
+  const std::string price = with(kValid, R"("eventType":"Country")",
+                                 R"("eventType":"ProductPriceUpdate")");
+  const std::string bad_price = with(price, R"({"country":"Sweden"})", R"({"newPrice":-3})");
+  const std::string no_price = with(price, R"({"country":"Sweden"})", R"({"previousPrice":1})");
+  // Valid events around the bad ones: only those are named, nothing is produced.
+  auto v = parse_push_request(R"({"events":[)" + kValid + "," + bad_price + "," + no_price +
+                                  "]}",
+                              rules);
+  REQUIRE(std::holds_alternative<Answer>(v));
+  const Answer& a = std::get<Answer>(v);
+  CHECK(a.status == 400);
+  auto d = parse_json(a.body);
+  REQUIRE(d["errors"].Size() == 2);
+  const auto& e = d["errors"][0];
+  CHECK(std::string(e["type"].GetString()) == "field");
+  CHECK(std::string(e["msg"].GetString()) ==
+        "/events/1/data/newPrice: must be ≥ 0 (the schema of ProductPriceUpdate, minimum)");
+  CHECK(std::string(e["pointer"].GetString()) == "/events/1/data/newPrice");
+  CHECK(std::string(e["path"].GetString()) == "events[1].data.newPrice");
+  CHECK(std::string(e["reason"].GetString()) == "schema");
+  CHECK(std::string(e["location"].GetString()) == "body");
+  CHECK(e["value"].GetInt() == -3);
+  const auto& missing = d["errors"][1];
+  CHECK(std::string(missing["pointer"].GetString()) == "/events/2/data/newPrice");
+  CHECK(std::string(missing["msg"].GetString()) ==
+        "/events/2/data/newPrice: is required (the schema of ProductPriceUpdate, required)");
+  CHECK_FALSE(missing.HasMember("value"));
+  // The reference's own messages keep their shape (no pointer); errors come in event order.
+  auto both = parse_push_request(
+      R"({"events":[)" + with(kValid, R"("region":"EU")", R"("region":"")") + "," + bad_price +
+          "]}",
+      rules);
+  auto db = parse_json(std::get<Answer>(both).body);
+  REQUIRE(db["errors"].Size() == 2);
+  CHECK(std::string(db["errors"][0]["msg"].GetString()) == "Region is required");
+  CHECK_FALSE(db["errors"][0].HasMember("pointer"));
+  CHECK(std::string(db["errors"][1]["reason"].GetString()) == "schema");
+  // Without schemas (the default) the same event is accepted, as the reference accepted it.
+  CHECK(std::holds_alternative<std::vector<PushEvent>>(
+      parse_push_request(R"({"events":[)" + bad_price + "]}", {})));
+  // Valid events of every type pass.
+  CHECK(std::holds_alternative<std::vector<PushEvent>>(parse_push_request(
+      R"({"events":[)" + kValid + "," +
+          with(price, R"({"country":"Sweden"})", R"({"newPrice":1})") + "]}",
+      rules)));
+}
+
+TEST_CASE("GET /api/schemas lists the types; /api/schemas/{type} serves the file",
+          "[unit][http][schema]") {
+  auto schemas = shipped_schemas();
+  auto list = parse_json(schema_list_answer(schemas.get()).body);
+  REQUIRE(list["schemas"].Size() == 3);
+  CHECK(std::string(list["schemas"][0]["eventType"].GetString()) == "Country");
+  CHECK(std::string(list["schemas"][0]["href"].GetString()) == "/api/schemas/Country");
+  CHECK(schema_list_answer(nullptr).body == R"({"schemas":[]})");
+  Answer one = schema_answer(schemas.get(), "ProductPriceUpdate");
+  CHECK(one.status == 200);
+  CHECK(one.content_type == "application/schema+json");
+  CHECK(one.body == schemas->find("ProductPriceUpdate")->text());
+  CHECK(schema_answer(schemas.get(), "Product%50riceUpdate").status == 200);
+  Answer none = schema_answer(schemas.get(), "InventoryUpdate");
+  CHECK(none.status == 404);
+  CHECK_THAT(none.body, Catch::Matchers::Contains(
+                            "schemas exist for Country, ProductPriceUpdate, "
+                            "SpecificProductDiscountUpdate"));
+  CHECK(schema_answer(nullptr, "Country").status == 404);
+  CHECK(schema_answer(schemas.get(), "Country%4").status == 400);
+}

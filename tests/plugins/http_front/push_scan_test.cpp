@@ -214,3 +214,43 @@ TEST_CASE("push scan: the router's check is asked about each event's bytes as pr
   CHECK_FALSE(scan_push_request(refused, rules).has_value());
   check_same_as_dom(refused, rules);
 }
+
+TEST_CASE("push scan: with schemas, the fast path and the DOM path give the same verdict",
+          "[unit][http][push_scan][schema]") {
+  std::vector<std::string> errors;
+  PushRules rules;
+  rules.schemas = event::SchemaSet::compile(
+      {{"ProductPriceUpdate", "price.json",
+        R"({"properties": {"data": {"type": "object", "required": ["newPrice"],
+            "properties": {"newPrice": {"type": "number", "minimum": 0},
+                           "tags": {"type": "array",
+                                    "items": {"type": ["string", "boolean", "null"]}},
+                           "n": {"type": "number", "maximum": 0}}}}})"}},
+      errors);
+  REQUIRE(errors.empty());
+  // Valid: decided by the fast path, sliced as sent.
+  const std::string body = body_of({kValid, with(kValid, "\"P1\"", "\"P2\"")});
+  auto fast = scan_push_request(body, rules);
+  REQUIRE(fast.has_value());
+  CHECK(fast->at(0).value == kValid);
+  check_same_as_dom(body, rules);
+  // Failing: the fast path leaves it to the DOM path, which names the pointer.
+  for (const auto& bad : {with(kValid, "7.31", "-7.31"), with(kValid, "\"newPrice\":7.31,", ""),
+                          with(kValid, "\"a\",true", "\"a\",1"), with(kValid, "-1.25e-7", "2"),
+                          with(kValid, "7.31", "-7.30")}) {
+    const std::string b = body_of({kValid, bad});
+    CHECK_FALSE(scan_push_request(b, rules).has_value());
+    check_same_as_dom(b, rules);
+    auto a = std::get<Answer>(parse_push_request(b, rules));
+    CHECK_THAT(a.body, Catch::Matchers::Contains(R"("pointer":"/events/1/data/)"));
+  }
+  // A type without a schema, and the rewritten form ("1.0" produced as 1), still pass.
+  check_same_as_dom(body_of({with(kValid, "ProductPriceUpdate", "Country")}), rules);
+  check_same_as_dom(body_of({with(kValid, "7.31", "1.0")}), rules);
+  CHECK(scan_push_request(body_of({with(kValid, "7.31", "1.0")}), rules).has_value());
+  // Many generated events of every type, with and without the schema applying.
+  sim::EventGenerator gen;
+  std::vector<std::string> events;
+  for (int i = 0; i < 200; ++i) events.push_back(gen.next().json);
+  check_same_as_dom(body_of(events), rules);
+}

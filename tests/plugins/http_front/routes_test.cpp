@@ -111,6 +111,12 @@ TEST_CASE("the server's routes answer as before", "[unit][http][routes]") {
       {http::verb::get, "/api/live", "/api/live", handlers::live, 0},
       {http::verb::post, "/api/info", "other", nullptr, 404},  // GET-only routes: 404, not 405
       {http::verb::post, "/api/live", "other", nullptr, 404},
+      {http::verb::get, "/api/schemas", "/api/schemas", handlers::schemas, 0},
+      {http::verb::get, "/api/schemas/Country", "/api/schemas/{eventType}", handlers::schema, 0},
+      {http::verb::head, "/api/schemas/Country", "/api/schemas/{eventType}", handlers::schema, 0},
+      {http::verb::get, "/api/schemas/", "other", nullptr, 404},
+      {http::verb::get, "/api/schemas/a/b", "other", nullptr, 404},
+      {http::verb::post, "/api/schemas/Country", "other", nullptr, 404},
       {http::verb::get, "/", "page", handlers::page, 0},
       {http::verb::head, "/", "page", handlers::page, 0},
       {http::verb::post, "/", "other", nullptr, 404},

@@ -3,10 +3,15 @@
 // keys.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <fstream>
 #include <string>
+
+#include <stdlib.h>
 
 #include <rapidjson/document.h>
 
+#include "builtin_stages.hpp"
 #include "support/config_fixture.hpp"
 
 namespace pemx {
@@ -237,6 +242,136 @@ TEST_CASE("an illegal dead_letter_topic is refused", "[unit][config][routing]") 
     CHECK(r.errors[0].key == "stages.router.dead_letter_topic");
     CHECK(r.errors[0].message == "topic names starting with \"__\" are Kafka-internal");
   }
+}
+
+}  // namespace
+}  // namespace pemx
+
+namespace pemx {
+namespace {
+
+using namespace test;
+using Catch::Matchers::Contains;
+
+// A config file in a fresh temporary folder with schemas/ beside it, loaded from disk, so
+// that paths relative to the config file are tested as users write them.
+struct SchemaConfig {
+  std::filesystem::path dir;
+  SchemaConfig() {
+    char tmpl[] = "/tmp/pemx-schema-config-XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    dir = tmpl;
+    std::filesystem::create_directory(dir / "schemas");
+  }
+  ~SchemaConfig() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+  void write(const std::string& name, const std::string& text) const {
+    std::ofstream(dir / name) << text;
+  }
+  LoadResult load(const std::string& schemas_section,
+                  const std::vector<std::string>& overrides = {}) const {
+    write("pemx.toml", std::string(kPemxToml) + "\n" + schemas_section);
+    Registry registry = builtin_stages();
+    return load_config((dir / "pemx.toml").string(), overrides, registry);
+  }
+};
+
+constexpr const char* kPriceSchema =
+    R"({"properties": {"data": {"properties": {"newPrice": {"type": "number", "minimum": 0}}}}})";
+
+TEST_CASE("[schemas] names a schema file per eventType, relative to the config file",
+          "[unit][config][schema]") {
+  SchemaConfig c;
+  c.write("schemas/price.json", kPriceSchema);
+  auto r = c.load("[schemas]\nProductPriceUpdate = \"schemas/price.json\"\n",
+                  {"stages.router.schema_mode=strict"});
+  INFO(Catch::Detail::stringify(error_lines(r)));
+  REQUIRE(r.config);
+  REQUIRE(r.config->common.schemas);
+  CHECK(r.config->common.schemas->types() == Lines{"ProductPriceUpdate"});
+  CHECK(r.config->common.schemas->find("ProductPriceUpdate")->file() ==
+        (c.dir / "schemas/price.json").string());
+  CHECK_THAT(r.config->stage("router")->spec->describe(),
+             Contains("schema_mode: strict (events failing their type's schema are "
+                      "dead-lettered; types with a schema: ProductPriceUpdate)"));
+  const std::string input =
+      reference_event("ProductPriceUpdate", "US", R"({"newPrice":-1})", "P1") + "\n" +
+      reference_event("ProductPriceUpdate", "US", R"({"newPrice":1})", "P2") + "\n";
+  auto lines = route_lines(*r.config, input);
+  REQUIRE(lines.size() == 2);
+  CHECK_THAT(lines[0], Contains(R"("dead_letter":"schema","detail":"/data/newPrice: must be)"));
+  CHECK_THAT(lines[1], Contains("product-price-update-v1-US"));
+}
+
+TEST_CASE("a missing or broken schema file is a start-up error naming the file",
+          "[unit][config][schema]") {
+  SchemaConfig c;
+  SECTION("missing") {
+    auto r = c.load("[schemas]\nCountry = \"schemas/nope.json\"\n");
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].key == "schemas.Country");
+    CHECK_THAT(r.errors[0].message,
+               Contains("cannot read \"" + (c.dir / "schemas/nope.json").string() + "\""));
+  }
+  SECTION("not JSON") {
+    c.write("schemas/country.json", "{\"type\": ");
+    auto r = c.load("[schemas]\nCountry = \"schemas/country.json\"\n");
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].key == "schemas.Country");
+    CHECK_THAT(r.errors[0].message, Contains((c.dir / "schemas/country.json").string() +
+                                             " (the schema of Country): not valid JSON"));
+  }
+  SECTION("a keyword RapidJSON would not apply") {
+    c.write("schemas/country.json", R"({"properties": {"data": {"format": "email"}}})");
+    auto r = c.load("[schemas]\nCountry = \"schemas/country.json\"\n");
+    REQUIRE(r.errors.size() == 1);
+    CHECK_THAT(r.errors[0].message, Contains("/properties/data/format: is not applied"));
+  }
+  SECTION("not a path") {
+    auto r = c.load("[schemas]\nCountry = 3\n");
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].key == "schemas.Country");
+  }
+}
+
+TEST_CASE("schema_mode is off by default, strict needs [schemas], anything else is refused",
+          "[unit][config][schema]") {
+  CHECK_THAT(load_text(std::string(kPemxToml)).described["router"],
+             Contains("schema_mode: off"));
+  auto strict = load(kPemxToml, {"stages.router.schema_mode=strict"});
+  REQUIRE(strict.errors.size() == 1);
+  CHECK(strict.errors[0].key == "stages.router.schema_mode");
+  CHECK_THAT(strict.errors[0].message, Contains("needs schemas to apply"));
+  auto typo = load(kPemxToml, {"stages.router.schema_mode=strcit"});
+  REQUIRE(typo.errors.size() == 1);
+  CHECK_THAT(typo.errors[0].message, Contains("did you mean \"strict\""));
+}
+
+}  // namespace
+}  // namespace pemx
+
+namespace pemx {
+namespace {
+
+TEST_CASE("pemx.toml's commented [schemas] loads the shipped schemas when turned on",
+          "[unit][config][schema]") {
+  Registry registry = builtin_stages();
+  auto r = load_config(PEMX_SOURCE_DIR "/pemx.toml",
+                       {"schemas.ProductPriceUpdate=schemas/product-price-update.json",
+                        "schemas.Country=schemas/country.json",
+                        "schemas.SpecificProductDiscountUpdate="
+                        "schemas/specific-product-discount-update.json",
+                        "stages.router.schema_mode=strict"},
+                       registry);
+  for (const auto& e : r.errors) FAIL(e.str());
+  REQUIRE(r.config);
+  CHECK(r.config->common.schemas->types().size() == 3);
+  // As shipped: no schemas, drop-in for the reference.
+  auto plain = load_config(PEMX_SOURCE_DIR "/pemx.toml", {}, registry);
+  REQUIRE(plain.config);
+  CHECK_FALSE(plain.config->common.schemas);
 }
 
 }  // namespace

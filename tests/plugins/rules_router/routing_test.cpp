@@ -764,5 +764,50 @@ TEST_CASE("the topics rendered from allowed values are bounded over all rules",
   CHECK_THAT(within.unchecked[0], Contains("rule \"c\""));
 }
 
+// --- schema_mode ---------------------------------------------------------------------------
+
+std::shared_ptr<const event::SchemaSet> price_schemas() {
+  std::vector<std::string> errors;
+  auto set = event::SchemaSet::compile(
+      {{"ProductPriceUpdate", "price.json",
+        R"({"properties": {"data": {"type": "object", "required": ["newPrice"],
+            "properties": {"newPrice": {"type": "number", "minimum": 0}}}}})"}},
+      errors);
+  REQUIRE(errors.empty());
+  return set;
+}
+
+TEST_CASE("schema_mode strict: an event failing its type's schema is dead-lettered as schema, "
+          "naming the JSON pointer", "[unit][routing][schema]") {
+  RoutingConfig config = reference_config();
+  config.schemas = price_schemas();
+  config.schema_mode = SchemaMode::kStrict;
+  Router router(config);
+  auto bad = router.route(event("ProductPriceUpdate", "US", R"({"newPrice":-2})"));
+  CHECK(bad.reason == "schema");
+  CHECK(bad.topics.empty());
+  CHECK(bad.detail == "/data/newPrice: must be ≥ 0 (the schema of ProductPriceUpdate, minimum)");
+  CHECK(bad.event_type == "ProductPriceUpdate");
+  auto missing = router.route(event("ProductPriceUpdate", "US", R"({})"));
+  CHECK(missing.reason == "schema");
+  CHECK_THAT(missing.detail, Contains("/data/newPrice: is required"));
+  // A valid event, and a type without a schema, are routed as before.
+  auto good = router.route(event("ProductPriceUpdate", "US", R"({"newPrice":7.31})"));
+  CHECK_FALSE(good.dead_letter());
+  CHECK(good.topics == Topics{"product-price-update-v1-US", kStorageTopic});
+  auto other = router.route(event("Country", "EU", R"({"country":-1})"));
+  CHECK_FALSE(other.dead_letter());
+}
+
+TEST_CASE("schema_mode off (the default) routes events whatever their schema says",
+          "[unit][routing][schema]") {
+  RoutingConfig config = reference_config();
+  config.schemas = price_schemas();
+  Router router(config);
+  auto d = router.route(event("ProductPriceUpdate", "US", R"({"newPrice":-2})"));
+  CHECK_FALSE(d.dead_letter());
+  CHECK(d.topics == Topics{"product-price-update-v1-US", kStorageTopic});
+}
+
 }  // namespace
 }  // namespace pemx::rules_router

@@ -1,0 +1,439 @@
+#include "event/schema.hpp"
+
+#include <rapidjson/encodedstream.h>
+#include <rapidjson/internal/regex.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/pointer.h>
+#include <rapidjson/reader.h>
+#include <rapidjson/schema.h>
+#include <rapidjson/stringbuffer.h>
+
+#include <algorithm>
+
+#include "core/check.hpp"
+#include "event/event.hpp"
+
+namespace pemx::event {
+
+namespace {
+
+// What PEMX accepts as a schema: JSON Schema draft-04 with the keywords RapidJSON 1.1.0 applies,
+// each with a well-formed value. A keyword of a later draft (const, contains, if, …) or one
+// RapidJSON ignores (format) is refused rather than silently not checked. Written for PEMX:
+// checked by RapidJSON's own validator, like the events.
+constexpr std::string_view kMetaSchema = R"json({
+  "definitions": {
+    "schema": {
+      "type": "object",
+      "properties": {
+        "$schema": {"enum": ["http://json-schema.org/draft-04/schema#",
+                             "http://json-schema.org/draft-04/schema"]},
+        "$ref": {"type": "string", "pattern": "^#"},
+        "id": {"type": "string"},
+        "title": {"type": "string"},
+        "description": {"type": "string"},
+        "type": {"anyOf": [{"$ref": "#/definitions/typeName"},
+                           {"type": "array", "minItems": 1, "uniqueItems": true,
+                            "items": {"$ref": "#/definitions/typeName"}}]},
+        "enum": {"type": "array", "minItems": 1},
+        "properties": {"$ref": "#/definitions/schemaMap"},
+        "patternProperties": {"$ref": "#/definitions/schemaMap"},
+        "definitions": {"$ref": "#/definitions/schemaMap"},
+        "additionalProperties": {"anyOf": [{"type": "boolean"}, {"$ref": "#/definitions/schema"}]},
+        "additionalItems": {"anyOf": [{"type": "boolean"}, {"$ref": "#/definitions/schema"}]},
+        "items": {"anyOf": [{"$ref": "#/definitions/schema"},
+                            {"$ref": "#/definitions/schemaList"}]},
+        "required": {"type": "array", "minItems": 1, "uniqueItems": true,
+                     "items": {"type": "string"}},
+        "dependencies": {"type": "object", "additionalProperties": {"anyOf": [
+            {"$ref": "#/definitions/schema"},
+            {"type": "array", "minItems": 1, "items": {"type": "string"}}]}},
+        "allOf": {"$ref": "#/definitions/schemaList"},
+        "anyOf": {"$ref": "#/definitions/schemaList"},
+        "oneOf": {"$ref": "#/definitions/schemaList"},
+        "not": {"$ref": "#/definitions/schema"},
+        "minimum": {"type": "number"},
+        "maximum": {"type": "number"},
+        "exclusiveMinimum": {"type": "boolean"},
+        "exclusiveMaximum": {"type": "boolean"},
+        "multipleOf": {"type": "number", "minimum": 0, "exclusiveMinimum": true},
+        "minLength": {"$ref": "#/definitions/count"},
+        "maxLength": {"$ref": "#/definitions/count"},
+        "minItems": {"$ref": "#/definitions/count"},
+        "maxItems": {"$ref": "#/definitions/count"},
+        "minProperties": {"$ref": "#/definitions/count"},
+        "maxProperties": {"$ref": "#/definitions/count"},
+        "uniqueItems": {"type": "boolean"},
+        "pattern": {"type": "string"},
+        "const": {"$ref": "#/definitions/unsupported"},
+        "contains": {"$ref": "#/definitions/unsupported"},
+        "propertyNames": {"$ref": "#/definitions/unsupported"},
+        "if": {"$ref": "#/definitions/unsupported"},
+        "then": {"$ref": "#/definitions/unsupported"},
+        "else": {"$ref": "#/definitions/unsupported"},
+        "format": {"$ref": "#/definitions/unsupported"},
+        "$defs": {"$ref": "#/definitions/unsupported"},
+        "$id": {"$ref": "#/definitions/unsupported"},
+        "dependentRequired": {"$ref": "#/definitions/unsupported"},
+        "dependentSchemas": {"$ref": "#/definitions/unsupported"},
+        "unevaluatedProperties": {"$ref": "#/definitions/unsupported"},
+        "unevaluatedItems": {"$ref": "#/definitions/unsupported"},
+        "prefixItems": {"$ref": "#/definitions/unsupported"}
+      }
+    },
+    "schemaMap": {"type": "object", "additionalProperties": {"$ref": "#/definitions/schema"}},
+    "schemaList": {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/schema"}},
+    "typeName": {"enum": ["array", "boolean", "integer", "null", "number", "object", "string"]},
+    "count": {"type": "integer", "minimum": 0},
+    "unsupported": {"not": {}}
+  },
+  "$ref": "#/definitions/schema"
+})json";
+
+constexpr unsigned kEventParseFlags = rapidjson::kParseValidateEncodingFlag |
+                                      rapidjson::kParseIterativeFlag |
+                                      rapidjson::kParseNumbersAsStringsFlag;
+
+template <typename Pointer>
+std::string pointer_text(const Pointer& p) {
+  rapidjson::StringBuffer sb;
+  p.Stringify(sb);
+  return {sb.GetString(), sb.GetSize()};
+}
+
+// One token of a JSON pointer (RFC 6901: '~' as "~0", '/' as "~1").
+std::string pointer_token(std::string_view name) {
+  std::string out;
+  for (char c : name) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+const rapidjson::Value* at_pointer(const rapidjson::Value& root, const std::string& pointer) {
+  rapidjson::Pointer p(pointer.c_str(), pointer.size());
+  if (!p.IsValid()) return nullptr;
+  return p.Get(root);
+}
+
+const char* kind_name(const rapidjson::Value& v) {
+  switch (v.GetType()) {
+    case rapidjson::kNullType: return "null";
+    case rapidjson::kFalseType:
+    case rapidjson::kTrueType: return "a boolean";
+    case rapidjson::kObjectType: return "an object";
+    case rapidjson::kArrayType: return "an array";
+    case rapidjson::kStringType: return "a string";
+    case rapidjson::kNumberType: return v.IsDouble() ? "a number" : "an integer";
+  }
+  return "a value";
+}
+
+std::string type_phrase(std::string_view name) {
+  if (name == "null") return "null";
+  if (name == "integer" || name == "array" || name == "object") return "an " + std::string(name);
+  return "a " + std::string(name);
+}
+
+// The member `key` of `schema` when it is an object holding it, else null.
+const rapidjson::Value* member(const rapidjson::Value* schema, const char* key) {
+  if (schema == nullptr || !schema->IsObject()) return nullptr;
+  auto it = schema->FindMember(key);
+  return it == schema->MemberEnd() ? nullptr : &it->value;
+}
+
+bool flag(const rapidjson::Value* schema, const char* key) {
+  const rapidjson::Value* v = member(schema, key);
+  return v != nullptr && v->IsBool() && v->GetBool();
+}
+
+std::string value_text(const rapidjson::Value* v) {
+  return v == nullptr ? std::string("?") : json_excerpt(*v, 120);
+}
+
+void check_patterns(const rapidjson::Value& v, const std::string& at,
+                    std::vector<std::string>& problems) {
+  if (v.IsArray()) {
+    for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+      check_patterns(v[i], at + "/" + std::to_string(i), problems);
+    }
+    return;
+  }
+  if (!v.IsObject()) return;
+  for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
+    const std::string name(it->name.GetString(), it->name.GetStringLength());
+    const std::string here = at + "/" + pointer_token(name);
+    auto bad = [](const rapidjson::Value& text) {
+      rapidjson::internal::Regex re(text.GetString());
+      return !re.IsValid();
+    };
+    if (name == "pattern" && it->value.IsString() && bad(it->value)) {
+      problems.push_back(here + ": the regular expression " + json_excerpt(it->value) +
+                         " cannot be compiled by RapidJSON (it supports | * + ? {m,n} [] () "
+                         "and escapes, no anchors inside, no backreferences)");
+    }
+    if (name == "patternProperties" && it->value.IsObject()) {
+      for (auto p = it->value.MemberBegin(); p != it->value.MemberEnd(); ++p) {
+        if (bad(p->name)) {
+          problems.push_back(here + ": the regular expression " + json_excerpt(p->name) +
+                             " cannot be compiled by RapidJSON");
+        }
+      }
+    }
+    check_patterns(it->value, here, problems);
+  }
+}
+
+using SchemaValidator = rapidjson::GenericSchemaValidator<rapidjson::SchemaDocument>;
+
+}  // namespace
+
+std::string SchemaFailure::describe(std::string_view prefix) const {
+  std::string where = std::string(prefix) + pointer;
+  return (where.empty() ? std::string("(event)") : where) + ": " + message;
+}
+
+struct Schema::Compiled {
+  explicit Compiled(rapidjson::Document d) : doc(std::move(d)), schema(doc) {}
+  rapidjson::Document doc;          // the schema as JSON (explain() reads keyword values in it)
+  rapidjson::SchemaDocument schema;  // compiled from doc, which it refers to
+};
+
+Schema::Schema(std::string event_type, std::string file, std::string text, rapidjson::Document doc)
+    : event_type_(std::move(event_type)),
+      file_(std::move(file)),
+      text_(std::move(text)),
+      compiled_(std::make_unique<Compiled>(std::move(doc))) {}
+Schema::~Schema() = default;
+
+SchemaFailure Schema::explain(const rapidjson::Value& root, std::string pointer,
+                              std::string schema_pointer, std::string keyword) const {
+  SchemaFailure f{std::move(pointer), keyword, {}};
+  const rapidjson::Value* instance = at_pointer(root, f.pointer);
+  const rapidjson::Value* sub = at_pointer(compiled_->doc, schema_pointer);
+  if (keyword == "type") {
+    const rapidjson::Value* t = member(sub, "type");
+    std::string want;
+    if (t != nullptr && t->IsString()) {
+      want = type_phrase(t->GetString());
+    } else if (t != nullptr && t->IsArray()) {
+      for (rapidjson::SizeType i = 0; i < t->Size(); ++i) {
+        if (!(*t)[i].IsString()) continue;
+        want += (i == 0 ? "" : (i + 1 == t->Size() ? " or " : ", ")) +
+                type_phrase((*t)[i].GetString());
+      }
+    }
+    f.message = "must be " + (want.empty() ? std::string("of another type") : want);
+    if (instance != nullptr) f.message += std::string(", not ") + kind_name(*instance);
+  } else if (keyword == "required") {
+    const rapidjson::Value* req = member(sub, "required");
+    if (req != nullptr && req->IsArray() && instance != nullptr && instance->IsObject()) {
+      for (const auto& name : req->GetArray()) {
+        if (name.IsString() && !instance->HasMember(name)) {
+          f.pointer += "/" + pointer_token({name.GetString(), name.GetStringLength()});
+          break;
+        }
+      }
+    }
+    f.message = "is required";
+  } else if (keyword == "minimum") {
+    f.message = std::string(flag(sub, "exclusiveMinimum") ? "must be > " : "must be ≥ ") +
+                value_text(member(sub, "minimum"));
+  } else if (keyword == "maximum") {
+    f.message = std::string(flag(sub, "exclusiveMaximum") ? "must be < " : "must be ≤ ") +
+                value_text(member(sub, "maximum"));
+  } else if (keyword == "multipleOf") {
+    f.message = "must be a multiple of " + value_text(member(sub, "multipleOf"));
+  } else if (keyword == "minLength") {
+    f.message = "must have at least " + value_text(member(sub, "minLength")) + " characters";
+  } else if (keyword == "maxLength") {
+    f.message = "must have at most " + value_text(member(sub, "maxLength")) + " characters";
+  } else if (keyword == "pattern") {
+    f.message = "must match the pattern " + value_text(member(sub, "pattern"));
+  } else if (keyword == "enum") {
+    f.message = "must be one of " + value_text(member(sub, "enum"));
+  } else if (keyword == "minItems") {
+    f.message = "must have at least " + value_text(member(sub, "minItems")) + " items";
+  } else if (keyword == "maxItems") {
+    f.message = "must have at most " + value_text(member(sub, "maxItems")) + " items";
+  } else if (keyword == "uniqueItems") {
+    f.message = "must not hold the same item twice";
+  } else if (keyword == "minProperties") {
+    f.message = "must have at least " + value_text(member(sub, "minProperties")) + " properties";
+  } else if (keyword == "maxProperties") {
+    f.message = "must have at most " + value_text(member(sub, "maxProperties")) + " properties";
+  } else if (keyword == "additionalProperties") {
+    // The validator stops at the key: the pointer names the property when it already went
+    // into it, the object otherwise.
+    f.message = "is not a property the schema allows (additionalProperties is false)";
+    if (instance != nullptr && instance->IsObject()) {
+      const rapidjson::Value* props = member(sub, "properties");
+      if (member(sub, "patternProperties") == nullptr) {
+        for (auto it = instance->MemberBegin(); it != instance->MemberEnd(); ++it) {
+          if (props == nullptr || !props->IsObject() || !props->HasMember(it->name)) {
+            f.pointer +=
+                "/" + pointer_token({it->name.GetString(), it->name.GetStringLength()});
+            break;
+          }
+        }
+      } else {
+        f.message = "has a property that neither properties nor patternProperties allow";
+      }
+    }
+  } else if (keyword == "additionalItems") {
+    f.message = "has more items than the schema allows (additionalItems)";
+  } else if (keyword == "dependencies") {
+    f.message = "does not meet the schema's dependencies";
+  } else if (keyword == "allOf") {
+    f.message = "must match every schema of allOf";
+  } else if (keyword == "anyOf") {
+    f.message = "must match at least one schema of anyOf";
+  } else if (keyword == "oneOf") {
+    f.message = "must match exactly one schema of oneOf";
+  } else if (keyword == "not") {
+    const rapidjson::Value* n = member(sub, "not");
+    // {"not": {}} matches nothing: the meta-schema's mark of a keyword RapidJSON ignores.
+    f.message = n != nullptr && n->IsObject() && n->MemberCount() == 0
+                    ? "is not applied by RapidJSON's JSON Schema draft-04 validator: remove it, "
+                      "or say the same with draft-04 keywords"
+                    : "must not match the schema of not";
+  } else {
+    f.message = "fails the schema keyword \"" + keyword + "\"";
+  }
+  return f;
+}
+
+std::optional<SchemaFailure> Schema::validate(std::string_view json,
+                                              const JsonLimits& limits) const {
+  SchemaValidator validator(compiled_->schema);
+  detail::DepthLimit<SchemaValidator> limited(validator, limits.max_depth);
+  rapidjson::Reader reader;
+  rapidjson::MemoryStream memory(json.data(), json.size());
+  rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(memory);
+  const rapidjson::ParseResult result = reader.Parse<kEventParseFlags>(in, limited);
+  if (validator.IsValid() && !result.IsError() && in.Tell() == json.size()) return std::nullopt;
+  if (validator.IsValid()) {
+    return SchemaFailure{"", "json", "is not a JSON value the event parser accepts"};
+  }
+  // Rare: the event fails. Parse it once more into a DOM to say what was expected where.
+  rapidjson::Document d;
+  const JsonLimits whole{limits.max_depth, json.size()};
+  if (parse_bounded<rapidjson::kParseValidateEncodingFlag>(d, json, whole)) {
+    return SchemaFailure{pointer_text(validator.GetInvalidDocumentPointer()),
+                         validator.GetInvalidSchemaKeyword(), "fails the schema"};
+  }
+  return explain(d, pointer_text(validator.GetInvalidDocumentPointer()),
+                 pointer_text(validator.GetInvalidSchemaPointer()),
+                 validator.GetInvalidSchemaKeyword());
+}
+
+std::optional<SchemaFailure> Schema::validate(const rapidjson::Value& event) const {
+  SchemaValidator validator(compiled_->schema);
+  if (event.Accept(validator)) return std::nullopt;
+  return explain(event, pointer_text(validator.GetInvalidDocumentPointer()),
+                 pointer_text(validator.GetInvalidSchemaPointer()),
+                 validator.GetInvalidSchemaKeyword());
+}
+
+namespace {
+
+std::unique_ptr<Schema> meta_schema() {
+  rapidjson::Document d;
+  d.Parse(kMetaSchema.data(), kMetaSchema.size());
+  PEMX_CHECK(!d.HasParseError() && d.IsObject(), "the meta-schema in schema.cpp is not JSON");
+  return std::make_unique<Schema>("", "", std::string(kMetaSchema), std::move(d));
+}
+
+// Every "$ref" resolves inside the document ("#/definitions/price"): the meta-schema allows
+// only local references, and RapidJSON ignores one that leads nowhere.
+void check_refs(const rapidjson::Value& v, const rapidjson::Value& root, const std::string& at,
+                std::vector<std::string>& problems) {
+  if (v.IsArray()) {
+    for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+      check_refs(v[i], root, at + "/" + std::to_string(i), problems);
+    }
+    return;
+  }
+  if (!v.IsObject()) return;
+  for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
+    const std::string name(it->name.GetString(), it->name.GetStringLength());
+    const std::string here = at + "/" + pointer_token(name);
+    if (name == "$ref" && it->value.IsString()) {
+      rapidjson::Pointer p(it->value.GetString(), it->value.GetStringLength());
+      if (!p.IsValid() || p.Get(root) == nullptr) {
+        problems.push_back(here + ": " + json_excerpt(it->value) +
+                           " names nothing in this file (only references inside the file, "
+                           "such as \"#/definitions/price\", are followed)");
+      }
+    }
+    check_refs(it->value, root, here, problems);
+  }
+}
+
+// The problems of one schema text, with `doc` holding it when it parsed.
+std::vector<std::string> check_text(std::string_view text, const Schema& meta,
+                                    rapidjson::Document& doc) {
+  std::vector<std::string> problems;
+  const JsonLimits limits{64, text.size()};
+  if (JsonError e = parse_bounded<rapidjson::kParseValidateEncodingFlag>(doc, text, limits)) {
+    problems.push_back("not valid JSON: " + e.detail);
+    return problems;
+  }
+  if (!doc.IsObject()) {
+    problems.push_back("not a JSON Schema: the file must hold one object, such as "
+                       "{\"type\": \"object\", \"required\": [\"data\"]}");
+    return problems;
+  }
+  if (auto f = meta.validate(doc)) {
+    problems.push_back(f->describe() + " (PEMX applies JSON Schema draft-04 with RapidJSON)");
+    return problems;
+  }
+  check_refs(doc, doc, "", problems);
+  check_patterns(doc, "", problems);
+  return problems;
+}
+
+}  // namespace
+
+std::vector<std::string> check_schema_text(std::string_view text) {
+  rapidjson::Document doc;
+  return check_text(text, *meta_schema(), doc);
+}
+
+std::shared_ptr<const SchemaSet> SchemaSet::compile(std::vector<Source> sources,
+                                                    std::vector<std::string>& errors) {
+  auto set = std::make_shared<SchemaSet>();
+  if (sources.empty()) return set;
+  const auto meta = meta_schema();
+  for (auto& s : sources) {
+    rapidjson::Document doc;
+    auto problems = check_text(s.text, *meta, doc);
+    for (const auto& p : problems) {
+      errors.push_back(s.file + " (the schema of " + s.event_type + "): " + p);
+    }
+    if (!problems.empty()) continue;
+    auto schema = std::make_unique<Schema>(s.event_type, std::move(s.file), std::move(s.text),
+                                           std::move(doc));
+    set->by_type_.emplace(std::move(s.event_type), std::move(schema));
+  }
+  return set;
+}
+
+const Schema* SchemaSet::find(std::string_view event_type) const {
+  auto it = by_type_.find(event_type);
+  return it == by_type_.end() ? nullptr : it->second.get();
+}
+
+std::vector<std::string> SchemaSet::types() const {
+  std::vector<std::string> out;
+  for (const auto& [type, schema] : by_type_) out.push_back(type);
+  return out;
+}
+
+}  // namespace pemx::event
