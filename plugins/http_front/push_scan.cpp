@@ -206,7 +206,9 @@ class Scanner {
       value.assign(bytes);
     }
     if (value.size() + key_.size() > rules_.limits.max_bytes) return false;
-    if (rules_.check != nullptr && rules_.check->check(value)) return false;
+    // Valid UTF-8 (validated by the reader) and no duplicate key (checked above at every
+    // level): the check need not look again.
+    if (rules_.check != nullptr && rules_.check->check_scanned(value)) return false;
     out_.push_back({std::move(key_), std::move(value)});
     key_.clear();
     return true;
