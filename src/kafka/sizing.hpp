@@ -64,7 +64,9 @@ inline Properties sink_producer_defaults() { return {{"linger.ms", kSinkLingerMs
 // batch waiting nearly all the time; under the push bench (docs/benchmarks.md, "Push") that
 // was 2,842 poll() calls per 1,000 events at linger.ms = 2 (1,366 at 3, 544 at 4, 59 at 5) and
 // the broker thread 46 % of pemx's CPU. 5 ms is about one produce round trip there, so the
-// batches do not wait much longer than they would for the request in flight anyway.
+// batches do not wait much longer than they would for the request in flight anyway; when the
+// round trip is longer (a busier machine) it spins again for the difference. (Upstream:
+// confluentinc/librdkafka pull request 4989, one produce request at a time per partition.)
 inline constexpr const char* kPushLingerMs = "5";
 
 // kafka_ingest keeps at most this many records handed back by its sink for reuse (their
