@@ -4,8 +4,9 @@
 // sent) and wait until the broker acknowledged every message of it, then send the next,
 // for --duration seconds. One producer shared by all clients, with the settings of
 // plugins/http_front/pusher.cpp (acks=all, idempotence, linger.ms = kafka::kPushLingerMs,
-// message.timeout.ms = push_timeout 10 s, messages copied into librdkafka) and, like it, one thread serving the
-// delivery reports (rd_kafka_poll) that wakes the client whose batch completed.
+// message.timeout.ms = push_timeout 10 s, messages copied into librdkafka) and, like it, one
+// thread serving the delivery reports (rd_kafka_poll) that wakes the client whose batch
+// completed.
 //
 // No HTTP, no JSON validation: the events are parsed once at start-up only to get each key.
 #include <librdkafka/rdkafka.h>
