@@ -3,9 +3,10 @@
 // clients each produce a batch of the same events (key = productId, value = the event as
 // sent) and wait until the broker acknowledged every message of it, then send the next,
 // for --duration seconds. One producer shared by all clients, with the settings of
-// plugins/http_front/pusher.cpp (acks=all, idempotence, linger.ms=2, message.timeout.ms =
-// push_timeout 10 s, messages copied into librdkafka) and, like it, one thread serving the
-// delivery reports (rd_kafka_poll) that wakes the client whose batch completed.
+// plugins/http_front/pusher.cpp (acks=all, idempotence, linger.ms = kafka::kPushLingerMs,
+// message.timeout.ms = push_timeout 10 s, messages copied into librdkafka) and, like it, one
+// thread serving the delivery reports (rd_kafka_poll) that wakes the client whose batch
+// completed.
 //
 // No HTTP, no JSON validation: the events are parsed once at start-up only to get each key.
 #include <librdkafka/rdkafka.h>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "bench_util.hpp"
+#include "kafka/sizing.hpp"
 
 namespace {
 
@@ -106,7 +108,7 @@ int main(int argc, char** argv) {
       {"client.id", "pemx-bench-push-baseline"},
       {"enable.idempotence", "true"},
       {"acks", "all"},
-      {"linger.ms", "2"},
+      {"linger.ms", pemx::kafka::kPushLingerMs},
       {"message.timeout.ms", "10000"}};
   for (const auto& kv : opts.all("property")) props.push_back(split_property(opts, kv));
   rd_kafka_conf_t* conf = make_conf(kProgram, props);

@@ -12,7 +12,8 @@
 #   4. for each of ROUNDS rounds, one after the other, each on its own fresh 3-partition topic:
 #        a. pemx_bench_push_baseline: CONNECTIONS clients, each producing one batch and waiting
 #           for every acknowledgement before the next (the settings of http_front's producer:
-#           acks=all, idempotence, linger.ms=2), one warm-up batch, then DURATION s;
+#           acks=all, idempotence, linger.ms = kafka::kPushLingerMs), one warm-up batch, then
+#           DURATION s;
 #        b. pemx --role=web (push_topic = the round's topic, fresh store file and group, HTTP
 #           on a free loopback port): one warm-up POST, then DURATION s of
 #           `wrk -t THREADS -c CONNECTIONS` running bench/push.lua (the same events every
@@ -258,7 +259,7 @@ print(f"- load: the same {batch} EventGenerator events (seed in the command) in 
       f"body {int(body_bytes):,} bytes; {conns} concurrent requests (pemx: wrk connections) or "
       f"batches (baseline: clients), each waiting for its answer or acknowledgements before the "
       f"next, {duration} s per program and round after one warm-up batch; each round writes to "
-      f"2 fresh 3-partition topics; acks=all, idempotent producer, linger.ms=2 in both\n")
+      f"2 fresh 3-partition topics; acks=all, idempotent producer, linger.ms=5 (kafka::kPushLingerMs) in both\n")
 print("| round | baseline events/s | baseline batches/s | baseline batch p50 ms | baseline batch p99 ms | "
       "baseline CPU ms per 1000 events | pemx events/s | pemx requests/s | pemx request p50 ms | "
       "pemx request p99 ms | pemx non-2xx/socket errors/timeouts | pemx CPU ms per 1000 events | "

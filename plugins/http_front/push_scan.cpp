@@ -216,7 +216,9 @@ class Scanner {
       const event::Schema* schema = rules_.schemas->find(event_type_);
       if (schema != nullptr && schema->validate(value, rules_.limits)) return false;  // DOM path
     }
-    if (rules_.check != nullptr && rules_.check->check(value)) return false;
+    // Valid UTF-8 (validated by the reader) and no duplicate key (checked above at every
+    // level): the check need not look again.
+    if (rules_.check != nullptr && rules_.check->check_scanned(value)) return false;
     out_.push_back({std::move(key_), std::move(value), std::move(id_)});
     key_.clear();
     id_.clear();

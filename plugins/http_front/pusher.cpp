@@ -7,6 +7,7 @@
 
 #include "core/stage_thread.hpp"
 #include "kafka/factory.hpp"
+#include "kafka/sizing.hpp"
 
 namespace pemx::http_front {
 
@@ -29,6 +30,13 @@ struct Pusher::Batch {
   std::chrono::steady_clock::time_point deadline;
 };
 
+// After [kafka] properties: the push's answer time is push_timeout whatever they say, and its
+// broker thread must not spin (kafka::kPushLingerMs).
+kafka::Properties push_producer_properties(std::chrono::milliseconds timeout) {
+  return {{"linger.ms", kafka::kPushLingerMs},
+          {"message.timeout.ms", std::to_string(timeout.count())}};
+}
+
 Pusher::Pusher(const kafka::KafkaConfig& kafka, const std::string& brokers, std::string topic,
                std::chrono::milliseconds timeout, Logger log, Metrics& metrics, std::string name,
                Readiness* readiness, std::function<void(const std::string&)> fatal)
@@ -42,8 +50,7 @@ Pusher::Pusher(const kafka::KafkaConfig& kafka, const std::string& brokers, std:
   kafka::ProducerSettings p;
   p.kafka = kafka;
   p.kafka.brokers = brokers;
-  // After [kafka] properties: the push's answer time is push_timeout whatever they say.
-  p.properties = {{"linger.ms", "2"}, {"message.timeout.ms", std::to_string(timeout.count())}};
+  p.properties = push_producer_properties(timeout);
   p.opaque = this;
   p.on_delivery = &Pusher::on_delivery;
   // No error policy: librdkafka logs client errors (through the watch), as it always did here.

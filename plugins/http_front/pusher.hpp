@@ -28,6 +28,11 @@
 
 namespace pemx::http_front {
 
+// The push producer's own librdkafka properties, applied after [kafka.properties]: the
+// answer time is push_timeout whatever they say, and linger.ms is kafka::kPushLingerMs (a
+// shorter one makes librdkafka's broker thread spin: src/kafka/sizing.hpp).
+kafka::Properties push_producer_properties(std::chrono::milliseconds timeout);
+
 class Pusher {
  public:
   // error: nullopt when the broker acknowledged every event; delivered: then each event's

@@ -240,7 +240,7 @@ bool Router::render(const Rule& rule, std::string& topic, Decision& out) const {
   return true;
 }
 
-void Router::route(std::string_view value, Decision& out) {
+void Router::route(std::string_view value, Decision& out, event::TextChecks checks) {
   std::size_t topics = 0;  // filled in place: the strings keep their capacity across events
   out.reason.clear();
   out.detail.clear();
@@ -249,7 +249,7 @@ void Router::route(std::string_view value, Decision& out) {
   out.event_type.clear();
   out.field.clear();
 
-  if (event::JsonError error = event_.parse(value)) {
+  if (event::JsonError error = event_.parse(value, checks)) {
     out.reason = event::reason_code(error.problem);
     out.detail = std::move(error.detail);
     out.topics.clear();

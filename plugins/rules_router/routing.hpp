@@ -138,8 +138,10 @@ class Router {
  public:
   explicit Router(RoutingConfig config);
   Decision route(std::string_view value);
-  // Into an existing decision (reuses its vectors; the stage's hot path).
-  void route(std::string_view value, Decision& out);
+  // Into an existing decision (reuses its vectors; the stage's hot path). checks: what the
+  // caller already made sure of (event::TextChecks; the push's check passes kScanned).
+  void route(std::string_view value, Decision& out,
+             event::TextChecks checks = event::TextChecks::kAll);
   const RoutingConfig& config() const { return config_; }
 
  private:

@@ -12,13 +12,18 @@ ParsedEvent::ParsedEvent(JsonLimits limits)
       allocator_(value_buffer_, sizeof value_buffer_),
       stack_allocator_(stack_buffer_, sizeof stack_buffer_) {}
 
-JsonError ParsedEvent::parse(std::string_view json) {
+JsonError ParsedEvent::parse(std::string_view json, TextChecks checks) {
   doc_.reset();
   allocator_.Clear();
   stack_allocator_.Clear();
   doc_.emplace(&allocator_, sizeof stack_buffer_ / 2, &stack_allocator_);
-  JsonError error = parse_bounded<rapidjson::kParseValidateEncodingFlag>(*doc_, json, limits_,
-                                                                         &stack_allocator_);
+  // RapidJSON's UTF-8 validation was about half of the router check's parse on the push
+  // (docs/benchmarks.md, "Push"): skipped only for text the caller validated.
+  JsonError error =
+      checks == TextChecks::kScanned
+          ? parse_bounded<0>(*doc_, json, limits_, &stack_allocator_, checks)
+          : parse_bounded<rapidjson::kParseValidateEncodingFlag>(*doc_, json, limits_,
+                                                                 &stack_allocator_);
   if (!error && !doc_->IsObject()) {
     error = {JsonProblem::kSyntax, "an event must be a JSON object"};
   }

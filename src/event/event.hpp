@@ -28,8 +28,9 @@ class ParsedEvent {
   ParsedEvent& operator=(const ParsedEvent&) = delete;
 
   // Parses `json` within the limits (json.hpp): valid UTF-8, a JSON object, no duplicate key.
-  // On failure, what is wrong and where (byte offset, key path).
-  JsonError parse(std::string_view json);
+  // On failure, what is wrong and where (byte offset, key path). With TextChecks::kScanned the
+  // caller vouches for the encoding and the keys (json.hpp) and they are not checked again.
+  JsonError parse(std::string_view json, TextChecks checks = TextChecks::kAll);
   const rapidjson::Value& root() const { return *doc_; }
   // The value at a dotted path, or null when any step is missing or not an object.
   const rapidjson::Value* find(std::string_view dotted_path) const;

@@ -54,6 +54,21 @@ inline constexpr const char* kSinkLingerMs = "0";
 
 inline Properties sink_producer_defaults() { return {{"linger.ms", kSinkLingerMs}}; }
 
+// The push's producer (http_front's Pusher) waits 5 ms for more messages, librdkafka's own
+// default, after [kafka.properties] (which cannot shorten it). Shorter, its broker thread
+// spins: librdkafka 2.0.2 lets an idempotent producer send a partition's next request only
+// while fewer than 5 *messages* of it are in flight (rd_kafka_toppar_producer_serve compares
+// rktp_msgs_inflight with the 5-request window), so a partition has one request in flight, and
+// once the next batch is older than linger.ms the broker thread's next wake-up is "now": it
+// polls with a zero timeout until the acknowledgement comes. Requests arriving over HTTP keep a
+// batch waiting nearly all the time; under the push bench (docs/benchmarks.md, "Push") that
+// was 2,842 poll() calls per 1,000 events at linger.ms = 2 (1,366 at 3, 544 at 4, 59 at 5) and
+// the broker thread 46 % of pemx's CPU. 5 ms is about one produce round trip there, so the
+// batches do not wait much longer than they would for the request in flight anyway; when the
+// round trip is longer (a busier machine) it spins again for the difference. (Upstream:
+// confluentinc/librdkafka pull request 4989, one produce request at a time per partition.)
+inline constexpr const char* kPushLingerMs = "5";
+
 // kafka_ingest keeps at most this many records handed back by its sink for reuse (their
 // strings keep their capacity: no allocation per event)...
 inline constexpr std::size_t kIngestSpareRecords = 1024;

@@ -596,6 +596,36 @@ TEST_CASE("[events] sets the nesting and size limits of every stage", "[unit][co
   CHECK(refusal->reason == "nesting_too_deep");
 }
 
+TEST_CASE("the push's check of scanned text skips only the encoding and duplicate-key checks",
+          "[unit][config][push_check]") {
+  auto r = load(kPemxToml, {"events.max_depth=3"});
+  REQUIRE(r.errors.empty());
+  auto check = r.config->stage("router")->spec->event_check();
+  REQUIRE(check);
+  const std::string ok = reference_event("Country", "US", R"({"a":1})", "P1");
+  CHECK_FALSE(check->check(ok));
+  CHECK_FALSE(check->check_scanned(ok));
+  // The push's scan refused these already (push_scan.cpp), so check_scanned does not look:
+  // a duplicate key, and bytes that are not UTF-8.
+  const std::string duplicate = reference_event("Country", "US", R"({"a":1,"a":2})", "P1");
+  REQUIRE(check->check(duplicate));
+  CHECK(check->check(duplicate)->reason == "duplicate_key");
+  CHECK_FALSE(check->check_scanned(duplicate));
+  const std::string latin1 = reference_event("Country", "US", "{\"a\":\"caf\xe9\"}", "P1");
+  REQUIRE(check->check(latin1));
+  CHECK_FALSE(check->check_scanned(latin1));
+  // Everything else is checked as before: depth, syntax, an escaped lone surrogate, routing.
+  const std::string deep = reference_event("Country", "US", R"({"a":[{}]})", "P1");
+  REQUIRE(check->check_scanned(deep));
+  CHECK(check->check_scanned(deep)->reason == "nesting_too_deep");
+  const std::string surrogate = reference_event("Country", "US", R"({"a":"\udc00"})", "P1");
+  REQUIRE(check->check_scanned(surrogate));
+  CHECK(check->check_scanned(surrogate)->reason == check->check(surrogate)->reason);
+  CHECK(check->check_scanned(R"({"eventType":"Nope"})")->reason == "unknown_event_type");
+  const std::string cut = R"({"eventType":)";
+  CHECK(check->check_scanned(cut)->reason == check->check(cut)->reason);
+}
+
 TEST_CASE("[events] max_bytes must fit the producers' message.max.bytes", "[unit][config]") {
   auto r = load(kPemxToml, {"events.max_bytes=990000"});
   REQUIRE(r.errors.size() == 1);

@@ -5,11 +5,15 @@
 
 #include <catch2/catch.hpp>
 
+#include <librdkafka/rdkafka.h>
+
 #include <chrono>
 #include <future>
 #include <optional>
 #include <string>
 
+#include "kafka/client.hpp"
+#include "kafka/factory.hpp"
 #include "pemx/metrics.hpp"
 
 using namespace pemx;
@@ -47,4 +51,28 @@ TEST_CASE("a push to a broker that does not answer fails within push_timeout plu
   pusher.stop();
   CHECK(metrics.render_prometheus().find("pemx_http_front_push_timeouts_total 3") !=
         std::string::npos);
+}
+
+TEST_CASE("the push's producer lingers 5 ms, whatever [kafka.properties] say",
+          "[unit][http_front][push]") {
+  kafka::ProducerSettings s;
+  s.kafka.brokers = "127.0.0.1:1";
+  s.kafka.properties = {{"linger.ms", "0"}, {"message.timeout.ms", "1000"}};
+  s.properties = push_producer_properties(7000ms);
+  auto all = kafka::producer_properties(s);
+  REQUIRE(all.ok());
+  auto conf = kafka::conf_from(all.value());
+  REQUIRE(conf.ok());
+  auto effective = [&](const char* name) {
+    char value[64];
+    std::size_t size = sizeof value;
+    REQUIRE(rd_kafka_conf_get(conf.value().get(), name, value, &size) == RD_KAFKA_CONF_OK);
+    return std::string(value);
+  };
+  // Below 5 ms librdkafka 2.0.2's broker thread spins while a partition's request is in
+  // flight (src/kafka/sizing.hpp, kPushLingerMs).
+  CHECK(effective("linger.ms") == "5");
+  CHECK(effective("message.timeout.ms") == "7000");
+  CHECK(effective("enable.idempotence") == "true");
+  CHECK(effective("acks") == "-1");
 }
