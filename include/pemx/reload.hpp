@@ -5,8 +5,10 @@
 //     push check; the supervisor hands it the rules of the re-read config, and the stage's
 //     thread picks them up between two events.
 //   Reloader: offered by the supervisor to the stages (StageContext::reloader), so that the
-//     HTTP stage can reload the process it is served by.
+//     HTTP stage can reload the process it is served by, and re-read its own files with it.
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -63,6 +65,12 @@ class Reloader {
   virtual ReloadOutcome reload(std::string_view origin) = 0;
   // Thread-safe, does not block.
   virtual ReloadStatus status() const = 0;
+  // What else a reload re-reads besides the config (the HTTP stage's token files and TLS
+  // certificate): `hook` runs at the start of every reload, on the reloading thread, whatever
+  // becomes of the rules (those files do not depend on the config being valid). It stays
+  // registered while the returned handle lives; destroying the handle waits for a running call.
+  using Hook = std::function<void()>;
+  virtual std::shared_ptr<void> on_reload(Hook hook) = 0;
 };
 
 }  // namespace pemx

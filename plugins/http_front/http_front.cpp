@@ -47,6 +47,7 @@ class HttpFront final : public Stage {
     }
     ServerSettings server = s.server;
     server.reloader = ctx.reloader;
+    reloader_ = ctx.reloader;
     if (!s.push_topic.empty()) {
       check_ = find_check(s, ctx);
       server.push_rules.check = check_.get();
@@ -59,7 +60,18 @@ class HttpFront final : public Stage {
     server_ = std::make_unique<Server>(std::move(server), ctx.log, *ctx.metrics, reader, pusher_.get(),
                                        ctx.activity, thread_owner(ctx));
   }
-  void start() override { server_->start(); }
+  void start() override {
+    server_->start();
+    // SIGHUP and POST /api/admin/reload re-read the token files and the certificate too.
+    if (reloader_ != nullptr) {
+      reload_hook_ = reloader_->on_reload([this] {
+        reload_tokens();
+        if (auto problem = reload_tls()) {
+          log_.warn("TLS certificate not reloaded; the one in force stays", {{"error", *problem}});
+        }
+      });
+    }
+  }
   // A reload (SIGHUP, POST /api/admin/reload): reads the token files again and, when every
   // source is valid, replaces the tokens, so a token removed from tokens_file is refused from
   // the next request on. Returns the problems (then the tokens in force stay).
@@ -85,11 +97,14 @@ class HttpFront final : public Stage {
   void stop_accepting() noexcept override { server_->stop_accepting(); }
   bool drain(const Deadline& deadline) noexcept override { return server_->drain(deadline); }
   void stop() noexcept override {
+    reload_hook_.reset();  // waits for a reload of this stage's files that is running
     server_->stop();
     pusher_->stop();
   }
 
  private:
+  Reloader* reloader_ = nullptr;      // the process's (outlives the stage); null: none
+  std::shared_ptr<void> reload_hook_;  // registered while the stage runs
   // The named router's check; or the only one in the config when none is named.
   std::shared_ptr<EventCheck> find_check(const Settings& s, const StageContext& ctx) {
     const auto& checks = ctx.event_checks;

@@ -96,8 +96,23 @@ ReloadOutcome RulesReload::refuse(ReloadOutcome outcome, std::string_view origin
   return outcome;
 }
 
+std::shared_ptr<void> RulesReload::on_reload(Hook hook) {
+  std::lock_guard<std::mutex> lock(hooks_mutex_);
+  const std::uint64_t id = next_hook_++;
+  hooks_.emplace(id, std::move(hook));
+  // The handle's deleter removes the hook (this outlives every stage that holds one).
+  return std::shared_ptr<void>(nullptr, [this, id](void*) {
+    std::lock_guard<std::mutex> remove(hooks_mutex_);
+    hooks_.erase(id);
+  });
+}
+
 ReloadOutcome RulesReload::reload(std::string_view origin) {
   std::lock_guard<std::mutex> one_at_a_time(reload_mutex_);
+  {
+    std::lock_guard<std::mutex> lock(hooks_mutex_);
+    for (auto& [id, hook] : hooks_) hook();
+  }
   ReloadOutcome out;
   out.at_ms = epoch_ms_now();
   LoadResult loaded = load_();

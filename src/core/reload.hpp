@@ -47,6 +47,7 @@ class RulesReload final : public Reloader {
 
   ReloadOutcome reload(std::string_view origin) override;
   ReloadStatus status() const override;
+  std::shared_ptr<void> on_reload(Hook hook) override;
 
  private:
   struct Router {
@@ -72,6 +73,12 @@ class RulesReload final : public Reloader {
   mutable std::mutex state_mutex_;
   std::map<std::string, std::string> texts_;  // the running keys (live ones as last applied)
   std::map<std::string, Router> routers_;     // every router of the config, by stage name
+
+  // The hooks of on_reload, by id; hooks_mutex_ is held while they run, so that removing one
+  // waits for its running call.
+  std::mutex hooks_mutex_;
+  std::map<std::uint64_t, Hook> hooks_;
+  std::uint64_t next_hook_ = 0;
 };
 
 }  // namespace pemx

@@ -94,6 +94,24 @@ TEST_CASE("an invalid config on reload keeps the running rules and names the key
   CHECK(h.reload->status().failures == 2);
 }
 
+TEST_CASE("on_reload hooks run at every reload, valid config or not, while their handle lives",
+          "[unit][reload]") {
+  Harness h{std::string(kPemxToml)};
+  int a = 0, b = 0;
+  auto hook_a = h.reload->on_reload([&] { ++a; });
+  {
+    auto hook_b = h.reload->on_reload([&] { ++b; });
+    CHECK(h.reload->reload("test").ok);
+    CHECK((a == 1 && b == 1));
+  }  // b's handle gone: b is no longer called
+  h.file += "\n[broken\n";  // the token files do not depend on the config being valid
+  CHECK_FALSE(h.reload->reload("test").ok);
+  CHECK((a == 2 && b == 1));
+  hook_a.reset();
+  h.reload->reload("test");
+  CHECK(a == 2);
+}
+
 TEST_CASE("a reload names the changed keys that need a restart and applies the rest",
           "[unit][reload]") {
   Harness h{std::string(kPemxToml)};

@@ -140,3 +140,32 @@ TEST_CASE("HTTPS: the page, a token-guarded push routed and stored, the history;
   proc.signal(SIGTERM);
   CHECK(proc.wait(60s) == 0);
 }
+
+TEST_CASE("SIGHUP re-reads tokens_file: a revoked token is refused from then on, the others "
+          "keep working",
+          "[integration][web][auth][reload]") {
+  const std::string brokers = test_brokers();
+  const std::string p = unique_prefix();
+  create_topic(brokers, p + "-product-event", 1);
+  PemxRunner pemx(prefixed_config(p));
+  const std::string tokens = pemx.dir().file("tokens");
+  pemx.dir().write("tokens", "team-a:writer:" + kTeamA + "\nteam-b:writer:" + kTeamB + "\n");
+  pemx.dir().write("pemx.toml", config_with(p, "tokens_file = \"" + tokens + "\"\n", ""));
+  auto& proc = pemx.start("web", {"--set", "kafka.brokers=" + brokers});
+  auto port = wait_port(proc);
+  REQUIRE(http_post(port, "/event", push_body(1, 1, "REVOKE1"), bearer(kTeamB)).status == 201);
+
+  // Team B's token leaked: its line goes, and the process is told to reload.
+  pemx.dir().write("tokens", "team-a:writer:" + kTeamA + "\n");
+  proc.signal(SIGHUP);
+  REQUIRE(proc.wait_for_log("\"msg\":\"tokens reloaded\"", 30s));
+  CHECK(http_post(port, "/event", push_body(2, 1, "REVOKE1"), bearer(kTeamB)).status == 401);
+  CHECK(http_post(port, "/event", push_body(3, 1, "REVOKE1"), bearer(kTeamA)).status == 201);
+  // A broken file keeps the tokens in force.
+  pemx.dir().write("tokens", "team-a:painter:" + kTeamA + "\n");
+  proc.signal(SIGHUP);
+  REQUIRE(proc.wait_for_log("tokens not reloaded; the previous ones stay", 30s));
+  CHECK(http_post(port, "/event", push_body(4, 1, "REVOKE1"), bearer(kTeamA)).status == 201);
+  proc.signal(SIGTERM);
+  CHECK(proc.wait(60s) == 0);
+}
