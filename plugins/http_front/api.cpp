@@ -211,12 +211,14 @@ std::variant<EventQuery, Answer> parse_history_request(std::string_view query_st
 }
 
 namespace {
-// A path segment: unreserved characters as they are, every other byte as %XX.
-std::string encode_segment(std::string_view s) {
+// Percent-encoding: unreserved characters (and the ones in `keep`) as they are, every other
+// byte as %XX. A path segment keeps nothing more; a query value keeps ',' (productIds lists).
+std::string percent_encode(std::string_view s, std::string_view keep = {}) {
   static const char* hex = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
+        keep.find(static_cast<char>(c)) != std::string_view::npos) {
       out += static_cast<char>(c);
     } else {
       out += '%';
@@ -240,7 +242,7 @@ Answer schema_list_answer(const event::SchemaSet* schemas) {
       w.Key("eventType");
       str(w, type);
       w.Key("href");
-      str(w, std::string(kSchemasPath) + "/" + encode_segment(type));
+      str(w, std::string(kSchemasPath) + "/" + percent_encode(type));
       w.EndObject();
     }
   }
@@ -335,20 +337,7 @@ Answer history_answer(const EventPage& page, std::string_view path, std::string_
     next += "?";
     auto params = parse_query(query);
     bool first = true;
-    auto encode = [](std::string_view s) {
-      static const char* hex = "0123456789ABCDEF";
-      std::string out;
-      for (unsigned char c : s) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == ',') {
-          out += static_cast<char>(c);
-        } else {
-          out += '%';
-          out += hex[c >> 4];
-          out += hex[c & 15];
-        }
-      }
-      return out;
-    };
+    auto encode = [](std::string_view s) { return percent_encode(s, ","); };
     if (params) {
       for (const auto& [k, v] : *params) {
         if (k == "cursor") continue;
