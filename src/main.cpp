@@ -1,5 +1,7 @@
 // pemx: argv, config, registry, supervisor. Nothing else lives here: the subcommands are in
 // src/tools/ (one function each), and this table names them; `pemx --help` is made from it.
+#include <librdkafka/rdkafka.h>
+
 #include <iostream>
 #include <string>
 #include <vector>
@@ -37,6 +39,12 @@ int run_role(const pemx::tools::Invocation& invocation) {
                         {"config", config.file},
                         {"compiled_stages", compiled}});
   pemx::Metrics metrics;
+  metrics.gauge_fn("pemx_build_info",
+                   "The running build (always 1): PEMX's version, the role, librdkafka's version",
+                   {{"version", pemx::kVersion},
+                    {"role", role},
+                    {"librdkafka", rd_kafka_version_str()}},
+                   [] { return 1.0; });
   // A reload reads the same file with the same --set overrides, through the same loader.
   pemx::Supervisor supervisor(config, role, log, metrics, [&parsed, &invocation] {
     return pemx::load_config(parsed.args.config, parsed.args.sets, invocation.registry);

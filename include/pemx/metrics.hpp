@@ -61,6 +61,10 @@ class Metrics {
   // A gauge read at render time (queue depths, lag).
   void gauge_fn(const std::string& name, const std::string& help, const Labels& labels,
                 std::function<double()> read);
+  // A counter read at render time (a queue's pushes): rendered with TYPE counter, so its name
+  // ends in _total like every other counter's.
+  void counter_fn(const std::string& name, const std::string& help, const Labels& labels,
+                  std::function<double()> read);
   // Removes a gauge function's series (an info gauge whose label changed: the rules' version).
   void remove_gauge_fn(const std::string& name, const Labels& labels);
 
@@ -82,7 +86,7 @@ class Metrics {
     std::map<Labels, std::unique_ptr<Counter>> counters;
     std::map<Labels, std::unique_ptr<Gauge>> gauges;
     std::map<Labels, std::unique_ptr<Histogram>> histograms;
-    std::map<Labels, std::function<double()>> gauge_fns;
+    std::map<Labels, std::function<double()>> gauge_fns;  // and counter_fn's, by type
   };
   Family& family(const std::string& name, const std::string& help, const char* type);
 

@@ -59,6 +59,12 @@ void Metrics::gauge_fn(const std::string& name, const std::string& help, const L
   family(name, help, "gauge").gauge_fns[labels] = std::move(read);
 }
 
+void Metrics::counter_fn(const std::string& name, const std::string& help, const Labels& labels,
+                         std::function<double()> read) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  family(name, help, "counter").gauge_fns[labels] = std::move(read);
+}
+
 void Metrics::remove_gauge_fn(const std::string& name, const Labels& labels) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = families_.find(name);

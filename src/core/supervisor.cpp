@@ -139,7 +139,7 @@ int Supervisor::run() {
                         [raw] { return static_cast<double>(raw->depth()); });
       metrics_.gauge_fn("pemx_queue_capacity", "Capacity of a queue", labels,
                         [raw] { return static_cast<double>(raw->capacity()); });
-      metrics_.gauge_fn("pemx_queue_pushes", "Records pushed into a queue", labels,
+      metrics_.counter_fn("pemx_queue_pushes_total", "Records pushed into a queue", labels,
                         [raw] { return static_cast<double>(raw->pushes()); });
       queues.emplace(port.queue, std::move(q));
     }

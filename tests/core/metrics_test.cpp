@@ -107,6 +107,17 @@ TEST_CASE("gauges render their current value; gauge_fn is read at render time",
   CHECK_THAT(m.render_prometheus(), Contains("pemx_test_depth{queue=\"events\"} 17\n"));
 }
 
+TEST_CASE("counter_fn is read at render time and rendered as a counter", "[unit][metrics]") {
+  Metrics m;
+  double pushes = 5;
+  m.counter_fn("pemx_test_pushes_total", "Pushes", {{"queue", "events"}}, [&] { return pushes; });
+  CHECK_THAT(m.render_prometheus(),
+             Contains("# TYPE pemx_test_pushes_total counter\n"
+                      "pemx_test_pushes_total{queue=\"events\"} 5\n"));
+  pushes = 9;
+  CHECK_THAT(m.render_prometheus(), Contains("pemx_test_pushes_total{queue=\"events\"} 9\n"));
+}
+
 TEST_CASE("a histogram renders cumulative buckets, +Inf, sum and count", "[unit][metrics]") {
   Metrics m;
   Histogram& h = m.histogram("pemx_test_latency_seconds", "Latency", {{"stage", "sink"}});

@@ -254,6 +254,8 @@ TEST_CASE("dist and web as two processes route and store what is pushed", "[inte
   for (const char* series :
        {"pemx_sqlite_store_stored_total", "pemx_kafka_ingest_consumer_lag{stage=\"store_ingest\"}",
         "pemx_queue_depth{queue=\"to_store\"}", "pemx_sqlite_store_batch_seconds_bucket",
+        "# TYPE pemx_queue_pushes_total counter", "pemx_queue_pushes_total{queue=\"to_store\"} ",
+        "pemx_build_info{version=\"", "role=\"web\",librdkafka=\"",
         "pemx_http_requests_total{route=\"/event\",status=\"201\"} 1",
         "pemx_http_request_seconds_count{route=\"/event\"}"}) {
     INFO(series);
