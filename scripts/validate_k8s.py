@@ -378,6 +378,11 @@ class Checker:
                 for item in src.get("items", []):
                     if item["key"] not in data:
                         self.error(where, f"volume {v['name']}: no key {item['key']}")
+                # Files not readable by others are readable by pemx only through its group.
+                mode = src.get("defaultMode", 0o644)
+                if not mode & 0o004 and psc.get("fsGroup") != psc.get("runAsGroup"):
+                    self.error(where, f"volume {v['name']}: defaultMode {mode:o} needs the "
+                                      "pod's fsGroup equal to runAsGroup, or pemx cannot read it")
 
         self.check_keda(toml, secret_data)
         self.check_web_service()
@@ -579,6 +584,7 @@ MUTATIONS = [
      "drain_timeout"),
     ("web.yaml", "path: /readyz, port: http", "path: /readyz, port: 8081", "readinessProbe"),
     ("web.yaml", "drop: [\"ALL\"]", "drop: [\"NET_RAW\"]", "capabilities"),
+    ("dist.yaml", "        fsGroup: 10001", "        fsGroup: 0", "defaultMode"),
     ("configmap.yaml", 'drain_timeout = "30s"', 'drain_timeout = "30 s"', "check-config"),
 ]
 
