@@ -25,6 +25,8 @@ if ((fuzz)); then
 fi
 if ((test)); then
   pkgs+=(default-jre-headless maven curl python3 time iproute2 wrk)
+  # scripts/validate-k8s.sh: a venv for kubernetes-validate (the Kubernetes manifests' check).
+  pkgs+=(python3-venv)
   # The secure test broker's throw-away CA and certificate (tests/broker/kafka.sh start-secure).
   pkgs+=(openssl)
   # The postgres_store tests' server (tests/postgres/postgres.sh).

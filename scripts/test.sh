@@ -90,6 +90,12 @@ if ((broker)); then
   # stops it.
 fi
 
+if ((broker)); then
+  # deploy/kubernetes against the Kubernetes schemas, offline, and check-config with build/pemx.
+  PEMX_BIN="$root/build/pemx" stage "kubernetes manifests" "$root/scripts/validate-k8s.sh" ||
+    status=1
+fi
+
 if ((sanitize)); then
   # One clang build (build-fuzz) holds both: the libraries are compiled once.
   if stage "sanitizer build" "$root/scripts/build-fuzz.sh" pemx_unit_tests pemx_fuzz; then
