@@ -32,7 +32,9 @@ cmake --build "$build" --target pemx
 rm -rf "$build/package"
 (cd "$build" && cpack --config CPackConfig.cmake -B "$build/package" >/dev/null)
 debs=("$build"/package/pemx_*.deb)
-((${#debs[@]} == 1)) && [[ -f ${debs[0]} ]] || fail "cpack made no single .deb in $build/package"
+if ((${#debs[@]} != 1)) || [[ ! -f ${debs[0]} ]]; then
+  fail "cpack made no single .deb in $build/package"
+fi
 deb=${debs[0]}
 echo "package: $deb ($(du -h "$deb" | cut -f1))"
 dpkg-deb --info "$deb" | grep -E '^ (Package|Version|Depends):'
@@ -108,7 +110,8 @@ echo "unit: verified; $(grep -o 'Overall exposure level.*' "$work/security.txt")
 run=("$prefix/usr/bin/pemx" --role=all --config "$prefix/etc/pemx/pemx.toml"
      --set kafka.brokers=embedded --set "http.listen=127.0.0.1:$port")
 if ((install)); then
-  run=(runuser -u pemx -- "${run[@]}")
+  # setpriv execs pemx itself (runuser would stay its parent and turn SIGTERM into 143).
+  run=(setpriv --reuid=pemx --regid=pemx --clear-groups -- "${run[@]}")
   db=/var/lib/pemx/pemx.db
 else
   db=$work/pemx.db
