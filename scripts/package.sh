@@ -27,6 +27,7 @@ done
 fail() { echo "package.sh: $*" >&2; exit 1; }
 
 # --- build -------------------------------------------------------------------------------------
+[[ -f $build/CMakeCache.txt ]] || fail "no build tree at $build: run scripts/build.sh first"
 cmake -S "$root" -B "$build" -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
 cmake --build "$build" --target pemx
 rm -rf "$build/package"
