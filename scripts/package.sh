@@ -83,6 +83,14 @@ for role in dist web all; do
 done
 grep -q '^path = "/var/lib/pemx/pemx.db"' "$prefix/etc/pemx/pemx.toml" ||
   fail "the installed config's store is not /var/lib/pemx/pemx.db"
+# Its commented [schemas] example names the installed schemas: uncommented, it loads them.
+sed -e 's|^# \[schemas\]$|[schemas]|' \
+    -e "s|^# \([A-Za-z]* = \"\)/usr/share/pemx/schemas/|\1$prefix/usr/share/pemx/schemas/|" \
+  "$prefix/etc/pemx/pemx.toml" > "$work/schemas.toml"
+[[ $(grep -c "^[A-Za-z]* = \"$prefix/usr/share/pemx/schemas/" "$work/schemas.toml") -eq 3 ]] ||
+  fail "the installed config's [schemas] example does not name the three installed schemas"
+"$prefix/usr/bin/pemx" check-config --config "$work/schemas.toml" >/dev/null ||
+  fail "the installed config's [schemas] example, uncommented, is refused"
 
 # --- the systemd unit --------------------------------------------------------------------------
 # verify prints what it ignores (an unknown key, a bad value) and still exits 0: any output fails.
