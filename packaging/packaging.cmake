@@ -1,6 +1,6 @@
 # Installation (`cmake --install`) and the Debian package (`cpack -G DEB`), included by the top
-# CMakeLists.txt. packaging/README.md says what goes where and why; scripts/package.sh builds
-# the .deb and checks it as CI does.
+# CMakeLists.txt. docs/deploying.md ("Installing on a host") says what goes where and why;
+# scripts/package.sh builds the .deb and checks it as CI does.
 #
 # Paths follow GNUInstallDirs: with CMAKE_INSTALL_PREFIX=/usr (the package's; scripts/package.sh
 # configures it) the binary is /usr/bin/pemx, the config /etc/pemx/pemx.toml (the one case where

@@ -25,6 +25,7 @@ work=$(mktemp -d)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done  # each drains in about 1 s
   rm -rf "$work"
 }
 trap cleanup EXIT
