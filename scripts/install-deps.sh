@@ -31,6 +31,9 @@ if ((test)); then
   pkgs+=(openssl)
   # The postgres_store tests' server (tests/postgres/postgres.sh).
   pkgs+=(postgresql)
+  # The package check (scripts/package.sh): systemd-analyze verifies the unit; promtool checks
+  # the alerting rules and their tests (scripts/check-monitoring.sh).
+  pkgs+=(systemd prometheus)
   # Browser tests (tests/browser): headless chromium; Debian's node and npm unless a node
   # is already on PATH (e.g. from NodeSource, whose nodejs package conflicts with npm).
   pkgs+=(chromium)

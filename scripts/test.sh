@@ -8,6 +8,8 @@
 #   --no-sanitize    everything but the ASan/UBSan unit tests and the fuzz targets
 #   --sanitize-only  only the ASan/UBSan unit tests and the fuzz targets (no broker)
 # Environment: PEMX_FUZZ_TIME seconds per fuzz target (default 60; 0 skips fuzzing),
+#              PEMX_PACKAGE_INSTALL=1 installs the .deb for real (scripts/package.sh --install:
+#              root, a throw-away machine; .ci/run sets it),
 #              PEMX_TEST_KAFKA_PORT the broker's port (default 19092),
 #              PEMX_TEST_POSTGRES_PORT the test PostgreSQL's port (default 19432),
 #              PEMX_TEST_POSTGRES_REPLICA_PORT its streaming replica's (default 19434),
@@ -88,6 +90,11 @@ if ((broker)); then
   "$root/tests/broker/kafka.sh" stop "$secure_port" >/dev/null 2>&1 || true
   # PostgreSQL keeps running for the ASan unit run's postgres_store tests; the EXIT trap
   # stops it.
+  # The .deb from this build (PEMX_PACKAGE_INSTALL=1, as .ci/run sets: installed with dpkg -i;
+  # else extracted), and the dashboard and alerts against the binary's metrics (deploy/).
+  stage "package (.deb)" "$root/scripts/package.sh" ${PEMX_PACKAGE_INSTALL:+--install} ||
+    status=1
+  stage "dashboard and alerts" "$root/scripts/check-monitoring.sh" || status=1
 fi
 
 if ((broker)); then
