@@ -286,6 +286,26 @@ void IdempotencyTable::release(const std::vector<Item>& items, const Plan& plan)
   publish();
 }
 
+void IdempotencyTable::settle(const std::vector<Item>& items, const Plan& plan,
+                              const std::vector<std::optional<Delivered>>& outcomes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto now = now_();
+  for (std::size_t f = 0; f < plan.fresh.size(); ++f) {
+    auto it = events_.find(items[plan.fresh[f]].event_id);
+    if (it == events_.end() || !it->second.pending) continue;
+    if (f < outcomes.size() && outcomes[f]) {
+      it->second.partition = outcomes[f]->partition;
+      it->second.offset = outcomes[f]->offset;
+      it->second.pending = false;
+      event_ages_.push_back({&it->first, now});
+    } else {
+      events_.erase(it);
+      --units_;
+    }
+  }
+  publish();
+}
+
 IdempotencyTable::KeyLookup IdempotencyTable::begin_key(const std::string& key,
                                                         const Digest& fingerprint) {
   KeyLookup found;

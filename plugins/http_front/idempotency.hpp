@@ -108,6 +108,12 @@ class IdempotencyTable {
   void accept(const std::vector<Item>& items, Plan& plan, const std::vector<Delivered>& delivered);
   // plan.fresh were not acknowledged: forgotten, so a retry produces them.
   void release(const std::vector<Item>& items, const Plan& plan);
+  // A push that failed in part, once every report is in: the fresh events Kafka acknowledged
+  // (outcomes[f] set, in the order of fresh) are remembered as accept() does, the others
+  // forgotten. So a retry of a partly failed (or late-acknowledged) push produces only what
+  // Kafka does not hold yet.
+  void settle(const std::vector<Item>& items, const Plan& plan,
+              const std::vector<std::optional<Delivered>>& outcomes);
 
   // key: scoped by the caller (e.g. with the client's credentials); fingerprint: the request's.
   KeyLookup begin_key(const std::string& key, const Digest& fingerprint);

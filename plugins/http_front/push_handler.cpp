@@ -43,6 +43,7 @@ struct PushState {
   std::vector<std::string> ids;
   std::vector<IdempotencyTable::Item> items;
   IdempotencyTable::Plan plan;
+  bool failed = false;  // answered 503: the outcomes settle the table (Pusher::Settled)
 };
 
 Answer retry_later(int status, std::string_view message) {
@@ -218,7 +219,10 @@ void push(Session& s) {
       std::move(fresh), [self = s.shared_from_this(), table, state, key, preference, token](
                             std::optional<std::string> error, std::vector<Delivered> delivered) {
         if (error) {
-          table->release(state->items, state->plan);
+          // The fresh events stay reserved (a retry meanwhile is told to wait) until every
+          // report is in: then those Kafka acknowledged after all are remembered, so the
+          // retry does not produce them twice.
+          state->failed = true;
           return Session::answer_later(self, not_acknowledged(*error));
         }
         table->accept(state->items, state->plan, delivered);
@@ -231,6 +235,9 @@ void push(Session& s) {
                                  std::to_string(state->plan.replayed));
         }
         Session::answer_later(self, std::move(a));
+      },
+      [table, state](std::vector<std::optional<Delivered>> outcomes) {
+        if (state->failed) table->settle(state->items, state->plan, outcomes);
       });
 }
 

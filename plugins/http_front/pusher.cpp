@@ -17,6 +17,7 @@ struct Pusher::Slot {
   Batch* batch = nullptr;
   std::int32_t partition = -1;
   std::int64_t offset = -1;
+  bool acknowledged = false;
 };
 
 struct Pusher::Batch {
@@ -27,6 +28,7 @@ struct Pusher::Batch {
   bool answered = false;  // done has run (reports may still come in after a timeout)
   std::optional<std::string> error;
   Done done;
+  Settled settled;  // run by the last report, after done
   std::chrono::steady_clock::time_point deadline;
 };
 
@@ -90,6 +92,7 @@ void Pusher::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque)
   auto* slot = static_cast<Slot*>(m->_private);
   slot->partition = m->partition;
   slot->offset = m->offset;
+  slot->acknowledged = m->err == RD_KAFKA_RESP_ERR_NO_ERROR;
   static_cast<Pusher*>(opaque)->finish_one(
       slot->batch, m->err == RD_KAFKA_RESP_ERR_NO_ERROR ? nullptr : rd_kafka_err2str(m->err));
 }
@@ -105,8 +108,10 @@ void Pusher::finish_one(Batch* batch, const char* error) {
 // already did) and frees the batch.
 void Pusher::settle(Batch* batch, const char* error) {
   Done done;
+  Settled settled;
   std::optional<std::string> result;
   std::vector<Delivered> delivered;
+  std::vector<std::optional<Delivered>> outcomes;
   {
     std::lock_guard<std::mutex> lock(batches_mutex_);
     if (error != nullptr && !batch->error) batch->error = error;
@@ -120,9 +125,18 @@ void Pusher::settle(Batch* batch, const char* error) {
         for (const auto& s : batch->slots) delivered.push_back({topic_, s.partition, s.offset});
       }
     }
+    if (batch->settled) {
+      settled = std::move(batch->settled);
+      outcomes.reserve(batch->slots.size());
+      for (const auto& s : batch->slots) {
+        if (s.acknowledged) outcomes.emplace_back(Delivered{topic_, s.partition, s.offset});
+        else outcomes.emplace_back(std::nullopt);
+      }
+    }
     batches_.erase(batch->id);  // frees batch
   }
   if (done) done(std::move(result), std::move(delivered));
+  if (settled) settled(std::move(outcomes));
 }
 
 // Answers every batch whose deadline is at or before `now` and has not been answered.
@@ -143,10 +157,11 @@ void Pusher::expire(std::chrono::steady_clock::time_point now) {
   for (auto& done : due) done(error, {});
 }
 
-void Pusher::push(std::vector<PushEvent> events, Done done) {
+void Pusher::push(std::vector<PushEvent> events, Done done, Settled settled) {
   auto owned = std::make_unique<Batch>();
   Batch* batch = owned.get();
   batch->done = std::move(done);
+  batch->settled = std::move(settled);
   batch->deadline = std::chrono::steady_clock::now() + timeout_;
   batch->slots.resize(events.size());
   for (auto& slot : batch->slots) slot.batch = batch;

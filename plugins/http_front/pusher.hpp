@@ -6,8 +6,9 @@
 // the broker does (down, refusing, or hung with its connections open). The poll thread checks
 // deadlines every kDeadlineCheck, so the answer comes within push_timeout + kDeadlineCheck
 // (plus the time to write the answer). message.timeout.ms is push_timeout too, so librdkafka
-// gives up on such messages at about the same time; a message it still delivers after the
-// 503 is a duplicate the store drops (idempotent on eventId).
+// gives up on such messages at about the same time. Settled tells the push handler, once every
+// report is in, which events the broker acknowledged after all (push_handler.cpp keeps them
+// in the idempotency table, so a retry does not produce them again).
 // Threads: push() from any thread (Asio threads: it never blocks); one poll thread serves
 // delivery reports, checks deadlines and runs the callbacks.
 #include <chrono>
@@ -39,6 +40,11 @@ class Pusher {
   // topic, partition and offset, in the order pushed (empty on an error).
   using Done = std::function<void(std::optional<std::string> error,
                                   std::vector<Delivered> delivered)>;
+  // Once every delivery report is in (after done, which may have answered at the deadline):
+  // each event's outcome in the order pushed, where it landed when the broker acknowledged it
+  // (nullopt: refused, timed out, or purged at stop). Not called for batches still without
+  // reports when the pusher stops.
+  using Settled = std::function<void(std::vector<std::optional<Delivered>> outcomes)>;
   static constexpr std::chrono::milliseconds kDeadlineCheck{100};
 
   // name: the stage's name (readiness entry); readiness: the process's, where every Kafka
@@ -48,7 +54,7 @@ class Pusher {
          std::chrono::milliseconds timeout, Logger log, Metrics& metrics, std::string name,
          Readiness* readiness, std::function<void(const std::string&)> fatal = nullptr);
   ~Pusher();
-  void push(std::vector<PushEvent> events, Done done);
+  void push(std::vector<PushEvent> events, Done done, Settled settled = nullptr);
   const std::string& topic() const { return topic_; }
   // nullopt when every Kafka client of the process has had an answer from the cluster lately
   // (kafka::kNoAnswerAfter); else which clients have not and why. Never blocks.

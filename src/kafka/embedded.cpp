@@ -36,6 +36,16 @@ Result<bool> EmbeddedCluster::create_topic(const std::string& topic, int partiti
   return true;
 }
 
+Result<bool> EmbeddedCluster::set_partition_leader(const std::string& topic, int partition,
+                                                   int broker) {
+  rd_kafka_resp_err_t err =
+      rd_kafka_mock_partition_set_leader(cluster_, topic.c_str(), partition, broker);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Error{"embedded", "setting the leader of " + topic + ": " + rd_kafka_err2str(err)};
+  }
+  return true;
+}
+
 EmbeddedCluster::~EmbeddedCluster() {
   if (cluster_ != nullptr) rd_kafka_mock_cluster_destroy(cluster_);
 }

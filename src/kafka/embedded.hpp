@@ -26,6 +26,9 @@ class EmbeddedCluster {
   // "127.0.0.1:port,…": what kcat or another process can use.
   const std::string& bootstrap() const { return bootstrap_; }
   Result<bool> create_topic(const std::string& topic, int partitions);
+  // Fault injection (tests): the partition's leader becomes `broker` (-1: none, so producing
+  // to it waits until the message times out).
+  Result<bool> set_partition_leader(const std::string& topic, int partition, int broker);
 
  private:
   EmbeddedCluster() = default;

@@ -195,6 +195,28 @@ TEST_CASE("idempotency: a push in progress makes the same events busy; a failed 
   CHECK(t.begin_events(p.items).outcome == Outcome::kProduce);
 }
 
+TEST_CASE("idempotency: a push that failed in part keeps what Kafka acknowledged",
+          "[unit][http][idempotency]") {
+  FakeClock clock;
+  IdempotencyTable t({600s, 1000}, "t", nullptr, clock.fn());
+  Push p(1, 3);
+  auto plan = t.begin_events(p.items);
+  REQUIRE(plan.outcome == Outcome::kProduce);
+  // Answered 503; the reports, once all in: 1 and 3 acknowledged, 2 not.
+  t.settle(p.items, plan, {Delivered{"t", 0, 40}, std::nullopt, Delivered{"t", 1, 41}});
+  CHECK(t.size() == 2);
+  auto retry = t.begin_events(p.items);
+  REQUIRE(retry.outcome == Outcome::kProduce);
+  CHECK(retry.fresh == std::vector<std::size_t>{1});  // only the one Kafka does not hold
+  CHECK(retry.replayed == 2);
+  t.accept(p.items, retry, delivered_for(retry, 90));
+  CHECK(retry.receipt[0].offset == 40);
+  CHECK(retry.receipt[1].offset == 90);
+  CHECK(retry.receipt[2].partition == 1);
+  CHECK(retry.receipt[2].offset == 41);
+  CHECK(t.begin_events(p.items).outcome == Outcome::kReplay);
+}
+
 TEST_CASE("idempotency: the bound drops the oldest entries early and counts them",
           "[unit][http][idempotency]") {
   Metrics metrics;

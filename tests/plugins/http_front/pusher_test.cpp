@@ -13,6 +13,7 @@
 #include <string>
 
 #include "kafka/client.hpp"
+#include "kafka/embedded.hpp"
 #include "kafka/factory.hpp"
 #include "pemx/metrics.hpp"
 
@@ -51,6 +52,49 @@ TEST_CASE("a push to a broker that does not answer fails within push_timeout plu
   pusher.stop();
   CHECK(metrics.render_prometheus().find("pemx_http_front_push_timeouts_total 3") !=
         std::string::npos);
+}
+
+TEST_CASE("a push that fails in part reports, once settled, which events Kafka holds",
+          "[unit][http_front][push]") {
+  // Two partitions; the second has no leader, so what goes there times out.
+  kafka::EmbeddedConfig config;
+  config.partitions = 2;
+  config.topics = {"push-settled"};
+  auto cluster = kafka::EmbeddedCluster::start(config);
+  REQUIRE(cluster);
+  REQUIRE(cluster.value()->set_partition_leader("push-settled", 1, -1));
+  Metrics metrics;
+  Readiness readiness;
+  kafka::KafkaConfig k;
+  Pusher pusher(k, cluster.value()->bootstrap(), "push-settled", 1500ms, Logger(), metrics,
+                "http", &readiness);
+  std::vector<PushEvent> events;
+  for (int i = 0; i < 16; ++i) {  // keys spread over both partitions (murmur2)
+    events.push_back({"P" + std::to_string(i), R"({"eventId":")" + std::to_string(i) + "\"}"});
+  }
+  std::promise<std::optional<std::string>> answered;
+  std::promise<std::vector<std::optional<Delivered>>> settled;
+  pusher.push(
+      std::move(events),
+      [&](std::optional<std::string> error, std::vector<Delivered>) { answered.set_value(error); },
+      [&](std::vector<std::optional<Delivered>> outcomes) { settled.set_value(outcomes); });
+  auto answer = answered.get_future();
+  REQUIRE(answer.wait_for(20s) == std::future_status::ready);
+  CHECK(answer.get());  // an error: not every event was acknowledged
+  auto outcomes_future = settled.get_future();
+  REQUIRE(outcomes_future.wait_for(20s) == std::future_status::ready);
+  auto outcomes = outcomes_future.get();
+  REQUIRE(outcomes.size() == 16);
+  int held = 0;
+  for (const auto& o : outcomes) {
+    if (!o) continue;
+    ++held;
+    CHECK(o->partition == 0);
+    CHECK(o->offset >= 0);
+  }
+  CHECK(held > 0);
+  CHECK(held < 16);
+  pusher.stop();
 }
 
 TEST_CASE("the push's producer lingers 5 ms, whatever [kafka.properties] say",
