@@ -1,7 +1,11 @@
 #include "http_front/auth.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
 #include <fstream>
 #include <set>
+#include <system_error>
 
 namespace pemx::http_front {
 
@@ -16,6 +20,10 @@ std::string_view trim(std::string_view s) {
 
 // The non-empty, non-comment lines of a file, with their line numbers; nullopt if unreadable.
 std::optional<std::vector<std::pair<int, std::string>>> read_lines(const std::string& path) {
+  // Only a regular file: a directory reads as empty (every token revoked without a word) and
+  // a FIFO blocks the reload for ever.
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return std::nullopt;
   std::ifstream in(path);
   if (!in) return std::nullopt;
   std::vector<std::pair<int, std::string>> lines;
@@ -154,9 +162,14 @@ LoadedCredentials load_credentials(const TokenSources& src) {
 }
 
 int find_token(const std::vector<NamedToken>& tokens, std::string_view authorization) {
-  constexpr std::string_view kBearer = "Bearer ";
-  if (authorization.substr(0, kBearer.size()) != kBearer) return -1;
-  const std::string_view presented = authorization.substr(kBearer.size());
+  // RFC 7235: the scheme is case-insensitive, then one or more spaces, then the token.
+  constexpr std::string_view kBearer = "bearer";
+  if (authorization.size() <= kBearer.size() || authorization[kBearer.size()] != ' ') return -1;
+  for (std::size_t k = 0; k < kBearer.size(); ++k) {
+    if (std::tolower(static_cast<unsigned char>(authorization[k])) != kBearer[k]) return -1;
+  }
+  std::string_view presented = authorization.substr(kBearer.size());
+  presented.remove_prefix(std::min(presented.find_first_not_of(' '), presented.size()));
   int found = -1;
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     const auto& t = tokens[i].secret;

@@ -301,10 +301,11 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
   s.server.idempotency.window =
       section.duration("idempotency_window", s.server.idempotency.window,
                        std::chrono::milliseconds(0), std::chrono::hours(24));
-  // At least one push of kMaxEvents events, so that every valid push can be remembered.
+  // Room for the largest push with an Idempotency-Key, so that every valid push can be
+  // remembered (a smaller table refused such a push with 503 for ever).
   s.server.idempotency.max_entries = static_cast<std::size_t>(section.integer(
       "idempotency_max_entries", static_cast<std::int64_t>(s.server.idempotency.max_entries),
-      static_cast<std::int64_t>(kMaxEvents), 100'000'000));
+      static_cast<std::int64_t>(kMinIdempotencyEntries), 100'000'000));
   s.server.history.default_limit = static_cast<std::size_t>(
       section.integer("default_limit", 1000, 1, 100000));
   s.server.history.max_limit =

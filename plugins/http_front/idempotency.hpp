@@ -50,6 +50,10 @@ struct IdempotencySettings {
   std::size_t max_entries = 100'000;
 };
 
+// The smallest bound that remembers every valid push, Idempotency-Key included: its
+// kMaxEvents events, and the key with the answer describing them (1 + kMaxEvents units).
+inline constexpr std::size_t kMinIdempotencyEntries = 2 * kMaxEvents + 1;
+
 // The longest Idempotency-Key accepted.
 inline constexpr std::size_t kMaxIdempotencyKey = 255;
 // The key of an Idempotency-Key field value: an sf-string ("…", as the draft writes it) or,

@@ -175,8 +175,9 @@ bool Session::admit(const Route& route) {
                                    std::string_view(authorization.data(), authorization.size()));
   token_ = d.token;
   // The rate limit first, so that guessing tokens from one address is limited as well: a
-  // request without a known token counts against its address's bucket.
-  if (route.access != Access::kAdmin && over_rate_limit(route)) return false;
+  // request without a known token counts against its address's bucket (on the admin routes
+  // too, which a known admin token may call without limit).
+  if ((route.access != Access::kAdmin || token_ < 0) && over_rate_limit(route)) return false;
   if (d.status == 401) {
     Answer a = error_answer(401, route.access == Access::kWrite
                                      ? "missing or invalid bearer token for writes"

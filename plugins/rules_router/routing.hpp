@@ -33,6 +33,9 @@ inline constexpr std::string_view kNoMatchingRule = "no_matching_rule";
 inline constexpr std::string_view kMissingPlaceholder = "missing_placeholder";
 inline constexpr std::string_view kIllegalTopic = "illegal_topic";
 inline constexpr std::string_view kTopicNotAllowed = "topic_not_allowed";
+// A rule would send the event back into the topic it was read from, or into the dead-letter
+// topic: an endless loop (or a dead letter without its reason), never routed.
+inline constexpr std::string_view kTopicLoop = "topic_loop";
 inline constexpr std::string_view kSchema = event::kReasonSchema;  // schema_mode = "strict"
 
 // schema_mode: kStrict dead-letters an event that fails its eventType's schema ([schemas]);

@@ -134,7 +134,7 @@ class RulesRouter final : public Stage {
     std::vector<std::string_view> reasons(std::begin(event::kJsonReasons),
                                           std::end(event::kJsonReasons));
     for (auto reason : {kInvalidEvent, kUnknownEventType, kNoMatchingRule, kMissingPlaceholder,
-                        kIllegalTopic, kTopicNotAllowed, kSchema}) {
+                        kIllegalTopic, kTopicNotAllowed, kSchema, kTopicLoop}) {
       reasons.push_back(reason);
     }
     for (auto reason : reasons) {
@@ -200,7 +200,22 @@ class RulesRouter final : public Stage {
     ++n;
   }
 
+  // A target equal to the record's own topic or to the dead-letter topic would loop (a free
+  // placeholder such as {region} can render either): the event is dead-lettered instead.
+  void refuse_loops(const Record& rec, Decision& d) const {
+    for (const auto& t : d.topics) {
+      if (t != rec.topic && t != rules_->dead_letter_topic) continue;
+      d.reason = kTopicLoop;
+      d.detail = (t == rec.topic ? "a rule sends the event back into its input topic \""
+                                 : "a rule sends the event into the dead-letter topic \"") +
+                 event::excerpt(t) + "\"";
+      d.topics.clear();
+      return;
+    }
+  }
+
   void apply(Record& rec, Decision& d) {
+    if (!d.dead_letter()) refuse_loops(rec, d);
     std::size_t n = 0;
     rec.event_id = d.event_id;
     rec.event_type = d.event_type;

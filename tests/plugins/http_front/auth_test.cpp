@@ -87,6 +87,10 @@ TEST_CASE("tokens are checked: names and secrets unique, long, known roles, file
   CHECK(mentions(e, "tokens[2].token_file", "must hold exactly one token"));
   CHECK(mentions(e, "tokens[3].token_file", "cannot read \"/nonexistent/pemx\""));
   CHECK(mentions(e, "tokens[4].roles", "list at least one role"));
+  // A directory is no token file (it used to read as an empty one: every token revoked).
+  TokenSources dir;
+  dir.tokens_file = ".";
+  CHECK(mentions(load_credentials(dir).errors, "tokens_file", "cannot read \".\""));
   for (const auto& err : e) {
     CHECK(err.message.find(kA) == std::string::npos);  // secrets never in messages
     CHECK(err.message.find("short\"") == std::string::npos);
@@ -107,6 +111,12 @@ TEST_CASE("authorize: 401 without a known token, 403 without the role", "[unit][
     CHECK(authorize(c, Access::kWrite, "").status == 401);
     CHECK(authorize(c, Access::kWrite, "Bearer " + kB + "x").status == 401);
     CHECK(authorize(c, Access::kWrite, kB).status == 401);  // no "Bearer "
+    // The scheme is case-insensitive and may be followed by several spaces (RFC 7235).
+    CHECK(authorize(c, Access::kWrite, "bearer " + kB).status == 0);
+    CHECK(authorize(c, Access::kWrite, "BEARER   " + kB).status == 0);
+    CHECK(authorize(c, Access::kWrite, "Bearer" + kB).status == 401);
+    CHECK(authorize(c, Access::kWrite, "Bearer ").status == 401);
+    CHECK(authorize(c, Access::kWrite, "Bearerx " + kB).status == 401);
     CHECK(authorize(c, Access::kWrite, r).status == 403);
     CHECK(authorize(c, Access::kWrite, a).status == 403);  // admin does not imply writer
     c.writes_guarded = false;

@@ -227,9 +227,9 @@ TEST_CASE("the push's idempotency keys: a duration (0 turns it off) and a bound 
           "push",
           "[unit][http][idempotency]") {
   CHECK(errors_for("idempotency_window = \"0s\"\n").empty());
-  CHECK(errors_for("idempotency_window = \"10m\"\nidempotency_max_entries = 200\n").empty());
+  CHECK(errors_for("idempotency_window = \"10m\"\nidempotency_max_entries = 401\n").empty());
   CHECK(mentions(errors_for("idempotency_window = \"2d\"\n"), "stages.http.idempotency_window"));
-  CHECK(mentions(errors_for("idempotency_max_entries = 199\n"),
+  CHECK(mentions(errors_for("idempotency_max_entries = 400\n"),
                  "stages.http.idempotency_max_entries"));
   CHECK(mentions(errors_for("idempotency_windw = \"1s\"\n"), "idempotency_window"));
 }

@@ -17,7 +17,7 @@ TEST_CASE("bearer tokens: exact match only", "[unit][http][auth]") {
   CHECK(find_token(tokens, "Bearer another-token-abcdefghij") == 1);
   CHECK(find_token(tokens, "Bearer s3cret-token-012345678") == -1);
   CHECK(find_token(tokens, "Bearer s3cret-token-01234567890") == -1);
-  CHECK(find_token(tokens, "bearer s3cret-token-0123456789") == -1);
+  CHECK(find_token(tokens, "bearer s3cret-token-0123456789") == 0);  // RFC 7235: any case
   CHECK(find_token(tokens, "s3cret-token-0123456789") == -1);
   CHECK(find_token(tokens, "") == -1);
   CHECK(find_token({}, "Bearer x") == -1);

@@ -268,6 +268,22 @@ TEST_CASE("idempotency: Idempotency-Key replays the first answer, refuses anothe
   CHECK(t.begin_key("k1", sha256("other")).outcome == KeyOutcome::kNew);
 }
 
+TEST_CASE("idempotency: the smallest table keeps a push of 200 events with its key",
+          "[unit][http][idempotency]") {
+  FakeClock clock;
+  IdempotencyTable t({60s, kMinIdempotencyEntries}, "t", nullptr, clock.fn());
+  const Digest body = sha256("two hundred events");
+  REQUIRE(t.begin_key("k", body).outcome == KeyOutcome::kNew);
+  Push p(1, static_cast<int>(kMaxEvents));
+  auto plan = t.begin_events(p.items);
+  REQUIRE(plan.outcome == Outcome::kProduce);
+  t.accept(p.items, plan, delivered_for(plan, 0));
+  t.accept_key("k", Answer{201, "receipt", {}}, kMaxEvents);
+  CHECK(t.size() == kMinIdempotencyEntries);
+  CHECK(t.begin_key("k", body).outcome == KeyOutcome::kReplay);
+  CHECK(t.begin_events(p.items).outcome == Outcome::kReplay);  // its events were kept too
+}
+
 TEST_CASE("idempotency: Idempotency-Key values", "[unit][http][idempotency]") {
   CHECK(parse_idempotency_key("\"8e03978e-40d5-43e8-bc93-6894a57f9324\"") ==
         "8e03978e-40d5-43e8-bc93-6894a57f9324");

@@ -121,3 +121,24 @@ TEST_CASE("guessing tokens is rate limited by address: unknown tokens get 401, t
   CHECK(limited.status == 429);
   CHECK(srv.get("/event?productIds=A", kReader).status == 200);  // a known token: its own bucket
 }
+
+TEST_CASE("guessing admin tokens is rate limited by address too; the admin token is not",
+          "[unit][http][rate][auth]") {
+  ServerSettings s;
+  s.credentials = two_readers(false);
+  s.credentials.admins = true;
+  s.rate_limits.routes[static_cast<std::size_t>(RateRoute::kRead)].per_address = {1, 2};
+  AuthServer srv(s);
+  auto reload = [&](const std::string& token) {
+    return http_request(srv.server->port(), "POST", "/api/admin/reload",
+                        {{"Authorization", "Bearer " + token}});
+  };
+  HttpResponse limited;
+  for (int i = 0; i < 10 && limited.status != 429; ++i) {
+    limited = reload("guess-00000000000001" + std::to_string(i));
+    if (limited.status != 429) CHECK(limited.status == 401);
+  }
+  CHECK(limited.status == 429);
+  CHECK(!limited.headers["retry-after"].empty());
+  for (int i = 0; i < 3; ++i) CHECK(reload(kOther).status != 429);
+}

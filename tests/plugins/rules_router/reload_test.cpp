@@ -129,5 +129,26 @@ TEST_CASE("a running router takes the replaced rules at the next event, with the
   CHECK(header(*dead, "pemx-rules-version") == live->current().version);
 }
 
+TEST_CASE("a rule rendering the router's input topic or the dead-letter topic dead-letters the "
+          "event (topic_loop) instead of looping",
+          "[unit][rules_router]") {
+  auto loaded = load(edited(std::string(kPemxToml), R"(topic = "product-price-update-v1-{region}")",
+                            R"(topic = "{region}")"));
+  INFO(Catch::Detail::stringify(error_lines(loaded)));
+  REQUIRE(loaded.config);
+  RouterHarness h(loaded);
+  auto routed = h.route(reference_event("ProductPriceUpdate", "EU", R"({"newPrice":1})", "P1"));
+  CHECK(routed->targets == std::vector<std::string>{"EU", "product-event-storage-pemx"});
+  for (const char* loop : {"product-event", "product-event-dlq-pemx"}) {
+    INFO(loop);
+    auto dead = h.route(reference_event("ProductPriceUpdate", loop, R"({"newPrice":1})", "P2"));
+    CHECK(dead->targets == std::vector<std::string>{"product-event-dlq-pemx"});
+    CHECK(header(*dead, "pemx-dlq-reason") == "topic_loop");
+    CHECK(header(*dead, "pemx-dlq-detail").find(loop) != std::string::npos);
+  }
+  CHECK(h.metrics.counter_value("pemx_rules_router_dead_lettered_total",
+                                {{"stage", "router"}, {"reason", "topic_loop"}}) == 2);
+}
+
 }  // namespace
 }  // namespace pemx
