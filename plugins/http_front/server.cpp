@@ -98,6 +98,17 @@ std::optional<std::string> Server::reload_tls() {
 void Server::set_credentials(Credentials credentials) {
   auto next = std::make_shared<AccessState>(std::move(credentials));
   std::lock_guard<std::mutex> lock(impl_->access_mutex);
+  // A token that stays (by name) keeps its buckets: a reload is no fresh burst.
+  if (const auto& old = impl_->access) {
+    std::lock_guard<std::mutex> buckets(old->mutex);
+    const auto& was = old->credentials.tokens;
+    const auto& now = next->credentials.tokens;
+    for (std::size_t i = 0; i < now.size(); ++i) {
+      for (std::size_t j = 0; j < was.size(); ++j) {
+        if (was[j].name == now[i].name) next->token_buckets[i] = old->token_buckets[j];
+      }
+    }
+  }
   impl_->access = std::move(next);
   impl_->access_generation.fetch_add(1, std::memory_order_release);
 }

@@ -106,6 +106,21 @@ TEST_CASE("a per-address read limit answers 429 with Retry-After; a token has it
         std::string::npos);
 }
 
+TEST_CASE("a reload keeps the rate-limit buckets of the tokens that stay", "[unit][http][rate]") {
+  ServerSettings s;
+  s.credentials = two_readers(false);
+  s.rate_limits.routes[static_cast<std::size_t>(RateRoute::kRead)].per_token = {1, 3};
+  AuthServer srv(s);
+  HttpResponse limited;
+  for (int i = 0; i < 10 && limited.status != 429; ++i) {
+    limited = srv.get("/event?productIds=A", kReader);
+  }
+  REQUIRE(limited.status == 429);
+  srv.server->set_credentials(two_readers(false));  // the same tokens, reloaded
+  CHECK(srv.get("/event?productIds=A", kReader).status == 429);  // no fresh burst
+  CHECK(srv.get("/event?productIds=A", kOther).status == 200);
+}
+
 TEST_CASE("guessing tokens is rate limited by address: unknown tokens get 401, then 429",
           "[unit][http][rate][auth]") {
   ServerSettings s;
