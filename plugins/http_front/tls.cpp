@@ -6,6 +6,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 namespace pemx::http_front {
 
@@ -38,6 +39,14 @@ LoadedTls load_tls(const TlsFiles& files) {
     return out;
   }
   ctx->use_private_key_file(files.key_file, ssl::context::pem, ec);
+  // OpenSSL checks the key against the certificate as it loads it.
+  if (ec && ec.category() == boost::asio::error::get_ssl_category() &&
+      ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH) {
+    out.key = "tls_key_file";
+    out.error = "\"" + files.key_file + "\" is not the private key of the certificate in \"" +
+                files.cert_file + "\"";
+    return out;
+  }
   if (ec) {
     out.key = "tls_key_file";
     out.error = "\"" + files.key_file + "\" is not an unencrypted PEM private key (" +

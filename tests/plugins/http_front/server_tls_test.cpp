@@ -3,6 +3,7 @@
 // the TLS port gets no answer (the handshake fails, counted); reload_tls serves a new
 // certificate to new connections, and a bad one is refused with the old one kept.
 #include "http_front/server.hpp"
+#include "http_front/tls.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -116,6 +117,16 @@ TEST_CASE("the listener speaks HTTPS with tls_cert_file and tls_key_file; plain 
   CHECK(still.response.status == 200);
   CHECK(still.subject.find("O=second") != std::string::npos);
   server.stop();
+}
+
+TEST_CASE("a key of another certificate is named as such", "[unit][http][tls]") {
+  TlsFixture first("first");
+  TlsFixture second("second");
+  auto loaded = load_tls({first.cert, second.key});
+  CHECK_FALSE(loaded.context);
+  CHECK(loaded.key == "tls_key_file");
+  CHECK_THAT(loaded.error, Catch::Contains("is not the private key of the certificate in") &&
+                               Catch::Contains(first.cert));
 }
 
 TEST_CASE("a TLS server refuses to start on an unreadable certificate, naming the file",
