@@ -175,13 +175,14 @@ ReloadOutcome RulesReload::reload(std::string_view origin) {
     if (targets->on_missing == TargetTopics::OnMissing::kFail) {
       return refuse(std::move(out), origin,
                     "stages." + stage + ".rules: the new rules send to topics the cluster "
-                    "lacks: " + joined(checked.missing) + " (" + key + " = \"fail\"); create "
+                    "lacks: " + listed_topics(checked.missing) + " (" + key + " = \"fail\"); create "
                     "them or fix the rules");
     }
     log_.warn("target topics of the reloaded rules missing: events routed to them will fail "
               "(or be created by the broker if it auto-creates topics)",
               {{"stage", stage},
-               {"missing", joined(checked.missing)},
+               {"missing", listed_topics(checked.missing)},
+               {"missing_count", static_cast<std::int64_t>(checked.missing.size())},
                {"fix", "create them, or set " + key + " = \"fail\" to refuse such a reload"}});
   }
 

@@ -14,14 +14,13 @@ std::string joined(const std::vector<std::string>& names, const char* separator 
   return out;
 }
 
-// The first kMissingListed names and how many more: one log line stays readable whatever
-// the rules render.
-std::string listed(const std::vector<std::string>& names) {
+}  // namespace
+
+std::string listed_topics(const std::vector<std::string>& names) {
   if (names.size() <= kMissingListed) return joined(names);
   std::vector<std::string> first(names.begin(), names.begin() + kMissingListed);
   return joined(first) + " and " + std::to_string(names.size() - kMissingListed) + " more";
 }
-}  // namespace
 
 std::vector<std::string> missing_topics(const std::vector<std::string>& wanted,
                                         const TopicSet& existing) {
@@ -105,7 +104,7 @@ int check_role_targets(const Config& config, const std::vector<std::string>& sta
     if (fail) {
       log.error("target topics missing: start-up refused",
                 {{"stage", name},
-                 {"missing", listed(outcome.missing)},
+                 {"missing", listed_topics(outcome.missing)},
                  {"missing_count", static_cast<std::int64_t>(outcome.missing.size())},
                  {"fix", "create them (or remove them from the rules), or set " + key +
                              " = \"warn\" to start anyway"}});
@@ -114,7 +113,7 @@ int check_role_targets(const Config& config, const std::vector<std::string>& sta
       log.warn("target topics missing: events routed to them will fail (or be created by "
                "the broker if it auto-creates topics)",
                {{"stage", name},
-                {"missing", listed(outcome.missing)},
+                {"missing", listed_topics(outcome.missing)},
                 {"missing_count", static_cast<std::int64_t>(outcome.missing.size())},
                 {"fix", "create them, or set " + key + " = \"fail\" to refuse start-up"}});
     }

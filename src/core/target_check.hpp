@@ -26,6 +26,10 @@ struct TargetCheckOutcome {
   std::optional<std::string> error;  // the cluster did not answer: nothing was checked
 };
 
+// The first kMissingListed names and how many more ("a, b and 3 more"): one log line or
+// answer stays readable whatever the rules render. Pure.
+std::string listed_topics(const std::vector<std::string>& names);
+
 // The names of `wanted` that are not in `existing`, in `wanted`'s order. Pure.
 std::vector<std::string> missing_topics(const std::vector<std::string>& wanted,
                                         const TopicSet& existing);

@@ -50,6 +50,16 @@ TEST_CASE("missing_topics names what the cluster lacks, in the wanted order",
   CHECK(missing_topics({}, existing).empty());
 }
 
+TEST_CASE("listed_topics names the first 20 and counts the rest", "[unit][targets]") {
+  Lines many;
+  for (int i = 0; i < 25; ++i) many.push_back("t" + std::to_string(i));
+  const auto text = listed_topics(many);
+  CHECK(text.rfind("t0, t1, ", 0) == 0);
+  CHECK(text.find("t19 and 5 more") != std::string::npos);
+  CHECK(text.find("t20") == std::string::npos);
+  CHECK(listed_topics({"a", "b"}) == "a, b");
+}
+
 TEST_CASE("check_targets asks once and names the missing topics", "[unit][targets]") {
   TargetTopics targets{{"a", "b", "c"}, {}, TargetTopics::OnMissing::kFail};
   FakeDirectory dir(TopicSet{"a", "c", "other"});
