@@ -150,8 +150,20 @@ void push(Session& s) {
       }
     }
   }
-  auto parsed = parse_push_request(req.body(), server.settings.push_rules);
-  if (auto* a = std::get_if<Answer>(&parsed)) return s.send(std::move(*a));
+  const PushRules& rules = server.settings.push_rules;
+  auto parsed = parse_push_request(req.body(), rules);
+  // Refused by today's rules or schemas: an exact retry of a push accepted before (a reload
+  // changed them meanwhile) is still answered with its receipt, and anything else gets the 400.
+  std::optional<Answer> refusal;
+  if (auto* a = std::get_if<Answer>(&parsed)) {
+    if (a->status != 400 || server.idempotency == nullptr ||
+        (rules.check == nullptr && rules.schemas == nullptr)) {
+      return s.send(std::move(*a));
+    }
+    refusal = std::move(*a);
+    parsed = parse_push_request(req.body(), PushRules{rules.limits});
+    if (std::holds_alternative<Answer>(parsed)) return s.send(std::move(*refusal));
+  }
   auto events = std::get<std::vector<PushEvent>>(std::move(parsed));
   // The reference's text 201, or the JSON receipt for a client that asks for it (RFC 7240).
   // Every Prefer field counts, as one comma-separated list.
@@ -186,6 +198,10 @@ void push(Session& s) {
   state->plan = table->begin_events(state->items);
   auto& plan = state->plan;
   using Outcome = IdempotencyTable::Plan::Outcome;
+  if (refusal && plan.outcome != Outcome::kReplay) {
+    if (plan.outcome == Outcome::kProduce) table->release(state->items, plan);
+    return s.send(std::move(*refusal));
+  }
   switch (plan.outcome) {
     case Outcome::kConflict:
       return s.send(ids_answer(409, "these eventIds were already pushed with other content (or "

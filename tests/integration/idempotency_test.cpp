@@ -97,6 +97,38 @@ TEST_CASE("a push sent twice is produced once; the second answer is the first, m
   CHECK(line.substr(line.rfind(' ') + 1) == "2");
 }
 
+TEST_CASE("an exact retry is replayed even when a reload's rules now refuse its events",
+          "[integration][web][idempotency][reload]") {
+  if (std::getenv("PEMX_TEST_BROKERS") == nullptr) {
+    WARN("SKIPPED: PEMX_TEST_BROKERS is not set");
+    return;
+  }
+  Web web;
+  const std::string body = push_body(1, 3, "IDEMRL");  // region EU
+  auto first = http_post(web.port, "/event", body, kReceipt);
+  REQUIRE(first.status == 201);
+  // The operator limits the price rule to US and reloads.
+  const std::string from = R"(# allowed = { region = ["US", "EU"] })";
+  std::string config = prefixed_config(web.prefix);
+  const auto at = config.find(from);
+  REQUIRE(at != std::string::npos);
+  web.runner.dir().write("pemx.toml",
+                         config.replace(at, from.size(), R"(allowed = { region = ["US"] })"));
+  web.proc->signal(SIGHUP);
+  REQUIRE(web.proc->wait_for_log("\"msg\":\"config reloaded\"", 30s));
+  // The retry of what was accepted: its receipt, nothing produced.
+  auto retry = http_post(web.port, "/event", body, kReceipt);
+  INFO(retry.body);
+  CHECK(retry.status == 201);
+  CHECK(header(retry, "idempotent-replay") == "true");
+  CHECK(retry.body == first.body);
+  // A new EU event, or the accepted ones with a new one, is refused by the new rules.
+  CHECK(http_post(web.port, "/event", push_body(10, 1, "IDEMRL")).status == 400);
+  CHECK(http_post(web.port, "/event", push_body(1, 4, "IDEMRL")).status == 400);
+  auto ids = web.produced(3);
+  CHECK(ids.size() == 3);
+}
+
 TEST_CASE("the same eventIds with other content answer 409 naming them, and produce nothing",
           "[integration][web][idempotency]") {
   if (std::getenv("PEMX_TEST_BROKERS") == nullptr) {
