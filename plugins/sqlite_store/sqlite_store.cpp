@@ -65,6 +65,13 @@ class Spec final : public StageSpec {
                   {"batch_linger_ms", static_cast<std::int64_t>(s_.writer.batch_linger.count())}});
     return store::make_writer(s_.writer, ctx, std::move(opened.value()));
   }
+  // `pemx replay`: the file opened and migrated as create() does (schema version 2 brings the
+  // time range index); the writer is closed again, its reader stays.
+  Result<std::shared_ptr<EventReader>> open_reader() const override {
+    auto opened = SqliteEventStore::open(s_.store);
+    if (!opened) return opened.error();
+    return opened.value()->reader();
+  }
   // `pemx import FILE`: into this stage's file, with its batch size, busy timeout, retry
   // policy and [events] limits (import.hpp).
   int run_command(const ToolCall& call) const override {
