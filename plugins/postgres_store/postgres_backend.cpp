@@ -478,9 +478,11 @@ std::optional<Result<EventPage>> PostgresEventReader::run(const EventQuery& q,
 
 Result<std::vector<ArchivedEvent>> PostgresEventReader::scan(const RangeScan& r) {
   using Rows = Result<std::vector<ArchivedEvent>>;
-  if (r.limit == 0) return Rows(Error{"bad_query", "a range scan needs a limit of 1 or more"});
+  auto bounds = store::scan_after(r);
+  if (!bounds) return Rows(bounds.error());
   std::vector<ArchivedEvent> rows;
-  if (r.from_ms >= r.to_ms) return rows;
+  if (!bounds.value()) return rows;
+  const store::CursorKey& after = *bounds.value();
   Lease lease = pool_.acquire(options_.reader_wait);
   if (!lease) {
     return Rows(Error{"store_busy", "PostgreSQL store " + where_ +
@@ -496,12 +498,10 @@ Result<std::vector<ArchivedEvent>> PostgresEventReader::scan(const RangeScan& r)
   }
   const std::string from_text = std::to_string(r.from_ms);
   const std::string to_text = std::to_string(r.to_ms);
-  const std::string after_ms =
-      std::to_string(r.after_ms.value_or(std::numeric_limits<std::int64_t>::min()));
-  const std::string after_id = r.after_ms ? r.after_id : std::string();
+  const std::string after_ms = std::to_string(after.created_ms);
   const std::string limit_text = std::to_string(r.limit);
   std::array<const char*, 6> values{from_text.c_str(), to_text.c_str(), after_ms.c_str(),
-                                    after_id.c_str(),
+                                    after.event_id.c_str(),
                                     r.product_ids.empty() ? nullptr : ids.c_str(),
                                     limit_text.c_str()};
   auto execute = [&] {

@@ -346,9 +346,11 @@ std::optional<Result<EventPage>> SqliteEventReader::run(const EventQuery& q,
 
 Result<std::vector<ArchivedEvent>> SqliteEventReader::scan(const RangeScan& r) {
   using Rows = Result<std::vector<ArchivedEvent>>;
-  if (r.limit == 0) return Rows(Error{"bad_query", "a range scan needs a limit of 1 or more"});
+  auto bounds = store::scan_after(r);
+  if (!bounds) return Rows(bounds.error());
   std::vector<ArchivedEvent> rows;
-  if (r.from_ms >= r.to_ms) return rows;
+  if (!bounds.value()) return rows;
+  const store::CursorKey& after = *bounds.value();
   Lease lease = pool_.acquire(options_.reader_wait);
   if (!lease) {
     return Rows(Error{"store_busy", "SQLite store " + options_.path +
@@ -365,8 +367,8 @@ Result<std::vector<ArchivedEvent>> SqliteEventReader::scan(const RangeScan& r) {
   };
   bind(sqlite3_bind_int64(stmt, 1, r.from_ms));
   bind(sqlite3_bind_int64(stmt, 2, r.to_ms));
-  bind(sqlite3_bind_int64(stmt, 3, r.after_ms.value_or(std::numeric_limits<std::int64_t>::min())));
-  bind(bind_text(stmt, 4, r.after_ms ? std::string_view(r.after_id) : std::string_view()));
+  bind(sqlite3_bind_int64(stmt, 3, after.created_ms));
+  bind(bind_text(stmt, 4, after.event_id));
   bind(r.product_ids.empty() ? sqlite3_bind_null(stmt, 5) : bind_text(stmt, 5, ids));
   bind(sqlite3_bind_int64(stmt, 6, static_cast<std::int64_t>(r.limit)));
   if (rc != SQLITE_OK) return Rows(sqlite_error(db, rc, "bind range scan", options_.path));

@@ -42,26 +42,40 @@ std::multiset<std::string> event_ids(const std::vector<Message>& messages) {
   return out;
 }
 
+// A test's own topics (prefixed), its store file with the given mongoexport lines imported,
+// and `pemx` commands on them (--config, kafka.brokers and store.path added).
+struct ReplayStore {
+  explicit ReplayStore(const std::string& export_lines)
+      : brokers(test_brokers()), p(unique_prefix()), runner(prefixed_config(p)) {
+    runner.dir().write("export.json", export_lines);
+    auto imported = pemx({"import", runner.dir().file("export.json")});
+    INFO(imported.out << imported.err);
+    REQUIRE(imported.code == 0);
+  }
+  RunResult pemx(std::vector<std::string> args, const std::string& config = "pemx.toml") const {
+    for (const std::string& a : {std::string("--config"), runner.dir().file(config),
+                                 std::string("--set"), "kafka.brokers=" + brokers,
+                                 std::string("--set"), "store.path=" + runner.db_path()}) {
+      args.push_back(a);
+    }
+    return run(PEMX_BINARY, args);
+  }
+  std::string brokers;
+  std::string p;
+  PemxRunner runner;
+};
+
+bool no_broker() {
+  if (std::getenv("PEMX_TEST_BROKERS") != nullptr) return false;
+  WARN("SKIPPED: PEMX_TEST_BROKERS is not set");
+  return true;
+}
+
 }  // namespace
 
 TEST_CASE("replay sends stored events through the current rules, exactly once per run",
           "[integration][replay]") {
-  if (std::getenv("PEMX_TEST_BROKERS") == nullptr) {
-    WARN("SKIPPED: PEMX_TEST_BROKERS is not set");
-    return;
-  }
-  const std::string brokers = test_brokers();
-  const std::string p = unique_prefix();
-  PemxRunner runner(prefixed_config(p));
-  const std::string config = runner.dir().file("pemx.toml");
-  const std::vector<std::string> common = {"--config", config, "--set",
-                                           "kafka.brokers=" + brokers, "--set",
-                                           "store.path=" + runner.db_path()};
-  auto pemx = [&](std::vector<std::string> args) {
-    args.insert(args.end(), common.begin(), common.end());
-    return run(PEMX_BINARY, args);
-  };
-
+  if (no_broker()) return;
   // Four events inside [10:00, 11:00), two outside it (one a millisecond before).
   std::string file;
   file += export_line(1, "ProductPriceUpdate", "P1", "US", "2024-07-26T10:00:00.000Z",
@@ -76,10 +90,9 @@ TEST_CASE("replay sends stored events through the current rules, exactly once pe
                       R"({"newPrice":1,"previousPrice":2})") + "\n";
   file += export_line(6, "ProductPriceUpdate", "P2", "US", "2024-07-26T09:59:59.999Z",
                       R"({"newPrice":1,"previousPrice":2})") + "\n";
-  runner.dir().write("export.json", file);
-  auto imported = pemx({"import", runner.dir().file("export.json")});
-  INFO(imported.out << imported.err);
-  REQUIRE(imported.code == 0);
+  ReplayStore store(file);
+  const std::string& brokers = store.brokers;
+  const std::string& p = store.p;
 
   const std::string price_us = p + "-product-price-update-v1-US";
   const std::string price_eu = p + "-product-price-update-v1-EU";
@@ -95,7 +108,7 @@ TEST_CASE("replay sends stored events through the current rules, exactly once pe
   auto with_range = [&](std::vector<std::string> args) {
     args.insert(args.begin(), range.begin(), range.end());
     args.insert(args.begin(), "replay");
-    return pemx(args);
+    return store.pemx(args);
   };
 
   // 1. A dry run: counts and decisions, nothing produced (checked by the exact counts below).
@@ -123,21 +136,16 @@ TEST_CASE("replay sends stored events through the current rules, exactly once pe
 
   // 4. Rules changed since the events were stored: the country rule now allows only US, so
   //    P2's Country event (FR) is a dead letter. The config file is what decides, as a run's.
-  std::string text = read_file(config);
+  std::string text = read_file(store.runner.dir().file("pemx.toml"));
   const std::string defaults = R"(defaults = { "data.country" = "US" })";
   auto at = text.find(defaults);
   REQUIRE(at != std::string::npos);
   text.insert(at + defaults.size(), "\nallowed = { \"data.country\" = [\"US\"] }");
-  runner.dir().write("changed.toml", text);
+  store.runner.dir().write("changed.toml", text);
   std::vector<std::string> changed_args = {"replay"};
   changed_args.insert(changed_args.end(), range.begin(), range.end());
-  for (const char* a : {"--products", "P2,P9", "--set", "kafka.brokers"}) changed_args.push_back(a);
-  changed_args.back() += "=" + brokers;
-  for (const std::string& a : {std::string("--set"), "store.path=" + runner.db_path(),
-                               std::string("--config"), runner.dir().file("changed.toml")}) {
-    changed_args.push_back(a);
-  }
-  auto changed = run(PEMX_BINARY, changed_args);
+  changed_args.insert(changed_args.end(), {"--products", "P2,P9"});
+  auto changed = store.pemx(changed_args, "changed.toml");
   INFO(changed.out << changed.err);
   REQUIRE(changed.code == 0);
   CHECK(changed.out.find("dead letters: 1 (topic_not_allowed 1) to " + dlq) != std::string::npos);
@@ -167,7 +175,35 @@ TEST_CASE("replay sends stored events through the current rules, exactly once pe
   CHECK(msgs[0].key == "P1");
 }
 
-TEST_CASE("replay refuses bad usage with exit 2", "[integration][replay][cli]") {
+TEST_CASE("replay counts an output it could not deliver as a failure and exits 1",
+          "[integration][replay]") {
+  if (no_broker()) return;
+  // Kafka refuses "country-col_x" next to "country-col.x" (dist_test.cpp's collision): the
+  // sink dead-letters the output after unavailable_topic_timeout, which is no success.
+  ReplayStore store(export_line(1, "Country", "K1", "EU", "2024-07-26T10:00:00Z",
+                                R"({"country":"col_x"})") + "\n");
+  const std::string& brokers = store.brokers;
+  const std::string& p = store.p;
+  create_topic(brokers, p + "-country-col.x", 1);
+  create_topic(brokers, p + "-product-event-storage-pemx", 1);
+  create_topic(brokers, p + "-product-event-dlq-pemx", 1);
+  auto r = store.pemx({"replay", "--from", "2024-07-26", "--to", "2024-07-27", "--set",
+                       "stages.dist_sink.unavailable_topic_timeout=2s", "--set",
+                       "stages.dist_sink.retry_max=500ms", "--set",
+                       R"(stages.dist_sink.properties={ "topic.metadata.propagation.max.ms" = "1000" })"});
+  INFO(r.out << r.err);
+  CHECK(r.code == 1);
+  CHECK(r.out.find("failures: 1") != std::string::npos);
+  auto dead = consume_all(brokers, p + "-product-event-dlq-pemx", 1, std::chrono::seconds(20));
+  REQUIRE(dead.size() == 1);
+  CHECK(dead[0].headers["pemx-dlq-reason"] == "topic_unavailable");
+  CHECK(dead[0].headers.count("pemx-replay") == 1);
+  // The storage output was delivered all the same.
+  CHECK(consume_all(brokers, p + "-product-event-storage-pemx", 1, std::chrono::seconds(20))
+            .size() == 1);
+}
+
+TEST_CASE("replay refuses bad usage (exit 2) and a missing store file (exit 1)", "[integration][replay][cli]") {
   const std::string kConfig = std::string(PEMX_SOURCE_DIR) + "/pemx.toml";
   auto missing = run(PEMX_BINARY, {"replay", "--from", "2024-01-01", "--config", kConfig});
   CHECK(missing.code == 2);
@@ -180,6 +216,11 @@ TEST_CASE("replay refuses bad usage with exit 2", "[integration][replay][cli]") 
                                     "--config", kConfig, "--set", "kafka.brokers=embedded"});
   CHECK(embedded.code == 2);
   CHECK(embedded.err.find("embedded") != std::string::npos);
+  auto no_file = run(PEMX_BINARY, {"replay", "--from", "2024-01-01", "--to", "2024-01-02",
+                                   "--dry-run", "--config", kConfig, "--set",
+                                   "store.path=/nonexistent-pemx-dir/pemx.db"});
+  CHECK(no_file.code == 1);
+  CHECK(no_file.err.find("/nonexistent-pemx-dir/pemx.db does not exist") != std::string::npos);
   auto help = run(PEMX_BINARY, {"--help"});
   CHECK(help.out.find("replay --from TIME --to TIME") != std::string::npos);
 }

@@ -205,15 +205,14 @@ int run(const Config& config, const std::string& role, const ReplayOptions& o,
     };
     return ctx;
   };
+  // The contexts outlive their stages (declared first, destroyed last), as in the supervisor.
   StageContext router_ctx = context(*router, {{router_in, &to_router}, {router_out, &routed}});
-  std::unique_ptr<Stage> router_stage, sink_stage;
   std::optional<StageContext> sink_ctx;
+  if (sink != nullptr) sink_ctx = context(*sink, {{router_out, &to_sink}, {sink_acks, &acks}});
+  std::unique_ptr<Stage> router_stage, sink_stage;
   try {
     router_stage = router->spec->create(router_ctx);
-    if (sink != nullptr) {
-      sink_ctx = context(*sink, {{router_out, &to_sink}, {sink_acks, &acks}});
-      sink_stage = sink->spec->create(*sink_ctx);
-    }
+    if (sink_ctx) sink_stage = sink->spec->create(*sink_ctx);
   } catch (const std::exception& e) {
     err << "pemx replay: " << e.what() << "\n";
     return 1;
