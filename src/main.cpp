@@ -66,6 +66,15 @@ constexpr pemx::tools::Command kCommands[] = {
      "(FILE - for stdin) into the role's store (default role\n"
      "web); see docs/importing.md",
      pemx::tools::import},
+    {"replay",
+     "replay --from TIME --to TIME [--products ID,...] [--topics T,...] [--dry-run] "
+     "[--role=ROLE] [--config FILE] [--set ...]",
+     "send the stored events whose createdAt is in [from, to) again\n"
+     "through the role's current rules and sink (default role dist;\n"
+     "store: the role's, else the web role's); TIME is ISO 8601 or\n"
+     "epoch ms; --topics only those targets; --dry-run prints what\n"
+     "would go where; see docs/replay.md",
+     pemx::tools::replay},
     {"simulate", "simulate [--rate N|max] [--count N] [--watch] ...",
      "random events; see simulate --help", pemx::tools::simulate},
 };

@@ -35,6 +35,29 @@ struct EventPage {
   std::optional<std::string> next_cursor; // set when more events match
 };
 
+// One stored event as it arrived, for `pemx replay` (EventReader::scan).
+struct ArchivedEvent {
+  std::string event_id;
+  std::string product_id;
+  std::int64_t created_ms = 0;    // createdAt, epoch milliseconds (UTC)
+  std::string raw_json;           // the event exactly as received
+  std::string source_topic;       // where the store consumed it
+  std::int32_t source_partition = -1;
+  std::int64_t source_offset = -1;
+};
+
+// A time range across products, read in pages in (created_ms, event_id) order, oldest first.
+struct RangeScan {
+  std::int64_t from_ms = 0;              // createdAt >= from
+  std::int64_t to_ms = 0;                // createdAt <  to
+  std::vector<std::string> product_ids;  // empty: every product
+  // Keyset pagination: only rows strictly after (after_ms, after_id); the last row of the
+  // previous page. Unset for the first page.
+  std::optional<std::int64_t> after_ms;
+  std::string after_id;
+  std::size_t limit = 500;  // at most this many rows (1 or more)
+};
+
 class EventReader {
  public:
   virtual ~EventReader() = default;
@@ -44,6 +67,13 @@ class EventReader {
   // so that a small query can run on an I/O thread. The default never runs one there: a
   // reader that cannot answer without waiting keeps to query() on the worker threads.
   virtual std::optional<Result<EventPage>> try_query(const EventQuery&) { return std::nullopt; }
+  // The events of a time range, oldest createdAt first (ties: eventId ascending, byte order),
+  // at most scan.limit; fewer means the range is exhausted. Served by an index on
+  // (created_ms, event_id) (schema version 2 of both stores). Blocks on the database: never
+  // call it on an I/O thread. A store without it answers the error "unsupported".
+  virtual Result<std::vector<ArchivedEvent>> scan(const RangeScan& /*scan*/) {
+    return Error{"unsupported", "this store cannot scan a time range"};
+  }
   // Readiness: the store is open and writable; the reason otherwise.
   virtual std::optional<std::string> problem() = 0;
 };

@@ -12,7 +12,9 @@
 #include <utility>
 #include <vector>
 
+#include "pemx/event_store.hpp"
 #include "pemx/reload.hpp"
+#include "pemx/result.hpp"
 #include "pemx/stage.hpp"
 #include "pemx/topic_directory.hpp"
 
@@ -67,6 +69,11 @@ class StageSpec {
   // Offline commands with operands (e.g. "import"): the exit code, or -1 when this stage has
   // no such command.
   virtual int run_command(const ToolCall& /*call*/) const { return -1; }
+  // A store's reader, opened offline (`pemx replay`): the database is opened and migrated as
+  // the stage would, and only the reader is kept. Error "not_a_store" for other stages.
+  virtual Result<std::shared_ptr<EventReader>> open_reader() const {
+    return Error{"not_a_store", "not a store stage"};
+  }
   // A router's decision, for other stages (the push) to apply; null for other stages.
   virtual std::shared_ptr<EventCheck> event_check() const { return nullptr; }
   // A router's rules, which a reload replaces while the stage runs (pemx/reload.hpp); null for

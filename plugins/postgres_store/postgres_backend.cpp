@@ -52,6 +52,18 @@ constexpr const char* kQueryMany =
     PEMX_QUERY_COLUMNS "WHERE product_id = ANY($1::text[])" PEMX_QUERY_FILTERS;
 #undef PEMX_QUERY_COLUMNS
 #undef PEMX_QUERY_FILTERS
+// A time range across products, oldest first (EventReader::scan): $1 from_ms (inclusive),
+// $2 to_ms (exclusive), $3/$4 the keyset of the previous page's last row (rows strictly after
+// it; the first page passes the smallest bigint and ''), $5 the product ids as a text array or
+// NULL for every product, $6 limit. events_by_created (schema version 2) serves the order.
+constexpr const char* kScanName = "pemx_range_scan";
+constexpr const char* kScan =
+    "SELECT event_id, product_id, created_ms, raw_json, source_topic, source_partition, "
+    "source_offset FROM events"
+    " WHERE created_ms >= $1::bigint AND created_ms < $2::bigint"
+    " AND (created_ms, event_id) > ($3::bigint, $4::text)"
+    " AND ($5::text[] IS NULL OR product_id = ANY($5::text[]))"
+    " ORDER BY created_ms, event_id LIMIT $6::bigint";
 constexpr const char* kProbe = "SELECT 1 FROM events LIMIT 1";
 // The writer's WAL position after the migrations; NULL on a standby (no readers to wait for).
 constexpr const char* kWalPosition =
@@ -366,7 +378,8 @@ std::optional<Error> PostgresEventReader::ready(Connection& c) {
   }
   if (!c.prepared) {
     for (auto [name, sql] : {std::pair{kQueryOneName, kQueryOne},
-                             std::pair{kQueryManyName, kQueryMany}}) {
+                             std::pair{kQueryManyName, kQueryMany},
+                             std::pair{kScanName, kScan}}) {
       if (auto e = prepare(c.conn.get(), name, sql, where_, connect_.conninfo)) return e;
     }
     c.prepared = true;
@@ -461,6 +474,66 @@ std::optional<Result<EventPage>> PostgresEventReader::run(const EventQuery& q,
     last_ms = std::strtoll(PQgetvalue(result.get(), r, 6), nullptr, 10);
   }
   return Page(std::move(page));
+}
+
+Result<std::vector<ArchivedEvent>> PostgresEventReader::scan(const RangeScan& r) {
+  using Rows = Result<std::vector<ArchivedEvent>>;
+  auto bounds = store::scan_after(r);
+  if (!bounds) return Rows(bounds.error());
+  std::vector<ArchivedEvent> rows;
+  if (!bounds.value()) return rows;
+  const store::CursorKey& after = *bounds.value();
+  Lease lease = pool_.acquire(options_.reader_wait);
+  if (!lease) {
+    return Rows(Error{"store_busy", "PostgreSQL store " + where_ +
+                                        ": no reader connection became free; try again"});
+  }
+  Connection& c = *lease.get();
+  if (auto e = ready(c)) return Rows(*e);
+  std::string ids;
+  if (!r.product_ids.empty()) {
+    TextArray array;
+    for (const auto& id : r.product_ids) array.add(id);
+    ids = array.finish();
+  }
+  const std::string from_text = std::to_string(r.from_ms);
+  const std::string to_text = std::to_string(r.to_ms);
+  const std::string after_ms = std::to_string(after.created_ms);
+  const std::string limit_text = std::to_string(r.limit);
+  std::array<const char*, 6> values{from_text.c_str(), to_text.c_str(), after_ms.c_str(),
+                                    after.event_id.c_str(),
+                                    r.product_ids.empty() ? nullptr : ids.c_str(),
+                                    limit_text.c_str()};
+  auto execute = [&] {
+    return ResultPtr(PQexecPrepared(c.conn.get(), kScanName, static_cast<int>(values.size()),
+                                    values.data(), nullptr, nullptr, 0));
+  };
+  ResultPtr result = execute();
+  if ((!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) &&
+      lost_connection(c.conn.get(), result.get())) {  // reads are idempotent: once more
+    c.broken = true;
+    if (auto e = ready(c)) return Rows(*e);
+    result = execute();
+  }
+  if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
+    Error e = pg_error(c.conn.get(), result.get(), "range scan", where_, connect_.conninfo);
+    if (e.code == kConnectionLost) c.broken = true;
+    return Rows(std::move(e));
+  }
+  const int n = PQntuples(result.get());
+  rows.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    ArchivedEvent& e = rows.emplace_back();
+    e.event_id = text_of(result.get(), i, 0);
+    e.product_id = text_of(result.get(), i, 1);
+    e.created_ms = std::strtoll(PQgetvalue(result.get(), i, 2), nullptr, 10);
+    e.raw_json = text_of(result.get(), i, 3);
+    e.source_topic = text_of(result.get(), i, 4);
+    e.source_partition =
+        static_cast<std::int32_t>(std::strtol(PQgetvalue(result.get(), i, 5), nullptr, 10));
+    e.source_offset = std::strtoll(PQgetvalue(result.get(), i, 6), nullptr, 10);
+  }
+  return Rows(std::move(rows));
 }
 
 std::optional<std::string> PostgresEventReader::problem() {

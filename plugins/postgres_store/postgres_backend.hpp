@@ -121,6 +121,9 @@ class PostgresEventReader final : public EventReader {
   // No try_query: every query is a round trip to the server (and a lost connection a
   // reconnect), which must never run on an Asio I/O thread; the default sends every history
   // query to the HTTP front end's query pool.
+  // A time range across products, oldest first (pemx/event_store.hpp); events_by_created
+  // serves it. Errors: "bad_query" (limit 0), "store_busy", or a PostgreSQL one.
+  Result<std::vector<ArchivedEvent>> scan(const RangeScan& scan) override;
   // nullopt when the writer is open, its last write succeeded and a read succeeds on a
   // reader connection (re-established when lost); else what is wrong.
   std::optional<std::string> problem() override;

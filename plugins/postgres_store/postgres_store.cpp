@@ -65,6 +65,15 @@ class Spec final : public StageSpec {
                   {"batch_linger_ms", static_cast<std::int64_t>(s_.writer.batch_linger.count())}});
     return store::make_writer(s_.writer, ctx, std::move(opened.value()));
   }
+  // `pemx replay`: connected and migrated as create() does (schema version 2 brings the time
+  // range index); the writer connection is closed again, the reader stays.
+  Result<std::shared_ptr<EventReader>> open_reader() const override {
+    StoreOptions options = s_.store;
+    options.reader_connections = 1;  // the replay reads one page at a time
+    auto opened = PostgresEventStore::open(options);
+    if (!opened) return opened.error();
+    return opened.value()->reader();
+  }
   // `pemx import FILE`: into this stage's database, with its batch size, retry policy and
   // [events] limits (src/store/import.hpp).
   int run_command(const ToolCall& call) const override {

@@ -32,8 +32,16 @@ CREATE TABLE events (
 CREATE INDEX events_by_product ON events (product_id, created_ms DESC, event_id DESC);
 )sql";
 
+// Version 2: the index that serves a time range across products in (created_ms, event_id)
+// order (`pemx replay`, EventReader::scan) and its keyset pages. IF NOT EXISTS: an operator
+// may have built it beforehand with CREATE INDEX CONCURRENTLY, which does not block writes.
+constexpr std::string_view kV2 = R"sql(
+CREATE INDEX IF NOT EXISTS events_by_created ON events (created_ms, event_id);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "events table and its product history index", kV1},
+    {2, "time range index across products", kV2},
 };
 
 constexpr const char* kCreateMigrations = R"sql(

@@ -46,6 +46,18 @@ constexpr const char* kQueryMany =
     PEMX_QUERY_COLUMNS "WHERE product_id IN (SELECT value FROM json_each(?1))" PEMX_QUERY_FILTERS;
 #undef PEMX_QUERY_COLUMNS
 #undef PEMX_QUERY_FILTERS
+// A time range across products, oldest first (EventReader::scan): ?1 from_ms (inclusive),
+// ?2 to_ms (exclusive), ?3/?4 the keyset (created_ms, event_id) of the previous page's last
+// row — rows strictly after it; (INT64_MIN, '') for the first page —, ?5 a JSON array of
+// product ids or NULL for every product, ?6 limit. events_by_created (schema version 2) yields
+// the rows in this order, so SQLite stops after ?6 of them.
+constexpr const char* kScan = R"sql(
+SELECT event_id, product_id, created_ms, raw_json, source_topic, source_partition, source_offset
+FROM events
+WHERE created_ms >= ?1 AND created_ms < ?2 AND (created_ms, event_id) > (?3, ?4)
+  AND (?5 IS NULL OR product_id IN (SELECT value FROM json_each(?5)))
+ORDER BY created_ms, event_id LIMIT ?6
+)sql";
 constexpr const char* kProbe = "SELECT 1 FROM events LIMIT 1";
 
 int bind_text(sqlite3_stmt* stmt, int index, std::string_view text) {
@@ -224,6 +236,7 @@ struct SqliteEventReader::Connection {
   DbPtr db;  // declared first: destroyed after its statements
   StmtPtr one;
   StmtPtr many;
+  StmtPtr scan;
   StmtPtr probe;
 };
 
@@ -248,7 +261,7 @@ Result<std::shared_ptr<SqliteEventReader>> SqliteEventReader::open(
     const std::string mmap = "PRAGMA mmap_size = " + std::to_string(options.reader_mmap_bytes);
     if (auto e = exec(conn->db.get(), mmap.c_str(), "set mmap_size", path)) return *e;
     for (auto [target, sql] : {std::pair{&conn->one, kQueryOne}, std::pair{&conn->many, kQueryMany},
-                               std::pair{&conn->probe, kProbe}}) {
+                               std::pair{&conn->scan, kScan}, std::pair{&conn->probe, kProbe}}) {
       auto stmt = prepare(conn->db.get(), sql, path);
       if (!stmt) return stmt.error();
       *target = std::move(stmt.value());
@@ -329,6 +342,49 @@ std::optional<Result<EventPage>> SqliteEventReader::run(const EventQuery& q,
     return Page(sqlite_error(db, rc, "query history", options_.path));
   }
   return Page(std::move(page));
+}
+
+Result<std::vector<ArchivedEvent>> SqliteEventReader::scan(const RangeScan& r) {
+  using Rows = Result<std::vector<ArchivedEvent>>;
+  auto bounds = store::scan_after(r);
+  if (!bounds) return Rows(bounds.error());
+  std::vector<ArchivedEvent> rows;
+  if (!bounds.value()) return rows;
+  const store::CursorKey& after = *bounds.value();
+  Lease lease = pool_.acquire(options_.reader_wait);
+  if (!lease) {
+    return Rows(Error{"store_busy", "SQLite store " + options_.path +
+                                        ": no reader connection became free; try again"});
+  }
+  Connection& conn = *lease.get();
+  sqlite3* db = conn.db.get();
+  sqlite3_stmt* stmt = conn.scan.get();
+  const std::string ids = r.product_ids.empty() ? std::string() : json_array(r.product_ids);
+  StmtReset reset(stmt);
+  int rc = SQLITE_OK;
+  auto bind = [&](int b) {
+    if (rc == SQLITE_OK) rc = b;
+  };
+  bind(sqlite3_bind_int64(stmt, 1, r.from_ms));
+  bind(sqlite3_bind_int64(stmt, 2, r.to_ms));
+  bind(sqlite3_bind_int64(stmt, 3, after.created_ms));
+  bind(bind_text(stmt, 4, after.event_id));
+  bind(r.product_ids.empty() ? sqlite3_bind_null(stmt, 5) : bind_text(stmt, 5, ids));
+  bind(sqlite3_bind_int64(stmt, 6, static_cast<std::int64_t>(r.limit)));
+  if (rc != SQLITE_OK) return Rows(sqlite_error(db, rc, "bind range scan", options_.path));
+  rows.reserve(std::min<std::size_t>(r.limit, 1024));
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    ArchivedEvent& e = rows.emplace_back();
+    e.event_id = column_text(stmt, 0);
+    e.product_id = column_text(stmt, 1);
+    e.created_ms = sqlite3_column_int64(stmt, 2);
+    e.raw_json = column_text(stmt, 3);
+    e.source_topic = column_text(stmt, 4);
+    e.source_partition = static_cast<std::int32_t>(sqlite3_column_int64(stmt, 5));
+    e.source_offset = sqlite3_column_int64(stmt, 6);
+  }
+  if (rc != SQLITE_DONE) return Rows(sqlite_error(db, rc, "range scan", options_.path));
+  return rows;
 }
 
 std::optional<std::string> SqliteEventReader::problem() {

@@ -108,6 +108,9 @@ class SqliteEventReader final : public EventReader {
   // error code.
   Result<EventPage> query(const EventQuery& query) override;
   std::optional<Result<EventPage>> try_query(const EventQuery& query) override;
+  // A time range across products, oldest first (pemx/event_store.hpp); events_by_created
+  // serves it. Errors: "bad_query" (limit 0), "store_busy", or a SQLite error code.
+  Result<std::vector<ArchivedEvent>> scan(const RangeScan& scan) override;
   // nullopt when the writer is open, its last write succeeded, the file is writable and a
   // read succeeds; else what is wrong.
   std::optional<std::string> problem() override;

@@ -9,6 +9,8 @@
 // reader, which has its own connections (sqlite_backend.hpp).
 #include "sqlite_store/sqlite_store.hpp"
 
+#include <unistd.h>
+
 #include <sstream>
 #include <stdexcept>
 #include <vector>
@@ -64,6 +66,19 @@ class Spec final : public StageSpec {
                   {"batch_size", static_cast<std::int64_t>(s_.writer.batch_size)},
                   {"batch_linger_ms", static_cast<std::int64_t>(s_.writer.batch_linger.count())}});
     return store::make_writer(s_.writer, ctx, std::move(opened.value()));
+  }
+  // `pemx replay`: the file opened and migrated as create() does (schema version 2 brings the
+  // time range index); the writer is closed again, its reader stays.
+  // A missing file is an error (opening would create an empty store and replay nothing).
+  Result<std::shared_ptr<EventReader>> open_reader() const override {
+    if (::access(s_.store.path.c_str(), F_OK) != 0) {
+      return Error{"no_store_file", "SQLite store " + s_.store.path +
+                                        " does not exist; point store.path (or the stage's "
+                                        "path) at the store the web role writes"};
+    }
+    auto opened = SqliteEventStore::open(s_.store);
+    if (!opened) return opened.error();
+    return opened.value()->reader();
   }
   // `pemx import FILE`: into this stage's file, with its batch size, busy timeout, retry
   // policy and [events] limits (import.hpp).

@@ -112,4 +112,14 @@ Result<std::optional<HistoryBounds>> history_bounds(const EventQuery& q) {
   return Bounds(std::optional<HistoryBounds>(std::move(b)));
 }
 
+Result<std::optional<CursorKey>> scan_after(const RangeScan& scan) {
+  using After = Result<std::optional<CursorKey>>;
+  if (scan.limit == 0) return After(Error{"bad_query", "a range scan needs a limit of 1 or more"});
+  if (scan.from_ms >= scan.to_ms) return After(std::optional<CursorKey>());
+  if (!scan.after_ms) {
+    return After(std::optional<CursorKey>(CursorKey{std::numeric_limits<std::int64_t>::min(), ""}));
+  }
+  return After(std::optional<CursorKey>(CursorKey{*scan.after_ms, scan.after_id}));
+}
+
 }  // namespace pemx::store

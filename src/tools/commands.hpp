@@ -18,6 +18,11 @@ int route(const Invocation& invocation);
 // StageSpec::run_command("import") does the work (docs/importing.md).
 int import(const Invocation& invocation);
 
+// pemx replay --from TIME --to TIME: stored events of that createdAt range, from the store
+// (the role's, else the web role's), through the role's router and sink (default role dist):
+// the current rules, the dist role's delivery (tools/replay/replay.hpp, docs/replay.md).
+int replay(const Invocation& invocation);
+
 // pemx simulate: its own options (tools/simulate/options.hpp), then tools/simulate/simulate.hpp.
 int simulate(const Invocation& invocation);
 
