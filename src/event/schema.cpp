@@ -9,6 +9,7 @@
 #include <rapidjson/stringbuffer.h>
 
 #include <algorithm>
+#include <mutex>
 
 #include "core/check.hpp"
 #include "event/event.hpp"
@@ -157,6 +158,11 @@ std::string value_text(const rapidjson::Value* v) {
   return v == nullptr ? std::string("?") : json_excerpt(*v, 120);
 }
 
+// Limits on what a schema may ask of the validator (docs/configuration.md, [schemas]).
+constexpr rapidjson::SizeType kMaxPatternLength = 1000;  // characters of a pattern
+constexpr std::size_t kMaxSchemaNodes = 100'000;  // subschemas visited, $refs followed
+constexpr std::size_t kMaxSchemaDepth = 200;       // nesting, $refs followed
+
 void check_patterns(const rapidjson::Value& v, const std::string& at,
                     std::vector<std::string>& problems) {
   if (v.IsArray()) {
@@ -173,14 +179,25 @@ void check_patterns(const rapidjson::Value& v, const std::string& at,
       rapidjson::internal::Regex re(text.GetString());
       return !re.IsValid();
     };
-    if (name == "pattern" && it->value.IsString() && bad(it->value)) {
+    // Before compiling it: RapidJSON's search costs (pattern size × text length) per value,
+    // and a pattern of 20,000 alternatives took seconds per event.
+    auto too_long = [&](const rapidjson::Value& text) {
+      if (text.GetStringLength() <= kMaxPatternLength) return false;
+      problems.push_back(here + ": the regular expression " + json_excerpt(text, 60) + " has " +
+                         std::to_string(text.GetStringLength()) + " characters, more than " +
+                         std::to_string(kMaxPatternLength) +
+                         " (long patterns make every event slow to check: shorten it, or "
+                         "use enum for a list of values)");
+      return true;
+    };
+    if (name == "pattern" && it->value.IsString() && !too_long(it->value) && bad(it->value)) {
       problems.push_back(here + ": the regular expression " + json_excerpt(it->value) +
                          " cannot be compiled by RapidJSON (it supports | * + ? {m,n} [] () "
                          "and escapes, no anchors inside, no backreferences)");
     }
     if (name == "patternProperties" && it->value.IsObject()) {
       for (auto p = it->value.MemberBegin(); p != it->value.MemberEnd(); ++p) {
-        if (bad(p->name)) {
+        if (!too_long(p->name) && bad(p->name)) {
           problems.push_back(here + ": the regular expression " + json_excerpt(p->name) +
                              " cannot be compiled by RapidJSON");
         }
@@ -199,10 +216,42 @@ std::string SchemaFailure::describe(std::string_view prefix) const {
   return (where.empty() ? std::string("(event)") : where) + ": " + message;
 }
 
+namespace {
+
+// Whether `v` holds a "pattern" or "patternProperties" keyword (a regex RapidJSON compiles).
+bool has_regex(const rapidjson::Value& v) {
+  if (v.IsArray()) {
+    return std::any_of(v.Begin(), v.End(), [](const rapidjson::Value& i) { return has_regex(i); });
+  }
+  if (!v.IsObject()) return false;
+  for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
+    const std::string_view name(it->name.GetString(), it->name.GetStringLength());
+    if (name == "pattern" || name == "patternProperties" || has_regex(it->value)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// Threads: RapidJSON 1.1.0's regex (pattern, patternProperties) is not const in practice: its
+// Search() keeps its state sets (stateSet_, state0_, state1_) in the compiled regex, so two
+// threads validating against one compiled schema at once corrupt each other (wrong verdicts,
+// a crash in GenericRegex::SearchWithAnchoring). A schema with a regex therefore validates
+// under its own mutex. Chosen over a per-thread copy of the compiled schema: simple, no copies
+// to bound or invalidate on reload, and a validation holds it briefly (an event is small and
+// the schema's size is bounded at load: no recursion, patterns of at most 1,000 characters).
+// A schema without a regex has no shared mutable state and takes no lock.
 struct Schema::Compiled {
-  explicit Compiled(rapidjson::Document d) : doc(std::move(d)), schema(doc) {}
+  explicit Compiled(rapidjson::Document d)
+      : doc(std::move(d)), schema(doc), serialize(has_regex(doc)) {}
   rapidjson::Document doc;          // the schema as JSON (explain() reads keyword values in it)
   rapidjson::SchemaDocument schema;  // compiled from doc, which it refers to
+  const bool serialize;              // has a regex: validate under `mutex`
+  std::mutex mutex;
+
+  std::unique_lock<std::mutex> lock() {
+    return serialize ? std::unique_lock<std::mutex>(mutex) : std::unique_lock<std::mutex>();
+  }
 };
 
 Schema::Schema(std::string event_type, std::string file, std::string text, rapidjson::Document doc)
@@ -311,34 +360,44 @@ SchemaFailure Schema::explain(const rapidjson::Value& root, std::string pointer,
 
 std::optional<SchemaFailure> Schema::validate(std::string_view json,
                                               const JsonLimits& limits) const {
-  SchemaValidator validator(compiled_->schema);
-  detail::DepthLimit<SchemaValidator> limited(validator, limits.max_depth);
-  rapidjson::Reader reader;
-  rapidjson::MemoryStream memory(json.data(), json.size());
-  rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(memory);
-  const rapidjson::ParseResult result = reader.Parse<kEventParseFlags>(in, limited);
-  if (validator.IsValid() && !result.IsError() && in.Tell() == json.size()) return std::nullopt;
-  if (validator.IsValid()) {
-    return SchemaFailure{"", "json", "is not a JSON value the event parser accepts"};
+  std::string document_pointer, schema_pointer, keyword;
+  {
+    auto lock = compiled_->lock();  // while the validator runs (it searches the regexes)
+    SchemaValidator validator(compiled_->schema);
+    detail::DepthLimit<SchemaValidator> limited(validator, limits.max_depth);
+    rapidjson::Reader reader;
+    rapidjson::MemoryStream memory(json.data(), json.size());
+    rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(memory);
+    const rapidjson::ParseResult result = reader.Parse<kEventParseFlags>(in, limited);
+    if (validator.IsValid() && !result.IsError() && in.Tell() == json.size()) return std::nullopt;
+    if (validator.IsValid()) {
+      return SchemaFailure{"", "json", "is not a JSON value the event parser accepts"};
+    }
+    document_pointer = pointer_text(validator.GetInvalidDocumentPointer());
+    schema_pointer = pointer_text(validator.GetInvalidSchemaPointer());
+    keyword = validator.GetInvalidSchemaKeyword();
   }
   // Rare: the event fails. Parse it once more into a DOM to say what was expected where.
   rapidjson::Document d;
   const JsonLimits whole{limits.max_depth, json.size()};
   if (parse_bounded<rapidjson::kParseValidateEncodingFlag>(d, json, whole)) {
-    return SchemaFailure{pointer_text(validator.GetInvalidDocumentPointer()),
-                         validator.GetInvalidSchemaKeyword(), "fails the schema"};
+    return SchemaFailure{std::move(document_pointer), std::move(keyword), "fails the schema"};
   }
-  return explain(d, pointer_text(validator.GetInvalidDocumentPointer()),
-                 pointer_text(validator.GetInvalidSchemaPointer()),
-                 validator.GetInvalidSchemaKeyword());
+  return explain(d, std::move(document_pointer), std::move(schema_pointer), std::move(keyword));
 }
 
 std::optional<SchemaFailure> Schema::validate(const rapidjson::Value& event) const {
-  SchemaValidator validator(compiled_->schema);
-  if (event.Accept(validator)) return std::nullopt;
-  return explain(event, pointer_text(validator.GetInvalidDocumentPointer()),
-                 pointer_text(validator.GetInvalidSchemaPointer()),
-                 validator.GetInvalidSchemaKeyword());
+  std::string document_pointer, schema_pointer, keyword;
+  {
+    auto lock = compiled_->lock();  // while the validator runs (it searches the regexes)
+    SchemaValidator validator(compiled_->schema);
+    if (event.Accept(validator)) return std::nullopt;
+    document_pointer = pointer_text(validator.GetInvalidDocumentPointer());
+    schema_pointer = pointer_text(validator.GetInvalidSchemaPointer());
+    keyword = validator.GetInvalidSchemaKeyword();
+  }
+  return explain(event, std::move(document_pointer), std::move(schema_pointer),
+                 std::move(keyword));
 }
 
 namespace {
@@ -376,6 +435,81 @@ void check_refs(const rapidjson::Value& v, const rapidjson::Value& root, const s
   }
 }
 
+// Refuses a schema whose $refs recurse, before RapidJSON compiles it: RapidJSON follows a
+// chain of $refs by recursion at compile time ({"$ref": "#"} or a→b→a overflowed the stack),
+// and validates a recursive schema through anyOf/oneOf/allOf in time exponential in the
+// event's depth (3^depth for three alternatives). Product event schemas need no recursion.
+// The walk expands every local $ref in place, keeping the values on its path: a $ref whose
+// target is on the path leads back to a schema it is inside of. The expansion is bounded
+// (kMaxSchemaNodes, kMaxSchemaDepth), so a DAG of definitions that expands exponentially is
+// refused too. Values under "enum" and "default" are data, not schemas; the members of
+// "properties", "patternProperties", "definitions" and "dependencies" are names, not keywords.
+class RefWalk {
+ public:
+  RefWalk(const rapidjson::Value& root, std::vector<std::string>& problems)
+      : root_(root), problems_(problems) {}
+
+  // False (with one problem) at the first recursion or limit.
+  bool walk(const rapidjson::Value& v, const std::string& at, bool names = false) {
+    if (!v.IsObject() && !v.IsArray()) return true;
+    if (++visited_ > kMaxSchemaNodes || path_.size() >= kMaxSchemaDepth) {
+      problems_.push_back(
+          at + ": the schema is too complex: with its $refs followed it has more than " +
+          (visited_ > kMaxSchemaNodes ? std::to_string(kMaxSchemaNodes) + " subschemas"
+                                      : std::to_string(kMaxSchemaDepth) + " levels") +
+          " (simplify it: fewer or shallower $refs)");
+      return false;
+    }
+    path_.push_back(&v);
+    const bool ok = v.IsArray() ? walk_items(v, at) : walk_members(v, at, names);
+    path_.pop_back();
+    return ok;
+  }
+
+ private:
+  bool walk_items(const rapidjson::Value& v, const std::string& at) {
+    for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+      if (!walk(v[i], at + "/" + std::to_string(i))) return false;
+    }
+    return true;
+  }
+
+  bool walk_members(const rapidjson::Value& v, const std::string& at, bool names) {
+    for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
+      const std::string_view name(it->name.GetString(), it->name.GetStringLength());
+      const std::string here = at + "/" + pointer_token(name);
+      if (!names && (name == "enum" || name == "default")) continue;
+      if (!names && name == "$ref" && it->value.IsString()) {
+        if (!follow(it->value, here)) return false;
+        continue;
+      }
+      const bool map = !names && (name == "properties" || name == "patternProperties" ||
+                                  name == "definitions" || name == "dependencies");
+      if (!walk(it->value, here, map)) return false;
+    }
+    return true;
+  }
+
+  bool follow(const rapidjson::Value& ref, const std::string& here) {
+    rapidjson::Pointer p(ref.GetString(), ref.GetStringLength());
+    const rapidjson::Value* target = p.IsValid() ? p.Get(root_) : nullptr;
+    if (target == nullptr) return true;  // check_refs names it
+    if (std::find(path_.begin(), path_.end(), target) != path_.end()) {
+      problems_.push_back(here + ": " + json_excerpt(ref) +
+                          " leads back to a schema it is inside of: recursive schemas are "
+                          "refused (they make validation exponential in the event's depth); "
+                          "write the nesting out to the depth events have");
+      return false;
+    }
+    return walk(*target, pointer_text(p));
+  }
+
+  const rapidjson::Value& root_;
+  std::vector<std::string>& problems_;
+  std::vector<const rapidjson::Value*> path_;  // at most kMaxSchemaDepth
+  std::size_t visited_ = 0;
+};
+
 // The problems of one schema text, with `doc` holding it when it parsed.
 std::vector<std::string> check_text(std::string_view text, const Schema& meta,
                                     rapidjson::Document& doc) {
@@ -396,6 +530,7 @@ std::vector<std::string> check_text(std::string_view text, const Schema& meta,
   }
   check_refs(doc, doc, "", problems);
   check_patterns(doc, "", problems);
+  if (problems.empty()) RefWalk(doc, problems).walk(doc, "");
   return problems;
 }
 

@@ -13,8 +13,15 @@
 // parsed value (the router): both give the same verdict. Only a failing event is parsed into a
 // DOM, to phrase the message ("/data/newPrice: must be ≥ 0").
 //
-// Threads: a compiled SchemaSet is immutable; validate() may run on any thread at once (each
-// call has its own validator).
+// Threads: a compiled SchemaSet is not modified after compile(); validate() may be called on
+// any thread at once. Each call has its own validator; a schema with a regex (pattern,
+// patternProperties) validates under its own mutex, since RapidJSON's regex keeps its search
+// state in the compiled schema (schema.cpp, Schema::Compiled).
+//
+// Also refused at load: a schema whose $refs recurse (RapidJSON recurses on $ref chains when
+// compiling, and validates recursion through anyOf/oneOf in exponential time), one that expands
+// to more than 100,000 subschemas or 200 levels with its $refs followed, and a pattern longer
+// than 1,000 characters.
 #include <map>
 #include <memory>
 #include <optional>

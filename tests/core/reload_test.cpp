@@ -3,7 +3,11 @@
 // named, the target check, and what /metrics shows.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <fstream>
 #include <string>
+
+#include <unistd.h>
 
 #include "core/reload.hpp"
 #include "support/config_fixture.hpp"
@@ -92,6 +96,31 @@ TEST_CASE("an invalid config on reload keeps the running rules and names the key
   CHECK_THAT(syntax.error, Contains("TOML syntax error"));
   CHECK(h.version() == before);
   CHECK(h.reload->status().failures == 2);
+}
+
+// A schema whose $ref leads back to itself overflowed RapidJSON's stack when compiled: the
+// reload of a running process died. It is refused by the loader, so the reload keeps the
+// running config and names the file and the $ref.
+TEST_CASE("a reload with a recursive schema is refused and the running rules stay",
+          "[unit][reload][schema]") {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("pemx-reload-schema-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string file = (dir / "self.json").string();
+  std::ofstream(file) << R"({"definitions": {"a": {"$ref": "#/definitions/b"},
+                                              "b": {"$ref": "#/definitions/a"}},
+                            "$ref": "#/definitions/a"})";
+  Harness h{std::string(kPemxToml)};
+  const std::string before = h.version();
+  h.file = edited(h.file, kCountry, R"(topic = "countries-{data.country}")") +
+           "\n[schemas]\nCountry = \"" + file + "\"\n";
+  auto refused = h.reload->reload("test");
+  std::filesystem::remove_all(dir);
+  CHECK_FALSE(refused.ok);
+  CHECK_THAT(refused.error, Contains(file));
+  CHECK_THAT(refused.error, Contains(R"(/definitions/b/$ref: "#/definitions/a" leads back)"));
+  CHECK(h.version() == before);
+  CHECK(h.reload->status().failures == 1);
 }
 
 TEST_CASE("on_reload hooks run at every reload, valid config or not, while their handle lives",

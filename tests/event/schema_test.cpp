@@ -7,7 +7,9 @@
 
 #include <fstream>
 #include <sstream>
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "event/event.hpp"
@@ -143,6 +145,111 @@ TEST_CASE("a schema RapidJSON would not apply as written is refused", "[unit][sc
             .rfind("/properties/a/pattern: the regular expression", 0) == 0);
   CHECK(check_schema_text(R"({"definitions": {"p": {"type": "number"}},
                               "properties": {"a": {"$ref": "#/definitions/p"}}})")
+            .empty());
+}
+
+// RapidJSON 1.1.0's regex keeps its search state in the compiled schema: two threads validating
+// against one pattern at once corrupted each other's state (wrong verdicts, or a crash in
+// GenericRegex::SearchWithAnchoring). The push validates on HTTP threads while the router does.
+TEST_CASE("threads validate against one pattern schema at once", "[unit][schema]") {
+  std::vector<std::string> errors;
+  auto set = one("Country", R"({"properties": {"data": {"properties": {
+      "country": {"type": "string", "pattern": "^[A-Za-z0-9._-]+$"}},
+      "patternProperties": {"^x[a-z]*$": {"type": "string", "pattern": "^[a-z]+$"}}}}})",
+                 errors);
+  REQUIRE(errors.empty());
+  const Schema& schema = *set->find("Country");
+  const std::string valid = R"({"data":{"country":")" + std::string(199, 'A') +
+                            R"(","xyz":")" + std::string(100, 'b') + R"("}})";
+  const std::string invalid = R"({"data":{"country":")" + std::string(198, 'A') + R"(!"}})";
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      const JsonLimits limits;
+      for (int i = 0; i < 3000; ++i) {
+        const bool good = (i + t) % 2 == 0;
+        auto f = schema.validate(good ? valid : invalid, limits);
+        if (f.has_value() == good) ++wrong;
+        if (!good && f && f->pointer != "/data/country") ++wrong;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(wrong == 0);
+}
+
+// RapidJSON recursed on $ref chains when compiling (a stack overflow at start-up, in
+// check-config and on a reload) and validated recursion through anyOf in 3^depth time: every
+// schema whose $refs lead back into themselves is refused before RapidJSON compiles it.
+TEST_CASE("schemas whose $refs recurse are refused, naming the $ref", "[unit][schema]") {
+  auto problem = [](const std::string& text) {
+    auto problems = check_schema_text(text);
+    REQUIRE(problems.size() == 1);
+    return problems[0];
+  };
+  CHECK(problem(R"({"$ref": "#"})").rfind(R"(/$ref: "#" leads back to a schema it is inside)",
+                                          0) == 0);
+  CHECK(problem(R"({"definitions": {"a": {"$ref": "#/definitions/b"},
+                                    "b": {"$ref": "#/definitions/a"}},
+                    "$ref": "#/definitions/a"})")
+            .rfind(R"(/definitions/b/$ref: "#/definitions/a" leads back)", 0) == 0);
+  CHECK(problem(R"({"definitions": {"a": {"$ref": "#/definitions/a"}},
+                    "properties": {"data": {"$ref": "#/definitions/a"}}})")
+            .rfind(R"(/definitions/a/$ref: "#/definitions/a" leads back)", 0) == 0);
+  // The attacker's exponential one: n is anyOf of three objects whose c is n again.
+  const std::string n = R"({"type": "object", "properties": {"c": {"$ref": "#/definitions/n"}}})";
+  CHECK(problem(R"({"definitions": {"n": {"anyOf": [)" + n + "," + n + "," + n +
+                R"(]}}, "properties": {"data": {"$ref": "#/definitions/n"}}})")
+            .rfind(R"(/definitions/n/anyOf/0/properties/c/$ref: "#/definitions/n" leads back)",
+                   0) == 0);
+  // Not recursion: one definition used twice, a "$ref" property name, enum data.
+  CHECK(check_schema_text(R"({"definitions": {"p": {"type": "number", "enum": [{"$ref": "#"}]}},
+      "properties": {"a": {"$ref": "#/definitions/p"}, "b": {"$ref": "#/definitions/p"},
+                     "$ref": {"type": "string"}}})")
+            .empty());
+}
+
+TEST_CASE("a schema that expands to too many subschemas is refused", "[unit][schema]") {
+  // d0 uses d1 four times, d1 uses d2 four times, …: no recursion, 4^12 subschemas expanded.
+  std::string defs;
+  for (int i = 0; i < 12; ++i) {
+    const std::string next = "{\"$ref\": \"#/definitions/d" + std::to_string(i + 1) + "\"}";
+    defs += "\"d" + std::to_string(i) + "\": {\"anyOf\": [" + next + "," + next + "," + next +
+            "," + next + "]},";
+  }
+  defs += R"("d12": {"type": "string"})";
+  auto problems = check_schema_text(R"({"definitions": {)" + defs +
+                                    R"(}, "properties": {"data": {"$ref": "#/definitions/d0"}}})");
+  REQUIRE(problems.size() == 1);
+  CHECK(problems[0].find("the schema is too complex") != std::string::npos);
+  // A chain of $refs deeper than the nesting bound.
+  std::string chain;
+  for (int i = 0; i < 300; ++i) {
+    chain += "\"c" + std::to_string(i) + "\": {\"$ref\": \"#/definitions/c" +
+             std::to_string(i + 1) + "\"},";
+  }
+  chain += R"("c300": {"type": "string"})";
+  problems = check_schema_text(R"({"definitions": {)" + chain + R"(}, "$ref": "#/definitions/c0"})");
+  REQUIRE(problems.size() == 1);
+  CHECK(problems[0].find("too complex") != std::string::npos);
+  CHECK(problems[0].find("levels") != std::string::npos);
+}
+
+TEST_CASE("a pattern longer than 1,000 characters is refused", "[unit][schema]") {
+  std::string alternatives = "x0";
+  for (int i = 1; i < 300; ++i) alternatives += "|x" + std::to_string(i);
+  auto problems = check_schema_text("{\"properties\": {\"productId\": {\"pattern\": \"(" +
+                                    alternatives + ")\"}}}");
+  REQUIRE(problems.size() == 1);
+  CHECK(problems[0].rfind("/properties/productId/pattern: the regular expression", 0) == 0);
+  CHECK(problems[0].find("more than 1000") != std::string::npos);
+  problems = check_schema_text(R"({"patternProperties": {")" + std::string(1001, 'a') +
+                               R"(": {"type": "string"}}})");
+  REQUIRE(problems.size() == 1);
+  CHECK(problems[0].rfind("/patternProperties: the regular expression", 0) == 0);
+  CHECK(check_schema_text(R"({"properties": {"a": {"pattern": ")" + std::string(1000, 'a') +
+                          R"("}}})")
             .empty());
 }
 
