@@ -15,7 +15,8 @@
 #              PEMX_TEST_POSTGRES_REPLICA_PORT its streaming replica's (default 19434),
 #              PEMX_TEST_CLUSTER_PORT the three-broker cluster's first port (default 19100; it
 #              uses that port and the next five) for the broker failover test,
-#              PEMX_TEST_SECURE_KAFKA_PORT the SASL_SSL broker's (default 19200; and the next).
+#              PEMX_TEST_SECURE_KAFKA_PORT the SASL_SSL broker's (default 19200; and the next),
+#              PEMX_TEST_KAFKA_B_PORT a second broker's, for [clusters] (default 19094; and the next).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -59,14 +60,19 @@ if ((broker)); then
   pg_replica_port=${PEMX_TEST_POSTGRES_REPLICA_PORT:-19434}
   cluster_port=${PEMX_TEST_CLUSTER_PORT:-19100}
   secure_port=${PEMX_TEST_SECURE_KAFKA_PORT:-19200}
+  port_b=${PEMX_TEST_KAFKA_B_PORT:-19094}
   trap '"$root/tests/broker/kafka.sh" stop "$port" >/dev/null 2>&1 || true
         "$root/tests/broker/kafka.sh" stop-cluster "$cluster_port" >/dev/null 2>&1 || true
         "$root/tests/broker/kafka.sh" stop "$secure_port" >/dev/null 2>&1 || true
+        "$root/tests/broker/kafka.sh" stop "$port_b" >/dev/null 2>&1 || true
         "$root/tests/postgres/postgres.sh" stop "$pg_replica_port" >/dev/null 2>&1 || true
         "$root/tests/postgres/postgres.sh" stop "$pg_port" >/dev/null 2>&1 || true' EXIT
   PEMX_TEST_BROKERS=$("$root/tests/broker/kafka.sh" start "$port")
   export PEMX_TEST_BROKERS
   echo "test broker: $PEMX_TEST_BROKERS"
+  # A second cluster (tests/integration/clusters_test.cpp: [clusters.<name>]).
+  PEMX_TEST_BROKERS_B=$("$root/tests/broker/kafka.sh" start "$port_b")
+  export PEMX_TEST_BROKERS_B
   # Three brokers for the failover test (tests/integration/failover_test.cpp), ~11 s to start.
   PEMX_TEST_CLUSTER=$("$root/tests/broker/kafka.sh" start-cluster "$cluster_port")
   export PEMX_TEST_CLUSTER
@@ -88,6 +94,7 @@ if ((broker)); then
   "$root/tests/broker/kafka.sh" stop "$port" >/dev/null 2>&1 || true
   "$root/tests/broker/kafka.sh" stop-cluster "$cluster_port" >/dev/null 2>&1 || true
   "$root/tests/broker/kafka.sh" stop "$secure_port" >/dev/null 2>&1 || true
+  "$root/tests/broker/kafka.sh" stop "$port_b" >/dev/null 2>&1 || true
   # PostgreSQL keeps running for the ASan unit run's postgres_store tests; the EXIT trap
   # stops it.
   # The .deb from this build (PEMX_PACKAGE_INSTALL=1, as .ci/run sets: installed with dpkg -i;

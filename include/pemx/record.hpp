@@ -34,6 +34,11 @@ struct Record {
   // What a router decided. Either targets (deliver to every one) or a dead-letter reason.
   std::string out_key;                  // key of every output (productId)
   std::vector<std::string> targets;     // topics, in rule order
+  // The cluster of each target, parallel to targets: 0 the main [kafka] one, n the n-th
+  // [clusters.*] (by name). Empty, as always when no rule names a cluster: every target on
+  // the main cluster. The sink hands the record back only once every output on every cluster
+  // is acknowledged.
+  std::vector<std::uint8_t> target_clusters;
   std::vector<Header> out_headers;      // added to every output
   std::string dead_letter_reason;       // stable code; non-empty means dead-letter
   std::string dead_letter_detail;       // human-readable
@@ -60,7 +65,7 @@ struct Record {
   std::size_t string_bytes() const {
     std::size_t n = topic.capacity() + key.capacity() + value.capacity() + out_key.capacity() +
                     dead_letter_reason.capacity() + dead_letter_detail.capacity() +
-                    event_id.capacity() + event_type.capacity();
+                    event_id.capacity() + event_type.capacity() + target_clusters.capacity();
     for (const auto& t : targets) n += t.capacity();
     for (const auto& h : out_headers) n += h.name.capacity() + h.value.capacity();
     return n;

@@ -28,6 +28,9 @@ class LiveRules {
   // any other key needs a restart.
   virtual std::vector<std::string> live_keys() const = 0;
   virtual RulesVersion current() const = 0;
+  // The [clusters.<name>] the rules send to (sorted; not the main one): a reload may move a
+  // rule only among the clusters the process started with (their producers exist).
+  virtual std::vector<std::string> clusters() const { return {}; }
   // Takes the rules `next` holds (the same stage in the re-read, validated config) unless they
   // are the running ones; true when they changed. Thread-safe; never blocks the stage's thread
   // beyond one atomic load per event.

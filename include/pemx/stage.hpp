@@ -72,6 +72,9 @@ struct StageContext {
   // producer's in its constructor, when the slot is empty); valid while the stages live. Used
   // for the target check (StageSpec::target_topics). Null in tests; the slot may stay empty.
   std::shared_ptr<TopicDirectory>* topic_directory = nullptr;
+  // The same for each [clusters.<name>] (the first Kafka sink offers its producer on each,
+  // when the entry is empty), for the targets a rule sends to that cluster. Null in tests.
+  ClusterDirectories* cluster_directories = nullptr;
   // The process's reload of the routing rules (SIGHUP does the same), for the HTTP stage's
   // admin endpoint; valid while the stages live. Null in tests and offline tools.
   Reloader* reloader = nullptr;

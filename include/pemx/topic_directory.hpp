@@ -4,6 +4,8 @@
 // can send to (StageSpec::target_topics).
 #include <chrono>
 #include <functional>
+#include <memory>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -23,12 +25,18 @@ class TopicDirectory {
   virtual Result<TopicSet> topics(std::chrono::milliseconds timeout) = 0;
 };
 
+// The [clusters.<name>]' directories, by cluster name (the sink's producer on each).
+using ClusterDirectories = std::map<std::string, std::shared_ptr<TopicDirectory>>;
+
 // What a stage sends to, for the target check (StageSpec::target_topics).
 struct TargetTopics {
   enum class OnMissing { kFail, kWarn };
-  std::vector<std::string> topics;     // each must exist; sorted, no duplicates
+  std::vector<std::string> topics;     // each must exist on [kafka]; sorted, no duplicates
   std::vector<std::string> unchecked;  // what cannot be known before the events, one line each
   OnMissing on_missing = OnMissing::kWarn;  // start-up refused (exit 2), or one warning
+  // Topics on a [clusters.<name>], by its name, each checked on that cluster (an entry for
+  // every cluster the stage sends to, even with no topic to check).
+  std::map<std::string, std::vector<std::string>> cluster_topics;
 };
 
 }  // namespace pemx

@@ -6,6 +6,11 @@
 // refused by the broker) for `unavailable_topic_timeout` is replaced by a dead letter, so that
 // one record cannot block its input partition for good (README.md, "Failures").
 //
+// Several clusters ([clusters.<name>], a rule's `cluster`): one producer per cluster, made at
+// construction, each with its own topic handles, unavailable-topic clocks and metrics; an
+// output goes to the producer of its cluster (Record::target_clusters), and the record is
+// handed back once every output on every cluster is acknowledged (one `pending` count).
+//
 // Threads: one worker thread pops records, produces, and serves delivery reports
 // (rd_kafka_poll runs the delivery callback on this same thread, so the records' bookkeeping
 // needs no lock). The supervisor's thread calls the lifecycle methods.
@@ -44,7 +49,8 @@ struct Settings {
   std::string input = "routed";
   std::string acks = "acks";
   kafka::KafkaConfig kafka;
-  kafka::Properties properties;  // producer-specific overrides
+  std::vector<kafka::ClusterConfig> clusters;  // [clusters.*]: a producer on each too
+  kafka::Properties properties;  // producer-specific overrides (every cluster's producer)
   std::size_t min_message_bytes = 0;  // events.max_bytes plus PEMX's headers
   // Records produced but not yet fully acknowledged (kafka/sizing.hpp).
   std::int64_t max_in_flight = kafka::kSinkMaxInFlight;
@@ -75,19 +81,9 @@ class KafkaSink final : public Stage {
         worker_(thread_owner(ctx)) {
     Labels stage = {{"stage", ctx.name}};
     Metrics& m = *ctx.metrics;
-    delivered_ = &m.counter("pemx_kafka_sink_delivered_total",
-                            "Output messages acknowledged by the broker", stage);
     records_done_ = &m.counter("pemx_kafka_sink_records_acked_total",
-                               "Records whose every output is acknowledged", stage);
-    retries_ = &m.counter("pemx_kafka_sink_retries_total", "Outputs produced again after a failure",
-                          stage);
-    failures_ = &m.counter("pemx_kafka_sink_delivery_failures_total",
-                           "Delivery reports with an error", stage);
-    dead_lettered_ = &m.counter("pemx_kafka_sink_dead_lettered_total",
-                                "Outputs replaced by a dead letter",
-                                {{"stage", ctx.name}, {"reason", std::string(kTopicUnavailable)}});
-    latency_ = &m.histogram("pemx_kafka_sink_produce_latency_seconds",
-                            "From produce to broker acknowledgement", stage);
+                               "Records whose every output (on every cluster) is acknowledged",
+                               stage);
     for (const char* outcome : {"committed", "aborted"}) {
       transactions_[outcome == std::string_view("committed") ? 0 : 1] =
           &m.counter("pemx_kafka_sink_transactions_total",
@@ -97,32 +93,11 @@ class KafkaSink final : public Stage {
     m.gauge_fn("pemx_kafka_sink_in_flight", "Records awaiting acknowledgement", stage,
                [this] { return static_cast<double>(in_flight_.load()); });
 
-    kafka::ProducerSettings p;
-    p.kafka = s.kafka;
-    p.kafka.brokers = ctx.kafka_brokers;
-    p.defaults = kafka::sink_producer_defaults();
-    p.properties = s.properties;
-    if (s.exactly_once) {
-      p.properties.emplace_back("transactional.id", s.transactional_id);
-      p.properties.emplace_back("transaction.timeout.ms",
-                                std::to_string(s.transaction_timeout.count()));
-    }
-    p.min_message_bytes = s.min_message_bytes;
-    p.opaque = this;
-    p.on_delivery = &KafkaSink::on_delivery;
-    // Served by rd_kafka_poll on the worker thread, which owns the open transaction's state.
-    p.errors = kafka::ErrorPolicy{"producer", fatal_, [this](int err) {
-      return fenced_hint(static_cast<rd_kafka_resp_err_t>(err));
-    }};
-    p.log = {ctx.log, ctx.name, ctx.readiness, true, fatal_};
-    auto client = kafka::make_producer(std::move(p));
-    if (!client) throw std::runtime_error("kafka_sink: " + client.error().message);
-    producer_ = std::move(client.value());
-    // The role's target check asks the cluster's topics through this producer (before start,
-    // and on reload, while this stage lives).
-    if (ctx.topic_directory != nullptr && !*ctx.topic_directory) {
-      *ctx.topic_directory = std::make_shared<kafka::ClientTopicDirectory>(producer_.get());
-    }
+    // The main cluster's producer, then one per [clusters.*], numbered as the router numbers
+    // them (Record::target_clusters).
+    add_cluster(ctx, std::string(kafka::kMainCluster), ctx.kafka_brokers, s.kafka.client_id,
+                s.kafka.properties);
+    for (const auto& c : s.clusters) add_cluster(ctx, c.name, c.brokers, c.client_id, c.properties);
   }
 
   void start() override {
@@ -137,12 +112,111 @@ class KafkaSink final : public Stage {
   }
 
  private:
+  // One cluster's producer and what belongs to it (worker thread only, but for the metrics).
+  // Its address is the producer's opaque: a delivery report names its cluster.
+  struct Cluster {
+    KafkaSink* sink = nullptr;
+    std::uint8_t number = 0;  // 0: [kafka]; n: the n-th [clusters.*]
+    std::string name;         // "kafka" or the [clusters.<name>]
+    Counter* delivered = nullptr;
+    Counter* retries = nullptr;
+    Counter* failures = nullptr;
+    Counter* dead_lettered = nullptr;
+    Histogram* latency = nullptr;
+    // Topics whose outputs failed as unavailable, and since when; cleared by a delivery to it
+    // or another kind of failure. Bounded: past it, each output keeps its own clock only.
+    std::map<std::string, Clock::time_point, std::less<>> unavailable_topics;
+    kafka::HandlePtr producer;
+    // After producer: the handles go before the client. Bounded (see topic_handle).
+    std::unordered_map<std::string, kafka::TopicPtr> topic_handles;
+  };
+
+  void add_cluster(StageContext& ctx, const std::string& name, const std::string& brokers,
+                   const std::string& client_id, const kafka::Properties& cluster_properties) {
+    auto c = std::make_unique<Cluster>();
+    c->sink = this;
+    c->number = static_cast<std::uint8_t>(clusters_.size());
+    c->name = name;
+    Metrics& m = *ctx.metrics;
+    Labels labels = {{"stage", ctx.name}, {"cluster", name}};
+    c->delivered = &m.counter("pemx_kafka_sink_delivered_total",
+                              "Output messages acknowledged by the broker", labels);
+    c->retries = &m.counter("pemx_kafka_sink_retries_total",
+                            "Outputs produced again after a failure", labels);
+    c->failures = &m.counter("pemx_kafka_sink_delivery_failures_total",
+                             "Delivery reports with an error", labels);
+    c->dead_lettered = &m.counter(
+        "pemx_kafka_sink_dead_lettered_total", "Outputs replaced by a dead letter",
+        {{"stage", ctx.name}, {"cluster", name}, {"reason", std::string(kTopicUnavailable)}});
+    c->latency = &m.histogram("pemx_kafka_sink_produce_latency_seconds",
+                              "From produce to broker acknowledgement", labels);
+
+    const bool main = clusters_.empty();
+    kafka::ProducerSettings p;
+    p.kafka = s_.kafka;
+    p.kafka.brokers = brokers;
+    p.kafka.client_id = client_id;
+    p.kafka.properties = cluster_properties;
+    p.defaults = kafka::sink_producer_defaults();
+    p.properties = s_.properties;
+    if (s_.exactly_once) {  // one cluster only (the loader refuses [clusters] with it)
+      p.properties.emplace_back("transactional.id", s_.transactional_id);
+      p.properties.emplace_back("transaction.timeout.ms",
+                                std::to_string(s_.transaction_timeout.count()));
+    }
+    p.min_message_bytes = s_.min_message_bytes;
+    p.opaque = c.get();
+    p.on_delivery = &KafkaSink::on_delivery;
+    // Served by rd_kafka_poll on the worker thread, which owns the open transaction's state.
+    p.errors = kafka::ErrorPolicy{main ? "producer" : "producer (cluster " + name + ")", fatal_,
+                                  [this](int err) {
+                                    return fenced_hint(static_cast<rd_kafka_resp_err_t>(err));
+                                  }};
+    p.log = {ctx.log, main ? ctx.name : ctx.name + "/" + name, ctx.readiness, true, fatal_};
+    auto client = kafka::make_producer(std::move(p));
+    if (!client) {
+      throw std::runtime_error("kafka_sink: " + (main ? std::string() : "cluster " + name + ": ") +
+                               client.error().message);
+    }
+    c->producer = std::move(client.value());
+    // The role's target check asks each cluster's topics through this stage's producer on it
+    // (before start, and on reload, while this stage lives).
+    if (main && ctx.topic_directory != nullptr && !*ctx.topic_directory) {
+      *ctx.topic_directory = std::make_shared<kafka::ClientTopicDirectory>(c->producer.get());
+    }
+    if (!main && ctx.cluster_directories != nullptr && !(*ctx.cluster_directories)[name]) {
+      (*ctx.cluster_directories)[name] =
+          std::make_shared<kafka::ClientTopicDirectory>(c->producer.get());
+    }
+    clusters_.push_back(std::move(c));
+  }
+
+  // The main cluster's producer: the only one with delivery = "exactly_once".
+  rd_kafka_t* main_producer() const { return clusters_.front()->producer.get(); }
+
+  // Serves the delivery reports of every producer, waiting up to `ms` for one. One cluster:
+  // rd_kafka_poll as ever. Several: each at once, then turns of 1 ms on each until one served
+  // or the time is up, so that no cluster's reports wait out a wait spent on another.
+  int poll(int ms) {
+    if (clusters_.size() == 1) return rd_kafka_poll(main_producer(), ms);
+    const auto until = Clock::now() + std::chrono::milliseconds(ms);
+    for (;;) {
+      int served = 0;
+      for (auto& c : clusters_) served += rd_kafka_poll(c->producer.get(), 0);
+      if (served > 0 || ms <= 0) return served;
+      for (auto& c : clusters_) served += rd_kafka_poll(c->producer.get(), 1);
+      if (served > 0 || Clock::now() >= until) return served;
+    }
+  }
+
   // One output of a record off the happy path: produced again after a failure, or a dead
   // letter that replaces it. Allocated only on a failure; a first attempt's message carries
   // the bare Record* as its opaque, an Attempt's message carries the Attempt* tagged in its
   // lowest bit (both are at least 8-byte aligned), and owns it until its delivery report.
   struct Attempt {
     Record* record = nullptr;
+    std::uint8_t cluster = 0;              // whose producer takes it (Record::target_clusters)
+    std::uint8_t unavailable_cluster = 0;  // a dead letter's: the intended output's cluster
     std::string topic;                     // where this attempt goes
     Clock::time_point due{};               // when to produce it again
     Clock::time_point unavailable_since{};  // start of an unbroken run of "unavailable" failures
@@ -165,10 +239,11 @@ class KafkaSink final : public Stage {
   }
 
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
-    static_cast<KafkaSink*>(opaque)->delivered(m);
+    auto* cluster = static_cast<Cluster*>(opaque);
+    cluster->sink->delivered(*cluster, m);
   }
 
-  void delivered(const rd_kafka_message_t* m) {
+  void delivered(Cluster& cluster, const rd_kafka_message_t* m) {
     AttemptPtr attempt;
     Record* rec = nullptr;
     if (tagged(m->_private)) {
@@ -178,18 +253,19 @@ class KafkaSink final : public Stage {
       rec = static_cast<Record*>(m->_private);
     }
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      delivered_->inc();
-      if (!unavailable_topics_.empty()) {  // it takes messages again
-        if (auto it = unavailable_topics_.find(std::string_view(rd_kafka_topic_name(m->rkt)));
-            it != unavailable_topics_.end()) {
-          unavailable_topics_.erase(it);
+      cluster.delivered->inc();
+      if (!cluster.unavailable_topics.empty()) {  // it takes messages again
+        auto& topics = cluster.unavailable_topics;
+        if (auto it = topics.find(std::string_view(rd_kafka_topic_name(m->rkt)));
+            it != topics.end()) {
+          topics.erase(it);
         }
       }
-      latency_->observe(std::chrono::duration<double>(Clock::now() - rec->sent_at).count());
+      cluster.latency->observe(std::chrono::duration<double>(Clock::now() - rec->sent_at).count());
       if (--rec->pending == 0 && rec->failed == 0) finish(rec);
       return;
     }
-    failures_->inc();
+    cluster.failures->inc();
     std::string topic = rd_kafka_topic_name(m->rkt);
     if (s_.exactly_once) {
       // In a transaction a failed output cannot be produced again on its own: the whole
@@ -207,6 +283,7 @@ class KafkaSink final : public Stage {
     }
     if (warn_limit_.allow()) {
       log_.warn("delivery failed; will produce again", {{"topic", topic},
+                                                        {"cluster", cluster.name},
                                                         {"error", rd_kafka_err2str(m->err)},
                                                         {"eventId", rec->event_id}});
     }
@@ -214,6 +291,7 @@ class KafkaSink final : public Stage {
     if (!attempt) {
       attempt = std::make_unique<Attempt>();
       attempt->record = rec;
+      attempt->cluster = cluster.number;
       attempt->topic = std::move(topic);
     }
     schedule(std::move(attempt), m->err, rd_kafka_err2str(m->err));
@@ -226,21 +304,22 @@ class KafkaSink final : public Stage {
     Record* rec = a->record;
     ++rec->failed;
     const auto now = Clock::now();
+    auto& unavailable_topics = clusters_[a->cluster]->unavailable_topics;
     // A dead letter is never dead-lettered again: there is nowhere else to put it.
     const bool may_dead_letter = !a->dead_letter() && !rec->dead_lettered() &&
-                                 a->topic != s_.dead_letter_topic;
+                                 !(a->cluster == 0 && a->topic == s_.dead_letter_topic);
     if (topic_unavailable(code) && may_dead_letter) {
       if (a->unavailable_since == Clock::time_point{}) {
         // A topic known to be unavailable for a while (other records' outputs) counts from
         // then: a flood of events for a dead topic is dead-lettered at once rather than each
         // waiting out the timeout (which would hold commits and fill max_in_flight).
-        auto it = unavailable_topics_.find(a->topic);
-        if (it != unavailable_topics_.end()) {
+        auto it = unavailable_topics.find(a->topic);
+        if (it != unavailable_topics.end()) {
           a->unavailable_since = it->second;
         } else {
           a->unavailable_since = now;
-          if (unavailable_topics_.size() < kMaxUnavailableTopics) {
-            unavailable_topics_.emplace(a->topic, now);
+          if (unavailable_topics.size() < kMaxUnavailableTopics) {
+            unavailable_topics.emplace(a->topic, now);
           }
         }
       }
@@ -252,11 +331,12 @@ class KafkaSink final : public Stage {
       }
     } else {
       a->unavailable_since = {};  // any other failure: not (known to be) the topic's fault
-      if (!unavailable_topics_.empty()) unavailable_topics_.erase(a->topic);
+      if (!unavailable_topics.empty()) unavailable_topics.erase(a->topic);
     }
     if ((a->dead_letter() || !may_dead_letter) && topic_unavailable(code) && error_limit_.allow()) {
       log_.error("dead-letter topic unavailable; will produce again until it is available",
-                 {{"topic", a->topic}, {"error", error}, {"eventId", rec->event_id},
+                 {{"topic", a->topic}, {"cluster", clusters_[a->cluster]->name},
+                  {"error", error}, {"eventId", rec->event_id},
                   {"fix", "create the topic or grant this producer Write on it"}});
     }
     // Per record: one failed request of many messages must not push every retry to the cap.
@@ -280,11 +360,14 @@ class KafkaSink final : public Stage {
                rd_kafka_err2name(code) + ": " + error;
     a.unavailable_topic = std::move(a.topic);
     a.topic = s_.dead_letter_topic;
+    a.unavailable_cluster = a.cluster;
+    a.cluster = 0;  // dead letters go to the main cluster, as the router's do
     a.unavailable_since = {};
-    dead_lettered_->inc();
+    clusters_[a.unavailable_cluster]->dead_lettered->inc();
     log_.error("output dead-lettered: its topic stayed unavailable",
                {{"reason", std::string(kTopicUnavailable)},
                 {"topic", a.unavailable_topic},
+                {"cluster", clusters_[a.unavailable_cluster]->name},
                 {"dead_letter_topic", a.topic},
                 {"detail", a.detail},
                 {"source_topic", a.record->topic},
@@ -338,10 +421,10 @@ class KafkaSink final : public Stage {
         return TxnStep::kFatal;
       }
       if (retriable && !abortable && attempt < 10 && !st.stop_requested()) {
-        retries_->inc();
+        clusters_.front()->retries->inc();
         log_.warn("transaction call failed; retrying",
                   {{"call", what}, {"error", message}, {"attempt", attempt + 1}});
-        rd_kafka_poll(producer_.get(), static_cast<int>(backoff_.delay(attempt).count()));
+        rd_kafka_poll(main_producer(), static_cast<int>(backoff_.delay(attempt).count()));
         continue;
       }
       log_.warn("transaction call failed; the transaction is aborted and its batch redone",
@@ -404,7 +487,7 @@ class KafkaSink final : public Stage {
     std::stop_source never;
     const int timeout = static_cast<int>(s_.transaction_timeout.count());
     auto step = transactional("init_transactions", [&] {
-      return rd_kafka_init_transactions(producer_.get(), timeout);
+      return rd_kafka_init_transactions(main_producer(), timeout);
     }, never.get_token());
     if (step != TxnStep::kOk) {
       throw std::runtime_error("kafka_sink: init_transactions failed for transactional_id " +
@@ -416,7 +499,7 @@ class KafkaSink final : public Stage {
   // After a fatal error (fenced, say) librdkafka refuses every call and may never report the
   // messages it held; the error callback has told the supervisor.
   bool producer_fatal() const {
-    return rd_kafka_fatal_error(producer_.get(), nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR;
+    return rd_kafka_fatal_error(main_producer(), nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR;
   }
 
   // Before the first output of a batch.
@@ -424,7 +507,7 @@ class KafkaSink final : public Stage {
     if (transaction_open_) return true;
     if (fatal_state_) return false;
     auto step = transactional("begin_transaction", [&] {
-      return rd_kafka_begin_transaction(producer_.get());
+      return rd_kafka_begin_transaction(main_producer());
     }, st);
     if (step != TxnStep::kOk) {
       if (step == TxnStep::kAbort) {
@@ -445,7 +528,7 @@ class KafkaSink final : public Stage {
     // Abandoned records get no report; a fatal producer reports nothing more: neither may
     // hold the marker (and with it the drain) until the deadline.
     while (in_flight_.load() > abandoned_.load() && !st.stop_requested() && !producer_fatal()) {
-      rd_kafka_poll(producer_.get(), 50);
+      rd_kafka_poll(main_producer(), 50);
     }
     if (st.stop_requested()) return;
     if (producer_fatal()) fatal_state_ = true;  // reported by the error callback  // stopping: the broker aborts it (or the restart does)
@@ -464,18 +547,18 @@ class KafkaSink final : public Stage {
                                                   marker->value.size());
         PEMX_CHECK(e == nullptr, "a marker carries the group metadata its ingest serialised");
         step = transactional("send_offsets_to_transaction", [&] {
-          return rd_kafka_send_offsets_to_transaction(producer_.get(), list.get(), meta, timeout);
+          return rd_kafka_send_offsets_to_transaction(main_producer(), list.get(), meta, timeout);
         }, st);
         rd_kafka_consumer_group_metadata_destroy(meta);
       }
       if (step == TxnStep::kOk) {
         step = transactional("commit_transaction", [&] {
-          return rd_kafka_commit_transaction(producer_.get(), timeout);
+          return rd_kafka_commit_transaction(main_producer(), timeout);
         }, st);
       }
       if (step == TxnStep::kAbort) {
         step = transactional("abort_transaction", [&] {
-          return rd_kafka_abort_transaction(producer_.get(), timeout);
+          return rd_kafka_abort_transaction(main_producer(), timeout);
         }, st);
         if (step == TxnStep::kAbort) {
           fenced_or_fatal("abort_transaction", RD_KAFKA_RESP_ERR__STATE, "abort failed");
@@ -485,7 +568,7 @@ class KafkaSink final : public Stage {
         // output that keeps failing must not spin).
         if (step == TxnStep::kOk && aborts_in_a_row_++ > 0) {
           auto until = Clock::now() + backoff_.delay(aborts_in_a_row_ - 2);
-          while (Clock::now() < until && !st.stop_requested()) rd_kafka_poll(producer_.get(), 50);
+          while (Clock::now() < until && !st.stop_requested()) rd_kafka_poll(main_producer(), 50);
         }
       } else if (step == TxnStep::kOk) {
         committed = true;
@@ -525,12 +608,13 @@ class KafkaSink final : public Stage {
   // else to put it.
   void transaction_output_failed(const Record& rec, const std::string& topic, bool dead_letter,
                                  rd_kafka_resp_err_t code, const char* error) {
+    auto& unavailable_topics = clusters_.front()->unavailable_topics;  // one cluster only
     if (!topic_unavailable(code)) {
       // Not the topic's fault (broker down, timeout): its clock restarts, as in schedule().
       // The purge of an aborted transaction's other outputs says nothing about their topics.
       if (code != RD_KAFKA_RESP_ERR__PURGE_QUEUE && code != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT &&
-          code != RD_KAFKA_RESP_ERR__STATE && !unavailable_topics_.empty()) {
-        unavailable_topics_.erase(topic);
+          code != RD_KAFKA_RESP_ERR__STATE && !unavailable_topics.empty()) {
+        unavailable_topics.erase(topic);
       }
       return;
     }
@@ -545,10 +629,10 @@ class KafkaSink final : public Stage {
     }
     const auto now = Clock::now();
     auto since = now;
-    if (auto it = unavailable_topics_.find(topic); it != unavailable_topics_.end()) {
+    if (auto it = unavailable_topics.find(topic); it != unavailable_topics.end()) {
       since = it->second;
-    } else if (unavailable_topics_.size() < kMaxUnavailableTopics) {
-      unavailable_topics_.emplace(topic, now);
+    } else if (unavailable_topics.size() < kMaxUnavailableTopics) {
+      unavailable_topics.emplace(topic, now);
     }
     if (now - since < s_.unavailable_topic_timeout) return;
     if (dead_letter_next_.size() >= kMaxDeadLetterMarks) return;  // marked at a later abort
@@ -573,7 +657,7 @@ class KafkaSink final : public Stage {
     a->topic = s_.dead_letter_topic;
     a->detail = std::move(it->second);
     dead_letter_next_.erase(it);
-    dead_lettered_->inc();
+    clusters_.front()->dead_lettered->inc();
     log_.error("output dead-lettered: its topic stayed unavailable",
                {{"reason", std::string(kTopicUnavailable)},
                 {"topic", a->unavailable_topic},
@@ -590,8 +674,8 @@ class KafkaSink final : public Stage {
 
   // Produces one output; false when the local queue is full (caller polls and tries again).
   enum class Produced { kOk, kQueueFull, kFailed };
-  Produced produce(Record* rec, const std::string& topic, Attempt* attempt, std::string* error,
-                   rd_kafka_resp_err_t* code) {
+  Produced produce(Cluster& cluster, Record* rec, const std::string& topic, Attempt* attempt,
+                   std::string* error, rd_kafka_resp_err_t* code) {
     rd_kafka_headers_t* headers = rd_kafka_headers_new(rec->out_headers.size() + 4);
     auto add = [headers](std::string_view name, std::string_view value) {
       rd_kafka_header_add(headers, name.data(), static_cast<ssize_t>(name.size()), value.data(),
@@ -603,12 +687,15 @@ class KafkaSink final : public Stage {
       add("pemx-dlq-detail", attempt->detail);
       add("pemx-dlq-stage", stage_name_);
       add("pemx-dlq-topic", attempt->unavailable_topic);
+      if (attempt->unavailable_cluster != 0) {
+        add("pemx-dlq-cluster", clusters_[attempt->unavailable_cluster]->name);
+      }
     }
     if (attempt != nullptr) rec->sent_at = Clock::now();  // a first attempt's: set by send()
     kafka::TopicPtr temporary;
-    rd_kafka_topic_t* rkt = topic_handle(topic);
+    rd_kafka_topic_t* rkt = topic_handle(cluster, topic);
     if (rkt == nullptr) {  // past the cache's bound: a handle for this message only
-      temporary.reset(rd_kafka_topic_new(producer_.get(), topic.c_str(), nullptr));
+      temporary.reset(rd_kafka_topic_new(cluster.producer.get(), topic.c_str(), nullptr));
       rkt = temporary.get();
     }
     if (rkt == nullptr) {
@@ -623,7 +710,7 @@ class KafkaSink final : public Stage {
     // reference produced: the partitioner then spreads such events over the partitions,
     // where an empty key would hash them all onto one.
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        producer_.get(), RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(0),
+        cluster.producer.get(), RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(0),
         RD_KAFKA_V_KEY(rec->out_key.empty() ? nullptr : rec->out_key.data(), rec->out_key.size()),
         RD_KAFKA_V_VALUE(rec->value.data(), rec->value.size()), RD_KAFKA_V_HEADERS(headers),
         RD_KAFKA_V_OPAQUE(attempt != nullptr ? tag(attempt) : static_cast<void*>(rec)),
@@ -640,12 +727,13 @@ class KafkaSink final : public Stage {
   // producing by handle spares librdkafka's lookup of the topic by name (a lock and a string
   // search through every topic of the client) for every output. Null past kMaxTopicHandles
   // (topic names come from events) or when librdkafka refuses the name.
-  rd_kafka_topic_t* topic_handle(const std::string& topic) {
-    if (auto it = topic_handles_.find(topic); it != topic_handles_.end()) return it->second.get();
-    if (topic_handles_.size() >= kMaxTopicHandles) return nullptr;
-    kafka::TopicPtr rkt(rd_kafka_topic_new(producer_.get(), topic.c_str(), nullptr));
+  rd_kafka_topic_t* topic_handle(Cluster& cluster, const std::string& topic) {
+    auto& handles = cluster.topic_handles;
+    if (auto it = handles.find(topic); it != handles.end()) return it->second.get();
+    if (handles.size() >= kMaxTopicHandles) return nullptr;
+    kafka::TopicPtr rkt(rd_kafka_topic_new(cluster.producer.get(), topic.c_str(), nullptr));
     if (!rkt) return nullptr;
-    return topic_handles_.emplace(topic, std::move(rkt)).first->second.get();
+    return handles.emplace(topic, std::move(rkt)).first->second.get();
   }
 
   // Queues one output (a first attempt: `topic`, no attempt; else the attempt, whose message
@@ -653,13 +741,15 @@ class KafkaSink final : public Stage {
   // acknowledged: a permanently refused or abandoned output leaves it "failed" for good (so
   // it is never handed back and its offset never committed), a retriable refusal schedules a
   // retry (or, for a topic unavailable too long, a dead letter).
-  bool produce_blocking(Record* rec, const std::string& topic, AttemptPtr attempt,
-                        const std::stop_token& st) {
+  // `cluster`: a first attempt's (an attempt carries its own).
+  bool produce_blocking(Record* rec, const std::string& topic, std::uint8_t cluster_number,
+                        AttemptPtr attempt, const std::stop_token& st) {
     const std::string& to = attempt ? attempt->topic : topic;
+    Cluster& cluster = *clusters_[attempt ? attempt->cluster : cluster_number];
     for (;;) {
       std::string error;
       rd_kafka_resp_err_t code = RD_KAFKA_RESP_ERR_NO_ERROR;
-      switch (produce(rec, to, attempt.get(), &error, &code)) {
+      switch (produce(cluster, rec, to, attempt.get(), &error, &code)) {
         case Produced::kOk:
           ++rec->pending;
           attempt.release();  // owned by the message until its delivery report
@@ -669,7 +759,7 @@ class KafkaSink final : public Stage {
             abandon(rec);  // at shutdown: redelivered after a restart
             return false;
           }
-          rd_kafka_poll(producer_.get(), 50);  // serve reports: that frees room
+          poll(50);  // serve reports: that frees room
           rec->sent_at = Clock::now();  // the latency metric starts at the produce that takes it
           continue;
         case Produced::kFailed:
@@ -687,11 +777,13 @@ class KafkaSink final : public Stage {
             // From cached cluster state (an ACL, a topic not there yet): it can change.
             if (warn_limit_.allow()) {
               log_.warn("produce refused; will produce again",
-                        {{"topic", to}, {"error", error}, {"eventId", rec->event_id}});
+                        {{"topic", to}, {"cluster", cluster.name}, {"error", error},
+                         {"eventId", rec->event_id}});
             }
             if (!attempt) {
               attempt = std::make_unique<Attempt>();
               attempt->record = rec;
+              attempt->cluster = cluster.number;
               attempt->topic = topic;
             }
             schedule(std::move(attempt), code, error.c_str());
@@ -702,8 +794,10 @@ class KafkaSink final : public Stage {
           // nothing is lost, and the operator sees why.
           abandon(rec);
           log_.error("produce refused",
-                     {{"topic", to}, {"error", error}, {"eventId", rec->event_id}});
-          fatal_("produce to " + to + " refused: " + error);
+                     {{"topic", to}, {"cluster", cluster.name}, {"error", error},
+                      {"eventId", rec->event_id}});
+          fatal_("produce to " + to + (cluster.number == 0 ? "" : " on cluster " + cluster.name) +
+                 " refused: " + error);
           return false;
       }
     }
@@ -748,9 +842,18 @@ class KafkaSink final : public Stage {
     // output is queued (a report can arrive during a poll inside produce_blocking).
     ++raw->pending;
     raw->sent_at = Clock::now();  // one clock read for all of its first attempts
-    for (const auto& topic : raw->targets) {
+    // Each output to its cluster's producer; no numbers: all on the main one (the common
+    // case pays one emptiness test per output).
+    const auto& clusters = raw->target_clusters;
+    PEMX_CHECK(clusters.empty() || clusters.size() == raw->targets.size(),
+               "a router gives every target its cluster, or none");
+    for (std::size_t i = 0; i < raw->targets.size(); ++i) {
+      const std::string& topic = raw->targets[i];
+      const std::uint8_t cluster = clusters.empty() ? 0 : clusters[i];
+      PEMX_CHECK(cluster < clusters_.size(),
+                 "an output's cluster is one the sink made a producer for (the same config)");
       AttemptPtr dead_letter = s_.exactly_once ? marked_dead_letter(raw, topic) : nullptr;
-      if (!produce_blocking(raw, topic, std::move(dead_letter), st)) break;
+      if (!produce_blocking(raw, topic, cluster, std::move(dead_letter), st)) break;
     }
     if (--raw->pending == 0 && raw->failed == 0) finish(raw);
   }
@@ -770,10 +873,11 @@ class KafkaSink final : public Stage {
     }
     for (auto& a : due) {
       Record* rec = a->record;
-      retries_->inc();
+      clusters_[a->cluster]->retries->inc();
       --rec->failed;
       ++rec->pending;  // guard, as in send()
-      produce_blocking(rec, {}, std::move(a), st);
+      const std::uint8_t cluster = a->cluster;
+      produce_blocking(rec, {}, cluster, std::move(a), st);
       if (--rec->pending == 0 && rec->failed == 0) finish(rec);
     }
   }
@@ -791,23 +895,23 @@ class KafkaSink final : public Stage {
       if (input_done) {
         if (in_flight_.load() == abandoned_.load() && finished_.empty()) break;
         if (s_.exactly_once && producer_fatal()) break;  // nothing more will be reported
-        rd_kafka_poll(producer_.get(), 20);
+        poll(20);
         continue;
       }
       if (in_flight_.load() >= s_.max_in_flight) {
-        rd_kafka_poll(producer_.get(), 10);
+        poll(10);
         continue;
       }
       RecordPtr rec = input_.try_pop();
       if (!rec) {
-        rd_kafka_poll(producer_.get(), 0);
+        poll(0);
         since_poll = 0;
         auto wait = in_flight_.load() > 0 ? std::chrono::milliseconds(1)
                                           : std::chrono::milliseconds(100);
         auto status = input_.pop(rec, Clock::now() + wait, st);
         if (status == QueueStatus::kClosed) {
           input_done = true;
-          rd_kafka_flush(producer_.get(), 0);
+          for (auto& c : clusters_) rd_kafka_flush(c->producer.get(), 0);
           continue;
         }
         if (status != QueueStatus::kOk) continue;
@@ -819,7 +923,7 @@ class KafkaSink final : public Stage {
       if (s_.exactly_once) send_in_transaction(std::move(rec), st);
       else send(std::move(rec), st);
       if (++since_poll >= 64) {
-        rd_kafka_poll(producer_.get(), 0);
+        poll(0);
         since_poll = 0;
       }
     }
@@ -828,7 +932,7 @@ class KafkaSink final : public Stage {
       // Input closed with a batch never ended (its ingest stopped first): its offsets were
       // not sent, so the transaction is aborted and the batch redone after a restart.
       const auto bound = std::min<std::int64_t>(5000, s_.transaction_timeout.count());
-      rd_kafka_error_t* e = rd_kafka_abort_transaction(producer_.get(), static_cast<int>(bound));
+      rd_kafka_error_t* e = rd_kafka_abort_transaction(main_producer(), static_cast<int>(bound));
       if (e != nullptr) rd_kafka_error_destroy(e);
       transaction_open_ = false;
     }
@@ -851,9 +955,6 @@ class KafkaSink final : public Stage {
   std::atomic<std::int64_t> in_flight_{0};
   std::atomic<std::int64_t> abandoned_{0};
   std::deque<AttemptPtr> retries_due_;
-  // Topics whose outputs failed as unavailable, and since when; cleared by a delivery to it
-  // or another kind of failure. Bounded: past it, each output keeps its own clock only.
-  std::map<std::string, Clock::time_point, std::less<>> unavailable_topics_;
   static constexpr std::size_t kMaxUnavailableTopics = 1000;
   std::deque<RecordPtr> finished_;
   // Exactly-once (worker thread only): the open transaction.
@@ -871,15 +972,9 @@ class KafkaSink final : public Stage {
   std::map<OutputKey, std::string> dead_letter_next_;
   static constexpr std::size_t kMaxDeadLetterMarks = 100'000;
   Counter* transactions_[2] = {nullptr, nullptr};  // committed, aborted
-  Counter* delivered_ = nullptr;
   Counter* records_done_ = nullptr;
-  Counter* retries_ = nullptr;
-  Counter* failures_ = nullptr;
-  Counter* dead_lettered_ = nullptr;
-  Histogram* latency_ = nullptr;
-  kafka::HandlePtr producer_;
-  // After producer_: the handles go before the client. Bounded (see topic_handle).
-  std::unordered_map<std::string, kafka::TopicPtr> topic_handles_;
+  // [kafka] first, then each [clusters.*]: their producers, handles and counters.
+  std::vector<std::unique_ptr<Cluster>> clusters_;
   static constexpr std::size_t kMaxTopicHandles = 1000;
   Worker worker_;  // last: its thread uses everything above
 };
@@ -904,7 +999,13 @@ class Spec final : public StageSpec {
           << ", transaction timeout " << s_.transaction_timeout.count() << " ms\n  ";
     }
     out << "kafka producer (" << s_.input << " -> Kafka, acknowledged records -> " << s_.acks
-        << "): acks=all, idempotent, at most " << s_.max_in_flight << " records in flight\n"
+        << "): acks=all, idempotent, at most " << s_.max_in_flight << " records in flight\n";
+    if (!s_.clusters.empty()) {
+      out << "  a producer per cluster: kafka (" << s_.kafka.brokers << ")";
+      for (const auto& c : s_.clusters) out << ", " << c.name << " (" << c.brokers << ")";
+      out << "; a record is acknowledged once every output on every cluster is\n";
+    }
+    out
         << "  a topic unavailable for " << s_.unavailable_topic_timeout.count()
         << " ms: that output is dead-lettered -> " << s_.dead_letter_topic << "\n";
     return out.str();
@@ -930,6 +1031,7 @@ std::string default_transactional_id(const ConfigSection& section) {
 std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& common) {
   Settings s;
   s.kafka = common.kafka;
+  s.clusters = common.clusters;
   s.input = section.string("input", s.input);
   s.acks = section.string("acks", s.acks);
   s.max_in_flight = section.integer("max_in_flight", s.max_in_flight, 1, 1'000'000);
@@ -947,6 +1049,13 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
   const std::string delivery =
       section.one_of("delivery", "at_least_once", {"at_least_once", "exactly_once"});
   s.exactly_once = delivery == "exactly_once";
+  if (s.exactly_once && !s.clusters.empty()) {
+    // A Kafka transaction lives on one cluster: outputs on two could not commit as one.
+    section.error("delivery", "\"exactly_once\" cannot span clusters, and [clusters." +
+                                  s.clusters.front().name + "] is declared (this sink would "
+                                  "produce to every cluster); use \"at_least_once\", or route "
+                                  "to one cluster");
+  }
   for (const char* key : {"transactional_id", "transaction_timeout"}) {
     if (!s.exactly_once && section.has(key)) {
       section.error(key, "applies only with delivery = \"exactly_once\"; remove it or set "

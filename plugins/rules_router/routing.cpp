@@ -6,6 +6,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "core/check.hpp"
 #include "kafka/topic_name.hpp"
 
 namespace pemx::rules_router {
@@ -47,12 +48,28 @@ std::vector<std::string> TopicTemplate::placeholders() const {
   return out;
 }
 
+int cluster_number(const std::vector<std::string>& table, std::string_view name) {
+  if (name.empty()) return 0;
+  for (std::size_t i = 0; i < table.size(); ++i) {
+    if (table[i] == name) return static_cast<int>(i + 1);
+  }
+  return -1;
+}
+
 std::vector<std::string> check_routing(const RoutingConfig& config) {
   std::vector<std::string> problems;
   if (config.rules.empty()) problems.push_back("no rules: every event would be dead-lettered");
   std::set<std::string> types(config.event_types.begin(), config.event_types.end());
   for (const auto& rule : config.rules) {
     std::string who = "rule \"" + rule.name + "\": ";
+    if (cluster_number(config.clusters, rule.cluster) < 0) {
+      std::string declared;
+      for (const auto& c : config.clusters) declared += (declared.empty() ? "" : ", ") + c;
+      problems.push_back(who + "cluster \"" + rule.cluster + "\" is not declared; add [clusters." +
+                         rule.cluster + "] with its brokers, or name one of: " +
+                         (declared.empty() ? std::string("(none declared)") : declared) +
+                         " (no cluster: the [kafka] one)");
+    }
     auto placeholders = rule.topic.placeholders();
     std::set<std::string> ph(placeholders.begin(), placeholders.end());
     // Literal parts must be legal on their own, or no rendering can be.
@@ -102,6 +119,7 @@ std::vector<std::string> check_routing(const RoutingConfig& config) {
 PossibleTopics possible_topics(const RoutingConfig& config, std::size_t max_topics) {
   PossibleTopics out;
   std::set<std::string> topics;
+  std::map<std::string, std::set<std::string>> cluster_topics;
   std::size_t rendered_so_far = 0;  // by all rules: the budget of max_topics
   for (const auto& rule : config.rules) {
     const std::size_t max_per_rule =
@@ -116,7 +134,9 @@ PossibleTopics possible_topics(const RoutingConfig& config, std::size_t max_topi
         combinations = std::min(combinations * allowed->second.size(), max_per_rule + 1);
       }
     }
-    std::string who = "rule \"" + rule.name + "\" (topic \"" + rule.topic.source + "\")";
+    std::string who = "rule \"" + rule.name + "\" (topic \"" + rule.topic.source + "\"" +
+                      (rule.cluster.empty() ? "" : ", cluster " + rule.cluster) + ")";
+    std::set<std::string>& into = rule.cluster.empty() ? topics : cluster_topics[rule.cluster];
     if (!free.empty()) {
       std::string fields;
       for (const auto& f : free) fields += (fields.empty() ? "{" : ", {") + f + "}";
@@ -146,10 +166,13 @@ PossibleTopics possible_topics(const RoutingConfig& config, std::size_t max_topi
       rendered = std::move(next);
     }
     for (auto& r : rendered) {
-      if (!kafka::topic_name_problem(r)) topics.insert(std::move(r));
+      if (!kafka::topic_name_problem(r)) into.insert(std::move(r));
     }
   }
   out.topics.assign(topics.begin(), topics.end());
+  for (auto& [cluster, names] : cluster_topics) {
+    out.cluster_topics[cluster].assign(names.begin(), names.end());
+  }
   return out;
 }
 
@@ -157,7 +180,16 @@ Router::Router(RoutingConfig config)
     : config_(std::move(config)),
       schemas_(config_.schema_mode == SchemaMode::kStrict ? config_.schemas.get() : nullptr),
       event_types_(config_.event_types.begin(), config_.event_types.end()),
-      event_(config_.limits) {}
+      event_(config_.limits) {
+  bool any = false;
+  for (const auto& rule : config_.rules) any = any || !rule.cluster.empty();
+  if (!any) return;
+  for (const auto& rule : config_.rules) {
+    const int n = cluster_number(config_.clusters, rule.cluster);
+    PEMX_CHECK(n >= 0, "a rule's cluster is declared (the loader and the reload refuse others)");
+    rule_clusters_.push_back(static_cast<std::uint8_t>(n));
+  }
+}
 
 Decision Router::route(std::string_view value) {
   Decision d;
@@ -248,6 +280,7 @@ void Router::route(std::string_view value, Decision& out, event::TextChecks chec
   out.event_id.clear();
   out.event_type.clear();
   out.field.clear();
+  out.clusters.clear();
 
   if (event::JsonError error = event_.parse(value, checks)) {
     out.reason = event::reason_code(error.problem);
@@ -295,18 +328,32 @@ void Router::route(std::string_view value, Decision& out, event::TextChecks chec
       }
     }
   }
-  for (const auto& rule : config_.rules) {
+  const bool clustered = !rule_clusters_.empty();
+  for (std::size_t r = 0; r < config_.rules.size(); ++r) {
+    const Rule& rule = config_.rules[r];
     if (!matches(rule)) continue;
     if (topics == out.topics.size()) out.topics.emplace_back();
     if (!render(rule, out.topics[topics], out)) {
       out.topics.clear();
+      out.clusters.clear();
       return;
     }
+    // The same topic on another cluster is another output.
     bool duplicate = false;
-    for (std::size_t i = 0; i < topics; ++i) duplicate = duplicate || out.topics[i] == out.topics[topics];
-    if (!duplicate) ++topics;
+    for (std::size_t i = 0; i < topics; ++i) {
+      duplicate = duplicate || (out.topics[i] == out.topics[topics] &&
+                                (!clustered || out.clusters[i] == rule_clusters_[r]));
+    }
+    if (duplicate) continue;
+    if (clustered) out.clusters.push_back(rule_clusters_[r]);
+    ++topics;
   }
   out.topics.resize(topics);
+  // Only main-cluster outputs: no numbers at all, as when no rule names a cluster.
+  if (clustered && std::all_of(out.clusters.begin(), out.clusters.end(),
+                               [](std::uint8_t c) { return c == 0; })) {
+    out.clusters.clear();
+  }
   if (out.topics.empty()) {
     out.reason = kNoMatchingRule;
     out.detail = "no rule matches this event";
@@ -324,6 +371,7 @@ void Router::route(std::string_view value, Decision& out, event::TextChecks chec
                  " bytes (event, key and headers); at most " +
                  std::to_string(config_.limits.max_bytes) + " are accepted";
     out.topics.clear();
+    out.clusters.clear();
   }
 }
 
@@ -378,6 +426,10 @@ std::string canonical_rules(const RoutingConfig& config, std::string_view dead_l
       w.EndArray();
     }
     w.EndObject();
+    if (!rule.cluster.empty()) {  // absent for the main cluster: older versions stay the same
+      w.Key("cluster");
+      str(rule.cluster);
+    }
     w.EndObject();
   }
   w.EndArray();

@@ -6,6 +6,7 @@
 // can go to its type topic and to the storage topic. An event is delivered whole or
 // dead-lettered whole: if any matching rule cannot render a legal, allowed topic, the event
 // goes to the dead-letter topic and to nothing else.
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -68,6 +69,8 @@ struct Rule {
   TopicTemplate topic;
   std::map<std::string, std::string> defaults;               // placeholder -> value if missing
   std::map<std::string, std::set<std::string, std::less<>>> allowed;  // placeholder -> values
+  // The [clusters.<name>] its topic is on; empty: the main [kafka] cluster.
+  std::string cluster;
 };
 
 struct RoutingConfig {
@@ -81,10 +84,21 @@ struct RoutingConfig {
   event::JsonLimits limits;              // nesting depth and size of one event ([events])
   SchemaMode schema_mode = SchemaMode::kOff;
   std::shared_ptr<const event::SchemaSet> schemas;  // [schemas]; null: none
+  // The names of [clusters.*] as the process started with them: a rule's cluster is number
+  // (its position here + 1) in Decision::clusters; 0 is [kafka]. A reload keeps the running
+  // table (its clusters' producers exist), so the numbers never move under a running sink.
+  std::vector<std::string> clusters;
 };
+
+// The number of cluster `name` in `table` (RoutingConfig::clusters): 0 for "" (the main
+// cluster), position + 1 for a named one, -1 when the table lacks it.
+int cluster_number(const std::vector<std::string>& table, std::string_view name);
 
 struct Decision {
   std::vector<std::string> topics;  // empty when dead-lettered
+  // The cluster of each topic (cluster_number), parallel to topics; empty when every topic is
+  // on the main cluster (always so when no rule names a cluster: the common path pays nothing).
+  std::vector<std::uint8_t> clusters;
   std::string reason;               // dead-letter code, empty when routed
   std::string detail;               // for the operator
   std::string field;                // the event field at fault (dotted path), when there is one
@@ -105,16 +119,20 @@ inline bool fits_id_header(std::string_view value) {
   return !value.empty() && value.size() <= kMaxIdHeaderBytes;
 }
 
-// Checks a config for rules that cannot work; one message per problem.
+// Checks a config for rules that cannot work; one message per problem (a rule naming a
+// cluster the table lacks among them).
 std::vector<std::string> check_routing(const RoutingConfig& config);
 
 // What a routing config can send to: the target check at start-up (and on reload) compares
 // it with the cluster's topics (core/target_check.hpp).
 struct PossibleTopics {
-  // Every topic a rule can render: a fixed topic, or every combination of the allowed values
-  // of its placeholders (a name that would not be a legal topic is left out: the router
-  // dead-letters such an event instead). Sorted, no duplicates.
+  // Every topic a rule on the main cluster can render: a fixed topic, or every combination of
+  // the allowed values of its placeholders (a name that would not be a legal topic is left
+  // out: the router dead-letters such an event instead). Sorted, no duplicates.
   std::vector<std::string> topics;
+  // The same for the rules that name a cluster, by cluster name (an entry for every cluster a
+  // rule names, even when none of its topics can be known).
+  std::map<std::string, std::vector<std::string>> cluster_topics;
   // Rules whose topic takes a placeholder with no `allowed` values (a free event field): what
   // they render cannot be known before the events come. One line per rule, for the log.
   std::vector<std::string> unchecked;
@@ -153,6 +171,8 @@ class Router {
   bool render(const Rule& rule, std::string& topic, Decision& out) const;
 
   RoutingConfig config_;
+  // The cluster number of each rule (cluster_number), when a rule names a cluster; else empty.
+  std::vector<std::uint8_t> rule_clusters_;
   // The schemas to apply: config_.schemas in strict mode, else null (no lookup at all).
   const event::SchemaSet* schemas_ = nullptr;
   std::set<std::string, std::less<>> event_types_;

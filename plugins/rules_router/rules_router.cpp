@@ -12,6 +12,7 @@
 #include <iostream>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <tuple>
 #include <toml++/toml.h>
@@ -87,6 +88,13 @@ class RulesBox final : public LiveRules {
   explicit RulesBox(std::shared_ptr<const CompiledRules> rules) : rules_(std::move(rules)) {}
 
   std::vector<std::string> live_keys() const override { return kLiveKeys; }
+  std::vector<std::string> clusters() const override {
+    std::set<std::string> names;
+    for (const auto& rule : take().first->routing.rules) {
+      if (!rule.cluster.empty()) names.insert(rule.cluster);
+    }
+    return {names.begin(), names.end()};
+  }
   RulesVersion current() const override {
     auto rules = take().first;
     return {rules->version, rules->loaded_at_ms};
@@ -99,6 +107,9 @@ class RulesBox final : public LiveRules {
     if (incoming->version == rules_->version) return false;
     auto fresh = std::make_shared<CompiledRules>(*incoming);
     fresh->routing.limits = rules_->routing.limits;  // [events] needs a restart
+    // [clusters] needs a restart too: the numbers stay those of the producers the sink made at
+    // start-up (the reload refused rules naming a cluster the process did not start with).
+    fresh->routing.clusters = rules_->routing.clusters;
     fresh->loaded_at_ms = epoch_ms_now();
     rules_ = std::move(fresh);
     generation_.fetch_add(1, std::memory_order_release);
@@ -203,13 +214,16 @@ class RulesRouter final : public Stage {
   // A target equal to the record's own topic or to the dead-letter topic would loop (a free
   // placeholder such as {region} can render either): the event is dead-lettered instead.
   void refuse_loops(const Record& rec, Decision& d) const {
-    for (const auto& t : d.topics) {
+    for (std::size_t i = 0; i < d.topics.size(); ++i) {
+      const auto& t = d.topics[i];
       if (t != rec.topic && t != rules_->dead_letter_topic) continue;
+      if (i < d.clusters.size() && d.clusters[i] != 0) continue;  // another cluster's topic
       d.reason = kTopicLoop;
       d.detail = (t == rec.topic ? "a rule sends the event back into its input topic \""
                                  : "a rule sends the event into the dead-letter topic \"") +
                  event::excerpt(t) + "\"";
       d.topics.clear();
+      d.clusters.clear();
       return;
     }
   }
@@ -233,6 +247,7 @@ class RulesRouter final : public Stage {
       rec.dead_letter_detail = d.detail;
       rec.out_key = rec.key;
       rec.targets.assign(1, rules_->dead_letter_topic);
+      rec.target_clusters.clear();  // dead letters go to the main cluster
       header(rec, n, "pemx-dlq-reason", d.reason);
       header(rec, n, "pemx-dlq-detail", d.detail);
       header(rec, n, "pemx-dlq-stage", stage_name_);
@@ -259,6 +274,7 @@ class RulesRouter final : public Stage {
     rec.dead_letter_reason.clear();
     rec.out_key = d.key;
     rec.targets.swap(d.topics);
+    rec.target_clusters.swap(d.clusters);  // empty (nothing to swap) unless a rule names one
     routed_total_->inc();
     for (const auto& t : rec.targets) topic_counter(t).inc();
     if (!d.invalid.empty()) report_invalid(rec, d);
@@ -435,6 +451,7 @@ std::string describe_rules(const Settings& s) {
       }
     }
     out << " -> " << rule.topic.source;
+    if (!rule.cluster.empty()) out << " on cluster " << rule.cluster;
     for (const auto& [k, v] : rule.defaults) out << "  (" << k << " defaults to " << v << ")";
     for (const auto& [k, vs] : rule.allowed) {
       out << "  (" << k << " in {";
@@ -448,6 +465,11 @@ std::string describe_rules(const Settings& s) {
     out << "\n";
   }
   out << "  otherwise / on error: dead-letter -> " << s.dead_letter_topic << "\n";
+  if (!r.clusters.empty()) {
+    out << "  clusters: rules without one send to [kafka]; declared:";
+    for (const auto& c : r.clusters) out << " " << c;
+    out << "\n";
+  }
   out << "  missing target topics at start-up: " << s.missing_topics << "\n";
   out << "  rules version: " << rules_version(canonical_rules(r, s.dead_letter_topic)) << "\n";
   return out.str();
@@ -456,6 +478,8 @@ std::string describe_rules(const Settings& s) {
 // `pemx route`: one JSON line out per line in.
 int route_tool(const Settings& s, std::istream& in, std::ostream& out) {
   Router router(s.routing);
+  bool clustered = false;
+  for (const auto& rule : s.routing.rules) clustered = clustered || !rule.cluster.empty();
   std::string line;
   std::size_t n = 0;
   Decision d;
@@ -488,6 +512,17 @@ int route_tool(const Settings& s, std::istream& in, std::ostream& out) {
       w.StartArray();
       for (const auto& t : d.topics) w.String(t.c_str());
       w.EndArray();
+      if (clustered) {  // each topic's cluster, when a rule names one
+        w.Key("clusters");
+        w.StartArray();
+        for (std::size_t i = 0; i < d.topics.size(); ++i) {
+          const std::size_t c = d.clusters.empty() ? 0 : d.clusters[i];
+          const std::string_view name =
+              c == 0 ? kafka::kMainCluster : std::string_view(s.routing.clusters[c - 1]);
+          w.String(name.data(), static_cast<rapidjson::SizeType>(name.size()));
+        }
+        w.EndArray();
+      }
     }
     w.EndObject();
     out << buf.GetString() << "\n";
@@ -506,9 +541,11 @@ class Spec final : public StageSpec {
   std::optional<TargetTopics> target_topics() const override {
     if (s_.missing_topics == "off") return std::nullopt;
     PossibleTopics possible = all_targets(s_);
-    return TargetTopics{std::move(possible.topics), std::move(possible.unchecked),
-                        s_.missing_topics == "fail" ? TargetTopics::OnMissing::kFail
-                                                    : TargetTopics::OnMissing::kWarn};
+    TargetTopics targets{std::move(possible.topics), std::move(possible.unchecked),
+                         s_.missing_topics == "fail" ? TargetTopics::OnMissing::kFail
+                                                     : TargetTopics::OnMissing::kWarn};
+    targets.cluster_topics = std::move(possible.cluster_topics);
+    return targets;
   }
   std::string describe() const override { return describe_rules(s_); }
   DeliveryRole delivery() const override { return DeliveryRole::kForwards; }
@@ -589,6 +626,7 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
     }
   }
   s.routing.key_field = section.string("key_field", s.routing.key_field);
+  for (const auto& c : common.clusters) s.routing.clusters.push_back(c.name);
   std::size_t i = 0;
   for (auto& rs : section.table_array("rules")) {
     Rule rule;
@@ -617,6 +655,17 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
       for (const auto& [k, v] : *rs.node("allowed")->as_table()) {
         auto values = allowed->string_list(k.str(), {});
         rule.allowed[std::string(k.str())] = {values.begin(), values.end()};
+      }
+    }
+    if (auto cluster = rs.optional_string("cluster")) {
+      rule.cluster = *cluster == kafka::kMainCluster ? std::string() : *cluster;
+      if (cluster_number(s.routing.clusters, rule.cluster) < 0) {
+        std::string hint = nearest(rule.cluster, s.routing.clusters);
+        rs.error("cluster", "rule \"" + rule.name + "\": no cluster \"" + *cluster +
+                                "\" is declared; add [clusters." + *cluster +
+                                "] with its brokers" +
+                                (hint.empty() ? std::string() : ", or did you mean \"" + hint + "\"?") +
+                                " (without `cluster` a rule sends to the [kafka] cluster)");
       }
     }
     rs.reject_unknown();

@@ -183,6 +183,56 @@ void parse_schemas(ConfigSection& root, CommonConfig& c) {
   if (c.schemas->empty()) c.schemas = nullptr;
 }
 
+// [clusters.<name>]: the clusters a rule may name besides [kafka] (docs/configuration.md).
+// Sorted by name (the TOML table's order), so a cluster's number is the same for every stage.
+void parse_clusters(ConfigSection& root, CommonConfig& c) {
+  auto section = root.table("clusters");
+  if (!section) return;
+  for (const auto& [key, value] : *root.node("clusters")->as_table()) {
+    const std::string name(key.str());
+    auto s = section->table(name);
+    if (!s) continue;  // not a table: table() said so
+    if (name == kafka::kMainCluster) {
+      s->error_here("\"" + name + "\" names the [kafka] cluster, where every rule without a "
+                    "cluster sends; give this cluster another name");
+      continue;
+    }
+    if (name.empty() ||
+        name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
+            std::string::npos) {
+      s->error_here("a cluster's name is letters, digits, '_' and '-' (it becomes a metric "
+                    "label), e.g. [clusters.eu]");
+      continue;
+    }
+    if (c.clusters.size() == kafka::kMaxClusters) {
+      s->error_here("at most " + std::to_string(kafka::kMaxClusters) + " clusters");
+      continue;
+    }
+    kafka::ClusterConfig cluster;
+    cluster.name = name;
+    cluster.brokers = s->string("brokers", "");
+    if (cluster.brokers.empty()) {
+      s->error("brokers", "missing: this cluster's bootstrap brokers, e.g. \"eu-kafka:9092\"");
+    } else if (cluster.brokers == "embedded") {
+      s->error("brokers", "\"embedded\" is only for [kafka]: name the brokers of a real cluster");
+    }
+    cluster.client_id = s->string("client_id", c.kafka.client_id);
+    cluster.properties = kafka::read_properties(*s);
+    if (auto err = kafka::check_properties(cluster.properties)) s->error("properties", *err);
+    for (const auto& unsafe : kafka::unsafe_producer_properties(
+             cluster.properties, c.events.max_bytes + event::kHeaderAllowance)) {
+      s->error("properties", unsafe);
+    }
+    for (const auto& [prop, v] : cluster.properties) {
+      if (prop == "bootstrap.servers" || prop == "metadata.broker.list") {
+        s->error("properties", "set the brokers with clusters." + name + ".brokers, not " + prop);
+      }
+    }
+    s->reject_unknown();
+    c.clusters.push_back(std::move(cluster));
+  }
+}
+
 void parse_common(ConfigSection& root, CommonConfig& c) {
   if (auto k = root.table("kafka")) parse_kafka(*k, c.kafka);
   if (auto h = root.table("http")) {
@@ -226,6 +276,7 @@ void parse_common(ConfigSection& root, CommonConfig& c) {
       root.error("events", msg);
     }
   }
+  parse_clusters(root, c);  // after [events]: its producers must take events.max_bytes too
   parse_schemas(root, c);
   if (auto l = root.table("log")) {
     std::string level = l->string("level", "info");

@@ -28,6 +28,8 @@ struct StoreConfig {
 
 struct CommonConfig {
   kafka::KafkaConfig kafka;
+  // [clusters.<name>], sorted by name: cluster number i + 1 (0 is [kafka]).
+  std::vector<kafka::ClusterConfig> clusters;
   HttpConfig http;
   StoreConfig store;
   event::JsonLimits events;  // [events]: bounds on every event read from Kafka or HTTP

@@ -30,12 +30,14 @@ std::pair<std::string, std::string> stage_key(const std::string& key) {
 RulesReload::RulesReload(const Config& running, std::vector<std::string> role, Load load,
                          Logger log, Metrics& metrics,
                          std::shared_ptr<TopicDirectory>* directory,
-                         std::function<bool()> give_up, std::chrono::milliseconds check_timeout)
+                         std::function<bool()> give_up, std::chrono::milliseconds check_timeout,
+                         ClusterDirectories* clusters)
     : role_(std::move(role)),
       load_(std::move(load)),
       log_(std::move(log)),
       metrics_(metrics),
       directory_(directory),
+      cluster_directories_(clusters),
       give_up_(std::move(give_up)),
       check_timeout_(check_timeout),
       reloads_(metrics.counter("pemx_rules_reloads_total",
@@ -44,6 +46,7 @@ RulesReload::RulesReload(const Config& running, std::vector<std::string> role, L
                                 "Reloads refused: invalid config or missing target topics; the "
                                 "running rules stay")),
       texts_(running.key_texts) {
+  for (const auto& c : running.common.clusters) clusters_.insert(c.name);
   for (const auto& inst : running.stages) {
     if (!inst.spec) continue;
     auto rules = inst.spec->live_rules();
@@ -152,17 +155,59 @@ ReloadOutcome RulesReload::reload(std::string_view origin) {
     }
   }
 
-  // The new rules' targets, as at start-up, for the routers this process runs.
+  // A rule may move only among the clusters the process started with: their producers exist.
+  for (const auto& stage : live_stages) {
+    for (const auto& cluster : next.stage(stage)->spec->live_rules()->clusters()) {
+      if (clusters_.count(cluster) != 0) continue;
+      return refuse(std::move(out), origin,
+                    "stages." + stage + ".rules: a rule sends to cluster \"" + cluster +
+                        "\", which this process did not start with: [clusters." + cluster +
+                        "] cannot be added live (a key that needs a restart: the sink makes "
+                        "its producers at start-up); restart to use it, or keep the rule on a "
+                        "cluster the process has");
+    }
+  }
+
+  // The new rules' targets, as at start-up (each on its cluster), for the routers this
+  // process runs.
   TopicDirectory* directory = directory_ != nullptr ? directory_->get() : nullptr;
   for (const auto& stage : live_stages) {
     if (std::find(role_.begin(), role_.end(), stage) == role_.end()) continue;
     auto targets = next.stage(stage)->spec->target_topics();
     if (!targets) continue;
-    if (directory == nullptr) {
-      log_.info("target topics not checked: no Kafka producer in this role to ask the cluster",
-                {{"stage", stage}});
-      continue;
+    for (auto& one : targets_by_cluster(*targets, directory, cluster_directories_)) {
+      const std::string cluster = one.cluster.empty() ? "kafka" : one.cluster;
+      if (!one.cluster.empty() && one.targets.topics.empty()) continue;
+      if (one.directory == nullptr) {
+        log_.info("target topics not checked: no Kafka producer in this role to ask the cluster",
+                  {{"stage", stage}, {"cluster", cluster}});
+        continue;
+      }
+      auto checked = check_targets(one.targets, *one.directory, check_timeout_, give_up_);
+      if (checked.error) {
+        log_.warn("target topics of the reloaded rules not checked: the cluster's topics could "
+                  "not be read; applying them anyway",
+                  {{"stage", stage}, {"cluster", cluster}, {"error", *checked.error}});
+        continue;
+      }
+      if (checked.missing.empty()) continue;
+      const std::string key = "stages." + stage + ".missing_topics";
+      const std::string on = one.cluster.empty() ? "" : " on cluster " + one.cluster;
+      if (targets->on_missing == TargetTopics::OnMissing::kFail) {
+        return refuse(std::move(out), origin,
+                      "stages." + stage + ".rules: the new rules send to topics the cluster" +
+                          on + " lacks: " + joined(checked.missing) + " (" + key +
+                          " = \"fail\"); create them or fix the rules");
+      }
+      log_.warn("target topics of the reloaded rules missing: events routed to them will fail "
+                "(or be created by the broker if it auto-creates topics)",
+                {{"stage", stage},
+                 {"cluster", cluster},
+                 {"missing", joined(checked.missing)},
+                 {"fix", "create them" + on + ", or set " + key +
+                             " = \"fail\" to refuse such a reload"}});
     }
+<<<<<<< HEAD
     auto checked = check_targets(*targets, *directory, check_timeout_, give_up_);
     if (checked.error) {
       log_.warn("target topics of the reloaded rules not checked: the cluster's topics could "
@@ -184,6 +229,8 @@ ReloadOutcome RulesReload::reload(std::string_view origin) {
                {"missing", listed_topics(checked.missing)},
                {"missing_count", static_cast<std::int64_t>(checked.missing.size())},
                {"fix", "create them, or set " + key + " = \"fail\" to refuse such a reload"}});
+=======
+>>>>>>> clusters14
   }
 
   {

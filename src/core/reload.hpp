@@ -10,7 +10,9 @@
 // others are named once in a "needs a restart" warning and otherwise ignored. The new rules'
 // target topics are checked as at start-up (missing_topics: "fail" refuses the reload, "warn"
 // applies it and warns). Only then are the rules replaced, every router's at once: a refused
-// reload changes nothing.
+// reload changes nothing. Which cluster a rule sends to ([clusters.<name>], its `cluster`)
+// may change among the clusters the process started with; a rule naming a cluster added since
+// refuses the reload ([clusters.*] needs a restart: the sink made its producers at start-up).
 //
 // Threads: reload() from any thread, one at a time (a mutex); it blocks while the cluster is
 // asked for its topics (up to the check's timeout). status() from any thread.
@@ -20,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,11 +41,12 @@ class RulesReload final : public Reloader {
   // running: the start-up config (its routers' LiveRules are the ones replaced); role: the
   // names of the stages this process runs (their targets are checked); directory: the slot
   // a sink's client fills (may stay empty; null in tests); give_up: ends the target check
-  // early (a fatal error elsewhere).
+  // early (a fatal error elsewhere); clusters: the same slots for each [clusters.<name>].
   RulesReload(const Config& running, std::vector<std::string> role, Load load, Logger log,
               Metrics& metrics, std::shared_ptr<TopicDirectory>* directory = nullptr,
               std::function<bool()> give_up = {},
-              std::chrono::milliseconds check_timeout = kTargetCheckTimeout);
+              std::chrono::milliseconds check_timeout = kTargetCheckTimeout,
+              ClusterDirectories* clusters = nullptr);
   ~RulesReload() override;
 
   ReloadOutcome reload(std::string_view origin) override;
@@ -64,6 +68,8 @@ class RulesReload final : public Reloader {
   Logger log_;
   Metrics& metrics_;
   std::shared_ptr<TopicDirectory>* directory_;
+  ClusterDirectories* cluster_directories_;
+  std::set<std::string> clusters_;  // the [clusters.*] the process started with
   std::function<bool()> give_up_;
   std::chrono::milliseconds check_timeout_;
   Counter& reloads_;

@@ -154,6 +154,7 @@ int Supervisor::run() {
   Activity activity;
   Readiness readiness;  // outlives the stages, like the readers
   std::shared_ptr<TopicDirectory> topic_directory;  // a sink's client, for the target check
+  ClusterDirectories cluster_directories;           // the same per [clusters.<name>]
   activity.role = role_;
   activity.started_at_ms = epoch_ms_now();
   // Every router of the config offers its decision, whether this role enables it or not.
@@ -171,7 +172,8 @@ int Supervisor::run() {
         r.errors.push_back({"", "", "this process has no config file to read again"});
         return r;
       }),
-      log_.child("reload"), metrics_, &topic_directory, [&] { return fatal.load(); });
+      log_.child("reload"), metrics_, &topic_directory, [&] { return fatal.load(); },
+      kTargetCheckTimeout, &cluster_directories);
   // Construct in role order; a failure here is a start-up failure.
   std::vector<std::unique_ptr<Stage>> stages;
   for (const auto& name : names) {
@@ -186,6 +188,7 @@ int Supervisor::run() {
     ctx.activity = &activity;
     ctx.readiness = &readiness;
     ctx.topic_directory = &topic_directory;
+    ctx.cluster_directories = &cluster_directories;
     ctx.reloader = &reloader;
     for (const auto& port : inst->spec->ports()) ctx.queues[port.queue] = queues.at(port.queue).get();
     ctx.fatal = [&, name](const std::string& reason) {
@@ -202,7 +205,8 @@ int Supervisor::run() {
   // Before anything runs: a missing target topic is named once (docs/configuration.md,
   // missing_topics), and with "fail" refuses start-up like a config error.
   if (int code = check_role_targets(config_, names, topic_directory.get(), log_,
-                                    kTargetCheckTimeout, [&] { return fatal.load(); });
+                                    kTargetCheckTimeout, [&] { return fatal.load(); },
+                                    &cluster_directories);
       code != 0) {
     return code;
   }

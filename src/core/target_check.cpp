@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "core/config.hpp"
+#include "kafka/kafka_config.hpp"
 
 namespace pemx {
 
@@ -68,10 +69,28 @@ TargetCheckOutcome check_targets(const TargetTopics& targets, TopicDirectory& di
   }
 }
 
+std::vector<ClusterTargets> targets_by_cluster(const TargetTopics& targets, TopicDirectory* main,
+                                               const ClusterDirectories* clusters) {
+  std::vector<ClusterTargets> out;
+  out.push_back({"", targets, main});
+  out.back().targets.cluster_topics.clear();
+  for (const auto& [cluster, topics] : targets.cluster_topics) {
+    ClusterTargets one{cluster, {}, nullptr};
+    one.targets.topics = topics;
+    one.targets.on_missing = targets.on_missing;
+    if (clusters != nullptr) {
+      if (auto it = clusters->find(cluster); it != clusters->end()) one.directory = it->second.get();
+    }
+    out.push_back(std::move(one));
+  }
+  return out;
+}
+
 int check_role_targets(const Config& config, const std::vector<std::string>& stages,
                        TopicDirectory* directory, const Logger& log,
                        std::chrono::milliseconds timeout,
-                       const std::function<bool()>& give_up) {
+                       const std::function<bool()>& give_up,
+                       const ClusterDirectories* clusters) {
   int code = 0;
   for (const auto& name : stages) {
     const StageInstance* inst = config.stage(name);
@@ -82,6 +101,7 @@ int check_role_targets(const Config& config, const std::vector<std::string>& sta
       log.info("target topics that cannot be checked at start-up (rendered from event fields)",
                {{"stage", name}, {"rules", joined(targets->unchecked, "; ")}});
     }
+<<<<<<< HEAD
     if (directory == nullptr) {
       log.info("target topics not checked: no Kafka producer in this role to ask the cluster",
                {{"stage", name}});
@@ -116,6 +136,53 @@ int check_role_targets(const Config& config, const std::vector<std::string>& sta
                 {"missing", listed_topics(outcome.missing)},
                 {"missing_count", static_cast<std::int64_t>(outcome.missing.size())},
                 {"fix", "create them, or set " + key + " = \"fail\" to refuse start-up"}});
+=======
+    for (auto& one : targets_by_cluster(*targets, directory, clusters)) {
+      const std::string cluster = one.cluster.empty() ? std::string(kafka::kMainCluster)
+                                                       : one.cluster;
+      if (!one.cluster.empty() && one.targets.topics.empty()) continue;
+      if (one.directory == nullptr) {
+        log.info("target topics not checked: no Kafka producer in this role to ask the cluster",
+                 {{"stage", name}, {"cluster", cluster}});
+        continue;
+      }
+      auto outcome = check_targets(one.targets, *one.directory, timeout, give_up);
+      if (outcome.error) {
+        log.warn("target topics not checked: the cluster's topics could not be read; starting "
+                 "anyway",
+                 {{"stage", name}, {"cluster", cluster}, {"error", *outcome.error}});
+        continue;
+      }
+      if (outcome.missing.empty()) {
+        log.info("target topics exist",
+                 {{"stage", name},
+                  {"cluster", cluster},
+                  {"checked", static_cast<std::int64_t>(one.targets.topics.size())}});
+        continue;
+      }
+      const bool fail = targets->on_missing == TargetTopics::OnMissing::kFail;
+      const std::string key = "stages." + name + ".missing_topics";
+      const std::string on = one.cluster.empty() ? "" : " on cluster " + one.cluster;
+      if (fail) {
+        log.error("target topics missing: start-up refused",
+                  {{"stage", name},
+                   {"cluster", cluster},
+                   {"missing", listed(outcome.missing)},
+                   {"missing_count", static_cast<std::int64_t>(outcome.missing.size())},
+                   {"fix", "create them" + on + " (or remove them from the rules), or set " +
+                               key + " = \"warn\" to start anyway"}});
+        code = 2;
+      } else {
+        log.warn("target topics missing: events routed to them will fail (or be created by "
+                 "the broker if it auto-creates topics)",
+                 {{"stage", name},
+                  {"cluster", cluster},
+                  {"missing", listed(outcome.missing)},
+                  {"missing_count", static_cast<std::int64_t>(outcome.missing.size())},
+                  {"fix", "create them" + on + ", or set " + key +
+                              " = \"fail\" to refuse start-up"}});
+      }
+>>>>>>> clusters14
     }
   }
   return code;

@@ -48,14 +48,27 @@ TargetCheckOutcome check_targets(const TargetTopics& targets, TopicDirectory& di
                                  std::chrono::milliseconds timeout = kTargetCheckTimeout,
                                  const std::function<bool()>& give_up = {});
 
+// A stage's targets split by the cluster they are on, each with the directory that asks it:
+// [kafka] (cluster "") through `main`, each cluster of TargetTopics::cluster_topics through
+// its entry of `clusters` (null when the role has no client on it).
+struct ClusterTargets {
+  std::string cluster;  // "" for [kafka]
+  TargetTopics targets;
+  TopicDirectory* directory = nullptr;
+};
+std::vector<ClusterTargets> targets_by_cluster(const TargetTopics& targets, TopicDirectory* main,
+                                               const ClusterDirectories* clusters);
+
 // Runs the check of every stage of `stages` (names of `config`'s stages) that has targets,
 // logs its outcome (one error or one warning naming the missing topics, one info line for
 // what cannot be checked) and returns 2 when a stage's on_missing is kFail and a topic is
 // missing (start-up refused, as for a config error), 0 otherwise. `directory` null: no
-// client in the role can ask, which is said once at info.
+// client in the role can ask, which is said once at info. Topics a rule sends to a
+// [clusters.<name>] are checked on that cluster, through `clusters`.
 int check_role_targets(const Config& config, const std::vector<std::string>& stages,
                        TopicDirectory* directory, const Logger& log,
                        std::chrono::milliseconds timeout = kTargetCheckTimeout,
-                       const std::function<bool()>& give_up = {});
+                       const std::function<bool()>& give_up = {},
+                       const ClusterDirectories* clusters = nullptr);
 
 }  // namespace pemx

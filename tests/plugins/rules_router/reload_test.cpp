@@ -150,5 +150,40 @@ TEST_CASE("a rule rendering the router's input topic or the dead-letter topic de
                                 {{"stage", "router"}, {"reason", "topic_loop"}}) == 2);
 }
 
+TEST_CASE("a running router gives each output its cluster, by the start-up cluster numbers",
+          "[unit][rules_router][reload][clusters]") {
+  std::string base = edited(kPemxToml, "[kafka.properties]\n",
+                            "[kafka.properties]\n[clusters.ap]\nbrokers = \"ap:9092\"\n"
+                            "[clusters.eu]\nbrokers = \"eu:9092\"\n");
+  base = edited(base, R"(topic = "product-price-update-v1-{region}")",
+                "topic = \"product-price-update-v1-{region}\"\ncluster = \"eu\"");
+  auto running = load(base);
+  INFO(Catch::Detail::stringify(error_lines(running)));
+  REQUIRE(running.config);
+  RouterHarness h(running);
+  const std::string price = reference_event("ProductPriceUpdate", "EU", "{}", "P1");
+  auto first = h.route(price);
+  CHECK(first->targets ==
+        std::vector<std::string>{"product-price-update-v1-EU", "product-event-storage-pemx"});
+  CHECK(first->target_clusters == std::vector<std::uint8_t>{2, 0});  // ap = 1, eu = 2
+  // Every output on [kafka]: no numbers at all (the sink's common path).
+  auto country = h.route(reference_event("Country", "EU", R"({"country":"Sweden"})", "P2"));
+  CHECK(country->target_clusters.empty());
+  auto dead = h.route("{not json");
+  CHECK(dead->targets == std::vector<std::string>{"product-event-dlq-pemx"});
+  CHECK(dead->target_clusters.empty());
+
+  // A re-read file that declares one more cluster sorting first ("aa" would be 1, "eu" 3):
+  // the live rules keep the numbers of the producers the sink made at start-up.
+  auto next = load(edited(edited(base, "[clusters.ap]", "[clusters.aa]\nbrokers = \"aa:1\"\n"
+                                                        "[clusters.ap]"),
+                          R"(name = "storage")", R"(name = "store")"));
+  REQUIRE(next.config);
+  auto live = running.config->stage("router")->spec->live_rules();
+  REQUIRE(live->replace(*next.config->stage("router")->spec->live_rules()));
+  auto second = h.route(price);
+  CHECK(second->target_clusters == std::vector<std::uint8_t>{2, 0});
+}
+
 }  // namespace
 }  // namespace pemx
