@@ -108,6 +108,10 @@ class SqliteEventReader final : public EventReader {
   // error code.
   Result<EventPage> query(const EventQuery& query) override;
   std::optional<Result<EventPage>> try_query(const EventQuery& query) override;
+  // Errors: "bad_query" (limit out of 1..kMaxRecentProducts), "store_busy", or SQLite's.
+  Result<std::vector<RecentProduct>> recent_products(std::size_t limit) override;
+  // Errors: "store_busy", or SQLite's.
+  Result<EventCount> count(const EventQuery& query) override;
   // nullopt when the writer is open, its last write succeeded, the file is writable and a
   // read succeeds; else what is wrong.
   std::optional<std::string> problem() override;
