@@ -44,7 +44,9 @@ void history(Session& s) {
 
 void recent_products(Session& s) {
   auto& server = s.server();
-  if (!valid_utf8(s.query())) return s.send(error_answer(400, "the query string is not valid UTF-8"));
+  if (!valid_utf8(s.query())) {
+    return s.send(error_answer(400, "the query string is not valid UTF-8"));
+  }
   auto parsed = parse_recent_request(s.query());
   if (auto* a = std::get_if<Answer>(&parsed)) return s.send(std::move(*a));
   if (!server.reader) {
@@ -65,7 +67,9 @@ void recent_products(Session& s) {
 
 void count(Session& s) {
   auto& server = s.server();
-  if (!valid_utf8(s.query())) return s.send(error_answer(400, "the query string is not valid UTF-8"));
+  if (!valid_utf8(s.query())) {
+    return s.send(error_answer(400, "the query string is not valid UTF-8"));
+  }
   // GET /event's parameters and checks; its limit and cursor are accepted and not used.
   auto parsed = parse_history_request(s.query(), server.settings.history);
   if (auto* a = std::get_if<Answer>(&parsed)) {

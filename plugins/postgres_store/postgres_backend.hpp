@@ -119,7 +119,8 @@ class PostgresEventReader final : public EventReader {
   // Errors: "bad_cursor", "bad_query", "store_busy", or a PostgreSQL one.
   Result<EventPage> query(const EventQuery& query) override;
   // The SQLite store's answer, by stored_at_ms (index events_by_stored) instead of insertion
-  // order: products stored in the same millisecond come by productId. Errors: "bad_query", "store_busy", PostgreSQL's.
+  // order: products stored in the same millisecond come by productId. Errors: "bad_query",
+  // "store_busy", PostgreSQL's.
   Result<std::vector<RecentProduct>> recent_products(std::size_t limit) override;
   // As the SQLite store's. Errors: "store_busy", or PostgreSQL's.
   Result<EventCount> count(const EventQuery& query) override;

@@ -300,7 +300,8 @@ TEST_CASE("GET /api/products/recent: the store's recent products, limit checked"
   TestServer t;
   HttpResponse r = t.request("GET", "/api/products/recent?limit=1");
   CHECK(r.status == 200);
-  CHECK(r.body == R"({"products":[{"productId":"K7Q2M9X4PL","lastCreatedAt":"2024-07-26T14:41:17.500Z"}]})");
+  CHECK(r.body ==
+        R"({"products":[{"productId":"K7Q2M9X4PL","lastCreatedAt":"2024-07-26T14:41:17.500Z"}]})");
   CHECK(t.request("GET", "/api/products/recent").body.find("ABC1234567") != std::string::npos);
   for (const char* bad : {"limit=0", "limit=101", "limit=x", "lmit=3"}) {
     INFO(bad);
