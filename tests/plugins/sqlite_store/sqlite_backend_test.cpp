@@ -206,11 +206,11 @@ TEST_CASE("recent products: the most recently stored first, each once, with its 
   auto recent = store->reader()->recent_products(10);
   REQUIRE(recent.ok());
   REQUIRE(recent->size() == 3);
-  CHECK((*recent)[0].product_id == "P1");
-  CHECK((*recent)[0].last_created_at == "2024-01-01T10:00:00Z");
-  CHECK((*recent)[1].product_id == "P3");
-  CHECK((*recent)[2].product_id == "P2");
-  CHECK((*recent)[2].last_created_at == "2024-01-01T09:00:00Z");
+  CHECK(recent.value()[0].product_id == "P1");
+  CHECK(recent.value()[0].last_created_at == "2024-01-01T10:00:00Z");
+  CHECK(recent.value()[1].product_id == "P3");
+  CHECK(recent.value()[2].product_id == "P2");
+  CHECK(recent.value()[2].last_created_at == "2024-01-01T09:00:00Z");
 
   auto two = store->reader()->recent_products(2);
   REQUIRE(two.ok());
