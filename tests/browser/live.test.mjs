@@ -7,6 +7,7 @@ import { withScreenshot } from './lib/browser.mjs';
 import { countryChange, discountUpdate, priceUpdate, productId } from './lib/events.mjs';
 import { assertCount, itemAttributes, metricNumber } from './lib/expect.mjs';
 import { usePemx } from './lib/fixture.mjs';
+import { waitFor } from './lib/pemx.mjs';
 
 describe('live', () => {
   const env = usePemx({ name: 'live' });
@@ -85,8 +86,10 @@ describe('live', () => {
       await env.pemx.push(events.slice(200));
       await page.getByText('205 new').waitFor({ timeout: 30000 });
       assert.equal((await page.locator('#live-dropped').textContent()).trim(), '5');
-      assert.ok(metricNumber(await page.locator('#live-rate').textContent()) > 0,
-        'a rate over the last seconds');
+      // The rate counts whole seconds (refreshed each second): > 0 once one has passed.
+      await waitFor('a rate over the last seconds', async () =>
+        metricNumber(await page.locator('#live-rate').textContent()) > 0,
+      { timeoutMs: 10000, everyMs: 200 });
       await page.getByRole('button', { name: 'Resume' }).click();
       await assertCount(list.locator(':scope > li'), 200);
 
