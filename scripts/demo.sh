@@ -21,7 +21,8 @@ cat >&2 <<MSG
   The embedded Kafka's bootstrap address is in the log line "embedded Kafka cluster started";
   with it, watch the routing end to end from another terminal:
     build/pemx simulate --brokers BOOTSTRAP --rate 200 --count 2000 --watch
-  History of a product:  curl 'http://$listen/event?productIds=ABC1234567'
+  The newest products:   curl 'http://$listen/api/products/recent?limit=5'
+  History of one:        curl 'http://$listen/event?productIds=<one of them>'
   Ctrl-C stops it (drains, commits, exits 0).
 
 MSG

@@ -76,9 +76,13 @@ export class RateChart {
     const omit = this.omit || [];
     const shown = SERIES.filter((ser) => !omit.includes(ser.key)
       && points.some((p) => num(p[ser.key]) !== null));
+    // Dead letters are markers on their own row under the plot, not a line on the events'
+    // scale: a few per second would be a flat line at zero next to thousands of events.
+    const lines = shown.filter((ser) => ser.key !== 'deadLetters');
+    const marked = shown.some((ser) => ser.key === 'deadLetters');
     let max = 0;
     for (const p of points) {
-      for (const ser of shown) max = Math.max(max, num(p[ser.key]) ?? 0);
+      for (const ser of lines) max = Math.max(max, num(p[ser.key]) ?? 0);
     }
     const top = niceMax(max);
     const x = (t) => PAD.left + ((t - start) / windowMs) * plotW;
@@ -106,7 +110,20 @@ export class RateChart {
     }
     svg.append(grid);
 
-    for (const ser of shown) {
+    const markerY = PAD.top + plotH - 5;
+    if (marked) {
+      const markers = s('g', { class: 'dead-markers' });
+      for (const p of points) {
+        const t = num(p.t);
+        const v = num(p.deadLetters);
+        if (t < start || v === null || v <= 0) continue;
+        markers.append(s('path', {
+          d: `M${x(t).toFixed(1)},${(markerY - 5).toFixed(1)}l4,8h-8z`, class: 'dead-marker',
+        }, s('title', null, `${formatRate(v)} dead letters/s`)));
+      }
+      svg.append(markers);
+    }
+    for (const ser of lines) {
       let d = '';
       let pen = false;
       for (const p of points) {
@@ -130,7 +147,7 @@ export class RateChart {
       s('line', { y1: PAD.top, y2: PAD.top + plotH, class: 'cursor-line' }),
       shown.map((ser) => s('circle', { r: 3.5, class: `cursor-dot series-dot-${ser.key}`, dataset: { key: ser.key } })));
     svg.append(cursor);
-    this.geometry = { svg, cursor, w, x, y, start, windowMs, plotW, shown };
+    this.geometry = { svg, cursor, w, x, y, start, windowMs, plotW, shown, markerY };
     this.container.replaceChildren(svg);
     this.applyHover();
   }
@@ -169,7 +186,7 @@ export class RateChart {
         for (const dot of g.cursor.querySelectorAll('circle')) {
           const v = num(point[dot.dataset.key]);
           dot.setAttribute('cx', xx);
-          dot.setAttribute('cy', g.y(v ?? 0));
+          dot.setAttribute('cy', dot.dataset.key === 'deadLetters' ? g.markerY : g.y(v ?? 0));
           dot.setAttribute('visibility', v === null ? 'hidden' : 'visible');
         }
         g.cursor.setAttribute('visibility', 'visible');

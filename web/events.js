@@ -1,8 +1,10 @@
 // One event as a list item, shared by the Search results and the Live list.
 import { h } from './dom.js';
 import { formatAgo, formatDateTime, str, summarize } from './format.js';
+import { productLink } from './links.js';
 
 let jsonIds = 0;
+const RAW_FIELDS = 12; // fields of unknown data shown as they are
 
 const TYPE_CLASS = {
   ProductPriceUpdate: 'type-price',
@@ -25,6 +27,16 @@ function summaryNode(event) {
         sum.direction === 'up' ? h('span', { 'aria-hidden': 'true' }, '▲ ') : null,
         sum.direction === 'down' ? h('span', { 'aria-hidden': 'true' }, '▼ ') : null,
         sum.change) : null);
+  }
+  if (sum.kind === 'other' && sum.fields && sum.fields.length) {
+    // Data this page does not know: its fields as they are, the first RAW_FIELDS of them.
+    const shown = sum.fields.slice(0, RAW_FIELDS);
+    return h('div', { class: 'event-summary raw-data' },
+      h('span', { class: 'summary-label' }, 'Data'),
+      h('dl', { class: 'raw-fields' }, shown.map(([k, v]) => [
+        h('dt', null, k), h('dd', null, h('code', null, str(v)))])),
+      sum.fields.length > shown.length ? h('p', { class: 'summary-note' },
+        `and ${sum.fields.length - shown.length} more fields (Show JSON)`) : null);
   }
   return h('p', { class: 'event-summary' },
     h('span', { class: 'summary-label' }, sum.label),
@@ -66,7 +78,7 @@ export function eventItem(event, options = {}) {
   h('div', { class: 'event-card' },
     h('div', { class: 'event-head' },
       h('span', { class: `badge type-badge ${typeClass}` }, type || 'no type'),
-      h('span', { class: 'product-id' }, str(ev.productId) || 'no productId'),
+      productLink(str(ev.productId), { class: 'product-id' }),
       ev.region !== undefined && ev.region !== '' ? h('span', { class: 'badge region-badge' },
         h('span', { class: 'visually-hidden' }, 'region '), str(ev.region)) : null,
       h('time', { class: 'event-time', datetime: created, title: formatAgo(created) || null },

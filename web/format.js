@@ -50,16 +50,22 @@ export function formatAgo(value, now = Date.now()) {
   return relative.format(Math.round(seconds / 86400), 'day');
 }
 
-/** Plain digits (no grouping), so the figures stay easy to read back and compare. */
+const countFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
+const rateFormat = new Intl.NumberFormat(undefined, {
+  minimumFractionDigits: 1, maximumFractionDigits: 1,
+});
+
+/** Whole numbers with the locale's thousands separators ("12,345" in English). */
 export function formatCount(value) {
   const n = num(value);
-  return n === null ? '–' : String(Math.round(n));
+  return n === null ? '–' : countFormat.format(Math.round(n));
 }
 
+/** Events per second: whole from 100 up, else one decimal; thousands separated. */
 export function formatRate(value) {
   const n = num(value);
   if (n === null) return '–';
-  return n >= 100 ? String(Math.round(n)) : n.toFixed(1);
+  return n >= 100 ? countFormat.format(Math.round(n)) : rateFormat.format(n);
 }
 
 export function formatDuration(seconds) {
@@ -106,9 +112,13 @@ export function summarize(event) {
     && !Array.isArray(event.data) ? event.data : null;
   const type = event ? event.eventType : undefined;
 
-  if (type === 'ProductPriceUpdate' || (data && 'newPrice' in data)) {
-    const before = data ? firstOf(data, ['previousPrice', 'oldPrice', 'prevPrice']) : undefined;
-    const after = data ? firstOf(data, ['newPrice', 'price']) : undefined;
+  const priceBefore = data ? firstOf(data, ['previousPrice', 'oldPrice', 'prevPrice']) : undefined;
+  const priceAfter = data ? firstOf(data, ['newPrice', 'price']) : undefined;
+  // A known type whose data has none of its fields is shown as raw fields (kind 'other').
+  if ((type === 'ProductPriceUpdate' && (priceBefore !== undefined || priceAfter !== undefined
+    || !data || !Object.keys(data).length)) || (data && 'newPrice' in data)) {
+    const before = priceBefore;
+    const after = priceAfter;
     const a = num(before);
     const b = num(after);
     const out = {
@@ -127,11 +137,15 @@ export function summarize(event) {
     return out;
   }
 
-  if (type === 'SpecificProductDiscountUpdate' || (data && 'newDiscountPercentage' in data)) {
-    const before = data ? firstOf(data, ['previousDiscountPercentage', 'oldDiscountPercentage',
-      'previousDiscount']) : undefined;
-    const after = data ? firstOf(data, ['newDiscountPercentage', 'discountPercentage',
-      'newDiscount']) : undefined;
+  const discountBefore = data ? firstOf(data, ['previousDiscountPercentage',
+    'oldDiscountPercentage', 'previousDiscount']) : undefined;
+  const discountAfter = data ? firstOf(data, ['newDiscountPercentage', 'discountPercentage',
+    'newDiscount']) : undefined;
+  if ((type === 'SpecificProductDiscountUpdate' && (discountBefore !== undefined
+    || discountAfter !== undefined || !data || !Object.keys(data).length))
+    || (data && 'newDiscountPercentage' in data)) {
+    const before = discountBefore;
+    const after = discountAfter;
     const a = num(before);
     const b = num(after);
     const out = {
@@ -149,7 +163,8 @@ export function summarize(event) {
     return out;
   }
 
-  if (type === 'Country' || (data && 'country' in data)) {
+  if ((type === 'Country' && (!data || 'country' in data || !Object.keys(data).length))
+    || (data && 'country' in data)) {
     const country = data ? data.country : undefined;
     const region = data ? data.region : undefined;
     return {
@@ -163,6 +178,7 @@ export function summarize(event) {
   const entries = data ? Object.entries(data).slice(0, 6) : [];
   return {
     kind: 'other', label: 'Data',
+    fields: data ? Object.entries(data) : [],
     value: entries.length
       ? entries.map(([k, v]) => `${k}: ${str(v)}`).join(', ')
       : data ? 'empty' : event && 'data' in event ? str(event.data) : 'none',

@@ -132,3 +132,59 @@ export function lineColumn(text, position) {
   const column = position - before.lastIndexOf('\n');
   return { line, column };
 }
+
+/**
+ * [start, end) of the value at `segments` (object keys and array indexes, in order) inside the
+ * value that starts at `start`; when a segment is missing, the span of the deepest value that
+ * exists (so a missing field points at the object it is missing from). Null when the text at
+ * `start` is not a value.
+ */
+export function valueSpan(text, start, segments) {
+  let i = skipSpace(text, start);
+  if (i >= text.length) return null;
+  for (const seg of segments) {
+    let next = -1;
+    if (text[i] === '{') {
+      let j = skipSpace(text, i + 1);
+      while (j < text.length && text[j] === '"') {
+        const keyEnd = skipString(text, j);
+        let key;
+        try {
+          key = JSON.parse(text.slice(j, keyEnd));
+        } catch {
+          return null;
+        }
+        j = skipSpace(text, skipSpace(text, keyEnd) + 1); // past the colon
+        if (key === String(seg)) next = j; // the last one wins, as in JSON.parse
+        j = skipSpace(text, skipValue(text, j));
+        if (text[j] === ',') j = skipSpace(text, j + 1);
+      }
+    } else if (text[i] === '[') {
+      const spans = arraySpans(text, i);
+      const n = Number(seg);
+      if (Number.isInteger(n) && spans[n]) next = spans[n][0];
+    }
+    if (next < 0) break;
+    i = next;
+  }
+  return [i, skipValue(text, i)];
+}
+
+/** "/events/3/data/new~1price" -> ['events', '3', 'data', 'new/price'] (RFC 6901). */
+export function pointerSegments(pointer) {
+  if (typeof pointer !== 'string' || !pointer.startsWith('/')) return null;
+  return pointer.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+
+/** "events[3].data.newPrice" (express-validator's path) -> ['events', '3', 'data', 'newPrice']. */
+export function pathSegments(path) {
+  if (typeof path !== 'string' || !path) return null;
+  const out = [];
+  for (const part of path.split('.')) {
+    const m = /^([^[\]]*)((?:\[\d+\])*)$/.exec(part);
+    if (!m) return null;
+    if (m[1]) out.push(m[1]);
+    for (const index of m[2].matchAll(/\[(\d+)\]/g)) out.push(index[1]);
+  }
+  return out;
+}

@@ -2,7 +2,7 @@
 import { serverInfo, withQuery } from './api.js';
 import { byId, h, setNotice } from './dom.js';
 import { eventItem } from './events.js';
-import { formatTime, str } from './format.js';
+import { formatCount, formatRate, formatTime, str } from './format.js';
 
 const MAX_ITEMS = 200;
 
@@ -16,6 +16,11 @@ const sourceField = byId('live-source-field');
 const sourceSelect = byId('live-source');
 const note = byId('live-note');
 const empty = byId('live-empty');
+const rateEl = byId('live-rate');
+const droppedEl = byId('live-dropped');
+const compactButton = byId('live-compact');
+const RATE_WINDOW_S = 10;   // the rate is over the last 10 s
+const SCROLL_PAUSE_PX = 200; // scrolled this far below the list's top: paused until back
 
 let source = null;        // the EventSource while the view is shown
 let retryTimer = 0;
@@ -24,6 +29,11 @@ let kind = '';
 let paused = false;
 let pendingCount = 0;
 let missedTotal = 0;
+let dropped = 0;          // received (or skipped by the server) but never shown: see countDropped
+let scrollPaused = false; // paused by scrolling down, resumed at the top
+const arrivals = new Array(RATE_WINDOW_S + 1).fill(0); // events per second, a ring
+let arrivalSecond = 0;
+let rateTimer = 0;
 const items = [];         // received messages, oldest first, at most MAX_ITEMS
 const pending = [];       // received while paused, oldest first, at most MAX_ITEMS
 const incoming = [];      // received since the last paint, oldest first, at most MAX_ITEMS
@@ -104,6 +114,88 @@ function rebuild() {
   updateEmpty();
 }
 
+// ---- the rate and the dropped count ----
+
+function countArrival() {
+  const second = Math.floor(Date.now() / 1000);
+  if (second !== arrivalSecond) advanceRate(second);
+  arrivals[second % arrivals.length] += 1;
+}
+
+/** Clears the ring's seconds between the last arrival and `second`. */
+function advanceRate(second) {
+  const gap = Math.min(second - arrivalSecond, arrivals.length);
+  for (let i = 1; i <= gap; i += 1) arrivals[(arrivalSecond + i) % arrivals.length] = 0;
+  arrivalSecond = second;
+}
+
+/** Events a second over the last RATE_WINDOW_S whole seconds. */
+function showRate() {
+  const second = Math.floor(Date.now() / 1000);
+  if (second !== arrivalSecond) advanceRate(second);
+  let sum = 0;
+  for (let i = 1; i <= RATE_WINDOW_S; i += 1) {
+    sum += arrivals[(second - i + arrivals.length) % arrivals.length];
+  }
+  rateEl.textContent = formatRate(sum / RATE_WINDOW_S);
+}
+
+/**
+ * Events this page never showed: skipped by the server (a gap), or pushed out of the bounded
+ * buffers while paused or between two paints.
+ */
+function countDropped(n) {
+  if (!n) return;
+  dropped += n;
+  droppedEl.textContent = formatCount(dropped);
+}
+
+compactButton.addEventListener('click', () => {
+  const on = compactButton.getAttribute('aria-pressed') !== 'true';
+  compactButton.setAttribute('aria-pressed', String(on));
+  list.classList.toggle('live-compact', on);
+});
+
+// ---- pause on scroll ----
+
+function setPaused(on) {
+  if (on === paused) return;
+  if (flushTimer) {
+    clearTimeout(flushTimer);
+    flush();
+  }
+  paused = on;
+  pauseButton.textContent = paused ? 'Resume' : 'Pause';
+  if (!paused) {
+    const lost = pendingCount - pending.length;
+    const batch = pending.splice(0);
+    pendingCount = 0;
+    insert(batch);
+    if (lost > 0) {
+      setNotice(note, `${lost} older ${lost === 1 ? 'event' : 'events'} received while paused `
+        + `were not kept (only the newest ${MAX_ITEMS} are).`);
+    }
+  }
+  showPending();
+  updateEmpty();
+}
+
+// Reading down the list while new events push it would be hopeless: scrolling below the
+// list's top pauses it (counting what arrives), scrolling back up resumes. A pause chosen with
+// the button is left to the button.
+window.addEventListener('scroll', () => {
+  if (!visible) return;
+  const listTop = list.getBoundingClientRect().top + window.scrollY;
+  const below = window.scrollY > listTop + SCROLL_PAUSE_PX;
+  if (below && !paused) {
+    scrollPaused = true;
+    setPaused(true);
+  } else if (!below && paused && scrollPaused) {
+    scrollPaused = false;
+    setPaused(false);
+  }
+}, { passive: true });
+
 function showPending() {
   pendingEl.textContent = paused && pendingCount ? `${pendingCount} new` : '';
 }
@@ -116,16 +208,23 @@ function onMessage(e) {
     return;
   }
   if (!message || typeof message !== 'object' || !firstSeen(message)) return;
+  countArrival();
   if (paused) {
     pendingCount += 1;
     pending.push(message);
-    if (pending.length > MAX_ITEMS) pending.shift();
+    if (pending.length > MAX_ITEMS) {
+      pending.shift();
+      countDropped(1);
+    }
     showPending();
     return;
   }
   // Painted in batches: a busy stream costs one DOM update per tick, not one per event.
   incoming.push(message);
-  if (incoming.length > MAX_ITEMS) incoming.shift();
+  if (incoming.length > MAX_ITEMS) {
+    incoming.shift();
+    countDropped(1);
+  }
   if (!flushTimer) flushTimer = setTimeout(flush, 50);
 }
 
@@ -142,6 +241,7 @@ function onGap(e) {
     // keep 0
   }
   missedTotal += missed;
+  countDropped(missed);
   setNotice(note, `The server skipped ${missedTotal} ${missedTotal === 1 ? 'event' : 'events'} `
     + 'this page could not keep up with (its buffer is bounded). Search shows every stored event.');
 }
@@ -189,24 +289,8 @@ function connect() {
 }
 
 pauseButton.addEventListener('click', () => {
-  if (flushTimer) {
-    clearTimeout(flushTimer);
-    flush();
-  }
-  paused = !paused;
-  pauseButton.textContent = paused ? 'Resume' : 'Pause';
-  if (!paused) {
-    const dropped = pendingCount - pending.length;
-    const batch = pending.splice(0);
-    pendingCount = 0;
-    insert(batch);
-    if (dropped > 0) {
-      setNotice(note, `${dropped} older ${dropped === 1 ? 'event' : 'events'} received while paused `
-        + `were not kept (only the newest ${MAX_ITEMS} are).`);
-    }
-  }
-  showPending();
-  updateEmpty();
+  scrollPaused = false;
+  setPaused(!paused);
 });
 
 byId('live-clear').addEventListener('click', () => {
@@ -215,6 +299,8 @@ byId('live-clear').addEventListener('click', () => {
   pending.length = 0;
   pendingCount = 0;
   missedTotal = 0;
+  dropped = 0;
+  droppedEl.textContent = '0';
   list.replaceChildren();
   setNotice(note, '');
   showPending();
@@ -261,6 +347,8 @@ serverInfo().then((info) => {
 export const liveView = {
   async show() {
     visible = true;
+    clearInterval(rateTimer);
+    rateTimer = setInterval(showRate, 1000);
     const info = await serverInfo();
     if (info.available && !info.live.length) {
       setState('idle', 'Not available');
@@ -270,6 +358,8 @@ export const liveView = {
   },
   hide() {
     visible = false;
+    clearInterval(rateTimer);
+    rateTimer = 0;
     disconnect();
     setState('idle', 'Not connected');
   },

@@ -2,6 +2,7 @@
 import { errorText, request } from './api.js';
 import { byId, h, setNotice } from './dom.js';
 import { RateChart } from './chart.js';
+import { productLink } from './links.js';
 import { formatCount, formatDuration, formatRate, formatDateTime, formatAgo, num, str } from './format.js';
 
 const REFRESH_MS = 2000;
@@ -13,6 +14,10 @@ const topicsEmpty = byId('topics-empty');
 const consumersBody = byId('consumers-body');
 const deadList = byId('dead-list');
 const deadEmpty = byId('dead-empty');
+const deadFilter = byId('dead-filter');
+const deadReason = byId('dead-reason');
+// The dead letters whose payload is open: the list is rebuilt every refresh, they stay open.
+const openPayloads = new Set();
 const invalidBody = byId('invalid-body');
 const invalidEmpty = byId('invalid-empty');
 const chart = new RateChart(byId('chart'), byId('chart-legend'));
@@ -82,17 +87,73 @@ function renderTopics(o) {
   const topics = (Array.isArray(o.topics) ? o.topics : [])
     .filter((t) => t && typeof t === 'object')
     .sort((a, b) => str(a.topic).localeCompare(str(b.topic)));
-  topicsBody.replaceChildren(...topics.map((t) => h('tr', { dataset: { topic: str(t.topic) } },
-    h('th', { scope: 'row', class: 'topic-name' }, str(t.topic)),
+  topicsBody.replaceChildren(...topics.map((t) => h('tr', {
+    class: t.deadLetters === true ? 'dead-topic' : null, dataset: { topic: str(t.topic) },
+  },
+    h('th', { scope: 'row', class: 'topic-name' }, str(t.topic),
+      t.deadLetters === true ? [' ', h('span', { class: 'badge reason-badge' }, 'dead letters')]
+        : null),
     h('td', { class: 'num' }, formatCount(t.count)),
     h('td', { class: 'num' }, formatRate(t.rate)))));
   topicsEmpty.hidden = topics.length > 0;
 }
 
+function deadKey(d) {
+  return `${num(d.at)}|${str(d.eventId)}|${str(d.topic)}|${num(d.partition)}|${num(d.offset)}`;
+}
+
+/** The reasons of the latest dead letters as the filter's options; the choice is kept. */
+function renderReasons(latest) {
+  const reasons = [...new Set(latest.map((d) => str(d.reason)).filter(Boolean))].sort();
+  const chosen = deadReason.value;
+  if (chosen && !reasons.includes(chosen)) reasons.push(chosen); // keep it while it has none
+  const have = [...deadReason.options].slice(1).map((o) => o.value);
+  if (have.join('\n') !== reasons.join('\n')) {
+    deadReason.replaceChildren(h('option', { value: '' }, 'All reasons'),
+      ...reasons.map((r) => h('option', { value: r }, r)));
+    deadReason.value = chosen;
+  }
+  deadFilter.hidden = reasons.length === 0;
+}
+
+function deadSource(d) {
+  const parts = [];
+  if (d.topic) parts.push(h('span', null, 'from ', h('code', null, str(d.topic))));
+  if (num(d.partition) !== null && num(d.partition) >= 0) {
+    parts.push(h('span', null, ' partition ', h('code', null, String(num(d.partition)))));
+  }
+  if (num(d.offset) !== null && num(d.offset) >= 0) {
+    parts.push(h('span', null, ' offset ', h('code', null, String(num(d.offset)))));
+  }
+  if (d.deadLetterTopic) {
+    parts.push(h('span', null, ' → ', h('code', null, str(d.deadLetterTopic))));
+  }
+  return parts.length ? h('p', { class: 'dead-source' }, parts) : null;
+}
+
+function deadPayload(d) {
+  if (typeof d.payload !== 'string' || d.payload === '') return null;
+  const key = deadKey(d);
+  const details = h('details', { class: 'dead-payload', open: openPayloads.has(key) },
+    h('summary', null, d.payloadTruncated ? 'Payload (first 4 KiB)' : 'Payload'),
+    h('pre', { class: 'json', tabindex: '0' }, d.payload));
+  details.addEventListener('toggle', () => {
+    if (details.open) openPayloads.add(key);
+    else openPayloads.delete(key);
+  });
+  return details;
+}
+
 function renderDeadLetters(o) {
-  const latest = o.deadLetters && Array.isArray(o.deadLetters.latest) ? o.deadLetters.latest : [];
-  deadList.replaceChildren(...latest.filter((d) => d && typeof d === 'object').map((d) => h('li', {
-    class: 'dead-item', dataset: { eventId: str(d.eventId) },
+  const latest = (o.deadLetters && Array.isArray(o.deadLetters.latest) ? o.deadLetters.latest : [])
+    .filter((d) => d && typeof d === 'object');
+  renderReasons(latest);
+  const reason = deadReason.value;
+  const shown = latest.filter((d) => !reason || str(d.reason) === reason);
+  const keys = new Set(latest.map(deadKey));
+  for (const key of openPayloads) if (!keys.has(key)) openPayloads.delete(key);
+  deadList.replaceChildren(...shown.map((d) => h('li', {
+    class: 'dead-item', dataset: { eventId: str(d.eventId), reason: str(d.reason) },
   },
   h('div', { class: 'dead-head' },
     h('span', { class: 'badge reason-badge' }, str(d.reason) || 'unknown reason'),
@@ -104,9 +165,17 @@ function renderDeadLetters(o) {
   d.detail ? h('p', { class: 'dead-detail' }, str(d.detail)) : null,
   h('p', { class: 'dead-ids' },
     'eventId ', h('code', null, str(d.eventId) || 'none'),
-    d.productId ? [' · productId ', h('code', null, str(d.productId))] : null))));
-  deadEmpty.hidden = latest.length > 0;
+    d.productId ? [' · productId ', productLink(str(d.productId), { class: 'product-id' })]
+      : null),
+  deadSource(d),
+  deadPayload(d))));
+  deadEmpty.hidden = shown.length > 0;
+  deadEmpty.textContent = latest.length ? `No dead letters with reason ${reason}.` : 'No dead letters.';
 }
+
+deadReason.addEventListener('change', () => {
+  if (last) renderDeadLetters(last);
+});
 
 // Events routed or stored although they fail a rule of the push (validation = "report"), per
 // stage and rule, as counted by this process.

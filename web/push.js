@@ -4,7 +4,9 @@ import { errorText, getToken, request, serverInfo } from './api.js';
 import { byId, h, setNotice } from './dom.js';
 import { awaitEvents, searchHash } from './search.js';
 import { openTokenDialog } from './token.js';
-import { eventSpans, prettyJson, lineColumn } from './jsontext.js';
+import {
+  eventSpans, lineColumn, pathSegments, pointerSegments, prettyJson, valueSpan,
+} from './jsontext.js';
 
 const form = byId('push-form');
 const editor = byId('events-json');
@@ -20,6 +22,8 @@ const unavailable = byId('push-unavailable');
 
 let busy = false;
 let pushAllowed = true;
+
+const MAX_EVENTS = 200; // per request (POST /event); more are offered as several requests
 
 // ---- parsing ----
 
@@ -68,7 +72,11 @@ function updateCount() {
   }
   const parsed = parseEditor(text);
   if (parsed.error) countHint.textContent = parsed.syntax ? 'not valid JSON yet' : '';
-  else countHint.textContent = `${parsed.events.length} ${parsed.events.length === 1 ? 'event' : 'events'}`;
+  else {
+    const n = parsed.events.length;
+    countHint.textContent = `${n} ${n === 1 ? 'event' : 'events'}`
+      + (n > MAX_EVENTS ? ` (more than ${MAX_EVENTS}: ${Math.ceil(n / MAX_EVENTS)} requests)` : '');
+  }
 }
 
 editor.addEventListener('input', () => {
@@ -107,16 +115,39 @@ function valueText(value) {
   return text;
 }
 
-function renderValidation(errors, events) {
+/**
+ * The field a server message is about, as segments inside its event: from the message's JSON
+ * pointer ("/events/3/data/newPrice", schema failures) or else its path ("events[3].region").
+ */
+function fieldSegments(e) {
+  const segments = pointerSegments(e.pointer) || pathSegments(e.path);
+  if (!segments || segments[0] !== 'events' || !/^\d+$/.test(segments[1] || '')) return null;
+  return segments.slice(2);
+}
+
+/** Selects event `index`'s field (or, when it is missing, the value it is missing from). */
+function showField(index, segments) {
+  const text = editor.value;
+  const spans = eventSpans(text);
+  const span = spans && spans[index] ? valueSpan(text, spans[index][0], segments) : null;
+  if (span) selectInEditor(span[0], span[1]);
+  else editor.focus();
+}
+
+/** The server's messages per event; `offset`: the index of the request's first event. */
+function renderValidation(errors, events, offset = 0) {
   const groups = new Map();
   for (const err of errors) {
     const e = err && typeof err === 'object' ? err : { msg: String(err) };
     const path = typeof e.path === 'string' ? e.path : '';
     const m = /^events\[(\d+)\](?:\.(.+))?$/.exec(path);
-    const key = m ? Number(m[1]) : 'all';
+    const key = m ? Number(m[1]) + offset : 'all';
     const field = m ? (m[2] || 'event') : (path || 'events');
+    const segments = m ? fieldSegments(e) : null;
     if (!groups.has(key)) groups.set(key, []);
-    groups.get(key).push({ field, msg: typeof e.msg === 'string' ? e.msg : 'Invalid value', value: e.value });
+    groups.get(key).push({
+      field, msg: typeof e.msg === 'string' ? e.msg : 'Invalid value', value: e.value, segments,
+    });
   }
   const keys = [...groups.keys()].sort((a, b) => (a === 'all' ? -1 : b === 'all' ? 1 : a - b));
   validation.replaceChildren(...keys.map((key) => {
@@ -143,12 +174,34 @@ function renderValidation(errors, events) {
         h('code', { class: 'field-name' }, x.field), ' ',
         h('span', null, x.msg),
         x.value !== undefined && x.value !== null && x.value !== ''
-          ? h('span', { class: 'muted' }, ` (got ${valueText(x.value)})`) : null))));
+          ? h('span', { class: 'muted' }, ` (got ${valueText(x.value)})`) : null,
+        x.segments && x.segments.length && typeof key === 'number' ? [' ', h('button', {
+          type: 'button', class: 'link-button',
+          'aria-label': `Show ${x.field} of event ${key + 1} in the editor`,
+          onclick: () => showField(key, x.segments),
+        }, 'Show field')] : null))));
   }));
   validation.hidden = false;
 }
 
 // ---- pushing ----
+
+/** "Pushed N events" and the link to search their products. */
+function showPushed(parsed, count, how) {
+  statusLine.textContent = `Pushed ${count} ${count === 1 ? 'event' : 'events'}${how}`;
+  const ids = [...new Set(parsed.events
+    .map((e) => (e && typeof e === 'object' && typeof e.productId === 'string' ? e.productId.trim() : ''))
+    .filter((id) => id && !/[\s,;]/.test(id)))].slice(0, 200);
+  successDetail.textContent = 'Kafka acknowledged every event. They show up in Search once the '
+    + 'web role has stored them (usually within a second).';
+  searchLink.hidden = ids.length === 0;
+  searchLink.href = searchHash({ ids });
+  success.hidden = false;
+  const eventIds = parsed.events
+    .map((e) => (e && typeof e === 'object' && typeof e.eventId === 'string' ? e.eventId : ''))
+    .filter(Boolean);
+  searchLink.onclick = () => awaitEvents(eventIds);
+}
 
 async function push() {
   if (busy || !pushAllowed) return;
@@ -171,6 +224,10 @@ async function push() {
     showAlert(...parts);
     return;
   }
+  if (parsed.events.length > MAX_EVENTS) {
+    offerSplit(parsed);
+    return;
+  }
   const sent = parsed.events.length;
   busy = true;
   pushButton.setAttribute('aria-disabled', 'true'); // not disabled: it would lose the focus
@@ -190,22 +247,9 @@ async function push() {
 
   if (result.ok) {
     const count = result.data && Number.isInteger(result.data.count) ? result.data.count : sent;
-    statusLine.textContent = `Pushed ${count} ${count === 1 ? 'event' : 'events'}`;
-    const ids = [...new Set(parsed.events
-      .map((e) => (e && typeof e === 'object' && typeof e.productId === 'string' ? e.productId.trim() : ''))
-      .filter((id) => id && !/[\s,;]/.test(id)))].slice(0, 200);
-    successDetail.textContent = 'Kafka acknowledged every event. They show up in Search once the '
-      + 'web role has stored them (usually within a second).';
-    searchLink.hidden = ids.length === 0;
-    searchLink.href = searchHash({ ids });
-    success.hidden = false;
-    const eventIds = parsed.events
-      .map((e) => (e && typeof e === 'object' && typeof e.eventId === 'string' ? e.eventId : ''))
-      .filter(Boolean);
-    searchLink.onclick = () => awaitEvents(eventIds);
+    showPushed(parsed, count, '');
     return;
   }
-
   const data = result.data;
   if (result.status === 400 && data && Array.isArray(data.errors) && data.errors.length) {
     const n = data.errors.length;
@@ -234,6 +278,76 @@ async function push() {
     return;
   }
   showAlert(errorText(result));
+}
+
+// ---- more than MAX_EVENTS: several requests ----
+
+/** The request bodies of `parsed` in chunks of MAX_EVENTS, each event's text as written. */
+function chunkBodies(parsed) {
+  const text = editor.value;
+  const spans = eventSpans(text);
+  const usable = spans && spans.length === parsed.events.length;
+  const bodies = [];
+  for (let i = 0; i < parsed.events.length; i += MAX_EVENTS) {
+    const end = Math.min(i + MAX_EVENTS, parsed.events.length);
+    const parts = usable ? spans.slice(i, end).map(([a, b]) => text.slice(a, b))
+      : parsed.events.slice(i, end).map((e) => JSON.stringify(e));
+    bodies.push({ first: i, count: end - i, body: `{"events":[${parts.join(',')}]}` });
+  }
+  return bodies;
+}
+
+function offerSplit(parsed) {
+  const n = parsed.events.length;
+  const requests = Math.ceil(n / MAX_EVENTS);
+  editor.setAttribute('aria-invalid', 'true');
+  showAlert(h('strong', null, 'Nothing sent: '),
+    `${n} events, and the server takes at most ${MAX_EVENTS} per request. `, h('button', {
+      type: 'button', class: 'link-button', onclick: () => pushInChunks(parsed),
+    }, `Push in ${requests} requests`));
+}
+
+async function pushInChunks(parsed) {
+  if (busy || !pushAllowed) return;
+  clearFeedback();
+  const chunks = chunkBodies(parsed);
+  busy = true;
+  pushButton.setAttribute('aria-disabled', 'true');
+  let pushed = 0;
+  let failed = null;
+  try {
+    for (const [i, chunk] of chunks.entries()) {
+      statusLine.textContent = `Pushing request ${i + 1} of ${chunks.length}…`;
+      const result = await request('event', {
+        method: 'POST', body: chunk.body, auth: true, headers: { Prefer: 'return=representation' },
+      });
+      if (!result.ok) {
+        failed = { i, chunk, result };
+        break;
+      }
+      pushed += chunk.count;
+    }
+  } finally {
+    busy = false;
+    pushButton.removeAttribute('aria-disabled');
+  }
+  statusLine.textContent = '';
+  if (!failed) {
+    showPushed(parsed, pushed, ` in ${chunks.length} requests`);
+    return;
+  }
+  const { i, chunk, result } = failed;
+  const range = `events ${chunk.first + 1} to ${chunk.first + chunk.count}`;
+  const done = pushed ? ` The first ${pushed} events went through (pushing them again is safe).`
+    : ' Nothing was sent to Kafka.';
+  const data = result.data;
+  if (result.status === 400 && data && Array.isArray(data.errors) && data.errors.length) {
+    showAlert(`Request ${i + 1} of ${chunks.length} (${range}) was refused, listed below; `
+      + `it and the ones after it were not pushed.${done}`);
+    renderValidation(data.errors, parsed.events, chunk.first);
+    return;
+  }
+  showAlert(`Request ${i + 1} of ${chunks.length} (${range}) failed: ${errorText(result)}.${done}`);
 }
 
 form.addEventListener('submit', (e) => {

@@ -32,6 +32,10 @@ struct LiveEvent {
 // so the ring holds at most capacity × 64 KiB whatever the events' size.
 inline constexpr std::size_t kMaxLiveJson = 64 * 1024;
 
+// A dead letter's payload is kept up to this many bytes (cut at a UTF-8 boundary), so the
+// ring of the latest ones holds at most capacity × 4 KiB of them.
+inline constexpr std::size_t kMaxDeadLetterPayload = 4096;
+
 struct DeadLetterNote {
   std::int64_t at_ms = 0;
   std::string stage;
@@ -39,6 +43,13 @@ struct DeadLetterNote {
   std::string detail;
   std::string event_id;
   std::string product_id;
+  // Where it came from and where it went, so an operator can find and replay it.
+  std::string source_topic{};
+  std::int32_t source_partition = -1;
+  std::int64_t source_offset = -1;
+  std::string dead_letter_topic{};
+  std::string payload{};           // the message value as received, at most kMaxDeadLetterPayload
+  bool payload_truncated = false;  // set by Activity::dead_letter when it cut the payload
 };
 
 class Activity {

@@ -58,6 +58,25 @@ struct RangeScan {
   std::size_t limit = 500;  // at most this many rows (1 or more)
 };
 
+// One product among the most recently stored (GET /api/products/recent).
+struct RecentProduct {
+  std::string product_id;
+  std::string last_created_at;  // createdAt of its newest event (by createdAt), as received
+};
+
+// How many events match a history query (GET /api/events/count): counted up to a cap, so
+// that a product with millions of events costs no more than kMaxEventCount index entries.
+inline constexpr std::int64_t kMaxEventCount = 100000;
+struct EventCount {
+  std::int64_t count = 0;  // at most kMaxEventCount
+  bool capped = false;     // more events match than kMaxEventCount
+};
+
+// Stores look at no more than this many of the newest stored events to find the recent
+// products, so that the answer stays cheap however large the store is.
+inline constexpr std::size_t kRecentScanRows = 5000;
+inline constexpr std::size_t kMaxRecentProducts = 100;
+
 class EventReader {
  public:
   virtual ~EventReader() = default;
@@ -73,6 +92,19 @@ class EventReader {
   // call it on an I/O thread. A store without it answers the error "unsupported".
   virtual Result<std::vector<ArchivedEvent>> scan(const RangeScan& /*scan*/) {
     return Error{"unsupported", "this store cannot scan a time range"};
+  }
+  // The distinct products of the newest stored events (at most kRecentScanRows looked at),
+  // the most recently stored first, at most `limit` (1..kMaxRecentProducts). Thread-safe, may
+  // wait: worker threads only. A reader without it answers "unsupported".
+  virtual Result<std::vector<RecentProduct>> recent_products(std::size_t limit) {
+    (void)limit;
+    return Error{"unsupported", "this event store cannot list recent products"};
+  }
+  // The events `query` matches (its products, type and time range; its limit and cursor are
+  // not used), counted up to kMaxEventCount. Worker threads only. Default: "unsupported".
+  virtual Result<EventCount> count(const EventQuery& query) {
+    (void)query;
+    return Error{"unsupported", "this event store cannot count events"};
   }
   // Readiness: the store is open and writable; the reason otherwise.
   virtual std::optional<std::string> problem() = 0;

@@ -142,6 +142,60 @@ std::vector<std::string> split_product_ids(std::string_view text) {
   return list;
 }
 
+std::variant<std::size_t, Answer> parse_recent_request(std::string_view query_string) {
+  auto params = parse_query(query_string);
+  if (!params) return error_answer(400, "malformed percent-encoding in the query string");
+  std::size_t limit = kDefaultRecentProducts;
+  std::vector<FieldError> errors;
+  for (const auto& [k, v] : *params) {
+    if (!valid_utf8(k) || !valid_utf8(v)) {
+      return error_answer(400, "the query string is not valid UTF-8 once decoded");
+    }
+    if (k != "limit") {
+      errors.push_back({quote(v), "unknown parameter " + k + "; only limit is accepted", k,
+                        "query"});
+      continue;
+    }
+    std::size_t n = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc() || p != v.data() + v.size() || n < 1 || n > kMaxRecentProducts) {
+      errors.push_back({quote(v), "limit must be an integer from 1 to " +
+                                      std::to_string(kMaxRecentProducts), "limit", "query"});
+    } else {
+      limit = n;
+    }
+  }
+  if (!errors.empty()) return errors_answer(400, errors);
+  return limit;
+}
+
+Answer recent_answer(const std::vector<RecentProduct>& products) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("products");
+  w.StartArray();
+  for (const auto& p : products) {
+    w.StartObject();
+    w.Key("productId");
+    w.String(p.product_id.data(), static_cast<rapidjson::SizeType>(p.product_id.size()));
+    const std::string at = normalise_created_at(p.last_created_at);
+    w.Key("lastCreatedAt");
+    w.String(at.data(), static_cast<rapidjson::SizeType>(at.size()));
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return {200, std::string(buf.GetString(), buf.GetSize()), {}};
+}
+
+Answer count_answer(const EventCount& count) {
+  return {200,
+          "{\"count\":" + std::to_string(count.count) +
+              ",\"capped\":" + (count.capped ? "true" : "false") + "}",
+          {}};
+}
+
 std::variant<EventQuery, Answer> parse_history_request(std::string_view query_string,
                                                        const HistoryLimits& limits) {
   auto params = parse_query(query_string);

@@ -79,6 +79,18 @@ std::variant<EventQuery, Answer> parse_history_request(std::string_view query_st
 // normalise_created_at); the stored text is kept.
 Answer history_answer(const EventPage& page, std::string_view path, std::string_view query);
 
+// GET /api/products/recent?limit=N (1..kMaxRecentProducts, default 20): N, or the 400 (a
+// limit out of range or not a number, a parameter other than limit).
+inline constexpr std::size_t kDefaultRecentProducts = 20;
+std::variant<std::size_t, Answer> parse_recent_request(std::string_view query_string);
+// {"products": [{"productId": …, "lastCreatedAt": …}, …]}, most recently stored first;
+// lastCreatedAt normalised as the history's createdAt.
+Answer recent_answer(const std::vector<RecentProduct>& products);
+
+// GET /api/events/count (GET /event's productIds, eventType, from and to): {"count": N,
+// "capped": bool}, N at most kMaxEventCount (capped: more match).
+Answer count_answer(const EventCount& count);
+
 struct PushEvent {
   std::string key;    // productId
   std::string value;  // the event, compact, as JSON.stringify writes it (often its bytes as sent)

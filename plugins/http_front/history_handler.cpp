@@ -1,4 +1,6 @@
-// GET /event: the history, as the reference answered it (api.hpp parses and answers).
+// GET /event: the history, as the reference answered it (api.hpp parses and answers), and
+// GET /api/products/recent: the most recently stored products (the page's first look), and
+// GET /api/events/count: how many events a history query matches (capped).
 #include "http_front/handlers.hpp"
 #include "http_front/session.hpp"
 
@@ -38,6 +40,56 @@ void history(Session& s) {
   }
   s.offload([&server, q = std::move(q), answer, p = std::string(path),
              qs = std::string(query)]() { return answer(server.reader->query(q), p, qs); });
+}
+
+void recent_products(Session& s) {
+  auto& server = s.server();
+  if (!valid_utf8(s.query())) {
+    return s.send(error_answer(400, "the query string is not valid UTF-8"));
+  }
+  auto parsed = parse_recent_request(s.query());
+  if (auto* a = std::get_if<Answer>(&parsed)) return s.send(std::move(*a));
+  if (!server.reader) {
+    return s.send(error_answer(503, "this role has no event store; ask the web role"));
+  }
+  // Always on the query pool: a PostgreSQL reader makes a round trip, and this is not the hot
+  // path that history's inline queries serve.
+  s.offload([&server, limit = std::get<std::size_t>(parsed)]() {
+    auto products = server.reader->recent_products(limit);
+    if (!products) {
+      const std::string& code = products.error().code;
+      const int status = code == "store_busy" || code == "unsupported" ? 503 : 500;
+      return error_answer(status, products.error().message);
+    }
+    return recent_answer(products.value());
+  });
+}
+
+void count(Session& s) {
+  auto& server = s.server();
+  if (!valid_utf8(s.query())) {
+    return s.send(error_answer(400, "the query string is not valid UTF-8"));
+  }
+  // GET /event's parameters and checks; its limit and cursor are accepted and not used.
+  auto parsed = parse_history_request(s.query(), server.settings.history);
+  if (auto* a = std::get_if<Answer>(&parsed)) {
+    if (a->status == 200) return s.send(count_answer({}));  // productIds naming no id
+    return s.send(std::move(*a));
+  }
+  if (!server.reader) {
+    return s.send(error_answer(503, "this role has no event store; ask the web role"));
+  }
+  s.offload([&server, q = std::get<EventQuery>(std::move(parsed))]() {
+    auto counted = server.reader->count(q);
+    if (!counted) {
+      const std::string& code = counted.error().code;
+      const int status = code == "bad_cursor"                          ? 400
+                         : code == "store_busy" || code == "unsupported" ? 503
+                                                                        : 500;
+      return error_answer(status, counted.error().message);
+    }
+    return count_answer(counted.value());
+  });
 }
 
 }  // namespace pemx::http_front::handlers

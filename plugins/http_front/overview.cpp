@@ -168,6 +168,21 @@ std::string Overview::render(std::int64_t now_ms) const {
                                 : 0);
     w.EndObject();
   }
+  // The dead-letter topic (named by the newest dead letter: known once there is one), with
+  // every stage's dead letters, marked so that the page can tell it from the routed topics.
+  if (activity_ != nullptr) {
+    auto latest = activity_->latest_dead_letters();
+    if (!latest.empty() && !latest.front().dead_letter_topic.empty() &&
+        cur.per_topic.count(latest.front().dead_letter_topic) == 0) {
+      w.StartObject();
+      string(w, "topic", latest.front().dead_letter_topic);
+      number(w, "count", cur.dead_letters);
+      number(w, "rate", have_base ? rate(cur.dead_letters, base.dead_letters, seconds) : 0);
+      w.Key("deadLetters");
+      w.Bool(true);
+      w.EndObject();
+    }
+  }
   w.EndArray();
 
   w.Key("stored");
@@ -203,6 +218,15 @@ std::string Overview::render(std::int64_t now_ms) const {
       string(w, "detail", d.detail);
       string(w, "eventId", d.event_id);
       string(w, "productId", d.product_id);
+      string(w, "topic", d.source_topic);
+      w.Key("partition");
+      w.Int(d.source_partition);
+      w.Key("offset");
+      w.Int64(d.source_offset);
+      string(w, "deadLetterTopic", d.dead_letter_topic);
+      string(w, "payload", d.payload);
+      w.Key("payloadTruncated");
+      w.Bool(d.payload_truncated);
       w.EndObject();
     }
   }

@@ -65,6 +65,29 @@ constexpr const char* kScan =
     " AND ($5::text[] IS NULL OR product_id = ANY($5::text[]))"
     " ORDER BY created_ms, event_id LIMIT $6::bigint";
 constexpr const char* kProbe = "SELECT 1 FROM events LIMIT 1";
+// The events of a history query, counted up to $5 (kMaxEventCount + 1: "more than the cap"),
+// over the same range of events_by_product as the history.
+constexpr const char* kCountName = "pemx_count";
+constexpr const char* kCount = R"sql(
+SELECT count(*) FROM (
+  SELECT 1 FROM events WHERE product_id = ANY($1::text[])
+   AND created_ms >= $2::bigint AND created_ms < $3::bigint
+   AND ($4::text IS NULL OR event_type = $4::text) LIMIT $5::bigint) AS matching
+)sql";
+// The recent products: the newest $2 stored rows (events_by_stored), their distinct products,
+// most recently stored first, at most $1; each with its newest createdAt (events_by_product).
+// Rows stored in the same millisecond are ordered by event_id, an arbitrary but stable choice.
+constexpr const char* kRecentName = "pemx_recent_products";
+constexpr const char* kRecent = R"sql(
+SELECT r.product_id,
+       (SELECT e.created_at FROM events AS e WHERE e.product_id = r.product_id
+         ORDER BY e.created_ms DESC, e.event_id DESC LIMIT 1)
+FROM (SELECT product_id, max(stored_at_ms) AS last_stored
+      FROM (SELECT product_id, stored_at_ms FROM events
+            ORDER BY stored_at_ms DESC LIMIT $2::bigint) AS newest
+      GROUP BY product_id) AS r
+ORDER BY r.last_stored DESC, r.product_id LIMIT $1::bigint
+)sql";
 // The writer's WAL position after the migrations; NULL on a standby (no readers to wait for).
 constexpr const char* kWalPosition =
     "SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END";
@@ -379,7 +402,9 @@ std::optional<Error> PostgresEventReader::ready(Connection& c) {
   if (!c.prepared) {
     for (auto [name, sql] : {std::pair{kQueryOneName, kQueryOne},
                              std::pair{kQueryManyName, kQueryMany},
-                             std::pair{kScanName, kScan}}) {
+                             std::pair{kScanName, kScan},
+                             std::pair{kRecentName, kRecent},
+                             std::pair{kCountName, kCount}}) {
       if (auto e = prepare(c.conn.get(), name, sql, where_, connect_.conninfo)) return e;
     }
     c.prepared = true;
@@ -534,6 +559,90 @@ Result<std::vector<ArchivedEvent>> PostgresEventReader::scan(const RangeScan& r)
     e.source_offset = std::strtoll(PQgetvalue(result.get(), i, 6), nullptr, 10);
   }
   return Rows(std::move(rows));
+}
+
+Result<std::vector<RecentProduct>> PostgresEventReader::recent_products(std::size_t limit) {
+  if (limit == 0 || limit > kMaxRecentProducts) {
+    return Error{"bad_query", "limit must be between 1 and " + std::to_string(kMaxRecentProducts)};
+  }
+  Lease lease = pool_.acquire(options_.reader_wait);
+  if (!lease) {
+    return Error{"store_busy", "PostgreSQL store " + where_ +
+                                   ": every reader connection stayed busy; raise the store "
+                                   "stage's readers, or lower the request rate"};
+  }
+  Connection& c = *lease.get();
+  if (auto e = ready(c)) return *e;
+  const std::string limit_text = std::to_string(limit);
+  const std::string scan_text = std::to_string(kRecentScanRows);
+  std::array<const char*, 2> values{limit_text.c_str(), scan_text.c_str()};
+  auto execute = [&] {
+    return ResultPtr(PQexecPrepared(c.conn.get(), kRecentName, static_cast<int>(values.size()),
+                                    values.data(), nullptr, nullptr, 0));
+  };
+  ResultPtr result = execute();
+  if ((!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) &&
+      lost_connection(c.conn.get(), result.get())) {  // dropped since its last use: reconnect
+    c.broken = true;
+    if (auto e = ready(c)) return *e;
+    result = execute();
+  }
+  if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
+    Error e = pg_error(c.conn.get(), result.get(), "query recent products", where_,
+                       connect_.conninfo);
+    if (e.code == kConnectionLost) c.broken = true;
+    return e;
+  }
+  std::vector<RecentProduct> out;
+  const int rows = PQntuples(result.get());
+  for (int r = 0; r < rows; ++r) {
+    out.push_back({text_of(result.get(), r, 0), text_of(result.get(), r, 1)});
+  }
+  return out;
+}
+
+Result<EventCount> PostgresEventReader::count(const EventQuery& q) {
+  EventQuery unpaged = q;
+  unpaged.cursor.reset();
+  unpaged.limit = 1;
+  auto bounds = store::history_bounds(unpaged);
+  if (!bounds) return bounds.error();
+  if (!bounds.value()) return EventCount{};
+  Lease lease = pool_.acquire(options_.reader_wait);
+  if (!lease) {
+    return Error{"store_busy", "PostgreSQL store " + where_ +
+                                   ": every reader connection stayed busy; raise the store "
+                                   "stage's readers, or lower the request rate"};
+  }
+  Connection& c = *lease.get();
+  if (auto e = ready(c)) return *e;
+  TextArray array;
+  for (const auto& id : q.product_ids) array.add(id);
+  const std::string ids = array.finish();
+  const std::string from_text = std::to_string(bounds.value()->from_ms);
+  const std::string to_text = std::to_string(bounds.value()->to_ms);
+  const std::string cap_text = std::to_string(kMaxEventCount + 1);
+  std::array<const char*, 5> values{ids.c_str(), from_text.c_str(), to_text.c_str(),
+                                    q.event_type ? q.event_type->c_str() : nullptr,
+                                    cap_text.c_str()};
+  auto execute = [&] {
+    return ResultPtr(PQexecPrepared(c.conn.get(), kCountName, static_cast<int>(values.size()),
+                                    values.data(), nullptr, nullptr, 0));
+  };
+  ResultPtr result = execute();
+  if ((!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) &&
+      lost_connection(c.conn.get(), result.get())) {  // dropped since its last use: reconnect
+    c.broken = true;
+    if (auto e = ready(c)) return *e;
+    result = execute();
+  }
+  if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK || PQntuples(result.get()) != 1) {
+    Error e = pg_error(c.conn.get(), result.get(), "count events", where_, connect_.conninfo);
+    if (e.code == kConnectionLost) c.broken = true;
+    return e;
+  }
+  const std::int64_t n = std::strtoll(PQgetvalue(result.get(), 0, 0), nullptr, 10);
+  return EventCount{std::min(n, kMaxEventCount), n > kMaxEventCount};
 }
 
 std::optional<std::string> PostgresEventReader::problem() {

@@ -118,6 +118,12 @@ class PostgresEventReader final : public EventReader {
   // event_id descending, byte order), at most `limit`, next_cursor only when more match.
   // Errors: "bad_cursor", "bad_query", "store_busy", or a PostgreSQL one.
   Result<EventPage> query(const EventQuery& query) override;
+  // The SQLite store's answer, by stored_at_ms (index events_by_stored) instead of insertion
+  // order: products stored in the same millisecond come by productId. Errors: "bad_query",
+  // "store_busy", PostgreSQL's.
+  Result<std::vector<RecentProduct>> recent_products(std::size_t limit) override;
+  // As the SQLite store's. Errors: "store_busy", or PostgreSQL's.
+  Result<EventCount> count(const EventQuery& query) override;
   // No try_query: every query is a round trip to the server (and a lost connection a
   // reconnect), which must never run on an Asio I/O thread; the default sends every history
   // query to the HTTP front end's query pool.

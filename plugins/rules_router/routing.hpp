@@ -111,6 +111,14 @@ struct Decision {
   bool dead_letter() const { return !reason.empty(); }
 };
 
+// The productId a dead letter is listed under (the overview's latest dead letters): the
+// event's own (Decision::key, read from the key field before any rule ran, so also for
+// illegal_topic or missing_placeholder), else the message's Kafka key (an event that is not
+// JSON has no fields). The message key alone left it empty for a keyless message.
+inline std::string_view dead_letter_product_id(const Decision& d, std::string_view message_key) {
+  return d.key.empty() ? message_key : std::string_view(d.key);
+}
+
 // The eventId and eventType are copied into the pemx-event-id / pemx-event-type headers only
 // up to this size: a UUID is 36 bytes, and an absurd id (which report mode routes, as the
 // reference did) must not double the message it rides on.

@@ -255,8 +255,17 @@ class RulesRouter final : public Stage {
       event::fit_dead_letter(rec.value, rec.out_key, rec.out_headers, rules_->routing.limits);
       dead_.at(d.reason)->inc();
       if (activity_ != nullptr) {
-        activity_->dead_letter({epoch_ms_now(), stage_name_, d.reason, d.detail, d.event_id,
-                                rec.key});
+        activity_->dead_letter({.at_ms = epoch_ms_now(),
+                                .stage = stage_name_,
+                                .reason = d.reason,
+                                .detail = d.detail,
+                                .event_id = d.event_id,
+                                .product_id = std::string(dead_letter_product_id(d, rec.key)),
+                                .source_topic = rec.topic,
+                                .source_partition = rec.partition,
+                                .source_offset = rec.offset,
+                                .dead_letter_topic = rules_->dead_letter_topic,
+                                .payload = rec.value.substr(0, kMaxDeadLetterPayload + 1)});
       }
       if (bad_log_.allow()) {
         log_.warn("event dead-lettered", {{"reason", d.reason},

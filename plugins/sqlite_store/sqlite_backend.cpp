@@ -59,6 +59,23 @@ WHERE created_ms >= ?1 AND created_ms < ?2 AND (created_ms, event_id) > (?3, ?4)
 ORDER BY created_ms, event_id LIMIT ?6
 )sql";
 constexpr const char* kProbe = "SELECT 1 FROM events LIMIT 1";
+// The events of a history query, counted up to ?5 (kMaxEventCount + 1: "more than the cap"):
+// the same range of the history index as the history itself, ?1 a JSON array of ids.
+constexpr const char* kCount = R"sql(
+SELECT count(*) FROM (
+  SELECT 1 FROM events WHERE product_id IN (SELECT value FROM json_each(?1))
+   AND created_ms >= ?2 AND created_ms < ?3 AND (?4 IS NULL OR event_type = ?4) LIMIT ?5)
+)sql";
+// The recent products: the newest ?2 stored rows by rowid (the table's own b-tree, read
+// backwards: insertion order, no index needed), their distinct products, most recently stored
+// first, at most ?1; each with its newest createdAt, one step into the history index.
+constexpr const char* kRecent = R"sql(
+SELECT r.product_id, max(r.rowid) AS last_row,
+       (SELECT e.created_at FROM events AS e WHERE e.product_id = r.product_id
+         ORDER BY e.created_ms DESC, e.event_id DESC LIMIT 1)
+FROM (SELECT rowid, product_id FROM events ORDER BY rowid DESC LIMIT ?2) AS r
+GROUP BY r.product_id ORDER BY last_row DESC LIMIT ?1
+)sql";
 
 int bind_text(sqlite3_stmt* stmt, int index, std::string_view text) {
   // SQLITE_STATIC: the caller's strings outlive the step; StmtReset clears the bindings.
@@ -238,6 +255,8 @@ struct SqliteEventReader::Connection {
   StmtPtr many;
   StmtPtr scan;
   StmtPtr probe;
+  StmtPtr recent;
+  StmtPtr count;
 };
 
 SqliteEventReader::SqliteEventReader(StoreOptions options, std::shared_ptr<StoreHealth> health)
@@ -261,7 +280,9 @@ Result<std::shared_ptr<SqliteEventReader>> SqliteEventReader::open(
     const std::string mmap = "PRAGMA mmap_size = " + std::to_string(options.reader_mmap_bytes);
     if (auto e = exec(conn->db.get(), mmap.c_str(), "set mmap_size", path)) return *e;
     for (auto [target, sql] : {std::pair{&conn->one, kQueryOne}, std::pair{&conn->many, kQueryMany},
-                               std::pair{&conn->scan, kScan}, std::pair{&conn->probe, kProbe}}) {
+                               std::pair{&conn->scan, kScan}, std::pair{&conn->probe, kProbe},
+                               std::pair{&conn->recent, kRecent},
+                               std::pair{&conn->count, kCount}}) {
       auto stmt = prepare(conn->db.get(), sql, path);
       if (!stmt) return stmt.error();
       *target = std::move(stmt.value());
@@ -385,6 +406,63 @@ Result<std::vector<ArchivedEvent>> SqliteEventReader::scan(const RangeScan& r) {
   }
   if (rc != SQLITE_DONE) return Rows(sqlite_error(db, rc, "range scan", options_.path));
   return rows;
+}
+
+Result<std::vector<RecentProduct>> SqliteEventReader::recent_products(std::size_t limit) {
+  if (limit == 0 || limit > kMaxRecentProducts) {
+    return Error{"bad_query", "limit must be between 1 and " + std::to_string(kMaxRecentProducts)};
+  }
+  Lease lease = pool_.acquire(options_.reader_wait);
+  if (!lease) {
+    return Error{"store_busy", "SQLite store " + options_.path +
+                                   ": every reader connection stayed busy; raise the store "
+                                   "stage's readers, or lower the request rate"};
+  }
+  sqlite3* db = lease.get()->db.get();
+  sqlite3_stmt* stmt = lease.get()->recent.get();
+  StmtReset reset(stmt);
+  int rc = sqlite3_bind_int64(stmt, 1, static_cast<sqlite3_int64>(limit));
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_bind_int64(stmt, 2, static_cast<sqlite3_int64>(kRecentScanRows));
+  }
+  if (rc != SQLITE_OK) return sqlite_error(db, rc, "bind recent products", options_.path);
+  std::vector<RecentProduct> out;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    out.push_back({column_text(stmt, 0), column_text(stmt, 2)});
+  }
+  if (rc != SQLITE_DONE) return sqlite_error(db, rc, "query recent products", options_.path);
+  return out;
+}
+
+Result<EventCount> SqliteEventReader::count(const EventQuery& q) {
+  EventQuery unpaged = q;
+  unpaged.cursor.reset();
+  unpaged.limit = 1;
+  auto bounds = store::history_bounds(unpaged);
+  if (!bounds) return bounds.error();
+  if (!bounds.value()) return EventCount{};
+  Lease lease = pool_.acquire(options_.reader_wait);
+  if (!lease) {
+    return Error{"store_busy", "SQLite store " + options_.path +
+                                   ": every reader connection stayed busy; raise the store "
+                                   "stage's readers, or lower the request rate"};
+  }
+  sqlite3* db = lease.get()->db.get();
+  sqlite3_stmt* stmt = lease.get()->count.get();
+  const std::string ids = json_array(q.product_ids);  // outlives the binding
+  StmtReset reset(stmt);
+  int rc = bind_text(stmt, 1, ids);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(stmt, 2, bounds.value()->from_ms);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(stmt, 3, bounds.value()->to_ms);
+  if (rc == SQLITE_OK) {
+    rc = q.event_type ? bind_text(stmt, 4, *q.event_type) : sqlite3_bind_null(stmt, 4);
+  }
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(stmt, 5, kMaxEventCount + 1);
+  if (rc != SQLITE_OK) return sqlite_error(db, rc, "bind count", options_.path);
+  rc = sqlite3_step(stmt);
+  if (rc != SQLITE_ROW) return sqlite_error(db, rc, "count events", options_.path);
+  const std::int64_t n = sqlite3_column_int64(stmt, 0);
+  return EventCount{std::min(n, kMaxEventCount), n > kMaxEventCount};
 }
 
 std::optional<std::string> SqliteEventReader::problem() {

@@ -111,6 +111,10 @@ class SqliteEventReader final : public EventReader {
   // A time range across products, oldest first (pemx/event_store.hpp); events_by_created
   // serves it. Errors: "bad_query" (limit 0), "store_busy", or a SQLite error code.
   Result<std::vector<ArchivedEvent>> scan(const RangeScan& scan) override;
+  // Errors: "bad_query" (limit out of 1..kMaxRecentProducts), "store_busy", or SQLite's.
+  Result<std::vector<RecentProduct>> recent_products(std::size_t limit) override;
+  // Errors: "store_busy", or SQLite's.
+  Result<EventCount> count(const EventQuery& query) override;
   // nullopt when the writer is open, its last write succeeded, the file is writable and a
   // read succeeds; else what is wrong.
   std::optional<std::string> problem() override;

@@ -99,6 +99,13 @@ std::uint64_t Activity::last_seq() const {
 }
 
 void Activity::dead_letter(DeadLetterNote note) {
+  if (note.payload.size() > kMaxDeadLetterPayload) {
+    std::size_t cut = kMaxDeadLetterPayload;
+    // Back to the start of a UTF-8 sequence: continuation bytes are 10xxxxxx.
+    while (cut > 0 && (static_cast<unsigned char>(note.payload[cut]) & 0xC0) == 0x80) --cut;
+    note.payload.resize(cut);
+    note.payload_truncated = true;
+  }
   std::lock_guard<std::mutex> lock(mutex_);
   dead_[dead_count_ % dead_.size()] = std::move(note);
   ++dead_count_;

@@ -174,7 +174,17 @@ class Writer final : public Stage {
                  {"suppressed", static_cast<std::int64_t>(bad_log_.take_suppressed())}});
     }
     if (activity_ != nullptr) {
-      activity_->dead_letter({epoch_ms_now(), stage_name_, why.code, why.message, {}, rec->key});
+      activity_->dead_letter({.at_ms = epoch_ms_now(),
+                              .stage = stage_name_,
+                              .reason = why.code,
+                              .detail = why.message,
+                              .event_id = {},
+                              .product_id = rec->key,
+                              .source_topic = rec->topic,
+                              .source_partition = rec->partition,
+                              .source_offset = rec->offset,
+                              .dead_letter_topic = s_.dead_letter_topic,
+                              .payload = rec->value.substr(0, kMaxDeadLetterPayload + 1)});
     }
     rec->dead_letter_reason = why.code;
     rec->dead_letter_detail = why.message;

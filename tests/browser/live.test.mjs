@@ -5,8 +5,9 @@ import { describe, test } from 'node:test';
 
 import { withScreenshot } from './lib/browser.mjs';
 import { countryChange, discountUpdate, priceUpdate, productId } from './lib/events.mjs';
-import { assertCount, itemAttributes } from './lib/expect.mjs';
+import { assertCount, itemAttributes, metricNumber } from './lib/expect.mjs';
 import { usePemx } from './lib/fixture.mjs';
+import { waitFor } from './lib/pemx.mjs';
 
 describe('live', () => {
   const env = usePemx({ name: 'live' });
@@ -71,6 +72,48 @@ describe('live', () => {
       'the newest 200, newest on top');
     env.assertNoProblems(page);
   });
+
+  test('at real rates: the rate, what was dropped, compact rows, paused while scrolled down',
+    { timeout: 90000 }, async () => {
+      const page = await env.open('/#/live');
+      await page.getByRole('status').filter({ hasText: /^Connected/ }).waitFor();
+      const list = page.getByRole('list', { name: 'Live events' });
+      const product = productId('RATE');
+      // Paused, 205 arrive: the newest 200 are kept for Resume, 5 are dropped and counted.
+      await page.getByRole('button', { name: 'Pause' }).click();
+      const events = Array.from({ length: 205 }, (_, n) => priceUpdate(product, n));
+      await env.pemx.push(events.slice(0, 200));
+      await env.pemx.push(events.slice(200));
+      await page.getByText('205 new').waitFor({ timeout: 30000 });
+      assert.equal((await page.locator('#live-dropped').textContent()).trim(), '5');
+      // The rate counts whole seconds (refreshed each second): > 0 once one has passed.
+      await waitFor('a rate over the last seconds', async () =>
+        metricNumber(await page.locator('#live-rate').textContent()) > 0,
+      { timeoutMs: 10000, everyMs: 200 });
+      await page.getByRole('button', { name: 'Resume' }).click();
+      await assertCount(list.locator(':scope > li'), 200);
+
+      // Compact rows: one line each, the summary left out.
+      const compact = page.getByRole('button', { name: 'Compact rows' });
+      await compact.click();
+      assert.equal(await compact.getAttribute('aria-pressed'), 'true');
+      assert.equal(await list.locator(':scope > li .event-summary').first().isVisible(), false);
+      await compact.click();
+
+      // Scrolled down into the list: paused, counting; back at the top: resumed.
+      await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+      await page.getByRole('button', { name: 'Resume' }).waitFor();
+      const late = priceUpdate(product, 300);
+      await env.pemx.push([late]);
+      await page.getByText('1 new').waitFor({ timeout: 30000 });
+      assert.notEqual(await list.locator(':scope > li').first().getAttribute('data-event-id'),
+        late.eventId, 'nothing inserted while scrolled down');
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await page.getByRole('button', { name: 'Pause' }).waitFor();
+      await list.locator(':scope > li').first().and(
+        list.locator(`:scope > li[data-event-id="${late.eventId}"]`)).waitFor();
+      env.assertNoProblems(page);
+    });
 
   test('Source "routed": events arrive with the topics they were sent to', { timeout: 60000 },
     async () => {

@@ -87,6 +87,38 @@ describe(`overview (events from: ${source})`, () => {
           await waitFor('the dead letter count on the page', async () =>
             metricNumber(await page.locator('[data-metric="deadLetters"]').textContent()) >= 1,
           { timeoutMs: 10000, everyMs: 250 });
+          // On the chart: a marker on its own row, not a line on the events' scale.
+          await waitFor('a dead-letter marker on the chart', async () =>
+            (await chart.locator('.dead-marker').count()) > 0, { timeoutMs: 15000 });
+          assert.equal(await chart.locator('path.series-deadLetters').count(), 0);
+          // What an operator needs to act on it: where it came from, its payload, its product.
+          const item = deadList.locator(':scope > li').filter({ hasText: dead.eventId });
+          const itemText = await item.textContent();
+          assert.match(itemText, new RegExp(`from ${env.pemx.prefix}-product-event`), itemText);
+          assert.match(itemText, /partition \d+ offset \d+/, itemText);
+          assert.equal(await item.getByRole('link', { name: dead.productId, exact: true })
+            .getAttribute('href'), `#/search?productIds=${dead.productId}`);
+          await item.getByText('Payload', { exact: true }).click();
+          assert.equal(JSON.parse(await item.locator('pre').textContent()).eventId, dead.eventId);
+          // The dead-letter topic among the topics, marked.
+          const dlq = rows.filter({ hasText: 'dead letters' });
+          await dlq.first().waitFor({ timeout: 10000 });
+          assert.ok((await dlq.first().textContent()).startsWith(env.pemx.prefix));
+          // A dead letter of a message without a key (produced with kcat) still names the
+          // event's productId (the router once took the message key).
+          const keyless = countryChange(productId('NOKEY'), 2, 'New Zealand');
+          const sent = spawnSync('kcat', ['-b', brokers(), '-t', `${env.pemx.prefix}-product-event`,
+            '-P'], { input: JSON.stringify(keyless), encoding: 'utf8', timeout: 30000 });
+          assert.equal(sent.status, 0, `kcat produced the event: ${sent.stderr}`);
+          const keylessItem = deadList.locator(':scope > li').filter({ hasText: keyless.eventId });
+          await keylessItem.waitFor({ timeout: 20000 });
+          await keylessItem.getByRole('link', { name: keyless.productId, exact: true }).waitFor();
+          // The filter by reason: only illegal_topic ones stay.
+          await page.getByLabel('Reason').selectOption('illegal_topic');
+          const reasons = await deadList.locator(':scope > li').evaluateAll(
+            (lis) => lis.map((li) => li.dataset.reason));
+          assert.ok(reasons.length >= 2 && reasons.every((r) => r === 'illegal_topic'),
+            `only illegal_topic dead letters: ${reasons}`);
 
           // An event the push would refuse (its eventId is no UUID) but the original routed and
           // stored when it came through Kafka: routed, stored and counted per rule by both the
@@ -109,6 +141,12 @@ describe(`overview (events from: ${source})`, () => {
               JSON.parse((await http(`${env.pemx.url}/api/overview`)).body).series.length >= 20,
             { timeoutMs: 60000, everyMs: 1000 });
           }
+
+          // Counts and rates at real volumes carry thousands separators (the page's locale).
+          assert.deepEqual(await page.evaluate(async () => {
+            const f = await import('/format.js');
+            return [f.formatCount(1234567), f.formatRate(12345.4), f.formatRate(2.25)];
+          }), ['1,234,567', '12,345', '2.3']);
 
           // The counters keep moving: the page refreshes by itself.
           const before = metricNumber(await page.locator('[data-metric="consumed"]').textContent());

@@ -83,6 +83,14 @@ describe('push', () => {
         assert.doesNotMatch(twoText, /valid UUID|Created at/);
         assert.match(threeText, /Created at must be a valid ISO 8601 date/);
         assert.match(threeText, /createdAt/);
+        // "Show field" selects the value the message is about in the editor (from its path),
+        // or, for a missing field, the event it is missing from.
+        const selection = () => editor.evaluate(
+          (el) => el.value.slice(el.selectionStart, el.selectionEnd));
+        await three.getByRole('button', { name: 'Show createdAt of event 4 in the editor' }).click();
+        assert.equal(await selection(), '"yesterday"');
+        await two.getByRole('button', { name: 'Show region of event 3 in the editor' }).click();
+        assert.deepEqual(JSON.parse(await selection()), noRegion);
         // The request was refused as a whole: not a single event was stored.
         assert.deepEqual(await env.pemx.history([product]), []);
       }, { fullPage: true });
@@ -140,6 +148,47 @@ describe('push', () => {
     assert.deepEqual(shown, newestFirst(events).map((e) => e.eventId));
     env.assertNoProblems(page);
   });
+
+  test('more than 200 events: nothing sent, offered as several requests that all go through',
+    { timeout: 60000 }, async () => {
+      const product = productId('SPLIT');
+      const events = [];
+      for (let n = 0; n < 201; ++n) events.push(priceUpdate(product, n));
+      const page = await env.open('/#/push');
+      const posts = countPosts(page);
+      // 40 KB of text: set at once (typing it through fill() takes longer than its timeout).
+      await page.getByLabel('Events JSON').evaluate((el, text) => {
+        el.value = text;
+        el.dispatchEvent(new Event('input', { bubbles: true }));
+      }, JSON.stringify(events, null, 2));
+      await page.getByRole('button', { name: 'Push events' }).click();
+      const alert = page.getByRole('alert');
+      await alert.filter({ hasText: '201 events, and the server takes at most 200 per request' })
+        .waitFor();
+      assert.equal(posts.length, 0, 'nothing is sent before the user chooses');
+      await alert.getByRole('button', { name: 'Push in 2 requests' }).click();
+      await page.getByRole('status').filter({ hasText: 'Pushed 201 events in 2 requests' })
+        .waitFor({ timeout: 30000 });
+      assert.deepEqual(posts.map((p) => JSON.parse(p.postData()).events.length), [200, 1]);
+      assert.equal((await env.pemx.waitStored([product], 201)).length, 201);
+      env.assertNoProblems(page);
+    });
+
+  test('an event whose data the page does not know shows its raw fields', { timeout: 60000 },
+    async () => {
+      const product = productId('RAW');
+      const odd = { ...priceUpdate(product, 1), data: { amount: 12.5, currency: 'EUR' } };
+      await env.pemx.push([odd]);
+      await env.pemx.waitStored([product], 1);
+      const page = await env.open(`/#/search?productIds=${product}`);
+      const item = page.getByRole('list', { name: 'Results' }).locator(':scope > li').first();
+      await item.waitFor();
+      const fields = item.locator('dl.raw-fields');
+      assert.deepEqual(await fields.locator('dt').allTextContents(), ['amount', 'currency']);
+      assert.deepEqual(await fields.locator('dd').allTextContents(), ['12.5', 'EUR']);
+      assert.doesNotMatch(await item.textContent(), /\?\s*→\s*\?/, 'no empty price change');
+      env.assertNoProblems(page);
+    });
 
   // The server answers 503 when Kafka did not acknowledge in time (docs/openapi.json); the
   // browser is made to see that answer, as a broker outage would be slow to provoke.
@@ -220,6 +269,11 @@ describe('push to a server with event schemas', () => {
       await page.getByRole('button', { name: 'Push events' }).click();
       await page.locator('li[data-event-index="0"]')
         .filter({ hasText: '/events/0/data/newPrice: must be ≥ 0' }).waitFor();
+      // The server's JSON pointer leads to the value in the editor.
+      await page.getByRole('button', { name: /^Show .* of event 1 in the editor$/ }).first()
+        .click();
+      assert.equal(await page.getByLabel('Events JSON').evaluate(
+        (el) => el.value.slice(el.selectionStart, el.selectionEnd)), '-1');
       env.assertNoProblems(page);
     });
 });

@@ -89,6 +89,95 @@ describe('search', () => {
       });
     });
 
+  test('first look: the recently stored products, each id a link to its history, another '
+    + 'spelling named', { timeout: 60000 }, async () => {
+    const page = await env.open('/');
+    // An empty Search offers the most recently stored products (GET /api/products/recent).
+    const recent = page.getByRole('list', { name: 'Recently stored products' });
+    for (const id of [a, b, other]) {
+      await recent.getByRole('link', { name: id, exact: true }).waitFor();
+    }
+    const newest = await recent.getByRole('link').first().textContent();
+    assert.equal(await page.getByLabel('Product IDs').getAttribute('placeholder'),
+      `e.g. ${newest}`, 'the placeholder is the most recently stored product');
+    await recent.getByRole('link', { name: b, exact: true }).click();
+    const results = page.getByRole('list', { name: 'Results' });
+    await assertCount(results.locator(':scope > li'), ofB.length);
+    assert.match(new URL(page.url()).hash, new RegExp(`productIds=${b}$`));
+    assert.equal(await recent.isVisible(), false, 'the list goes once a search is on screen');
+    // Every product id in the history is a link to that product's history.
+    const links = results.getByRole('link', { name: b, exact: true });
+    assert.equal(await links.count(), ofB.length);
+    assert.equal(await links.first().getAttribute('href'), `#/search?productIds=${b}`);
+
+    // An id that differs from a stored one only in case: "No events", and the stored spelling.
+    const lower = a.toLowerCase();
+    await page.goto(`/#/search?productIds=${lower}`);
+    await page.getByRole('status').filter({ hasText: 'No events' }).waitFor();
+    const suggest = page.locator('#search-suggest');
+    await suggest.filter({ hasText: `No events for ${lower}; did you mean ${a}?` }).waitFor();
+    await suggest.getByRole('link', { name: a, exact: true }).click();
+    await assertCount(results.locator(':scope > li'), 50);
+    assert.equal(await suggest.isVisible(), false);
+    env.assertNoProblems(page);
+  });
+
+  test('a long history: its total, the latest state, Load all in one click, the compact table',
+    { timeout: 90000 }, async () => {
+      // 600 events of one product, in three pushes (200 each, the push's limit): price (n % 3
+      // = 0), country (1) and discount (2) updates. Newest: price n = 597 (697), country n =
+      // 598 ("C598"), discount n = 599 (15 %).
+      const long = productId('LONG');
+      const history = [];
+      for (let n = 0; n < 600; ++n) {
+        history.push(n % 3 === 0 ? priceUpdate(long, n)
+          : n % 3 === 1 ? countryChange(long, n, `C${n}`) : discountUpdate(long, n));
+      }
+      for (let i = 0; i < history.length; i += 200) await env.pemx.push(history.slice(i, i + 200));
+      await env.pemx.waitStored([long], history.length);
+      const newest = newestFirst(history);
+
+      const page = await env.open(`/#/search?productIds=${long}`);
+      const results = page.getByRole('list', { name: 'Results' });
+      await assertCount(results.locator(':scope > li'), 50);
+      // The total (GET /api/events/count) next to what is on screen.
+      await page.getByRole('status').filter({ hasText: '50 events of 600' }).waitFor();
+      // The latest state: the newest event of each type, at the top.
+      const latest = page.getByRole('region', { name: 'Latest state' });
+      await latest.getByText('C598').waitFor();
+      const state = await latest.textContent();
+      assert.match(state, /Price\s*697(\.0+)?/, `the newest price: ${state}`);
+      assert.match(state, /Discount\s*15\s?%/, `the newest discount: ${state}`);
+
+      // One click loads the other 550, in one request.
+      const pages = [];
+      page.on('request', (r) => {
+        if (new URL(r.url()).pathname === '/event') pages.push(r.url());
+      });
+      await page.getByRole('button', { name: 'Load all 600' }).click();
+      await assertCount(results.locator(':scope > li'), history.length, 20000);
+      await page.getByRole('status').filter({ hasText: '600 events' }).waitFor();
+      assert.equal(pages.length, 1, `one request for the rest: ${pages.join(' ')}`);
+      assert.deepEqual(await itemAttributes(results, 'data-event-id'),
+        newest.map((e) => e.eventId));
+      await assertHidden(page.getByRole('button', { name: /^Load/ }).first(),
+        'no more pages to load');
+
+      // The compact table: one row per event, same order; the toggle says it is on.
+      const toggle = page.getByRole('button', { name: 'Compact table' });
+      await toggle.click();
+      assert.equal(await toggle.getAttribute('aria-pressed'), 'true');
+      const table = page.getByRole('table', { name: 'Results' });
+      const rows = table.locator('tbody > tr');
+      await assertCount(rows, history.length);
+      assert.equal(await rows.first().getAttribute('data-event-id'), newest[0].eventId);
+      assert.match(await rows.first().textContent(), new RegExp(long));
+      await assertHidden(results, 'the timeline is hidden while the table shows');
+      await toggle.click();
+      await assertCount(results.locator(':scope > li'), history.length);
+      env.assertNoProblems(page);
+    });
+
   test('filters: the URL runs its search; event type; From in local time is sent as UTC',
     { timeout: 60000 }, async () => {
       // Loading a shared URL runs its search.

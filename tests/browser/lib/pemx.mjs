@@ -275,7 +275,7 @@ export class Pemx {
   // POST -> Kafka -> dist -> storage topic -> SQLite: a second or two).
   async waitStored(productIds, count, timeoutMs = 30000) {
     return waitFor(`${count} stored events of ${productIds.join(',')}`, async () => {
-      const events = await this.history(productIds, '&limit=200');
+      const events = await this.history(productIds, `&limit=${Math.max(200, count)}`);
       return events.length >= count ? events : null;
     }, { timeoutMs, everyMs: 200 });
   }

@@ -101,6 +101,47 @@ TEST_CASE("overview: dead letters with hostile bytes still give valid JSON", "[u
   CHECK(detail.find('\xff') == std::string::npos);
 }
 
+TEST_CASE("overview: a dead letter's source, payload and topic; the dead-letter topic's row",
+          "[unit][page]") {
+  Metrics m;
+  m.counter("pemx_rules_router_dead_lettered_total", "", {{"reason", "illegal_topic"}}).inc(2);
+  m.counter("pemx_rules_router_routed_topic_total", "", {{"topic", "country-EU"}}).inc(5);
+  Activity a;
+  DeadLetterNote n;
+  n.reason = "illegal_topic";
+  n.event_id = "e1";
+  n.product_id = "P1";
+  n.source_topic = "product-event";
+  n.source_partition = 3;
+  n.source_offset = 1234;
+  n.dead_letter_topic = "product-event-dlq";
+  n.payload = R"({"eventId":"e1","productId":"P1"})";
+  a.dead_letter(n);
+  DeadLetterNote big = n;
+  big.payload = std::string(kMaxDeadLetterPayload - 1, 'x') + "\xc3\xa9";  // é across the cut
+  a.dead_letter(big);
+  Overview o(m, &a);
+  auto d = parse_json(o.render(5'000));
+  REQUIRE(d["deadLetters"]["latest"].Size() == 2);
+  const auto& cut = d["deadLetters"]["latest"][0];  // newest first
+  CHECK(cut["payloadTruncated"].GetBool());
+  CHECK(std::string(cut["payload"].GetString()) == std::string(kMaxDeadLetterPayload - 1, 'x'));
+  const auto& one = d["deadLetters"]["latest"][1];
+  CHECK(std::string(one["topic"].GetString()) == "product-event");
+  CHECK(one["partition"].GetInt() == 3);
+  CHECK(one["offset"].GetInt64() == 1234);
+  CHECK(std::string(one["productId"].GetString()) == "P1");
+  CHECK(std::string(one["payload"].GetString()) == n.payload);
+  CHECK_FALSE(one["payloadTruncated"].GetBool());
+  CHECK(std::string(one["deadLetterTopic"].GetString()) == "product-event-dlq");
+  // The topics: the routed one, then the dead-letter topic with the dead letters' count.
+  REQUIRE(d["topics"].Size() == 2);
+  CHECK(std::string(d["topics"][1]["topic"].GetString()) == "product-event-dlq");
+  CHECK(d["topics"][1]["count"].GetDouble() == Approx(2));
+  CHECK(d["topics"][1]["deadLetters"].GetBool());
+  CHECK_FALSE(d["topics"][0].HasMember("deadLetters"));
+}
+
 TEST_CASE("the page's files are embedded and typed", "[unit][page]") {
   const StaticFile* index = find_static("/");
   REQUIRE(index != nullptr);

@@ -11,6 +11,7 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <memory>
@@ -36,6 +37,16 @@ class OneEventReader final : public EventReader {
     page.events.push_back({"6f1c2a34-1111-4aaa-8bbb-000000000001", "Country", q.product_ids.at(0),
                            "EU", "2024-07-26T14:41:17.123Z", R"({"country":"Sweden"})"});
     return page;
+  }
+  Result<std::vector<RecentProduct>> recent_products(std::size_t limit) override {
+    std::vector<RecentProduct> all{{"K7Q2M9X4PL", "2024-07-26T16:41:17.5+02:00"},
+                                   {"ABC1234567", "2024-07-26T14:00:00.000Z"}};
+    all.resize(std::min(limit, all.size()));
+    return all;
+  }
+  Result<EventCount> count(const EventQuery& q) override {
+    return EventCount{static_cast<std::int64_t>(q.product_ids.size()) * 600,
+                      q.event_type.has_value()};
   }
   std::optional<std::string> problem() override { return std::nullopt; }
 };
@@ -283,6 +294,37 @@ TEST_CASE("good requests on one connection are still kept alive", "[unit][http][
       10s);
   CHECK(ex.closed);
   CHECK(pemx::test::statuses(ex.received) == std::vector<int>{200, 200, 200});
+}
+
+TEST_CASE("GET /api/products/recent: the store's recent products, limit checked", "[unit][http]") {
+  TestServer t;
+  HttpResponse r = t.request("GET", "/api/products/recent?limit=1");
+  CHECK(r.status == 200);
+  CHECK(r.body ==
+        R"({"products":[{"productId":"K7Q2M9X4PL","lastCreatedAt":"2024-07-26T14:41:17.500Z"}]})");
+  CHECK(t.request("GET", "/api/products/recent").body.find("ABC1234567") != std::string::npos);
+  for (const char* bad : {"limit=0", "limit=101", "limit=x", "lmit=3"}) {
+    INFO(bad);
+    CHECK(t.request("GET", std::string("/api/products/recent?") + bad).status == 400);
+  }
+  CHECK(t.request("POST", "/api/products/recent").status == 404);
+  // A reader without the list (the default): 503, named.
+  TestServer plain(32, std::make_shared<ThrowingReader>());
+  HttpResponse none = plain.request("GET", "/api/products/recent");
+  CHECK(none.status == 503);
+  CHECK(none.body.find("cannot list recent products") != std::string::npos);
+}
+
+TEST_CASE("GET /api/events/count: the store's count of GET /event's query", "[unit][http]") {
+  TestServer t;
+  HttpResponse r = t.request("GET", "/api/events/count?productIds=A,B");
+  CHECK(r.status == 200);
+  CHECK(r.body == R"({"count":1200,"capped":false})");
+  CHECK(t.request("GET", "/api/events/count?productIds=A&eventType=Country").body ==
+        R"({"count":600,"capped":true})");
+  CHECK(t.request("GET", "/api/events/count?productIds=").body == R"({"count":0,"capped":false})");
+  CHECK(t.request("GET", "/api/events/count").status == 400);  // productIds missing
+  CHECK(t.request("GET", "/api/events/count?productIds=A&from=yesterday").status == 400);
 }
 
 TEST_CASE("a history query that throws on the query pool is a 500, and the server goes on",

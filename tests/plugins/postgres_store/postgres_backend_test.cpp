@@ -106,6 +106,29 @@ TEST_CASE("postgres_store: batches are idempotent on event_id, new and duplicate
   CHECK_FALSE(store->reader()->problem().has_value());
 }
 
+TEST_CASE("postgres_store: recent products, the most recently stored first, each once",
+          "[postgres_store][postgres]") {
+  PEMX_NEED_POSTGRES(base);
+  TestSchema schema(base);
+  auto store = open_store(schema.connection());
+  auto empty = store->reader()->recent_products(10);
+  REQUIRE(empty);
+  CHECK(empty.value().empty());
+  std::vector<store::EventRow> first{row("a", "P1", 30), row("b", "P2", 20)};
+  std::vector<store::EventRow> second{row("c", "P3", 10), row("d", "P1", 5)};
+  for (auto& r : second) r.stored_at_ms += 1000;  // stored a second later
+  REQUIRE(store->write_batch(first));
+  REQUIRE(store->write_batch(second));
+  auto recent = store->reader()->recent_products(10);
+  REQUIRE(recent);
+  REQUIRE(recent.value().size() == 3);
+  CHECK(recent.value()[0].product_id == "P1");
+  CHECK(recent.value()[0].last_created_at == "at-30");  // its newest event by createdAt
+  CHECK(recent.value()[1].product_id == "P3");
+  CHECK(recent.value()[2].product_id == "P2");
+  CHECK(store->reader()->recent_products(0).error().code == "bad_query");
+}
+
 TEST_CASE("postgres_store: migrations run once, also with four instances starting at once",
           "[postgres_store][postgres]") {
   PEMX_NEED_POSTGRES(base);

@@ -24,7 +24,7 @@ TEST_CASE("the PostgreSQL store scans a time range across products in keyset pag
   auto store = PostgresEventStore::open(o);
   INFO((store ? "" : store.error().message));
   REQUIRE(store);
-  CHECK(store.value()->schema_version() == 2);
+  CHECK(store.value()->schema_version() >= 2);  // version 2 adds the index
   CHECK(test::admin_value(schema.connection(),
                           "SELECT indexdef FROM pg_indexes WHERE schemaname = '" + schema.name() +
                               "' AND indexname = 'events_by_created'")

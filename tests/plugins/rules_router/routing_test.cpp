@@ -572,6 +572,21 @@ TEST_CASE("a rendered topic that is not a legal name is illegal_topic", "[unit][
   CHECK_THAT(d.detail, Contains("the limit is 249"));
 }
 
+TEST_CASE("a dead letter is listed under the event's productId, also without a message key",
+          "[unit][routing]") {
+  Router router(reference_config());
+  // illegal_topic: the rules ran after the key field was read.
+  Decision d = router.route(event("Country", "US", R"({"country":"New Zealand"})"));
+  REQUIRE(d.reason == kIllegalTopic);
+  CHECK(dead_letter_product_id(d, "") == "AB12CD34EF");  // a keyless message
+  CHECK(dead_letter_product_id(d, "other-key") == "AB12CD34EF");  // the event's, not the key's
+  // Not JSON: no fields to read; the message key is all there is.
+  Decision bad = router.route("not json");
+  REQUIRE(bad.reason == kInvalidJson);
+  CHECK(dead_letter_product_id(bad, "K1") == "K1");
+  CHECK(dead_letter_product_id(bad, "").empty());
+}
+
 TEST_CASE("an event field cannot make PEMX write to a Kafka-internal topic", "[unit][routing]") {
   RoutingConfig config = reference_config();
   REQUIRE_FALSE(TopicTemplate::parse("{region}", config.rules[0].topic));

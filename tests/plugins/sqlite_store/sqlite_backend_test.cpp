@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "event/time.hpp"
 #include "plugins/sqlite_store/store_fixtures.hpp"
 #include "plugins/sqlite_store/temp_dir.hpp"
 #include "store/cursor.hpp"
@@ -186,6 +187,62 @@ TEST_CASE("history is newest first by instant, across offsets; ties by eventId d
   REQUIRE(none.ok());
   CHECK(none->events.empty());
   CHECK_FALSE(none->next_cursor);
+}
+
+TEST_CASE("recent products: the most recently stored first, each once, with its newest createdAt",
+          "[unit][sqlite_store]") {
+  TempDir dir;
+  auto store = open_store(dir.file("recent.db"));
+  auto empty = store->reader()->recent_products(10);
+  REQUIRE(empty.ok());
+  CHECK(empty->empty());
+  // Stored in this order; P1's newest event by createdAt is not its last stored one.
+  std::vector<EventRow> first = {make_row(uuid(1), "P1", "2024-01-01T10:00:00Z"),
+                                 make_row(uuid(2), "P2", "2024-01-01T09:00:00Z")};
+  std::vector<EventRow> second = {make_row(uuid(3), "P3", "2024-01-01T08:00:00Z"),
+                                  make_row(uuid(4), "P1", "2023-06-01T00:00:00Z")};
+  REQUIRE(store->write_batch(first).ok());
+  REQUIRE(store->write_batch(second).ok());
+  auto recent = store->reader()->recent_products(10);
+  REQUIRE(recent.ok());
+  REQUIRE(recent->size() == 3);
+  CHECK(recent.value()[0].product_id == "P1");
+  CHECK(recent.value()[0].last_created_at == "2024-01-01T10:00:00Z");
+  CHECK(recent.value()[1].product_id == "P3");
+  CHECK(recent.value()[2].product_id == "P2");
+  CHECK(recent.value()[2].last_created_at == "2024-01-01T09:00:00Z");
+
+  auto two = store->reader()->recent_products(2);
+  REQUIRE(two.ok());
+  CHECK(two->size() == 2);
+  CHECK(store->reader()->recent_products(0).error().code == "bad_query");
+  CHECK(store->reader()->recent_products(kMaxRecentProducts + 1).error().code == "bad_query");
+}
+
+TEST_CASE("count: the events a history query matches, whatever its limit and cursor",
+          "[unit][sqlite_store]") {
+  TempDir dir;
+  auto store = open_store(dir.file("count.db"));
+  std::vector<EventRow> rows;
+  for (int i = 0; i < 30; ++i) {
+    rows.push_back(make_row(uuid(i + 1), i % 3 == 0 ? "P2" : "P1",
+                            "2024-01-01T00:00:" + std::string(i < 10 ? "0" : "") +
+                                std::to_string(i) + "Z",
+                            i % 2 == 0 ? "Country" : "ProductPriceUpdate"));
+  }
+  REQUIRE(store->write_batch(rows).ok());
+  auto all = store->reader()->count(products({"P1", "P2", "nobody"}, 1));
+  REQUIRE(all.ok());
+  CHECK(all->count == 30);
+  CHECK_FALSE(all->capped);
+  CHECK(store->reader()->count(products({"P2"})).value().count == 10);
+  EventQuery typed = products({"P1"});
+  typed.event_type = "Country";
+  CHECK(store->reader()->count(typed).value().count == 10);  // i = 2, 4, 8, … not divisible by 3
+  EventQuery late = products({"P1", "P2"});
+  late.from_ms = event::iso8601_to_epoch_ms("2024-01-01T00:00:20Z").value();
+  CHECK(store->reader()->count(late).value().count == 10);
+  CHECK(store->reader()->count(products({"nobody"})).value().count == 0);
 }
 
 TEST_CASE("product ids are data, never SQL", "[unit][sqlite_store]") {
