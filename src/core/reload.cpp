@@ -196,41 +196,18 @@ ReloadOutcome RulesReload::reload(std::string_view origin) {
       if (targets->on_missing == TargetTopics::OnMissing::kFail) {
         return refuse(std::move(out), origin,
                       "stages." + stage + ".rules: the new rules send to topics the cluster" +
-                          on + " lacks: " + joined(checked.missing) + " (" + key +
+                          on + " lacks: " + listed_topics(checked.missing) + " (" + key +
                           " = \"fail\"); create them or fix the rules");
       }
       log_.warn("target topics of the reloaded rules missing: events routed to them will fail "
                 "(or be created by the broker if it auto-creates topics)",
                 {{"stage", stage},
                  {"cluster", cluster},
-                 {"missing", joined(checked.missing)},
+                 {"missing", listed_topics(checked.missing)},
+                 {"missing_count", static_cast<std::int64_t>(checked.missing.size())},
                  {"fix", "create them" + on + ", or set " + key +
                              " = \"fail\" to refuse such a reload"}});
     }
-<<<<<<< HEAD
-    auto checked = check_targets(*targets, *directory, check_timeout_, give_up_);
-    if (checked.error) {
-      log_.warn("target topics of the reloaded rules not checked: the cluster's topics could "
-                "not be read; applying them anyway",
-                {{"stage", stage}, {"error", *checked.error}});
-      continue;
-    }
-    if (checked.missing.empty()) continue;
-    const std::string key = "stages." + stage + ".missing_topics";
-    if (targets->on_missing == TargetTopics::OnMissing::kFail) {
-      return refuse(std::move(out), origin,
-                    "stages." + stage + ".rules: the new rules send to topics the cluster "
-                    "lacks: " + listed_topics(checked.missing) + " (" + key + " = \"fail\"); create "
-                    "them or fix the rules");
-    }
-    log_.warn("target topics of the reloaded rules missing: events routed to them will fail "
-              "(or be created by the broker if it auto-creates topics)",
-              {{"stage", stage},
-               {"missing", listed_topics(checked.missing)},
-               {"missing_count", static_cast<std::int64_t>(checked.missing.size())},
-               {"fix", "create them, or set " + key + " = \"fail\" to refuse such a reload"}});
-=======
->>>>>>> clusters14
   }
 
   {

@@ -101,42 +101,6 @@ int check_role_targets(const Config& config, const std::vector<std::string>& sta
       log.info("target topics that cannot be checked at start-up (rendered from event fields)",
                {{"stage", name}, {"rules", joined(targets->unchecked, "; ")}});
     }
-<<<<<<< HEAD
-    if (directory == nullptr) {
-      log.info("target topics not checked: no Kafka producer in this role to ask the cluster",
-               {{"stage", name}});
-      continue;
-    }
-    auto outcome = check_targets(*targets, *directory, timeout, give_up);
-    if (outcome.error) {
-      log.warn("target topics not checked: the cluster's topics could not be read; starting "
-               "anyway",
-               {{"stage", name}, {"error", *outcome.error}});
-      continue;
-    }
-    if (outcome.missing.empty()) {
-      log.info("target topics exist",
-               {{"stage", name}, {"checked", static_cast<std::int64_t>(targets->topics.size())}});
-      continue;
-    }
-    const bool fail = targets->on_missing == TargetTopics::OnMissing::kFail;
-    const std::string key = "stages." + name + ".missing_topics";
-    if (fail) {
-      log.error("target topics missing: start-up refused",
-                {{"stage", name},
-                 {"missing", listed_topics(outcome.missing)},
-                 {"missing_count", static_cast<std::int64_t>(outcome.missing.size())},
-                 {"fix", "create them (or remove them from the rules), or set " + key +
-                             " = \"warn\" to start anyway"}});
-      code = 2;
-    } else {
-      log.warn("target topics missing: events routed to them will fail (or be created by "
-               "the broker if it auto-creates topics)",
-               {{"stage", name},
-                {"missing", listed_topics(outcome.missing)},
-                {"missing_count", static_cast<std::int64_t>(outcome.missing.size())},
-                {"fix", "create them, or set " + key + " = \"fail\" to refuse start-up"}});
-=======
     for (auto& one : targets_by_cluster(*targets, directory, clusters)) {
       const std::string cluster = one.cluster.empty() ? std::string(kafka::kMainCluster)
                                                        : one.cluster;
@@ -167,7 +131,7 @@ int check_role_targets(const Config& config, const std::vector<std::string>& sta
         log.error("target topics missing: start-up refused",
                   {{"stage", name},
                    {"cluster", cluster},
-                   {"missing", listed(outcome.missing)},
+                   {"missing", listed_topics(outcome.missing)},
                    {"missing_count", static_cast<std::int64_t>(outcome.missing.size())},
                    {"fix", "create them" + on + " (or remove them from the rules), or set " +
                                key + " = \"warn\" to start anyway"}});
@@ -177,12 +141,11 @@ int check_role_targets(const Config& config, const std::vector<std::string>& sta
                  "the broker if it auto-creates topics)",
                  {{"stage", name},
                   {"cluster", cluster},
-                  {"missing", listed(outcome.missing)},
+                  {"missing", listed_topics(outcome.missing)},
                   {"missing_count", static_cast<std::int64_t>(outcome.missing.size())},
                   {"fix", "create them" + on + ", or set " + key +
                               " = \"fail\" to refuse start-up"}});
       }
->>>>>>> clusters14
     }
   }
   return code;
