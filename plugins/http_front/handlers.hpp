@@ -26,6 +26,8 @@ void live(Session& s);
 void page(Session& s);
 bool is_page(std::string_view path);  // a file of the page ("/" is index.html)
 void history(Session& s);
+bool is_lineage(std::string_view path);  // /event/{eventId}/lineage (lineage_handler.cpp)
+void lineage(Session& s);
 void push(Session& s);
 void admin_reload(Session& s);
 

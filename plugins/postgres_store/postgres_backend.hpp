@@ -118,6 +118,8 @@ class PostgresEventReader final : public EventReader {
   // event_id descending, byte order), at most `limit`, next_cursor only when more match.
   // Errors: "bad_cursor", "bad_query", "store_busy", or a PostgreSQL one.
   Result<EventPage> query(const EventQuery& query) override;
+  // The row of one eventId (its primary key), or nullopt; "store_busy" as for query.
+  Result<std::optional<StoredRow>> find_event(const std::string& event_id) override;
   // No try_query: every query is a round trip to the server (and a lost connection a
   // reconnect), which must never run on an Asio I/O thread; the default sends every history
   // query to the HTTP front end's query pool.

@@ -47,6 +47,10 @@ constexpr const char* kQueryMany =
 #undef PEMX_QUERY_COLUMNS
 #undef PEMX_QUERY_FILTERS
 constexpr const char* kProbe = "SELECT 1 FROM events LIMIT 1";
+// One row by its eventId (the primary key), for lineage.
+constexpr const char* kFindOne =
+    "SELECT event_id, event_type, product_id, region, created_at, data_json, raw_json, "
+    "source_topic, source_partition, source_offset, stored_at_ms FROM events WHERE event_id = ?1";
 
 int bind_text(sqlite3_stmt* stmt, int index, std::string_view text) {
   // SQLITE_STATIC: the caller's strings outlive the step; StmtReset clears the bindings.
@@ -225,6 +229,7 @@ struct SqliteEventReader::Connection {
   StmtPtr one;
   StmtPtr many;
   StmtPtr probe;
+  StmtPtr find;
 };
 
 SqliteEventReader::SqliteEventReader(StoreOptions options, std::shared_ptr<StoreHealth> health)
@@ -248,7 +253,8 @@ Result<std::shared_ptr<SqliteEventReader>> SqliteEventReader::open(
     const std::string mmap = "PRAGMA mmap_size = " + std::to_string(options.reader_mmap_bytes);
     if (auto e = exec(conn->db.get(), mmap.c_str(), "set mmap_size", path)) return *e;
     for (auto [target, sql] : {std::pair{&conn->one, kQueryOne}, std::pair{&conn->many, kQueryMany},
-                               std::pair{&conn->probe, kProbe}}) {
+                               std::pair{&conn->probe, kProbe},
+                               std::pair{&conn->find, kFindOne}}) {
       auto stmt = prepare(conn->db.get(), sql, path);
       if (!stmt) return stmt.error();
       *target = std::move(stmt.value());
@@ -329,6 +335,37 @@ std::optional<Result<EventPage>> SqliteEventReader::run(const EventQuery& q,
     return Page(sqlite_error(db, rc, "query history", options_.path));
   }
   return Page(std::move(page));
+}
+
+Result<std::optional<StoredRow>> SqliteEventReader::find_event(const std::string& event_id) {
+  using Found = Result<std::optional<StoredRow>>;
+  Lease lease = pool_.acquire(options_.reader_wait);
+  if (!lease) {
+    return Found(Error{"store_busy", "SQLite store " + options_.path +
+                                         ": no reader connection was free; raise the store "
+                                         "stage's readers, or lower the request rate"});
+  }
+  sqlite3* db = lease.get()->db.get();
+  sqlite3_stmt* stmt = lease.get()->find.get();
+  StmtReset reset(stmt);
+  int rc = bind_text(stmt, 1, event_id);
+  if (rc != SQLITE_OK) return Found(sqlite_error(db, rc, "bind eventId", options_.path));
+  rc = sqlite3_step(stmt);
+  if (rc == SQLITE_DONE) return Found(std::optional<StoredRow>());
+  if (rc != SQLITE_ROW) return Found(sqlite_error(db, rc, "find event", options_.path));
+  StoredRow row;
+  row.event.event_id = column_text(stmt, 0);
+  row.event.event_type = column_text(stmt, 1);
+  row.event.product_id = column_text(stmt, 2);
+  row.event.region = column_text(stmt, 3);
+  row.event.created_at = column_text(stmt, 4);
+  row.event.data_json = column_text(stmt, 5);
+  row.raw_json = column_text(stmt, 6);
+  row.source_topic = column_text(stmt, 7);
+  row.source_partition = static_cast<std::int32_t>(sqlite3_column_int64(stmt, 8));
+  row.source_offset = sqlite3_column_int64(stmt, 9);
+  row.stored_at_ms = sqlite3_column_int64(stmt, 10);
+  return Found(std::optional<StoredRow>(std::move(row)));
 }
 
 std::optional<std::string> SqliteEventReader::problem() {

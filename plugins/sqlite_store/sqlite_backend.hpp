@@ -108,6 +108,8 @@ class SqliteEventReader final : public EventReader {
   // error code.
   Result<EventPage> query(const EventQuery& query) override;
   std::optional<Result<EventPage>> try_query(const EventQuery& query) override;
+  // The row of one eventId (its primary key), or nullopt; "store_busy" as for query.
+  Result<std::optional<StoredRow>> find_event(const std::string& event_id) override;
   // nullopt when the writer is open, its last write succeeded, the file is writable and a
   // read succeeds; else what is wrong.
   std::optional<std::string> problem() override;
