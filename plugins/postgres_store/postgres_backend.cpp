@@ -416,7 +416,8 @@ Result<std::optional<StoredRow>> PostgresEventReader::find_event(const std::stri
   row.event.data_json = text_of(r, 0, 5);
   row.raw_json = text_of(r, 0, 6);
   row.source_topic = text_of(r, 0, 7);
-  row.source_partition = static_cast<std::int32_t>(std::strtol(text_of(r, 0, 8).c_str(), nullptr, 10));
+  row.source_partition =
+      static_cast<std::int32_t>(std::strtol(text_of(r, 0, 8).c_str(), nullptr, 10));
   row.source_offset = std::strtoll(text_of(r, 0, 9).c_str(), nullptr, 10);
   row.stored_at_ms = std::strtoll(text_of(r, 0, 10).c_str(), nullptr, 10);
   return Found(std::optional<StoredRow>(std::move(row)));

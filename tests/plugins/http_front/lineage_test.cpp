@@ -50,7 +50,9 @@ TEST_CASE("the lineage path: its eventId percent-decoded, '+' kept, malformed se
   CHECK_FALSE(is_lineage_path("/event/abc"));
   CHECK_FALSE(is_lineage_path("/events/abc/lineage"));
   auto id = [](std::string_view path) { return std::get<std::string>(lineage_event_id(path)); };
-  auto status = [](std::string_view path) { return std::get<Answer>(lineage_event_id(path)).status; };
+  auto status = [](std::string_view path) {
+    return std::get<Answer>(lineage_event_id(path)).status;
+  };
   CHECK(id("/event/7a2b-1/lineage") == "7a2b-1");
   CHECK(id("/event/a%20b+c/lineage") == "a b+c");
   CHECK(status("/event/a%zz/lineage") == 400);
