@@ -176,7 +176,9 @@ class Lookup {
       --open;
       kafka::PartitionListPtr one(rd_kafka_topic_partition_list_new(1));
       rd_kafka_topic_partition_list_add(one.get(), sc.topic.c_str(), sc.partition);
-      rd_kafka_pause_partitions(rk_, one.get());  // best effort: nothing more is read from it
+      // Best effort: a partition still fetched costs reads until the lookup ends, nothing else
+      // (its messages are skipped), so a failure here changes no answer.
+      (void)rd_kafka_pause_partitions(rk_, one.get());
     };
     while (open > 0 && Clock::now() < deadline_ && !cancelled_.load()) {
       const auto slice = std::min<std::int64_t>(kPollSlice.count(), remaining_ms(deadline_));
@@ -227,7 +229,9 @@ class Lookup {
                 " after " + std::to_string(sc->scanned) + " messages from offset " +
                 std::to_string(sc->start);
     }
-    rd_kafka_assign(rk_, nullptr);  // the next run assigns its own partitions
+    // The next run assigns its own partitions (rd_kafka_assign replaces the set), and the
+    // consumer is destroyed after the last: a failed unassign changes nothing.
+    (void)rd_kafka_assign(rk_, nullptr);
   }
 
  private:
@@ -308,7 +312,12 @@ Answer KafkaLineage::lookup(const std::string& event_id) {
                    {"allow.auto.create.topics", "false"},
                    {"auto.offset.reset", "error"},
                    {"enable.partition.eof", "true"}};
-  cs.log = {log_, "lineage", nullptr, false, {}};
+  // No readiness entry (probe = false): a lookup's short-lived client says nothing about the
+  // role's health. A failure of its watch thread is logged; the lookup then ends by its timeout.
+  cs.log = {log_, "lineage", nullptr, false,
+            [log = log_](const std::string& problem) {
+              log.error("lineage consumer failed", {{"error", problem}});
+            }};
   auto client = kafka::make_consumer(std::move(cs));
   if (!client) {
     return error_answer(500, "lineage: the Kafka consumer: " + client.error().message);
