@@ -6,6 +6,7 @@ import { currentSearchHash, searchView } from './search.js';
 import { pushView } from './push.js';
 import { liveView } from './live.js';
 import { overviewView } from './overview.js';
+import { lineageView } from './lineage.js';
 import './token.js';
 
 const VIEWS = {
@@ -13,6 +14,7 @@ const VIEWS = {
   push: { view: pushView, section: byId('view-push'), heading: byId('push-heading'), title: 'Push' },
   live: { view: liveView, section: byId('view-live'), heading: byId('live-heading'), title: 'Live' },
   overview: { view: overviewView, section: byId('view-overview'), heading: byId('overview-heading'), title: 'Overview' },
+  lineage: { view: lineageView, section: byId('view-lineage'), heading: byId('lineage-heading'), title: 'Lineage' },
 };
 
 const navLinks = [...document.querySelectorAll('nav[aria-label="Views"] a[data-view]')];

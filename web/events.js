@@ -87,6 +87,10 @@ export function eventItem(event, options = {}) {
     options.meta ? h('p', { class: 'event-meta' }, options.meta) : null,
     h('div', { class: 'event-foot' },
       h('span', { class: 'event-id' }, 'eventId ', h('code', null, str(ev.eventId) || 'none')),
+      str(ev.eventId) ? h('a', {
+        class: 'link-button lineage-link',
+        href: `#/lineage?eventId=${encodeURIComponent(str(ev.eventId))}`,
+      }, 'Lineage') : null,
       button),
     pre));
 }

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace pemx {
 
@@ -14,6 +15,17 @@ struct EventRefusal {
   std::string reason;  // the dead-letter reason code (pemx-dlq-reason), e.g. "unknown_event_type"
   std::string detail;  // what is wrong, for the client
   std::string field;   // the event field at fault (dotted path), empty when none
+};
+
+// Where the rules in force send an event, with their version: what lineage compares with the
+// headers of the messages the router wrote.
+struct RouteTrace {
+  std::vector<std::string> topics;  // the output topics; empty when dead-lettered
+  std::string reason;               // the dead-letter code, empty when routed
+  std::string detail;
+  std::string key;                  // the output key (key_field), empty: no key
+  std::string rules_version;        // the pemx-rules-version these rules write
+  std::string dead_letter_topic;    // where they dead-letter
 };
 
 class EventCheck {
@@ -26,6 +38,13 @@ class EventCheck {
   // Nothing else is taken for granted.
   virtual std::optional<EventRefusal> check_scanned(std::string_view event_json) {
     return check(event_json);
+  }
+  // The full decision of the rules in force for an event, all checks included (not the
+  // push's shortcuts). Thread-safe; rare (lineage), so it may be slower than check. nullopt:
+  // this checker cannot say.
+  virtual std::optional<RouteTrace> trace(std::string_view event_json) {
+    (void)event_json;
+    return std::nullopt;
   }
 };
 

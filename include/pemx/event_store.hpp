@@ -21,6 +21,18 @@ struct StoredEvent {
   std::string data_json;   // the "data" value as JSON text ("{}" when absent)
 };
 
+// One stored row as the store holds it, for lineage (GET /event/{eventId}/lineage): the event,
+// the message value as received and where the store consumed it (the storage topic's
+// coordinates), and when it was stored.
+struct StoredRow {
+  StoredEvent event;
+  std::string raw_json;
+  std::string source_topic;
+  std::int32_t source_partition = -1;
+  std::int64_t source_offset = -1;
+  std::int64_t stored_at_ms = 0;
+};
+
 struct EventQuery {
   std::vector<std::string> product_ids;   // 1..200, already trimmed and non-empty
   std::size_t limit = 1000;               // at most this many events
@@ -105,6 +117,12 @@ class EventReader {
   virtual Result<EventCount> count(const EventQuery& query) {
     (void)query;
     return Error{"unsupported", "this event store cannot count events"};
+  }
+  // The row of one eventId; nullopt when it is not stored. Thread-safe, worker threads only.
+  // The default answers "unsupported" (a reader that cannot look one event up).
+  virtual Result<std::optional<StoredRow>> find_event(const std::string& event_id) {
+    (void)event_id;
+    return Error{"unsupported", "this store cannot look an event up by its eventId"};
   }
   // Readiness: the store is open and writable; the reason otherwise.
   virtual std::optional<std::string> problem() = 0;

@@ -38,6 +38,8 @@ constexpr Route kRoutes[] = {
      kNotAllowed, kRead},
     {"/event",          nullptr,            kPost,       "/event",          handlers::push,
      kNotAllowed, kWrite},
+    {"",                handlers::is_lineage, kGet,      "/event/{eventId}/lineage",
+     handlers::lineage, kNotAllowed, kRead},
     {"/api/admin/reload", nullptr,          kPost,       "/api/admin/reload",
      handlers::admin_reload, kNotAllowed, kAdmin},
 };

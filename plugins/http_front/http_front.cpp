@@ -10,6 +10,7 @@
 
 #include "core/config.hpp"
 #include "core/config_section.hpp"
+#include "http_front/lineage_kafka.hpp"
 #include "http_front/pusher.hpp"
 #include "http_front/server.hpp"
 #include "http_front/tls.hpp"
@@ -52,6 +53,23 @@ class HttpFront final : public Stage {
       check_ = find_check(s, ctx);
       server.push_rules.check = check_.get();
       ctx.log.info("push checks", {{"route_check", check_ ? route_check_name_ : std::string("(none)")}});
+    }
+    // Lineage reads the store and Kafka with a consumer of its own per lookup, and asks the
+    // same router as the push (route_check) where the rules in force send an event.
+    if (reader && server.lineage.enabled) {
+      std::shared_ptr<EventCheck> lineage_check = check_;
+      if (s.push_topic.empty()) {
+        try {
+          lineage_check = find_check(s, ctx);
+        } catch (const std::exception& e) {  // the push is off: only lineage's outputs are lost
+          ctx.log.warn("lineage computes no outputs", {{"error", e.what()}});
+        }
+      }
+      kafka::KafkaConfig kafka = s.kafka;
+      kafka.brokers = ctx.kafka_brokers;
+      server.lineage_lookup = std::make_shared<KafkaLineage>(
+          std::move(kafka), server.lineage, reader, std::move(lineage_check),
+          ctx.log.child("lineage"));
     }
     // Always a producer: it serves the push when enabled, and the readiness probe.
     pusher_ = std::make_unique<Pusher>(s.kafka, ctx.kafka_brokers, s.push_topic,
@@ -249,6 +267,19 @@ void parse_tls(ConfigSection& section, TlsFiles& tls) {
   if (!loaded.context) section.error(loaded.key, loaded.error);
 }
 
+// lineage and its limits (GET /event/{eventId}/lineage, lineage.hpp).
+void parse_lineage(ConfigSection& section, LineageSettings& l) {
+  l.enabled = section.boolean("lineage", l.enabled);
+  l.max_concurrent = static_cast<std::size_t>(section.integer(
+      "lineage_max_concurrent", static_cast<std::int64_t>(l.max_concurrent), 1, 64));
+  l.max_scan = static_cast<std::size_t>(section.integer(
+      "lineage_max_scan", static_cast<std::int64_t>(l.max_scan), 1, 10'000'000));
+  l.timeout = section.duration("lineage_timeout", l.timeout, std::chrono::milliseconds(100),
+                               std::chrono::minutes(10));
+  l.margin = section.duration("lineage_margin", l.margin, std::chrono::milliseconds(0),
+                              std::chrono::hours(24));
+}
+
 bool loopback(const std::string& host) {
   return host.rfind("127.", 0) == 0 || host == "::1" || host == "localhost";
 }
@@ -313,6 +344,7 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
   if (s.server.history.default_limit > s.server.history.max_limit) {
     section.error("default_limit", "must not exceed max_limit");
   }
+  parse_lineage(section, s.server.lineage);
   s.server.max_live_clients =
       static_cast<std::size_t>(section.integer("max_live_clients", 32, 0, 10000));
   s.server.max_connections =

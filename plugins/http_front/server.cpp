@@ -32,6 +32,7 @@ Server::Impl::Impl(ServerSettings s, Logger l, Metrics& m, std::shared_ptr<Event
       activity(a), overview(m, a), acceptor(net::make_strand(ioc)),
       accept_retry(acceptor.get_executor()), sampler(net::make_strand(ioc)),
       queries(static_cast<std::size_t>(settings.query_threads)),
+      lineage_pool(std::max<std::size_t>(1, settings.lineage.max_concurrent)),
       max_connections(settings.max_connections),
       addresses(settings.rate_limits.any_per_address() ? settings.rate_limits.max_addresses : 1),
       tls_failures(m.counter("pemx_http_tls_handshake_failures_total",
@@ -238,6 +239,8 @@ bool Server::drain(const Deadline& deadline) noexcept {
 void Server::stop() noexcept {
   auto& i = *impl_;
   stop_accepting();
+  // Lookups under way end at their next poll (100 ms) instead of their timeout.
+  if (i.settings.lineage_lookup) i.settings.lineage_lookup->cancel();
   {
     std::lock_guard<std::mutex> lock(i.sessions_mutex);
     for (const auto& w : i.live) {
@@ -257,6 +260,7 @@ void Server::stop() noexcept {
   }
   i.threads.clear();
   i.queries.join();
+  i.lineage_pool.join();
 }
 
 }  // namespace pemx::http_front

@@ -40,6 +40,7 @@
 #include "http_front/auth.hpp"
 #include "http_front/guards.hpp"  // host_allowed: users of the server check it too
 #include "http_front/idempotency.hpp"
+#include "http_front/lineage.hpp"
 #include "http_front/tls.hpp"
 #include "pemx/activity.hpp"
 #include "pemx/event_store.hpp"
@@ -80,6 +81,11 @@ struct ServerSettings {
   // Host names the API answers to, beyond the defaults (see host_allowed); "*": any.
   std::vector<std::string> allowed_hosts;
   HistoryLimits history;
+  // GET /event/{eventId}/lineage (lineage.hpp): its limits, and the lookup (null: the route
+  // answers 404 "lineage is off" or 503 without a store). Lookups run on a pool of their own,
+  // max_concurrent threads, never on the I/O threads nor the history's query pool.
+  LineageSettings lineage;
+  std::shared_ptr<LineageLookup> lineage_lookup;
   std::size_t max_live_clients = 32;  // concurrent /api/live streams
   // Open connections at most (live streams included); lowered at start() when the process's
   // open-file limit leaves too little room (connection_cap).

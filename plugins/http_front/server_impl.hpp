@@ -73,6 +73,10 @@ struct Server::Impl {
   boost::asio::steady_timer accept_retry;
   boost::asio::steady_timer sampler;  // on its own strand: stop_accepting cancels it from elsewhere
   boost::asio::thread_pool queries;  // readiness probes, and the store queries not run inline
+  // Lineage lookups (seconds of Kafka reads each): their own threads, at most
+  // settings.lineage.max_concurrent running; more are refused with a 503 (lineage_running).
+  boost::asio::thread_pool lineage_pool;
+  std::atomic<std::size_t> lineage_running{0};
   std::vector<std::thread> threads;
   std::uint16_t port = 0;
   std::size_t max_connections;  // the cap applied: settings.max_connections or less (start())

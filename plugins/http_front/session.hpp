@@ -79,7 +79,12 @@ class Session : public std::enable_shared_from_this<Session> {
   // would otherwise reach std::terminate without a word.
   template <class Work>
   void offload(Work work) {
-    boost::asio::post(server_.queries,
+    offload_to(server_.queries, std::move(work));
+  }
+  // The same on another pool (lineage's).
+  template <class Work>
+  void offload_to(boost::asio::thread_pool& pool, Work work) {
+    boost::asio::post(pool,
                       [self = shared_from_this(), work = std::move(work)]() mutable {
                         answer_later(self, answer_or_500(self->server_.log, work));
                       });

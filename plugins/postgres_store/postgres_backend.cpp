@@ -412,6 +412,55 @@ std::optional<Error> PostgresEventReader::ready(Connection& c) {
   return std::nullopt;
 }
 
+Result<std::optional<StoredRow>> PostgresEventReader::find_event(const std::string& event_id) {
+  using Found = Result<std::optional<StoredRow>>;
+  Lease lease = pool_.acquire(options_.reader_wait);
+  if (!lease) {
+    return Found(Error{"store_busy", "PostgreSQL store " + where_ +
+                                         ": no reader connection was free; raise the store "
+                                         "stage's readers, or lower the request rate"});
+  }
+  Connection& c = *lease.get();
+  if (auto e = ready(c)) return Found(*e);
+  // Rare (an operator's lineage question): not prepared, one round trip by the primary key.
+  static constexpr const char* kFind =
+      "SELECT event_id, event_type, product_id, region, created_at, data_json, raw_json, "
+      "source_topic, source_partition, source_offset, stored_at_ms FROM events "
+      "WHERE event_id = $1";
+  const char* values[1] = {event_id.c_str()};
+  auto execute = [&] {
+    return ResultPtr(PQexecParams(c.conn.get(), kFind, 1, nullptr, values, nullptr, nullptr, 0));
+  };
+  ResultPtr result = execute();
+  if ((!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) &&
+      lost_connection(c.conn.get(), result.get())) {
+    c.broken = true;
+    if (auto e = ready(c)) return Found(*e);
+    result = execute();
+  }
+  if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
+    Error e = pg_error(c.conn.get(), result.get(), "find event", where_, connect_.conninfo);
+    if (e.code == kConnectionLost) c.broken = true;
+    return Found(std::move(e));
+  }
+  if (PQntuples(result.get()) == 0) return Found(std::optional<StoredRow>());
+  PGresult* r = result.get();
+  StoredRow row;
+  row.event.event_id = text_of(r, 0, 0);
+  row.event.event_type = text_of(r, 0, 1);
+  row.event.product_id = text_of(r, 0, 2);
+  row.event.region = text_of(r, 0, 3);
+  row.event.created_at = text_of(r, 0, 4);
+  row.event.data_json = text_of(r, 0, 5);
+  row.raw_json = text_of(r, 0, 6);
+  row.source_topic = text_of(r, 0, 7);
+  row.source_partition =
+      static_cast<std::int32_t>(std::strtol(text_of(r, 0, 8).c_str(), nullptr, 10));
+  row.source_offset = std::strtoll(text_of(r, 0, 9).c_str(), nullptr, 10);
+  row.stored_at_ms = std::strtoll(text_of(r, 0, 10).c_str(), nullptr, 10);
+  return Found(std::optional<StoredRow>(std::move(row)));
+}
+
 Result<EventPage> PostgresEventReader::query(const EventQuery& q) {
   return *run(q, options_.reader_wait);
 }

@@ -124,6 +124,8 @@ class PostgresEventReader final : public EventReader {
   Result<std::vector<RecentProduct>> recent_products(std::size_t limit) override;
   // As the SQLite store's. Errors: "store_busy", or PostgreSQL's.
   Result<EventCount> count(const EventQuery& query) override;
+  // The row of one eventId (its primary key), or nullopt; "store_busy" as for query.
+  Result<std::optional<StoredRow>> find_event(const std::string& event_id) override;
   // No try_query: every query is a round trip to the server (and a lost connection a
   // reconnect), which must never run on an Asio I/O thread; the default sends every history
   // query to the HTTP front end's query pool.

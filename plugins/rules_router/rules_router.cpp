@@ -365,6 +365,15 @@ class RouterCheck final : public EventCheck {
   std::optional<EventRefusal> check_scanned(std::string_view event_json) override {
     return decide(event_json, event::TextChecks::kScanned);
   }
+  // A Router of its own for each call, made from the rules in force: lineage asks rarely, and
+  // this way it sees the full decision (validation as configured), never the check's shortcuts.
+  std::optional<RouteTrace> trace(std::string_view event_json) override {
+    auto rules = box_->take().first;
+    Router router(rules->routing);
+    Decision d = router.route(event_json);
+    return RouteTrace{std::move(d.topics), std::move(d.reason), std::move(d.detail),
+                      std::move(d.key),    rules->version,     rules->dead_letter_topic};
+  }
 
  private:
   std::optional<EventRefusal> decide(std::string_view event_json, event::TextChecks checks) {

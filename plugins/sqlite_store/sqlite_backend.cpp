@@ -76,6 +76,10 @@ SELECT r.product_id, max(r.rowid) AS last_row,
 FROM (SELECT rowid, product_id FROM events ORDER BY rowid DESC LIMIT ?2) AS r
 GROUP BY r.product_id ORDER BY last_row DESC LIMIT ?1
 )sql";
+// One row by its eventId (the primary key), for lineage.
+constexpr const char* kFindOne =
+    "SELECT event_id, event_type, product_id, region, created_at, data_json, raw_json, "
+    "source_topic, source_partition, source_offset, stored_at_ms FROM events WHERE event_id = ?1";
 
 int bind_text(sqlite3_stmt* stmt, int index, std::string_view text) {
   // SQLITE_STATIC: the caller's strings outlive the step; StmtReset clears the bindings.
@@ -257,6 +261,7 @@ struct SqliteEventReader::Connection {
   StmtPtr probe;
   StmtPtr recent;
   StmtPtr count;
+  StmtPtr find;
 };
 
 SqliteEventReader::SqliteEventReader(StoreOptions options, std::shared_ptr<StoreHealth> health)
@@ -282,7 +287,8 @@ Result<std::shared_ptr<SqliteEventReader>> SqliteEventReader::open(
     for (auto [target, sql] : {std::pair{&conn->one, kQueryOne}, std::pair{&conn->many, kQueryMany},
                                std::pair{&conn->scan, kScan}, std::pair{&conn->probe, kProbe},
                                std::pair{&conn->recent, kRecent},
-                               std::pair{&conn->count, kCount}}) {
+                               std::pair{&conn->count, kCount},
+                               std::pair{&conn->find, kFindOne}}) {
       auto stmt = prepare(conn->db.get(), sql, path);
       if (!stmt) return stmt.error();
       *target = std::move(stmt.value());
@@ -463,6 +469,37 @@ Result<EventCount> SqliteEventReader::count(const EventQuery& q) {
   if (rc != SQLITE_ROW) return sqlite_error(db, rc, "count events", options_.path);
   const std::int64_t n = sqlite3_column_int64(stmt, 0);
   return EventCount{std::min(n, kMaxEventCount), n > kMaxEventCount};
+}
+
+Result<std::optional<StoredRow>> SqliteEventReader::find_event(const std::string& event_id) {
+  using Found = Result<std::optional<StoredRow>>;
+  Lease lease = pool_.acquire(options_.reader_wait);
+  if (!lease) {
+    return Found(Error{"store_busy", "SQLite store " + options_.path +
+                                         ": no reader connection was free; raise the store "
+                                         "stage's readers, or lower the request rate"});
+  }
+  sqlite3* db = lease.get()->db.get();
+  sqlite3_stmt* stmt = lease.get()->find.get();
+  StmtReset reset(stmt);
+  int rc = bind_text(stmt, 1, event_id);
+  if (rc != SQLITE_OK) return Found(sqlite_error(db, rc, "bind eventId", options_.path));
+  rc = sqlite3_step(stmt);
+  if (rc == SQLITE_DONE) return Found(std::optional<StoredRow>());
+  if (rc != SQLITE_ROW) return Found(sqlite_error(db, rc, "find event", options_.path));
+  StoredRow row;
+  row.event.event_id = column_text(stmt, 0);
+  row.event.event_type = column_text(stmt, 1);
+  row.event.product_id = column_text(stmt, 2);
+  row.event.region = column_text(stmt, 3);
+  row.event.created_at = column_text(stmt, 4);
+  row.event.data_json = column_text(stmt, 5);
+  row.raw_json = column_text(stmt, 6);
+  row.source_topic = column_text(stmt, 7);
+  row.source_partition = static_cast<std::int32_t>(sqlite3_column_int64(stmt, 8));
+  row.source_offset = sqlite3_column_int64(stmt, 9);
+  row.stored_at_ms = sqlite3_column_int64(stmt, 10);
+  return Found(std::optional<StoredRow>(std::move(row)));
 }
 
 std::optional<std::string> SqliteEventReader::problem() {

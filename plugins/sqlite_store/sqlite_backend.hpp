@@ -115,6 +115,8 @@ class SqliteEventReader final : public EventReader {
   Result<std::vector<RecentProduct>> recent_products(std::size_t limit) override;
   // Errors: "store_busy", or SQLite's.
   Result<EventCount> count(const EventQuery& query) override;
+  // The row of one eventId (its primary key), or nullopt; "store_busy" as for query.
+  Result<std::optional<StoredRow>> find_event(const std::string& event_id) override;
   // nullopt when the writer is open, its last write succeeded, the file is writable and a
   // read succeeds; else what is wrong.
   std::optional<std::string> problem() override;

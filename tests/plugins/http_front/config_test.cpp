@@ -233,3 +233,15 @@ TEST_CASE("the push's idempotency keys: a duration (0 turns it off) and a bound 
                  "stages.http.idempotency_max_entries"));
   CHECK(mentions(errors_for("idempotency_windw = \"1s\"\n"), "idempotency_window"));
 }
+
+TEST_CASE("the lineage keys: checked, with their key path", "[unit][http][lineage]") {
+  CHECK(errors_for("lineage = false\n").empty());
+  CHECK(errors_for("lineage_max_concurrent = 4\nlineage_max_scan = 500\n"
+                   "lineage_timeout = \"3s\"\nlineage_margin = \"0s\"\n")
+            .empty());
+  CHECK(mentions(errors_for("lineage_max_concurrent = 0\n"), "stages.http.lineage_max_concurrent"));
+  CHECK(mentions(errors_for("lineage_max_scan = 0\n"), "stages.http.lineage_max_scan"));
+  CHECK(mentions(errors_for("lineage_timeout = \"10ms\"\n"), "stages.http.lineage_timeout"));
+  CHECK(mentions(errors_for("lineage_margin = \"5\"\n"), "stages.http.lineage_margin"));
+  CHECK(mentions(errors_for("lineage = \"yes\"\n"), "stages.http.lineage"));
+}

@@ -129,6 +129,31 @@ TEST_CASE("postgres_store: recent products, the most recently stored first, each
   CHECK(store->reader()->recent_products(0).error().code == "bad_query");
 }
 
+TEST_CASE("postgres_store: find_event answers the row of one eventId, or none",
+          "[postgres_store][postgres][lineage]") {
+  PEMX_NEED_POSTGRES(base);
+  TestSchema schema(base);
+  auto store = open_store(schema.connection());
+  REQUIRE(store->write_batch(std::vector<store::EventRow>{row("a", "P1", 10), row("b", "P1", 20)}));
+  auto found = store->reader()->find_event("b");
+  INFO((found ? "" : found.error().message));
+  REQUIRE(found);
+  REQUIRE(found.value().has_value());
+  const StoredRow& r = *found.value();
+  CHECK(r.event.event_id == "b");
+  CHECK(r.event.product_id == "P1");
+  CHECK(r.event.created_at == "at-20");
+  CHECK(r.event.data_json == R"({"n":"b","q":"\"quoted\" \\ back"})");
+  CHECK(r.raw_json == R"({"eventId":"b"})");
+  CHECK(r.source_topic == "storage");
+  CHECK(r.source_partition == 1);
+  CHECK(r.source_offset == 20);
+  CHECK(r.stored_at_ms == 1'700'000'000'000);
+  auto none = store->reader()->find_event("zzz");
+  REQUIRE(none);
+  CHECK_FALSE(none.value().has_value());
+}
+
 TEST_CASE("postgres_store: migrations run once, also with four instances starting at once",
           "[postgres_store][postgres]") {
   PEMX_NEED_POSTGRES(base);

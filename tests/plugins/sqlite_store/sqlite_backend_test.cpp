@@ -157,6 +157,33 @@ TEST_CASE("every column is stored as mapped", "[unit][sqlite_store]") {
   CHECK(raw.integer("SELECT source_topic = 'product-event-storage-pemx' FROM events") == 1);
 }
 
+TEST_CASE("find_event: the row of one eventId with its storage coordinates, or none",
+          "[unit][sqlite_store][lineage]") {
+  TempDir dir;
+  auto store = open_store(dir.file("find.db"));
+  std::vector<EventRow> rows = {
+      make_row(uuid(5), "AB12CD34EF", "2024-07-26T16:41:17.123+02:00", "Country", 77),
+      make_row(uuid(6), "AB12CD34EF", "2024-07-26T16:41:18Z", "Country", 78)};
+  REQUIRE(store->write_batch(rows).ok());
+  auto found = store->reader()->find_event(uuid(5));
+  REQUIRE(found.ok());
+  REQUIRE(found.value().has_value());
+  const StoredRow& r = *found.value();
+  CHECK(r.event.event_id == uuid(5));
+  CHECK(r.event.event_type == "Country");
+  CHECK(r.event.product_id == "AB12CD34EF");
+  CHECK(r.event.created_at == "2024-07-26T16:41:17.123+02:00");
+  CHECK(r.event.data_json == R"({"newPrice":7.31,"previousPrice":2.05})");
+  CHECK(r.raw_json == rows[0].raw_json);
+  CHECK(r.source_topic == "product-event-storage-pemx");
+  CHECK(r.source_partition == 0);
+  CHECK(r.source_offset == 77);
+  CHECK(r.stored_at_ms == 1'700'000'000'000);
+  auto none = store->reader()->find_event(uuid(7));
+  REQUIRE(none.ok());
+  CHECK_FALSE(none.value().has_value());
+}
+
 TEST_CASE("history is newest first by instant, across offsets; ties by eventId descending",
           "[unit][sqlite_store]") {
   TempDir dir;

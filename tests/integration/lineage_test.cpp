@@ -1,0 +1,115 @@
+// Lineage on the real broker (PEMX_TEST_BROKERS): pemx --role=all routes and stores an event;
+// GET /event/{eventId}/lineage names the source partition and offset where the test produced
+// it, and every output at the partition and offset where a consumer of that topic sees it; an
+// event the router dead-letters (an unknown eventType) is a 404 listing its dead letter with
+// the reason; an unknown eventId is a 404 with none.
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <set>
+
+#include "integration/pemx_runner.hpp"
+#include "integration/web_util.hpp"
+
+using Catch::Matchers::Contains;
+using namespace pemx::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The message of `topic` whose eventId is `id` (read from the beginning, bounded).
+Message find_message(const std::string& brokers, const std::string& topic, const std::string& id,
+                     std::size_t expected) {
+  const auto until = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < until) {
+    for (const auto& m : consume_all(brokers, topic, expected, 20s)) {
+      if (json_field(m.value, "eventId") == id) return m;
+    }
+  }
+  FAIL("no message with eventId " << id << " in " << topic);
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("lineage: source offset, every output's partition and offset, the row, dead letters",
+          "[integration][lineage]") {
+  const std::string brokers = test_brokers();
+  const std::string p = unique_prefix();
+  const std::string source = p + "-product-event";
+  const std::string price = p + "-product-price-update-v1-EU";
+  const std::string storage = p + "-product-event-storage-pemx";
+  const std::string dlq = p + "-product-event-dlq-pemx";
+  // Several partitions each, so that a partition computed wrongly is seen.
+  create_topic(brokers, source, 3);
+  create_topic(brokers, price, 3);
+  create_topic(brokers, storage, 2);
+  create_topic(brokers, dlq, 2);
+
+  PemxRunner pemx(prefixed_config(p));
+  auto& proc = pemx.start("all", {"--set", "kafka.brokers=" + brokers});
+  const auto port = wait_port(proc);
+
+  const std::string routed_id = event_id(1401);
+  const std::string dead_id = event_id(1402);
+  const std::string product = p + "-LIN";
+  std::string dead_event = event_json(1402, product, created_at(1402));
+  const std::string type = R"("eventType":"ProductPriceUpdate")";
+  dead_event.replace(dead_event.find(type), type.size(), R"("eventType":"NoSuchType")");
+  produce(brokers, source,
+          {{product, event_json(1401, product, created_at(1401))}, {product, dead_event}});
+
+  const Message at_source = find_message(brokers, source, routed_id, 2);
+  REQUIRE(wait_history(port, product, 1, 60s).Size() == 1);
+
+  auto r = http_get(port, "/event/" + routed_id + "/lineage");
+  INFO(r.body);
+  REQUIRE(r.status == 200);
+  auto d = parse_json(r.body);
+  CHECK(d["stored"].GetBool());
+  CHECK(std::string(d["row"]["productId"].GetString()) == product);
+  CHECK(std::string(d["row"]["storage"]["topic"].GetString()) == storage);
+  CHECK(d["storage"]["eventIdMatches"].GetBool());
+  REQUIRE(d["source"].IsObject());
+  CHECK(std::string(d["source"]["topic"].GetString()) == source);
+  CHECK(d["source"]["partition"].GetInt() == at_source.partition);
+  CHECK(d["source"]["offset"].GetInt64() == at_source.offset);
+  REQUIRE(d["rules"]["current"].IsString());
+  CHECK(std::string(d["rules"]["routedWith"].GetString()) == d["rules"]["current"].GetString());
+  CHECK_FALSE(d["rules"]["changed"].GetBool());
+
+  std::set<std::string> outputs;
+  for (const auto& o : d["outputs"].GetArray()) {
+    const std::string topic = o["topic"].GetString();
+    outputs.insert(topic);
+    INFO(topic);
+    REQUIRE(std::string(o["status"].GetString()) == "found");
+    const Message seen = find_message(brokers, topic, routed_id, 1);
+    CHECK(o["partition"].GetInt() == seen.partition);
+    CHECK(o["offset"].GetInt64() == seen.offset);
+  }
+  CHECK(outputs == std::set<std::string>{price, storage});
+  CHECK(d["deadLetters"].Size() == 0);
+
+  // The dead-lettered event: not stored, its dead letter with the router's reason.
+  const Message dead = find_message(brokers, dlq, dead_id, 1);
+  auto nd = http_get(port, "/event/" + dead_id + "/lineage");
+  INFO(nd.body);
+  REQUIRE(nd.status == 404);
+  auto dd = parse_json(nd.body);
+  CHECK_FALSE(dd["stored"].GetBool());
+  REQUIRE(dd["deadLetters"].Size() == 1);
+  const auto& letter = dd["deadLetters"][0];
+  CHECK(std::string(letter["reason"].GetString()) == "unknown_event_type");
+  CHECK(std::string(letter["topic"].GetString()) == dlq);
+  CHECK(letter["partition"].GetInt() == dead.partition);
+  CHECK(letter["offset"].GetInt64() == dead.offset);
+
+  // An eventId nobody sent.
+  auto none = http_get(port, "/event/no-such-event/lineage");
+  CHECK(none.status == 404);
+  CHECK(parse_json(none.body)["deadLetters"].Size() == 0);
+
+  proc.signal(SIGTERM);
+  CHECK(proc.wait(60s) == 0);
+}
