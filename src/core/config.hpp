@@ -4,6 +4,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -73,5 +74,9 @@ LoadResult load_config(const std::string& file, const std::vector<std::string>& 
 LoadResult load_config_text(const std::string& text, const std::string& file_name,
                             const std::vector<std::string>& overrides,
                             const Registry& registry);
+
+// Why `role` cannot run with this config (not in [roles], or it lists no stages); nullopt
+// when it can. Start-up (Supervisor::run) and `pemx check-config --role` ask alike.
+std::optional<std::string> role_problem(const Config& config, const std::string& role);
 
 }  // namespace pemx
