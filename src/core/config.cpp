@@ -501,6 +501,7 @@ LoadResult load(toml::table root, const std::string& file,
   auto config = std::make_unique<Config>();
   config->file = file;
   ConfigSection top(&root, "", file, &errors);
+  top.record_ranges(&result.ranges);
   parse_common(top, config->common);
 
   if (auto roles = top.table("roles")) {

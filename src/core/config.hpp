@@ -64,6 +64,9 @@ struct Config {
 struct LoadResult {
   std::unique_ptr<Config> config;  // null when errors is not empty
   std::vector<ConfigError> errors;
+  // Every integer and duration key the loader read (set or not), with its range: the source
+  // of docs/configuration.md's ranges (tests/core/config_ranges_doc_test.cpp).
+  std::vector<KeyRange> ranges;
 };
 
 // Reads the file, applies each "KEY=VALUE" override (VALUE is TOML, or else a plain string),
