@@ -230,8 +230,8 @@ TEST_CASE("docs/configuration.md states the range the loader enforces on each nu
       problems.push_back(where + "`" + key + "` states no range; the loader enforces " + want);
     } else if (doc->duration != r.duration || doc->min != r.min ||
                (doc->max != r.max && !(doc->max == kUnbounded && r.max >= kUnbounded))) {
-      problems.push_back(where + "`" + key + "` says \"" + found->type + "\"; the loader enforces " +
-                         want);
+      problems.push_back(where + "`" + key + "` says \"" + found->type +
+                         "\"; the loader enforces " + want);
     }
   }
   // The other way: a documented range no key of this config reached.

@@ -259,7 +259,7 @@ TEST_CASE("every status the server sends on a route is listed there in its OpenA
   // No tokens and no admin token; no push in this role.
   {
     std::string many_ids;
-    for (int i = 0; i <= 200; ++i) many_ids += (i > 0 ? "," : "") + std::string("P") + std::to_string(i);
+    for (int i = 0; i <= 200; ++i) many_ids += (i > 0 ? ",P" : "P") + std::to_string(i);
     ServerSettings s;
     s.push_enabled = false;
     StatusServer t(s, std::make_shared<EmptyReader>());
