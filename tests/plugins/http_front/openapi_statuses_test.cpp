@@ -302,6 +302,8 @@ TEST_CASE("every status the server sends on a route is listed there in its OpenA
     for (std::size_t i = 1; i < probes.size(); ++i) probes[i].expected = 429;
     probes.push_back({"push", "POST", "/event", {{"Content-Type", "text/plain"}}, "x", 415});
     probes.push_back({"push limited", "POST", "/event", {{"Content-Type", json}}, "x", 429});
+    // The admin route too, for a request without a known admin token (on the read bucket).
+    probes.push_back({"reload limited", "POST", "/api/admin/reload", {}, "", 429});
     check_probes(t, probes, seen);
   }
 
