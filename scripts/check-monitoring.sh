@@ -6,7 +6,9 @@
 #   3. every pemx_* metric (and each label matched on it) that the rules and the dashboard name
 #      is one the real binary exports: pemx runs --role=all and --role=dist on the embedded
 #      Kafka cluster, takes a pushed event through routing and the store, and is scraped;
-#   4. the dashboard's queries parse (promtool check rules on them as recording rules).
+#   4. the dashboard's queries parse (promtool check rules on them as recording rules);
+#   5. docs/metrics.md lists every exported metric with its type and labels, and
+#      docs/operations.md every dead-letter reason (scripts/check_metrics_doc.py).
 # Usage: scripts/check-monitoring.sh [PEMX_BINARY]   (default build/pemx)
 # Environment: PEMX_MONITORING_PORT the first of the two HTTP ports the runs use (default 18490).
 set -euo pipefail
@@ -87,6 +89,10 @@ curl -fsS "$dist_url/metrics" >> "$work/metrics.txt"
 
 python3 "$root/scripts/check_metric_names.py" "$work/metrics.txt" "$rules" "$dashboard" \
   "$work/dashboard-queries.yml"
+# Every exported metric is in docs/metrics.md with its type and labels, and nothing else is;
+# every dead-letter reason has its row in docs/operations.md.
+python3 "$root/scripts/check_metrics_doc.py" "$work/metrics.txt" "$root/docs/metrics.md" \
+  "$root/docs/operations.md"
 # The dashboard's queries are PromQL that Prometheus parses.
 promtool check rules "$work/dashboard-queries.yml" >/dev/null ||
   fail "a query of $dashboard does not parse (promtool check rules above names it)"

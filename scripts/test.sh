@@ -105,6 +105,8 @@ if ((broker)); then
 fi
 
 if ((broker)); then
+  # docs/openapi.json against the OpenAPI specification, offline (pinned validator).
+  stage "openapi document" "$root/scripts/validate-openapi.sh" || status=1
   # deploy/kubernetes against the Kubernetes schemas, offline, and check-config with build/pemx.
   PEMX_BIN="$root/build/pemx" stage "kubernetes manifests" "$root/scripts/validate-k8s.sh" ||
     status=1

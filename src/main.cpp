@@ -57,8 +57,8 @@ int run_role(const pemx::tools::Invocation& invocation) {
 constexpr pemx::tools::Command kCommands[] = {
     {"run", "--role=ROLE [--config FILE] [--set KEY=VALUE ...]", "run a role (dist, web, all)",
      run_role},
-    {"check-config", "check-config [--config FILE] [--set KEY=VALUE ...]",
-     "validate; print the routing table", pemx::tools::check_config},
+    {"check-config", "check-config [--role=ROLE] [--config FILE] [--set KEY=VALUE ...]",
+     "validate (and that ROLE can run); print the routing table", pemx::tools::check_config},
     {"route", "route [--role=ROLE] [--config FILE] [--set ...]",
      "route JSON lines from stdin, offline", pemx::tools::route},
     {"import", "import FILE [--role=ROLE] [--config FILE] [--set ...]",

@@ -48,6 +48,22 @@ enum class DeliveryRole {
   kExactlyOnce,  // its `delivery` key says "exactly_once"
 };
 
+class StageSpec;
+
+// What a stage may see of the others when the config is checked (StageSpec::check_references).
+struct StageRef {
+  std::string name;  // [stages.<name>]
+  const StageSpec* spec;
+};
+struct StageNeighbours {
+  std::vector<StageRef> before;  // the stages before this one in the role being checked
+  std::vector<StageRef> all;     // every parsed stage of the config, whatever its roles
+};
+struct ReferenceProblem {
+  std::string key;      // the stage's key that names the other stage ("store")
+  std::string message;  // what is wrong and the fix
+};
+
 // A stage's parsed, validated config: what the factory made of its TOML section.
 class StageSpec {
  public:
@@ -84,6 +100,15 @@ class StageSpec {
   // static member (its group and group.instance.id), a transactional.id. Two of them would
   // fence each other at run time; the loader refuses a role where two stages claim one.
   virtual std::vector<std::pair<std::string, std::string>> exclusive_ids() const { return {}; }
+  // Whether the stage offers a history reader to the stages built after it in its role
+  // (StageContext::readers, under the stage's name): a store.
+  virtual bool offers_reader() const { return false; }
+  // The other stages this one's keys name (a store to read from, a router whose rules the push
+  // applies), checked by the loader for each role that lists the stage, so that check-config
+  // refuses what the stage would refuse when it is built at start-up.
+  virtual std::vector<ReferenceProblem> check_references(const StageNeighbours& /*n*/) const {
+    return {};
+  }
   virtual std::unique_ptr<Stage> create(StageContext& context) const = 0;
 };
 

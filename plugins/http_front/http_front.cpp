@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <fstream>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include "core/config.hpp"
@@ -31,21 +32,53 @@ struct Settings {
   TokenSources tokens;  // where server.credentials came from, read again by reload_tokens
 };
 
+// The stages `store` and `route_check` name, checked alike when the config loads
+// (Spec::check_references: pemx check-config and start-up) and when the stage is built.
+// stores_before: the store stages before this one in its role; routers: the config's routers.
+std::vector<ReferenceProblem> reference_problems(const Settings& s,
+                                                 const std::set<std::string>& stores_before,
+                                                 const std::set<std::string>& routers) {
+  std::vector<ReferenceProblem> out;
+  if (!s.store.empty() && stores_before.count(s.store) == 0) {
+    out.push_back({"store", "names \"" + s.store + "\", which is no store stage (sqlite_store, "
+                            "postgres_store) listed before this stage in the role; list the "
+                            "store stage first, or set store = \"\" for no history"});
+  }
+  if (s.push_topic.empty()) return out;  // no push: no router's rules to apply
+  if (s.route_check) {
+    if (!s.route_check->empty() && routers.count(*s.route_check) == 0) {
+      out.push_back({"route_check", "names \"" + *s.route_check + "\", which is not a "
+                                    "rules_router stage of the config; name one, or set "
+                                    "route_check = \"\" for the field rules only"});
+    }
+  } else if (routers.size() > 1) {
+    std::string names;
+    for (const auto& name : routers) names += (names.empty() ? "" : ", ") + name;
+    out.push_back({"route_check", "is unset and the config has several routers (" + names +
+                                  "); name the one whose rules the push applies"});
+  }
+  return out;
+}
+
+[[noreturn]] void throw_problem(const ReferenceProblem& p) {
+  throw std::runtime_error("http_front: " + p.key + " " + p.message);
+}
+
 class HttpFront final : public Stage {
  public:
   HttpFront(const Settings& s, StageContext& ctx)
       : tokens_(s.tokens), writes_guarded_at_start_(s.server.credentials.writes_guarded),
         log_(ctx.log) {
-    std::shared_ptr<EventReader> reader;
-    if (!s.store.empty()) {
-      auto it = ctx.readers->find(s.store);
-      if (it == ctx.readers->end()) {
-        throw std::runtime_error("http_front: no store stage \"" + s.store +
-                                 "\" before it in this role; list the store stage first or "
-                                 "set store = \"\"");
-      }
-      reader = it->second;
+    // The loader has checked the references (Spec::check_references); checked again here
+    // against what the stages built before this one really offer.
+    std::set<std::string> stores, routers;
+    for (const auto& [name, r] : *ctx.readers) stores.insert(name);
+    for (const auto& [name, c] : ctx.event_checks) routers.insert(name);
+    if (auto problems = reference_problems(s, stores, routers); !problems.empty()) {
+      throw_problem(problems.front());
     }
+    std::shared_ptr<EventReader> reader;
+    if (!s.store.empty()) reader = ctx.readers->at(s.store);
     ServerSettings server = s.server;
     server.reloader = ctx.reloader;
     reloader_ = ctx.reloader;
@@ -128,21 +161,11 @@ class HttpFront final : public Stage {
     const auto& checks = ctx.event_checks;
     if (s.route_check) {
       if (s.route_check->empty()) return nullptr;
-      auto it = checks.find(*s.route_check);
-      if (it == checks.end()) {
-        throw std::runtime_error("http_front: route_check names \"" + *s.route_check +
-                                 "\", which is not a rules_router stage of the config");
-      }
+      auto it = checks.find(*s.route_check);  // there: reference_problems
       route_check_name_ = it->first;
       return it->second;
     }
-    if (checks.empty()) return nullptr;
-    if (checks.size() > 1) {
-      std::string names;
-      for (const auto& [name, check] : checks) names += (names.empty() ? "" : ", ") + name;
-      throw std::runtime_error("http_front: the config has several routers (" + names +
-                               "); name the one whose rules the push applies with route_check");
-    }
+    if (checks.empty()) return nullptr;  // else only one: reference_problems
     route_check_name_ = checks.begin()->first;
     return checks.begin()->second;
   }
@@ -174,6 +197,16 @@ class Spec final : public StageSpec {
                 : " (" + std::to_string(s_.server.credentials.tokens.size()) + " named tokens)")
         << "\n";
     return out.str();
+  }
+  std::vector<ReferenceProblem> check_references(const StageNeighbours& n) const override {
+    std::set<std::string> stores, routers;
+    for (const auto& st : n.before) {
+      if (st.spec->offers_reader()) stores.insert(st.name);
+    }
+    for (const auto& st : n.all) {
+      if (st.spec->event_check()) routers.insert(st.name);
+    }
+    return reference_problems(s_, stores, routers);
   }
   std::unique_ptr<Stage> create(StageContext& ctx) const override {
     return std::make_unique<HttpFront>(s_, ctx);

@@ -38,6 +38,7 @@ class Spec final : public StageSpec {
     return {{s_.writer.input, PortDirection::kIn}, {s_.writer.acks, PortDirection::kOut}};
   }
   std::vector<std::string> topics() const override { return {s_.writer.dead_letter_topic}; }
+  bool offers_reader() const override { return true; }
   // Names the databases without their passwords (describe_connection).
   std::string describe() const override {
     std::ostringstream out;

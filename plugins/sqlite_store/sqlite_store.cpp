@@ -42,6 +42,7 @@ class Spec final : public StageSpec {
     return {{s_.writer.input, PortDirection::kIn}, {s_.writer.acks, PortDirection::kOut}};
   }
   std::vector<std::string> topics() const override { return {s_.writer.dead_letter_topic}; }
+  bool offers_reader() const override { return true; }
   std::string describe() const override {
     std::ostringstream out;
     const store::WriterSettings& w = s_.writer;

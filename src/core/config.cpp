@@ -411,6 +411,24 @@ void check_exclusive_ids(ConfigSection& roles_section, const std::string& role,
   }
 }
 
+// The other stages each stage's keys name (StageSpec::check_references), as this role builds
+// them: in its order, after every stage before it.
+void check_references(ConfigSection& roles_section, const std::string& role,
+                      const std::vector<std::string>& stage_names, const Config& config) {
+  StageNeighbours n;
+  for (const auto& st : config.stages) {
+    if (st.spec) n.all.push_back({st.name, st.spec.get()});
+  }
+  for (const auto& name : stage_names) {
+    const StageInstance* st = config.stage(name);
+    if (st == nullptr || !st->spec) continue;
+    for (const auto& p : st->spec->check_references(n)) {
+      roles_section.error(role, "stages." + name + "." + p.key + " " + p.message);
+    }
+    n.before.push_back({name, st->spec.get()});
+  }
+}
+
 void check_roles(ConfigSection& roles_section, Config& config) {
   for (const auto& [role, stage_names] : config.roles) {
     std::map<std::string, std::vector<std::string>> writers, readers;
@@ -456,6 +474,7 @@ void check_roles(ConfigSection& roles_section, Config& config) {
     }
     check_delivery(roles_section, role, stage_names, config);
     check_exclusive_ids(roles_section, role, stage_names, config);
+    check_references(roles_section, role, stage_names, config);
   }
 }
 
@@ -482,6 +501,7 @@ LoadResult load(toml::table root, const std::string& file,
   auto config = std::make_unique<Config>();
   config->file = file;
   ConfigSection top(&root, "", file, &errors);
+  top.record_ranges(&result.ranges);
   parse_common(top, config->common);
 
   if (auto roles = top.table("roles")) {
@@ -541,6 +561,19 @@ LoadResult load(toml::table root, const std::string& file,
 }
 
 }  // namespace
+
+std::optional<std::string> role_problem(const Config& config, const std::string& role) {
+  auto it = config.roles.find(role);
+  if (it == config.roles.end()) {
+    std::string known;
+    for (const auto& [name, stages] : config.roles) known += (known.empty() ? "" : ", ") + name;
+    return "unknown role \"" + role + "\"; the config defines: " + known;
+  }
+  if (it->second.empty()) {
+    return "role \"" + role + "\" lists no stages; list them in [roles] " + role + " = [...]";
+  }
+  return std::nullopt;
+}
 
 LoadResult load_config_text(const std::string& text, const std::string& file_name,
                             const std::vector<std::string>& overrides,

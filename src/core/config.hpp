@@ -4,6 +4,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,9 @@ struct Config {
 struct LoadResult {
   std::unique_ptr<Config> config;  // null when errors is not empty
   std::vector<ConfigError> errors;
+  // Every integer and duration key the loader read (set or not), with its range: the source
+  // of docs/configuration.md's ranges (tests/core/config_ranges_doc_test.cpp).
+  std::vector<KeyRange> ranges;
 };
 
 // Reads the file, applies each "KEY=VALUE" override (VALUE is TOML, or else a plain string),
@@ -73,5 +77,9 @@ LoadResult load_config(const std::string& file, const std::vector<std::string>& 
 LoadResult load_config_text(const std::string& text, const std::string& file_name,
                             const std::vector<std::string>& overrides,
                             const Registry& registry);
+
+// Why `role` cannot run with this config (not in [roles], or it lists no stages); nullopt
+// when it can. Start-up (Supervisor::run) and `pemx check-config --role` ask alike.
+std::optional<std::string> role_problem(const Config& config, const std::string& role);
 
 }  // namespace pemx

@@ -105,6 +105,7 @@ std::optional<std::string> ConfigSection::optional_string(std::string_view key) 
 
 std::int64_t ConfigSection::integer(std::string_view key, std::int64_t fallback,
                                     std::int64_t min, std::int64_t max) {
+  if (ranges_ != nullptr) ranges_->push_back({key_path(key), false, min, max});
   const toml::node* n = get(key);
   if (n == nullptr) return fallback;
   if (!n->is_integer()) {
@@ -149,6 +150,7 @@ std::chrono::milliseconds ConfigSection::duration(std::string_view key,
                                                   std::chrono::milliseconds fallback,
                                                   std::chrono::milliseconds min,
                                                   std::chrono::milliseconds max) {
+  if (ranges_ != nullptr) ranges_->push_back({key_path(key), true, min.count(), max.count()});
   const toml::node* n = get(key);
   if (n == nullptr) return fallback;
   std::optional<std::chrono::milliseconds> d;
@@ -221,7 +223,9 @@ std::optional<ConfigSection> ConfigSection::table(std::string_view key) {
     error(key, "expected a table, got " + type_name(*n));
     return std::nullopt;
   }
-  return ConfigSection(t, key_path(key), file_, errors_);
+  ConfigSection out(t, key_path(key), file_, errors_);
+  out.ranges_ = ranges_;
+  return out;
 }
 
 std::vector<ConfigSection> ConfigSection::table_array(std::string_view key) {
@@ -241,6 +245,7 @@ std::vector<ConfigSection> ConfigSection::table_array(std::string_view key) {
       continue;
     }
     out.emplace_back(item.as_table(), p, file_, errors_);
+    out.back().ranges_ = ranges_;
   }
   return out;
 }

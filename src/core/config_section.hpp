@@ -28,6 +28,15 @@ struct ConfigError {
   std::string str() const;
 };
 
+// A numeric key and the range the loader enforces on it (ConfigSection::integer, duration):
+// recorded while a config loads, so that a test can hold docs/configuration.md to them.
+struct KeyRange {
+  std::string key;   // full key path, e.g. "stages.http.io_threads"
+  bool duration;     // false: an integer
+  std::int64_t min;  // milliseconds for a duration
+  std::int64_t max;
+};
+
 class ConfigSection {
  public:
   ConfigSection(const toml::table* table, std::string path, std::string file,
@@ -64,6 +73,9 @@ class ConfigSection {
   bool has_errors() const { return errors_->size() > errors_at_start_; }
   std::vector<ConfigError>& errors() { return *errors_; }
   const std::string& file() const { return file_; }
+  // Records each integer and duration key read from now on, with its range, into `ranges`
+  // (which outlives the section); the sections table() and table_array() return record too.
+  void record_ranges(std::vector<KeyRange>* ranges) { ranges_ = ranges; }
 
  private:
   std::string location_of(const toml::node* n) const;
@@ -75,6 +87,7 @@ class ConfigSection {
   std::vector<ConfigError>* errors_;
   std::size_t errors_at_start_;
   std::set<std::string, std::less<>> asked_;
+  std::vector<KeyRange>* ranges_ = nullptr;
 };
 
 // "250ms", "5s", "2m", "1h" -> milliseconds; nullopt if malformed.

@@ -79,18 +79,11 @@ std::string counters_summary(const Metrics& metrics) {
 }  // namespace
 
 int Supervisor::run() {
-  auto role_it = config_.roles.find(role_);
-  if (role_it == config_.roles.end()) {
-    std::string known;
-    for (const auto& [name, stages] : config_.roles) known += (known.empty() ? "" : ", ") + name;
-    log_.error("unknown role", {{"role", role_}, {"defined", known}});
+  if (auto problem = role_problem(config_, role_)) {
+    log_.error("cannot run the role", {{"role", role_}, {"error", *problem}});
     return 2;
   }
-  const auto& names = role_it->second;
-  if (names.empty()) {
-    log_.error("role has no stages", {{"role", role_}});
-    return 2;
-  }
+  const auto& names = config_.roles.at(role_);
 
   // Embedded Kafka first: stages connect to it.
   std::unique_ptr<kafka::EmbeddedCluster> embedded;

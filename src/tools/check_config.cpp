@@ -11,6 +11,13 @@ int check_config(const Invocation& invocation) {
   auto loaded = load_config_or_report(parsed.args, invocation.registry, invocation.err);
   if (!loaded) return 2;
   const Config& config = *loaded;
+  // --role: the one start-up would run, checked as start-up checks it.
+  if (!parsed.args.role.empty()) {
+    if (auto problem = role_problem(config, parsed.args.role)) {
+      invocation.err << "config error: roles: " << *problem << "\n";
+      return 2;
+    }
+  }
   std::ostream& out = invocation.out;
   out << "config " << config.file << ": ok\n";
   for (const auto& [role, stages] : config.roles) {

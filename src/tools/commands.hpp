@@ -7,7 +7,7 @@
 namespace pemx::tools {
 
 // pemx check-config: loads the config as a run would, touching nothing outside, and prints
-// the roles and each stage's summary.
+// the roles and each stage's summary; with --role, also that the role can run (role_problem).
 int check_config(const Invocation& invocation);
 
 // pemx route: JSON lines from `in` through the role's routing stage (default role dist), its
