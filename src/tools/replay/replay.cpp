@@ -369,10 +369,16 @@ int run(const Config& config, const std::string& role, const ReplayOptions& o,
   // by a dead letter because their topic stayed unavailable (unavailable_topic_timeout).
   std::uint64_t failures = progress.produced - tally.acked_outputs();
   if (sink != nullptr) {
-    failures += metrics
-                    .counter("pemx_kafka_sink_dead_lettered_total", "",
-                             {{"stage", sink->name}, {"reason", "topic_unavailable"}})
-                    .value();
+    // Every cluster's series of the sink (each carries a cluster label).
+    for (const auto& sample : metrics.read("pemx_kafka_sink_dead_lettered_total")) {
+      bool stage = false;
+      bool unavailable = false;
+      for (const auto& [k, v] : sample.labels) {
+        stage = stage || (k == "stage" && v == sink->name);
+        unavailable = unavailable || (k == "reason" && v == "topic_unavailable");
+      }
+      if (stage && unavailable) failures += static_cast<std::uint64_t>(sample.value);
+    }
   }
   print_summary(out, id, o, rules, tally, progress, failures,
                 seconds_since(started));
