@@ -556,6 +556,15 @@ LoadResult load(toml::table root, const std::string& file,
     check_roles(*roles, *config);
   }
   flatten(root, "", config->key_texts);
+  // A schema file's content is part of the config too: a reload that finds it edited names
+  // it among the keys that need a restart (the schemas are compiled at start-up).
+  if (const auto& schemas = config->common.schemas) {
+    for (const auto& type : schemas->types()) {
+      if (const auto* schema = schemas->find(type)) {
+        config->key_texts["schemas." + type + " (file content)"] = schema->text();
+      }
+    }
+  }
   if (errors.empty()) result.config = std::move(config);
   return result;
 }

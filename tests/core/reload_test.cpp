@@ -123,6 +123,22 @@ TEST_CASE("a reload with a recursive schema is refused and the running rules sta
   CHECK(h.reload->status().failures == 1);
 }
 
+TEST_CASE("a reload names an edited schema file among the keys that need a restart",
+          "[unit][reload][schema]") {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("pemx-reload-edited-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string file = (dir / "country.json").string();
+  std::ofstream(file) << R"({"type": "object"})";
+  Harness h{std::string(kPemxToml) + "\n[schemas]\nCountry = \"" + file + "\"\n"};
+  CHECK(h.reload->reload("test").restart_keys.empty());  // nothing changed
+  std::ofstream(file) << R"({"type": "object", "required": ["data"]})";
+  auto out = h.reload->reload("test");
+  std::filesystem::remove_all(dir);
+  REQUIRE(out.ok);
+  CHECK(out.restart_keys == std::vector<std::string>{"schemas.Country (file content)"});
+}
+
 TEST_CASE("on_reload hooks run at every reload, valid config or not, while their handle lives",
           "[unit][reload]") {
   Harness h{std::string(kPemxToml)};
