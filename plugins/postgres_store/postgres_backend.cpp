@@ -272,6 +272,22 @@ void PostgresEventStore::probe() {
   health_->clear();
 }
 
+Result<std::size_t> PostgresEventStore::prune(std::int64_t before_ms, std::size_t limit) {
+  if (auto e = ensure_connected()) return fail_write(*e);
+  static constexpr const char* kPrune =
+      "DELETE FROM events WHERE event_id IN (SELECT event_id FROM events WHERE created_ms < $1 "
+      "ORDER BY created_ms, event_id LIMIT $2)";
+  const std::string before = std::to_string(before_ms);
+  const std::string most = std::to_string(limit);
+  const char* values[] = {before.c_str(), most.c_str()};
+  ResultPtr result(PQexecParams(conn_.get(), kPrune, 2, nullptr, values, nullptr, nullptr, 0));
+  if (!result || PQresultStatus(result.get()) != PGRES_COMMAND_OK) {
+    return fail_write(pg_error(conn_.get(), result.get(), "prune old events", where_,
+                               connect_.conninfo));
+  }
+  return static_cast<std::size_t>(std::strtoull(PQcmdTuples(result.get()), nullptr, 10));
+}
+
 std::shared_ptr<EventReader> PostgresEventStore::reader() const { return reader_; }
 
 bool PostgresEventStore::transient(const Error& error) const {

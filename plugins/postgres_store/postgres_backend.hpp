@@ -72,6 +72,10 @@ class PostgresEventStore final : public store::Backend {
   // SELECT 1 on the writer connection (re-established when lost): a failure goes to the
   // readers' StoreHealth (/readyz), a success clears it.
   void probe() override;
+  // One DELETE of at most `limit` rows older than `before_ms`, oldest first, through
+  // events_by_created (schema version 2). Several instances may prune at once: a row is
+  // deleted once.
+  Result<std::size_t> prune(std::int64_t before_ms, std::size_t limit) override;
   // Shuts the writer connection's socket down (a blocked statement returns at once, as a lost
   // connection) and makes every later reconnect, write and probe fail at once.
   void interrupt() noexcept override;

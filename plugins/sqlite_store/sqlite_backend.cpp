@@ -58,6 +58,12 @@ WHERE created_ms >= ?1 AND created_ms < ?2 AND (created_ms, event_id) > (?3, ?4)
   AND (?5 IS NULL OR product_id IN (SELECT value FROM json_each(?5)))
 ORDER BY created_ms, event_id LIMIT ?6
 )sql";
+// Retention (SqliteEventStore::prune): the oldest ?2 rows whose createdAt is before ?1,
+// found through events_by_created (schema version 2).
+constexpr const char* kPrune = R"sql(
+DELETE FROM events WHERE rowid IN (
+  SELECT rowid FROM events WHERE created_ms < ?1 ORDER BY created_ms, event_id LIMIT ?2)
+)sql";
 constexpr const char* kProbe = "SELECT 1 FROM events LIMIT 1";
 // The events of a history query, counted up to ?5 (kMaxEventCount + 1: "more than the cap"):
 // the same range of the history index as the history itself, ?1 a JSON array of ids.
@@ -160,7 +166,8 @@ Result<std::unique_ptr<SqliteEventStore>> SqliteEventStore::open(const StoreOpti
 
   for (auto [target, sql] :
        {std::pair{&store->begin_, "BEGIN IMMEDIATE"}, std::pair{&store->commit_, "COMMIT"},
-        std::pair{&store->rollback_, "ROLLBACK"}, std::pair{&store->insert_, kInsert}}) {
+        std::pair{&store->rollback_, "ROLLBACK"}, std::pair{&store->insert_, kInsert},
+        std::pair{&store->prune_, kPrune}}) {
     auto stmt = prepare(raw, sql, path);
     if (!stmt) return stmt.error();
     *target = std::move(stmt.value());
@@ -194,6 +201,22 @@ std::shared_ptr<EventReader> SqliteEventStore::reader() const { return reader_; 
 
 bool SqliteEventStore::transient(const Error& error) const {
   return sqlite_store::transient(error);
+}
+
+Result<std::size_t> SqliteEventStore::prune(std::int64_t before_ms, std::size_t limit) {
+  sqlite3* db = db_.get();
+  if (sqlite3_get_autocommit(db) == 0) {  // left open by a failed rollback
+    int rc = run(rollback_.get());
+    if (rc != SQLITE_DONE) return sqlite_error(db, rc, "roll back", options_.path);
+  }
+  sqlite3_stmt* stmt = prune_.get();
+  StmtReset reset(stmt);
+  int rc = sqlite3_bind_int64(stmt, 1, before_ms);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(stmt, 2, static_cast<std::int64_t>(limit));
+  if (rc != SQLITE_OK) return sqlite_error(db, rc, "bind prune", options_.path);
+  rc = sqlite3_step(stmt);
+  if (rc != SQLITE_DONE) return sqlite_error(db, rc, "prune old events", options_.path);
+  return static_cast<std::size_t>(sqlite3_changes(db));
 }
 
 Result<WriteStats> SqliteEventStore::write_batch(std::span<const EventRow> rows) {

@@ -72,6 +72,9 @@ class SqliteEventStore final : public store::Backend {
   Result<WriteStats> write_batch(std::span<const EventRow> rows) override;
   // busy, locked, disk full, I/O (sqlite_handle.hpp's transient()).
   bool transient(const Error& error) const override;
+  // One DELETE of at most `limit` rows older than `before_ms`, oldest first
+  // (events_by_created, schema version 2), in its own implicit transaction.
+  Result<std::size_t> prune(std::int64_t before_ms, std::size_t limit) override;
 
   std::shared_ptr<EventReader> reader() const override;
   const std::string& location() const override { return options_.path; }
@@ -93,6 +96,7 @@ class SqliteEventStore final : public store::Backend {
   StmtPtr commit_;
   StmtPtr rollback_;
   StmtPtr insert_;
+  StmtPtr prune_;
 };
 
 class SqliteEventReader final : public EventReader {

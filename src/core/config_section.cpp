@@ -141,6 +141,7 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   else if (unit == "s") scale = 1000;
   else if (unit == "m") scale = 60'000;
   else if (unit == "h") scale = 3'600'000;
+  else if (unit == "d") scale = 86'400'000;
   else return std::nullopt;
   if (number > std::numeric_limits<std::int64_t>::max() / scale) return std::nullopt;
   return std::chrono::milliseconds(number * scale);
@@ -156,7 +157,8 @@ std::chrono::milliseconds ConfigSection::duration(std::string_view key,
   std::optional<std::chrono::milliseconds> d;
   if (n->is_string()) d = parse_duration(*n->value<std::string>());
   if (!d) {
-    error(key, "expected a duration with a unit such as \"250ms\", \"5s\", \"2m\" or \"1h\"");
+    error(key, "expected a duration with a unit such as \"250ms\", \"5s\", \"2m\", \"1h\" or "
+               "\"90d\"");
     return fallback;
   }
   if (*d < min || *d > max) {

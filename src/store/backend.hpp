@@ -13,6 +13,7 @@
 //   row_fault          (optional) which errors a row's value causes (the writer isolates it);
 //   probe              (optional) a cheap check of the connection while the writer is idle;
 //   interrupt          (optional) ends a blocked write_batch or probe at the drain deadline;
+//   prune              (optional) deletes a batch of events older than the retention;
 //   reader             the pemx::EventReader (include/pemx/event_store.hpp) for the history,
 //                      whose problem() is the store's readiness (StoreHealth below helps).
 //
@@ -97,6 +98,13 @@ class Backend {
   // returns an error at once, and later calls fail at once (the stage is stopping). Never
   // makes a failed batch look stored.
   virtual void interrupt() noexcept {}
+  // Retention: deletes at most `limit` stored events whose createdAt is before `before_ms`
+  // (epoch milliseconds), oldest first, in one short transaction, through the
+  // (created_ms, event_id) index; answers how many it deleted (fewer than `limit`: none older
+  // is left). The writer's thread calls it between two batches. Default: "unsupported".
+  virtual Result<std::size_t> prune(std::int64_t /*before_ms*/, std::size_t /*limit*/) {
+    return Error{"unsupported", "this store cannot prune old events"};
+  }
   // The history reader; its problem() is the store's readiness (/readyz).
   virtual std::shared_ptr<EventReader> reader() const = 0;
   // Names the store in log lines and messages: a file path, a database name.

@@ -67,6 +67,8 @@ class Writer final : public Stage {
           {{"stage", ctx.name}, {"reason", std::string(field)}});
     }
     batches_ = &m.counter(metric("batches_total"), "Committed transactions", stage);
+    pruned_ = &m.counter(metric("pruned_total"),
+                         "Events deleted because they were older than the retention", stage);
     batch_seconds_ =
         &m.histogram(metric("batch_seconds"), "Time to write and commit one batch", stage);
     batch_size_ = &m.gauge(metric("batch_size"), "Rows in the last committed batch", stage);
@@ -370,6 +372,29 @@ class Writer final : public Stage {
     update_unacked();
   }
 
+  // Deletes one batch of events older than the retention (retention_batch at most).
+  void prune() {
+    const std::int64_t before = epoch_ms_now() - s_.retention.count();
+    auto deleted = store_->prune(before, s_.retention_batch);
+    if (!deleted) {
+      if (deleted.error().code == "unsupported") {
+        log_.error("retention is set but this store cannot prune; every event is kept",
+                   {{"error", deleted.error().message}});
+        s_.retention = std::chrono::milliseconds(0);
+        return;
+      }
+      if (warn_limit_.allow()) {
+        log_.warn("pruning events past the retention failed; trying again later",
+                  {{"error", deleted.error().message}});
+      }
+      next_prune_ = Clock::now() + kPruneInterval;
+      return;
+    }
+    pruned_->inc(deleted.value());
+    next_prune_ = Clock::now() + (deleted.value() >= s_.retention_batch ? kPruneAgain
+                                                                        : kPruneInterval);
+  }
+
   void run(std::stop_token st) {
     bool input_done = false;
     bool gave_up = false;
@@ -390,6 +415,8 @@ class Writer final : public Stage {
         dead_letters_->poll(20ms, finished_, st);
         continue;
       }
+      // Retention: one short delete between two batches when due, never a long one.
+      if (s_.retention.count() > 0 && Clock::now() >= next_prune_) prune();
       // Idle: let the backend check its connection, so that /readyz shows a lost one even
       // when nothing is written.
       if (batch_.empty() && Clock::now() >= next_probe_) {
@@ -435,6 +462,10 @@ class Writer final : public Stage {
   RateLimit bad_log_;
   RateLimit split_log_{5};
   static constexpr std::chrono::milliseconds kProbeInterval{1000};
+  // Retention: after a full prune batch the next comes this soon (writes in between), after a
+  // partial one (nothing older left) or a failure, a while later.
+  static constexpr std::chrono::milliseconds kPruneAgain{200};
+  static constexpr std::chrono::milliseconds kPruneInterval{60'000};
   Clock::time_point next_probe_{};  // when the idle writer next calls Backend::probe
   std::atomic<const Deadline*> deadline_{nullptr};
   std::vector<EventRow> rows_;  // the open batch: rows_[i] is batch_[i]'s row
@@ -446,6 +477,8 @@ class Writer final : public Stage {
   std::map<std::string, Counter*> dead_;
   std::map<std::string, Counter*> invalid_;  // event::kValidatedFields -> counter
   Counter* batches_ = nullptr;
+  Counter* pruned_ = nullptr;
+  Clock::time_point next_prune_{};  // when the writer next deletes events past the retention
   Histogram* batch_seconds_ = nullptr;
   Gauge* batch_size_ = nullptr;
   Gauge* unacked_ = nullptr;

@@ -50,6 +50,10 @@ struct WriterSettings {
   // kReport and kOff store what the reference stored (any event with a string eventId);
   // kStrict dead-letters events failing the reference's field rules (row_mapping.hpp).
   event::ValidationMode validation = event::ValidationMode::kReport;
+  // Retention: events whose createdAt is older than this are deleted, retention_batch at a
+  // time between two write batches (0: every event is kept, as the reference did).
+  std::chrono::milliseconds retention{0};
+  std::size_t retention_batch = 1000;
 };
 
 // The writer stage over an open backend. Registers the backend's reader under ctx.name and

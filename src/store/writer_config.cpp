@@ -28,6 +28,12 @@ void parse_writer_settings(ConfigSection& section, const CommonConfig& common,
   s.retry.initial = section.duration("retry_initial", s.retry.initial, 1ms, 1min);
   s.retry.max = section.duration("retry_max", s.retry.max, 1ms, 1h);
   s.give_up_after = section.duration("give_up_after", s.give_up_after, 0ms, 24h);
+  s.retention = section.duration("retention", s.retention, 0ms, std::chrono::hours(24 * 36'500));
+  if (s.retention.count() > 0 && s.retention < 1h) {
+    section.error("retention", "keep at least an hour of events (\"1h\"), or 0 for all");
+  }
+  s.retention_batch = static_cast<std::size_t>(section.integer(
+      "retention_batch", static_cast<std::int64_t>(s.retention_batch), 1, 100'000));
   s.properties = kafka::read_properties(section);
   for (const auto& unsafe : kafka::unsafe_producer_properties(
            s.properties, common.events.max_bytes + event::kHeaderAllowance)) {

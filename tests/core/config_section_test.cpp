@@ -32,11 +32,12 @@ TEST_CASE("parse_duration reads a whole number with a unit", "[unit][config]") {
   CHECK(parse_duration("5s") == milliseconds(5000));
   CHECK(parse_duration("2m") == milliseconds(120'000));
   CHECK(parse_duration("1h") == milliseconds(3'600'000));
+  CHECK(parse_duration("90d") == milliseconds(90LL * 86'400'000));  // a store's retention
 }
 
 TEST_CASE("parse_duration refuses anything else", "[unit][config]") {
   for (const char* text : {"", "30", "s", "1.5s", "-1s", "+1s", " 5s", "5 s", "5S", "5sec",
-                           "5d", "ms250", "5ms ", "1h30m"}) {
+                           "5w", "ms250", "5ms ", "1h30m"}) {
     CAPTURE(text);
     CHECK_FALSE(parse_duration(text));
   }

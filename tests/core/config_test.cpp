@@ -170,7 +170,7 @@ TEST_CASE("a malformed duration is refused with the expected form", "[unit][conf
   CHECK(error_lines(load(text)) ==
         Lines{at_line_of(text, "stats_interval") +
               ": log.stats_interval: expected a duration with a unit such as \"250ms\", "
-              "\"5s\", \"2m\" or \"1h\""});
+              "\"5s\", \"2m\", \"1h\" or \"90d\""});
 }
 
 TEST_CASE("a duration out of range is refused with the range", "[unit][config]") {
@@ -472,7 +472,7 @@ TEST_CASE("every error is reported, not just the first", "[unit][config]") {
   CHECK(r.errors.size() == 3);
   CHECK(has_error(r, "kafka.brokerz", "unknown key; did you mean \"brokers\"?"));
   CHECK(has_error(r, "log.stats_interval",
-                  "expected a duration with a unit such as \"250ms\", \"5s\", \"2m\" or \"1h\""));
+                  "expected a duration with a unit such as \"250ms\", \"5s\", \"2m\", \"1h\" or \"90d\""));
   CHECK(has_error(r, "stages.dist_sink.max_in_flight",
                   "value 0 is out of range; expected 1 to 1000000"));
 }
@@ -547,7 +547,7 @@ TEST_CASE("a bad value given with --set is reported at --set", "[unit][config][s
   SECTION("a duration without a unit") {
     CHECK(error_lines(load(kPemxToml, {"shutdown.drain_timeout=30"})) ==
           Lines{"--set: shutdown.drain_timeout: expected a duration with a unit such as "
-                "\"250ms\", \"5s\", \"2m\" or \"1h\""});
+                "\"250ms\", \"5s\", \"2m\", \"1h\" or \"90d\""});
   }
 }
 

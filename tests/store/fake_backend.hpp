@@ -62,6 +62,22 @@ class FakeBackend final : public Backend {
     std::lock_guard<std::mutex> lock(mutex_);
     return probes_;
   }
+  // Retention: `n` rows older than any cutoff; each prune deletes up to its limit of them.
+  void set_old_rows(std::size_t n) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    old_rows_ = n;
+  }
+  std::vector<std::pair<std::int64_t, std::size_t>> prunes() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return prunes_;
+  }
+  Result<std::size_t> prune(std::int64_t before_ms, std::size_t limit) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    prunes_.emplace_back(before_ms, limit);
+    const std::size_t n = std::min(limit, old_rows_);
+    old_rows_ -= n;
+    return n;
+  }
 
   Result<WriteStats> write_batch(std::span<const EventRow> rows) override {
     std::unique_lock<std::mutex> lock(mutex_);
@@ -125,6 +141,8 @@ class FakeBackend final : public Backend {
   bool hanging_ = false;
   bool interrupted_ = false;
   int probes_ = 0;
+  std::size_t old_rows_ = 0;
+  std::vector<std::pair<std::int64_t, std::size_t>> prunes_;
   int calls_ = 0;
   std::string location_ = "fake://events";
 };

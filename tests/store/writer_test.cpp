@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "kafka/embedded.hpp"
+#include "pemx/activity.hpp"  // epoch_ms_now
 #include "store/fake_backend.hpp"
 
 namespace pemx::store {
@@ -28,7 +30,8 @@ std::string event(int n) {
 }
 
 struct Harness {
-  explicit Harness(FakeBackend*& backend_out, std::size_t batch_size = 2) {
+  explicit Harness(FakeBackend*& backend_out, std::size_t batch_size = 2,
+                   const std::function<void(WriterSettings&)>& adjust = nullptr) {
     auto cluster = kafka::EmbeddedCluster::start({1, 1, {"writer-test-dlq"}});
     REQUIRE(cluster.ok());
     cluster_ = std::move(cluster.value());
@@ -37,6 +40,7 @@ struct Harness {
     settings.batch_linger = 0ms;
     settings.dead_letter_topic = "writer-test-dlq";
     settings.retry = {1ms, 5ms, 2.0, 0};
+    if (adjust) adjust(settings);
     ctx.name = "store";
     ctx.metrics = &metrics;
     ctx.queues = {{"events", &input}, {"acks", &acks}};
@@ -161,6 +165,43 @@ TEST_CASE("writer: an idle writer probes its backend", "[unit][store]") {
     std::this_thread::sleep_for(10ms);
   }
   CHECK(backend->probes() >= 2);
+}
+
+TEST_CASE("writer: with a retention it deletes old events in batches between writes",
+          "[unit][store][retention]") {
+  FakeBackend* backend = nullptr;
+  Harness h(backend, 2, [](WriterSettings& w) {
+    w.retention = 24h;
+    w.retention_batch = 3;
+  });
+  backend->set_old_rows(7);
+  h.stage->start();
+  h.push(1);  // writes go on meanwhile
+  auto until = Clock::now() + 20s;
+  while (h.metrics.counter_total("pemx_fake_store_pruned_total") < 7 && Clock::now() < until) {
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK(h.metrics.counter_total("pemx_fake_store_pruned_total") == 7);
+  auto prunes = backend->prunes();
+  REQUIRE(prunes.size() >= 3);  // 3, 3, then 1: nothing older is left
+  for (const auto& [before, limit] : prunes) {
+    CHECK(limit == 3);
+    const std::int64_t expected = epoch_ms_now() - 24 * 3'600'000;
+    CHECK(before <= expected);
+    CHECK(before > expected - 60'000);
+  }
+  RecordPtr acked;
+  CHECK(h.acks.pop(acked, Clock::now() + 10s) == QueueStatus::kOk);  // the write was not held up
+}
+
+TEST_CASE("writer: without a retention nothing is pruned", "[unit][store][retention]") {
+  FakeBackend* backend = nullptr;
+  Harness h(backend);
+  backend->set_old_rows(7);
+  h.stage->start();
+  auto until = Clock::now() + 20s;
+  while (backend->probes() < 2 && Clock::now() < until) std::this_thread::sleep_for(10ms);
+  CHECK(backend->prunes().empty());
 }
 
 TEST_CASE("writer: past the drain deadline a write blocked in the backend is interrupted; "

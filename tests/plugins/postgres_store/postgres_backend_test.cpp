@@ -129,6 +129,23 @@ TEST_CASE("postgres_store: recent products, the most recently stored first, each
   CHECK(store->reader()->recent_products(0).error().code == "bad_query");
 }
 
+TEST_CASE("postgres_store: prune deletes the oldest events before the cutoff, in batches",
+          "[postgres_store][postgres][retention]") {
+  PEMX_NEED_POSTGRES(base);
+  TestSchema schema(base);
+  auto store = open_store(schema.connection());
+  REQUIRE(store->write_batch(std::vector<store::EventRow>{row("a", "P1", 10), row("b", "P2", 20),
+                                                          row("c", "P1", 30), row("d", "P1", 50)}));
+  auto first = store->prune(40, 2);
+  INFO((first ? "" : first.error().message));
+  REQUIRE(first);
+  CHECK(first.value() == 2);
+  CHECK(store->prune(40, 2).value() == 1);
+  CHECK(store->prune(40, 2).value() == 0);
+  CHECK(test::admin_value(schema.connection(), "SELECT string_agg(event_id, ',') FROM events") ==
+        "d");
+}
+
 TEST_CASE("postgres_store: find_event answers the row of one eventId, or none",
           "[postgres_store][postgres][lineage]") {
   PEMX_NEED_POSTGRES(base);

@@ -101,6 +101,31 @@ TEST_CASE("the same eventId is stored once; repeats count as duplicates", "[unit
   }
 }
 
+TEST_CASE("prune deletes the oldest events before the cutoff, at most its limit at a time",
+          "[unit][sqlite_store][retention]") {
+  TempDir dir;
+  auto store = open_store(dir.file("prune.db"));
+  std::vector<EventRow> rows = {make_row(uuid(1), "P1", "2024-01-01T00:00:00Z"),
+                                make_row(uuid(2), "P2", "2024-01-02T00:00:00Z"),
+                                make_row(uuid(3), "P1", "2024-01-03T00:00:00Z"),
+                                make_row(uuid(4), "P1", "2024-01-05T00:00:00Z")};
+  REQUIRE(store->write_batch(rows));
+  const std::int64_t jan4 = 1'704'326'400'000;  // 2024-01-04T00:00:00Z
+  auto first = store->prune(jan4, 2);
+  REQUIRE(first);
+  CHECK(first.value() == 2);  // the two oldest
+  CHECK(ids(store->reader()->query(products({"P1", "P2"})).value()) ==
+        std::vector<std::string>{uuid(4), uuid(3)});
+  auto second = store->prune(jan4, 2);
+  REQUIRE(second);
+  CHECK(second.value() == 1);  // fewer than the limit: none older is left
+  CHECK(store->prune(jan4, 2).value() == 0);
+  CHECK(ids(store->reader()->query(products({"P1", "P2"})).value()) ==
+        std::vector<std::string>{uuid(4)});
+  // A pruned event that arrives again is stored again (the store keeps no tombstone).
+  REQUIRE(store->write_batch(std::vector<EventRow>{rows[0]}).value().stored == 1);
+}
+
 TEST_CASE("a batch reports which of its rows it inserted", "[unit][sqlite_store]") {
   TempDir dir;
   auto store = open_store(dir.file("inserted.db"));
