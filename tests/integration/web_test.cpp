@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <csignal>
+#include <ctime>
 #include <set>
 #include <thread>
 
@@ -412,4 +413,44 @@ TEST_CASE("with [schemas], a push of an event failing its schema is a 400 naming
   CHECK(produced[0].key == "SCHEMA3");
   web.signal(SIGTERM);
   CHECK(web.wait(60s) == 0);
+}
+
+TEST_CASE("retention: events older than the store's retention are deleted, newer ones stay",
+          "[integration][web][retention]") {
+  const std::string brokers = test_brokers();
+  const std::string p = unique_prefix();
+  create_topic(brokers, p + "-product-event", 1);
+  PemxRunner pemx(prefixed_config(p));
+  auto& proc = pemx.start("all", {"--set", "kafka.brokers=" + brokers, "--set",
+                                  "stages.store.retention=1h", "--set",
+                                  "stages.store.retention_batch=2"});
+  auto port = wait_port(proc);
+  // Five events of 2024 and one of now.
+  char now[40];
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+  std::string body = R"({"events":[)";
+  for (int i = 0; i < 5; ++i) body += (i ? "," : "") + event_json(i, "RETOLD", created_at(i));
+  body += "," + event_json(5, "RETNEW", now) + "]}";
+  REQUIRE(http_post(port, "/event", body).status == 201);
+  REQUIRE(wait_history(port, "RETNEW", 1, 120s).Size() == 1);
+  // The old ones leave in batches of two (2, 2, 1), whenever they were stored.
+  const std::string pruned = "pemx_sqlite_store_pruned_total{stage=\"store\"} 5";
+  auto until = std::chrono::steady_clock::now() + 90s;
+  while (http_get(port, "/metrics").body.find(pruned) == std::string::npos &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(200ms);
+  }
+  INFO(proc.log());
+  CHECK(http_get(port, "/metrics").body.find(pruned) != std::string::npos);
+  auto old = parse_json(http_get(port, "/event?productIds=RETOLD").body);
+  CHECK(old.IsArray());
+  CHECK(old.Size() == 0);
+  CHECK(wait_history(port, "RETNEW", 1, 10s).Size() == 1);
+  proc.signal(SIGTERM);
+  auto code = proc.wait(60s);
+  REQUIRE(code);
+  CHECK(*code == 0);
 }
