@@ -30,6 +30,9 @@ struct Record {
   bool has_key = false;
   std::string key;
   std::string value;  // the event as received, never re-serialised
+  // Read from the store by `pemx replay`, not consumed from `topic` (the storage topic it was
+  // stored from): sending it there again is no loop (the router's topic_loop check).
+  bool replay = false;
 
   // What a router decided. Either targets (deliver to every one) or a dead-letter reason.
   std::string out_key;                  // key of every output (productId)

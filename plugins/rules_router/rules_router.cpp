@@ -216,10 +216,11 @@ class RulesRouter final : public Stage {
   void refuse_loops(const Record& rec, Decision& d) const {
     for (std::size_t i = 0; i < d.topics.size(); ++i) {
       const auto& t = d.topics[i];
-      if (t != rec.topic && t != rules_->dead_letter_topic) continue;
+      const bool into_input = t == rec.topic && !rec.replay;  // a replay re-sends stored events
+      if (!into_input && t != rules_->dead_letter_topic) continue;
       if (i < d.clusters.size() && d.clusters[i] != 0) continue;  // another cluster's topic
       d.reason = kTopicLoop;
-      d.detail = (t == rec.topic ? "a rule sends the event back into its input topic \""
+      d.detail = (into_input ? "a rule sends the event back into its input topic \""
                                  : "a rule sends the event into the dead-letter topic \"") +
                  event::excerpt(t) + "\"";
       d.topics.clear();

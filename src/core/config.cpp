@@ -1,5 +1,6 @@
 #include "core/config.hpp"
 
+#include <cctype>
 #include <charconv>
 #include <filesystem>
 #include <functional>
@@ -185,6 +186,31 @@ void parse_schemas(ConfigSection& root, CommonConfig& c) {
 
 // [clusters.<name>]: the clusters a rule may name besides [kafka] (docs/configuration.md).
 // Sorted by name (the TOML table's order), so a cluster's number is the same for every stage.
+// A broker address ("host:port", case-insensitive) in both lists; nullopt when none.
+std::optional<std::string> shared_broker(const std::string& a, const std::string& b) {
+  auto split = [](const std::string& list) {
+    std::set<std::string> out;
+    std::size_t start = 0;
+    while (start <= list.size()) {
+      std::size_t end = list.find(',', start);
+      if (end == std::string::npos) end = list.size();
+      std::string item = list.substr(start, end - start);
+      const auto first = item.find_first_not_of(" \t");
+      const auto last = item.find_last_not_of(" \t");
+      item = first == std::string::npos ? "" : item.substr(first, last - first + 1);
+      for (auto& ch : item) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      if (!item.empty()) out.insert(item);
+      start = end + 1;
+    }
+    return out;
+  };
+  const auto left = split(a);
+  for (const auto& item : split(b)) {
+    if (left.count(item) != 0) return item;
+  }
+  return std::nullopt;
+}
+
 void parse_clusters(ConfigSection& root, CommonConfig& c) {
   auto section = root.table("clusters");
   if (!section) return;
@@ -215,6 +241,11 @@ void parse_clusters(ConfigSection& root, CommonConfig& c) {
       s->error("brokers", "missing: this cluster's bootstrap brokers, e.g. \"eu-kafka:9092\"");
     } else if (cluster.brokers == "embedded") {
       s->error("brokers", "\"embedded\" is only for [kafka]: name the brokers of a real cluster");
+    } else if (auto shared = shared_broker(cluster.brokers, c.kafka.brokers)) {
+      // The same cluster under another name: a rule could send an event back into the
+      // topic it was read from, which the router's loop check (main cluster only) would miss.
+      s->error("brokers", "\"" + *shared + "\" is also in kafka.brokers: this is the main "
+                          "cluster, where a rule without `cluster` already sends");
     }
     cluster.client_id = s->string("client_id", c.kafka.client_id);
     cluster.properties = kafka::read_properties(*s);

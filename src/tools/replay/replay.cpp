@@ -293,6 +293,7 @@ int run(const Config& config, const std::string& role, const ReplayOptions& o,
         ArchivedEvent& e = page[page_pos++];
         held = std::make_unique<Record>();
         held->topic = std::move(e.source_topic);
+        held->replay = true;
         held->partition = e.source_partition;
         held->offset = e.source_offset;
         held->timestamp_ms = e.created_ms;

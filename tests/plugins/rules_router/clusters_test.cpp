@@ -101,6 +101,14 @@ TEST_CASE("[clusters.*] mistakes are config errors at their keys", "[unit][confi
   REQUIRE(unset.size() == 1);
   CHECK_THAT(unset[0], Contains("clusters.eu.properties"));
   CHECK_THAT(unset[0], Contains("not set"));
+
+  // The main cluster under another name: its rules could loop unseen (attack finding).
+  auto same = errors_of(edited(base, "[kafka.properties]\n",
+                               "[kafka.properties]\n[clusters.eu]\n"
+                               "brokers = \"other:9092, LOCALHOST:9092\"\n"));
+  REQUIRE(same.size() == 1);
+  CHECK_THAT(same[0], Contains("clusters.eu.brokers"));
+  CHECK_THAT(same[0], Contains("\"localhost:9092\" is also in kafka.brokers"));
 }
 
 TEST_CASE("a rule naming an undeclared cluster is an error naming the rule",

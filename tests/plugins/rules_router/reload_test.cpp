@@ -57,9 +57,11 @@ struct RouterHarness {
   }
   ~RouterHarness() { stage->stop(); }
 
-  RecordPtr route(const std::string& value) {
+  RecordPtr route(const std::string& value, const std::string& topic = "product-event",
+                  bool replay = false) {
     auto rec = std::make_unique<Record>();
-    rec->topic = "product-event";
+    rec->topic = topic;
+    rec->replay = replay;
     rec->value = value;
     REQUIRE(input.push(rec, Clock::now() + 5s) == QueueStatus::kOk);
     RecordPtr out;
@@ -148,6 +150,13 @@ TEST_CASE("a rule rendering the router's input topic or the dead-letter topic de
   }
   CHECK(h.metrics.counter_value("pemx_rules_router_dead_lettered_total",
                                 {{"stage", "router"}, {"reason", "topic_loop"}}) == 2);
+  // `pemx replay` reads events stored from the storage topic and may send them there again
+  // (the storage rule): no loop. The same record consumed from that topic would loop.
+  const std::string stored = reference_event("Country", "EU", R"({"country":"FR"})", "P3");
+  auto replayed = h.route(stored, "product-event-storage-pemx", true);
+  CHECK(replayed->targets == std::vector<std::string>{"country-FR", "product-event-storage-pemx"});
+  auto consumed = h.route(stored, "product-event-storage-pemx", false);
+  CHECK(header(*consumed, "pemx-dlq-reason") == "topic_loop");
 }
 
 TEST_CASE("a running router gives each output its cluster, by the start-up cluster numbers",
