@@ -169,6 +169,10 @@ class Lookup {
       }
       return;
     }
+    // A partition an earlier run paused (finish below) stays paused across assignments:
+    // resume this run's, or a second scan of it (the storage partition: read at the row's
+    // offset, then searched as an output) never gets a message.
+    (void)rd_kafka_resume_partitions(rk_, list.get());
     auto finish = [&](Scan& sc, std::string why) {
       if (sc.done) return;
       sc.done = true;

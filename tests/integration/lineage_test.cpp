@@ -113,3 +113,40 @@ TEST_CASE("lineage: source offset, every output's partition and offset, the row,
   proc.signal(SIGTERM);
   CHECK(proc.wait(60s) == 0);
 }
+
+TEST_CASE("lineage: a stored event without PEMX's headers is searched again, not timed out",
+          "[integration][lineage]") {
+  // Written straight to the storage topic (no pemx-event-id header): the storage partition is
+  // read at the row's offset, then searched again as an output. The first read paused it; a
+  // second search of a paused partition used to wait out lineage_timeout (attack finding).
+  const std::string brokers = test_brokers();
+  const std::string p = unique_prefix();
+  const std::string storage = p + "-product-event-storage-pemx";
+  create_topic(brokers, p + "-product-event", 1);
+  create_topic(brokers, p + "-product-price-update-v1-EU", 1);
+  create_topic(brokers, storage, 1);
+  create_topic(brokers, p + "-product-event-dlq-pemx", 1);
+  PemxRunner pemx(prefixed_config(p));
+  auto& proc = pemx.start("all", {"--set", "kafka.brokers=" + brokers, "--set",
+                                  "stages.http.lineage_timeout=60s"});
+  const auto port = wait_port(proc);
+  const std::string product = p + "-RAW";
+  produce(brokers, storage, {{product, event_json(1501, product, created_at(1501))}});
+  REQUIRE(wait_history(port, product, 1, 60s).Size() == 1);
+  auto r = http_get(port, "/event/" + event_id(1501) + "/lineage");
+  INFO(r.body);
+  REQUIRE(r.status == 200);
+  auto d = parse_json(r.body);
+  bool searched = false;
+  for (const auto& o : d["outputs"].GetArray()) {
+    if (std::string(o["topic"].GetString()) != storage) continue;
+    searched = true;
+    REQUIRE(o.HasMember("reason"));
+    const std::string reason = o["reason"].GetString();
+    CHECK(reason.find("lineage_timeout") == std::string::npos);
+    CHECK(reason.find("reached its end") != std::string::npos);
+  }
+  CHECK(searched);
+  proc.signal(SIGTERM);
+  CHECK(proc.wait(60s) == 0);
+}
