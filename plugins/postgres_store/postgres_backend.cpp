@@ -428,6 +428,27 @@ std::optional<Error> PostgresEventReader::ready(Connection& c) {
   return std::nullopt;
 }
 
+// One read on a reader connection: `execute` once more after a reconnect when the server
+// dropped the connection since its last use (a restart, a failover, an idle timeout: reads
+// are idempotent); otherwise its error, naming `what`, the connection marked broken when lost.
+Result<ResultPtr> PostgresEventReader::run_read(Connection& c,
+                                                const std::function<ResultPtr()>& execute,
+                                                const char* what) {
+  ResultPtr result = execute();
+  if ((!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) &&
+      lost_connection(c.conn.get(), result.get())) {
+    c.broken = true;
+    if (auto e = ready(c)) return *e;
+    result = execute();
+  }
+  if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
+    Error e = pg_error(c.conn.get(), result.get(), what, where_, connect_.conninfo);
+    if (e.code == kConnectionLost) c.broken = true;
+    return e;
+  }
+  return result;
+}
+
 Result<std::optional<StoredRow>> PostgresEventReader::find_event(const std::string& event_id) {
   using Found = Result<std::optional<StoredRow>>;
   Lease lease = pool_.acquire(options_.reader_wait);
@@ -447,18 +468,9 @@ Result<std::optional<StoredRow>> PostgresEventReader::find_event(const std::stri
   auto execute = [&] {
     return ResultPtr(PQexecParams(c.conn.get(), kFind, 1, nullptr, values, nullptr, nullptr, 0));
   };
-  ResultPtr result = execute();
-  if ((!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) &&
-      lost_connection(c.conn.get(), result.get())) {
-    c.broken = true;
-    if (auto e = ready(c)) return Found(*e);
-    result = execute();
-  }
-  if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
-    Error e = pg_error(c.conn.get(), result.get(), "find event", where_, connect_.conninfo);
-    if (e.code == kConnectionLost) c.broken = true;
-    return Found(std::move(e));
-  }
+  auto read = run_read(c, execute, "find event");
+  if (!read) return Found(std::move(read.error()));
+  ResultPtr result = std::move(read.value());
   if (PQntuples(result.get()) == 0) return Found(std::optional<StoredRow>());
   PGresult* r = result.get();
   StoredRow row;
@@ -530,20 +542,9 @@ std::optional<Result<EventPage>> PostgresEventReader::run(const EventQuery& q,
                                     static_cast<int>(values.size()), values.data(), nullptr,
                                     nullptr, 0));
   };
-  ResultPtr result = execute();
-  // A connection the server dropped since its last use (a restart, a failover, an idle
-  // timeout): reads are idempotent, so one reconnect and retry within the call.
-  if ((!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) &&
-      lost_connection(c.conn.get(), result.get())) {
-    c.broken = true;
-    if (auto e = ready(c)) return Page(*e);
-    result = execute();
-  }
-  if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
-    Error e = pg_error(c.conn.get(), result.get(), "query history", where_, connect_.conninfo);
-    if (e.code == kConnectionLost) c.broken = true;
-    return Page(std::move(e));
-  }
+  auto read = run_read(c, execute, "query history");
+  if (!read) return Page(std::move(read.error()));
+  ResultPtr result = std::move(read.value());
   const int rows = PQntuples(result.get());
   // The next page's cursor is the last event taken: its created_ms is kept, its event_id is
   // read from the page when needed (copying it for every row was an allocation per row).
@@ -598,18 +599,9 @@ Result<std::vector<ArchivedEvent>> PostgresEventReader::scan(const RangeScan& r)
     return ResultPtr(PQexecPrepared(c.conn.get(), kScanName, static_cast<int>(values.size()),
                                     values.data(), nullptr, nullptr, 0));
   };
-  ResultPtr result = execute();
-  if ((!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) &&
-      lost_connection(c.conn.get(), result.get())) {  // reads are idempotent: once more
-    c.broken = true;
-    if (auto e = ready(c)) return Rows(*e);
-    result = execute();
-  }
-  if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
-    Error e = pg_error(c.conn.get(), result.get(), "range scan", where_, connect_.conninfo);
-    if (e.code == kConnectionLost) c.broken = true;
-    return Rows(std::move(e));
-  }
+  auto read = run_read(c, execute, "range scan");
+  if (!read) return Rows(std::move(read.error()));
+  ResultPtr result = std::move(read.value());
   const int n = PQntuples(result.get());
   rows.reserve(static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) {
@@ -645,19 +637,9 @@ Result<std::vector<RecentProduct>> PostgresEventReader::recent_products(std::siz
     return ResultPtr(PQexecPrepared(c.conn.get(), kRecentName, static_cast<int>(values.size()),
                                     values.data(), nullptr, nullptr, 0));
   };
-  ResultPtr result = execute();
-  if ((!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) &&
-      lost_connection(c.conn.get(), result.get())) {  // dropped since its last use: reconnect
-    c.broken = true;
-    if (auto e = ready(c)) return *e;
-    result = execute();
-  }
-  if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
-    Error e = pg_error(c.conn.get(), result.get(), "query recent products", where_,
-                       connect_.conninfo);
-    if (e.code == kConnectionLost) c.broken = true;
-    return e;
-  }
+  auto read = run_read(c, execute, "query recent products");
+  if (!read) return std::move(read.error());
+  ResultPtr result = std::move(read.value());
   std::vector<RecentProduct> out;
   const int rows = PQntuples(result.get());
   for (int r = 0; r < rows; ++r) {
@@ -694,17 +676,11 @@ Result<EventCount> PostgresEventReader::count(const EventQuery& q) {
     return ResultPtr(PQexecPrepared(c.conn.get(), kCountName, static_cast<int>(values.size()),
                                     values.data(), nullptr, nullptr, 0));
   };
-  ResultPtr result = execute();
-  if ((!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) &&
-      lost_connection(c.conn.get(), result.get())) {  // dropped since its last use: reconnect
-    c.broken = true;
-    if (auto e = ready(c)) return *e;
-    result = execute();
-  }
-  if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK || PQntuples(result.get()) != 1) {
-    Error e = pg_error(c.conn.get(), result.get(), "count events", where_, connect_.conninfo);
-    if (e.code == kConnectionLost) c.broken = true;
-    return e;
+  auto read = run_read(c, execute, "count events");
+  if (!read) return std::move(read.error());
+  ResultPtr result = std::move(read.value());
+  if (PQntuples(result.get()) != 1) {
+    return pg_error(c.conn.get(), result.get(), "count events", where_, connect_.conninfo);
   }
   const std::int64_t n = std::strtoll(PQgetvalue(result.get(), 0, 0), nullptr, 10);
   return EventCount{std::min(n, kMaxEventCount), n > kMaxEventCount};

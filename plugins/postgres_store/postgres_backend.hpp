@@ -19,6 +19,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -145,6 +146,8 @@ class PostgresEventReader final : public EventReader {
   using Lease = store::ConnectionPool<Connection>::Lease;
   PostgresEventReader(StoreOptions options, std::shared_ptr<StoreHealth> health);
   std::optional<Error> ready(Connection& conn);  // connected and prepared, or why not
+  Result<ResultPtr> run_read(Connection& c, const std::function<ResultPtr()>& execute,
+                             const char* what);
   std::optional<Error> wait_replayed(PGconn* conn, const std::string& lsn);
   std::optional<Result<EventPage>> run(const EventQuery& query, std::chrono::milliseconds wait);
 
