@@ -649,10 +649,7 @@ Result<std::vector<RecentProduct>> PostgresEventReader::recent_products(std::siz
 }
 
 Result<EventCount> PostgresEventReader::count(const EventQuery& q) {
-  EventQuery unpaged = q;
-  unpaged.cursor.reset();
-  unpaged.limit = 1;
-  auto bounds = store::history_bounds(unpaged);
+  auto bounds = store::count_bounds(q);
   if (!bounds) return bounds.error();
   if (!bounds.value()) return EventCount{};
   Lease lease = pool_.acquire(options_.reader_wait);

@@ -112,6 +112,13 @@ Result<std::optional<HistoryBounds>> history_bounds(const EventQuery& q) {
   return Bounds(std::optional<HistoryBounds>(std::move(b)));
 }
 
+Result<std::optional<HistoryBounds>> count_bounds(const EventQuery& q) {
+  EventQuery unpaged = q;
+  unpaged.cursor.reset();
+  unpaged.limit = 1;
+  return history_bounds(unpaged);
+}
+
 Result<std::optional<CursorKey>> scan_after(const RangeScan& scan) {
   using After = Result<std::optional<CursorKey>>;
   if (scan.limit == 0) return After(Error{"bad_query", "a range scan needs a limit of 1 or more"});

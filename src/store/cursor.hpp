@@ -46,6 +46,10 @@ inline constexpr std::size_t kHistoryReserve = 32;
 // page without asking the database (no product ids, an empty time range).
 Result<std::optional<HistoryBounds>> history_bounds(const EventQuery& q);
 
+// What every backend's count (EventReader::count) binds: the query's products, type and time
+// range, its limit and cursor not used; nullopt when nothing can match (the count is 0).
+Result<std::optional<HistoryBounds>> count_bounds(const EventQuery& q);
+
 // What every backend's range scan (EventReader::scan) binds: the rows strictly after the
 // returned key in (created_ms, event_id) ascending order (the first page: after
 // (INT64_MIN, "")). Error{"bad_query"} for a zero limit; nullopt when the range is empty (the
