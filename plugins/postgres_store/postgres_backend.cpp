@@ -453,9 +453,7 @@ Result<std::optional<StoredRow>> PostgresEventReader::find_event(const std::stri
   using Found = Result<std::optional<StoredRow>>;
   Lease lease = pool_.acquire(options_.reader_wait);
   if (!lease) {
-    return Found(Error{"store_busy", "PostgreSQL store " + where_ +
-                                         ": no reader connection was free; raise the store "
-                                         "stage's readers, or lower the request rate"});
+    return Found(busy());
   }
   Connection& c = *lease.get();
   if (auto e = ready(c)) return Found(*e);
@@ -489,6 +487,13 @@ Result<std::optional<StoredRow>> PostgresEventReader::find_event(const std::stri
   return Found(std::optional<StoredRow>(std::move(row)));
 }
 
+// Every reader connection stayed busy for the whole wait (Error{"store_busy"}).
+Error PostgresEventReader::busy() const {
+  return Error{"store_busy", "PostgreSQL store " + where_ + ": every one of the " + std::to_string(pool_.size()) +
+                                 " reader connections stayed busy; raise the store stage's "
+                                 "readers, or lower the request rate"};
+}
+
 Result<EventPage> PostgresEventReader::query(const EventQuery& q) {
   return *run(q, options_.reader_wait);
 }
@@ -509,10 +514,7 @@ std::optional<Result<EventPage>> PostgresEventReader::run(const EventQuery& q,
   Lease lease = pool_.acquire(wait);
   if (!lease) {
     if (wait.count() == 0) return std::nullopt;
-    return Page(Error{"store_busy", "PostgreSQL store " + where_ + ": every one of the " +
-                                        std::to_string(pool_.size()) +
-                                        " reader connections stayed busy; raise the store "
-                                        "stage's readers, or lower the request rate"});
+    return Page(busy());
   }
   Connection& c = *lease.get();
   if (auto e = ready(c)) return Page(*e);
@@ -576,8 +578,7 @@ Result<std::vector<ArchivedEvent>> PostgresEventReader::scan(const RangeScan& r)
   const store::CursorKey& after = *bounds.value();
   Lease lease = pool_.acquire(options_.reader_wait);
   if (!lease) {
-    return Rows(Error{"store_busy", "PostgreSQL store " + where_ +
-                                        ": no reader connection became free; try again"});
+    return Rows(busy());
   }
   Connection& c = *lease.get();
   if (auto e = ready(c)) return Rows(*e);
@@ -624,9 +625,7 @@ Result<std::vector<RecentProduct>> PostgresEventReader::recent_products(std::siz
   }
   Lease lease = pool_.acquire(options_.reader_wait);
   if (!lease) {
-    return Error{"store_busy", "PostgreSQL store " + where_ +
-                                   ": every reader connection stayed busy; raise the store "
-                                   "stage's readers, or lower the request rate"};
+    return busy();
   }
   Connection& c = *lease.get();
   if (auto e = ready(c)) return *e;
@@ -654,9 +653,7 @@ Result<EventCount> PostgresEventReader::count(const EventQuery& q) {
   if (!bounds.value()) return EventCount{};
   Lease lease = pool_.acquire(options_.reader_wait);
   if (!lease) {
-    return Error{"store_busy", "PostgreSQL store " + where_ +
-                                   ": every reader connection stayed busy; raise the store "
-                                   "stage's readers, or lower the request rate"};
+    return busy();
   }
   Connection& c = *lease.get();
   if (auto e = ready(c)) return *e;

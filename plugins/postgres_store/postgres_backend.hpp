@@ -146,6 +146,7 @@ class PostgresEventReader final : public EventReader {
   using Lease = store::ConnectionPool<Connection>::Lease;
   PostgresEventReader(StoreOptions options, std::shared_ptr<StoreHealth> health);
   std::optional<Error> ready(Connection& conn);  // connected and prepared, or why not
+  Error busy() const;  // no reader connection became free within the wait
   Result<ResultPtr> run_read(Connection& c, const std::function<ResultPtr()>& execute,
                              const char* what);
   std::optional<Error> wait_replayed(PGconn* conn, const std::string& lsn);

@@ -325,6 +325,13 @@ Result<EventPage> SqliteEventReader::query(const EventQuery& q) {
   return *run(q, options_.reader_wait);
 }
 
+// Every reader connection stayed busy for the whole wait (Error{"store_busy"}).
+Error SqliteEventReader::busy() const {
+  return Error{"store_busy", "SQLite store " + options_.path + ": every one of the " + std::to_string(pool_.size()) +
+                                 " reader connections stayed busy; raise the store stage's "
+                                 "readers, or lower the request rate"};
+}
+
 std::optional<Result<EventPage>> SqliteEventReader::try_query(const EventQuery& q) {
   return run(q, std::chrono::milliseconds(0));
 }
@@ -345,10 +352,7 @@ std::optional<Result<EventPage>> SqliteEventReader::run(const EventQuery& q,
   Lease lease = pool_.acquire(wait);
   if (!lease) {
     if (wait.count() == 0) return std::nullopt;
-    return Page(Error{"store_busy", "SQLite store " + options_.path + ": every one of the " +
-                                        std::to_string(pool_.size()) +
-                                        " reader connections stayed busy; raise the store "
-                                        "stage's readers, or lower the request rate"});
+    return Page(busy());
   }
   Connection& conn = *lease.get();
   sqlite3* db = conn.db.get();
@@ -403,8 +407,7 @@ Result<std::vector<ArchivedEvent>> SqliteEventReader::scan(const RangeScan& r) {
   const store::CursorKey& after = *bounds.value();
   Lease lease = pool_.acquire(options_.reader_wait);
   if (!lease) {
-    return Rows(Error{"store_busy", "SQLite store " + options_.path +
-                                        ": no reader connection became free; try again"});
+    return Rows(busy());
   }
   Connection& conn = *lease.get();
   sqlite3* db = conn.db.get();
@@ -443,9 +446,7 @@ Result<std::vector<RecentProduct>> SqliteEventReader::recent_products(std::size_
   }
   Lease lease = pool_.acquire(options_.reader_wait);
   if (!lease) {
-    return Error{"store_busy", "SQLite store " + options_.path +
-                                   ": every reader connection stayed busy; raise the store "
-                                   "stage's readers, or lower the request rate"};
+    return busy();
   }
   sqlite3* db = lease.get()->db.get();
   sqlite3_stmt* stmt = lease.get()->recent.get();
@@ -469,9 +470,7 @@ Result<EventCount> SqliteEventReader::count(const EventQuery& q) {
   if (!bounds.value()) return EventCount{};
   Lease lease = pool_.acquire(options_.reader_wait);
   if (!lease) {
-    return Error{"store_busy", "SQLite store " + options_.path +
-                                   ": every reader connection stayed busy; raise the store "
-                                   "stage's readers, or lower the request rate"};
+    return busy();
   }
   sqlite3* db = lease.get()->db.get();
   sqlite3_stmt* stmt = lease.get()->count.get();
@@ -495,9 +494,7 @@ Result<std::optional<StoredRow>> SqliteEventReader::find_event(const std::string
   using Found = Result<std::optional<StoredRow>>;
   Lease lease = pool_.acquire(options_.reader_wait);
   if (!lease) {
-    return Found(Error{"store_busy", "SQLite store " + options_.path +
-                                         ": no reader connection was free; raise the store "
-                                         "stage's readers, or lower the request rate"});
+    return Found(busy());
   }
   sqlite3* db = lease.get()->db.get();
   sqlite3_stmt* stmt = lease.get()->find.get();

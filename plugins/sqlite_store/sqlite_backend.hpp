@@ -129,6 +129,7 @@ class SqliteEventReader final : public EventReader {
   struct Connection;
   using Lease = store::ConnectionPool<Connection>::Lease;
   explicit SqliteEventReader(StoreOptions options, std::shared_ptr<StoreHealth> health);
+  Error busy() const;  // no reader connection became free within the wait
   // Checks the query, then takes a connection within `wait` and runs it. nullopt when no
   // connection was free and `wait` is zero (try_query), else "store_busy".
   std::optional<Result<EventPage>> run(const EventQuery& query, std::chrono::milliseconds wait);
