@@ -21,14 +21,9 @@ fi
 reqs=$root/scripts/validate-k8s-requirements.txt
 venv=$root/build/k8s-venv
 
-# The venv is rebuilt when the pinned requirements change.
-if ! cmp -s "$reqs" "$venv/requirements.txt" 2>/dev/null; then
-  rm -rf "$venv"
-  mkdir -p "$root/build"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check --require-virtualenv -r "$reqs"
-  cp "$reqs" "$venv/requirements.txt"
-fi
+# shellcheck source=scripts/lib/pinned-venv.sh
+source "$root/scripts/lib/pinned-venv.sh"
+pinned_venv "$reqs" "$venv"
 
 args=(--dir "$dir" --repo "$root" --kubernetes-version "$k8s_version")
 # The default manifests also get the self-test: broken copies of them must fail.

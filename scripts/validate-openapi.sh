@@ -14,14 +14,9 @@ doc=${1:-$root/docs/openapi.json}
 reqs=$root/scripts/validate-openapi-requirements.txt
 venv=$root/build/openapi-venv
 
-# The venv is rebuilt when the pinned requirements change.
-if ! cmp -s "$reqs" "$venv/requirements.txt" 2>/dev/null; then
-  rm -rf "$venv"
-  mkdir -p "$root/build"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check --require-virtualenv -r "$reqs"
-  cp "$reqs" "$venv/requirements.txt"
-fi
+# shellcheck source=scripts/lib/pinned-venv.sh
+source "$root/scripts/lib/pinned-venv.sh"
+pinned_venv "$reqs" "$venv"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
