@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the validation scripts: pinned_venv REQUIREMENTS VENV makes (or keeps) a Python
 # venv holding exactly the pinned packages; it is rebuilt when the requirements file changes.
 pinned_venv() {
