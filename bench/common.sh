@@ -93,6 +93,18 @@ cpu_seconds() {
   awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo ""
 }
 
+# CPU ticks (CLK_TCK) per thread of a live process so far, one `name utime stime` line each
+# (the name is the thread's comm with spaces replaced).
+thread_cpu() {
+  local t stat name
+  for t in "/proc/$1/task/"*; do
+    stat="$(cat "${t}/stat" 2>/dev/null)" || continue
+    name="${stat#*(}"; name="${name%)*}"
+    awk -v n="${name// /_}" '{print n, $12, $13}' <<<"${stat##*) }"
+  done
+  return 0
+}
+
 start_broker() {  # port
   log "starting the broker on 127.0.0.1:$1 ..."
   BROKER_PORT=$1

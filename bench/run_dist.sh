@@ -241,6 +241,9 @@ run_pemx() {  # round
   fetched="$(ss -tinpH state established 2>/dev/null | grep -A1 "pid=${ppid}," \
     | grep -o 'bytes_received:[0-9]*' | awk -F: '{s += $2} END {if (NR) printf "%d", s}' || true)"
   mock_cpu_since >"${OUT}/pemx.r${r}.mockcpu"
+  # CPU per thread so far (user + system clock ticks; `name utime stime` per line): where
+  # pemx's CPU per event goes (librdkafka's broker threads, the stages' workers).
+  thread_cpu "${ppid}" >"${OUT}/pemx.r${r}.threads"
   # pemx drains within shutdown.drain_timeout (30 s); stop_server waits 45 s, then SIGKILL.
   stop_server
   pemx_proc_json "${OUT}/pemx.r${r}.log" "${OUT}/pemx.r${r}.time" "${SRV_EXIT}" "${SRV_HWM}" \

@@ -6,15 +6,20 @@
 // Backpressure: when the output queue is full the stage pauses its partitions and keeps
 // polling (so the group does not evict it), and resumes once the queue has room.
 // Threads: one worker thread owns the consumer (poll, rebalance callback, commits) and the
-// offset tracker. The supervisor's thread only calls the lifecycle methods.
+// offset tracker. A second thread, the fetch waker (fetch_wakeup_interval), only asks the
+// brokers for watermarks (librdkafka calls that are safe from any thread), so that the small
+// prefetch is refilled in time (kafka/sizing.hpp); the worker stops it before the close. The
+// supervisor's thread only calls the lifecycle methods.
 #include "kafka_ingest/kafka_ingest.hpp"
 
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <sstream>
 
@@ -46,6 +51,9 @@ struct Settings {
   kafka::Properties properties;  // consumer-specific overrides
   std::chrono::milliseconds commit_interval{1000};
   std::chrono::milliseconds pause_after{30'000};  // full output queue this long: pause, poll
+  // How often the fetch waker sends a watermark request to the brokers (0: never); see
+  // kafka::kIngestFetchWakeupMs.
+  std::chrono::milliseconds fetch_wakeup_interval{kafka::kIngestFetchWakeupMs};
   RetryPolicy retry{std::chrono::milliseconds(200), std::chrono::seconds(5), 2.0, 0};
   // delivery = "exactly_once": batches of records end with a transaction marker that the
   // sink commits together with their offsets (docs/architecture.md, "Exactly-once").
@@ -60,7 +68,7 @@ class KafkaIngest final : public Stage {
  public:
   KafkaIngest(const Settings& s, StageContext& ctx)
       : s_(s), log_(ctx.log), fatal_(ctx.fatal), output_(ctx.queue(s.output)),
-        acks_(ctx.queue(s.acks)), worker_(thread_owner(ctx)) {
+        acks_(ctx.queue(s.acks)), waker_(thread_owner(ctx)), worker_(thread_owner(ctx)) {
     if (ctx.activity != nullptr) ctx.activity->note_source(ctx.name, s.topics);
     Labels stage = {{"stage", ctx.name}};
     Metrics& m = *ctx.metrics;
@@ -82,6 +90,12 @@ class KafkaIngest final : public Stage {
         &m.counter("pemx_kafka_ingest_transactions_total",
                    "Batches whose transaction the sink ended (delivery = exactly_once)",
                    {{"stage", ctx.name}, {"outcome", "aborted"}});
+    for (const char* outcome : {"ok", "error"}) {
+      fetch_wakeups_[outcome == std::string_view("ok") ? 0 : 1] = &m.counter(
+          "pemx_kafka_ingest_fetch_wakeups_total",
+          "Watermark requests the fetch waker sent to refill the prefetch (fetch_wakeup_interval)",
+          {{"stage", ctx.name}, {"outcome", outcome}});
+    }
     m.gauge_fn("pemx_kafka_ingest_outstanding", "Consumed records not yet acknowledged", stage,
                [this] { return static_cast<double>(outstanding_.load()); });
     m.gauge_fn("pemx_kafka_ingest_consumer_lag",
@@ -143,6 +157,9 @@ class KafkaIngest final : public Stage {
     std::string list;
     for (const auto& t : s_.topics) list += (list.empty() ? "" : ",") + t;
     log_.info("subscribed", {{"topics", list}, {"group", s_.group_id}});
+    if (s_.fetch_wakeup_interval.count() > 0) {
+      waker_.start([this](std::stop_token st) { wake_fetchers(st); });
+    }
     worker_.start([this](std::stop_token st) { run(st); });
   }
   void stop_accepting() noexcept override { accepting_.store(false); }
@@ -168,6 +185,7 @@ class KafkaIngest final : public Stage {
   void stop() noexcept override {
     accepting_.store(false);
     worker_.stop();
+    waker_.stop();
   }
 
  private:
@@ -307,6 +325,52 @@ class KafkaIngest final : public Stage {
     }
     if (err) commit_errors_->inc();
     return !err;
+  }
+
+  // The fetch waker (its own thread, fetch_wakeup_interval > 0). librdkafka 2.0.2 stops
+  // fetching a partition once the prefetch is over queued.max.messages.kbytes, with no timer to
+  // look again: its broker thread decides at its next wake-up, at the latest after 1 s, so the
+  // prefetch would be refilled about once a second (kafka/sizing.hpp). Any request queued for
+  // that broker thread wakes it, and it then decides again. A watermark query
+  // (rd_kafka_query_watermark_offsets: a ListOffsets request to the partition's leader, which
+  // is the broker that fetches it) is the lightest public call that does so; its answer only
+  // refreshes librdkafka's cached watermarks. At most kFetchWakeupsPerTick partitions per tick,
+  // taken in turn, so a consumer of many partitions sends no more requests than one of few.
+  void wake_fetchers(const std::stop_token& st) {
+    static constexpr int kFetchWakeupsPerTick = 3;
+    std::mutex mutex;
+    std::condition_variable_any cv;
+    std::size_t next = 0;
+    // Bounded so that the worker's stop (before the close) never waits long for this thread.
+    const int timeout_ms = 500;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mutex);
+        if (cv.wait_for(lock, st, s_.fetch_wakeup_interval, [] { return false; }) ||
+            st.stop_requested()) {
+          return;
+        }
+      }
+      rd_kafka_topic_partition_list_t* assigned = nullptr;
+      if (rd_kafka_assignment(consumer_.get(), &assigned) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+          assigned == nullptr) {
+        continue;
+      }
+      kafka::PartitionListPtr owner(assigned);
+      const int n = std::min(assigned->cnt, kFetchWakeupsPerTick);
+      for (int i = 0; i < n && !st.stop_requested(); ++i) {
+        const auto& tp = assigned->elems[(next + static_cast<std::size_t>(i)) %
+                                         static_cast<std::size_t>(assigned->cnt)];
+        std::int64_t low = 0, high = 0;
+        // A failure (broker down, leader moving) is harmless here: the consumer reports and
+        // recovers those itself; the request was only meant to wake the broker thread.
+        const bool ok = rd_kafka_query_watermark_offsets(consumer_.get(), tp.topic, tp.partition,
+                                                         &low, &high, timeout_ms) ==
+                        RD_KAFKA_RESP_ERR_NO_ERROR;
+        fetch_wakeups_[ok ? 0 : 1]->inc();
+      }
+      next += static_cast<std::size_t>(n);
+    }
   }
 
   // From librdkafka's cached watermarks (no request): cheap enough for every commit tick.
@@ -596,8 +660,10 @@ class KafkaIngest final : public Stage {
         break;
       }
       while (!held_.empty()) {
-        if (output_.push(held_.front(), Clock::now() + std::chrono::milliseconds(20), st) !=
-            QueueStatus::kOk) {
+        // Room in the queue (the usual case) costs no clock read for a deadline.
+        if (!output_.try_push(held_.front()) &&
+            output_.push(held_.front(), Clock::now() + std::chrono::milliseconds(20), st) !=
+                QueueStatus::kOk) {
           break;
         }
         held_.pop_front();
@@ -634,6 +700,7 @@ class KafkaIngest final : public Stage {
     }
     closing_.store(true);
     output_.close();
+    waker_.stop();  // before the close: it uses the consumer
     close_consumer();
     log_.info("consumer closed", {{"delivery", "exactly_once"}});
   }
@@ -671,8 +738,10 @@ class KafkaIngest final : public Stage {
       // librdkafka drop its prefetched messages and refetch them, so it is kept for long
       // stalls only, where polling is needed to stay in the group.
       while (!held_.empty()) {
-        if (output_.push(held_.front(), Clock::now() + std::chrono::milliseconds(20), st) !=
-            QueueStatus::kOk) {
+        // Room in the queue (the usual case) costs no clock read for a deadline.
+        if (!output_.try_push(held_.front()) &&
+            output_.push(held_.front(), Clock::now() + std::chrono::milliseconds(20), st) !=
+                QueueStatus::kOk) {
           break;
         }
         held_.pop_front();
@@ -697,6 +766,7 @@ class KafkaIngest final : public Stage {
     committed_all_.store(commit(false));
     closing_.store(true);  // after committed_all_: drain() reads them in this order
     output_.close();
+    waker_.stop();  // before the close: it uses the consumer
     close_consumer();
     log_.info("consumer closed", {{"unacknowledged", static_cast<std::int64_t>(tracker_.outstanding())}});
   }
@@ -724,6 +794,7 @@ class KafkaIngest final : public Stage {
   Counter* commit_errors_ = nullptr;
   Counter* retries_ = nullptr;
   Counter* pauses_ = nullptr;
+  Counter* fetch_wakeups_[2] = {nullptr, nullptr};  // outcome ok, error
   Counter* transactions_committed_ = nullptr;
   Counter* transactions_aborted_ = nullptr;
   // Exactly-once: the open batch (worker thread only).
@@ -734,6 +805,7 @@ class KafkaIngest final : public Stage {
   Clock::time_point marker_sent_{};
   std::stop_token stop_token_;
   kafka::HandlePtr consumer_;
+  Worker waker_;   // the fetch waker's thread: uses consumer_ and the counters
   Worker worker_;  // last: its thread uses everything above
 };
 
@@ -807,6 +879,15 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
                                        std::chrono::milliseconds(10), std::chrono::minutes(10));
   s.pause_after = section.duration("pause_after", s.pause_after, std::chrono::milliseconds(100),
                                    std::chrono::minutes(4));
+  s.fetch_wakeup_interval =
+      section.duration("fetch_wakeup_interval", s.fetch_wakeup_interval,
+                       std::chrono::milliseconds(0), std::chrono::seconds(1));
+  if (s.fetch_wakeup_interval.count() > 0 &&
+      s.fetch_wakeup_interval < std::chrono::milliseconds(10)) {
+    section.error("fetch_wakeup_interval",
+                  "\"" + std::to_string(s.fetch_wakeup_interval.count()) +
+                      "ms\" is too often: expected \"0s\" (off) or 10ms to 1s");
+  }
   const std::string delivery =
       section.one_of("delivery", "at_least_once", {"at_least_once", "exactly_once"});
   s.exactly_once = delivery == "exactly_once";

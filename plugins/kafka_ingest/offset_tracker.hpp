@@ -43,10 +43,14 @@ class OffsetTracker {
     auto it = parts_.find(tp);
     if (it == parts_.end()) return false;
     auto& p = it->second;
-    auto pos = std::lower_bound(p.pending.begin(), p.pending.end(), offset,
-                                [](const auto& e, std::int64_t o) { return e.first < o; });
-    if (pos == p.pending.end() || pos->first != offset) return false;
-    pos->second = true;
+    if (!p.pending.empty() && p.pending.front().first == offset) {
+      p.pending.front().second = true;  // the usual case: acks come in order, no search
+    } else {
+      auto pos = std::lower_bound(p.pending.begin(), p.pending.end(), offset,
+                                  [](const auto& e, std::int64_t o) { return e.first < o; });
+      if (pos == p.pending.end() || pos->first != offset) return false;
+      pos->second = true;
+    }
     while (!p.pending.empty() && p.pending.front().second) {
       p.next_commit = p.pending.front().first + 1;
       p.pending.pop_front();

@@ -198,15 +198,32 @@ class KafkaSink final : public Stage {
   // rd_kafka_poll as ever. Several: each at once, then turns of 1 ms on each until one served
   // or the time is up, so that no cluster's reports wait out a wait spent on another.
   int poll(int ms) {
-    if (clusters_.size() == 1) return rd_kafka_poll(main_producer(), ms);
+    if (clusters_.size() == 1) return serve_reports(main_producer(), ms);
     const auto until = Clock::now() + std::chrono::milliseconds(ms);
     for (;;) {
       int served = 0;
-      for (auto& c : clusters_) served += rd_kafka_poll(c->producer.get(), 0);
+      for (auto& c : clusters_) served += serve_reports(c->producer.get(), 0);
       if (served > 0 || ms <= 0) return served;
-      for (auto& c : clusters_) served += rd_kafka_poll(c->producer.get(), 1);
+      for (auto& c : clusters_) served += serve_reports(c->producer.get(), 1);
       if (served > 0 || Clock::now() >= until) return served;
     }
+  }
+
+  // Every rd_kafka_poll of the sink goes through here: the delivery reports one poll serves
+  // come back to back, so they share one clock read for the latency metric (taken by the
+  // first of them) instead of one per output. Reports served elsewhere (rd_kafka_flush, a
+  // transaction's commit, which can wait long between reports) read the clock each.
+  int serve_reports(rd_kafka_t* producer, int ms) {
+    report_clock_ = Clock::time_point{};
+    serving_reports_ = true;
+    const int served = rd_kafka_poll(producer, ms);
+    serving_reports_ = false;
+    return served;
+  }
+  Clock::time_point report_clock() {
+    if (!serving_reports_) return Clock::now();
+    if (report_clock_ == Clock::time_point{}) report_clock_ = Clock::now();
+    return report_clock_;
   }
 
   // One output of a record off the happy path: produced again after a failure, or a dead
@@ -261,7 +278,8 @@ class KafkaSink final : public Stage {
           topics.erase(it);
         }
       }
-      cluster.latency->observe(std::chrono::duration<double>(Clock::now() - rec->sent_at).count());
+      cluster.latency->observe(
+          std::chrono::duration<double>(report_clock() - rec->sent_at).count());
       if (--rec->pending == 0 && rec->failed == 0) finish(rec);
       return;
     }
@@ -424,7 +442,7 @@ class KafkaSink final : public Stage {
         clusters_.front()->retries->inc();
         log_.warn("transaction call failed; retrying",
                   {{"call", what}, {"error", message}, {"attempt", attempt + 1}});
-        rd_kafka_poll(main_producer(), static_cast<int>(backoff_.delay(attempt).count()));
+        serve_reports(main_producer(), static_cast<int>(backoff_.delay(attempt).count()));
         continue;
       }
       log_.warn("transaction call failed; the transaction is aborted and its batch redone",
@@ -528,7 +546,7 @@ class KafkaSink final : public Stage {
     // Abandoned records get no report; a fatal producer reports nothing more: neither may
     // hold the marker (and with it the drain) until the deadline.
     while (in_flight_.load() > abandoned_.load() && !st.stop_requested() && !producer_fatal()) {
-      rd_kafka_poll(main_producer(), 50);
+      serve_reports(main_producer(), 50);
     }
     if (st.stop_requested()) return;
     if (producer_fatal()) fatal_state_ = true;  // reported by the error callback  // stopping: the broker aborts it (or the restart does)
@@ -568,7 +586,7 @@ class KafkaSink final : public Stage {
         // output that keeps failing must not spin).
         if (step == TxnStep::kOk && aborts_in_a_row_++ > 0) {
           auto until = Clock::now() + backoff_.delay(aborts_in_a_row_ - 2);
-          while (Clock::now() < until && !st.stop_requested()) rd_kafka_poll(main_producer(), 50);
+          while (Clock::now() < until && !st.stop_requested()) serve_reports(main_producer(), 50);
         }
       } else if (step == TxnStep::kOk) {
         committed = true;
@@ -954,6 +972,8 @@ class KafkaSink final : public Stage {
   RateLimit error_limit_{1};
   std::atomic<std::int64_t> in_flight_{0};
   std::atomic<std::int64_t> abandoned_{0};
+  Clock::time_point report_clock_{};  // worker thread: see serve_reports
+  bool serving_reports_ = false;
   std::deque<AttemptPtr> retries_due_;
   static constexpr std::size_t kMaxUnavailableTopics = 1000;
   std::deque<RecordPtr> finished_;

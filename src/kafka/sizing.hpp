@@ -13,17 +13,28 @@ namespace pemx::kafka {
 
 // kafka_ingest's consumer prefetch. librdkafka's defaults let one consumer hold 64 MiB of
 // fetched messages (queued.max.messages.kbytes) plus fetch responses of up to 50 MiB.
-// Why it must hold about one second of input at the full rate: librdkafka 2.0.2 (Debian 12's)
-// stops fetching a partition once the pre-fetch queue is over queued.min.messages or this
-// bound, with an indefinite backoff (rd_kafka_toppar_fetch_decide in src/rdkafka_fetcher.c),
-// and its broker thread decides again only when something else wakes it, at the latest at its
-// 1 s wake-up. So a prefetch of B bytes is refilled about once a second and the routing rate is
-// at most about B per second: 4 MiB gave 25,000 events/s, 8 MiB 42,000, 16 MiB 70,000-80,000
-// on the bench. librdkafka 2.2.0 added `fetch.queue.backoff.ms` for exactly this; with it this
-// bound could be much smaller. It stays at 16 MiB although it is the largest single part of the
-// dist role's peak RSS (docs/memory.md, docs/benchmarks.md "Memory"). Fetches of 256 KiB per
-// partition keep its overshoot small.
-inline constexpr const char* kIngestQueuedMaxKbytes = "16384";
+// librdkafka 2.0.2 (Debian 12's) stops fetching a partition once the pre-fetch queue is over
+// queued.min.messages or this bound, with an indefinite backoff (rd_kafka_toppar_fetch_decide
+// in src/rdkafka_fetcher.c), and its broker thread decides again only when something wakes it,
+// at the latest at its 1 s wake-up. Alone, a prefetch of B bytes is therefore refilled about
+// once a second and routing runs at most at about B per second (4 MiB gave 25,000 events/s,
+// 8 MiB 42,000, 16 MiB 70,000-80,000 on the bench). kafka_ingest's fetch waker
+// (kIngestFetchWakeupMs) wakes the broker thread every 50 ms instead, so the prefetch needs to
+// hold only about 50 ms of input at the full rate: 4 MiB covers 80 MB/s (about 350,000
+// reference-sized events/s), and costs about 12 MiB of peak RSS where 16 MiB cost about 50
+// (each prefetched message also holds librdkafka's op and message structures and its fetch
+// buffer: about 3 bytes per byte of bound). docs/memory.md, docs/benchmarks.md "Memory".
+// librdkafka 2.2.0 added `fetch.queue.backoff.ms` for the same purpose.
+inline constexpr const char* kIngestQueuedMaxKbytes = "4096";
+// kafka_ingest's fetch waker: every this many ms it sends one watermark request (a ListOffsets)
+// for at most 3 of its partitions in turn, which wakes the broker thread that fetches them so
+// it looks at the drained prefetch again (plugins/kafka_ingest, wake_fetchers). Measured with a
+// plain consumer at a 2 MiB prefetch on the bench broker: 64,000 events/s without it, 217,000
+// with it. A few small requests per tick per consumer; `fetch_wakeup_interval = "0s"` turns it
+// off (then raise queued.max.messages.kbytes in the stage's properties to about one second of
+// input).
+inline constexpr int kIngestFetchWakeupMs = 50;
+// Fetches of 256 KiB per partition keep the prefetch's overshoot small.
 inline constexpr const char* kIngestMaxPartitionFetchBytes = "262144";
 // One fetch response at most; librdkafka still returns a single larger message whole.
 inline constexpr const char* kIngestFetchMaxBytes = "8388608";

@@ -195,5 +195,30 @@ acks = "a2"
   }
 }
 
+TEST_CASE("kafka_ingest's fetch_wakeup_interval: off, or 10ms to 1s", "[unit][config]") {
+  auto with_interval = [](const std::string& value) {
+    return edited(kPemxToml, "commit_interval = \"1s\"",
+                  "commit_interval = \"1s\"\nfetch_wakeup_interval = " + value);
+  };
+  SECTION("accepted: off, and a value in range") {
+    for (const char* value : {"\"0s\"", "\"10ms\"", "\"250ms\"", "\"1s\""}) {
+      auto r = load(with_interval(value));
+      INFO(value << ": " << Catch::Detail::stringify(error_lines(r)));
+      CHECK(r.errors.empty());
+    }
+  }
+  SECTION("too often: it would flood the brokers with watermark requests") {
+    auto r = load(with_interval("\"5ms\""));
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].key == "stages.dist_ingest.fetch_wakeup_interval");
+    CHECK_THAT(r.errors[0].message, Contains("expected \"0s\" (off) or 10ms to 1s"));
+  }
+  SECTION("too rarely: librdkafka's own wake-up is 1 s") {
+    auto r = load(with_interval("\"2s\""));
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].key == "stages.dist_ingest.fetch_wakeup_interval");
+  }
+}
+
 }  // namespace
 }  // namespace pemx
