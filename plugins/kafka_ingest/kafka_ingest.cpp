@@ -15,6 +15,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -351,6 +352,9 @@ class KafkaIngest final : public Stage {
           return;
         }
       }
+      // Idle (nothing consumed since the last tick): the prefetch cannot be full, so no
+      // request; an idle consumer costs the brokers nothing.
+      if (!consumed_since_wakeup_.exchange(false, std::memory_order_relaxed)) continue;
       rd_kafka_topic_partition_list_t* assigned = nullptr;
       if (rd_kafka_assignment(consumer_.get(), &assigned) != RD_KAFKA_RESP_ERR_NO_ERROR ||
           assigned == nullptr) {
@@ -507,6 +511,7 @@ class KafkaIngest final : public Stage {
       return;
     }
     consumed_->inc();
+    consumed_since_wakeup_.store(true, std::memory_order_relaxed);
     tracker_.consumed({rd_kafka_topic_name(m->rkt), m->partition}, m->offset);
     held_.push_back(to_record(m));
     if (s_.exactly_once) {
@@ -795,6 +800,7 @@ class KafkaIngest final : public Stage {
   Counter* retries_ = nullptr;
   Counter* pauses_ = nullptr;
   Counter* fetch_wakeups_[2] = {nullptr, nullptr};  // outcome ok, error
+  std::atomic<bool> consumed_since_wakeup_{false};  // set by the worker, taken by the waker
   Counter* transactions_committed_ = nullptr;
   Counter* transactions_aborted_ = nullptr;
   // Exactly-once: the open batch (worker thread only).

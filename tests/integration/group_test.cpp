@@ -292,3 +292,35 @@ TEST_CASE("three dist instances in one group, one killed -9 mid-stream: every ev
   }
   check_downstream(brokers, s, true);
 }
+
+TEST_CASE("the fetch waker asks the brokers for watermarks while events arrive and sends "
+          "nothing while the consumer is idle",
+          "[integration][group]") {
+  const std::string brokers = test_brokers();
+  const std::string kWakeups = "pemx_kafka_ingest_fetch_wakeups_total";
+  const int kEvents = 3000, kChunk = 1000;
+  Stream s(kEvents, 31);
+  create_topic(brokers, s.input, 3);
+  PemxRunner pemx(prefixed_config(s.p));
+  auto& proc = pemx.start("dist", dist_args(brokers, "", 45'000));
+  auto port = wait_port(proc);
+  INFO("pemx log tail:\n" << log_tail(proc));
+  REQUIRE(metric_now(port, kWakeups) == 0);  // registered, and nothing consumed yet
+  // Each chunk, once consumed, leaves the "consumed since the last tick" mark that the
+  // waker's next tick (every 50 ms by default) turns into requests.
+  for (int from = 0; from < kEvents; from += kChunk) {
+    const auto before = metric_now(port, kWakeups);
+    produce(brokers, s.input, s.slice(from, from + kChunk));
+    REQUIRE(wait_consumed(port, from + kChunk, 60s));
+    CHECK(wait_metric(port, kWakeups, before + 1, 20s));
+  }
+  REQUIRE(wait_committed(brokers, s.group, s.input, kEvents, 120s));
+  // Idle: a tick may still follow the last consumption; after that, 20 ticks must pass with
+  // no request at all (before the guard, each sent 3).
+  std::this_thread::sleep_for(500ms);
+  const auto idle_from = metric_now(port, kWakeups);
+  std::this_thread::sleep_for(1s);
+  CHECK(metric_now(port, kWakeups) == idle_from);
+  proc.signal(SIGTERM);
+  CHECK(proc.wait(60s) == 0);
+}
