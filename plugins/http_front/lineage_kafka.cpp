@@ -115,8 +115,7 @@ class Lookup {
       return rd_kafka_metadata(rk_, 1, nullptr, &raw, ms);
     });
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      if (stop_()) return stop_.why();
-      return "cluster " + cluster_ + ": its metadata: " + rd_kafka_err2str(err);
+      return failure("its metadata", err);
     }
     kafka::MetadataPtr md(raw);
     for (int i = 0; i < md->topic_cnt; ++i) {
@@ -147,8 +146,7 @@ class Lookup {
       return rd_kafka_offsets_for_times(rk_, list.get(), ms);
     });
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      if (stop_()) return stop_.why();
-      return "cluster " + cluster_ + ": offsets for the time: " + rd_kafka_err2str(err);
+      return failure("offsets for the time", err);
     }
     for (auto& sc : scans) {
       const rd_kafka_topic_partition_t* tp =
@@ -298,20 +296,38 @@ class Lookup {
   }
 
  private:
-  // A blocking librdkafka request, asked again in kRequestSlice slices while it times out, the
-  // deadline is ahead and nothing stops the lookup. Its last error.
+  // A blocking librdkafka request, asked again in kRequestSlice slices while it times out or
+  // the connection fails (a broker paused, restarting or not up yet: librdkafka reconnects),
+  // the deadline is ahead and nothing stops the lookup. Its last error; at the deadline the
+  // lookup has timed out (a 504 when nothing else answered), not failed.
   template <class Request>
   rd_kafka_resp_err_t sliced(Request request) {
     for (;;) {
+      const auto started = Clock::now();
       const auto slice = std::min<std::int64_t>(kRequestSlice.count(), remaining_ms(deadline_));
       rd_kafka_resp_err_t err = request(static_cast<int>(slice));
-      if (err != RD_KAFKA_RESP_ERR__TIMED_OUT) return err;
-      if (stop_()) return err;
+      const bool transient = err == RD_KAFKA_RESP_ERR__TIMED_OUT ||
+                             err == RD_KAFKA_RESP_ERR__TRANSPORT ||
+                             err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN;
+      if (!transient || stop_()) return err;
       if (Clock::now() >= deadline_) {
         timed_out_ = true;
         return err;
       }
+      // A failure that came at once is not asked again at once: librdkafka's reconnect
+      // back-off is longer than this.
+      const auto next = std::min(started + kPollSlice, deadline_);
+      if (Clock::now() < next) std::this_thread::sleep_until(next);
     }
+  }
+
+  // Why a request of this cluster failed: the cancel, the deadline, or the cluster's error.
+  std::string failure(const std::string& what, rd_kafka_resp_err_t err) const {
+    if (stop_()) return stop_.why();
+    return "cluster " + cluster_ + ": " + what + ": " +
+           (timed_out_ ? std::string("no answer within lineage_timeout (the last error: ") +
+                             rd_kafka_err2str(err) + ")"
+                       : std::string(rd_kafka_err2str(err)));
   }
 
   bool is_ours(const rd_kafka_message_t* m) const {
