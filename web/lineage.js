@@ -36,9 +36,12 @@ function render(data) {
       rules.changed ? 'the rules changed since: outputs are where the rules in force send it' : null,
       str(rules.note) || null));
     for (const o of Array.isArray(data.outputs) ? data.outputs : []) {
+      // The cluster, when the rule names one other than [kafka].
+      const on = o.cluster && o.cluster !== 'kafka' ? ` on ${str(o.cluster)}` : '';
+      const missing = o.status === 'unknown' ? 'unknown (the search was cut short)' : 'not found';
       steps.push(o.status === 'found'
-        ? step('output', `Output ${str(o.topic)}`, coords(o), when(o.timestamp))
-        : step('missing', `Output ${str(o.topic)}: not found`, str(o.reason)));
+        ? step('output', `Output ${str(o.topic)}${on}`, coords(o), when(o.timestamp))
+        : step('missing', `Output ${str(o.topic)}${on}: ${missing}`, str(o.reason)));
     }
     const row = data.row || {};
     steps.push(step('row', 'Stored row',
@@ -53,7 +56,9 @@ function render(data) {
   }
   const scan = data.deadLetterScan || {};
   const scanLine = `Dead letters: ${scan.scanned ?? 0} messages of ${str(scan.topic) || 'no topic'} scanned`
-    + (scan.problem ? ` (${str(scan.problem)})` : '');
+    + (scan.problem ? ` (${str(scan.problem)})` : '')
+    + (scan.complete === false ? '; the scan did not finish, there may be more' : '')
+    + (scan.truncated ? '; more were found than are listed' : '');
   result.replaceChildren(h('ol', { class: 'lineage-steps', 'aria-label': 'Lineage' }, steps),
     h('p', { class: 'hint' }, scanLine));
 }
@@ -69,7 +74,9 @@ async function trace(id) {
   const answer = await request(`event/${encodeURIComponent(id)}/lineage`);
   if (mine !== asked) return;
   if (answer.data && typeof answer.data === 'object' && 'stored' in answer.data) {
-    status.textContent = answer.data.stored ? `Lineage of ${id}` : `${id} is not stored`;
+    // 503/504: nothing could be searched; the body still has the row and each reason.
+    status.textContent = answer.status >= 500 ? `Could not trace ${id}: ${str(answer.data.error)}`
+      : answer.data.stored ? `Lineage of ${id}` : `${id} is not stored`;
     render(answer.data);
   } else {
     status.textContent = `Could not trace ${id}: ${errorText(answer)}`;

@@ -21,6 +21,9 @@ struct EventRefusal {
 // headers of the messages the router wrote.
 struct RouteTrace {
   std::vector<std::string> topics;  // the output topics; empty when dead-lettered
+  // The cluster of each topic, parallel to topics: "kafka" (the [kafka] one) or the name of a
+  // [clusters.<name>]. Empty: every topic on [kafka].
+  std::vector<std::string> clusters;
   std::string reason;               // the dead-letter code, empty when routed
   std::string detail;
   std::string key;                  // the output key (key_field), empty: no key

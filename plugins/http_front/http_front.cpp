@@ -29,6 +29,7 @@ struct Settings {
   // router, if there is one; "": none (the reference's field rules only).
   std::optional<std::string> route_check;
   kafka::KafkaConfig kafka;
+  std::vector<kafka::ClusterConfig> clusters;  // [clusters.*]: lineage searches outputs there
   TokenSources tokens;  // where server.credentials came from, read again by reload_tokens
 };
 
@@ -101,7 +102,7 @@ class HttpFront final : public Stage {
       kafka::KafkaConfig kafka = s.kafka;
       kafka.brokers = ctx.kafka_brokers;
       server.lineage_lookup = std::make_shared<KafkaLineage>(
-          std::move(kafka), server.lineage, reader, std::move(lineage_check),
+          std::move(kafka), s.clusters, server.lineage, reader, std::move(lineage_check),
           ctx.log.child("lineage"));
     }
     // Always a producer: it serves the push when enabled, and the readiness probe.
@@ -320,6 +321,7 @@ bool loopback(const std::string& host) {
 std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& common) {
   Settings s;
   s.kafka = common.kafka;
+  s.clusters = common.clusters;
   s.server.listen_key = section.has("listen") ? section.key_path("listen") : "http.listen";
   std::string listen = section.string("listen", common.http.listen);
   auto colon = listen.rfind(':');

@@ -90,11 +90,31 @@ void write_dead_letters(Writer& w, const LineageReport& r) {
   w.Uint64(r.dead_letter_scanned);
   w.Key("bounds");
   str(w, r.dead_letter_bounds);
+  // complete: every dead-letter partition was searched to its bound (not cut short by the
+  // timeout, an error or a cancel); truncated: more dead letters were found than are listed.
+  w.Key("complete");
+  w.Bool(r.dead_letter_problem.empty() && !r.dead_letters_unknown);
+  w.Key("truncated");
+  w.Bool(r.dead_letters_truncated);
   if (!r.dead_letter_problem.empty()) {
     w.Key("problem");
     str(w, r.dead_letter_problem);
   }
   w.EndObject();
+}
+
+// The error of an answer when nothing could be searched (lineage_unavailable).
+std::string unavailable_error(int status) {
+  return status == 504 ? "no Kafka search of this lookup finished within lineage_timeout: the "
+                         "cluster does not answer (see each output's reason); retry later"
+                       : "no Kafka search of this lookup could be made: the cluster failed (see "
+                         "each output's reason); retry later";
+}
+
+Answer finish(int status, const rapidjson::StringBuffer& buf) {
+  Answer a{status, std::string(buf.GetString(), buf.GetSize()), {}};
+  if (status == 503) a.headers.emplace_back("Retry-After", "5");
+  return a;
 }
 
 }  // namespace
@@ -128,6 +148,70 @@ std::optional<std::string> header_value(const MessageHeaders& headers, std::stri
     if (it->first == name) return it->second;
   }
   return std::nullopt;
+}
+
+std::string cut_header_value(std::string_view value, std::size_t max) {
+  if (value.size() <= max) return std::string(value);
+  std::size_t n = max;
+  // Back to the start of a UTF-8 sequence (a continuation byte is 10xxxxxx).
+  while (n > 0 && (static_cast<unsigned char>(value[n]) & 0xC0) == 0x80) --n;
+  return std::string(value.substr(0, n)) + "\xE2\x80\xA6";
+}
+
+void HeaderPicker::offer(std::string_view name, std::string_view value) {
+  for (std::size_t i = 0; i < std::size(kLineageHeaders); ++i) {
+    if (name != kLineageHeaders[i]) continue;
+    if (value.size() > kMaxLineageHeaderBytes) ++skipped_;
+    kept_[i] = cut_header_value(value, kMaxLineageHeaderBytes);
+    return;
+  }
+  ++skipped_;
+}
+
+MessageHeaders HeaderPicker::take() {
+  MessageHeaders out;
+  for (std::size_t i = 0; i < std::size(kLineageHeaders); ++i) {
+    if (!kept_[i]) continue;
+    out.emplace_back(std::string(kLineageHeaders[i]), std::move(*kept_[i]));
+    kept_[i].reset();
+  }
+  return out;
+}
+
+std::size_t held_bytes(const FoundMessage& m) {
+  std::size_t n = m.topic.size();
+  for (const auto& [name, value] : m.headers) n += name.size() + value.size();
+  return n;
+}
+
+bool HeldBudget::admit_dead_letter(const FoundMessage& m) {
+  const std::size_t bytes = held_bytes(m);
+  if (dead_letters_ >= max_dead_letters_ || held_ + bytes > max_bytes_) {
+    truncated_ = true;
+    return false;
+  }
+  ++dead_letters_;
+  held_ += bytes;
+  return true;
+}
+
+std::optional<int> lineage_unavailable(const LineageReport& r) {
+  std::size_t searches = 0;
+  std::size_t unknown = 0;
+  if (r.row) {
+    ++searches;
+    unknown += r.storage_unknown ? 1 : 0;
+  }
+  for (const auto& o : r.outputs) {
+    ++searches;
+    unknown += o.unknown ? 1 : 0;
+  }
+  if (!r.dead_letter_topic.empty()) {
+    ++searches;
+    unknown += r.dead_letters_unknown ? 1 : 0;
+  }
+  if (searches == 0 || unknown < searches) return std::nullopt;
+  return r.timed_out ? 504 : 503;
 }
 
 RouterHeaders parse_router_headers(const MessageHeaders& headers) {
@@ -184,14 +268,21 @@ Answer lineage_answer(const LineageReport& r) {
   w.StartObject();
   w.Key("eventId");
   str(w, r.event_id);
-  if (!r.row) {
+  const std::optional<int> unavailable = lineage_unavailable(r);
+  if (unavailable) {
     w.Key("error");
-    str(w, "event " + r.event_id + " is not stored (dead letters of it are listed below)");
+    str(w, unavailable_error(*unavailable));
+  }
+  if (!r.row) {
+    if (!unavailable) {
+      w.Key("error");
+      str(w, "event " + r.event_id + " is not stored (dead letters of it are listed below)");
+    }
     w.Key("stored");
     w.Bool(false);
     write_dead_letters(w, r);
     w.EndObject();
-    return {404, std::string(buf.GetString(), buf.GetSize()), {}};
+    return finish(unavailable.value_or(404), buf);
   }
   w.Key("stored");
   w.Bool(true);
@@ -210,6 +301,8 @@ Answer lineage_answer(const LineageReport& r) {
   } else {
     w.Key("problem");
     str(w, r.storage_problem);
+    w.Key("unknown");  // the cluster's failure, not the message's absence
+    w.Bool(r.storage_unknown);
   }
   w.EndObject();
   w.Key("source");
@@ -264,13 +357,17 @@ Answer lineage_answer(const LineageReport& r) {
     w.StartObject();
     if (o.found) {
       write_message(w, *o.found);
+      w.Key("cluster");
+      str(w, o.cluster);
       w.Key("status");
       str(w, "found");
     } else {
       w.Key("topic");
       str(w, o.topic);
+      w.Key("cluster");
+      str(w, o.cluster);
       w.Key("status");
-      str(w, "not_found");
+      str(w, o.unknown ? "unknown" : "not_found");
       w.Key("partitions");
       w.StartArray();
       for (auto p : o.partitions) w.Int(p);
@@ -285,7 +382,7 @@ Answer lineage_answer(const LineageReport& r) {
   w.EndArray();
   write_dead_letters(w, r);
   w.EndObject();
-  return {200, std::string(buf.GetString(), buf.GetSize()), {}};
+  return finish(unavailable.value_or(200), buf);
 }
 
 }  // namespace pemx::http_front

@@ -1,5 +1,6 @@
 // GET /event/{eventId}/lineage (lineage.hpp): the lookup runs on the lineage pool, at most
-// lineage_max_concurrent at once; another is refused at once with a 503 and Retry-After.
+// lineage_max_concurrent at once; another is refused at once with a 503 and Retry-After. A
+// lookup whose client goes away is cancelled (pemx_http_front_lineage_cancelled_total).
 #include "http_front/handlers.hpp"
 #include "http_front/session.hpp"
 
@@ -25,13 +26,20 @@ void lineage(Session& s) {
     busy.headers.emplace_back("Retry-After", "1");
     return s.send(std::move(busy));
   }
-  s.offload_to(server.lineage_pool, [&server, id = std::get<std::string>(std::move(parsed))]() {
-    struct Running {  // one lookup less when it ends, however it ends
-      std::atomic<std::size_t>& n;
-      ~Running() { n.fetch_sub(1); }
-    } running{server.lineage_running};
-    return server.settings.lineage_lookup->lookup(id);
-  });
+  // A client that closes its connection meanwhile cancels the lookup (its answer would go
+  // nowhere): the session watches the socket, the lookup checks the flag between its polls.
+  auto gone = std::make_shared<std::atomic<bool>>(false);
+  s.watch_disconnect(gone);
+  s.offload_to(server.lineage_pool,
+               [&server, gone, id = std::get<std::string>(std::move(parsed))]() {
+                 struct Running {  // one lookup less when it ends, however it ends
+                   std::atomic<std::size_t>& n;
+                   ~Running() { n.fetch_sub(1); }
+                 } running{server.lineage_running};
+                 Answer a = server.settings.lineage_lookup->lookup(id, *gone);
+                 if (gone->load()) server.lineage_cancelled.inc();
+                 return a;
+               });
 }
 
 }  // namespace pemx::http_front::handlers

@@ -44,7 +44,10 @@ Server::Impl::Impl(ServerSettings s, Logger l, Metrics& m, std::shared_ptr<Event
                               "Times a new connection waited at max_connections because no "
                               "open connection was idle")),
       evicted(m.counter("pemx_http_evicted_total",
-                        "Idle connections closed at max_connections to admit a new one")) {
+                        "Idle connections closed at max_connections to admit a new one")),
+      lineage_cancelled(m.counter("pemx_http_front_lineage_cancelled_total",
+                                  "Lineage lookups cancelled because their client closed the "
+                                  "connection before the answer")) {
   access = std::make_shared<AccessState>(settings.credentials);
   for (std::size_t r = 0; r < kRateRoutes; ++r) {
     for (std::size_t by = 0; by < 2; ++by) {

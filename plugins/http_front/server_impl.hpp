@@ -111,6 +111,7 @@ struct Server::Impl {
   Counter& accept_errors;
   Counter& accept_pauses;
   Counter& evicted;
+  Counter& lineage_cancelled;  // lookups ended early because their client went away
 
   // The listener (listener.cpp).
   void accept();

@@ -1,5 +1,10 @@
 #include "http_front/session.hpp"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ssl/error.hpp>
 
@@ -99,6 +104,30 @@ void Session::cancel() {
     self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     self->stream_.socket().close(ec);
   });
+}
+
+void Session::watch_disconnect(std::shared_ptr<std::atomic<bool>> gone) {
+  if (handed_over_) return;
+  std::weak_ptr<Session> weak = weak_from_this();
+  stream_.socket().async_wait(
+      tcp::socket::wait_read,
+      net::bind_executor(executor_, [weak, gone = std::move(gone)](beast::error_code ec) {
+        auto self = weak.lock();
+        if (!self || self->handed_over_) return;
+        if (ec) {  // aborted: the server closed it (it cancels its lookups itself)
+          if (ec != net::error::operation_aborted) gone->store(true);
+          return;
+        }
+        char byte = 0;
+        const ssize_t n = ::recv(self->stream_.socket().native_handle(), &byte, 1,
+                                 MSG_PEEK | MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+          gone->store(true);  // end of stream, or the connection reset
+        } else if (n < 0) {
+          self->watch_disconnect(gone);  // nothing there after all: wait again
+        }
+        // n > 0: the client sent more and is there; stop watching (the next read takes it).
+      }));
 }
 
 void Session::do_read() {

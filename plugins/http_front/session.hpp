@@ -101,6 +101,13 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     return error_answer(500, "internal error while answering the request (logged)");
   }
+  // While a handler's work runs on a pool (lineage): sets *gone when the client closes or
+  // resets its connection, seen by peeking at the socket (nothing is read). One wait at a
+  // time, holding no reference to the session; it ends at the first byte the client sends
+  // (a pipelined request, or TLS data such as a close_notify: over TLS a client that says
+  // close_notify before closing is not noticed), or when the connection closes. A client that
+  // half-closes its side and still waits for the answer counts as gone.
+  void watch_disconnect(std::shared_ptr<std::atomic<bool>> gone);
   // The CORS headers of an answer to this request, when its Origin is allowed (guards.hpp).
   template <class Message>
   void add_cors(Message& res) {

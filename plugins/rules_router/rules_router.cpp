@@ -372,8 +372,15 @@ class RouterCheck final : public EventCheck {
     auto rules = box_->take().first;
     Router router(rules->routing);
     Decision d = router.route(event_json);
-    return RouteTrace{std::move(d.topics), std::move(d.reason), std::move(d.detail),
-                      std::move(d.key),    rules->version,     rules->dead_letter_topic};
+    std::vector<std::string> clusters;  // by name, as lineage searches them
+    for (const std::uint8_t c : d.clusters) {
+      clusters.emplace_back(c == 0 ? kafka::kMainCluster
+                                   : std::string_view(rules->routing.clusters[c - 1]));
+    }
+    RouteTrace t{std::move(d.topics), {},  std::move(d.reason),  std::move(d.detail),
+                 std::move(d.key),    rules->version, rules->dead_letter_topic};
+    t.clusters = std::move(clusters);
+    return t;
   }
 
  private:

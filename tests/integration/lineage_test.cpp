@@ -2,12 +2,18 @@
 // GET /event/{eventId}/lineage names the source partition and offset where the test produced
 // it, and every output at the partition and offset where a consumer of that topic sees it; an
 // event the router dead-letters (an unknown eventType) is a 404 listing its dead letter with
-// the reason; an unknown eventId is a 404 with none.
+// the reason; an unknown eventId is a 404 with none. With a second broker
+// (PEMX_TEST_BROKERS_B), an output a rule sends to [clusters.eu] is found on that cluster and
+// named so; a cluster that does not answer (SIGSTOPped) makes its outputs "unknown", and when
+// nothing answers the lookup is a 504. A dead-letter topic flooded with one eventId's messages
+// with big headers is answered with a bounded, truncated list.
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <cstdlib>
 #include <set>
 
+#include "integration/broker_pause.hpp"
 #include "integration/pemx_runner.hpp"
 #include "integration/web_util.hpp"
 
@@ -147,6 +153,163 @@ TEST_CASE("lineage: a stored event without PEMX's headers is searched again, not
     CHECK(reason.find("reached its end") != std::string::npos);
   }
   CHECK(searched);
+  proc.signal(SIGTERM);
+  CHECK(proc.wait(60s) == 0);
+}
+
+namespace {
+
+// The second broker (scripts/test.sh starts it), or "" after a skip message.
+std::string second_brokers() {
+  const char* b = std::getenv("PEMX_TEST_BROKERS_B");
+  if (b == nullptr || *b == '\0') {
+    WARN("SKIPPED: PEMX_TEST_BROKERS_B is not set (scripts/test.sh starts a second broker with "
+         "tests/broker/kafka.sh start and exports its address)");
+    return {};
+  }
+  return b;
+}
+
+// The test config with the price rule's outputs on [clusters.eu] (brokers_b).
+std::string eu_cluster_config(const std::string& p, const std::string& brokers_b) {
+  std::string config = prefixed_config(p);
+  const std::string topic_line = "topic = \"" + p + "-product-price-update-v1-{region}\"\n";
+  auto at = config.find(topic_line);
+  REQUIRE(at != std::string::npos);
+  config.insert(at + topic_line.size(), "cluster = \"eu\"\n");
+  return config + "\n[clusters.eu]\nbrokers = \"" + brokers_b + "\"\n";
+}
+
+// A string member, "" when absent (an answer without it fails the check, not the process).
+std::string text(const rapidjson::Value& v, const char* key) {
+  return v.HasMember(key) && v[key].IsString() ? v[key].GetString() : "";
+}
+bool flag(const rapidjson::Value& v, const char* key) {
+  return v.HasMember(key) && v[key].IsBool() && v[key].GetBool();
+}
+
+const rapidjson::Value* output_of(const rapidjson::Document& d, const std::string& topic) {
+  for (const auto& o : d["outputs"].GetArray()) {
+    if (topic == o["topic"].GetString()) return &o;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("lineage: an output on a [clusters.<name>] is searched on that cluster and named; "
+          "a cluster that does not answer is unknown, and nothing answering is a 504",
+          "[integration][lineage][clusters]") {
+  const std::string b = second_brokers();
+  if (b.empty()) return;
+  const std::string a = test_brokers();
+  const std::string p = unique_prefix();
+  const std::string price = p + "-product-price-update-v1-EU";
+  const std::string storage = p + "-product-event-storage-pemx";
+  create_topic(a, p + "-product-event", 1);
+  create_topic(a, storage, 2);
+  create_topic(a, p + "-product-event-dlq-pemx", 1);
+  // The price topic on both clusters: the event is only on the second one's, so a search on
+  // the main cluster's (the bug) finds nothing.
+  create_topic(a, price, 3);
+  create_topic(b, price, 3);
+  PemxRunner pemx(eu_cluster_config(p, b));
+  auto& proc = pemx.start("all", {"--set", "kafka.brokers=" + a, "--set",
+                                  "stages.http.lineage_timeout=5s"});
+  const auto port = wait_port(proc);
+  const std::string id = event_id(1601);
+  const std::string product = p + "-CL";
+  produce(a, p + "-product-event", {{product, event_json(1601, product, created_at(1601))}});
+  REQUIRE(wait_history(port, product, 1, 60s).Size() == 1);
+  const Message on_b = find_message(b, price, id, 1);
+
+  {
+    auto r = http_get(port, "/event/" + id + "/lineage");
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    auto d = parse_json(r.body);
+    const auto* o = output_of(d, price);
+    REQUIRE(o != nullptr);
+    CHECK(text(*o, "cluster") == "eu");
+    REQUIRE(text(*o, "status") == "found");
+    CHECK((*o)["partition"].GetInt() == on_b.partition);
+    CHECK((*o)["offset"].GetInt64() == on_b.offset);
+    const auto* s = output_of(d, storage);
+    REQUIRE(s != nullptr);
+    CHECK(text(*s, "cluster") == "kafka");
+    CHECK(text(*s, "status") == "found");
+  }
+  {
+    // The second cluster stops answering: its output is unknown, not "not_found", and the
+    // main cluster's are still answered.
+    BrokerPause paused_b(broker_pid(b));
+    auto r = http_get(port, "/event/" + id + "/lineage");
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    auto d = parse_json(r.body);
+    const auto* o = output_of(d, price);
+    REQUIRE(o != nullptr);
+    CHECK(text(*o, "status") == "unknown");
+    CHECK(text(*o, "cluster") == "eu");
+    const auto* s = output_of(d, storage);
+    REQUIRE(s != nullptr);
+    CHECK(text(*s, "status") == "found");
+    CHECK(flag(d["deadLetterScan"], "complete"));
+
+    // Neither answers: nothing could be searched, a 504 that says so.
+    BrokerPause paused_a(broker_pid(a));
+    auto none = http_get(port, "/event/" + id + "/lineage");
+    paused_a.resume();
+    INFO(none.body);
+    CHECK(none.status == 504);
+    auto nd = parse_json(none.body);
+    CHECK_THAT(text(nd, "error"), Contains("lineage_timeout"));
+    for (const auto& out : nd["outputs"].GetArray()) {
+      CHECK(text(out, "status") == "unknown");
+    }
+    CHECK(nd["deadLetterScan"].HasMember("complete"));
+    CHECK_FALSE(flag(nd["deadLetterScan"], "complete"));
+  }
+  proc.signal(SIGTERM);
+  CHECK(proc.wait(60s) == 0);
+}
+
+TEST_CASE("lineage: a dead-letter topic flooded with one eventId's messages with big headers "
+          "is answered with a bounded list marked truncated",
+          "[integration][lineage]") {
+  const std::string brokers = test_brokers();
+  const std::string p = unique_prefix();
+  const std::string dlq = p + "-product-event-dlq-pemx";
+  create_topic(brokers, p + "-product-event", 1);
+  create_topic(brokers, dlq, 1);
+  // 150 dead letters of one eventId, each with 256 KiB of other headers and a 64 KiB detail
+  // (about 48 MB in all): the answer lists 100 with their reason, cut details, nothing else.
+  const std::string id = p + "-flood";
+  std::vector<Message> letters(150);
+  for (auto& m : letters) {
+    m.key = "K";
+    m.value = "{}";
+    m.headers = {{"pemx-event-id", id},
+                 {"pemx-dlq-reason", "unknown_event_type"},
+                 {"pemx-dlq-detail", std::string(64 * 1024, 'd')},
+                 {"x-junk-1", std::string(128 * 1024, 'j')},
+                 {"x-junk-2", std::string(128 * 1024, 'k')}};
+  }
+  produce_with_headers(brokers, dlq, letters);
+  PemxRunner pemx(prefixed_config(p));
+  auto& proc = pemx.start("all", {"--set", "kafka.brokers=" + brokers, "--set",
+                                  "stages.http.lineage_timeout=60s"});
+  const auto port = wait_port(proc);
+  auto r = http_get(port, "/event/" + id + "/lineage");
+  REQUIRE(r.status == 404);
+  auto d = parse_json(r.body);
+  CHECK(d["deadLetters"].Size() == 100);
+  CHECK(flag(d["deadLetterScan"], "truncated"));
+  REQUIRE(d["deadLetters"].Size() > 0);
+  const auto& first = d["deadLetters"][0];
+  CHECK(std::string(first["reason"].GetString()) == "unknown_event_type");
+  CHECK(std::string(first["detail"].GetString()).size() < 2 * 1024);
+  CHECK(r.body.size() < 1024 * 1024);
   proc.signal(SIGTERM);
   CHECK(proc.wait(60s) == 0);
 }

@@ -140,6 +140,37 @@ void produce(const std::string& brokers, const std::string& topic,
   }
 }
 
+void produce_with_headers(const std::string& brokers, const std::string& topic,
+                          const std::vector<Message>& messages) {
+  Handle rk = make(RD_KAFKA_PRODUCER, brokers,
+                   {{"enable.idempotence", "true"}, {"message.max.bytes", "1048000"}});
+  for (const auto& m : messages) {
+    for (;;) {
+      rd_kafka_headers_t* headers = rd_kafka_headers_new(m.headers.size());
+      for (const auto& [name, value] : m.headers) {
+        rd_kafka_header_add(headers, name.data(), static_cast<ssize_t>(name.size()), value.data(),
+                            static_cast<ssize_t>(value.size()));
+      }
+      // On success the message owns the headers; on failure they are still ours.
+      rd_kafka_resp_err_t e = rd_kafka_producev(
+          rk.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY(m.key.data(), m.key.size()),
+          RD_KAFKA_V_VALUE(const_cast<char*>(m.value.data()), m.value.size()),
+          RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+      if (e != RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_headers_destroy(headers);
+      if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        rd_kafka_poll(rk.get(), 100);
+        continue;
+      }
+      if (e != RD_KAFKA_RESP_ERR_NO_ERROR) throw std::runtime_error(rd_kafka_err2str(e));
+      break;
+    }
+    rd_kafka_poll(rk.get(), 0);
+  }
+  if (rd_kafka_flush(rk.get(), 120000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw std::runtime_error("produce: flush timed out");
+  }
+}
+
 std::vector<Message> consume_all(const std::string& brokers, const std::string& topic,
                                  std::size_t expected, std::chrono::milliseconds timeout,
                                  std::chrono::milliseconds grace) {

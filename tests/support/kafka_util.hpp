@@ -34,6 +34,9 @@ void create_topic(const std::string& brokers, const std::string& topic, int part
 // Produces every (key, value) with acks=all and waits for every report; throws on failure.
 void produce(const std::string& brokers, const std::string& topic,
              const std::vector<std::pair<std::string, std::string>>& messages);
+// The same for messages with headers (Message's key, value and headers; the rest ignored).
+void produce_with_headers(const std::string& brokers, const std::string& topic,
+                          const std::vector<Message>& messages);
 // Reads a topic from the beginning (all partitions) until `expected` messages arrived and
 // then `grace` passed with nothing new, or until `timeout`.
 std::vector<Message> consume_all(const std::string& brokers, const std::string& topic,

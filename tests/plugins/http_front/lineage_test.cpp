@@ -13,6 +13,8 @@
 #include <string>
 #include <thread>
 
+#include <unistd.h>
+
 #include "http_front/server.hpp"
 #include "plugins/http_front/empty_reader.hpp"
 #include "support/http_client.hpp"
@@ -21,7 +23,9 @@
 using namespace pemx;
 using namespace pemx::http_front;
 using pemx::http_front::test::EmptyReader;
+using pemx::test::connect_loopback;
 using pemx::test::http_request;
+using pemx::test::send_all;
 using pemx::test::HttpResponse;
 using pemx::test::parse_json;
 using Catch::Matchers::Contains;
@@ -180,17 +184,167 @@ TEST_CASE("the lineage answer of an event not stored is a 404 that still lists i
   CHECK(std::string(d["deadLetters"][0]["reason"].GetString()) == "delivery_failed");
 }
 
+TEST_CASE("lineage keeps only the pemx headers it reads, the last value of each, cut at "
+          "kMaxLineageHeaderBytes on a UTF-8 boundary",
+          "[unit][http][lineage]") {
+  HeaderPicker picker;
+  picker.offer("pemx-event-id", "old");
+  picker.offer("traceparent", "00-abc");
+  picker.offer("pemx-dlq-detail", std::string(kMaxLineageHeaderBytes - 1, 'a') + "\xC3\xA9x");
+  picker.offer("pemx-event-id", "E1");
+  picker.offer("pemx-unknown", "v");
+  MessageHeaders kept = picker.take();
+  REQUIRE(kept.size() == 2);
+  CHECK(kept[0] == std::pair<std::string, std::string>("pemx-event-id", "E1"));
+  CHECK(kept[1].first == "pemx-dlq-detail");
+  // The two-byte é would cross the limit: cut before it, then the mark.
+  CHECK(kept[1].second == std::string(kMaxLineageHeaderBytes - 1, 'a') + "\xE2\x80\xA6");
+  CHECK(picker.skipped() == 3);  // traceparent, pemx-unknown, the cut value
+  CHECK(picker.take().empty());
+  CHECK(cut_header_value("short", 10) == "short");
+  CHECK(cut_header_value("abcdef", 3) == "abc\xE2\x80\xA6");
+}
+
+TEST_CASE("what lineage keeps of a message is bounded whatever its headers hold",
+          "[unit][http][lineage]") {
+  // 2000 headers of 64 KiB (the 84 MB dead-letter topic of the attack, in one message).
+  const std::string big(64 * 1024, 'x');
+  HeaderPicker picker;
+  for (int i = 0; i < 1000; ++i) {
+    picker.offer("x-junk-" + std::to_string(i), big);
+    picker.offer(kLineageHeaders[static_cast<std::size_t>(i) % std::size(kLineageHeaders)], big);
+  }
+  FoundMessage m;
+  m.topic = "dlq";
+  m.headers = picker.take();
+  CHECK(m.headers.size() == std::size(kLineageHeaders));
+  const std::size_t bound = 3 + std::size(kLineageHeaders) * (32 + kMaxLineageHeaderBytes + 3);
+  CHECK(held_bytes(m) <= bound);
+}
+
+TEST_CASE("a lookup's budget: dead letters past the count or the bytes are refused and "
+          "the lookup says truncated",
+          "[unit][http][lineage]") {
+  FoundMessage small;
+  small.topic = "dlq";
+  small.headers = {{"pemx-event-id", "E1"}};
+  SECTION("the count") {
+    HeldBudget budget(1 << 20, 3);
+    for (int i = 0; i < 3; ++i) CHECK(budget.admit_dead_letter(small));
+    CHECK_FALSE(budget.truncated());
+    CHECK_FALSE(budget.admit_dead_letter(small));
+    CHECK(budget.truncated());
+    CHECK(budget.held() == 3 * held_bytes(small));
+  }
+  SECTION("the bytes, the storage message and outputs counted too") {
+    HeldBudget budget(5 * held_bytes(small), 100);
+    budget.keep(small);  // the storage message
+    budget.keep(small);  // an output
+    for (int i = 0; i < 3; ++i) CHECK(budget.admit_dead_letter(small));
+    CHECK_FALSE(budget.admit_dead_letter(small));
+    CHECK(budget.truncated());
+    CHECK(budget.held() <= 5 * held_bytes(small));
+  }
+  SECTION("the defaults") {
+    HeldBudget budget;
+    std::size_t admitted = 0;
+    for (std::size_t i = 0; i < 10 * kMaxLineageDeadLetters; ++i) {
+      admitted += budget.admit_dead_letter(small) ? 1 : 0;
+    }
+    CHECK(admitted == kMaxLineageDeadLetters);
+    CHECK(budget.held() <= kMaxLineageHeldBytes);
+  }
+}
+
+TEST_CASE("the lineage answer names each output's cluster, says unknown for a search cut "
+          "short, and flags truncated or incomplete dead letters",
+          "[unit][http][lineage]") {
+  LineageReport r = stored_report();
+  OutputLookup eu;
+  eu.topic = "price-EU";
+  eu.cluster = "eu";
+  eu.unknown = true;
+  eu.why_not = "price-EU[1]: lineage_timeout ran out after 0 messages from offset 3";
+  r.outputs.push_back(eu);
+  r.dead_letters_truncated = true;
+  Answer a = lineage_answer(r);
+  REQUIRE(a.status == 200);  // the [kafka] cluster answered
+  auto d = parse_json(a.body);
+  REQUIRE(d["outputs"].Size() == 3);
+  CHECK(std::string(d["outputs"][0]["cluster"].GetString()) == "kafka");
+  CHECK(std::string(d["outputs"][1]["status"].GetString()) == "not_found");
+  CHECK(std::string(d["outputs"][2]["cluster"].GetString()) == "eu");
+  CHECK(std::string(d["outputs"][2]["status"].GetString()) == "unknown");
+  CHECK_THAT(d["outputs"][2]["reason"].GetString(), Contains("lineage_timeout"));
+  CHECK(d["deadLetterScan"]["truncated"].GetBool());
+  CHECK(d["deadLetterScan"]["complete"].GetBool());
+  r.dead_letters_unknown = true;
+  CHECK_FALSE(parse_json(lineage_answer(r).body)["deadLetterScan"]["complete"].GetBool());
+}
+
+TEST_CASE("a lineage lookup that could search nothing is a 504 (no answer in time) or a 503 "
+          "(the cluster failed), not a 200 of outputs not found",
+          "[unit][http][lineage]") {
+  LineageReport r = stored_report();
+  r.storage.reset();
+  r.storage_problem = "cluster kafka: its metadata: Local: Timed out";
+  r.storage_unknown = true;
+  for (auto& o : r.outputs) {
+    o.found.reset();
+    o.unknown = true;
+    o.why_not = r.storage_problem;
+  }
+  r.dead_letters.clear();
+  r.dead_letter_problem = r.storage_problem;
+  r.dead_letters_unknown = true;
+  r.timed_out = true;
+  CHECK(lineage_unavailable(r) == 504);
+  Answer timed_out = lineage_answer(r);
+  CHECK(timed_out.status == 504);
+  auto d = parse_json(timed_out.body);
+  CHECK_THAT(d["error"].GetString(), Contains("lineage_timeout"));
+  CHECK(std::string(d["outputs"][0]["status"].GetString()) == "unknown");
+  CHECK(d["storage"]["unknown"].GetBool());
+  r.timed_out = false;
+  Answer failed = lineage_answer(r);
+  CHECK(failed.status == 503);
+  REQUIRE(failed.headers.size() == 1);
+  CHECK(failed.headers[0].first == "Retry-After");
+  // Not stored, and the dead letters could not be searched either.
+  LineageReport gone = r;
+  gone.row.reset();
+  gone.outputs.clear();
+  CHECK(lineage_answer(gone).status == 503);
+  // One search that finished is an answer.
+  r.outputs[1].unknown = false;
+  CHECK_FALSE(lineage_unavailable(r));
+  CHECK(lineage_answer(r).status == 200);
+}
+
 namespace {
 
 // A lookup that waits until released, and says when one is under way.
 class FakeLookup final : public LineageLookup {
  public:
-  Answer lookup(const std::string& id) override {
+  // Waits until released, or (as the Kafka lookup does between its polls) until its client
+  // went away; bounded either way.
+  Answer lookup(const std::string& id, const std::atomic<bool>& client_gone) override {
     std::unique_lock<std::mutex> lock(mutex_);
     ++entered_;
     cv_.notify_all();
-    cv_.wait_for(lock, 30s, [&] { return released_; });
+    const auto until = std::chrono::steady_clock::now() + 30s;
+    while (!released_ && !client_gone.load() && std::chrono::steady_clock::now() < until) {
+      cv_.wait_for(lock, 10ms);
+    }
+    if (client_gone.load()) {
+      ++saw_gone_;
+      cv_.notify_all();
+    }
     return {200, "{\"eventId\":\"" + id + "\"}", {}};
+  }
+  bool wait_saw_gone(int n) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return cv_.wait_for(lock, 30s, [&] { return saw_gone_ >= n; });
   }
   void cancel() noexcept override { release(); }
   void release() {
@@ -207,6 +361,7 @@ class FakeLookup final : public LineageLookup {
   std::mutex mutex_;
   std::condition_variable cv_;
   int entered_ = 0;
+  int saw_gone_ = 0;
   bool released_ = false;
 };
 
@@ -276,4 +431,32 @@ TEST_CASE("lineage needs a reader token under require_read_token, and says when 
     CHECK(r.status == 404);
     CHECK_THAT(r.body, Contains("lineage is off"));
   }
+}
+
+TEST_CASE("a lineage lookup whose client closes the connection is cancelled and counted",
+          "[unit][http][lineage]") {
+  auto fake = std::make_shared<FakeLookup>();
+  LineageServer srv(fake);
+  const int fd = connect_loopback(srv.server->port());
+  REQUIRE(fd >= 0);
+  REQUIRE(send_all(fd, "GET /event/E1/lineage HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+  REQUIRE(fake->wait_entered(1));
+  ::close(fd);  // before the answer: nobody will read it
+  // The lookup sees its client gone (it would otherwise wait until released, 30 s).
+  CHECK(fake->wait_saw_gone(1));
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (srv.metrics.counter_total("pemx_http_front_lineage_cancelled_total") == 0 &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK(srv.metrics.counter_total("pemx_http_front_lineage_cancelled_total") == 1);
+  // A client that stays gets its answer, and nothing more is counted (503: the first lookup's
+  // slot is freed just after it is counted).
+  fake->release();
+  HttpResponse kept;
+  do {
+    kept = http_request(srv.server->port(), "GET", "/event/E2/lineage");
+  } while (kept.status == 503 && std::chrono::steady_clock::now() < until);
+  CHECK(kept.status == 200);
+  CHECK(srv.metrics.counter_total("pemx_http_front_lineage_cancelled_total") == 1);
 }
