@@ -35,15 +35,10 @@
 #include <vector>
 
 #include "http_front/api.hpp"
+#include "http_front/digest.hpp"
 #include "pemx/metrics.hpp"
 
 namespace pemx::http_front {
-
-using Digest = std::array<unsigned char, 32>;
-// SHA-256 (OpenSSL's EVP): collisions cannot be made on purpose, unlike std::hash.
-Digest sha256(std::string_view bytes);
-// SHA-256 of several parts, each preceded by its length (so ("ab","c") != ("a","bc")).
-Digest sha256_parts(std::initializer_list<std::string_view> parts);
 
 struct IdempotencySettings {
   std::chrono::milliseconds window{600'000};  // 0: off (no table at all)
