@@ -42,6 +42,10 @@ constexpr std::string_view kRolesExpected = "expected any of \"reader\", \"write
 
 }  // namespace
 
+NamedToken::NamedToken(std::string token_name, std::string token_secret, unsigned token_roles)
+    : name(std::move(token_name)), secret(std::move(token_secret)), roles(token_roles),
+      digest(sha256(secret)) {}
+
 unsigned role_bit(std::string_view name) {
   if (name == "reader") return kRoleReader;
   if (name == "writer") return kRoleWriter;
@@ -170,14 +174,12 @@ int find_token(const std::vector<NamedToken>& tokens, std::string_view authoriza
   }
   std::string_view presented = authorization.substr(kBearer.size());
   presented.remove_prefix(std::min(presented.find_first_not_of(' '), presented.size()));
+  const Digest digest = sha256(presented);
   int found = -1;
   for (std::size_t i = 0; i < tokens.size(); ++i) {
-    const auto& t = tokens[i].secret;
-    // Compare every byte of equal-length candidates, so timing does not reveal a prefix.
-    if (t.size() != presented.size()) continue;
-    unsigned char diff = 0;
-    for (std::size_t k = 0; k < t.size(); ++k) diff |= t[k] ^ presented[k];
-    found = diff == 0 ? static_cast<int>(i) : found;
+    // Every token's digest, every byte; the index is chosen without a branch on the outcome.
+    const int match = digests_equal(tokens[i].digest, digest) ? 1 : 0;
+    found = (found & (match - 1)) | (static_cast<int>(i) & -match);
   }
   return found;
 }

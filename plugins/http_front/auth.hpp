@@ -17,14 +17,18 @@
 #include <string_view>
 #include <vector>
 
+#include "http_front/digest.hpp"
+
 namespace pemx::http_front {
 
 enum Role : unsigned { kRoleReader = 1u << 0, kRoleWriter = 1u << 1, kRoleAdmin = 1u << 2 };
 
 struct NamedToken {
+  NamedToken(std::string token_name, std::string token_secret, unsigned token_roles);
   std::string name;    // logged and used as the rate-limit key; never the secret
   std::string secret;  // never logged
   unsigned roles = 0;  // Role bits
+  Digest digest{};     // SHA-256 of the secret, what find_token compares
 };
 
 // Where the tokens come from, as configured; load_credentials reads the files.
@@ -83,9 +87,11 @@ struct AuthDecision {
   int token = -1;   // the presented known token's index in Credentials::tokens, or -1
 };
 
-// The index of the token an "Authorization: Bearer …" header presents, or -1. Compares with
-// every configured secret of equal length, every byte, so timing does not reveal a prefix or
-// which token matched.
+// The index of the token an "Authorization: Bearer …" header presents, or -1. The presented
+// token is hashed (SHA-256: its time depends only on its own length, which the client knows)
+// and its digest compared with every configured token's, all 32 bytes of each with
+// CRYPTO_memcmp, whatever matched: timing reveals neither a prefix, nor a secret's length,
+// nor which token matched.
 int find_token(const std::vector<NamedToken>& tokens, std::string_view authorization);
 
 AuthDecision authorize(const Credentials& c, Access access, std::string_view authorization);

@@ -372,6 +372,12 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
   s.server.idempotency.max_entries = static_cast<std::size_t>(section.integer(
       "idempotency_max_entries", static_cast<std::int64_t>(s.server.idempotency.max_entries),
       static_cast<std::int64_t>(kMinIdempotencyEntries), 100'000'000));
+  // One writer's share: its own oldest entries make room for its pushes, so that it cannot
+  // evict the others' (more than idempotency_max_entries: that bound applies).
+  s.server.idempotency.max_entries_per_token = static_cast<std::size_t>(section.integer(
+      "idempotency_max_entries_per_token",
+      static_cast<std::int64_t>(s.server.idempotency.max_entries_per_token),
+      static_cast<std::int64_t>(kMinIdempotencyEntries), 100'000'000));
   s.server.history.default_limit = static_cast<std::size_t>(
       section.integer("default_limit", 1000, 1, 100000));
   s.server.history.max_limit =

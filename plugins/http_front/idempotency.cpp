@@ -1,59 +1,11 @@
 #include "http_front/idempotency.hpp"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <stdexcept>
 
 namespace pemx::http_front {
-
-namespace {
-
-struct MdCtxDeleter {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
-
-// A failure here is a broken OpenSSL (out of memory, no SHA-256): a bug-tier error.
-[[noreturn]] void digest_failed() {
-  std::fputs("pemx: OpenSSL's SHA-256 failed (EVP_Digest*); the library is unusable\n", stderr);
-  std::abort();
-}
-
-void update(EVP_MD_CTX* ctx, std::string_view bytes) {
-  if (EVP_DigestUpdate(ctx, bytes.data(), bytes.size()) != 1) digest_failed();
-}
-
-}  // namespace
-
-Digest sha256(std::string_view bytes) {
-  Digest d{};
-  unsigned int n = 0;
-  // EVP_Digest: one call, no context to keep (thread-safe; OpenSSL 3 caches the fetched MD).
-  if (EVP_Digest(bytes.data(), bytes.size(), d.data(), &n, EVP_sha256(), nullptr) != 1 ||
-      n != d.size()) {
-    digest_failed();
-  }
-  return d;
-}
-
-Digest sha256_parts(std::initializer_list<std::string_view> parts) {
-  MdCtx ctx(EVP_MD_CTX_new());
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) digest_failed();
-  for (std::string_view part : parts) {
-    const std::uint64_t size = part.size();
-    unsigned char len[8];
-    for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(size >> (8 * i));
-    update(ctx.get(), std::string_view(reinterpret_cast<const char*>(len), sizeof len));
-    update(ctx.get(), part);
-  }
-  Digest d{};
-  unsigned int n = 0;
-  if (EVP_DigestFinal_ex(ctx.get(), d.data(), &n) != 1 || n != d.size()) digest_failed();
-  return d;
-}
 
 std::optional<std::string> parse_idempotency_key(std::string_view field) {
   while (!field.empty() && (field.front() == ' ' || field.front() == '\t')) field.remove_prefix(1);
@@ -93,7 +45,8 @@ IdempotencyTable::IdempotencyTable(IdempotencySettings settings, std::string top
         "same events or key being pushed by another request, 409)";
     evictions_ = &metrics->counter("pemx_http_front_idempotency_evictions_total",
                                    "Idempotency entries dropped before their window ended "
-                                   "because idempotency_max_entries was reached");
+                                   "because idempotency_max_entries, or the pushing token's "
+                                   "idempotency_max_entries_per_token, was reached");
     replays_ = &metrics->counter("pemx_http_front_idempotent_replays_total",
                                  "POST /event answered from the idempotency table, nothing "
                                  "produced (Idempotent-Replay: true)");
@@ -121,49 +74,100 @@ std::size_t IdempotencyTable::size() const {
   return units_;
 }
 
+std::size_t IdempotencyTable::size(std::string_view owner) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = owners_.find(owner);
+  return it == owners_.end() ? 0 : it->second.units;
+}
+
+IdempotencyTable::Owner& IdempotencyTable::owner(std::string_view name) {
+  auto it = owners_.find(name);
+  if (it == owners_.end()) it = owners_.emplace(std::string(name), Owner{}).first;
+  return it->second;
+}
+
+void IdempotencyTable::add_units(Owner& o, std::size_t units) {
+  units_ += units;
+  o.units += units;
+}
+
+void IdempotencyTable::remove_units(Owner& o, std::size_t units) {
+  units_ -= units;
+  o.units -= units;
+}
+
 void IdempotencyTable::expire(Clock::time_point now) {
   const auto cutoff = now - settings_.window;
-  // Erased through an iterator: the aged entry points at the key being erased.
-  while (!event_ages_.empty() && event_ages_.front().at <= cutoff) {
-    events_.erase(events_.find(*event_ages_.front().id));
-    event_ages_.pop_front();
-    --units_;
-  }
-  while (!key_ages_.empty() && key_ages_.front().at <= cutoff) {
-    auto it = keys_.find(*key_ages_.front().id);
-    units_ -= it->second.weight;
-    keys_.erase(it);
-    key_ages_.pop_front();
+  for (auto o = owners_.begin(); o != owners_.end();) {
+    Owner& owner = o->second;
+    // Erased through an iterator: the aged entry points at the key being erased.
+    while (!owner.event_ages.empty() && owner.event_ages.front().at <= cutoff) {
+      events_.erase(events_.find(*owner.event_ages.front().id));
+      owner.event_ages.pop_front();
+      remove_units(owner, 1);
+    }
+    while (!owner.key_ages.empty() && owner.key_ages.front().at <= cutoff) {
+      auto it = keys_.find(*owner.key_ages.front().id);
+      remove_units(owner, it->second.weight);
+      keys_.erase(it);
+      owner.key_ages.pop_front();
+    }
+    // An owner with nothing left (no entry points at it) goes: tokens come and go by reloads.
+    o = owner.units == 0 ? owners_.erase(o) : std::next(o);
   }
 }
 
-bool IdempotencyTable::pop_oldest() {
-  const bool events = !event_ages_.empty();
-  const bool keys = !key_ages_.empty();
-  if (!events && !keys) return false;
-  if (events && (!keys || event_ages_.front().at <= key_ages_.front().at)) {
-    events_.erase(events_.find(*event_ages_.front().id));
-    event_ages_.pop_front();
-    --units_;
+bool IdempotencyTable::pop_oldest(Owner* only) {
+  // The owner whose oldest accepted entry (event or key) is the oldest: one owner, or a scan
+  // over the owners (a few: one per writer token).
+  Owner* from = nullptr;
+  bool event = false;
+  Clock::time_point oldest{};
+  auto consider = [&](Owner& o) {
+    if (!o.event_ages.empty() && (from == nullptr || o.event_ages.front().at < oldest)) {
+      from = &o;
+      event = true;
+      oldest = o.event_ages.front().at;
+    }
+    if (!o.key_ages.empty() && (from == nullptr || o.key_ages.front().at < oldest)) {
+      from = &o;
+      event = false;
+      oldest = o.key_ages.front().at;
+    }
+  };
+  if (only != nullptr) {
+    consider(*only);
   } else {
-    auto it = keys_.find(*key_ages_.front().id);
-    units_ -= it->second.weight;
+    for (auto& [name, o] : owners_) consider(o);
+  }
+  if (from == nullptr) return false;
+  if (event) {
+    events_.erase(events_.find(*from->event_ages.front().id));
+    from->event_ages.pop_front();
+    remove_units(*from, 1);
+  } else {
+    auto it = keys_.find(*from->key_ages.front().id);
+    remove_units(*from, it->second.weight);
     keys_.erase(it);
-    key_ages_.pop_front();
+    from->key_ages.pop_front();
   }
   bump(evictions_);
   return true;
 }
 
-bool IdempotencyTable::make_room(std::size_t units) {
-  if (units > settings_.max_entries) return false;
+bool IdempotencyTable::make_room(Owner& o, std::size_t units) {
+  if (units > cap()) return false;
+  while (o.units + units > cap()) {
+    if (!pop_oldest(&o)) return false;
+  }
   while (units_ + units > settings_.max_entries) {
-    if (!pop_oldest()) return false;
+    if (!pop_oldest(nullptr)) return false;
   }
   return true;
 }
 
-IdempotencyTable::Plan IdempotencyTable::begin_events(const std::vector<Item>& items) {
+IdempotencyTable::Plan IdempotencyTable::begin_events(const std::vector<Item>& items,
+                                                      std::string_view owner_name) {
   Plan plan;
   plan.receipt.resize(items.size());
   plan.source.assign(items.size(), -1);
@@ -228,15 +232,18 @@ IdempotencyTable::Plan IdempotencyTable::begin_events(const std::vector<Item>& i
       ++plan.replayed;
     }
   }
-  if (!plan.fresh.empty() && !make_room(plan.fresh.size())) {
-    plan.outcome = Plan::Outcome::kFull;
-    plan.fresh.clear();
-    publish();
-    return plan;
-  }
-  for (std::size_t i : plan.fresh) {
-    events_.emplace(std::string(items[i].event_id), EventEntry{items[i].digest});
-    ++units_;
+  if (!plan.fresh.empty()) {
+    Owner& o = owner(owner_name);
+    if (!make_room(o, plan.fresh.size())) {
+      plan.outcome = Plan::Outcome::kFull;
+      plan.fresh.clear();
+      publish();
+      return plan;
+    }
+    for (std::size_t i : plan.fresh) {
+      events_.emplace(std::string(items[i].event_id), EventEntry{items[i].digest, &o});
+      add_units(o, 1);
+    }
   }
   for (std::size_t i = 0; i < items.size(); ++i) {  // repeats within the request
     const std::size_t f = first[i];
@@ -265,7 +272,7 @@ void IdempotencyTable::accept(const std::vector<Item>& items, Plan& plan,
       it->second.offset = delivered[f].offset;
     }
     it->second.pending = false;
-    event_ages_.push_back({&it->first, now});
+    it->second.owner->event_ages.push_back({&it->first, now});
   }
   for (std::size_t i = 0; i < items.size(); ++i) {
     if (plan.source[i] >= 0 && static_cast<std::size_t>(plan.source[i]) < delivered.size()) {
@@ -280,8 +287,8 @@ void IdempotencyTable::release(const std::vector<Item>& items, const Plan& plan)
   for (std::size_t i : plan.fresh) {
     auto it = events_.find(items[i].event_id);
     if (it == events_.end() || !it->second.pending) continue;
+    remove_units(*it->second.owner, 1);
     events_.erase(it);
-    --units_;
   }
   publish();
 }
@@ -297,17 +304,18 @@ void IdempotencyTable::settle(const std::vector<Item>& items, const Plan& plan,
       it->second.partition = outcomes[f]->partition;
       it->second.offset = outcomes[f]->offset;
       it->second.pending = false;
-      event_ages_.push_back({&it->first, now});
+      it->second.owner->event_ages.push_back({&it->first, now});
     } else {
+      remove_units(*it->second.owner, 1);
       events_.erase(it);
-      --units_;
     }
   }
   publish();
 }
 
 IdempotencyTable::KeyLookup IdempotencyTable::begin_key(const std::string& key,
-                                                        const Digest& fingerprint) {
+                                                        const Digest& fingerprint,
+                                                        std::string_view owner_name) {
   KeyLookup found;
   std::lock_guard<std::mutex> lock(mutex_);
   expire(now_());
@@ -326,13 +334,14 @@ IdempotencyTable::KeyLookup IdempotencyTable::begin_key(const std::string& key,
     }
     return found;
   }
-  if (!make_room(1)) {
+  Owner& o = owner(owner_name);
+  if (!make_room(o, 1)) {
     found.outcome = KeyLookup::Outcome::kFull;
     publish();
     return found;
   }
-  keys_.emplace(key, KeyEntry{fingerprint, true, 1, {}});
-  ++units_;
+  keys_.emplace(key, KeyEntry{fingerprint, &o, true, 1, {}});
+  add_units(o, 1);
   publish();
   return found;
 }
@@ -343,8 +352,9 @@ void IdempotencyTable::accept_key(const std::string& key, const Answer& answer,
   auto it = keys_.find(key);
   if (it == keys_.end() || !it->second.pending) return;  // cannot happen: reserved
   // Its weight grows from 1 to 1 + events: older entries make room, or it is not kept.
-  if (!make_room(events)) {
-    units_ -= it->second.weight;
+  Owner& o = *it->second.owner;
+  if (!make_room(o, events)) {
+    remove_units(o, it->second.weight);
     keys_.erase(it);
     bump(evictions_);
     publish();
@@ -352,9 +362,9 @@ void IdempotencyTable::accept_key(const std::string& key, const Answer& answer,
   }
   it->second.pending = false;
   it->second.weight += events;
-  units_ += events;
+  add_units(o, events);
   it->second.answer = answer;
-  key_ages_.push_back({&it->first, now_()});
+  o.key_ages.push_back({&it->first, now_()});
   publish();
 }
 
@@ -362,7 +372,7 @@ void IdempotencyTable::release_key(const std::string& key) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = keys_.find(key);
   if (it == keys_.end() || !it->second.pending) return;
-  units_ -= it->second.weight;
+  remove_units(*it->second.owner, it->second.weight);
   keys_.erase(it);
   publish();
 }

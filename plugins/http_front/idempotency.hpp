@@ -11,9 +11,18 @@
 // records it, or release() forgets it (a push Kafka did not acknowledge can be retried).
 //
 // Bounded: at most max_entries units, an event one unit, a key one plus the events of its
-// answer (its size). Entries leave at the end of the window, or earlier, oldest first, when a
-// new push needs room (counted in pemx_http_front_idempotency_evictions_total); pending
+// answer (its size), and at most max_entries_per_token units of one owner (the name of the
+// token that pushed, "" for pushes without one). Entries leave at the end of the window, or
+// earlier, oldest first, when a new push needs room (counted in
+// pemx_http_front_idempotency_evictions_total): first the pushing owner's own, down to its cap;
+// then, only if the whole table is still full (the owners' caps add up to more than
+// max_entries), the oldest of any owner. So while max_entries >= owners x the cap, one writer
+// pushing many events evicts only its own entries, never another's protection. Pending
 // entries never leave early, so a push finding only pending ones is refused (kFull).
+//
+// "Same content" is the SHA-256 of the text produced for the event (compact, keys in the order
+// sent), not of the request: whitespace does not matter, reordered keys are other content
+// (409). An Idempotency-Key's fingerprint is the SHA-256 of the raw request body bytes.
 //
 // Metrics: pemx_http_front_idempotent_replays_total (pushes answered from the table),
 // pemx_http_front_idempotency_conflicts_total{kind=content|key|busy} (409 and 422),
@@ -22,11 +31,13 @@
 //
 // Pure: no IO, no threads of its own; the clock is injected. Threads: any (Asio threads ask,
 // the push's poll thread accepts and releases), under one mutex, each call O(events).
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -35,19 +46,15 @@
 #include <vector>
 
 #include "http_front/api.hpp"
+#include "http_front/digest.hpp"
 #include "pemx/metrics.hpp"
 
 namespace pemx::http_front {
 
-using Digest = std::array<unsigned char, 32>;
-// SHA-256 (OpenSSL's EVP): collisions cannot be made on purpose, unlike std::hash.
-Digest sha256(std::string_view bytes);
-// SHA-256 of several parts, each preceded by its length (so ("ab","c") != ("a","bc")).
-Digest sha256_parts(std::initializer_list<std::string_view> parts);
-
 struct IdempotencySettings {
   std::chrono::milliseconds window{600'000};  // 0: off (no table at all)
   std::size_t max_entries = 100'000;
+  std::size_t max_entries_per_token = 10'000;  // more than max_entries: max_entries applies
 };
 
 // The smallest bound that remembers every valid push, Idempotency-Key included: its
@@ -106,7 +113,8 @@ class IdempotencyTable {
                    std::function<Clock::time_point()> now = &Clock::now);
 
   // The plan for a push's events; kProduce reserves plan.fresh (end with accept or release).
-  Plan begin_events(const std::vector<Item>& items);
+  // owner: the pushing token's name ("" without one), whose entries make room first.
+  Plan begin_events(const std::vector<Item>& items, std::string_view owner = {});
   // plan.fresh were acknowledged at `delivered` (in the order of fresh): remembered for the
   // window. Fills plan.receipt for them.
   void accept(const std::vector<Item>& items, Plan& plan, const std::vector<Delivered>& delivered);
@@ -120,24 +128,29 @@ class IdempotencyTable {
               const std::vector<std::optional<Delivered>>& outcomes);
 
   // key: scoped by the caller (e.g. with the client's credentials); fingerprint: the request's.
-  KeyLookup begin_key(const std::string& key, const Digest& fingerprint);
+  KeyLookup begin_key(const std::string& key, const Digest& fingerprint,
+                      std::string_view owner = {});
   // The request with this key was answered with `answer` (a success): replayed for the window.
   // `events`: how many events the answer describes (its weight in the bound).
   void accept_key(const std::string& key, const Answer& answer, std::size_t events);
   void release_key(const std::string& key);
 
-  // Entries in units (events, keys and their weight), pending included.
+  // Entries in units (events, keys and their weight), pending included; and one owner's.
   std::size_t size() const;
+  std::size_t size(std::string_view owner) const;
 
  private:
+  struct Owner;
   struct EventEntry {
     Digest digest;
+    Owner* owner = nullptr;  // a node of owners_: stable
     bool pending = true;
     std::int32_t partition = -1;
     std::int64_t offset = -1;
   };
   struct KeyEntry {
     Digest fingerprint;
+    Owner* owner = nullptr;
     bool pending = true;
     std::size_t weight = 1;
     Answer answer;
@@ -147,11 +160,25 @@ class IdempotencyTable {
     const std::string* id;
     Clock::time_point at;
   };
+  // One owner's units (pending included) and accepted entries, oldest first.
+  struct Owner {
+    std::size_t units = 0;
+    std::deque<Aged> event_ages;
+    std::deque<Aged> key_ages;
+  };
 
   void expire(Clock::time_point now);
-  // Drops the oldest accepted entries until `units` more fit; false when they cannot.
-  bool make_room(std::size_t units);
-  bool pop_oldest();
+  Owner& owner(std::string_view name);
+  std::size_t cap() const {
+    return std::min(settings_.max_entries_per_token, settings_.max_entries);
+  }
+  // Drops accepted entries until `units` more of `o` fit: o's oldest down to its cap, then the
+  // oldest of any owner down to max_entries; false when they cannot.
+  bool make_room(Owner& o, std::size_t units);
+  // Drops o's oldest accepted entry (nullptr: the oldest of any owner); false if none.
+  bool pop_oldest(Owner* o);
+  void add_units(Owner& o, std::size_t units);
+  void remove_units(Owner& o, std::size_t units);
   void publish();  // the entries gauge
 
   IdempotencySettings settings_;
@@ -171,8 +198,7 @@ class IdempotencyTable {
   };
   std::unordered_map<std::string, EventEntry, Hash, std::equal_to<>> events_;
   std::unordered_map<std::string, KeyEntry, Hash, std::equal_to<>> keys_;
-  std::deque<Aged> event_ages_;
-  std::deque<Aged> key_ages_;
+  std::map<std::string, Owner, std::less<>> owners_;
   std::size_t units_ = 0;
 };
 

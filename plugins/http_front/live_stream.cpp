@@ -30,10 +30,10 @@ constexpr std::size_t kLiveMaxBatchBytes = 256 * 1024;  // and bytes (a little m
 constexpr std::size_t kLiveReplay = 20;  // recent events sent to a new stream
 
 LiveStream::LiveStream(FlexStream&& stream, Server::Impl& server, LiveFilter filter,
-                       std::uint64_t after)
+                       std::uint64_t after, Opener opener)
     : stream_(std::move(stream)), server_(server), watch_(*server.activity),
       filter_(std::move(filter)), after_(after), timer_(stream_.get_executor()),
-      next_heartbeat_(Clock::now() + kLiveHeartbeat) {
+      next_heartbeat_(Clock::now() + kLiveHeartbeat), opener_(std::move(opener)) {
   server_.sessions.fetch_add(1);
 }
 
@@ -77,6 +77,22 @@ void LiveStream::pump() {
   }
   text_.clear();
   if (text_.capacity() > 2 * kLiveMaxBatchBytes) text_.shrink_to_fit();
+  if (const std::string why = revoked(); !why.empty()) {
+    server_.log.info("live stream closed: its credentials were revoked by a reload",
+                     {{"token", opener_.token_name}, {"reason", why}});
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key("reason");
+    w.String(why.data(), static_cast<rapidjson::SizeType>(why.size()));
+    w.EndObject();
+    // No retry hint can help: EventSource reconnects, and gets the 401 (or a stream without
+    // the token, where reads are open).
+    text_ = "event: revoked\ndata: " + std::string(buf.GetString()) + "\n\n";
+    ending_ = true;
+    write();
+    return;
+  }
   auto slice = server_.activity->since(after_, kLiveBatch);
   if (slice.missed > 0) {
     std::uint64_t last_missed = slice.events.empty() ? slice.last : slice.events.front()->seq - 1;
@@ -105,6 +121,21 @@ void LiveStream::pump() {
       if (!ec) self->pump();
     });
   }
+}
+
+std::string LiveStream::revoked() {
+  const std::uint64_t before = opener_.generation;
+  server_.current_access(access_, opener_.generation);
+  if (opener_.generation == before || !access_) return {};
+  // /api/live's access (api_routes.cpp): a read.
+  const AuthDecision d = authorize(access_->credentials, Access::kRead, opener_.authorization);
+  if (d.status != 0) {
+    return opener_.token_name.empty() ? "reads now need a token" : "the token was revoked";
+  }
+  // Reads may be open, but the token the stream was opened with is gone: it ends too, so a
+  // revoked token holds nothing open.
+  if (!opener_.token_name.empty() && d.token < 0) return "the token was revoked";
+  return {};
 }
 
 std::string LiveStream::event_id(std::uint64_t seq) const {
@@ -144,7 +175,7 @@ void LiveStream::write() {
   stream_.expires_after(server_.settings.live_write_timeout);
   net::async_write(stream_, net::buffer(text_),
                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                     if (ec) {
+                     if (ec || self->ending_) {
                        self->close();
                        return;
                      }
@@ -233,7 +264,11 @@ void live(Session& s) {
   if (head) return s.send_header_and_close(std::move(res));
   std::ostringstream header;
   header << res->base();
-  auto stream = std::make_shared<LiveStream>(s.hand_over(), server, std::move(filter), after);
+  auto authorization = req[http::field::authorization];
+  LiveStream::Opener opener{std::string(authorization.data(), authorization.size()),
+                            std::string(s.token_name()), s.access_generation()};
+  auto stream = std::make_shared<LiveStream>(s.hand_over(), server, std::move(filter), after,
+                                             std::move(opener));
   {
     std::lock_guard<std::mutex> lock(server.sessions_mutex);
     for (auto it = server.streams.begin(); it != server.streams.end();) {

@@ -3,7 +3,10 @@
 // The handler (handlers::live) checks the request, answers its header and hands the connection
 // to a LiveStream; the stream holds at most one batch of text, tells a client slower than the
 // ring what it missed ("event: gap"), and closes one that cannot take a write within
-// live_write_timeout. Streams never end by themselves: stop_accepting cancels them.
+// live_write_timeout. A stream ends when stop_accepting cancels it, and when a reload of the
+// credentials (Server::set_credentials) no longer admits the Authorization it was opened with
+// (its token revoked, or a token now required): it then writes "event: revoked" with the reason
+// and closes. It notices the new credentials at its next pump (within kLivePoll when idle).
 //
 // Threads: a stream runs on the strand of the connection it took over; cancel from any thread.
 #include <array>
@@ -33,8 +36,15 @@ struct LiveFilter {
 // One /api/live client.
 class LiveStream : public std::enable_shared_from_this<LiveStream> {
  public:
-  LiveStream(FlexStream&& stream, Server::Impl& server, LiveFilter filter,
-             std::uint64_t after);
+  // Who opened it: the request's Authorization value ("" if none), the name of the known token
+  // it presented ("" if none) and the generation of the credentials that admitted it.
+  struct Opener {
+    std::string authorization;
+    std::string token_name;
+    std::uint64_t generation = 0;
+  };
+  LiveStream(FlexStream&& stream, Server::Impl& server, LiveFilter filter, std::uint64_t after,
+             Opener opener);
   ~LiveStream();
   // The response header is already in `head`; events follow it.
   void start(std::string head);
@@ -51,6 +61,8 @@ class LiveStream : public std::enable_shared_from_this<LiveStream> {
   // "<process start>.<seq>": a Last-Event-ID from an earlier process is recognised as such.
   std::string event_id(std::uint64_t seq) const;
   void append(const LiveEvent& e);
+  // After a reload of the credentials: why they no longer admit this stream, or "".
+  std::string revoked();
   void write();
   void close();
 
@@ -63,6 +75,9 @@ class LiveStream : public std::enable_shared_from_this<LiveStream> {
   std::string text_;
   std::array<char, 512> sink_{};
   Clock::time_point next_heartbeat_;
+  Opener opener_;
+  std::shared_ptr<AccessState> access_;  // the credentials last checked against (may be null)
+  bool ending_ = false;                  // the "revoked" event is being written: then close
   bool closed_ = false;
 };
 

@@ -131,7 +131,8 @@ void push(Session& s) {
       const Digest scope =
           sha256_parts({std::string_view(auth.data(), auth.size()), *parsed_key});
       std::string stored(reinterpret_cast<const char*>(scope.data()), scope.size());
-      auto found = table->begin_key(stored, sha256(req.body()));
+      // Owned by the token (its cap, docs/configuration.md idempotency_max_entries_per_token).
+      auto found = table->begin_key(stored, sha256(req.body()), s.token_name());
       switch (found.outcome) {
         case IdempotencyTable::KeyLookup::Outcome::kReplay:
           found.answer.headers.emplace_back(kReplayHeader, "true");
@@ -195,7 +196,7 @@ void push(Session& s) {
   for (std::size_t i = 0; i < events.size(); ++i) {
     state->items.push_back({state->ids[i], sha256(events[i].value)});
   }
-  state->plan = table->begin_events(state->items);
+  state->plan = table->begin_events(state->items, s.token_name());
   auto& plan = state->plan;
   using Outcome = IdempotencyTable::Plan::Outcome;
   if (refusal && plan.outcome != Outcome::kReplay) {

@@ -26,6 +26,22 @@ std::int64_t TokenBucket::take(std::int64_t now_ns, const RateSpec& spec) {
   return std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(wait)));
 }
 
+bool TokenBucket::full(std::int64_t now_ns, const RateSpec& spec) const {
+  if (!started_ || !spec.enabled()) return true;
+  const double burst = std::max(spec.burst, 1.0);
+  const double elapsed = now_ns > last_ns_ ? static_cast<double>(now_ns - last_ns_) * 1e-9 : 0;
+  return tokens_ + elapsed * spec.per_second >= burst;
+}
+
+PeerAddress rate_key(const PeerAddress& address) {
+  static constexpr std::array<std::uint8_t, 12> kV4Mapped = {0, 0, 0, 0, 0, 0,
+                                                             0, 0, 0, 0, 0xff, 0xff};
+  if (std::equal(kV4Mapped.begin(), kV4Mapped.end(), address.begin())) return address;
+  PeerAddress key = address;
+  std::fill(key.begin() + 8, key.end(), std::uint8_t{0});
+  return key;
+}
+
 std::int64_t retry_after_seconds(std::int64_t wait_ns) {
   constexpr std::int64_t kSecond = 1'000'000'000;
   return std::max<std::int64_t>(1, (wait_ns + kSecond - 1) / kSecond);
@@ -97,7 +113,9 @@ void AddressTable::erase_slot(std::uint32_t slot) {
   slots_[hole] = kNone;
 }
 
-std::array<TokenBucket, kRateRoutes>& AddressTable::find_or_insert(const PeerAddress& address) {
+std::array<TokenBucket, kRateRoutes>& AddressTable::find_or_insert(const PeerAddress& address,
+                                                                   std::int64_t now_ns,
+                                                                   const RouteSpecs& specs) {
   if (const auto slot = find_slot(address); slot != kNone) {
     const std::uint32_t e = slots_[slot];
     if (head_ != e) {
@@ -110,7 +128,16 @@ std::array<TokenBucket, kRateRoutes>& AddressTable::find_or_insert(const PeerAdd
   if (size_ < entries_.size()) {
     e = static_cast<std::uint32_t>(size_++);
   } else {
-    e = tail_;  // the least recently used makes room
+    // The least recently used makes room, if forgetting it loses nothing: else a client
+    // rotating through more addresses than the table holds would get a fresh burst each time.
+    const auto& oldest = entries_[tail_].buckets;
+    for (std::size_t r = 0; r < kRateRoutes; ++r) {
+      if (!oldest[r].full(now_ns, specs[r])) {
+        ++overflows_;
+        return overflow_;
+      }
+    }
+    e = tail_;
     erase_slot(find_slot(entries_[e].address));
     unlink(e);
     ++evictions_;

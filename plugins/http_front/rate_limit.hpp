@@ -5,9 +5,14 @@
 //
 // A request presenting a known token is counted against that token's bucket; any other request
 // (no token, or an unknown one) against its peer address's bucket: one bucket update per request.
-// The addresses are kept in AddressTable, a fixed-size table (no allocation after construction)
-// that forgets the least recently seen address when full, so a flood of addresses cannot grow
-// it. Proxies (X-Forwarded-For) are not trusted: behind a proxy every client shares its address.
+// The addresses are kept in AddressTable, a fixed-size table (no allocation after construction),
+// so a flood of addresses cannot grow it. An address is an IPv4 address, or an IPv6 /64 (one
+// host usually holds a whole /64: keyed per /128, it would have 2^64 fresh buckets). When the
+// table is full, a new address replaces the least recently seen one only if that one's buckets
+// have refilled (forgetting it loses nothing); until then new addresses share one overflow
+// bucket per route. So rotating through more addresses than the table holds gains at most one
+// more address's limit, where handing each a fresh full bucket would lift the limit altogether.
+// Proxies (X-Forwarded-For) are not trusted: behind a proxy every client shares its address.
 #include <array>
 #include <cstdint>
 #include <vector>
@@ -29,9 +34,17 @@ struct RouteLimits {
   RateSpec per_address;
 };
 
+// One spec per route (RateRoute), e.g. the per-address ones.
+using RouteSpecs = std::array<RateSpec, kRateRoutes>;
+
 struct RateLimits {
   std::array<RouteLimits, kRateRoutes> routes;  // by RateRoute
   std::size_t max_addresses = 10000;            // the address table's size
+  RouteSpecs per_address() const {
+    RouteSpecs specs;
+    for (std::size_t r = 0; r < kRateRoutes; ++r) specs[r] = routes[r].per_address;
+    return specs;
+  }
   bool any_per_address() const {
     for (const auto& r : routes) {
       if (r.per_address.enabled()) return true;
@@ -45,6 +58,9 @@ class TokenBucket {
   // Takes one request at `now_ns`: 0 when allowed, else the nanoseconds until it would be
   // (the bucket is left as it was). A new bucket starts full.
   std::int64_t take(std::int64_t now_ns, const RateSpec& spec);
+  // Whether it holds its whole burst at `now_ns` (a new bucket, or one that has refilled): a
+  // fresh bucket would allow exactly as much.
+  bool full(std::int64_t now_ns, const RateSpec& spec) const;
 
  private:
   double tokens_ = 0;
@@ -58,19 +74,29 @@ std::int64_t retry_after_seconds(std::int64_t wait_ns);
 // A peer address: IPv4 as its IPv4-mapped IPv6 form.
 using PeerAddress = std::array<std::uint8_t, 16>;
 
+// The key a peer address is limited by: an IPv4 (or IPv4-mapped IPv6) address whole, any other
+// IPv6 address by its /64 (the last 8 bytes zeroed).
+PeerAddress rate_key(const PeerAddress& address);
+
 // A fixed-capacity map from address to one bucket per route: open addressing (linear probing,
 // backward-shift deletion) over a slot array twice the capacity, and a least-recently-used list
 // through the entries. Thread-compatible: the caller locks.
 class AddressTable {
  public:
   explicit AddressTable(std::size_t capacity);
-  // The buckets of `address`, created (evicting the least recently used when full) if new,
-  // and marked most recently used.
-  std::array<TokenBucket, kRateRoutes>& find_or_insert(const PeerAddress& address);
+  // The buckets of `address` (a rate_key), marked most recently used. A new address gets
+  // fresh buckets; when the table is full, in place of the least recently used address if its
+  // buckets are full at `now_ns` under `specs`, else the shared overflow buckets (and the
+  // address is not remembered).
+  std::array<TokenBucket, kRateRoutes>& find_or_insert(const PeerAddress& address,
+                                                       std::int64_t now_ns,
+                                                       const RouteSpecs& specs);
   bool contains(const PeerAddress& address) const;
   std::size_t size() const { return size_; }
   std::size_t capacity() const { return entries_.size(); }
   std::uint64_t evictions() const { return evictions_; }
+  // Requests of new addresses answered from the overflow buckets.
+  std::uint64_t overflows() const { return overflows_; }
 
  private:
   static constexpr std::uint32_t kNone = 0xffffffffu;
@@ -95,6 +121,8 @@ class AddressTable {
   std::uint32_t head_ = kNone;  // most recently used
   std::uint32_t tail_ = kNone;  // least recently used
   std::uint64_t evictions_ = 0;
+  std::array<TokenBucket, kRateRoutes> overflow_{};
+  std::uint64_t overflows_ = 0;
 };
 
 }  // namespace pemx::http_front

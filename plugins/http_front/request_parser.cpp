@@ -31,6 +31,8 @@ class Category final : public boost::system::error_category {
         return "an HTTP/1.1 request needs a Host header";
       case RequestError::duplicate_host:
         return "more than one Host header";
+      case RequestError::duplicate_authorization:
+        return "more than one Authorization header; send exactly one";
     }
     return "unknown request error";
   }
@@ -117,6 +119,9 @@ void RequestParser::on_field_impl(http::field name, string_view name_string, str
     case http::field::host:
       ++hosts_;
       break;
+    case http::field::authorization:
+      ++authorizations_;
+      break;
     case http::field::content_length:
       content_length_ = true;
       break;
@@ -154,6 +159,10 @@ void RequestParser::on_header_impl(error_code& ec) {
   }
   if (hosts_ > 1) {
     ec = RequestError::duplicate_host;
+    return;
+  }
+  if (authorizations_ > 1) {
+    ec = RequestError::duplicate_authorization;
     return;
   }
   if (hosts_ == 0 && req_.version() >= 11) {

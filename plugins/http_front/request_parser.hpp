@@ -12,6 +12,8 @@
 //   HTTP/1.1; Content-Length and Transfer-Encoding together are refused; Content-Length
 //   values that differ are refused (Beast's own check).
 // - Exactly one Host on HTTP/1.1; never two.
+// - At most one Authorization: with two, which one a token check would read is a guess (the
+//   first, silently, in Beast), so the request is refused naming the header.
 //
 // Any error is final: the caller answers it (error_status gives the status) and closes the
 // connection, since the bytes that follow cannot be framed reliably. Not thread-safe; one
@@ -42,6 +44,7 @@ enum class RequestError {
   content_length_and_transfer_encoding,
   missing_host,
   duplicate_host,
+  duplicate_authorization,
 };
 const boost::system::error_category& request_error_category();
 boost::system::error_code make_error_code(RequestError e);
@@ -88,6 +91,7 @@ class RequestParser final : public boost::beast::http::basic_parser<true> {
   std::size_t header_bytes_ = 0;
   std::size_t fields_ = 0;
   std::size_t hosts_ = 0;
+  std::size_t authorizations_ = 0;
   std::size_t te_fields_ = 0;
   std::size_t te_codings_ = 0;   // codings listed over every Transfer-Encoding field
   bool te_only_chunked_ = true;  // every one of them is "chunked"

@@ -20,9 +20,10 @@ using tcp = net::ip::tcp;
 constexpr std::size_t kReadAhead = 64 * 1024;  // a session's read buffer beyond max_header_bytes
 
 namespace {
+// The per-address rate limit's key (rate_key: IPv4 whole, IPv6 by its /64).
 PeerAddress peer_key(const net::ip::address& a) {
   if (a.is_v4()) return net::ip::make_address_v6(net::ip::v4_mapped, a.to_v4()).to_bytes();
-  return a.to_v6().to_bytes();
+  return rate_key(a.to_v6().to_bytes());
 }
 std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -247,7 +248,9 @@ bool Session::over_rate_limit(const Route& route) {
     by = 1;
     const auto now = now_ns();
     std::lock_guard<std::mutex> lock(server_.addresses_mutex);
-    wait = server_.addresses.find_or_insert(peer_)[ri].take(now, limits.per_address);
+    wait = server_.addresses
+               .find_or_insert(peer_, now, server_.settings.rate_limits.per_address())[ri]
+               .take(now, limits.per_address);
   }
   if (wait == 0) return false;
   server_.rate_limited[ri][by]->inc();

@@ -62,6 +62,8 @@ class Session : public std::enable_shared_from_this<Session> {
                       : access_->credentials.tokens[static_cast<std::size_t>(token_)].name;
   }
   const boost::asio::ip::address& peer() const { return peer_ip_; }
+  // The generation of the credentials the current request was checked against.
+  std::uint64_t access_generation() const { return access_generation_; }
   // Answers the request (HEAD: GET's status and headers, no body). content_type: unless the
   // answer has its own (Answer::content_type).
   void send(Answer a, std::string_view content_type = "application/json") {

@@ -9,7 +9,10 @@
 #include <rapidjson/stringbuffer.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <mutex>
+#include <string_view>
+#include <vector>
 
 #include "core/check.hpp"
 #include "event/event.hpp"
@@ -163,6 +166,118 @@ constexpr rapidjson::SizeType kMaxPatternLength = 1000;  // characters of a patt
 constexpr std::size_t kMaxSchemaNodes = 100'000;  // subschemas visited, $refs followed
 constexpr std::size_t kMaxSchemaDepth = 200;       // nesting, $refs followed
 
+// RapidJSON's regex compiles {m,n} by copying its operand max(m, n) times (regex.h,
+// EvalQuantifier), so a short pattern can expand to millions of states: a{1000}{1000} is 13
+// characters and a million copies of "a", each costing time on every value checked, and
+// memory and seconds to compile. Both are bounded before compiling.
+constexpr std::uint64_t kMaxPatternRepeat = 1000;    // product of nested repeat counts
+constexpr std::uint64_t kMaxPatternStates = 10'000;  // the whole pattern, repeats expanded
+
+struct PatternSize {
+  std::uint64_t states = 0;  // about the states RapidJSON would build
+  std::uint64_t repeat = 1;  // the largest product of nested repeat counts
+};
+
+// An estimate from the pattern's text in RapidJSON's grammar (atoms, [classes], \escapes,
+// (groups), |, ?, *, +, {n}, {n,}, {n,m}); exact enough to bound, saturating, never throws.
+// Text RapidJSON would refuse is sized as plain characters: compiling it fails later.
+constexpr std::uint64_t kPatternSizeCap = std::uint64_t{1} << 40;  // where the sizes saturate
+
+PatternSize pattern_size(std::string_view p) {
+  auto mul = [](std::uint64_t a, std::uint64_t b) -> std::uint64_t {
+    return a != 0 && b > kPatternSizeCap / a ? kPatternSizeCap
+                                             : std::min(kPatternSizeCap, a * b);
+  };
+  auto add = [](std::uint64_t a, std::uint64_t b) -> std::uint64_t {
+    return std::min(kPatternSizeCap, a + b);
+  };
+  struct Frame {
+    std::uint64_t alternatives = 0;  // states of the alternatives before the last |
+    std::uint64_t sequence = 0;      // states of the current alternative, last operand excluded
+    std::uint64_t repeat = 1;
+    PatternSize last;
+    bool has_last = false;
+  };
+  std::vector<Frame> frames(1);
+  auto commit = [&](Frame& f) {
+    if (!f.has_last) return;
+    f.sequence = add(f.sequence, f.last.states);
+    f.repeat = std::max(f.repeat, f.last.repeat);
+    f.has_last = false;
+  };
+  auto operand = [&](PatternSize size) {
+    Frame& f = frames.back();
+    commit(f);
+    f.last = size;
+    f.has_last = true;
+  };
+  auto close_group = [&] {
+    Frame f = frames.back();
+    frames.pop_back();
+    commit(f);
+    operand({add(f.alternatives, f.sequence), f.repeat});
+  };
+  auto number = [&](std::size_t& i, std::uint64_t& n) {
+    const std::size_t start = i;
+    n = 0;
+    for (; i < p.size() && p[i] >= '0' && p[i] <= '9'; ++i) {
+      n = add(mul(n, 10), static_cast<std::uint64_t>(p[i] - '0'));
+    }
+    return i > start;
+  };
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    const char c = p[i];
+    if ((static_cast<unsigned char>(c) & 0xc0) == 0x80) continue;  // inside a UTF-8 character
+    Frame& f = frames.back();
+    if (c == '(') {
+      frames.emplace_back();
+    } else if (c == ')' && frames.size() > 1) {
+      close_group();
+    } else if (c == '|') {
+      commit(f);
+      f.alternatives = add(add(f.alternatives, f.sequence), 1);
+      f.sequence = 0;
+    } else if ((c == '?' || c == '*' || c == '+') && f.has_last) {
+      f.last.states = add(f.last.states, 1);
+    } else if (c == '{' && f.has_last) {
+      std::size_t j = i + 1;
+      std::uint64_t n = 0;
+      std::uint64_t m = 0;
+      bool unbounded = false;
+      if (!number(j, n)) {
+        operand({1, 1});
+        continue;
+      }
+      m = n;
+      if (j < p.size() && p[j] == ',') {
+        ++j;
+        unbounded = !number(j, m);
+      }
+      if (j >= p.size() || p[j] != '}') {
+        operand({1, 1});
+        continue;
+      }
+      const std::uint64_t copies = std::max<std::uint64_t>(1, unbounded ? n : std::max(n, m));
+      f.last.states = add(mul(f.last.states, copies), 1);
+      f.last.repeat = mul(f.last.repeat, copies);
+      i = j;
+    } else if (c == '[') {
+      std::size_t j = i + 1;
+      while (j < p.size() && p[j] != ']') j += p[j] == '\\' ? 2 : 1;
+      operand({1, 1});
+      i = std::min(j, p.size());
+    } else if (c == '\\') {
+      operand({1, 1});
+      ++i;
+    } else {
+      operand({1, 1});
+    }
+  }
+  while (frames.size() > 1) close_group();
+  commit(frames.back());
+  return {add(frames.back().alternatives, frames.back().sequence), frames.back().repeat};
+}
+
 void check_patterns(const rapidjson::Value& v, const std::string& at,
                     std::vector<std::string>& problems) {
   if (v.IsArray()) {
@@ -182,13 +297,35 @@ void check_patterns(const rapidjson::Value& v, const std::string& at,
     // Before compiling it: RapidJSON's search costs (pattern size × text length) per value,
     // and a pattern of 20,000 alternatives took seconds per event.
     auto too_long = [&](const rapidjson::Value& text) {
-      if (text.GetStringLength() <= kMaxPatternLength) return false;
-      problems.push_back(here + ": the regular expression " + json_excerpt(text, 60) + " has " +
-                         std::to_string(text.GetStringLength()) + " characters, more than " +
-                         std::to_string(kMaxPatternLength) +
-                         " (long patterns make every event slow to check: shorten it, or "
-                         "use enum for a list of values)");
-      return true;
+      if (text.GetStringLength() > kMaxPatternLength) {
+        problems.push_back(here + ": the regular expression " + json_excerpt(text, 60) +
+                           " has " + std::to_string(text.GetStringLength()) +
+                           " characters, more than " + std::to_string(kMaxPatternLength) +
+                           " (long patterns make every event slow to check: shorten it, or "
+                           "use enum for a list of values)");
+        return true;
+      }
+      const PatternSize size =
+          pattern_size(std::string_view(text.GetString(), text.GetStringLength()));
+      if (size.repeat > kMaxPatternRepeat) {
+        problems.push_back(here + ": the regular expression " + json_excerpt(text, 60) +
+                           " repeats a part " + std::to_string(size.repeat) +
+                           " times (nested {m,n} counts multiply), more than " +
+                           std::to_string(kMaxPatternRepeat) +
+                           " (RapidJSON copies the part that often: use minLength/maxLength "
+                           "for lengths, or smaller counts)");
+        return true;
+      }
+      if (size.states > kMaxPatternStates) {
+        problems.push_back(here + ": the regular expression " + json_excerpt(text, 60) +
+                           " expands to about " + std::to_string(size.states) +
+                           " states with its {m,n} repeats copied out, more than " +
+                           std::to_string(kMaxPatternStates) +
+                           " (every event would be slow to check: use smaller counts, or "
+                           "minLength/maxLength for lengths)");
+        return true;
+      }
+      return false;
     };
     if (name == "pattern" && it->value.IsString() && !too_long(it->value) && bad(it->value)) {
       problems.push_back(here + ": the regular expression " + json_excerpt(it->value) +

@@ -21,7 +21,8 @@
 // Also refused at load: a schema whose $refs recurse (RapidJSON recurses on $ref chains when
 // compiling, and validates recursion through anyOf/oneOf in exponential time), one that expands
 // to more than 100,000 subschemas or 200 levels with its $refs followed, and a pattern longer
-// than 1,000 characters.
+// than 1,000 characters or whose {m,n} repeats, copied out as RapidJSON compiles them, nest to
+// more than 1,000 copies or expand to more than about 10,000 states (a{1000}{1000}).
 #include <map>
 #include <memory>
 #include <optional>

@@ -253,6 +253,40 @@ TEST_CASE("a pattern longer than 1,000 characters is refused", "[unit][schema]")
             .empty());
 }
 
+TEST_CASE("nested repeats that expand past the bounds are refused before compiling",
+          "[unit][schema]") {
+  auto pattern = [](const std::string& p) {
+    return check_schema_text(R"({"properties": {"sku": {"pattern": ")" + p + R"("}}})");
+  };
+  // 13 characters, a million states: refused, naming the pattern and the product.
+  auto problems = pattern("a{1000}{1000}");
+  REQUIRE(problems.size() == 1);
+  CHECK(problems[0].rfind("/properties/sku/pattern: the regular expression", 0) == 0);
+  CHECK(problems[0].find("a{1000}{1000}") != std::string::npos);
+  CHECK(problems[0].find("1000000 times") != std::string::npos);
+  CHECK(pattern("(a{100}){100}").size() == 1);
+  CHECK(pattern("((ab){50}c){50}").size() == 1);
+  CHECK(pattern("x{4000000000}").size() == 1);  // one count past the bound
+  CHECK(pattern("a{2,}{2000,}").size() == 1);
+  // Within the product, but the whole pattern expands too far: 20 parts of 1000 copies.
+  std::string wide;
+  for (int i = 0; i < 20; ++i) wide += "[a-z]{1000}";
+  problems = pattern(wide);
+  REQUIRE(problems.size() == 1);
+  CHECK(problems[0].find("expands to about") != std::string::npos);
+  // patternProperties are bounded too.
+  problems = check_schema_text(R"({"patternProperties": {"^k{999}{999}$": {}}})");
+  REQUIRE(problems.size() == 1);
+  CHECK(problems[0].rfind("/patternProperties: the regular expression", 0) == 0);
+  // What schemas use stays accepted.
+  CHECK(pattern("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$").empty());
+  CHECK(pattern("^([0-9]{1,3}\\\\.){3}[0-9]{1,3}$").empty());
+  CHECK(pattern("^[A-Z]{2}(-[A-Z0-9]{1,8}){0,3}$").empty());
+  CHECK(pattern("a{1000}").empty());
+  CHECK(pattern("(ab|cd){10}{100}").empty());  // 1000 copies of 5 states
+  CHECK(pattern("[{]{3}").empty());              // a brace inside a class is a character
+}
+
 TEST_CASE("the shipped schemas accept the reference generator's events", "[unit][schema]") {
   std::vector<SchemaSet::Source> sources;
   for (const auto& [type, file] :

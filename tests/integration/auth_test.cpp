@@ -169,3 +169,39 @@ TEST_CASE("SIGHUP re-reads tokens_file: a revoked token is refused from then on,
   proc.signal(SIGTERM);
   CHECK(proc.wait(60s) == 0);
 }
+
+TEST_CASE("SIGHUP that revokes a token ends the live streams opened with it",
+          "[integration][web][auth][reload][live]") {
+  const std::string brokers = test_brokers();
+  const std::string p = unique_prefix();
+  create_topic(brokers, p + "-product-event", 1);
+  PemxRunner pemx(prefixed_config(p));
+  const std::string tokens = pemx.dir().file("tokens");
+  pemx.dir().write("tokens", "team-a:writer:" + kTeamA + "\nviewer:reader:" + kViewer + "\n");
+  pemx.dir().write("pemx.toml", config_with(p, "tokens_file = \"" + tokens + "\"\n", ""));
+  // "all": the push is routed and stored, so the stream that stays shows it.
+  auto& proc = pemx.start("all", {"--set", "kafka.brokers=" + brokers});
+  auto port = wait_port(proc);
+  HttpStream viewer(port, "/api/live", {{"Authorization", "Bearer " + kViewer}});
+  HttpStream writer(port, "/api/live", {{"Authorization", "Bearer " + kTeamA}});
+  REQUIRE(viewer.read_until("event: hello", 10s));
+  REQUIRE(writer.read_until("event: hello", 10s));
+
+  // The viewer's token leaked: its line goes, and the process is told to reload.
+  pemx.dir().write("tokens", "team-a:writer:" + kTeamA + "\n");
+  proc.signal(SIGHUP);
+  REQUIRE(proc.wait_for_log("\"msg\":\"tokens reloaded\"", 30s));
+  REQUIRE(viewer.read_until("event: revoked", 10s));
+  CHECK(viewer.data().find("the token was revoked") != std::string::npos);
+  CHECK_FALSE(viewer.read_until("never sent", 10s));
+  CHECK(viewer.closed());
+  REQUIRE(proc.wait_for_log("live stream closed", 10s));
+  CHECK(proc.log().find(kViewer) == std::string::npos);
+  // The writer's stream goes on and shows what is stored next.
+  REQUIRE(http_post(port, "/event", push_body(1, 1, "LIVEREVOKE"), bearer(kTeamA)).status == 201);
+  CHECK(writer.read_until(event_id(1), 60s));
+  CHECK(writer.data().find("event: revoked") == std::string::npos);
+  CHECK_FALSE(writer.closed());
+  proc.signal(SIGTERM);
+  CHECK(proc.wait(60s) == 0);
+}

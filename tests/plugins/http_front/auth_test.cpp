@@ -163,3 +163,37 @@ TEST_CASE("revoking one token: its line leaves tokens_file, a reload loads the o
   // No writer left in the file (the stage keeps writes guarded when they were at start-up).
   CHECK_FALSE(after.credentials.writes_guarded);
 }
+
+TEST_CASE("find_token compares SHA-256 digests: exact secrets only, of any length",
+          "[unit][http][auth]") {
+  // Secrets of different lengths, one a prefix of another: the digest comparison must still
+  // tell them apart, and match each exactly.
+  const std::string shorter = "prefix-secret-0123";
+  const std::string longer = shorter + "-and-more-456789";
+  std::vector<NamedToken> tokens = {{"short", shorter, kRoleReader},
+                                    {"long", longer, kRoleWriter}};
+  CHECK(tokens[0].digest == sha256(shorter));
+  CHECK(tokens[1].digest == sha256(longer));
+  CHECK(find_token(tokens, "Bearer " + shorter) == 0);
+  CHECK(find_token(tokens, "Bearer " + longer) == 1);
+  CHECK(find_token(tokens, "Bearer   " + longer) == 1);  // spaces after the scheme
+  CHECK(find_token(tokens, "Bearer " + longer.substr(0, longer.size() - 1)) == -1);
+  CHECK(find_token(tokens, "Bearer " + shorter + "x") == -1);
+  std::string flipped = longer;
+  flipped.back() ^= 1;
+  CHECK(find_token(tokens, "Bearer " + flipped) == -1);
+  CHECK(find_token(tokens, "Bearer " + std::string(4096, 'a')) == -1);
+  // The last of several tokens, and the first, are found (the branch-free selection).
+  tokens.emplace_back("third", "third-secret-0123456789", kRoleAdmin);
+  CHECK(find_token(tokens, "Bearer third-secret-0123456789") == 2);
+  CHECK(find_token(tokens, "Bearer " + shorter) == 0);
+
+  Digest a = sha256("one");
+  Digest b = a;
+  CHECK(digests_equal(a, b));
+  for (std::size_t i : {std::size_t{0}, std::size_t{17}, a.size() - 1}) {
+    Digest c = a;
+    c[i] ^= 0x80;
+    CHECK_FALSE(digests_equal(a, c));
+  }
+}

@@ -232,6 +232,9 @@ TEST_CASE("the push's idempotency keys: a duration (0 turns it off) and a bound 
   CHECK(mentions(errors_for("idempotency_max_entries = 400\n"),
                  "stages.http.idempotency_max_entries"));
   CHECK(mentions(errors_for("idempotency_windw = \"1s\"\n"), "idempotency_window"));
+  CHECK(errors_for("idempotency_max_entries_per_token = 401\n").empty());
+  CHECK(mentions(errors_for("idempotency_max_entries_per_token = 400\n"),
+                 "stages.http.idempotency_max_entries_per_token"));
 }
 
 TEST_CASE("the lineage keys: checked, with their key path", "[unit][http][lineage]") {

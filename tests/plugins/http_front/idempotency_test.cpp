@@ -54,8 +54,9 @@ std::vector<Delivered> delivered_for(const IdempotencyTable::Plan& plan, std::in
 }
 
 // begin + accept, as a successful push does; returns the plan.
-IdempotencyTable::Plan push_ok(IdempotencyTable& t, const Push& p, std::int64_t base) {
-  auto plan = t.begin_events(p.items);
+IdempotencyTable::Plan push_ok(IdempotencyTable& t, const Push& p, std::int64_t base,
+                               std::string_view owner = {}) {
+  auto plan = t.begin_events(p.items, owner);
   if (plan.outcome == Outcome::kProduce) t.accept(p.items, plan, delivered_for(plan, base));
   return plan;
 }
@@ -241,6 +242,59 @@ TEST_CASE("idempotency: the bound drops the oldest entries early and counts them
     push_ok(busy, Push(round * 200, 200), 0);
     REQUIRE(busy.size() <= 1000);
   }
+}
+
+TEST_CASE("idempotency: one writer filling the table evicts only its own entries",
+          "[unit][http][idempotency]") {
+  Metrics metrics;
+  FakeClock clock;
+  // Room for 3000 units, at most 1000 of them one token's: three writers never evict another.
+  IdempotencyTable t({600s, 3000, 1000}, "t", &metrics, clock.fn());
+  push_ok(t, Push(0, 200), 0, "billing");
+  clock.now += 1s;
+  push_ok(t, Push(200, 150), 0, "catalogue");
+  clock.now += 1s;
+  // "ci" pushes 10,000 fresh events, 200 at a time: far more than the table holds.
+  for (int round = 0; round < 50; ++round) {
+    REQUIRE(push_ok(t, Push(10'000 + round * 200, 200), 0, "ci").outcome == Outcome::kProduce);
+    clock.now += 1ms;
+    REQUIRE(t.size("ci") <= 1000);
+  }
+  CHECK(t.size("ci") == 1000);
+  CHECK(t.size("billing") == 200);
+  CHECK(t.size("catalogue") == 150);
+  // The others' retries are still replays; ci's oldest are gone, its newest kept.
+  CHECK(t.begin_events(Push(0, 200).items, "billing").outcome == Outcome::kReplay);
+  CHECK(t.begin_events(Push(200, 150).items, "catalogue").outcome == Outcome::kReplay);
+  CHECK(t.begin_events(Push(10'000 + 49 * 200, 200).items, "ci").outcome == Outcome::kReplay);
+  CHECK(counter(metrics, "pemx_http_front_idempotency_evictions_total") == 9000);
+  auto gone = t.begin_events(Push(10'000, 1).items, "ci");
+  CHECK(gone.outcome == Outcome::kProduce);
+  t.release(Push(10'000, 1).items, gone);
+  // Keys count against their token too.
+  REQUIRE(t.begin_key("ci-key", sha256("body"), "ci").outcome == KeyOutcome::kNew);
+  t.accept_key("ci-key", Answer{201, "receipt", {}}, 200);
+  CHECK(t.size("ci") <= 1000);
+  CHECK(t.size("billing") == 200);
+}
+
+TEST_CASE("idempotency: caps adding up to more than the table evict the oldest of anyone",
+          "[unit][http][idempotency]") {
+  FakeClock clock;
+  // Two writers with caps of 600 in a table of 800: the table's bound still holds.
+  IdempotencyTable t({600s, 800, 600}, "t", nullptr, clock.fn());
+  push_ok(t, Push(0, 200), 0, "a");
+  clock.now += 1s;
+  push_ok(t, Push(200, 200), 0, "a");
+  clock.now += 1s;
+  for (int round = 0; round < 3; ++round) {
+    push_ok(t, Push(1000 + round * 200, 200), 0, "b");
+    clock.now += 1s;
+  }
+  CHECK(t.size() == 800);
+  CHECK(t.size("b") == 600);
+  CHECK(t.size("a") == 200);  // a's oldest 200 made room once the table was full
+  CHECK(t.begin_events(Push(200, 200).items, "a").outcome == Outcome::kReplay);
 }
 
 TEST_CASE("idempotency: Idempotency-Key replays the first answer, refuses another body",

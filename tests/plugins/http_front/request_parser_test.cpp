@@ -221,6 +221,19 @@ TEST_CASE("exactly one Host on HTTP/1.1, at most one on HTTP/1.0", "[unit][http]
   CHECK(error_status(make_error_code(RequestError::missing_host)) == 400);
 }
 
+TEST_CASE("at most one Authorization header", "[unit][http][parser]") {
+  const std::string head = "GET /event HTTP/1.1\r\nHost: h\r\n";
+  CHECK(parse(head + "Authorization: Bearer a\r\n\r\n").complete);
+  CHECK(parse(head + "\r\n").complete);
+  const auto two = parse(head + "Authorization: Bearer a\r\nauthorization: Bearer b\r\n\r\n");
+  CHECK(two.ec == RequestError::duplicate_authorization);
+  CHECK(error_status(two.ec) == 400);
+  CHECK(error_message(two.ec).find("Authorization") != std::string::npos);
+  // The same value twice is still two headers: which one counts would be a guess.
+  CHECK(parse(head + "Authorization: Bearer a\r\nAuthorization: Bearer a\r\n\r\n").ec ==
+        RequestError::duplicate_authorization);
+}
+
 TEST_CASE("parse errors map to the statuses the server answers", "[unit][http][parser]") {
   CHECK(error_status(http::error::header_limit) == 431);
   CHECK(error_status(make_error_code(RequestError::too_many_fields)) == 431);

@@ -1,14 +1,18 @@
 // The Server's token check and rate limits over a loopback socket (port 0): require_read_token
 // makes reads need a token, a reload (set_credentials) revokes one, a per-address read limit
-// answers 429 with Retry-After and counts it, while a known token is counted on its own bucket.
+// answers 429 with Retry-After and counts it, while a known token is counted on its own bucket;
+// a reload ends the live streams of a revoked token; two Authorization headers are a 400.
 #include "http_front/server.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 
+#include "pemx/activity.hpp"
 #include "plugins/http_front/empty_reader.hpp"
 #include "support/http_client.hpp"
 
@@ -17,6 +21,7 @@ using namespace pemx::http_front;
 using pemx::http_front::test::EmptyReader;
 using pemx::test::http_request;
 using pemx::test::HttpResponse;
+using pemx::test::HttpStream;
 using namespace std::chrono_literals;
 
 namespace {
@@ -31,8 +36,10 @@ struct AuthServer {
     s.query_threads = 1;
     s.idle_timeout = 5s;
     s.push_enabled = false;
+    activity.role = "web";
+    activity.offer("stored");
     server = std::make_unique<Server>(s, Logger{}, metrics, std::make_shared<EmptyReader>(),
-                                      nullptr, nullptr);
+                                      nullptr, &activity);
     server->start();
   }
   ~AuthServer() { server->stop(); }
@@ -40,7 +47,11 @@ struct AuthServer {
     if (token.empty()) return http_request(server->port(), "GET", target);
     return http_request(server->port(), "GET", target, {{"Authorization", "Bearer " + token}});
   }
+  std::map<std::string, std::string> bearer(const std::string& token) {
+    return {{"Authorization", "Bearer " + token}};
+  }
   Metrics metrics;
+  Activity activity;
   std::unique_ptr<Server> server;
 };
 
@@ -156,4 +167,57 @@ TEST_CASE("guessing admin tokens is rate limited by address too; the admin token
   CHECK(limited.status == 429);
   CHECK(!limited.headers["retry-after"].empty());
   for (int i = 0; i < 3; ++i) CHECK(reload(kOther).status != 429);
+}
+
+TEST_CASE("a reload that revokes a token ends the live streams opened with it",
+          "[unit][http][auth][live]") {
+  ServerSettings s;
+  s.credentials = two_readers(false);
+  AuthServer srv(s);
+  const auto port = srv.server->port();
+  HttpStream revoked(port, "/api/live", srv.bearer(kReader));
+  HttpStream kept(port, "/api/live", srv.bearer(kOther));
+  HttpStream open(port, "/api/live");  // reads are open: no token
+  REQUIRE(revoked.read_until("event: hello", 10s));
+  REQUIRE(kept.read_until("event: hello", 10s));
+  REQUIRE(open.read_until("event: hello", 10s));
+  // The operator removes "dash" and reloads.
+  Credentials fewer = two_readers(false);
+  fewer.tokens.erase(fewer.tokens.begin());
+  srv.server->set_credentials(fewer);
+  REQUIRE(revoked.read_until("event: revoked", 10s));
+  CHECK(revoked.read_until(R"({"reason":"the token was revoked"})", 10s));
+  // Then the server closes the connection.
+  CHECK_FALSE(revoked.read_until("never sent", 10s));
+  CHECK(revoked.closed());
+  // The others go on: their next keep-alive or event would follow, no "revoked".
+  CHECK_FALSE(kept.read_until("event: revoked", 1s));
+  CHECK_FALSE(kept.closed());
+  CHECK_FALSE(open.closed());
+  // A reload that requires a token for reads ends the anonymous stream; the known token's stays.
+  srv.server->set_credentials(two_readers(true));
+  REQUIRE(open.read_until("event: revoked", 10s));
+  CHECK(open.data().find("reads now need a token") != std::string::npos);
+  CHECK_FALSE(open.read_until("never sent", 10s));
+  CHECK(open.closed());
+  CHECK_FALSE(kept.read_until("event: revoked", 1s));
+  CHECK_FALSE(kept.closed());
+}
+
+TEST_CASE("two Authorization headers are a 400 naming the header", "[unit][http][auth]") {
+  ServerSettings s;
+  s.credentials = two_readers(true);
+  AuthServer srv(s);
+  // One known token and one unknown, in either order: neither is silently chosen.
+  for (const auto& [first, second] : {std::pair{kReader, kOther + "x"}, std::pair{kOther + "x",
+                                                                                   kReader}}) {
+    auto r = pemx::test::http_raw(srv.server->port(),
+                                  "GET /api/info HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                  "Authorization: Bearer " + first + "\r\n"
+                                  "Authorization: Bearer " + second + "\r\n"
+                                  "Connection: close\r\n\r\n");
+    CHECK(r.status == 400);
+    CHECK(r.body.find("more than one Authorization header") != std::string::npos);
+  }
+  CHECK(srv.get("/api/info", kReader).status == 200);
 }
