@@ -171,8 +171,11 @@ class KafkaSink final : public Stage {
     p.errors = kafka::ErrorPolicy{main ? "producer" : "producer (cluster " + name + ")", fatal_,
                                   [this](int err) {
                                     return fenced_hint(static_cast<rd_kafka_resp_err_t>(err));
-                                  }};
-    p.log = {ctx.log, main ? ctx.name : ctx.name + "/" + name, ctx.readiness, true, fatal_};
+                                  },
+                                  main ? "[kafka.properties]"
+                                       : "[clusters." + name + ".properties]"};
+    p.log = {ctx.log, main ? ctx.name : ctx.name + "/" + name, ctx.readiness, true, fatal_,
+             main ? "kafka.brokers" : "clusters." + name + ".brokers"};
     auto client = kafka::make_producer(std::move(p));
     if (!client) {
       throw std::runtime_error("kafka_sink: " + (main ? std::string() : "cluster " + name + ": ") +
