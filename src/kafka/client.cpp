@@ -70,6 +70,7 @@ class ClientWatch {
   // is destroyed are dropped, never written raw.
   void stop() noexcept {
     if (stop_.exchange(true)) return;
+    rd_kafka_queue_yield(queue_);  // its wait on the log queue returns at once
     if (thread_.joinable()) thread_.join();
     serve_logs(std::chrono::milliseconds(0));
     // Back to the main queue, where (no log callback: make_client) the lines are dropped.
@@ -94,7 +95,10 @@ class ClientWatch {
         next_probe = SteadyClock::now() + kProbeInterval;
         continue;
       }
-      auto wait = std::chrono::milliseconds(200);
+      // Asleep on the log queue until a line comes, the next probe is due or stop() yields
+      // the queue: no periodic wake-up of its own (an idle role with many clients, e.g. a
+      // sink with many [clusters.*], woke each client's watch five times a second).
+      auto wait = std::chrono::milliseconds(kProbeInterval);
       if (log_.probe) {
         wait = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(next_probe - now),
                           std::chrono::milliseconds(0), wait);
