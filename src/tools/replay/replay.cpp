@@ -106,8 +106,8 @@ void print_summary(std::ostream& out, const std::string& id, const ReplayOptions
         << (stop.second ? " (a second signal cut the wait for them short)" : "") << "; "
         << stop.open_events << " events read not done\n";
     if (stop.resume && stop.resume->event_id.empty()) {
-      out << "  resume: --from " << event::epoch_ms_to_iso8601(o.from_ms)
-          << " (no event was read)\n";
+      out << "  resume: --from " << event::epoch_ms_to_iso8601(o.from_ms) << " --to "
+          << event::epoch_ms_to_iso8601(o.to_ms) << " (no event was read)\n";
     } else if (stop.resume) {
       const std::string at = event::epoch_ms_to_iso8601(stop.resume->created_ms);
       out << "  resume: --from " << at << " --to " << event::epoch_ms_to_iso8601(o.to_ms);
