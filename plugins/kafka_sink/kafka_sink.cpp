@@ -18,9 +18,13 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <cerrno>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -98,6 +102,7 @@ class KafkaSink final : public Stage {
     add_cluster(ctx, std::string(kafka::kMainCluster), ctx.kafka_brokers, s.kafka.client_id,
                 s.kafka.properties);
     for (const auto& c : s.clusters) add_cluster(ctx, c.name, c.brokers, c.client_id, c.properties);
+    if (clusters_.size() > 1) wake_on_reports();
   }
 
   void start() override {
@@ -129,7 +134,26 @@ class KafkaSink final : public Stage {
     kafka::HandlePtr producer;
     // After producer: the handles go before the client. Bounded (see topic_handle).
     std::unordered_map<std::string, kafka::TopicPtr> topic_handles;
+    // Several clusters: the producer's main queue, which writes to wake_ (wake_on_reports).
+    kafka::QueuePtr main_queue;
   };
+
+  // The pipe the producers' main queues write their cluster's number to (several clusters
+  // only). Closed after the producers are destroyed: librdkafka's threads write to it until
+  // then.
+  struct WakePipe {
+    int read_fd = -1;
+    int write_fd = -1;
+    WakePipe() = default;
+    WakePipe(const WakePipe&) = delete;
+    WakePipe& operator=(const WakePipe&) = delete;
+    ~WakePipe() {
+      if (read_fd >= 0) ::close(read_fd);
+      if (write_fd >= 0) ::close(write_fd);
+    }
+  };
+  // Each producer is served at least this often with several clusters (serve_woken).
+  static constexpr auto kSweepEvery = std::chrono::seconds(1);
 
   void add_cluster(StageContext& ctx, const std::string& name, const std::string& brokers,
                    const std::string& client_id, const kafka::Properties& cluster_properties) {
@@ -171,8 +195,11 @@ class KafkaSink final : public Stage {
     p.errors = kafka::ErrorPolicy{main ? "producer" : "producer (cluster " + name + ")", fatal_,
                                   [this](int err) {
                                     return fenced_hint(static_cast<rd_kafka_resp_err_t>(err));
-                                  }};
-    p.log = {ctx.log, main ? ctx.name : ctx.name + "/" + name, ctx.readiness, true, fatal_};
+                                  },
+                                  main ? "[kafka.properties]"
+                                       : "[clusters." + name + ".properties]"};
+    p.log = {ctx.log, main ? ctx.name : ctx.name + "/" + name, ctx.readiness, true, fatal_,
+             main ? "kafka.brokers" : "clusters." + name + ".brokers"};
     auto client = kafka::make_producer(std::move(p));
     if (!client) {
       throw std::runtime_error("kafka_sink: " + (main ? std::string() : "cluster " + name + ": ") +
@@ -191,22 +218,63 @@ class KafkaSink final : public Stage {
     clusters_.push_back(std::move(c));
   }
 
+  // Several clusters: each producer's main queue (its delivery reports and client errors)
+  // writes the cluster's number to wake_ when an event arrives on it after it was last served
+  // (rd_kafka_queue_io_event_enable: one byte per quiet period), so that poll() waits on one
+  // descriptor and serves only the producers that have something, whatever the number of
+  // clusters (it used to call rd_kafka_poll on each in turn, with 1 ms waits).
+  void wake_on_reports() {
+    int fds[2];
+    if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+      throw std::runtime_error(std::string("kafka_sink: pipe2: ") + std::strerror(errno));
+    }
+    wake_.read_fd = fds[0];
+    wake_.write_fd = fds[1];
+    for (auto& c : clusters_) {
+      c->main_queue.reset(rd_kafka_queue_get_main(c->producer.get()));
+      const auto number = static_cast<char>(c->number);
+      rd_kafka_queue_io_event_enable(c->main_queue.get(), wake_.write_fd, &number, 1);
+    }
+    next_sweep_ = Clock::now() + kSweepEvery;
+  }
+
   // The main cluster's producer: the only one with delivery = "exactly_once".
   rd_kafka_t* main_producer() const { return clusters_.front()->producer.get(); }
 
   // Serves the delivery reports of every producer, waiting up to `ms` for one. One cluster:
-  // rd_kafka_poll as ever. Several: each at once, then turns of 1 ms on each until one served
-  // or the time is up, so that no cluster's reports wait out a wait spent on another.
+  // rd_kafka_poll as ever. Several: the producers named on wake_ (wake_on_reports), else a
+  // wait on wake_ for up to `ms`, then those named; so that no cluster's reports wait out a
+  // wait spent on another, and an idle sink costs the same whatever the number of clusters.
   int poll(int ms) {
     if (clusters_.size() == 1) return serve_reports(main_producer(), ms);
-    const auto until = Clock::now() + std::chrono::milliseconds(ms);
-    for (;;) {
-      int served = 0;
-      for (auto& c : clusters_) served += serve_reports(c->producer.get(), 0);
-      if (served > 0 || ms <= 0) return served;
-      for (auto& c : clusters_) served += serve_reports(c->producer.get(), 1);
-      if (served > 0 || Clock::now() >= until) return served;
+    int served = serve_woken();
+    if (served > 0 || ms <= 0) return served;
+    pollfd fd{wake_.read_fd, POLLIN, 0};
+    ::poll(&fd, 1, ms);  // an error or EINTR: served below as a timeout is
+    return serve_woken();
+  }
+
+  // Reads wake_ and serves the producers it names (rd_kafka_poll, through serve_reports,
+  // serves everything queued and re-arms the queue's wake-up). Every kSweepEvery each
+  // producer is served anyway: a safety net should a wake-up byte be lost (wake_ full, which
+  // a served sink never lets happen).
+  int serve_woken() {
+    std::array<bool, kafka::kMaxClusters + 1> woken{};
+    char bytes[256];
+    for (ssize_t n; (n = ::read(wake_.read_fd, bytes, sizeof bytes)) > 0;) {
+      for (ssize_t i = 0; i < n; ++i) {
+        const auto number = static_cast<unsigned char>(bytes[i]);
+        if (number < woken.size()) woken[number] = true;
+      }
     }
+    const auto now = Clock::now();
+    const bool sweep = now >= next_sweep_;
+    if (sweep) next_sweep_ = now + kSweepEvery;
+    int served = 0;
+    for (auto& c : clusters_) {
+      if (sweep || woken[c->number]) served += serve_reports(c->producer.get(), 0);
+    }
+    return served;
   }
 
   // Every rd_kafka_poll of the sink goes through here: the delivery reports one poll serves
@@ -993,6 +1061,8 @@ class KafkaSink final : public Stage {
   static constexpr std::size_t kMaxDeadLetterMarks = 100'000;
   Counter* transactions_[2] = {nullptr, nullptr};  // committed, aborted
   Counter* records_done_ = nullptr;
+  WakePipe wake_;  // before clusters_: outlives the producers that write to it
+  Clock::time_point next_sweep_{};  // worker thread only
   // [kafka] first, then each [clusters.*]: their producers, handles and counters.
   std::vector<std::unique_ptr<Cluster>> clusters_;
   static constexpr std::size_t kMaxTopicHandles = 1000;

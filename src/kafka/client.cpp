@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/stage_thread.hpp"
+#include "kafka/cluster_health.hpp"
 
 namespace pemx::kafka {
 
@@ -52,7 +53,7 @@ class ClientWatch {
       : rk_(rk), probe_rk_(probe_rk), queue_(queue), log_(std::move(log)),
         client_(rd_kafka_name(rk)),
         readiness_key_(log_.name), limit_(kLibrdkafkaLinesPerSecond),
-        started_(std::chrono::steady_clock::now()) {
+        health_(std::chrono::steady_clock::now(), kNoAnswerAfter, log_.brokers_key) {
     if (log_.probe && log_.readiness != nullptr) {
       log_.readiness->set(readiness_key_, "no answer from the cluster yet");
     }
@@ -69,6 +70,7 @@ class ClientWatch {
   // is destroyed are dropped, never written raw.
   void stop() noexcept {
     if (stop_.exchange(true)) return;
+    rd_kafka_queue_yield(queue_);  // its wait on the log queue returns at once
     if (thread_.joinable()) thread_.join();
     serve_logs(std::chrono::milliseconds(0));
     // Back to the main queue, where (no log callback: make_client) the lines are dropped.
@@ -93,7 +95,10 @@ class ClientWatch {
         next_probe = SteadyClock::now() + kProbeInterval;
         continue;
       }
-      auto wait = std::chrono::milliseconds(200);
+      // Asleep on the log queue until a line comes, the next probe is due or stop() yields
+      // the queue: no periodic wake-up of its own (an idle role with many clients, e.g. a
+      // sink with many [clusters.*], woke each client's watch five times a second).
+      auto wait = std::chrono::milliseconds(kProbeInterval);
       if (log_.probe) {
         wait = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(next_probe - now),
                           std::chrono::milliseconds(0), wait);
@@ -137,35 +142,20 @@ class ClientWatch {
     auto asked = SteadyClock::now();
     auto error = wait_for_cluster(probe_rk_ != nullptr ? probe_rk_ : rk_, kProbeTimeout);
     auto now = SteadyClock::now();
-    if (!error) {
-      if (reported_) {
-        log_.log.info("the Kafka cluster answers again",
-                      {{"client", client_}, {"silent_ms", ms(now - last_answer_)}});
-      }
-      reported_ = false;
-      answered_ = true;
-      last_answer_ = asked;
-      if (log_.readiness != nullptr) log_.readiness->set(readiness_key_, std::nullopt);
-      return;
+    auto report = error ? health_.unanswered(now, *error) : health_.answered(asked, now);
+    if (report.silent_ms_before_answer) {
+      log_.log.info("the Kafka cluster answers again",
+                    {{"client", client_},
+                     {"brokers", health_.brokers_key()},
+                     {"silent_ms", *report.silent_ms_before_answer}});
     }
-    auto since = answered_ ? last_answer_ : started_;
-    if (now - since < kNoAnswerAfter) return;  // one slow answer is not an outage
-    std::string problem = (answered_ ? "no answer from the cluster for " +
-                                           std::to_string(ms(now - since) / 1000) + " s"
-                                     : std::string("no answer from the cluster yet")) +
-                          " (" + *error + ")";
-    if (log_.readiness != nullptr) log_.readiness->set(readiness_key_, problem);
-    if (!reported_ || now - warned_at_ >= std::chrono::seconds(30)) {
-      log_.log.warn("the Kafka cluster does not answer; check that the brokers of kafka.brokers "
-                    "run and are reachable (the stage keeps retrying)",
-                    {{"client", client_}, {"error", *error}, {"silent_ms", ms(now - since)}});
-      reported_ = true;
-      warned_at_ = now;
+    if (log_.readiness != nullptr && (report.answered || report.problem)) {
+      log_.readiness->set(readiness_key_, report.problem);
     }
-  }
-
-  static std::int64_t ms(SteadyClock::duration d) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+    if (report.warning) {
+      log_.log.warn(*report.warning,
+                    {{"client", client_}, {"error", *error}, {"silent_ms", report.silent_ms}});
+    }
   }
 
   rd_kafka_t* rk_;
@@ -175,11 +165,7 @@ class ClientWatch {
   std::string client_;  // librdkafka's name of the client ("pemx-platform#producer-1")
   std::string readiness_key_;
   RateLimit limit_;  // only the watch thread uses it
-  SteadyClock::time_point started_;
-  SteadyClock::time_point last_answer_{};
-  SteadyClock::time_point warned_at_{};
-  bool answered_ = false;
-  bool reported_ = false;  // a "does not answer" warning is standing
+  ClusterHealth health_;  // only the watch thread uses it
   std::atomic<bool> stop_{false};
   std::thread thread_;  // last: it uses the members above
 };

@@ -107,6 +107,9 @@ struct ClientLog {
   bool probe = true;  // false: logs only (a client that talks to no cluster)
   // Told when the watch's thread fails (core/stage_thread.hpp); null: logged, then abort.
   std::function<void(const std::string&)> fatal{};
+  // The config key that lists the cluster's brokers, named in the "does not answer" warning:
+  // "clusters.<name>.brokers" for a [clusters.<name>] client.
+  std::string brokers_key = "kafka.brokers";
 };
 
 // How the watch decides that the cluster does not answer: it asks for metadata every

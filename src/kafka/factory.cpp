@@ -65,8 +65,9 @@ void report_fatal(rd_kafka_t* rk, const ClientCallbacks& cb) {
 void report_authentication(const ClientCallbacks& cb, const char* reason) {
   const ErrorPolicy& policy = *cb.errors;
   const std::string hint =
-      "check sasl.username and sasl.password (and sasl.mechanisms) in [kafka.properties] or the "
-      "stage's properties against the broker's users; PEMX stops";
+      "check sasl.username and sasl.password (and sasl.mechanisms) in " +
+      policy.properties_section + " or the stage's properties against the broker's users; PEMX "
+      "stops";
   cb.log.error("Kafka authentication failed",
                {{"client", policy.what}, {"error", reason}, {"code", "_AUTHENTICATION"},
                 {"hint", hint}});

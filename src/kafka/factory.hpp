@@ -45,6 +45,9 @@ struct ErrorPolicy {
   // (an rd_kafka_resp_err_t, e.g. FENCED_INSTANCE_ID); "" when nothing specific. Appended to
   // the error line (as "hint") and to the report.
   std::function<std::string(int err)> fatal_hint;
+  // Where the client's cluster-wide properties live, named in the authentication hint:
+  // "[clusters.<name>.properties]" for a [clusters.<name>] producer.
+  std::string properties_section = "[kafka.properties]";
 };
 
 struct ProducerSettings {

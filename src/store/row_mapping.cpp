@@ -108,4 +108,21 @@ Result<EventRow> map_event_row(std::string_view value, const SourcePosition& sou
   return row;
 }
 
+DeadLetterIds dead_letter_ids(std::string_view value, const event::JsonLimits& limits) {
+  char buffer[8192];
+  rapidjson::MemoryPoolAllocator<> allocator(buffer, sizeof buffer);
+  rapidjson::Document doc(&allocator);
+  DeadLetterIds out;
+  if (event::parse_bounded<rapidjson::kParseValidateEncodingFlag>(doc, value, limits) ||
+      !doc.IsObject()) {
+    return out;
+  }
+  for (auto [name, field] : {std::pair{event::kEventId, &out.event_id},
+                             std::pair{event::kProductId, &out.product_id}}) {
+    const rapidjson::Value* v = member(doc, name);
+    if (v != nullptr && v->IsString()) *field = text_of(*v);
+  }
+  return out;
+}
+
 }  // namespace pemx::store

@@ -66,4 +66,14 @@ Result<EventRow> map_event_row(std::string_view value, const SourcePosition& sou
 Result<EventRow> map_event_row(std::string_view value, const SourcePosition& source,
                                std::int64_t stored_at_ms, const event::JsonLimits& limits = {});
 
+// The ids a dead letter of the store is listed under (the page's dead letters, lineage): the
+// event's eventId and productId when the value parses as a JSON object within `limits` and
+// they are strings, as the router's dead letters give them; empty otherwise (the caller
+// falls back on the message key for the productId).
+struct DeadLetterIds {
+  std::string event_id;
+  std::string product_id;
+};
+DeadLetterIds dead_letter_ids(std::string_view value, const event::JsonLimits& limits);
+
 }  // namespace pemx::store

@@ -176,12 +176,15 @@ class Writer final : public Stage {
                  {"suppressed", static_cast<std::int64_t>(bad_log_.take_suppressed())}});
     }
     if (activity_ != nullptr) {
+      // As the router's dead letters: the event's own ids when it parsed, else the key.
+      DeadLetterIds ids = dead_letter_ids(rec->value, s_.limits);
       activity_->dead_letter({.at_ms = epoch_ms_now(),
                               .stage = stage_name_,
                               .reason = why.code,
                               .detail = why.message,
-                              .event_id = {},
-                              .product_id = rec->key,
+                              .event_id = std::move(ids.event_id),
+                              .product_id = ids.product_id.empty() ? rec->key
+                                                                   : std::move(ids.product_id),
                               .source_topic = rec->topic,
                               .source_partition = rec->partition,
                               .source_offset = rec->offset,

@@ -147,10 +147,21 @@ TEST_CASE("a rule's cluster: EU events on the second broker, US on the main one;
       std::this_thread::sleep_for(100ms);
     }
     CHECK(highest == 5);
+    // The sink's watch of the second cluster names that cluster's brokers key.
+    CHECK(proc.wait_for_log("check that the brokers of clusters.eu.brokers run", 20s));
     paused.resume();
   }
   // It answers again: the EU event arrives and everything commits.
   REQUIRE(wait_committed(a, group, input, 7, 45s));
+  {
+    // Its "answers again" line gives how long it was silent: the pause, not hours.
+    const std::string again = R"("brokers":"clusters.eu.brokers","silent_ms":)";
+    REQUIRE(proc.wait_for_log(again, 20s));
+    const std::string log = proc.log();
+    const auto at = log.find(again) + again.size();
+    INFO(log.substr(at - again.size(), 80));
+    CHECK(std::stoll(log.substr(at, log.find_first_of(",}", at) - at)) < 10LL * 60 * 1000);
+  }
   CHECK(ids_of(consume_all(b, prices, 3, 20s)) == ids({2, 4, 6}));
   CHECK(ids_of(consume_all(a, prices, 4, 20s)) == ids({1, 3, 5, 7}));
   proc.signal(SIGTERM);

@@ -4,9 +4,11 @@
 // rule change since the events were stored is what decides (here: a dead letter).
 #include <catch2/catch.hpp>
 
+#include <csignal>
 #include <cstdlib>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -201,6 +203,85 @@ TEST_CASE("replay counts an output it could not deliver as a failure and exits 1
   // The storage output was delivered all the same.
   CHECK(consume_all(brokers, p + "-product-event-storage-pemx", 1, std::chrono::seconds(20))
             .size() == 1);
+}
+
+TEST_CASE("replay stopped by SIGINT waits for what is in flight, prints what was acknowledged "
+          "and where to resume, and exits 3",
+          "[integration][replay]") {
+  if (no_broker()) return;
+  // Events one a second from 10:00:00, replayed with one record in flight at a time and a
+  // 50 ms linger: the run (about a minute) is interrupted after its first progress line; the
+  // sink holds at most a few records then (small queues), which it delivers before it exits.
+  constexpr int kEvents = 1000;
+  std::string file;
+  for (int n = 1; n <= kEvents; ++n) {
+    char at[32];
+    std::snprintf(at, sizeof at, "2024-07-26T%02d:%02d:%02d.000Z", 10 + n / 3600,
+                  (n / 60) % 60, n % 60);
+    file += export_line(n, "ProductPriceUpdate", "P" + std::to_string(n % 50), "US", at,
+                        R"({"newPrice":1.5,"previousPrice":2})") + "\n";
+  }
+  ReplayStore store(file);
+  const std::string& brokers = store.brokers;
+  const std::string price_us = store.p + "-product-price-update-v1-US";
+  create_topic(brokers, price_us, 3);
+  create_topic(brokers, store.p + "-product-event-dlq-pemx", 1);
+  std::vector<std::string> args = {"replay", "--from", "2024-07-26T10:00:00Z", "--to",
+                                   "2024-07-26T12:00:00Z", "--topics", price_us, "--page-size",
+                                   "100", "--set", "stages.dist_sink.max_in_flight=1", "--set",
+                                   R"(stages.dist_sink.properties={ "linger.ms" = "50" })",
+                                   "--set", "queues.events.capacity=4", "--set",
+                                   "queues.routed.capacity=4"};
+  for (const std::string& a : {std::string("--config"), store.runner.dir().file("pemx.toml"),
+                               std::string("--set"), "kafka.brokers=" + brokers,
+                               std::string("--set"), "store.path=" + store.runner.db_path()}) {
+    args.push_back(a);
+  }
+  Process replay(PEMX_BINARY, args, store.runner.dir().file("replay.log"));
+  REQUIRE(replay.wait_for_log("replay: read ", std::chrono::seconds(30)));
+  replay.signal(SIGINT);
+  auto code = replay.wait(std::chrono::seconds(30));
+  const std::string out = replay.stdout_text();
+  INFO(out << replay.log());
+  REQUIRE(code.has_value());
+  CHECK(*code == 3);
+  CHECK(out.find("interrupted by SIGINT: stopped reading; 0 outputs handed to the producer "
+                 "not acknowledged; ") != std::string::npos);
+  CHECK(out.find("failures: 0") != std::string::npos);
+  // The per-topic line: produced, acked, unacked, skipped.
+  auto line_at = out.find("  " + price_us + " ");
+  REQUIRE(line_at != std::string::npos);
+  std::istringstream line(out.substr(line_at + price_us.size() + 2));
+  std::uint64_t produced = 0, acked = 0, unacked = 0, skipped = 0;
+  line >> produced >> acked >> unacked >> skipped;
+  CHECK(acked > 0);
+  CHECK(acked < static_cast<std::uint64_t>(kEvents));  // stopped early
+  CHECK(produced == acked + unacked);
+  CHECK(out.find("acked " + std::to_string(acked) + ", elapsed") != std::string::npos);
+
+  // Where to resume: every event before it is on the topic.
+  const std::string first = "the first event not acknowledged is ";
+  const std::string upto = "every event up to ";
+  auto at = out.find(first);
+  const bool after = at == std::string::npos;
+  at = after ? out.find(upto) : at;
+  REQUIRE(at != std::string::npos);
+  at += after ? upto.size() : first.size();
+  const std::string resume_id = out.substr(at, 36);
+  const int resume_n = std::stoi(resume_id.substr(24));
+  REQUIRE(resume_id == uuid(resume_n));
+  const int done = after ? resume_n : resume_n - 1;  // events 1..done are acknowledged
+  CHECK(done == static_cast<int>(acked));  // one record in flight: acknowledged in order
+  char from[32];
+  std::snprintf(from, sizeof from, "--from 2024-07-26T%02d:%02d:%02d.000Z", 10 + resume_n / 3600,
+                (resume_n / 60) % 60, resume_n % 60);
+  CHECK(out.find(from) != std::string::npos);
+  auto ids = event_ids(consume_all(brokers, price_us, static_cast<std::size_t>(done),
+                                   std::chrono::seconds(30)));
+  for (int n = 1; n <= done; ++n) {
+    INFO("event " << n);
+    REQUIRE(ids.count(uuid(n)) == 1);
+  }
 }
 
 TEST_CASE("replay refuses bad usage (exit 2) and a missing store file (exit 1)", "[integration][replay][cli]") {

@@ -45,6 +45,7 @@ struct Harness {
     ctx.metrics = &metrics;
     ctx.queues = {{"events", &input}, {"acks", &acks}};
     ctx.kafka_brokers = cluster_->bootstrap();
+    ctx.activity = &activity;
     ctx.fatal = [this](const std::string& reason) {
       std::lock_guard<std::mutex> lock(mutex);
       fatal.push_back(reason);
@@ -54,8 +55,10 @@ struct Harness {
     stage = make_writer(settings, ctx, std::move(backend));
   }
   ~Harness() { stage->stop(); }
-  void push(int n, const std::string& value = {}) {
+  void push(int n, const std::string& value = {}, const std::string& key = {}) {
     auto rec = std::make_unique<Record>();
+    rec->has_key = !key.empty();
+    rec->key = key;
     rec->topic = "product-event-storage-pemx";
     rec->offset = n;
     rec->value = value.empty() ? event(n) : value;
@@ -71,6 +74,7 @@ struct Harness {
   Metrics metrics;
   RecordQueue input{"events", 64};
   RecordQueue acks{"acks", 64};
+  Activity activity;
   StageContext ctx;
   std::mutex mutex;
   std::vector<std::string> fatal;
@@ -224,6 +228,30 @@ TEST_CASE("writer: past the drain deadline a write blocked in the backend is int
   h.stage->stop();  // joins the worker, which the interruption released; destroys the backend
   CHECK_FALSE(h.acks.try_pop());
   CHECK(h.fatals().empty());
+}
+
+TEST_CASE("writer: a dead letter is listed under the event's productId and eventId when it "
+          "parsed, as the router's are; under the message key when it did not",
+          "[unit][store]") {
+  FakeBackend* backend = nullptr;
+  Harness h(backend, 1,
+            [](WriterSettings& s) { s.validation = event::ValidationMode::kStrict; });
+  h.stage->start();
+  // Fails the strict validation (no region), keyed by something else than its productId.
+  h.push(1, R"({"eventId":")" + id(1) + R"(","eventType":"Country","productId":"P7",)"
+            R"("createdAt":"2024-01-01T00:00:00Z","data":{"country":"FR"}})",
+         "another-key");
+  h.push(2, "not json", "K9");
+  for (int i = 0; i < 2; ++i) {
+    RecordPtr rec;
+    REQUIRE(h.acks.pop(rec, Clock::now() + 20s) == QueueStatus::kOk);
+    CHECK_FALSE(rec->dead_letter_reason.empty());
+  }
+  auto notes = h.activity.latest_dead_letters();
+  REQUIRE(notes.size() == 2);
+  std::map<std::string, std::string> product_by_id;  // eventId ("" for the bad JSON) -> productId
+  for (const auto& n : notes) product_by_id[n.event_id] = n.product_id;
+  CHECK(product_by_id == std::map<std::string, std::string>{{id(1), "P7"}, {"", "K9"}});
 }
 
 }  // namespace

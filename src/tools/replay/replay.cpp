@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <csignal>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -13,6 +15,7 @@
 #include <sstream>
 
 #include "core/config.hpp"
+#include "core/supervisor.hpp"
 #include "event/time.hpp"
 #include "pemx/registry.hpp"
 #include "tools/replay/tally.hpp"
@@ -27,6 +30,9 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr auto kIdleWait = std::chrono::milliseconds(5);
 // After a producer failure: how long the sink may take to hand back what it still holds.
 constexpr auto kFailureDrain = std::chrono::seconds(5);
+// After SIGINT/SIGTERM: how long the outputs in flight may take to be acknowledged (a second
+// signal ends the wait at once).
+constexpr auto kInterruptWait = std::chrono::seconds(10);
 
 std::string port(const StageSpec& spec, PortDirection direction) {
   for (const auto& p : spec.ports()) {
@@ -50,13 +56,24 @@ double seconds_since(SteadyClock::time_point start) {
 
 struct Progress {
   std::uint64_t read = 0;      // events read from the store
-  std::uint64_t produced = 0;  // outputs handed to the sink
+  std::uint64_t produced = 0;  // outputs handed to the sink (the producer)
 };
+
+// A SIGINT/SIGTERM and where the run stopped.
+struct Interruption {
+  int signal = 0;  // 0: not interrupted
+  bool second = false;  // a second signal ended the wait for the outputs in flight
+  std::size_t open_events = 0;  // events read whose outputs were not all acknowledged
+  std::optional<Position> resume;  // the first event not finished
+  bool resume_after = false;  // resume is the last event read (finished): start after it
+};
+
+std::string signal_name(int sig) { return sig == SIGTERM ? "SIGTERM" : "SIGINT"; }
 
 void print_summary(std::ostream& out, const std::string& id, const ReplayOptions& o,
                    const std::string& rules_version,
                    const Tally& tally, const Progress& progress, std::uint64_t failures,
-                   double elapsed) {
+                   double elapsed, const Interruption& stop) {
   out << "replay " << id << ": createdAt in [" << event::epoch_ms_to_iso8601(o.from_ms) << ", "
       << event::epoch_ms_to_iso8601(o.to_ms) << "), rules " << rules_version
       << (o.dry_run ? ", dry run: nothing produced" : "") << "\n";
@@ -65,10 +82,12 @@ void print_summary(std::ostream& out, const std::string& id, const ReplayOptions
   const int w = static_cast<int>(width) + 2;
   out << "  " << std::left << std::setw(w) << "topic" << std::right << std::setw(10)
       << (o.dry_run ? "would" : "produced") << std::setw(10) << "acked" << std::setw(10)
-      << "skipped" << "\n";
+      << "unacked" << std::setw(10) << "skipped" << "\n";
   for (const auto& [topic, c] : tally.topics()) {
+    const std::uint64_t unacked = o.dry_run ? 0 : c.planned - c.acked;
     out << "  " << std::left << std::setw(w) << topic << std::right << std::setw(10)
-        << c.planned << std::setw(10) << c.acked << std::setw(10) << c.skipped << "\n";
+        << c.planned << std::setw(10) << c.acked << std::setw(10) << unacked << std::setw(10)
+        << c.skipped << "\n";
   }
   std::uint64_t dead = 0;
   std::string reasons;
@@ -80,6 +99,30 @@ void print_summary(std::ostream& out, const std::string& id, const ReplayOptions
   if (dead > 0) out << " (" << reasons << ") to " << tally.dead_letter_topic();
   out << "\n  skipped: " << tally.skipped_outputs() << " outputs not in --topics ("
       << tally.skipped_events() << " events with none left)\n";
+  if (stop.signal != 0) {
+    out << "  interrupted by " << signal_name(stop.signal) << ": stopped reading; "
+        << progress.produced - tally.acked_outputs()
+        << " outputs handed to the producer not acknowledged"
+        << (stop.second ? " (a second signal cut the wait for them short)" : "") << "; "
+        << stop.open_events << " events read not done\n";
+    if (stop.resume && stop.resume->event_id.empty()) {
+      out << "  resume: --from " << event::epoch_ms_to_iso8601(o.from_ms) << " --to "
+          << event::epoch_ms_to_iso8601(o.to_ms) << " (no event was read)\n";
+    } else if (stop.resume) {
+      const std::string at = event::epoch_ms_to_iso8601(stop.resume->created_ms);
+      out << "  resume: --from " << at << " --to " << event::epoch_ms_to_iso8601(o.to_ms);
+      if (stop.resume_after) {
+        out << " (every event up to " << stop.resume->event_id << ", createdAt " << at
+            << ", is acknowledged; the events of that millisecond are sent again)\n";
+      } else {
+        out << " (the first event not acknowledged is " << stop.resume->event_id
+            << ", createdAt " << at << "; every event before it is; the events of that "
+               "millisecond before it are sent again)\n";
+      }
+    } else {
+      out << "  resume: nothing left: every event of the range was read and acknowledged\n";
+    }
+  }
   out << "  failures: " << failures << "\n";
   out << "  read " << progress.read << " events, routed " << tally.routed_events()
       << ", produced " << progress.produced << " outputs, acked " << tally.acked_outputs()
@@ -95,6 +138,9 @@ void print_summary(std::ostream& out, const std::string& id, const ReplayOptions
 
 int run(const Config& config, const std::string& role, const ReplayOptions& o,
         std::ostream& out, std::ostream& err) {
+  // SIGINT/SIGTERM are taken by main's loop (below), never by a thread of the stages or of
+  // librdkafka: blocked before any thread exists, so every thread inherits the mask.
+  block_shutdown_signals();
   auto role_it = config.roles.find(role);
   if (role_it == config.roles.end()) return refuse(err, "no role \"" + role + "\" in the config");
   const std::vector<std::string>& names = role_it->second;
@@ -222,6 +268,11 @@ int run(const Config& config, const std::string& role, const ReplayOptions& o,
 
   const std::string id = run_id();
   Tally tally(o.topics, id, o.dry_run);
+  Frontier frontier;
+  Interruption stop;
+  std::optional<Clock::time_point> stop_waiting_at;  // set by a signal
+  Position held_at;   // the event `held` was made from
+  Position last_read;  // the last event handed to the router
   Progress progress;
   const auto started = SteadyClock::now();
   if (sink_stage) sink_stage->start();
@@ -245,12 +296,12 @@ int run(const Config& config, const std::string& role, const ReplayOptions& o,
   std::string read_error;
   auto next_progress = started + std::chrono::seconds(1);
   auto finish = [&](RecordPtr rec) {
+    frontier.finished(rec.get());
     rec.reset();
     --alive;
   };
   auto take_routed = [&](RecordPtr rec) {
     if (tally.routed(*rec)) {
-      progress.produced += rec->targets.size();
       for_sink.push_back(std::move(rec));
     } else {
       finish(std::move(rec));
@@ -264,6 +315,41 @@ int run(const Config& config, const std::string& role, const ReplayOptions& o,
 
   while (!fatal.load()) {
     bool moved = false;
+    // 0. SIGINT/SIGTERM: stop reading; the outputs in flight get kInterruptWait to be
+    //    acknowledged (a second signal ends the wait), then the summary says where to resume.
+    if (shutdown_signal_pending()) {
+      const int sig = wait_shutdown_signal(std::chrono::milliseconds(0));
+      if (sig != 0 && stop.signal == 0) {
+        stop.signal = sig;
+        stop_waiting_at = Clock::now() + kInterruptWait;
+        err << "replay: " << signal_name(sig) << ": stopped reading; waiting up to "
+            << kInterruptWait.count() << " s for the outputs in flight (again to stop now)\n";
+        // Where to resume unless an event handed on is still open at the end: the event
+        // held back, else the page's next row, else (more pages to read) after the last
+        // event read, else nowhere (the whole range was read).
+        if (held) {
+          stop.resume = held_at;
+          held.reset();
+          --alive;
+          --progress.read;
+        } else if (page_pos < page.size()) {
+          stop.resume = Position{page[page_pos].created_ms, page[page_pos].event_id};
+        } else if (!exhausted && progress.read > 0) {
+          stop.resume = last_read;
+          stop.resume_after = true;
+        } else if (!exhausted) {
+          stop.resume = Position{o.from_ms, {}};
+        }
+        if (!source_done) {
+          source_done = true;
+          to_router.close();
+        }
+      } else if (sig != 0) {
+        stop.second = true;
+        break;
+      }
+    }
+    if (stop_waiting_at && Clock::now() >= *stop_waiting_at) break;
     // 1. Rows into the router, one page at a time (keyset: after the last row read).
     while (!source_done) {
       if (!held) {
@@ -300,10 +386,14 @@ int run(const Config& config, const std::string& role, const ReplayOptions& o,
         held->has_key = !e.product_id.empty();
         held->key = std::move(e.product_id);
         held->value = std::move(e.raw_json);
+        held_at = {e.created_ms, e.event_id};
         ++alive;
         ++progress.read;
       }
+      const Record* handed = held.get();
       if (!to_router.try_push(held)) break;
+      frontier.started(handed, held_at);
+      last_read = held_at;
       moved = true;
     }
     // 2. The router's decisions.
@@ -316,13 +406,18 @@ int run(const Config& config, const std::string& role, const ReplayOptions& o,
       take_routed(std::move(rec));
       moved = true;
     }
-    // 3. Into the sink.
-    while (!for_sink.empty() && to_sink.try_push(for_sink.front())) {
+    // 3. Into the sink (after a signal, no more: only what the sink holds is waited for).
+    while (stop.signal == 0 && !for_sink.empty()) {
+      const std::size_t outputs = for_sink.front()->targets.size();
+      if (!to_sink.try_push(for_sink.front())) break;
+      progress.produced += outputs;
       for_sink.pop_front();
       ++in_sink;
       moved = true;
     }
-    if (router_done && for_sink.empty() && !to_sink.closed()) to_sink.close();
+    if ((router_done && for_sink.empty()) || stop.signal != 0) {
+      if (!to_sink.closed()) to_sink.close();
+    }
     // 4. Acknowledged.
     while (!sink_done) {
       RecordPtr rec = acks.try_pop();
@@ -342,10 +437,11 @@ int run(const Config& config, const std::string& role, const ReplayOptions& o,
                  s > 0 ? progress.read / s : 0)
           << " events/s)\n";
     }
-    if (router_done && sink_done && for_sink.empty()) break;
+    if (router_done && sink_done && (for_sink.empty() || stop.signal != 0)) break;
     if (!moved) {
       RecordPtr rec;
-      if (in_sink > 0 && acks.pop(rec, Clock::now() + kIdleWait) == QueueStatus::kOk) {
+      if (!sink_done && (in_sink > 0 || router_done) &&
+          acks.pop(rec, Clock::now() + kIdleWait) == QueueStatus::kOk) {
         take_acked(std::move(rec));
       } else if (in_sink == 0 && !router_done &&
                  routed.pop(rec, Clock::now() + kIdleWait) == QueueStatus::kOk) {
@@ -355,7 +451,8 @@ int run(const Config& config, const std::string& role, const ReplayOptions& o,
   }
 
   // Shutdown: on success every queue is closed and empty and both workers are done; after a
-  // producer failure the sink gets a short while to hand back what it holds.
+  // producer failure the sink gets a short while to hand back what it holds; after a signal
+  // the wait for the outputs in flight is over.
   Deadline deadline(Clock::now() + (fatal.load() ? kFailureDrain : std::chrono::seconds(0)));
   to_router.close();
   router_stage->stop_accepting();
@@ -365,10 +462,20 @@ int run(const Config& config, const std::string& role, const ReplayOptions& o,
   for (RecordPtr rec; (rec = acks.try_pop());) take_acked(std::move(rec));
   if (sink_stage) sink_stage->stop();
   router_stage->stop();
+  if (stop.signal != 0) {
+    stop.open_events = frontier.open();
+    // An event still open is where to resume (before the one held or next on the page).
+    if (frontier.open() > 0) {
+      stop.resume = frontier.resume(std::nullopt);
+      stop.resume_after = false;
+    }
+  }
 
   // Failures: outputs never acknowledged (a producer failure), and outputs the sink replaced
   // by a dead letter because their topic stayed unavailable (unavailable_topic_timeout).
-  std::uint64_t failures = progress.produced - tally.acked_outputs();
+  // After a signal, the outputs still in flight are not failures: the summary counts them
+  // apart, and says where to resume.
+  std::uint64_t failures = stop.signal != 0 ? 0 : progress.produced - tally.acked_outputs();
   if (sink != nullptr) {
     // Every cluster's series of the sink (each carries a cluster label).
     for (const auto& sample : metrics.read("pemx_kafka_sink_dead_lettered_total")) {
@@ -381,8 +488,7 @@ int run(const Config& config, const std::string& role, const ReplayOptions& o,
       if (stage && unavailable) failures += static_cast<std::uint64_t>(sample.value);
     }
   }
-  print_summary(out, id, o, rules, tally, progress, failures,
-                seconds_since(started));
+  print_summary(out, id, o, rules, tally, progress, failures, seconds_since(started), stop);
   out << std::flush;
   if (fatal.load()) {
     std::lock_guard<std::mutex> lock(fatal_mutex);
@@ -393,7 +499,9 @@ int run(const Config& config, const std::string& role, const ReplayOptions& o,
         << "; the events after " << event::epoch_ms_to_iso8601(scan.after_ms.value_or(o.from_ms))
         << " were not replayed\n";
   }
-  if (fatal.load() || !read_error.empty() || failures > 0) return 1;
+  if (fatal.load() || !read_error.empty()) return 1;
+  if (stop.signal != 0) return kExitInterrupted;
+  if (failures > 0) return 1;
   return 0;
 }
 

@@ -24,10 +24,16 @@ namespace pemx::replay {
 // one page of rows.
 inline constexpr std::size_t kMaxRecords = 2048;
 
+// Exit code of a replay stopped by SIGINT or SIGTERM (docs/replay.md).
+inline constexpr int kExitInterrupted = 3;
+
 // The exit code: 0 when every output was acknowledged, 1 when some failed (or the store could
 // not be read, or the producer failed), 2 for a role that cannot replay (no router, no sink,
-// no store, an exactly-once sink, the embedded cluster). Progress lines go to `err` (at most
-// one a second), the summary to `out`.
+// no store, an exactly-once sink, the embedded cluster), kExitInterrupted after SIGINT or
+// SIGTERM: reading stops, the outputs in flight get a bounded wait, and the summary says what
+// was acknowledged and where to resume. Progress lines go to `err` (at most one a second), the
+// summary to `out`. Blocks SIGINT and SIGTERM in the calling thread (call it before any thread
+// exists).
 int run(const Config& config, const std::string& role, const ReplayOptions& options,
         std::ostream& out, std::ostream& err);
 

@@ -45,4 +45,21 @@ void Tally::acked(const Record& rec) {
   acked_ += rec.targets.size();
 }
 
+void Frontier::started(const Record* rec, Position at) {
+  order_[rec] = next_;
+  open_.emplace(next_++, std::move(at));
+}
+
+void Frontier::finished(const Record* rec) {
+  auto it = order_.find(rec);
+  if (it == order_.end()) return;
+  open_.erase(it->second);
+  order_.erase(it);
+}
+
+std::optional<Position> Frontier::resume(const std::optional<Position>& next_unread) const {
+  if (!open_.empty()) return open_.begin()->second;
+  return next_unread;
+}
+
 }  // namespace pemx::replay

@@ -4,6 +4,7 @@
 // what the broker acknowledged, per topic. Main's thread only.
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -58,6 +59,33 @@ class Tally {
   std::string dead_letter_topic_;
   std::uint64_t routed_ = 0, planned_ = 0, acked_ = 0, skipped_ = 0, skipped_events_ = 0;
   std::vector<std::string> decisions_;
+};
+
+// Where an interrupted replay may resume: the first event, in the scan's (created_ms,
+// event_id) order, that is not finished (its outputs not all acknowledged, or not yet read).
+// Every event before it is finished. Main's thread only.
+struct Position {
+  std::int64_t created_ms = 0;
+  std::string event_id;
+};
+
+class Frontier {
+ public:
+  // An event read from the store, handed on as `rec` (the record keeps its address while it
+  // travels: the router and the sink hand the same record back).
+  void started(const Record* rec, Position at);
+  // The record came back: acknowledged, or left with no output (--topics, a dry run).
+  void finished(const Record* rec);
+  // Events read and handed on, not finished.
+  std::size_t open() const { return open_.size(); }
+  // The first unfinished event; else `next_unread` (the first event not handed on, when the
+  // caller knows it); else nullopt (every event handed on is finished).
+  std::optional<Position> resume(const std::optional<Position>& next_unread) const;
+
+ private:
+  std::uint64_t next_ = 0;
+  std::map<std::uint64_t, Position> open_;  // by reading order
+  std::map<const Record*, std::uint64_t> order_;
 };
 
 }  // namespace pemx::replay

@@ -80,3 +80,31 @@ TEST_CASE("replay tally: a dry run counts and produces nothing", "[unit][replay]
 
 }  // namespace
 }  // namespace pemx::replay
+
+TEST_CASE("replay frontier: resume at the first event not finished, in reading order",
+          "[unit][replay]") {
+  using pemx::replay::Frontier;
+  using pemx::replay::Position;
+  pemx::Record a, b, c;
+  Frontier f;
+  CHECK_FALSE(f.resume(std::nullopt));
+  f.started(&a, {1000, "A"});
+  f.started(&b, {1000, "B"});
+  f.started(&c, {2000, "C"});
+  CHECK(f.open() == 3);
+  f.finished(&b);  // acknowledged out of order: A still holds the frontier
+  REQUIRE(f.resume(std::nullopt));
+  CHECK(f.resume(std::nullopt)->event_id == "A");
+  f.finished(&a);
+  CHECK(f.resume(std::nullopt)->event_id == "C");
+  CHECK(f.resume(std::nullopt)->created_ms == 2000);
+  f.finished(&c);
+  CHECK(f.open() == 0);
+  // Nothing open: the next event not read, when the caller knows it.
+  CHECK_FALSE(f.resume(std::nullopt));
+  auto next = f.resume(Position{3000, "D"});
+  REQUIRE(next);
+  CHECK(next->event_id == "D");
+  f.finished(&a);  // twice, or a record it never saw: ignored
+  CHECK(f.open() == 0);
+}
