@@ -34,6 +34,8 @@ struct TargetTopics {
   std::vector<std::string> topics;     // each must exist on [kafka]; sorted, no duplicates
   std::vector<std::string> unchecked;  // what cannot be known before the events, one line each
   OnMissing on_missing = OnMissing::kWarn;  // start-up refused (exit 2), or one warning
+  // How long the check waits for each cluster's answer (the router's missing_topics_timeout).
+  std::chrono::milliseconds timeout{10000};
   // Topics on a [clusters.<name>], by its name, each checked on that cluster (an entry for
   // every cluster the stage sends to, even with no topic to check).
   std::map<std::string, std::vector<std::string>> cluster_topics;

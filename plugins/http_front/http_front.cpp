@@ -222,15 +222,20 @@ void parse_tokens(ConfigSection& section, Settings& s) {
   TokenSources& src = s.tokens;
   const std::size_t errors_before = section.errors().size();
   src.write_tokens = section.string_list("write_tokens", {});
-  src.write_tokens_file = section.optional_string("write_tokens_file");
+  // Every file relative to the config file's folder (ConfigSection::config_relative).
+  auto file = [&section](std::optional<std::string> path) {
+    if (path) *path = section.config_relative(*path);
+    return path;
+  };
+  src.write_tokens_file = file(section.optional_string("write_tokens_file"));
   src.admin_tokens = section.string_list("admin_tokens", {});
-  src.admin_tokens_file = section.optional_string("admin_tokens_file");
+  src.admin_tokens_file = file(section.optional_string("admin_tokens_file"));
   for (auto& ts : section.table_array("tokens")) {
     TokenSources::Entry e;
     e.name = ts.string("name", "");
     if (e.name.empty()) ts.error_here("missing name = \"…\" (logged with each push it makes)");
     e.token = ts.string("token", "");
-    e.token_file = ts.string("token_file", "");
+    e.token_file = ts.config_relative(ts.string("token_file", ""));
     if (e.token.empty() == e.token_file.empty()) {
       ts.error_here("set one of token = \"…\" or token_file = \"path\"");
     }
@@ -248,7 +253,7 @@ void parse_tokens(ConfigSection& section, Settings& s) {
     ts.reject_unknown();
     src.tokens.push_back(std::move(e));
   }
-  src.tokens_file = section.optional_string("tokens_file");
+  src.tokens_file = file(section.optional_string("tokens_file"));
   src.require_read_token = section.boolean("require_read_token", false);
   if (section.errors().size() > errors_before) return;  // the entries' own errors first
   auto loaded = load_credentials(src);
@@ -289,8 +294,8 @@ void parse_rate_limits(ConfigSection& section, RateLimits& limits) {
 // tls_cert_file and tls_key_file: both or neither; loaded now, so that check-config and the
 // start-up fail on a bad file with its name.
 void parse_tls(ConfigSection& section, TlsFiles& tls) {
-  tls.cert_file = section.string("tls_cert_file", "");
-  tls.key_file = section.string("tls_key_file", "");
+  tls.cert_file = section.config_relative(section.string("tls_cert_file", ""));
+  tls.key_file = section.config_relative(section.string("tls_key_file", ""));
   if (tls.cert_file.empty() != tls.key_file.empty()) {
     section.error(tls.cert_file.empty() ? "tls_cert_file" : "tls_key_file",  // the missing one
                   "set both tls_cert_file and tls_key_file (PEM files), or neither");

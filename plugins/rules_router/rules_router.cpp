@@ -40,6 +40,8 @@ struct Settings {
   // The target check at start-up: "fail" refuses to start when a topic is missing, "warn"
   // (the default) logs it once and starts, "off" does not ask the cluster (as before).
   std::string missing_topics = "warn";
+  // How long that check (and a reload's) waits for each cluster's answer.
+  std::chrono::milliseconds missing_topics_timeout{TargetTopics{}.timeout};
   RoutingConfig routing;
 };
 
@@ -75,9 +77,11 @@ std::shared_ptr<const CompiledRules> compile(const Settings& s) {
 }
 
 // The keys of a router's section that a reload changes live; the others (its queues) need a
-// restart. missing_topics is live too: it only says how the reload's target check ends.
-const std::vector<std::string> kLiveKeys = {"rules",     "event_types",       "key_field",
-                                            "validation", "dead_letter_topic", "missing_topics"};
+// restart. missing_topics and its timeout are live too: they only say how the reload's target
+// check ends.
+const std::vector<std::string> kLiveKeys = {
+    "rules",          "event_types",           "key_field", "validation", "dead_letter_topic",
+    "missing_topics", "missing_topics_timeout"};
 
 // The rules of one router, shared by its spec (LiveRules, for the supervisor's reload), its
 // stage and its push check. Threads: replace() and take() lock mutex_, from any thread; the
@@ -571,6 +575,7 @@ class Spec final : public StageSpec {
                          s_.missing_topics == "fail" ? TargetTopics::OnMissing::kFail
                                                      : TargetTopics::OnMissing::kWarn};
     targets.cluster_topics = std::move(possible.cluster_topics);
+    targets.timeout = s_.missing_topics_timeout;
     return targets;
   }
   std::string describe() const override { return describe_rules(s_); }
@@ -633,6 +638,9 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
   s.dead_letter_topic = section.string("dead_letter_topic", s.dead_letter_topic);
   if (auto p = kafka::topic_name_problem(s.dead_letter_topic)) section.error("dead_letter_topic", *p);
   s.missing_topics = section.one_of("missing_topics", s.missing_topics, {"fail", "warn", "off"});
+  s.missing_topics_timeout =
+      section.duration("missing_topics_timeout", s.missing_topics_timeout,
+                       std::chrono::milliseconds(100), std::chrono::minutes(10));
   if (section.node("validate") != nullptr) {
     section.error("validate", "replaced by validation = \"report\" (route events failing the "
                               "reference's field rules and count them: the default), \"strict\" "

@@ -150,7 +150,6 @@ bool valid_listen(const std::string& listen) {
 void parse_schemas(ConfigSection& root, CommonConfig& c) {
   auto section = root.table("schemas");
   if (!section) return;
-  const std::filesystem::path base = std::filesystem::path(root.file()).parent_path();
   std::vector<event::SchemaSet::Source> sources;
   for (const auto& [name, value] : *root.node("schemas")->as_table()) {
     const std::string type(name.str());
@@ -160,7 +159,7 @@ void parse_schemas(ConfigSection& root, CommonConfig& c) {
       section->error(type, "must name a JSON Schema file");
       continue;
     }
-    const std::filesystem::path path = base / *file;  // an absolute *file replaces base
+    const std::filesystem::path path = root.config_relative(*file);
     std::ifstream in(path);
     std::stringstream text;
     if (in) text << in.rdbuf();

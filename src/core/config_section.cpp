@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <limits>
 #include <toml++/toml.h>
 
@@ -20,6 +21,12 @@ ConfigSection::ConfigSection(const toml::table* table, std::string path, std::st
       file_(std::move(file)),
       errors_(errors),
       errors_at_start_(errors->size()) {}
+
+std::string ConfigSection::config_relative(const std::string& path) const {
+  const std::filesystem::path p(path);
+  if (path.empty() || p.is_absolute()) return path;
+  return (std::filesystem::path(file_).parent_path() / p).string();
+}
 
 std::string ConfigSection::key_path(std::string_view key) const {
   if (path_.empty()) return std::string(key);

@@ -73,6 +73,11 @@ class ConfigSection {
   bool has_errors() const { return errors_->size() > errors_at_start_; }
   std::vector<ConfigError>& errors() { return *errors_; }
   const std::string& file() const { return file_; }
+  // A path to a file the config names (a schema, a token file, a TLS certificate): relative to
+  // the config file's folder, whether it is in the file or in a --set, so that the process's
+  // working directory does not matter (start-up, check-config and reload agree). An absolute
+  // or empty path is returned as it is.
+  std::string config_relative(const std::string& path) const;
   // Records each integer and duration key read from now on, with its range, into `ranges`
   // (which outlives the section); the sections table() and table_array() return record too.
   void record_ranges(std::vector<KeyRange>* ranges) { ranges_ = ranges; }

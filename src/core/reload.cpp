@@ -30,8 +30,7 @@ std::pair<std::string, std::string> stage_key(const std::string& key) {
 RulesReload::RulesReload(const Config& running, std::vector<std::string> role, Load load,
                          Logger log, Metrics& metrics,
                          std::shared_ptr<TopicDirectory>* directory,
-                         std::function<bool()> give_up, std::chrono::milliseconds check_timeout,
-                         ClusterDirectories* clusters)
+                         std::function<bool()> give_up, ClusterDirectories* clusters)
     : role_(std::move(role)),
       load_(std::move(load)),
       log_(std::move(log)),
@@ -39,7 +38,6 @@ RulesReload::RulesReload(const Config& running, std::vector<std::string> role, L
       directory_(directory),
       cluster_directories_(clusters),
       give_up_(std::move(give_up)),
-      check_timeout_(check_timeout),
       reloads_(metrics.counter("pemx_rules_reloads_total",
                                "Reloads of the config applied (SIGHUP, POST /api/admin/reload)")),
       failures_(metrics.counter("pemx_rules_reload_failures_total",
@@ -183,7 +181,20 @@ ReloadOutcome RulesReload::reload(std::string_view origin) {
                   {{"stage", stage}, {"cluster", cluster}});
         continue;
       }
-      auto checked = check_targets(one.targets, *one.directory, check_timeout_, give_up_);
+      auto checked = check_targets(one.targets, *one.directory, targets->timeout, give_up_);
+      if (checked.error && give_up_ && give_up_()) {
+        return refuse(std::move(out), origin,
+                      "the target check of stages." + stage + " was cancelled: the process is "
+                      "stopping");
+      }
+      if (checked.error && targets->on_missing == TargetTopics::OnMissing::kFail) {
+        const std::string key = "stages." + stage + ".missing_topics";
+        return refuse(std::move(out), origin,
+                      "stages." + stage + ".rules: the new rules' target topics could not be "
+                      "checked on cluster " + cluster + " (" + *checked.error + "), and " + key +
+                      " = \"fail\" applies only rules whose topics are confirmed; reload "
+                      "again when the cluster answers, or set " + key + " = \"warn\"");
+      }
       if (checked.error) {
         log_.warn("target topics of the reloaded rules not checked: the cluster's topics could "
                   "not be read; applying them anyway",

@@ -8,14 +8,16 @@
 // with the same errors. It then compares the new file's keys with the running ones
 // (Config::key_texts): the keys a router declares live (LiveRules::live_keys) are applied, the
 // others are named once in a "needs a restart" warning and otherwise ignored. The new rules'
-// target topics are checked as at start-up (missing_topics: "fail" refuses the reload, "warn"
-// applies it and warns). Only then are the rules replaced, every router's at once: a refused
-// reload changes nothing. Which cluster a rule sends to ([clusters.<name>], its `cluster`)
+// target topics are checked as at start-up (missing_topics: "fail" refuses the reload, also
+// when the cluster cannot be asked, "warn" applies it and warns). Only then are the rules
+// replaced, every router's at once: a refused reload changes nothing. Which cluster a rule sends to ([clusters.<name>], its `cluster`)
 // may change among the clusters the process started with; a rule naming a cluster added since
 // refuses the reload ([clusters.*] needs a restart: the sink made its producers at start-up).
 //
 // Threads: reload() from any thread, one at a time (a mutex); it blocks while the cluster is
-// asked for its topics (up to the check's timeout). status() from any thread.
+// asked for its topics (up to the check's timeout, missing_topics_timeout), so never on the
+// supervisor's thread (core/reload_runner.hpp) nor an I/O thread. give_up() true (the process
+// stops) ends a running check and refuses the reload. status() from any thread.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -41,12 +43,11 @@ class RulesReload final : public Reloader {
   // running: the start-up config (its routers' LiveRules are the ones replaced); role: the
   // names of the stages this process runs (their targets are checked); directory: the slot
   // a sink's client fills (may stay empty; null in tests); give_up: ends the target check
-  // early (a fatal error elsewhere); clusters: the same slots for each [clusters.<name>].
+  // early and refuses the reload (the process stops, or a fatal error elsewhere); clusters:
+  // the same slots for each [clusters.<name>].
   RulesReload(const Config& running, std::vector<std::string> role, Load load, Logger log,
               Metrics& metrics, std::shared_ptr<TopicDirectory>* directory = nullptr,
-              std::function<bool()> give_up = {},
-              std::chrono::milliseconds check_timeout = kTargetCheckTimeout,
-              ClusterDirectories* clusters = nullptr);
+              std::function<bool()> give_up = {}, ClusterDirectories* clusters = nullptr);
   ~RulesReload() override;
 
   ReloadOutcome reload(std::string_view origin) override;
@@ -71,7 +72,6 @@ class RulesReload final : public Reloader {
   ClusterDirectories* cluster_directories_;
   std::set<std::string> clusters_;  // the [clusters.*] the process started with
   std::function<bool()> give_up_;
-  std::chrono::milliseconds check_timeout_;
   Counter& reloads_;
   Counter& failures_;
 

@@ -7,6 +7,7 @@
 #include <set>
 #include <thread>
 
+#include "core/reload_runner.hpp"
 #include "core/target_check.hpp"
 #include "kafka/embedded.hpp"
 
@@ -141,6 +142,9 @@ int Supervisor::run() {
   std::mutex fatal_mutex;
   std::string fatal_reason;
   std::atomic<bool> fatal{false};
+  // Set when the shutdown starts: a running reload's target check ends at once and the reload
+  // is refused (whether SIGHUP or POST /api/admin/reload started it).
+  std::atomic<bool> stopping{false};
 
   // Services stages offer each other (a store's reader); outlives the stages.
   std::map<std::string, std::shared_ptr<EventReader>> readers;
@@ -165,8 +169,8 @@ int Supervisor::run() {
         r.errors.push_back({"", "", "this process has no config file to read again"});
         return r;
       }),
-      log_.child("reload"), metrics_, &topic_directory, [&] { return fatal.load(); },
-      kTargetCheckTimeout, &cluster_directories);
+      log_.child("reload"), metrics_, &topic_directory,
+      [&] { return fatal.load() || stopping.load(); }, &cluster_directories);
   // Construct in role order; a failure here is a start-up failure.
   std::vector<std::unique_ptr<Stage>> stages;
   for (const auto& name : names) {
@@ -197,9 +201,10 @@ int Supervisor::run() {
   }
   // Before anything runs: a missing target topic is named once (docs/configuration.md,
   // missing_topics), and with "fail" refuses start-up like a config error.
-  if (int code = check_role_targets(config_, names, topic_directory.get(), log_,
-                                    kTargetCheckTimeout, [&] { return fatal.load(); },
-                                    &cluster_directories);
+  // A SIGINT/SIGTERM meanwhile ends it too (it stays pending: the loop below takes it).
+  if (int code = check_role_targets(
+          config_, names, topic_directory.get(), log_,
+          [&] { return fatal.load() || shutdown_signal_pending(); }, &cluster_directories);
       code != 0) {
     return code;
   }
@@ -222,12 +227,24 @@ int Supervisor::run() {
     }
   }
 
+  // SIGHUP's reloads run on their own thread (core/reload_runner.hpp): this thread keeps
+  // waiting for signals while a reload waits for the cluster.
+  ReloadRunner reloads({"supervisor", log_,
+                        [&](const std::string& reason) {
+                          std::lock_guard<std::mutex> lock(fatal_mutex);
+                          if (!fatal.exchange(true)) fatal_reason = "reload: " + reason;
+                        }},
+                       [&] { reloader.reload("SIGHUP"); });
   int signal = 0;
   auto next_stats = Clock::now() + config_.common.stats_interval;
   while (!fatal && signal == 0) {
     signal = wait_run_signal(std::chrono::milliseconds(200));
     if (signal == SIGHUP) {
-      reloader.reload("SIGHUP");
+      if (reloads.request() == ReloadRunner::Requested::kCoalesced) {
+        log_.info("SIGHUP during a reload: one more reload follows it");
+      } else {
+        log_.info("SIGHUP: reloading the config");
+      }
       signal = 0;
     }
     if (Clock::now() >= next_stats) {
@@ -245,6 +262,7 @@ int Supervisor::run() {
                 static_cast<std::int64_t>(config_.common.drain_timeout.count())}});
   }
 
+  stopping = true;
   Deadline deadline(Clock::now() + config_.common.drain_timeout);
   std::atomic<bool> done{false};
   // Watches for a second signal, and past the deadline (plus a grace for stop()) ends the
@@ -265,6 +283,9 @@ int Supervisor::run() {
   });
 
   for (auto& s : stages) s->stop_accepting();
+  // A running reload was cancelled above (stopping: its target check returns within a slice
+  // of kTargetCheckSlice); it ends before a stage stops, since it may ask a sink's client.
+  reloads.stop();
   bool drained = true;
   for (auto& s : stages) drained = s->drain(deadline) && drained;
   for (auto it = started.rbegin(); it != started.rend(); ++it) (*it)->stop();

@@ -88,7 +88,6 @@ std::vector<ClusterTargets> targets_by_cluster(const TargetTopics& targets, Topi
 
 int check_role_targets(const Config& config, const std::vector<std::string>& stages,
                        TopicDirectory* directory, const Logger& log,
-                       std::chrono::milliseconds timeout,
                        const std::function<bool()>& give_up,
                        const ClusterDirectories* clusters) {
   int code = 0;
@@ -110,7 +109,7 @@ int check_role_targets(const Config& config, const std::vector<std::string>& sta
                  {{"stage", name}, {"cluster", cluster}});
         continue;
       }
-      auto outcome = check_targets(one.targets, *one.directory, timeout, give_up);
+      auto outcome = check_targets(one.targets, *one.directory, targets->timeout, give_up);
       if (outcome.error) {
         log.warn("target topics not checked: the cluster's topics could not be read; starting "
                  "anyway",

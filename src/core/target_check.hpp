@@ -16,10 +16,11 @@ namespace pemx {
 
 struct Config;
 
-// How long the check waits for the cluster's answer. A cluster that does not answer in time
-// is a warning and start-up goes on: the stages wait for the cluster as they do today
-// (readiness says so), and a restart during a broker outage does not crash-loop.
-inline constexpr std::chrono::milliseconds kTargetCheckTimeout{10000};
+// How long the check waits for the cluster's answer, unless the stage says otherwise
+// (TargetTopics::timeout). A cluster that does not answer in time is a warning and start-up
+// goes on: the stages wait for the cluster as they do today (readiness says so), and a
+// restart during a broker outage does not crash-loop.
+inline constexpr std::chrono::milliseconds kTargetCheckTimeout{10000};  // TargetTopics's default
 
 struct TargetCheckOutcome {
   std::vector<std::string> missing;  // the wanted topics the cluster lacks, in wanted order
@@ -64,10 +65,10 @@ std::vector<ClusterTargets> targets_by_cluster(const TargetTopics& targets, Topi
 // what cannot be checked) and returns 2 when a stage's on_missing is kFail and a topic is
 // missing (start-up refused, as for a config error), 0 otherwise. `directory` null: no
 // client in the role can ask, which is said once at info. Topics a rule sends to a
-// [clusters.<name>] are checked on that cluster, through `clusters`.
+// [clusters.<name>] are checked on that cluster, through `clusters`. Each stage's check
+// waits up to its TargetTopics::timeout.
 int check_role_targets(const Config& config, const std::vector<std::string>& stages,
                        TopicDirectory* directory, const Logger& log,
-                       std::chrono::milliseconds timeout = kTargetCheckTimeout,
                        const std::function<bool()>& give_up = {},
                        const ClusterDirectories* clusters = nullptr);
 

@@ -20,14 +20,16 @@ using namespace test;  // kPemxToml, load, edited
 
 // A config "file" the test rewrites; the reload reads it with the real loader and registry.
 struct Harness {
-  explicit Harness(std::string text, std::shared_ptr<TopicDirectory> directory = nullptr)
+  explicit Harness(std::string text, std::shared_ptr<TopicDirectory> directory = nullptr,
+                   std::function<bool()> give_up = {})
       : file(std::move(text)), running(load(file)), slot(std::move(directory)) {
     INFO(Catch::Detail::stringify(error_lines(running)));
     REQUIRE(running.config);
     reload = std::make_unique<RulesReload>(
         *running.config, running.config->roles.at("dist"),
         [this] { return load_config_text(file, "pemx.toml", {}, registry); },
-        Logger(make_stderr_sink(LogLevel::kError), "reload"), metrics, &slot);
+        Logger(make_stderr_sink(LogLevel::kError), "reload"), metrics, &slot,
+        std::move(give_up));
   }
   std::string version() const {
     return running.config->stage("router")->spec->live_rules()->current().version;
@@ -190,11 +192,9 @@ class FixedTopics final : public TopicDirectory {
   TopicSet topics_;
 };
 
-TEST_CASE("a reload runs the target check: fail refuses rules with missing topics, warn applies",
-          "[unit][reload]") {
-  TopicSet existing = {"product-price-update-v1-US", "product-event-storage-pemx",
-                       "product-event-dlq-pemx"};
-  // Every topic fixed, so that the check sees them all.
+// kPemxToml with every topic fixed (so that the check sees them all) and missing_topics =
+// "fail", and the topics it sends to.
+std::string fixed_targets_config() {
   std::string text(kPemxToml);
   text = edited(text,
                 "topic = \"country-{data.country}\"\ndefaults = { \"data.country\" = \"US\" }",
@@ -205,8 +205,14 @@ TEST_CASE("a reload runs the target check: fail refuses rules with missing topic
                 R"(topic = "product-event-storage-pemx")");
   text = edited(text, R"(key_field = "productId")",
                 "key_field = \"productId\"\nmissing_topics = \"fail\"");
-  existing.insert("country-all");
-  Harness h{text, std::make_shared<FixedTopics>(existing)};
+  return text;
+}
+const TopicSet kFixedTargets = {"product-price-update-v1-US", "product-event-storage-pemx",
+                                "product-event-dlq-pemx", "country-all"};
+
+TEST_CASE("a reload runs the target check: fail refuses rules with missing topics, warn applies",
+          "[unit][reload]") {
+  Harness h{fixed_targets_config(), std::make_shared<FixedTopics>(kFixedTargets)};
   const std::string before = h.version();
 
   h.file = edited(h.file, R"(topic = "country-all")", R"(topic = "country-none")");
@@ -222,6 +228,57 @@ TEST_CASE("a reload runs the target check: fail refuses rules with missing topic
   CHECK(applied.ok);
   CHECK(applied.swapped == std::vector<std::string>{"router"});
   CHECK(h.version() != before);
+}
+
+// A cluster that never answers (a paused broker): each ask ends as a timeout.
+class SilentCluster final : public TopicDirectory {
+ public:
+  Result<TopicSet> topics(std::chrono::milliseconds) override {
+    return Error{"timeout", "Local: Timed out"};
+  }
+};
+
+// The attack: a broker that did not answer made the reload say "applying them anyway" even
+// with missing_topics = "fail". With fail, rules whose topics could not be confirmed are refused.
+TEST_CASE("with missing_topics = fail, a reload whose targets cannot be checked is refused",
+          "[unit][reload]") {
+  std::string text = edited(fixed_targets_config(), R"(missing_topics = "fail")",
+                            "missing_topics = \"fail\"\nmissing_topics_timeout = \"100ms\"");
+  Harness h{text, std::make_shared<SilentCluster>()};
+  const std::string before = h.version();
+  h.file = edited(h.file, R"(topic = "country-all")", R"(topic = "country-new")");
+  auto refused = h.reload->reload("test");
+  CHECK_FALSE(refused.ok);
+  CHECK_THAT(refused.error, Contains("could not be checked"));
+  CHECK_THAT(refused.error, Contains("Local: Timed out"));
+  CHECK_THAT(refused.error, Contains("stages.router.missing_topics = \"fail\""));
+  CHECK(h.version() == before);
+  CHECK(h.reload->status().failures == 1);
+  CHECK(h.reload->status().reloads == 0);
+  CHECK_THAT(h.metrics.render_prometheus(), Contains("pemx_rules_reload_failures_total 1"));
+
+  // warn: applied without the check, as before.
+  h.file = edited(h.file, R"(missing_topics = "fail")", R"(missing_topics = "warn")");
+  auto applied = h.reload->reload("test");
+  CHECK(applied.ok);
+  CHECK(h.version() != before);
+}
+
+// SIGTERM during a reload's target check: give_up ends the check and the reload is refused,
+// whatever missing_topics says (the rules are not applied unchecked while the process stops).
+TEST_CASE("a reload whose target check is cancelled by give_up is refused", "[unit][reload]") {
+  std::string text = edited(fixed_targets_config(), R"(missing_topics = "fail")",
+                            "missing_topics = \"warn\"\nmissing_topics_timeout = \"10m\"");
+  bool stopping = false;
+  Harness h{text, std::make_shared<SilentCluster>(), [&] { return stopping; }};
+  const std::string before = h.version();
+  h.file = edited(h.file, R"(topic = "country-all")", R"(topic = "country-new")");
+  stopping = true;  // the check would otherwise wait ten minutes
+  auto refused = h.reload->reload("test");
+  CHECK_FALSE(refused.ok);
+  CHECK_THAT(refused.error, Contains("cancelled: the process is stopping"));
+  CHECK(h.version() == before);
+  CHECK(h.reload->status().failures == 1);
 }
 
 }  // namespace

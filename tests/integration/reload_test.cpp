@@ -3,12 +3,17 @@
 // the old pemx-rules-version, the later on the new topic with the new one, none lost, none
 // doubled); an invalid config keeps the running rules and names the key; POST
 // /api/admin/reload in role all is guarded by admin_tokens (403 without any, 401 without the
-// right one) and answers the version.
+// right one) and answers the version. With the broker paused (SIGSTOP): missing_topics =
+// "fail" refuses a reload whose targets cannot be checked, and SIGTERM during a reload's
+// target check drains at once (the reload runs off the supervisor's thread and is cancelled).
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <csignal>
 #include <set>
+#include <thread>
 
+#include "integration/broker_pause.hpp"
 #include "integration/pemx_runner.hpp"
 #include "integration/web_util.hpp"
 
@@ -62,6 +67,25 @@ std::set<std::string> ids_with_version(const std::vector<Message>& messages,
     CHECK(ids.insert(json_field(m.value, "eventId")).second);
   }
   return ids;
+}
+
+// How many times `text` is in the process's log.
+std::size_t log_count(const Process& proc, const std::string& text) {
+  const std::string log = proc.log();
+  std::size_t n = 0;
+  for (auto at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) ++n;
+  return n;
+}
+
+// Polls (a generous bound) until `text` is in the log `n` times.
+bool wait_log_count(const Process& proc, const std::string& text, std::size_t n,
+                    std::chrono::seconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (log_count(proc, text) < n) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(50ms);
+  }
+  return true;
 }
 
 std::set<std::string> expected_ids(int first, int count) {
@@ -188,4 +212,60 @@ TEST_CASE("POST /api/admin/reload in role all: 403 without admin tokens, 401 wit
   auto code = proc.wait(60s);
   REQUIRE(code);
   CHECK(*code == 0);
+}
+
+// The attack on reload: with the broker paused, a reload's target check waited on the
+// supervisor's thread (SIGTERM waited for it), and with missing_topics = "fail" the unchecked
+// rules were applied anyway.
+TEST_CASE("a paused broker during a reload: fail refuses the unchecked rules; SIGTERM during "
+          "a reload's target check drains at once",
+          "[integration][reload][broker_hang]") {
+  const std::string brokers = test_brokers();
+  const std::string p = unique_prefix();
+  const std::string topic_b = p + "-storage-b";
+  for (const auto& t : {p + "-product-event", p + "-product-event-storage-pemx", topic_b,
+                        p + "-product-event-dlq-pemx", p + "-product-price-update-v1-EU"}) {
+    create_topic(brokers, t, 1);
+  }
+  const std::string config_a = prefixed_config(p);
+  auto router_keys = [](const std::string& text, const std::string& keys) {
+    return replaced(text, "schema_mode = \"off\"\n", "schema_mode = \"off\"\n" + keys);
+  };
+  PemxRunner pemx(config_a);
+  const std::string version_a = checked_version(pemx.dir().file("pemx.toml"));
+  auto& proc = pemx.start("dist", {"--set", "kafka.brokers=" + brokers, "--set",
+                                   "shutdown.drain_timeout=5s"});
+  REQUIRE(proc.wait_for_log("role starting", 60s));
+  const auto port = wait_port(proc);
+  const std::string config_b = replaced(config_a, storage_rule(p), "topic = \"" + topic_b + "\"");
+
+  BrokerPause paused(broker_pid(brokers));
+  // 1. fail: the check cannot confirm the topics within 2 s, so the reload is refused.
+  pemx.dir().write("pemx.toml", router_keys(config_b, "missing_topics = \"fail\"\n"
+                                                      "missing_topics_timeout = \"2s\"\n"));
+  proc.signal(SIGHUP);
+  REQUIRE(proc.wait_for_log("reload refused; the running rules stay", 60s));
+  INFO(proc.log());
+  CHECK_THAT(proc.log(), Contains("could not be checked on cluster kafka"));
+  CHECK_THAT(proc.log(), !Contains("applying them anyway") && !Contains("config reloaded"));
+  auto metrics = http_get(port, "/metrics");
+  CHECK_THAT(metrics.body, Contains("pemx_rules_reload_failures_total 1"));
+  CHECK_THAT(metrics.body, Contains("pemx_rules_reloads_total 0"));
+  CHECK_THAT(metrics.body, Contains("pemx_rules_info{stage=\"router\",version=\"" + version_a +
+                                    "\"} 1"));
+
+  // 2. A check that would wait ten minutes: SIGTERM during it drains at once and exits well
+  //    before the check would have ended.
+  pemx.dir().write("pemx.toml", router_keys(config_b, "missing_topics_timeout = \"10m\"\n"));
+  const auto sighup = std::chrono::steady_clock::now();
+  proc.signal(SIGHUP);
+  REQUIRE(wait_log_count(proc, "SIGHUP: reloading the config", 2, 30s));
+  proc.signal(SIGTERM);
+  auto code = proc.wait(60s);  // drain_timeout 5 s; the check's deadline is 10 min away
+  REQUIRE(code);
+  CHECK(std::chrono::steady_clock::now() - sighup < 5min);
+  const std::string log = proc.log();
+  CHECK_THAT(log, Contains("signal received; draining"));
+  CHECK_THAT(log, Contains("was cancelled: the process is stopping"));
+  CHECK_THAT(log, !Contains("config reloaded"));
 }

@@ -265,12 +265,12 @@ TEST_CASE("the router's targets are split by cluster for the target check",
   auto failing = load(text);
   REQUIRE(failing.config);
   Logger quiet;
-  CHECK(check_role_targets(*failing.config, failing.config->roles.at("dist"), main.get(), quiet,
-                           kTargetCheckTimeout, {}, &dirs) == 2);
+  CHECK(check_role_targets(*failing.config, failing.config->roles.at("dist"), main.get(), quiet, {},
+                           &dirs) == 2);
   ClusterDirectories eu_has_it = {
       {"eu", std::make_shared<Fixed>(TopicSet{"product-price-update-v1-EU"})}};
-  CHECK(check_role_targets(*failing.config, failing.config->roles.at("dist"), main.get(), quiet,
-                           kTargetCheckTimeout, {}, &eu_has_it) == 0);
+  CHECK(check_role_targets(*failing.config, failing.config->roles.at("dist"), main.get(), quiet, {},
+                           &eu_has_it) == 0);
 }
 
 TEST_CASE("a reload may move a rule among the clusters it started with, never to a new one",
