@@ -61,12 +61,12 @@ describe('analytics', () => {
         assert.equal(await price.locator('rect.abar').count(), 1);
         const discount = page.getByRole('img', { name: /^Discount changes: 1 changes \(percentage points\); most often 0 pt to 10 pt/ });
         assert.equal(await discount.locator('rect.abar').count(), 1);
-
-        // Every product id links to its history.
-        await top.getByRole('link', { name: busy }).click();
-        await page.getByRole('heading', { name: 'Search', level: 1 }).waitFor();
-        assert.match(decodeURIComponent(new URL(page.url()).hash), new RegExp(`productIds=${busy}`));
       });
+      // Every product id links to its history.
+      const top = page.getByRole('table', { name: 'Products that change most' });
+      await top.getByRole('link', { name: busy }).click();
+      await page.getByRole('heading', { name: 'Search', level: 1 }).waitFor();
+      assert.match(decodeURIComponent(new URL(page.url()).hash), new RegExp(`productIds=${busy}`));
       env.assertNoProblems(page);
     });
 

@@ -14,7 +14,8 @@ namespace {
 
 std::int64_t ms(const char* iso) { return event::iso8601_to_epoch_ms(iso).value(); }
 
-const AnalyticsQuery& query_of(const std::variant<AnalyticsQuery, Answer>& v) {
+// A copy: the variant is often a temporary.
+AnalyticsQuery query_of(const std::variant<AnalyticsQuery, Answer>& v) {
   if (const auto* a = std::get_if<Answer>(&v)) FAIL("refused: " << a->body);
   return std::get<AnalyticsQuery>(v);
 }
@@ -27,7 +28,7 @@ int status_of(const std::variant<AnalyticsQuery, Answer>& v) {
 TEST_CASE("analytics requests: defaults, bucket choice and checks", "[unit][http][analytics]") {
   const std::int64_t now = ms("2024-07-26T12:00:00Z");
   // Nothing given: the 24 hours before now, in hours (the narrowest bucket of <= 60).
-  const AnalyticsQuery& d = query_of(parse_analytics_request("", now));
+  const AnalyticsQuery d = query_of(parse_analytics_request("", now));
   CHECK(d.to_ms == now);
   CHECK(d.from_ms == now - 86'400'000);
   CHECK(d.bucket_ms == 3'600'000);
