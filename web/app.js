@@ -1,4 +1,4 @@
-// PEMX page: hash routing between the four views, the server's capabilities in the header.
+// PEMX page: hash routing between the views, the server's capabilities in the header.
 // Loaded as an ES module from index.html (no inline script: the server's CSP forbids it).
 import { serverInfo } from './api.js';
 import { byId } from './dom.js';
@@ -7,6 +7,7 @@ import { pushView } from './push.js';
 import { liveView } from './live.js';
 import { overviewView } from './overview.js';
 import { lineageView } from './lineage.js';
+import { analyticsView } from './analytics.js';
 import './token.js';
 
 const VIEWS = {
@@ -14,6 +15,7 @@ const VIEWS = {
   push: { view: pushView, section: byId('view-push'), heading: byId('push-heading'), title: 'Push' },
   live: { view: liveView, section: byId('view-live'), heading: byId('live-heading'), title: 'Live' },
   overview: { view: overviewView, section: byId('view-overview'), heading: byId('overview-heading'), title: 'Overview' },
+  analytics: { view: analyticsView, section: byId('view-analytics'), heading: byId('analytics-heading'), title: 'Analytics' },
   lineage: { view: lineageView, section: byId('view-lineage'), heading: byId('lineage-heading'), title: 'Lineage' },
 };
 

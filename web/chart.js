@@ -2,7 +2,7 @@
 // latest rates, or the rates under the pointer. Colours come from classes in app.css (the CSP
 // allows no inline styles), so the chart follows the light/dark theme.
 import { h, s } from './dom.js';
-import { formatRate, num } from './format.js';
+import { formatCount, formatRate, num } from './format.js';
 
 const SERIES = [
   { key: 'consumed', label: 'Consumed' },
@@ -208,4 +208,112 @@ export class RateChart {
         h('span', { class: 'legend-value' }, `${formatRate(values[ser.key])}/s`))),
       shown.length ? h('li', { class: 'legend-when' }, when) : null);
   }
+}
+
+// --- Analytics charts (analytics.js): counts per time bucket, and fixed-bin histograms. ---
+
+/** Six colour classes (app.css: .aseries-N / .aswatch-N / .abar), in order of series size. */
+export const ANALYTICS_COLOURS = 6;
+
+/**
+ * Lines of counts over time buckets: starts = bucket start times (ms), series =
+ * [{label, values: [count per bucket]}], at most ANALYTICS_COLOURS drawn (the caller passes
+ * the largest first). The SVG is an image with a summary label; the page shows the numbers in
+ * a table next to it.
+ */
+export function drawBucketChart(container, { starts, series, label, bucketMs }) {
+  const w = Math.max(280, Math.round(container.clientWidth || 600));
+  const plotW = w - PAD.left - PAD.right;
+  const plotH = HEIGHT - PAD.top - PAD.bottom;
+  let max = 0;
+  for (const ser of series) for (const v of ser.values) max = Math.max(max, v);
+  const top = niceMax(max);
+  const n = Math.max(1, starts.length);
+  const x = (i) => PAD.left + ((i + 0.5) / n) * plotW;
+  const y = (v) => PAD.top + plotH - (Math.max(0, v) / top) * plotH;
+  const svg = s('svg', {
+    role: 'img', 'aria-label': label, viewBox: `0 0 ${w} ${HEIGHT}`, width: w, height: HEIGHT,
+    class: 'chart-svg',
+  });
+  const grid = s('g', { class: 'chart-grid' });
+  for (let i = 0; i <= 4; i += 1) {
+    const v = (top / 4) * i;
+    grid.append(
+      s('line', { x1: PAD.left, x2: w - PAD.right, y1: y(v), y2: y(v), class: i ? 'grid-line' : 'axis-line' }),
+      s('text', { x: PAD.left - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'chart-text' }, tickLabel(v)));
+  }
+  const ticks = Math.min(n, plotW < 420 ? 3 : 6);
+  const every = Math.max(1, Math.ceil(n / ticks));
+  const dayOrMore = bucketMs >= 86400000;
+  for (let i = 0; i < starts.length; i += every) {
+    const d = new Date(starts[i]);
+    const text = dayOrMore ? d.toLocaleDateString() : d.toLocaleString([], {
+      month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
+    });
+    grid.append(s('text', {
+      x: x(i), y: HEIGHT - 6, 'text-anchor': i === 0 ? 'start' : 'middle', class: 'chart-text',
+    }, text));
+  }
+  svg.append(grid);
+  series.slice(0, ANALYTICS_COLOURS).forEach((ser, k) => {
+    let d = '';
+    ser.values.forEach((v, i) => {
+      d += `${i ? 'L' : 'M'}${x(i).toFixed(1)},${y(v).toFixed(1)}`;
+    });
+    if (ser.values.length === 1) d += `h0.1`; // one bucket: a dot, with round line caps
+    svg.append(s('path', { d, class: `series aseries-${k}`, fill: 'none' },
+      s('title', null, ser.label)));
+  });
+  if (!series.length) {
+    svg.append(s('text', {
+      x: PAD.left + plotW / 2, y: PAD.top + plotH / 2, 'text-anchor': 'middle', class: 'chart-text',
+    }, 'No events in this window'));
+  }
+  container.replaceChildren(svg);
+}
+
+/** The legend of drawBucketChart: one entry per drawn series, with its total. */
+export function bucketLegend(legend, series) {
+  legend.replaceChildren(...series.slice(0, ANALYTICS_COLOURS).map((ser, k) => h('li', null,
+    h('span', { class: `swatch aswatch-${k}`, 'aria-hidden': 'true' }),
+    `${ser.label} `,
+    h('span', { class: 'legend-value' }, formatCount(ser.total)))));
+}
+
+/** Bars of a histogram: bins = [{label, count}], left to right. */
+export function drawHistogram(container, { bins, label }) {
+  const w = Math.max(280, Math.round(container.clientWidth || 400));
+  const height = 180;
+  const plotW = w - PAD.left - PAD.right;
+  const plotH = height - PAD.top - PAD.bottom;
+  const top = niceMax(Math.max(0, ...bins.map((b) => b.count)));
+  const bw = plotW / Math.max(1, bins.length);
+  const y = (v) => PAD.top + plotH - (Math.max(0, v) / top) * plotH;
+  const svg = s('svg', {
+    role: 'img', 'aria-label': label, viewBox: `0 0 ${w} ${height}`, width: w, height,
+    class: 'chart-svg',
+  });
+  for (let i = 0; i <= 2; i += 1) {
+    const v = (top / 2) * i;
+    svg.append(
+      s('line', { x1: PAD.left, x2: w - PAD.right, y1: y(v), y2: y(v), class: i ? 'grid-line' : 'axis-line' }),
+      s('text', { x: PAD.left - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'chart-text' }, tickLabel(v)));
+  }
+  bins.forEach((b, i) => {
+    if (b.count > 0) {
+      svg.append(s('rect', {
+        x: (PAD.left + i * bw + 1).toFixed(1), y: y(b.count).toFixed(1),
+        width: Math.max(1, bw - 2).toFixed(1), height: (PAD.top + plotH - y(b.count)).toFixed(1),
+        class: 'abar',
+      }, s('title', null, `${b.label}: ${formatCount(b.count)}`)));
+    }
+    if (i === 0 || i === bins.length - 1 || i === Math.floor(bins.length / 2)) {
+      svg.append(s('text', {
+        x: (PAD.left + (i + 0.5) * bw).toFixed(1), y: height - 6,
+        'text-anchor': i === 0 ? 'start' : i === bins.length - 1 ? 'end' : 'middle',
+        class: 'chart-text',
+      }, b.short));
+    }
+  });
+  container.replaceChildren(svg);
 }

@@ -2,6 +2,7 @@
 // The store contract: what the HTTP front end (and any other reader) may ask of the event
 // store, whichever database implements it. A store stage (e.g. sqlite_store) provides an
 // EventReader through the StageContext's services; readers never block the writer.
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -89,6 +90,61 @@ struct EventCount {
 inline constexpr std::size_t kRecentScanRows = 5000;
 inline constexpr std::size_t kMaxRecentProducts = 100;
 
+// Analytics (GET /api/analytics): the events of a time window across products, aggregated by
+// the store. Bounded in cost: the window is at most kAnalyticsMaxSpanMs, cut into at most
+// kAnalyticsMaxBuckets buckets, and the store reads at most row_budget events of it (the
+// oldest first, through the (created_ms, event_id) index) in one statement; what lies beyond
+// the budget is left out and the answer says so (budget_reached).
+inline constexpr std::int64_t kAnalyticsMaxSpanMs = 31LL * 24 * 3600 * 1000;
+inline constexpr std::int64_t kAnalyticsMaxBuckets = 500;
+inline constexpr std::size_t kAnalyticsRowBudget = 100000;
+inline constexpr std::size_t kAnalyticsMaxGroups = 2000;  // (bucket, type, region) rows
+inline constexpr std::size_t kAnalyticsMaxTop = 100;
+// The change histograms' fixed bins: kAnalyticsBins bins kAnalyticsBinWidth wide from
+// kAnalyticsBinLow, then one below it and one at or above the last edge. Price changes are in
+// percent of the previous price ((new - previous) / previous * 100, previous > 0), discount
+// changes in percentage points (new - previous); an event whose data lacks the numbers is left
+// out of the histogram (it still counts as an event and a change).
+inline constexpr int kAnalyticsBins = 20;
+inline constexpr double kAnalyticsBinLow = -100.0;
+inline constexpr double kAnalyticsBinWidth = 10.0;
+
+struct AnalyticsQuery {
+  std::int64_t from_ms = 0;    // createdAt >= from
+  std::int64_t to_ms = 0;      // createdAt <  to
+  std::int64_t bucket_ms = 0;  // bucket width; (to - from) / bucket_ms <= kAnalyticsMaxBuckets
+  std::size_t top = 10;        // products that change most, 1..kAnalyticsMaxTop
+  std::size_t row_budget = kAnalyticsRowBudget;  // events read at most (1..kAnalyticsRowBudget)
+};
+
+struct AnalyticsCount {
+  std::int64_t bucket = 0;  // index: the bucket starts at from_ms + bucket * bucket_ms
+  std::string event_type;
+  std::string region;
+  std::int64_t count = 0;
+};
+
+struct ProductChanges {
+  std::string product_id;
+  std::int64_t changes = 0;  // its events in the window (every type)
+};
+
+struct ChangeHistogram {
+  std::int64_t below = 0;                   // < kAnalyticsBinLow
+  std::int64_t bins[kAnalyticsBins] = {};   // [low + i * width, low + (i + 1) * width)
+  std::int64_t above = 0;                   // >= low + kAnalyticsBins * width
+};
+
+struct Analytics {
+  std::vector<AnalyticsCount> counts;  // by bucket, then event type, then region
+  bool counts_capped = false;          // more than kAnalyticsMaxGroups rows: the rest left out
+  std::vector<ProductChanges> top;     // most changes first (ties: productId ascending)
+  ChangeHistogram price_changes;       // ProductPriceUpdate
+  ChangeHistogram discount_changes;    // SpecificProductDiscountUpdate
+  std::int64_t events = 0;             // events read (at most row_budget)
+  bool budget_reached = false;         // events == row_budget: later ones may be left out
+};
+
 class EventReader {
  public:
   virtual ~EventReader() = default;
@@ -117,6 +173,13 @@ class EventReader {
   virtual Result<EventCount> count(const EventQuery& query) {
     (void)query;
     return Error{"unsupported", "this event store cannot count events"};
+  }
+  // The analytics of a time window (AnalyticsQuery above), read in one statement (one
+  // snapshot). Worker threads only. Errors: "bad_query" (src/store/analytics.hpp checks the
+  // query), "store_busy", the database's. Default: "unsupported".
+  virtual Result<Analytics> analytics(const AnalyticsQuery& query) {
+    (void)query;
+    return Error{"unsupported", "this event store cannot compute analytics"};
   }
   // The row of one eventId; nullopt when it is not stored. Thread-safe, worker threads only.
   // The default answers "unsupported" (a reader that cannot look one event up).

@@ -29,6 +29,8 @@ constexpr Route kRoutes[] = {
      handlers::recent_products, kNotFound, kRead},
     {"/api/events/count", nullptr,          kGet,        "/api/events/count",
      handlers::count, kNotFound, kRead},
+    {"/api/analytics",  nullptr,            kGet,        "/api/analytics",  handlers::analytics,
+     kNotFound, kRead},
     {"/api/schemas",    nullptr,            kGet,        "/api/schemas",    handlers::schemas,
      kNotFound, kRead},
     {"",                handlers::is_schema, kGet,       "/api/schemas/{eventType}",

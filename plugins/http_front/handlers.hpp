@@ -29,6 +29,7 @@ bool is_page(std::string_view path);  // a file of the page ("/" is index.html)
 void history(Session& s);
 void recent_products(Session& s);  // GET /api/products/recent
 void count(Session& s);            // GET /api/events/count
+void analytics(Session& s);        // GET /api/analytics (analytics_handler.cpp)
 bool is_lineage(std::string_view path);  // /event/{eventId}/lineage (lineage_handler.cpp)
 void lineage(Session& s);
 void push(Session& s);

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "postgres_store/schema.hpp"
+#include "store/analytics.hpp"
 #include "store/cursor.hpp"
 
 namespace pemx::postgres_store {
@@ -87,6 +88,54 @@ FROM (SELECT product_id, max(stored_at_ms) AS last_stored
             ORDER BY stored_at_ms DESC LIMIT $2::bigint) AS newest
       GROUP BY product_id) AS r
 ORDER BY r.last_stored DESC, r.product_id LIMIT $1::bigint
+)sql";
+// Analytics (EventReader::analytics, src/store/analytics.hpp): one statement over the
+// window's first $4 events ($1 from_ms inclusive, $2 to_ms exclusive), oldest first through
+// events_by_created, answering the four parts store/analytics.hpp lists: $3 the bucket width,
+// $5 the groups' limit, $6 top, $7/$8/$9 the bins' low edge, number and width. The CTEs are
+// MATERIALIZED so that each event's data is parsed once (inlined, PostgreSQL repeated the
+// cast and the change in every branch of the bin's CASE). Data holding a \u0000 escape (text
+// holds it, jsonb and even json's operators refuse it) is left out of the bins rather than
+// failing the statement; only JSON numbers are cast (numeric holds any of them). The stage's
+// statement_timeout bounds it as well.
+constexpr const char* kAnalyticsName = "pemx_analytics";
+constexpr const char* kAnalytics = R"sql(
+WITH w AS MATERIALIZED (
+  SELECT created_ms, event_type, region, product_id, data_json FROM events
+  WHERE created_ms >= $1::bigint AND created_ms < $2::bigint
+  ORDER BY created_ms, event_id LIMIT $4::bigint),
+j AS MATERIALIZED (
+  SELECT event_type, data_json::jsonb AS d FROM w
+  WHERE event_type IN ('ProductPriceUpdate', 'SpecificProductDiscountUpdate')
+    AND strpos(data_json, '\u0000') = 0),
+c AS MATERIALIZED (
+  SELECT event_type, CASE
+    WHEN event_type = 'ProductPriceUpdate'
+     AND jsonb_typeof(d->'newPrice') = 'number' AND jsonb_typeof(d->'previousPrice') = 'number'
+     AND (d->>'previousPrice')::numeric > 0
+    THEN ((d->>'newPrice')::numeric - (d->>'previousPrice')::numeric) * 100
+         / (d->>'previousPrice')::numeric
+    WHEN event_type = 'SpecificProductDiscountUpdate'
+     AND jsonb_typeof(d->'newDiscountPercentage') = 'number'
+     AND jsonb_typeof(d->'previousDiscountPercentage') = 'number'
+    THEN (d->>'newDiscountPercentage')::numeric - (d->>'previousDiscountPercentage')::numeric
+  END AS change FROM j)
+SELECT 0, b, event_type, region, n FROM (
+  SELECT (created_ms - $1::bigint) / $3::bigint AS b, event_type, region, count(*) AS n FROM w
+  GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LIMIT $5::bigint) AS counts
+UNION ALL
+SELECT 1, 0, product_id, ''::text, n FROM (
+  SELECT product_id, count(*) AS n FROM w GROUP BY product_id
+  ORDER BY n DESC, product_id LIMIT $6::bigint) AS top
+UNION ALL
+SELECT 2, bin, event_type, ''::text, count(*) FROM (
+  SELECT event_type, (CASE WHEN change < $7::numeric THEN -1
+                           WHEN change >= $7::numeric + $8::int * $9::numeric THEN $8::int
+                           ELSE floor((change - $7::numeric) / $9::numeric) END)::bigint AS bin
+  FROM c WHERE change IS NOT NULL) AS bins
+GROUP BY bin, event_type
+UNION ALL
+SELECT 3, 0, ''::text, ''::text, count(*) FROM w
 )sql";
 // The writer's WAL position after the migrations; NULL on a standby (no readers to wait for).
 constexpr const char* kWalPosition =
@@ -420,7 +469,8 @@ std::optional<Error> PostgresEventReader::ready(Connection& c) {
                              std::pair{kQueryManyName, kQueryMany},
                              std::pair{kScanName, kScan},
                              std::pair{kRecentName, kRecent},
-                             std::pair{kCountName, kCount}}) {
+                             std::pair{kCountName, kCount},
+                             std::pair{kAnalyticsName, kAnalytics}}) {
       if (auto e = prepare(c.conn.get(), name, sql, where_, connect_.conninfo)) return e;
     }
     c.prepared = true;
@@ -678,6 +728,51 @@ Result<EventCount> PostgresEventReader::count(const EventQuery& q) {
   }
   const std::int64_t n = std::strtoll(PQgetvalue(result.get(), 0, 0), nullptr, 10);
   return EventCount{std::min(n, kMaxEventCount), n > kMaxEventCount};
+}
+
+Result<Analytics> PostgresEventReader::analytics(const AnalyticsQuery& q) {
+  if (auto e = store::check_analytics(q)) return *e;
+  if (!analytics_gate_.try_enter()) return store::analytics_busy("PostgreSQL store " + where_);
+  store::AnalyticsGate::Pass pass(&analytics_gate_);
+  Lease lease = pool_.acquire(options_.reader_wait);
+  if (!lease) return busy();
+  Connection& c = *lease.get();
+  if (auto e = ready(c)) return *e;
+  const std::string from = std::to_string(q.from_ms);
+  const std::string to = std::to_string(q.to_ms);
+  const std::string bucket = std::to_string(q.bucket_ms);
+  const std::string budget = std::to_string(q.row_budget);
+  const std::string groups = std::to_string(kAnalyticsMaxGroups + 1);
+  const std::string top = std::to_string(q.top);
+  const std::string low = std::to_string(kAnalyticsBinLow);
+  const std::string bins = std::to_string(kAnalyticsBins);
+  const std::string width = std::to_string(kAnalyticsBinWidth);
+  std::array<const char*, 9> values{from.c_str(),   to.c_str(),  bucket.c_str(),
+                                    budget.c_str(), groups.c_str(), top.c_str(),
+                                    low.c_str(),    bins.c_str(), width.c_str()};
+  auto execute = [&] {
+    return ResultPtr(PQexecPrepared(c.conn.get(), kAnalyticsName,
+                                    static_cast<int>(values.size()), values.data(), nullptr,
+                                    nullptr, 0));
+  };
+  auto read = run_read(c, execute, "query analytics");
+  if (!read) {
+    if (read.error().code == "57014") {  // query_canceled: the statement_timeout
+      return Error{"timeout", read.error().message + "; ask for a shorter window"};
+    }
+    return std::move(read.error());
+  }
+  const PGresult* result = read.value().get();
+  Analytics out;
+  const int rows = PQntuples(result);
+  for (int r = 0; r < rows; ++r) {
+    store::add_analytics_row(out, std::atoi(PQgetvalue(result, r, 0)),
+                             std::strtoll(PQgetvalue(result, r, 1), nullptr, 10),
+                             text_of(result, r, 2), text_of(result, r, 3),
+                             std::strtoll(PQgetvalue(result, r, 4), nullptr, 10));
+  }
+  store::finish_analytics(out, q);
+  return out;
 }
 
 std::optional<std::string> PostgresEventReader::problem() {

@@ -30,6 +30,7 @@
 #include "pemx/event_store.hpp"
 #include "pemx/result.hpp"
 #include "postgres_store/pg_connection.hpp"
+#include "store/analytics.hpp"
 #include "store/backend.hpp"
 #include "store/connection_pool.hpp"
 
@@ -131,6 +132,10 @@ class PostgresEventReader final : public EventReader {
   Result<EventCount> count(const EventQuery& query) override;
   // The row of one eventId (its primary key), or nullopt; "store_busy" as for query.
   Result<std::optional<StoredRow>> find_event(const std::string& event_id) override;
+  // The SQLite store's answer (one statement, events_by_created); bounded by the row budget
+  // and the stage's statement_timeout ("timeout"). Errors: "bad_query", "store_busy",
+  // "timeout", or PostgreSQL's.
+  Result<Analytics> analytics(const AnalyticsQuery& query) override;
   // No try_query: every query is a round trip to the server (and a lost connection a
   // reconnect), which must never run on an Asio I/O thread; the default sends every history
   // query to the HTTP front end's query pool.
@@ -157,6 +162,7 @@ class PostgresEventReader final : public EventReader {
   std::string where_;
   std::shared_ptr<StoreHealth> health_;
   store::ConnectionPool<Connection> pool_;  // filled at open
+  store::AnalyticsGate analytics_gate_;     // one analytics statement at a time
 };
 
 }  // namespace pemx::postgres_store

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <limits>
 #include <utility>
@@ -13,6 +14,7 @@
 #include <rapidjson/writer.h>
 
 #include "sqlite_store/schema.hpp"
+#include "store/analytics.hpp"
 #include "store/cursor.hpp"
 
 namespace pemx::sqlite_store {
@@ -82,6 +84,48 @@ SELECT r.product_id, max(r.rowid) AS last_row,
 FROM (SELECT rowid, product_id FROM events ORDER BY rowid DESC LIMIT ?2) AS r
 GROUP BY r.product_id ORDER BY last_row DESC LIMIT ?1
 )sql";
+// Analytics (EventReader::analytics, src/store/analytics.hpp): one statement over the
+// window's first ?4 events (?1 from_ms inclusive, ?2 to_ms exclusive), oldest first through
+// events_by_created, answering the four parts store/analytics.hpp lists: ?3 the bucket width,
+// ?5 the groups' limit, ?6 top, ?7/?8/?9 the bins' low edge, number and width. A JSON number
+// is what json_type calls 'integer' or 'real'; anything else leaves the event out of the bins.
+constexpr const char* kAnalytics = R"sql(
+WITH w AS (
+  SELECT created_ms, event_type, region, product_id, data_json FROM events
+  WHERE created_ms >= ?1 AND created_ms < ?2 ORDER BY created_ms, event_id LIMIT ?4),
+j AS (
+  SELECT event_type, data_json FROM w
+  WHERE event_type IN ('ProductPriceUpdate', 'SpecificProductDiscountUpdate')
+    AND json_valid(data_json)),
+c AS MATERIALIZED (
+  SELECT event_type, CASE
+    WHEN event_type = 'ProductPriceUpdate'
+     AND json_type(data_json, '$.newPrice') IN ('integer', 'real')
+     AND json_type(data_json, '$.previousPrice') IN ('integer', 'real')
+     AND json_extract(data_json, '$.previousPrice') > 0
+    THEN (json_extract(data_json, '$.newPrice') - json_extract(data_json, '$.previousPrice'))
+         * 100.0 / json_extract(data_json, '$.previousPrice')
+    WHEN event_type = 'SpecificProductDiscountUpdate'
+     AND json_type(data_json, '$.newDiscountPercentage') IN ('integer', 'real')
+     AND json_type(data_json, '$.previousDiscountPercentage') IN ('integer', 'real')
+    THEN json_extract(data_json, '$.newDiscountPercentage') * 1.0
+         - json_extract(data_json, '$.previousDiscountPercentage')
+  END AS change FROM j)
+SELECT * FROM (SELECT 0, (created_ms - ?1) / ?3 AS b, event_type, region, count(*) FROM w
+               GROUP BY b, event_type, region ORDER BY b, event_type, region LIMIT ?5)
+UNION ALL
+SELECT * FROM (SELECT 1, 0, product_id, '', count(*) AS n FROM w
+               GROUP BY product_id ORDER BY n DESC, product_id LIMIT ?6)
+UNION ALL
+SELECT 2, CASE WHEN change < ?7 THEN -1 WHEN change >= ?7 + ?8 * ?9 THEN ?8
+               ELSE CAST((change - ?7) / ?9 AS INTEGER) END AS bin, event_type, '', count(*)
+FROM c WHERE change IS NOT NULL GROUP BY bin, event_type
+UNION ALL
+SELECT 3, 0, '', '', count(*) FROM w
+)sql";
+// The longest an analytics statement may run on a reader connection before SQLite interrupts
+// it (a progress handler): the row budget bounds it already; this is the backstop.
+constexpr std::chrono::seconds kAnalyticsTimeout{10};
 // One row by its eventId (the primary key), for lineage.
 constexpr const char* kFindOne =
     "SELECT event_id, event_type, product_id, region, created_at, data_json, raw_json, "
@@ -285,6 +329,7 @@ struct SqliteEventReader::Connection {
   StmtPtr recent;
   StmtPtr count;
   StmtPtr find;
+  StmtPtr analytics;
 };
 
 SqliteEventReader::SqliteEventReader(StoreOptions options, std::shared_ptr<StoreHealth> health)
@@ -311,7 +356,8 @@ Result<std::shared_ptr<SqliteEventReader>> SqliteEventReader::open(
                                std::pair{&conn->scan, kScan}, std::pair{&conn->probe, kProbe},
                                std::pair{&conn->recent, kRecent},
                                std::pair{&conn->count, kCount},
-                               std::pair{&conn->find, kFindOne}}) {
+                               std::pair{&conn->find, kFindOne},
+                               std::pair{&conn->analytics, kAnalytics}}) {
       auto stmt = prepare(conn->db.get(), sql, path);
       if (!stmt) return stmt.error();
       *target = std::move(stmt.value());
@@ -488,6 +534,56 @@ Result<EventCount> SqliteEventReader::count(const EventQuery& q) {
   if (rc != SQLITE_ROW) return sqlite_error(db, rc, "count events", options_.path);
   const std::int64_t n = sqlite3_column_int64(stmt, 0);
   return EventCount{std::min(n, kMaxEventCount), n > kMaxEventCount};
+}
+
+Result<Analytics> SqliteEventReader::analytics(const AnalyticsQuery& q) {
+  if (auto e = store::check_analytics(q)) return *e;
+  if (!analytics_gate_.try_enter()) return store::analytics_busy("SQLite store " + options_.path);
+  store::AnalyticsGate::Pass pass(&analytics_gate_);
+  Lease lease = pool_.acquire(options_.reader_wait);
+  if (!lease) return busy();
+  sqlite3* db = lease.get()->db.get();
+  sqlite3_stmt* stmt = lease.get()->analytics.get();
+  StmtReset reset(stmt);
+  int rc = sqlite3_bind_int64(stmt, 1, q.from_ms);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(stmt, 2, q.to_ms);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(stmt, 3, q.bucket_ms);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(stmt, 4, static_cast<sqlite3_int64>(q.row_budget));
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_bind_int64(stmt, 5, static_cast<sqlite3_int64>(kAnalyticsMaxGroups + 1));
+  }
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(stmt, 6, static_cast<sqlite3_int64>(q.top));
+  if (rc == SQLITE_OK) rc = sqlite3_bind_double(stmt, 7, kAnalyticsBinLow);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(stmt, 8, kAnalyticsBins);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_double(stmt, 9, kAnalyticsBinWidth);
+  if (rc != SQLITE_OK) return sqlite_error(db, rc, "bind analytics", options_.path);
+  // The backstop deadline: SQLite calls the handler every few thousand virtual-machine steps,
+  // and a non-zero answer interrupts the statement (SQLITE_INTERRUPT). Removed on every path.
+  struct Deadline {
+    std::chrono::steady_clock::time_point at;
+    static int check(void* self) {
+      return std::chrono::steady_clock::now() > static_cast<Deadline*>(self)->at ? 1 : 0;
+    }
+  } deadline{std::chrono::steady_clock::now() + kAnalyticsTimeout};
+  sqlite3_progress_handler(db, 10000, &Deadline::check, &deadline);
+  struct Unset {
+    sqlite3* db;
+    ~Unset() { sqlite3_progress_handler(db, 0, nullptr, nullptr); }
+  } unset{db};
+  Analytics out;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    store::add_analytics_row(out, sqlite3_column_int(stmt, 0), sqlite3_column_int64(stmt, 1),
+                             column_text(stmt, 2), column_text(stmt, 3),
+                             sqlite3_column_int64(stmt, 4));
+  }
+  if (rc == SQLITE_INTERRUPT) {
+    return Error{"timeout", "SQLite store " + options_.path + ": analytics ran longer than " +
+                                std::to_string(kAnalyticsTimeout.count()) +
+                                " s and was stopped; ask for a shorter window"};
+  }
+  if (rc != SQLITE_DONE) return sqlite_error(db, rc, "query analytics", options_.path);
+  store::finish_analytics(out, q);
+  return out;
 }
 
 Result<std::optional<StoredRow>> SqliteEventReader::find_event(const std::string& event_id) {

@@ -24,6 +24,7 @@
 #include "pemx/event_store.hpp"
 #include "pemx/result.hpp"
 #include "sqlite_store/sqlite_handle.hpp"
+#include "store/analytics.hpp"
 #include "store/backend.hpp"
 #include "store/connection_pool.hpp"
 
@@ -119,6 +120,9 @@ class SqliteEventReader final : public EventReader {
   Result<std::vector<RecentProduct>> recent_products(std::size_t limit) override;
   // Errors: "store_busy", or SQLite's.
   Result<EventCount> count(const EventQuery& query) override;
+  // One statement over the window's first row_budget events (events_by_created), stopped
+  // after 10 s ("timeout"). Errors: "bad_query", "store_busy", "timeout", or SQLite's.
+  Result<Analytics> analytics(const AnalyticsQuery& query) override;
   // The row of one eventId (its primary key), or nullopt; "store_busy" as for query.
   Result<std::optional<StoredRow>> find_event(const std::string& event_id) override;
   // nullopt when the writer is open, its last write succeeded, the file is writable and a
@@ -137,6 +141,7 @@ class SqliteEventReader final : public EventReader {
   StoreOptions options_;
   std::shared_ptr<StoreHealth> health_;
   store::ConnectionPool<Connection> pool_;  // filled at open
+  store::AnalyticsGate analytics_gate_;     // one analytics statement at a time
 };
 
 }  // namespace pemx::sqlite_store

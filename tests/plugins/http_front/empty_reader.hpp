@@ -10,6 +10,7 @@ namespace pemx::http_front::test {
 class EmptyReader final : public EventReader {
  public:
   Result<EventPage> query(const EventQuery&) override { return EventPage{}; }
+  Result<Analytics> analytics(const AnalyticsQuery&) override { return Analytics{}; }
   std::optional<std::string> problem() override { return std::nullopt; }
 };
 

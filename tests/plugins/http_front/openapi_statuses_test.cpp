@@ -44,6 +44,9 @@ class BrokenReader final : public EventReader {
   Result<EventPage> query(const EventQuery&) override {
     return Error{"sqlite_error", "disk I/O error"};
   }
+  Result<Analytics> analytics(const AnalyticsQuery&) override {
+    return Error{"sqlite_error", "disk I/O error"};
+  }
   std::optional<std::string> problem() override { return "disk I/O error"; }
 };
 
@@ -233,6 +236,10 @@ TEST_CASE("every status the server sends on a route is listed there in its OpenA
         {"schemas without token", "GET", "/api/schemas", {}, "", 401},
         {"no such schema", "GET", "/api/schemas/NoSuchType", reader, "", 404},
         {"schema without token", "GET", "/api/schemas/Country", {}, "", 401},
+        {"analytics", "GET", "/api/analytics", reader, "", 200},
+        {"analytics without token", "GET", "/api/analytics", {}, "", 401},
+        {"analytics, bad bucket", "GET", "/api/analytics?bucket=2m", reader, "", 400},
+        {"analytics by POST", "POST", "/api/analytics", reader, "", 404},
         {"reload without token", "POST", "/api/admin/reload", {}, "", 401},
         {"reload by a reader", "POST", "/api/admin/reload", reader, "", 403},
         {"reload, none offered", "POST", "/api/admin/reload",
@@ -241,7 +248,8 @@ TEST_CASE("every status the server sends on a route is listed there in its OpenA
     // Every route family through the guards in front of the routes.
     for (const char* target : {"/healthz", "/readyz", "/metrics", "/openapi.json", "/",
                                "/event", "/api/info", "/api/overview", "/api/live",
-                               "/api/schemas", "/api/schemas/Country", "/api/admin/reload"}) {
+                               "/api/schemas", "/api/schemas/Country", "/api/analytics",
+                               "/api/admin/reload"}) {
       const std::string method = std::string(target) == "/api/admin/reload" ? "POST" : "GET";
       probes.push_back({"another site's Host", method, target, {{"Host", "evil.example"}}, "",
                         421});
@@ -276,14 +284,18 @@ TEST_CASE("every status the server sends on a route is listed there in its OpenA
     StatusServer t(ServerSettings{}, std::make_shared<BrokenReader>());
     check_probes(t,
                  {{"store down", "GET", "/readyz", {}, "", 503},
-                  {"query fails", "GET", "/event?productIds=P1", {}, "", 500}},
+                  {"query fails", "GET", "/event?productIds=P1", {}, "", 500},
+                  {"analytics fails", "GET", "/api/analytics", {}, "", 500}},
                  seen);
   }
 
   // No store in this role.
   {
     StatusServer t(ServerSettings{}, nullptr);
-    check_probes(t, {{"no store", "GET", "/event?productIds=P1", {}, "", 503}}, seen);
+    check_probes(t,
+                 {{"no store", "GET", "/event?productIds=P1", {}, "", 503},
+                  {"analytics, no store", "GET", "/api/analytics", {}, "", 503}},
+                 seen);
   }
 
   // Rate limits of one request per address.
@@ -294,7 +306,8 @@ TEST_CASE("every status the server sends on a route is listed there in its OpenA
     StatusServer t(s, std::make_shared<EmptyReader>());
     std::vector<Probe> probes;
     for (const char* target : {"/event?productIds=P1", "/api/info", "/api/overview",
-                               "/api/live?kind=nope", "/api/schemas", "/api/schemas/Country"}) {
+                               "/api/live?kind=nope", "/api/schemas", "/api/schemas/Country",
+                               "/api/analytics"}) {
       probes.push_back({"first", "GET", target, {}, "", 0});
     }
     // The read bucket is shared: after the first read, every read is limited.

@@ -109,6 +109,8 @@ TEST_CASE("the server's routes answer as before", "[unit][http][routes]") {
       {http::verb::get, "/api/info", "/api/info", handlers::info, 0},
       {http::verb::head, "/api/overview", "/api/overview", handlers::overview, 0},
       {http::verb::get, "/api/live", "/api/live", handlers::live, 0},
+      {http::verb::get, "/api/analytics", "/api/analytics", handlers::analytics, 0},
+      {http::verb::post, "/api/analytics", "other", nullptr, 404},
       {http::verb::post, "/api/info", "other", nullptr, 404},  // GET-only routes: 404, not 405
       {http::verb::post, "/api/live", "other", nullptr, 404},
       {http::verb::get, "/api/schemas", "/api/schemas", handlers::schemas, 0},
