@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 
-import { withScreenshot } from './lib/browser.mjs';
+import { screenshot, withScreenshot } from './lib/browser.mjs';
 import { countryChange, priceUpdate, productId } from './lib/events.mjs';
 import { metricNumber } from './lib/expect.mjs';
 import { usePemx } from './lib/fixture.mjs';
@@ -179,6 +179,15 @@ describe(`overview (events from: ${source})`, () => {
           await waitFor('the consumed count to grow without a reload', async () =>
             metricNumber(await page.locator('[data-metric="consumed"]').textContent()) > before,
           { timeoutMs: 10000, everyMs: 250 });
+
+          // The README's pictures: the consumers and their lag per partition, then the
+          // overview from its top (overview.png, once this body is done).
+          await page.locator('#consumers-table').evaluate((table) => {
+            table.scrollIntoView({ block: 'start' });
+            window.scrollBy(0, -80); // below the sticky header
+          });
+          await screenshot(page, 'overview-lag.png');
+          await page.evaluate(() => window.scrollTo(0, 0));
           env.assertNoProblems(page);
         });
       } finally {
