@@ -424,7 +424,7 @@ TEST_CASE("every status the server sends on a route is listed there in its OpenA
     for (auto& route : s.rate_limits.routes) route.per_address = {0.001, 1};
     StatusServer t(s, std::make_shared<ReadingReader>(), std::make_shared<FoundLineage>());
     std::vector<Probe> probes;
-    for (const char* target : {"/event?productIds=P1", "/api/info", "/api/overview",
+    for (const char* target : {"/api/info", "/event?productIds=P1", "/api/overview",
                                "/api/live?kind=nope", "/api/schemas", "/api/schemas/Country",
                                "/api/products/recent", "/api/events/count?productIds=P1",
                                "/event/e1/lineage"}) {
