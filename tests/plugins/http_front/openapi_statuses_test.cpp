@@ -15,6 +15,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <map>
@@ -87,7 +88,9 @@ class ReadingReader final : public EventReader {
 // A lineage lookup that finds its event (the report itself: lineage_test.cpp).
 class FoundLineage final : public LineageLookup {
  public:
-  Answer lookup(const std::string&) override { return {200, "{}", {}}; }
+  Answer lookup(const std::string&, const std::atomic<bool>&) override {
+    return {200, "{}", {}};
+  }
   void cancel() noexcept override {}
 };
 
@@ -95,8 +98,8 @@ class FoundLineage final : public LineageLookup {
 std::shared_ptr<LineageLookup> store_lineage(std::shared_ptr<EventReader> reader) {
   kafka::KafkaConfig kafka;
   kafka.brokers = "127.0.0.1:1";  // never reached
-  return std::make_shared<KafkaLineage>(kafka, LineageSettings{}, std::move(reader), nullptr,
-                                        Logger{});
+  return std::make_shared<KafkaLineage>(kafka, std::vector<kafka::ClusterConfig>{},
+                                        LineageSettings{}, std::move(reader), nullptr, Logger{});
 }
 
 struct StatusServer {
