@@ -172,8 +172,8 @@ function setPaused(on) {
     pendingCount = 0;
     insert(batch);
     if (lost > 0) {
-      setNotice(note, `${lost} older ${lost === 1 ? 'event' : 'events'} received while paused `
-        + `were not kept (only the newest ${MAX_ITEMS} are).`);
+      setNotice(note, `${formatCount(lost)} older ${lost === 1 ? 'event' : 'events'} received while paused `
+        + `were not kept (only the newest ${formatCount(MAX_ITEMS)} are).`);
     }
   }
   showPending();
@@ -197,7 +197,7 @@ window.addEventListener('scroll', () => {
 }, { passive: true });
 
 function showPending() {
-  pendingEl.textContent = paused && pendingCount ? `${pendingCount} new` : '';
+  pendingEl.textContent = paused && pendingCount ? `${formatCount(pendingCount)} new` : '';
 }
 
 function onMessage(e) {
@@ -242,7 +242,7 @@ function onGap(e) {
   }
   missedTotal += missed;
   countDropped(missed);
-  setNotice(note, `The server skipped ${missedTotal} ${missedTotal === 1 ? 'event' : 'events'} `
+  setNotice(note, `The server skipped ${formatCount(missedTotal)} ${missedTotal === 1 ? 'event' : 'events'} `
     + 'this page could not keep up with (its buffer is bounded). Search shows every stored event.');
 }
 

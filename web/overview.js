@@ -12,6 +12,9 @@ const errorBox = byId('overview-error');
 const topicsBody = byId('topics-body');
 const topicsEmpty = byId('topics-empty');
 const consumersBody = byId('consumers-body');
+const partitionsBody = byId('partitions-body');
+const partitionsEmpty = byId('partitions-empty');
+const partitionsMore = byId('partitions-more');
 const deadList = byId('dead-list');
 const deadEmpty = byId('dead-empty');
 const deadFilter = byId('dead-filter');
@@ -81,6 +84,39 @@ function renderFigures(o) {
     h('td', { class: 'num' }, formatCount(i.consumed)),
     h('td', { class: 'num' }, formatRate(i.rate)),
     h('td', { class: 'num' }, formatCount(i.lag)))));
+}
+
+// Each ingest stage's partitions, the most lagging first (the server sends at most 50 a stage
+// and says how many it has assigned); a partition with lag is marked.
+function renderPartitions(o) {
+  const ingest = (Array.isArray(o.ingest) ? o.ingest : []).filter((i) => i && typeof i === 'object');
+  const rows = [];
+  let omitted = 0;
+  for (const i of ingest) {
+    const parts = (Array.isArray(i.partitions) ? i.partitions : [])
+      .filter((p) => p && typeof p === 'object');
+    omitted += Math.max(0, (num(i.partitionsAssigned) ?? parts.length) - parts.length);
+    for (const p of parts) {
+      const lag = num(p.lag);
+      rows.push(h('tr', {
+        class: lag ? 'lagging' : null,
+        dataset: { stage: str(i.stage), topic: str(p.topic), partition: String(num(p.partition)) },
+      },
+      h('th', { scope: 'row' }, str(i.stage)),
+      h('td', { class: 'topic-name' }, str(p.topic)),
+      h('td', { class: 'num' }, String(num(p.partition) ?? '–')),
+      h('td', { class: 'num', title: num(p.committed) === null ? 'not known yet' : null },
+        formatCount(p.committed)),
+      h('td', { class: 'num' }, formatCount(p.highWatermark)),
+      h('td', { class: 'num' }, formatCount(lag))));
+    }
+  }
+  partitionsBody.replaceChildren(...rows);
+  partitionsEmpty.hidden = rows.length > 0;
+  partitionsMore.hidden = omitted === 0;
+  partitionsMore.textContent = omitted
+    ? `${formatCount(omitted)} more ${omitted === 1 ? 'partition' : 'partitions'} with less lag not listed.`
+    : '';
 }
 
 function renderTopics(o) {
@@ -197,6 +233,7 @@ function render(o) {
   parts.push(`updated ${new Date(num(o.now) ?? Date.now()).toLocaleTimeString()}`);
   meta.textContent = parts.join(' · ');
   renderFigures(o);
+  renderPartitions(o);
   renderTopics(o);
   renderDeadLetters(o);
   renderInvalid(o);

@@ -52,6 +52,31 @@ struct DeadLetterNote {
   bool payload_truncated = false;  // set by Activity::dead_letter when it cut the payload
 };
 
+// One partition an ingest stage has assigned, as its last lag update (each commit interval)
+// saw it, for the overview's lag per partition.
+struct PartitionLag {
+  std::string topic;
+  std::int32_t partition = -1;
+  // The offset a restart would read from: this member's last confirmed commit, else the first
+  // offset it consumed since the assignment (where the group's commit or the reset policy
+  // started it); -1 while neither is known.
+  std::int64_t committed = -1;
+  std::int64_t high_watermark = -1;  // -1: not fetched yet
+  // high_watermark - committed; while committed is unknown, the messages not yet consumed
+  // (high watermark - position, or - low watermark), as the stage's total counts them.
+  std::int64_t lag = 0;
+};
+
+// The partitions one ingest stage reports, the most lagging first: memory and the page stay
+// bounded however many partitions it has assigned (the count of the rest is kept).
+inline constexpr std::size_t kMaxPartitionLags = 256;
+
+struct StagePartitions {
+  std::string stage;
+  std::vector<PartitionLag> partitions;  // at most kMaxPartitionLags, lag descending
+  std::size_t assigned = 0;              // partitions assigned, reported or not
+};
+
 class Activity {
  public:
   explicit Activity(std::size_t live_capacity = 1024, std::size_t dead_letter_capacity = 20);
@@ -66,6 +91,11 @@ class Activity {
   // An ingest stage notes what it reads, so the overview can tell sources from internal hops.
   void note_source(const std::string& stage, const std::vector<std::string>& topics);
   std::vector<std::pair<std::string, std::vector<std::string>>> sources() const;
+  // An ingest stage's lag per partition (replacing what it noted before); cut to
+  // kMaxPartitionLags. Any thread.
+  void note_partitions(const std::string& stage, std::vector<PartitionLag> partitions,
+                       std::size_t assigned);
+  std::vector<StagePartitions> partitions() const;  // in the order stages first noted them
 
   // Live events are kept only while someone watches.
   class Watch {
@@ -113,6 +143,7 @@ class Activity {
   std::uint64_t dead_count_ = 0;
   std::vector<std::string> kinds_;
   std::vector<std::pair<std::string, std::vector<std::string>>> sources_;
+  std::vector<StagePartitions> partitions_;
   std::atomic<int> watchers_{0};
 };
 

@@ -93,6 +93,16 @@ Answer error_answer(int status, std::string_view message) {
   return {status, "{\"error\":" + quote(message) + "}", {}};
 }
 
+Answer store_error_answer(const Error& error) {
+  if (error.code == "bad_cursor") return error_answer(400, error.message);
+  if (error.code == "store_busy") {
+    Answer a = error_answer(503, error.message);
+    a.headers.emplace_back("Retry-After", "1");
+    return a;
+  }
+  return error_answer(error.code == "unsupported" ? 503 : 500, error.message);
+}
+
 std::optional<std::string> url_decode(std::string_view text) {
   std::string out;
   out.reserve(text.size());

@@ -53,6 +53,10 @@ struct Answer {
 
 Answer errors_answer(int status, const std::vector<FieldError>& errors);
 Answer error_answer(int status, std::string_view message);  // {"error": message}
+// A store reader's error as every read route answers it: bad_cursor 400; store_busy (every
+// reader connection stayed busy) 503 with Retry-After: 1; unsupported (this store cannot) 503;
+// anything else 500. The message is the store's.
+Answer store_error_answer(const Error& error);
 
 bool valid_utf8(std::string_view s);
 // Decodes %XX and '+' in a query component; nullopt on a malformed escape.

@@ -23,10 +23,7 @@ void history(Session& s) {
   }
   EventQuery q = std::get<EventQuery>(std::move(parsed));
   auto answer = [](const Result<EventPage>& page, std::string_view p, std::string_view qs) {
-    if (!page) {
-      int status = page.error().code == "bad_cursor" ? 400 : 500;
-      return error_answer(status, page.error().message);
-    }
+    if (!page) return store_error_answer(page.error());
     return history_answer(page.value(), p, qs);
   };
   // A small query runs here, on the I/O thread, when a reader connection is free at once:
@@ -56,11 +53,7 @@ void recent_products(Session& s) {
   // path that history's inline queries serve.
   s.offload([&server, limit = std::get<std::size_t>(parsed)]() {
     auto products = server.reader->recent_products(limit);
-    if (!products) {
-      const std::string& code = products.error().code;
-      const int status = code == "store_busy" || code == "unsupported" ? 503 : 500;
-      return error_answer(status, products.error().message);
-    }
+    if (!products) return store_error_answer(products.error());
     return recent_answer(products.value());
   });
 }
@@ -81,13 +74,7 @@ void count(Session& s) {
   }
   s.offload([&server, q = std::get<EventQuery>(std::move(parsed))]() {
     auto counted = server.reader->count(q);
-    if (!counted) {
-      const std::string& code = counted.error().code;
-      const int status = code == "bad_cursor"                          ? 400
-                         : code == "store_busy" || code == "unsupported" ? 503
-                                                                        : 500;
-      return error_answer(status, counted.error().message);
-    }
+    if (!counted) return store_error_answer(counted.error());
     return count_answer(counted.value());
   });
 }

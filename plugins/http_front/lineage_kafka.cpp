@@ -496,14 +496,7 @@ Answer KafkaLineage::lookup(const std::string& event_id, const std::atomic<bool>
   r.event_id = event_id;
   if (stop()) return error_answer(503, stop.why());
   auto found = reader_->find_event(event_id);
-  if (!found) {
-    if (found.error().code == "store_busy") {
-      Answer a = error_answer(503, found.error().message);
-      a.headers.emplace_back("Retry-After", "1");
-      return a;
-    }
-    return error_answer(500, found.error().message);
-  }
+  if (!found) return store_error_answer(found.error());
   r.row = std::move(found.value());
 
   // The rules in force: for a stored event its decision; for another, their dead-letter topic.

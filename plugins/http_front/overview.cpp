@@ -1,5 +1,6 @@
 #include "http_front/overview.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include <rapidjson/stringbuffer.h>
@@ -57,6 +58,39 @@ void string(Writer& w, const char* key, std::string v) {
   }
   w.Key(key);
   w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+}
+
+// An ingest stage's lag per partition, the most lagging first, at most kOverviewPartitions
+// (the stage keeps kMaxPartitionLags): "partitions" and "partitionsAssigned", the count of all.
+void partitions(Writer& w, const std::string& stage, const std::vector<StagePartitions>& noted) {
+  const StagePartitions* found = nullptr;
+  for (const auto& n : noted) {
+    if (n.stage == stage) found = &n;
+  }
+  w.Key("partitions");
+  w.StartArray();
+  if (found != nullptr) {
+    const std::size_t shown = std::min(found->partitions.size(), kOverviewPartitions);
+    for (std::size_t i = 0; i < shown; ++i) {
+      const PartitionLag& p = found->partitions[i];
+      w.StartObject();
+      string(w, "topic", p.topic);
+      w.Key("partition");
+      w.Int(p.partition);
+      w.Key("committed");  // null: not known yet (nothing consumed or committed)
+      if (p.committed >= 0) w.Int64(p.committed);
+      else w.Null();
+      w.Key("highWatermark");
+      if (p.high_watermark >= 0) w.Int64(p.high_watermark);
+      else w.Null();
+      w.Key("lag");
+      w.Int64(p.lag);
+      w.EndObject();
+    }
+  }
+  w.EndArray();
+  w.Key("partitionsAssigned");
+  w.Uint64(found != nullptr ? found->assigned : 0);
 }
 
 }  // namespace
@@ -137,6 +171,8 @@ std::string Overview::render(std::int64_t now_ms) const {
   for (const auto& s : metrics_.read("pemx_kafka_ingest_consumer_lag")) {
     lag[label(s.labels, "stage")] += s.value;
   }
+  std::vector<StagePartitions> noted;
+  if (activity_ != nullptr) noted = activity_->partitions();
   w.Key("ingest");
   w.StartArray();
   if (activity_ != nullptr) {
@@ -152,6 +188,7 @@ std::string Overview::render(std::int64_t now_ms) const {
       auto b = base.per_ingest.find(stage);
       number(w, "rate", have_base && b != base.per_ingest.end() ? rate(now, b->second, seconds) : 0);
       number(w, "lag", lag[stage]);
+      partitions(w, stage, noted);
       w.EndObject();
     }
   }

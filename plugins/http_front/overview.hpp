@@ -4,7 +4,8 @@
 // from a timer every couple of seconds and render() per request.
 //
 // Memory is bounded: the series keeps `max_points` totals (10 minutes at the default 2 s), and
-// the per-topic totals only for the last few samples, enough for a ~10 s rate.
+// the per-topic totals only for the last few samples, enough for a ~10 s rate; the lag per
+// partition at most kOverviewPartitions per ingest stage.
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -15,6 +16,9 @@
 #include "pemx/metrics.hpp"
 
 namespace pemx::http_front {
+
+// The partitions per ingest stage the overview lists (the most lagging first).
+inline constexpr std::size_t kOverviewPartitions = 50;
 
 class Overview {
  public:

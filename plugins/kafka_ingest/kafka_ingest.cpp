@@ -102,6 +102,9 @@ class KafkaIngest final : public Stage {
     m.gauge_fn("pemx_kafka_ingest_consumer_lag",
                "Messages in the assigned partitions not yet consumed (high watermark - position)",
                stage, [this] { return static_cast<double>(lag_.load()); });
+    metrics_ = ctx.metrics;
+    name_ = ctx.name;
+    activity_ = ctx.activity;
 
     kafka::ConsumerSettings c;
     c.kafka = s.kafka;
@@ -259,6 +262,7 @@ class KafkaIngest final : public Stage {
       log_.info("partitions revoked", {{"count", parts->cnt}});
     }
     outstanding_.store(static_cast<std::int64_t>(tracker_.outstanding()));
+    update_lag();  // the overview and the partition series follow the assignment at once
   }
 
   void take_acks() {
@@ -378,25 +382,83 @@ class KafkaIngest final : public Stage {
   }
 
   // From librdkafka's cached watermarks (no request): cheap enough for every commit tick.
+  // The stage's total counts what is not consumed yet (high watermark - position); each
+  // partition's lag (the overview, pemx_kafka_ingest_partition_lag) what is not committed yet
+  // (high watermark - committed offset): what a restart would read again and what the group's
+  // lag on the broker (the autoscaler's) shows.
   void update_lag() {
     rd_kafka_topic_partition_list_t* assigned = nullptr;
     if (rd_kafka_assignment(consumer_.get(), &assigned) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
     kafka::PartitionListPtr owner(assigned);
     rd_kafka_position(consumer_.get(), assigned);
     std::int64_t total = 0;
+    std::vector<PartitionLag> parts;
+    parts.reserve(static_cast<std::size_t>(assigned->cnt));
     for (int i = 0; i < assigned->cnt; ++i) {
       const auto& tp = assigned->elems[i];
+      PartitionLag p;
+      p.topic = tp.topic;
+      p.partition = tp.partition;
+      p.committed = tracker_.committed_offset({tp.topic, tp.partition});
       std::int64_t low = 0, high = 0;
       if (rd_kafka_get_watermark_offsets(consumer_.get(), tp.topic, tp.partition, &low, &high) !=
               RD_KAFKA_RESP_ERR_NO_ERROR ||
           high < 0) {
+        parts.push_back(std::move(p));
         continue;
       }
       std::int64_t position = tp.offset >= 0 ? tp.offset : low;
       total += std::max<std::int64_t>(0, high - position);
+      p.high_watermark = high;
+      p.lag = std::max<std::int64_t>(0, high - (p.committed >= 0 ? p.committed : position));
+      parts.push_back(std::move(p));
     }
     lag_.store(total);
+    note_partition_lags(std::move(parts));
   }
+
+  // Publishes the lag per partition: the kMaxPartitionLags most lagging partitions to the
+  // overview (Activity) and as pemx_kafka_ingest_partition_lag series; a partition that left
+  // the assignment (or that set) loses its series. Worker thread only.
+  void note_partition_lags(std::vector<PartitionLag> parts) {
+    const std::size_t assigned = parts.size();
+    std::sort(parts.begin(), parts.end(), [](const PartitionLag& a, const PartitionLag& b) {
+      if (a.lag != b.lag) return a.lag > b.lag;
+      if (a.topic != b.topic) return a.topic < b.topic;
+      return a.partition < b.partition;
+    });
+    if (parts.size() > kMaxPartitionLags) parts.resize(kMaxPartitionLags);
+    std::map<OffsetTracker::Key, std::shared_ptr<std::atomic<std::int64_t>>> next;
+    for (const auto& p : parts) {
+      OffsetTracker::Key key{p.topic, p.partition};
+      auto it = partition_lags_.find(key);
+      std::shared_ptr<std::atomic<std::int64_t>> value;
+      if (it != partition_lags_.end()) {
+        value = std::move(it->second);
+        partition_lags_.erase(it);
+      } else {
+        value = std::make_shared<std::atomic<std::int64_t>>(0);
+        metrics_->gauge_fn(kPartitionLagMetric, kPartitionLagHelp, partition_labels(key),
+                           [value] { return static_cast<double>(value->load()); });
+      }
+      value->store(p.lag);
+      next.emplace(std::move(key), std::move(value));
+    }
+    for (const auto& [key, value] : partition_lags_) {
+      metrics_->remove_gauge_fn(kPartitionLagMetric, partition_labels(key));
+    }
+    partition_lags_ = std::move(next);
+    if (activity_ != nullptr) activity_->note_partitions(name_, std::move(parts), assigned);
+  }
+
+  Labels partition_labels(const OffsetTracker::Key& key) const {
+    return {{"stage", name_}, {"topic", key.first}, {"partition", std::to_string(key.second)}};
+  }
+
+  static constexpr const char* kPartitionLagMetric = "pemx_kafka_ingest_partition_lag";
+  static constexpr const char* kPartitionLagHelp =
+      "Messages of an assigned partition not yet committed (high watermark - committed offset), "
+      "for the 256 most lagging partitions of the stage";
 
   // Leaves the group, bounded by the shutdown deadline (a close can otherwise wait for a
   // session timeout when the coordinator is unreachable). Past the deadline the handle is
@@ -790,6 +852,11 @@ class KafkaIngest final : public Stage {
   std::atomic<bool> failed_{false};  // a fatal consumer error: no more polls
   std::atomic<std::int64_t> outstanding_{0};
   std::atomic<std::int64_t> lag_{0};
+  Metrics* metrics_ = nullptr;
+  std::string name_;
+  Activity* activity_ = nullptr;
+  // The partitions' lag series (update_lag's worker thread; metrics read the values).
+  std::map<OffsetTracker::Key, std::shared_ptr<std::atomic<std::int64_t>>> partition_lags_;
   std::atomic<bool> committed_all_{false};
   std::atomic<bool> closing_{false};  // the final commit is done; only the close is left
   std::atomic<const Deadline*> deadline_{nullptr};

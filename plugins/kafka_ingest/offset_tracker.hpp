@@ -34,6 +34,7 @@ class OffsetTracker {
     auto it = parts_.find(tp);
     if (it != parts_.end()) {
       it->second.pending.emplace_back(offset, false);
+      if (it->second.first < 0) it->second.first = offset;
       ++outstanding_;
     }
   }
@@ -86,6 +87,14 @@ class OffsetTracker {
   void resend_unconfirmed() {
     for (auto& [tp, p] : parts_) p.committed = p.confirmed;
   }
+  // The offset a restart would read the partition from, as far as this member knows: its last
+  // confirmed commit, else the first offset it consumed since the assignment (where the
+  // group's committed offset, or the reset policy, started it); -1 when neither is known.
+  std::int64_t committed_offset(const Key& tp) const {
+    auto it = parts_.find(tp);
+    if (it == parts_.end()) return -1;
+    return it->second.confirmed >= 0 ? it->second.confirmed : it->second.first;
+  }
   // Offsets consumed but not yet acknowledged. Kept as a count: the ingest loop asks for it
   // for every message it polls, and a walk over every assigned partition cost that much.
   std::size_t outstanding() const { return outstanding_; }
@@ -96,6 +105,7 @@ class OffsetTracker {
     std::int64_t next_commit = -1;
     std::int64_t committed = -1;  // last sent
     std::int64_t confirmed = -1;  // last the broker confirmed
+    std::int64_t first = -1;      // first offset consumed since the assignment
   };
   std::map<Key, Partition> parts_;
   std::size_t outstanding_ = 0;  // the sum of every partition's pending.size()

@@ -38,6 +38,25 @@ std::vector<std::pair<std::string, std::vector<std::string>>> Activity::sources(
   return sources_;
 }
 
+void Activity::note_partitions(const std::string& stage, std::vector<PartitionLag> partitions,
+                               std::size_t assigned) {
+  if (partitions.size() > kMaxPartitionLags) partitions.resize(kMaxPartitionLags);
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto& s : partitions_) {
+    if (s.stage == stage) {
+      s.partitions = std::move(partitions);
+      s.assigned = assigned;
+      return;
+    }
+  }
+  partitions_.push_back({stage, std::move(partitions), assigned});
+}
+
+std::vector<StagePartitions> Activity::partitions() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return partitions_;
+}
+
 void Activity::publish(LiveEvent event) {
   if (event.json.size() > kMaxLiveJson) {
     rapidjson::StringBuffer buf;

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 
-import { withScreenshot } from './lib/browser.mjs';
+import { screenshot, withScreenshot } from './lib/browser.mjs';
 import { countryChange, priceUpdate, productId } from './lib/events.mjs';
 import { metricNumber } from './lib/expect.mjs';
 import { usePemx } from './lib/fixture.mjs';
@@ -72,6 +72,32 @@ describe(`overview (events from: ${source})`, () => {
             `the storage topic is listed: ${names}`);
           const rates = await rows.evaluateAll((trs) => trs.map((tr) => tr.cells[2].textContent));
           assert.ok(rates.some((r) => metricNumber(r) > 0), `some topic has a rate > 0: ${rates}`);
+
+          // Lag per partition: each of the three partitions of this run's input topic (the
+          // broker's num.partitions) and of its storage topic, with its committed offset, high
+          // watermark and lag, which add up.
+          const lagRows = page.getByRole('table', { name: 'Lag per partition' })
+            .locator('tbody > tr');
+          const lagCells = () => lagRows.evaluateAll((trs) => trs.map(
+            (tr) => [...tr.cells].map((c) => c.textContent.trim())));
+          const inputTopic = `${env.pemx.prefix}-product-event`;
+          const storageTopic = `${env.pemx.prefix}-product-event-storage-pemx`;
+          let lag = [];
+          await waitFor('the partitions of the input and storage topics with their offsets',
+            async () => {
+              lag = await lagCells();
+              const known = lag.filter((c) => c[3] !== '–' && c[4] !== '–');
+              return known.filter((c) => c[0] === 'dist_ingest' && c[1] === inputTopic).length === 3
+                && known.filter((c) => c[0] === 'store_ingest' && c[1] === storageTopic).length === 3;
+            }, { timeoutMs: 30000, everyMs: 250 });
+          assert.deepEqual(lag.filter((c) => c[1] === inputTopic).map((c) => c[2]).sort(),
+            ['0', '1', '2']);
+          for (const [stage, topic, partition, committed, high, behind] of lag) {
+            if (committed === '–') continue;
+            assert.equal(metricNumber(committed) + metricNumber(behind), metricNumber(high),
+              `${stage} ${topic} [${partition}]: committed ${committed} + lag ${behind} = ${high}`);
+          }
+          assert.ok(await page.locator('#partitions-empty').isHidden());
 
           const chart = page.getByRole('img', { name: 'Events per second over the last minutes' });
           await chart.waitFor();
@@ -153,6 +179,15 @@ describe(`overview (events from: ${source})`, () => {
           await waitFor('the consumed count to grow without a reload', async () =>
             metricNumber(await page.locator('[data-metric="consumed"]').textContent()) > before,
           { timeoutMs: 10000, everyMs: 250 });
+
+          // The README's pictures: the consumers and their lag per partition, then the
+          // overview from its top (overview.png, once this body is done).
+          await page.locator('#consumers-table').evaluate((table) => {
+            table.scrollIntoView({ block: 'start' });
+            window.scrollBy(0, -80); // below the sticky header
+          });
+          await screenshot(page, 'overview-lag.png');
+          await page.evaluate(() => window.scrollTo(0, 0));
           env.assertNoProblems(page);
         });
       } finally {

@@ -134,3 +134,28 @@ TEST_CASE("when the last watcher leaves, the ring is emptied; sequence numbers g
   CHECK(next.events[0]->seq == 6);
   CHECK(next.events[0]->product_id == "Q");
 }
+
+TEST_CASE("an ingest stage's lag per partition replaces its last note and is bounded",
+          "[unit][activity]") {
+  Activity a;
+  CHECK(a.partitions().empty());
+  a.note_partitions("dist_ingest", {{"t", 0, 10, 15, 5}, {"t", 1, 3, 3, 0}}, 2);
+  a.note_partitions("store_ingest", {{"s", 0, -1, 7, 7}}, 1);
+  auto p = a.partitions();
+  REQUIRE(p.size() == 2);
+  CHECK(p[0].stage == "dist_ingest");
+  REQUIRE(p[0].partitions.size() == 2);
+  CHECK(p[0].partitions[0].lag == 5);
+  CHECK(p[0].partitions[0].committed == 10);
+  CHECK(p[0].partitions[0].high_watermark == 15);
+  CHECK(p[1].partitions[0].committed == -1);
+
+  std::vector<PartitionLag> many;
+  for (int i = 0; i < 1000; ++i) many.push_back({"t", i, 0, 1, 1});
+  a.note_partitions("dist_ingest", many, 1000);
+  p = a.partitions();
+  REQUIRE(p.size() == 2);
+  CHECK(p[0].partitions.size() == kMaxPartitionLags);
+  CHECK(p[0].assigned == 1000);
+  CHECK(p[1].stage == "store_ingest");
+}

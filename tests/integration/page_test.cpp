@@ -4,7 +4,10 @@
 #include <catch2/catch.hpp>
 #include <rapidjson/document.h>
 
+#include <sqlite3.h>
+
 #include <csignal>
+#include <map>
 #include <regex>
 #include <set>
 
@@ -29,7 +32,142 @@ std::vector<rapidjson::Document> sse_events(const std::string& data) {
   return out;
 }
 
+// The store's file write-locked by this test (BEGIN IMMEDIATE) until release() or the end of
+// the scope: the store's batches get SQLITE_BUSY and retry, so nothing is acknowledged and no
+// offset of its ingest stage is committed meanwhile.
+class StoreLock {
+ public:
+  explicit StoreLock(const std::string& path) {
+    REQUIRE(sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
+    sqlite3_busy_timeout(db_, 10'000);
+    REQUIRE(sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  }
+  ~StoreLock() { release(); }
+  StoreLock(const StoreLock&) = delete;
+  StoreLock& operator=(const StoreLock&) = delete;
+  void release() {
+    if (db_ == nullptr) return;
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(db_);
+    db_ = nullptr;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+struct PartitionRow {
+  std::int64_t committed = -1;  // -1: null
+  std::int64_t high = -1;
+  std::int64_t lag = -1;
+};
+
+// The overview's partitions of one ingest stage, by partition number.
+std::map<std::int32_t, PartitionRow> overview_partitions(std::uint16_t port,
+                                                         const std::string& stage,
+                                                         const std::string& topic) {
+  std::map<std::int32_t, PartitionRow> out;
+  auto o = parse_json(http_get(port, "/api/overview").body);
+  if (!o.IsObject() || !o.HasMember("ingest")) return out;
+  for (const auto& i : o["ingest"].GetArray()) {
+    if (std::string(i["stage"].GetString()) != stage) continue;
+    for (const auto& p : i["partitions"].GetArray()) {
+      if (std::string(p["topic"].GetString()) != topic) continue;
+      PartitionRow r;
+      r.committed = p["committed"].IsNull() ? -1 : p["committed"].GetInt64();
+      r.high = p["highWatermark"].IsNull() ? -1 : p["highWatermark"].GetInt64();
+      r.lag = p["lag"].GetInt64();
+      out[p["partition"].GetInt()] = r;
+    }
+  }
+  return out;
+}
+
+// Polls the overview (bounded) until the stage's partitions of `topic` hold `high` messages
+// and `lag` of them are not committed, in total; returns the last rows seen.
+std::map<std::int32_t, PartitionRow> wait_partitions(std::uint16_t port, const std::string& stage,
+                                                     const std::string& topic,
+                                                     std::int64_t high, std::int64_t lag) {
+  std::map<std::int32_t, PartitionRow> rows;
+  auto until = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < until) {
+    rows = overview_partitions(port, stage, topic);
+    std::int64_t h = 0, l = 0;
+    for (const auto& [n, r] : rows) {
+      h += r.high;
+      l += r.lag;
+    }
+    if (h == high && l == lag) return rows;
+    std::this_thread::sleep_for(200ms);
+  }
+  return rows;
+}
+
 }  // namespace
+
+TEST_CASE("the overview and /metrics give each partition's committed offset, high watermark "
+          "and lag as the broker has them", "[integration][page][lag]") {
+  const std::string brokers = test_brokers();
+  const std::string p = unique_prefix();
+  const std::string storage = p + "-product-event-storage-pemx";
+  const std::string group = p + "-product-event-storage-consumer-pemx";
+  create_topic(brokers, storage, 3);
+  PemxRunner runner(prefixed_config(p));
+  // The web role: store_ingest -> store. A store write lock lasting the test is no failure.
+  auto& pemx = runner.start("web", {"--set", "kafka.brokers=" + brokers, "--set",
+                                    "stages.store.give_up_after=\"10m\""});
+  auto port = wait_port(pemx);
+
+  auto batch = [](int first, int count) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (int n = first; n < first + count; ++n) {
+      const std::string product = "LAG" + std::to_string(n % 7);
+      out.emplace_back(product, event_json(n, product, created_at(n)));
+    }
+    return out;
+  };
+  const int kStored = 9, kBehind = 40;
+  produce(brokers, storage, batch(1, kStored));
+  REQUIRE(wait_committed(brokers, group, storage, kStored, 60s));
+  // Stored and committed: every partition at its high watermark.
+  auto rows = wait_partitions(port, "store_ingest", storage, kStored, 0);
+  CHECK(rows.size() == 3);
+
+  // The store cannot write: what arrives is consumed, never committed.
+  StoreLock lock(runner.db_path());
+  produce(brokers, storage, batch(100, kBehind));
+  rows = wait_partitions(port, "store_ingest", storage, kStored + kBehind, kBehind);
+
+  // The broker's own figures: the group's committed offsets, each partition's messages.
+  const auto committed = pemx::test::committed(brokers, group, storage);
+  std::map<std::int32_t, std::int64_t> messages;
+  for (const auto& m : consume_all(brokers, storage, kStored + kBehind, 30s)) {
+    ++messages[m.partition];
+  }
+  REQUIRE(rows.size() == 3);
+  const std::string metrics = http_get(port, "/metrics").body;
+  std::int64_t total_lag = 0;
+  for (const auto& [n, r] : rows) {
+    INFO("partition " << n);
+    CHECK(r.committed == committed.at(n));
+    CHECK(r.high == messages[n]);
+    CHECK(r.lag == r.high - r.committed);
+    total_lag += r.lag;
+    CHECK(metrics.find("pemx_kafka_ingest_partition_lag{stage=\"store_ingest\",topic=\"" +
+                       storage + "\",partition=\"" + std::to_string(n) + "\"} " +
+                       std::to_string(r.lag) + "\n") != std::string::npos);
+  }
+  CHECK(total_lag == kBehind);
+
+  // The lock gone, the store catches up: no lag left.
+  lock.release();
+  REQUIRE(wait_committed(brokers, group, storage, kStored + kBehind, 60s));
+  rows = wait_partitions(port, "store_ingest", storage, kStored + kBehind, 0);
+  for (const auto& [n, r] : rows) CHECK(r.committed == messages[n]);
+
+  pemx.signal(SIGTERM);
+  CHECK(pemx.wait(60s) == 0);
+}
 
 TEST_CASE("the page is served from the binary with a strict policy, and every file it names "
           "loads", "[integration][page]") {

@@ -697,3 +697,14 @@ TEST_CASE("GET /api/schemas lists the types; /api/schemas/{type} serves the file
   CHECK(schema_answer(nullptr, "Country").status == 404);
   CHECK(schema_answer(schemas.get(), "Country%4").status == 400);
 }
+
+TEST_CASE("a store reader's error as every read route answers it", "[unit][http]") {
+  Answer busy = store_error_answer(Error{"store_busy", "every reader connection stayed busy"});
+  CHECK(busy.status == 503);
+  CHECK(busy.headers == std::vector<std::pair<std::string, std::string>>{{"Retry-After", "1"}});
+  CHECK(busy.body == R"({"error":"every reader connection stayed busy"})");
+  CHECK(store_error_answer(Error{"unsupported", "cannot"}).status == 503);
+  CHECK(store_error_answer(Error{"unsupported", "cannot"}).headers.empty());
+  CHECK(store_error_answer(Error{"bad_cursor", "bad"}).status == 400);
+  CHECK(store_error_answer(Error{"sqlite_error", "disk I/O error"}).status == 500);
+}

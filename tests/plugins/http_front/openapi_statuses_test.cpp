@@ -6,12 +6,16 @@
 // path item does not describe (a 405 to PUT /event) must be listed on each of its operations
 // but the CORS preflight.
 // A request path that is no documented path is the page's ("/", which lists its 404).
+// The other way round, for the store's read routes (GET /event, /api/products/recent,
+// /api/events/count, GET /event/{eventId}/lineage): every status their operations list is
+// provoked here, or explained in kExplained.
 // scripts/validate-openapi.sh checks the document itself against the OpenAPI 3.0 schema.
 #include "http_front/server.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <map>
@@ -21,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "http_front/lineage_kafka.hpp"
+#include "http_front/openapi.hpp"
 #include "plugins/http_front/empty_reader.hpp"
 #include "support/http_client.hpp"
 #include "support/json.hpp"
@@ -44,14 +50,65 @@ class BrokenReader final : public EventReader {
   Result<EventPage> query(const EventQuery&) override {
     return Error{"sqlite_error", "disk I/O error"};
   }
+  Result<std::vector<RecentProduct>> recent_products(std::size_t) override {
+    return Error{"sqlite_error", "disk I/O error"};
+  }
+  Result<EventCount> count(const EventQuery&) override {
+    return Error{"sqlite_error", "disk I/O error"};
+  }
+  Result<std::optional<StoredRow>> find_event(const std::string&) override {
+    return Error{"sqlite_error", "disk I/O error"};
+  }
   Result<Analytics> analytics(const AnalyticsQuery&) override {
     return Error{"sqlite_error", "disk I/O error"};
   }
   std::optional<std::string> problem() override { return "disk I/O error"; }
 };
 
+// A store whose every reader connection stays busy (reader_wait passed): store_busy.
+class BusyReader final : public EventReader {
+ public:
+  static Error busy() { return Error{"store_busy", "every reader connection stayed busy"}; }
+  Result<EventPage> query(const EventQuery&) override { return busy(); }
+  Result<std::vector<RecentProduct>> recent_products(std::size_t) override { return busy(); }
+  Result<EventCount> count(const EventQuery&) override { return busy(); }
+  Result<std::optional<StoredRow>> find_event(const std::string&) override { return busy(); }
+  std::optional<std::string> problem() override { return std::nullopt; }
+};
+
+// An empty store that answers every read (EmptyReader leaves recent products and the count to
+// the interface's "unsupported").
+class ReadingReader final : public EventReader {
+ public:
+  Result<EventPage> query(const EventQuery&) override { return EventPage{}; }
+  Result<std::vector<RecentProduct>> recent_products(std::size_t) override {
+    return std::vector<RecentProduct>{};
+  }
+  Result<EventCount> count(const EventQuery&) override { return EventCount{}; }
+  std::optional<std::string> problem() override { return std::nullopt; }
+};
+
+// A lineage lookup that finds its event (the report itself: lineage_test.cpp).
+class FoundLineage final : public LineageLookup {
+ public:
+  Answer lookup(const std::string&, const std::atomic<bool>&) override {
+    return {200, "{}", {}};
+  }
+  void cancel() noexcept override {}
+};
+
+// KafkaLineage over `reader`: its store errors come before any Kafka client is made.
+std::shared_ptr<LineageLookup> store_lineage(std::shared_ptr<EventReader> reader) {
+  kafka::KafkaConfig kafka;
+  kafka.brokers = "127.0.0.1:1";  // never reached
+  return std::make_shared<KafkaLineage>(kafka, std::vector<kafka::ClusterConfig>{},
+                                        LineageSettings{}, std::move(reader), nullptr, Logger{});
+}
+
 struct StatusServer {
-  StatusServer(ServerSettings s, std::shared_ptr<EventReader> reader) {
+  StatusServer(ServerSettings s, std::shared_ptr<EventReader> reader,
+               std::shared_ptr<LineageLookup> lineage = nullptr) {
+    if (lineage) s.lineage_lookup = std::move(lineage);
     s.port = 0;
     s.io_threads = 1;
     s.query_threads = 1;
@@ -122,9 +179,10 @@ std::string documented_path(const rapidjson::Value& paths, const std::string& pa
   return "/";
 }
 
-// The operations of `path` that must list `status` for a request of `method`.
-std::vector<std::string> unlisted(const rapidjson::Document& doc, const std::string& method,
-                                  const std::string& target, int status) {
+// The operations ("get /event") a request of `method` to `target` is checked against: the
+// method's own, else (a method the path does not describe) each of the path's but OPTIONS.
+std::vector<std::string> operations(const rapidjson::Document& doc, const std::string& method,
+                                    const std::string& target) {
   const auto& paths = doc["paths"];
   const std::string path = documented_path(paths, target.substr(0, target.find('?')));
   std::string op = method;
@@ -143,18 +201,37 @@ std::vector<std::string> unlisted(const rapidjson::Document& doc, const std::str
       }
     }
   }
+  std::vector<std::string> out;
+  for (const auto& o : ops) out.push_back(o + " " + path);
+  if (ops.empty()) out.push_back("(no operation) " + path);
+  return out;
+}
+
+const rapidjson::Value& responses(const rapidjson::Document& doc, const std::string& operation) {
+  const auto space = operation.find(' ');
+  return doc["paths"][operation.substr(space + 1).c_str()][operation.substr(0, space).c_str()]
+            ["responses"];
+}
+
+// The operations of `target` that must list `status` for a request of `method`.
+std::vector<std::string> unlisted(const rapidjson::Document& doc, const std::string& method,
+                                  const std::string& target, int status) {
   std::vector<std::string> missing;
   const std::string code = std::to_string(status);
-  for (const auto& o : ops) {
-    if (!item[o.c_str()]["responses"].HasMember(code.c_str())) {
-      missing.push_back(o + " " + path);
+  for (const auto& o : operations(doc, method, target)) {
+    if (o.rfind("(no operation)", 0) == 0 || !responses(doc, o).HasMember(code.c_str())) {
+      missing.push_back(o);
     }
   }
-  if (ops.empty()) missing.push_back("(no operation) " + path);
   return missing;
 }
 
-void check_probes(StatusServer& t, const std::vector<Probe>& probes, std::set<int>& seen) {
+struct Seen {
+  std::set<int> all;
+  std::map<std::string, std::set<int>> by_operation;  // "get /event" -> statuses provoked
+};
+
+void check_probes(StatusServer& t, const std::vector<Probe>& probes, Seen& seen) {
   const HttpResponse served = pemx::test::http_get(t.server->port(), "/openapi.json");
   REQUIRE(served.status == 200);
   const rapidjson::Document doc = pemx::test::parse_json(served.body);
@@ -164,7 +241,8 @@ void check_probes(StatusServer& t, const std::vector<Probe>& probes, std::set<in
     INFO("answer: " << r.status << " " << r.body.substr(0, 300));
     REQUIRE(r.status == p.expected);  // the probe provokes what it means to
     CHECK(unlisted(doc, p.method, p.target, r.status) == std::vector<std::string>{});
-    seen.insert(r.status);
+    seen.all.insert(r.status);
+    for (const auto& o : operations(doc, p.method, p.target)) seen.by_operation[o].insert(r.status);
   }
 }
 
@@ -172,7 +250,7 @@ void check_probes(StatusServer& t, const std::vector<Probe>& probes, std::set<in
 
 TEST_CASE("every status the server sends on a route is listed there in its OpenAPI document",
           "[unit][http][openapi]") {
-  std::set<int> seen;
+  Seen seen;
   const std::string big(5000, 'x');
   const std::string json = "application/json";
   const std::string some_events =
@@ -191,7 +269,7 @@ TEST_CASE("every status the server sends on a route is listed there in its OpenA
     s.credentials.require_read_token = true;
     s.credentials.writes_guarded = true;
     s.credentials.admins = true;
-    StatusServer t(s, std::make_shared<EmptyReader>());
+    StatusServer t(s, std::make_shared<ReadingReader>(), std::make_shared<FoundLineage>());
     const std::map<std::string, std::string> reader{{"Authorization", bearer(kReaderToken)}};
     const std::map<std::string, std::string> writer{{"Authorization", bearer(kWriterToken)},
                                                     {"Content-Type", json}};
@@ -244,12 +322,25 @@ TEST_CASE("every status the server sends on a route is listed there in its OpenA
         {"reload by a reader", "POST", "/api/admin/reload", reader, "", 403},
         {"reload, none offered", "POST", "/api/admin/reload",
          {{"Authorization", bearer(kAdminToken)}}, "", 503},
+        {"recent products", "GET", "/api/products/recent", reader, "", 200},
+        {"recent without token", "GET", "/api/products/recent", {}, "", 401},
+        {"recent, bad limit", "GET", "/api/products/recent?limit=0", reader, "", 400},
+        {"recent, other method", "POST", "/api/products/recent", reader, "", 404},
+        {"count", "GET", "/api/events/count?productIds=P1", reader, "", 200},
+        {"count without token", "GET", "/api/events/count?productIds=P1", {}, "", 401},
+        {"count, no productIds", "GET", "/api/events/count", reader, "", 400},
+        {"count, other method", "DELETE", "/api/events/count", reader, "", 404},
+        {"lineage", "GET", "/event/e1/lineage", reader, "", 200},
+        {"lineage without token", "GET", "/event/e1/lineage", {}, "", 401},
+        {"lineage, malformed eventId", "GET", "/event/a%zz/lineage", reader, "", 400},
+        {"lineage, other method", "PUT", "/event/e1/lineage", reader, "", 405},
     };
     // Every route family through the guards in front of the routes.
     for (const char* target : {"/healthz", "/readyz", "/metrics", "/openapi.json", "/",
                                "/event", "/api/info", "/api/overview", "/api/live",
                                "/api/schemas", "/api/schemas/Country", "/api/analytics",
-                               "/api/admin/reload"}) {
+                               "/api/admin/reload", "/api/products/recent", "/api/events/count",
+                               "/event/e1/lineage"}) {
       const std::string method = std::string(target) == "/api/admin/reload" ? "POST" : "GET";
       probes.push_back({"another site's Host", method, target, {{"Host", "evil.example"}}, "",
                         421});
@@ -275,25 +366,65 @@ TEST_CASE("every status the server sends on a route is listed there in its OpenA
                  {{"push disabled", "POST", "/event", {{"Content-Type", json}}, some_events, 503},
                   {"admin disabled", "POST", "/api/admin/reload", {}, "", 403},
                   {"live, too many productIds", "GET", "/api/live?productIds=" + many_ids, {},
-                   "", 400}},
+                   "", 400},
+                  // EmptyReader: neither recent products nor a count ("unsupported").
+                  {"recent, unsupported", "GET", "/api/products/recent", {}, "", 503},
+                  {"count, unsupported", "GET", "/api/events/count?productIds=P1", {}, "", 503},
+                  {"lineage off", "GET", "/event/e1/lineage", {}, "", 404}},
                  seen);
   }
 
   // A broken store: not ready, history fails.
   {
-    StatusServer t(ServerSettings{}, std::make_shared<BrokenReader>());
+    auto broken = std::make_shared<BrokenReader>();
+    StatusServer t(ServerSettings{}, broken, store_lineage(broken));
     check_probes(t,
                  {{"store down", "GET", "/readyz", {}, "", 503},
                   {"query fails", "GET", "/event?productIds=P1", {}, "", 500},
+                  {"recent fails", "GET", "/api/products/recent", {}, "", 500},
+                  {"count fails", "GET", "/api/events/count?productIds=P1", {}, "", 500},
+                  {"lineage's store fails", "GET", "/event/e1/lineage", {}, "", 500},
                   {"analytics fails", "GET", "/api/analytics", {}, "", 500}},
                  seen);
   }
 
+  // Every reader connection busy: each store read is a 503 with Retry-After.
+  {
+    ServerSettings s;
+    s.inline_queries = true;  // the I/O thread's try_query finds none free: the pool's waits
+    auto busy = std::make_shared<BusyReader>();
+    StatusServer t(s, busy, store_lineage(busy));
+    const std::vector<std::string> targets = {"/event?productIds=P1", "/api/products/recent",
+                                              "/api/events/count?productIds=P1",
+                                              "/event/e1/lineage"};
+    std::vector<Probe> probes;
+    for (const auto& target : targets) probes.push_back({"store busy", "GET", target, {}, "", 503});
+    check_probes(t, probes, seen);
+    for (const auto& target : targets) {
+      INFO(target);
+      HttpResponse r = pemx::test::http_get(t.server->port(), target);
+      CHECK(r.status == 503);
+      CHECK(r.headers["retry-after"] == "1");
+      CHECK(r.body.find("every reader connection stayed busy") != std::string::npos);
+    }
+  }
+
+  // Every lineage lookup busy (lineage_max_concurrent = 0 here: the next one is refused).
+  {
+    ServerSettings s;
+    s.lineage.max_concurrent = 0;
+    StatusServer t(s, std::make_shared<ReadingReader>(), std::make_shared<FoundLineage>());
+    check_probes(t, {{"lineage busy", "GET", "/event/e1/lineage", {}, "", 503}}, seen);
+  }
+
   // No store in this role.
   {
-    StatusServer t(ServerSettings{}, nullptr);
+    StatusServer t(ServerSettings{}, nullptr, std::make_shared<FoundLineage>());
     check_probes(t,
                  {{"no store", "GET", "/event?productIds=P1", {}, "", 503},
+                  {"no store", "GET", "/api/products/recent", {}, "", 503},
+                  {"no store", "GET", "/api/events/count?productIds=P1", {}, "", 503},
+                  {"no store", "GET", "/event/e1/lineage", {}, "", 503},
                   {"analytics, no store", "GET", "/api/analytics", {}, "", 503}},
                  seen);
   }
@@ -303,11 +434,12 @@ TEST_CASE("every status the server sends on a route is listed there in its OpenA
     ServerSettings s;
     // One request per address, then one more every 1000 s: the rest of the test is limited.
     for (auto& route : s.rate_limits.routes) route.per_address = {0.001, 1};
-    StatusServer t(s, std::make_shared<EmptyReader>());
+    StatusServer t(s, std::make_shared<ReadingReader>(), std::make_shared<FoundLineage>());
     std::vector<Probe> probes;
-    for (const char* target : {"/event?productIds=P1", "/api/info", "/api/overview",
+    for (const char* target : {"/api/info", "/event?productIds=P1", "/api/overview",
                                "/api/live?kind=nope", "/api/schemas", "/api/schemas/Country",
-                               "/api/analytics"}) {
+                               "/api/products/recent", "/api/events/count?productIds=P1",
+                               "/event/e1/lineage", "/api/analytics"}) {
       probes.push_back({"first", "GET", target, {}, "", 0});
     }
     // The read bucket is shared: after the first read, every read is limited.
@@ -322,6 +454,25 @@ TEST_CASE("every status the server sends on a route is listed there in its OpenA
 
   // The statuses the brief names are among those provoked (the list above is not empty).
   for (int status : {400, 401, 403, 404, 405, 413, 415, 421, 429, 431, 500, 503}) {
-    CHECK(seen.count(status) == 1);
+    CHECK(seen.all.count(status) == 1);
+  }
+
+  // The store's read routes: every status their document lists was provoked above, or is
+  // explained here.
+  const std::map<std::string, std::string> explained = {
+      {"get /event/{eventId}/lineage 504",
+       "no Kafka cluster answered within lineage_timeout: needs a broker that stops answering, "
+       "provoked by tests/integration/lineage_test.cpp (a SIGSTOPped broker)"},
+  };
+  const rapidjson::Document doc = pemx::test::parse_json(std::string(openapi_json()));
+  for (const char* operation : {"get /event", "get /api/products/recent",
+                                "get /api/events/count", "get /event/{eventId}/lineage"}) {
+    const auto& listed = responses(doc, operation);
+    for (auto it = listed.MemberBegin(); it != listed.MemberEnd(); ++it) {
+      const std::string code = it->name.GetString();
+      INFO(operation << " lists " << code);
+      CHECK((seen.by_operation[operation].count(std::stoi(code)) == 1 ||
+             explained.count(std::string(operation) + " " + code) == 1));
+    }
   }
 }

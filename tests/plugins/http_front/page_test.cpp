@@ -142,6 +142,37 @@ TEST_CASE("overview: a dead letter's source, payload and topic; the dead-letter 
   CHECK_FALSE(d["topics"][0].HasMember("deadLetters"));
 }
 
+TEST_CASE("overview: the lag per partition of each ingest stage, at most 50 a stage",
+          "[unit][page]") {
+  Metrics m;
+  Activity a;
+  a.note_source("dist_ingest", {"product-event"});
+  a.note_source("store_ingest", {"storage"});
+  a.note_partitions("dist_ingest",
+                    {{"product-event", 2, 1000, 1500, 500}, {"product-event", 0, -1, -1, 0}}, 2);
+  std::vector<PartitionLag> many;
+  for (int i = 0; i < 120; ++i) many.push_back({"storage", i, 7, 9, 120 - i});
+  a.note_partitions("store_ingest", many, 300);
+  Overview o(m, &a);
+  auto d = parse_json(o.render(1'000'000));
+  const auto& ingest = d["ingest"].GetArray();
+  REQUIRE(ingest.Size() == 2);
+  const auto& dist = ingest[0]["partitions"].GetArray();
+  REQUIRE(dist.Size() == 2);
+  CHECK(std::string(dist[0]["topic"].GetString()) == "product-event");
+  CHECK(dist[0]["partition"].GetInt() == 2);
+  CHECK(dist[0]["committed"].GetInt64() == 1000);
+  CHECK(dist[0]["highWatermark"].GetInt64() == 1500);
+  CHECK(dist[0]["lag"].GetInt64() == 500);
+  CHECK(dist[1]["committed"].IsNull());  // not known yet
+  CHECK(dist[1]["highWatermark"].IsNull());
+  CHECK(ingest[0]["partitionsAssigned"].GetUint64() == 2);
+  const auto& store = ingest[1]["partitions"].GetArray();
+  CHECK(store.Size() == kOverviewPartitions);
+  CHECK(store[0]["lag"].GetInt64() == 120);  // the order the stage gave: most lagging first
+  CHECK(ingest[1]["partitionsAssigned"].GetUint64() == 300);
+}
+
 TEST_CASE("the page's files are embedded and typed", "[unit][page]") {
   const StaticFile* index = find_static("/");
   REQUIRE(index != nullptr);

@@ -166,5 +166,30 @@ TEST_CASE("an ack for an already committed offset changes nothing", "[unit][kafk
   CHECK(t.outstanding() == 1);
 }
 
+TEST_CASE("the committed offset: the confirmed commit, else the first offset consumed since "
+          "the assignment", "[unit][kafka_ingest]") {
+  OffsetTracker t;
+  CHECK(t.committed_offset(kP0) == -1);  // not assigned
+  t.assign(kP0);
+  CHECK(t.committed_offset(kP0) == -1);  // nothing consumed or committed yet
+  consume(t, kP0, {40, 41, 42});
+  CHECK(t.committed_offset(kP0) == 40);  // where the group's commit started this member
+  REQUIRE(t.acked(kP0, 40));
+  REQUIRE(t.acked(kP0, 41));
+  CHECK(t.take_committable() == Commits{{kP0, 42}});
+  CHECK(t.committed_offset(kP0) == 40);  // sent, not confirmed
+  t.commit_failed(kP0, 42);
+  CHECK(t.committed_offset(kP0) == 40);
+  CHECK(t.take_committable() == Commits{{kP0, 42}});
+  t.commit_succeeded(kP0, 42);
+  CHECK(t.committed_offset(kP0) == 42);
+  // A new assignment starts afresh.
+  t.revoke(kP0);
+  t.assign(kP0);
+  CHECK(t.committed_offset(kP0) == -1);
+  consume(t, kP0, {42});
+  CHECK(t.committed_offset(kP0) == 42);
+}
+
 }  // namespace
 }  // namespace pemx::kafka_ingest
