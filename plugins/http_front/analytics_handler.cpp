@@ -22,11 +22,10 @@ void analytics(Session& s) {
     auto computed = server.reader->analytics(q);
     if (!computed) {
       const std::string& code = computed.error().code;
-      const int status = code == "bad_query"                                          ? 400
-                         : code == "store_busy" || code == "unsupported" || code == "timeout"
-                             ? 503
-                             : 500;
-      return error_answer(status, computed.error().message);
+      if (code == "bad_query") return error_answer(400, computed.error().message);
+      // A query over its time budget would most likely run over it again: no Retry-After.
+      if (code == "timeout") return error_answer(503, computed.error().message);
+      return store_error_answer(computed.error());  // store_busy: 503 with Retry-After
     }
     return analytics_answer(q, computed.value());
   });

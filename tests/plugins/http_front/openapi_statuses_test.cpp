@@ -73,6 +73,7 @@ class BusyReader final : public EventReader {
   Result<std::vector<RecentProduct>> recent_products(std::size_t) override { return busy(); }
   Result<EventCount> count(const EventQuery&) override { return busy(); }
   Result<std::optional<StoredRow>> find_event(const std::string&) override { return busy(); }
+  Result<Analytics> analytics(const AnalyticsQuery&) override { return busy(); }
   std::optional<std::string> problem() override { return std::nullopt; }
 };
 
@@ -85,6 +86,7 @@ class ReadingReader final : public EventReader {
     return std::vector<RecentProduct>{};
   }
   Result<EventCount> count(const EventQuery&) override { return EventCount{}; }
+  Result<Analytics> analytics(const AnalyticsQuery&) override { return Analytics{}; }
   std::optional<std::string> problem() override { return std::nullopt; }
 };
 
@@ -396,7 +398,7 @@ TEST_CASE("every status the server sends on a route is listed there in its OpenA
     StatusServer t(s, busy, store_lineage(busy));
     const std::vector<std::string> targets = {"/event?productIds=P1", "/api/products/recent",
                                               "/api/events/count?productIds=P1",
-                                              "/event/e1/lineage"};
+                                              "/event/e1/lineage", "/api/analytics"};
     std::vector<Probe> probes;
     for (const auto& target : targets) probes.push_back({"store busy", "GET", target, {}, "", 503});
     check_probes(t, probes, seen);
