@@ -65,6 +65,11 @@ describe('layout and keyboard', () => {
         await page.getByRole('table', { name: 'Topics' }).locator('tbody > tr').first().waitFor();
         await assertFits('Overview');
 
+        // Analytics, once its answer is drawn (the last 24 hours: the events above are older).
+        await nav.getByRole('link', { name: 'Analytics' }).click();
+        await page.getByRole('status').filter({ hasText: /^[\d,]+ events? from/ }).waitFor();
+        await assertFits('Analytics');
+
         await nav.getByRole('link', { name: 'Search' }).click();
         await results.locator(':scope > li').first().waitFor();
         env.assertNoProblems(page);
@@ -114,7 +119,7 @@ describe('layout and keyboard', () => {
       }
       // Every view once, so each view's rendering runs under the policy.
       const nav = page.getByRole('navigation', { name: 'Views' });
-      for (const view of ['Push', 'Live', 'Overview', 'Search']) {
+      for (const view of ['Push', 'Live', 'Overview', 'Analytics', 'Search']) {
         await nav.getByRole('link', { name: view }).click();
         await page.getByRole('heading', { name: view, level: 1 }).waitFor();
         assert.equal(await nav.getByRole('link', { name: view }).getAttribute('aria-current'),
