@@ -242,9 +242,10 @@ export function drawBucketChart(container, { starts, series, label, bucketMs }) 
       s('line', { x1: PAD.left, x2: w - PAD.right, y1: y(v), y2: y(v), class: i ? 'grid-line' : 'axis-line' }),
       s('text', { x: PAD.left - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'chart-text' }, tickLabel(v)));
   }
-  const ticks = Math.min(n, plotW < 420 ? 3 : 6);
-  const every = Math.max(1, Math.ceil(n / ticks));
   const dayOrMore = bucketMs >= 86400000;
+  // As many time labels as fit side by side (a date and time takes about 110 px at this size).
+  const ticks = Math.max(1, Math.min(n, 6, Math.floor(plotW / (dayOrMore ? 90 : 110))));
+  const every = Math.max(1, Math.ceil(n / ticks));
   for (let i = 0; i < starts.length; i += every) {
     const d = new Date(starts[i]);
     const text = dayOrMore ? d.toLocaleDateString() : d.toLocaleString([], {
