@@ -4,6 +4,8 @@
 //    cursor it carries (as SqliteEventReader::query does);
 //  - as a cursor on its own: decode_cursor, and encode_cursor of what it decoded must decode
 //    to the same key;
+//  - as GET /api/analytics's query string: parse_analytics_request, whose query must pass the
+//    stores' own check (store::check_analytics), and as GET /api/products/recent's;
 //  - as POST /event's body: parse_push_request, which must answer exactly as its DOM path
 //    (parse_push_request_dom) does, whether its fast path (push_scan.hpp) decided or not.
 // Any crash, sanitizer report, leak or failed check is a finding (docs/fuzzing.md).
@@ -14,7 +16,9 @@
 #include <string_view>
 #include <variant>
 
+#include "http_front/analytics.hpp"
 #include "http_front/api.hpp"
+#include "store/analytics.hpp"
 #include "store/cursor.hpp"
 
 namespace {
@@ -85,6 +89,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   check_cursor(input);
+
+  // A fixed "now" (2026-01-01T00:00:00Z): the default window must be a valid one too.
+  auto analytics = http_front::parse_analytics_request(input, 1'767'225'600'000);
+  if (const auto* q = std::get_if<AnalyticsQuery>(&analytics)) {
+    if (auto refused = store::check_analytics(*q)) {
+      fail("an accepted analytics query fails the stores' check", refused->message);
+    }
+  } else if (const auto& answer = std::get<http_front::Answer>(analytics);
+             answer.status < 400 || answer.status > 499) {
+    fail("a refused analytics query is not a 4xx", std::to_string(answer.status));
+  }
+
+  auto recent = http_front::parse_recent_request(input);
+  if (const auto* answer = std::get_if<http_front::Answer>(&recent);
+      answer != nullptr && (answer->status < 400 || answer->status > 499)) {
+    fail("a refused recent-products query is not a 4xx", std::to_string(answer->status));
+  }
 
   auto push = http_front::parse_push_request(input);
   check_same_as_dom(push, http_front::parse_push_request_dom(input));
