@@ -120,6 +120,12 @@ QUERIES = {
     "cursor_alone": cursor("1:1721999999999:" + EVENT_ID),
     "cursor_alone_int_overflow": cursor("1:99999999999999999999:id"),
     "cursor_alone_no_id": cursor("1:5:"),
+    # GET /api/analytics and /api/products/recent (the same target, the same bytes).
+    "analytics_window": "from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z&bucket=1h&top=20",
+    "analytics_too_long": "from=2020-01-01&to=2026-01-01&bucket=1m",
+    "analytics_bad": "bucket=2m&top=0&from=x&to=-1",
+    "analytics_edges": "from=1970-01-01T00:00:00Z&to=9999-12-31T23:59:59.999Z&top=100&bucket=7d",
+    "recent_limit": "limit=50",
 }
 # POST /event bodies (the same target: parse_push_request on the same bytes).
 PUSHES = {
