@@ -21,7 +21,8 @@ std::optional<Int> number(const std::optional<std::string>& text) {
   Int value{};
   const char* end = text->data() + text->size();
   auto [ptr, ec] = std::from_chars(text->data(), end, value);
-  if (ec != std::errc() || ptr != end) return std::nullopt;
+  // Partitions and offsets are never negative: a header saying so was not the router's.
+  if (ec != std::errc() || ptr != end || value < 0) return std::nullopt;
   return value;
 }
 
@@ -158,11 +159,34 @@ std::string cut_header_value(std::string_view value, std::size_t max) {
   return std::string(value.substr(0, n)) + "\xE2\x80\xA6";
 }
 
+std::string lossy_utf8(std::string_view value) {
+  if (valid_utf8(value)) return std::string(value);
+  std::string out;
+  out.reserve(value.size());
+  for (std::size_t i = 0; i < value.size();) {
+    std::size_t len = 1;
+    // The shortest valid sequence from i (a whole code point), if there is one.
+    while (len <= 4 && (i + len > value.size() || !valid_utf8(value.substr(i, len)))) ++len;
+    if (len <= 4) {
+      out.append(value.substr(i, len));
+      i += len;
+    } else {
+      out += "\xEF\xBF\xBD";  // U+FFFD for the byte that starts no valid sequence
+      ++i;
+    }
+  }
+  return out;
+}
+
 void HeaderPicker::offer(std::string_view name, std::string_view value) {
   for (std::size_t i = 0; i < std::size(kLineageHeaders); ++i) {
     if (name != kLineageHeaders[i]) continue;
     if (value.size() > kMaxLineageHeaderBytes) ++skipped_;
-    kept_[i] = cut_header_value(value, kMaxLineageHeaderBytes);
+    // Any producer writes headers: bytes that are not UTF-8 become U+FFFD, so that the answer
+    // stays valid JSON (replacing may lengthen the value: it is cut again).
+    std::string kept = lossy_utf8(cut_header_value(value, kMaxLineageHeaderBytes));
+    if (kept.size() > kMaxLineageHeaderBytes) kept = cut_header_value(kept, kMaxLineageHeaderBytes);
+    kept_[i] = std::move(kept);
     return;
   }
   ++skipped_;

@@ -82,6 +82,8 @@ class HeaderPicker {
 };
 // A value cut to at most `max` bytes at a UTF-8 boundary, plus "…" when cut.
 std::string cut_header_value(std::string_view value, std::size_t max);
+// The value as valid UTF-8: each byte that starts no valid sequence becomes U+FFFD.
+std::string lossy_utf8(std::string_view value);
 
 // What the router wrote on a routed or dead-lettered message (rules_router.cpp).
 struct RouterHeaders {

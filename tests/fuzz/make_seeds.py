@@ -249,6 +249,26 @@ allowed = { region = ["US", "EU"] }
 }
 
 
+# Kafka headers lineage reads ("name\0value\0" each; the lineage_headers target).
+def headers(*pairs):
+    return b"".join(n + b"\0" + v + b"\0" for n, v in pairs)
+
+
+LINEAGE_HEADERS = {
+    "routed": headers((b"pemx-event-id", EVENT_ID.encode()), (b"pemx-source-topic", b"product-event"),
+                      (b"pemx-source-partition", b"2"), (b"pemx-source-offset", b"12345"),
+                      (b"pemx-rules-version", b"47c4b117e15c818e")),
+    "dead_letter": headers((b"pemx-event-id", EVENT_ID.encode()), (b"pemx-dlq-reason", b"illegal_topic"),
+                           (b"pemx-dlq-detail", b"topic \"a b\" is not a legal name"),
+                           (b"pemx-dlq-stage", b"router")),
+    "bad_numbers": headers((b"pemx-source-partition", b"-1"), (b"pemx-source-offset", b"99999999999999999999"),
+                           (b"pemx-source-partition", b"2147483648")),
+    "long_value_utf8": headers((b"pemx-dlq-detail", "\u00e9".encode() * 700)),
+    "invalid_utf8": headers((b"pemx-event-id", b"\xff\xfe\xc3"), (b"pemx-dlq-reason", b"\xed\xa0\x80")),
+    "others_skipped": headers((b"traceparent", b"00-abc"), (b"PEMX-EVENT-ID", b"x"), (b"", b"")),
+}
+
+
 def write(target, name, content):
     d = os.path.join(HERE, "corpus", target)
     os.makedirs(d, exist_ok=True)
@@ -273,6 +293,8 @@ def main():
         write("config_load", name, text)
     for name, text in DOCUMENTS.items():
         write("import_document", name, text)
+    for name, data in LINEAGE_HEADERS.items():
+        write("lineage_headers", name, data)
 
 
 if __name__ == "__main__":

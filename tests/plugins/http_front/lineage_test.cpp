@@ -5,6 +5,7 @@
 #include "http_front/lineage.hpp"
 
 #include <catch2/catch.hpp>
+#include <rapidjson/document.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -85,6 +86,10 @@ TEST_CASE("the router's headers: the last value of each, numbers checked",
   auto bad = parse_router_headers({{"pemx-source-partition", "2x"}, {"pemx-source-offset", ""}});
   CHECK_FALSE(bad.source_partition);
   CHECK_FALSE(bad.source_offset);
+  auto negative =
+      parse_router_headers({{"pemx-source-partition", "-1"}, {"pemx-source-offset", "-5"}});
+  CHECK_FALSE(negative.source_partition);
+  CHECK_FALSE(negative.source_offset);
 }
 
 namespace {
@@ -203,6 +208,29 @@ TEST_CASE("lineage keeps only the pemx headers it reads, the last value of each,
   CHECK(picker.take().empty());
   CHECK(cut_header_value("short", 10) == "short");
   CHECK(cut_header_value("abcdef", 3) == "abc\xE2\x80\xA6");
+}
+
+TEST_CASE("header bytes that are not UTF-8 are kept as U+FFFD, so the lineage answer stays "
+          "valid JSON (found by the lineage_headers fuzz target)",
+          "[unit][http][lineage]") {
+  CHECK(lossy_utf8("plain \xC3\xA9") == "plain \xC3\xA9");
+  CHECK(lossy_utf8("a\xFF\xFE" "b") == "a\xEF\xBF\xBD\xEF\xBF\xBD" "b");
+  CHECK(lossy_utf8("\xC3") == "\xEF\xBF\xBD");                 // a truncated sequence
+  CHECK(lossy_utf8("\xED\xA0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // a surrogate
+  HeaderPicker picker;
+  picker.offer("pemx-event-id", "\xFF\xFE\xC3");
+  picker.offer("pemx-dlq-reason", "\xED\xA0\x80");
+  // Each of the 1,024 bytes becomes 3: cut again to the limit.
+  picker.offer("pemx-dlq-detail", std::string(kMaxLineageHeaderBytes, '\xFF'));
+  LineageReport r = stored_report();
+  r.dead_letters[0].headers = picker.take();
+  REQUIRE(r.dead_letters[0].headers.size() == 3);
+  CHECK(r.dead_letters[0].headers[2].second.size() <= kMaxLineageHeaderBytes + 3);
+  Answer a = lineage_answer(r);
+  rapidjson::Document d;
+  d.Parse<rapidjson::kParseValidateEncodingFlag>(a.body.data(), a.body.size());
+  REQUIRE_FALSE(d.HasParseError());
+  CHECK(std::string(d["deadLetters"][0]["reason"].GetString()) == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
 }
 
 TEST_CASE("what lineage keeps of a message is bounded whatever its headers hold",
