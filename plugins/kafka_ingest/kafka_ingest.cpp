@@ -391,6 +391,7 @@ class KafkaIngest final : public Stage {
     if (rd_kafka_assignment(consumer_.get(), &assigned) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
     kafka::PartitionListPtr owner(assigned);
     rd_kafka_position(consumer_.get(), assigned);
+    refresh_group_committed(assigned);
     std::int64_t total = 0;
     std::vector<PartitionLag> parts;
     parts.reserve(static_cast<std::size_t>(assigned->cnt));
@@ -400,6 +401,11 @@ class KafkaIngest final : public Stage {
       p.topic = tp.topic;
       p.partition = tp.partition;
       p.committed = tracker_.committed_offset({tp.topic, tp.partition});
+      if (p.committed < 0) {
+        // Nothing committed by this member yet: the group's (a restart, a rebalance).
+        auto it = group_committed_.find({tp.topic, tp.partition});
+        if (it != group_committed_.end()) p.committed = it->second;
+      }
       std::int64_t low = 0, high = 0;
       if (rd_kafka_get_watermark_offsets(consumer_.get(), tp.topic, tp.partition, &low, &high) !=
               RD_KAFKA_RESP_ERR_NO_ERROR ||
@@ -407,7 +413,9 @@ class KafkaIngest final : public Stage {
         parts.push_back(std::move(p));
         continue;
       }
-      std::int64_t position = tp.offset >= 0 ? tp.offset : low;
+      // Nothing consumed since the assignment: the consumer starts at the committed offset,
+      // or (none in the group) at the earliest one.
+      std::int64_t position = tp.offset >= 0 ? tp.offset : p.committed >= 0 ? p.committed : low;
       total += std::max<std::int64_t>(0, high - position);
       p.high_watermark = high;
       p.lag = std::max<std::int64_t>(0, high - (p.committed >= 0 ? p.committed : position));
@@ -415,6 +423,39 @@ class KafkaIngest final : public Stage {
     }
     lag_.store(total);
     note_partition_lags(std::move(parts));
+  }
+
+  // The group's committed offsets of the assigned partitions that this member has neither
+  // consumed from nor committed (just assigned after a restart or a rebalance, and idle):
+  // without them such a partition's whole history would count as lag. Asked of the group
+  // coordinator once per partition while it stays assigned (at most 200 ms, and after a
+  // failure not again for 10 s); kept only for assigned partitions. Worker thread only.
+  void refresh_group_committed(const rd_kafka_topic_partition_list_t* assigned) {
+    std::map<OffsetTracker::Key, std::int64_t> kept;
+    kafka::PartitionListPtr ask(rd_kafka_topic_partition_list_new(0));
+    for (int i = 0; i < assigned->cnt; ++i) {
+      const auto& tp = assigned->elems[i];
+      OffsetTracker::Key key{tp.topic, tp.partition};
+      if (tp.offset >= 0 || tracker_.committed_offset(key) >= 0) continue;
+      if (auto it = group_committed_.find(key); it != group_committed_.end()) {
+        kept.emplace(std::move(key), it->second);
+      } else {
+        rd_kafka_topic_partition_list_add(ask.get(), tp.topic, tp.partition);
+      }
+    }
+    const auto now = Clock::now();
+    if (ask->cnt > 0 && now >= next_committed_ask_) {
+      if (rd_kafka_committed(consumer_.get(), ask.get(), 200) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (int i = 0; i < ask->cnt; ++i) {
+          const auto& e = ask->elems[i];
+          // No offset in the group (-1001): the consumer starts at the earliest one.
+          if (e.err == RD_KAFKA_RESP_ERR_NO_ERROR) kept[{e.topic, e.partition}] = e.offset;
+        }
+      } else {
+        next_committed_ask_ = now + std::chrono::seconds(10);
+      }
+    }
+    group_committed_ = std::move(kept);
   }
 
   // Publishes the lag per partition: the kMaxPartitionLags most lagging partitions to the
@@ -868,6 +909,8 @@ class KafkaIngest final : public Stage {
   Counter* pauses_ = nullptr;
   Counter* fetch_wakeups_[2] = {nullptr, nullptr};  // outcome ok, error
   std::atomic<bool> consumed_since_wakeup_{false};  // set by the worker, taken by the waker
+  std::map<OffsetTracker::Key, std::int64_t> group_committed_;  // refresh_group_committed
+  Clock::time_point next_committed_ask_{};
   Counter* transactions_committed_ = nullptr;
   Counter* transactions_aborted_ = nullptr;
   // Exactly-once: the open batch (worker thread only).

@@ -167,6 +167,23 @@ TEST_CASE("the overview and /metrics give each partition's committed offset, hig
 
   pemx.signal(SIGTERM);
   CHECK(pemx.wait(60s) == 0);
+
+  // Restarted with nothing new to read: the group's committed offsets, no lag (not each
+  // partition's whole history, as when an idle partition's unknown position counted as its
+  // earliest offset).
+  auto& again = runner.start("web", {"--set", "kafka.brokers=" + brokers});
+  auto port2 = wait_port(again);
+  rows = wait_partitions(port2, "store_ingest", storage, kStored + kBehind, 0);
+  REQUIRE(rows.size() == 3);
+  for (const auto& [n, r] : rows) {
+    INFO("partition " << n << " after the restart");
+    CHECK(r.committed == messages[n]);
+    CHECK(r.lag == 0);
+  }
+  CHECK(http_get(port2, "/metrics").body.find(
+            "pemx_kafka_ingest_consumer_lag{stage=\"store_ingest\"} 0\n") != std::string::npos);
+  again.signal(SIGTERM);
+  CHECK(again.wait(60s) == 0);
 }
 
 TEST_CASE("the page is served from the binary with a strict policy, and every file it names "
