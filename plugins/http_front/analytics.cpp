@@ -3,6 +3,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <charconv>
 #include <optional>
 #include <string>
@@ -113,8 +114,12 @@ std::variant<AnalyticsQuery, Answer> parse_analytics_request(std::string_view qu
     }
   }
   if (!errors.empty()) return errors_answer(400, errors);
-  q.to_ms = to.value_or(from ? *from + kDefaultAnalyticsSpanMs : now_ms);
-  q.from_ms = from.value_or(q.to_ms - kDefaultAnalyticsSpanMs);
+  // A default end or start stops at the years a request can name (0000-9999), so that the
+  // answer's from and to can always be sent back as they are.
+  constexpr std::int64_t kFirstMs = -62'167'219'200'000;  // 0000-01-01T00:00:00.000Z
+  constexpr std::int64_t kLastMs = 253'402'300'799'999;   // 9999-12-31T23:59:59.999Z
+  q.to_ms = to.value_or(from ? std::min(*from + kDefaultAnalyticsSpanMs, kLastMs) : now_ms);
+  q.from_ms = from.value_or(std::max(q.to_ms - kDefaultAnalyticsSpanMs, kFirstMs));
   const std::int64_t span = q.to_ms - q.from_ms;
   if (span <= 0) {
     errors.push_back({quoted(event::epoch_ms_to_iso8601(q.to_ms)), "to must be after from", "to",

@@ -49,6 +49,18 @@ TEST_CASE("analytics requests: defaults, bucket choice and checks", "[unit][http
   CHECK(query_of(f).bucket_ms == 900'000);
   CHECK(query_of(f).top == 3);
 
+  // Defaults stop at the years a request can name: the answer's window can be sent back.
+  for (const char* edge : {"from=9999-12-31T23:59:59Z", "to=0000-01-01T01:00:00Z"}) {
+    INFO(edge);
+    const AnalyticsQuery e = query_of(parse_analytics_request(edge, now));
+    const std::string again = "from=" + event::epoch_ms_to_iso8601(e.from_ms) +
+                              "&to=" + event::epoch_ms_to_iso8601(e.to_ms);
+    INFO(again);
+    const AnalyticsQuery back = query_of(parse_analytics_request(again, now));
+    CHECK(back.from_ms == e.from_ms);
+    CHECK(back.to_ms == e.to_ms);
+  }
+
   for (const char* bad :
        {"from=yesterday", "to=2024-13-01T00:00:00Z", "bucket=2m", "bucket=", "top=0", "top=101",
         "top=x", "limit=3", "from=2024-07-26T00:00:00Z&to=2024-07-26T00:00:00Z",
