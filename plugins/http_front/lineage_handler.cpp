@@ -37,7 +37,12 @@ void lineage(Session& s) {
                    ~Running() { n.fetch_sub(1); }
                  } running{server.lineage_running};
                  Answer a = server.settings.lineage_lookup->lookup(id, *gone);
-                 if (gone->load()) server.lineage_cancelled.inc();
+                 if (gone->load()) {
+                   server.lineage_cancelled.inc();
+                   // Counted as 499 (the client closed the request), never as the 503 or 504
+                   // a cut-short lookup would answer: no one is there to read it.
+                   return error_answer(499, "the client closed the connection");
+                 }
                  return a;
                });
 }

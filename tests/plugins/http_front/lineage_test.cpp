@@ -478,6 +478,18 @@ TEST_CASE("a lineage lookup whose client closes the connection is cancelled and 
     std::this_thread::sleep_for(10ms);
   }
   CHECK(srv.metrics.counter_total("pemx_http_front_lineage_cancelled_total") == 1);
+  // In the requests by status: 499 (the client closed the request), not a 5xx.
+  const Labels cancelled{{"route", "/event/{eventId}/lineage"}, {"status", "499"}};
+  while (srv.metrics.counter_value("pemx_http_requests_total", cancelled) == 0 &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK(srv.metrics.counter_value("pemx_http_requests_total", cancelled) == 1);
+  for (const char* status : {"503", "504"}) {
+    CHECK(srv.metrics.counter_value("pemx_http_requests_total",
+                                    {{"route", "/event/{eventId}/lineage"}, {"status", status}}) ==
+          0);
+  }
   // A client that stays gets its answer, and nothing more is counted (503: the first lookup's
   // slot is freed just after it is counted).
   fake->release();
