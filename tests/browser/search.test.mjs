@@ -192,7 +192,7 @@ describe('search', () => {
       const results = page.getByRole('list', { name: 'Results' });
       await assertCount(results.locator(':scope > li'), ofB.length);
       await page.getByLabel('Event type').selectOption('Country');
-      await page.getByLabel('From').fill('2024-07-26T10:53:30');
+      await page.getByRole('textbox', { name: 'From' }).fill('2024-07-26T10:53:30');
       const [request] = await Promise.all([
         page.waitForRequest((r) => new URL(r.url()).pathname === '/event'),
         page.getByRole('button', { name: 'Search', exact: true }).click(),
