@@ -274,5 +274,10 @@ TEST_CASE("failover: a broker killed mid-stream: pemx keeps routing and storing,
   CHECK(wait_committed(brokers, p + "-product-event-consumer-pemx", input,
                        static_cast<std::int64_t>(kEvents), 30s));
   proc.signal(SIGTERM);
-  CHECK(proc.wait(60s) == 0);
+  auto rc_after_term = proc.wait(60s);
+  // On a failure: the exit code and the end of pemx's log (the drain's warnings).
+  const std::string log = proc.log();
+  INFO("exit " << (rc_after_term ? std::to_string(*rc_after_term) : std::string("none"))
+               << "\n" << log.substr(log.size() > 6000 ? log.size() - 6000 : 0));
+  CHECK(rc_after_term == 0);
 }

@@ -302,7 +302,9 @@ TEST_CASE("the fetch waker asks the brokers for watermarks while events arrive a
   Stream s(kEvents, 31);
   create_topic(brokers, s.input, 3);
   PemxRunner pemx(prefixed_config(s.p));
-  auto& proc = pemx.start("dist", dist_args(brokers, "", 45'000));
+  auto args = dist_args(brokers, "", 45'000);
+  args.insert(args.end(), {"--set", "stages.dist_ingest.fetch_wakeup_interval=\"50ms\""});
+  auto& proc = pemx.start("dist", args);
   auto port = wait_port(proc);
   INFO("pemx log tail:\n" << log_tail(proc));
   REQUIRE(metric_now(port, kWakeups) == 0);  // registered, and nothing consumed yet
