@@ -21,13 +21,6 @@ void str(Writer& w, std::string_view s) {
   w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
 }
 
-std::string quoted(std::string_view s) {
-  rapidjson::StringBuffer buf;
-  Writer w(buf);
-  str(w, s);
-  return std::string(buf.GetString(), buf.GetSize());
-}
-
 std::string_view bucket_name(std::int64_t ms) {
   for (const auto& b : kBucketNames) {
     if (b.ms == ms) return b.name;
@@ -87,7 +80,7 @@ std::variant<AnalyticsQuery, Answer> parse_analytics_request(std::string_view qu
     if (k == "from" || k == "to") {
       auto ms = event::iso8601_to_epoch_ms(v);
       if (!ms) {
-        errors.push_back({quoted(v), k + " must be a valid ISO 8601 date", k, "query"});
+        errors.push_back({json_quote(v), k + " must be a valid ISO 8601 date", k, "query"});
       } else {
         (k == "from" ? from : to) = *ms;
       }
@@ -97,19 +90,19 @@ std::variant<AnalyticsQuery, Answer> parse_analytics_request(std::string_view qu
         if (b.name == v) bucket = b.ms;
       }
       if (!bucket) {
-        errors.push_back({quoted(v), "bucket must be one of " + bucket_list(), k, "query"});
+        errors.push_back({json_quote(v), "bucket must be one of " + bucket_list(), k, "query"});
       }
     } else if (k == "top") {
       std::size_t n = 0;
       auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
       if (ec != std::errc() || p != v.data() + v.size() || n < 1 || n > kAnalyticsMaxTop) {
-        errors.push_back({quoted(v), "top must be an integer from 1 to " +
+        errors.push_back({json_quote(v), "top must be an integer from 1 to " +
                                          std::to_string(kAnalyticsMaxTop), k, "query"});
       } else {
         q.top = n;
       }
     } else {
-      errors.push_back({quoted(v), "unknown parameter " + k +
+      errors.push_back({json_quote(v), "unknown parameter " + k +
                                        "; accepted: from, to, bucket, top", k, "query"});
     }
   }
@@ -122,10 +115,10 @@ std::variant<AnalyticsQuery, Answer> parse_analytics_request(std::string_view qu
   q.from_ms = from.value_or(std::max(q.to_ms - kDefaultAnalyticsSpanMs, kFirstMs));
   const std::int64_t span = q.to_ms - q.from_ms;
   if (span <= 0) {
-    errors.push_back({quoted(event::epoch_ms_to_iso8601(q.to_ms)), "to must be after from", "to",
+    errors.push_back({json_quote(event::epoch_ms_to_iso8601(q.to_ms)), "to must be after from", "to",
                       "query"});
   } else if (span > kAnalyticsMaxSpanMs) {
-    errors.push_back({quoted(event::epoch_ms_to_iso8601(q.to_ms)),
+    errors.push_back({json_quote(event::epoch_ms_to_iso8601(q.to_ms)),
                       "the window from from to to is longer than " +
                           std::to_string(kAnalyticsMaxSpanMs / 86'400'000) + " days",
                       "to", "query"});
@@ -133,7 +126,7 @@ std::variant<AnalyticsQuery, Answer> parse_analytics_request(std::string_view qu
   if (!errors.empty()) return errors_answer(400, errors);
   if (bucket) {
     if ((span + *bucket - 1) / *bucket > kAnalyticsMaxBuckets) {
-      errors.push_back({quoted(bucket_name(*bucket)),
+      errors.push_back({json_quote(bucket_name(*bucket)),
                         "the window makes more than " + std::to_string(kAnalyticsMaxBuckets) +
                             " buckets of this width; choose a wider bucket",
                         "bucket", "query"});

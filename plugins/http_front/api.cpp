@@ -89,6 +89,8 @@ Answer errors_answer(int status, const std::vector<FieldError>& errors) {
   return {status, std::string(buf.GetString(), buf.GetSize()), {}};
 }
 
+std::string json_quote(std::string_view s) { return quote(s); }
+
 Answer error_answer(int status, std::string_view message) {
   return {status, "{\"error\":" + quote(message) + "}", {}};
 }

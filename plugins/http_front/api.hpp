@@ -53,6 +53,8 @@ struct Answer {
 
 Answer errors_answer(int status, const std::vector<FieldError>& errors);
 Answer error_answer(int status, std::string_view message);  // {"error": message}
+// `s` as a JSON string literal, quotes and escapes included.
+std::string json_quote(std::string_view s);
 // A store reader's error as every read route answers it: bad_cursor 400; store_busy (every
 // reader connection stayed busy) 503 with Retry-After: 1; unsupported (this store cannot) 503;
 // anything else 500. The message is the store's.
