@@ -7,6 +7,7 @@
 #include <map>
 #include <thread>
 
+#include "kafka/client.hpp"
 #include "kafka/factory.hpp"
 
 namespace pemx::http_front {
@@ -173,8 +174,8 @@ class Lookup {
       std::int64_t low = 0;
       std::int64_t high = 0;
       rd_kafka_resp_err_t err = sliced([&](int ms) {
-        return rd_kafka_query_watermark_offsets(rk_, sc.topic.c_str(), sc.partition, &low,
-                                                &high, ms);
+        return static_cast<rd_kafka_resp_err_t>(kafka::query_watermarks(
+            rk_, sc.topic.c_str(), sc.partition, low, high, std::chrono::milliseconds(ms)));
       });
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         sc.done = true;

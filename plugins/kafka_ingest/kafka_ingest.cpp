@@ -94,7 +94,8 @@ class KafkaIngest final : public Stage {
     for (const char* outcome : {"ok", "error"}) {
       fetch_wakeups_[outcome == std::string_view("ok") ? 0 : 1] = &m.counter(
           "pemx_kafka_ingest_fetch_wakeups_total",
-          "Watermark requests the fetch waker sent to refill the prefetch (fetch_wakeup_interval)",
+          "Partitions whose latest offset the fetch waker asked for, to have the prefetch "
+          "refilled (fetch_wakeup_interval)",
           {{"stage", ctx.name}, {"outcome", outcome}});
     }
     m.gauge_fn("pemx_kafka_ingest_outstanding", "Consumed records not yet acknowledged", stage,
@@ -336,11 +337,14 @@ class KafkaIngest final : public Stage {
   // fetching a partition once the prefetch is over queued.max.messages.kbytes, with no timer to
   // look again: its broker thread decides at its next wake-up, at the latest after 1 s, so the
   // prefetch would be refilled about once a second (kafka/sizing.hpp). Any request queued for
-  // that broker thread wakes it, and it then decides again. A watermark query
-  // (rd_kafka_query_watermark_offsets: a ListOffsets request to the partition's leader, which
-  // is the broker that fetches it) is the lightest public call that does so; its answer only
-  // refreshes librdkafka's cached watermarks. At most kFetchWakeupsPerTick partitions per tick,
-  // taken in turn, so a consumer of many partitions sends no more requests than one of few.
+  // that broker thread wakes it, and it then decides again. An offset query for the latest
+  // offset (a ListOffsets request to the partition's leader, which is the broker that fetches
+  // it) is the lightest public call that does so. rd_kafka_offsets_for_times, not
+  // rd_kafka_query_watermark_offsets: in librdkafka 2.0.2 only the first returns at its
+  // timeout; the second waits for the answer, so with a dead leader it held this thread, and the
+  // worker's stop before the close, until socket.timeout.ms (60 s), past the drain deadline.
+  // At most kFetchWakeupsPerTick partitions per tick, taken in turn, so a consumer of many
+  // partitions sends no more requests than one of few.
   void wake_fetchers(const std::stop_token& st) {
     static constexpr int kFetchWakeupsPerTick = 3;
     std::mutex mutex;
@@ -366,17 +370,19 @@ class KafkaIngest final : public Stage {
       }
       kafka::PartitionListPtr owner(assigned);
       const int n = std::min(assigned->cnt, kFetchWakeupsPerTick);
-      for (int i = 0; i < n && !st.stop_requested(); ++i) {
+      if (n == 0) continue;
+      kafka::PartitionListPtr ask(rd_kafka_topic_partition_list_new(n));
+      for (int i = 0; i < n; ++i) {
         const auto& tp = assigned->elems[(next + static_cast<std::size_t>(i)) %
                                          static_cast<std::size_t>(assigned->cnt)];
-        std::int64_t low = 0, high = 0;
-        // A failure (broker down, leader moving) is harmless here: the consumer reports and
-        // recovers those itself; the request was only meant to wake the broker thread.
-        const bool ok = rd_kafka_query_watermark_offsets(consumer_.get(), tp.topic, tp.partition,
-                                                         &low, &high, timeout_ms) ==
-                        RD_KAFKA_RESP_ERR_NO_ERROR;
-        fetch_wakeups_[ok ? 0 : 1]->inc();
+        rd_kafka_topic_partition_list_add(ask.get(), tp.topic, tp.partition)->offset =
+            RD_KAFKA_OFFSET_END;  // a time of -1: the latest offset
       }
+      // A failure (broker down, leader moving) is harmless here: the consumer reports and
+      // recovers those itself; the requests were only meant to wake the broker threads.
+      const bool ok = rd_kafka_offsets_for_times(consumer_.get(), ask.get(), timeout_ms) ==
+                      RD_KAFKA_RESP_ERR_NO_ERROR;
+      fetch_wakeups_[ok ? 0 : 1]->inc(n);
       next += static_cast<std::size_t>(n);
     }
   }

@@ -279,6 +279,30 @@ Result<HandlePtr> make_client(ClientKind kind, ConfPtr conf, ClientLog log) {
   return handle;
 }
 
+int query_watermarks(rd_kafka_t* rk, const char* topic, std::int32_t partition,
+                     std::int64_t& low, std::int64_t& high, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  std::int64_t found[2] = {0, 0};
+  // ListOffsets takes a time in the offset field: -2 the earliest offset, -1 the latest.
+  const std::int64_t times[2] = {RD_KAFKA_OFFSET_BEGINNING, RD_KAFKA_OFFSET_END};
+  for (int i = 0; i < 2; ++i) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return RD_KAFKA_RESP_ERR__TIMED_OUT;
+    PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(list.get(), topic, partition)->offset = times[i];
+    rd_kafka_resp_err_t err =
+        rd_kafka_offsets_for_times(rk, list.get(), static_cast<int>(left.count()));
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) err = list->elems[0].err;
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return err;
+    found[i] = list->elems[0].offset;
+  }
+  low = found[0];
+  high = found[1];
+  if (low < 0 && high >= 0) low = high;  // an empty partition may answer only its end
+  return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
 std::optional<std::string> wait_for_cluster(rd_kafka_t* rk, std::chrono::milliseconds timeout) {
   const rd_kafka_metadata_t* md = nullptr;
   rd_kafka_resp_err_t err =

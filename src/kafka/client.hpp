@@ -6,6 +6,7 @@
 // reports within seconds when the cluster stops answering.
 // rdkafka.h stays out of this header: handles are opaque here.
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -134,6 +135,15 @@ Result<HandlePtr> make_client(ClientKind kind, ConfPtr conf, ClientLog log);
 
 // Waits until the cluster answers a metadata request (bounded); the error text otherwise.
 std::optional<std::string> wait_for_cluster(rd_kafka_t* rk, std::chrono::milliseconds timeout);
+
+// A partition's low and high watermarks asked of its leader, in at most about `timeout`
+// (two ListOffsets requests, for the earliest and the latest offset, through
+// rd_kafka_offsets_for_times). Not rd_kafka_query_watermark_offsets: in librdkafka 2.0.2 that
+// call waits for its requests' answers whatever its timeout says, so a leader that died holds
+// the caller until socket.timeout.ms (60 s by default) fails the request. Returns librdkafka's
+// error code (an rd_kafka_resp_err_t; 0 is success).
+int query_watermarks(rd_kafka_t* rk, const char* topic, std::int32_t partition,
+                     std::int64_t& low, std::int64_t& high, std::chrono::milliseconds timeout);
 
 // Every topic of the cluster (one metadata request for all topics: it creates none, whatever
 // auto.create.topics.enable says), or an error: code "timeout" when the cluster does not

@@ -46,6 +46,16 @@ Result<bool> EmbeddedCluster::set_partition_leader(const std::string& topic, int
   return true;
 }
 
+Result<bool> EmbeddedCluster::set_broker_rtt(int broker, std::chrono::milliseconds rtt) {
+  rd_kafka_resp_err_t err =
+      rd_kafka_mock_broker_set_rtt(cluster_, broker, static_cast<int>(rtt.count()));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Error{"embedded", "setting broker " + std::to_string(broker) + "'s round trip: " +
+                                 rd_kafka_err2str(err)};
+  }
+  return true;
+}
+
 EmbeddedCluster::~EmbeddedCluster() {
   if (cluster_ != nullptr) rd_kafka_mock_cluster_destroy(cluster_);
 }

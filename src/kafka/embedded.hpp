@@ -3,6 +3,7 @@
 // It keeps data in memory, keeps only a few MiB per partition (older data is silently
 // dropped), lacks CreateTopics/DescribeGroups, and delays the first group rebalance by
 // about 3 s. Topics the roles need are pre-created with enough partitions.
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,6 +30,8 @@ class EmbeddedCluster {
   // Fault injection (tests): the partition's leader becomes `broker` (-1: none, so producing
   // to it waits until the message times out).
   Result<bool> set_partition_leader(const std::string& topic, int partition, int broker);
+  // Fault injection (tests): every answer of `broker` (ids from 1) is held back for `rtt`.
+  Result<bool> set_broker_rtt(int broker, std::chrono::milliseconds rtt);
 
  private:
   EmbeddedCluster() = default;

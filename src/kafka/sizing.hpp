@@ -25,20 +25,18 @@ namespace pemx::kafka {
 // (each prefetched message also holds librdkafka's op and message structures and its fetch
 // buffer: about 3 bytes per byte of bound). docs/memory.md, docs/benchmarks.md "Memory".
 // librdkafka 2.2.0 added `fetch.queue.backoff.ms` for the same purpose.
-// Off by default (below): 16 MiB, about a second of input at the bench's full rate.
-inline constexpr const char* kIngestQueuedMaxKbytes = "16384";
-// kafka_ingest's fetch waker: every this many ms it sends one watermark request (a ListOffsets)
-// for at most 3 of its partitions in turn, which wakes the broker thread that fetches them so
-// it looks at the drained prefetch again (plugins/kafka_ingest, wake_fetchers). Measured with a
-// plain consumer at a 2 MiB prefetch on the bench broker: 64,000 events/s without it, 217,000
-// with it. A few small requests per tick per consumer; `fetch_wakeup_interval = "0s"` turns it
-// off (then raise queued.max.messages.kbytes in the stage's properties to about one second of
-// input). Off by default for now: with it on, a consumer whose group coordinator or partition
-// leader was killed did not leave its group within the drain deadline at SIGTERM (the
-// failover integration test: 4 of 5 runs exited 1; 0 of 2 with it off). Turn it on with
-// fetch_wakeup_interval = "50ms" and queued.max.messages.kbytes = 4096 for the smaller
-// prefetch (docs/memory.md) where brokers are not expected to die.
-inline constexpr int kIngestFetchWakeupMs = 0;
+inline constexpr const char* kIngestQueuedMaxKbytes = "4096";
+// kafka_ingest's fetch waker: every this many ms it asks for the latest offset of at most 3 of
+// its partitions in turn (one ListOffsets request per leader), which wakes the broker thread
+// that fetches them so it looks at the drained prefetch again (plugins/kafka_ingest,
+// wake_fetchers). Measured with a plain consumer at a 2 MiB prefetch on the bench broker:
+// 64,000 events/s without it, 217,000 with it. A few small requests per tick per consumer, and
+// none while nothing arrives; `fetch_wakeup_interval = "0s"` turns it off (then raise
+// queued.max.messages.kbytes in the stage's properties to about one second of input, 16 MiB at
+// the bench's rate). Each query is bounded by 500 ms, so a dead leader cannot hold the
+// consumer's close (it once did, through rd_kafka_query_watermark_offsets, which waits past
+// its timeout in 2.0.2: the failover integration test exited 1 at SIGTERM).
+inline constexpr int kIngestFetchWakeupMs = 50;
 // Fetches of 256 KiB per partition keep the prefetch's overshoot small.
 inline constexpr const char* kIngestMaxPartitionFetchBytes = "262144";
 // One fetch response at most; librdkafka still returns a single larger message whole.

@@ -56,6 +56,18 @@ class Lines {
   std::vector<std::string> lines_;
 };
 
+// A producer of the embedded cluster that logs nowhere and probes nothing.
+kafka::HandlePtr embedded_producer(const kafka::EmbeddedCluster& cluster) {
+  kafka::KafkaConfig k;
+  k.brokers = cluster.bootstrap();
+  auto conf = kafka::make_conf(k, {});
+  REQUIRE(conf.ok());
+  auto client = kafka::make_client(kafka::ClientKind::kProducer, std::move(conf.value()),
+                                   {Logger(), "test_stage", nullptr, false});
+  REQUIRE(client.ok());
+  return std::move(client.value());
+}
+
 kafka::HandlePtr unreachable_producer(Logger log, Readiness* readiness) {
   kafka::KafkaConfig k;
   k.brokers = "127.0.0.1:1";  // nothing listens there: connections are refused
@@ -153,21 +165,15 @@ TEST_CASE("list_topics: every topic of the cluster, or an error when it does not
   SECTION("the embedded cluster's topics") {
     auto cluster = kafka::EmbeddedCluster::start({1, 1, {"list-a", "list-b"}});
     REQUIRE(cluster.ok());
-    kafka::KafkaConfig k;
-    k.brokers = cluster.value()->bootstrap();
-    auto conf = kafka::make_conf(k, {});
-    REQUIRE(conf.ok());
-    auto client = kafka::make_client(kafka::ClientKind::kProducer, std::move(conf.value()),
-                                     {Logger(), "test_stage", nullptr, false});
-    REQUIRE(client.ok());
-    kafka::ClientTopicDirectory directory(client.value().get());
+    auto client = embedded_producer(*cluster.value());
+    kafka::ClientTopicDirectory directory(client.get());
     auto topics = directory.topics(10s);
     REQUIRE(topics.ok());
     CHECK(topics->count("list-a") == 1);
     CHECK(topics->count("list-b") == 1);
     CHECK(topics->count("list-c") == 0);
     // Asking created nothing.
-    auto again = kafka::list_topics(client.value().get(), 10s);
+    auto again = kafka::list_topics(client.get(), 10s);
     REQUIRE(again.ok());
     CHECK(again->count("list-c") == 0);
   }
@@ -183,4 +189,33 @@ TEST_CASE("list_topics: every topic of the cluster, or an error when it does not
     CHECK_THAT(topics.error().message, Catch::Matchers::Contains("metadata request") ||
                                            Catch::Matchers::Contains("no broker answered"));
   }
+}
+
+TEST_CASE("query_watermarks: the partition's offsets, and an error by its bound when the leader "
+          "does not answer",
+          "[unit][kafka]") {
+  auto cluster = kafka::EmbeddedCluster::start({1, 1, {"marks"}});
+  REQUIRE(cluster.ok());
+  auto client = embedded_producer(*cluster.value());
+  rd_kafka_t* rk = client.get();
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("marks"), RD_KAFKA_V_PARTITION(0),
+                              RD_KAFKA_V_VALUE(const_cast<char*>("x"), 1),
+                              RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
+  REQUIRE(rd_kafka_flush(rk, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR);
+  std::int64_t low = -5, high = -5;
+  REQUIRE(kafka::query_watermarks(rk, "marks", 0, low, high, 10s) == 0);
+  CHECK(low == 0);
+  CHECK(high == 3);
+
+  // The leader is known and connected but answers only after 20 s: the query gives up at its
+  // bound (rd_kafka_query_watermark_offsets waited the 20 s, whatever its timeout said).
+  REQUIRE(cluster.value()->set_broker_rtt(1, 20s).ok());
+  const auto started = std::chrono::steady_clock::now();
+  const int err = kafka::query_watermarks(rk, "marks", 0, low, high, 300ms);
+  const auto took = std::chrono::steady_clock::now() - started;
+  CHECK(err == RD_KAFKA_RESP_ERR__TIMED_OUT);
+  CHECK(took < 5s);
+  REQUIRE(cluster.value()->set_broker_rtt(1, 0ms).ok());
 }

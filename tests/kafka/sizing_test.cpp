@@ -43,13 +43,13 @@ TEST_CASE("kafka_ingest's consumer bounds its prefetch and fetch responses",
           "[unit][kafka][memory]") {
   auto s = ingest_consumer();
   auto all = kafka::consumer_properties(s);
-  CHECK(effective(all, "queued.max.messages.kbytes") == "16384");
+  CHECK(effective(all, "queued.max.messages.kbytes") == "4096");
   CHECK(effective(all, "max.partition.fetch.bytes") == "262144");
   CHECK(effective(all, "fetch.max.bytes") == "8388608");
 
   SECTION("[kafka.properties] do not undo them; a stage's own properties do") {
     s.kafka.properties = {{"queued.max.messages.kbytes", "65536"}};
-    CHECK(effective(kafka::consumer_properties(s), "queued.max.messages.kbytes") == "16384");
+    CHECK(effective(kafka::consumer_properties(s), "queued.max.messages.kbytes") == "4096");
     s.properties.emplace_back("queued.max.messages.kbytes", "32768");
     CHECK(effective(kafka::consumer_properties(s), "queued.max.messages.kbytes") == "32768");
   }
@@ -59,7 +59,7 @@ TEST_CASE("kafka_ingest's fetch waker refills the small prefetch every 50 ms",
           "[unit][kafka][memory]") {
   // The prefetch bound above holds about 50 ms of input at the full rate only because the
   // waker wakes librdkafka's broker thread that often (kafka/sizing.hpp).
-  CHECK(kafka::kIngestFetchWakeupMs == 0);
+  CHECK(kafka::kIngestFetchWakeupMs == 50);
 }
 
 TEST_CASE("kafka_sink's producer does not linger; [kafka.properties] may say otherwise",
