@@ -17,6 +17,7 @@
 #        history-pg-ids1 run_history.sh --store postgres --ids 1
 #        push            run_push.sh
 #        failover        run_failover.sh
+#        memory          run_memory.sh --roles all (no results block of its own)
 #      with --rounds passed through and, with --update-doc, each script's own --update-doc
 #      (where it has one); a failed benchmark is reported and the others still run;
 #   3. builds the summary table from the summary.json each script leaves in its results folder
@@ -35,7 +36,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BENCH=run_all
 # shellcheck source=bench/common.sh
 source "${ROOT}/bench/common.sh"   # log, update_doc
-ALL=(dist dist-eo dist-embedded latency storage storage-pg history history-ids1 history-pg history-pg-ids1 push failover)
+ALL=(dist dist-eo dist-embedded latency storage storage-pg history history-ids1 history-pg history-pg-ids1 push failover memory)
 
 ROUNDS=""
 QUICK=0
@@ -142,6 +143,9 @@ command_for() {  # name
     history-pg-ids1) c=(run_history.sh "${pg[@]}" "${doc[@]}" --store postgres --ids 1 "${q_hist[@]}") ;;
     push) c=(run_push.sh "${broker[@]}" "${doc[@]}" "${q_push[@]}") ;;
     failover) c=(run_failover.sh "${broker[@]}" "${doc[@]}" "${q_fail[@]}") ;;
+    # --role=all's anonymous memory at 1,000,000 stored (item 2; the dist role's peak RSS is
+    # run_dist.sh's). No results block of its own: its figures go to the summary only.
+    memory) c=(run_memory.sh "${broker[@]}" --roles all "${q_store[@]}") ;;
   esac
   printf '%s\n' "${ROOT}/bench/${c[0]}" "${common[@]}" "${c[@]:1}"
 }

@@ -77,6 +77,9 @@ done
 [[ "${ROUNDS}" =~ ^[0-9]+$ ]] && ((ROUNDS >= 1 && ROUNDS <= 20)) || { echo "--rounds: 1..20" >&2; exit 2; }
 [[ "${EVENTS}" =~ ^[0-9]+$ ]] && ((EVENTS >= 1)) || { echo "--events: a positive integer" >&2; exit 2; }
 command -v python3 >/dev/null || die "python3 not found"
+COMMAND_LINE="bench/run_memory.sh --rounds ${ROUNDS} --events ${EVENTS} --port ${PORT} --roles \"${ROLES}\""
+[[ -n "${COMPARE}" ]] && COMMAND_LINE+=" --compare-with ${COMPARE}"
+((${#THIS_SETS[@]} + ${#THIS_ENV[@]})) && COMMAND_LINE+=" (this build with: ${THIS_ENV[*]} ${THIS_SETS[*]})"
 
 if ((BUILD)); then
   log "building in ${BUILD_DIR} (Release) ..."
@@ -248,7 +251,29 @@ for role, k, limit in (("dist", "peak", 64), ("all", "anon_done", 96)):
     if v is not None:
         print(f"- {role}: median {'peak RSS' if k == 'peak' else 'anonymous memory at N stored'} "
               f"{v / 1024:.0f} MiB (target <= {limit} MiB: {'met' if v / 1024 <= limit else 'NOT met'})")
+# summary.json (bench/run_all.sh): this build's medians; the compared build's, when there is
+# one, as the baseline.
+figures = []
+for role, k, key, label in (
+        ("dist", "peak", "memory.dist.peak_rss", f"`--role=dist` peak RSS routing {events:,} events"),
+        ("all", "anon_done", "memory.all.anon_at_stored",
+         f"`--role=all` anonymous memory when {events:,} events are stored")):
+    v = md(role, "this", k)
+    if v is None:
+        continue
+    base = md(role, "compared", k)
+    figures.append({"key": key, "label": label, "unit": "MiB", "value": v / 1024,
+                    "baseline": base / 1024 if base else None,
+                    "baseline_label": "compared build" if base else None,
+                    "ratio": v / base if base else None, "lower_is_better": True})
+    t, a = md(role, "this", "rate"), md(role, "compared", "rate")
+    figures.append({"key": f"memory.{role}.throughput", "label": f"`--role={role}` throughput "
+                    "in the memory run", "unit": "events/s", "value": t, "baseline": a,
+                    "baseline_label": "compared build" if a else None,
+                    "ratio": t / a if t and a else None})
+json.dump({"figures": figures}, open(os.path.join(out, "summary.json"), "w"), indent=1)
 PY
+stamp_summary_json memory "${COMMAND_LINE}"
 echo >&2
 cat "${OUT}/summary.md"
 log "raw results in ${OUT}"
