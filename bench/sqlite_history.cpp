@@ -13,18 +13,12 @@
 // JSON line: queries, rows, queries_per_s, cpu_ms_per_query (getrusage of the process),
 // p50_us/p99_us (per query wall time, one thread's view).
 #include <sqlite3.h>
-#include <sys/resource.h>
 
 #include <atomic>
-#include <cstdint>
-#include <fstream>
-#include <iostream>
-#include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "bench_util.hpp"
+#include "history_baseline.hpp"
 
 namespace {
 
@@ -33,14 +27,7 @@ constexpr const char* kUsage = R"(pemx_bench_sqlite_history — history question
 
 Usage: pemx_bench_sqlite_history --path FILE --ids-file FILE [options]
   --path FILE         the store file (pemx_bench_make_store's), opened read-only
-  --ids-file FILE     product ids, one per line
-  --ids K             product ids per query (default 10)
-  --limit N           rows per query at most (default 1001: pemx asks for its default
-                      limit, 1000, plus one row to know whether a next page exists)
-  --threads T         threads, one connection each (default 1)
-  --duration SECONDS  how long to ask (default 10)
-  --seed S            random seed (default 1)
-
+)" PEMX_HISTORY_BASELINE_USAGE R"(
 Prints one JSON line {"tool":"pemx_bench_sqlite_history","queries":…,"cpu_ms_per_query":…}.
 )";
 
@@ -50,36 +37,10 @@ constexpr const char* kQuery =
     "FROM events WHERE product_id IN (SELECT value FROM json_each(?1)) "
     "ORDER BY created_ms DESC, event_id DESC LIMIT ?2";
 
-struct ThreadResult {
-  std::int64_t queries = 0;
-  std::int64_t rows = 0;
-  std::int64_t bytes = 0;
-  std::vector<double> latency_us;
-  std::string error;
-};
-
-double cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  auto sec = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
-  return sec(ru.ru_utime) + sec(ru.ru_stime);
-}
-
-std::string json_ids(const std::vector<std::string>& ids, std::mt19937_64& rng, int k) {
-  std::uniform_int_distribution<std::size_t> pick(0, ids.size() - 1);
-  std::string out = "[";
-  for (int i = 0; i < k; ++i) {
-    if (i > 0) out += ',';
-    out += pemx::bench::JsonLine::quote(ids[pick(rng)]);
-  }
-  return out + "]";
-}
-
-// The id lists of one thread, made before the clock starts so that only SQLite is measured.
-constexpr std::size_t kListsPerThread = 1 << 16;
+using pemx::bench::history::Tally;
 
 void ask(const std::string& path, const std::vector<std::string>& lists, int limit,
-         const std::atomic<bool>& stop, ThreadResult& result) {
+         const std::atomic<bool>& stop, Tally& result) {
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
     result.error = "open " + path + ": " + sqlite3_errmsg(db);
@@ -123,75 +84,17 @@ void ask(const std::string& path, const std::vector<std::string>& lists, int lim
 }  // namespace
 
 int main(int argc, char** argv) {
-  pemx::bench::Options opts(kProgram, kUsage,
-                            {"path", "ids-file", "ids", "limit", "threads", "duration", "seed"});
+  namespace h = pemx::bench::history;
+  pemx::bench::Options opts(kProgram, kUsage, h::option_names({"path"}));
   opts.parse(argc, argv);
   const std::string path = opts.str("path", "");
-  const std::string ids_file = opts.str("ids-file", "");
-  if (path.empty() || ids_file.empty()) opts.fail("--path and --ids-file are required");
-  const int k = static_cast<int>(opts.integer("ids", 10, 1, 200));
-  const int limit = static_cast<int>(opts.integer("limit", 1001, 1, 100001));
-  const int threads = static_cast<int>(opts.integer("threads", 1, 1, 64));
-  const auto duration = opts.integer("duration", 10, 1, 3600);
-  const auto seed = static_cast<std::uint64_t>(opts.integer("seed", 1, 0, INT64_MAX));
-
-  std::vector<std::string> ids;
-  {
-    std::ifstream in(ids_file);
-    if (!in) pemx::bench::die(kProgram, "cannot read " + ids_file);
-    for (std::string line; std::getline(in, line);) {
-      if (!line.empty()) ids.push_back(line);
-    }
-  }
-  if (ids.empty()) pemx::bench::die(kProgram, ids_file + " holds no product ids");
-
-  std::vector<std::vector<std::string>> lists(static_cast<std::size_t>(threads));
-  for (int t = 0; t < threads; ++t) {
-    std::mt19937_64 rng(seed + static_cast<std::uint64_t>(t));
-    auto& mine = lists[static_cast<std::size_t>(t)];
-    mine.reserve(kListsPerThread);
-    for (std::size_t i = 0; i < kListsPerThread; ++i) mine.push_back(json_ids(ids, rng, k));
-  }
-
-  std::atomic<bool> stop{false};
-  std::vector<ThreadResult> results(static_cast<std::size_t>(threads));
-  const double cpu0 = cpu_seconds();
-  const auto start = pemx::bench::Clock::now();
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) {
-    pool.emplace_back(ask, std::cref(path), std::cref(lists[static_cast<std::size_t>(t)]), limit,
-                      std::cref(stop), std::ref(results[static_cast<std::size_t>(t)]));
-  }
-  std::this_thread::sleep_for(std::chrono::seconds(duration));
-  stop = true;
-  for (auto& th : pool) th.join();
-  const double elapsed = pemx::bench::seconds_since(start);
-  const double cpu = cpu_seconds() - cpu0;
-
-  ThreadResult all;
-  for (auto& r : results) {
-    if (!r.error.empty()) pemx::bench::die(kProgram, r.error);
-    all.queries += r.queries;
-    all.rows += r.rows;
-    all.bytes += r.bytes;
-    all.latency_us.insert(all.latency_us.end(), r.latency_us.begin(), r.latency_us.end());
-  }
-  if (all.queries == 0) pemx::bench::die(kProgram, "no query finished");
-  const double q = static_cast<double>(all.queries);
-  pemx::bench::JsonLine line;
-  line.add("tool", kProgram)
-      .add("threads", threads)
-      .add("ids_per_query", k)
-      .add("queries", all.queries)
-      .add("rows", all.rows)
-      .add("rows_per_query", static_cast<double>(all.rows) / q)
-      .add("column_bytes", all.bytes)
-      .add("elapsed_s", elapsed)
-      .add("queries_per_s", q / elapsed)
-      .add("cpu_s", cpu)
-      .add("cpu_ms_per_query", 1000 * cpu / q)
-      .add("p50_us", pemx::bench::percentile(all.latency_us, 50))
-      .add("p99_us", pemx::bench::percentile(all.latency_us, 99));
-  std::cout << line.str() << std::endl;
-  return 0;
+  if (path.empty()) opts.fail("--path is required");
+  const h::Params p = h::params(opts);
+  const auto lists = h::id_lists(h::read_ids(kProgram, p.ids_file), p.threads, p.k, p.seed, '[',
+                                 ']', [](std::string& list, const std::string& id) {
+                                   list += pemx::bench::JsonLine::quote(id);
+                                 });
+  return h::run(kProgram, lists, p.k, p.duration,
+                [&](const std::vector<std::string>& mine, const std::atomic<bool>& stop,
+                    Tally& tally) { ask(path, mine, p.limit, stop, tally); });
 }
