@@ -7,6 +7,7 @@
 // the stop token fires or the deadline passes. close() ends input: a pop on a closed, empty
 // queue answers kClosed, which means "done". A full queue makes the writer wait: nothing is
 // dropped and memory stays bounded.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -62,11 +63,16 @@ class Parking {
   std::condition_variable cv_;
 };
 
+inline constexpr std::size_t kCacheLine = 64;
+
 template <class T>
 class BoundedQueue {
  public:
   BoundedQueue(std::string name, std::size_t capacity)
-      : name_(std::move(name)), capacity_(capacity), ring_(capacity) {}
+      : name_(std::move(name)),
+        capacity_(capacity),
+        resume_room_(std::max<std::size_t>(1, capacity / kResumeRoomDivisor)),
+        ring_(capacity) {}
   BoundedQueue(const BoundedQueue&) = delete;
   BoundedQueue& operator=(const BoundedQueue&) = delete;
   ~BoundedQueue() {
@@ -86,7 +92,7 @@ class BoundedQueue {
     if (closed()) return false;
     if (!ring_.push(item.get())) return false;
     item.release();
-    pushes_.fetch_add(1, std::memory_order_relaxed);
+    pushes_.store(pushes_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     not_empty_.notify();
     return true;
   }
@@ -94,8 +100,12 @@ class BoundedQueue {
   std::unique_ptr<T> try_pop() {
     T* p = nullptr;
     if (!ring_.pop(p)) return nullptr;
-    pops_.fetch_add(1, std::memory_order_relaxed);
-    not_full_.notify();
+    pops_.store(pops_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    // A writer parked on a full queue is woken once resume_room_ slots are free, not at every
+    // slot (see resume_room_). The reader's view of the writer's index can only be behind, so
+    // the room it sees is never less than the writer will: no wake-up is missed, at worst one
+    // comes early and the writer parks again.
+    if (ring_.write_available() >= resume_room_) not_full_.notify();
     return std::unique_ptr<T>(p);
   }
 
@@ -104,9 +114,10 @@ class BoundedQueue {
     for (;;) {
       if (closed()) return QueueStatus::kClosed;
       if (try_push(item)) return QueueStatus::kOk;
-      if (!not_full_.wait([&] { return closed() || ring_.write_available() > 0; }, deadline,
-                          stop)) {
-        return QueueStatus::kTimeout;
+      if (!not_full_.wait([&] { return closed() || ring_.write_available() >= resume_room_; },
+                          deadline, stop)) {
+        // Stopped, or the deadline passed before resume_room_ slots were free: fewer may be.
+        return try_push(item) ? QueueStatus::kOk : QueueStatus::kTimeout;
       }
     }
   }
@@ -137,13 +148,25 @@ class BoundedQueue {
   }
 
  private:
+  // A writer that found the queue full waits until this many slots are free (an eighth of
+  // the queue) before it is woken: a reader that frees one slot at a time would otherwise
+  // wake it for every record, and the writer would park again after one push (on a backlog
+  // the ingest thread did so about once per 15 events: a futex wake, two context switches
+  // each). Nothing waits longer for it: the records already queued are ahead of the writer's
+  // either way, and the reader still has the other seven eighths to work through.
+  static constexpr std::size_t kResumeRoomDivisor = 8;
   std::string name_;
   std::size_t capacity_;
+  std::size_t resume_room_;
   boost::lockfree::spsc_queue<T*> ring_;
   std::atomic<bool> closed_{false};
-  std::atomic<std::uint64_t> pushes_{0};
-  std::atomic<std::uint64_t> pops_{0};
+  // Every hand-off writes one counter and reads one Parking's waiters on each side: the
+  // writer's (pushes_, not_empty_) and the reader's (pops_, not_full_) on cache lines of
+  // their own, so that the two threads do not take the same line from each other per record.
+  // One writer each (single producer, single consumer): a plain increment, not a locked one.
+  alignas(kCacheLine) std::atomic<std::uint64_t> pushes_{0};
   Parking not_empty_;
+  alignas(kCacheLine) std::atomic<std::uint64_t> pops_{0};
   Parking not_full_;
 };
 
