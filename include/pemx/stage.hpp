@@ -42,6 +42,11 @@ class Stage {
   virtual void start() = 0;
   // Sources stop taking new input; others ignore it.
   virtual void stop_accepting() noexcept = 0;
+  // The shutdown's drain deadline, told to every stage right after stop_accepting and before
+  // any drain: stages are drained one after the other, and a stage's own threads may need the
+  // deadline before its drain is called (the ingest's final commit, waiting on an earlier
+  // stage's drain). The same object drain() is given; it outlives the stage's threads.
+  virtual void shutting_down(const Deadline& deadline) noexcept { (void)deadline; }
   // Waits until the stage has finished its work or the deadline passes; true when finished.
   virtual bool drain(const Deadline& deadline) noexcept = 0;
   // Stops now (joins threads). Whatever was not durable is redelivered later.

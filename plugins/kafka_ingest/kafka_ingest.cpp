@@ -168,6 +168,7 @@ class KafkaIngest final : public Stage {
     worker_.start([this](std::stop_token st) { run(st); });
   }
   void stop_accepting() noexcept override { accepting_.store(false); }
+  void shutting_down(const Deadline& deadline) noexcept override { deadline_ = &deadline; }
   bool drain(const Deadline& deadline) noexcept override {
     deadline_ = &deadline;
     bool finished = worker_.wait_done(deadline);
@@ -286,9 +287,13 @@ class KafkaIngest final : public Stage {
       rd_kafka_commit(consumer_.get(), list.get(), 1);  // result: on_commit
       return true;
     }
-    // Synchronous, but bounded: through a queue polled until the shutdown deadline (or 10 s
-    // outside shutdown), so an unreachable coordinator cannot hold the process.
-    auto until = Clock::now() + std::chrono::seconds(10);
+    // Synchronous, but bounded: through a queue polled until the shutdown deadline less what
+    // the close needs (or 10 s outside shutdown), so an unreachable coordinator cannot hold the
+    // process. In a shutdown it waits as long as the deadline allows: when the coordinator
+    // died, the cluster moves the group to another broker after about its session timeout
+    // (9 s in KRaft's default broker fencing), and librdkafka then sends the commit there; a
+    // 10 s cap gave up just before that and exited 1 (every delivered record redelivered).
+    const auto until = wait_bound(kCloseReserve);
     auto give_up = [&] {
       const Deadline* d = deadline_.load();
       return (d != nullptr && d->passed()) || Clock::now() >= until;
@@ -507,6 +512,17 @@ class KafkaIngest final : public Stage {
       "Messages of an assigned partition not yet committed (high watermark - committed offset), "
       "for the 256 most lagging partitions of the stage";
 
+  // How long a synchronous step of the consumer may wait: in a shutdown, until the drain
+  // deadline less `reserve` (what must still run after it), yet at least until
+  // min(now + reserve, deadline); outside a shutdown, 10 s.
+  static constexpr Clock::duration kCloseReserve = std::chrono::seconds(2);
+  Clock::time_point wait_bound(Clock::duration reserve) const {
+    const Deadline* d = deadline_.load();
+    const auto now = Clock::now();
+    if (d == nullptr) return now + std::chrono::seconds(10);
+    return std::max(d->at() - reserve, std::min(now + reserve, d->at()));
+  }
+
   // Leaves the group, bounded by the shutdown deadline (a close can otherwise wait for a
   // session timeout when the coordinator is unreachable). Past the deadline the handle is
   // destroyed without the close: what was not committed is redelivered.
@@ -525,7 +541,7 @@ class KafkaIngest final : public Stage {
       rd_kafka_error_destroy(error);
       return;
     }
-    auto until = Clock::now() + std::chrono::seconds(10);
+    const auto until = wait_bound(Clock::duration::zero());
     while (!rd_kafka_consumer_closed(consumer_.get())) {
       const Deadline* d = deadline_.load();
       if ((d != nullptr && d->passed()) || Clock::now() >= until) {

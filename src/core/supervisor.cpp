@@ -283,6 +283,7 @@ int Supervisor::run() {
   });
 
   for (auto& s : stages) s->stop_accepting();
+  for (auto& s : stages) s->shutting_down(deadline);
   // A running reload was cancelled above (stopping: its target check returns within a slice
   // of kTargetCheckSlice); it ends before a stage stops, since it may ask a sink's client.
   reloads.stop();
