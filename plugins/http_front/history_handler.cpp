@@ -33,7 +33,12 @@ void history(Session& s) {
   // other connections.
   if (server.settings.inline_queries && q.product_ids.size() <= kInlineMaxIds &&
       q.limit <= kInlineMaxLimit) {
-    if (auto page = server.reader->try_query(q)) return s.send(answer(*page, path, query));
+    // The answer is written from the rows as SQLite steps them (no copy into a page first).
+    HistoryAnswer written;
+    if (auto next = server.reader->try_query_into(q, written)) {
+      if (!*next) return s.send(store_error_answer(next->error()));
+      return s.send(std::move(written).finish(next->value(), path, query));
+    }
   }
   s.offload([&server, q = std::move(q), answer, p = std::string(path),
              qs = std::string(query)]() { return answer(server.reader->query(q), p, qs); });
