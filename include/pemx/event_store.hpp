@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "pemx/result.hpp"
@@ -21,28 +20,6 @@ struct StoredEvent {
   std::string region;
   std::string created_at;  // as received
   std::string data_json;   // the "data" value as JSON text ("{}" when absent)
-};
-
-// One stored event's six fields where the reader holds them (the database's row buffer):
-// valid only during the EventSink::event call that passes them.
-struct StoredEventView {
-  std::string_view event_id;
-  std::string_view event_type;
-  std::string_view product_id;
-  std::string_view region;
-  std::string_view created_at;
-  std::string_view data_json;
-};
-
-// Takes a history page's events in page order, as a reader reads them
-// (EventReader::try_query_into), so that an answer is written from the rows without first
-// copying each field into a StoredEvent. Called on the thread that asked.
-class EventSink {
- public:
-  virtual void event(const StoredEventView& e) = 0;
-
- protected:
-  ~EventSink() = default;
 };
 
 // One stored row as the store holds it, for lineage (GET /event/{eventId}/lineage): the event,
@@ -177,20 +154,6 @@ class EventReader {
   // so that a small query can run on an I/O thread. The default never runs one there: a
   // reader that cannot answer without waiting keeps to query() on the worker threads.
   virtual std::optional<Result<EventPage>> try_query(const EventQuery&) { return std::nullopt; }
-  // try_query's page given to `sink` event by event as the reader steps its rows (no copy of
-  // the fields); the answer is the page's next_cursor. nullopt: no connection free, the sink
-  // got nothing. On an error the sink may have taken some events: the caller drops them. The
-  // default goes through try_query, so every reader answers the same events either way.
-  virtual std::optional<Result<std::optional<std::string>>> try_query_into(
-      const EventQuery& query, EventSink& sink) {
-    auto page = try_query(query);
-    if (!page) return std::nullopt;
-    if (!*page) return Result<std::optional<std::string>>(page->error());
-    for (const StoredEvent& e : page->value().events) {
-      sink.event({e.event_id, e.event_type, e.product_id, e.region, e.created_at, e.data_json});
-    }
-    return Result<std::optional<std::string>>(std::move(page->value().next_cursor));
-  }
   // The events of a time range, oldest createdAt first (ties: eventId ascending, byte order),
   // at most scan.limit; fewer means the range is exhausted. Served by an index on
   // (created_ms, event_id) (schema version 2 of both stores). Blocks on the database: never

@@ -16,6 +16,7 @@
 #include "event/json.hpp"
 #include "event/time.hpp"
 #include "event/validate.hpp"
+#include "http_front/history_answer.hpp"
 #include "http_front/js_number.hpp"
 #include "http_front/push_scan.hpp"
 

@@ -9,9 +9,6 @@
 #include <variant>
 #include <vector>
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
-
 #include "event/json.hpp"
 #include "event/schema.hpp"
 #include "pemx/event_check.hpp"
@@ -87,21 +84,6 @@ std::variant<EventQuery, Answer> parse_history_request(std::string_view query_st
 // is normalised as the reference's store did (the instant in UTC with milliseconds, see
 // normalise_created_at); the stored text is kept.
 Answer history_answer(const EventPage& page, std::string_view path, std::string_view query);
-
-// history_answer written event by event, as a reader steps its rows
-// (EventReader::try_query_into): the same bytes, without a copy of each row's fields first.
-class HistoryAnswer final : public EventSink {
- public:
-  HistoryAnswer();
-  void event(const StoredEventView& e) override;
-  // The answer: the array closed, the next page's headers when there is one.
-  Answer finish(const std::optional<std::string>& next_cursor, std::string_view path,
-                std::string_view query) &&;
-
- private:
-  rapidjson::StringBuffer out_;
-  rapidjson::Writer<rapidjson::StringBuffer> writer_;
-};
 
 // GET /api/products/recent?limit=N (1..kMaxRecentProducts, default 20): N, or the 400 (a
 // limit out of range or not a number, a parameter other than limit).

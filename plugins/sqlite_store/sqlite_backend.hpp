@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "pemx/event_sink.hpp"
 #include "pemx/event_store.hpp"
 #include "pemx/result.hpp"
 #include "sqlite_store/sqlite_handle.hpp"
@@ -100,7 +101,7 @@ class SqliteEventStore final : public store::Backend {
   StmtPtr prune_;
 };
 
-class SqliteEventReader final : public EventReader {
+class SqliteEventReader final : public EventReader, public RowStreamReader {
  public:
   // Opens `connections` read-only connections to an existing, migrated store file.
   static Result<std::shared_ptr<SqliteEventReader>> open(const StoreOptions& options,
