@@ -365,7 +365,7 @@ TEST_CASE("paging with limit and cursor walks every row exactly once, in order",
 // The history handler writes its answer from the rows as they are stepped (try_query_into);
 // the page path (query, try_query) copies them. Both must give the same events, fields and
 // cursors, page after page.
-TEST_CASE("try_query_into gives its sink try_query's events and cursor, page by page",
+TEST_CASE("try_query_into gives its sink try_query's events and cursors page by page",
           "[unit][sqlite_store]") {
   struct Collect final : EventSink {
     std::vector<StoredEvent> events;
