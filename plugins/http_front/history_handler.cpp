@@ -2,6 +2,7 @@
 // GET /api/products/recent: the most recently stored products (the page's first look), and
 // GET /api/events/count: how many events a history query matches (capped).
 #include "http_front/handlers.hpp"
+#include "http_front/history_answer.hpp"
 #include "http_front/session.hpp"
 
 namespace pemx::http_front::handlers {
@@ -33,7 +34,17 @@ void history(Session& s) {
   // other connections.
   if (server.settings.inline_queries && q.product_ids.size() <= kInlineMaxIds &&
       q.limit <= kInlineMaxLimit) {
-    if (auto page = server.reader->try_query(q)) return s.send(answer(*page, path, query));
+    // A reader that can (SQLite) gives the rows as it steps them, and the answer is written
+    // from them without copying them into a page first: the same bytes either way.
+    if (auto* rows = dynamic_cast<RowStreamReader*>(server.reader.get())) {
+      HistoryAnswer written;
+      if (auto next = rows->try_query_into(q, written)) {
+        if (!*next) return s.send(store_error_answer(next->error()));
+        return s.send(std::move(written).finish(next->value(), path, query));
+      }
+    } else if (auto page = server.reader->try_query(q)) {
+      return s.send(answer(*page, path, query));
+    }
   }
   s.offload([&server, q = std::move(q), answer, p = std::string(path),
              qs = std::string(query)]() { return answer(server.reader->query(q), p, qs); });

@@ -142,6 +142,23 @@ std::string column_text(sqlite3_stmt* stmt, int column) {
   return text == nullptr ? std::string() : std::string(text, static_cast<std::size_t>(bytes));
 }
 
+// A column's text in SQLite's row buffer: valid until the next step or reset.
+std::string_view column_view(sqlite3_stmt* stmt, int column) {
+  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, column));
+  int bytes = sqlite3_column_bytes(stmt, column);
+  return text == nullptr ? std::string_view() : std::string_view(text, static_cast<std::size_t>(bytes));
+}
+
+// A history page's events copied out of the rows (query, try_query).
+struct PageSink final : EventSink {
+  EventPage page;
+  void event(const StoredEventView& e) override {
+    page.events.push_back({std::string(e.event_id), std::string(e.event_type),
+                           std::string(e.product_id), std::string(e.region),
+                           std::string(e.created_at), std::string(e.data_json)});
+  }
+};
+
 // Steps a statement that returns no rows; SQLITE_DONE on success.
 int run(sqlite3_stmt* stmt) {
   StmtReset reset(stmt);
@@ -368,7 +385,7 @@ Result<std::shared_ptr<SqliteEventReader>> SqliteEventReader::open(
 }
 
 Result<EventPage> SqliteEventReader::query(const EventQuery& q) {
-  return *run(q, options_.reader_wait);
+  return *run_page(q, options_.reader_wait);
 }
 
 // Every reader connection stayed busy for the whole wait (Error{"store_busy"}).
@@ -379,26 +396,41 @@ Error SqliteEventReader::busy() const {
 }
 
 std::optional<Result<EventPage>> SqliteEventReader::try_query(const EventQuery& q) {
-  return run(q, std::chrono::milliseconds(0));
+  return run_page(q, std::chrono::milliseconds(0));
 }
 
-std::optional<Result<EventPage>> SqliteEventReader::run(const EventQuery& q,
-                                                        std::chrono::milliseconds wait) {
-  using Page = Result<EventPage>;
+std::optional<Result<std::optional<std::string>>> SqliteEventReader::try_query_into(
+    const EventQuery& q, EventSink& sink) {
+  return run(q, std::chrono::milliseconds(0), sink);
+}
+
+std::optional<Result<EventPage>> SqliteEventReader::run_page(const EventQuery& q,
+                                                             std::chrono::milliseconds wait) {
+  PageSink sink;
+  sink.page.events.reserve(std::min(q.limit, store::kHistoryReserve));
+  auto next = run(q, wait, sink);
+  if (!next) return std::nullopt;
+  if (!*next) return Result<EventPage>(next->error());
+  sink.page.next_cursor = std::move(next->value());
+  return Result<EventPage>(std::move(sink.page));
+}
+
+std::optional<Result<std::optional<std::string>>> SqliteEventReader::run(
+    const EventQuery& q, std::chrono::milliseconds wait, EventSink& sink) {
+  using Next = Result<std::optional<std::string>>;
   auto bounds = store::history_bounds(q);
-  if (!bounds) return Page(bounds.error());
-  if (!bounds.value()) return Page(EventPage{});
+  if (!bounds) return Next(bounds.error());
+  if (!bounds.value()) return Next(std::nullopt);
   const store::HistoryBounds& b = *bounds.value();
   const store::CursorKey& after = b.after;
   const std::int64_t from = b.from_ms;
   const std::int64_t to = b.to_ms;
   const std::int64_t limit = b.limit;
-  EventPage page;
 
   Lease lease = pool_.acquire(wait);
   if (!lease) {
     if (wait.count() == 0) return std::nullopt;
-    return Page(busy());
+    return Next(busy());
   }
   Connection& conn = *lease.get();
   sqlite3* db = conn.db.get();
@@ -418,30 +450,27 @@ std::optional<Result<EventPage>> SqliteEventReader::run(const EventQuery& q,
   bind(sqlite3_bind_int64(stmt, 5, after.created_ms));
   bind(bind_text(stmt, 6, after.event_id));
   bind(sqlite3_bind_int64(stmt, 7, limit + 1));
-  if (rc != SQLITE_OK) return Page(sqlite_error(db, rc, "bind query", options_.path));
+  if (rc != SQLITE_OK) return Next(sqlite_error(db, rc, "bind query", options_.path));
 
-  // The next page's cursor is the last event taken: its created_ms is kept, its event_id is
-  // read from the page when needed (copying it for every row was an allocation per row).
-  std::int64_t last_ms = 0;
-  page.events.reserve(std::min(q.limit, store::kHistoryReserve));
+  // Each row goes to the sink as SQLite holds it; only the last row a page may take keeps
+  // its key (the next page's cursor), copied once, when a next row shows there is more.
+  std::size_t taken = 0;
+  store::CursorKey last;
+  std::optional<std::string> next;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-    if (page.events.size() == q.limit) {
-      page.next_cursor = store::encode_cursor({last_ms, page.events.back().event_id});
+    if (taken == q.limit) {
+      next = store::encode_cursor(last);
       break;
     }
-    StoredEvent& e = page.events.emplace_back();
-    e.event_id = column_text(stmt, 0);
-    e.event_type = column_text(stmt, 1);
-    e.product_id = column_text(stmt, 2);
-    e.region = column_text(stmt, 3);
-    e.created_at = column_text(stmt, 4);
-    e.data_json = column_text(stmt, 5);
-    last_ms = sqlite3_column_int64(stmt, 6);
+    const StoredEventView e{column_view(stmt, 0), column_view(stmt, 1), column_view(stmt, 2),
+                            column_view(stmt, 3), column_view(stmt, 4), column_view(stmt, 5)};
+    if (++taken == q.limit) last = {sqlite3_column_int64(stmt, 6), std::string(e.event_id)};
+    sink.event(e);
   }
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-    return Page(sqlite_error(db, rc, "query history", options_.path));
+    return Next(sqlite_error(db, rc, "query history", options_.path));
   }
-  return Page(std::move(page));
+  return Next(std::move(next));
 }
 
 Result<std::vector<ArchivedEvent>> SqliteEventReader::scan(const RangeScan& r) {

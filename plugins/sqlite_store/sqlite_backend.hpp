@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "pemx/event_sink.hpp"
 #include "pemx/event_store.hpp"
 #include "pemx/result.hpp"
 #include "sqlite_store/sqlite_handle.hpp"
@@ -100,7 +101,7 @@ class SqliteEventStore final : public store::Backend {
   StmtPtr prune_;
 };
 
-class SqliteEventReader final : public EventReader {
+class SqliteEventReader final : public EventReader, public RowStreamReader {
  public:
   // Opens `connections` read-only connections to an existing, migrated store file.
   static Result<std::shared_ptr<SqliteEventReader>> open(const StoreOptions& options,
@@ -113,6 +114,10 @@ class SqliteEventReader final : public EventReader {
   // error code.
   Result<EventPage> query(const EventQuery& query) override;
   std::optional<Result<EventPage>> try_query(const EventQuery& query) override;
+  // try_query's rows given to `sink` as they are stepped, viewed in SQLite's row buffer (no
+  // copy per field); the answer is the next page's cursor.
+  std::optional<Result<std::optional<std::string>>> try_query_into(const EventQuery& query,
+                                                                   EventSink& sink) override;
   // A time range across products, oldest first (pemx/event_store.hpp); events_by_created
   // serves it. Errors: "bad_query" (limit 0), "store_busy", or a SQLite error code.
   Result<std::vector<ArchivedEvent>> scan(const RangeScan& scan) override;
@@ -134,9 +139,15 @@ class SqliteEventReader final : public EventReader {
   using Lease = store::ConnectionPool<Connection>::Lease;
   explicit SqliteEventReader(StoreOptions options, std::shared_ptr<StoreHealth> health);
   Error busy() const;  // no reader connection became free within the wait
-  // Checks the query, then takes a connection within `wait` and runs it. nullopt when no
-  // connection was free and `wait` is zero (try_query), else "store_busy".
-  std::optional<Result<EventPage>> run(const EventQuery& query, std::chrono::milliseconds wait);
+  // Checks the query, then takes a connection within `wait` and runs it, each row to `sink`;
+  // the answer is the next page's cursor. nullopt when no connection was free and `wait` is
+  // zero (try_query), else "store_busy".
+  std::optional<Result<std::optional<std::string>>> run(const EventQuery& query,
+                                                        std::chrono::milliseconds wait,
+                                                        EventSink& sink);
+  // run into an EventPage (query, try_query).
+  std::optional<Result<EventPage>> run_page(const EventQuery& query,
+                                            std::chrono::milliseconds wait);
 
   StoreOptions options_;
   std::shared_ptr<StoreHealth> health_;

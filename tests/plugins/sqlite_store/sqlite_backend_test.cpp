@@ -362,6 +362,71 @@ TEST_CASE("paging with limit and cursor walks every row exactly once, in order",
   }
 }
 
+// The history handler writes its answer from the rows as they are stepped (try_query_into);
+// the page path (query, try_query) copies them. Both must give the same events, fields and
+// cursors, page after page.
+TEST_CASE("try_query_into gives its sink try_query's events and cursors page by page",
+          "[unit][sqlite_store]") {
+  struct Collect final : EventSink {
+    std::vector<StoredEvent> events;
+    void event(const StoredEventView& e) override {
+      events.push_back({std::string(e.event_id), std::string(e.event_type),
+                        std::string(e.product_id), std::string(e.region),
+                        std::string(e.created_at), std::string(e.data_json)});
+    }
+  };
+  auto same = [](const StoredEvent& a, const StoredEvent& b) {
+    return a.event_id == b.event_id && a.event_type == b.event_type &&
+           a.product_id == b.product_id && a.region == b.region &&
+           a.created_at == b.created_at && a.data_json == b.data_json;
+  };
+  TempDir dir;
+  auto store = open_store(dir.file("sink.db"));
+  auto rows = many_rows();
+  for (std::size_t i = 0; i < rows.size(); i += 10) {
+    REQUIRE(store->write_batch(std::span<const EventRow>(rows).subspan(i, 10)).ok());
+  }
+  auto reader = store->reader();
+  auto* rows_reader = dynamic_cast<RowStreamReader*>(reader.get());
+  REQUIRE(rows_reader != nullptr);
+  for (const auto& product_ids :
+       {std::vector<std::string>{"P0", "P1", "P2"}, std::vector<std::string>{"P1"}}) {
+    for (std::size_t limit : {1, 3, 7, 40, 41, 1000}) {
+      CAPTURE(product_ids.size(), limit);
+      EventQuery q = products(product_ids, limit);
+      std::size_t taken = 0;
+      for (int pages = 0;; ++pages) {
+        REQUIRE(pages < 100);
+        auto page = reader->try_query(q);
+        REQUIRE(page);
+        REQUIRE(page->ok());
+        Collect sink;
+        auto next = rows_reader->try_query_into(q, sink);
+        REQUIRE(next);
+        REQUIRE(next->ok());
+        const EventPage& p = page->value();
+        REQUIRE(sink.events.size() == p.events.size());
+        for (std::size_t i = 0; i < p.events.size(); ++i) CHECK(same(sink.events[i], p.events[i]));
+        CHECK(next->value() == p.next_cursor);
+        taken += p.events.size();
+        if (!p.next_cursor) break;
+        q.cursor = p.next_cursor;
+      }
+      CHECK(taken == reader->query(products(product_ids))->events.size());
+    }
+  }
+  SECTION("a bad cursor is the same error, and the sink gets nothing") {
+    EventQuery q = products({"P1"}, 3);
+    q.cursor = "definitely not a cursor";
+    Collect sink;
+    auto next = rows_reader->try_query_into(q, sink);
+    REQUIRE(next);
+    REQUIRE_FALSE(next->ok());
+    CHECK(next->error().code == "bad_cursor");
+    CHECK(sink.events.empty());
+  }
+}
+
 TEST_CASE("many products merge into one newest-first order, each named once, at any limit",
           "[unit][sqlite_store]") {
   TempDir dir;
