@@ -31,7 +31,11 @@ class Parking {
   void notify() {
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (waiters_.load(std::memory_order_seq_cst) > 0) {
-      std::lock_guard<std::mutex> lock(mutex_);
+      // Taking the lock orders this notify after a waiter's check of ready() (it either saw
+      // the new state or is already waiting); notifying after releasing it lets the woken
+      // thread take the lock at once instead of waking only to block on it (a second context
+      // switch per hand-off; docs/benchmarks.md, "Latency").
+      { std::lock_guard<std::mutex> lock(mutex_); }
       cv_.notify_all();
     }
   }
