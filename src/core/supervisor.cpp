@@ -294,9 +294,21 @@ int Supervisor::run() {
   done = true;
   second_signal.join();
 
-  log_.info("stopped", {{"drained", drained}, {"counters", counters_summary(metrics_)}});
-  if (fatal) return 1;
-  return drained ? 0 : 1;
+  // The exit code and, after a fatal stage error (one raised during the drain too, which no
+  // earlier line reports), its reason: "drained": true alone would read as a clean exit.
+  const int code = fatal || !drained ? 1 : 0;
+  if (fatal) {
+    std::lock_guard<std::mutex> lock(fatal_mutex);
+    log_.info("stopped", {{"drained", drained},
+                          {"exit_code", static_cast<std::int64_t>(code)},
+                          {"fatal", fatal_reason},
+                          {"counters", counters_summary(metrics_)}});
+  } else {
+    log_.info("stopped", {{"drained", drained},
+                          {"exit_code", static_cast<std::int64_t>(code)},
+                          {"counters", counters_summary(metrics_)}});
+  }
+  return code;
 }
 
 }  // namespace pemx

@@ -124,4 +124,7 @@ TEST_CASE("a stage thread that throws makes the supervisor drain and return 1, n
   CHECK(seen.logged("fatal stage error; draining and exiting",
                     "thrower: thread worker failed: invariant broken in test"));
   CHECK(seen.logged(R"("msg":"stopped")", R"("drained":true)"));
+  // The last line says the exit code and why, though the drain itself went well.
+  CHECK(seen.logged(R"("msg":"stopped")", R"("exit_code":1)"));
+  CHECK(seen.logged(R"("msg":"stopped")", R"("fatal":"thrower: thread worker failed)"));
 }
