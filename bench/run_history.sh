@@ -32,7 +32,9 @@
 # the baseline, pemx on the SQLite file and pemx on PostgreSQL (the repo's config with
 # [stages.store] switched to postgres_store), one after the other under the same load; the
 # PostgreSQL server's CPU time (every process of the cluster, from /proc) is measured beside
-# pemx's; SQLite alone is not run; --update-doc rewrites the history-postgres block.
+# pemx's; then PostgreSQL alone (pemx_bench_pg_history: a plain libpq client asking the same
+# questions, its CPU plus the server's), the baseline of issue 13's figure on this store;
+# SQLite alone is not run; --update-doc rewrites the history-postgres block.
 #
 # Raw outputs go to bench/results/<UTC time>-run_history/ (-run_history_pg with --store
 # postgres). Needs: wrk (Debian package wrk), python3, GNU time (optional); for postgres the

@@ -36,9 +36,9 @@ void history(Session& s) {
       q.limit <= kInlineMaxLimit) {
     // A reader that can (SQLite) gives the rows as it steps them, and the answer is written
     // from them without copying them into a page first: the same bytes either way.
-    if (auto* rows = dynamic_cast<RowStreamReader*>(server.reader.get())) {
+    if (server.rows != nullptr) {
       HistoryAnswer written;
-      if (auto next = rows->try_query_into(q, written)) {
+      if (auto next = server.rows->try_query_into(q, written)) {
         if (!*next) return s.send(store_error_answer(next->error()));
         return s.send(std::move(written).finish(next->value(), path, query));
       }

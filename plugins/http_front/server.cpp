@@ -24,7 +24,8 @@ using tcp = net::ip::tcp;
 
 Server::Impl::Impl(ServerSettings s, Logger l, Metrics& m, std::shared_ptr<EventReader> r,
                    Pusher* p, Activity* a)
-    : settings(std::move(s)), log(std::move(l)), metrics(m), reader(std::move(r)), pusher(p),
+    : settings(std::move(s)), log(std::move(l)), metrics(m), reader(std::move(r)),
+      rows(dynamic_cast<RowStreamReader*>(reader.get())), pusher(p),
       idempotency(settings.push_enabled && p != nullptr &&
                           settings.idempotency.window.count() > 0
                       ? std::make_unique<IdempotencyTable>(settings.idempotency, p->topic(), &m)

@@ -23,6 +23,7 @@
 
 #include "http_front/overview.hpp"
 #include "http_front/server.hpp"
+#include "pemx/event_sink.hpp"
 
 namespace pemx::http_front {
 
@@ -53,6 +54,9 @@ struct Server::Impl {
   Logger log;
   Metrics& metrics;
   std::shared_ptr<EventReader> reader;
+  // The same reader when it can give a history page row by row (SQLite), else null: found
+  // once here, not per request.
+  RowStreamReader* rows;
   Pusher* pusher;
   // The push's idempotency table; null when idempotency_window is 0 or the push is off.
   std::unique_ptr<IdempotencyTable> idempotency;
