@@ -11,8 +11,10 @@
 # sends REQUESTS (default 1000) requests of IDS_PER_REQUEST (default 10) random ids of
 # IDS_FILE (the same seeded sequence for every binary), dumps, stops pemx and prints the
 # instructions per request: the whole process, and inclusive of sqlite3_step. The callgrind
-# file stays in OUT (default a temporary directory) for callgrind_annotate.
+# file stays in OUT (default a temporary directory) for callgrind_annotate. Needs valgrind
+# (Debian package valgrind) and python3.
 set -euo pipefail
+command -v valgrind >/dev/null || { echo "callgrind_history: valgrind not found (apt-get install valgrind)" >&2; exit 2; }
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PEMX=$1 DB=$2 IDS=$3 K=${4:-10} N=${5:-1000} PORT=${6:-19621} OUT=${7:-$(mktemp -d)}
 mkdir -p "${OUT}"
