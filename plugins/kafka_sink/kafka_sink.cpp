@@ -358,6 +358,14 @@ class KafkaSink final : public Stage {
     bool dead_letter() const { return !unavailable_topic.empty(); }
   };
   using AttemptPtr = std::unique_ptr<Attempt>;
+  // The attempt a first output becomes when it has to be produced again.
+  static AttemptPtr first_attempt(Record* rec, std::uint8_t cluster, std::string topic) {
+    auto a = std::make_unique<Attempt>();
+    a->record = rec;
+    a->cluster = cluster;
+    a->topic = std::move(topic);
+    return a;
+  }
   static void* tag(Attempt* a) {
     PEMX_CHECK((reinterpret_cast<std::uintptr_t>(a) & 1u) == 0,
                "an Attempt is at least 2-byte aligned, so its lowest bit can tag it");
@@ -418,12 +426,7 @@ class KafkaSink final : public Stage {
     if (collecting(cluster)) {  // produced again by the producer that replaces this one
       --rec->pending;
       ++rec->failed;
-      if (!attempt) {
-        attempt = std::make_unique<Attempt>();
-        attempt->record = rec;
-        attempt->cluster = cluster.number;
-        attempt->topic = std::move(topic);
-      }
+      if (!attempt) attempt = first_attempt(rec, cluster.number, std::move(topic));
       resend_.push_back(std::move(attempt));
       return;
     }
@@ -434,12 +437,7 @@ class KafkaSink final : public Stage {
                                                         {"eventId", rec->event_id}});
     }
     --rec->pending;
-    if (!attempt) {
-      attempt = std::make_unique<Attempt>();
-      attempt->record = rec;
-      attempt->cluster = cluster.number;
-      attempt->topic = std::move(topic);
-    }
+    if (!attempt) attempt = first_attempt(rec, cluster.number, std::move(topic));
     schedule(std::move(attempt), m->err, rd_kafka_err2str(m->err));
   }
 
@@ -1075,12 +1073,7 @@ class KafkaSink final : public Stage {
         case Produced::kFailed:
           if (code == RD_KAFKA_RESP_ERR__FATAL && collecting(cluster)) {
             // Refused by a producer that raised a fatal error: for its replacement.
-            if (!attempt) {
-              attempt = std::make_unique<Attempt>();
-              attempt->record = rec;
-              attempt->cluster = cluster.number;
-              attempt->topic = to;
-            }
+            if (!attempt) attempt = first_attempt(rec, cluster.number, to);
             ++rec->failed;
             resend_.push_back(std::move(attempt));
             return true;
@@ -1102,12 +1095,7 @@ class KafkaSink final : public Stage {
                         {{"topic", to}, {"cluster", cluster.name}, {"error", error},
                          {"eventId", rec->event_id}});
             }
-            if (!attempt) {
-              attempt = std::make_unique<Attempt>();
-              attempt->record = rec;
-              attempt->cluster = cluster.number;
-              attempt->topic = topic;
-            }
+            if (!attempt) attempt = first_attempt(rec, cluster.number, topic);
             schedule(std::move(attempt), code, error.c_str());
             return true;
           }
