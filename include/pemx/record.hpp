@@ -3,11 +3,13 @@
 // an ingest stage creates it from a consumed message, a router fills in the decision, a sink
 // delivers it and hands it back to the ingest stage through an ack queue, which then marks
 // its offset as done. So the number of records alive is bounded by the queue capacities.
+#include <charconv>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pemx {
@@ -42,7 +44,13 @@ struct Record {
   // the main cluster. The sink hands the record back only once every output on every cluster
   // is acknowledged.
   std::vector<std::uint8_t> target_clusters;
-  std::vector<Header> out_headers;      // added to every output
+  std::vector<Header> out_headers;      // added to every output, after the routing headers
+  // PEMX's routing headers (RoutingHeader bits; 0: none), rendered from this record's fields
+  // by for_each_output_header when an output is produced, not kept as strings: a router sets
+  // these bits and rules_version instead of copying a dozen header names and values into
+  // every record (docs/benchmarks.md, "The routing headers rendered by the sink").
+  std::uint8_t routing_headers = 0;
+  std::string rules_version;            // pemx-rules-version, with kRoutingSource
   std::string dead_letter_reason;       // stable code; non-empty means dead-letter
   std::string dead_letter_detail;       // human-readable
   std::string event_id;
@@ -70,7 +78,7 @@ struct Record {
   // record for reuse costs (kafka_ingest frees one that grew for a large event).
   std::size_t string_bytes() const {
     std::size_t n = topic.capacity() + key.capacity() + value.capacity() + out_key.capacity() +
-                    dead_letter_reason.capacity() + dead_letter_detail.capacity() +
+                    rules_version.capacity() + dead_letter_reason.capacity() + dead_letter_detail.capacity() +
                     event_id.capacity() + event_type.capacity() + target_clusters.capacity();
     for (const auto& t : targets) n += t.capacity();
     for (const auto& h : out_headers) n += h.name.capacity() + h.value.capacity();
@@ -79,5 +87,37 @@ struct Record {
 };
 
 using RecordPtr = std::unique_ptr<Record>;
+
+// Record::routing_headers bits.
+enum RoutingHeader : std::uint8_t {
+  // pemx-source-topic, pemx-source-partition, pemx-source-offset (the record's topic,
+  // partition and offset) and pemx-rules-version (its rules_version).
+  kRoutingSource = 1,
+  kRoutingEventType = 2,  // pemx-event-type: the record's event_type
+  kRoutingEventId = 4,    // pemx-event-id: the record's event_id
+};
+
+// Calls add(name, value) (two string_views, valid during the call only) for each routing
+// header of `rec`, in the order outputs carry them.
+template <typename Add>
+void for_each_routing_header(const Record& rec, Add&& add) {
+  if ((rec.routing_headers & kRoutingEventType) != 0) add("pemx-event-type", rec.event_type);
+  if ((rec.routing_headers & kRoutingEventId) != 0) add("pemx-event-id", rec.event_id);
+  if ((rec.routing_headers & kRoutingSource) == 0) return;
+  add("pemx-source-topic", rec.topic);
+  char number[24];
+  auto end = std::to_chars(number, number + sizeof number, rec.partition).ptr;
+  add("pemx-source-partition", std::string_view(number, static_cast<std::size_t>(end - number)));
+  end = std::to_chars(number, number + sizeof number, rec.offset).ptr;
+  add("pemx-source-offset", std::string_view(number, static_cast<std::size_t>(end - number)));
+  add("pemx-rules-version", rec.rules_version);
+}
+
+// Every header an output of `rec` carries: the routing headers, then out_headers.
+template <typename Add>
+void for_each_output_header(const Record& rec, Add&& add) {
+  for_each_routing_header(rec, add);
+  for (const auto& h : rec.out_headers) add(std::string_view(h.name), std::string_view(h.value));
+}
 
 }  // namespace pemx

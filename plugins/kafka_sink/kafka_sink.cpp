@@ -984,12 +984,12 @@ class KafkaSink final : public Stage {
   enum class Produced { kOk, kQueueFull, kFailed };
   Produced produce(Cluster& cluster, Record* rec, const std::string& topic, Attempt* attempt,
                    std::string* error, rd_kafka_resp_err_t* code) {
-    rd_kafka_headers_t* headers = rd_kafka_headers_new(rec->out_headers.size() + 4);
+    rd_kafka_headers_t* headers = rd_kafka_headers_new(rec->out_headers.size() + 6 + 5);
     auto add = [headers](std::string_view name, std::string_view value) {
       rd_kafka_header_add(headers, name.data(), static_cast<ssize_t>(name.size()), value.data(),
                           static_cast<ssize_t>(value.size()));
     };
-    for (const auto& h : rec->out_headers) add(h.name, h.value);
+    for_each_output_header(*rec, add);
     if (attempt != nullptr && attempt->dead_letter()) {
       add("pemx-dlq-reason", kTopicUnavailable);
       add("pemx-dlq-detail", attempt->detail);

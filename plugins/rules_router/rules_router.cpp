@@ -207,7 +207,7 @@ class RulesRouter final : public Stage {
     log_.info("routing rules swapped", {{"from", previous}, {"version", rules_->version}});
   }
 
-  // Sets header n in place: records are reused, so their strings keep their capacity.
+  // Sets out_headers[n] in place: records are reused, so their strings keep their capacity.
   static void header(Record& rec, std::size_t& n, std::string_view name, std::string_view value) {
     if (n == rec.out_headers.size()) rec.out_headers.emplace_back();
     rec.out_headers[n].name.assign(name);
@@ -238,16 +238,18 @@ class RulesRouter final : public Stage {
     std::size_t n = 0;
     rec.event_id = d.event_id;
     rec.event_type = d.event_type;
-    char number[24];
-    if (fits_id_header(d.event_type)) header(rec, n, "pemx-event-type", d.event_type);
-    if (fits_id_header(d.event_id)) header(rec, n, "pemx-event-id", d.event_id);
-    header(rec, n, "pemx-source-topic", rec.topic);
-    header(rec, n, "pemx-source-partition",
-           std::string_view(number, std::to_chars(number, number + sizeof number, rec.partition).ptr - number));
-    header(rec, n, "pemx-source-offset",
-           std::string_view(number, std::to_chars(number, number + sizeof number, rec.offset).ptr - number));
-    header(rec, n, "pemx-rules-version", rules_->version);
+    rec.rules_version = rules_->version;
+    // The routing headers are rendered by the sink from these fields (Record::routing_headers).
+    rec.routing_headers = kRoutingSource;
+    if (fits_id_header(d.event_type)) rec.routing_headers |= kRoutingEventType;
+    if (fits_id_header(d.event_id)) rec.routing_headers |= kRoutingEventId;
     if (d.dead_letter()) {
+      // A dead letter's headers are cut to fit (fit_dead_letter): its routing headers are made
+      // strings here, with the reason headers after them.
+      for_each_routing_header(rec, [&](std::string_view name, std::string_view value) {
+        header(rec, n, name, value);
+      });
+      rec.routing_headers = 0;
       rec.dead_letter_reason = d.reason;
       rec.dead_letter_detail = d.detail;
       rec.out_key = rec.key;

@@ -63,6 +63,10 @@ struct RouterHarness {
     rec->topic = topic;
     rec->replay = replay;
     rec->value = value;
+    return route(std::move(rec));
+  }
+  // Routes `rec` as it is (a record coming back for reuse keeps what it held).
+  RecordPtr route(RecordPtr rec) {
     REQUIRE(input.push(rec, Clock::now() + 5s) == QueueStatus::kOk);
     RecordPtr out;
     REQUIRE(output.pop(out, Clock::now() + 10s) == QueueStatus::kOk);
@@ -77,10 +81,11 @@ struct RouterHarness {
 };
 
 std::string header(const Record& rec, const std::string& name) {
-  for (const auto& h : rec.out_headers) {
-    if (h.name == name) return h.value;
-  }
-  return "(none)";
+  std::string found = "(none)";
+  for_each_output_header(rec, [&](std::string_view n, std::string_view v) {
+    if (n == name) found = v;
+  });
+  return found;
 }
 
 TEST_CASE("a running router takes the replaced rules at the next event, with their version",
@@ -192,6 +197,68 @@ TEST_CASE("a running router gives each output its cluster, by the start-up clust
   REQUIRE(live->replace(*next.config->stage("router")->spec->live_rules()));
   auto second = h.route(price);
   CHECK(second->target_clusters == std::vector<std::uint8_t>{2, 0});
+}
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+HeaderList output_headers(const Record& rec) {
+  HeaderList out;
+  for_each_output_header(rec, [&](std::string_view name, std::string_view value) {
+    out.emplace_back(name, value);
+  });
+  return out;
+}
+
+TEST_CASE("every output of a routed event carries the routing headers, in order, also when the "
+          "record was a dead letter before",
+          "[unit][rules_router][headers]") {
+  auto loaded = load(std::string(kPemxToml));
+  REQUIRE(loaded.config);
+  const std::string version =
+      loaded.config->stage("router")->spec->live_rules()->current().version;
+  RouterHarness h(loaded);
+  const std::string event =
+      reference_event("Country", "EU", R"({"country":"Sweden","region":"EU"})", "P1");
+  const std::string id = event.substr(event.find(R"("eventId":")") + 11, 36);
+
+  auto rec = std::make_unique<Record>();
+  rec->topic = "product-event";
+  rec->partition = 2;
+  rec->offset = 9876543210;
+  rec->value = "{not json";
+  rec = h.route(std::move(rec));
+  // A dead letter's headers are strings (cut to fit), the reason headers after them.
+  CHECK(rec->routing_headers == 0);
+  HeaderList dead = output_headers(*rec);
+  REQUIRE(dead.size() >= 7);
+  CHECK(dead[0] == HeaderList::value_type{"pemx-source-topic", "product-event"});
+  CHECK(dead[1] == HeaderList::value_type{"pemx-source-partition", "2"});
+  CHECK(dead[2] == HeaderList::value_type{"pemx-source-offset", "9876543210"});
+  CHECK(dead[3] == HeaderList::value_type{"pemx-rules-version", version});
+  CHECK(dead[4] == HeaderList::value_type{"pemx-dlq-reason", "invalid_json"});
+
+  // The same record again, now with an event that routes: nothing of the dead letter is left.
+  rec->offset = 7;
+  rec->value = event;
+  rec = h.route(std::move(rec));
+  CHECK(rec->out_headers.empty());
+  CHECK(output_headers(*rec) == HeaderList{{"pemx-event-type", "Country"},
+                                           {"pemx-event-id", id},
+                                           {"pemx-source-topic", "product-event"},
+                                           {"pemx-source-partition", "2"},
+                                           {"pemx-source-offset", "7"},
+                                           {"pemx-rules-version", version}});
+
+  // And a dead letter after it: its header strings again, without the routed ones' bits.
+  rec->value = reference_event("Country", "EU", R"({"country":"a b"})", "P2");
+  rec = h.route(std::move(rec));
+  REQUIRE(rec->dead_lettered());
+  HeaderList again = output_headers(*rec);
+  REQUIRE(again.size() >= 9);
+  CHECK(again[0] == HeaderList::value_type{"pemx-event-type", "Country"});
+  CHECK(again[2] == HeaderList::value_type{"pemx-source-topic", "product-event"});
+  CHECK(again[6] == HeaderList::value_type{"pemx-dlq-reason", "illegal_topic"});
+  CHECK(again.size() == rec->out_headers.size());
 }
 
 }  // namespace
