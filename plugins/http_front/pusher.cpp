@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <stdexcept>
 
 #include "core/stage_thread.hpp"
 #include "kafka/factory.hpp"
@@ -60,6 +61,14 @@ Pusher::Pusher(const kafka::KafkaConfig& kafka, const std::string& brokers, std:
   auto client = kafka::make_producer(std::move(p));
   if (!client) throw std::runtime_error("http_front: " + client.error().message);
   producer_ = std::move(client.value());
+  // No topic: the push is disabled, and the producer serves the readiness probe only.
+  if (!topic_.empty()) {
+    topic_handle_.reset(rd_kafka_topic_new(producer_.get(), topic_.c_str(), nullptr));
+  }
+  if (!topic_.empty() && !topic_handle_) {
+    throw std::runtime_error("http_front: push_topic \"" + topic_ + "\": " +
+                             rd_kafka_err2str(rd_kafka_last_error()));
+  }
   poller_ = std::thread([this, owner = ThreadOwner{std::move(name), log_, std::move(fatal)}] {
     run_guarded(owner, "push-poll", [this] {
       while (!stop_.load()) {
@@ -174,7 +183,7 @@ void Pusher::push(std::vector<PushEvent> events, Done done, Settled settled) {
   for (std::size_t i = 0; i < events.size(); ++i) {
     const PushEvent& e = events[i];
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        producer_.get(), RD_KAFKA_V_TOPIC(topic_.c_str()),
+        producer_.get(), RD_KAFKA_V_RKT(topic_handle_.get()),
         RD_KAFKA_V_KEY(e.key.data(), e.key.size()),
         RD_KAFKA_V_VALUE(const_cast<char*>(e.value.data()), e.value.size()),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&batch->slots[i]),

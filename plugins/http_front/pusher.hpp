@@ -81,6 +81,10 @@ class Pusher {
   std::uint64_t next_id_ = 0;
   std::atomic<bool> stop_{false};
   kafka::HandlePtr producer_;
+  // topic_'s handle: producing by handle spares librdkafka's lookup of the topic by name (a
+  // read lock and a search) for every event. Null without a topic (the push disabled: push()
+  // is never called). Destroyed before producer_.
+  kafka::TopicPtr topic_handle_;
   std::thread poller_;  // last: it uses producer_
 };
 
