@@ -192,6 +192,9 @@ IdempotencyTable::Plan IdempotencyTable::begin_events(const std::vector<Item>& i
     }
   }
   std::vector<std::string> busy;
+  // known[i]: items[i]'s eventId is in the table (a first occurrence only), so that the fresh
+  // ones, nearly every event of a push, are looked up once.
+  std::vector<char> known(items.size(), 0);
   for (std::size_t i = 0; i < items.size(); ++i) {
     const Item& item = items[i];
     if (first[i] != i) {
@@ -199,9 +202,9 @@ IdempotencyTable::Plan IdempotencyTable::begin_events(const std::vector<Item>& i
       continue;
     }
     auto it = events_.find(item.event_id);
-    if (it == events_.end()) {
-      continue;
-    } else if (it->second.digest != item.digest) {
+    if (it == events_.end()) continue;
+    known[i] = 1;
+    if (it->second.digest != item.digest) {
       plan.ids.emplace_back(item.event_id);
     } else if (it->second.pending) {
       busy.emplace_back(item.event_id);
@@ -223,12 +226,12 @@ IdempotencyTable::Plan IdempotencyTable::begin_events(const std::vector<Item>& i
   for (std::size_t i = 0; i < items.size(); ++i) {
     const std::size_t f = first[i];
     if (f != i) continue;
-    auto it = events_.find(items[i].event_id);
-    if (it == events_.end()) {
+    if (!known[i]) {
       plan.source[i] = static_cast<int>(plan.fresh.size());
       plan.fresh.push_back(i);
     } else {
-      plan.receipt[i] = {topic_, it->second.partition, it->second.offset};
+      const EventEntry& e = events_.find(items[i].event_id)->second;  // nothing erased since
+      plan.receipt[i] = {topic_, e.partition, e.offset};
       ++plan.replayed;
     }
   }
