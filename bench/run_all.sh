@@ -17,7 +17,9 @@
 #        history-pg-ids1 run_history.sh --store postgres --ids 1
 #        push            run_push.sh
 #        failover        run_failover.sh
-#        memory          run_memory.sh --roles all (no results block of its own)
+#        memory          run_memory.sh --roles all (no results block of its own); with
+#                        --compare-with DIR, run_memory.sh --roles "dist all" --compare-with DIR:
+#                        item 2's throughput against the code before issue 13
 #      with --rounds passed through and, with --update-doc, each script's own --update-doc
 #      (where it has one); a failed benchmark is reported and the others still run;
 #   3. builds the summary table from the summary.json each script leaves in its results folder
@@ -47,6 +49,7 @@ PORT=""
 PG_PORT=""
 ONLY=""
 LATENCY_RATES="1000,5000,20000,max"
+COMPARE=""
 
 usage() {
   cat <<EOF
@@ -61,6 +64,9 @@ usage: bench/run_all.sh [options]
   --latency-rates LIST  rates of run_latency.sh (default ${LATENCY_RATES})
   --build-dir DIR       where to build (default build-bench)
   --no-build            use the binaries already in --build-dir
+  --compare-with DIR    a Release build of the code before issue 13 (e.g. of 9a75e77: cmake -S
+                        SRC -B DIR -DCMAKE_BUILD_TYPE=Release -DPEMX_BUILD_TESTS=OFF): the memory
+                        benchmark also runs it, for item 2's "at most 5 % throughput lost"
 EOF
 }
 
@@ -75,6 +81,7 @@ while (($#)); do
     --latency-rates) LATENCY_RATES="$2"; shift 2 ;;
     --build-dir) BUILD_DIR="$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"; shift 2 ;;
     --no-build) BUILD=0; shift ;;
+    --compare-with) COMPARE="$(cd "$2" && pwd)" || exit 2; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
@@ -145,7 +152,12 @@ command_for() {  # name
     failover) c=(run_failover.sh "${broker[@]}" "${doc[@]}" "${q_fail[@]}") ;;
     # --role=all's anonymous memory at 1,000,000 stored (item 2; the dist role's peak RSS is
     # run_dist.sh's). No results block of its own: its figures go to the summary only.
-    memory) c=(run_memory.sh "${broker[@]}" --roles all "${q_store[@]}") ;;
+    memory)
+      if [[ -n "${COMPARE}" ]]; then
+        c=(run_memory.sh "${broker[@]}" --roles "dist all" --compare-with "${COMPARE}" "${q_store[@]}")
+      else
+        c=(run_memory.sh "${broker[@]}" --roles all "${q_store[@]}")
+      fi ;;
   esac
   printf '%s\n' "${ROOT}/bench/${c[0]}" "${common[@]}" "${c[@]:1}"
 }
