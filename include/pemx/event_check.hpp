@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "pemx/json_tokens.hpp"
+
 namespace pemx {
 
 // Why an event would not be routed.
@@ -41,6 +43,14 @@ class EventCheck {
   // Nothing else is taken for granted.
   virtual std::optional<EventRefusal> check_scanned(std::string_view event_json) {
     return check(event_json);
+  }
+  // The same answer again, for such text with the reader's events for it (`tokens`: the
+  // complete events of the one value `event_json` is, strings decoded): the checker may build
+  // its document from them instead of parsing the text. Nothing else is taken for granted.
+  virtual std::optional<EventRefusal> check_tokens(std::string_view event_json,
+                                                   const JsonTokens& tokens) {
+    (void)tokens;
+    return check_scanned(event_json);
   }
   // The full decision of the rules in force for an event, all checks included (not the
   // push's shortcuts). Thread-safe; rare (lineage), so it may be slower than check. nullopt:

@@ -52,8 +52,10 @@ class Scanner {
           std::vector<PushEvent>& out)
       : body_(body), in_(in), rules_(rules), max_depth_(rules.limits.max_depth + 2), out_(out) {}
 
-  bool Null() { return scalar(4); }
-  bool Bool(bool b) { return scalar(b ? 4 : 5); }
+  bool Null() { return token(JsonToken::Kind::kNull) && scalar(4); }
+  bool Bool(bool b) {
+    return token(b ? JsonToken::Kind::kTrue : JsonToken::Kind::kFalse) && scalar(b ? 4 : 5);
+  }
   // Numbers come as text (kParseNumbersAsStringsFlag).
   bool Int(int) { return false; }
   bool Uint(unsigned) { return false; }
@@ -65,6 +67,10 @@ class Scanner {
     const std::string_view text(s, n);
     const event::detail::Number v = event::detail::read_number(text);
     if (v.kind == event::detail::Number::Kind::kTooBig) return false;  // the DOM path's 400
+    // Its bytes in the body end where the stream is (the reader took the last digit).
+    if (event_depth_ != 0 && !token(JsonToken::Kind::kNumber, in_body(in_.Tell(), text))) {
+      return false;
+    }
     if (event_depth_ != 0 && !rewrite_) {
       // In an event: a number the DOM path writes otherwise ("7.30", "1.0") means the event is
       // written by it too.
@@ -89,6 +95,10 @@ class Scanner {
   }
 
   bool String(const Ch* s, SizeType n, bool) {
+    if (event_depth_ != 0 &&
+        !token(JsonToken::Kind::kString, quoted_in_body(std::string_view(s, n)))) {
+      return false;
+    }
     if (depth_ == kEventDepth && event_depth_ != 0 && field_ != 0) {
       const std::string_view text(s, n);
       bool ok = false;
@@ -107,10 +117,9 @@ class Scanner {
 
   bool Key(const Ch* s, SizeType n, bool) {
     // The key's bytes in the body: they outlive the parse, so they can be remembered.
-    const std::size_t end = in_.Tell();  // just after the closing quote
-    if (end < n + 2 || body_[end - 1] != '"' || body_[end - n - 2] != '"') return false;
-    const std::string_view key = body_.substr(end - n - 1, n);
-    if (key != std::string_view(s, n)) return false;
+    const std::string_view key = quoted_in_body(std::string_view(s, n));
+    if (key.data() == nullptr) return false;
+    if (event_depth_ != 0 && !token(JsonToken::Kind::kKey, key)) return false;
     if (keys_.size() - frames_.back() >= kScanMaxKeysPerObject) return false;
     for (std::size_t i = frames_.back(); i < keys_.size(); ++i) {
       if (keys_[i] == key) return false;  // a duplicate key: the DOM path's 400
@@ -132,6 +141,7 @@ class Scanner {
       if (++events_ > kMaxEvents) return false;
       event_depth_ = depth_;
       event_start_ = in_.Tell();  // at its '{' (the iterative parser calls before taking it)
+      tokens_.clear();
       canonical_ = 0;
       fields_ok_ = 0;
       field_ = 0;
@@ -142,13 +152,14 @@ class Scanner {
     }
     frames_.push_back(keys_.size());
     canonical_ += 1;
-    return true;
+    return token(JsonToken::Kind::kStartObject);
   }
 
   bool EndObject(SizeType members) {
     keys_.resize(frames_.back());
     frames_.pop_back();
     canonical_ += 1 + (members > 0 ? members - 1 : 0);  // '}' and the commas
+    if (!token(JsonToken::Kind::kEndObject, {}, members)) return false;
     if (depth_ == event_depth_ && !end_event()) return false;
     --depth_;
     return true;
@@ -160,10 +171,11 @@ class Scanner {
     if (depth_ == 2 && events_next_) events_open_ = true;
     if (depth_ == kEventDepth && events_open_) return false;  // an event that is not an object
     canonical_ += 1;
-    return true;
+    return token(JsonToken::Kind::kStartArray);
   }
 
   bool EndArray(SizeType elements) {
+    if (!token(JsonToken::Kind::kEndArray, {}, elements)) return false;
     if (depth_ == 2 && events_open_) {
       events_open_ = false;
       events_done_ = elements > 0 && elements <= kMaxEvents;
@@ -179,6 +191,34 @@ class Scanner {
 
  private:
   bool enter() { return ++depth_ <= max_depth_; }  // deeper: the DOM path's 400
+
+  // Inside an event, the reader's event for the router's check (EventCheck::check_tokens);
+  // false (the DOM path decides) for a string or number whose bytes were not found.
+  bool token(JsonToken::Kind kind, std::string_view text = {}, SizeType count = 0) {
+    if (event_depth_ == 0) return true;
+    const bool textual = kind == JsonToken::Kind::kNumber || kind == JsonToken::Kind::kString ||
+                         kind == JsonToken::Kind::kKey;
+    if (textual && text.data() == nullptr) return false;
+    tokens_.push_back({kind, count, text});
+    return true;
+  }
+
+  // The bytes of the string or key `decoded` just read, in the body (no backslash: the same
+  // bytes, between quotes ending where the stream is); a null view when they are not there.
+  std::string_view quoted_in_body(std::string_view decoded) const {
+    const std::size_t end = in_.Tell();  // just after the closing quote
+    const std::size_t n = decoded.size();
+    if (end < n + 2 || body_[end - 1] != '"' || body_[end - n - 2] != '"') return {};
+    const std::string_view bytes = body_.substr(end - n - 1, n);
+    return bytes == decoded ? bytes : std::string_view();
+  }
+
+  // The bytes of the number `text` ending at `end` in the body; a null view when not there.
+  std::string_view in_body(std::size_t end, std::string_view text) const {
+    if (end < text.size() || end > body_.size()) return {};
+    const std::string_view bytes = body_.substr(end - text.size(), text.size());
+    return bytes == text ? bytes : std::string_view();
+  }
 
   // A scalar value of `bytes` bytes as the DOM path writes it.
   bool scalar(std::size_t bytes) {
@@ -198,7 +238,8 @@ class Scanner {
     // was checked). Such an event, or one with a number the DOM path writes otherwise, is
     // written as the DOM path writes it.
     std::string value;
-    if (rewrite_ || bytes.size() != canonical_) {
+    const bool rewritten = rewrite_ || bytes.size() != canonical_;
+    if (rewritten) {
       rapidjson::Document d;
       if (event::parse_bounded<rapidjson::kParseValidateEncodingFlag |
                                rapidjson::kParseFullPrecisionFlag>(
@@ -218,7 +259,13 @@ class Scanner {
     }
     // Valid UTF-8 (validated by the reader) and no duplicate key (checked above at every
     // level): the check need not look again.
-    if (rules_.check != nullptr && rules_.check->check_scanned(value)) return false;
+    // An event produced as its bytes is checked from the scan's events for them (no second
+    // parse); a rewritten one from its text.
+    if (rules_.check != nullptr &&
+        (!rewritten ? rules_.check->check_tokens(value, tokens_)
+                    : rules_.check->check_scanned(value))) {
+      return false;
+    }
     out_.push_back({std::move(key_), std::move(value), std::move(id_)});
     key_.clear();
     id_.clear();
@@ -250,6 +297,7 @@ class Scanner {
   // The keys of every open object (views into the body), each object's from frames_.back().
   std::vector<std::string_view> keys_;
   std::vector<std::size_t> frames_;
+  JsonTokens tokens_;  // the event's, from its '{' (views into the body)
 };
 
 }  // namespace

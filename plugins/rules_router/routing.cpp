@@ -273,6 +273,14 @@ bool Router::render(const Rule& rule, std::string& topic, Decision& out) const {
 }
 
 void Router::route(std::string_view value, Decision& out, event::TextChecks checks) {
+  decide(value, event_.parse(value, checks), out);
+}
+
+void Router::route(std::string_view value, const JsonTokens& tokens, Decision& out) {
+  decide(value, event_.replay(value, tokens), out);
+}
+
+void Router::decide(std::string_view value, event::JsonError error, Decision& out) {
   std::size_t topics = 0;  // filled in place: the strings keep their capacity across events
   out.reason.clear();
   out.detail.clear();
@@ -282,7 +290,7 @@ void Router::route(std::string_view value, Decision& out, event::TextChecks chec
   out.field.clear();
   out.clusters.clear();
 
-  if (event::JsonError error = event_.parse(value, checks)) {
+  if (error) {
     out.reason = event::reason_code(error.problem);
     out.detail = std::move(error.detail);
     out.topics.clear();

@@ -171,9 +171,15 @@ class Router {
   // caller already made sure of (event::TextChecks; the push's check passes kScanned).
   void route(std::string_view value, Decision& out,
              event::TextChecks checks = event::TextChecks::kAll);
+  // The same decision for text the caller read already (the push's scan: TextChecks::kScanned
+  // holds), built from the reader's events for it (EventCheck::check_tokens) instead of a
+  // second parse.
+  void route(std::string_view value, const JsonTokens& tokens, Decision& out);
   const RoutingConfig& config() const { return config_; }
 
  private:
+  // The decision for the event just parsed or rebuilt into event_ (`error`: how that failed).
+  void decide(std::string_view value, event::JsonError error, Decision& out);
   bool matches(const Rule& rule) const;
   // Renders a rule's topic; false with reason/detail set when it cannot.
   bool render(const Rule& rule, std::string& topic, Decision& out) const;

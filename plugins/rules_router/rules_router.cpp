@@ -372,6 +372,12 @@ class RouterCheck final : public EventCheck {
   std::optional<EventRefusal> check_scanned(std::string_view event_json) override {
     return decide(event_json, event::TextChecks::kScanned);
   }
+  // And the scan's events for the text: the document is built from them, not parsed again
+  // (the second parse was half of the push's JSON work: docs/benchmarks.md, "Push").
+  std::optional<EventRefusal> check_tokens(std::string_view event_json,
+                                           const JsonTokens& tokens) override {
+    return decide(event_json, event::TextChecks::kScanned, &tokens);
+  }
   // A Router of its own for each call, made from the rules in force: lineage asks rarely, and
   // this way it sees the full decision (validation as configured), never the check's shortcuts.
   std::optional<RouteTrace> trace(std::string_view event_json) override {
@@ -390,7 +396,8 @@ class RouterCheck final : public EventCheck {
   }
 
  private:
-  std::optional<EventRefusal> decide(std::string_view event_json, event::TextChecks checks) {
+  std::optional<EventRefusal> decide(std::string_view event_json, event::TextChecks checks,
+                                     const JsonTokens* tokens = nullptr) {
     std::unique_ptr<Slot> slot;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -403,7 +410,8 @@ class RouterCheck final : public EventCheck {
       auto [rules, generation] = box_->take();
       slot = std::make_unique<Slot>(for_check(rules->routing), generation);
     }
-    slot->router.route(event_json, slot->decision, checks);
+    if (tokens != nullptr) slot->router.route(event_json, *tokens, slot->decision);
+    else slot->router.route(event_json, slot->decision, checks);
     std::optional<EventRefusal> refusal;
     if (slot->decision.dead_letter()) {
       refusal = EventRefusal{slot->decision.reason, slot->decision.detail, slot->decision.field};

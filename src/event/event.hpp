@@ -3,13 +3,16 @@
 // lookups by dotted path ("data.country"). One instance per thread; parse() reuses memory,
 // so the hot path does not allocate once warmed up.
 #include <array>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <rapidjson/document.h>
 
 #include "event/json.hpp"
+#include "pemx/json_tokens.hpp"
 
 namespace pemx::event {
 
@@ -21,6 +24,13 @@ inline constexpr std::string_view kRegion = "region";
 inline constexpr std::string_view kCreatedAt = "createdAt";
 inline constexpr std::string_view kData = "data";
 
+// A container replay() has begun and not ended: an object or an array, and the keys and
+// values it holds so far.
+struct OpenContainer {
+  bool object = false;
+  std::uint32_t n = 0;
+};
+
 class ParsedEvent {
  public:
   explicit ParsedEvent(JsonLimits limits = {});
@@ -31,6 +41,10 @@ class ParsedEvent {
   // On failure, what is wrong and where (byte offset, key path). With TextChecks::kScanned the
   // caller vouches for the encoding and the keys (json.hpp) and they are not checked again.
   JsonError parse(std::string_view json, TextChecks checks = TextChecks::kAll);
+  // The same result as parse(json, TextChecks::kScanned), built from `tokens`, a reader's
+  // events for `json` (pemx/json_tokens.hpp), instead of reading the text again. Tokens that
+  // do not form one complete value within the limits are not trusted: the text is parsed then.
+  JsonError replay(std::string_view json, const JsonTokens& tokens);
   const rapidjson::Value& root() const { return *doc_; }
   // The value at a dotted path, or null when any step is missing or not an object.
   const rapidjson::Value* find(std::string_view dotted_path) const;
@@ -47,6 +61,7 @@ class ParsedEvent {
   using Document = rapidjson::GenericDocument<rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>,
                                               rapidjson::MemoryPoolAllocator<>>;
   std::optional<Document> doc_;
+  std::vector<OpenContainer> open_;  // replay's containers (kept: no allocation per event)
 };
 
 // The value at a dotted path ("data.country") inside `root`, or null when any step is missing

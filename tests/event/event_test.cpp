@@ -174,5 +174,72 @@ TEST_CASE("json_excerpt renders a value and truncates long ones", "[unit][event]
   CHECK(json_excerpt(*event.find("long")) == R"("0123456789012345678901234567890123456789")");
 }
 
+TEST_CASE("replay builds the event from a reader's events; tokens that are not one complete "
+          "value are not trusted and the text is parsed",
+          "[unit][event][replay]") {
+  using K = JsonToken::Kind;
+  auto tok = [](K k, std::string_view text = {}, std::uint32_t count = 0) {
+    return JsonToken{k, count, text};
+  };
+  ParsedEvent event;
+  // Well-formed tokens are what the document is built from (here other than the text's, to
+  // show it): numbers read as parse reads them.
+  const JsonTokens b = {tok(K::kStartObject), tok(K::kKey, "b"), tok(K::kStartArray),
+                        tok(K::kNumber, "2"), tok(K::kNumber, "-3"), tok(K::kNumber, "0.5"),
+                        tok(K::kNumber, "18446744073709551615"), tok(K::kString, "x"),
+                        tok(K::kNull), tok(K::kTrue), tok(K::kFalse), tok(K::kEndArray, {}, 8),
+                        tok(K::kEndObject, {}, 1)};
+  REQUIRE_FALSE(event.replay(R"({"a":1})", b));
+  REQUIRE(event.find("a") == nullptr);
+  const rapidjson::Value* list = event.find("b");
+  REQUIRE(list != nullptr);
+  REQUIRE(list->IsArray());
+  REQUIRE(list->Size() == 8);
+  CHECK((*list)[0].IsUint());
+  CHECK((*list)[1].GetInt() == -3);
+  CHECK((*list)[2].GetDouble() == 0.5);
+  CHECK((*list)[3].GetUint64() == 18446744073709551615ULL);
+  CHECK(std::string((*list)[4].GetString()) == "x");
+  CHECK((*list)[5].IsNull());
+  CHECK((*list)[6].IsTrue());
+  CHECK((*list)[7].IsFalse());
+
+  // Anything else: the text is parsed, with its own result.
+  const JsonTokens broken[] = {
+      {},                                                                    // nothing
+      {tok(K::kStartObject), tok(K::kKey, "b"), tok(K::kNumber, "2")},       // not closed
+      {tok(K::kStartObject), tok(K::kKey, "b"), tok(K::kNumber, "2"),
+       tok(K::kEndObject, {}, 2)},                                           // wrong count
+      {tok(K::kStartObject), tok(K::kNumber, "2"), tok(K::kEndObject, {}, 1)},  // no key
+      {tok(K::kStartObject), tok(K::kKey, "b"), tok(K::kKey, "c"),
+       tok(K::kNumber, "2"), tok(K::kEndObject, {}, 1)},                     // two keys
+      {tok(K::kStartArray), tok(K::kKey, "b"), tok(K::kEndArray, {}, 0)},   // key in an array
+      {tok(K::kStartObject), tok(K::kEndArray, {}, 0)},                     // mismatched end
+      {tok(K::kEndObject, {}, 0)},                                          // an end first
+      {tok(K::kStartObject), tok(K::kEndObject, {}, 0), tok(K::kStartObject),
+       tok(K::kEndObject, {}, 0)},                                          // two values
+      {tok(K::kStartObject), tok(K::kKey, "b"), tok(K::kNumber, "1e999"),
+       tok(K::kEndObject, {}, 1)},                                          // a number too big
+  };
+  for (const JsonTokens& tokens : broken) {
+    REQUIRE_FALSE(event.replay(R"({"a":1})", tokens));
+    CHECK(event.find("b") == nullptr);
+    REQUIRE(event.find("a") != nullptr);
+    CHECK(event.find("a")->GetInt() == 1);
+  }
+  // Too deep: the text's own verdict.
+  ParsedEvent shallow(JsonLimits{2, 1000});
+  const JsonTokens deep = {tok(K::kStartObject), tok(K::kKey, "a"), tok(K::kStartObject),
+                           tok(K::kKey, "b"), tok(K::kStartObject), tok(K::kEndObject, {}, 0),
+                           tok(K::kEndObject, {}, 1), tok(K::kEndObject, {}, 1)};
+  JsonError e = shallow.replay(R"({"a":{"b":{}}})", deep);
+  CHECK(e.problem == JsonProblem::kTooDeep);
+  // Too large: the text's verdict too.
+  ParsedEvent small(JsonLimits{64, 4});
+  CHECK(small.replay(R"({"a":1})", b).problem == JsonProblem::kTooLarge);
+  // A scalar root is no event.
+  CHECK(event.replay("1", {tok(K::kNumber, "1")}).detail == "an event must be a JSON object");
+}
+
 }  // namespace
 }  // namespace pemx::event

@@ -10,6 +10,7 @@
 #include "http_front/api.hpp"
 #include "http_front/push_scan.hpp"
 #include "sim/event_generator.hpp"
+#include "support/config_fixture.hpp"
 
 using namespace pemx;
 using namespace pemx::http_front;
@@ -198,7 +199,109 @@ class RefuseMarked final : public EventCheck {
   }
   std::vector<std::string> asked;
 };
+
+// Records the tokens the scan hands over with each event (and answers as RefuseMarked).
+class RecordTokens final : public EventCheck {
+ public:
+  std::optional<EventRefusal> check(std::string_view) override { return std::nullopt; }
+  std::optional<EventRefusal> check_tokens(std::string_view event_json,
+                                           const JsonTokens& tokens) override {
+    events.emplace_back(event_json);
+    std::string shown;  // one line per token: kind, count or text
+    for (const JsonToken& t : tokens) {
+      shown += std::to_string(static_cast<int>(t.kind)) + " " +
+               (t.text.data() != nullptr ? std::string(t.text) : std::to_string(t.count)) + "\n";
+    }
+    seen.push_back(shown);
+    return std::nullopt;
+  }
+  std::vector<std::string> events;
+  std::vector<std::string> seen;
+};
 }  // namespace
+
+TEST_CASE("push scan: the router's check gets each event's SAX events with its bytes, strings "
+          "and numbers as in the body",
+          "[unit][http][push_scan]") {
+  RecordTokens check;
+  PushRules rules;
+  rules.check = &check;
+  const std::string data = R"({"newPrice":7.31,"previousPrice":2,"tags":["a",true,null,false],"n":-1.25e-7})";
+  const std::string nested = R"({"a":[],"b":{},"c":[[1,{"d":-0.5}],"x"],"e":""})";
+  auto events = scan_push_request(
+      body_of({kValid, with(kValid, "\"P1\"", "\"P2\""), with(kValid, data, nested)}), rules);
+  REQUIRE(events.has_value());
+  REQUIRE(check.events.size() == 3);
+  CHECK(check.events[0] == kValid);
+  using K = JsonToken::Kind;
+  auto line = [](K k, const std::string& text) {
+    return std::to_string(static_cast<int>(k)) + " " + text + "\n";
+  };
+  const std::string head =
+      line(K::kStartObject, "0") + line(K::kKey, "eventId") +
+      line(K::kString, "6f1c2a34-1111-4aaa-8bbb-000000000001") + line(K::kKey, "eventType") +
+      line(K::kString, "ProductPriceUpdate") + line(K::kKey, "productId") +
+      line(K::kString, "P1") + line(K::kKey, "region") + line(K::kString, "EU") +
+      line(K::kKey, "createdAt") + line(K::kString, "2024-07-26T14:41:17.123Z") +
+      line(K::kKey, "data");
+  const std::string first =
+      head + line(K::kStartObject, "0") + line(K::kKey, "newPrice") + line(K::kNumber, "7.31") +
+      line(K::kKey, "previousPrice") + line(K::kNumber, "2") + line(K::kKey, "tags") +
+      line(K::kStartArray, "0") + line(K::kString, "a") + line(K::kTrue, "0") +
+      line(K::kNull, "0") + line(K::kFalse, "0") + line(K::kEndArray, "4") +
+      line(K::kKey, "n") + line(K::kNumber, "-1.25e-7") + line(K::kEndObject, "4") +
+      line(K::kEndObject, "6");
+  CHECK(check.seen[0] == first);
+  CHECK(check.seen[1] == with(first, line(K::kString, "P1"), line(K::kString, "P2")));
+  CHECK(check.seen[2] ==
+        head + line(K::kStartObject, "0") + line(K::kKey, "a") + line(K::kStartArray, "0") +
+            line(K::kEndArray, "0") + line(K::kKey, "b") + line(K::kStartObject, "0") +
+            line(K::kEndObject, "0") + line(K::kKey, "c") + line(K::kStartArray, "0") +
+            line(K::kStartArray, "0") + line(K::kNumber, "1") + line(K::kStartObject, "0") +
+            line(K::kKey, "d") + line(K::kNumber, "-0.5") + line(K::kEndObject, "1") +
+            line(K::kEndArray, "2") + line(K::kString, "x") + line(K::kEndArray, "2") +
+            line(K::kKey, "e") + line(K::kString, "") + line(K::kEndObject, "4") +
+            line(K::kEndObject, "6"));
+}
+
+// pemx.toml's router as the check: the scan (its tokens) and the DOM path (the text, all
+// checks) refuse and accept the same events.
+TEST_CASE("push scan: with pemx.toml's router, the fast path's check from the scan's events "
+          "answers as the DOM path's from the text",
+          "[unit][http][push_scan]") {
+  auto loaded = test::load(std::string(test::kPemxToml));
+  REQUIRE(loaded.config);
+  auto check = loaded.config->stage("router")->spec->event_check();
+  REQUIRE(check);
+  PushRules rules;
+  rules.check = check.get();
+  sim::EventGenerator gen;
+  std::vector<std::string> events;
+  for (int i = 0; i < 200; ++i) events.push_back(gen.next().json);
+  check_same_as_dom(body_of(events), rules);
+  CHECK(scan_push_request(body_of(events), rules).has_value());
+  // Each way the router refuses, alone in a body and among valid events.
+  const std::string country =
+      R"({"eventId":"6f1c2a34-1111-4aaa-8bbb-000000000001","eventType":"Country","productId":"P1","region":"EU","createdAt":"2024-07-26T14:41:17.123Z","data":{"country":"SE"}})";
+  for (const std::string& refused :
+       {with(country, "\"SE\"", "\"a b\""),           // illegal_topic
+        with(country, "\"SE\"", "1.5"),                 // missing_placeholder (not an integer)
+        with(country, "\"SE\"", "[\"SE\"]"),          // missing_placeholder (an array)
+        with(country, "\"Country\"", "\"Nope\""),     // unknown type or no rule
+        with(country, "\"SE\"", "12345678901234567890123"),  // a double, not an integer
+        with(country, "{\"country\":\"SE\"}", "{\"country\":{\"a\":[1,{}]}}")}) {
+    INFO(refused);
+    check_same_as_dom(body_of({refused}), rules);
+    check_same_as_dom(body_of({country, refused, country}), rules);
+  }
+  for (const std::string& routed : {with(country, "\"SE\"", "12"),  // an integer renders
+                                    with(country, "\"SE\"", "null"),  // the default
+                                    with(country, "\"SE\"", "\"\"")}) {
+    INFO(routed);
+    check_same_as_dom(body_of({routed}), rules);
+    CHECK(scan_push_request(body_of({routed}), rules).has_value());
+  }
+}
 
 TEST_CASE("push scan: the router's check is asked about each event's bytes as produced",
           "[unit][http][push_scan]") {
