@@ -25,7 +25,8 @@ using tcp = net::ip::tcp;
 Server::Impl::Impl(ServerSettings s, Logger l, Metrics& m, std::shared_ptr<EventReader> r,
                    Pusher* p, Activity* a)
     : settings(std::move(s)), log(std::move(l)), metrics(m), reader(std::move(r)),
-      rows(dynamic_cast<RowStreamReader*>(reader.get())), pusher(p),
+      rows(dynamic_cast<RowStreamReader*>(reader.get())),
+      async_history(dynamic_cast<AsyncHistoryReader*>(reader.get())), pusher(p),
       idempotency(settings.push_enabled && p != nullptr &&
                           settings.idempotency.window.count() > 0
                       ? std::make_unique<IdempotencyTable>(settings.idempotency, p->topic(), &m)
@@ -263,6 +264,7 @@ void Server::stop() noexcept {
     if (t.joinable()) t.join();
   }
   i.threads.clear();
+  i.queries_closed.store(true);
   i.queries.join();
   i.lineage_pool.join();
 }

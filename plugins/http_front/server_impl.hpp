@@ -23,6 +23,7 @@
 
 #include "http_front/overview.hpp"
 #include "http_front/server.hpp"
+#include "pemx/async_history.hpp"
 #include "pemx/event_sink.hpp"
 
 namespace pemx::http_front {
@@ -57,6 +58,9 @@ struct Server::Impl {
   // The same reader when it can give a history page row by row (SQLite), else null: found
   // once here, not per request.
   RowStreamReader* rows;
+  // The same reader when it can send a history query without blocking (PostgreSQL), else
+  // null: found once here (history_async.hpp).
+  AsyncHistoryReader* async_history;
   Pusher* pusher;
   // The push's idempotency table; null when idempotency_window is 0 or the push is off.
   std::unique_ptr<IdempotencyTable> idempotency;
@@ -64,6 +68,9 @@ struct Server::Impl {
   Overview overview;
   // Declared before the io_context: handlers it destroys last may still end sessions.
   std::atomic<bool> stopping{false};
+  // Set by stop() once the I/O threads are joined, before the query pool is: nothing may be
+  // posted to the pool after it (handlers the io_context destroys last, history_async.cpp).
+  std::atomic<bool> queries_closed{false};
   std::atomic<int> sessions{0};
   std::atomic<std::size_t> stream_count{0};
   std::mutex sessions_mutex;
