@@ -205,11 +205,23 @@ void Server::start() {
                 {"hint", "set tls_cert_file and tls_key_file on this stage, or listen on "
                          "127.0.0.1 behind a TLS-terminating proxy"}});
   }
+  for (int t = 1; t < i.settings.io_threads; ++t) {
+    i.session_iocs.push_back(std::make_unique<net::io_context>(1));
+    i.session_work.push_back(net::make_work_guard(*i.session_iocs.back()));
+  }
   i.accept();
   i.sample();
-  for (int t = 0; t < i.settings.io_threads; ++t) {
-    i.threads.emplace_back([&i, this] { run_guarded(threads_, "http-io", [&i] { i.ioc.run(); }); });
+  i.threads.emplace_back([&i, this] { run_guarded(threads_, "http-io", [&i] { i.ioc.run(); }); });
+  for (auto& ioc : i.session_iocs) {
+    i.threads.emplace_back([this, c = ioc.get()] {
+      run_guarded(threads_, "http-io", [c] { c->run(); });
+    });
   }
+}
+
+net::io_context& Server::Impl::session_ioc() {
+  const std::size_t n = next_ioc++ % (session_iocs.size() + 1);
+  return n == 0 ? ioc : *session_iocs[n - 1];
 }
 
 std::uint16_t Server::port() const { return impl_->port; }
@@ -260,6 +272,7 @@ void Server::stop() noexcept {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   i.ioc.stop();
+  for (auto& ioc : i.session_iocs) ioc->stop();
   for (auto& t : i.threads) {
     if (t.joinable()) t.join();
   }

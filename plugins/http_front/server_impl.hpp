@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -76,7 +78,20 @@ struct Server::Impl {
   std::mutex sessions_mutex;
   std::set<std::weak_ptr<Session>, std::owner_less<std::weak_ptr<Session>>> live;
   std::set<std::weak_ptr<LiveStream>, std::owner_less<std::weak_ptr<LiveStream>>> streams;
-  boost::asio::io_context ioc;
+  // The first I/O thread's io_context: the acceptor's, the sampler's, and its share of the
+  // sessions. Each further I/O thread runs an io_context of its own (session_iocs), and the
+  // listener deals new connections out in turn: a connection's reads, writes and store socket
+  // (history_async.hpp) are all on the one thread that sleeps in its epoll, where one
+  // io_context run by several threads woke a second thread for nearly every completion (the
+  // reactor is handed over while a handler runs: bench/run_history.sh on PostgreSQL). A
+  // handler's inline work delays only its own thread's connections.
+  boost::asio::io_context ioc{1};
+  std::vector<std::unique_ptr<boost::asio::io_context>> session_iocs;  // io_threads - 1
+  // Keep session_iocs' run() going while they have no connection (stop() stops them).
+  std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
+      session_work;
+  std::size_t next_ioc = 0;  // the acceptor's strand: the io_context of the next connection
+  boost::asio::io_context& session_ioc();  // the next in turn (acceptor's strand)
   boost::asio::ip::tcp::acceptor acceptor;
   // The acceptor's state, touched only on its strand: a back-off timer after a failed accept,
   // the next back-off, whether it waits for a connection to end (max_connections reached),
