@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <string>
+
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 
@@ -25,9 +27,7 @@ class PendingHistory : public std::enable_shared_from_this<PendingHistory> {
   ~PendingHistory() { release(); }
 
   // On the strand, right after the call was started.
-  void start() {
-    step();
-  }
+  void start() { step(); }
 
  private:
   void step() {
@@ -39,12 +39,7 @@ class PendingHistory : public std::enable_shared_from_this<PendingHistory> {
       if (fd >= 0) socket_.assign(fd, ec);
       if (fd < 0 || ec) {
         if (fd >= 0) ::close(fd);
-        // Out of descriptors: the query is abandoned (upkeep cancels it), the pool answers.
-        release();
-        session_->server().log.warn("cannot wait for the store's socket; history on the pool",
-                                    {{"error", fd < 0 ? std::string("dup failed")
-                                                      : ec.message()}});
-        return answer_history_on_pool(*session_, std::move(q_));
+        return fall_back(fd < 0 ? std::string("dup failed") : ec.message());  // out of fds
       }
       // Server::stop cancels the session, which cancels this wait (on the strand).
       session_->on_cancel([weak = weak_from_this()] {
@@ -58,15 +53,26 @@ class PendingHistory : public std::enable_shared_from_this<PendingHistory> {
                            ? net::posix::stream_descriptor::wait_read
                            : net::posix::stream_descriptor::wait_write,
                        [self = shared_from_this()](boost::system::error_code ec) {
-                         if (ec) return;  // cancelled: the server stops; no answer
+                         if (ec == net::error::operation_aborted) return;  // Server::stop
+                         if (ec) return self->fall_back(ec.message());
                          self->step();
                        });
+  }
+
+  // The socket cannot be watched: the query is abandoned (upkeep cancels it) and the pool
+  // answers.
+  void fall_back(const std::string& why) {
+    release();
+    session_->server().log.warn("cannot wait for the store's socket; history on the pool",
+                                {{"error", why}});
+    answer_history_on_pool(*session_, std::move(q_));
   }
 
   // Closes our dup of the socket (deregistered from the reactor), then gives the connection
   // back to the reader; once is enough.
   void release() {
     if (!call_) return;
+    session_->on_cancel(nullptr);
     boost::system::error_code ec;
     socket_.close(ec);
     call_.reset();
@@ -74,7 +80,6 @@ class PendingHistory : public std::enable_shared_from_this<PendingHistory> {
   }
 
   void answer() {
-    session_->on_cancel(nullptr);
     HistoryAnswer written;
     auto next = call_->finish(written);
     release();  // the rows are in `written`: the connection is free before the answer is sent
