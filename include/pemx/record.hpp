@@ -53,6 +53,9 @@ struct Record {
   int failed = 0;
   int retries = 0;  // failed deliveries so far: the backoff of the next one
   std::chrono::steady_clock::time_point sent_at{};  // last produce, for the latency metric
+  // The order the sink took it in: the outputs a replaced producer left unacknowledged are
+  // produced again in this order, so each output partition keeps its order.
+  std::uint64_t sink_order = 0;
 
   // Exactly-once delivery (docs/architecture.md, "Exactly-once"): a record that is a
   // transaction marker, not an event. The ingest stage sends one after each batch (its value:

@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "event/event.hpp"
@@ -367,26 +369,71 @@ HistoryAnswer::HistoryAnswer() : writer_(out_) {
   writer_.StartArray();
 }
 
+namespace {
+// Whether rapidjson's Writer would escape a byte of `s` (its WriteString's table: control
+// characters, '"' and '\\'; every other byte, valid UTF-8 or not, it copies as it is). Eight
+// bytes at a time: a word has a byte below 0x20 when (x - 0x20 in every byte) & ~x has a high
+// bit set, and a byte equal to c when x ^ c in every byte has a zero byte (Bit Twiddling Hacks,
+// "determine if a word has a byte less than n" and "has a zero byte"; both exact for "any").
+bool needs_escape(std::string_view s) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101u;
+  constexpr std::uint64_t kHighs = 0x8080808080808080u;
+  const auto zero_byte = [](std::uint64_t v) { return (v - kOnes) & ~v; };
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t x;
+    std::memcpy(&x, s.data() + i, 8);
+    const std::uint64_t hit = ((x - kOnes * 0x20) & ~x) | zero_byte(x ^ (kOnes * '"')) |
+                              zero_byte(x ^ (kOnes * '\\'));
+    if ((hit & kHighs) != 0) return true;
+  }
+  for (; i < s.size(); ++i) {
+    const char c = s[i];
+    if (static_cast<unsigned char>(c) < 0x20 || c == '"' || c == '\\') return true;
+  }
+  return false;
+}
+}  // namespace
+
+// A string with nothing to escape (the usual stored id, type, region and time) is copied into
+// the buffer in one go, where Writer::String copies it byte by byte (the answer's largest cost
+// after SQLite's, docs/benchmarks.md); the writer still puts its separator and keeps its state
+// (a raw value of no bytes). Any other string the writer escapes itself: the same bytes.
+void HistoryAnswer::string(std::string_view s) {
+  if (needs_escape(s)) {
+    writer_.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+    return;
+  }
+  writer_.RawValue("", 0, rapidjson::kStringType);
+  char* p = out_.Push(s.size() + 2);
+  p[0] = '"';
+  std::memcpy(p + 1, s.data(), s.size());
+  p[s.size() + 1] = '"';
+}
+
 void HistoryAnswer::event(const StoredEventView& e) {
   auto& w = writer_;
   w.StartObject();
-  w.Key("eventId");
-  str(w, e.event_id);
-  w.Key("eventType");
-  str(w, e.event_type);
-  w.Key("productId");
-  str(w, e.product_id);
-  w.Key("region");
-  str(w, e.region);
-  w.Key("createdAt");
+  string("eventId");
+  string(e.event_id);
+  string("eventType");
+  string(e.event_type);
+  string("productId");
+  string(e.product_id);
+  string("region");
+  string(e.region);
+  string("createdAt");
   // Most stored texts are already the normal form: written as they are, without a copy.
   if (already_normal(e.created_at)) {
-    str(w, e.created_at);
+    string(e.created_at);
   } else {
-    str(w, normalise_created_at(e.created_at));
+    string(normalise_created_at(e.created_at));
   }
-  w.Key("data");
-  w.RawValue(e.data_json.data(), e.data_json.size(), rapidjson::kObjectType);
+  string("data");
+  // The stored data is JSON text already: copied in one go, as above (Writer::RawValue copies
+  // it byte by byte).
+  w.RawValue("", 0, rapidjson::kObjectType);
+  std::memcpy(out_.Push(e.data_json.size()), e.data_json.data(), e.data_json.size());
   w.EndObject();
 }
 

@@ -24,6 +24,8 @@ class HistoryAnswer final : public EventSink {
                 std::string_view query) &&;
 
  private:
+  void string(std::string_view s);
+
   rapidjson::StringBuffer out_;
   rapidjson::Writer<rapidjson::StringBuffer> writer_;
 };

@@ -11,6 +11,12 @@
 // output goes to the producer of its cluster (Record::target_clusters), and the record is
 // handed back once every output on every cluster is acknowledged (one `pending` count).
 //
+// A fatal producer error (librdkafka 2.0.2's idempotent sequence desynchronization after a
+// broker failure) with at-least-once delivery: the sink replaces that producer with a new one
+// made the same way and produces its unacknowledged outputs again, in their records' order
+// (restart_producer); past kMaxProducerRestarts within kRestartWindow it is fatal, as it
+// always is with exactly_once.
+//
 // Threads: one worker thread pops records, produces, and serves delivery reports
 // (rd_kafka_poll runs the delivery callback on this same thread, so the records' bookkeeping
 // needs no lock). The supervisor's thread calls the lifecycle methods.
@@ -27,8 +33,10 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <iterator>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <sstream>
 #include <tuple>
 #include <unordered_map>
@@ -117,9 +125,31 @@ class KafkaSink final : public Stage {
   }
 
  private:
+  // A cluster's producer as other threads see it: the target check (the supervisor's and the
+  // reload's threads; the role's TopicDirectory) and the test hook. The worker replaces the
+  // producer after a fatal error (restart_producer) under the lock; its own reads of
+  // Cluster::producer need none (it is the only writer).
+  class ProducerDirectory final : public TopicDirectory {
+   public:
+    Result<TopicSet> topics(std::chrono::milliseconds timeout) override {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (rk == nullptr) return Error{"metadata", "the sink's producer is gone (stopping)"};
+      return kafka::list_topics(rk, timeout);
+    }
+    std::mutex mutex;
+    rd_kafka_t* rk = nullptr;  // under mutex
+  };
+
   // One cluster's producer and what belongs to it (worker thread only, but for the metrics).
   // Its address is the producer's opaque: a delivery report names its cluster.
   struct Cluster {
+    Cluster() = default;
+    Cluster(const Cluster&) = delete;
+    Cluster& operator=(const Cluster&) = delete;
+    ~Cluster() {  // the directory may outlive the stage (the supervisor holds it)
+      std::lock_guard<std::mutex> lock(directory->mutex);
+      directory->rk = nullptr;
+    }
     KafkaSink* sink = nullptr;
     std::uint8_t number = 0;  // 0: [kafka]; n: the n-th [clusters.*]
     std::string name;         // "kafka" or the [clusters.<name>]
@@ -128,6 +158,14 @@ class KafkaSink final : public Stage {
     Counter* failures = nullptr;
     Counter* dead_lettered = nullptr;
     Histogram* latency = nullptr;
+    Counter* restarts = nullptr;
+    // At-least-once: the producer raised a fatal error and is replaced at the worker loop's
+    // next turn (restart_producer); until then its failed outputs wait in resend_.
+    bool restart_pending = false;
+    bool restart_failed = false;  // given up (reported fatal): no more restarts
+    std::deque<Clock::time_point> restarted_at;  // the restarts within kRestartWindow
+    kafka::ProducerSettings settings;  // how the producer was made: a restart makes the same
+    std::shared_ptr<ProducerDirectory> directory = std::make_shared<ProducerDirectory>();
     // Topics whose outputs failed as unavailable, and since when; cleared by a delivery to it
     // or another kind of failure. Bounded: past it, each output keeps its own clock only.
     std::map<std::string, Clock::time_point, std::less<>> unavailable_topics;
@@ -174,6 +212,8 @@ class KafkaSink final : public Stage {
         {{"stage", ctx.name}, {"cluster", name}, {"reason", std::string(kTopicUnavailable)}});
     c->latency = &m.histogram("pemx_kafka_sink_produce_latency_seconds",
                               "From produce to broker acknowledgement", labels);
+    c->restarts = &m.counter("pemx_kafka_sink_producer_restarts_total",
+                             "Producers replaced after a fatal error (at_least_once)", labels);
 
     const bool main = clusters_.empty();
     kafka::ProducerSettings p;
@@ -191,29 +231,36 @@ class KafkaSink final : public Stage {
     p.min_message_bytes = s_.min_message_bytes;
     p.opaque = c.get();
     p.on_delivery = &KafkaSink::on_delivery;
-    // Served by rd_kafka_poll on the worker thread, which owns the open transaction's state.
+    // Served by rd_kafka_poll on the worker thread, which owns the open transaction's state
+    // and the clusters' restart state.
+    Cluster* raw = c.get();
     p.errors = kafka::ErrorPolicy{main ? "producer" : "producer (cluster " + name + ")", fatal_,
-                                  [this](int err) {
+                                  [this, raw](int err) {
+                                    if (!s_.exactly_once) return restarts_hint(*raw);
                                     return fenced_hint(static_cast<rd_kafka_resp_err_t>(err));
                                   },
                                   main ? "[kafka.properties]"
                                        : "[clusters." + name + ".properties]"};
+    if (!s_.exactly_once) {
+      p.errors->recover = [this, raw](int, const std::string&) { return restart_wanted(*raw); };
+    }
     p.log = {ctx.log, main ? ctx.name : ctx.name + "/" + name, ctx.readiness, true, fatal_,
              main ? "kafka.brokers" : "clusters." + name + ".brokers"};
-    auto client = kafka::make_producer(std::move(p));
+    c->settings = std::move(p);
+    auto client = kafka::make_producer(c->settings);
     if (!client) {
       throw std::runtime_error("kafka_sink: " + (main ? std::string() : "cluster " + name + ": ") +
                                client.error().message);
     }
     c->producer = std::move(client.value());
+    c->directory->rk = c->producer.get();  // no other thread has it yet
     // The role's target check asks each cluster's topics through this stage's producer on it
-    // (before start, and on reload, while this stage lives).
+    // (before start, and on reload, while this stage lives; a restart's new producer then).
     if (main && ctx.topic_directory != nullptr && !*ctx.topic_directory) {
-      *ctx.topic_directory = std::make_shared<kafka::ClientTopicDirectory>(c->producer.get());
+      *ctx.topic_directory = c->directory;
     }
     if (!main && ctx.cluster_directories != nullptr && !(*ctx.cluster_directories)[name]) {
-      (*ctx.cluster_directories)[name] =
-          std::make_shared<kafka::ClientTopicDirectory>(c->producer.get());
+      (*ctx.cluster_directories)[name] = c->directory;
     }
     clusters_.push_back(std::move(c));
   }
@@ -230,12 +277,13 @@ class KafkaSink final : public Stage {
     }
     wake_.read_fd = fds[0];
     wake_.write_fd = fds[1];
-    for (auto& c : clusters_) {
-      c->main_queue.reset(rd_kafka_queue_get_main(c->producer.get()));
-      const auto number = static_cast<char>(c->number);
-      rd_kafka_queue_io_event_enable(c->main_queue.get(), wake_.write_fd, &number, 1);
-    }
+    for (auto& c : clusters_) wake_on_reports(*c);
     next_sweep_ = Clock::now() + kSweepEvery;
+  }
+  void wake_on_reports(Cluster& c) {
+    c.main_queue.reset(rd_kafka_queue_get_main(c.producer.get()));
+    const auto number = static_cast<char>(c.number);
+    rd_kafka_queue_io_event_enable(c.main_queue.get(), wake_.write_fd, &number, 1);
   }
 
   // The main cluster's producer: the only one with delivery = "exactly_once".
@@ -367,6 +415,18 @@ class KafkaSink final : public Stage {
       if (--rec->pending == 0) finish(rec);
       return;
     }
+    if (collecting(cluster)) {  // produced again by the producer that replaces this one
+      --rec->pending;
+      ++rec->failed;
+      if (!attempt) {
+        attempt = std::make_unique<Attempt>();
+        attempt->record = rec;
+        attempt->cluster = cluster.number;
+        attempt->topic = std::move(topic);
+      }
+      resend_.push_back(std::move(attempt));
+      return;
+    }
     if (warn_limit_.allow()) {
       log_.warn("delivery failed; will produce again", {{"topic", topic},
                                                         {"cluster", cluster.name},
@@ -476,6 +536,170 @@ class KafkaSink final : public Stage {
     if (!acks_.try_push(rec)) finished_.push_back(std::move(rec));
   }
 
+  // --- A fatal producer error (at_least_once) ------------------------------------------------
+  // An idempotent producer that raised a fatal error (librdkafka 2.0.2's "sequence
+  // desynchronization" after a broker failure, fixed in 2.3.0) refuses every produce for
+  // good. With at-least-once delivery the sink replaces it instead of stopping the process:
+  // README.md, "A fatal producer error". With exactly_once a fatal error stays fatal.
+
+  // A producer replaced more often than this within kRestartWindow is reported fatal (exit 1,
+  // as before): a cluster that keeps breaking producers needs the operator, not a loop.
+  static constexpr std::size_t kMaxProducerRestarts = 3;
+  static constexpr auto kRestartWindow = std::chrono::minutes(10);
+  // How long the old producer may take to report the messages it held (after the purge, at
+  // once); past it, the restart is given up (fatal): their records could never be handed back.
+  static constexpr auto kCollectBound = std::chrono::seconds(30);
+
+  // Whether to replace the producer of `c` after its fatal error (worker thread: its error
+  // callback, a failed report or a refused produce). Marks it for restart_producer.
+  bool restart_wanted(Cluster& c) {
+    if (s_.exactly_once || c.restart_failed) return false;
+    if (c.restart_pending) return true;
+    const auto now = Clock::now();
+    while (!c.restarted_at.empty() && now - c.restarted_at.front() >= kRestartWindow) {
+      c.restarted_at.pop_front();
+    }
+    if (c.restarted_at.size() >= kMaxProducerRestarts) return false;
+    c.restart_pending = true;
+    restart_due_ = true;
+    return true;
+  }
+
+  // A failed report or a refused produce of `c`: true when it comes from a producer that is
+  // to be replaced, so the output waits in resend_ for the new one.
+  bool collecting(Cluster& c) {
+    if (s_.exactly_once) return false;
+    if (c.restart_pending) return true;
+    return rd_kafka_fatal_error(c.producer.get(), nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR &&
+           restart_wanted(c);
+  }
+
+  // The fatal error's hint once restarts are used up (ErrorPolicy::fatal_hint).
+  std::string restarts_hint(const Cluster& c) const {
+    if (c.restarted_at.size() < kMaxProducerRestarts) return {};
+    return "the sink already replaced this producer " + std::to_string(c.restarted_at.size()) +
+           " times in the last " +
+           std::to_string(std::chrono::duration_cast<std::chrono::minutes>(kRestartWindow)
+                              .count()) +
+           " minutes after fatal errors; pemx stops (exit 1) and, restarted, produces what was "
+           "not acknowledged again. If brokers keep failing, see docs/operations.md";
+  }
+
+  void restart_producers(const std::stop_token& st) {
+    restart_due_ = false;
+    for (auto& c : clusters_) {
+      if (c->restart_pending && !st.stop_requested()) restart_producer(*c, st);
+    }
+  }
+
+  // Replaces the producer of `c` after its fatal error. librdkafka 2.0.2 fails the messages
+  // queued in a producer when it raises a fatal error (rd_kafka_set_fatal_error0 purges the
+  // partition queues) but lets the requests in flight finish, and a retried one would wait in
+  // its queue until message.timeout.ms: the purge here fails the in-flight and requeued ones
+  // too, and the old producer's reports are served until it holds no message. Every failed
+  // output is then in resend_ (delivered(), produce_blocking()); an acknowledged one counted
+  // as usual. A new producer made with the same settings (a new producer id: its sequences
+  // start again) produces them again, in the order the sink took their records, so each
+  // partition keeps its order; an output the broker had written before the error (an
+  // in-flight one) is written twice (at least once). Their records are handed back only once
+  // the new producer's acknowledgements come, so the ingest commits what is durable.
+  void restart_producer(Cluster& c, const std::stop_token& st) {
+    rd_kafka_t* old = c.producer.get();
+    char reason[512] = "";
+    const rd_kafka_resp_err_t cause = rd_kafka_fatal_error(old, reason, sizeof reason);
+    const auto give_up = Clock::now() + kCollectBound;
+    for (int round = 0; rd_kafka_outq_len(old) > 0; ++round) {
+      if (st.stop_requested()) return;  // stopping: the unacknowledged are redelivered
+      if (Clock::now() >= give_up) {
+        give_up_restart(c, std::string(reason) + "; " + std::to_string(rd_kafka_outq_len(old)) +
+                               " messages still unreported after " +
+                               std::to_string(kCollectBound.count()) + " s");
+        return;
+      }
+      if (round % 10 == 0) {  // again each second: a request retried after the last purge
+        rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+      }
+      serve_reports(old, 100);
+    }
+    auto fresh = kafka::make_producer(c.settings);
+    if (!fresh) {
+      give_up_restart(c, std::string(reason) + "; a new producer failed: " +
+                             fresh.error().message);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(c.directory->mutex);
+      c.topic_handles.clear();  // before their client
+      c.main_queue.reset();
+      c.producer = std::move(fresh.value());  // the old one's watch stops, then it is destroyed
+      c.directory->rk = c.producer.get();
+    }
+    if (clusters_.size() > 1) wake_on_reports(c);
+    c.restart_pending = false;
+    c.restarted_at.push_back(Clock::now());
+    c.restarts->inc();
+
+    std::vector<AttemptPtr> again;
+    auto mine = std::stable_partition(resend_.begin(), resend_.end(), [&](const AttemptPtr& a) {
+      return a->cluster != c.number;
+    });
+    std::move(mine, resend_.end(), std::back_inserter(again));
+    resend_.erase(mine, resend_.end());
+    std::stable_sort(again.begin(), again.end(), [](const AttemptPtr& a, const AttemptPtr& b) {
+      return a->record->sink_order < b->record->sink_order;
+    });
+    std::int64_t records = 0;
+    for (std::size_t i = 0; i < again.size(); ++i) {
+      if (i == 0 || again[i]->record != again[i - 1]->record) ++records;
+    }
+    log_.warn("producer replaced after a fatal error; its unacknowledged outputs are produced "
+              "again (duplicates possible, none lost)",
+              {{"cluster", c.name},
+               {"code", rd_kafka_err2name(cause)},
+               {"error", reason},
+               {"records", records},
+               {"outputs", static_cast<std::int64_t>(again.size())},
+               {"restarts_in_window", static_cast<std::int64_t>(c.restarted_at.size())},
+               {"restarts_allowed", static_cast<std::int64_t>(kMaxProducerRestarts)}});
+    for (auto& a : again) {
+      Record* rec = a->record;
+      c.retries->inc();
+      --rec->failed;
+      ++rec->pending;  // guard, as in send()
+      const std::uint8_t cluster = a->cluster;
+      produce_blocking(rec, {}, cluster, std::move(a), st);
+      if (--rec->pending == 0 && rec->failed == 0) finish(rec);
+    }
+  }
+
+  // The restart failed: fatal, as before there were restarts. The collected outputs' records
+  // are never handed back (their offsets never committed).
+  void give_up_restart(Cluster& c, const std::string& why) {
+    c.restart_pending = false;
+    c.restart_failed = true;
+    for (auto& a : resend_) {
+      if (a->cluster == c.number) abandon(a->record);
+    }
+    resend_.erase(std::remove_if(resend_.begin(), resend_.end(),
+                                 [&](const AttemptPtr& a) { return a->cluster == c.number; }),
+                  resend_.end());
+    const std::string what = c.number == 0 ? "producer" : "producer (cluster " + c.name + ")";
+    log_.error("fatal " + what + " error", {{"error", why}, {"cluster", c.name}});
+    fatal_("fatal " + what + " error: " + why);
+  }
+
+ public:
+  // Test only (raise_fatal_error_for_test in kafka_sink.hpp).
+  bool raise_fatal_error_for_test(std::size_t cluster, int err, const std::string& reason) {
+    if (cluster >= clusters_.size()) return false;
+    ProducerDirectory& d = *clusters_[cluster]->directory;
+    std::lock_guard<std::mutex> lock(d.mutex);
+    return d.rk != nullptr &&
+           rd_kafka_test_fatal_error(d.rk, static_cast<rd_kafka_resp_err_t>(err),
+                                     reason.c_str()) == RD_KAFKA_RESP_ERR_NO_ERROR;
+  }
+
+ private:
   // --- Exactly-once (delivery = "exactly_once") ---------------------------------------------
   // The ingest stage sends batches of records, each followed by a marker (Record::
   // end_of_transaction) carrying its consumer's group metadata. The first record of a batch
@@ -849,6 +1073,18 @@ class KafkaSink final : public Stage {
           rec->sent_at = Clock::now();  // the latency metric starts at the produce that takes it
           continue;
         case Produced::kFailed:
+          if (code == RD_KAFKA_RESP_ERR__FATAL && collecting(cluster)) {
+            // Refused by a producer that raised a fatal error: for its replacement.
+            if (!attempt) {
+              attempt = std::make_unique<Attempt>();
+              attempt->record = rec;
+              attempt->cluster = cluster.number;
+              attempt->topic = to;
+            }
+            ++rec->failed;
+            resend_.push_back(std::move(attempt));
+            return true;
+          }
           if (s_.exactly_once && retriable_refusal(code)) {
             transaction_failed_ = true;  // aborted and redone, as a failed delivery
             if (warn_limit_.allow()) {
@@ -928,6 +1164,7 @@ class KafkaSink final : public Stage {
     // output is queued (a report can arrive during a poll inside produce_blocking).
     ++raw->pending;
     raw->sent_at = Clock::now();  // one clock read for all of its first attempts
+    raw->sink_order = next_order_++;
     // Each output to its cluster's producer; no numbers: all on the main one (the common
     // case pays one emptiness test per output).
     const auto& clusters = raw->target_clusters;
@@ -977,6 +1214,7 @@ class KafkaSink final : public Stage {
     int since_poll = 0;
     while (!st.stop_requested()) {
       push_finished();
+      if (restart_due_) restart_producers(st);
       if (!retries_due_.empty()) run_retries(st);
       if (input_done) {
         if (in_flight_.load() == abandoned_.load() && finished_.empty()) break;
@@ -1043,6 +1281,10 @@ class KafkaSink final : public Stage {
   Clock::time_point report_clock_{};  // worker thread: see serve_reports
   bool serving_reports_ = false;
   std::deque<AttemptPtr> retries_due_;
+  // Outputs of producers that raised a fatal error, for their replacements (restart_producer).
+  std::vector<AttemptPtr> resend_;
+  bool restart_due_ = false;     // a cluster's restart_pending is set
+  std::uint64_t next_order_ = 0;  // Record::sink_order
   static constexpr std::size_t kMaxUnavailableTopics = 1000;
   std::deque<RecordPtr> finished_;
   // Exactly-once (worker thread only): the open transaction.
@@ -1183,6 +1425,12 @@ std::unique_ptr<StageSpec> parse(ConfigSection& section, const CommonConfig& com
 
 StageFactory factory() {
   return {"kafka_sink", "produces routed records to Kafka and acknowledges them", &parse};
+}
+
+bool raise_fatal_error_for_test(Stage& stage, std::size_t cluster, int err,
+                                const std::string& reason) {
+  auto* sink = dynamic_cast<KafkaSink*>(&stage);
+  return sink != nullptr && sink->raise_fatal_error_for_test(cluster, err, reason);
 }
 
 }  // namespace pemx::kafka_sink

@@ -164,8 +164,14 @@ std::chrono::milliseconds ConfigSection::duration(std::string_view key,
   std::optional<std::chrono::milliseconds> d;
   if (n->is_string()) d = parse_duration(*n->value<std::string>());
   if (!d) {
-    error(key, "expected a duration with a unit such as \"250ms\", \"5s\", \"2m\", \"1h\" or "
-               "\"90d\"");
+    const std::string expected =
+        "expected a duration with a unit such as \"250ms\", \"5s\", \"2m\", \"1h\" or \"90d\"";
+    const auto text = n->value<std::string>();
+    if (text && text->size() > 1 && text->front() == '-' && parse_duration(text->substr(1))) {
+      error(key, "a duration cannot be negative (got \"" + *text + "\"); " + expected);
+    } else {
+      error(key, expected);
+    }
     return fallback;
   }
   if (*d < min || *d > max) {

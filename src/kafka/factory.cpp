@@ -40,11 +40,13 @@ void commit_trampoline(rd_kafka_t* rk, rd_kafka_resp_err_t err,
   auto* cb = callbacks_of(opaque);
   cb->on_commit(rk, err, offsets, cb->opaque);
 }
-// The fatal half of the error policy: one error line (with the hint, if any) and the report.
+// The fatal half of the error policy: one error line (with the hint, if any) and the report,
+// unless the owner recovers (ErrorPolicy::recover).
 void report_fatal(rd_kafka_t* rk, const ClientCallbacks& cb) {
   const ErrorPolicy& policy = *cb.errors;
   char buf[512];
   rd_kafka_resp_err_t cause = rd_kafka_fatal_error(rk, buf, sizeof buf);
+  if (policy.recover && policy.recover(cause, buf)) return;
   std::string hint = policy.fatal_hint ? policy.fatal_hint(cause) : std::string();
   const char* code = rd_kafka_err2name(cause);
   if (hint.empty()) {

@@ -10,7 +10,8 @@
 //   - install the callbacks (delivery reports, rebalances, commits) with the caller's opaque,
 //     and, when asked, the one error policy: a fatal librdkafka error, or the broker refusing
 //     the SASL credentials (_AUTHENTICATION: retrying them cannot help), is logged and
-//     reported (the supervisor drains and exits 1), any other is a warning;
+//     reported (the supervisor drains and exits 1) unless the policy's owner recovers from a
+//     fatal error itself (ErrorPolicy::recover), any other is a warning;
 //   - create the client through make_client: librdkafka's lines go through the stage's
 //     logger and the cluster's state to readiness (ClientLog).
 // rdkafka.h stays out of this header: the callbacks take opaque handles, and error codes
@@ -48,6 +49,11 @@ struct ErrorPolicy {
   // Where the client's cluster-wide properties live, named in the authentication hint:
   // "[clusters.<name>.properties]" for a [clusters.<name>] producer.
   std::string properties_section = "[kafka.properties]";
+  // Optional: the client's owner may recover from a fatal error itself (kafka_sink's
+  // at-least-once producer replaces its producer, plugins/kafka_sink/README.md). Asked first,
+  // with the error's code (an rd_kafka_resp_err_t) and reason: true, it takes over and nothing
+  // is logged or reported here; false, the fatal error is logged and reported as above.
+  std::function<bool(int err, const std::string& reason)> recover{};
 };
 
 struct ProducerSettings {

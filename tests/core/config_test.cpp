@@ -164,13 +164,23 @@ TEST_CASE("a number out of range is refused with the range", "[unit][config]") {
 
 TEST_CASE("a malformed duration is refused with the expected form", "[unit][config]") {
   auto value = GENERATE(as<std::string>{}, "\"30\"", "30", "\"1.5s\"", "\"30 seconds\"",
-                        "\"-5s\"", "\"\"");
+                        "\"-\"", "\"--5s\"", "\"\"");
   CAPTURE(value);
   auto text = edited(kPemxToml, "stats_interval = \"30s\"", "stats_interval = " + value);
   CHECK(error_lines(load(text)) ==
         Lines{at_line_of(text, "stats_interval") +
               ": log.stats_interval: expected a duration with a unit such as \"250ms\", "
               "\"5s\", \"2m\", \"1h\" or \"90d\""});
+}
+
+TEST_CASE("a negative duration is refused as negative", "[unit][config]") {
+  auto value = GENERATE(as<std::string>{}, "-5s", "-50ms", "-1h");
+  CAPTURE(value);
+  auto text = edited(kPemxToml, "stats_interval = \"30s\"", "stats_interval = \"" + value + "\"");
+  CHECK(error_lines(load(text)) ==
+        Lines{at_line_of(text, "stats_interval") + ": log.stats_interval: a duration cannot be "
+              "negative (got \"" + value + "\"); expected a duration with a unit such as "
+              "\"250ms\", \"5s\", \"2m\", \"1h\" or \"90d\""});
 }
 
 TEST_CASE("a duration out of range is refused with the range", "[unit][config]") {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 using namespace pemx;
@@ -219,6 +220,45 @@ TEST_CASE("the error policy: a fatal error is logged and reported, others are wa
   REQUIRE(fatal.size() == 1);
   CHECK_THAT(fatal[0], Catch::StartsWith("fatal dead-letter producer error: "));
   CHECK(lines.has(R"("msg":"fatal dead-letter producer error")"));
+}
+
+TEST_CASE("the error policy asks recover first: an owner that takes over a fatal error gets "
+          "it, and nothing is logged or reported",
+          "[unit][kafka][factory]") {
+  Lines lines;
+  std::mutex mutex;
+  std::vector<std::string> fatal;
+  std::vector<std::pair<int, std::string>> recovered;
+  kafka::ProducerSettings s;
+  s.kafka = unreachable();
+  s.errors = kafka::ErrorPolicy{"producer", [&](const std::string& reason) {
+                                  std::lock_guard<std::mutex> lock(mutex);
+                                  fatal.push_back(reason);
+                                },
+                                {}};
+  s.errors->recover = [&](int err, const std::string& reason) {
+    std::lock_guard<std::mutex> lock(mutex);
+    recovered.emplace_back(err, reason);
+    return true;
+  };
+  s.log = {lines.logger(), "test_stage", nullptr, false, {}};
+  auto client = kafka::make_producer(s);
+  REQUIRE(client.ok());
+  rd_kafka_t* rk = client.value().get();
+  REQUIRE(rd_kafka_test_fatal_error(rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                    "desync") == RD_KAFKA_RESP_ERR_NO_ERROR);
+  auto until = std::chrono::steady_clock::now() + 20s;
+  for (;;) {
+    rd_kafka_poll(rk, 50);
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!recovered.empty() || std::chrono::steady_clock::now() >= until) break;
+  }
+  std::lock_guard<std::mutex> lock(mutex);
+  REQUIRE(recovered.size() == 1);
+  CHECK(recovered[0].first == RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+  CHECK_THAT(recovered[0].second, Catch::Contains("desync"));
+  CHECK(fatal.empty());
+  CHECK_FALSE(lines.has(R"("msg":"fatal producer error")"));
 }
 
 TEST_CASE("the error policy's hint names what to do about a fatal error's cause",

@@ -302,6 +302,22 @@ TEST_CASE("the history answer is byte-identical to normalising every createdAt",
   page.events.push_back({"", "", "", "", "", "{}"});
   page.events.push_back({"id\"", "T", "P", "R", every_byte, "{}"});
   CHECK(history_answer(page, "/event", "productIds=P1").body == with_writer(page));
+
+  // Each byte the writer escapes, and bytes next to them in value or with the high bit set, at
+  // every position of strings of 1 to 19 bytes (0x22 is the quote, 0x5c the backslash):
+  // HistoryAnswer looks for them 8 bytes at a time.
+  page.events.clear();
+  for (const int b : {0x00, 0x01, 0x1f, 0x20, 0x21, 0x22, 0x23, 0x5b, 0x5c, 0x5d, 0x7f, 0x80, 0x9f,
+                      0xa0, 0xa2, 0xdc, 0xff}) {
+    for (std::size_t len = 1; len < 20; ++len) {
+      for (std::size_t at = 0; at < len; ++at) {
+        std::string s(len, 'a');
+        s[at] = static_cast<char>(b);
+        page.events.push_back({s, s, s, s, s, "{}"});
+      }
+    }
+  }
+  CHECK(history_answer(page, "/event", "productIds=P1").body == with_writer(page));
 }
 
 TEST_CASE("history createdAt: the stored instant in UTC with milliseconds, as the reference",

@@ -10,7 +10,6 @@
 #include <chrono>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -21,6 +20,7 @@
 #include "plugins/sqlite_store/stage_config.hpp"
 #include "plugins/sqlite_store/store_fixtures.hpp"
 #include "plugins/sqlite_store/temp_dir.hpp"
+#include "support/fatal_reports.hpp"
 
 namespace pemx::sqlite_store {
 namespace {
@@ -66,10 +66,7 @@ class StageHarness {
     ctx_.kafka_brokers = cluster_->bootstrap();
     ctx_.readers = &readers_;
     ctx_.activity = activity;
-    ctx_.fatal = [this](const std::string& reason) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      fatal_.push_back(reason);
-    };
+    ctx_.fatal = fatal_.reporter();
     stage_ = spec_->create(ctx_);
   }
   ~StageHarness() {
@@ -82,10 +79,7 @@ class StageHarness {
     acks_.pop(rec, Clock::now() + wait);
     return rec;
   }
-  std::vector<std::string> fatal() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return fatal_;
-  }
+  std::vector<std::string> fatal() const { return fatal_.reasons(); }
   std::string db_path() const { return dir_.file("stage.db"); }
 
   TempDir dir_;
@@ -97,8 +91,7 @@ class StageHarness {
   StageContext ctx_;
   std::unique_ptr<StageSpec> spec_;
   std::unique_ptr<Stage> stage_;
-  std::mutex mutex_;
-  std::vector<std::string> fatal_;
+  pemx::test::FatalReports fatal_;
 };
 
 struct DeadLetter {
