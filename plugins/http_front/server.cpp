@@ -31,7 +31,10 @@ Server::Impl::Impl(ServerSettings s, Logger l, Metrics& m, std::shared_ptr<Event
                           settings.idempotency.window.count() > 0
                       ? std::make_unique<IdempotencyTable>(settings.idempotency, p->topic(), &m)
                       : nullptr),
-      activity(a), overview(m, a), acceptor(net::make_strand(ioc)),
+      activity(a), overview(m, a),
+      ioc_per_thread(async_history != nullptr && settings.io_threads > 1),
+      ioc(ioc_per_thread || settings.io_threads <= 1 ? 1 : BOOST_ASIO_CONCURRENCY_HINT_DEFAULT),
+      acceptor(net::make_strand(ioc)),
       accept_retry(acceptor.get_executor()), sampler(net::make_strand(ioc)),
       queries(static_cast<std::size_t>(settings.query_threads)),
       lineage_pool(std::max<std::size_t>(1, settings.lineage.max_concurrent)),
@@ -205,13 +208,19 @@ void Server::start() {
                 {"hint", "set tls_cert_file and tls_key_file on this stage, or listen on "
                          "127.0.0.1 behind a TLS-terminating proxy"}});
   }
-  for (int t = 1; t < i.settings.io_threads; ++t) {
-    i.session_iocs.push_back(std::make_unique<net::io_context>(1));
-    i.session_work.push_back(net::make_work_guard(*i.session_iocs.back()));
+  if (i.ioc_per_thread) {
+    for (int t = 1; t < i.settings.io_threads; ++t) {
+      i.session_iocs.push_back(std::make_unique<net::io_context>(1));
+      i.session_work.push_back(net::make_work_guard(*i.session_iocs.back()));
+    }
   }
   i.accept();
   i.sample();
-  i.threads.emplace_back([&i, this] { run_guarded(threads_, "http-io", [&i] { i.ioc.run(); }); });
+  // The shared ioc: every I/O thread; else one, and one for each of session_iocs.
+  const int shared = i.ioc_per_thread ? 1 : i.settings.io_threads;
+  for (int t = 0; t < shared; ++t) {
+    i.threads.emplace_back([&i, this] { run_guarded(threads_, "http-io", [&i] { i.ioc.run(); }); });
+  }
   for (auto& ioc : i.session_iocs) {
     i.threads.emplace_back([this, c = ioc.get()] {
       run_guarded(threads_, "http-io", [c] { c->run(); });

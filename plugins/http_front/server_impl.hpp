@@ -78,15 +78,20 @@ struct Server::Impl {
   std::mutex sessions_mutex;
   std::set<std::weak_ptr<Session>, std::owner_less<std::weak_ptr<Session>>> live;
   std::set<std::weak_ptr<LiveStream>, std::owner_less<std::weak_ptr<LiveStream>>> streams;
-  // The first I/O thread's io_context: the acceptor's, the sampler's, and its share of the
-  // sessions. Each further I/O thread runs an io_context of its own (session_iocs), and the
+  // Whether each I/O thread runs an io_context of its own (session_iocs), only when the store
+  // answers history without blocking (async_history: PostgreSQL). Then the first I/O thread's
+  // io_context (ioc) holds the acceptor, the sampler and its share of the sessions, and the
   // listener deals new connections out in turn: a connection's reads, writes and store socket
   // (history_async.hpp) are all on the one thread that sleeps in its epoll, where one
   // io_context run by several threads woke a second thread for nearly every completion (the
-  // reactor is handed over while a handler runs: bench/run_history.sh on PostgreSQL). A
-  // handler's inline work delays only its own thread's connections.
-  boost::asio::io_context ioc{1};
-  std::vector<std::unique_ptr<boost::asio::io_context>> session_iocs;  // io_threads - 1
+  // reactor is handed over while a handler runs: bench/run_history.sh on PostgreSQL).
+  // Otherwise (SQLite, no store) every I/O thread runs the one shared ioc, as before: a handler
+  // that blocks its thread (SQLite's inline history, a cold page of the mapped file) then
+  // delays no other connection, where a connection dealt to that thread's own io_context
+  // would wait for it (tests/plugins/http_front/io_threads_test.cpp).
+  const bool ioc_per_thread;
+  boost::asio::io_context ioc;  // concurrency hint 1 only when one thread runs it
+  std::vector<std::unique_ptr<boost::asio::io_context>> session_iocs;  // io_threads - 1, or none
   // Keep session_iocs' run() going while they have no connection (stop() stops them).
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
       session_work;
