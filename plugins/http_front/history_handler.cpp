@@ -3,6 +3,7 @@
 // GET /api/events/count: how many events a history query matches (capped).
 #include "http_front/handlers.hpp"
 #include "http_front/history_answer.hpp"
+#include "http_front/history_async.hpp"
 #include "http_front/session.hpp"
 
 namespace pemx::http_front::handlers {
@@ -23,10 +24,6 @@ void history(Session& s) {
     return s.send(error_answer(503, "this role has no event store; ask the web role"));
   }
   EventQuery q = std::get<EventQuery>(std::move(parsed));
-  auto answer = [](const Result<EventPage>& page, std::string_view p, std::string_view qs) {
-    if (!page) return store_error_answer(page.error());
-    return history_answer(page.value(), p, qs);
-  };
   // A small query runs here, on the I/O thread, when a reader connection is free at once:
   // on the mapped, cached store it is CPU work of well under a millisecond, and a hand-off
   // between threads cost more than that (bench/run_history.sh). Anything larger, or when
@@ -42,12 +39,19 @@ void history(Session& s) {
         if (!*next) return s.send(store_error_answer(next->error()));
         return s.send(std::move(written).finish(next->value(), path, query));
       }
+    } else if (server.async_history != nullptr) {
+      // A store a round trip away (PostgreSQL) is sent the query from here and answers when
+      // its socket is readable: this thread serves its other connections meanwhile.
+      if (auto call = server.async_history->try_start(q)) {
+        return answer_history_async(s, std::move(call), std::move(q));
+      }
+      schedule_history_upkeep(s);  // none free: perhaps lost connections to re-establish
     } else if (auto page = server.reader->try_query(q)) {
-      return s.send(answer(*page, path, query));
+      if (!*page) return s.send(store_error_answer(page->error()));
+      return s.send(history_answer(page->value(), path, query));
     }
   }
-  s.offload([&server, q = std::move(q), answer, p = std::string(path),
-             qs = std::string(query)]() { return answer(server.reader->query(q), p, qs); });
+  answer_history_on_pool(s, std::move(q));
 }
 
 void recent_products(Session& s) {

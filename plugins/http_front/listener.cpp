@@ -79,7 +79,8 @@ void Server::Impl::accept() {
     });
     return;
   }
-  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+  acceptor.async_accept(net::make_strand(session_ioc()), [this](beast::error_code ec,
+                                                                tcp::socket socket) {
     if (ec) {
       if (!stopping.load() && ec != net::error::operation_aborted) accept_failed(ec);
       return;

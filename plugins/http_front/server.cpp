@@ -25,12 +25,16 @@ using tcp = net::ip::tcp;
 Server::Impl::Impl(ServerSettings s, Logger l, Metrics& m, std::shared_ptr<EventReader> r,
                    Pusher* p, Activity* a)
     : settings(std::move(s)), log(std::move(l)), metrics(m), reader(std::move(r)),
-      rows(dynamic_cast<RowStreamReader*>(reader.get())), pusher(p),
+      rows(dynamic_cast<RowStreamReader*>(reader.get())),
+      async_history(dynamic_cast<AsyncHistoryReader*>(reader.get())), pusher(p),
       idempotency(settings.push_enabled && p != nullptr &&
                           settings.idempotency.window.count() > 0
                       ? std::make_unique<IdempotencyTable>(settings.idempotency, p->topic(), &m)
                       : nullptr),
-      activity(a), overview(m, a), acceptor(net::make_strand(ioc)),
+      activity(a), overview(m, a),
+      ioc_per_thread(async_history != nullptr && settings.io_threads > 1),
+      ioc(ioc_per_thread || settings.io_threads <= 1 ? 1 : BOOST_ASIO_CONCURRENCY_HINT_DEFAULT),
+      acceptor(net::make_strand(ioc)),
       accept_retry(acceptor.get_executor()), sampler(net::make_strand(ioc)),
       queries(static_cast<std::size_t>(settings.query_threads)),
       lineage_pool(std::max<std::size_t>(1, settings.lineage.max_concurrent)),
@@ -204,11 +208,29 @@ void Server::start() {
                 {"hint", "set tls_cert_file and tls_key_file on this stage, or listen on "
                          "127.0.0.1 behind a TLS-terminating proxy"}});
   }
+  if (i.ioc_per_thread) {
+    for (int t = 1; t < i.settings.io_threads; ++t) {
+      i.session_iocs.push_back(std::make_unique<net::io_context>(1));
+      i.session_work.push_back(net::make_work_guard(*i.session_iocs.back()));
+    }
+  }
   i.accept();
   i.sample();
-  for (int t = 0; t < i.settings.io_threads; ++t) {
+  // The shared ioc: every I/O thread; else one, and one for each of session_iocs.
+  const int shared = i.ioc_per_thread ? 1 : i.settings.io_threads;
+  for (int t = 0; t < shared; ++t) {
     i.threads.emplace_back([&i, this] { run_guarded(threads_, "http-io", [&i] { i.ioc.run(); }); });
   }
+  for (auto& ioc : i.session_iocs) {
+    i.threads.emplace_back([this, c = ioc.get()] {
+      run_guarded(threads_, "http-io", [c] { c->run(); });
+    });
+  }
+}
+
+net::io_context& Server::Impl::session_ioc() {
+  const std::size_t n = next_ioc++ % (session_iocs.size() + 1);
+  return n == 0 ? ioc : *session_iocs[n - 1];
 }
 
 std::uint16_t Server::port() const { return impl_->port; }
@@ -259,10 +281,12 @@ void Server::stop() noexcept {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   i.ioc.stop();
+  for (auto& ioc : i.session_iocs) ioc->stop();
   for (auto& t : i.threads) {
     if (t.joinable()) t.join();
   }
   i.threads.clear();
+  i.queries_closed.store(true);
   i.queries.join();
   i.lineage_pool.join();
 }

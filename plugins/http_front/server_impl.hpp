@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -23,6 +25,7 @@
 
 #include "http_front/overview.hpp"
 #include "http_front/server.hpp"
+#include "pemx/async_history.hpp"
 #include "pemx/event_sink.hpp"
 
 namespace pemx::http_front {
@@ -57,6 +60,9 @@ struct Server::Impl {
   // The same reader when it can give a history page row by row (SQLite), else null: found
   // once here, not per request.
   RowStreamReader* rows;
+  // The same reader when it can send a history query without blocking (PostgreSQL), else
+  // null: found once here (history_async.hpp).
+  AsyncHistoryReader* async_history;
   Pusher* pusher;
   // The push's idempotency table; null when idempotency_window is 0 or the push is off.
   std::unique_ptr<IdempotencyTable> idempotency;
@@ -64,12 +70,33 @@ struct Server::Impl {
   Overview overview;
   // Declared before the io_context: handlers it destroys last may still end sessions.
   std::atomic<bool> stopping{false};
+  // Set by stop() once the I/O threads are joined, before the query pool is: nothing may be
+  // posted to the pool after it (handlers the io_context destroys last, history_async.cpp).
+  std::atomic<bool> queries_closed{false};
   std::atomic<int> sessions{0};
   std::atomic<std::size_t> stream_count{0};
   std::mutex sessions_mutex;
   std::set<std::weak_ptr<Session>, std::owner_less<std::weak_ptr<Session>>> live;
   std::set<std::weak_ptr<LiveStream>, std::owner_less<std::weak_ptr<LiveStream>>> streams;
-  boost::asio::io_context ioc;
+  // Whether each I/O thread runs an io_context of its own (session_iocs), only when the store
+  // answers history without blocking (async_history: PostgreSQL). Then the first I/O thread's
+  // io_context (ioc) holds the acceptor, the sampler and its share of the sessions, and the
+  // listener deals new connections out in turn: a connection's reads, writes and store socket
+  // (history_async.hpp) are all on the one thread that sleeps in its epoll, where one
+  // io_context run by several threads woke a second thread for nearly every completion (the
+  // reactor is handed over while a handler runs: bench/run_history.sh on PostgreSQL).
+  // Otherwise (SQLite, no store) every I/O thread runs the one shared ioc, as before: a handler
+  // that blocks its thread (SQLite's inline history, a cold page of the mapped file) then
+  // delays no other connection, where a connection dealt to that thread's own io_context
+  // would wait for it (tests/plugins/http_front/io_threads_test.cpp).
+  const bool ioc_per_thread;
+  boost::asio::io_context ioc;  // concurrency hint 1 only when one thread runs it
+  std::vector<std::unique_ptr<boost::asio::io_context>> session_iocs;  // io_threads - 1, or none
+  // Keep session_iocs' run() going while they have no connection (stop() stops them).
+  std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
+      session_work;
+  std::size_t next_ioc = 0;  // the acceptor's strand: the io_context of the next connection
+  boost::asio::io_context& session_ioc();  // the next in turn (acceptor's strand)
   boost::asio::ip::tcp::acceptor acceptor;
   // The acceptor's state, touched only on its strand: a back-off timer after a failed accept,
   // the next back-off, whether it waits for a connection to end (max_connections reached),

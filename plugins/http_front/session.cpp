@@ -4,6 +4,8 @@
 
 #include <cerrno>
 
+#include <utility>
+
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ssl/error.hpp>
@@ -101,6 +103,7 @@ void Session::close_if_idle() {
 void Session::cancel() {
   net::post(executor_, [self = shared_from_this()] {
     if (self->handed_over_) return;
+    if (auto f = std::exchange(self->on_cancel_, nullptr)) f();
     beast::error_code ec;
     self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     self->stream_.socket().close(ec);

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,6 +54,11 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // --- for handlers, on the strand ---
   Server::Impl& server() { return server_; }
+  // The session's strand, for a handler's own I/O objects (history_async.hpp).
+  const FlexStream::executor_type& executor() const { return executor_; }
+  // What cancel() should also stop while a handler waits on an I/O object of its own (the
+  // asynchronous history's store socket); null when nothing waits. Replaced, not chained.
+  void on_cancel(std::function<void()> f) { on_cancel_ = std::move(f); }
   const Request& request() const { return req_; }
   std::string_view path() const { return path_; }    // the target before '?'
   std::string_view query() const { return query_; }  // after it, not decoded
@@ -189,6 +195,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::atomic<std::int64_t> idle_since_{0};
   bool handed_over_ = false;  // the connection became a LiveStream
   bool closing_ = false;      // the TLS close_notify is under way
+  std::function<void()> on_cancel_;  // on_cancel()
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

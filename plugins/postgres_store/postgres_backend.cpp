@@ -13,7 +13,10 @@
 #include <unordered_map>
 #include <utility>
 
+#include "postgres_store/async_history.hpp"
+#include "postgres_store/history_query.hpp"
 #include "postgres_store/schema.hpp"
+#include "postgres_store/text_array.hpp"
 #include "store/analytics.hpp"
 #include "store/cursor.hpp"
 
@@ -34,25 +37,7 @@ ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id
 )sql";
 
-// $1 product ids (one, or an array), $2 from_ms (inclusive), $3 to_ms (exclusive), $4
-// event_type or NULL, $5/$6 the cursor's key (rows strictly after it in page order), $7 limit.
-// The same conditions and order as the SQLite store's queries; event_id compares byte-wise
-// (its column is COLLATE "C").
-#define PEMX_QUERY_COLUMNS \
-  "SELECT event_id, event_type, product_id, region, created_at, data_json, created_ms FROM events "
-#define PEMX_QUERY_FILTERS                                              \
-  " AND created_ms >= $2::bigint AND created_ms < $3::bigint"           \
-  " AND ($4::text IS NULL OR event_type = $4::text)"                    \
-  " AND (created_ms, event_id) < ($5::bigint, $6::text)"                \
-  " ORDER BY created_ms DESC, event_id DESC LIMIT $7::bigint"
-constexpr const char* kQueryOneName = "pemx_history_one";
-constexpr const char* kQueryOne =
-    PEMX_QUERY_COLUMNS "WHERE product_id = $1::text" PEMX_QUERY_FILTERS;
-constexpr const char* kQueryManyName = "pemx_history_many";
-constexpr const char* kQueryMany =
-    PEMX_QUERY_COLUMNS "WHERE product_id = ANY($1::text[])" PEMX_QUERY_FILTERS;
-#undef PEMX_QUERY_COLUMNS
-#undef PEMX_QUERY_FILTERS
+// The history statements (kQueryOne, kQueryMany): history_query.hpp.
 // A time range across products, oldest first (EventReader::scan): $1 from_ms (inclusive),
 // $2 to_ms (exclusive), $3/$4 the keyset of the previous page's last row (rows strictly after
 // it; the first page passes the smallest bigint and ''), $5 the product ids as a text array or
@@ -144,32 +129,6 @@ constexpr const char* kWalPosition =
 // when it is no standby (the primary itself, or another server: its tables are its own).
 constexpr const char* kReplayed =
     "SELECT NOT pg_is_in_recovery() OR coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)";
-
-// An array literal of text elements: {"a","b\"c"} (every element quoted, " and \ escaped).
-class TextArray {
- public:
-  void add(std::string_view text) {
-    out_ += out_.empty() ? '{' : ',';
-    out_ += '"';
-    for (char c : text) {
-      if (c == '"' || c == '\\') out_ += '\\';
-      out_ += c;
-    }
-    out_ += '"';
-  }
-  void add(std::int64_t number) {
-    out_ += out_.empty() ? '{' : ',';
-    out_ += std::to_string(number);
-  }
-  const char* finish() {
-    if (out_.empty()) out_ += '{';
-    out_ += '}';
-    return out_.c_str();
-  }
-
- private:
-  std::string out_;
-};
 
 std::optional<Error> prepare(PGconn* conn, const char* name, const char* sql,
                              const std::string& where, std::string_view conninfo) {
@@ -396,12 +355,6 @@ Result<WriteStats> PostgresEventStore::write_batch(std::span<const EventRow> row
 
 // ---- readers -------------------------------------------------------------------------------
 
-struct PostgresEventReader::Connection {
-  ConnPtr conn;
-  bool prepared = false;
-  bool broken = false;  // a command failed as a lost connection (libpq may still say OK)
-};
-
 PostgresEventReader::PostgresEventReader(StoreOptions options,
                                          std::shared_ptr<StoreHealth> health)
     : options_(std::move(options)), health_(std::move(health)) {
@@ -431,8 +384,58 @@ Result<std::shared_ptr<PostgresEventReader>> PostgresEventReader::open(
     if (auto e = reader->ready(*conn)) return *e;
     reader->pool_.add(std::move(conn));
   }
+  reader->async_ =
+      std::make_shared<AsyncHistorySet>(reader->where_, reader->connect_.conninfo);
+  // As many as the pool's, at most async_history_connections: `readers` is the operator's
+  // budget of reader sessions per instance, and this doubles it.
+  const std::size_t async = std::min(count, options.async_history_connections);
+  for (std::size_t i = 0; i < async; ++i) {
+    auto conn = std::make_unique<Connection>();
+    auto opened = connect(reader->connect_);
+    if (!opened) return opened.error();
+    conn->conn = std::move(opened.value());
+    if (auto e = reader->ready(*conn)) return *e;
+    reader->async_->add(std::move(conn));
+  }
   return reader;
 }
+
+// ---- asynchronous history (async_history.hpp) ---------------------------------------------
+
+std::unique_ptr<HistoryCall> PostgresEventReader::try_start(const EventQuery& q) {
+  // As run(): a query that needs no round trip is answered at once.
+  auto bounds = store::history_bounds(q);
+  if (!bounds) return done_history_call(bounds.error());
+  if (!bounds.value()) return done_history_call(std::optional<std::string>());
+  auto conn = async_->take();
+  if (!conn) return nullptr;
+  return start_history_call(async_, std::move(conn), HistoryStatement(q, *bounds.value()),
+                            q.limit);
+}
+
+bool PostgresEventReader::claim_upkeep() { return async_->claim_upkeep(); }
+
+void PostgresEventReader::upkeep() {
+  std::vector<std::unique_ptr<Connection>> repaired, failed;
+  // Until none is left: calls abandoned meanwhile (a server stopping ends them one by one) are
+  // taken care of in the same round.
+  for (auto care = async_->take_for_upkeep(); !care.empty(); care = async_->take_for_upkeep()) {
+    for (auto& conn : care) {
+      if (conn->abandoned) cancel_and_drain(*conn);
+      PQsetnonblocking(conn->conn.get(), 0);  // the calls set it again
+      // ready() reconnects a lost connection and prepares the statements again (blocking).
+      if (ready(*conn)) {
+        failed.push_back(std::move(conn));
+      } else {
+        repaired.push_back(std::move(conn));
+      }
+    }
+    if (!failed.empty()) break;  // the server is down: the next round after kUpkeepRetry
+  }
+  async_->upkeep_done(std::move(repaired), std::move(failed));
+}
+
+AsyncHistoryStats PostgresEventReader::async_stats() const { return async_->stats(); }
 
 std::optional<Error> PostgresEventReader::wait_replayed(PGconn* conn, const std::string& lsn) {
   // Start-up only (the stage's constructor), never on a request: polling is fine here.
@@ -554,11 +557,6 @@ std::optional<Result<EventPage>> PostgresEventReader::run(const EventQuery& q,
   auto bounds = store::history_bounds(q);
   if (!bounds) return Page(bounds.error());
   if (!bounds.value()) return Page(EventPage{});
-  const store::HistoryBounds& b = *bounds.value();
-  const store::CursorKey& after = b.after;
-  const std::int64_t from = b.from_ms;
-  const std::int64_t to = b.to_ms;
-  const std::int64_t limit = b.limit;
   EventPage page;
 
   Lease lease = pool_.acquire(wait);
@@ -569,53 +567,26 @@ std::optional<Result<EventPage>> PostgresEventReader::run(const EventQuery& q,
   Connection& c = *lease.get();
   if (auto e = ready(c)) return Page(*e);
 
-  const bool one = q.product_ids.size() == 1;
-  std::string ids;
-  if (one) {
-    ids = q.product_ids[0];
-  } else {
-    TextArray array;
-    for (const auto& id : q.product_ids) array.add(id);
-    ids = array.finish();
-  }
-  const std::string from_text = std::to_string(from);
-  const std::string to_text = std::to_string(to);
-  const std::string after_ms = std::to_string(after.created_ms);
-  const std::string limit_text = std::to_string(limit + 1);  // one more: is there a next page?
-  std::array<const char*, 7> values{ids.c_str(),
-                                    from_text.c_str(),
-                                    to_text.c_str(),
-                                    q.event_type ? q.event_type->c_str() : nullptr,
-                                    after_ms.c_str(),
-                                    after.event_id.c_str(),
-                                    limit_text.c_str()};
+  const HistoryStatement statement(q, *bounds.value());
+  const auto values = statement.values();
   auto execute = [&] {
-    return ResultPtr(PQexecPrepared(c.conn.get(), one ? kQueryOneName : kQueryManyName,
+    return ResultPtr(PQexecPrepared(c.conn.get(), statement.name,
                                     static_cast<int>(values.size()), values.data(), nullptr,
                                     nullptr, 0));
   };
   auto read = run_read(c, execute, "query history");
   if (!read) return Page(std::move(read.error()));
-  ResultPtr result = std::move(read.value());
-  const int rows = PQntuples(result.get());
-  // The next page's cursor is the last event taken: its created_ms is kept, its event_id is
-  // read from the page when needed (copying it for every row was an allocation per row).
-  std::int64_t last_ms = 0;
-  page.events.reserve(std::min(q.limit, static_cast<std::size_t>(rows)));
-  for (int r = 0; r < rows; ++r) {
-    if (page.events.size() == q.limit) {
-      page.next_cursor = store::encode_cursor({last_ms, page.events.back().event_id});
-      break;
-    }
+  const PGresult* result = read.value().get();
+  page.events.reserve(std::min(q.limit, static_cast<std::size_t>(PQntuples(result))));
+  page.next_cursor = page_rows(result, q.limit, [&](int r) {
     StoredEvent& e = page.events.emplace_back();
-    e.event_id = text_of(result.get(), r, 0);
-    e.event_type = text_of(result.get(), r, 1);
-    e.product_id = text_of(result.get(), r, 2);
-    e.region = text_of(result.get(), r, 3);
-    e.created_at = text_of(result.get(), r, 4);
-    e.data_json = text_of(result.get(), r, 5);
-    last_ms = std::strtoll(PQgetvalue(result.get(), r, 6), nullptr, 10);
-  }
+    e.event_id = text_of(result, r, 0);
+    e.event_type = text_of(result, r, 1);
+    e.product_id = text_of(result, r, 2);
+    e.region = text_of(result, r, 3);
+    e.created_at = text_of(result, r, 4);
+    e.data_json = text_of(result, r, 5);
+  });
   return Page(std::move(page));
 }
 

@@ -10,7 +10,9 @@
 //                        call (the writer retries with its backoff). Thread-compatible: the
 //                        stage's worker thread is its only user.
 //   PostgresEventReader  pemx::EventReader on a small pool of connections of its own, to
-//                        `read_connection` (a read-only replica) or else `connection`.
+//                        `read_connection` (a read-only replica) or else `connection`, and
+//                        pemx::AsyncHistoryReader on a few more (async_history.hpp): the
+//                        history sent without blocking, for http_front's I/O threads.
 //                        Thread-safe: HTTP worker threads call it concurrently.
 //
 // Nothing here throws on the data path; errors are Result/Error (codes: SQLSTATE,
@@ -27,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "pemx/async_history.hpp"
 #include "pemx/event_store.hpp"
 #include "pemx/result.hpp"
 #include "postgres_store/pg_connection.hpp"
@@ -36,6 +39,19 @@
 
 namespace pemx::postgres_store {
 
+// The most connections a reader opens for asynchronous history queries (async_history.hpp).
+inline constexpr std::size_t kAsyncHistoryConnections = 4;
+// Counts of the asynchronous set since open (tests): calls started on a connection, calls that
+// found their connection lost (the query then went to the pool), calls abandoned before their
+// answer (the client or the server went away); connections free now, and in all.
+struct AsyncHistoryStats {
+  std::uint64_t started = 0;
+  std::uint64_t lost = 0;
+  std::uint64_t abandoned = 0;
+  std::size_t free = 0;
+  std::size_t size = 0;
+};
+
 struct StoreOptions {
   std::string connection;       // libpq URI or key=value string (may hold a password)
   std::string read_connection;  // the readers' (a replica's); empty: `connection`
@@ -43,6 +59,9 @@ struct StoreOptions {
   std::chrono::milliseconds reader_wait{2000};         // wait for a free reader, then store_busy
   std::chrono::milliseconds statement_timeout{30'000};  // per statement, writer and readers
   int connect_timeout_s = 10;
+  // The most connections for asynchronous history queries (async_history.hpp), beside the
+  // pool's: as many as reader_connections, at most this; 0: none (every query on the pool).
+  std::size_t async_history_connections = kAsyncHistoryConnections;
 };
 
 using store::EventRow;
@@ -50,6 +69,8 @@ using store::StoreHealth;
 using store::WriteStats;
 
 class PostgresEventReader;
+class AsyncHistorySet;
+struct ReaderConnection;
 
 class PostgresEventStore final : public store::Backend {
  public:
@@ -109,7 +130,7 @@ class PostgresEventStore final : public store::Backend {
   ConnPtr conn_;
 };
 
-class PostgresEventReader final : public EventReader {
+class PostgresEventReader final : public EventReader, public AsyncHistoryReader {
  public:
   // Opens `reader_connections` connections (read-only sessions) to read_connection, else
   // connection; the schema must be migrated. With `replayed_up_to` (the primary's WAL position
@@ -136,9 +157,17 @@ class PostgresEventReader final : public EventReader {
   // and the stage's statement_timeout ("timeout"). Errors: "bad_query", "store_busy",
   // "timeout", or PostgreSQL's.
   Result<Analytics> analytics(const AnalyticsQuery& query) override;
-  // No try_query: every query is a round trip to the server (and a lost connection a
-  // reconnect), which must never run on an Asio I/O thread; the default sends every history
-  // query to the HTTP front end's query pool.
+  // No try_query: a blocking query is a round trip to the server (and a lost connection a
+  // reconnect), which must never run on an Asio I/O thread. The I/O thread starts the history
+  // with try_start instead, and waits for its socket (pemx/async_history.hpp); when no
+  // asynchronous connection is free, the query goes to the HTTP front end's query pool.
+  // Never waits, never connects: a free connection of the asynchronous set, or nullptr.
+  std::unique_ptr<HistoryCall> try_start(const EventQuery& query) override;
+  bool claim_upkeep() override;
+  // Cancels abandoned queries, reconnects lost connections (blocking; a query thread).
+  void upkeep() override;
+  // The asynchronous set's counts (AsyncHistoryStats).
+  AsyncHistoryStats async_stats() const;
   // A time range across products, oldest first (pemx/event_store.hpp); events_by_created
   // serves it. Errors: "bad_query" (limit 0), "store_busy", or a PostgreSQL one.
   Result<std::vector<ArchivedEvent>> scan(const RangeScan& scan) override;
@@ -147,7 +176,7 @@ class PostgresEventReader final : public EventReader {
   std::optional<std::string> problem() override;
 
  private:
-  struct Connection;
+  using Connection = ReaderConnection;
   using Lease = store::ConnectionPool<Connection>::Lease;
   PostgresEventReader(StoreOptions options, std::shared_ptr<StoreHealth> health);
   std::optional<Error> ready(Connection& conn);  // connected and prepared, or why not
@@ -163,6 +192,8 @@ class PostgresEventReader final : public EventReader {
   std::shared_ptr<StoreHealth> health_;
   store::ConnectionPool<Connection> pool_;  // filled at open
   store::AnalyticsGate analytics_gate_;     // one analytics statement at a time
+  // Shared with the calls in flight, which give their connections back to it.
+  std::shared_ptr<AsyncHistorySet> async_;  // filled at open
 };
 
 }  // namespace pemx::postgres_store

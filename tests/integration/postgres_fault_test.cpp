@@ -9,6 +9,8 @@
 //   restarted, every event stored exactly once, no password in any log line;
 // - only the writer's connection lost (its role may no longer log in) while the readers, on a
 //   read_connection of their own, still work and nothing is written: /readyz 503 all the same;
+// - history requests under load while the server is killed and restarted: each answered (an
+//   error while it is down, none left hanging), the same histories once it is back;
 // - the server hung (SIGSTOP) with a batch in the writer: SIGTERM ends pemx cleanly after the
 //   drain deadline (no hard exit), nothing committed beyond PostgreSQL;
 // - two web instances in one group on one database, one killed with -9 mid-stream and
@@ -16,6 +18,7 @@
 #include <catch2/catch.hpp>
 #include <rapidjson/document.h>
 
+#include <atomic>
 #include <csignal>
 #include <map>
 #include <set>
@@ -314,6 +317,93 @@ TEST_CASE("postgres_store: history queries on a hung PostgreSQL never hold the H
   fault.resume();
   for (auto& t : askers) t.join();
   CHECK(http_get(port, "/event?productIds=PGQ0").status == 200);
+}
+
+TEST_CASE("postgres_store: history under load while PostgreSQL is killed and restarted: every "
+          "request is answered (none hangs), and the same answers come back once it is up",
+          "[integration][postgres]") {
+  PEMX_NEED_POSTGRES(base);
+  const std::string brokers = test_brokers();
+  TestSchema schema(base);
+  PostgresFault fault(base);
+  const std::string p = unique_prefix();
+  const std::string storage = p + "-product-event-storage-pemx";
+  const std::string group = p + "-product-event-storage-consumer-pemx";
+  create_topic(brokers, storage, 1);
+
+  // Two readers: two asynchronous history connections beside the pool's two, both I/O threads.
+  PemxRunner pemx(postgres_config(p, schema.connection(),
+                                  "readers = 2\nconnect_timeout = \"2s\"\n"
+                                  "retry_max = \"500ms\"\ngive_up_after = \"5m\"\n"));
+  auto& proc = pemx.start("web", {"--set", "kafka.brokers=" + brokers, "--set",
+                                  "stages.http.io_threads=2", "--set",
+                                  "stages.http.query_threads=2"});
+  const auto port = wait_port(proc);
+  constexpr int kClients = 4;
+  produce(brokers, storage, stream("PGR", 0, 40, kClients));
+  REQUIRE(wait_committed(brokers, group, storage, 40, 60s));
+  std::vector<std::string> expected;
+  for (int c = 0; c < kClients; ++c) {
+    const auto r = http_get(port, "/event?productIds=PGR" + std::to_string(c));
+    REQUIRE(r.status == 200);
+    expected.push_back(r.body);
+  }
+
+  // Clients asking their product's history over and over (the asynchronous path: one product,
+  // under inline_queries' limits) until told to stop. No answer (status 0, the client's 30 s
+  // bound) would be a request left hanging.
+  std::atomic<bool> stop{false};
+  std::atomic<bool> up{true};  // cleared once the server is killed, set once it is back
+  std::atomic<int> answered{0}, unanswered{0}, failed{0}, wrong{0}, right_after{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      const std::string target = "/event?productIds=PGR" + std::to_string(c);
+      while (!stop.load()) {
+        const bool was_up = up.load();
+        const auto r = http_get(port, target);
+        answered.fetch_add(1);
+        if (r.status == 0) {
+          unanswered.fetch_add(1);
+        } else if (r.status != 200) {
+          failed.fetch_add(1);  // while the server is down: the store's error
+        } else if (r.body != expected[static_cast<std::size_t>(c)]) {
+          wrong.fetch_add(1);
+        } else if (was_up && up.load()) {
+          right_after.fetch_add(1);
+        }
+      }
+    });
+  }
+  auto eventually = [](auto done, std::chrono::seconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (!done() && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(20ms);
+    }
+    return done();
+  };
+  CHECK(eventually([&] { return answered.load() >= 50; }, 30s));
+  fault.kill();
+  up.store(false);
+  // Requests meet the dead server (in flight, on idle connections found closed, on the pool).
+  CHECK(eventually([&] { return failed.load() >= 8; }, 30s));
+  fault.restart();
+  right_after.store(0);
+  up.store(true);
+  // Back: every client's answers are right again (the lost connections re-established).
+  CHECK(eventually([&] { return right_after.load() >= 100; }, 60s));
+  stop.store(true);
+  for (auto& t : clients) t.join();
+  CHECK(unanswered.load() == 0);
+  CHECK(wrong.load() == 0);
+  // And, sequentially, each history as before the fault.
+  for (int c = 0; c < kClients; ++c) {
+    const auto r = http_get(port, "/event?productIds=PGR" + std::to_string(c));
+    CHECK(r.status == 200);
+    CHECK(r.body == expected[static_cast<std::size_t>(c)]);
+  }
+  proc.signal(SIGTERM);
+  CHECK(proc.wait(60s) == 0);
 }
 
 TEST_CASE("postgres_store: two web instances in one group on one database, one killed with -9 "

@@ -150,10 +150,11 @@ TEST_CASE("postgres_store: read_connection on a streaming replica: stored on the
   CHECK(wait_history(port, kProducts, 100, 30s).Size() == 100);  // once replayed
   CHECK(wait_ready_status(port, 200, 30s).status == 200);
 
-  // The writer's one session is on the primary, the two readers' on the replica.
+  // The writer's one session is on the primary, the readers' on the replica: the pool's two
+  // and as many for the asynchronous history (plugins/postgres_store/async_history.hpp).
   CHECK(sessions(base, writer_app) == 1);
   CHECK(sessions(replica, writer_app) == 0);
-  CHECK(sessions(replica, reader_app) == 2);
+  CHECK(sessions(replica, reader_app) == 4);
   CHECK(sessions(base, reader_app) == 0);
 
   {
@@ -229,7 +230,7 @@ TEST_CASE("postgres_store: read_connection on the primary by mistake, as a role 
   REQUIRE(history.status == 200);
   CHECK(parse_json(history.body).Size() == 40);
   CHECK(wait_ready_status(port, 200, 30s).status == 200);
-  CHECK(sessions(base, reader_app) == 2);
+  CHECK(sessions(base, reader_app) == 4);  // the pool's 2 and the asynchronous history's 2
   proc.signal(SIGTERM);
   CHECK(proc.wait(60s) == 0);
   CHECK(proc.log().find(role.password()) == std::string::npos);

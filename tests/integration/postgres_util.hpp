@@ -21,14 +21,6 @@ using pemx::postgres_store::test::admin_exec;
 using pemx::postgres_store::test::admin_value;
 using pemx::postgres_store::test::TestSchema;
 
-#define PEMX_NEED_POSTGRES(var)                                   \
-  auto var##_opt = pemx::postgres_store::test::test_postgres();  \
-  if (!var##_opt) {                                               \
-    WARN(pemx::postgres_store::test::kSkip);                      \
-    return;                                                       \
-  }                                                               \
-  const std::string var = *var##_opt
-
 // pemx.toml (prefixed) with the web role's store on PostgreSQL instead of SQLite.
 inline std::string postgres_config(const std::string& prefix, const std::string& connection,
                                    const std::string& extra = "") {

@@ -27,6 +27,15 @@ inline constexpr const char* kSkip =
     "PEMX_TEST_POSTGRES is not set: skipped (scripts/test.sh starts the test PostgreSQL; by "
     "hand: export PEMX_TEST_POSTGRES=$(tests/postgres/postgres.sh start 55432))";
 
+// In a test case: the test server's string in `var`, or a warning and return (skipped).
+#define PEMX_NEED_POSTGRES(var)                                   \
+  auto var##_opt = pemx::postgres_store::test::test_postgres();  \
+  if (!var##_opt) {                                               \
+    WARN(pemx::postgres_store::test::kSkip);                      \
+    return;                                                       \
+  }                                                               \
+  const std::string var = *var##_opt
+
 // Runs SQL on a short-lived connection; throws with the server's message on failure (tests
 // only).
 inline void ignore_notice(void*, const char*) {}

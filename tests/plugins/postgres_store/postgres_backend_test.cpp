@@ -53,14 +53,6 @@ std::unique_ptr<PostgresEventStore> open_store(const std::string& connection) {
   return std::move(s.value());
 }
 
-#define PEMX_NEED_POSTGRES(var)          \
-  auto var##_opt = test::test_postgres(); \
-  if (!var##_opt) {                       \
-    WARN(test::kSkip);                    \
-    return;                               \
-  }                                       \
-  const std::string var = *var##_opt
-
 TEST_CASE("postgres_store: batches are idempotent on event_id, new and duplicate per row",
           "[postgres_store][postgres]") {
   PEMX_NEED_POSTGRES(base);
