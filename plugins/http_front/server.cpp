@@ -208,6 +208,7 @@ void Server::start() {
                 {"hint", "set tls_cert_file and tls_key_file on this stage, or listen on "
                          "127.0.0.1 behind a TLS-terminating proxy"}});
   }
+  i.ioc_work.emplace(i.ioc.get_executor());
   if (i.ioc_per_thread) {
     for (int t = 1; t < i.settings.io_threads; ++t) {
       i.session_iocs.push_back(std::make_unique<net::io_context>(1));
@@ -280,6 +281,7 @@ void Server::stop() noexcept {
   while (i.sessions.load() > 0 && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  i.ioc_work.reset();
   i.ioc.stop();
   for (auto& ioc : i.session_iocs) ioc->stop();
   for (auto& t : i.threads) {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -95,6 +96,12 @@ struct Server::Impl {
   // Keep session_iocs' run() going while they have no connection (stop() stops them).
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
       session_work;
+  // And the shared ioc's, until stop(): once stop_accepting closed the acceptor, a request
+  // waiting for Kafka (a push) or the query pool has no operation on the io_context, so its
+  // run() could end while such a session still has to be answered (answer_later), and the
+  // drain would then wait for it in vain until its deadline.
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
+      ioc_work;
   std::size_t next_ioc = 0;  // the acceptor's strand: the io_context of the next connection
   boost::asio::io_context& session_ioc();  // the next in turn (acceptor's strand)
   boost::asio::ip::tcp::acceptor acceptor;
