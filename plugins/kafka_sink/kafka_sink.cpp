@@ -984,7 +984,10 @@ class KafkaSink final : public Stage {
   enum class Produced { kOk, kQueueFull, kFailed };
   Produced produce(Cluster& cluster, Record* rec, const std::string& topic, Attempt* attempt,
                    std::string* error, rd_kafka_resp_err_t* code) {
-    rd_kafka_headers_t* headers = rd_kafka_headers_new(rec->out_headers.size() + 6 + 5);
+    // Room for the routing headers (6 at most), out_headers and a dead letter's (5 at most).
+    constexpr std::size_t kRoutingHeaders = 6, kDeadLetterHeaders = 5;
+    rd_kafka_headers_t* headers =
+        rd_kafka_headers_new(rec->out_headers.size() + kRoutingHeaders + kDeadLetterHeaders);
     auto add = [headers](std::string_view name, std::string_view value) {
       rd_kafka_header_add(headers, name.data(), static_cast<ssize_t>(name.size()), value.data(),
                           static_cast<ssize_t>(value.size()));

@@ -1,6 +1,7 @@
 #include "event/event.hpp"
 
 #include <charconv>
+#include <utility>
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -12,11 +13,22 @@ ParsedEvent::ParsedEvent(JsonLimits limits)
       allocator_(value_buffer_, sizeof value_buffer_),
       stack_allocator_(stack_buffer_, sizeof stack_buffer_) {}
 
-JsonError ParsedEvent::parse(std::string_view json, TextChecks checks) {
+void ParsedEvent::fresh_document() {
   doc_.reset();
   allocator_.Clear();
   stack_allocator_.Clear();
   doc_.emplace(&allocator_, sizeof stack_buffer_ / 2, &stack_allocator_);
+}
+
+JsonError ParsedEvent::object_or(JsonError error) const {
+  if (!error && !doc_->IsObject()) {
+    error = {JsonProblem::kSyntax, "an event must be a JSON object"};
+  }
+  return error;
+}
+
+JsonError ParsedEvent::parse(std::string_view json, TextChecks checks) {
+  fresh_document();
   // RapidJSON's UTF-8 validation was about half of the router check's parse on the push
   // (docs/benchmarks.md, "Push"): skipped only for text the caller validated.
   JsonError error =
@@ -24,10 +36,7 @@ JsonError ParsedEvent::parse(std::string_view json, TextChecks checks) {
           ? parse_bounded<0>(*doc_, json, limits_, &stack_allocator_, checks)
           : parse_bounded<rapidjson::kParseValidateEncodingFlag>(*doc_, json, limits_,
                                                                  &stack_allocator_);
-  if (!error && !doc_->IsObject()) {
-    error = {JsonProblem::kSyntax, "an event must be a JSON object"};
-  }
-  return error;
+  return object_or(std::move(error));
 }
 
 namespace {
@@ -92,10 +101,7 @@ bool feed(const JsonTokens& tokens, Handler& handler, std::vector<OpenContainer>
 
 JsonError ParsedEvent::replay(std::string_view json, const JsonTokens& tokens) {
   if (json.size() > limits_.max_bytes) return parse(json, TextChecks::kScanned);  // its error
-  doc_.reset();
-  allocator_.Clear();
-  stack_allocator_.Clear();
-  doc_.emplace(&allocator_, sizeof stack_buffer_ / 2, &stack_allocator_);
+  fresh_document();
   bool complete = false;
   // As parse_bounded with TextChecks::kScanned: the same depth limit and number reading, and a
   // decoded lone surrogate looked for only when the text has a backslash.
@@ -107,8 +113,7 @@ JsonError ParsedEvent::replay(std::string_view json, const JsonTokens& tokens) {
   };
   doc_->Populate(generate);
   if (!complete) return parse(json, TextChecks::kScanned);
-  if (!doc_->IsObject()) return {JsonProblem::kSyntax, "an event must be a JSON object"};
-  return {};
+  return object_or({});
 }
 
 const rapidjson::Value* find_path(const rapidjson::Value& root, std::string_view path) {

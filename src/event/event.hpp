@@ -52,6 +52,11 @@ class ParsedEvent {
   std::optional<std::string_view> string_at(std::string_view dotted_path) const;
 
  private:
+  // Empties the arenas and makes a new document in them (parse and replay).
+  void fresh_document();
+  // `error`, or the refusal of a document that is not an object.
+  JsonError object_or(JsonError error) const;
+
   JsonLimits limits_;
   // User-supplied buffers survive Clear(): a typical event parses without a malloc.
   alignas(8) char value_buffer_[16 * 1024];
