@@ -235,8 +235,13 @@ std::map<std::int32_t, std::int64_t> committed(const std::string& brokers,
   int n = partition_count(rk.get(), topic, std::chrono::seconds(10));
   rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(n);
   for (int p = 0; p < n; ++p) rd_kafka_topic_partition_list_add(parts, topic.c_str(), p);
-  if (rd_kafka_committed(rk.get(), parts, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+  const rd_kafka_resp_err_t err = rd_kafka_committed(rk.get(), parts, 10000);
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     for (int i = 0; i < parts->cnt; ++i) out[parts->elems[i].partition] = parts->elems[i].offset;
+  } else {
+    // Read as nothing committed; said, so that a failed read is not taken for a lost commit.
+    UNSCOPED_INFO("reading the committed offsets of group " << group << " on " << topic
+                                                            << " failed: " << rd_kafka_err2str(err));
   }
   rd_kafka_topic_partition_list_destroy(parts);
   return out;
