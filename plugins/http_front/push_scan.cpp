@@ -261,10 +261,11 @@ class Scanner {
     // level): the check need not look again.
     // An event produced as its bytes is checked from the scan's events for them (no second
     // parse); a rewritten one from its text.
-    if (rules_.check != nullptr &&
-        (!rewritten ? rules_.check->check_tokens(value, tokens_)
-                    : rules_.check->check_scanned(value))) {
-      return false;
+    if (rules_.check != nullptr) {
+      if (!series_) series_ = rules_.check->series();
+      if (!rewritten ? series_->check_tokens(value, tokens_) : series_->check_scanned(value)) {
+        return false;
+      }
     }
     out_.push_back({std::move(key_), std::move(value), std::move(id_)});
     key_.clear();
@@ -298,6 +299,7 @@ class Scanner {
   std::vector<std::string_view> keys_;
   std::vector<std::size_t> frames_;
   JsonTokens tokens_;  // the event's, from its '{' (views into the body)
+  std::unique_ptr<EventCheck::Series> series_;  // the check's, from the first event on
 };
 
 }  // namespace

@@ -127,10 +127,18 @@ TEST_CASE("a running router takes the replaced rules at the next event, with the
   REQUIRE(stricter.config);
   const std::string no_country = reference_event("Country", "EU", R"({"region":"EU"})", "P2");
   REQUIRE(check->check(no_country) == std::nullopt);
+  // So does a series of checks (one push request's) open across the reload: its next event is
+  // checked with the rules in force then, not those of its first.
+  auto series = check->series();
+  REQUIRE(series->check_scanned(no_country) == std::nullopt);
   CHECK(live->replace(*stricter.config->stage("router")->spec->live_rules()));
   auto refusal = check->check(no_country);
   REQUIRE(refusal);
   CHECK(refusal->reason == "missing_placeholder");
+  auto in_series = series->check_scanned(no_country);
+  REQUIRE(in_series);
+  CHECK(in_series->reason == "missing_placeholder");
+  CHECK(in_series->detail == refusal->detail);
   auto dead = h.route(no_country);
   CHECK(dead->targets == std::vector<std::string>{"product-event-dlq-pemx"});
   CHECK(header(*dead, "pemx-rules-version") == live->current().version);
