@@ -178,17 +178,25 @@ IdempotencyTable::Plan IdempotencyTable::begin_events(const std::vector<Item>& i
   // repeated with the same content is produced once; with other content it is a conflict.
   // first[i]: the index of the first event of the request with items[i]'s eventId (one sort,
   // one allocation: no node per event).
+  // Sorted by the eventIds' hashes, not their text: UUIDs from one source often share a long
+  // prefix, which every comparison of a text sort read again.
   std::vector<std::size_t> first(items.size());
   {
-    std::vector<std::size_t> order(items.size());
-    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&items](std::size_t a, std::size_t b) {
-      const int c = items[a].event_id.compare(items[b].event_id);
-      return c < 0 || (c == 0 && a < b);  // equal ids in request order
-    });
+    std::vector<std::pair<std::size_t, std::size_t>> order(items.size());  // (hash, index)
+    const auto hash = events_.hash_function();
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = {hash(items[i].event_id), i};
+    std::sort(order.begin(), order.end());  // equal hashes in request order
     for (std::size_t k = 0; k < order.size(); ++k) {
-      const bool repeat = k > 0 && items[order[k]].event_id == items[order[k - 1]].event_id;
-      first[order[k]] = repeat ? first[order[k - 1]] : order[k];
+      const std::size_t i = order[k].second;
+      first[i] = i;
+      // An earlier event with the same eventId is in the run of equal hashes before it.
+      for (std::size_t j = k; j-- > 0 && order[j].first == order[k].first;) {
+        const std::size_t e = order[j].second;
+        if (items[e].event_id == items[i].event_id) {
+          first[i] = first[e];
+          break;
+        }
+      }
     }
   }
   std::vector<std::string> busy;
@@ -243,8 +251,12 @@ IdempotencyTable::Plan IdempotencyTable::begin_events(const std::vector<Item>& i
       publish();
       return plan;
     }
+    plan.reserved.reserve(plan.fresh.size());
     for (std::size_t i : plan.fresh) {
-      events_.emplace(std::string(items[i].event_id), EventEntry{items[i].digest, &o});
+      auto [it, added] =
+          events_.emplace(std::string(items[i].event_id), EventEntry{items[i].digest, &o});
+      (void)added;  // always: fresh ids were not in the table, and are distinct
+      plan.reserved.push_back(&*it);
       add_units(o, 1);
     }
   }
@@ -267,15 +279,15 @@ void IdempotencyTable::accept(const std::vector<Item>& items, Plan& plan,
                               const std::vector<Delivered>& delivered) {
   std::lock_guard<std::mutex> lock(mutex_);
   const auto now = now_();
-  for (std::size_t f = 0; f < plan.fresh.size(); ++f) {
-    auto it = events_.find(items[plan.fresh[f]].event_id);
-    if (it == events_.end() || !it->second.pending) continue;  // cannot happen: reserved
+  for (std::size_t f = 0; f < plan.reserved.size(); ++f) {
+    EventNode& node = *plan.reserved[f];
+    if (!node.second.pending) continue;  // cannot happen: reserved
     if (f < delivered.size()) {
-      it->second.partition = delivered[f].partition;
-      it->second.offset = delivered[f].offset;
+      node.second.partition = delivered[f].partition;
+      node.second.offset = delivered[f].offset;
     }
-    it->second.pending = false;
-    it->second.owner->event_ages.push_back({&it->first, now});
+    node.second.pending = false;
+    node.second.owner->event_ages.push_back({&node.first, now});
   }
   for (std::size_t i = 0; i < items.size(); ++i) {
     if (plan.source[i] >= 0 && static_cast<std::size_t>(plan.source[i]) < delivered.size()) {

@@ -68,6 +68,9 @@ inline constexpr std::size_t kMaxIdempotencyKey = 255;
 std::optional<std::string> parse_idempotency_key(std::string_view field);
 
 class IdempotencyTable {
+  struct EventEntry;
+  using EventNode = std::pair<const std::string, EventEntry>;  // an element of events_
+
  public:
   using Clock = std::chrono::steady_clock;
 
@@ -94,6 +97,11 @@ class IdempotencyTable {
     std::vector<int> source;
     std::size_t replayed = 0;  // events of the request accepted before
     std::vector<std::string> ids;  // kConflict, kBusy: the eventIds concerned
+    // kProduce: the table's entries reserved for `fresh`, in its order, so that accept()
+    // reaches them without looking each up again. An element of an unordered_map stays where
+    // it is until erased, and a reserved entry is erased only through its own plan (release,
+    // settle): eviction and expiry take accepted entries only.
+    std::vector<EventNode*> reserved;
   };
 
   // What begin_key found for an Idempotency-Key.

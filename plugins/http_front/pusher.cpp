@@ -23,9 +23,12 @@ struct Pusher::Slot {
 
 struct Pusher::Batch {
   std::vector<Slot> slots;  // sized once in push(), before any message is produced
+  // Delivery reports not yet in, +1 while push() is queuing. Counted down without the lock:
+  // the reports of every event would otherwise take it one by one (200 a request) against
+  // the I/O threads' pushes. The last one (it sees 1) takes the lock and settles the batch.
+  std::atomic<int> outstanding{0};
   // All below guarded by batches_mutex_.
   std::uint64_t id = 0;
-  int outstanding = 0;    // delivery reports not yet in, +1 while push() is queuing
   bool answered = false;  // done has run (reports may still come in after a timeout)
   std::optional<std::string> error;
   Done done;
@@ -121,10 +124,14 @@ void Pusher::settle(Batch* batch, const char* error) {
   std::optional<std::string> result;
   std::vector<Delivered> delivered;
   std::vector<std::optional<Delivered>> outcomes;
+  if (error != nullptr) {
+    std::lock_guard<std::mutex> lock(batches_mutex_);
+    if (!batch->error) batch->error = error;
+  }
+  // acq_rel: the slots written before each report's count are seen by the last one.
+  if (batch->outstanding.fetch_sub(1, std::memory_order_acq_rel) > 1) return;
   {
     std::lock_guard<std::mutex> lock(batches_mutex_);
-    if (error != nullptr && !batch->error) batch->error = error;
-    if (--batch->outstanding > 0) return;
     if (!batch->answered) {
       batch->answered = true;
       done = std::move(batch->done);
@@ -177,7 +184,7 @@ void Pusher::push(std::vector<PushEvent> events, Done done, Settled settled) {
   {
     std::lock_guard<std::mutex> lock(batches_mutex_);
     batch->id = next_id_++;
-    batch->outstanding = static_cast<int>(events.size()) + 1;  // +1: until all are queued
+    batch->outstanding.store(static_cast<int>(events.size()) + 1);  // +1: until all are queued
     batches_.emplace(batch->id, std::move(owned));
   }
   for (std::size_t i = 0; i < events.size(); ++i) {

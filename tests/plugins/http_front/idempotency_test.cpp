@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -172,6 +173,29 @@ TEST_CASE("idempotency: an eventId twice in one request is produced once, or con
   REQUIRE(twice.outcome == Outcome::kProduce);
   CHECK(twice.fresh == std::vector<std::size_t>{0, 1});
   CHECK(twice.source == std::vector<int>{0, 1, 0});
+
+  // 200 events of 7 eventIds in a scattered order: each repeat follows the first event of its
+  // eventId, whatever the order the table compares them in.
+  Push seven(100, 7);
+  std::vector<IdempotencyTable::Item> scattered;
+  for (std::size_t k = 0; k < 200; ++k) scattered.push_back(seven.items[(k * 3 + k / 9) % 7]);
+  auto repeats = t.begin_events(scattered);
+  REQUIRE(repeats.outcome == Outcome::kProduce);
+  std::vector<std::size_t> firsts;
+  std::vector<int> sources;
+  for (std::size_t k = 0; k < scattered.size(); ++k) {
+    std::size_t f = 0;
+    while (scattered[f].event_id != scattered[k].event_id) ++f;
+    if (f == k) firsts.push_back(k);
+    sources.push_back(static_cast<int>(
+        std::find(firsts.begin(), firsts.end(), f) - firsts.begin()));
+  }
+  CHECK(firsts.size() == 7);
+  CHECK(repeats.fresh == firsts);
+  CHECK(repeats.source == sources);
+  t.accept(scattered, repeats, delivered_for(repeats, 50));
+  CHECK(repeats.receipt[199].offset ==
+        50 + sources[199]);  // the receipt of its first event
 
   Push differ(5, 2);
   differ.items.push_back({differ.ids[0], sha256("other")});
