@@ -13,6 +13,8 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include "pemx/metrics.hpp"
+
 namespace pemx::http_front {
 
 class FlexStream {
@@ -36,8 +38,12 @@ class FlexStream {
   void expires_never() { tcp().expires_never(); }
   TlsStream* tls() { return tls_ ? &*tls_ : nullptr; }
 
+  // Each read of the stream (HTTP's reads, after TLS) is counted there from now on.
+  void count_reads(Counter* reads) { reads_ = reads; }
+
   template <class Buffers, class Handler>
   auto async_read_some(const Buffers& buffers, Handler&& handler) {
+    if (reads_ != nullptr) reads_->inc();
     if (tls_) return tls_->async_read_some(buffers, std::forward<Handler>(handler));
     return plain_->async_read_some(buffers, std::forward<Handler>(handler));
   }
@@ -51,6 +57,7 @@ class FlexStream {
   std::shared_ptr<boost::asio::ssl::context> context_;  // before tls_: it uses it
   std::optional<boost::beast::tcp_stream> plain_;
   std::optional<TlsStream> tls_;
+  Counter* reads_ = nullptr;
 };
 
 }  // namespace pemx::http_front

@@ -50,6 +50,10 @@ Server::Impl::Impl(ServerSettings s, Logger l, Metrics& m, std::shared_ptr<Event
                               "open connection was idle")),
       evicted(m.counter("pemx_http_evicted_total",
                         "Idle connections closed at max_connections to admit a new one")),
+      socket_reads(m.counter("pemx_http_socket_reads_total",
+                             "Reads of HTTP requests from their connections (after TLS): "
+                             "against pemx_http_requests_total, how many a request takes; a "
+                             "client trickling its bytes shows here")),
       lineage_cancelled(m.counter("pemx_http_front_lineage_cancelled_total",
                                   "Lineage lookups cancelled because their client closed the "
                                   "connection before the answer")) {

@@ -149,6 +149,7 @@ struct Server::Impl {
   Counter& accept_errors;
   Counter& accept_pauses;
   Counter& evicted;
+  Counter& socket_reads;       // reads of requests' bytes (FlexStream::count_reads)
   Counter& lineage_cancelled;  // lookups ended early because their client went away
 
   // The listener (listener.cpp).

@@ -2,7 +2,9 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 
 #include <utility>
 
@@ -20,6 +22,7 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 constexpr std::size_t kReadAhead = 64 * 1024;  // a session's read buffer beyond max_header_bytes
+constexpr std::size_t kIdleBuffer = 4 * 1024;   // what a read buffer keeps between requests
 
 namespace {
 // The per-address rate limit's key (rate_key: IPv4 whole, IPv6 by its /64).
@@ -41,6 +44,7 @@ Session::Session(tcp::socket&& socket, Server::Impl& server,
       executor_(stream_.get_executor()), server_(server),
       buffer_(server.settings.max_header_bytes + kReadAhead) {
   server_.sessions.fetch_add(1);
+  stream_.count_reads(&server_.socket_reads);
   beast::error_code ec;
   auto remote = stream_.socket().remote_endpoint(ec);
   if (!ec) {
@@ -147,7 +151,27 @@ void Session::do_read() {
                         std::chrono::steady_clock::now().time_since_epoch())
                         .count());
   server_.session_idle();
-  stream_.expires_after(server_.settings.idle_timeout);
+  // The room a body made (on_header) is not kept while the connection waits for its next
+  // request: an idle connection holds a few KiB at most.
+  if (buffer_.capacity() > kIdleBuffer) buffer_.shrink_to_fit();
+  stream_.expires_after(server_.settings.idle_timeout);  // for the header and the body
+  http::async_read_header(stream_, buffer_, *parser_,
+                          beast::bind_front_handler(&Session::on_header, shared_from_this()));
+}
+
+// The header section is in. Before the body is read, the read buffer gets room for it (up to
+// one read of kReadAhead): Beast reads as much as the buffer's free capacity, and a buffer
+// that never held more than a header kept reads at 512 bytes, so a 43 KB push body took
+// about 60 reads, each a trip through the I/O thread's queue behind other sessions' work
+// (docs/benchmarks.md, "Push"). The buffer's bound is unchanged.
+void Session::on_header(beast::error_code ec, std::size_t) {
+  if (ec || parser_->is_done()) return on_read(ec, 0);
+  const std::size_t body = parser_->content_length_remaining()
+                               ? static_cast<std::size_t>(std::min<std::uint64_t>(
+                                     *parser_->content_length_remaining(), kReadAhead))
+                               : kReadAhead;  // chunked: its size is not known
+  const std::size_t want = std::min(buffer_.size() + body, buffer_.max_size());
+  if (want > buffer_.capacity()) buffer_.reserve(want);
   http::async_read(stream_, buffer_, *parser_,
                    beast::bind_front_handler(&Session::on_read, shared_from_this()));
 }
