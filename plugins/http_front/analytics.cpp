@@ -69,7 +69,7 @@ std::variant<AnalyticsQuery, Answer> parse_analytics_request(std::string_view qu
   if (!params) return error_answer(400, "malformed percent-encoding in the query string");
   std::optional<std::int64_t> from;
   std::optional<std::int64_t> to;
-  std::optional<std::int64_t> bucket;
+  std::int64_t bucket = 0;  // the width asked for; 0: none (every named width is more)
   AnalyticsQuery q;
   q.top = kDefaultAnalyticsTop;
   std::vector<FieldError> errors;
@@ -85,11 +85,11 @@ std::variant<AnalyticsQuery, Answer> parse_analytics_request(std::string_view qu
         (k == "from" ? from : to) = *ms;
       }
     } else if (k == "bucket") {
-      bucket.reset();
+      bucket = 0;
       for (const auto& b : kBucketNames) {
         if (b.name == v) bucket = b.ms;
       }
-      if (!bucket) {
+      if (bucket == 0) {
         errors.push_back({json_quote(v), "bucket must be one of " + bucket_list(), k, "query"});
       }
     } else if (k == "top") {
@@ -124,15 +124,15 @@ std::variant<AnalyticsQuery, Answer> parse_analytics_request(std::string_view qu
                       "to", "query"});
   }
   if (!errors.empty()) return errors_answer(400, errors);
-  if (bucket) {
-    if ((span + *bucket - 1) / *bucket > kAnalyticsMaxBuckets) {
-      errors.push_back({json_quote(bucket_name(*bucket)),
+  if (bucket > 0) {
+    if ((span + bucket - 1) / bucket > kAnalyticsMaxBuckets) {
+      errors.push_back({json_quote(bucket_name(bucket)),
                         "the window makes more than " + std::to_string(kAnalyticsMaxBuckets) +
                             " buckets of this width; choose a wider bucket",
                         "bucket", "query"});
       return errors_answer(400, errors);
     }
-    q.bucket_ms = *bucket;
+    q.bucket_ms = bucket;
   } else {
     q.bucket_ms = kBucketNames.back().ms;  // 31 days at most: 5 buckets of 7 days
     for (const auto& b : kBucketNames) {

@@ -616,9 +616,11 @@ class Spec final : public StageSpec {
   std::optional<TargetTopics> target_topics() const override {
     if (s_.missing_topics == "off") return std::nullopt;
     PossibleTopics possible = all_targets(s_);
-    TargetTopics targets{std::move(possible.topics), std::move(possible.unchecked),
-                         s_.missing_topics == "fail" ? TargetTopics::OnMissing::kFail
-                                                     : TargetTopics::OnMissing::kWarn};
+    TargetTopics targets;
+    targets.topics = std::move(possible.topics);
+    targets.unchecked = std::move(possible.unchecked);
+    targets.on_missing = s_.missing_topics == "fail" ? TargetTopics::OnMissing::kFail
+                                                     : TargetTopics::OnMissing::kWarn;
     targets.cluster_topics = std::move(possible.cluster_topics);
     targets.timeout = s_.missing_topics_timeout;
     return targets;

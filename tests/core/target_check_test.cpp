@@ -30,6 +30,14 @@ class FakeDirectory final : public TopicDirectory {
   Result<TopicSet> answer_;
 };
 
+// Targets that must all exist on [kafka] (missing_topics = "fail").
+TargetTopics must_exist(std::vector<std::string> topics) {
+  TargetTopics t;
+  t.topics = std::move(topics);
+  t.on_missing = TargetTopics::OnMissing::kFail;
+  return t;
+}
+
 struct Captured {
   std::vector<std::string> lines;
   Logger log{make_line_sink(LogLevel::kInfo, [this](const std::string& l) { lines.push_back(l); }),
@@ -61,7 +69,7 @@ TEST_CASE("listed_topics names the first 20 and counts the rest", "[unit][target
 }
 
 TEST_CASE("check_targets asks once and names the missing topics", "[unit][targets]") {
-  TargetTopics targets{{"a", "b", "c"}, {}, TargetTopics::OnMissing::kFail};
+  TargetTopics targets = must_exist({"a", "b", "c"});
   FakeDirectory dir(TopicSet{"a", "c", "other"});
   auto outcome = check_targets(targets, dir);
   CHECK(dir.asked == 1);
@@ -76,7 +84,7 @@ TEST_CASE("check_targets asks once and names the missing topics", "[unit][target
 }
 
 TEST_CASE("check_targets asks again after a timeout until give_up says so", "[unit][targets]") {
-  TargetTopics targets{{"a"}, {}, TargetTopics::OnMissing::kFail};
+  TargetTopics targets = must_exist({"a"});
   FakeDirectory silent(Error{"timeout", "no answer in 1000 ms"});
   auto outcome = check_targets(targets, silent, std::chrono::hours(1),
                                [&] { return silent.asked == 3; });
@@ -103,7 +111,7 @@ class ScriptedDirectory final : public TopicDirectory {
 TEST_CASE("check_targets asks again while no broker is reachable (a broker that accepted the "
           "connection and does not answer, say)",
           "[unit][targets]") {
-  TargetTopics targets{{"a", "b"}, {}, TargetTopics::OnMissing::kFail};
+  TargetTopics targets = must_exist({"a", "b"});
   const Error unreachable{"unreachable", "no broker answered: Local: Broker transport failure"};
   ScriptedDirectory later({unreachable, unreachable, TopicSet{"a"}});
   auto outcome = check_targets(targets, later, std::chrono::hours(1));
