@@ -5,7 +5,11 @@
 #
 #   1. builds pemx and pemx_bench_latency (Release) in BUILD_DIR unless --no-build;
 #   2. starts a fresh broker on 127.0.0.1:PORT (PORT+1: controller, PORT+2: pemx's ops
-#      endpoint) and always stops it; warms its JVM up with BROKER_WARMUP s of load;
+#      endpoint) and always stops it; warms its JVM up with BROKER_WARMUP s of load. Its JVM
+#      runs with Kafka's own defaults (--broker-jvm stock: kafka-server-start.sh's 1 GiB heap
+#      and kafka-run-class.sh's G1 options) unless --broker-jvm test asks for the test
+#      broker's (tests/broker/kafka.sh: a 128-512 MiB heap and the serial collector, sized for
+#      CI). Its garbage collections are logged (broker-gc.log) and summarized;
 #   3. for each rate of RATES, for each of ROUNDS rounds, on fresh topics:
 #        a. baseline: pemx_bench_latency produces EventGenerator events at the rate into a
 #           topic and consumes that same topic (no group, from the beginning): WARMUP s not
@@ -43,6 +47,7 @@ BUILD_DIR="${ROOT}/build-bench"
 BUILD=1
 UPDATE_DOC=0
 CONFIG=""
+BROKER_JVM=stock
 
 usage() {
   cat <<EOF
@@ -59,6 +64,8 @@ usage: bench/run_latency.sh [options]
   --no-build          use the binaries already in --build-dir
   --update-doc        write the results into docs/benchmarks.md
   --config FILE       the pemx config to copy for each round (default: the repo's pemx.toml)
+  --broker-jvm KIND   stock (Kafka's own JVM defaults: 1 GiB heap, G1) or test (the CI-sized
+                      test broker's: 128-512 MiB heap, serial collector) (default ${BROKER_JVM})
 EOF
 }
 
@@ -75,6 +82,7 @@ while (($#)); do
     --no-build) BUILD=0; shift ;;
     --update-doc) UPDATE_DOC=1; shift ;;
     --config) CONFIG="$2"; shift 2 ;;
+    --broker-jvm) BROKER_JVM="$2"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
@@ -88,11 +96,12 @@ for rate in "${RATE_LIST[@]}"; do
   [[ "${rate}" == max || "${rate}" =~ ^[1-9][0-9]*$ ]] \
     || { echo "--rates: positive integers or max, got ${rate}" >&2; exit 2; }
 done
+[[ "${BROKER_JVM}" == stock || "${BROKER_JVM}" == test ]] || { echo "--broker-jvm: stock or test" >&2; exit 2; }
 command -v python3 >/dev/null || die "python3 not found"
 CONFIG="$(cd "$(dirname "${CONFIG:-${ROOT}/pemx.toml}")" && pwd)/$(basename "${CONFIG:-pemx.toml}")"
 [[ -f "${CONFIG}" ]] || die "no config ${CONFIG}"
 
-COMMAND_LINE="bench/run_latency.sh --rounds ${ROUNDS} --rates ${RATES} --duration ${DURATION} --warmup ${WARMUP} --broker-warmup ${BROKER_WARMUP} --port ${PORT} --seed ${SEED}"
+COMMAND_LINE="bench/run_latency.sh --rounds ${ROUNDS} --rates ${RATES} --duration ${DURATION} --warmup ${WARMUP} --broker-warmup ${BROKER_WARMUP} --port ${PORT} --seed ${SEED} --broker-jvm ${BROKER_JVM}"
 [[ "${CONFIG}" == "${ROOT}/pemx.toml" ]] || COMMAND_LINE+=" --config ${CONFIG}"
 
 # --- build ------------------------------------------------------------------------------------
@@ -111,6 +120,20 @@ done
 bench_setup
 BROKERS="127.0.0.1:${PORT}"
 OPS_PORT=$((PORT + 2))
+# The broker's JVM. A tail latency is mostly the broker's pauses, and an event routed by pemx
+# passes the broker twice as often as a plain hop's, so how often the broker pauses decides the
+# p99 pemx adds: the test broker's small young generation was collected about once a second,
+# for about 10 ms each time (docs/benchmarks.md, "The broker's pauses"). stock is what a
+# Kafka installation runs with when nobody tuned it (kafka-server-start.sh, kafka-run-class.sh
+# of Kafka 3.7.1).
+if [[ "${BROKER_JVM}" == stock ]]; then
+  export PEMX_KAFKA_HEAP_OPTS="-Xms1G -Xmx1G"
+  export PEMX_KAFKA_JVM_OPTS="-server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -XX:MaxInlineLevel=15 -Djava.awt.headless=true -Xlog:gc:file=${OUT}/broker-gc.log"
+else
+  unset PEMX_KAFKA_HEAP_OPTS
+  export PEMX_KAFKA_JVM_OPTS="-XX:+UseSerialGC -XX:CICompilerCount=2 -XX:-UsePerfData -Djava.awt.headless=true -Xlog:gc:file=${OUT}/broker-gc.log"
+fi
+BROKER_JVM_LINE="${PEMX_KAFKA_HEAP_OPTS:-"-Xms128m -Xmx512m"} ${PEMX_KAFKA_JVM_OPTS% -Xlog:*}"
 start_broker "${PORT}"
 # A fresh broker's JVM answers slowly until its code is compiled: round 1 ran at several
 # times the latency of the next ones. BROKER_WARMUP s of the baseline's load on a throw-away
@@ -212,9 +235,10 @@ done
 # --- summary ----------------------------------------------------------------------------------
 MACHINE="$(machine_description "the broker, the latency program and pemx all run on these 2 cores")"
 python3 - "${OUT}" "${ROUNDS}" "${RATES}" "${COMMAND_LINE}" "${MACHINE}" "${RUN_ID}" \
-  "$(code_description)" "${DURATION}" "${WARMUP}" >"${OUT}/summary.md" <<'PY'
-import json, os, statistics, sys
-out, rounds, rates, command, machine, run_id, code, duration, warmup = sys.argv[1:10]
+  "$(code_description)" "${DURATION}" "${WARMUP}" "${BROKER_JVM} (${BROKER_JVM_LINE})" \
+  >"${OUT}/summary.md" <<'PY'
+import json, os, re, statistics, sys
+out, rounds, rates, command, machine, run_id, code, duration, warmup, jvm = sys.argv[1:11]
 rounds, rates = int(rounds), rates.split(",")
 def load(name):
     p = os.path.join(out, name)
@@ -256,6 +280,18 @@ print(f"### End-to-end latency through `pemx --role=dist` vs a plain produce -> 
 print(f"- command: `{command}`")
 print(f"- code: {code}; Kafka 3.7.1 (one KRaft node, tests/broker/kafka.sh) on loopback")
 print(f"- machine: {machine}")
+# The broker's stop-the-world pauses over the whole invocation (warm-up included).
+pauses = []
+try:
+    for line in open(os.path.join(out, "broker-gc.log")):
+        m = re.search(r"Pause.* ([0-9.]+)ms$", line.strip())
+        if m:
+            pauses.append(float(m.group(1)))
+except OSError:
+    pass
+gc = (f"{len(pauses)} pauses, median {statistics.median(pauses):.1f} ms, longest "
+      f"{max(pauses):.1f} ms" if pauses else "no pause logged")
+print(f"- broker JVM: {jvm}; garbage collection over the invocation: {gc}")
 print(f"- load: EventGenerator events at each rate, {warmup} s of warm-up (not measured) then "
       f"{duration} s measured, fresh topics per run (3 partitions); the producer acks=all, "
       f"idempotent, linger.ms=0; the consumer without a group, librdkafka's fetch defaults; "
