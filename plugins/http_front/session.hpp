@@ -151,6 +151,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_handshake(boost::beast::error_code ec);
   void do_read();
   void on_header(boost::beast::error_code ec, std::size_t);
+  void read_body();
   void on_read(boost::beast::error_code ec, std::size_t);
   void handle(Request&& req);
   // The route's token check and rate limit (auth.hpp, rate_limit.hpp): true to run its
