@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,25 @@ std::uint64_t socket_reads(Metrics& m) {
   return m.counter("pemx_http_socket_reads_total", "").value();
 }
 
+// A server with one I/O thread and no store, Kafka or page: all that reading requests needs.
+struct PlainServer {
+  Metrics metrics;
+  Activity activity;
+  std::unique_ptr<Server> server;  // after what it refers to
+  PlainServer() {
+    activity.role = "web";
+    ServerSettings s;
+    s.port = 0;
+    s.io_threads = 1;
+    s.idle_timeout = 30s;
+    server = std::make_unique<Server>(s, Logger{}, metrics, nullptr, nullptr, &activity);
+    server->start();
+  }
+  ~PlainServer() { server->stop(); }
+  PlainServer(const PlainServer&) = delete;
+  PlainServer& operator=(const PlainServer&) = delete;
+};
+
 // A push-sized body: 43,000 bytes of JSON.
 std::string big_body() {
   std::string body = "{\"events\":[";
@@ -40,15 +60,9 @@ std::string big_body() {
 TEST_CASE("http_front: a 43 KB body sent at once is read in a few reads, with Content-Length "
           "or chunked, and the connection goes on",
           "[http_front][http]") {
-  Metrics metrics;
-  Activity activity;
-  activity.role = "web";
-  ServerSettings s;
-  s.port = 0;
-  s.io_threads = 1;
-  s.idle_timeout = 30s;
-  Server server(s, Logger{}, metrics, nullptr, nullptr, &activity);
-  server.start();
+  PlainServer plain;
+  Server& server = *plain.server;
+  Metrics& metrics = plain.metrics;
   const std::string body = big_body();
 
   SECTION("Content-Length") {
@@ -88,7 +102,6 @@ TEST_CASE("http_front: a 43 KB body sent at once is read in a few reads, with Co
     CHECK(pemx::test::statuses(ex.received) == std::vector<int>{400});
     CHECK(reads <= 8);
   }
-  server.stop();
 }
 
 // What arrives on fd within `wait` (less if the server closes).
@@ -122,15 +135,8 @@ std::string read_until(int fd, const std::string& text) {
 TEST_CASE("http_front: Expect: 100-continue is answered with 100 Continue before the body is "
           "sent (HTTP/1.1 only)",
           "[http_front][http]") {
-  Metrics metrics;
-  Activity activity;
-  activity.role = "web";
-  ServerSettings s;
-  s.port = 0;
-  s.io_threads = 1;
-  s.idle_timeout = 30s;
-  Server server(s, Logger{}, metrics, nullptr, nullptr, &activity);
-  server.start();
+  PlainServer plain;
+  Server& server = *plain.server;
   const std::string body = big_body();
   const std::string header = "POST /event HTTP/1.1\r\nHost: localhost\r\n"
                              "Content-Type: application/json\r\nExpect: 100-Continue\r\n"
@@ -156,7 +162,6 @@ TEST_CASE("http_front: Expect: 100-continue is answered with 100 Continue before
   REQUIRE(pemx::test::send_all(old, "{}"));
   CHECK(read_until(old, "\r\n\r\n").rfind("HTTP/1.0 400 ", 0) == 0);
   ::close(old);
-  server.stop();
 }
 
 // The bytes malloc has handed out and not taken back (glibc: every arena, mmapped chunks
@@ -174,15 +179,8 @@ TEST_CASE("http_front: an idle keep-alive connection does not keep its last requ
     std::vector<char> probe(16 << 20, 'x');
     REQUIRE(allocated() >= before + (16 << 20));
   }
-  Metrics metrics;
-  Activity activity;
-  activity.role = "web";
-  ServerSettings s;
-  s.port = 0;
-  s.io_threads = 1;
-  s.idle_timeout = 30s;
-  Server server(s, Logger{}, metrics, nullptr, nullptr, &activity);
-  server.start();
+  PlainServer plain;
+  Server& server = *plain.server;
   // Any route reads a body up to max_body_bytes, /healthz too; then a short request.
   const std::string big(1'000'000, 'a');
   const std::string first = "GET /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: " +
@@ -204,7 +202,6 @@ TEST_CASE("http_front: an idle keep-alive connection does not keep its last requ
   INFO("allocated after: +" << grown << " bytes");
   CHECK(grown < (4u << 20));
   for (int fd : open) ::close(fd);
-  server.stop();
 }
 
 }  // namespace
