@@ -253,9 +253,9 @@ IdempotencyTable::Plan IdempotencyTable::begin_events(const std::vector<Item>& i
     }
     plan.reserved.reserve(plan.fresh.size());
     for (std::size_t i : plan.fresh) {
-      auto [it, added] =
-          events_.emplace(std::string(items[i].event_id), EventEntry{items[i].digest, &o});
-      (void)added;  // always: fresh ids were not in the table, and are distinct
+      // Always added: fresh ids were not in the table, and are distinct.
+      auto it = events_.emplace(std::string(items[i].event_id), EventEntry{items[i].digest, &o})
+                    .first;
       plan.reserved.push_back(&*it);
       add_units(o, 1);
     }

@@ -378,6 +378,7 @@ class RouterCheck final : public EventCheck {
                                            const JsonTokens& tokens) override {
     return decide(event_json, event::TextChecks::kScanned, &tokens);
   }
+  std::unique_ptr<EventCheck::Series> series() override { return std::make_unique<Series>(*this); }
   // A Router of its own for each call, made from the rules in force: lineage asks rarely, and
   // this way it sees the full decision (validation as configured), never the check's shortcuts.
   std::optional<RouteTrace> trace(std::string_view event_json) override {
@@ -424,10 +425,6 @@ class RouterCheck final : public EventCheck {
     std::unique_ptr<Slot> slot_;
   };
 
- public:
-  std::unique_ptr<EventCheck::Series> series() override { return std::make_unique<Series>(*this); }
-
- private:
   std::optional<EventRefusal> decide(std::string_view event_json, event::TextChecks checks,
                                      const JsonTokens* tokens = nullptr) {
     std::unique_ptr<Slot> slot = lend();
