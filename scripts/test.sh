@@ -52,6 +52,9 @@ stage() {  # stage NAME COMMAND...: runs it, records its time and outcome, never
   return "$rc"
 }
 status=0
+# The test stages' output is kept too: the end of the run repeats each failure's first lines,
+# where a CI log cut to its head and tail still shows them.
+logs=$(mktemp -d "${TMPDIR:-/tmp}/pemx-test-logs.XXXXXX")
 
 if ((broker)); then
   port=${PEMX_TEST_KAFKA_PORT:-19092}
@@ -90,7 +93,8 @@ if ((broker)); then
   export PEMX_TEST_POSTGRES_REPLICA
   echo "test PostgreSQL replica: 127.0.0.1:$pg_replica_port"
   stage "tests (unit, integration, browser)" \
-    ctest --test-dir build --output-on-failure --timeout 1800 || status=1
+    ctest --test-dir build --output-on-failure --timeout 1800 --output-log "$logs/tests.log" ||
+    status=1
   "$root/tests/broker/kafka.sh" stop "$port" >/dev/null 2>&1 || true
   "$root/tests/broker/kafka.sh" stop-cluster "$cluster_port" >/dev/null 2>&1 || true
   "$root/tests/broker/kafka.sh" stop "$secure_port" >/dev/null 2>&1 || true
@@ -116,7 +120,8 @@ if ((sanitize)); then
   # One clang build (build-fuzz) holds both: the libraries are compiled once.
   if stage "sanitizer build" "$root/scripts/build-fuzz.sh" pemx_unit_tests pemx_fuzz; then
     stage "unit tests, ASan+UBSan" \
-      ctest --test-dir build-fuzz --output-on-failure -L unit --timeout 600 || status=1
+      ctest --test-dir build-fuzz --output-on-failure -L unit --timeout 600 \
+      --output-log "$logs/sanitized.log" || status=1
     if ((${PEMX_FUZZ_TIME:-60} > 0)); then
       stage "fuzz targets, ${PEMX_FUZZ_TIME:-60}s each" \
         "$root/scripts/fuzz.sh" --no-build --time "${PEMX_FUZZ_TIME:-60}" || status=1
@@ -128,4 +133,13 @@ fi
 
 echo "=== stage times"
 printf '  %s\n' "${timings[@]}"
+for log in "$logs"/*.log; do
+  [[ -f $log ]] || continue
+  if grep -qE '(: FAILED:|\*\*\*Failed|\*\*\*Timeout|ERROR: AddressSanitizer|runtime error:)' "$log"; then
+    echo "=== failures in $(basename "$log" .log) (the first; the whole output is above)"
+    grep -B6 -A5 -E '(: FAILED:|\*\*\*Failed|\*\*\*Timeout|ERROR: AddressSanitizer|runtime error:)' \
+      "$log" | head -80 || true
+  fi
+done
+rm -rf "$logs"
 exit "$status"
