@@ -24,6 +24,7 @@ using tcp = net::ip::tcp;
 
 constexpr std::size_t kReadAhead = 64 * 1024;  // a session's read buffer beyond max_header_bytes
 constexpr std::size_t kIdleBuffer = 4 * 1024;   // what a read buffer keeps between requests
+constexpr std::chrono::seconds kLinger{5};      // the longest a closing connection drains
 
 namespace {
 // The per-address rate limit's key (rate_key: IPv4 whole, IPv6 by its /64).
@@ -348,20 +349,56 @@ void Session::on_write(beast::error_code ec, bool keep_alive) {
 }
 
 void Session::do_close() {
-  if (handed_over_) return;
+  if (handed_over_ || closing_) return;
+  closing_ = true;
   if (auto* tls = stream_.tls()) {
-    // TLS ends with a close_notify each way, bounded; then the socket closes.
-    if (closing_) return;
-    closing_ = true;
+    // TLS ends with our close_notify, bounded. OpenSSL then reads for the client's; a client
+    // still sending (a body answered 413) makes it fail at once ("application data after
+    // close notify"), which is fine: what follows drains the rest.
     stream_.expires_after(std::chrono::seconds(2));
-    tls->async_shutdown([self = shared_from_this()](beast::error_code) {
-      beast::error_code ignored;
-      self->stream_.socket().close(ignored);
-    });
+    tls->async_shutdown([self = shared_from_this()](beast::error_code) { self->linger(); });
     return;
   }
+  linger();
+}
+
+// The connection ends, but not with a close() while the client's bytes are still unread: the
+// kernel answers that with a reset, and a reset makes the client's kernel drop the answer it
+// had not read yet (a 413 sent while the body still arrives is lost that way). So the send
+// side is shut (the client reads the answer and an end of stream), and whatever the client
+// still sends is read and dropped until it closes too, for kLinger at most (RFC 9112 9.6;
+// nginx's lingering close). What is read here is TLS records, never decrypted.
+void Session::linger() {
+  if (!stream_.socket().is_open()) return;
   beast::error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) {
+    stream_.socket().close(ec);
+    return;
+  }
+  idle_ = true;  // evictable at max_connections meanwhile
+  idle_since_.store(now_ns());
+  server_.session_idle();
+  // Shorter while the server stops: its drain waits for every connection.
+  stream_.expires_after(server_.stopping.load() ? std::chrono::seconds(1) : kLinger);
+  drain();
+}
+
+void Session::drain() {
+  buffer_.clear();
+  if (buffer_.capacity() > kIdleBuffer) buffer_.shrink_to_fit();
+  stream_.tcp().async_read_some(
+      buffer_.prepare(std::min(kIdleBuffer, buffer_.max_size())),
+      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        // Every error ends it: the client's end of stream or reset, or kLinger over (the
+        // stream closed the socket).
+        if (ec) {
+          beast::error_code ignored;
+          self->stream_.socket().close(ignored);
+          return;
+        }
+        self->drain();
+      });
 }
 
 double Session::elapsed() const {

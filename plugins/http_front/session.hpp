@@ -167,7 +167,10 @@ class Session : public std::enable_shared_from_this<Session> {
   template <class Message>
   void write(std::shared_ptr<Message> res, int status);
   void on_write(boost::beast::error_code ec, bool keep_alive);
+  // Ends the connection: TLS's close_notify, then linger (session.cpp).
   void do_close();
+  void linger();
+  void drain();
   double elapsed() const;
 
   FlexStream stream_;
@@ -196,7 +199,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool idle_ = false;
   std::atomic<std::int64_t> idle_since_{0};
   bool handed_over_ = false;  // the connection became a LiveStream
-  bool closing_ = false;      // the TLS close_notify is under way
+  bool closing_ = false;      // do_close ran: the close_notify, then linger
+
   std::function<void()> on_cancel_;  // on_cancel()
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };

@@ -4,6 +4,7 @@
 // "localhost". And a throw-away self-signed certificate made with the openssl command, as
 // tests/broker/kafka.sh start-secure does.
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -24,6 +25,14 @@ HttpsResult https_request(std::uint16_t port, const std::string& method,
                           const std::map<std::string, std::string>& headers = {},
                           const std::string& body = "",
                           std::chrono::seconds timeout = std::chrono::seconds(30));
+
+// A client that sends a whole body before it reads (it does not look for an early answer):
+// `head` (the request line and header fields, its blank line included), then body_bytes of
+// filler, then it reads the answer. error says so when sending failed (the server reset the
+// connection).
+HttpsResult https_upload(std::uint16_t port, const std::string& head, std::size_t body_bytes,
+                         const std::string& ca_file,
+                         std::chrono::seconds timeout = std::chrono::seconds(30));
 
 // Writes cert_file and key_file (PEM, an EC P-256 key) for "localhost" and 127.0.0.1, its
 // subject /CN=localhost/O=<organisation>. False when the openssl command failed.

@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "http_front/server.hpp"
@@ -173,6 +174,54 @@ TEST_CASE("http_front: Expect: 100-continue is answered with 100 Continue before
   REQUIRE(pemx::test::send_all(old, "{}"));
   CHECK(read_until(old, "\r\n\r\n").rfind("HTTP/1.0 400 ", 0) == 0);
   ::close(old);
+}
+
+TEST_CASE("http_front: a body over max_body_bytes gets its 413 even when the client sends all "
+          "of it before reading; the server then drains it and closes",
+          "[http_front][http]") {
+  // Closed with the body's bytes unread, the connection was reset: the client's sends failed
+  // and its kernel dropped the answer (session.cpp, linger). 32 MiB is more than the sockets'
+  // buffers hold on the way.
+  Metrics metrics;
+  Activity activity;
+  activity.role = "web";
+  ServerSettings s;
+  s.port = 0;
+  s.io_threads = 1;
+  s.max_body_bytes = 64 * 1024;
+  Server server(s, Logger{}, metrics, nullptr, nullptr, &activity);
+  server.start();
+  const std::size_t body = 32u << 20;
+  const int fd = pemx::test::connect_loopback(server.port());
+  REQUIRE(fd >= 0);
+  REQUIRE(pemx::test::send_all(fd, "POST /event HTTP/1.1\r\nHost: localhost\r\n"
+                                   "Content-Type: application/json\r\nContent-Length: " +
+                                       std::to_string(body) + "\r\n\r\n"));
+  CHECK(pemx::test::send_all(fd, std::string(body, 'a')));
+  const std::string answer = read_for(fd, 10s);  // up to the server's end of stream
+  CHECK(answer.rfind("HTTP/1.1 413 ", 0) == 0);
+  CHECK(answer.find("Connection: close") != std::string::npos);
+  ::close(fd);
+
+  // A client that stops sending and keeps its side open gets its answer and the end of the
+  // stream at once, and its connection is let go after the linger (5 s).
+  const int quiet = pemx::test::connect_loopback(server.port());
+  REQUIRE(quiet >= 0);
+  REQUIRE(pemx::test::send_all(quiet, "POST /event HTTP/1.1\r\nHost: localhost\r\n"
+                                      "Content-Length: 1000000\r\n\r\n"));
+  CHECK(read_for(quiet, 3s).rfind("HTTP/1.1 413 ", 0) == 0);
+  // The connections open, besides the one asking.
+  auto others = [&] {
+    const auto body = pemx::test::http_request(server.port(), "GET", "/metrics").body;
+    const std::string key = "\npemx_http_connections ";
+    const auto at = body.find(key);
+    return at == std::string::npos ? -1 : std::stoi(body.substr(at + key.size())) - 1;
+  };
+  int left = -1;
+  for (int i = 0; i < 100 && (left = others()) != 0; ++i) std::this_thread::sleep_for(100ms);
+  CHECK(left == 0);
+  ::close(quiet);
+  server.stop();
 }
 
 // The bytes malloc has handed out and not taken back: glibc's count (every arena, mmapped

@@ -189,3 +189,29 @@ TEST_CASE("a connection that never starts its TLS handshake is idle: evicted at 
   ::close(silent);
   server.stop();
 }
+
+TEST_CASE("over TLS, a body over max_body_bytes gets its 413 even when the client sends all of "
+          "it before reading",
+          "[unit][http][tls]") {
+  // Closed with the body's bytes unread, the connection was reset, and the client lost the
+  // answer (session.cpp, linger). 32 MiB is more than the sockets' buffers hold on the way.
+  TlsFixture tls("linger");
+  ServerSettings s = tls.settings();
+  s.max_body_bytes = 64 * 1024;
+  Metrics metrics;
+  Server server(s, Logger{}, metrics, std::make_shared<EmptyReader>(), nullptr, nullptr);
+  server.start();
+  const std::size_t body = 32u << 20;
+  const auto r = pemx::test::https_upload(
+      server.port(),
+      "POST /event HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+      "Content-Length: " + std::to_string(body) + "\r\n\r\n",
+      body, tls.cert);
+  INFO(r.error);
+  CHECK(r.error.empty());
+  CHECK(r.response.status == 413);
+  CHECK_THAT(r.response.body, Catch::Contains("request body too large"));
+  // The server goes on.
+  CHECK(https_request(server.port(), "GET", "/healthz", tls.cert).response.status == 200);
+  server.stop();
+}
