@@ -85,7 +85,7 @@ if(DPKG_SHLIBDEPS)
 else()
   set(CPACK_DEBIAN_PACKAGE_DEPENDS
       "libc6, libstdc++6, libgcc-s1, librdkafka1, libsqlite3-0, libssl3, libspdlog1.10-fmt9,
-       libtomlplusplus3, libjemalloc2, libpq5")
+       libtomlplusplus3, libjemalloc2, libpq5, libsodium23")
 endif()
 # The maintainer scripts create the system user and reload systemd; conffiles keeps an edited
 # /etc/pemx/pemx.toml on upgrades.

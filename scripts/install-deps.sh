@@ -9,6 +9,7 @@ pkgs=(build-essential cmake ninja-build pkg-config
       librdkafka-dev libboost-dev libsqlite3-dev rapidjson-dev
       libtomlplusplus-dev libspdlog-dev libfmt-dev libjemalloc-dev catch2 kcat
       libpq-dev
+      libsodium-dev  # SipHash for tables keyed by client input (include/pemx/keyed_hash.hpp)
       libssl-dev)  # OpenSSL: TLS on the HTTP listener, SHA-256 for the push's idempotency
 test=0 fuzz=0
 for arg in "$@"; do

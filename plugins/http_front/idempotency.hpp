@@ -47,6 +47,7 @@
 
 #include "http_front/api.hpp"
 #include "http_front/digest.hpp"
+#include "pemx/keyed_hash.hpp"
 #include "pemx/metrics.hpp"
 
 namespace pemx::http_front {
@@ -199,13 +200,10 @@ class IdempotencyTable {
   Counter* busy_ = nullptr;
   Gauge* entries_ = nullptr;
   mutable std::mutex mutex_;
-  // Looked up by string_view (no copy of the eventId per lookup).
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  std::unordered_map<std::string, EventEntry, Hash, std::equal_to<>> events_;
-  std::unordered_map<std::string, KeyEntry, Hash, std::equal_to<>> keys_;
+  // Keyed by what writers choose, so hashed with a secret key (keyed_hash.hpp: no flood of
+  // colliding eventIds); looked up by string_view (no copy of the eventId per lookup).
+  std::unordered_map<std::string, EventEntry, KeyedHash, std::equal_to<>> events_;
+  std::unordered_map<std::string, KeyEntry, KeyedHash, std::equal_to<>> keys_;
   std::map<std::string, Owner, std::less<>> owners_;
   std::size_t units_ = 0;
 };

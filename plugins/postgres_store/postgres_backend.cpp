@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "pemx/keyed_hash.hpp"
 #include "postgres_store/async_history.hpp"
 #include "postgres_store/history_query.hpp"
 #include "postgres_store/schema.hpp"
@@ -308,8 +309,9 @@ Result<WriteStats> PostgresEventStore::write_batch(std::span<const EventRow> row
   if (auto e = ensure_connected()) return fail_write(*e);
 
   // Only the first row of each event_id goes to the database; the later ones are duplicates
-  // whatever it says (as in the SQLite store, where the first insert wins).
-  std::unordered_map<std::string_view, std::size_t> first;
+  // whatever it says (as in the SQLite store, where the first insert wins). The eventIds are
+  // the producers' choice: hashed with a secret key (keyed_hash.hpp).
+  std::unordered_map<std::string_view, std::size_t, KeyedHash> first;
   first.reserve(rows.size());
   std::array<TextArray, 12> columns;
   for (std::size_t i = 0; i < rows.size(); ++i) {
