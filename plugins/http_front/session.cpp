@@ -145,9 +145,6 @@ void Session::do_read() {
     do_close();
     return;
   }
-  parser_.emplace(RequestLimits{server_.settings.max_header_bytes,
-                                server_.settings.max_header_fields,
-                                server_.settings.max_body_bytes});
   idle_ = true;
   idle_since_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
                         std::chrono::steady_clock::now().time_since_epoch())
@@ -157,8 +154,33 @@ void Session::do_read() {
   // request: an idle connection holds a few KiB at most.
   if (buffer_.capacity() > kIdleBuffer) buffer_.shrink_to_fit();
   stream_.expires_after(server_.settings.idle_timeout);  // for the header and the body
+  skipped_ = 0;
+  read_header();
+}
+
+void Session::read_header() {
+  parser_.emplace(RequestLimits{server_.settings.max_header_bytes,
+                                server_.settings.max_header_fields,
+                                server_.settings.max_body_bytes});
   http::async_read_header(stream_, buffer_, *parser_,
                           beast::bind_front_handler(&Session::on_header, shared_from_this()));
+}
+
+// Empty lines before a request line are skipped (RFC 9112 2.2: a server SHOULD ignore at least
+// one; Node's parser, the one PEMX replaces, ignores any number, and some clients send a CRLF
+// after a POST's body). Beast refuses them as a bad method, so they are looked for only then
+// and the usual path pays nothing: the buffer still holds the unparsed bytes, the empty lines
+// go, and the header is read again with a new parser. At most max_header_bytes of them.
+bool Session::skip_empty_lines() {
+  const auto data = buffer_.cdata();
+  const char* p = static_cast<const char*>(data.data());
+  std::size_t n = 0;
+  while (n < data.size() && (p[n] == '\r' || p[n] == '\n')) ++n;
+  if (n == 0 || skipped_ + n > server_.settings.max_header_bytes) return false;
+  skipped_ += n;
+  buffer_.consume(n);
+  read_header();
+  return true;
 }
 
 // The header section is in. Before the body is read, the read buffer gets room for it (up to
@@ -167,6 +189,7 @@ void Session::do_read() {
 // about 60 reads, each a trip through the I/O thread's queue behind other sessions' work
 // (docs/benchmarks.md, "Push"). The buffer's bound is unchanged.
 void Session::on_header(beast::error_code ec, std::size_t) {
+  if (ec == http::error::bad_method && skip_empty_lines()) return;
   if (ec || parser_->is_done()) return on_read(ec, 0);
   // "Expect: 100-continue" (RFC 9110 10.1.1): the client waits for a 100 before it sends the
   // body (curl does for large bodies, then gives up waiting after 1 s; Node's server, the one

@@ -150,7 +150,11 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_handshake(boost::beast::error_code ec);
   void do_read();
+  void read_header();  // a new parser, then the header
   void on_header(boost::beast::error_code ec, std::size_t);
+  // True when the unparsed bytes began with empty lines: they are dropped and the header is
+  // read again.
+  bool skip_empty_lines();
   void read_body();
   void on_read(boost::beast::error_code ec, std::size_t);
   void handle(Request&& req);
@@ -200,6 +204,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::atomic<std::int64_t> idle_since_{0};
   bool handed_over_ = false;  // the connection became a LiveStream
   bool closing_ = false;      // do_close ran: the close_notify, then linger
+  std::size_t skipped_ = 0;   // the empty lines' bytes skipped before this request's line
 
   std::function<void()> on_cancel_;  // on_cancel()
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

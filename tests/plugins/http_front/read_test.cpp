@@ -224,6 +224,48 @@ TEST_CASE("http_front: a body over max_body_bytes gets its 413 even when the cli
   server.stop();
 }
 
+TEST_CASE("http_front: empty lines before a request line are skipped, as Node's parser does; "
+          "a flood of them is a 400",
+          "[http_front][http]") {
+  PlainServer plain;
+  Server& server = *plain.server;
+  const std::string get = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+  const std::string last = "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  using pemx::test::http_exchange;
+  using pemx::test::statuses;
+  // Before the first request, CRLFs or bare LFs.
+  CHECK(statuses(http_exchange(server.port(), "\r\n\r\n" + last, 10s).received) ==
+        std::vector<int>{200});
+  CHECK(statuses(http_exchange(server.port(), "\n" + last, 10s).received) ==
+        std::vector<int>{200});
+  // A CRLF after a request's body, as some clients send after a POST, then the next request.
+  CHECK(statuses(http_exchange(server.port(),
+                               "GET /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: "
+                               "2\r\n\r\n{}\r\n" + get + "\r\n" + last,
+                               10s)
+                     .received) == std::vector<int>{200, 200, 200});
+  // The empty line and the request in reads of their own.
+  {
+    const int fd = pemx::test::connect_loopback(server.port());
+    REQUIRE(fd >= 0);
+    REQUIRE(pemx::test::send_all(fd, "\r"));
+    std::this_thread::sleep_for(50ms);
+    REQUIRE(pemx::test::send_all(fd, "\n"));
+    std::this_thread::sleep_for(50ms);
+    REQUIRE(pemx::test::send_all(fd, last));
+    CHECK(read_for(fd, 10s).rfind("HTTP/1.1 200 ", 0) == 0);
+    ::close(fd);
+  }
+  // More empty lines than max_header_bytes (8 KiB by default): refused, the connection closed.
+  std::string flood;
+  for (int i = 0; i < 5000; ++i) flood += "\r\n";
+  const auto refused = http_exchange(server.port(), flood + last, 10s).received;
+  CHECK(statuses(refused) == std::vector<int>{400});
+  // Not an empty line: a bad method is refused as before.
+  CHECK(statuses(http_exchange(server.port(), " GET /healthz HTTP/1.1\r\n\r\n", 10s).received) ==
+        std::vector<int>{400});
+}
+
 // The bytes malloc has handed out and not taken back: glibc's count (every arena, mmapped
 // chunks included), or AddressSanitizer's own allocator's in the sanitizer build (glibc's then
 // sees none of the program's allocations).
