@@ -222,7 +222,10 @@ void Session::read_body() {
 void Session::on_read(beast::error_code ec, std::size_t) {
   idle_ = false;
   idle_since_.store(0);
-  if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
+  // The client went (or its time ran out): nobody to answer. partial_message: it closed in
+  // the middle of a request, which is not a malformed one (Node answers nothing either).
+  if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
+      ec == net::error::operation_aborted ||
       ec == beast::error::timeout || ec == net::error::connection_reset ||
       ec == net::ssl::error::stream_truncated ||
       ec == net::error::bad_descriptor) {

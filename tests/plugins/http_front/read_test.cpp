@@ -266,6 +266,34 @@ TEST_CASE("http_front: empty lines before a request line are skipped, as Node's 
         std::vector<int>{400});
 }
 
+TEST_CASE("http_front: a client that closes in the middle of a request gets no answer and is "
+          "not counted as a bad request",
+          "[http_front][http]") {
+  PlainServer plain;
+  Server& server = *plain.server;
+  auto bad_requests = [&] {
+    return plain.metrics.counter("pemx_http_requests_total", "",
+                                 {{"route", "invalid"}, {"status", "400"}})
+        .value();
+  };
+  for (const std::string& partial :
+       {std::string("POST /event HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n"
+                    "{\"events\":"),
+        std::string("GET /healthz HTTP/1.1\r\nHost: loc")}) {
+    const int fd = pemx::test::connect_loopback(server.port());
+    REQUIRE(fd >= 0);
+    REQUIRE(pemx::test::send_all(fd, partial));
+    ::shutdown(fd, SHUT_WR);
+    CHECK(read_for(fd, 10s).empty());  // the end of the stream, and nothing before it
+    ::close(fd);
+  }
+  // A malformed request still is one.
+  CHECK(pemx::test::statuses(pemx::test::http_exchange(server.port(),
+                                                       "GET /healthz HTTP/9.9\r\n\r\n", 10s)
+                                 .received) == std::vector<int>{400});
+  CHECK(bad_requests() == 1);
+}
+
 // The bytes malloc has handed out and not taken back: glibc's count (every arena, mmapped
 // chunks included), or AddressSanitizer's own allocator's in the sanitizer build (glibc's then
 // sees none of the program's allocations).
