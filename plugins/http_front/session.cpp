@@ -229,7 +229,9 @@ void Session::on_read(beast::error_code ec, std::size_t) {
       ec == beast::error::timeout || ec == net::error::connection_reset ||
       ec == net::ssl::error::stream_truncated ||
       ec == net::error::bad_descriptor) {
-    do_close();
+    // After the client's close_notify (end of stream, partial message) ours goes back at
+    // once; after a bare FIN, a reset or a timeout there is nobody to wait for.
+    do_close(ec != http::error::end_of_stream && ec != http::error::partial_message);
     return;
   }
   started_ = std::chrono::steady_clock::now();
@@ -374,13 +376,18 @@ void Session::on_write(beast::error_code ec, bool keep_alive) {
   do_read();
 }
 
-void Session::do_close() {
+void Session::do_close(bool client_gone) {
   if (handed_over_ || closing_) return;
   closing_ = true;
-  if (auto* tls = stream_.tls()) {
+  auto* tls = stream_.tls();
+  if (tls != nullptr && !client_gone) {
     // TLS ends with our close_notify, bounded. OpenSSL then reads for the client's; a client
     // still sending (a body answered 413) makes it fail at once ("application data after
-    // close notify"), which is fine: what follows drains the rest.
+    // close notify"), which is fine: what follows drains the rest. Evictable meanwhile: a
+    // client that neither reads nor answers holds its slot for the 2 s otherwise.
+    idle_ = true;
+    idle_since_.store(now_ns());
+    server_.session_idle();
     stream_.expires_after(std::chrono::seconds(2));
     tls->async_shutdown([self = shared_from_this()](beast::error_code) { self->linger(); });
     return;

@@ -171,8 +171,10 @@ class Session : public std::enable_shared_from_this<Session> {
   template <class Message>
   void write(std::shared_ptr<Message> res, int status);
   void on_write(boost::beast::error_code ec, bool keep_alive);
-  // Ends the connection: TLS's close_notify, then linger (session.cpp).
-  void do_close();
+  // Ends the connection: TLS's close_notify, then linger (session.cpp). client_gone: the
+  // client closed or reset its side, or the socket is closed already; no close_notify is
+  // waited for (OpenSSL waited out its 2 s for a client that had sent its FIN).
+  void do_close(bool client_gone = false);
   void linger();
   void drain();
   double elapsed() const;

@@ -140,6 +140,24 @@ HttpsResult https_upload(std::uint16_t port, const std::string& head, std::size_
   return out;
 }
 
+namespace {
+struct Held final : HeldHttps {
+  Connection c;
+};
+}  // namespace
+
+std::unique_ptr<HeldHttps> https_hold(std::uint16_t port, const std::string& raw,
+                                      const std::string& ca_file) {
+  auto held = std::make_unique<Held>();
+  std::string subject;
+  if (!held->c.open(port, ca_file, std::chrono::seconds(30), subject).empty()) return nullptr;
+  held->c.tcp().expires_after(std::chrono::seconds(30));
+  if (run_one(held->c.ioc, [&](auto h) { net::async_write(held->c.stream, net::buffer(raw), h); })) {
+    return nullptr;
+  }
+  return held;
+}
+
 bool make_test_certificate(const std::string& cert_file, const std::string& key_file,
                            const std::string& organisation) {
   const std::string command =

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "support/http_client.hpp"
@@ -33,6 +34,15 @@ HttpsResult https_request(std::uint16_t port, const std::string& method,
 HttpsResult https_upload(std::uint16_t port, const std::string& head, std::size_t body_bytes,
                          const std::string& ca_file,
                          std::chrono::seconds timeout = std::chrono::seconds(30));
+
+// A connection that sent `raw` and then holds still: it neither reads nor closes until it is
+// destroyed. Null when connecting, the handshake or the write failed.
+class HeldHttps {
+ public:
+  virtual ~HeldHttps() = default;
+};
+std::unique_ptr<HeldHttps> https_hold(std::uint16_t port, const std::string& raw,
+                                      const std::string& ca_file);
 
 // Writes cert_file and key_file (PEM, an EC P-256 key) for "localhost" and 127.0.0.1, its
 // subject /CN=localhost/O=<organisation>. False when the openssl command failed.

@@ -215,3 +215,32 @@ TEST_CASE("over TLS, a body over max_body_bytes gets its 413 even when the clien
   CHECK(https_request(server.port(), "GET", "/healthz", tls.cert).response.status == 200);
   server.stop();
 }
+
+TEST_CASE("over TLS, a connection waiting for its client's close_notify can be evicted at "
+          "max_connections",
+          "[unit][http][tls]") {
+  // Its close is bounded by 2 s, and it held its slot for all of them: clients that neither
+  // read nor close could keep every slot busy.
+  TlsFixture tls("evict");
+  ServerSettings s = tls.settings();
+  s.max_connections = 2;
+  Metrics metrics;
+  Server server(s, Logger{}, metrics, std::make_shared<EmptyReader>(), nullptr, nullptr);
+  server.start();
+  // Two clients send a malformed request and then hold still: the 400 and the close_notify
+  // are never read, and no close_notify comes back.
+  auto first = pemx::test::https_hold(server.port(), "GET / HTTP/9.9\r\n\r\n", tls.cert);
+  auto second = pemx::test::https_hold(server.port(), "GET / HTTP/9.9\r\n\r\n", tls.cert);
+  REQUIRE(first);
+  REQUIRE(second);
+  for (int i = 0; i < 200 && metrics.counter_total("pemx_http_requests_total") < 2; ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  REQUIRE(metrics.counter_total("pemx_http_requests_total") == 2);
+  // A third is let in by closing one of them, not by waiting out their 2 s.
+  const auto r = https_request(server.port(), "GET", "/healthz", tls.cert);
+  INFO(r.error);
+  CHECK(r.response.status == 200);
+  CHECK(metrics.counter_total("pemx_http_evicted_total") >= 1);
+  server.stop();
+}
