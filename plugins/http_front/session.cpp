@@ -63,9 +63,7 @@ void Session::run() {
     // meanwhile: a client that connects and never completes it may be evicted at
     // max_connections, like one that never finishes a request.
     net::dispatch(executor_, [self = shared_from_this(), tls] {
-      self->idle_ = true;
-      self->idle_since_.store(now_ns());
-      self->server_.session_idle();
+      self->mark_idle();
       self->stream_.expires_after(self->server_.settings.idle_timeout);
       tls->async_handshake(net::ssl::stream_base::server,
                            beast::bind_front_handler(&Session::on_handshake, self));
@@ -140,16 +138,18 @@ void Session::watch_disconnect(std::shared_ptr<std::atomic<bool>> gone) {
       }));
 }
 
+void Session::mark_idle() {
+  idle_ = true;
+  idle_since_.store(now_ns());
+  server_.session_idle();
+}
+
 void Session::do_read() {
   if (server_.stopping.load()) {
     do_close();
     return;
   }
-  idle_ = true;
-  idle_since_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                        std::chrono::steady_clock::now().time_since_epoch())
-                        .count());
-  server_.session_idle();
+  mark_idle();
   // The room a body made (on_header) is not kept while the connection waits for its next
   // request: an idle connection holds a few KiB at most.
   if (buffer_.capacity() > kIdleBuffer) buffer_.shrink_to_fit();
@@ -385,9 +385,7 @@ void Session::do_close(bool client_gone) {
     // still sending (a body answered 413) makes it fail at once ("application data after
     // close notify"), which is fine: what follows drains the rest. Evictable meanwhile: a
     // client that neither reads nor answers holds its slot for the 2 s otherwise.
-    idle_ = true;
-    idle_since_.store(now_ns());
-    server_.session_idle();
+    mark_idle();
     stream_.expires_after(std::chrono::seconds(2));
     tls->async_shutdown([self = shared_from_this()](beast::error_code) { self->linger(); });
     return;
@@ -409,9 +407,7 @@ void Session::linger() {
     stream_.socket().close(ec);
     return;
   }
-  idle_ = true;  // evictable at max_connections meanwhile
-  idle_since_.store(now_ns());
-  server_.session_idle();
+  mark_idle();  // evictable at max_connections meanwhile
   // Shorter while the server stops: its drain waits for every connection.
   stream_.expires_after(server_.stopping.load() ? std::chrono::seconds(1) : kLinger);
   drain();

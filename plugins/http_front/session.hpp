@@ -149,6 +149,8 @@ class Session : public std::enable_shared_from_this<Session> {
   static boost::beast::string_view to_beast(std::string_view s) { return {s.data(), s.size()}; }
 
   void on_handshake(boost::beast::error_code ec);
+  // Idle from now on (idle_, idle_since_), and the acceptor is told (session_idle).
+  void mark_idle();
   void do_read();
   void read_header();  // a new parser, then the header
   void on_header(boost::beast::error_code ec, std::size_t);
