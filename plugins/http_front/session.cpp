@@ -410,12 +410,12 @@ void Session::linger() {
   mark_idle();  // evictable at max_connections meanwhile
   // Shorter while the server stops: its drain waits for every connection.
   stream_.expires_after(server_.stopping.load() ? std::chrono::seconds(1) : kLinger);
+  buffer_.clear();  // what is read from now on is dropped, into at most kIdleBuffer
+  if (buffer_.capacity() > kIdleBuffer) buffer_.shrink_to_fit();
   drain();
 }
 
 void Session::drain() {
-  buffer_.clear();
-  if (buffer_.capacity() > kIdleBuffer) buffer_.shrink_to_fit();
   stream_.tcp().async_read_some(
       buffer_.prepare(std::min(kIdleBuffer, buffer_.max_size())),
       [self = shared_from_this()](beast::error_code ec, std::size_t) {

@@ -47,12 +47,13 @@ struct PlainServer {
   Metrics metrics;
   Activity activity;
   std::unique_ptr<Server> server;  // after what it refers to
-  PlainServer() {
+  explicit PlainServer(std::size_t max_body_bytes = ServerSettings{}.max_body_bytes) {
     activity.role = "web";
     ServerSettings s;
     s.port = 0;
     s.io_threads = 1;
     s.idle_timeout = 30s;
+    s.max_body_bytes = max_body_bytes;
     server = std::make_unique<Server>(s, Logger{}, metrics, nullptr, nullptr, &activity);
     server->start();
   }
@@ -182,15 +183,8 @@ TEST_CASE("http_front: a body over max_body_bytes gets its 413 even when the cli
   // Closed with the body's bytes unread, the connection was reset: the client's sends failed
   // and its kernel dropped the answer (session.cpp, linger). 32 MiB is more than the sockets'
   // buffers hold on the way.
-  Metrics metrics;
-  Activity activity;
-  activity.role = "web";
-  ServerSettings s;
-  s.port = 0;
-  s.io_threads = 1;
-  s.max_body_bytes = 64 * 1024;
-  Server server(s, Logger{}, metrics, nullptr, nullptr, &activity);
-  server.start();
+  PlainServer plain(64 * 1024);
+  Server& server = *plain.server;
   const std::size_t body = 32u << 20;
   const int fd = pemx::test::connect_loopback(server.port());
   REQUIRE(fd >= 0);
@@ -210,18 +204,16 @@ TEST_CASE("http_front: a body over max_body_bytes gets its 413 even when the cli
   REQUIRE(pemx::test::send_all(quiet, "POST /event HTTP/1.1\r\nHost: localhost\r\n"
                                       "Content-Length: 1000000\r\n\r\n"));
   CHECK(read_for(quiet, 3s).rfind("HTTP/1.1 413 ", 0) == 0);
-  // The connections open, besides the one asking.
-  auto others = [&] {
-    const auto body = pemx::test::http_request(server.port(), "GET", "/metrics").body;
-    const std::string key = "\npemx_http_connections ";
-    const auto at = body.find(key);
-    return at == std::string::npos ? -1 : std::stoi(body.substr(at + key.size())) - 1;
+  auto open_connections = [&] {
+    const auto samples = plain.metrics.read("pemx_http_connections");
+    return samples.empty() ? -1.0 : samples.front().value;
   };
-  int left = -1;
-  for (int i = 0; i < 100 && (left = others()) != 0; ++i) std::this_thread::sleep_for(100ms);
+  double left = -1;
+  for (int i = 0; i < 100 && (left = open_connections()) != 0; ++i) {
+    std::this_thread::sleep_for(100ms);
+  }
   CHECK(left == 0);
   ::close(quiet);
-  server.stop();
 }
 
 TEST_CASE("http_front: empty lines before a request line are skipped, as Node's parser does; "
